@@ -1,0 +1,248 @@
+"""IKE sockets: UDP 500 and UDP 4500 with the RFC 3948 demultiplexing.
+
+* RFC 7296 §2.11 / §3.1: IKE runs over UDP 500; after NAT detection (§2.23) it floats to 4500, where
+  every IKE message is preceded by the four-byte non-ESP marker (RFC 3948 §2.2) so it can be told
+  from ESP-in-UDP, and a single ``0xFF`` byte is a NAT-keepalive (RFC 3948 §2.3) to be ignored.
+* Sockets are bound per configured local address, or once on the wildcard addresses. With wildcard
+  binds the address a datagram was *sent to* is needed (the IKE SA's local endpoint and the NAT
+  detection hashes use it), so sockets read ``IP_PKTINFO``/``IPV6_PKTINFO`` and replies go out with
+  the same ancillary data to pin the source address.
+* Who owns 4500 (DESIGN.md §5): with the TUN data plane its worker owns the port and hands the IKE
+  datagrams it finds (marker already checked) to :meth:`Transport.ike_from_dataplane`; the daemon then
+  sends IKE over 4500 through the callback the data plane provides. With the memory data plane the
+  daemon binds 4500 itself and passes ESP-in-UDP to ``on_esp``.
+
+All I/O is non-blocking on the asyncio loop (``add_reader``); nothing here understands IKE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import logging
+import socket
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+log = logging.getLogger("ipsecd.transport")
+
+NON_ESP_MARKER = b"\x00\x00\x00\x00"
+NATT_KEEPALIVE = b"\xff"
+_IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value; Python 3.11 does not export it
+_IN_PKTINFO = struct.Struct("=I4s4s")  # ipi_ifindex, ipi_spec_dst, ipi_addr
+_IN6_PKTINFO = struct.Struct("=16sI")  # ipi6_addr, ipi6_ifindex
+_MAX_DATAGRAM = 65535
+
+Addr = tuple[str, int]
+
+
+class TransportError(Exception):
+    """A socket could not be opened (address in use, permission, no such address)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """One IKE message as received: payload without marker, both endpoints, which port it came on."""
+
+    data: bytes
+    local: Addr
+    remote: Addr
+    natt: bool  # arrived on the NAT-T port (after the non-ESP marker)
+
+
+IkeHandler = Callable[[Datagram], None]
+EspHandler = Callable[[bytes, Addr, Addr], None]
+NattSender = Callable[[bytes, Addr, Addr], None]
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+
+
+class _Endpoint:
+    """One bound UDP socket."""
+
+    __slots__ = ("bound", "family", "natt", "port", "sock")
+
+    def __init__(self, host: str, port: int, natt: bool) -> None:
+        self.family = _family(host)
+        self.natt = natt
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            hint = " (ports below 1024 need root: use --ike-port/--natt-port)" if exc.errno == errno.EACCES else ""
+            raise TransportError(f"cannot bind UDP {host}:{port}: {exc.strerror}{hint}") from exc
+        sock.setblocking(False)
+        self.sock = sock
+        self.bound: Addr = sock.getsockname()[:2]
+        self.port = self.bound[1]
+
+    def recv(self) -> tuple[bytes, Addr, Addr] | None:
+        """(data, local, remote) or None when the socket has nothing more."""
+        try:
+            data, anc, _flags, remote = self.sock.recvmsg(_MAX_DATAGRAM, 64)
+        except (BlockingIOError, InterruptedError):
+            return None
+        local_host = self.bound[0]
+        for level, ctype, cdata in anc:
+            if level == socket.IPPROTO_IP and ctype == _IP_PKTINFO and len(cdata) >= _IN_PKTINFO.size:
+                local_host = socket.inet_ntop(socket.AF_INET, _IN_PKTINFO.unpack_from(cdata)[2])
+            elif level == socket.IPPROTO_IPV6 and ctype == socket.IPV6_PKTINFO and len(cdata) >= _IN6_PKTINFO.size:
+                local_host = socket.inet_ntop(socket.AF_INET6, _IN6_PKTINFO.unpack_from(cdata)[0])
+        return data, (local_host, self.port), (remote[0], remote[1])
+
+    def send(self, data: bytes, local: Addr, remote: Addr) -> None:
+        anc: list[tuple[int, int, bytes]] = []
+        if ipaddress.ip_address(self.bound[0]).is_unspecified:  # wildcard: pin the source address
+            if self.family == socket.AF_INET:
+                src = socket.inet_pton(socket.AF_INET, local[0])
+                anc.append((socket.IPPROTO_IP, _IP_PKTINFO, _IN_PKTINFO.pack(0, src, b"\0" * 4)))
+            else:
+                src = socket.inet_pton(socket.AF_INET6, local[0])
+                anc.append((socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, _IN6_PKTINFO.pack(src, 0)))
+        self.sock.sendmsg([data], anc, 0, remote)
+
+
+class Transport:
+    """The daemon's IKE sockets; ``on_ike`` gets every IKE message, ``on_esp`` ESP-in-UDP."""
+
+    def __init__(self, on_ike: IkeHandler, on_esp: EspHandler | None = None, *, ike_port: int = 500,
+                 natt_port: int = 4500, local_addresses: Iterable[str] = (), own_natt: bool = True) -> None:
+        self.on_ike = on_ike
+        self.on_esp = on_esp
+        self.ike_port = ike_port
+        self.natt_port = natt_port
+        self.local_addresses = sorted(set(local_addresses))
+        self.own_natt = own_natt
+        self.natt_sender: NattSender | None = None  # set by a data plane that owns the NAT-T port
+        self._endpoints: list[_Endpoint] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.counters = {"rx": 0, "tx": 0, "keepalives": 0, "dropped": 0, "send-errors": 0}
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind every socket; on any failure close those already bound and raise TransportError."""
+        self._loop = loop
+        hosts = self.local_addresses or ["0.0.0.0", "::"]
+        try:
+            for host in hosts:
+                try:
+                    eps = [_Endpoint(host, self.ike_port, natt=False)]
+                    if self.own_natt:
+                        eps.append(_Endpoint(host, self.natt_port, natt=True))
+                except TransportError:
+                    if host == "::" and not self.local_addresses:  # host without IPv6: IPv4 alone is fine
+                        continue
+                    raise
+                for ep in eps:
+                    self._endpoints.append(ep)
+                    loop.add_reader(ep.sock.fileno(), self._readable, ep)
+        except TransportError:
+            self.close()
+            raise
+        if self.ike_port == 0 and self._endpoints:  # tests: ephemeral ports, keep what we got
+            self.ike_port = self._endpoints[0].port
+            natt = [ep for ep in self._endpoints if ep.natt]
+            if natt:
+                self.natt_port = natt[0].port
+
+    def close(self) -> None:
+        for ep in self._endpoints:
+            if self._loop is not None:
+                self._loop.remove_reader(ep.sock.fileno())
+            ep.sock.close()
+        self._endpoints.clear()
+
+    @property
+    def bound(self) -> list[tuple[Addr, bool]]:
+        """(address, is_natt) of every open socket."""
+        return [(ep.bound, ep.natt) for ep in self._endpoints]
+
+    # -- receive -------------------------------------------------------------------------------
+
+    def _readable(self, ep: _Endpoint) -> None:
+        for _ in range(64):  # bounded batch so one busy socket cannot starve the loop
+            got = ep.recv()
+            if got is None:
+                return
+            data, local, remote = got
+            if ep.natt:
+                self._natt_datagram(data, local, remote)
+            else:
+                self._deliver(Datagram(data, local, remote, natt=False))
+
+    def _natt_datagram(self, data: bytes, local: Addr, remote: Addr) -> None:
+        if data == NATT_KEEPALIVE:
+            self.counters["keepalives"] += 1
+        elif data[:4] == NON_ESP_MARKER:
+            self._deliver(Datagram(data[4:], local, remote, natt=True))
+        elif len(data) >= 8 and self.on_esp is not None:  # SPI + sequence number at least
+            self.on_esp(data, local, remote)
+        else:
+            self.counters["dropped"] += 1
+
+    def ike_from_dataplane(self, data: bytes, local: Addr, remote: Addr) -> None:
+        """An IKE message the data-plane worker received on 4500 (non-ESP marker removed)."""
+        self._deliver(Datagram(data, local, remote, natt=True))
+
+    def _deliver(self, dgram: Datagram) -> None:
+        self.counters["rx"] += 1
+        try:
+            self.on_ike(dgram)
+        except Exception:  # a bug in one exchange must not stop the socket for everyone
+            log.exception("IKE message from %s:%d caused an internal error", *dgram.remote)
+
+    # -- send ----------------------------------------------------------------------------------
+
+    def send(self, data: bytes, local: Addr, remote: Addr) -> None:
+        """Send one IKE message; on the NAT-T port (``local[1] == natt_port``) with the marker."""
+        natt = local[1] == self.natt_port and self.natt_port != self.ike_port
+        if natt and not self.own_natt:
+            if self.natt_sender is None:
+                self.counters["send-errors"] += 1
+                log.warning("no NAT-T socket to send IKE to %s:%d", *remote)
+                return
+            self.natt_sender(NON_ESP_MARKER + data, local, remote)
+            self.counters["tx"] += 1
+            return
+        self._send_raw(NON_ESP_MARKER + data if natt else data, local, remote, natt)
+
+    def send_esp(self, data: bytes, local: Addr, remote: Addr) -> None:
+        """ESP-in-UDP from the NAT-T socket (memory data plane: the daemon carries its packets)."""
+        self._send_raw(data, local, remote, natt=True)
+
+    def _send_raw(self, data: bytes, local: Addr, remote: Addr, natt: bool) -> None:
+        ep = self._pick(local, remote, natt)
+        if ep is None:
+            self.counters["send-errors"] += 1
+            log.warning("no socket bound for %s:%d -> %s:%d", local[0], local[1], *remote)
+            return
+        try:
+            ep.send(data, local, remote)
+            self.counters["tx"] += 1
+        except OSError as exc:
+            self.counters["send-errors"] += 1
+            log.warning("send to %s:%d failed: %s", remote[0], remote[1], exc.strerror)
+
+    def _pick(self, local: Addr, remote: Addr, natt: bool) -> _Endpoint | None:
+        family = _family(remote[0])
+        fallback = None
+        for ep in self._endpoints:
+            if ep.natt != natt or ep.family != family:
+                continue
+            if ep.bound[0] == local[0]:
+                return ep
+            if ipaddress.ip_address(ep.bound[0]).is_unspecified:
+                fallback = ep
+        return fallback
