@@ -1,0 +1,66 @@
+"""Which configured peer an incoming IKE message belongs to (the manual's peer ``address`` rule).
+
+RouterOS: when several peers' ``address`` prefixes contain the source address of an incoming
+negotiation, the most specific prefix wins; an unset address means "any" (NOTES.md). A peer with a
+``local-address`` only answers on that address; disabled peers are never chosen; IKEv1
+``exchange-mode``s are not served by the IKEv2 daemon. Ties keep configuration order, as RouterOS
+lists peers. Identities are checked later (IKE_AUTH), not here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class PeerEndpoint:
+    """What selection needs of one ``/ip ipsec peer``."""
+
+    name: str
+    address: IPNetwork | None  # None: any address
+    local_address: IPAddress | None = None
+    port: int = 500
+    exchange_mode: str = "ike2"
+    passive: bool = False
+    disabled: bool = False
+
+    @property
+    def ikev2(self) -> bool:
+        return self.exchange_mode == "ike2"
+
+    @property
+    def host(self) -> IPAddress | None:
+        """The single address to initiate to, when ``address`` names exactly one host."""
+        if self.address is None or self.address.num_addresses != 1:
+            return None
+        return self.address.network_address
+
+
+def select_peer(peers: Iterable[PeerEndpoint], remote: str, local: str | None = None) -> PeerEndpoint | None:
+    """The IKEv2 peer for a message from ``remote`` received on ``local``, or None."""
+    try:
+        src = ipaddress.ip_address(remote)
+        dst = ipaddress.ip_address(local) if local else None
+    except ValueError:
+        return None
+    best: PeerEndpoint | None = None
+    best_len = -1
+    for peer in peers:
+        if peer.disabled or not peer.ikev2:
+            continue
+        if peer.local_address is not None and dst is not None and peer.local_address != dst:
+            continue
+        if peer.address is None:
+            plen = 0
+        elif peer.address.version == src.version and src in peer.address:
+            plen = peer.address.prefixlen
+        else:
+            continue
+        if plen > best_len:
+            best, best_len = peer, plen
+    return best
