@@ -1,0 +1,155 @@
+"""The I/O loop around sans-I/O IKE SAs: datagrams in, datagrams/events/timers out.
+
+DESIGN.md §3: an IKE SA object is fed with ``receive_datagram(data, addr, now)`` and
+``handle_timer(now)``; after each input the daemon drains ``datagrams_to_send(now)`` onto the
+sockets, ``next_event()`` into the glue, and re-arms the object's timer from ``get_timer()``. This
+module does exactly that and the SPI demultiplexing of RFC 7296 §3.1 (the header's I flag says
+which SPI is ours), so one SA's failure never touches another.
+
+Addresses handed to the SA are ``(local, remote)`` pairs of ``(host, port)``: with NAT-T (RFC 7296
+§2.23) the SA decides when to move to the NAT-T port and the engine sends from whatever local
+endpoint it names.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .timers import Timers
+from .transport import Addr, Datagram, Transport
+
+log = logging.getLogger("ipsecd.engine")
+
+_HEADER = struct.Struct("!8s8sBBBBII")  # SPIi, SPIr, next payload, version, exchange, flags, msgid, length
+FLAG_INITIATOR = 0x08
+FLAG_RESPONSE = 0x20
+IKE_SA_INIT = 34
+
+
+class IkeSaLike(Protocol):
+    """What the engine needs of an IKE SA (DESIGN.md §3)."""
+
+    def receive_datagram(self, data: bytes, addr: Any, now: float) -> None: ...
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Any]]: ...
+
+    def get_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+    def next_event(self) -> object | None: ...
+
+
+NewSa = Callable[[Datagram, bytes], "tuple[IkeSaLike, bytes] | None"]  # -> (SA, its SPI) or refuse
+EventSink = Callable[[IkeSaLike, object], None]
+AddrOf = Callable[[Any], tuple[Addr, Addr]]
+
+
+def header_spis(data: bytes) -> tuple[bytes, bytes, int, int] | None:
+    """(SPIi, SPIr, exchange type, flags) of an IKE message, None when it is too short."""
+    if len(data) < _HEADER.size:
+        return None
+    spi_i, spi_r, _np, _ver, exchange, flags, _mid, _length = _HEADER.unpack_from(data)
+    return spi_i, spi_r, exchange, flags
+
+
+class Engine:
+    """Routes IKE messages to SAs by SPI and pumps the SAs' output."""
+
+    def __init__(self, transport: Transport, timers: Timers, on_event: EventSink, new_sa: NewSa,
+                 addr_of: AddrOf) -> None:
+        self.transport = transport
+        self.timers = timers
+        self.on_event = on_event
+        self.new_sa = new_sa
+        self.addr_of = addr_of  # the SA's address value -> (local, remote) socket endpoints
+        self.by_spi: dict[bytes, IkeSaLike] = {}  # our SPI -> SA
+        self.half_open: dict[tuple[str, bytes], IkeSaLike] = {}  # (peer host, SPIi) -> responder SA
+        self._live: dict[int, IkeSaLike] = {}
+        self.counters = {"unknown-spi": 0, "malformed": 0}
+        self._warned: set[tuple[str, str]] = set()
+
+    # -- registration --------------------------------------------------------------------------
+
+    def add(self, sa: IkeSaLike, our_spi: bytes) -> None:
+        self.by_spi[our_spi] = sa
+        self._live[id(sa)] = sa
+        self.pump(sa)
+
+    def rekeyed(self, sa: IkeSaLike, our_spi: bytes) -> None:
+        """An IKE SA rekey (RFC 7296 §2.18) gave the same object a new SPI as well."""
+        self.by_spi[our_spi] = sa
+
+    def remove(self, sa: IkeSaLike) -> None:
+        if self._live.pop(id(sa), None) is None:
+            return
+        for spi in [k for k, v in self.by_spi.items() if v is sa]:
+            del self.by_spi[spi]
+        for key in [k for k, v in self.half_open.items() if v is sa]:
+            del self.half_open[key]
+        self.timers.cancel(id(sa))
+
+    def sas(self) -> list[IkeSaLike]:
+        return list(self._live.values())
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def warn_once(self, key: tuple[str, str], msg: str, *args: object) -> None:
+        """Log a per-peer problem once, not once per retransmission."""
+        if key not in self._warned:
+            if len(self._warned) > 10000:
+                self._warned.clear()
+            self._warned.add(key)
+            log.warning(msg, *args)
+
+    def datagram(self, dgram: Datagram) -> None:
+        hdr = header_spis(dgram.data)
+        if hdr is None:
+            self.counters["malformed"] += 1
+            self.warn_once((dgram.remote[0], "short"), "dropped a truncated IKE message from %s:%d",
+                           *dgram.remote)
+            return
+        spi_i, spi_r, exchange, flags = hdr
+        from_initiator = bool(flags & FLAG_INITIATOR)
+        ours = spi_r if from_initiator else spi_i
+        sa = self.by_spi.get(ours)
+        if sa is None and from_initiator:
+            key = (dgram.remote[0], spi_i)
+            sa = self.half_open.get(key)
+            if sa is None and exchange == IKE_SA_INIT and spi_r == bytes(8) and not flags & FLAG_RESPONSE:
+                created = self.new_sa(dgram, spi_i)
+                if created is None:
+                    return
+                sa, spi = created
+                self.half_open[key] = sa
+                self.by_spi[spi] = sa
+                self._live[id(sa)] = sa
+        if sa is None:
+            self.counters["unknown-spi"] += 1
+            self.warn_once((dgram.remote[0], "spi"), "dropped IKE message with unknown SPIs %s/%s from %s:%d",
+                           spi_i.hex(), spi_r.hex(), *dgram.remote)
+            return
+        sa.receive_datagram(dgram.data, (dgram.local, dgram.remote), self.timers.now())
+        self.pump(sa)
+
+    # -- output --------------------------------------------------------------------------------
+
+    def pump(self, sa: IkeSaLike) -> None:
+        """Flush everything the SA produced after an input: datagrams, events, its next timer."""
+        now = self.timers.now()
+        for data, addr in sa.datagrams_to_send(now):
+            local, remote = self.addr_of(addr)
+            self.transport.send(data, local, remote)
+        while (event := sa.next_event()) is not None:
+            self.on_event(sa, event)
+        if id(sa) in self._live:
+            self.timers.arm(id(sa), sa.get_timer(), lambda: self._timer(sa))
+        else:
+            self.timers.cancel(id(sa))
+
+    def _timer(self, sa: IkeSaLike) -> None:
+        sa.handle_timer(self.timers.now())
+        self.pump(sa)
