@@ -54,7 +54,6 @@ from ipsecd.wire import ip as wip
 from ipsecd.wire import natt
 
 _M32 = 0xFFFFFFFF
-_U16 = wip._U16
 
 
 def _align(block_size: int) -> int:
@@ -215,7 +214,10 @@ class EspSa:
         esp = self.seal_esp(memoryview(inner)[p.ins_off : p.length], inner[p.ins_nh_pos])
         if encap is not None:
             esp = wip.udp_datagram(encap.sport, encap.dport, esp, p.src, p.dst)
-        out = _rebuild(inner, p.ins_off, p.ins_nh_pos, self._outer_proto, esp, OutError)
+        try:
+            out = wip.splice(inner, p.ins_off, p.ins_nh_pos, self._outer_proto, esp)
+        except wip.IpHeaderError as e:
+            raise OutError(f"SA {self.spi:#x}: {e}") from e
         self._account(p.length, now)
         return out
 
@@ -322,7 +324,10 @@ class EspSa:
             return self._inner(nh, payload, now)
         if nh == wesp.NEXT_HEADER_NONE:
             return b""
-        out = _rebuild(outer, off, p.nh_pos, nh, payload, StateModeError)
+        try:
+            out = wip.splice(outer, off, p.nh_pos, nh, payload)
+        except wip.IpHeaderError as e:
+            raise StateModeError(str(e)) from e
         self._account(len(out), now)
         return out
 
@@ -349,25 +354,3 @@ class EspSa:
         if now is not None:
             self.last_used = now
 
-
-def _rebuild(
-    packet: bytes, cut: int, nh_pos: int, proto: int, payload: bytes, err: type[Exception],
-) -> bytes:
-    """``packet``'s headers up to ``cut`` with the byte at ``nh_pos`` set to ``proto`` and lengths (and
-    the IPv4 checksum) fixed for ``payload`` following them: transport-mode in and out."""
-    hdr = bytearray(packet[:cut])
-    hdr[nh_pos] = proto
-    total = cut + len(payload)
-    if hdr[0] >> 4 == 4:
-        if total > 0xFFFF:
-            raise err(f"IPv4 packet of {total} bytes exceeds 65535")
-        ihl = (hdr[0] & 0x0F) * 4
-        _U16.pack_into(hdr, 2, total)
-        hdr[10] = hdr[11] = 0
-        _U16.pack_into(hdr, 10, wip.checksum(memoryview(hdr)[:ihl]))
-    else:
-        if total - 40 > 0xFFFF:
-            raise err(f"IPv6 payload of {total - 40} bytes exceeds 65535")
-        _U16.pack_into(hdr, 4, total - 40)
-    hdr += payload
-    return bytes(hdr)

@@ -252,3 +252,32 @@ def flow_of(buf: bytes | bytearray | memoryview) -> Flow:
         elif proto in (PROTO_ICMP, PROTO_ICMPV6) and off + 2 <= p.length:
             sport, dport = _ICMP.unpack_from(buf, off)
     return Flow(p.version, int.from_bytes(p.src, "big"), int.from_bytes(p.dst, "big"), proto, sport, dport)
+
+
+
+def rewrite_header(header: bytes | bytearray, nh_pos: int, proto: int, total: int) -> bytearray:
+    """A copy of the IP header chain ``header`` with the byte at ``nh_pos`` set to ``proto`` and the
+    length (and IPv4 checksum) set for a packet of ``total`` bytes."""
+    hdr = bytearray(header)
+    hdr[nh_pos] = proto
+    if hdr[0] >> 4 == 4:
+        if total > 0xFFFF:
+            raise IpHeaderError(f"IPv4 packet of {total} bytes exceeds 65535")
+        ihl = (hdr[0] & 0x0F) * 4
+        _U16.pack_into(hdr, 2, total)
+        hdr[10] = hdr[11] = 0
+        _U16.pack_into(hdr, 10, checksum(hdr[:ihl]))
+    else:
+        if total - IPV6_HEADER_LEN > 0xFFFF:
+            raise IpHeaderError(f"IPv6 payload of {total - IPV6_HEADER_LEN} bytes exceeds 65535")
+        _U16.pack_into(hdr, 4, total - IPV6_HEADER_LEN)
+    return hdr
+
+
+def splice(packet: bytes, cut: int, nh_pos: int, proto: int, payload: bytes | memoryview) -> bytes:
+    """``packet``'s headers up to ``cut`` followed by ``payload``, with the byte at ``nh_pos`` set to
+    ``proto`` and the lengths fixed: how transport-mode IPsec inserts and removes its header while
+    keeping the original IP header and options."""
+    hdr = rewrite_header(packet[:cut], nh_pos, proto, cut + len(payload))
+    hdr += payload
+    return bytes(hdr)
