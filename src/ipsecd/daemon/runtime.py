@@ -1,0 +1,204 @@
+"""Runtime state the daemon shows: ``active-peers``, ``installed-sa``, ``statistics``, policy fields.
+
+The configuration model (mgmt) prints read-only runtime menus by asking the daemon for rows through
+its ``RuntimeProvider`` protocol (``rows(menu)``, ``command(menu, name, args)``). This module keeps
+the records those rows come from — one :class:`PeerRecord` per IKE SA and one :class:`ChildRecord`
+per CHILD_SA — and renders them with every read-only property the manual lists for the menu.
+Byte/packet counters of installed SAs come from the data plane (``query_sa``), never from guesses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ipsecd.dataplane.base import DataPlane, Direction, IpsecProto, SaSpec
+
+Row = dict[str, object]
+
+
+def ros_duration(seconds: float) -> str:
+    """RouterOS time notation: ``1w2d3h4m5s``, ``0s`` for zero (whole seconds)."""
+    s = max(0, int(seconds))
+    if s == 0:
+        return "0s"
+    out = []
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size:
+            out.append(f"{s // size}{unit}")
+            s %= size
+    return "".join(out)
+
+
+def _yn(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+@dataclass(slots=True)
+class ChildRecord:
+    """One CHILD_SA: its two unidirectional SAs as installed, and the policy it serves."""
+
+    inbound: SaSpec
+    outbound: SaSpec
+    policy_id: str | None
+    installed_at: float  # daemon clock
+    wall_installed_at: float  # time.time(), for ``addtime``
+    rekey_at: float | None  # daemon clock of the soft expiry
+
+
+@dataclass(slots=True)
+class PeerRecord:
+    """One IKE SA as ``/ip ipsec active-peers`` shows it."""
+
+    key: int  # stable id of the IKE SA object
+    peer: str  # configured peer name
+    local: tuple[str, int]
+    remote: tuple[str, int]
+    side: str  # initiator | responder
+    state: str = "connecting"
+    natt: bool = False
+    established_at: float | None = None
+    last_seen: float | None = None
+    dynamic_address: str | None = None
+    ike_rx_bytes: int = 0
+    ike_rx_packets: int = 0
+    ike_tx_bytes: int = 0
+    ike_tx_packets: int = 0
+    children: dict[int, ChildRecord] = field(default_factory=dict)  # by inbound SPI
+
+
+class Runtime:
+    """Records plus the RuntimeProvider interface the mgmt ``Session`` calls."""
+
+    def __init__(self, dataplane: DataPlane, clock: Callable[[], float],
+                 kill_connections: Callable[[], int], flush: Callable[[], int]) -> None:
+        self.dataplane = dataplane
+        self.clock = clock
+        self.peers: dict[int, PeerRecord] = {}
+        self._kill_connections = kill_connections
+        self._flush = flush
+        self.ike_counters: dict[str, int] = {}  # daemon-level IKE counters (for logs/tests)
+
+    # -- RuntimeProvider -------------------------------------------------------------------------
+
+    @staticmethod
+    def _menu(menu: Any) -> str:
+        text = menu if isinstance(menu, str) else " ".join(menu)
+        return text.replace("/", " ").split()[-1] if text.strip() else ""
+
+    def rows(self, menu: Any) -> list[Row]:
+        name = self._menu(menu)
+        if name == "active-peers":
+            return self.active_peer_rows()
+        if name == "installed-sa":
+            return self.installed_sa_rows()
+        if name == "statistics":
+            return [dict(self.dataplane.statistics())]
+        if name == "policy":
+            return self.policy_rows()
+        return []
+
+    def command(self, menu: Any, name: str, args: Any = None) -> str:
+        menu_name = self._menu(menu)
+        if menu_name == "active-peers" and name == "kill-connections":
+            n = self._kill_connections()
+            return f"{n} connection(s) killed"
+        if menu_name == "installed-sa" and name == "flush":
+            n = self._flush()
+            return f"{n} SA(s) flushed"
+        raise KeyError(f"no runtime command {menu_name} {name}")
+
+    # -- rows ---------------------------------------------------------------------------------------
+
+    def _sa_counters(self, spec: SaSpec) -> tuple[int, int]:
+        st = self.dataplane.query_sa(spec.spi, spec.direction)
+        return (st.current_bytes, st.current_packets) if st else (0, 0)
+
+    def active_peer_rows(self) -> list[Row]:
+        now = self.clock()
+        rows = []
+        for rec in self.peers.values():
+            rx_b, rx_p, tx_b, tx_p = rec.ike_rx_bytes, rec.ike_rx_packets, rec.ike_tx_bytes, rec.ike_tx_packets
+            for child in rec.children.values():
+                b, p = self._sa_counters(child.inbound)
+                rx_b, rx_p = rx_b + b, rx_p + p
+                b, p = self._sa_counters(child.outbound)
+                tx_b, tx_p = tx_b + b, tx_p + p
+            row: Row = {
+                "id": rec.peer,
+                "local-address": rec.local[0],
+                "remote-address": rec.remote[0],
+                "state": rec.state,
+                "side": rec.side,
+                "responder": _yn(rec.side == "responder"),
+                "natt-peer": _yn(rec.natt),
+                "ph2-total": len(rec.children),
+                "uptime": ros_duration(now - rec.established_at) if rec.established_at is not None else "0s",
+                "last-seen": ros_duration(now - rec.last_seen) if rec.last_seen is not None else "",
+                "rx-bytes": rx_b,
+                "rx-packets": rx_p,
+                "tx-bytes": tx_b,
+                "tx-packets": tx_p,
+            }
+            if rec.dynamic_address:
+                row["dynamic-address"] = rec.dynamic_address
+            rows.append(row)
+        return rows
+
+    def installed_sa_rows(self) -> list[Row]:
+        now = self.clock()
+        rows = []
+        for rec in self.peers.values():
+            for child in rec.children.values():
+                for spec in (child.outbound, child.inbound):
+                    st = self.dataplane.query_sa(spec.spi, spec.direction)
+                    life = spec.lifetime
+                    rows.append({
+                        "spi": f"0x{spec.spi:X}",
+                        "src-address": spec.src.compressed,
+                        "dst-address": spec.dst.compressed,
+                        "state": st.state if st else "dead",
+                        "AH": _yn(spec.proto is IpsecProto.AH),
+                        "ESP": _yn(spec.proto is IpsecProto.ESP),
+                        "auth-algorithm": spec.integ,
+                        "enc-algorithm": spec.encr,
+                        "enc-key-size": len(spec.encr_key) * 8,
+                        "auth-key": spec.integ_key.hex(),
+                        "enc-key": spec.encr_key.hex(),
+                        "current-bytes": st.current_bytes if st else 0,
+                        "replay": spec.replay_window,
+                        "add-lifetime": f"{ros_duration(life.soft_seconds)}/{ros_duration(life.hard_seconds)}",
+                        "addtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(child.wall_installed_at)),
+                        "expires-in": ros_duration(child.rekey_at - now) if child.rekey_at is not None else "",
+                        "hw-aead": "no",
+                    })
+        return rows
+
+    def policy_rows(self) -> list[Row]:
+        """Runtime fields of policies, keyed by the configuration policy id (``.id``)."""
+        counts: dict[str, int] = {}
+        states: dict[str, str] = {}
+        for rec in self.peers.values():
+            for child in rec.children.values():
+                if child.policy_id is None:
+                    continue
+                counts[child.policy_id] = counts.get(child.policy_id, 0) + 1
+                states[child.policy_id] = "established"
+        return [{".id": pid, "active": "yes", "ph2-state": states[pid], "ph2-count": n} for pid, n in counts.items()]
+
+    def child_specs(self) -> list[tuple[PeerRecord, ChildRecord]]:
+        return [(rec, child) for rec in self.peers.values() for child in rec.children.values()]
+
+    def remove_child(self, rec: PeerRecord, inbound_spi: int) -> ChildRecord | None:
+        child = rec.children.pop(inbound_spi, None)
+        if child is not None:
+            for spec in (child.inbound, child.outbound):
+                self.dataplane.del_sa(spec.spi, spec.direction)
+        return child
+
+    @staticmethod
+    def direction_pair(a: SaSpec, b: SaSpec) -> tuple[SaSpec, SaSpec]:
+        """(inbound, outbound) of two specs in any order."""
+        return (a, b) if a.direction is Direction.IN else (b, a)
