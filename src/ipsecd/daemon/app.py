@@ -1,0 +1,166 @@
+"""``ipsecd run``: the asyncio daemon (DESIGN.md §1: the one room that knows everybody).
+
+One event loop owns the IKE sockets (:mod:`.transport`), the timers of every IKE SA (:mod:`.timers`),
+the control socket (:mod:`.control`) and the data plane's event queue. The IKE SAs are sans-I/O
+objects pumped by :class:`.engine.Engine`; :class:`Glue` turns configuration snapshots into IKE
+configurations and IKE events into data-plane installs. Shutdown (SIGINT/SIGTERM) lets the glue send
+DELETEs (RFC 7296 §1.4.1) and gives them a moment on the wire before the sockets close.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .control import ControlError, ControlServer, Reply
+from .engine import Engine, IkeSaLike
+from .timers import Timers
+from .transport import Addr, Datagram, Transport, TransportError
+
+log = logging.getLogger("ipsecd")
+
+DATAPLANE_POLL = 0.05  # seconds between data-plane event polls (acquires, expiries)
+SHUTDOWN_GRACE = 0.3  # seconds for DELETEs to leave before the sockets close
+
+
+class Glue(Protocol):
+    """The daemon's view of the configuration/IKE/data-plane glue."""
+
+    def attach(self, daemon: Daemon) -> None: ...
+
+    def new_responder(self, dgram: Datagram, spi_i: bytes) -> tuple[IkeSaLike, bytes] | None: ...
+
+    def on_event(self, sa: IkeSaLike, event: object) -> None: ...
+
+    def on_dataplane_events(self) -> None: ...
+
+    def addr_of(self, addr: Any) -> tuple[Addr, Addr]: ...
+
+    def start(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+Execute = Callable[[str, bool], Reply]
+
+
+class Daemon:
+    def __init__(self, glue: Glue, *, execute: Execute, control_path: str | None, ike_port: int = 500,
+                 natt_port: int = 4500, local_addresses: tuple[str, ...] = (), own_natt: bool = True) -> None:
+        self.glue = glue
+        self.execute = execute
+        self.control_path = control_path
+        self.ike_port = ike_port
+        self.natt_port = natt_port
+        self.local_addresses = local_addresses
+        self.own_natt = own_natt
+        self.on_esp: Callable[[bytes, Addr, Addr], None] | None = None
+        self.transport: Transport
+        self.timers: Timers
+        self.engine: Engine
+        self.control: ControlServer | None = None
+        self._stop: asyncio.Event | None = None
+        self.ready = asyncio.Event()
+
+    def now(self) -> float:
+        return self.timers.now()
+
+    async def start(self) -> None:
+        """Open sockets and the control socket and bring up the configuration; raise on failure."""
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.timers = Timers(loop)
+        self.transport = Transport(self._on_ike, self._esp, ike_port=self.ike_port, natt_port=self.natt_port,
+                                   local_addresses=self.local_addresses, own_natt=self.own_natt)
+        self.engine = Engine(self.transport, self.timers, self.glue.on_event, self.glue.new_responder,
+                             self.glue.addr_of)
+        self.glue.attach(self)
+        self.transport.open(loop)
+        if self.control_path:
+            self.control = ControlServer(self.control_path, self._control)
+            try:
+                await self.control.start()
+            except ControlError:
+                self.transport.close()
+                raise
+        self.glue.start()
+        self.ready.set()
+
+    def _on_ike(self, dgram: Datagram) -> None:
+        self.engine.datagram(dgram)
+
+    def _esp(self, data: bytes, local: Addr, remote: Addr) -> None:
+        if self.on_esp is not None:
+            self.on_esp(data, local, remote)
+
+    async def _control(self, command: str, as_json: bool) -> Reply:
+        return self.execute(command, as_json)
+
+    def request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def serve_until_stopped(self) -> None:
+        assert self._stop is not None
+        while not self._stop.is_set():
+            self.glue.on_dataplane_events()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), DATAPLANE_POLL)
+
+    async def stop(self) -> None:
+        """Send DELETEs for everything, give them a moment, close sockets and timers."""
+        try:
+            self.glue.shutdown()
+        except Exception:
+            log.exception("error while deleting SAs at shutdown")
+        await asyncio.sleep(SHUTDOWN_GRACE)
+        if self.control is not None:
+            await self.control.close()
+        self.timers.cancel_all()
+        self.transport.close()
+
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        try:
+            await self.start()
+        except (TransportError, ControlError) as exc:
+            print(f"ipsecd: {exc}", file=sys.stderr)
+            return 1
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+        log.info("ipsecd running: IKE on UDP %d, NAT-T on UDP %d%s", self.transport.ike_port,
+                 self.transport.natt_port, "" if self.own_natt else " (owned by the data plane)")
+        try:
+            await self.serve_until_stopped()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await self.stop()
+        log.info("ipsecd stopped")
+        return 0
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    """Entry of ``ipsecd run``: build configuration, data plane and glue, serve until signalled."""
+    configure_logging(args.log_level)
+    from .glue import GlueError, build
+
+    try:
+        glue, execute, own_natt, locals_ = build(args)
+    except GlueError as exc:
+        print(f"ipsecd: {exc}", file=sys.stderr)
+        return 1
+    daemon = Daemon(glue, execute=execute, control_path=args.control, ike_port=args.ike_port,
+                    natt_port=args.natt_port, local_addresses=locals_, own_natt=own_natt)
+    return asyncio.run(daemon.main())
