@@ -10,28 +10,35 @@ from ipaddress import ip_address
 
 import pytest
 
+from ipsecd.crypto import registry
 from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec, UdpEncap
 from ipsecd.dataplane.errors import ConfigError, SequenceOverflowError
 from ipsecd.dataplane.esp import EspSa
 from ipsecd.wire import esp as wesp
 from ipsecd.wire import ip as wip
 
-#: (encr, encr key bytes incl. salt, integ, integ key bytes) — every ESP transform of the crypto registry.
-ALGS: list[tuple[str, int, str, int]] = [
-    ("aes-128-cbc", 16, "sha1", 20),
-    ("aes-192-cbc", 24, "sha256", 32),
-    ("aes-256-cbc", 32, "sha512", 64),
-    ("aes-128-cbc", 16, "md5", 16),
-    ("aes-128-ctr", 20, "sha1", 20),
-    ("aes-192-ctr", 28, "sha256", 32),
-    ("aes-256-ctr", 36, "sha512", 64),
-    ("aes-128-gcm", 20, "null", 0),
-    ("aes-192-gcm", 28, "null", 0),
-    ("aes-256-gcm", 36, "null", 0),
-    ("chacha20poly1305", 36, "null", 0),
-    ("null", 0, "sha256", 32),
-    ("aes-256-cbc", 32, "null", 0),  # encryption without integrity: allowed by RFC 4303 §3.2
-]
+def _every_esp_transform() -> list[tuple[str, int, str, int]]:
+    """(encr, encr key bytes incl. salt, integ, integ key bytes): every ESP encryption of the crypto
+    registry, non-AEAD ones paired in turn with every integrity algorithm, plus ESP-NULL and
+    encryption without integrity (RFC 4303 §3.2 allows both)."""
+    integs = [a for a in registry.INTEG_ALGS if a.icv_size]
+    out: list[tuple[str, int, str, int]] = []
+    k = 0
+    for e in registry.ENCR_ALGS:
+        if e.mode == "null":
+            continue
+        if e.aead:
+            out.append((e.name, e.keymat_size, "null", 0))
+        else:
+            i = integs[k % len(integs)]
+            k += 1
+            out.append((e.name, e.keymat_size, i.name, i.key_size))
+    out += [("null", 0, i.name, i.key_size) for i in integs]
+    out.append(("aes-256-cbc", 32, "null", 0))
+    return out
+
+
+ALGS = _every_esp_transform()
 ALG_IDS = [f"{e}+{i}" for e, _, i, _ in ALGS]
 
 ADDRS = {4: ("192.0.2.1", "192.0.2.2"), 6: ("2001:db8::1", "2001:db8::2")}
@@ -148,19 +155,13 @@ def test_counter_mode_iv_is_the_sequence_number_and_never_repeats() -> None:
         assert len(ivs) == 299
 
 
-def test_cbc_iv_comes_from_the_rng_per_packet() -> None:
-    draws: list[int] = []
-
-    def rng(n: int) -> bytes:
-        draws.append(n)
-        return bytes([len(draws)]) * n
-
-    s = spec(Direction.OUT, encr="aes-128-cbc", ekey=os.urandom(16), integ="sha256", ikey=os.urandom(32))
-    out = EspSa(s, rng=rng)
-    a = out.seal_payload(inner_packet(4, Mode.TUNNEL))
-    b = out.seal_payload(inner_packet(4, Mode.TUNNEL))
-    assert draws == [16, 16]
-    assert a[8:24] == b"\x01" * 16 and b[8:24] == b"\x02" * 16
+def test_cbc_iv_is_fresh_per_packet() -> None:
+    out, inn = pair(encr="aes-128-cbc", ekey=os.urandom(16), integ="sha256", ikey=os.urandom(32))
+    pkt = inner_packet(4, Mode.TUNNEL)
+    esps = [out.seal_payload(pkt) for _ in range(200)]
+    assert len({e[8:24] for e in esps}) == 200  # no IV twice
+    assert len({e[24:40] for e in esps}) == 200  # so identical plaintexts never encrypt alike
+    assert all(inn.open_payload(e) == pkt for e in esps)
 
 
 @pytest.mark.parametrize(("encr", "elen", "align"), [("aes-128-cbc", 16, 16), ("aes-128-gcm", 20, 4), ("null", 0, 4)])

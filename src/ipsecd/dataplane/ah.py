@@ -12,7 +12,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from ipsecd.crypto.errors import CryptoError
-from ipsecd.dataplane import _crypto
+from ipsecd.crypto.integ import esp_integ
 from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.dataplane.errors import (
     ConfigError,
@@ -69,10 +69,10 @@ class AhSa:
         if isinstance(spec.src, IPv4Address) != isinstance(spec.dst, IPv4Address):
             raise ConfigError(f"SA {spec.spi:#x}: source and destination of different families")
         try:
-            integ = _crypto.esp_integ(spec.integ, spec.integ_key)
+            integ = esp_integ(spec.integ, spec.integ_key)
         except CryptoError as e:
             raise ConfigError(f"SA {spec.spi:#x}: {e}") from e
-        if integ is None:
+        if not integ.icv_size:
             raise ConfigError(f"SA {spec.spi:#x}: AH needs an integrity algorithm")
         self._integ = integ
         self._icv_size = integ.icv_size

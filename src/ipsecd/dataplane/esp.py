@@ -26,12 +26,11 @@ Time never comes from a clock here: callers pass ``now`` for the per-SA last-use
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from ipaddress import IPv4Address
 
+from ipsecd.crypto.encr import AeadCipher, BlockCipher, esp_cipher
 from ipsecd.crypto.errors import CryptoError
-from ipsecd.dataplane import _crypto
+from ipsecd.crypto.integ import Integ, esp_integ
 from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.dataplane.errors import (
     ConfigError,
@@ -76,7 +75,6 @@ class EspSa:
         "_integ",
         "_iv_size",
         "_outer_proto",
-        "_rng",
         "_seq_max",
         "bytes",
         "dead",
@@ -95,19 +93,21 @@ class EspSa:
         "v6",
     )
 
-    def __init__(self, spec: SaSpec, *, rng: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(self, spec: SaSpec) -> None:
         if spec.proto is not IpsecProto.ESP:
             raise ConfigError(f"SA {spec.spi:#x} is {spec.proto.name}, not ESP")
         if isinstance(spec.src, IPv4Address) != isinstance(spec.dst, IPv4Address):
             raise ConfigError(f"SA {spec.spi:#x}: source and destination of different families")
         try:
-            self._cipher = _crypto.esp_cipher(spec.encr, spec.encr_key)
-            aead = self._cipher is not None and self._cipher.aead
-            if aead and spec.integ != "null":
-                raise ConfigError(f"{spec.encr} is an AEAD: integrity must be null, not {spec.integ}")
-            self._integ = None if aead else _crypto.esp_integ(spec.integ, spec.integ_key)
+            cipher = esp_cipher(spec.encr, spec.encr_key)
+            integ = esp_integ(spec.integ, spec.integ_key)
         except CryptoError as e:
             raise ConfigError(f"SA {spec.spi:#x}: {e}") from e
+        if cipher.aead and integ.icv_size:
+            raise ConfigError(f"{spec.encr} is an AEAD: integrity must be null, not {spec.integ}")
+        # null encryption / null integrity are None: the hot path skips them instead of calling identities
+        self._cipher: AeadCipher | BlockCipher | None = None if cipher.alg.mode == "null" else cipher
+        self._integ: Integ | None = integ if integ.icv_size else None
         if self._cipher is None and self._integ is None:
             raise ConfigError(f"SA {spec.spi:#x}: ESP with neither encryption nor integrity")
         self.spec = spec
@@ -122,11 +122,10 @@ class EspSa:
         self._iv_size = c.iv_size if c is not None else 0
         self._icv_size = c.icv_size if c is not None and c.aead else (self._integ.icv_size if self._integ else 0)
         self._align = _align(c.block_size if c is not None else 1)
-        self._counter_iv = c is not None and (c.aead or "-ctr" in spec.encr)
+        self._counter_iv = c is not None and (c.aead or c.alg.mode == "ctr")
         self._aad_esn = spec.esn
         self._seq_max = (1 << 64) - 1 if spec.esn else _M32
         self._outer_proto = wip.PROTO_UDP if spec.encap else wip.PROTO_ESP
-        self._rng = rng
         self._ident = 0
         self.seq = 0  # last sequence number sent (outbound)
         self.replay = ReplayWindow(spec.replay_window, spec.esn) if spec.direction is Direction.IN else None
@@ -156,11 +155,15 @@ class EspSa:
             if c is None:
                 body = hdr + plain
             else:
-                iv = seq.to_bytes(8, "big") if self._counter_iv else self._rng(self._iv_size)
                 if c.aead:
+                    iv = seq.to_bytes(8, "big")
                     aad = wesp.ESN_AAD.pack(self.spi, seq >> 32, seql) if self._aad_esn else hdr
                     return b"".join((hdr, iv, c.seal(iv, plain, aad)))
-                body = b"".join((hdr, iv, c.encrypt(iv, plain)))
+                if self._counter_iv:
+                    iv = seq.to_bytes(8, "big")
+                    body = b"".join((hdr, iv, c.encrypt(iv, plain)))
+                else:  # CBC: IV ‖ ciphertext with an unpredictable IV (RFC 4303 §3.3.2)
+                    body = hdr + c.encrypt_fresh_iv(plain)
             integ = self._integ
             if integ is None:
                 return body
