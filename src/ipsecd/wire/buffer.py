@@ -1,0 +1,134 @@
+"""Byte buffers for the codecs: a bounded Reader and a growing Writer (after aioquic's Buffer).
+
+``Reader.restrict_to(n)`` confines reads to the next ``n`` bytes, so a payload codec can never read
+into its neighbour however its inner length fields lie; leaving the block skips what was unread.
+``Writer.push_block(size)`` reserves a length field and fills it in when the block closes, which is
+how every IKE payload header (RFC 7296 §3.2) gets its length.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import BufferReadError, BufferWriteError
+
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+_U64 = struct.Struct("!Q")
+
+
+class Reader:
+    """Reads big-endian fields from ``data``; every overrun raises :class:`BufferReadError`."""
+
+    __slots__ = ("_data", "_end", "_pos")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+        self._end = len(data)
+
+    @property
+    def position(self) -> int:
+        return self._pos
+
+    def remaining(self) -> int:
+        return self._end - self._pos
+
+    def eof(self) -> bool:
+        return self._pos >= self._end
+
+    def _take(self, n: int) -> int:
+        start = self._pos
+        if n < 0 or start + n > self._end:
+            raise BufferReadError(f"need {n} bytes at offset {start}, have {self._end - start}")
+        self._pos = start + n
+        return start
+
+    def pull_uint8(self) -> int:
+        return self._data[self._take(1)]
+
+    def pull_uint16(self) -> int:
+        return int(_U16.unpack_from(self._data, self._take(2))[0])
+
+    def pull_uint32(self) -> int:
+        return int(_U32.unpack_from(self._data, self._take(4))[0])
+
+    def pull_uint64(self) -> int:
+        return int(_U64.unpack_from(self._data, self._take(8))[0])
+
+    def pull_bytes(self, n: int) -> bytes:
+        start = self._take(n)
+        return bytes(self._data[start:start + n])
+
+    def pull_rest(self) -> bytes:
+        return self.pull_bytes(self.remaining())
+
+    @contextmanager
+    def restrict_to(self, n: int) -> Iterator[Reader]:
+        """Confine reads to the next ``n`` bytes; afterwards continue right after them."""
+        if n < 0 or self._pos + n > self._end:
+            raise BufferReadError(f"block of {n} bytes overruns the data at offset {self._pos}")
+        saved_end = self._end
+        block_end = self._pos + n
+        self._end = block_end
+        try:
+            yield self
+        finally:
+            self._end = saved_end
+        self._pos = block_end
+
+
+class Writer:
+    """Accumulates big-endian fields; :meth:`push_block` back-fills length fields."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def data(self) -> bytes:
+        return bytes(self._buf)
+
+    def push_uint8(self, v: int) -> None:
+        if not 0 <= v <= 0xFF:
+            raise BufferWriteError(f"{v} does not fit 8 bits")
+        self._buf.append(v)
+
+    def push_uint16(self, v: int) -> None:
+        if not 0 <= v <= 0xFFFF:
+            raise BufferWriteError(f"{v} does not fit 16 bits")
+        self._buf += _U16.pack(v)
+
+    def push_uint32(self, v: int) -> None:
+        if not 0 <= v <= 0xFFFFFFFF:
+            raise BufferWriteError(f"{v} does not fit 32 bits")
+        self._buf += _U32.pack(v)
+
+    def push_uint64(self, v: int) -> None:
+        if not 0 <= v <= 0xFFFFFFFFFFFFFFFF:
+            raise BufferWriteError(f"{v} does not fit 64 bits")
+        self._buf += _U64.pack(v)
+
+    def push_bytes(self, b: bytes) -> None:
+        self._buf += b
+
+    @contextmanager
+    def push_block(self, size: int, *, extra: int = 0) -> Iterator[Writer]:
+        """Write a ``size``-byte length field now, fill it when the block closes.
+
+        The stored length is the block's byte count plus ``extra`` (IKE payload lengths count
+        their own 4-byte generic header, the IKE header its 28 bytes).
+        """
+        field_at = len(self._buf)
+        self._buf += bytes(size)
+        start = len(self._buf)
+        yield self
+        length = len(self._buf) - start + extra
+        if length >= 1 << (8 * size):
+            raise BufferWriteError(f"block of {length} bytes does not fit a {size}-byte length")
+        self._buf[field_at:field_at + size] = length.to_bytes(size, "big")

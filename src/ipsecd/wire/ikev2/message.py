@@ -1,0 +1,152 @@
+"""IKE messages: header plus payload chain, with the unknown-payload rules (RFC 7296 §2.5, §3.2).
+
+* A payload type we do not know, with the critical bit clear, is skipped (kept as ``RawPayload``).
+* With the critical bit set, the message is rejected: :class:`UnsupportedCriticalPayloadError`
+  carries the type so the responder can answer UNSUPPORTED_CRITICAL_PAYLOAD.
+* The SK payload must be last; its body runs to the end of the message.
+
+``decode_chain`` is used twice: on the datagram, and on the plaintext inside SK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ..buffer import Reader, Writer
+from ..enums import NotifyType, PayloadType
+from ..errors import MalformedMessageError, UnsupportedCriticalPayloadError
+from .header import HEADER_SIZE, MAX_MESSAGE, Header
+from .payloads.base import CRITICAL, GENERIC_HEADER_SIZE, Payload, RawPayload
+from .payloads.cp import CpPayload
+from .payloads.notify import DeletePayload, NotifyPayload
+from .payloads.sa import SaPayload
+from .payloads.simple import AuthPayload, IdPayload, KePayload, NoncePayload, VendorPayload
+from .payloads.sk import SkPayload
+from .payloads.ts import TsPayload
+
+P = TypeVar("P", bound=Payload)
+
+
+def _idr(r: Reader) -> Payload:
+    p = IdPayload.decode_body(r)
+    p.initiator = False
+    return p
+
+
+def _tsr(r: Reader) -> Payload:
+    p = TsPayload.decode_body(r)
+    p.initiator = False
+    return p
+
+
+_DECODERS: dict[int, Callable[[Reader], Payload]] = {
+    PayloadType.SA: SaPayload.decode_body,
+    PayloadType.KE: KePayload.decode_body,
+    PayloadType.IDI: IdPayload.decode_body,
+    PayloadType.IDR: _idr,
+    PayloadType.AUTH: AuthPayload.decode_body,
+    PayloadType.NONCE: NoncePayload.decode_body,
+    PayloadType.NOTIFY: NotifyPayload.decode_body,
+    PayloadType.DELETE: DeletePayload.decode_body,
+    PayloadType.VENDOR: VendorPayload.decode_body,
+    PayloadType.TSI: TsPayload.decode_body,
+    PayloadType.TSR: _tsr,
+    PayloadType.CP: CpPayload.decode_body,
+}
+# Known types we carry without interpreting (certificates and EAP are not negotiated yet).
+_OPAQUE = {PayloadType.CERT, PayloadType.CERTREQ, PayloadType.EAP, PayloadType.SKF}
+
+
+def decode_chain(first: int, r: Reader, base_offset: int = 0) -> list[Payload]:
+    """Decode payloads until Next Payload is 0; ``base_offset`` locates ``r`` in the datagram."""
+    payloads: list[Payload] = []
+    ptype = first
+    while ptype != PayloadType.NONE:
+        start = r.position
+        nxt = r.pull_uint8()
+        flags = r.pull_uint8()
+        length = r.pull_uint16()
+        if length < GENERIC_HEADER_SIZE:
+            raise MalformedMessageError(f"payload {ptype} with length {length}")
+        with r.restrict_to(length - GENERIC_HEADER_SIZE) as body:
+            if ptype == PayloadType.SK:
+                payload: Payload = SkPayload(nxt, body.pull_rest(), base_offset + start + GENERIC_HEADER_SIZE)
+            elif (decoder := _DECODERS.get(ptype)) is not None:
+                payload = decoder(body)
+                if not body.eof():
+                    raise MalformedMessageError(f"{PayloadType(ptype).name} payload has trailing bytes")
+            elif ptype in _OPAQUE or not flags & CRITICAL:
+                payload = RawPayload(ptype, body.pull_rest())
+            else:
+                raise UnsupportedCriticalPayloadError(ptype)
+        payloads.append(payload)
+        if ptype == PayloadType.SK:
+            if not r.eof():
+                raise MalformedMessageError("the SK payload is not the last payload")
+            break
+        ptype = nxt
+    if not r.eof():
+        raise MalformedMessageError(f"{r.remaining()} bytes after the last payload")
+    return payloads
+
+
+def encode_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
+    """(type of the first payload, encoded chain); an SK payload's Next Payload is its first inner."""
+    items = list(payloads)
+    w = Writer()
+    for i, p in enumerate(items):
+        if isinstance(p, SkPayload):
+            nxt = p.first_inner
+        else:
+            nxt = items[i + 1].ptype() if i + 1 < len(items) else PayloadType.NONE
+        w.push_uint8(int(nxt))
+        w.push_uint8(0)
+        with w.push_block(2, extra=GENERIC_HEADER_SIZE):
+            p.encode_body(w)
+    return (items[0].ptype() if items else PayloadType.NONE), w.data()
+
+
+@dataclass(slots=True)
+class Message:
+    header: Header
+    payloads: list[Payload] = field(default_factory=list)
+
+    def encode(self) -> bytes:
+        first, chain = encode_chain(self.payloads)
+        self.header.next_payload = first
+        length = HEADER_SIZE + len(chain)
+        if length > MAX_MESSAGE:
+            raise MalformedMessageError(f"message of {length} bytes exceeds {MAX_MESSAGE}")
+        return self.header.encode(length) + chain
+
+    @classmethod
+    def decode(cls, data: bytes) -> Message:
+        header = Header.decode(data)
+        r = Reader(data)
+        r.pull_bytes(HEADER_SIZE)
+        return cls(header, decode_chain(header.next_payload, r))
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def get(self, kind: type[P]) -> P | None:
+        for p in self.payloads:
+            if isinstance(p, kind):
+                return p
+        return None
+
+    def all(self, kind: type[P]) -> list[P]:
+        return [p for p in self.payloads if isinstance(p, kind)]
+
+    def notify(self, ntype: NotifyType) -> NotifyPayload | None:
+        for p in self.payloads:
+            if isinstance(p, NotifyPayload) and p.type == ntype:
+                return p
+        return None
+
+    def error_notify(self) -> NotifyPayload | None:
+        for p in self.payloads:
+            if isinstance(p, NotifyPayload) and p.type.is_error:
+                return p
+        return None

@@ -1,0 +1,58 @@
+"""Generic payload header and the payload base class (RFC 7296 §3.2).
+
+                         1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    | Next Payload  |C|  RESERVED   |         Payload Length        |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+A payload class encodes and decodes only its body; the chain (``message.py``) owns the generic
+header, so the critical-bit rule lives in one place.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ...buffer import Reader, Writer
+from ...enums import PayloadType
+
+GENERIC_HEADER_SIZE = 4
+CRITICAL = 0x80
+
+
+class Payload:
+    """Base of every payload: ``payload_type`` names it in the chain."""
+
+    __slots__ = ()
+    payload_type: ClassVar[PayloadType]
+
+    def ptype(self) -> int:
+        """The type this payload carries in the chain."""
+        return int(self.payload_type)
+
+    def encode_body(self, w: Writer) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def decode_body(cls, r: Reader) -> Payload:
+        raise NotImplementedError
+
+
+class RawPayload(Payload):
+    """A payload we carry but do not interpret (CERT, CERTREQ, EAP, unknown non-critical types)."""
+
+    __slots__ = ("body", "raw_type")
+
+    def __init__(self, raw_type: int, body: bytes) -> None:
+        self.raw_type = raw_type
+        self.body = body
+
+    def ptype(self) -> int:
+        return self.raw_type
+
+    def encode_body(self, w: Writer) -> None:
+        w.push_bytes(self.body)
+
+    def __repr__(self) -> str:
+        return f"RawPayload({self.raw_type}, {len(self.body)} bytes)"

@@ -1,0 +1,158 @@
+"""Security Association payload: proposals, transforms, attributes (RFC 7296 §3.3).
+
+Proposal substructure:
+
+                         1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    | Last Substruc |   RESERVED    |         Proposal Length       |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    | Proposal Num  |  Protocol ID  |    SPI Size   |Num  Transforms|
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    ~                        SPI (variable)                         ~
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    ~                        <Transforms>                           ~
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+Transform substructure (§3.3.2) and its TV attribute (§3.3.5, only Key Length is defined):
+
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    | Last Substruc |   RESERVED    |        Transform Length       |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |Transform Type |   RESERVED    |          Transform ID         |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |A|       Attribute Type        |    AF=1: Attribute Value      |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+A transform with an attribute we do not understand cannot be selected (§3.3.6), so it is kept
+with ``unknown_attrs`` set rather than rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ...buffer import Reader, Writer
+from ...enums import PayloadType, ProtocolId, TransformAttr, TransformType
+from ...errors import MalformedMessageError
+from .base import Payload
+
+_LAST_PROPOSAL, _MORE_PROPOSALS = 0, 2
+_LAST_TRANSFORM, _MORE_TRANSFORMS = 0, 3
+_AF_TV = 0x8000
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    type: TransformType
+    id: int
+    key_length: int | None = None
+    unknown_attrs: bool = False
+
+    def encode(self, w: Writer, last: bool) -> None:
+        w.push_uint8(_LAST_TRANSFORM if last else _MORE_TRANSFORMS)
+        w.push_uint8(0)
+        with w.push_block(2, extra=4):
+            w.push_uint8(int(self.type))
+            w.push_uint8(0)
+            w.push_uint16(self.id)
+            if self.key_length is not None:
+                w.push_uint16(_AF_TV | TransformAttr.KEY_LENGTH)
+                w.push_uint16(self.key_length)
+
+    @classmethod
+    def decode(cls, r: Reader) -> tuple[Transform, bool]:
+        more = r.pull_uint8()
+        r.pull_uint8()
+        length = r.pull_uint16()
+        if length < 8:
+            raise MalformedMessageError(f"transform length {length} < 8")
+        with r.restrict_to(length - 4):
+            ttype = TransformType(r.pull_uint8())
+            r.pull_uint8()
+            tid = r.pull_uint16()
+            key_length: int | None = None
+            unknown = False
+            while not r.eof():
+                af_type = r.pull_uint16()
+                if af_type & _AF_TV:
+                    value = r.pull_uint16()
+                    if af_type & 0x7FFF == TransformAttr.KEY_LENGTH:
+                        key_length = value
+                    else:
+                        unknown = True
+                else:
+                    r.pull_bytes(r.pull_uint16())
+                    unknown = True
+        if more not in (_LAST_TRANSFORM, _MORE_TRANSFORMS):
+            raise MalformedMessageError(f"transform 'last substruc' is {more}")
+        return cls(ttype, tid, key_length, unknown), more == _MORE_TRANSFORMS
+
+
+@dataclass(slots=True)
+class Proposal:
+    number: int
+    protocol: ProtocolId
+    spi: bytes = b""
+    transforms: list[Transform] = field(default_factory=list)
+
+    def of_type(self, ttype: TransformType) -> list[Transform]:
+        return [t for t in self.transforms if t.type == ttype]
+
+    def encode(self, w: Writer, last: bool) -> None:
+        w.push_uint8(_LAST_PROPOSAL if last else _MORE_PROPOSALS)
+        w.push_uint8(0)
+        with w.push_block(2, extra=4):
+            w.push_uint8(self.number)
+            w.push_uint8(int(self.protocol))
+            w.push_uint8(len(self.spi))
+            w.push_uint8(len(self.transforms))
+            w.push_bytes(self.spi)
+            for i, t in enumerate(self.transforms):
+                t.encode(w, i == len(self.transforms) - 1)
+
+    @classmethod
+    def decode(cls, r: Reader) -> tuple[Proposal, bool]:
+        more = r.pull_uint8()
+        r.pull_uint8()
+        length = r.pull_uint16()
+        if length < 8:
+            raise MalformedMessageError(f"proposal length {length} < 8")
+        with r.restrict_to(length - 4):
+            number = r.pull_uint8()
+            protocol = ProtocolId(r.pull_uint8())
+            spi_size = r.pull_uint8()
+            count = r.pull_uint8()
+            spi = r.pull_bytes(spi_size)
+            transforms = []
+            more_t = count > 0
+            while more_t:
+                t, more_t = Transform.decode(r)
+                transforms.append(t)
+            if len(transforms) != count or not r.eof():
+                raise MalformedMessageError(f"proposal {number} says {count} transforms, has {len(transforms)}")
+        if more not in (_LAST_PROPOSAL, _MORE_PROPOSALS):
+            raise MalformedMessageError(f"proposal 'last substruc' is {more}")
+        return cls(number, protocol, spi, transforms), more == _MORE_PROPOSALS
+
+
+@dataclass(slots=True)
+class SaPayload(Payload):
+    payload_type: ClassVar[PayloadType] = PayloadType.SA
+    proposals: list[Proposal] = field(default_factory=list)
+
+    def encode_body(self, w: Writer) -> None:
+        for i, p in enumerate(self.proposals):
+            p.encode(w, i == len(self.proposals) - 1)
+
+    @classmethod
+    def decode_body(cls, r: Reader) -> SaPayload:
+        proposals = []
+        more = True
+        while more:
+            p, more = Proposal.decode(r)
+            proposals.append(p)
+        if not r.eof():
+            raise MalformedMessageError("bytes after the last proposal")
+        return cls(proposals)
