@@ -17,6 +17,7 @@ from ipsecd.dataplane.esp import EspSa
 from ipsecd.wire import esp as wesp
 from ipsecd.wire import ip as wip
 
+
 def _every_esp_transform() -> list[tuple[str, int, str, int]]:
     """(encr, encr key bytes incl. salt, integ, integ key bytes): every ESP encryption of the crypto
     registry, non-AEAD ones paired in turn with every integrity algorithm, plus ESP-NULL and
