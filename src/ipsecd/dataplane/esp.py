@@ -128,7 +128,11 @@ class EspSa:
         self._outer_proto = wip.PROTO_UDP if spec.encap else wip.PROTO_ESP
         self._ident = 0
         self.seq = 0  # last sequence number sent (outbound)
-        self.replay = ReplayWindow(spec.replay_window, spec.esn) if spec.direction is Direction.IN else None
+        # Anti-replay needs integrity (RFC 4303 §3.3.3, §3.4.3): without an ICV an attacker sets the
+        # sequence number, so an encryption-only SA keeps no window (ESN inference still runs).
+        protected = self._icv_size > 0
+        window = spec.replay_window if protected else 0
+        self.replay = ReplayWindow(window, spec.esn) if spec.direction is Direction.IN else None
         self.bytes = 0
         self.packets = 0
         self.invalid_packets = 0
