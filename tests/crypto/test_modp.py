@@ -7,8 +7,9 @@ import warnings
 
 import pytest
 
+from ipsecd.crypto import modp
 from ipsecd.crypto.errors import InvalidPublicValueError, UnknownAlgorithmError
-from ipsecd.crypto.ke import new_ke
+from ipsecd.crypto.ke import deterministic_rng, new_ke
 from ipsecd.crypto.modp import MODP_GROUPS, modp_group, pi_scaled
 from tests.crypto.test_ke import VECTORS
 
@@ -87,10 +88,45 @@ def test_agrees_with_openssl(group: int) -> None:
         params = dh.DHParameterNumbers(g.prime, 2).parameters()
         theirs = params.generate_private_key()
         their_y = theirs.public_key().public_numbers().y
-        ours = new_ke(group)
+        ours = new_ke(group, deterministic_rng(b"modp-vs-openssl"))  # the pow() path
         shared = ours.compute_shared(their_y.to_bytes(g.size, "big"))
         our_y = int.from_bytes(ours.public_value(), "big")
         peer = dh.DHPublicNumbers(our_y, dh.DHParameterNumbers(g.prime, 2)).public_key()
         expected = theirs.exchange(peer)
     assert int.from_bytes(shared, "big") == int.from_bytes(expected, "big")
     assert len(shared) == g.size
+
+
+@pytest.mark.parametrize("group", [5, 14])
+def test_pow_and_openssl_paths_agree(group: int) -> None:
+    pow_side = new_ke(group, deterministic_rng(b"pow-side"))
+    openssl_side = new_ke(group)
+    assert modp.openssl_parameters(group) is not None  # cryptography still has FFDH here
+    value_o = openssl_side.public_value()
+    shared = pow_side.compute_shared(value_o)
+    assert openssl_side.compute_shared(pow_side.public_value()) == shared
+    assert len(value_o) == len(shared) == MODP_GROUPS[group].size
+
+
+def test_fallback_when_cryptography_drops_ffdh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(modp, "_dh", None)
+    modp.openssl_parameters.cache_clear()
+    try:
+        assert modp.openssl_parameters(14) is None
+        a, b = new_ke(14), new_ke(14)  # system rng, pow() path
+        assert a.compute_shared(b.public_value()) == b.compute_shared(a.public_value())
+        assert a.public_value() != b.public_value()
+    finally:
+        modp.openssl_parameters.cache_clear()
+
+
+def test_rfc2409_groups_stay_on_pow() -> None:
+    assert modp.openssl_parameters(1) is None and modp.openssl_parameters(2) is None
+
+
+def test_openssl_path_validates_too() -> None:
+    me = new_ke(14)
+    p = MODP_GROUPS[14].prime
+    for y in (1, p - 1):
+        with pytest.raises(InvalidPublicValueError, match="outside"):
+            me.compute_shared(y.to_bytes(256, "big"))

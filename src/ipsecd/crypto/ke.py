@@ -5,8 +5,9 @@
     ke.compute_shared(peer_value)   # g^ir (or the KEM shared key), validated, never a crash
 
 Groups and encodings:
-  * MODP 1, 2, 5, 14–18 (RFC 2409 §6.1–6.2, RFC 3526): ``modp.py``, our own ``pow()`` with short
-    exponents; public value and g^ir zero-padded to the prime's length.
+  * MODP 1, 2, 5, 14–18 (RFC 2409 §6.1–6.2, RFC 3526): ``modp.py``: OpenSSL while ``cryptography``
+    has FFDH, else (and with an injected rng) our ``pow()`` with short exponents; public value and
+    g^ir zero-padded to the prime's length.
   * EC2N 3, 4 (RFC 2409 §6.3–6.4, IKEv1 only): ``ec2n.py``; KE carries the x coordinate.
   * ECP 19, 20, 21 (RFC 5903): OpenSSL via ``cryptography``; the public value is x || y without
     the 0x04 prefix (RFC 5903 §7), g^ir is the x coordinate of the shared point (§9, errata 9).
@@ -23,8 +24,8 @@ KEMs (ML-KEM) are asymmetric, and the API says so:
   IKE code that does not care which it is never branches on ``is_kem``.
 
 Randomness is injectable (``rng(n) -> n bytes``, default ``os.urandom``) so tests and the peer_pair
-fixture are reproducible. With an injected rng, ML-KEM-768/1024 encapsulation runs in ``mlkem.py``
-(OpenSSL's encapsulate draws its own randomness); otherwise OpenSSL does all of it for those two.
+fixture are reproducible. With an injected rng, MODP runs on pow() and ML-KEM-768/1024 encapsulation
+in ``mlkem.py`` (OpenSSL draws its own randomness there); otherwise OpenSSL does those.
 
 ``known_answer_test(group)`` runs two deterministic parties through a full exchange and compares a
 digest of both public values and the shared secret with the value recorded here (the vectors tests
@@ -83,12 +84,13 @@ class KeGroupInfo:
 class KeyExchange(ABC):
     """One party's side of one key exchange. Keys are made on first use, not at construction."""
 
-    __slots__ = ("_rng", "group")
+    __slots__ = ("_injected", "_rng", "group")
     is_kem = False
 
-    def __init__(self, group: int, rng: Rng) -> None:
+    def __init__(self, group: int, rng: Rng | None) -> None:
         self.group = group
-        self._rng = rng
+        self._injected = rng is not None  # reproducible runs take every random byte from rng
+        self._rng: Rng = os.urandom if rng is None else rng
 
     @abstractmethod
     def public_value(self) -> bytes:
@@ -110,13 +112,13 @@ class KeyExchange(ABC):
 class _ModpExchange(KeyExchange):
     __slots__ = ("_pair",)
 
-    def __init__(self, group: int, rng: Rng) -> None:
+    def __init__(self, group: int, rng: Rng | None) -> None:
         super().__init__(group, rng)
         self._pair: ModpKeyPair | None = None
 
     def _keys(self) -> ModpKeyPair:
         if self._pair is None:
-            self._pair = ModpKeyPair(modp_group(self.group), self._rng)
+            self._pair = ModpKeyPair(modp_group(self.group), self._rng if self._injected else None)
         return self._pair
 
     def public_value(self) -> bytes:
@@ -129,7 +131,7 @@ class _ModpExchange(KeyExchange):
 class _Ec2nExchange(KeyExchange):
     __slots__ = ("_pair",)
 
-    def __init__(self, group: int, rng: Rng) -> None:
+    def __init__(self, group: int, rng: Rng | None) -> None:
         super().__init__(group, rng)
         self._pair: Ec2nKeyPair | None = None
 
@@ -166,7 +168,7 @@ _ECP_CURVES: dict[int, tuple[ec.EllipticCurve, int, int]] = {
 class _EcpExchange(KeyExchange):
     __slots__ = ("_key",)
 
-    def __init__(self, group: int, rng: Rng) -> None:
+    def __init__(self, group: int, rng: Rng | None) -> None:
         super().__init__(group, rng)
         self._key: ec.EllipticCurvePrivateKey | None = None
 
@@ -207,7 +209,7 @@ _MONTGOMERY_SIZES = {31: 32, 32: 56}
 class _MontgomeryExchange(KeyExchange):
     __slots__ = ("_key",)
 
-    def __init__(self, group: int, rng: Rng) -> None:
+    def __init__(self, group: int, rng: Rng | None) -> None:
         super().__init__(group, rng)
         self._key: x25519.X25519PrivateKey | x448.X448PrivateKey | None = None
 
@@ -254,12 +256,11 @@ def _openssl_mlkem(group: int) -> type | None:
 class _MlKemExchange(KeyExchange):
     """ML-KEM: see the module docstring for who calls what."""
 
-    __slots__ = ("_dk", "_ek", "_injected", "_ossl_key")
+    __slots__ = ("_dk", "_ek", "_ossl_key")
     is_kem = True
 
-    def __init__(self, group: int, rng: Rng, injected: bool) -> None:
+    def __init__(self, group: int, rng: Rng | None) -> None:
         super().__init__(group, rng)
-        self._injected = injected
         self._ek: bytes | None = None
         self._dk: bytes | None = None
         self._ossl_key: object | None = None
@@ -319,8 +320,11 @@ def _info() -> dict[int, KeGroupInfo]:
     from ipsecd.crypto.modp import MODP_GROUPS
 
     table: dict[int, KeGroupInfo] = {}
+    from ipsecd.crypto.modp import openssl_parameters
+
     for g, m in MODP_GROUPS.items():
-        table[g] = KeGroupInfo(g, "modp", m.size, m.size, m.size, "ipsecd", m.source)
+        impl = "OpenSSL" if openssl_parameters(g) is not None else "ipsecd"
+        table[g] = KeGroupInfo(g, "modp", m.size, m.size, m.size, impl, m.source)
     for g, c in EC2N_CURVES.items():
         table[g] = KeGroupInfo(g, "ec2n", c.size, c.size, c.size, "ipsecd", c.source)
     for g, (_, size, _) in _ECP_CURVES.items():
@@ -343,16 +347,17 @@ def new_ke(group: int, rng: Rng | None = None) -> KeyExchange:
     info = GROUPS.get(group)
     if info is None:
         raise UnknownAlgorithmError(f"key exchange group {group}: not supported (have {sorted(GROUPS)})")
-    r = os.urandom if rng is None else rng
-    if info.kind == "modp":
-        return _ModpExchange(group, r)
-    if info.kind == "ec2n":
-        return _Ec2nExchange(group, r)
-    if info.kind == "ecp":
-        return _EcpExchange(group, r)
-    if info.kind == "montgomery":
-        return _MontgomeryExchange(group, r)
-    return _MlKemExchange(group, r, injected=rng is not None)
+    classes: dict[
+        str, type[_ModpExchange | _Ec2nExchange | _EcpExchange | _MontgomeryExchange | _MlKemExchange]
+    ]
+    classes = {
+        "modp": _ModpExchange,
+        "ec2n": _Ec2nExchange,
+        "ecp": _EcpExchange,
+        "montgomery": _MontgomeryExchange,
+        "kem": _MlKemExchange,
+    }
+    return classes[info.kind](group, rng)
 
 
 # -- known-answer self-test ----------------------------------------------------------------------
@@ -383,8 +388,9 @@ def kat_digest(group: int) -> str:
     return hashlib.sha256(vi + vr + shared_i).hexdigest()
 
 
-# Recorded from this implementation; tests/crypto/test_ke.py re-derives each group's exchange with
-# an independent implementation (OpenSSL, published vectors, group-law checks) before trusting them.
+# Recorded from this implementation. The tests check every group family against published vectors
+# or an independent implementation; these digests pin the exact bytes so that a regression or a
+# broken installation shows at run time (``ipsecd algorithms``).
 _KAT_DIGESTS: dict[int, str] = {
     1: "37f104d3f42b2cb21f2e9a9871e0b3fbb1fd157ffd68813fd6ecad35d8ec6bf0",
     2: "eee9ca083819886ad7b8bd9c44b8da5284e8de9e81cef866c77ff631c6a24dd5",
