@@ -13,8 +13,9 @@ import struct
 
 import pytest
 
-from ipsecd.crypto import keymat
+from ipsecd.crypto import keymat, registry
 from ipsecd.crypto.errors import KeySizeError, MalformedInputError, UnknownAlgorithmError
+from ipsecd.crypto.prf import new_prf
 from tests.crypto.test_ke import VECTORS, load_blocks
 
 IKEV2 = load_blocks(VECTORS / "nist-cavp-sp800-135" / "ikev2.txt")
@@ -42,6 +43,23 @@ def test_cavp_ikev2(v: dict[str, str]) -> None:
         assert keymat.ikev2_child_keymat(prf, keys.sk_d, ni, nr, 132) == h(v, "dkm_child")
         pfs = keymat.ikev2_child_keymat(prf, keys.sk_d, ni, nr, 132, g_ir=h(v, "gir_new"))
         assert pfs == h(v, "dkm_child_dh")
+
+
+@pytest.mark.parametrize("prf", ["aes-xcbc", "aes-cmac"])
+def test_skeyseed_fixed_key_prfs_use_64_bits_of_each_nonce(prf: str) -> None:
+    # RFC 7296 §2.14: "only the first 64 bits of Ni and the first 64 bits of Nr are used"
+    ni, nr, g_ir = bytes(range(32)), bytes(range(100, 132)), b"\x42" * 256
+    got = keymat.ikev2_skeyseed(prf, ni, nr, g_ir)
+    assert got == new_prf(prf, ni[:8] + nr[:8]).compute(g_ir)
+    assert got != new_prf(prf, ni + nr).compute(g_ir)
+    assert keymat.ikev2_skeyseed(registry.prf(prf), ni, nr, g_ir) == got  # a registry row works too
+    # HMAC PRFs take the whole nonces
+    assert keymat.ikev2_skeyseed("sha256", ni, nr, g_ir) == hmac.digest(ni + nr, g_ir, "sha256")
+
+
+def test_unknown_prf() -> None:
+    with pytest.raises(UnknownAlgorithmError):
+        keymat.ikev2_skeyseed("whirlpool", b"n", b"m", b"g")
 
 
 def test_ikev2_key_lengths_and_repr() -> None:

@@ -26,9 +26,9 @@ from __future__ import annotations
 import hmac
 import struct
 
-from ipsecd.crypto._prf_adapter import PrfAlgorithm, new_prf
 from ipsecd.crypto.errors import MalformedInputError
-from ipsecd.crypto.keymat import cookie_pair, ikev1_prf
+from ipsecd.crypto.keymat import PrfAlgorithm, cookie_pair, ikev1_prf
+from ipsecd.crypto.prf import new_prf
 
 KEY_PAD = b"Key Pad for IKEv2"
 

@@ -22,7 +22,7 @@ IKEv1 (the prf is the HMAC of the negotiated hash):
     KEYMAT   = K1 | K2 | ..., K1 = prf(SKEYID_d, [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b),
                Kn = prf(SKEYID_d, Kn-1 | [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b)   §5.5
 
-``prf_alg`` is whatever ``ipsecd.crypto.prf.new_prf`` accepts (a registry PRF row or its name); the
+``prf_alg`` is what ``ipsecd.crypto.prf.new_prf`` accepts (a registry PRF row or its name); the
 IKEv1 functions take the negotiated hash (``"md5"``, ``"sha1"``, ``"sha256"``, ``"sha384"``,
 ``"sha512"``). Key material is never logged: the key containers print without their bytes.
 """
@@ -34,8 +34,12 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ipsecd.crypto._prf_adapter import PrfAlgorithm, fixed_key_size, new_prf, prf_plus
+from ipsecd.crypto import registry
 from ipsecd.crypto.errors import KeySizeError, MalformedInputError, UnknownAlgorithmError
+from ipsecd.crypto.prf import new_prf, prf_plus
+from ipsecd.crypto.registry import PrfAlg
+
+PrfAlgorithm = PrfAlg | str  # a registry PRF row or its name ("sha256", "aes-xcbc", ...)
 
 # -- IKEv2 ---------------------------------------------------------------------------------------
 
@@ -55,11 +59,12 @@ class IkeSaKeys:
 
 def ikev2_skeyseed(prf_alg: PrfAlgorithm, ni: bytes, nr: bytes, g_ir: bytes) -> bytes:
     """SKEYSEED = prf(Ni | Nr, g^ir), with the 64-bit nonce rule for fixed-key PRFs."""
-    if fixed_key_size(prf_alg) is not None:
+    alg = registry.prf(prf_alg) if isinstance(prf_alg, str) else prf_alg
+    if alg.fixed_key:
         key = ni[:8] + nr[:8]
     else:
         key = ni + nr
-    return new_prf(prf_alg, key).compute(g_ir)
+    return new_prf(alg, key).compute(g_ir)
 
 
 def ikev2_ike_sa_keys(
