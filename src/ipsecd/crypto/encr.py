@@ -69,6 +69,11 @@ def _xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(n, "big")
 
 
+def _xor3(a: Data, b: bytes, c: bytes) -> bytes:
+    n = len(a)
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big") ^ int.from_bytes(c, "big")).to_bytes(n, "big")
+
+
 class AeadCipher:
     """AES-GCM (16/12/8-byte ICV) or ChaCha20-Poly1305, one per SA and direction."""
 
@@ -176,7 +181,7 @@ class BlockCipher:
             return b""
         bs = self.cipher_block_size
         view = memoryview(data)
-        first = self._enc.update(_xor(_xor(bytes(view[:bs]), iv), self._enc_last))
+        first = self._enc.update(_xor3(view[:bs], iv, self._enc_last))
         out = first + self._enc.update(view[bs:]) if len(data) > bs else first
         self._enc_last = out[-bs:]
         return out

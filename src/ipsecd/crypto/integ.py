@@ -8,18 +8,30 @@ HMAC-MD5-96 (RFC 2403), HMAC-SHA1-96 (RFC 2404), HMAC-SHA-256-128, -384-192 and 
 (RFC 4868 §2.3: the HMAC output truncated to half its length, key as long as the hash output) and
 NONE (RFC 7296 §3.3.2, only with AEAD ciphers or AH-less setups). The HMAC key schedule (key ⊕ ipad,
 key ⊕ opad, both hashed) is done once per SA: every packet starts from a ``copy()`` of that keyed
-context, which is what OpenSSL's own HMAC would otherwise redo per call.
+context, which is what OpenSSL's own HMAC would otherwise redo per call (``cryptography``'s HMAC
+``copy()`` measured faster here than the stdlib's ``hmac`` copy or one-shot ``hmac.digest``).
 """
 
 from __future__ import annotations
 
 import hmac
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as ossl_hmac
+
 from ipsecd.crypto import registry
 from ipsecd.crypto.errors import IntegrityError, KeySizeError, MalformedInputError
 from ipsecd.crypto.registry import IntegAlg
 
 Data = bytes | bytearray | memoryview
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "md5": hashes.MD5,
+    "sha1": hashes.SHA1,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 
 __all__ = ["Integ", "esp_integ", "new_integ"]
 
@@ -34,7 +46,7 @@ class Integ:
             raise KeySizeError(f"{alg.name}: integrity key must be {alg.key_size} bytes, got {len(key)}")
         self.alg = alg
         self.icv_size = alg.icv_size
-        self._ctx = hmac.new(bytes(key), digestmod=alg.hash) if alg.hash is not None else None
+        self._ctx = ossl_hmac.HMAC(bytes(key), _HASHES[alg.hash]()) if alg.hash is not None else None
 
     def compute(self, data: Data) -> bytes:
         """The ICV of ``data``: the HMAC truncated to ``icv_size`` bytes (empty for null)."""
@@ -42,7 +54,7 @@ class Integ:
             return b""
         h = self._ctx.copy()
         h.update(data)
-        return h.digest()[: self.icv_size]
+        return h.finalize()[: self.icv_size]
 
     def verify(self, data: Data, icv: Data) -> None:
         """Raise IntegrityError unless ``icv`` is the ICV of ``data`` (constant-time compare)."""
