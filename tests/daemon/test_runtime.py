@@ -15,10 +15,11 @@ from ipsecd.dataplane.base import (
 )
 
 ACTIVE_PEER_PROPS = {"local-address", "remote-address", "state", "side", "responder", "natt-peer", "ph2-total",
-                     "uptime", "last-seen", "rx-bytes", "rx-packets", "tx-bytes", "tx-packets"}
+                     "uptime", "port", "spii", "spir", "last-seen", "rx-bytes", "rx-packets", "tx-bytes", "tx-packets"}
 INSTALLED_SA_PROPS = {"AH", "ESP", "add-lifetime", "addtime", "auth-algorithm", "auth-key", "current-bytes",
                       "dst-address", "enc-algorithm", "enc-key", "enc-key-size", "expires-in", "hw-aead", "replay",
-                      "spi", "src-address", "state"}
+                      "spi", "src-address", "state",
+                      "current-packets", "invalid-packets", "seen-traffic"}
 
 
 class FakeDataPlane:

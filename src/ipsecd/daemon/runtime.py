@@ -62,6 +62,8 @@ class PeerRecord:
     established_at: float | None = None
     last_seen: float | None = None
     dynamic_address: str | None = None
+    spi_i: bytes = b""
+    spi_r: bytes = b""
     ike_rx_bytes: int = 0
     ike_rx_packets: int = 0
     ike_tx_bytes: int = 0
@@ -130,6 +132,9 @@ class Runtime:
                 "id": rec.peer,
                 "local-address": rec.local[0],
                 "remote-address": rec.remote[0],
+                "port": rec.remote[1],
+                "spii": rec.spi_i.hex(),
+                "spir": rec.spi_r.hex(),
                 "state": rec.state,
                 "side": rec.side,
                 "responder": _yn(rec.side == "responder"),
@@ -168,6 +173,9 @@ class Runtime:
                         "auth-key": spec.integ_key.hex(),
                         "enc-key": spec.encr_key.hex(),
                         "current-bytes": st.current_bytes if st else 0,
+                        "current-packets": st.current_packets if st else 0,
+                        "invalid-packets": st.invalid_packets if st else 0,
+                        "seen-traffic": _yn(st is not None and st.last_used is not None),
                         "replay": spec.replay_window,
                         "add-lifetime": f"{ros_duration(life.soft_seconds)}/{ros_duration(life.hard_seconds)}",
                         "addtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(child.wall_installed_at)),
