@@ -220,7 +220,8 @@ def _aes(
     )
 
 
-_TWOFISH_NOTE = "no IANA id: private-use values as strongSwan (IKEv2 1027, IKEv1 65005, ESP 253)"
+_TWOFISH_NOTE = ("ipsecd's own pure-Python Twofish (OpenSSL has none); no IANA id: private-use values"
+                 " as strongSwan (IKEv2 1027, IKEv1 65005, ESP 253)")
 _BLOWFISH_NOTE = "key length 128/192/256 as strongSwan; 128 when no Key Length attribute"
 
 ENCR_ALGS: tuple[EncrAlg, ...] = (
