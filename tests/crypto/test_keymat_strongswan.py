@@ -1,10 +1,11 @@
-"""IKEv2 key derivation and PSK AUTH cross-checked against a real strongSwan handshake.
+"""IKEv2 and IKEv1 key derivation and authentication cross-checked against real strongSwan handshakes.
 
-No published vector covers the IKEv2 AUTH computation, the AEAD key split or CHILD KEYMAT with
-PFS, so two charons (strongSwan 5.9.8) negotiate in network namespaces with their log at level 4,
-which prints g^ir, SKEYSEED, every SK_*, IDx', the signed octets, AUTH and the CHILD SA keys. The
-nonces and SPIs are recovered from the signed octets (message | nonce | prf(SK_p, IDx')); everything
-else is recomputed with ipsecd.crypto.keymat/auth and must match byte for byte.
+No published vector covers IKEv2 AUTH, the AEAD key split, CHILD KEYMAT with PFS, the IKEv1
+pre-shared-key SKEYID, the Appendix B key expansion, the IKEv1 IVs, HASH_I or quick-mode KEYMAT.
+So two charons (strongSwan 5.9.8) negotiate in network namespaces with their log at level 4, which
+prints the inputs (g^ir, nonces in the payload dumps, signed octets, HASH_I data, SA seeds) and
+the outputs (SKEYSEED, SK_*, SKEYID*, Ka, IVs, AUTH, HASH_I, Hash(3), CHILD SA keys); every output
+is recomputed with ipsecd.crypto.keymat/auth from the inputs and must match byte for byte.
 """
 
 from __future__ import annotations
@@ -24,26 +25,37 @@ PSK = "keymat-crosscheck-psk-0123"
 PRF = "sha256"
 
 
+ROW = re.compile(r"\s+\d+: ((?:[0-9A-F]{2} ?)+)")
+
+
+def read_dump(lines: list[str], i: int, size: int) -> bytes:
+    """The ``size`` bytes of the hex dump starting on line ``i``."""
+    data = bytearray()
+    while len(data) < size:
+        r = ROW.search(lines[i].split("> ", 1)[-1])
+        assert r, f"unexpected dump line {lines[i]!r}"
+        data += bytes.fromhex(r.group(1)[: 3 * min(16, size - len(data))].replace(" ", ""))
+        i += 1
+    return bytes(data)
+
+
 def dumps(log: str, label: str) -> list[bytes]:
     """Every ``<label> => N bytes @ 0x…`` chunk strongSwan printed, in order."""
     lines = log.splitlines()
-    found: list[bytes] = []
     head = re.compile(re.escape(label) + r" => (\d+) bytes @ ")
-    row = re.compile(r"\s+\d+: ((?:[0-9A-F]{2} ?)+)")
-    for i, line in enumerate(lines):
-        m = head.search(line)
-        if not m:
-            continue
-        size = int(m.group(1))
-        data = bytearray()
-        j = i + 1
-        while len(data) < size:
-            r = row.search(lines[j].split("> ", 1)[-1])
-            assert r, f"unexpected dump line {lines[j]!r}"
-            data += bytes.fromhex(r.group(1)[: 3 * min(16, size - len(data))].replace(" ", ""))
-            j += 1
-        found.append(bytes(data))
-    return found
+    return [
+        read_dump(lines, i + 1, int(m.group(1))) for i, line in enumerate(lines) if (m := head.search(line))
+    ]
+
+
+def payload_data(log: str, marker: str) -> bytes:
+    """The CHUNK_DATA of the first payload whose generation/parsing starts with ``marker``."""
+    lines = log.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith(marker))
+    rule = next(i for i in range(start, len(lines)) if "CHUNK_DATA" in lines[i])
+    m = re.search(r"=> (\d+) bytes @ ", lines[rule + 1])
+    assert m
+    return read_dump(lines, rule + 2, int(m.group(1)))
 
 
 def split_octets(octets: bytes, mac_len: int) -> tuple[bytes, bytes]:
@@ -53,7 +65,7 @@ def split_octets(octets: bytes, mac_len: int) -> tuple[bytes, bytes]:
 
 
 @pytest.fixture(scope="module")
-def handshake(tmp_path_factory: pytest.TempPathFactory) -> str:
+def ikev2_log(tmp_path_factory: pytest.TempPathFactory) -> str:
     from tests.interop.sswan import charon_pair, connect_charons
 
     workdir: Path = tmp_path_factory.mktemp("kx-sswan")
@@ -69,8 +81,8 @@ def handshake(tmp_path_factory: pytest.TempPathFactory) -> str:
         return left.log_text()  # the initiator's view
 
 
-def test_ike_sa_keys_and_auth_match_strongswan(handshake: str) -> None:
-    log = handshake
+def test_ike_sa_keys_and_auth_match_strongswan(ikev2_log: str) -> None:
+    log = ikev2_log
     octets_i, octets_r = dumps(log, "octets = message + nonce + prf(Sk_px, IDx')")[:2]
     msg1, nr = split_octets(octets_i, 32)
     msg2, ni = split_octets(octets_r, 32)
@@ -100,8 +112,8 @@ def test_ike_sa_keys_and_auth_match_strongswan(handshake: str) -> None:
     assert child[20:] == dumps(log, "encryption responder key")[0]
 
 
-def test_child_rekey_with_pfs_matches_strongswan(handshake: str) -> None:
-    log = handshake
+def test_child_rekey_with_pfs_matches_strongswan(ikev2_log: str) -> None:
+    log = ikev2_log
     sk_d = dumps(log, "Sk_d secret")[0]
     (g_ir_new,) = dumps(log, "DH secret")[:1]
     assert len(g_ir_new) == 256  # MODP-2048 g^ir, zero-padded to the prime's length
@@ -111,3 +123,76 @@ def test_child_rekey_with_pfs_matches_strongswan(handshake: str) -> None:
     child = keymat.ikev2_child_keymat(PRF, sk_d, ni, nr, 40, g_ir=g_ir_new)
     assert child[:20] == dumps(log, "encryption initiator key")[1]
     assert child[20:] == dumps(log, "encryption responder key")[1]
+
+
+# -- IKEv1 main mode (PSK) + quick mode with PFS -------------------------------------------------
+
+V1_PSK = "v1-keymat-crosscheck-psk"
+HASH = "sha1"
+
+
+@pytest.fixture(scope="module")
+def ikev1_log(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from tests.interop.sswan import charon_pair, swanctl_connection
+
+    workdir: Path = tmp_path_factory.mktemp("kx-sswan-v1")
+    with charon_pair("ipdky", workdir, loglevel=4) as (topo, left, right):
+        for me, me_ns, peer_ns in ((left, topo.left, topo.right), (right, topo.right, topo.left)):
+            conf = swanctl_connection(
+                "net",
+                local_addr=me_ns.wan,
+                remote_addr=peer_ns.wan,
+                local_id=f"{me_ns.name}.test",
+                remote_id=f"{peer_ns.name}.test",
+                local_ts=f"{me_ns.lan}/32",
+                remote_ts=f"{peer_ns.lan}/32",
+                psk=V1_PSK,
+                proposals="aes256-sha1-modp2048",  # 32-byte key from a 20-byte SKEYID_e: App. B
+                esp_proposals="aes256-sha1-modp2048",  # quick mode with PFS
+            )
+            me.load(conf.replace("version = 2", "version = 1"))
+        left.initiate("net")
+        return left.log_text()  # the initiator's view
+
+
+def test_ikev1_phase1_matches_strongswan(ikev1_log: str) -> None:
+    log = ikev1_log
+    ni = payload_data(log, "generating payload of type NONCE_V1")
+    nr = payload_data(log, "starting parsing a NONCE_V1 payload")
+    (g_xy,) = dumps(log, "shared Diffie Hellman secret")[:1]
+    skeyid = keymat.skeyid_psk(HASH, V1_PSK.encode(), ni, nr)
+    assert skeyid == dumps(log, "SKEYID")[0]
+
+    hash_i_data = dumps(log, "HASH_I data")[0]  # g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b
+    g_xi, g_xr = hash_i_data[:256], hash_i_data[256:512]
+    cky_i, cky_r = hash_i_data[512:520], hash_i_data[520:528]
+    keys = keymat.skeyid_dae(HASH, skeyid, g_xy, cky_i, cky_r)
+    assert keys.skeyid_d == dumps(log, "SKEYID_d")[0]
+    assert keys.skeyid_a == dumps(log, "SKEYID_a")[0]
+    assert keys.skeyid_e == dumps(log, "SKEYID_e")[0]
+    assert keymat.ikev1_encryption_key(HASH, keys.skeyid_e, 32) == dumps(log, "encryption key Ka")[0]
+    assert keymat.ikev1_phase1_iv(HASH, g_xi, g_xr, 16) == dumps(log, "initial IV")[0]
+    hash_i = auth.ikev1_hash_i(HASH, skeyid, g_xi, g_xr, cky_i, cky_r, hash_i_data[528:], b"")
+    assert hash_i == dumps(log, "HASH_I")[0]
+
+
+def test_ikev1_quick_mode_matches_strongswan(ikev1_log: str) -> None:
+    log = ikev1_log
+    skeyid_d, skeyid_a = dumps(log, "SKEYID_d")[0], dumps(log, "SKEYID_a")[0]
+    m = re.search(r"generating QUICK_MODE request (\d+) ", log)
+    assert m
+    message_id = int(m.group(1))
+    # phase-2 IV: hash(last phase-1 CBC block | M-ID); the last "next IV for MID 0" is that block
+    last_phase1_block = dumps(log, "next IV for MID 0")[-1]
+    first_qm_iv = dumps(log, f"next IV for MID {message_id}")[0]
+    assert keymat.ikev1_phase2_iv(HASH, last_phase1_block, message_id, 16) == first_qm_iv
+
+    (g_qm,) = dumps(log, "DH secret")[:1]
+    seed = dumps(log, "initiator SA seed")[0]  # g(qm)^xy | protocol | SPI | Ni_b | Nr_b
+    assert seed.startswith(g_qm)
+    protocol, spi = seed[256], seed[257:261]
+    ni, nr = seed[261:293], seed[293:]
+    km = keymat.ikev1_quick_mode_keymat(HASH, skeyid_d, protocol, spi, ni, nr, 52, g_qm_xy=g_qm)
+    assert km[:32] == dumps(log, "encryption initiator key")[0]  # AES-256
+    assert km[32:] == dumps(log, "integrity initiator key")[0]  # HMAC-SHA1-96 key
+    assert auth.ikev1_qm_hash3(HASH, skeyid_a, message_id, ni, nr) == dumps(log, "Hash(3)")[0]
