@@ -233,3 +233,16 @@ def test_gcm_truncated_icv_is_a_prefix_of_the_full_tag() -> None:
     full = aead("aes-128-gcm", key).seal(bytes(8), b"x" * 40, b"aad")
     assert aead("aes-128-gcm-8", key).seal(bytes(8), b"x" * 40, b"aad") == full[:-8]
     assert aead("aes-128-gcm-12", key).seal(bytes(8), b"x" * 40, b"aad") == full[:-4]
+
+
+@pytest.mark.parametrize("name", ["aes-128-gcm-8", "aes-256-gcm-12"])
+def test_truncated_gcm_agrees_with_openssl_truncated_tag_api(name: str) -> None:
+    alg = r.encr(name)
+    key = os.urandom(alg.keymat_size)
+    k, salt = key[: alg.key_size], key[alg.key_size :]
+    iv, aad, pt = os.urandom(8), b"\x00\x00\x00\x01\x00\x00\x00\x02", os.urandom(333)
+    ours = aead(name, key).seal(iv, pt, aad)
+    dec = Cipher(algorithms.AES(k), modes.GCM(salt + iv, ours[-alg.icv_size :], alg.icv_size)).decryptor()
+    dec.authenticate_additional_data(aad)
+    assert dec.update(ours[: -alg.icv_size]) + dec.finalize() == pt
+    assert aead(name, key).open(iv, ours, aad) == pt

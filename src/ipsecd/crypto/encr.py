@@ -6,10 +6,10 @@
     other: cipher.encrypt(iv, data);  cipher.decrypt(iv, data)
 
 Modes:
-  * AES-GCM (RFC 4106) and ChaCha20-Poly1305 (RFC 7634): nonce = 4-byte salt || 8-byte IV; the
-    16-byte-ICV forms run on OpenSSL's one-shot AEAD objects (``AESGCM``, ``ChaCha20Poly1305``),
-    created once per SA. The 8- and 12-byte-ICV GCM forms (RFC 4106 §3.3, IANA ids 18/19) truncate
-    the tag on seal and verify it with the ``Cipher`` API's ``min_tag_length`` on open.
+  * AES-GCM (RFC 4106) and ChaCha20-Poly1305 (RFC 7634): nonce = 4-byte salt || 8-byte IV, on
+    OpenSSL's one-shot AEAD objects (``AESGCM``, ``ChaCha20Poly1305``) created once per SA. The 8-
+    and 12-byte-ICV GCM forms (RFC 4106 §3.3, IANA ids 18/19) truncate the tag on seal and, on open,
+    recompute the full tag with the same cached object (see ``AeadCipher.open``).
   * AES-CTR (RFC 3686 §4): counter block = nonce || IV || 0x00000001.
   * CBC (RFC 2451, 3602, 4312): building a ``Cipher`` per packet costs ~20 µs, so each SA keeps one
     streaming CBC encryptor and one decryptor for its life. A CBC stream's state is simply the last
@@ -31,6 +31,7 @@ a tag that does not verify is :class:`IntegrityError`.
 
 from __future__ import annotations
 
+import hmac
 import os
 from typing import Literal
 
@@ -62,11 +63,6 @@ def _check_key(alg: EncrAlg, key: bytes) -> None:
             + (f" ({alg.key_size} key + {alg.salt_size} salt)" if alg.salt_size else "")
             + f", got {len(key)}"
         )
-
-
-def _xor(a: bytes, b: bytes) -> bytes:
-    n = len(a)
-    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(n, "big")
 
 
 def _xor3(a: Data, b: bytes, c: bytes) -> bytes:
@@ -112,17 +108,22 @@ class AeadCipher:
             raise MalformedInputError(
                 f"{self.alg.name}: {len(ciphertext_and_icv)} bytes is shorter than the {self.icv_size}-byte ICV"
             )
-        try:
-            if self.icv_size == 16:
+        if self.icv_size == 16:
+            try:
                 return self._aead.decrypt(nonce, ciphertext_and_icv, aad)
-            view = memoryview(ciphertext_and_icv)
-            dec = Cipher(
-                algorithms.AES(self._key), modes.GCM(nonce, bytes(view[-self.icv_size :]), self.icv_size)
-            ).decryptor()
-            dec.authenticate_additional_data(aad)
-            return dec.update(view[: -self.icv_size]) + dec.finalize()
-        except InvalidTag:
-            raise IntegrityError(f"{self.alg.name}: ICV mismatch") from None
+            except InvalidTag:
+                raise IntegrityError(f"{self.alg.name}: ICV mismatch") from None
+        # Truncated GCM ICV: OpenSSL's one-shot decrypt wants all 16 tag bytes. GCM encryption is
+        # a keystream XOR, so "encrypting" the ciphertext yields the plaintext; encrypting that
+        # again gives the full tag, whose prefix is compared in constant time. The plaintext is
+        # released only after the tag matched. Two cached calls beat a Cipher object per packet.
+        view = memoryview(ciphertext_and_icv)
+        split = len(view) - self.icv_size
+        plaintext = self._aead.encrypt(nonce, view[:split], None)[:-16]
+        full_tag = self._aead.encrypt(nonce, plaintext, aad)[-16:]
+        if not hmac.compare_digest(full_tag[: self.icv_size], view[split:]):
+            raise IntegrityError(f"{self.alg.name}: ICV mismatch")
+        return plaintext
 
 
 class BlockCipher:
@@ -209,7 +210,8 @@ class BlockCipher:
         if self.alg.mode == "null":
             return bytes(data)
         if self._twofish is not None:
-            return _twofish_cbc(self._twofish, iv, bytes(data), encrypt)
+            tf = self._twofish
+            return tf.cbc_encrypt(iv, bytes(data)) if encrypt else tf.cbc_decrypt(iv, bytes(data))
         assert self._algo is not None
         counter_block = self._nonce + iv + b"\x00\x00\x00\x01"  # RFC 3686 §4
         ctx = Cipher(self._algo, modes.CTR(counter_block)).encryptor()
@@ -228,20 +230,6 @@ def _block_algorithm(alg: EncrAlg, key: bytes) -> BlockCipherAlgorithm:
     if alg.cipher == "camellia":
         return Camellia(key)
     raise KeySizeError(f"{alg.name}: no block cipher for {alg.cipher}")  # pragma: no cover - registry
-
-
-def _twofish_cbc(tf: Twofish, iv: bytes, data: bytes, encrypt: bool) -> bytes:
-    out = bytearray()
-    prev = iv
-    for i in range(0, len(data), 16):
-        block = data[i : i + 16]
-        if encrypt:
-            prev = tf.encrypt_block(_xor(block, prev))
-            out += prev
-        else:
-            out += _xor(tf.decrypt_block(block), prev)
-            prev = block
-    return bytes(out)
 
 
 def new_cipher(alg: EncrAlg, key: bytes) -> AeadCipher | BlockCipher:
