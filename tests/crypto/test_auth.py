@@ -3,6 +3,7 @@ IKEv1 HASH_I/HASH_R and quick-mode hashes (RFC 2409 §5, §5.5).
 
 No published IKEv2 AUTH or IKEv1 HASH vector was available; each test restates the RFC formula
 with Python's hmac module, field by field, so an order or padding mistake fails.
+test_keymat_strongswan.py checks IKEv2 PSK AUTH, HASH_I and Hash(3) against strongSwan.
 """
 
 from __future__ import annotations

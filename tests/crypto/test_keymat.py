@@ -2,7 +2,8 @@
 
 Where no published vector could be had (IKEv1 pre-shared-key SKEYID, Appendix B expansion, IVs,
 quick-mode KEYMAT, RFC 9370 updates), the test restates the RFC 2409/7296/9370 formula with Python's
-hmac/hashlib directly, so a wrong order of fields, a missing counter byte or a wrong key shows.
+hmac/hashlib directly, so a wrong order of fields, a missing counter byte or a wrong key shows;
+test_keymat_strongswan.py checks the same functions against real strongSwan exchanges.
 """
 
 from __future__ import annotations

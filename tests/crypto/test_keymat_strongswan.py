@@ -196,3 +196,39 @@ def test_ikev1_quick_mode_matches_strongswan(ikev1_log: str) -> None:
     assert km[:32] == dumps(log, "encryption initiator key")[0]  # AES-256
     assert km[32:] == dumps(log, "integrity initiator key")[0]  # HMAC-SHA1-96 key
     assert auth.ikev1_qm_hash3(HASH, skeyid_a, message_id, ni, nr) == dumps(log, "Hash(3)")[0]
+
+
+# -- fixed-key PRFs: the 64-bit nonce rule of RFC 7296 §2.14 -------------------------------------
+
+
+@pytest.fixture(scope="module", params=["aes-xcbc", "aes-cmac"])
+def fixed_key_prf_log(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str]:
+    from tests.interop import sswan
+
+    prf: str = request.param
+    workdir: Path = tmp_path_factory.mktemp(f"kx-sswan-{prf}")
+    with pytest.MonkeyPatch.context() as mp:  # the harness's plugin list lacks the two PRF plugins
+        mp.setattr(sswan, "PLUGINS", sswan.PLUGINS.replace(" hmac ", " hmac xcbc cmac "))
+        with sswan.charon_pair("ipdkz", workdir, loglevel=4) as (topo, left, right):
+            proposals = f"aes128gcm16-prf{prf.replace('-', '')}-ecp256"
+            sswan.connect_charons(left, right, topo, psk=PSK, proposals=proposals, esp="aes128gcm16")
+            return prf, left.log_text()
+
+
+def test_fixed_key_prf_skeyseed_matches_strongswan(fixed_key_prf_log: tuple[str, str]) -> None:
+    prf, log = fixed_key_prf_log
+    octets_i, octets_r = dumps(log, "octets = message + nonce + prf(Sk_px, IDx')")[:2]
+    msg1, nr = split_octets(octets_i, 16)
+    msg2, ni = split_octets(octets_r, 16)
+    g_ir = dumps(log, "shared Diffie Hellman secret")[0]
+    skeyseed = keymat.ikev2_skeyseed(prf, ni, nr, g_ir)
+    assert skeyseed == dumps(log, "SKEYSEED")[0]
+    keys = keymat.ikev2_ike_sa_keys(prf, skeyseed, ni, nr, msg1[:8], msg2[8:16], 0, 20, 16)
+    assert keys.sk_d == dumps(log, "Sk_d secret")[0]
+    assert keys.sk_pr == dumps(log, "Sk_pr secret")[0]
+    assert (
+        auth.ikev2_psk_auth(prf, PSK.encode(), octets_i)
+        == dumps(log, "AUTH = prf(prf(secret, keypad), octets)")[0]
+    )

@@ -7,7 +7,8 @@ IKEv2:
     KEYMAT   = prf+(SK_d, [g^ir (new) |] Ni | Nr)                       §2.17
     SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)                    §2.18 (IKE SA rekey)
   For PRFs with a fixed key size (AES-XCBC-PRF-128, AES-CMAC-PRF-128) only the first 64 bits of Ni
-  and of Nr key the SKEYSEED prf (§2.14). RFC 9370 adds, after each additional key exchange n in
+  and of Nr key the SKEYSEED prf (§2.14), as strongSwan 5.9 and libreswan do (the strongSwan
+  cross-check test covers both PRFs). RFC 9370 adds, after each additional key exchange n in
   IKE_INTERMEDIATE, SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr) and new SK_* from it with the same
   prf+ input; in CREATE_CHILD_SA the additional secrets follow g^ir: g^ir | SK(1) | ... | SK(n).
 
