@@ -1,0 +1,276 @@
+"""RouterOS configuration rows → what the daemon runs: peers, their IKE and CHILD_SA configurations.
+
+Pure functions over the rows of a configuration snapshot (menu path → rows of property → value;
+values may be the parsed objects or their canonical text, both are accepted). The mapping follows
+the manual:
+
+* ``/ip ipsec peer`` (address, local-address, port, exchange-mode, passive, profile,
+  send-initial-contact) + its ``/ip ipsec identity`` (secret, my-id, remote-id, mode-config,
+  generate-policy, policy-template-group) + the ``/ip ipsec profile`` (enc × hash × dh-group, prf,
+  lifetime, dpd-interval, nat-traversal) → one :class:`ipsecd.ike.v2.config.IkeConfig` per IKE SA;
+* each ``/ip ipsec policy`` with ``peer=`` that peer, ``action=encrypt`` and not a template → one
+  ``ChildConfig`` (``src-address`` is our side) with the proposal's enc-algorithms × auth-algorithms,
+  pfs-group and lifetime;
+* secrets written ``0x…`` are hex (the manual's convention), anything else is the text's bytes.
+
+IKEv1 ``exchange-mode``s are reported (not started) rather than refused: the one gap issue 5 permits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ipsecd.dataplane.base import Level, Mode, Selector
+from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal
+
+from .peersel import PeerEndpoint
+
+Row = Any  # mgmt's snapshot Row (``.id``, ``.text(name)``) or a plain mapping of property -> value
+Rows = Any  # mgmt's Snapshot (``.rows(path)``) or a mapping of menu path -> rows
+
+PEER, IDENTITY, PROFILE, PROPOSAL, POLICY = (f"/ip ipsec {m}" for m in ("peer", "identity", "profile", "proposal",
+                                                                          "policy"))
+MODE_CONFIG, POOL = "/ip ipsec mode-config", "/ip pool"
+AEAD = ("gcm", "chacha20poly1305")
+
+
+class PlanError(ValueError):
+    """A configuration that cannot run; the message is one line naming the object and property."""
+
+
+# -- value normalisation (parsed objects or canonical text) -------------------------------------------
+
+
+def text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ",".join(text(v) for v in value)
+    return str(value)
+
+
+def words(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(text(v) for v in value)
+    return tuple(w for w in str(value).split(",") if w)
+
+
+def flag(value: Any) -> bool:
+    return value is True or text(value) in ("yes", "true")
+
+
+def seconds(value: Any, default: float) -> float:
+    if value is None or value == "":
+        return default
+    if isinstance(value, int | float):
+        return float(value)
+    from ipsecd.mgmt.values import parse_seconds
+
+    return float(parse_seconds(str(value)))
+
+
+def network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    if value is None or value == "":
+        return None
+    return ipaddress.ip_network(text(value), strict=False)
+
+
+def address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if value is None or text(value) in ("", "::"):
+        return None
+    return ipaddress.ip_address(text(value))
+
+
+def port(value: Any) -> int:
+    t = text(value)
+    return 0 if t in ("", "any") else int(t)
+
+
+def protocol(value: Any) -> int:
+    t = text(value)
+    if t in ("", "all"):
+        return 0
+    if t.isdigit():
+        return int(t)
+    try:
+        return socket.getprotobyname(t)
+    except OSError:
+        raise PlanError(f"unknown protocol {t}") from None
+
+
+def secret_bytes(value: Any) -> bytes:
+    t = text(value)
+    if t[:2].lower() == "0x" and len(t) > 2:
+        try:
+            return bytes.fromhex(t[2:])
+        except ValueError:
+            pass  # not hex after all: the text itself is the key
+    return t.encode()
+
+
+def val(row: Row, name: str) -> str:
+    """Canonical text of a property, defaults filled in ('' when unset); ``.id`` is the item id."""
+    if name == ".id":
+        return text(getattr(row, "id", None) or (row.get(".id") if isinstance(row, Mapping) else None))
+    if isinstance(row, Mapping):
+        return text(row.get(name))
+    try:
+        return text(row.text(name))
+    except KeyError:
+        return ""
+
+
+def rows_of(src: Rows, path: str) -> Sequence[Row]:
+    if isinstance(src, Mapping):
+        return tuple(src.get(path, ()))
+    return tuple(src.rows(path))
+
+
+def enabled(row: Row) -> bool:
+    return not flag(val(row, "disabled"))
+
+
+# -- plans ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeerPlan:
+    """Everything needed to run one configured peer."""
+
+    endpoint: PeerEndpoint
+    ike_proposals: tuple[IkeProposal, ...]
+    children: tuple[ChildConfig, ...]
+    psk: bytes = field(repr=False)
+    my_id: str
+    remote_id: str
+    lifetime: float
+    dpd_interval: float | None
+    nat_traversal: bool
+    send_initial_contact: bool
+    mode_config: str  # "none", "request-only" or a responder mode-config name
+    generate_policy: str
+    template_group: str
+
+    def ike_config(self, local: tuple[str, int], remote: tuple[str, int], *, natt_port: int,
+                   force_encap: bool, **extra: Any) -> IkeConfig:
+        return IkeConfig(local=local, remote=remote, psk=self.psk, my_id=self.my_id, remote_id=self.remote_id,
+                         proposals=self.ike_proposals, children=self.children, lifetime=self.lifetime,
+                         dpd_interval=self.dpd_interval, send_initial_contact=self.send_initial_contact,
+                         nat_traversal=self.nat_traversal, force_encap=force_encap, natt_port=natt_port,
+                         mode_config_request=self.mode_config == "request-only", name=self.endpoint.name, **extra)
+
+
+@dataclass(frozen=True)
+class Plan:
+    peers: tuple[PeerPlan, ...]
+    skipped: tuple[str, ...]  # one operator line per peer that is not run, and why
+
+    def endpoints(self) -> list[PeerEndpoint]:
+        return [p.endpoint for p in self.peers]
+
+    def by_name(self, name: str) -> PeerPlan | None:
+        return next((p for p in self.peers if p.endpoint.name == name), None)
+
+
+def _by_name(rows: Iterable[Row]) -> dict[str, Row]:
+    return {val(r, "name"): r for r in rows if val(r, "name")}
+
+
+def ike_proposal(profile: Row) -> IkeProposal:
+    hash_alg = text(val(profile, "hash-algorithm")) or "sha1"
+    prf = text(val(profile, "prf-algorithm")) or "auto"
+    return IkeProposal(encr=words(val(profile, "enc-algorithm")) or ("aes-128",), integ=(hash_alg,),
+                       prf=(hash_alg if prf == "auto" else prf,),
+                       dh=words(val(profile, "dh-group")) or ("modp1024", "modp2048"))
+
+
+def child_proposal(proposal: Row) -> ChildProposal:
+    encr = words(val(proposal, "enc-algorithms")) or ("aes-256-cbc", "aes-192-cbc", "aes-128-cbc")
+    integ = tuple(a for a in words(val(proposal, "auth-algorithms")) if a != "null")
+    if not integ and not all(any(k in e for k in AEAD) for e in encr):
+        integ = ("sha1",)
+    return ChildProposal(encr=encr, integ=integ, pfs=text(val(proposal, "pfs-group")) or "none")
+
+
+def policy_selector(policy: Row) -> Selector:
+    src, dst = network(val(policy, "src-address")), network(val(policy, "dst-address"))
+    if src is None or dst is None:
+        raise PlanError(f"policy {val(policy, '.id')}: src-address and dst-address are required")
+    return Selector(src, dst, protocol(val(policy, "protocol")), port(val(policy, "src-port")),
+                    port(val(policy, "dst-port")))
+
+
+def build_plan(rows: Rows) -> Plan:
+    """The daemon's plan for a snapshot; raises PlanError naming the first unusable object."""
+    profiles = _by_name(rows_of(rows, PROFILE))
+    proposals = _by_name(rows_of(rows, PROPOSAL))
+    identities: dict[str, Row] = {}
+    for ident in rows_of(rows, IDENTITY):
+        if enabled(ident):
+            identities.setdefault(text(val(ident, "peer")), ident)
+    peers: list[PeerPlan] = []
+    skipped: list[str] = []
+    for peer in rows_of(rows, PEER):
+        name = text(val(peer, "name")) or text(val(peer, ".id"))
+        if not enabled(peer):
+            continue
+        mode = text(val(peer, "exchange-mode")) or "main"
+        if mode != "ike2":
+            skipped.append(f"peer {name}: exchange-mode={mode} (IKEv1) is not supported yet; not started")
+            continue
+        ident = identities.get(name)
+        if ident is None:
+            skipped.append(f"peer {name}: no enabled /ip ipsec identity; not started")
+            continue
+        auth = text(val(ident, "auth-method")) or "pre-shared-key"
+        if auth != "pre-shared-key":
+            skipped.append(f"peer {name}: identity auth-method={auth} is not supported yet; not started")
+            continue
+        psk = secret_bytes(val(ident, "secret"))
+        if not psk:
+            raise PlanError(f"identity for peer {name}: secret is empty (auth-method=pre-shared-key)")
+        profile_name = text(val(peer, "profile")) or "default"
+        found = profiles.get(profile_name)
+        if found is None:
+            raise PlanError(f"peer {name}: profile {profile_name} does not exist")
+        profile = found
+        dpd = text(val(profile, "dpd-interval"))
+        children: list[ChildConfig] = []
+        for i, pol in enumerate(rows_of(rows, POLICY)):
+            if text(val(pol, "peer")) != name or not enabled(pol) or flag(val(pol, "template")):
+                continue
+            if (text(val(pol, "action")) or "encrypt") != "encrypt":
+                continue
+            prop_name = text(val(pol, "proposal")) or "default"
+            prop = proposals.get(prop_name)
+            if prop is None:
+                raise PlanError(f"policy {val(pol, '.id') or i}: proposal {prop_name} does not exist")
+            pid = text(val(pol, ".id")) or f"policy{i}"
+            children.append(ChildConfig(
+                name=f"{name}/{pid}", selector=policy_selector(pol), proposals=(child_proposal(prop),),
+                lifetime=seconds(val(prop, "lifetime"), 1800.0),
+                mode=Mode.TUNNEL if flag(val(pol, "tunnel")) else Mode.TRANSPORT,
+                level=Level(text(val(pol, "level")) or "require"), policy_id=pid, reqid=len(children) + 1))
+        peers.append(PeerPlan(
+            endpoint=PeerEndpoint(name=name, address=network(val(peer, "address")),
+                                  local_address=address(val(peer, "local-address")),
+                                  port=port(val(peer, "port")) or 500, exchange_mode=mode,
+                                  passive=flag(val(peer, "passive"))),
+            ike_proposals=(ike_proposal(profile),), children=tuple(children), psk=psk,
+            my_id=text(val(ident, "my-id")) or "auto", remote_id=text(val(ident, "remote-id")) or "auto",
+            lifetime=seconds(val(profile, "lifetime"), 86400.0),
+            dpd_interval=None if dpd in ("disable-dpd", "0s", "0") else seconds(val(profile, "dpd-interval"), 120.0),
+            nat_traversal=text(val(profile, "nat-traversal")) != "no",
+            send_initial_contact=text(val(peer, "send-initial-contact")) != "no",
+            mode_config=text(val(ident, "mode-config")) or "none",
+            generate_policy=text(val(ident, "generate-policy")) or "no",
+            template_group=text(val(ident, "policy-template-group")) or "default"))
+    return Plan(tuple(peers), tuple(skipped))
