@@ -205,6 +205,21 @@ def test_known_answer_tests_pass(group: int) -> None:
     known_answer_test(group)
 
 
+def test_known_answer_test_checks_the_openssl_modp_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipsecd.crypto import modp
+
+    real = modp.ModpKeyPair.shared
+
+    def broken(self: modp.ModpKeyPair, peer: bytes) -> bytes:
+        out = real(self, peer)
+        return out if self._key is None else bytes([out[0] ^ 1]) + out[1:]  # corrupt OpenSSL only
+
+    monkeypatch.setattr(modp.ModpKeyPair, "shared", broken)
+    with pytest.raises(SelfTestError, match="OpenSSL and pow"):
+        known_answer_test(14)
+    known_answer_test(2)  # pow() only: unaffected
+
+
 def test_known_answer_test_detects_a_wrong_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(ke._KAT_DIGESTS, 19, "00" * 32)
     with pytest.raises(SelfTestError, match="group 19"):
