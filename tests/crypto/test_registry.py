@@ -84,6 +84,13 @@ def test_lookup_by_ikev1_ids() -> None:
     assert r.group_by_id(3).name == "ec2n155"
 
 
+def test_pfs_group_none() -> None:
+    assert r.pfs_group("none") is None
+    assert r.pfs_group("modp2048") is r.group_by_id(14)
+    with pytest.raises(UnknownAlgorithmError):
+        r.pfs_group("off")
+
+
 def test_profile_prf_auto_follows_hash() -> None:
     assert r.profile_prf("auto", "sha256") is r.prf("sha256")
     assert r.profile_prf("sha512", "sha1") is r.prf("sha512")

@@ -524,6 +524,11 @@ def group(name: str) -> Group:
     return g
 
 
+def pfs_group(name: str) -> Group | None:
+    """A proposal ``pfs-group``: ``"none"`` means no PFS (None), anything else as :func:`group`."""
+    return None if name == "none" else group(name)
+
+
 def group_by_id(group_id: int) -> Group:
     """A group by its number (IKEv1 group description = IKEv2 transform id)."""
     g = _GROUP_BY_ID.get(group_id)
