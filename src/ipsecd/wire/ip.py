@@ -281,3 +281,27 @@ def splice(packet: bytes, cut: int, nh_pos: int, proto: int, payload: bytes | me
     hdr = rewrite_header(packet[:cut], nh_pos, proto, cut + len(payload))
     hdr += payload
     return bytes(hdr)
+
+
+class OuterHeader:
+    """The outer IP header of one tunnel (fixed addresses and protocol), built per packet with an
+    incremental checksum: the constant words are summed once, so each packet adds only TOS, length,
+    identification and flags (RFC 1624 style) instead of re-summing the header."""
+
+    __slots__ = ("_base", "dst", "proto", "src", "v6")
+
+    def __init__(self, src: bytes, dst: bytes, proto: int) -> None:
+        self.src, self.dst, self.proto = src, dst, proto
+        self.v6 = len(src) == 16
+        self._base = ones_sum(src + dst, 0x4500 + (64 << 8 | proto))
+
+    def build(self, payload_len: int, tos: int = 0, df: bool = False, ident: int = 0) -> bytes:
+        if self.v6:
+            return ipv6_header(self.src, self.dst, self.proto, payload_len, tclass=tos)
+        total = IPV4_HEADER_LEN + payload_len
+        if total > 0xFFFF:
+            raise IpHeaderError(f"IPv4 packet of {total} bytes exceeds 65535")
+        s = self._base + tos + total + ident + (0x4000 if df else 0)
+        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & 0xFFFF) + (s >> 16)
+        return IPV4.pack(0x45, tos, total, ident, 0x4000 if df else 0, 64, self.proto, ~s & 0xFFFF, self.src, self.dst)
