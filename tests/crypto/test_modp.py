@@ -130,3 +130,22 @@ def test_openssl_path_validates_too() -> None:
     for y in (1, p - 1):
         with pytest.raises(InvalidPublicValueError, match="outside"):
             me.compute_shared(y.to_bytes(256, "big"))
+
+
+def test_openssl_refusal_becomes_invalid_public_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    me = new_ke(14)
+    peer = new_ke(14).public_value()
+    me.public_value()  # key made with the real OpenSSL path
+
+    class Refusing:  # stands in for cryptography's dh module
+        @staticmethod
+        def DHParameterNumbers(p: int, g: int) -> object:
+            return (p, g)
+
+        @staticmethod
+        def DHPublicNumbers(y: int, numbers: object) -> object:
+            raise ValueError("invalid public key")
+
+    monkeypatch.setattr(modp, "_dh", Refusing)
+    with pytest.raises(InvalidPublicValueError, match="OpenSSL refused"):
+        me.compute_shared(peer)

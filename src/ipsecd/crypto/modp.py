@@ -179,8 +179,13 @@ class ModpKeyPair:
             raise InvalidPublicValueError(f"MODP group {g.group}: public value outside 1 < y < p-1")
         # p is a safe prime (p = 2q + 1): every y in range has order q or 2q, so g^xy != 1.
         if self._key is not None:
-            with _quiet():
-                numbers = _dh.DHParameterNumbers(p, GENERATOR)
-                peer_key = _dh.DHPublicNumbers(y, numbers).public_key()
-                return bytes(self._key.exchange(peer_key)).rjust(g.size, b"\x00")
+            try:
+                with _quiet():
+                    numbers = _dh.DHParameterNumbers(p, GENERATOR)
+                    peer_key = _dh.DHPublicNumbers(y, numbers).public_key()
+                    return bytes(self._key.exchange(peer_key)).rjust(g.size, b"\x00")
+            except ValueError as exc:  # OpenSSL's own public-key checks
+                raise InvalidPublicValueError(
+                    f"MODP group {g.group}: OpenSSL refused the value: {exc}"
+                ) from None
         return pow(y, self._x, p).to_bytes(g.size, "big")
