@@ -226,3 +226,30 @@ def test_known_answer_test_detects_a_wrong_answer(monkeypatch: pytest.MonkeyPatc
         known_answer_test(19)
     with pytest.raises(UnknownAlgorithmError):
         known_answer_test(99)
+
+
+# -- any bytes: a clean error or a secret, never anything else ---------------------------------
+
+
+@pytest.mark.parametrize("group", [2, 3, 14, 19, 21, 31, 32, 35, 37])
+def test_arbitrary_peer_values_never_crash(group: int) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    info = GROUPS[group]
+    me = new_ke(group, deterministic_rng(b"fuzz"))
+    me.public_value()
+    size = info.response_size
+    values = st.one_of(st.binary(min_size=size, max_size=size), st.binary(max_size=size + 8))
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(values)
+    def check(value: bytes) -> None:
+        try:
+            shared = me.compute_shared(value)
+        except InvalidPublicValueError as exc:
+            assert str(exc)  # names the group and the problem
+        else:
+            assert len(shared) == info.shared_size
+
+    check()
