@@ -10,7 +10,8 @@ Groups and encodings:
     g^ir zero-padded to the prime's length.
   * EC2N 3, 4 (RFC 2409 §6.3–6.4, IKEv1 only): ``ec2n.py``; KE carries the x coordinate.
   * ECP 19, 20, 21 (RFC 5903): OpenSSL via ``cryptography``; the public value is x || y without
-    the 0x04 prefix (RFC 5903 §7), g^ir is the x coordinate of the shared point (§9, errata 9).
+    the 0x04 prefix (RFC 5903 §7); g^ir is the x coordinate of the shared point only (§9: RFC 4753
+    had x || y).
   * Curve25519 31 and Curve448 32 (RFC 8031 §3.1): OpenSSL; 32/56-byte u coordinates; an all-zero
     shared secret (low-order peer value) is refused as RFC 8031 §3.3 requires.
   * ML-KEM-512/768/1024 35, 36, 37 (draft-ietf-ipsecme-ikev2-mlkem, FIPS 203): a KEM, not a DH.
@@ -28,8 +29,9 @@ fixture are reproducible. With an injected rng, MODP runs on pow() and ML-KEM-76
 in ``mlkem.py`` (OpenSSL draws its own randomness there); otherwise OpenSSL does those.
 
 ``known_answer_test(group)`` runs two deterministic parties through a full exchange and compares a
-digest of both public values and the shared secret with the value recorded here (the vectors tests
-tie these to published data); ``ipsecd algorithms`` shows its result.
+digest of both public values and the shared secret with the value recorded here, pinning the exact
+bytes (the tests tie each group family to published vectors or an independent implementation);
+``ipsecd algorithms`` shows its result.
 """
 
 from __future__ import annotations
