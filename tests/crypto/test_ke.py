@@ -177,6 +177,19 @@ def test_kem_flow(group: int, injected: bool) -> None:
     assert initiator.compute_shared(ct2) == shared2
 
 
+@pytest.mark.parametrize("group", [36, 37])
+def test_kem_without_openssl_mlkem(group: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    openssl_initiator = new_ke(group)
+    ek = openssl_initiator.public_value()  # OpenSSL-made key pair
+    monkeypatch.setattr(ke, "_ossl_mlkem", None)  # a cryptography without ML-KEM: mlkem.py does it all
+    ct, shared = new_ke(group).respond(ek)
+    assert openssl_initiator.compute_shared(ct) == shared
+    pure = new_ke(group, deterministic_rng(b"pure"))
+    ct2, shared2 = new_ke(group).respond(pure.public_value())
+    assert pure.compute_shared(ct2) == shared2
+    assert len(ct) == GROUPS[group].response_size and len(shared) == 32
+
+
 @pytest.mark.parametrize("group", [35, 36, 37])
 def test_kem_bad_input(group: int) -> None:
     initiator = new_ke(group)
