@@ -246,3 +246,13 @@ def test_truncated_gcm_agrees_with_openssl_truncated_tag_api(name: str) -> None:
     dec.authenticate_additional_data(aad)
     assert dec.update(ours[: -alg.icv_size]) + dec.finalize() == pt
     assert aead(name, key).open(iv, ours, aad) == pt
+
+
+@pytest.mark.parametrize("length", [0, 1, 15, 16, 17, 31, 32, 33, 1400])
+def test_ctr_equals_openssl_ctr_at_every_length(length: int) -> None:
+    key, iv = os.urandom(36), os.urandom(8)
+    data = os.urandom(length)
+    ref = Cipher(algorithms.AES(key[:32]), modes.CTR(key[32:] + iv + b"\0\0\0\1")).encryptor().update(data)
+    c = block("aes-256-ctr", key)
+    assert c.encrypt(iv, data) == ref
+    assert c.decrypt(iv, memoryview(ref)) == data

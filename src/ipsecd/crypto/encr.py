@@ -10,7 +10,8 @@ Modes:
     OpenSSL's one-shot AEAD objects (``AESGCM``, ``ChaCha20Poly1305``) created once per SA. The 8-
     and 12-byte-ICV GCM forms (RFC 4106 §3.3, IANA ids 18/19) truncate the tag on seal and, on open,
     recompute the full tag with the same cached object (see ``AeadCipher.open``).
-  * AES-CTR (RFC 3686 §4): counter block = nonce || IV || 0x00000001.
+  * AES-CTR (RFC 3686 §4): counter block = nonce || IV || 0x00000001, computed with a cached
+    ``AESGCM`` object (see ``_aes_ctr``) rather than a ``Cipher`` per packet.
   * CBC (RFC 2451, 3602, 4312): building a ``Cipher`` per packet costs ~20 µs, so each SA keeps one
     streaming CBC encryptor and one decryptor for its life. A CBC stream's state is simply the last
     ciphertext block C, so encrypting under an arbitrary IV means feeding P1 ⊕ IV ⊕ C as the first
@@ -132,7 +133,7 @@ class BlockCipher:
     null (RFC 2410) has no IV and is the identity; it aligns ESP to 4 bytes.
     """
 
-    __slots__ = ("_algo", "_dec", "_enc", "_enc_last", "_nonce", "_twofish", "alg", "block_size",
+    __slots__ = ("_algo", "_ctr", "_dec", "_enc", "_enc_last", "_nonce", "_twofish", "alg", "block_size",
                  "cipher_block_size", "iv_size")
 
     aead: Literal[False] = False
@@ -148,6 +149,9 @@ class BlockCipher:
         self._algo: BlockCipherAlgorithm | None = None
         self._enc: CipherContext | None = None
         self._dec: CipherContext | None = None
+        self._ctr: AESGCM | None = None
+        if alg.mode == "ctr":
+            self._ctr = AESGCM(cipher_key)
         if alg.mode == "null":
             self.cipher_block_size = 1
             self._enc_last = b""
@@ -212,10 +216,26 @@ class BlockCipher:
         if self._twofish is not None:
             tf = self._twofish
             return tf.cbc_encrypt(iv, bytes(data)) if encrypt else tf.cbc_decrypt(iv, bytes(data))
-        assert self._algo is not None
-        counter_block = self._nonce + iv + b"\x00\x00\x00\x01"  # RFC 3686 §4
-        ctx = Cipher(self._algo, modes.CTR(counter_block)).encryptor()
-        return ctx.update(data) + ctx.finalize()
+        assert self._ctr is not None
+        return _aes_ctr(self._ctr, self._nonce + iv, data)
+
+
+def _aes_ctr(gcm: AESGCM, nonce_iv: bytes, data: Data) -> bytes:
+    """RFC 3686 AES-CTR from a cached AESGCM object instead of a ``Cipher`` per packet.
+
+    GCM with a 96-bit nonce N starts from J0 = N || 00000001 — exactly RFC 3686's first counter
+    block — and encrypts data from N || 00000002 on. The first keystream block E(J0) is the tag of
+    an empty message (GHASH of nothing is 0, GCM spec §7.1), so: block 1 = data ⊕ tag(""), the rest
+    is GCM's ciphertext of data[16:] with its tag dropped. The RFC 3686 vectors check this.
+    """
+    first = gcm.encrypt(nonce_iv, b"", None)
+    n = len(data)
+    head = (int.from_bytes(data[:16], "big") ^ int.from_bytes(first[: min(n, 16)], "big")).to_bytes(
+        min(n, 16), "big"
+    )
+    if n <= 16:
+        return head
+    return head + gcm.encrypt(nonce_iv, data[16:], None)[:-16]
 
 
 def _block_algorithm(alg: EncrAlg, key: bytes) -> BlockCipherAlgorithm:
