@@ -1,0 +1,425 @@
+"""Every ``/ip ipsec`` menu, property, type, default, enum, reference and read-only flag (DESIGN.md §3).
+
+The single source of truth of the management layer: parsing, validation, defaults, ``print``,
+``export``, completion and JSON output are all derived from these tables. The floor is RouterOS's
+IPsec manual (``shared/reference/routeros-ipsec-manual.txt`` with the defaults restored by NOTES.md);
+on top sits every menu, property and value of the RouterOS 7.22 command tree, so a RouterOS 7 export
+imports unchanged. Where the two disagree on a value set we take the union (the manual's EC2N groups
+and phase-1 blowfish/camellia stay).
+
+Properties whose behaviour the daemon does not implement yet carry ``implemented=False`` (or list
+the enum words in ``unimplemented``): they are stored, printed and exported, and ``import``/``set``
+warn once that they have no effect yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .values import (
+    Address,
+    AddressRange,
+    Bool,
+    Enum,
+    EnumList,
+    Hex,
+    IdentityType,
+    Int,
+    ListOf,
+    Port,
+    Prefix,
+    Protocol,
+    Ref,
+    Secret,
+    Str,
+    Time,
+    ValueType,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Prop:
+    name: str
+    type: ValueType
+    default: str | None = None  # canonical text; None = unset
+    read_only: bool = False
+    secret: bool = False
+    implemented: bool = True
+    unimplemented: tuple[str, ...] = ()  # enum words that are accepted but have no effect yet
+    unset_text: str = ""  # what print shows for an unset value (e.g. "::")
+    required: bool = False
+    runtime: bool = False  # read-only value supplied by the daemon (RuntimeProvider)
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    path: str  # "/ip ipsec peer"
+    kind: str  # "list" | "single" | "runtime" | "runtime-single"
+    props: tuple[Prop, ...]
+    key: str | None = "name"  # unique name property that references use
+    factory: tuple[dict[str, str], ...] = ()  # default objects (flag *), beyond schema defaults
+    columns: tuple[str, ...] = ()  # table print columns
+    ordered: bool = False  # supports move/place-before (policy)
+    auto_name: str = ""  # prefix of generated names ("peer" -> peer1)
+    commands: tuple[str, ...] = ()  # menu-specific commands beyond add/set/remove/print/export
+    flags: tuple[tuple[str, str], ...] = ()  # (letter, property) flag legend beyond X/D/*
+    by_name: dict[str, Prop] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        self.by_name.update({p.name: p for p in self.props})
+
+    def prop(self, name: str) -> Prop | None:
+        return self.by_name.get(name)
+
+    @property
+    def writable(self) -> tuple[Prop, ...]:
+        return tuple(p for p in self.props if not p.read_only)
+
+    @property
+    def has_disabled(self) -> bool:
+        return "disabled" in self.by_name
+
+    @property
+    def has_comment(self) -> bool:
+        return "comment" in self.by_name
+
+    @property
+    def short(self) -> str:
+        return self.path.removeprefix("/ip ipsec ").removeprefix("/ip ")
+
+
+# -- value sets ---------------------------------------------------------------------------------
+
+MODP = ("modp768", "modp1024", "modp1536", "modp2048", "modp3072", "modp4096", "modp6144", "modp8192")
+ECP = ("ecp256", "ecp384", "ecp521")
+EC2N = ("ec2n155", "ec2n185")
+DH_GROUPS = ("x25519", *ECP, *MODP, *EC2N)
+PFS_GROUPS = (*EC2N, *ECP, *MODP, "none")
+PH1_ENC = ("aes-256", "aes-192", "aes-128", "3des", "des", "blowfish", "camellia-128", "camellia-192",
+           "camellia-256")
+PH2_ENC = ("chacha20poly1305", "aes-256-cbc", "aes-256-ctr", "aes-256-gcm", "camellia-256", "aes-192-cbc",
+           "aes-192-ctr", "aes-192-gcm", "camellia-192", "aes-128-cbc", "aes-128-ctr", "aes-128-gcm",
+           "camellia-128", "3des", "blowfish", "twofish", "des", "null")
+PH2_AUTH = ("sha512", "sha256", "sha1", "md5", "null")
+AUTH_METHODS = ("digital-signature", "eap", "eap-radius", "pre-shared-key", "pre-shared-key-xauth", "rsa-key",
+                "rsa-signature-hybrid")
+EAP_METHODS = ("eap-mschapv2", "eap-peap", "eap-tls", "eap-ttls")
+IKEV1_MODES = ("aggressive", "base", "main")
+
+YES, NO = "yes", "no"
+B = Bool()
+
+
+def _common(*, disabled: bool = True) -> tuple[Prop, ...]:
+    props = [Prop("comment", Str(0, 4096), None)]
+    if disabled:
+        props.append(Prop("disabled", B, NO))
+    return tuple(props)
+
+
+def _ro(name: str, vtype: ValueType | None = None, *, runtime: bool = True) -> Prop:
+    return Prop(name, vtype or Str(), None, read_only=True, runtime=runtime)
+
+
+def _ro_secret(name: str, *, secret: bool) -> Prop:
+    return Prop(name, Str(), None, read_only=True, runtime=True, secret=secret)
+
+
+POLICY = Menu(
+    "/ip ipsec policy", "list", (
+        Prop("action", Enum("discard", "encrypt", "none"), "encrypt"),
+        *_common(),
+        Prop("dst-address", Prefix(), "0.0.0.0/32"),
+        Prop("dst-port", Port(), "any"),
+        Prop("group", Ref("/ip ipsec policy group"), "default"),
+        Prop("ipsec-protocols", Enum("ah", "esp"), "esp"),
+        Prop("level", Enum("require", "unique", "use"), "require"),
+        Prop("peer", Ref("/ip ipsec peer"), None),
+        Prop("proposal", Ref("/ip ipsec proposal"), "default"),
+        Prop("protocol", Protocol(), "all"),
+        Prop("sa-dst-address", Address(), None, unset_text="::"),
+        Prop("sa-src-address", Address(), None, unset_text="::"),
+        Prop("src-address", Prefix(), "0.0.0.0/32"),
+        Prop("src-port", Port(), "any"),
+        Prop("template", B, NO),
+        Prop("tunnel", B, NO),
+        Prop("active", B, NO, read_only=True, runtime=True),
+        _ro("default", B, runtime=False),
+        _ro("dynamic", B, runtime=False),
+        Prop("invalid", B, NO, read_only=True, runtime=True),
+        Prop("ph2-count", Int(0, 2**32), "0", read_only=True, runtime=True),
+        Prop("ph2-state", Enum("expired", "no-phase2", "established"), "no-phase2", read_only=True, runtime=True),
+    ),
+    key=None,
+    factory=({"group": "default", "src-address": "::/0", "dst-address": "::/0", "protocol": "all",
+              "proposal": "default", "template": YES},),
+    columns=("peer", "tunnel", "src-address", "src-port", "dst-address", "dst-port", "protocol", "action",
+             "level", "ph2-count"),
+    ordered=True,
+    commands=("move",),
+    flags=(("T", "template"), ("A", "active"), ("I", "invalid")),
+)
+
+POLICY_GROUP = Menu(
+    "/ip ipsec policy group", "list", (
+        Prop("name", Str(1), required=True),
+        *_common(disabled=False),
+        _ro("default", B, runtime=False),
+    ),
+    factory=({"name": "default"},),
+    columns=("name",),
+)
+
+PROPOSAL = Menu(
+    "/ip ipsec proposal", "list", (
+        Prop("auth-algorithms", EnumList(*PH2_AUTH), "sha1"),
+        *_common(),
+        Prop("enc-algorithms", EnumList(*PH2_ENC), "aes-256-cbc,aes-192-cbc,aes-128-cbc"),
+        Prop("lifetime", Time(), "30m"),
+        Prop("name", Str(1), required=True),
+        Prop("pfs-group", Enum(*PFS_GROUPS), "modp1024", unimplemented=EC2N),
+        _ro("default", B, runtime=False),
+    ),
+    factory=({"name": "default"},),
+    columns=("name", "auth-algorithms", "enc-algorithms", "pfs-group"),
+)
+
+PEER = Menu(
+    "/ip ipsec peer", "list", (
+        Prop("address", Prefix(), None),
+        *_common(),
+        Prop("exchange-mode", Enum(*IKEV1_MODES, "ike2"), "main", unimplemented=IKEV1_MODES),
+        Prop("local-address", Address(), None),
+        Prop("name", Str(1)),
+        Prop("passive", B, NO),
+        Prop("port", Int(0, 65535), "500"),
+        Prop("ppk-secret", Secret(), None, secret=True, implemented=False),
+        Prop("profile", Ref("/ip ipsec profile"), "default"),
+        Prop("send-initial-contact", B, YES),
+        _ro("dynamic", B, runtime=False),
+        _ro("responder", B, runtime=False),
+        _ro("current-address", Address()),
+    ),
+    columns=("name", "address", "local-address", "profile", "exchange-mode", "send-initial-contact"),
+    auto_name="peer",
+    flags=(("R", "responder"),),
+)
+
+IDENTITY = Menu(
+    "/ip ipsec identity", "list", (
+        Prop("auth-method", Enum(*AUTH_METHODS), "pre-shared-key",
+             unimplemented=tuple(m for m in AUTH_METHODS if m != "pre-shared-key")),
+        Prop("certificate", Str(), None, implemented=False),
+        *_common(),
+        Prop("eap-methods", EnumList(*EAP_METHODS), "eap-tls", implemented=False),
+        Prop("generate-policy", Enum("no", "port-override", "port-strict"), "no"),
+        Prop("key", Ref("/ip ipsec key"), None, implemented=False),
+        Prop("match-by", Enum("remote-id", "certificate"), "remote-id", unimplemented=("certificate",)),
+        Prop("mode-config", Ref("/ip ipsec mode-config", ("none",)), "none"),
+        Prop("my-id", IdentityType(("auto", "address"), ("address", "fqdn", "user-fqdn", "key-id", "dn")), "auto"),
+        Prop("notrack-chain", Str(), None, implemented=False),
+        Prop("password", Secret(), None, secret=True, implemented=False),
+        Prop("peer", Ref("/ip ipsec peer"), None, required=True),
+        Prop("policy-template-group", Ref("/ip ipsec policy group", ("none",)), "default"),
+        Prop("remote-certificate", Str(), None, implemented=False),
+        Prop("remote-id", IdentityType(("auto", "address", "ignore"),
+                                       ("address", "fqdn", "user-fqdn", "key-id", "dn")), "auto"),
+        Prop("remote-key", Ref("/ip ipsec key"), None, implemented=False),
+        Prop("secret", Secret(), None, secret=True),
+        Prop("username", Str(), None, implemented=False),
+        _ro("dynamic", B, runtime=False),
+    ),
+    key=None,
+    columns=("peer", "auth-method", "my-id", "remote-id", "generate-policy", "mode-config"),
+)
+
+PROFILE = Menu(
+    "/ip ipsec profile", "list", (
+        Prop("dh-group", EnumList(*DH_GROUPS), "modp1024,modp2048", unimplemented=EC2N),
+        Prop("dpd-interval", Time(0, 3600, ("disable-dpd",)), "2m"),
+        Prop("dpd-maximum-failures", Int(1, 100), "5"),
+        Prop("enc-algorithm", EnumList(*PH1_ENC), "aes-128"),
+        Prop("hash-algorithm", Enum("md5", "sha1", "sha256", "sha384", "sha512"), "sha1"),
+        Prop("lifebytes", Int(0, 4294967295), "0"),
+        Prop("lifetime", Time(), "1d"),
+        Prop("name", Str(1), required=True),
+        Prop("nat-traversal", B, YES),
+        Prop("ppk", Enum("no", "psk", "psk-ike-initial", "qkd"), "no", unimplemented=("psk", "psk-ike-initial", "qkd")),
+        Prop("prf-algorithm", Enum("auto", "sha1", "sha256", "sha384", "sha512"), "auto"),
+        Prop("proposal-check", Enum("claim", "exact", "obey", "strict"), "obey"),
+        _ro("default", B, runtime=False),
+    ),
+    factory=({"name": "default"},),
+    columns=("name", "hash-algorithm", "enc-algorithm", "dh-group", "lifetime", "dpd-interval"),
+)
+
+MODE_CONFIG = Menu(
+    "/ip ipsec mode-config", "list", (
+        Prop("address", Address(), None),
+        Prop("address-pool", Ref("/ip pool", ("none",)), None),
+        Prop("address-prefix-length", Int(1, 128), None),
+        *_common(disabled=False),
+        Prop("connection-mark", Str(), None, implemented=False),
+        Prop("name", Str(1), required=True),
+        Prop("responder", B, NO),
+        Prop("split-dns", ListOf(Str(1)), None),
+        Prop("split-include", ListOf(Prefix()), None),
+        Prop("src-address-list", Str(), None, implemented=False),
+        Prop("static-dns", ListOf(Address()), None),
+        Prop("system-dns", B, NO, implemented=False),
+        Prop("use-responder-dns", Enum("exclusively", "no", "yes"), None),
+        _ro("default", B, runtime=False),
+    ),
+    factory=({"name": "request-only"},),
+    columns=("name", "responder", "address-pool", "split-include", "static-dns"),
+)
+
+KEY = Menu(
+    "/ip ipsec key", "list", (
+        Prop("name", Str(1), required=True),
+        _ro("key-size", Int(0, 16384), runtime=False),
+        _ro("private-key", B, runtime=False),
+        _ro("rsa", B, runtime=False),
+        Prop("key-data", Str(0, 65536), None, read_only=True, secret=True),  # PEM; never printed
+    ),
+    columns=("name", "key-size", "private-key", "rsa"),
+    commands=("generate-key", "import", "export-pub-key"),
+    flags=(("P", "private-key"), ("R", "rsa")),
+)
+
+KEY_PSK = Menu(
+    "/ip ipsec key psk", "list", (
+        Prop("id", Str(16), required=True),
+        Prop("key", Hex(128), None, secret=True, required=True),
+        Prop("peer", Ref("/ip ipsec peer"), None),
+    ),
+    key="id",
+    columns=("id", "peer"),
+)
+
+KEY_QKD = Menu(
+    "/ip ipsec key qkd", "single", (
+        Prop("address", Str(), None, implemented=False),
+        Prop("cache-size", Int(0, 2**32), None, implemented=False),
+        Prop("certificate", Str(), "none", implemented=False),
+        Prop("enabled", B, NO, implemented=False),
+        Prop("key-size", Int(0, 2**32), None, implemented=False),
+        Prop("kme-id", Str(), None, implemented=False),
+        Prop("peer-sae-id", Str(), None, implemented=False),
+    ),
+    key=None,
+)
+
+SETTINGS = Menu(
+    "/ip ipsec settings", "single", (
+        Prop("accounting", B, YES, implemented=False),
+        Prop("ddos-cookie-threshold", Int(0, 2**32), None, implemented=False),
+        Prop("interim-update", Time(), "0s", implemented=False),
+        Prop("xauth-use-radius", B, NO, implemented=False),
+    ),
+    key=None,
+)
+
+ACTIVE_PEERS = Menu(
+    "/ip ipsec active-peers", "runtime", tuple(_ro(n) for n in (
+        "id", "local-address", "remote-address", "port", "state", "side", "responder", "natt-peer", "ph2-total",
+        "uptime", "last-seen", "dynamic-address", "rx-bytes", "rx-packets", "tx-bytes", "tx-packets", "spii",
+        "spir", "ppk", "comment")),
+    key=None,
+    columns=("id", "state", "uptime", "ph2-total", "remote-address", "local-address"),
+    commands=("kill-connections",),
+    flags=(("R", "responder"), ("N", "natt-peer")),
+)
+
+INSTALLED_SA = Menu(
+    "/ip ipsec installed-sa", "runtime", tuple(_ro_secret(n, secret=n in ("auth-key", "enc-key")) for n in (
+        "spi", "src-address", "dst-address", "state", "AH", "ESP", "auth-algorithm", "enc-algorithm",
+        "enc-key-size", "auth-key", "enc-key", "current-bytes", "current-packets", "replay", "add-lifetime",
+        "addtime", "expires-in", "hw-aead", "invalid-packets", "seen-traffic")),
+    key=None,
+    columns=("spi", "state", "src-address", "dst-address", "auth-algorithm", "enc-algorithm", "enc-key-size"),
+    commands=("flush",),
+    flags=(("H", "hw-aead"), ("A", "AH"), ("E", "ESP")),
+)
+
+#: Linux XFRM MIB counters under their RouterOS names (NOTES.md), in print order.
+STATISTICS_COUNTERS = (
+    "in-errors", "in-buffer-errors", "in-header-errors", "in-no-states", "in-state-protocol-errors",
+    "in-state-mode-errors", "in-state-sequence-errors", "in-state-expired", "in-state-mismatches",
+    "in-state-invalid", "in-template-mismatches", "in-no-policies", "in-policy-blocked", "in-policy-errors",
+    "out-errors", "out-bundle-errors", "out-bundle-check-errors", "out-no-states", "out-state-protocol-errors",
+    "out-state-mode-errors", "out-state-sequence-errors", "out-state-expired", "out-policy-blocked",
+    "out-policy-dead", "out-policy-errors",
+)
+
+STATISTICS = Menu(
+    "/ip ipsec statistics", "runtime-single",
+    tuple(Prop(n, Int(0, 2**64), "0", read_only=True, runtime=True) for n in STATISTICS_COUNTERS),
+    key=None,
+)
+
+POOL = Menu(
+    "/ip pool", "list", (
+        Prop("name", Str(1), required=True),
+        Prop("ranges", ListOf(AddressRange()), None),
+        *_common(disabled=False),
+    ),
+    columns=("name", "ranges"),
+)
+
+
+MENUS: dict[str, Menu] = {m.path: m for m in (
+    POLICY, POLICY_GROUP, PROPOSAL, PEER, IDENTITY, PROFILE, MODE_CONFIG, KEY, KEY_PSK, KEY_QKD, SETTINGS,
+    ACTIVE_PEERS, INSTALLED_SA, STATISTICS, POOL)}
+
+#: ``/ip ipsec key rsa`` (RouterOS 7) is the manual's ``/ip ipsec key``.
+ALIASES = {"/ip ipsec key rsa": "/ip ipsec key"}
+
+#: Intermediate path nodes (no items of their own) for navigation and completion.
+DIRECTORIES = ("/ip", "/ip ipsec")
+
+#: Menus whose objects are written by ``export`` (order = RouterOS export order: referenced first).
+EXPORT_ORDER = ("/ip pool", "/ip ipsec mode-config", "/ip ipsec policy group", "/ip ipsec profile",
+                "/ip ipsec peer", "/ip ipsec proposal", "/ip ipsec identity", "/ip ipsec key psk",
+                "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd")
+
+BASE_COMMANDS = ("add", "set", "remove", "print", "export", "enable", "disable", "comment", "find")
+
+
+def commands_of(menu: Menu) -> tuple[str, ...]:
+    """The commands a menu accepts (console completion and dispatch)."""
+    if menu.kind == "runtime":
+        return ("print", *menu.commands)
+    if menu.kind in ("single", "runtime-single"):
+        return ("print", "set", "export") if menu.kind == "single" else ("print",)
+    base = [c for c in BASE_COMMANDS if c not in ("enable", "disable") or menu.has_disabled]
+    if not menu.has_comment:
+        base.remove("comment")
+    return (*base, *menu.commands)
+
+
+def referrers(target: str) -> list[tuple[Menu, Prop]]:
+    """Every (menu, property) that refers by name to items of ``target``."""
+    return [(m, p) for m in MENUS.values() for p in m.props
+            if isinstance(p.type, Ref) and p.type.menu == target]
+
+
+def resolve_path(words: list[str]) -> str | None:
+    """``["ip", "ipsec", "peer"]`` → ``"/ip ipsec peer"`` if that is a menu or directory."""
+    path = "/" + " ".join(words)
+    path = ALIASES.get(path, path)
+    if path in MENUS or path in DIRECTORIES or path == "/":
+        return path
+    return None
+
+
+def children(path: str) -> list[str]:
+    """Sub-menu words below ``path`` (for relative paths and completion)."""
+    prefix = "/" if path == "/" else path + " "
+    out = []
+    for p in (*MENUS, *ALIASES, *DIRECTORIES):
+        if p.startswith(prefix) and p != path:
+            word = p[len(prefix):].split(" ")[0]
+            if word not in out:
+                out.append(word)
+    return out
