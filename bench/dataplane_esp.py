@@ -42,38 +42,35 @@ def sa_pair(encr: str, integ: str) -> tuple[EspSa, EspSa]:
     return mk(Direction.OUT), mk(Direction.IN)
 
 
-def best_of(fn: "callable[[], float]", rounds: int = 5) -> float:  # type: ignore[valid-type]
-    return min(fn() for _ in range(rounds))
-
-
-def bare_aesgcm(n: int, size: int) -> float:
-    """Seconds per packet: AESGCM encrypt + decrypt of ``size`` bytes, cached object."""
+def ratio_run(n: int, size: int, rounds: int = 7) -> tuple[float, float, float]:
+    """Seconds per packet for (bare AESGCM encrypt+decrypt, EspSa seal+open, EspSa seal_payload+
+    open_payload), aes-128-gcm, ``size`` bytes. Plain loops (no per-packet lambda in any of them),
+    interleaved round by round, best round of each kept, so load from other processes hits all alike."""
     g = AESGCM(os.urandom(16))
     pt, aad = os.urandom(size), os.urandom(8)
-    nonces = [os.urandom(12) for _ in range(n)]
-
-    def run() -> float:
-        t = time.perf_counter()
-        for nonce in nonces:
-            g.decrypt(nonce, g.encrypt(nonce, pt, aad), aad)
-        return (time.perf_counter() - t) / n
-
-    return best_of(run)
-
-
-def esp_roundtrip(n: int, size: int, encr: str, integ: str) -> float:
-    """Seconds per packet: seal (full outer packet) + open."""
+    nonce = os.urandom(12)
     pkt = inner(size)
-
-    def run() -> float:
-        out, inn = sa_pair(encr, integ)
+    best = [float("inf")] * 3
+    for _ in range(rounds):
+        enc, dec = g.encrypt, g.decrypt
+        t0 = time.perf_counter()
+        for _ in range(n):
+            dec(nonce, enc(nonce, pt, aad), aad)
+        t1 = time.perf_counter()
+        out, inn = sa_pair("aes-128-gcm", "null")
         seal, open_ = out.seal, inn.open
-        t = time.perf_counter()
+        t2 = time.perf_counter()
         for _ in range(n):
             open_(seal(pkt))
-        return (time.perf_counter() - t) / n
-
-    return best_of(run)
+        t3 = time.perf_counter()
+        out, inn = sa_pair("aes-128-gcm", "null")
+        pseal, popen = out.seal_payload, inn.open_payload
+        t4 = time.perf_counter()
+        for _ in range(n):
+            popen(pseal(pkt))
+        t5 = time.perf_counter()
+        best = [min(best[0], t1 - t0), min(best[1], t3 - t2), min(best[2], t5 - t4)]
+    return best[0] / n, best[1] / n, best[2] / n
 
 
 def esp_pps(n: int, size: int, encr: str, integ: str) -> tuple[float, float]:
@@ -97,7 +94,7 @@ def esp_pps(n: int, size: int, encr: str, integ: str) -> tuple[float, float]:
             open_(w)
         return (time.perf_counter() - t) / n
 
-    return 1 / best_of(enc, 3), 1 / best_of(dec, 3)
+    return 1 / min(enc() for _ in range(3)), 1 / min(dec() for _ in range(3))
 
 
 def main() -> None:
@@ -109,12 +106,12 @@ def main() -> None:
             e, d = esp_pps(n, size, encr, integ)
             name = encr if integ == "null" else f"{encr}+{integ}"
             print(f"{name:24} {size:5} B  encap {e / 1e3:7.1f} kpps  decap {d / 1e3:7.1f} kpps")
-    bare = bare_aesgcm(n, 1400)
-    esp = esp_roundtrip(n, 1400, "aes-128-gcm", "null")
-    print(f"bare AESGCM encrypt+decrypt 1400 B: {bare * 1e6:.2f} µs")
-    print(f"EspSa seal+open 1400 B aes-128-gcm: {esp * 1e6:.2f} µs")
-    print(f"ratio EspSa/bare (target <= 3.0): {esp / bare:.2f}x")
-
+    bare, full, payload = ratio_run(n, 1400)
+    print(f"bare AESGCM encrypt+decrypt of 1400 B: {bare * 1e6:.2f} µs")
+    print(f"EspSa seal_payload+open_payload (ESP for a UDP socket), 1400 B: {payload * 1e6:.2f} µs"
+          f" = {payload / bare:.2f}x")
+    print(f"EspSa seal+open (full outer IPv4 packets), 1400 B: {full * 1e6:.2f} µs")
+    print(f"ratio EspSa seal+open / bare AESGCM (target <= 3.0): {full / bare:.2f}x")
 
 if __name__ == "__main__":
     main()

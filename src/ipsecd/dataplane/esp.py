@@ -60,8 +60,8 @@ _HEADER_PACK = wesp.HEADER.pack
 _HEADER_UNPACK = wesp.HEADER.unpack_from
 _ESN_AAD_PACK = wesp.ESN_AAD.pack
 _SEQ_HIGH_PACK = wesp.SEQ_HIGH.pack
-_PAD = wesp.PAD
 _strip_trailer = wesp.strip_trailer
+_UDP, _ESP, _IPIP, _IPV6, _NONE = wip.PROTO_UDP, wip.PROTO_ESP, wip.PROTO_IPIP, wip.PROTO_IPV6, wesp.NEXT_HEADER_NONE
 
 
 def _align(block_size: int) -> int:
@@ -87,6 +87,7 @@ class EspSa:
         "_raw",
         "_salt",
         "_seq_max",
+        "_trailers",
         "bytes",
         "dead",
         "dst",
@@ -142,6 +143,7 @@ class EspSa:
         self._icv_size = cipher.icv_size if cipher.aead else integ.icv_size
         self._align_mask = _align(cipher.block_size) - 1
         self._counter_iv = cipher.alg.mode == "ctr"
+        self._trailers: dict[int, bytes] = {}
         self._seq_max = (1 << 64) - 1 if spec.esn else _M32
         self._outer = wip.OuterHeader(self.src, self.dst, wip.PROTO_UDP if spec.encap else wip.PROTO_ESP)
         self._ident = 0
@@ -169,8 +171,11 @@ class EspSa:
         self.seq = seq
         seql = seq & _M32
         hdr = _HEADER_PACK(self.spi, seql)
-        pad = -(len(payload) + 2) & self._align_mask
-        plain = b"".join((payload, _PAD[:pad], bytes((pad, next_header))))
+        key = (len(payload) & self._align_mask) << 8 | next_header
+        trailer = self._trailers.get(key)
+        if trailer is None:  # padding depends only on the length modulo the alignment: cache it
+            trailer = self._trailers[key] = wesp.trailer(len(payload), next_header, self._align_mask + 1)
+        plain = payload + trailer if type(payload) is bytes else b"".join((payload, trailer))
         try:
             raw = self._raw
             if raw is not None:
@@ -347,7 +352,7 @@ class EspSa:
             stop = (outer[2] << 8) | outer[3]
             if stop > n or stop < 20:
                 raise InHeaderError(f"IPv4 total length {stop} invalid for {n} bytes")
-            if outer[16:20] != self.dst:
+            if not outer.startswith(self.dst, 16):
                 raise NoStateError(f"SA {self.spi:#x} is not for destination {outer[16:20].hex()}")
             proto, off, nh_pos = outer[9], 20, 9
         else:
@@ -360,7 +365,7 @@ class EspSa:
             if p.dst != self.dst:
                 raise NoStateError(f"SA {self.spi:#x} is not for destination {p.dst.hex()}")
             proto, off, nh_pos, stop = p.proto, p.l4_off, p.nh_pos, p.length
-        if proto == wip.PROTO_UDP:
+        if proto == _UDP:
             if self.encap is None:
                 raise StateMismatchError(f"SA {self.spi:#x} is not UDP-encapsulated, packet is")
             if stop - off < 8 or (outer[off + 4] << 8 | outer[off + 5]) != stop - off:
@@ -368,7 +373,7 @@ class EspSa:
             esp_off = off + 8
             if natt.classify(outer[esp_off : esp_off + 8]) is not natt.Kind.ESP:
                 raise InHeaderError("UDP/4500 datagram is not ESP (IKE, keepalive or reserved SPI)")
-        elif proto == wip.PROTO_ESP:
+        elif proto == _ESP:
             if self.encap is not None:
                 raise StateMismatchError(f"SA {self.spi:#x} is UDP-encapsulated, packet is raw ESP")
             esp_off = off
@@ -394,15 +399,15 @@ class EspSa:
     def _tunnel_payload(self, nh: int, plain: bytes, end: int) -> bytes:
         """The inner packet of a tunnel-mode SA: Next Header 4/41 and a packet of that version whose
         header length fits the payload (RFC 4301 §5.1.2.1); ``b""`` for a dummy packet."""
-        if nh == wip.PROTO_IPIP:
+        if nh == _IPIP:
             if end < 20 or plain[0] >> 4 != 4 or (plain[0] & 0x0F) < 5:
                 raise self._mode_error(f"next header 4 but no IPv4 header in {end} bytes")
             total = (plain[2] << 8) | plain[3]
-        elif nh == wip.PROTO_IPV6:
+        elif nh == _IPV6:
             if end < 40 or plain[0] >> 4 != 6:
                 raise self._mode_error(f"next header 41 but no IPv6 header in {end} bytes")
             total = 40 + ((plain[4] << 8) | plain[5])
-        elif nh == wesp.NEXT_HEADER_NONE:
+        elif nh == _NONE:
             return b""
         else:
             raise self._mode_error(f"tunnel-mode SA carries next header {nh}, not IPv4/IPv6")
