@@ -1,0 +1,114 @@
+"""Events an IKE SA hands to the daemon (DESIGN.md §3): past-tense, plain data, no callbacks.
+
+The daemon installs SAs in the data plane from :class:`ChildSaInstalled` (both directions as
+``SaSpec`` ready for ``DataPlane.add_sa``), removes them on :class:`ChildSaDeleted`, and logs the
+failures verbatim: :class:`NegotiationFailed` spells out what was offered and what is accepted,
+transform by transform, and which RouterOS property to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+
+from ipsecd.dataplane.base import SaSpec
+
+Endpoint = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class IkeSaEstablished:
+    local_spi: bytes
+    remote_spi: bytes
+    initiator: bool
+    local: Endpoint
+    remote: Endpoint
+    local_id: str
+    remote_id: str
+    encr: str
+    integ: str
+    prf: str
+    dh: str
+    nat_local: bool  # we are behind a NAT
+    nat_remote: bool  # the peer is behind a NAT
+    lifetime: float
+
+
+@dataclass(frozen=True, slots=True)
+class IkeSaRekeyed:
+    """The IKE SA now lives under ``new_spi`` (our side); ``old_spi`` goes once its DELETE is done."""
+
+    old_spi: bytes
+    new_spi: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IkeSaDeleted:
+    local_spi: bytes
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSaInstalled:
+    child: str  # ChildConfig.name
+    inbound: SaSpec
+    outbound: SaSpec
+    rekey_of: int | None = None  # inbound SPI of the CHILD_SA this one replaces
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSaRekeyed:
+    child: str
+    old_inbound_spi: int
+    new_inbound_spi: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSaDeleted:
+    child: str
+    inbound_spi: int
+    outbound_spi: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationFailed:
+    remote: Endpoint
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiationFailed:
+    """An exchange failed; ``detail`` is operator-grade (offered vs accepted, property to change)."""
+
+    exchange: str
+    notify: str
+    detail: str
+    fatal: bool  # the IKE SA is gone
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDead:
+    remote: Endpoint
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddressLeased:
+    """Mode-config responder: ``address`` went to the peer (return it on IkeSaDeleted)."""
+
+    address: IPv4Address | IPv6Address
+    remote_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualIpAssigned:
+    """Mode-config initiator: the responder gave us these (install on the TUN, use as selector)."""
+
+    addresses: tuple[IPv4Address | IPv6Address, ...]
+    dns: tuple[IPv4Address | IPv6Address, ...] = field(default_factory=tuple)
+    subnets: tuple[str, ...] = field(default_factory=tuple)
+
+
+Event = (IkeSaEstablished | IkeSaRekeyed | IkeSaDeleted | ChildSaInstalled | ChildSaRekeyed | ChildSaDeleted
+         | AuthenticationFailed | NegotiationFailed | PeerDead | AddressLeased | VirtualIpAssigned)

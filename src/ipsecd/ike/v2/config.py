@@ -1,0 +1,157 @@
+"""Configuration of one IKE SA as plain dataclasses; the daemon maps RouterOS rows into these.
+
+Names are the registry's RouterOS names (``ipsecd.crypto.registry``): profile ``enc-algorithm``
+(``aes-128`` …, or proposal names such as ``aes-256-gcm``), ``hash-algorithm``/``prf-algorithm``
+(``sha1`` …), ``dh-group`` (``modp2048``, ``ecp256``, ``x25519`` …); proposal ``enc-algorithms``
+and ``auth-algorithms``. Identities are written as RouterOS writes them: ``auto``, ``address``,
+``address:192.0.2.1``, ``fqdn:gw.example``, ``user-fqdn:u@example``, ``key-id:…`` (RFC 7296 §3.5).
+:func:`validate` refuses a configuration that cannot work with one clear line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+from ipsecd.crypto import registry
+from ipsecd.crypto.errors import UnknownAlgorithmError
+from ipsecd.dataplane.base import Level, Mode, Selector
+from ipsecd.wire.enums import IdType
+
+from ..errors import ConfigError
+
+Endpoint = tuple[str, int]
+IPAddress = IPv4Address | IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class IkeProposal:
+    """One IKE proposal: every combination of the lists is acceptable (profile enc × hash × dh)."""
+
+    encr: tuple[str, ...] = ("aes-128",)
+    integ: tuple[str, ...] = ("sha1",)  # hash-algorithm names; ignored for AEAD ciphers
+    prf: tuple[str, ...] = ("sha1",)
+    dh: tuple[str, ...] = ("modp2048", "modp1024")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildProposal:
+    """``/ip ipsec proposal``: enc-algorithms × auth-algorithms, pfs-group (``none`` for no PFS)."""
+
+    encr: tuple[str, ...] = ("aes-256-cbc", "aes-192-cbc", "aes-128-cbc")
+    integ: tuple[str, ...] = ("sha1",)
+    pfs: str = "modp1024"
+
+
+@dataclass(frozen=True, slots=True)
+class ChildConfig:
+    """One CHILD_SA template (a policy bound to the peer): ``selector.src`` is our side."""
+
+    name: str
+    selector: Selector
+    proposals: tuple[ChildProposal, ...] = (ChildProposal(),)
+    lifetime: float = 1800.0
+    mode: Mode = Mode.TUNNEL
+    level: Level = Level.REQUIRE
+    policy_id: str | None = None
+    reqid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Retransmit:
+    """strongSwan's defaults: 4 s × 1.8^n, 5 retransmissions, then the peer is given up."""
+
+    timeout: float = 4.0
+    base: float = 1.8
+    tries: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ModeConfigLease:
+    """What a mode-config responder hands out (RouterOS ``mode-config`` with ``address-pool``)."""
+
+    address: IPAddress
+    prefix_length: int = 32
+    dns: tuple[IPAddress, ...] = ()
+    split_include: tuple[str, ...] = ()  # prefixes, e.g. "10.0.0.0/24"
+
+
+@dataclass(frozen=True, slots=True)
+class IkeConfig:
+    local: Endpoint
+    remote: Endpoint
+    psk: bytes = field(repr=False, default=b"")
+    my_id: str = "auto"
+    remote_id: str = "auto"
+    proposals: tuple[IkeProposal, ...] = (IkeProposal(),)
+    children: tuple[ChildConfig, ...] = ()
+    lifetime: float = 86400.0
+    dpd_interval: float | None = 120.0
+    send_initial_contact: bool = True
+    nat_traversal: bool = True
+    force_encap: bool = False  # pretend to be behind a NAT (strongSwan encap=yes) for UDP-only data planes
+    natt_port: int = 4500
+    retransmit: Retransmit = Retransmit()
+    mode_config_request: bool = False  # mode-config=request-only (initiator)
+    lease: Callable[[str], ModeConfigLease | None] | None = None  # responder: remote id -> lease
+    name: str = ""
+
+
+def parse_identity(text: str, address: str) -> tuple[IdType, bytes]:
+    """RouterOS ``my-id``/``remote-id`` text to an ID payload (type, data); ``auto`` means the address."""
+    kind, _, value = text.partition(":")
+    if kind in ("auto", "address") and not value:
+        value = address
+        kind = "address"
+    if kind == "address":
+        try:
+            ip = ip_address(value)
+        except ValueError:
+            raise ConfigError(f"identity {text!r}: {value!r} is not an IP address") from None
+        return (IdType.ID_IPV4_ADDR if ip.version == 4 else IdType.ID_IPV6_ADDR), ip.packed
+    types = {"fqdn": IdType.ID_FQDN, "user-fqdn": IdType.ID_RFC822_ADDR, "key-id": IdType.ID_KEY_ID}
+    if kind not in types or not value:
+        raise ConfigError(f"identity {text!r}: expected auto, address[:ip], fqdn:, user-fqdn: or key-id:")
+    return types[kind], value.encode()
+
+
+def format_identity(id_type: IdType, data: bytes) -> str:
+    """An ID payload as RouterOS writes identities (for logs and remote-id matching)."""
+    if id_type in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR) and len(data) in (4, 16):
+        return f"address:{ip_address(data)}"
+    names = {IdType.ID_FQDN: "fqdn", IdType.ID_RFC822_ADDR: "user-fqdn", IdType.ID_KEY_ID: "key-id"}
+    if id_type in names:
+        return f"{names[id_type]}:{data.decode('utf-8', 'replace')}"
+    return f"{id_type.name.lower()}:{data.hex()}"
+
+
+def validate(config: IkeConfig) -> None:
+    """Raise ConfigError naming the first thing that cannot work."""
+    if not config.psk:
+        raise ConfigError("identity has no secret: set secret= (pre-shared key)")
+    try:
+        for p in config.proposals:
+            if not (p.encr and p.prf and p.dh):
+                raise ConfigError("profile needs enc-algorithm, hash-algorithm and dh-group")
+            for name in p.encr:
+                registry.encr(name)
+            for name in p.integ:
+                registry.integ(name)
+            for name in p.prf:
+                registry.prf(name)
+            for name in p.dh:
+                registry.group(name)
+        for child in config.children:
+            for cp in child.proposals:
+                for name in cp.encr:
+                    registry.encr(name)
+                for name in cp.integ:
+                    registry.integ(name)
+                if cp.pfs != "none":
+                    registry.group(cp.pfs)
+    except UnknownAlgorithmError as e:
+        raise ConfigError(str(e)) from None
+    parse_identity(config.my_id, config.local[0])
+    if config.remote_id not in ("auto", "ignore"):
+        parse_identity(config.remote_id, config.remote[0])

@@ -1,0 +1,97 @@
+"""Encrypting and verifying the SK payload of an IKE SA (RFC 7296 §3.14, RFC 5282 for AEAD).
+
+Only SK travels in protected messages here, so the plaintext chain is the whole message content.
+Non-AEAD: ICV = integ(SK_a, header .. ciphertext), checked before anything is decrypted. AEAD: the
+IKE header and the SK generic header are the associated data; the 8-byte IV is a per-key counter,
+so an IV never repeats under one key (RFC 5282 §3.1).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from ipsecd.crypto.encr import AeadCipher, BlockCipher, new_cipher
+from ipsecd.crypto.errors import CryptoError
+from ipsecd.crypto.integ import Integ, new_integ
+from ipsecd.crypto.keymat import IkeSaKeys
+from ipsecd.wire.buffer import Reader
+from ipsecd.wire.enums import PayloadType
+from ipsecd.wire.ikev2.header import HEADER_SIZE, Header
+from ipsecd.wire.ikev2.message import Message, decode_chain, encode_chain
+from ipsecd.wire.ikev2.payloads.base import Payload
+from ipsecd.wire.ikev2.payloads.sk import SkPayload
+
+from ..errors import InvalidMessageError
+from .proposals import IkeAlgs
+
+Rng = Callable[[int], bytes]
+
+
+class Protection:
+    """One direction pair of SK keys: ``seal`` what we send, ``unseal`` what we receive."""
+
+    __slots__ = ("_aead_counter", "_cin", "_cout", "_iin", "_iout", "_rng", "algs")
+
+    def __init__(self, algs: IkeAlgs, sk_e_out: bytes, sk_a_out: bytes, sk_e_in: bytes, sk_a_in: bytes,
+                 rng: Rng) -> None:
+        self.algs = algs
+        self._cout: AeadCipher | BlockCipher = new_cipher(algs.encr, sk_e_out)
+        self._cin: AeadCipher | BlockCipher = new_cipher(algs.encr, sk_e_in)
+        self._iout: Integ | None = new_integ(algs.integ, sk_a_out) if algs.integ else None
+        self._iin: Integ | None = new_integ(algs.integ, sk_a_in) if algs.integ else None
+        self._rng = rng
+        self._aead_counter = 0
+
+    @classmethod
+    def for_role(cls, algs: IkeAlgs, keys: IkeSaKeys, initiator: bool, rng: Rng) -> Protection:
+        """The original initiator sends with SK_ei/SK_ai, the responder with SK_er/SK_ar (§2.14)."""
+        if initiator:
+            return cls(algs, keys.sk_ei, keys.sk_ai, keys.sk_er, keys.sk_ar, rng)
+        return cls(algs, keys.sk_er, keys.sk_ar, keys.sk_ei, keys.sk_ai, rng)
+
+    def seal(self, header: Header, payloads: list[Payload]) -> bytes:
+        first, plain = encode_chain(payloads)
+        c = self._cout
+        block = c.block_size
+        pad = (-(len(plain) + 1)) % block
+        padded = plain + bytes(pad) + bytes([pad])
+        if isinstance(c, AeadCipher):
+            self._aead_counter += 1
+            iv = struct.pack("!Q", self._aead_counter)
+            length = 4 + len(iv) + len(padded) + c.icv_size
+            header.next_payload = PayloadType.SK
+            head = header.encode(HEADER_SIZE + length) + struct.pack("!BBH", first, 0, length)
+            return head + iv + c.seal(iv, padded, head)
+        iv = self._rng(c.iv_size)
+        icv_size = self._iout.icv_size if self._iout else 0
+        length = 4 + len(iv) + len(padded) + icv_size
+        header.next_payload = PayloadType.SK
+        head = header.encode(HEADER_SIZE + length) + struct.pack("!BBH", first, 0, length)
+        data = head + iv + c.encrypt(iv, padded)
+        return data + (self._iout.compute(data) if self._iout else b"")
+
+    def unseal(self, data: bytes, msg: Message) -> list[Payload]:
+        """The inner payloads of ``msg`` (decoded from ``data``); InvalidMessageError if it fails."""
+        sk = msg.get(SkPayload)
+        if sk is None:
+            raise InvalidMessageError(f"{msg.header.exchange.name} without an SK payload")
+        c = self._cin
+        try:
+            if isinstance(c, AeadCipher):
+                iv, rest = sk.body[:8], sk.body[8:]
+                plain = c.open(iv, rest, data[:sk.offset])
+            else:
+                icv_size = self._iin.icv_size if self._iin else 0
+                end = len(data) - icv_size
+                if self._iin is not None:
+                    self._iin.verify(data[:end], data[end:])
+                body = sk.body[:len(sk.body) - icv_size]
+                iv, ct = body[:c.iv_size], body[c.iv_size:]
+                plain = c.decrypt(iv, ct)
+        except CryptoError as e:
+            raise InvalidMessageError(f"SK payload does not verify: {e}") from None
+        if not plain or plain[-1] + 1 > len(plain):
+            raise InvalidMessageError("SK padding length exceeds the plaintext")
+        inner = plain[:len(plain) - 1 - plain[-1]]
+        return decode_chain(sk.first_inner, Reader(inner))

@@ -1,0 +1,288 @@
+"""One IKEv2 SA as a sans-I/O object (DESIGN.md §3; RFC 7296).
+
+Inputs: ``receive_datagram(data, addr, now)`` and ``handle_timer(now)``. Outputs:
+``datagrams_to_send(now)``, ``next_event()``, ``get_timer()``. ``addr`` is the daemon's
+``(local, remote)`` pair of ``(host, port)`` endpoints; the SA replies on the pair a request came
+on and sends its own requests on its current pair, which moves to the NAT-T port after NAT
+detection (RFC 7296 §2.23). Randomness (SPIs, nonces, IVs, DH keys) comes from the injected ``rng``,
+inbound CHILD_SA SPIs from the injected ``spi_alloc``: the SA never touches the data plane.
+
+The exchanges themselves are tasks (``tasks/``) run by :class:`~.task_manager.TaskManager`; this
+class holds the state they share: SPIs, nonces, keys, children, addresses, and the output queues.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+
+from ipsecd.crypto import keymat
+from ipsecd.crypto.ke import KeyExchange
+from ipsecd.dataplane.base import IpsecProto, SaSpec
+from ipsecd.wire.enums import ExchangeType
+from ipsecd.wire.errors import UnsupportedCriticalPayloadError, WireError
+from ipsecd.wire.ikev2.message import Message
+
+from ..errors import InvalidMessageError
+from ..events import (
+    ChildSaDeleted,
+    Event,
+    IkeSaDeleted,
+    IkeSaRekeyed,
+    NegotiationFailed,
+)
+from .config import ChildConfig, IkeConfig, ModeConfigLease
+from .proposals import ChildAlgs, IkeAlgs
+from .protect import Protection
+from .task_manager import TaskManager
+
+Endpoint = tuple[str, int]
+Addr = tuple[Endpoint, Endpoint]
+Rng = Callable[[int], bytes]
+SpiAlloc = Callable[[IpsecProto], int]
+
+
+@dataclass(slots=True)
+class ChildSa:
+    """A negotiated CHILD_SA pair (our inbound SPI is its key in ``IkeSa.children``)."""
+
+    config: ChildConfig
+    inbound: SaSpec
+    outbound: SaSpec
+    algs: ChildAlgs
+    installed: float
+    rekey_at: float
+    expire_at: float
+    initiator: bool  # we initiated the exchange that created it
+    nonces: tuple[bytes, bytes] = field(default=(b"", b""), repr=False)  # (Ni, Nr) of that exchange
+    replaces: int | None = None  # inbound SPI of the CHILD_SA this one rekeyed
+    rekeying: bool = False
+    deleting: bool = False
+
+
+@dataclass(slots=True)
+class Generation:
+    """SPIs, role and keys of a rekeyed IKE SA waiting to take over (RFC 7296 §2.18)."""
+
+    spi_i: bytes
+    spi_r: bytes
+    initiator: bool
+    algs: IkeAlgs
+    keys: keymat.IkeSaKeys = field(repr=False)
+    nonce_i: bytes = field(repr=False)
+    nonce_r: bytes = field(repr=False)
+
+
+class IkeSa:
+    """An IKE SA in either role; construct with :meth:`initiator` or :meth:`responder`."""
+
+    def __init__(self, config: IkeConfig, *, initiator: bool, rng: Rng, spi_alloc: SpiAlloc, now: float,
+                 addr: Addr) -> None:
+        self.config = config
+        self.is_initiator = initiator  # original initiator of this IKE SA (the I flag)
+        self.rng = rng
+        self.spi_alloc = spi_alloc
+        self.addr = addr
+        self.created = now
+        self.now = now
+        self.last_rx = now
+        self.spi_i = rng(8) if initiator else b""
+        self.spi_r = b"" if initiator else rng(8)
+        self.state = "connecting"  # connecting | established | deleting | closed
+        self.nonce_i = b""
+        self.nonce_r = b""
+        self.init_request = b""  # our/their IKE_SA_INIT request as sent (AUTH signs it)
+        self.init_response = b""
+        self.ke: KeyExchange | None = None
+        self.shared = b""
+        self.algs: IkeAlgs | None = None
+        self.keys: keymat.IkeSaKeys | None = None
+        self.protection: Protection | None = None
+        self.nat_local = False
+        self.nat_remote = False
+        self.remote_id = ""
+        self.local_id = ""
+        self.children: dict[int, ChildSa] = {}
+        self.lease: ModeConfigLease | None = None  # responder: the address we gave the peer
+        self.virtual_ips: tuple[IPv4Address | IPv6Address, ...] = ()  # initiator: what we were given
+        self.rekey_at: float | None = None
+        self.switch_pending = False  # switch to ``pending`` once the current exchange is finished
+        self.pending: Generation | None = None  # the rekeyed IKE SA, taken over after the old one's DELETE
+        self.established_at: float | None = None
+        self.counters: dict[str, int] = {"dropped": 0, "bad-integrity": 0, "retransmits": 0}
+        self._out: list[tuple[bytes, Addr]] = []
+        self._events: deque[Event] = deque()
+        self.tm = TaskManager(self)
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def initiator(cls, config: IkeConfig, *, rng: Rng, spi_alloc: SpiAlloc, now: float) -> IkeSa:
+        """A new IKE SA that starts IKE_SA_INIT and IKE_AUTH with the configured children."""
+        sa = cls(config, initiator=True, rng=rng, spi_alloc=spi_alloc, now=now,
+                 addr=(config.local, config.remote))
+        sa.tm.initiate_ike(now)
+        return sa
+
+    @classmethod
+    def responder(cls, config: IkeConfig, *, rng: Rng, spi_alloc: SpiAlloc, now: float, addr: Addr) -> IkeSa:
+        """An IKE SA for an incoming IKE_SA_INIT; feed that request with :meth:`receive_datagram`."""
+        return cls(config, initiator=False, rng=rng, spi_alloc=spi_alloc, now=now, addr=addr)
+
+    @property
+    def local_spi(self) -> bytes:
+        return self.spi_i if self.is_initiator else self.spi_r
+
+    @property
+    def remote_spi(self) -> bytes:
+        return self.spi_r if self.is_initiator else self.spi_i
+
+    # -- the sans-I/O contract -------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+        self.now = now
+        if self.state == "closed":
+            return
+        try:
+            msg = Message.decode(data)
+        except UnsupportedCriticalPayloadError as e:
+            self.tm.unsupported_critical(data, addr, e.payload_type)
+            return
+        except WireError:
+            self.counters["dropped"] += 1
+            return
+        h = msg.header
+        if h.from_initiator == self.is_initiator:  # our own role's flag: a reflection, not the peer
+            self.counters["dropped"] += 1
+            return
+        if not self._spis_match(msg):
+            self.counters["dropped"] += 1
+            return
+        try:
+            if h.is_response:
+                self.tm.on_response(msg, data, addr)
+            else:
+                self.tm.on_request(msg, data, addr)
+        except InvalidMessageError:
+            self.counters["bad-integrity"] += 1
+
+    def _spis_match(self, msg: Message) -> bool:
+        """Both SPIs are ours, or IKE_SA_INIT traffic before SPIr is settled (responses bring it)."""
+        h = msg.header
+        if not self.spi_i:  # a fresh responder adopts the initiator's SPI from its IKE_SA_INIT
+            return h.exchange == ExchangeType.IKE_SA_INIT and not h.is_response and h.spi_r == bytes(8)
+        if h.spi_i != self.spi_i:
+            return False
+        if h.spi_r == self.spi_r:
+            return True
+        if h.exchange != ExchangeType.IKE_SA_INIT or self.keys is not None:
+            return False
+        return h.is_response if self.is_initiator else h.spi_r == bytes(8)
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def pending_events(self) -> tuple[Event, ...]:
+        """The queued events without consuming them (the manager's bookkeeping)."""
+        return tuple(self._events)
+
+    def get_timer(self) -> float | None:
+        if self.state == "closed":
+            return None
+        times = [t for t in (self.tm.next_timeout(), self._maintenance_due()) if t is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        self.now = now
+        if self.state == "closed":
+            return
+        self.tm.on_timer(now)
+        if self.state == "established":
+            self.tm.maintenance(now)
+
+    def _maintenance_due(self) -> float | None:
+        if self.state != "established":
+            return None
+        due: list[float] = []
+        if self.config.dpd_interval:
+            due.append(max(self.last_rx, self.tm.last_tx) + self.config.dpd_interval)
+        if self.rekey_at is not None:
+            due.append(self.rekey_at)
+        for child in self.children.values():
+            due.append(child.expire_at if child.rekeying or child.deleting else min(child.rekey_at, child.expire_at))
+        return min(due) if due else None
+
+    # -- operations for the daemon -------------------------------------------------------------
+
+    def delete(self) -> None:
+        """Close the IKE SA with an INFORMATIONAL DELETE (shutdown, kill-connections)."""
+        self.tm.queue_ike_delete()
+
+    def create_child(self, child: ChildConfig) -> None:
+        """Negotiate another CHILD_SA (an acquire for a policy without SA)."""
+        self.tm.queue_child_create(child)
+
+    def rekey_child(self, inbound_spi: int) -> None:
+        """Rekey a CHILD_SA now (the data plane reported its soft lifetime)."""
+        child = self.children.get(inbound_spi)
+        if child is not None:
+            child.rekey_at = self.now
+            self.tm.maintenance(self.now)
+
+    def traffic_seen(self, now: float) -> None:
+        """Inbound ESP from the peer proves liveness: DPD waits (RFC 7296 §2.4)."""
+        self.last_rx = max(self.last_rx, now)
+
+    # -- shared helpers for the tasks ------------------------------------------------------------
+
+    def prepare_generation(self, algs: IkeAlgs, skeyseed: bytes, ni: bytes, nr: bytes, spi_i: bytes,
+                           spi_r: bytes, initiator: bool) -> None:
+        """Derive the rekeyed IKE SA's keys (§2.18); it takes over in :meth:`switch_generation`."""
+        keys = keymat.ikev2_ike_sa_keys(algs.prf, skeyseed, ni, nr, spi_i, spi_r,
+                                        algs.integ.key_size if algs.integ else 0, algs.encr.keymat_size,
+                                        algs.prf.key_size)
+        self.pending = Generation(spi_i, spi_r, initiator, algs, keys, ni, nr)
+
+    def switch_generation(self) -> None:
+        """The old IKE SA's DELETE is done: continue as the new one (children stay)."""
+        gen = self.pending
+        if gen is None:
+            return
+        old = self.local_spi
+        self.pending = None
+        self.spi_i, self.spi_r, self.is_initiator = gen.spi_i, gen.spi_r, gen.initiator
+        self.algs, self.keys, self.nonce_i, self.nonce_r = gen.algs, gen.keys, gen.nonce_i, gen.nonce_r
+        self.protection = Protection.for_role(gen.algs, gen.keys, gen.initiator, self.rng)
+        self.tm.reset_windows()
+        self.state = "established"
+        self.established_at = self.now
+        if self.config.lifetime:
+            self.rekey_at = self.now + self.config.lifetime * (0.9 if self.is_initiator else 0.95)
+        self.emit(IkeSaRekeyed(old, self.local_spi))
+
+    def send(self, data: bytes, addr: Addr) -> None:
+        self._out.append((data, addr))
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def close(self, reason: str, *, notify_children: bool = True) -> None:
+        """The IKE SA is gone: children go with it (RFC 7296 §1.4.1)."""
+        if self.state == "closed":
+            return
+        self.state = "closed"
+        if notify_children:
+            for spi, child in list(self.children.items()):
+                self.emit(ChildSaDeleted(child.config.name, spi, child.outbound.spi, reason))
+        self.children.clear()
+        self.emit(IkeSaDeleted(self.local_spi, reason))
+
+    def fail(self, exchange: ExchangeType, notify: str, detail: str) -> None:
+        self.emit(NegotiationFailed(exchange.name, notify, detail, fatal=True))
+        self.close(f"{exchange.name} failed: {notify}")

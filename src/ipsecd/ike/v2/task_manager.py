@@ -1,0 +1,365 @@
+"""Queues exchanges, runs their tasks, keeps the message-ID windows and retransmits (RFC 7296 §2.1–§2.3).
+
+* Window size 1 in both directions: one request of ours outstanding at a time; the peer's request
+  must carry exactly the next expected message ID. A retransmitted request (the previous ID) gets the
+  cached response again without being processed twice (§2.1); anything else is dropped.
+* Retransmission with back-off: strongSwan's 4 s × 1.8^n with 5 retransmissions; then the exchange
+  failed, and for an established SA the peer is dead (§2.4).
+* Responder tasks are picked by exchange type and content (§1.3: an SA payload of protocol IKE is an
+  IKE SA rekey, a REKEY_SA notify a CHILD_SA rekey).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ipsecd.wire.enums import ExchangeType, NotifyType, ProtocolId
+from ipsecd.wire.errors import UnsupportedCriticalPayloadError, WireError
+from ipsecd.wire.ikev2.header import FLAG_INITIATOR, FLAG_RESPONSE, Header
+from ipsecd.wire.ikev2.message import Message
+from ipsecd.wire.ikev2.payloads.base import Payload
+from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
+from ipsecd.wire.ikev2.payloads.sa import SaPayload
+from ipsecd.wire.ikev2.rules import check_payloads
+
+from ..errors import IkeProtocolError, InvalidMessageError
+from ..events import NegotiationFailed, PeerDead
+from .tasks.base import Retry, Task
+
+if TYPE_CHECKING:
+    from .config import ChildConfig
+    from .sa import Addr, ChildSa, IkeSa
+
+
+@dataclass(slots=True)
+class Exchange:
+    type: ExchangeType
+    tasks: list[Task]
+    mid: int = 0
+    packet: bytes = b""
+    tries: int = 0
+    deadline: float = 0.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class TaskManager:
+    __slots__ = ("active", "cached", "last_tx", "mid_in", "mid_out", "queue", "sa")
+
+    def __init__(self, sa: IkeSa) -> None:
+        self.sa = sa
+        self.queue: deque[Exchange] = deque()
+        self.active: Exchange | None = None
+        self.mid_out = 0
+        self.mid_in = 0
+        self.cached: tuple[int, bytes] | None = None
+        self.last_tx = sa.now
+
+    # -- queueing (initiator) ----------------------------------------------------------------
+
+    def initiate_ike(self, now: float) -> None:
+        from .tasks.child_create import ChildCreate
+        from .tasks.ike_auth import IkeAuth
+        from .tasks.ike_config import IkeConfigTask
+        from .tasks.ike_cookie import IkeCookie
+        from .tasks.ike_init import IkeInit
+        from .tasks.ike_natd import IkeNatd
+
+        sa = self.sa
+        self.queue.append(Exchange(ExchangeType.IKE_SA_INIT, [IkeCookie(sa), IkeInit(sa), IkeNatd(sa)]))
+        auth: list[Task] = [IkeAuth(sa), IkeConfigTask(sa)]
+        if sa.config.children:
+            auth.append(ChildCreate(sa, sa.config.children[0]))
+        self.queue.append(Exchange(ExchangeType.IKE_AUTH, auth))
+        for child in sa.config.children[1:]:
+            self.queue_child_create(child)
+        self.kick(now)
+
+    def queue_child_create(self, child: ChildConfig, rekey: ChildSa | None = None) -> None:
+        from .tasks.child_create import ChildCreate
+        from .tasks.child_rekey import ChildRekey
+
+        task = ChildRekey(self.sa, rekey) if rekey is not None else ChildCreate(self.sa, child)
+        self.queue.append(Exchange(ExchangeType.CREATE_CHILD_SA, [task]))
+        self.kick(self.sa.now)
+
+    def queue_child_delete(self, children: list[ChildSa], reason: str) -> None:
+        from .tasks.child_delete import ChildDelete
+
+        self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [ChildDelete(self.sa, children, reason)]))
+        self.kick(self.sa.now)
+
+    def queue_ike_delete(self, rekeyed: bool = False) -> None:
+        """Delete the IKE SA; ``rekeyed``: only the old one, the new generation takes over after."""
+        from .tasks.ike_delete import IkeDelete
+
+        if self.sa.state != "established":
+            self.sa.close("deleted before it was established")
+            return
+        if rekeyed:
+            self.queue.appendleft(Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa, rekeyed=True)]))
+        else:
+            self.queue.clear()
+            self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa)]))
+        self.kick(self.sa.now)
+
+    def rekeying_ike(self) -> bool:
+        from .tasks.ike_rekey import IkeRekey
+
+        return self.active is not None and any(isinstance(t, IkeRekey) for t in self.active.tasks)
+
+    def reset_windows(self) -> None:
+        """A new IKE SA generation starts its message IDs at zero (§2.18)."""
+        self.mid_out = self.mid_in = 0
+        self.cached = None
+
+    def queue_ike_rekey(self) -> None:
+        from .tasks.ike_rekey import IkeRekey
+
+        self.queue.append(Exchange(ExchangeType.CREATE_CHILD_SA, [IkeRekey(self.sa)]))
+        self.kick(self.sa.now)
+
+    def queue_dpd(self) -> None:
+        from .tasks.ike_dpd import IkeDpd
+
+        self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [IkeDpd(self.sa)]))
+        self.kick(self.sa.now)
+
+    def busy(self) -> bool:
+        return self.active is not None or bool(self.queue)
+
+    def kick(self, now: float) -> None:
+        """Start the next queued exchange if none is outstanding (window size 1)."""
+        sa = self.sa
+        if self.active is not None or not self.queue or sa.state == "closed":
+            return
+        if self.queue[0].type not in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH) and sa.state != "established":
+            return
+        ex = self.queue.popleft()
+        ex.mid = self.mid_out
+        self.active = ex
+        self._send_request(ex, now)
+
+    def _send_request(self, ex: Exchange, now: float) -> None:
+        sa = self.sa
+        payloads: list[Payload] = []
+        for task in ex.tasks:
+            task.build_i(payloads)
+        flags = FLAG_INITIATOR if sa.is_initiator else 0
+        header = Header(sa.spi_i, sa.spi_r or bytes(8), 0, ex.type, flags, ex.mid)
+        if ex.type == ExchangeType.IKE_SA_INIT:
+            ex.packet = Message(header, payloads).encode()
+            sa.init_request = ex.packet
+        else:
+            assert sa.protection is not None
+            ex.packet = sa.protection.seal(header, payloads)
+        ex.tries = 0
+        ex.deadline = now + sa.config.retransmit.timeout
+        self.last_tx = now
+        sa.send(ex.packet, sa.addr)
+
+    # -- responses -------------------------------------------------------------------------
+
+    def on_response(self, msg: Message, data: bytes, addr: Addr) -> None:
+        sa = self.sa
+        ex = self.active
+        if ex is None or msg.header.message_id != ex.mid or msg.header.exchange != ex.type:
+            sa.counters["dropped"] += 1
+            return
+        try:
+            if ex.type == ExchangeType.IKE_SA_INIT:
+                payloads = msg.payloads
+            else:
+                assert sa.protection is not None
+                payloads = sa.protection.unseal(data, msg)
+            check_payloads(ex.type, True, payloads)
+        except WireError:
+            sa.counters["dropped"] += 1
+            return
+        if ex.type == ExchangeType.IKE_SA_INIT:
+            sa.init_response = data
+        sa.last_rx = sa.now
+        inner = Message(msg.header, payloads)
+        for task in ex.tasks:
+            try:
+                task.process_i(inner)
+            except Retry:
+                self._send_request(ex, sa.now)
+                return
+            if sa.state == "closed":
+                self.active = None
+                return
+        self.active = None
+        self.mid_out += 1
+        if sa.switch_pending:
+            sa.switch_pending = False
+            sa.switch_generation()
+        self.kick(sa.now)
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _responder_tasks(self, exchange: ExchangeType, msg: Message) -> list[Task]:
+        from .tasks.child_create import ChildCreate
+        from .tasks.child_delete import ChildDelete
+        from .tasks.ike_auth import IkeAuth
+        from .tasks.ike_config import IkeConfigTask
+        from .tasks.ike_delete import IkeDelete
+        from .tasks.ike_init import IkeInit
+        from .tasks.ike_natd import IkeNatd
+        from .tasks.ike_rekey import IkeRekey
+
+        sa = self.sa
+        if exchange == ExchangeType.IKE_SA_INIT:
+            return [IkeInit(sa), IkeNatd(sa)]
+        if exchange == ExchangeType.IKE_AUTH:
+            return [IkeAuth(sa), IkeConfigTask(sa), ChildCreate(sa, None)]
+        if exchange == ExchangeType.CREATE_CHILD_SA:
+            sa_payload = msg.get(SaPayload)
+            if sa_payload is not None and any(p.protocol == ProtocolId.IKE for p in sa_payload.proposals):
+                return [IkeRekey(sa)]
+            return [ChildCreate(sa, None)]
+        return [IkeDelete(sa), ChildDelete(sa, [], "deleted by the peer")]
+
+    def on_request(self, msg: Message, data: bytes, addr: Addr) -> None:
+        sa = self.sa
+        h = msg.header
+        if self.cached is not None and h.message_id == self.cached[0]:
+            sa.counters["retransmits"] += 1
+            sa.send(self.cached[1], addr)
+            return
+        if h.message_id != self.mid_in:
+            sa.counters["dropped"] += 1
+            return
+        if h.exchange == ExchangeType.IKE_SA_INIT:
+            if sa.is_initiator or sa.keys is not None:
+                sa.counters["dropped"] += 1
+                return
+            payloads = msg.payloads
+            sa.spi_i = h.spi_i
+            sa.init_request = data
+            sa.addr = addr
+        else:
+            if sa.protection is None:
+                sa.counters["dropped"] += 1
+                return
+            try:
+                payloads = sa.protection.unseal(data, msg)  # InvalidMessageError: dropped silently
+            except UnsupportedCriticalPayloadError as e:
+                self._respond(h, [NotifyPayload(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, bytes([e.payload_type]))],
+                              addr)
+                return
+            except WireError:
+                raise InvalidMessageError("undecodable SK content") from None
+            if sa.state == "connecting" and h.exchange != ExchangeType.IKE_AUTH:
+                sa.counters["dropped"] += 1
+                return
+        sa.last_rx = sa.now
+        if sa.state == "established":
+            sa.addr = addr  # an authenticated request: follow the peer's NAT mapping (§2.23)
+        inner = Message(h, payloads)
+        fatal = False
+        out: list[Payload] = []
+        try:
+            check_payloads(h.exchange, False, payloads)
+            tasks = self._responder_tasks(h.exchange, inner)
+            for task in tasks:
+                task.process_r(inner)
+            for task in tasks:
+                task.build_r(out)
+        except IkeProtocolError as e:
+            out = [NotifyPayload(e.notify, e.data)]
+            fatal = e.fatal
+            if h.exchange == ExchangeType.IKE_SA_INIT:
+                fatal = True
+                if e.notify not in (NotifyType.INVALID_KE_PAYLOAD,):
+                    sa.emit(NegotiationFailed(h.exchange.name, e.notify.name, e.detail, fatal=True))
+        except WireError as e:
+            out = [NotifyPayload(NotifyType.INVALID_SYNTAX)]
+            fatal = h.exchange in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
+            if fatal:
+                sa.emit(NegotiationFailed(h.exchange.name, "INVALID_SYNTAX", str(e), fatal=True))
+        self._respond(h, out, addr, init_error=fatal and h.exchange == ExchangeType.IKE_SA_INIT)
+        if fatal:
+            sa.close(f"{h.exchange.name} refused")
+        elif sa.switch_pending:
+            sa.switch_pending = False
+            sa.switch_generation()
+            self.kick(sa.now)
+
+    def _respond(self, h: Header, payloads: list[Payload], addr: Addr, init_error: bool = False) -> None:
+        sa = self.sa
+        flags = FLAG_RESPONSE | (FLAG_INITIATOR if sa.is_initiator else 0)
+        spi_r = bytes(8) if init_error else sa.spi_r
+        header = Header(sa.spi_i, spi_r, 0, h.exchange, flags, h.message_id)
+        if h.exchange == ExchangeType.IKE_SA_INIT:
+            packet = Message(header, payloads).encode()
+            if not init_error:
+                sa.init_response = packet
+        else:
+            assert sa.protection is not None
+            packet = sa.protection.seal(header, payloads)
+        self.cached = (h.message_id, packet)
+        self.mid_in = h.message_id + 1
+        sa.send(packet, addr)
+
+    def unsupported_critical(self, data: bytes, addr: Addr, payload_type: int) -> None:
+        """An unknown critical payload outside SK: only an IKE_SA_INIT request can be answered."""
+        sa = self.sa
+        try:
+            h = Header.decode(data)
+        except WireError:
+            return
+        if h.is_response or h.exchange != ExchangeType.IKE_SA_INIT or sa.is_initiator or h.message_id != 0:
+            sa.counters["dropped"] += 1
+            return
+        self._respond(h, [NotifyPayload(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, bytes([payload_type & 0xFF]))],
+                      addr, init_error=True)
+        sa.close("unsupported critical payload")
+
+    # -- time ------------------------------------------------------------------------------
+
+    def next_timeout(self) -> float | None:
+        return self.active.deadline if self.active is not None else None
+
+    def on_timer(self, now: float) -> None:
+        sa = self.sa
+        ex = self.active
+        if ex is None or now < ex.deadline:
+            return
+        rt = sa.config.retransmit
+        if ex.tries < rt.tries:
+            ex.tries += 1
+            sa.counters["retransmits"] += 1
+            ex.deadline = now + rt.timeout * rt.base ** ex.tries
+            sa.send(ex.packet, sa.addr)
+            return
+        self.active = None
+        for task in ex.tasks:
+            task.failed("no response")
+        detail = f"no response to {ex.type.name} after {rt.tries} retransmissions"
+        if sa.state == "established":
+            sa.emit(PeerDead(sa.addr[1], detail))
+        else:
+            sa.emit(NegotiationFailed(ex.type.name, "TIMEOUT", detail, fatal=True))
+        sa.close(detail)
+
+    def maintenance(self, now: float) -> None:
+        """Lifetimes (rekey, hard expiry), IKE SA rekey and DPD, whatever is due at ``now``."""
+        sa = self.sa
+        expired = [c for c in sa.children.values() if now >= c.expire_at and not c.deleting]
+        if expired:
+            for c in expired:
+                c.deleting = True
+            self.queue_child_delete(expired, "hard lifetime expired")
+        for child in list(sa.children.values()):
+            if not child.rekeying and not child.deleting and now >= child.rekey_at:
+                child.rekeying = True
+                self.queue_child_create(child.config, rekey=child)
+        if sa.rekey_at is not None and now >= sa.rekey_at:
+            sa.rekey_at = None
+            self.queue_ike_rekey()
+        dpd = sa.config.dpd_interval
+        if dpd and not self.busy() and now >= max(sa.last_rx, self.last_tx) + dpd:
+            self.queue_dpd()
+        self.kick(now)

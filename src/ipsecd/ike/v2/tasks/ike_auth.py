@@ -1,0 +1,137 @@
+"""IKE_AUTH with pre-shared keys and identities (RFC 7296 §1.2, §2.15, §3.5).
+
+AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>) where each side signs its own
+IKE_SA_INIT message, the peer's nonce and prf(SK_p, its ID payload body). The responder checks the
+initiator's ID against the configured ``remote-id`` (``auto`` accepts any) before the AUTH value,
+and answers AUTHENTICATION_FAILED for either; the initiator checks IDr and AUTH the same way and
+gives the SA up on a mismatch. INITIAL_CONTACT (§2.4) is sent per ``send-initial-contact``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ipsecd.crypto import auth
+from ipsecd.wire.enums import AuthMethod, ExchangeType, NotifyType
+from ipsecd.wire.ikev2.message import Message
+from ipsecd.wire.ikev2.payloads.base import Payload
+from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
+from ipsecd.wire.ikev2.payloads.simple import AuthPayload, IdPayload
+
+from ...errors import IkeProtocolError
+from ...events import AuthenticationFailed, IkeSaEstablished
+from ..config import format_identity, parse_identity
+from .base import Task
+
+if TYPE_CHECKING:
+    from ..sa import IkeSa
+
+
+class IkeAuth(Task):
+    __slots__ = ("initial_contact", "my_id")
+
+    def __init__(self, sa: IkeSa) -> None:
+        super().__init__(sa)
+        id_type, data = parse_identity(sa.config.my_id, sa.addr[0][0])
+        self.my_id = IdPayload(id_type, data, initiator=sa.is_initiator)
+        self.initial_contact = False
+
+    def _auth_value(self, id_payload: IdPayload, initiator_side: bool) -> bytes:
+        """AUTH of the side that sent ``id_payload`` (§2.15)."""
+        sa = self.sa
+        assert sa.keys is not None and sa.algs is not None
+        if initiator_side:
+            octets = auth.ikev2_signed_octets(sa.algs.prf, sa.init_request, sa.nonce_r, sa.keys.sk_pi,
+                                              id_payload.body())
+        else:
+            octets = auth.ikev2_signed_octets(sa.algs.prf, sa.init_response, sa.nonce_i, sa.keys.sk_pr,
+                                              id_payload.body())
+        return auth.ikev2_psk_auth(sa.algs.prf, sa.config.psk, octets)
+
+    def _id_acceptable(self, peer: IdPayload) -> bool:
+        expected = self.sa.config.remote_id
+        if expected in ("auto", "ignore"):
+            return True
+        return parse_identity(expected, self.sa.addr[1][0]) == (peer.id_type, peer.data)
+
+    def _verify(self, peer_id: IdPayload | None, peer_auth: AuthPayload | None) -> str | None:
+        """Why the peer's identity or AUTH is not acceptable, or None."""
+        if peer_id is None or peer_auth is None:
+            return "no ID or AUTH payload"
+        shown = format_identity(peer_id.id_type, peer_id.data)
+        if not self._id_acceptable(peer_id):
+            return f"peer identity {shown} does not match remote-id={self.sa.config.remote_id}"
+        if peer_auth.method != AuthMethod.SHARED_KEY_MIC:
+            return f"peer {shown} authenticates with {peer_auth.method.name}; only pre-shared-key is configured"
+        if self._auth_value(peer_id, not self.sa.is_initiator) != peer_auth.data:
+            return f"peer {shown}: pre-shared key mismatch (check identity secret=)"
+        self.sa.remote_id = shown
+        return None
+
+    def _established(self) -> None:
+        sa = self.sa
+        assert sa.algs is not None
+        sa.state = "established"
+        sa.established_at = sa.now
+        sa.local_id = format_identity(self.my_id.id_type, self.my_id.data)
+        if sa.config.lifetime:
+            sa.rekey_at = sa.now + sa.config.lifetime * (0.9 if sa.is_initiator else 0.95)
+        sa.emit(IkeSaEstablished(sa.local_spi, sa.remote_spi, sa.is_initiator, sa.addr[0], sa.addr[1],
+                                 sa.local_id, sa.remote_id, sa.algs.encr.name,
+                                 sa.algs.integ.name if sa.algs.integ else "null", sa.algs.prf.name,
+                                 sa.algs.group.name, sa.nat_local, sa.nat_remote, sa.config.lifetime))
+
+    # -- initiator ---------------------------------------------------------------------------
+
+    def build_i(self, out: list[Payload]) -> None:
+        sa = self.sa
+        out.append(self.my_id)
+        if sa.config.remote_id not in ("auto", "ignore"):
+            id_type, data = parse_identity(sa.config.remote_id, sa.addr[1][0])
+            out.append(IdPayload(id_type, data, initiator=False))
+        out.append(AuthPayload(AuthMethod.SHARED_KEY_MIC, self._auth_value(self.my_id, True)))
+        if sa.config.send_initial_contact:
+            out.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
+
+    def process_i(self, msg: Message) -> None:
+        sa = self.sa
+        err = msg.notify(NotifyType.AUTHENTICATION_FAILED)
+        if err is not None:
+            detail = "the peer refused our authentication: check secret= and my-id/remote-id on both sides"
+            sa.emit(AuthenticationFailed(sa.addr[1], detail))
+            sa.fail(ExchangeType.IKE_AUTH, "AUTHENTICATION_FAILED", detail)
+            return
+        fatal = next((n for n in msg.all(NotifyPayload) if n.type.is_error
+                      and n.type not in _CHILD_ERRORS), None)
+        if fatal is not None:
+            sa.fail(ExchangeType.IKE_AUTH, fatal.type.name, "the peer refused IKE_AUTH")
+            return
+        ids = [p for p in msg.all(IdPayload) if not p.initiator]
+        reason = self._verify(ids[0] if ids else None, msg.get(AuthPayload))
+        if reason is not None:
+            sa.emit(AuthenticationFailed(sa.addr[1], reason))
+            sa.fail(ExchangeType.IKE_AUTH, "AUTHENTICATION_FAILED", reason)
+            return
+        self._established()
+
+    # -- responder ---------------------------------------------------------------------------
+
+    def process_r(self, msg: Message) -> None:
+        sa = self.sa
+        ids = [p for p in msg.all(IdPayload) if p.initiator]
+        reason = self._verify(ids[0] if ids else None, msg.get(AuthPayload))
+        if reason is not None:
+            sa.emit(AuthenticationFailed(sa.addr[1], reason))
+            raise IkeProtocolError(NotifyType.AUTHENTICATION_FAILED, reason, fatal=True)
+        self.initial_contact = msg.notify(NotifyType.INITIAL_CONTACT) is not None
+
+    def build_r(self, out: list[Payload]) -> None:
+        out.insert(0, self.my_id)
+        out.insert(1, AuthPayload(AuthMethod.SHARED_KEY_MIC, self._auth_value(self.my_id, False)))
+        self._established()
+
+
+# Error notifies about the first CHILD_SA: the IKE SA itself stands (RFC 7296 §1.2).
+_CHILD_ERRORS = frozenset({NotifyType.NO_PROPOSAL_CHOSEN, NotifyType.TS_UNACCEPTABLE, NotifyType.SINGLE_PAIR_REQUIRED,
+                           NotifyType.INTERNAL_ADDRESS_FAILURE, NotifyType.FAILED_CP_REQUIRED,
+                           NotifyType.INVALID_SELECTORS, NotifyType.NO_ADDITIONAL_SAS})
