@@ -1,0 +1,431 @@
+"""The Security Policy Database: RouterOS's ordered ``/ip ipsec policy`` list as a packet classifier.
+
+Semantics (the manual's ``/ip ipsec policy``; RFC 4301 §4.4.1 for the SPD model):
+
+- policies are tried top to bottom (``order``, lowest first; ties keep insertion order) and the first
+  whose selector matches decides: ``encrypt``, ``discard`` or ``none``; templates and disabled
+  policies never match packets;
+- a selector is src/dst prefix (IPv4 or IPv6), IP protocol (0 = all) and src/dst port (0 = any); a
+  packet without ports (ICMP, fragments) has ports 0 and matches only "any port";
+- one policy protects both directions: outbound packets match ``src → dst``; inbound (decrypted or
+  plain) packets match the reversed selector, so :meth:`Spd.lookup_in` works on the packet as received;
+- locally originated UDP from port 500/4500 and locally delivered UDP to port 500/4500 bypass the SPD
+  (the manual, for IKE; RFC 3948 NAT-T on 4500): :func:`bypass_out` / :func:`bypass_in` are the
+  cheap predicates the packet processor calls first.
+
+**Classifier.** Lookup cost must not grow with the number of policies. Prefixes form a laminar family
+(two prefixes are disjoint or nested), so the set of source prefixes covering an address is the chain
+from the longest matching one up to the root, and it is the same for every address of one "elementary
+interval" between consecutive prefix boundaries. Per family and direction the classifier keeps
+
+1. sorted interval starts for the distinct source prefixes and, per interval, that chain (likewise
+   for destinations): one ``bisect`` (C, O(log n)) maps an address to its chain;
+2. a table ``src prefix → dst prefix → bucket`` holding the policies with exactly that prefix pair;
+   each bucket indexes its policies by the exact ``(protocol, src port, dst port)`` key they require
+   (0 where a field is a wildcard), so a packet probes one key per wildcard pattern present (≤ 8).
+
+A lookup probes ``|src chain| × |dst chain|`` buckets, bounded by the nesting depth of the policies'
+prefixes (not their number), skipping buckets whose best priority cannot beat the match found so far.
+Adding or removing a policy updates the table in place; the interval arrays are rebuilt lazily (at the
+next lookup) only when a prefix appears or disappears. A :class:`FlowCache` may sit in front.
+"""
+
+from __future__ import annotations
+
+import enum
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ipsecd.dataplane.base import Action, Direction, IPAddress, Level, PolicySpec, Selector
+from ipsecd.policy.errors import SelectorError, SpdError
+from ipsecd.policy.selectors import BITS, reverse, selector_version
+
+if TYPE_CHECKING:
+    from ipsecd.policy.sad import Sad
+
+UDP = 17
+IKE_PORT = 500
+NATT_PORT = 4500
+
+_SEQ_BITS = 32
+_INF = float("inf")
+
+
+def bypass_out(proto: int, sport: int) -> bool:
+    """A *locally originated* packet that skips the SPD: UDP from the IKE or NAT-T port."""
+    return proto == UDP and (sport == IKE_PORT or sport == NATT_PORT)
+
+
+def bypass_in(proto: int, dport: int) -> bool:
+    """A packet *delivered locally* that skips the inbound policy check: UDP to the IKE or NAT-T port."""
+    return proto == UDP and (dport == IKE_PORT or dport == NATT_PORT)
+
+
+def flow_key(proto: int, sport: int, dport: int) -> int:
+    """Protocol and ports packed into one int (what the buckets index on)."""
+    return (proto << 32) | (sport << 16) | dport
+
+
+def _mask(sel: Selector) -> int:
+    return ((0xFF << 32) if sel.protocol else 0) | ((0xFFFF << 16) if sel.src_port else 0) | (0xFFFF if sel.dst_port else 0)
+
+
+def _prefix_key(net: int, length: int) -> int:
+    return (net << 8) | length
+
+
+class InboundVerdict(enum.Enum):
+    """Outcome of the inbound policy check; the value is the statistics slot to count (none for ACCEPT)."""
+
+    ACCEPT = ""
+    NO_POLICY = "in_no_policies"
+    TEMPLATE_MISMATCH = "in_template_mismatches"
+    BLOCKED = "in_policy_blocked"
+
+
+class _Bucket:
+    """Policies sharing one (src prefix, dst prefix) pair, indexed by their protocol/port key."""
+
+    __slots__ = ("entries", "masks", "min_pri", "table")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[int, int, int, PolicySpec]] = {}  # id -> (pri, key, mask, policy)
+        self.table: dict[int, tuple[int, PolicySpec]] = {}
+        self.masks: tuple[int, ...] = ()
+        self.min_pri = 0
+
+    def rebuild(self) -> None:
+        table: dict[int, tuple[int, PolicySpec]] = {}
+        masks: dict[int, int] = {}  # mask -> best priority using it
+        for pri, key, mask, policy in sorted(self.entries.values(), key=lambda e: e[0]):
+            table.setdefault(key, (pri, policy))
+            masks.setdefault(mask, pri)
+        self.table = table
+        self.masks = tuple(sorted(masks, key=masks.__getitem__))
+        self.min_pri = min(masks.values(), default=0)
+
+
+def _intervals(keys: Iterator[int] | list[int], bits: int) -> tuple[list[int], list[tuple[int, ...]]]:
+    """Elementary intervals of a laminar prefix set: starts and, per interval, the covering chain
+    (innermost prefix first). Sorting by (network, length) visits an enclosing prefix before the
+    prefixes inside it, so a stack of open prefixes gives each one its chain."""
+    starts = [0]
+    chains: list[tuple[int, ...]] = [()]
+
+    def emit(point: int, chain: tuple[int, ...]) -> None:
+        if starts[-1] == point:
+            chains[-1] = chain
+        else:
+            starts.append(point)
+            chains.append(chain)
+
+    stack: list[tuple[int, tuple[int, ...]]] = []  # (last address, chain)
+    for key in sorted(keys):
+        lo, length = key >> 8, key & 0xFF
+        hi = lo | ((1 << (bits - length)) - 1)
+        while stack and stack[-1][0] < lo:
+            end = stack.pop()[0]
+            emit(end + 1, stack[-1][1] if stack else ())
+        chain = (key, *(stack[-1][1] if stack else ()))
+        emit(lo, chain)
+        stack.append((hi, chain))
+    while stack:
+        end = stack.pop()[0]
+        emit(end + 1, stack[-1][1] if stack else ())
+    return starts, chains
+
+
+class _Classifier:
+    """First-match classifier for one IP version and one direction (see the module docstring)."""
+
+    __slots__ = ("bits", "d_chains", "d_refs", "d_starts", "dirty", "rows", "s_chains", "s_refs", "s_starts")
+
+    def __init__(self, bits: int) -> None:
+        self.bits = bits
+        self.rows: dict[int, dict[int, _Bucket]] = {}
+        self.s_refs: dict[int, int] = {}
+        self.d_refs: dict[int, int] = {}
+        self.s_starts: list[int] = [0]
+        self.s_chains: list[tuple[int, ...]] = [()]
+        self.d_starts: list[int] = [0]
+        self.d_chains: list[tuple[int, ...]] = [()]
+        self.dirty = False
+
+    @staticmethod
+    def _keys(sel: Selector) -> tuple[int, int]:
+        return (_prefix_key(int(sel.src.network_address), sel.src.prefixlen),
+                _prefix_key(int(sel.dst.network_address), sel.dst.prefixlen))
+
+    def add(self, sel: Selector, pri: int, policy: PolicySpec) -> None:
+        s, d = self._keys(sel)
+        bucket = self.rows.setdefault(s, {}).get(d)
+        if bucket is None:
+            bucket = self.rows[s][d] = _Bucket()
+        bucket.entries[policy.policy_id] = (pri, flow_key(sel.protocol, sel.src_port, sel.dst_port), _mask(sel), policy)
+        bucket.rebuild()
+        for refs, k in ((self.s_refs, s), (self.d_refs, d)):
+            n = refs.get(k, 0)
+            refs[k] = n + 1
+            if n == 0:
+                self.dirty = True
+
+    def remove(self, sel: Selector, policy_id: str) -> None:
+        s, d = self._keys(sel)
+        row = self.rows[s]
+        bucket = row[d]
+        del bucket.entries[policy_id]
+        if bucket.entries:
+            bucket.rebuild()
+        else:
+            del row[d]
+            if not row:
+                del self.rows[s]
+        for refs, k in ((self.s_refs, s), (self.d_refs, d)):
+            refs[k] -= 1
+            if refs[k] == 0:
+                del refs[k]
+                self.dirty = True
+
+    def build(self) -> None:
+        self.s_starts, self.s_chains = _intervals(list(self.s_refs), self.bits)
+        self.d_starts, self.d_chains = _intervals(list(self.d_refs), self.bits)
+        self.dirty = False
+
+    def lookup(self, src: int, dst: int, key: int) -> PolicySpec | None:
+        if self.dirty:
+            self.build()
+        schain = self.s_chains[bisect_right(self.s_starts, src) - 1]
+        if not schain:
+            return None
+        dchain = self.d_chains[bisect_right(self.d_starts, dst) - 1]
+        if not dchain:
+            return None
+        best: PolicySpec | None = None
+        best_pri: float = _INF
+        rows = self.rows
+        for s in schain:
+            row = rows[s]
+            for d in dchain:
+                bucket = row.get(d)
+                if bucket is None or bucket.min_pri >= best_pri:
+                    continue
+                table = bucket.table
+                for m in bucket.masks:
+                    e = table.get(key & m)
+                    if e is not None and e[0] < best_pri:
+                        best_pri, best = e[0], e[1]
+        return best
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """Read-only runtime properties of one policy (the manual's ``/ip ipsec policy`` read-only list)."""
+
+    active: bool
+    invalid: bool
+    ph2_state: str  # no-phase2 | established | expired
+    ph2_count: int
+
+    def row(self) -> dict[str, object]:
+        return {"active": self.active, "invalid": self.invalid, "ph2-state": self.ph2_state, "ph2-count": self.ph2_count}
+
+
+class Spd:
+    """The ordered policy list and its two classifiers (outbound and inbound) per IP version."""
+
+    __slots__ = ("_classifiers", "_pri", "_seq", "generation", "policies")
+
+    def __init__(self) -> None:
+        self.policies: dict[str, PolicySpec] = {}
+        self._pri: dict[str, int] = {}
+        self._seq = 0
+        # (direction, version) -> classifier
+        self._classifiers = {(d, v): _Classifier(bits) for d in Direction for v, bits in BITS.items()}
+        self.generation = 0  # bumped on every change; flow caches compare it
+
+    # --- changes ----------------------------------------------------------------------------------
+
+    def add(self, policy: PolicySpec) -> None:
+        """Install a policy at its ``order``; an id already present is refused."""
+        if policy.policy_id in self.policies:
+            raise SpdError(f"policy {policy.policy_id!r} already in the SPD")
+        try:
+            version = selector_version(policy.selector)
+        except SelectorError as e:
+            raise SpdError(f"policy {policy.policy_id!r}: {e}") from None
+        if (policy.sa_src is not None and policy.sa_dst is not None
+                and policy.sa_src.version != policy.sa_dst.version):
+            raise SpdError(f"policy {policy.policy_id!r}: sa-src-address and sa-dst-address mix IPv4 and IPv6")
+        self._seq += 1
+        pri = policy.order * (1 << _SEQ_BITS) + self._seq
+        self.policies[policy.policy_id] = policy
+        self._pri[policy.policy_id] = pri
+        if self.matchable(policy):
+            sel = policy.selector
+            self._classifiers[Direction.OUT, version].add(sel, pri, policy)
+            self._classifiers[Direction.IN, version].add(reverse(sel), pri, policy)
+        self.generation += 1
+
+    def remove(self, policy_id: str) -> PolicySpec:
+        policy = self.policies.pop(policy_id, None)
+        if policy is None:
+            raise SpdError(f"no policy {policy_id!r} in the SPD")
+        del self._pri[policy_id]
+        if self.matchable(policy):
+            version = policy.selector.src.version
+            self._classifiers[Direction.OUT, version].remove(policy.selector, policy_id)
+            self._classifiers[Direction.IN, version].remove(reverse(policy.selector), policy_id)
+        self.generation += 1
+        return policy
+
+    def replace(self, policy: PolicySpec) -> None:
+        """Swap in a changed policy under the same id (``set``); it moves if ``order`` changed."""
+        old = self.remove(policy.policy_id)
+        try:
+            self.add(policy)
+        except SpdError:
+            self.add(old)
+            raise
+
+    def move(self, policy_id: str, before: str | None = None) -> None:
+        """``move``: put a policy just before another (or last), renumbering ``order`` 0, 1, 2 …"""
+        if policy_id not in self.policies or (before is not None and before not in self.policies):
+            raise SpdError(f"no policy {before if policy_id in self.policies else policy_id!r} in the SPD")
+        if before == policy_id:
+            return
+        ids = [p.policy_id for p in self.ordered() if p.policy_id != policy_id]
+        ids.insert(ids.index(before) if before is not None else len(ids), policy_id)
+        self.reorder(ids)
+
+    def reorder(self, ids: list[str]) -> None:
+        """Give the listed policies orders 0, 1, 2 … (all ids of the SPD, each once)."""
+        if sorted(ids) != sorted(self.policies):
+            raise SpdError("reorder must list every policy of the SPD exactly once")
+        changed = [replace(self.policies[pid], order=n) for n, pid in enumerate(ids)]
+        for p in changed:
+            self.remove(p.policy_id)
+        for p in changed:
+            self.add(p)
+
+    # --- queries -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def matchable(policy: PolicySpec) -> bool:
+        """Templates and disabled policies never match packets."""
+        return not policy.template and not policy.disabled
+
+    def __len__(self) -> int:
+        return len(self.policies)
+
+    def __contains__(self, policy_id: object) -> bool:
+        return policy_id in self.policies
+
+    def get(self, policy_id: str) -> PolicySpec | None:
+        return self.policies.get(policy_id)
+
+    def ordered(self) -> list[PolicySpec]:
+        """Every policy, first match first."""
+        return sorted(self.policies.values(), key=lambda p: self._pri[p.policy_id])
+
+    def lookup_raw(self, version: int, src: int, dst: int, proto: int, sport: int, dport: int) -> PolicySpec | None:
+        """Outbound first match for a parsed packet (integer addresses); ``None`` = no policy."""
+        return self._classifiers[Direction.OUT, version].lookup(src, dst, (proto << 32) | (sport << 16) | dport)
+
+    def lookup_in_raw(self, version: int, src: int, dst: int, proto: int, sport: int, dport: int) -> PolicySpec | None:
+        """Inbound first match: the packet as received, against each policy's reversed selector."""
+        return self._classifiers[Direction.IN, version].lookup(src, dst, (proto << 32) | (sport << 16) | dport)
+
+    def lookup(self, src: IPAddress, dst: IPAddress, proto: int = 0, sport: int = 0, dport: int = 0) -> PolicySpec | None:
+        if src.version != dst.version:
+            return None
+        return self.lookup_raw(src.version, int(src), int(dst), proto, sport, dport)
+
+    def lookup_in(self, src: IPAddress, dst: IPAddress, proto: int = 0, sport: int = 0, dport: int = 0) -> PolicySpec | None:
+        if src.version != dst.version:
+            return None
+        return self.lookup_in_raw(src.version, int(src), int(dst), proto, sport, dport)
+
+    def check_inbound(self, sa_policy_id: str | None, version: int, src: int, dst: int,
+                      proto: int, sport: int, dport: int) -> InboundVerdict:
+        """Policy check of a packet decrypted by an SA negotiated for ``sa_policy_id``.
+
+        Like Linux's inbound check: no policy matches → ``in-no-policies``; the first match discards →
+        ``in-policy-blocked``; it is not the policy the SA serves (or it wants no IPsec, or the SA
+        serves no policy) → ``in-template-mismatches``.
+        """
+        policy = self.lookup_in_raw(version, src, dst, proto, sport, dport)
+        if policy is None:
+            return InboundVerdict.NO_POLICY
+        if policy.action is Action.DISCARD:
+            return InboundVerdict.BLOCKED
+        if policy.action is Action.ENCRYPT and policy.policy_id == sa_policy_id:
+            return InboundVerdict.ACCEPT
+        return InboundVerdict.TEMPLATE_MISMATCH
+
+    def check_plain_inbound(self, version: int, src: int, dst: int, proto: int, sport: int, dport: int) -> InboundVerdict:
+        """Policy check of a packet that arrived without IPsec: it passes unless a policy discards it
+        (``in-policy-blocked``) or requires IPsec (level require/unique → ``in-template-mismatches``;
+        level use makes IPsec optional)."""
+        policy = self.lookup_in_raw(version, src, dst, proto, sport, dport)
+        if policy is None or policy.action is Action.NONE:
+            return InboundVerdict.ACCEPT
+        if policy.action is Action.DISCARD:
+            return InboundVerdict.BLOCKED
+        return InboundVerdict.ACCEPT if policy.level is Level.USE else InboundVerdict.TEMPLATE_MISMATCH
+
+    # --- read-only policy state ----------------------------------------------------------------------
+
+    def invalid_ids(self) -> set[str]:
+        """Policies that duplicate the selector of an earlier matchable one (RouterOS's ``invalid``)."""
+        seen: set[Selector] = set()
+        out: set[str] = set()
+        for p in self.ordered():
+            if not self.matchable(p):
+                continue
+            if p.selector in seen:
+                out.add(p.policy_id)
+            seen.add(p.selector)
+        return out
+
+    def states(self, sad: Sad) -> dict[str, PolicyState]:
+        """``active``, ``invalid``, ``ph2-state`` and ``ph2-count`` of every policy, from the SAD.
+
+        ``ph2-count`` counts the policy's usable outbound SAs (mature or dying: one per CHILD_SA);
+        ``ph2-state`` is ``established`` with a mature SA, ``expired`` with only soft-expired ones
+        (rekey pending) or dead ones, ``no-phase2`` otherwise.
+        """
+        invalid = self.invalid_ids()
+        out: dict[str, PolicyState] = {}
+        for pid, p in self.policies.items():
+            mature, dying, dead = sad.policy_counts(pid)
+            state = "established" if mature else ("expired" if dying or dead else "no-phase2")
+            out[pid] = PolicyState(active=self.matchable(p) and pid not in invalid, invalid=pid in invalid,
+                                   ph2_state=state, ph2_count=mature + dying)
+        return out
+
+
+class FlowCache:
+    """Per-flow memo in front of an :class:`Spd` (outbound); emptied whenever the SPD changes and
+    when it reaches ``size`` flows. It never decides anything the SPD would not."""
+
+    __slots__ = ("_flows", "_generation", "_size", "_spd")
+
+    def __init__(self, spd: Spd, size: int = 65536) -> None:
+        self._spd = spd
+        self._size = size
+        self._flows: dict[tuple[int, int, int, int, int, int], PolicySpec | None] = {}
+        self._generation = spd.generation
+
+    def lookup_raw(self, version: int, src: int, dst: int, proto: int, sport: int, dport: int) -> PolicySpec | None:
+        spd = self._spd
+        if spd.generation != self._generation or len(self._flows) >= self._size:
+            self._flows.clear()
+            self._generation = spd.generation
+        key = (version, src, dst, proto, sport, dport)
+        try:
+            return self._flows[key]
+        except KeyError:
+            policy = self._flows[key] = spd.lookup_raw(version, src, dst, proto, sport, dport)
+            return policy
