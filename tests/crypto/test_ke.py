@@ -88,6 +88,18 @@ def test_ecp_rejects_bad_points(group: int) -> None:
             me.compute_shared(bad)
 
 
+def test_ecp_rejects_non_canonical_coordinates() -> None:
+    # P-521 coordinates take 66 bytes, so x + p still fits: the same point, encoded out of range
+    p = 2**521 - 1
+    value = new_ke(21).public_value()
+    x, y = int.from_bytes(value[:66], "big"), int.from_bytes(value[66:], "big")
+    me = new_ke(21)
+    me.compute_shared(value)
+    for bad_x, bad_y in ((x + p, y), (x, y + p)):
+        with pytest.raises(InvalidPublicValueError, match="not on the curve"):
+            me.compute_shared(bad_x.to_bytes(66, "big") + bad_y.to_bytes(66, "big"))
+
+
 # -- RFC 7748 / RFC 8031 -------------------------------------------------------------------------
 
 
