@@ -14,8 +14,9 @@ Modes:
     ``AESGCM`` object (see ``_aes_ctr``) rather than a ``Cipher`` per packet.
   * CBC (RFC 2451, 3602, 4312): a ``Cipher`` object per packet costs more than the AES work on a
     1400-byte packet, so each SA keeps one streaming CBC encryptor and one decryptor for its life.
-    A CBC stream's state is simply the last ciphertext block C, so encrypting under an arbitrary IV means feeding P1 ⊕ IV ⊕ C as the first
-    block; decrypting means feeding the IV first and dropping that one output block. Both produce
+    A CBC stream's state is simply the last ciphertext block C, so encrypting under an arbitrary
+    IV means feeding P1 ⊕ IV ⊕ C as the first block; decrypting means feeding the IV first and
+    dropping that one output block. Both produce
     exactly what a fresh ``Cipher(…, CBC(iv))`` would (the tests prove it). ``encrypt_fresh_iv``
     also lets the stream choose the IV: a random block is encrypted first and its ciphertext, being
     unpredictable, is the IV (RFC 4303 §3.3.2 asks only that). A context belongs to one SA and one
