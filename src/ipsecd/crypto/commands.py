@@ -122,7 +122,8 @@ def collect() -> list[dict[str, Any]]:
 
 
 _COLUMNS = (
-    ("KIND", "kind"), ("NAME", "name"), ("ROS", "routeros"), ("PROFILE", "profile-name"), ("IKEV2", "ikev2"), ("OAKLEY", "ikev1-oakley"),
+    ("KIND", "kind"), ("NAME", "name"), ("ROS", "routeros"), ("PROFILE", "profile-name"),
+    ("IKEV2", "ikev2"), ("OAKLEY", "ikev1-oakley"),
     ("ESP", "ikev1-esp"), ("AH", "ikev1-ah"), ("AUTH", "ikev1-auth"), ("KEY", "key-size"),
     ("SALT", "salt-size"), ("BLOCK", "block-size"), ("IV", "iv-size"), ("ICV/OUT", "icv-size"),
     ("IMPL", "implementation"), ("SELF-TEST", "self-test"),
