@@ -17,8 +17,9 @@ Modes:
     A CBC stream's state is simply the last ciphertext block C, so encrypting under an arbitrary
     IV means feeding P1 ⊕ IV ⊕ C as the first block; decrypting means feeding the IV first and
     dropping that one output block. Both produce exactly what a fresh ``Cipher(…, CBC(iv))``
-    would (the tests prove it). ``encrypt_fresh_iv`` also lets the stream choose the IV: a random block is encrypted first and its ciphertext, being
-    unpredictable, is the IV (RFC 4303 §3.3.2 asks only that). A context belongs to one SA and one
+    would (the tests prove it). ``encrypt_fresh_iv`` also lets the stream choose the IV: a random
+    block is encrypted first and its ciphertext, being unpredictable, is the IV (RFC 4303 §3.3.2
+    asks only that). A context belongs to one SA and one
     thread (the data-plane worker that owns the SA), like the sequence number it travels with.
   * DES: ``cryptography`` dropped single DES; it is 3DES-EDE with K1=K2=K3, which equals DES.
   * Blowfish, Camellia, TripleDES come from ``cryptography.hazmat.decrepit``; Twofish is ours
