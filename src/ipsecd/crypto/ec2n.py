@@ -33,6 +33,9 @@ from dataclasses import dataclass
 
 from ipsecd.crypto.errors import InvalidPublicValueError, UnknownAlgorithmError
 
+# byte -> its 8 bits spread over 16 (bit i to bit 2i), little-endian: squaring in GF(2)[u]
+_SPREAD = [sum(((i >> bit) & 1) << (2 * bit) for bit in range(8)).to_bytes(2, "little") for i in range(256)]
+
 
 @dataclass(frozen=True, slots=True)
 class Ec2nCurve:
@@ -68,7 +71,7 @@ class Ec2nCurve:
         return v
 
     def mul(self, a: int, b: int) -> int:
-        """Carry-less a*b mod the field polynomial, 4 bits of b at a time."""
+        """Carry-less a*b mod the field polynomial, 4 bits of b at a time (so a short b is cheap)."""
         table = [0] * 16
         table[1] = a
         for i in range(2, 16, 2):
@@ -82,7 +85,9 @@ class Ec2nCurve:
         return self.reduce(r)
 
     def sqr(self, a: int) -> int:
-        return self.mul(a, a)
+        """Squaring is linear over GF(2): spread each byte's bits apart (a zero between each)."""
+        spread = b"".join([_SPREAD[byte] for byte in a.to_bytes(self.size, "little")])
+        return self.reduce(int.from_bytes(spread, "little"))
 
     def inv(self, a: int) -> int:
         """Inverse by the extended Euclidean algorithm on polynomials over GF(2)."""
@@ -137,7 +142,7 @@ class Ec2nCurve:
                 zz = sqr(z2)
                 xx = sqr(x2)
                 z2 = mul(xx, zz)
-                x2 = sqr(xx) ^ mul(b, sqr(zz))
+                x2 = sqr(xx) ^ mul(sqr(zz), b)
             else:
                 # (P1, P2) <- (2 P1, P1 + P2)
                 t1 = mul(x1, z2)
@@ -147,7 +152,7 @@ class Ec2nCurve:
                 zz = sqr(z1)
                 xx = sqr(x1)
                 z1 = mul(xx, zz)
-                x1 = sqr(xx) ^ mul(b, sqr(zz))
+                x1 = sqr(xx) ^ mul(sqr(zz), b)
         if z1 == 0:
             return None
         return mul(x1, self.inv(z1))
