@@ -101,6 +101,7 @@ def test_field_arithmetic(group: int) -> None:
         assert c.mul(a, b) == c.mul(b, a)
         assert c.mul(a, c.mul(b, d)) == c.mul(c.mul(a, b), d)
         assert c.mul(a, b ^ d) == c.mul(a, b) ^ c.mul(a, d)
+        assert c.sqr(a) == c.mul(a, a)
         if a:
             assert c.mul(a, c.inv(a)) == 1
     with pytest.raises(ZeroDivisionError):
