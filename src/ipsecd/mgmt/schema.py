@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .values import (
+    DNS_NAME,
     Address,
     AddressRange,
     Bool,
@@ -262,7 +263,7 @@ MODE_CONFIG = Menu(
         Prop("connection-mark", Str(), None, implemented=False),
         Prop("name", Str(1), required=True),
         Prop("responder", B, NO),
-        Prop("split-dns", ListOf(Str(1)), None),
+        Prop("split-dns", ListOf(DNS_NAME), None),
         Prop("split-include", ListOf(Prefix()), None),
         Prop("src-address-list", Str(), None, implemented=False),
         Prop("static-dns", ListOf(Address()), None),

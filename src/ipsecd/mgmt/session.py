@@ -402,7 +402,7 @@ class Executor:
             values = item_values(menu, it, extra.get(it.id), sensitive)
             flags = item_flags(menu, it, values)
             if not self.as_json:
-                values = {k: v for k, v in values.items() if k not in FLAG_PROPS}
+                values = {k: v for k, v in values.items() if k not in FLAG_PROPS or not menu.by_name[k].read_only}
             out.append(PrintRow(i, it.id, flags, it.values.get("comment"), values))
         return out
 

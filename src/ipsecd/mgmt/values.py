@@ -48,16 +48,21 @@ class ValueType:
 
 
 class Str(ValueType):
-    def __init__(self, min_len: int = 0, max_len: int = 255) -> None:
+    def __init__(self, min_len: int = 0, max_len: int = 255, pattern: str | None = None, what: str = "") -> None:
         self.min_len, self.max_len = min_len, max_len
+        self.pattern = re.compile(pattern) if pattern else None
+        self.what = what
 
     def parse(self, text: str) -> str:
-        if not self.min_len <= len(text) <= self.max_len:
+        if not self.min_len <= len(text) <= self.max_len or (self.pattern and not self.pattern.fullmatch(text)):
             raise ValueParseError(self.describe())
         return text
 
     def describe(self) -> str:
-        return f"string of {self.min_len}..{self.max_len} characters"
+        return self.what or f"string of {self.min_len}..{self.max_len} characters"
+
+
+DNS_NAME = Str(1, 253, r"(?:\*\.)?[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?", "DNS name")
 
 
 class Secret(Str):
@@ -185,7 +190,7 @@ class Port(Int):
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _TIME_UNITS = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
-_TIME_CLOCK = re.compile(r"(?:(\d+)d ?)?(\d+):(\d\d):(\d\d)(?:\.\d+)?")
+_TIME_CLOCK = re.compile(r"(?:(\d+)w)?(?:(\d+)d ?)?(\d+):(\d\d):(\d\d)(?:\.\d+)?")
 
 
 def parse_seconds(text: str) -> int:
@@ -194,10 +199,10 @@ def parse_seconds(text: str) -> int:
         return int(text)
     m = _TIME_CLOCK.fullmatch(text)
     if m:
-        d, h, mi, s = (int(x) if x else 0 for x in m.groups())
+        w, d, h, mi, s = (int(x) if x else 0 for x in m.groups())
         if mi > 59 or s > 59:
             raise ValueParseError("time")
-        return d * 86400 + h * 3600 + mi * 60 + s
+        return w * 604800 + d * 86400 + h * 3600 + mi * 60 + s
     m = _TIME_UNITS.fullmatch(text)
     if text and m:
         w, d, h, mi, s, ms = (int(x) if x else 0 for x in m.groups())
@@ -242,7 +247,8 @@ class Time(ValueType):
         return format_seconds(value)
 
     def describe(self) -> str:
-        span = f"time {format_seconds(self.lo)}..{format_seconds(self.hi)} (e.g. 30m, 1d, 1w2d3h, 00:30:00)"
+        upper = format_seconds(self.hi) if self.hi < 2**32 else ""
+        span = f"time {format_seconds(self.lo)}..{upper} (e.g. 30m, 1d, 1w2d3h, 00:30:00)"
         return " | ".join([span, *self.choices])
 
 

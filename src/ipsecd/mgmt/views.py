@@ -47,11 +47,11 @@ def item_values(menu: Menu, item: Item, extra: Mapping[str, object] | None, sens
         if prop.runtime:
             v: object = extra.get(prop.name) if extra else None
             text = _text(v) if v is not None else prop.default
-        elif prop.name == "default":
+        elif prop.read_only and prop.name == "default":
             text = "yes" if item.default else "no"
-        elif prop.name == "dynamic":
+        elif prop.read_only and prop.name == "dynamic":
             text = "no"
-        elif prop.name == "responder":
+        elif prop.read_only and prop.name == "responder":
             text = item.values.get("passive", "no")
         else:
             text = item.values.get(prop.name, prop.default)
