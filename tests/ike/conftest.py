@@ -39,17 +39,20 @@ def spi_allocator(base: int) -> Callable[[IpsecProto], int]:
     return lambda proto: next(counter)
 
 
+CPROP = (ChildProposal(("aes-128-gcm", "aes-128-cbc"), ("sha256",), "ecp256"),)
+
+
 def child(name: str = "net", local: str = "10.1.0.0/16", remote: str = "10.2.0.0/16", **kw: Any) -> ChildConfig:
+    kw.setdefault("proposals", CPROP)
     return ChildConfig(name, Selector(ip_network(local), ip_network(remote)), **kw)
 
 
 def configs(**kw: Any) -> tuple[IkeConfig, IkeConfig]:
     """Matching initiator/responder configurations (fast groups so tests stay quick)."""
     prop = (IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256",)),)
-    cprop = (ChildProposal(("aes-128-gcm", "aes-128-cbc"), ("sha256",), "ecp256"),)
-    i = IkeConfig(I_ADDR, R_ADDR, PSK, proposals=prop, children=(child(proposals=cprop),), dpd_interval=None)
-    r = IkeConfig(R_ADDR, I_ADDR, PSK, proposals=prop,
-                  children=(child(local="10.2.0.0/16", remote="10.1.0.0/16", proposals=cprop),), dpd_interval=None)
+    i = IkeConfig(I_ADDR, R_ADDR, PSK, proposals=prop, children=(child(),), dpd_interval=None)
+    r = IkeConfig(R_ADDR, I_ADDR, PSK, proposals=prop, children=(child(local="10.2.0.0/16", remote="10.1.0.0/16"),),
+                  dpd_interval=None)
     return replace(i, **kw.get("i", {})), replace(r, **kw.get("r", {}))
 
 
@@ -99,7 +102,7 @@ class Pair:
                 self.wire.append(("r>i", data))
                 moved += 1
                 if not self.drop("r>i", data):
-                    back = (I_ADDR[0], local[1] if not self.nat else (4500 if remote[1] == 44500 else 500))
+                    back = (I_ADDR[0], remote[1] - 40000) if self.nat else remote
                     self.i.receive_datagram(self.mangle("r>i", data), (back, local), self.now)
         raise AssertionError("peers never went quiet")
 

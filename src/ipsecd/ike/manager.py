@@ -25,7 +25,7 @@ from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
 from ipsecd.wire.ikev2.payloads.simple import NoncePayload
 
-from .events import Event, IkeSaDeleted, IkeSaEstablished
+from .events import Event, IkeSaDeleted, IkeSaEstablished, IkeSaRekeyed
 from .v2.config import IkeConfig
 from .v2.sa import Addr, IkeSa
 
@@ -140,6 +140,9 @@ class IkeManager:
         for event in sa.pending_events():
             if isinstance(event, IkeSaEstablished | IkeSaDeleted):
                 self.half_open.pop((sa.addr[1][0], sa.spi_i), None)
+            if isinstance(event, IkeSaRekeyed):
+                self.by_spi.pop(event.old_spi, None)
+                self.by_spi[event.new_spi] = sa
             if isinstance(event, IkeSaDeleted) and self.by_spi.pop(sa.local_spi, None) is not None:
                 self._dying.append(sa)
 

@@ -1,7 +1,7 @@
 """Which payloads each exchange must carry (RFC 7296 §1.2–§1.5, §2.3), checked before any state changes.
 
 A message that succeeds must carry the payloads listed here; a message carrying an error notify
-(§3.10.1 types < 16384) is exempt, because an error reply replaces the normal answer. Payloads that
+(§3.10.1 types < 16384) or a COOKIE request (§2.6) is exempt: it replaces the normal answer. Payloads that
 may appear at most once are checked too: two SA or two KE payloads make a request ambiguous.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..enums import ExchangeType, PayloadType
+from ..enums import ExchangeType, NotifyType, PayloadType
 from ..errors import MalformedMessageError
 from .payloads.base import Payload
 from .payloads.notify import NotifyPayload
@@ -32,7 +32,7 @@ def check_payloads(exchange: ExchangeType, response: bool, payloads: Sequence[Pa
     for t in _AT_MOST_ONCE:
         if types.count(t) > 1:
             raise MalformedMessageError(f"{exchange.name} carries {types.count(t)} {t.name} payloads")
-    if any(isinstance(p, NotifyPayload) and p.type.is_error for p in payloads):
+    if any(isinstance(p, NotifyPayload) and (p.type.is_error or p.type == NotifyType.COOKIE) for p in payloads):
         return
     missing = _REQUIRED.get((exchange, response), frozenset()) - set(types)
     if missing:
