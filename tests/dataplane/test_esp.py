@@ -234,3 +234,28 @@ def test_bad_configurations_are_refused() -> None:
     s = spec(Direction.OUT)
     with pytest.raises(ConfigError):
         EspSa(SaSpec(**{**{f: getattr(s, f) for f in s.__slots__}, "proto": IpsecProto.AH}))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("inner_family", [4, 6])
+def test_ecn_congestion_is_carried_to_ecn_capable_inner_packets(inner_family: int) -> None:
+    """RFC 6040 §4.2: outer CE → inner CE when the inner packet is ECT; Not-ECT stays as it is."""
+    out, inn = pair()
+    for inner_ecn, want in ((0, 0), (1, 3), (2, 3), (3, 3)):
+        pkt = bytearray(inner_packet(inner_family, Mode.TUNNEL))
+        if inner_family == 4:
+            pkt[1] = 0xB8 | inner_ecn
+            pkt[10:12] = b"\x00\x00"
+            pkt[10:12] = wip.checksum(pkt[:20]).to_bytes(2, "big")
+        else:
+            pkt[1] = (pkt[1] & 0xCF) | inner_ecn << 4
+        wire = bytearray(out.seal(bytes(pkt)))
+        assert wire[1] & 3 == inner_ecn  # encapsulation copies ECN (RFC 6040 normal mode)
+        wire[1] |= 3  # a router marks congestion on the outer header
+        got = inn.open(bytes(wire))
+        ecn = got[1] & 3 if inner_family == 4 else (got[1] >> 4) & 3
+        assert ecn == want
+        if inner_family == 4:
+            assert wip.checksum(got[:20]) == 0
+        assert got[2:] == bytes(pkt[2:]) if inner_family == 6 else got[12:] == bytes(pkt[12:])
+        esp = out.seal_payload(bytes(pkt))
+        assert inn.open_payload(esp, outer_tos=3) == got

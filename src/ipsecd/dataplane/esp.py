@@ -15,7 +15,14 @@ per packet:
   integrity, the high sequence bits appended after the payload for the ICV only (§3.3.2.1).
 - **Padding** (§2.4) to the cipher block (≥ 4 bytes) with 1, 2, 3 …, checked on input.
 - **Inbound order** (§3.4): replay check → ICV verify/decrypt → padding check → window commit.
-- **UDP encapsulation** (RFC 3948): with ``spec.encap`` the outer packet is IP ‖ UDP ‖ ESP.
+- **UDP encapsulation** (RFC 3948): with ``spec.encap`` the outer packet is IP ‖ UDP ‖ ESP (zero UDP
+  checksum over IPv4, §2.1). Transport mode behind a NAT does not fix up inner TCP/UDP checksums
+  (§3.1.2); tunnel mode, the NAT-T case in practice, needs none.
+- **DSCP/ECN** (RFC 4301 §5.1.2.1, RFC 6040 normal mode): the outer header copies the inner TOS/traffic
+  class; on decapsulation an outer CE mark is carried to an ECN-capable inner packet.
+
+Ownership (DESIGN.md §5): an EspSa is not thread-safe and needs no lock — exactly one data-plane
+worker owns it and alone draws its sequence numbers (hence its counter IVs) and holds its window.
 
 Every failure raises one :mod:`ipsecd.dataplane.errors` exception (one statistics counter). The
 payload-level :meth:`EspSa.seal_payload`/:meth:`EspSa.open_payload` skip the outer IP (and UDP)
@@ -321,15 +328,19 @@ class EspSa:
             raise StateProtocolError(f"ciphertext of {ct_end - body} bytes is not a multiple of {c.block_size}")
         return c.decrypt(buf[off + 8 : body], buf[body:ct_end])
 
-    def open_payload(self, esp: bytes | memoryview, now: float | None = None) -> bytes:
+    def open_payload(self, esp: bytes | memoryview, now: float | None = None, outer_tos: int = 0) -> bytes:
         """The inner packet of an ESP packet received without its outer header (from a socket).
 
         Tunnel mode returns the decapsulated packet; transport mode rebuilds an IP header from the
-        SA's addresses. A dummy packet (Next Header 59, RFC 4303 §2.6) yields ``b""``.
+        SA's addresses. A dummy packet (Next Header 59, RFC 4303 §2.6) yields ``b""``. ``outer_tos``
+        is the outer header's TOS/traffic class when the socket reports it (``IP_RECVTOS``), for the
+        ECN rule of RFC 6040.
         """
         nh, plain, end = self._open_at(bytes(esp), 0, len(esp))
         if self.tunnel:
             out = self._tunnel_payload(nh, plain, end)
+            if outer_tos & 3 == 3 and out:
+                out = _mark_ce(out)
         elif nh == wesp.NEXT_HEADER_NONE:
             return b""
         else:
@@ -354,7 +365,7 @@ class EspSa:
                 raise InHeaderError(f"IPv4 total length {stop} invalid for {n} bytes")
             if not outer.startswith(self.dst, 16):
                 raise NoStateError(f"SA {self.spi:#x} is not for destination {outer[16:20].hex()}")
-            proto, off, nh_pos = outer[9], 20, 9
+            proto, off, nh_pos, tos = outer[9], 20, 9, outer[1]
         else:
             try:
                 p = wip.parse(outer)
@@ -364,7 +375,7 @@ class EspSa:
                 raise InHeaderError("outer packet is a fragment: reassemble before ESP processing")
             if p.dst != self.dst:
                 raise NoStateError(f"SA {self.spi:#x} is not for destination {p.dst.hex()}")
-            proto, off, nh_pos, stop = p.proto, p.l4_off, p.nh_pos, p.length
+            proto, off, nh_pos, stop, tos = p.proto, p.l4_off, p.nh_pos, p.length, p.tos
         if proto == _UDP:
             if self.encap is None:
                 raise StateMismatchError(f"SA {self.spi:#x} is not UDP-encapsulated, packet is")
@@ -382,6 +393,8 @@ class EspSa:
         nh, plain, end = self._open_at(outer, esp_off, stop)
         if self.tunnel:
             out = self._tunnel_payload(nh, plain, end)
+            if tos & 3 == 3 and out:
+                out = _mark_ce(out)
         elif nh == wesp.NEXT_HEADER_NONE:
             return b""
         else:
@@ -433,3 +446,18 @@ def _tunnel_inner(inner: bytes) -> tuple[int, int, int, bool]:
         if total <= n:
             return total, wip.PROTO_IPV6, ((inner[0] & 0x0F) << 4) | (inner[1] >> 4), False
     raise OutStateModeError(f"not an IPv4/IPv6 packet ({n} bytes)")
+
+
+def _mark_ce(inner: bytes) -> bytes:
+    """RFC 6040 §4.2 (normal mode, as Linux does it): congestion experienced on the outer header is
+    carried to an ECN-capable inner packet; a Not-ECT inner packet is left as it is."""
+    if inner[0] >> 4 == 4:
+        if not inner[1] & 3:
+            return inner
+        ihl = (inner[0] & 0x0F) * 4
+        hdr = bytearray(inner[:ihl])
+        hdr[1] |= 3
+        return bytes(wip.rewrite_header(hdr, 9, hdr[9], (inner[2] << 8) | inner[3])) + inner[ihl:]
+    if not (inner[1] >> 4) & 3:
+        return inner
+    return inner[:1] + bytes((inner[1] | 0x30,)) + inner[2:]
