@@ -17,12 +17,14 @@ FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthChe
 
 
 def _feed(sa: object, data: bytes) -> None:
+    """Every entry point, with the buffer types a receive loop hands over."""
     for fn in ("open", "open_payload", "open_esp"):
         if hasattr(sa, fn):
-            try:
-                getattr(sa, fn)(data)
-            except DataplaneError:
-                pass
+            for buf in (data, bytearray(data), memoryview(data)):
+                try:
+                    getattr(sa, fn)(buf)
+                except DataplaneError:
+                    pass
 
 
 def _mutations(draw_bytes: bytes, wire: bytes, cut: int, pos: int, val: int) -> list[bytes]:

@@ -153,8 +153,10 @@ class AhSa:
             self.last_used = now
         return b"".join((hdr, ah[: wah.HEADER_LEN], icv, ah[wah.HEADER_LEN + len(icv) :], payload))
 
-    def open(self, outer: bytes, now: float | None = None) -> bytes:
+    def open(self, outer: bytes | bytearray | memoryview, now: float | None = None) -> bytes:
         """The inner packet of an outer packet (IP ‖ AH ‖ payload) received on this SA."""
+        if type(outer) is not bytes:
+            outer = bytes(outer)
         if self.dead:
             raise StateExpiredError(f"SA {self.spi:#x} has expired")
         try:

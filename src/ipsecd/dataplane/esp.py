@@ -355,8 +355,10 @@ class EspSa:
                 self.last_used = now
         return out
 
-    def open(self, outer: bytes, now: float | None = None) -> bytes:
+    def open(self, outer: bytes | bytearray | memoryview, now: float | None = None) -> bytes:
         """The inner packet of a full outer packet (IP ‖ [UDP ‖] ESP) received on this SA."""
+        if type(outer) is not bytes:  # a receive buffer: one copy, then everything below slices bytes
+            outer = bytes(outer)
         n = len(outer)
         if n >= 20 and outer[0] == 0x45 and not ((outer[6] & 0x3F) | outer[7]):
             # fast path: IPv4 without options, not a fragment; anything else goes through wip.parse
