@@ -18,44 +18,72 @@ from pathlib import Path
 import pytest
 
 from ipsecd.crypto import auth, keymat
+from tests.interop.sswan import Charon
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
 
 PSK = "keymat-crosscheck-psk-0123"
 PRF = "sha256"
+AUTH_LABEL = "AUTH = prf(prf(secret, keypad), octets)"
 
 
-ROW = re.compile(r"\s+\d+: ((?:[0-9A-F]{2} ?)+)")
+LINE = re.compile(r"^\S+ (\d+)\[\w+\] (?:<[^>]*> )?(.*)$")  # time, thread[group], <ike-sa>, text
+ROW = re.compile(r"^\s+\d+: ((?:[0-9A-F]{2} ?)+)")
 
 
-def read_dump(lines: list[str], i: int, size: int) -> bytes:
-    """The ``size`` bytes of the hex dump starting on line ``i``."""
+def read_dump(lines: list[str], i: int, size: int, thread: str) -> bytes | None:
+    """The ``size`` bytes of the hex dump following line ``i``, taking only ``thread``'s lines
+    (charon's threads log concurrently); None while the dump is not completely written."""
     data = bytearray()
-    while len(data) < size:
-        r = ROW.search(lines[i].split("> ", 1)[-1])
-        assert r, f"unexpected dump line {lines[i]!r}"
+    for line in lines[i + 1 :]:
+        if len(data) >= size:
+            break
+        m = LINE.match(line)
+        if not m or m.group(1) != thread:
+            continue
+        r = ROW.match(m.group(2))
+        if not r:
+            return None
         data += bytes.fromhex(r.group(1)[: 3 * min(16, size - len(data))].replace(" ", ""))
-        i += 1
-    return bytes(data)
+    return bytes(data) if len(data) == size else None
 
 
 def dumps(log: str, label: str) -> list[bytes]:
-    """Every ``<label> => N bytes @ 0x…`` chunk strongSwan printed, in order."""
+    """Every complete ``<label> => N bytes @ 0x…`` chunk strongSwan printed, in order."""
     lines = log.splitlines()
     head = re.compile(re.escape(label) + r" => (\d+) bytes @ ")
-    return [
-        read_dump(lines, i + 1, int(m.group(1))) for i, line in enumerate(lines) if (m := head.search(line))
-    ]
+    found = []
+    for i, line in enumerate(lines):
+        m, h = LINE.match(line), head.search(line)
+        if m and h and (data := read_dump(lines, i, int(h.group(1)), m.group(1))) is not None:
+            found.append(data)
+    return found
 
 
 def payload_data(log: str, marker: str) -> bytes:
     """The CHUNK_DATA of the first payload whose generation/parsing starts with ``marker``."""
     lines = log.splitlines()
     start = next(i for i, line in enumerate(lines) if line.endswith(marker))
-    rule = next(i for i in range(start, len(lines)) if "CHUNK_DATA" in lines[i])
-    m = re.search(r"=> (\d+) bytes @ ", lines[rule + 1])
+    m = LINE.match(lines[start])
     assert m
-    return read_dump(lines, rule + 2, int(m.group(1)))
+    thread = m.group(1)
+    rule = next(i for i in range(start, len(lines)) if "CHUNK_DATA" in lines[i] and f" {thread}[" in lines[i])
+    head = next(i for i in range(rule + 1, len(lines)) if f" {thread}[" in lines[i])
+    size = re.search(r"=> (\d+) bytes @ ", lines[head])
+    assert size
+    data = read_dump(lines, head, int(size.group(1)), thread)
+    assert data is not None
+    return data
+
+
+def settled_log(charon: Charon, needs: dict[str, int], timeout: float = 20.0) -> str:
+    """The charon's log once every label in ``needs`` has that many complete dumps (or at timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = charon.log_text()
+        if all(len(dumps(log, label)) >= n for label, n in needs.items()) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.1)
 
 
 def split_octets(octets: bytes, mac_len: int) -> tuple[bytes, bytes]:
@@ -74,11 +102,8 @@ def ikev2_log(tmp_path_factory: pytest.TempPathFactory) -> str:
             left, right, topo, psk=PSK, proposals="aes128gcm16-prfsha256-ecp256", esp="aes128gcm16-modp2048"
         )
         left.swanctl("--rekey", "--child", "net")  # CREATE_CHILD_SA with a PFS key exchange
-        for _ in range(100):
-            if len(dumps(left.log_text(), "encryption initiator key")) >= 2:
-                break
-            time.sleep(0.1)
-        return left.log_text()  # the initiator's view
+        needs = {AUTH_LABEL: 2, "encryption initiator key": 2, "encryption responder key": 2, "seed": 1}
+        return settled_log(left, needs)  # the initiator's view
 
 
 def test_ike_sa_keys_and_auth_match_strongswan(ikev2_log: str) -> None:
@@ -102,7 +127,7 @@ def test_ike_sa_keys_and_auth_match_strongswan(ikev2_log: str) -> None:
     id_i, id_r = dumps(log, "IDx'")[:2]
     assert auth.ikev2_signed_octets(PRF, msg1, nr, keys.sk_pi, id_i) == octets_i
     assert auth.ikev2_signed_octets(PRF, msg2, ni, keys.sk_pr, id_r) == octets_r
-    auth_i, auth_r = dumps(log, "AUTH = prf(prf(secret, keypad), octets)")[:2]
+    auth_i, auth_r = dumps(log, AUTH_LABEL)[:2]
     assert auth.ikev2_psk_auth(PRF, PSK.encode(), octets_i) == auth_i
     assert auth.ikev2_psk_verify(PRF, PSK.encode(), octets_r, auth_r)
 
@@ -152,7 +177,8 @@ def ikev1_log(tmp_path_factory: pytest.TempPathFactory) -> str:
             )
             me.load(conf.replace("version = 2", "version = 1"))
         left.initiate("net")
-        return left.log_text()  # the initiator's view
+        needs = {"HASH_I": 1, "Hash(3)": 1, "encryption initiator key": 1, "integrity initiator key": 1}
+        return settled_log(left, needs)  # the initiator's view
 
 
 def test_ikev1_phase1_matches_strongswan(ikev1_log: str) -> None:
@@ -214,7 +240,7 @@ def fixed_key_prf_log(
         with sswan.charon_pair("ipdkz", workdir, loglevel=4) as (topo, left, right):
             proposals = f"aes128gcm16-prf{prf.replace('-', '')}-ecp256"
             sswan.connect_charons(left, right, topo, psk=PSK, proposals=proposals, esp="aes128gcm16")
-            return prf, left.log_text()
+            return prf, settled_log(left, {AUTH_LABEL: 2, "Sk_pr secret": 1})
 
 
 def test_fixed_key_prf_skeyseed_matches_strongswan(fixed_key_prf_log: tuple[str, str]) -> None:
@@ -228,7 +254,4 @@ def test_fixed_key_prf_skeyseed_matches_strongswan(fixed_key_prf_log: tuple[str,
     keys = keymat.ikev2_ike_sa_keys(prf, skeyseed, ni, nr, msg1[:8], msg2[8:16], 0, 20, 16)
     assert keys.sk_d == dumps(log, "Sk_d secret")[0]
     assert keys.sk_pr == dumps(log, "Sk_pr secret")[0]
-    assert (
-        auth.ikev2_psk_auth(prf, PSK.encode(), octets_i)
-        == dumps(log, "AUTH = prf(prf(secret, keypad), octets)")[0]
-    )
+    assert auth.ikev2_psk_auth(prf, PSK.encode(), octets_i) == dumps(log, AUTH_LABEL)[0]
