@@ -137,11 +137,15 @@ class Executor:
                 return item.values.get("disabled", "no")
             if name == "comment":
                 return item.values.get("comment", "")
-            if menu.prop(name) is None:
-                raise UnknownProperty(f"{menu.path}: unknown property {name} in find")
             return item_values(menu, item, extra.get(item.id), True).get(name, "")
 
+        def check(name: str) -> None:
+            if name not in (".id", "disabled", "comment") and menu.prop(name) is None:
+                raise UnknownProperty(f"{menu.path}: unknown property {name} in find")
+
         def atom(t: Tok) -> Callable[[Item], bool]:
+            if t.kind in ("assign", "word"):
+                check(t.name if t.kind == "assign" else t.text.lstrip("!"))
             if t.kind == "assign":
                 prop = menu.prop(t.name)
                 want = t.text
