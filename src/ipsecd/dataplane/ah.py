@@ -4,7 +4,9 @@ The ICV covers the IP header with its mutable fields zeroed (§3.3.3.1, rules in
 :mod:`ipsecd.wire.ah`), the AH header with a zero ICV field, the payload, and with ESN the high 32 bits
 of the sequence number appended for the computation only (§3.3.3.3.1). The ICV field is padded to
 32 bits (IPv4) or 64 bits (IPv6, §2.6). Inbound order as for ESP: replay check → ICV → commit.
-AH cannot cross a NAT (it covers the addresses), so an AH SA with UDP encapsulation is refused.
+AH cannot cross a NAT (it covers the addresses), so an AH SA with UDP encapsulation is refused. For the
+same reason there is no payload-level API as for ESP: the ICV covers the outer header, so a backend
+sends AH packets whole (raw socket with IP_HDRINCL) and receives them whole.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ class ConfigError(Exception):
 
 
 class InError(DataplaneError):
-    """Inbound error no more specific counter covers (``in-errors``)."""
+    """Inbound error no more specific counter covers (``in-errors``): e.g. a backend that cannot deliver
+    a decapsulated packet (TUN write refused)."""
 
     counter = "in_errors"
 
