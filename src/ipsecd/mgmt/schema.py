@@ -291,7 +291,7 @@ KEY = Menu(
 KEY_PSK = Menu(
     "/ip ipsec key psk", "list", (
         Prop("id", Str(16), required=True),
-        Prop("key", Hex(128), None, secret=True, required=True),
+        Prop("key", Hex(128), None, secret=True),  # not required: exports without secrets omit it
         Prop("peer", Ref("/ip ipsec peer"), None),
     ),
     key="id",
