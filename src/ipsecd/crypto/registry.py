@@ -138,192 +138,76 @@ class EsnAlg:
     ikev2_id: int
 
 
-def _cbc(
-    name: str,
-    cipher: str,
-    key: int,
-    block: int,
-    ikev2: int,
-    esp: int | None,
-    oakley: int | None,
-    profile: str | None,
-    source: str,
-    *,
-    key_attr: bool = True,
-    impl: str = OPENSSL,
-    routeros: bool = True,
-    note: str = "",
-) -> EncrAlg:
-    return EncrAlg(
-        name,
-        "cbc",
-        cipher,
-        key,
-        0,
-        block,
-        block,
-        0,
-        False,
-        ikev2,
-        key_attr,
-        esp,
-        oakley,
-        profile,
-        routeros,
-        impl,
-        source,
-        note,
-    )
+def _cbc(name: str, cipher: str, key: int, block: int, ids: tuple[int, int | None, int | None],
+         profile: str | None, source: str, *, key_attr: bool = True, routeros: bool = True,
+         impl: str = OPENSSL, note: str = "") -> EncrAlg:
+    """A CBC row; ``ids`` = (IKEv2 transform id, ESP transform id, Oakley encryption value)."""
+    ikev2, esp, oakley = ids
+    return EncrAlg(name=name, mode="cbc", cipher=cipher, key_size=key, salt_size=0, block_size=block,
+                   iv_size=block, icv_size=0, aead=False, ikev2_id=ikev2, ikev2_key_attr=key_attr,
+                   esp_id=esp, oakley_id=oakley, profile_name=profile, routeros=routeros,
+                   implementation=impl, source=source, note=note)
 
 
-def _aes(
-    name: str, mode: str, key: int, icv: int = 0, ikev2: int = 12, esp: int = 12, routeros: bool = True
-) -> EncrAlg:
-    if mode == "ctr":
-        return EncrAlg(
-            name,
-            "ctr",
-            "aes",
-            key,
-            4,
-            4,
-            8,
-            0,
-            False,
-            13,
-            True,
-            13,
-            None,
-            None,
-            routeros,
-            OPENSSL,
-            "RFC 3686",
-        )
-    return EncrAlg(
-        name,
-        "gcm",
-        "aes",
-        key,
-        4,
-        4,
-        8,
-        icv,
-        True,
-        ikev2,
-        True,
-        esp,
-        None,
-        None,
-        routeros,
-        OPENSSL,
-        "RFC 4106",
-    )
+def _aes(name: str, mode: str, key: int, icv: int = 0, transform_id: int = 13, *,
+         routeros: bool = True) -> EncrAlg:
+    """AES-CTR (RFC 3686) or AES-GCM (RFC 4106): 4-byte salt, 8-byte IV; same id for IKEv2 and ESP."""
+    return EncrAlg(name=name, mode=mode, cipher="aes", key_size=key, salt_size=4, block_size=4,
+                   iv_size=8, icv_size=icv, aead=mode == "gcm", ikev2_id=transform_id,
+                   ikev2_key_attr=True, esp_id=transform_id, oakley_id=None, profile_name=None,
+                   routeros=routeros, implementation=OPENSSL,
+                   source="RFC 3686" if mode == "ctr" else "RFC 4106")
+
+
+def _twofish(name: str, key: int, routeros: bool) -> EncrAlg:
+    return _cbc(name, "twofish", key, 16, (1027, 253, 65005), None, "Twofish paper (Schneier et al. 1998)",
+                routeros=routeros, impl=IPSECD, note=_TWOFISH_NOTE)
 
 
 _TWOFISH_NOTE = ("ipsecd's own pure-Python Twofish (OpenSSL has none); no IANA id: private-use values"
                  " as strongSwan (IKEv2 1027, IKEv1 65005, ESP 253)")
 _BLOWFISH_NOTE = "key length 128/192/256 as strongSwan; 128 when no Key Length attribute"
+_DES_NOTE = "single DES run as TripleDES with K1=K2=K3 (cryptography has no DES)"
+_AES_CBC = (12, 12, 7)
+_BLOWFISH = (7, 7, 3)
+_CAMELLIA = (23, 22, 8)
 
 ENCR_ALGS: tuple[EncrAlg, ...] = (
-    EncrAlg(
-        "null", "null", "null", 0, 0, 4, 0, 0, False, 11, False, 11, None, None, True, OPENSSL, "RFC 2410"
-    ),
-    _cbc(
-        "des",
-        "des",
-        8,
-        8,
-        2,
-        2,
-        1,
-        "des",
-        "RFC 2405",
-        key_attr=False,
-        note="single DES run as TripleDES with K1=K2=K3 (cryptography has no DES)",
-    ),
-    _cbc("3des", "3des", 24, 8, 3, 3, 5, "3des", "RFC 2451", key_attr=False),
-    _cbc("aes-128-cbc", "aes", 16, 16, 12, 12, 7, "aes-128", "RFC 3602"),
-    _cbc("aes-192-cbc", "aes", 24, 16, 12, 12, 7, "aes-192", "RFC 3602"),
-    _cbc("aes-256-cbc", "aes", 32, 16, 12, 12, 7, "aes-256", "RFC 3602"),
+    EncrAlg(name="null", mode="null", cipher="null", key_size=0, salt_size=0, block_size=4, iv_size=0,
+            icv_size=0, aead=False, ikev2_id=11, ikev2_key_attr=False, esp_id=11, oakley_id=None,
+            profile_name=None, routeros=True, implementation=OPENSSL, source="RFC 2410"),
+    _cbc("des", "des", 8, 8, (2, 2, 1), "des", "RFC 2405", key_attr=False, note=_DES_NOTE),
+    _cbc("3des", "3des", 24, 8, (3, 3, 5), "3des", "RFC 2451", key_attr=False),
+    _cbc("aes-128-cbc", "aes", 16, 16, _AES_CBC, "aes-128", "RFC 3602"),
+    _cbc("aes-192-cbc", "aes", 24, 16, _AES_CBC, "aes-192", "RFC 3602"),
+    _cbc("aes-256-cbc", "aes", 32, 16, _AES_CBC, "aes-256", "RFC 3602"),
     _aes("aes-128-ctr", "ctr", 16),
     _aes("aes-192-ctr", "ctr", 24),
     _aes("aes-256-ctr", "ctr", 32),
-    _aes("aes-128-gcm", "gcm", 16, 16, 20, 20),
-    _aes("aes-192-gcm", "gcm", 24, 16, 20, 20),
-    _aes("aes-256-gcm", "gcm", 32, 16, 20, 20),
-    _aes("aes-128-gcm-8", "gcm", 16, 8, 18, 18, routeros=False),
-    _aes("aes-192-gcm-8", "gcm", 24, 8, 18, 18, routeros=False),
-    _aes("aes-256-gcm-8", "gcm", 32, 8, 18, 18, routeros=False),
-    _aes("aes-128-gcm-12", "gcm", 16, 12, 19, 19, routeros=False),
-    _aes("aes-192-gcm-12", "gcm", 24, 12, 19, 19, routeros=False),
-    _aes("aes-256-gcm-12", "gcm", 32, 12, 19, 19, routeros=False),
-    _cbc("blowfish", "blowfish", 16, 8, 7, 7, 3, "blowfish", "RFC 2451", note=_BLOWFISH_NOTE),
-    _cbc("blowfish-192", "blowfish", 24, 8, 7, 7, 3, None, "RFC 2451", routeros=False, note=_BLOWFISH_NOTE),
-    _cbc("blowfish-256", "blowfish", 32, 8, 7, 7, 3, None, "RFC 2451", routeros=False, note=_BLOWFISH_NOTE),
-    _cbc("camellia-128", "camellia", 16, 16, 23, 22, 8, "camellia-128", "RFC 4312, RFC 5529"),
-    _cbc("camellia-192", "camellia", 24, 16, 23, 22, 8, "camellia-192", "RFC 4312, RFC 5529"),
-    _cbc("camellia-256", "camellia", 32, 16, 23, 22, 8, "camellia-256", "RFC 4312, RFC 5529"),
-    _cbc(
-        "twofish",
-        "twofish",
-        16,
-        16,
-        1027,
-        253,
-        65005,
-        None,
-        "Twofish paper (Schneier et al. 1998)",
-        impl=IPSECD,
-        note=_TWOFISH_NOTE,
-    ),
-    _cbc(
-        "twofish-192",
-        "twofish",
-        24,
-        16,
-        1027,
-        253,
-        65005,
-        None,
-        "Twofish paper (Schneier et al. 1998)",
-        impl=IPSECD,
-        routeros=False,
-        note=_TWOFISH_NOTE,
-    ),
-    _cbc(
-        "twofish-256",
-        "twofish",
-        32,
-        16,
-        1027,
-        253,
-        65005,
-        None,
-        "Twofish paper (Schneier et al. 1998)",
-        impl=IPSECD,
-        routeros=False,
-        note=_TWOFISH_NOTE,
-    ),
-    EncrAlg(
-        "chacha20poly1305",
-        "chacha20poly1305",
-        "chacha20",
-        32,
-        4,
-        4,
-        8,
-        16,
-        True,
-        28,
-        False,
-        None,
-        None,
-        None,
-        True,
-        OPENSSL,
-        "RFC 7634",
-        "no IKEv1 ESP transform id",
-    ),
+    _aes("aes-128-gcm", "gcm", 16, 16, 20),
+    _aes("aes-192-gcm", "gcm", 24, 16, 20),
+    _aes("aes-256-gcm", "gcm", 32, 16, 20),
+    _aes("aes-128-gcm-8", "gcm", 16, 8, 18, routeros=False),
+    _aes("aes-192-gcm-8", "gcm", 24, 8, 18, routeros=False),
+    _aes("aes-256-gcm-8", "gcm", 32, 8, 18, routeros=False),
+    _aes("aes-128-gcm-12", "gcm", 16, 12, 19, routeros=False),
+    _aes("aes-192-gcm-12", "gcm", 24, 12, 19, routeros=False),
+    _aes("aes-256-gcm-12", "gcm", 32, 12, 19, routeros=False),
+    _cbc("blowfish", "blowfish", 16, 8, _BLOWFISH, "blowfish", "RFC 2451", note=_BLOWFISH_NOTE),
+    _cbc("blowfish-192", "blowfish", 24, 8, _BLOWFISH, None, "RFC 2451", routeros=False,
+         note=_BLOWFISH_NOTE),
+    _cbc("blowfish-256", "blowfish", 32, 8, _BLOWFISH, None, "RFC 2451", routeros=False,
+         note=_BLOWFISH_NOTE),
+    _cbc("camellia-128", "camellia", 16, 16, _CAMELLIA, "camellia-128", "RFC 4312, RFC 5529"),
+    _cbc("camellia-192", "camellia", 24, 16, _CAMELLIA, "camellia-192", "RFC 4312, RFC 5529"),
+    _cbc("camellia-256", "camellia", 32, 16, _CAMELLIA, "camellia-256", "RFC 4312, RFC 5529"),
+    _twofish("twofish", 16, True),
+    _twofish("twofish-192", 24, False),
+    _twofish("twofish-256", 32, False),
+    EncrAlg(name="chacha20poly1305", mode="chacha20poly1305", cipher="chacha20", key_size=32, salt_size=4,
+            block_size=4, iv_size=8, icv_size=16, aead=True, ikev2_id=28, ikev2_key_attr=False, esp_id=None,
+            oakley_id=None, profile_name=None, routeros=True, implementation=OPENSSL, source="RFC 7634",
+            note="no IKEv1 ESP transform id"),
 )
 
 INTEG_ALGS: tuple[IntegAlg, ...] = (
@@ -331,19 +215,8 @@ INTEG_ALGS: tuple[IntegAlg, ...] = (
     IntegAlg("md5", "md5", 16, 12, 1, 1, 2, True, OPENSSL, "RFC 2403 (HMAC-MD5-96)"),
     IntegAlg("sha1", "sha1", 20, 12, 2, 2, 3, True, OPENSSL, "RFC 2404 (HMAC-SHA1-96)"),
     IntegAlg("sha256", "sha256", 32, 16, 12, 5, 5, True, OPENSSL, "RFC 4868 (HMAC-SHA-256-128)"),
-    IntegAlg(
-        "sha384",
-        "sha384",
-        48,
-        24,
-        13,
-        6,
-        6,
-        False,
-        OPENSSL,
-        "RFC 4868 (HMAC-SHA-384-192)",
-        "not in RouterOS auth-algorithms; offered because strongSwan peers use it",
-    ),
+    IntegAlg("sha384", "sha384", 48, 24, 13, 6, 6, False, OPENSSL, "RFC 4868 (HMAC-SHA-384-192)",
+             "not in RouterOS auth-algorithms; offered because strongSwan peers use it"),
     IntegAlg("sha512", "sha512", 64, 32, 14, 7, 7, True, OPENSSL, "RFC 4868 (HMAC-SHA-512-256)"),
 )
 
@@ -353,19 +226,8 @@ PRF_ALGS: tuple[PrfAlg, ...] = (
     PrfAlg("sha256", "hmac", "sha256", 32, 32, False, 5, True, OPENSSL, "RFC 4868"),
     PrfAlg("sha384", "hmac", "sha384", 48, 48, False, 6, True, OPENSSL, "RFC 4868"),
     PrfAlg("sha512", "hmac", "sha512", 64, 64, False, 7, True, OPENSSL, "RFC 4868"),
-    PrfAlg(
-        "aes-xcbc",
-        "aes-xcbc",
-        None,
-        16,
-        16,
-        True,
-        4,
-        False,
-        IPSECD,
-        "RFC 4434 (AES-XCBC-PRF-128)",
-        "XCBC over OpenSSL AES-ECB",
-    ),
+    PrfAlg("aes-xcbc", "aes-xcbc", None, 16, 16, True, 4, False, IPSECD, "RFC 4434 (AES-XCBC-PRF-128)",
+           "XCBC over OpenSSL AES-ECB"),
     PrfAlg("aes-cmac", "aes-cmac", None, 16, 16, True, 8, False, OPENSSL, "RFC 4615 (AES-CMAC-PRF-128)"),
 )
 
@@ -377,35 +239,16 @@ HASH_ALGS: tuple[HashAlg, ...] = (
     HashAlg("sha512", 64, 6, "sha512", "sha512", True, "FIPS 180-4"),
 )
 
-_V2 = (KE,)
 _V2_ADD = (KE, *ADDITIONAL_KE_TYPES)
 _MLKEM_SRC = "FIPS 203, draft-ietf-ipsecme-ikev2-mlkem"
+_MLKEM_NOTE = "name is ours; meant as an additional key exchange (RFC 9370)"
+_EC2N_NOTE = "IKEv1 only: IKEv2 values 3-4 are reserved"
 
 GROUPS: tuple[Group, ...] = (
     Group("modp768", 1, "modp", 768, True, _V2_ADD, True, "RFC 2409 §6.1"),
     Group("modp1024", 2, "modp", 1024, True, _V2_ADD, True, "RFC 2409 §6.2"),
-    Group(
-        "ec2n155",
-        3,
-        "ec2n",
-        155,
-        True,
-        (),
-        True,
-        "RFC 2409 §6.3",
-        "IKEv1 only: IKEv2 values 3-4 are reserved",
-    ),
-    Group(
-        "ec2n185",
-        4,
-        "ec2n",
-        185,
-        True,
-        (),
-        True,
-        "RFC 2409 §6.4",
-        "IKEv1 only: IKEv2 values 3-4 are reserved",
-    ),
+    Group("ec2n155", 3, "ec2n", 155, True, (), True, "RFC 2409 §6.3", _EC2N_NOTE),
+    Group("ec2n185", 4, "ec2n", 185, True, (), True, "RFC 2409 §6.4", _EC2N_NOTE),
     Group("modp1536", 5, "modp", 1536, True, _V2_ADD, True, "RFC 3526 §2"),
     Group("modp2048", 14, "modp", 2048, True, _V2_ADD, True, "RFC 3526 §3"),
     Group("modp3072", 15, "modp", 3072, True, _V2_ADD, True, "RFC 3526 §4"),
@@ -417,39 +260,9 @@ GROUPS: tuple[Group, ...] = (
     Group("ecp521", 21, "ecp", 521, True, _V2_ADD, True, "RFC 5903"),
     Group("x25519", 31, "montgomery", 255, False, _V2_ADD, True, "RFC 8031"),
     Group("x448", 32, "montgomery", 448, False, _V2_ADD, False, "RFC 8031", "name is ours"),
-    Group(
-        "mlkem512",
-        35,
-        "kem",
-        512,
-        False,
-        _V2_ADD,
-        False,
-        _MLKEM_SRC,
-        "name is ours; meant as an additional key exchange (RFC 9370)",
-    ),
-    Group(
-        "mlkem768",
-        36,
-        "kem",
-        768,
-        False,
-        _V2_ADD,
-        False,
-        _MLKEM_SRC,
-        "name is ours; meant as an additional key exchange (RFC 9370)",
-    ),
-    Group(
-        "mlkem1024",
-        37,
-        "kem",
-        1024,
-        False,
-        _V2_ADD,
-        False,
-        _MLKEM_SRC,
-        "name is ours; meant as an additional key exchange (RFC 9370)",
-    ),
+    Group("mlkem512", 35, "kem", 512, False, _V2_ADD, False, _MLKEM_SRC, _MLKEM_NOTE),
+    Group("mlkem768", 36, "kem", 768, False, _V2_ADD, False, _MLKEM_SRC, _MLKEM_NOTE),
+    Group("mlkem1024", 37, "kem", 1024, False, _V2_ADD, False, _MLKEM_SRC, _MLKEM_NOTE),
 )
 
 ESN_ALGS: tuple[EsnAlg, ...] = (EsnAlg("no-esn", 0), EsnAlg("esn", 1))
