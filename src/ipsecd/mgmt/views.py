@@ -95,7 +95,7 @@ def _flag_width(menu: Menu) -> int:
 
 
 def _detail_text(prop: Prop | None, text: str) -> str:
-    if prop is not None and isinstance(prop.type, Str | Secret):
+    if prop is not None and not prop.runtime and isinstance(prop.type, Str | Secret):
         return quote(text, always=True)
     return quote(text)
 
