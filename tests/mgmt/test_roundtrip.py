@@ -144,7 +144,7 @@ def test_export_without_secrets_omits_them() -> None:
 def test_moved_default_policy_round_trips() -> None:
     script = ("/ip ipsec policy\nadd src-address=10.1.0.0/24 dst-address=10.2.0.0/24\n"
               "add src-address=10.3.0.0/24 dst-address=10.4.0.0/24\nmove 0 destination=2\n")
-    exported, again, first, second = round_trip(script)
+    exported, again, _first, second = round_trip(script)
     assert exported == again
     assert "move [ find default=yes ] destination=2" in exported
     order = [r["src-address"] for r in second.snapshot().rows("/ip ipsec policy")]
