@@ -1,0 +1,355 @@
+"""The sans-I/O packet engine: SPD + SAD + ESP/AH per packet, counters and events (RFC 4301 §5).
+
+:class:`Processor` is what every userspace backend runs in its packet loop; it does no I/O and reads
+no clock (``now`` comes in with each call).
+
+- **Outbound** (RFC 4301 §5.1): an inner IP packet (from the TUN device or a test) → its 5-tuple →
+  locally originated UDP from port 500/4500 bypasses the SPD (the manual; RFC 3948) → SPD first match
+  (a :class:`~ipsecd.policy.spd.FlowCache` in front of the classifier) → ``none``/no policy passes in
+  clear, ``discard`` drops (``out-policy-blocked``), ``encrypt`` takes the policy's outbound SA from
+  the SAD and seals. No SA: ``out-no-states`` and, for level require/unique, an
+  :class:`~ipsecd.dataplane.base.Acquire` (once per policy until an SA for it is installed, as Linux
+  keeps one larval acquire state per policy); level use passes the packet in clear.
+- **Inbound** (RFC 4301 §5.2): ESP/AH (raw, or ESP in UDP/4500 with RFC 3948's marker rules) → SA by
+  SPI and protocol → ``open`` (replay check, ICV, window commit happen in the SA object) → the
+  decapsulated packet must match, on the reversed selector, the very policy the SA was negotiated
+  for (``in-no-policies``, ``in-template-mismatches``, ``in-policy-blocked``). A plain packet that
+  reaches the processor passes unless a policy discards it or requires IPsec; UDP to 500/4500 bypasses.
+- **Counters**: every :class:`~ipsecd.dataplane.errors.DataplaneError` an SA raises is counted by its
+  own class; the SPD-side causes (policy blocked, no state, no policy, template mismatch) are counted
+  here. **Lifetimes**: the SA's byte count is compared with :attr:`SaRecord.byte_limit` per packet and
+  :meth:`Processor.expire` applies time limits; expiries become events.
+- **Ownership of SAs by workers** (DESIGN.md §5): with ``workers > 1`` every processor holds the whole
+  SPD and SAD but builds the transform object (sequence counter, IV source, replay window) only for the
+  SAs it owns (:func:`owner_of`); a packet for another worker's SA comes back as :data:`HANDOFF` with
+  that worker's index, so a sequence number — hence a GCM/CTR/ChaCha nonce — is drawn by one object only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ipsecd.dataplane.ah import AhSa
+from ipsecd.dataplane.base import (
+    Acquire,
+    Action,
+    DataPlaneEvent,
+    Direction,
+    IpsecProto,
+    Level,
+    PolicySpec,
+    SaSpec,
+    SaState,
+    Selector,
+)
+from ipsecd.dataplane.errors import (
+    DataplaneError,
+    InHeaderError,
+    NoStateError,
+    StateMismatchError,
+)
+from ipsecd.dataplane.esp import EspSa
+from ipsecd.dataplane.stats import Statistics
+from ipsecd.policy.sad import Counters, Sad, SaLife, SaRecord
+from ipsecd.policy.spd import NATT_PORT, FlowCache, InboundVerdict, Spd, bypass_in, bypass_out
+from ipsecd.wire import ip as wip
+from ipsecd.wire import natt
+
+Engine = EspSa | AhSa
+
+#: Verdicts (first element of every result tuple).
+DROP = 0  #: dropped and counted (or a dummy/keepalive): nothing to send
+PASS = 1  #: send/deliver the packet unchanged (bypass, no policy, ``none``, level use without SA)
+PROTECT = 2  #: outbound: the sealed packet; inbound: the decapsulated packet, policy-checked
+HANDOFF = 3  #: the SA belongs to another worker (its index is the second element)
+IKE = 4  #: inbound UDP/4500 datagram with the non-ESP marker: the IKE message for the daemon
+
+_TCP, _UDP, _ESP, _AH = wip.PROTO_TCP, wip.PROTO_UDP, wip.PROTO_ESP, wip.PROTO_AH
+_PORTED = frozenset({wip.PROTO_TCP, wip.PROTO_UDP, 132, 136})
+_ICMPS = frozenset({wip.PROTO_ICMP, wip.PROTO_ICMPV6})
+_ENCRYPT, _DISCARD, _USE = Action.ENCRYPT, Action.DISCARD, Level.USE
+_FROM = int.from_bytes
+
+Result = tuple[int, int, bytes]
+"""(verdict, worker index for :data:`HANDOFF` else 0, packet bytes)."""
+
+
+def owner_of(spi: int, workers: int) -> int:
+    """The worker that owns an SA: a pure function of the SPI, so every worker and the backend agree."""
+    return spi % workers if workers > 1 else 0
+
+
+def flow(pkt: bytes) -> tuple[int, int, int, int, int, int]:
+    """(version, src, dst, proto, sport, dport) of an IP packet — the SPD's view (RFC 4301 §4.4.1.1).
+
+    IPv4 without options or fragmentation is parsed inline (the hot case); anything else goes through
+    :func:`ipsecd.wire.ip.flow_of`. Raises :class:`~ipsecd.wire.ip.IpHeaderError` if malformed."""
+    if len(pkt) >= 20 and pkt[0] == 0x45 and not ((pkt[6] & 0x3F) | pkt[7]):
+        proto = pkt[9]
+        src, dst = _FROM(pkt[12:16], "big"), _FROM(pkt[16:20], "big")
+        if proto in _PORTED and len(pkt) >= 24:
+            return 4, src, dst, proto, (pkt[20] << 8) | pkt[21], (pkt[22] << 8) | pkt[23]
+        if proto == 1 and len(pkt) >= 22:
+            return 4, src, dst, proto, pkt[20], pkt[21]
+        return 4, src, dst, proto, 0, 0
+    f = wip.flow_of(pkt)
+    return f.version, f.src, f.dst, f.proto, f.sport, f.dport
+
+
+def _selector(version: int, src: int, dst: int, proto: int, sport: int, dport: int) -> Selector:
+    f = wip.Flow(version, src, dst, proto, sport, dport)
+    s, d = f.host_networks()
+    return Selector(s, d, proto, sport, dport)
+
+
+class Processor:
+    """SPD, SAD, transforms and counters of one packet worker.
+
+    ``full_packets`` chooses what outbound ESP-in-UDP yields: whole outer packets (IP ‖ UDP ‖ ESP —
+    the memory backend) or ESP payloads for the TUN backend's UDP socket to send. Raw ESP and AH are
+    always whole packets (sent with IP_HDRINCL; AH's ICV covers the IP header). Inbound,
+    :meth:`inbound` takes whole packets and :meth:`inbound_esp` socket payloads.
+    """
+
+    __slots__ = ("_acquired", "_cache", "_events", "full_packets", "index", "last", "sad", "spd", "stats", "workers")
+
+    def __init__(self, *, full_packets: bool = True, index: int = 0, workers: int = 1,
+                 randbits: Callable[[int], int] | None = None) -> None:
+        self.spd = Spd()
+        self.sad = Sad(randbits) if randbits is not None else Sad()
+        self._cache = FlowCache(self.spd)
+        self.stats = Statistics()
+        self._events: list[DataPlaneEvent] = []
+        self._acquired: set[str] = set()  # policies with an Acquire outstanding
+        self.full_packets = full_packets
+        self.index = index
+        self.workers = workers
+        self.last: Engine | None = None  # the SA of the latest PROTECT result (where to send it)
+
+    # --- configuration (the DataPlane operations) ----------------------------------------------------
+
+    def owns(self, spi: int) -> bool:
+        return owner_of(spi, self.workers) == self.index
+
+    def add_sa(self, spec: SaSpec, now: float, wall_time: float | None = None) -> SaRecord:
+        """Install an SA; the transform object is built (keys checked) only by the owning worker."""
+        engine: Engine | Counters
+        if self.owns(spec.spi):
+            engine = EspSa(spec) if spec.proto is IpsecProto.ESP else AhSa(spec)
+        else:
+            engine = Counters()
+        rec = self.sad.add(spec, now, wall_time)
+        rec.counters = engine
+        if spec.policy_id is not None:
+            self._acquired.discard(spec.policy_id)
+        return rec
+
+    def update_sa(self, spec: SaSpec) -> None:
+        """Change an installed SA's lifetimes/policy; the transform (keys, counters, window) is kept."""
+        self.sad.update(spec)
+
+    def del_sa(self, spi: int, direction: Direction) -> bool:
+        rec = self.sad.find(spi, direction)
+        if rec is None:
+            return False
+        self.sad.remove(rec)
+        return True
+
+    def query_sa(self, spi: int, direction: Direction) -> SaState | None:
+        rec = self.sad.find(spi, direction)
+        return rec.query() if rec is not None else None
+
+    def add_policy(self, policy: PolicySpec) -> None:
+        self.spd.add(policy)
+
+    def del_policy(self, policy_id: str) -> None:
+        self.spd.remove(policy_id)
+        self._acquired.discard(policy_id)
+
+    def flush(self) -> None:
+        self.sad.flush()
+        self._acquired.clear()
+
+    def poll_events(self) -> list[DataPlaneEvent]:
+        events, self._events = self._events, []
+        return events
+
+    def expire(self, now: float) -> None:
+        """Apply time lifetimes: soft/hard expiry events; a dead SA's transform refuses packets."""
+        for ev in self.sad.expire(now):
+            self._events.append(ev)
+        for rec in self.sad:
+            if rec.state is SaLife.DEAD:
+                self._kill(rec)
+
+    @staticmethod
+    def _kill(rec: SaRecord) -> None:
+        eng = rec.counters
+        if isinstance(eng, EspSa | AhSa):
+            eng.dead = True
+
+    def _bytes_check(self, rec: SaRecord, now: float) -> None:
+        self._events.extend(self.sad.check(rec, now))
+        if rec.state is SaLife.DEAD:
+            self._kill(rec)
+
+    # --- outbound ------------------------------------------------------------------------------------
+
+    def outbound(self, inner: bytes, now: float) -> Result:
+        """Classify and protect one locally originated or forwarded packet."""
+        stats = self.stats
+        try:
+            version, src, dst, proto, sport, dport = flow(inner)
+        except wip.IpHeaderError:
+            stats.out_errors += 1
+            return DROP, 0, b""
+        if proto == _UDP and bypass_out(proto, sport):
+            return PASS, 0, inner
+        policy = self._cache.lookup_raw(version, src, dst, proto, sport, dport)
+        if policy is None:
+            return PASS, 0, inner
+        action = policy.action
+        if action is not _ENCRYPT:
+            if action is _DISCARD:
+                stats.out_policy_blocked += 1
+                return DROP, 0, b""
+            return PASS, 0, inner
+        rec = self.sad.outbound(policy.policy_id)
+        if rec is None:
+            if policy.level is _USE:
+                return PASS, 0, inner
+            stats.out_no_states += 1
+            if policy.policy_id not in self._acquired:
+                self._acquired.add(policy.policy_id)
+                self._events.append(Acquire(policy.policy_id, _selector(version, src, dst, proto, sport, dport),
+                                            policy.level))
+            return DROP, 0, b""
+        engine = rec.counters
+        if type(engine) is EspSa:
+            try:
+                if self.full_packets or engine.encap is None:
+                    out = engine.seal(inner, now)
+                else:
+                    out = engine.seal_payload(inner, now)
+            except DataplaneError as e:
+                stats.count(e)
+                return DROP, 0, b""
+        elif type(engine) is AhSa:
+            try:
+                out = engine.seal(inner, now)
+            except DataplaneError as e:
+                stats.count(e)
+                return DROP, 0, b""
+        else:
+            return HANDOFF, owner_of(rec.spec.spi, self.workers), inner
+        if engine.bytes >= rec.byte_limit:
+            self._bytes_check(rec, now)
+        self.last = engine
+        return PROTECT, 0, out
+
+    # --- inbound -------------------------------------------------------------------------------------
+
+    def inbound(self, pkt: bytes, now: float) -> Result:
+        """One received whole IP packet: ESP/AH (raw or ESP-in-UDP/4500) is opened and policy-checked,
+        an IKE message on 4500 is returned as :data:`IKE`, any other packet gets the plain-packet check."""
+        stats = self.stats
+        try:
+            p = wip.parse(pkt)
+        except wip.IpHeaderError:
+            stats.in_header_errors += 1
+            return DROP, 0, b""
+        proto, off, stop = p.proto, p.l4_off, p.length
+        if proto == _UDP and not p.fragment and stop - off >= 8 and (pkt[off + 2] << 8 | pkt[off + 3]) == NATT_PORT:
+            kind = natt.classify(pkt[off + 8 : off + 16])
+            if kind is natt.Kind.IKE:
+                return IKE, 0, pkt[off + 12 : stop]
+            if kind is not natt.Kind.ESP:
+                if kind is natt.Kind.INVALID:
+                    stats.in_header_errors += 1
+                return DROP, 0, b""
+            spi_off = off + 8
+        elif proto == _ESP or proto == _AH:
+            if p.fragment:
+                stats.in_header_errors += 1
+                return DROP, 0, b""
+            spi_off = off + 4 if proto == _AH else off
+        else:
+            return self._plain_in(pkt)
+        if spi_off + 4 > stop:
+            stats.in_header_errors += 1
+            return DROP, 0, b""
+        proto_num = _AH if proto == _AH else _ESP
+        spi = _FROM(pkt[spi_off : spi_off + 4], "big")
+        rec = self.sad.inbound(spi, proto_num, _FROM(p.dst, "big"))
+        if rec is None:
+            stats.in_no_states += 1
+            return DROP, 0, b""
+        engine = rec.counters
+        if type(engine) is not EspSa and type(engine) is not AhSa:
+            return HANDOFF, owner_of(spi, self.workers), pkt
+        try:
+            inner = engine.open(pkt, now)
+        except DataplaneError as e:
+            stats.count(e)
+            return DROP, 0, b""
+        return self._checked(rec, engine, inner, now)
+
+    def inbound_esp(self, esp: bytes, encapsulated: bool, now: float) -> Result:
+        """One ESP packet received without its outer header (raw ESP socket payload, or a UDP/4500
+        datagram already known to carry ESP): SA by SPI, open, policy check."""
+        stats = self.stats
+        if len(esp) < 8:
+            stats.count(InHeaderError("ESP packet without a header"))
+            return DROP, 0, b""
+        spi = _FROM(esp[:4], "big")
+        rec = self.sad.inbound(spi, _ESP)
+        if rec is None:
+            stats.count(NoStateError(f"no SA for SPI {spi:#x}"))
+            return DROP, 0, b""
+        engine = rec.counters
+        if type(engine) is not EspSa:
+            return HANDOFF, owner_of(spi, self.workers), esp
+        if (engine.encap is not None) != encapsulated:
+            engine.invalid_packets += 1
+            stats.count(StateMismatchError("ESP arrived with the wrong encapsulation for its SA"))
+            return DROP, 0, b""
+        try:
+            inner = engine.open_payload(esp, now)
+        except DataplaneError as e:
+            stats.count(e)
+            return DROP, 0, b""
+        return self._checked(rec, engine, inner, now)
+
+    def _checked(self, rec: SaRecord, engine: Engine, inner: bytes, now: float) -> Result:
+        self.last = engine
+        if engine.bytes >= rec.byte_limit:
+            self._bytes_check(rec, now)
+        if not inner:  # dummy packet (RFC 4303 §2.6): consumed
+            return DROP, 0, b""
+        try:
+            version, src, dst, proto, sport, dport = flow(inner)
+        except wip.IpHeaderError:
+            self.stats.in_state_mode_errors += 1
+            return DROP, 0, b""
+        verdict = self.spd.check_inbound(rec.spec.policy_id, version, src, dst, proto, sport, dport)
+        if verdict is InboundVerdict.ACCEPT:
+            return PROTECT, 0, inner
+        slot = verdict.value
+        setattr(self.stats, slot, getattr(self.stats, slot) + 1)
+        return DROP, 0, b""
+
+    def _plain_in(self, pkt: bytes) -> Result:
+        """A packet that arrived without IPsec: UDP to 500/4500 bypasses, otherwise the SPD decides."""
+        try:
+            version, src, dst, proto, sport, dport = flow(pkt)
+        except wip.IpHeaderError:
+            self.stats.in_header_errors += 1
+            return DROP, 0, b""
+        if bypass_in(proto, dport):
+            return PASS, 0, pkt
+        verdict = self.spd.check_plain_inbound(version, src, dst, proto, sport, dport)
+        if verdict is InboundVerdict.ACCEPT:
+            return PASS, 0, pkt
+        slot = verdict.value
+        setattr(self.stats, slot, getattr(self.stats, slot) + 1)
+        return DROP, 0, b""

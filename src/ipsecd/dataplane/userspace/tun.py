@@ -1,0 +1,139 @@
+"""The TUN device and the policy routing that sends protected traffic into it (Linux, root).
+
+- :func:`open_queue` opens one queue of a TUN device: ``IFF_TUN | IFF_NO_PI`` (bare IP packets, no
+  4-byte packet-info header), plus ``IFF_MULTI_QUEUE`` when several workers each read their own
+  queue (the kernel spreads flows over the queues). ``IFF_VNET_HDR`` offloads are not used: with
+  TSO the kernel would hand over 64 KB TCP super-packets that Python would have to re-segment and
+  checksum, which measured slower than letting the kernel segment at the TUN MTU.
+- :class:`Routing` does what strongSwan's kernel-libipsec does with table 220: routes for the remote
+  selectors of the policies (tunnel mode: the remote subnet; transport mode: the peer host) through
+  the TUN device in table ``table``, and a rule ``not fwmark MARK lookup table`` at priority
+  ``table``, so everything the data plane's own sockets send (they carry ``MARK``: ESP, ESP-in-UDP,
+  IKE on 4500, clear bypass) and the daemon's IKE from UDP ``ike_port`` (a rule one priority earlier
+  sends it to ``main``) never loops back into the tunnel.
+
+Every command runs ``ip`` (iproute2); failures raise :class:`TunError` with ip's message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import os
+import struct
+import subprocess
+
+TUNSETIFF = 0x400454CA
+TUNSETQUEUE = 0x400454D9
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+IFF_MULTI_QUEUE = 0x0100
+IFF_DETACH_QUEUE = 0x0400
+
+#: fwmark the data plane's sockets carry; policy routing sends unmarked traffic to the TUN table.
+DEFAULT_MARK = 0x1A2B
+DEFAULT_TABLE = 220
+
+
+class TunError(Exception):
+    """A TUN device or route could not be set up (message says which command and why)."""
+
+
+def ip(*args: str, check: bool = True) -> str:
+    """Run ``ip ARGS``; raises :class:`TunError` with ip's own message when ``check`` and it fails."""
+    r = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if check and r.returncode:
+        raise TunError(f"ip {' '.join(args)}: {r.stderr.strip() or r.returncode}")
+    return r.stdout
+
+
+def open_queue(name: str, multi_queue: bool = False) -> int:
+    """One non-blocking file descriptor reading/writing bare IP packets of TUN device ``name``."""
+    if not 0 < len(name) < 16:
+        raise TunError(f"TUN name {name!r} must be 1–15 characters")
+    try:
+        fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise TunError(f"/dev/net/tun: {e.strerror}") from None
+    flags = IFF_TUN | IFF_NO_PI | (IFF_MULTI_QUEUE if multi_queue else 0)
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), flags))
+    except OSError as e:
+        os.close(fd)
+        raise TunError(f"TUNSETIFF {name}: {e.strerror}") from None
+    return fd
+
+
+def detach_queue(fd: int) -> None:
+    """Keep ``fd``'s queue (and so the device) alive without the kernel steering packets to it."""
+    fcntl.ioctl(fd, TUNSETQUEUE, struct.pack("16sH22x", b"", IFF_DETACH_QUEUE))
+
+
+def configure(name: str, mtu: int, addresses: list[str]) -> None:
+    """Bring the device up with ``mtu`` and ``addresses``; IPv6 autoconfiguration off so no router
+    solicitation is ever read from the device as if it were traffic."""
+    if os.path.exists(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6") and not any(":" in a for a in addresses):
+        with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w") as f:
+            f.write("1")
+    for path in (f"/proc/sys/net/ipv4/conf/{name}/rp_filter",):
+        if os.path.exists(path):  # decrypted packets arrive on the TUN from addresses routed elsewhere too
+            with open(path, "w") as f:
+                f.write("0")
+    ip("link", "set", "dev", name, "mtu", str(mtu), "up")
+    for a in addresses:
+        ip("addr", "add", a, "dev", name)
+
+
+def local_address_in(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    """An address of this host inside ``net`` (the source to route tunnel traffic from), if any."""
+    data = json.loads(ip("-j", "addr", "show") or "[]")
+    for link in data:
+        for a in link.get("addr_info", []):
+            try:
+                if ipaddress.ip_address(a["local"]) in net:
+                    return str(a["local"])
+            except (KeyError, ValueError):
+                continue
+    return None
+
+
+class Routing:
+    """Policy routing into the TUN device (see the module docstring); :meth:`close` undoes it all."""
+
+    def __init__(self, dev: str, table: int = DEFAULT_TABLE, mark: int = DEFAULT_MARK, ike_port: int = 500) -> None:
+        self.dev = dev
+        self.table = str(table)
+        self.mark = mark
+        self.ike_port = ike_port
+        self._routes: dict[str, tuple[str, ...]] = {}
+        self._rules: list[tuple[str, ...]] = []
+
+    def setup(self) -> None:
+        for fam in ("-4", "-6"):
+            bypass = (fam, "rule", "add", "pref", str(int(self.table) - 1), "ipproto", "udp", "sport",
+                      str(self.ike_port), "lookup", "main")
+            rule = (fam, "rule", "add", "pref", self.table, "not", "fwmark", hex(self.mark), "lookup", self.table)
+            for r in (bypass, rule):
+                ip(*r)
+                self._rules.append(r)
+
+    def add_route(self, key: str, dst: str, src: str | None) -> None:
+        """Route ``dst`` (a prefix) through the TUN device in the table, from ``src`` when given."""
+        if key in self._routes:
+            return
+        args = ("route", "replace", dst, "dev", self.dev, "table", self.table) + (("src", src) if src else ())
+        ip(*args)
+        self._routes[key] = ("route", "del", dst, "dev", self.dev, "table", self.table)
+
+    def del_route(self, key: str) -> None:
+        args = self._routes.pop(key, None)
+        if args is not None:
+            ip(*args, check=False)
+
+    def close(self) -> None:
+        for key in list(self._routes):
+            self.del_route(key)
+        for r in reversed(self._rules):
+            ip(*r[:2], "del", *r[3:], check=False)
+        self._rules.clear()

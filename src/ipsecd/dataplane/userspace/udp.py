@@ -1,0 +1,128 @@
+"""The data plane's sockets: UDP/4500 with GSO/GRO batching, raw ESP/AH, and a raw IP sender.
+
+- **UDP/4500** (RFC 3948): :func:`natt_socket` binds the NAT-T port (``SO_REUSEPORT`` so each worker
+  may hold one; the kernel keeps one peer's 4-tuple on one of them), enables ``UDP_GRO`` (one
+  ``recvmsg`` returns a batch of equal-sized datagrams of one sender, split by
+  :func:`~ipsecd.wire.natt.segments`) and carries the data plane's fwmark so policy routing never
+  sends it into the TUN device. :class:`GsoSender` batches equal-sized ESP payloads to one peer into a
+  single ``sendmsg`` with ``UDP_SEGMENT``: the kernel cuts it into separate datagrams, each its own
+  ESP packet that fits the path MTU — no outer fragmentation, one syscall per batch.
+- **Raw ESP/AH** (IP protocols 50/51): :func:`raw_socket` receives whole IPv4 packets of that
+  protocol (the kernel here has no ESP/AH handler, so the raw socket is the only consumer) and sends
+  ESP payloads to which the kernel adds the IP header.
+- :func:`hdrincl_socket` sends complete IP packets (AH, whose ICV covers the IP header, and packets a
+  policy lets through in clear).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+SOL_UDP = 17
+UDP_SEGMENT = 103
+UDP_GRO = 104
+#: Linux caps a GSO send at 64 segments and 64 KB.
+GSO_MAX_SEGMENTS = 64
+GSO_MAX_BYTES = 65000
+_U16 = struct.Struct("=H")
+_INT = struct.Struct("=i")
+
+
+def _mark(s: socket.socket, mark: int) -> None:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, mark)
+
+
+def natt_socket(port: int, mark: int, v6: bool = False, reuseport: bool = True) -> socket.socket:
+    """The UDP NAT-T socket (non-blocking, GRO on, fwmark ``mark``)."""
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        if v6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuseport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        _mark(s, mark)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        s.setsockopt(SOL_UDP, UDP_GRO, 1)
+        s.bind(("::" if v6 else "0.0.0.0", port))
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def raw_socket(proto: int, mark: int) -> socket.socket:
+    """Raw IPv4 socket for ESP (50) or AH (51): receives whole packets, sends payloads."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
+    _mark(s, mark)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.setblocking(False)
+    return s
+
+
+def hdrincl_socket(mark: int) -> socket.socket:
+    """Raw IPv4 socket that sends complete packets as given (IP_HDRINCL)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    _mark(s, mark)
+    s.setblocking(False)
+    return s
+
+
+def recv_gro(s: socket.socket, bufsize: int = 65535) -> tuple[bytes, int, tuple[str, int]] | None:
+    """One ``recvmsg``: (data, GRO segment size or 0, sender) or None when nothing is queued."""
+    try:
+        data, anc, _flags, addr = s.recvmsg(bufsize, 64)
+    except BlockingIOError:
+        return None
+    seg = 0
+    for level, kind, value in anc:
+        if level == SOL_UDP and kind == UDP_GRO:
+            seg = _INT.unpack_from(value)[0] if len(value) >= 4 else _U16.unpack_from(value)[0]
+    return data, seg, addr
+
+
+class GsoSender:
+    """Collects ESP payloads for one socket and sends runs of equal size to one peer per ``sendmsg``.
+
+    A run ends when the peer changes, a payload is larger than the run's segment size (a smaller
+    one may close it: GSO's last segment may be short), it holds 64 segments or 64 KB, or on
+    :meth:`flush` (the worker calls it when its TUN queue is empty)."""
+
+    __slots__ = ("_addr", "_bufs", "_bytes", "_seg", "errors", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._bufs: list[bytes] = []
+        self._addr: tuple[str, int] | None = None
+        self._seg = 0
+        self._bytes = 0
+        self.errors = 0
+
+    def add(self, data: bytes, addr: tuple[str, int]) -> None:
+        n = len(data)
+        if self._bufs and (addr != self._addr or n > self._seg or self._bytes + n > GSO_MAX_BYTES):
+            self.flush()
+        if not self._bufs:
+            self._addr, self._seg = addr, n
+        self._bufs.append(data)
+        self._bytes += n
+        if n < self._seg or len(self._bufs) >= GSO_MAX_SEGMENTS:
+            self.flush()
+
+    def flush(self) -> None:
+        bufs = self._bufs
+        if not bufs:
+            return
+        addr = self._addr
+        assert addr is not None
+        try:
+            if len(bufs) == 1:
+                self.sock.sendto(bufs[0], addr)
+            else:
+                self.sock.sendmsg(bufs, [(SOL_UDP, UDP_SEGMENT, _U16.pack(self._seg))], 0, addr)
+        except OSError:
+            self.errors += 1  # a full socket buffer drops like a full NIC queue would
+        self._bufs = []
+        self._bytes = 0

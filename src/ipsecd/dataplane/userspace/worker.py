@@ -1,0 +1,305 @@
+"""The packet loop of the TUN data plane: one process per worker, outside asyncio (DESIGN.md §5).
+
+**Ownership** (the contract with the daemon and between workers):
+
+- The data plane owns **UDP 4500**: workers bind it (``SO_REUSEPORT``, one socket each) and every
+  datagram that starts with the non-ESP marker is an IKE message handed to the daemon — each segment
+  of a GRO batch is classified on its own, so an IKE message coalesced behind ESP segments is never
+  decrypted as ESP nor lost. NAT-keepalives are dropped. The daemon sends IKE on 4500 through the
+  backend, which asks worker 0 to send it from the same socket. The daemon owns **UDP 500**.
+- Each SA is owned by exactly one worker (:func:`~ipsecd.dataplane.processor.owner_of`, by SPI):
+  only that worker's :class:`~ipsecd.dataplane.processor.Processor` holds the SA's transform, so only
+  it draws the SA's sequence numbers and counter-based IVs and holds its replay window. A packet read
+  by another worker (the multi-queue TUN and ``SO_REUSEPORT`` spread flows, not SAs) is handed to the
+  owner over a Unix datagram socket — traffic is steered by SA.
+- Raw ESP/AH sockets see every packet of their protocol, so only worker 0 opens them (and hands off).
+
+The daemon feeds SAs and policies over a :mod:`multiprocessing` pipe (``ctrl``: request → reply);
+events (acquires, expiries) and IKE datagrams go up on a second pipe (``up``) as they happen.
+
+Batching: the TUN queue is drained in a loop of non-blocking reads and ESP-in-UDP payloads leave in
+GSO runs (:class:`~ipsecd.dataplane.userspace.udp.GsoSender`) flushed when the queue is empty;
+received GRO batches are split and each segment opened on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ipsecd.dataplane.base import Acquire, DataPlaneEvent
+from ipsecd.dataplane.errors import ConfigError
+from ipsecd.dataplane.processor import HANDOFF, PASS, PROTECT, Engine, Processor, owner_of
+from ipsecd.dataplane.userspace import tun, udp
+from ipsecd.policy.errors import SadError, SpdError
+from ipsecd.wire import natt
+
+#: Packets one readiness event may process before the loop looks at its other sockets again.
+BURST = 256
+_HANDOFF_OUT, _HANDOFF_UDP, _HANDOFF_RAW = b"O", b"U", b"R"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    tun: str
+    index: int
+    workers: int
+    natt_port: int
+    mark: int
+    tag: str  # unique per backend instance: names the handoff sockets
+    raw: bool = True  # worker 0 opens raw ESP/AH sockets
+
+
+def handoff_address(tag: str, index: int) -> str:
+    return f"\0ipsecd-{tag}-{index}"
+
+
+class Worker:
+    """One packet worker: its TUN queue, sockets and :class:`Processor` (see the module docstring)."""
+
+    def __init__(self, cfg: WorkerConfig, ctrl: Connection, up: Connection) -> None:
+        self.cfg = cfg
+        self.ctrl = ctrl
+        self.up = up
+        self.proc = Processor(full_packets=False, index=cfg.index, workers=cfg.workers)
+        self.tun = tun.open_queue(cfg.tun, multi_queue=True)
+        self.udp = udp.natt_socket(cfg.natt_port, cfg.mark)
+        self.gso = udp.GsoSender(self.udp)
+        self.esp: socket.socket | None = None
+        self.ah: socket.socket | None = None
+        if cfg.raw and cfg.index == 0:
+            self.esp = udp.raw_socket(50, cfg.mark)
+            self.ah = udp.raw_socket(51, cfg.mark)
+        self.plain = udp.hdrincl_socket(cfg.mark)
+        self.hand = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.hand.bind(handoff_address(cfg.tag, cfg.index))
+        self.hand.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.hand.setblocking(False)
+        self._dest: dict[int, tuple[bool, tuple[str, int]]] = {}  # id(engine) -> (udp?, address)
+        self.running = True
+
+    # --- the loop ------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        ep = select.epoll()
+        handlers = {self.tun: self._tun_in, self.udp.fileno(): self._udp_in, self.hand.fileno(): self._handoff_in,
+                    self.ctrl.fileno(): self._ctrl_in}
+        if self.esp is not None and self.ah is not None:
+            handlers[self.esp.fileno()] = self._esp_in
+            handlers[self.ah.fileno()] = self._ah_in
+        for fd in handlers:
+            ep.register(fd, select.EPOLLIN)
+        next_expire = 0.0
+        try:
+            while self.running:
+                for fd, _ in ep.poll(1.0):
+                    handlers[fd]()
+                now = time.monotonic()
+                if now >= next_expire:
+                    self.proc.expire(now)
+                    next_expire = now + 1.0
+                self._push_events()
+        finally:
+            ep.close()
+            self.close()
+
+    def close(self) -> None:
+        for s in (self.udp, self.esp, self.ah, self.plain, self.hand):
+            if s is not None:
+                s.close()
+        os.close(self.tun)
+
+    def _push_events(self) -> None:
+        evs: list[DataPlaneEvent] = self.proc.poll_events()
+        for ev in evs:
+            if isinstance(ev, Acquire) or owner_of(ev.spi, self.cfg.workers) == self.cfg.index:
+                self.up.send(("event", ev))
+
+    # --- outbound: TUN → ESP -------------------------------------------------------------------------
+
+    def _tun_in(self) -> None:
+        read, fd, outbound = os.read, self.tun, self.proc.outbound
+        now = time.monotonic()
+        for _ in range(BURST):
+            try:
+                pkt = read(fd, 65535)
+            except BlockingIOError:
+                break
+            self._emit(*outbound(pkt, now), pkt)
+        self.gso.flush()
+
+    def _emit(self, verdict: int, idx: int, data: bytes, pkt: bytes) -> None:
+        if verdict == PROTECT:
+            engine = self.proc.last
+            assert engine is not None
+            dest = self._dest.get(id(engine))
+            if dest is None or len(self._dest) > 4096:
+                dest = self._destination(engine)
+            if dest[0]:
+                self.gso.add(data, dest[1])
+            else:
+                self._send(self.plain, data, dest[1])  # raw ESP and AH: whole packets (IP_HDRINCL)
+        elif verdict == PASS:
+            self._send(self.plain, data, (socket.inet_ntop(socket.AF_INET, data[16:20]), 0))
+        elif verdict == HANDOFF:
+            self._handoff(idx, _HANDOFF_OUT + pkt)
+
+    def _destination(self, engine: Engine) -> tuple[bool, tuple[str, int]]:
+        spec = engine.spec
+        if spec.encap is not None:
+            dest = (True, (str(spec.dst), spec.encap.dport))
+        else:
+            dest = (False, (str(spec.dst), 0))
+        self._dest[id(engine)] = dest
+        return dest
+
+    @staticmethod
+    def _send(sock: socket.socket | None, data: bytes, addr: tuple[str, int]) -> None:
+        if sock is None:
+            return
+        try:
+            sock.sendto(data, addr)
+        except OSError:
+            pass  # a full queue or unreachable peer drops the packet, as a NIC would
+
+    def _handoff(self, idx: int, msg: bytes) -> None:
+        try:
+            self.hand.sendto(msg, handoff_address(self.cfg.tag, idx))
+        except OSError:
+            pass
+
+    # --- inbound: sockets → TUN ----------------------------------------------------------------------
+
+    def _deliver(self, verdict: int, idx: int, data: bytes, handoff: bytes) -> None:
+        if verdict == PROTECT:
+            try:
+                os.write(self.tun, data)
+            except OSError:
+                pass
+        elif verdict == HANDOFF:
+            self._handoff(idx, handoff + data)
+
+    def _udp_in(self) -> None:
+        inbound, classify, ESP, IKE_K = self.proc.inbound_esp, natt.classify, natt.Kind.ESP, natt.Kind.IKE
+        for _ in range(BURST):
+            got = udp.recv_gro(self.udp)
+            if got is None:
+                break
+            data, seg, addr = got
+            now = time.monotonic()
+            for piece in natt.segments(data, seg) if seg and seg < len(data) else (data,):
+                kind = classify(piece)
+                if kind is ESP:
+                    b = bytes(piece)
+                    self._deliver(*inbound(b, True, now), _HANDOFF_UDP)
+                elif kind is IKE_K:
+                    self.up.send(("ike", bytes(piece[4:]), addr))
+        self.gso.flush()
+
+    def _esp_in(self) -> None:
+        assert self.esp is not None
+        now = time.monotonic()
+        for _ in range(BURST):
+            try:
+                pkt = self.esp.recv(65535)
+            except BlockingIOError:
+                break
+            ihl = (pkt[0] & 0x0F) * 4 if pkt else 0
+            self._deliver(*self.proc.inbound_esp(pkt[ihl:], False, now), _HANDOFF_RAW)
+
+    def _ah_in(self) -> None:
+        assert self.ah is not None
+        now = time.monotonic()
+        for _ in range(BURST):
+            try:
+                pkt = self.ah.recv(65535)
+            except BlockingIOError:
+                break
+            verdict, idx, data = self.proc.inbound(pkt, now)
+            if verdict == HANDOFF:
+                self._handoff(idx, b"A" + pkt)
+            else:
+                self._deliver(verdict, idx, data, b"")
+
+    def _handoff_in(self) -> None:
+        now = time.monotonic()
+        for _ in range(BURST):
+            try:
+                msg = self.hand.recv(70000)
+            except BlockingIOError:
+                break
+            kind, body = msg[:1], msg[1:]
+            if kind == _HANDOFF_OUT:
+                verdict, idx, data = self.proc.outbound(body, now)
+                if verdict != HANDOFF:  # never bounce: an SA has exactly one owner
+                    self._emit(verdict, idx, data, body)
+            elif kind == b"A":
+                verdict, idx, data = self.proc.inbound(body, now)
+                if verdict != HANDOFF:
+                    self._deliver(verdict, idx, data, b"")
+            else:
+                verdict, idx, data = self.proc.inbound_esp(body, kind == _HANDOFF_UDP, now)
+                if verdict != HANDOFF:
+                    self._deliver(verdict, idx, data, b"")
+        self.gso.flush()
+
+    # --- control -------------------------------------------------------------------------------------
+
+    def _ctrl_in(self) -> None:
+        while self.ctrl.poll():
+            try:
+                op, *args = self.ctrl.recv()
+            except EOFError:
+                self.running = False
+                return
+            try:
+                result = self._op(op, args)
+            except (ConfigError, SadError, SpdError, ValueError) as e:
+                self.ctrl.send(("error", f"{type(e).__name__}: {e}"))
+            else:
+                self.ctrl.send(("ok", result))
+
+    def _op(self, op: str, args: list[Any]) -> object:
+        p, now = self.proc, time.monotonic()
+        if op == "add_sa":
+            p.add_sa(args[0], now, time.time())
+            self._dest.clear()
+        elif op == "update_sa":
+            p.update_sa(args[0])
+        elif op == "del_sa":
+            p.del_sa(*args)
+            self._dest.clear()
+        elif op == "query_sa":
+            return p.query_sa(*args)
+        elif op == "add_policy":
+            p.add_policy(args[0])
+        elif op == "del_policy":
+            p.del_policy(args[0])
+        elif op == "flush":
+            p.flush()
+            self._dest.clear()
+        elif op == "stats":
+            return p.stats.as_dict()
+        elif op == "send_ike":
+            self._send(self.udp, natt.add_marker(args[0]), args[1])
+        elif op == "stop":
+            self.running = False
+        else:
+            raise ValueError(f"unknown worker operation {op!r}")
+        return None
+
+
+def worker_main(cfg: WorkerConfig, ctrl: Connection, up: Connection) -> None:
+    """Process entry point: set up, report readiness (or the error) on ``ctrl``, run until stopped."""
+    try:
+        w = Worker(cfg, ctrl, up)
+    except (OSError, tun.TunError) as e:
+        ctrl.send(("error", f"worker {cfg.index}: {e}"))
+        return
+    ctrl.send(("ok", os.getpid()))
+    w.run()

@@ -1,0 +1,113 @@
+"""Network-namespace helpers for root tests and benchmarks: two namespaces joined by a veth pair.
+
+Names carry a unique prefix (``ipdp`` + the process id + a counter) so parallel runs and other areas'
+namespaces never collide, and :meth:`Pair.close` removes everything it created — the tests use it
+through a fixture finalizer, so it runs on failure paths too. Processes started with
+:meth:`Pair.popen` are remembered and killed (by pid) on close.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import time
+from typing import Any
+
+_counter = itertools.count()
+
+
+def sh(*args: str, check: bool = True, timeout: float = 30) -> str:
+    r = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode:
+        raise RuntimeError(f"{' '.join(args)}: {r.returncode}: {r.stderr.strip()} {r.stdout.strip()}")
+    return r.stdout
+
+
+class Pair:
+    """Namespaces ``a`` and ``b``; veth ``a``-side 10.231.x.1/24, ``b``-side .2; loopbacks up;
+    "LAN" addresses 10.232.1.1/32 (a) and 10.232.2.1/32 (b) on ``lo``."""
+
+    def __init__(self, prefix: str = "ipdp") -> None:
+        tag = f"{prefix}{os.getpid() % 100000}x{next(_counter)}"
+        self.a, self.b = f"{tag}A", f"{tag}B"
+        self.veth_a, self.veth_b = f"{tag[:12]}a", f"{tag[:12]}b"
+        self.addr_a, self.addr_b = "10.231.0.1", "10.231.0.2"
+        self.lan_a, self.lan_b = "10.232.1.1", "10.232.2.1"
+        self._procs: list[subprocess.Popen[Any]] = []
+        self._made: list[str] = []
+        try:
+            for ns in (self.a, self.b):
+                sh("ip", "netns", "add", ns)
+                self._made.append(ns)
+            sh("ip", "link", "add", self.veth_a, "netns", self.a, "type", "veth", "peer", "name", self.veth_b,
+               "netns", self.b)
+            for ns, dev, addr, lan in ((self.a, self.veth_a, self.addr_a, self.lan_a),
+                                       (self.b, self.veth_b, self.addr_b, self.lan_b)):
+                self.run(ns, "ip", "link", "set", "lo", "up")
+                self.run(ns, "ip", "addr", "add", f"{lan}/32", "dev", "lo")
+                self.run(ns, "ip", "addr", "add", f"{addr}/24", "dev", dev)
+                self.run(ns, "ip", "link", "set", dev, "up")
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, ns: str, *cmd: str, check: bool = True, timeout: float = 30) -> str:
+        return sh("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
+
+    def popen(self, ns: str, *cmd: str, **kw: Any) -> subprocess.Popen[Any]:
+        p = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], **kw)
+        self._procs.append(p)
+        return p
+
+    def close(self) -> None:
+        for p in self._procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+        self._procs.clear()
+        for ns in self._made:
+            # killing what still runs inside (only processes of this namespace: started by us)
+            pids = sh("ip", "netns", "pids", ns, check=False).split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
+            sh("ip", "netns", "del", ns, check=False)
+        self._made.clear()
+
+
+class InNetns:
+    """Enter a namespace in this process (``setns``) and come back: for building a backend that runs
+    in one namespace from the test process. Not thread-safe; tests use it around construction only."""
+
+    def __init__(self, ns: str) -> None:
+        self.ns = ns
+        self._old = -1
+
+    def __enter__(self) -> InNetns:
+        self._old = os.open("/proc/self/ns/net", os.O_RDONLY)
+        fd = os.open(f"/var/run/netns/{self.ns}", os.O_RDONLY)
+        try:
+            os.setns(fd, os.CLONE_NEWNET)
+        finally:
+            os.close(fd)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.setns(self._old, os.CLONE_NEWNET)
+        os.close(self._old)
+
+
+def wait_for(pred: Any, timeout: float = 5.0, step: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
