@@ -48,6 +48,9 @@ class StubGlue:
         self.daemon.transport.send(b"DELETE", ("127.0.0.1", self.daemon.transport.ike_port), self.sink)
         self.calls.append("shutdown")
 
+    def close(self) -> None:
+        self.calls.append("close")
+
 
 def test_lifecycle(tmp_path: Path) -> None:
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -71,7 +74,7 @@ def test_lifecycle(tmp_path: Path) -> None:
         return await task
 
     assert asyncio.run(main()) == 0
-    assert glue.calls == ["attach", "start", "poll", "shutdown"]
+    assert glue.calls == ["attach", "start", "poll", "shutdown", "close"]
     assert sink.recvfrom(100)[0] == b"DELETE"
     assert not control.exists() and daemon.transport.bound == []
     sink.close()

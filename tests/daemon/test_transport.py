@@ -84,7 +84,7 @@ def test_natt_owned_by_dataplane_goes_through_its_sender() -> None:
         assert t.counters["send-errors"] == 1  # no sender yet: counted, not raised
         t.natt_sender = lambda d, lo, re: sent.append((d, re))
         t.send(b"x", ("127.0.0.1", 45000), ("127.0.0.9", 4500))
-        assert sent == [(NON_ESP_MARKER + b"x", ("127.0.0.9", 4500))]
+        assert sent == [(b"x", ("127.0.0.9", 4500))]
         t.ike_from_dataplane(b"in", ("127.0.0.1", 45000), ("127.0.0.9", 4500))
         assert ike[-1] == Datagram(b"in", ("127.0.0.1", 45000), ("127.0.0.9", 4500), natt=True)
         t.close()

@@ -46,6 +46,8 @@ class Glue(Protocol):
 
     def shutdown(self) -> None: ...
 
+    def close(self) -> None: ...
+
 
 Execute = Callable[[str, bool], Reply]
 
@@ -120,6 +122,7 @@ class Daemon:
         except Exception:
             log.exception("error while deleting SAs at shutdown")
         await asyncio.sleep(SHUTDOWN_GRACE)
+        self.glue.close()
         if self.control is not None:
             await self.control.close()
         self.timers.cancel_all()

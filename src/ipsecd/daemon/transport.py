@@ -54,7 +54,7 @@ class Datagram:
 
 IkeHandler = Callable[[Datagram], None]
 EspHandler = Callable[[bytes, Addr, Addr], None]
-NattSender = Callable[[bytes, Addr, Addr], None]
+NattSender = Callable[[bytes, Addr, Addr], None]  # an IKE message (no marker), local, remote
 
 
 def _family(host: str) -> int:
@@ -213,7 +213,7 @@ class Transport:
                 self.counters["send-errors"] += 1
                 log.warning("no NAT-T socket to send IKE to %s:%d", *remote)
                 return
-            self.natt_sender(NON_ESP_MARKER + data, local, remote)
+            self.natt_sender(data, local, remote)  # the socket's owner adds the marker
             self.counters["tx"] += 1
             return
         self._send_raw(NON_ESP_MARKER + data if natt else data, local, remote, natt)

@@ -1,0 +1,51 @@
+"""``ipsecd run`` and ``ipsecd demo`` (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import argparse
+
+DATAPLANES = ("memory", "tun", "xfrm")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range 0..65535: {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser("run", help="the IKE daemon",
+                         description="Run the IKE daemon on the configuration database, or on exactly "
+                                     "the script given with --config (kept in memory, not persisted).")
+    run.add_argument("--config", metavar="FILE.rsc", help="start from exactly this script")
+    run.add_argument("--dataplane", choices=DATAPLANES, default="tun",
+                     help="where SAs and policies go (default: %(default)s)")
+    run.add_argument("--tun", metavar="NAME", default="ipsecd0", help="TUN device of the tun data plane")
+    run.add_argument("--ike-port", type=_port, default=500, metavar="N", help="IKE port (default 500)")
+    run.add_argument("--natt-port", type=_port, default=4500, metavar="N", help="NAT-T port (default 4500)")
+    run.add_argument("--log-level", choices=("debug", "info", "warning"), default="info")
+    run.set_defaults(func=_run)
+
+    demo = sub.add_parser("demo", help="two gateways on loopback: IKEv2, ESP traffic, a rekey",
+                          description="Two ipsecd gateways on 127.0.0.1 and 127.0.0.2 (unprivileged ports, "
+                                      "memory data plane) negotiate IKEv2, pass traffic through ESP, rekey "
+                                      "once and print active-peers, installed-sa and statistics.")
+    demo.add_argument("--netns", action="store_true",
+                      help="root: TUN data plane in two network namespaces, ping through the tunnel")
+    demo.set_defaults(func=_demo)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .app import run_daemon
+
+    return run_daemon(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)

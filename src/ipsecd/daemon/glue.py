@@ -1,0 +1,448 @@
+"""The glue: configuration plan → IKE SAs → data plane, and back into the runtime views.
+
+* Start and live changes (:meth:`Glue.apply`): static policies go into the data plane's SPD;
+  non-passive peers with one address are initiated (RouterOS brings phase 1 and 2 up by itself);
+  removed or changed peers are torn down with a DELETE (RFC 7296 §1.4.1) before the new version starts.
+* Responders (:meth:`Glue.new_responder`): an IKE_SA_INIT is matched to a peer by source address,
+  most specific prefix first (:mod:`.peersel`); no match is logged once per address, nothing is kept.
+* Events (:meth:`Glue.on_event`): CHILD_SAs are installed/removed in the data plane exactly as the
+  IKE SA reports them; failures are logged verbatim (the IKE core writes them for operators).
+* Dead peers and lost IKE SAs of non-passive peers are re-initiated after a short back-off.
+* Data-plane events: a soft expiry rekeys the CHILD_SA, an acquire brings the policy's peer up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from ipsecd.dataplane.base import (
+    Acquire,
+    Action,
+    DataPlane,
+    Direction,
+    IpsecProto,
+    Level,
+    PolicySpec,
+    SoftExpire,
+    UdpEncap,
+)
+from ipsecd.ike import events as ev
+from ipsecd.ike.errors import ConfigError as IkeConfigError
+from ipsecd.ike.v2.config import validate
+from ipsecd.ike.v2.sa import IkeSa
+
+from .peersel import select_peer
+from .plan import PeerPlan, Plan
+from .runtime import ChildRecord, PeerRecord, Runtime
+from .transport import Addr, Datagram
+
+if TYPE_CHECKING:
+    from .app import Daemon
+
+log = logging.getLogger("ipsecd")
+
+REINITIATE_DELAY = 2.0  # seconds before a lost non-passive peer is tried again
+
+
+class GlueError(Exception):
+    """The daemon cannot start with this configuration or data plane (one line)."""
+
+
+@dataclass(slots=True)
+class Tracked:
+    """What the glue keeps per IKE SA."""
+
+    sa: IkeSa
+    plan: PeerPlan
+    record: PeerRecord
+    leases: list[Any] = field(default_factory=list)
+
+
+def route_source(remote: str) -> str:
+    """The local address the kernel would use toward ``remote`` (no packet is sent)."""
+    family = socket.AF_INET6 if ":" in remote else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((remote, 9))
+            return str(s.getsockname()[0])
+        except OSError:
+            return "0.0.0.0" if family == socket.AF_INET else "::"
+
+
+class Glue:
+    def __init__(self, plan: Plan, dataplane: DataPlane, *, force_encap: bool = True,
+                 rng: Callable[[int], bytes] = os.urandom) -> None:
+        self.plan = plan
+        self.dataplane = dataplane
+        self.force_encap = force_encap
+        self.rng = rng
+        self.tracked: dict[int, Tracked] = {}
+        self.policies: dict[str, PolicySpec] = {}
+        self.daemon: Daemon | None = None
+        self.runtime: Runtime | None = None
+        self.stopping = False
+        self._noted: set[str] = set()
+        self._sources: dict[str, str] = {}
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def attach(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.runtime = Runtime(self.dataplane, daemon.now, self.kill_connections, self.flush)
+
+    def note_once(self, key: str, msg: str, *args: object, level: int = logging.WARNING) -> None:
+        if key not in self._noted:
+            self._noted.add(key)
+            log.log(level, msg, *args)
+
+    def addr_of(self, addr: Any) -> tuple[Addr, Addr]:
+        local, remote = addr
+        return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))
+
+    @property
+    def _d(self) -> Daemon:
+        assert self.daemon is not None, "glue used before attach()"
+        return self.daemon
+
+    @property
+    def _rt(self) -> Runtime:
+        assert self.runtime is not None, "glue used before attach()"
+        return self.runtime
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._attach_dataplane_ike()
+        for line in self.plan.skipped:
+            self.note_once(line, "%s", line)
+        self._install_policies(self.plan)
+        for peer in self.plan.peers:
+            self._maybe_initiate(peer)
+
+    def apply(self, plan: Plan) -> None:
+        """A committed configuration change: tear down what changed or went, start what is new."""
+        old = {p.endpoint.name: p for p in self.plan.peers}
+        new = {p.endpoint.name: p for p in plan.peers}
+        for line in plan.skipped:
+            self.note_once(line, "%s", line)
+        for name, peer in old.items():
+            if new.get(name) != peer:
+                for t in [t for t in self.tracked.values() if t.plan.endpoint.name == name]:
+                    log.info("peer %s: %s, deleting its IKE SA", name, "removed" if name not in new else "changed")
+                    self._delete(t)
+        self.plan = plan
+        self._install_policies(plan)
+        for name, peer in new.items():
+            if old.get(name) != peer:
+                self._maybe_initiate(peer)
+
+    def _install_policies(self, plan: Plan) -> None:
+        wanted: dict[str, PolicySpec] = {}
+        order = 0
+        for peer in plan.peers:
+            host = peer.endpoint.host
+            for child in peer.children:
+                assert child.policy_id is not None
+                local = peer.endpoint.local_address
+                wanted[child.policy_id] = PolicySpec(
+                    policy_id=child.policy_id, order=order, selector=child.selector, action=Action.ENCRYPT,
+                    level=child.level, proto=IpsecProto.ESP, tunnel=child.mode.value == "tunnel",
+                    sa_src=local, sa_dst=host, peer=peer.endpoint.name)
+                order += 1
+        for pid in [p for p in self.policies if p not in wanted or self.policies[p] != wanted[p]]:
+            self.dataplane.del_policy(pid)
+            del self.policies[pid]
+        for pid, spec in wanted.items():
+            if pid not in self.policies:
+                self.dataplane.add_policy(spec)
+                self.policies[pid] = spec
+
+    # -- initiating ----------------------------------------------------------------------------
+
+    def _maybe_initiate(self, peer: PeerPlan) -> None:
+        if self.stopping or peer.endpoint.passive:
+            return
+        host = peer.endpoint.host
+        if host is None:
+            self.note_once(f"noinit:{peer.endpoint.name}",
+                           "peer %s: address is not a single host, waiting for the peer to initiate",
+                           peer.endpoint.name, level=logging.INFO)
+            return
+        if any(t.plan.endpoint.name == peer.endpoint.name for t in self.tracked.values()):
+            return
+        d = self._d
+        remote = (host.compressed, peer.endpoint.port)
+        local_host = peer.endpoint.local_address.compressed if peer.endpoint.local_address else route_source(remote[0])
+        config = peer.ike_config((local_host, d.transport.ike_port), remote, natt_port=d.transport.natt_port,
+                                 force_encap=self.force_encap)
+        try:
+            validate(config)
+        except IkeConfigError as exc:
+            self.note_once(f"invalid:{peer.endpoint.name}", "peer %s: not started: %s", peer.endpoint.name, exc)
+            return
+        sa = IkeSa.initiator(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now())
+        self._track(sa, peer, "initiator")
+        log.info("peer %s: initiating IKEv2 to %s:%d from %s", peer.endpoint.name, remote[0], remote[1], local_host)
+        d.engine.add(sa, sa.local_spi)
+
+    def _track(self, sa: IkeSa, peer: PeerPlan, side: str) -> None:
+        local, remote = sa.addr
+        rec = PeerRecord(id(sa), peer.endpoint.name, local, remote, side, last_seen=self._d.now())
+        self.tracked[id(sa)] = Tracked(sa, peer, rec)
+        self._rt.peers[id(sa)] = rec
+
+    def new_responder(self, dgram: Datagram, spi_i: bytes) -> tuple[IkeSa, bytes] | None:
+        if self.stopping:
+            return None
+        peer_ep = select_peer(self.plan.endpoints(), dgram.remote[0], dgram.local[0])
+        if peer_ep is None:
+            self.note_once(f"nopeer:{dgram.remote[0]}",
+                           "IKE_SA_INIT from %s:%d: no enabled ike2 peer's address matches it; add "
+                           "/ip ipsec peer address=%s/32 exchange-mode=ike2", dgram.remote[0], dgram.remote[1],
+                           dgram.remote[0])
+            return None
+        peer = self.plan.by_name(peer_ep.name)
+        assert peer is not None
+        config = peer.ike_config(dgram.local, dgram.remote, natt_port=self._d.transport.natt_port,
+                                 force_encap=self.force_encap)
+        sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=self._d.now(),
+                             addr=(dgram.local, dgram.remote))
+        self._track(sa, peer, "responder")
+        return sa, sa.local_spi
+
+    # -- events --------------------------------------------------------------------------------
+
+    def on_event(self, sa: Any, event: object) -> None:
+        t = self.tracked.get(id(sa))
+        if t is None:
+            return
+        name, rec = t.plan.endpoint.name, t.record
+        rec.last_seen = self._d.now()
+        if isinstance(event, ev.IkeSaEstablished):
+            rec.state, rec.established_at = "established", self._d.now()
+            rec.local, rec.remote = event.local, event.remote
+            rec.natt = event.nat_local or event.nat_remote or event.local[1] == self._d.transport.natt_port
+            rec.spi_i, rec.spi_r = (event.local_spi, event.remote_spi) if event.initiator else (
+                event.remote_spi, event.local_spi)
+            log.info("peer %s: IKE SA established as %s, %s:%d <-> %s:%d, local id %s, remote id %s, %s/%s/%s/%s%s",
+                     name, rec.side, *event.local, *event.remote, event.local_id, event.remote_id, event.encr,
+                     event.integ or "-", event.prf, event.dh, ", NAT-T" if rec.natt else "")
+        elif isinstance(event, ev.IkeSaRekeyed):
+            self._d.engine.rekeyed(sa, event.new_spi)
+            rec.spi_i, rec.spi_r = sa.spi_i, sa.spi_r
+            log.info("peer %s: IKE SA rekeyed (%s -> %s)", name, event.old_spi.hex(), event.new_spi.hex())
+        elif isinstance(event, ev.ChildSaInstalled):
+            event = self._encap_ports(sa, event)
+            self.dataplane.add_sa(event.inbound)
+            self.dataplane.add_sa(event.outbound)
+            child = next((c for c in t.plan.children if c.name == event.child), None)
+            rec.children[event.inbound.spi] = ChildRecord(
+                event.inbound, event.outbound, child.policy_id if child else event.outbound.policy_id,
+                self._d.now(), time.time(),
+                self._d.now() + event.inbound.lifetime.soft_seconds if event.inbound.lifetime.soft_seconds else None)
+            log.info("peer %s: CHILD_SA %s installed, SPIs in 0x%08x out 0x%08x, %s%s%s", name,
+                     "rekeyed" if event.rekey_of is not None else "established", event.inbound.spi,
+                     event.outbound.spi, event.outbound.encr,
+                     f"/{event.outbound.integ}" if event.outbound.integ != "null" else "",
+                     ", UDP-encapsulated" if event.outbound.encap else "")
+        elif isinstance(event, ev.ChildSaRekeyed):
+            log.info("peer %s: CHILD_SA 0x%08x replaced by 0x%08x", name, event.old_inbound_spi, event.new_inbound_spi)
+        elif isinstance(event, ev.ChildSaDeleted):
+            if self._rt.remove_child(rec, event.inbound_spi) is not None:
+                log.info("peer %s: CHILD_SA 0x%08x/0x%08x deleted: %s", name, event.inbound_spi, event.outbound_spi,
+                         event.reason)
+        elif isinstance(event, ev.IkeSaDeleted):
+            self._forget(t, event.reason)
+        elif isinstance(event, ev.AuthenticationFailed):
+            log.warning("peer %s: authentication failed with %s:%d: %s", name, *event.remote, event.detail)
+        elif isinstance(event, ev.NegotiationFailed):
+            log.warning("peer %s: %s failed (%s): %s", name, event.exchange, event.notify, event.detail)
+        elif isinstance(event, ev.PeerDead):
+            log.warning("peer %s: %s:%d is dead: %s", name, *event.remote, event.detail)
+        elif isinstance(event, ev.AddressLeased):
+            rec.dynamic_address = event.address.compressed
+            t.leases.append(event.address)
+        elif isinstance(event, ev.VirtualIpAssigned):
+            rec.dynamic_address = ", ".join(a.compressed for a in event.addresses)
+            log.info("peer %s: virtual IP %s assigned", name, rec.dynamic_address)
+
+    def _encap_ports(self, sa: Any, event: ev.ChildSaInstalled) -> ev.ChildSaInstalled:
+        """UDP encapsulation uses the ports IKE actually runs on after the float (RFC 3948 §2.1): our
+        NAT-T port and the peer's as its NAT-T datagrams arrive (a NAT may have mapped it)."""
+        if event.outbound.encap is None:
+            return event
+        seen = self._d.engine.natt_remote.get(id(sa))
+        local_port = self._d.transport.natt_port
+        remote_port = seen[1] if seen else self._d.transport.natt_port
+        inbound = replace(event.inbound, encap=UdpEncap(local_port, remote_port))
+        outbound = replace(event.outbound, encap=UdpEncap(local_port, remote_port))
+        return replace(event, inbound=inbound, outbound=outbound)
+
+    def _forget(self, t: Tracked, reason: str) -> None:
+        rec = t.record
+        for spi in list(rec.children):
+            self._rt.remove_child(rec, spi)
+        self.tracked.pop(id(t.sa), None)
+        self._rt.peers.pop(id(t.sa), None)
+        self._d.engine.remove(t.sa)
+        if rec.state == "established" or rec.side == "initiator":
+            log.info("peer %s: IKE SA with %s:%d gone: %s", t.plan.endpoint.name, *rec.remote, reason)
+        current = self.plan.by_name(t.plan.endpoint.name)
+        if current is not None and not current.endpoint.passive and not self.stopping:
+            loop = self._d.timers
+            loop.arm(("reinit", current.endpoint.name), loop.now() + REINITIATE_DELAY,
+                     lambda: self._reinitiate(current.endpoint.name))
+
+    def _reinitiate(self, name: str) -> None:
+        peer = self.plan.by_name(name)
+        if peer is not None:
+            self._maybe_initiate(peer)
+
+    # -- data plane ----------------------------------------------------------------------------
+
+    def _attach_dataplane_ike(self) -> None:
+        """A data plane that owns the NAT-T socket (TUN workers) hands IKE over and sends ours."""
+        dp: Any = self.dataplane
+        if not hasattr(dp, "recv_ike"):
+            return
+        transport = self._d.transport
+        transport.natt_sender = lambda data, local, remote: dp.send_ike(data, remote)
+        loop = asyncio.get_running_loop()
+        for fd in dp.ike_fds():
+            loop.add_reader(fd, self._dataplane_readable)
+
+    def _dataplane_readable(self) -> None:
+        dp: Any = self.dataplane
+        transport = self._d.transport
+        for message, sender in dp.recv_ike():
+            local = self._local_for(sender[0])
+            transport.ike_from_dataplane(message, (local, transport.natt_port), (sender[0], sender[1]))
+        self.on_dataplane_events()
+
+    def _local_for(self, remote: str) -> str:
+        cached = self._sources.get(remote)
+        if cached is None:
+            cached = self._sources[remote] = route_source(remote)
+        return cached
+
+    def close(self) -> None:
+        """After the DELETEs left: stop the data plane's workers and readers."""
+        dp: Any = self.dataplane
+        if hasattr(dp, "ike_fds"):
+            loop = asyncio.get_running_loop()
+            for fd in dp.ike_fds():
+                loop.remove_reader(fd)
+        if hasattr(dp, "close"):
+            dp.close()
+
+    def on_dataplane_events(self) -> None:
+        for event in self.dataplane.poll_events():
+            if isinstance(event, SoftExpire) and event.direction is Direction.IN:
+                for t in self.tracked.values():
+                    if event.spi in t.record.children:
+                        t.sa.rekey_child(event.spi)
+                        self._d.engine.pump(t.sa)
+            elif isinstance(event, Acquire) and event.level is not Level.USE:
+                spec = self.policies.get(event.policy_id)
+                peer = self.plan.by_name(spec.peer) if spec and spec.peer else None
+                if peer is not None:
+                    self._maybe_initiate(peer)
+
+    # -- operator commands and shutdown ----------------------------------------------------------
+
+    def _delete(self, t: Tracked) -> None:
+        t.sa.delete()
+        self._d.engine.pump(t.sa)
+
+    def kill_connections(self) -> int:
+        tracked = list(self.tracked.values())
+        for t in tracked:
+            self._delete(t)
+        return len(tracked)
+
+    def flush(self) -> int:
+        n = sum(2 * len(t.record.children) for t in self.tracked.values())
+        self.dataplane.flush()
+        for t in self.tracked.values():
+            t.record.children.clear()
+        return n
+
+    def shutdown(self) -> None:
+        self.stopping = True
+        for t in list(self.tracked.values()):
+            self._delete(t)
+
+
+# -- assembly (``ipsecd run``) ---------------------------------------------------------------------
+
+
+def make_dataplane(name: str, tun: str, *, ike_port: int = 500, natt_port: int = 4500) -> Any:
+    """The backend named on the command line; GlueError when this build or host cannot run it."""
+    try:
+        if name == "memory":
+            from ipsecd.dataplane.memory import MemoryDataPlane
+
+            return MemoryDataPlane()
+        if name == "tun":
+            from ipsecd.dataplane.userspace.backend import TunDataPlane
+
+            return TunDataPlane(tun, ike_port=ike_port, natt_port=natt_port)
+        from ipsecd.dataplane.xfrm.backend import XfrmDataPlane
+
+        return XfrmDataPlane()
+    except ImportError as exc:
+        raise GlueError(f"data plane {name} is not available in this build ({exc.name})") from None
+    except Exception as exc:  # each backend has its own errors (TunError, ConfigError, OSError)
+        raise GlueError(f"data plane {name}: {exc}") from None
+
+
+def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str, ...]]:
+    """Configuration, data plane and glue for ``ipsecd run``: (glue, control execute, own NAT-T?, locals)."""
+    from ipsecd.mgmt.errors import ConfigError
+    from ipsecd.mgmt.model import open_config
+    from ipsecd.mgmt.session import Session
+
+    from .control import Reply
+    from .plan import PlanError, build_plan
+
+    try:
+        if args.config:
+            config = open_config(None)
+            with open(args.config, encoding="utf-8") as fh:
+                script = fh.read()
+            for warning in config.import_script(script, args.config):
+                log.warning("%s", warning)
+        else:
+            config = open_config(args.db)
+        plan = build_plan(config.snapshot())
+    except (ConfigError, PlanError) as exc:
+        raise GlueError(str(exc)) from None
+    except OSError as exc:
+        raise GlueError(f"{args.config or args.db}: {exc.strerror}") from None
+    dataplane = make_dataplane(args.dataplane, args.tun, ike_port=args.ike_port, natt_port=args.natt_port)
+    glue = Glue(plan, dataplane, force_encap=True)
+
+    def changed(snapshot: Any) -> None:
+        try:
+            glue.apply(build_plan(snapshot))
+        except PlanError as exc:
+            log.warning("configuration change not applied: %s", exc)
+
+    config.add_listener(changed)
+
+    def execute(line: str, as_json: bool) -> Reply:
+        session = Session(config, glue.runtime)
+        result = session.execute(line, as_json)
+        return Reply(int(result.rc), result.stdout, result.stderr)
+
+    own_natt = not hasattr(dataplane, "recv_ike")
+    local_addresses = {p.endpoint.local_address.compressed for p in plan.peers if p.endpoint.local_address}
+    all_bound = local_addresses and all(p.endpoint.local_address for p in plan.peers)
+    return glue, execute, own_natt, tuple(sorted(local_addresses)) if all_bound else ()
