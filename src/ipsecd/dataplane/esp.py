@@ -213,11 +213,23 @@ class EspSa:
     def seal_payload(self, inner: bytes, now: float | None = None) -> bytes:
         """ESP packet for an inner IP packet, without outer IP/UDP header (for a socket to send).
 
-        Tunnel mode protects the whole packet; transport mode its upper-layer payload.
+        Tunnel mode protects the whole packet — whose version and length are all it needs, and must
+        be consistent (RFC 4301 §5.1.2.1); transport mode protects its upper-layer payload.
         """
         if self.tunnel:
-            total, nh, _tos, _df = _tunnel_inner(inner)
-            out = self.seal_esp(inner if total == len(inner) else inner[:total], nh)
+            n = len(inner)
+            b0 = inner[0] if n else 0
+            if b0 >> 4 == 4 and n >= 20 and b0 & 0x0F >= 5:
+                total = (inner[2] << 8) | inner[3]
+                nh = _IPIP
+            elif b0 >> 4 == 6 and n >= 40:
+                total = 40 + ((inner[4] << 8) | inner[5])
+                nh = _IPV6
+            else:
+                raise OutStateModeError(f"not an IPv4/IPv6 packet ({n} bytes)")
+            if total > n or total < 20:
+                raise OutStateModeError(f"IP length {total} invalid for {n} bytes")
+            out = self.seal_esp(inner if total == n else inner[:total], nh)
         else:
             p = self._transport_inner(inner)
             total = p.length
@@ -232,25 +244,27 @@ class EspSa:
         """The full outer packet (IP ‖ [UDP ‖] ESP) carrying ``inner``."""
         encap = self.encap
         if self.tunnel:
-            total, nh, tos, df = _tunnel_inner(inner)
-            esp = self.seal_esp(inner if total == len(inner) else inner[:total], nh)
+            esp = self.seal_payload(inner, now)  # validates ``inner``: its header bytes are safe to read
+            if inner[0] >> 4 == 4:
+                tos, df = inner[1], bool(inner[6] & 0x40)
+            else:
+                tos, df = ((inner[0] & 0x0F) << 4) | (inner[1] >> 4), False
             if encap is not None:
                 esp = wip.udp_datagram(encap.sport, encap.dport, esp, self.src, self.dst)
             self._ident = ident = (self._ident + 1) & 0xFFFF
             try:
-                out = self._outer.build(len(esp), tos, df, ident) + esp
+                return self._outer.build(len(esp), tos, df, ident) + esp
             except wip.IpHeaderError as e:
                 raise OutError(f"SA {self.spi:#x}: {e}") from e
-        else:
-            p = self._transport_inner(inner)
-            total = p.length
-            esp = self.seal_esp(memoryview(inner)[p.ins_off : total], inner[p.ins_nh_pos])
-            if encap is not None:
-                esp = wip.udp_datagram(encap.sport, encap.dport, esp, p.src, p.dst)
-            try:
-                out = wip.splice(inner, p.ins_off, p.ins_nh_pos, self._outer.proto, esp)
-            except wip.IpHeaderError as e:
-                raise OutError(f"SA {self.spi:#x}: {e}") from e
+        p = self._transport_inner(inner)
+        total = p.length
+        esp = self.seal_esp(memoryview(inner)[p.ins_off : total], inner[p.ins_nh_pos])
+        if encap is not None:
+            esp = wip.udp_datagram(encap.sport, encap.dport, esp, p.src, p.dst)
+        try:
+            out = wip.splice(inner, p.ins_off, p.ins_nh_pos, self._outer.proto, esp)
+        except wip.IpHeaderError as e:
+            raise OutError(f"SA {self.spi:#x}: {e}") from e
         self.bytes += total
         self.packets += 1
         if now is not None:
@@ -433,21 +447,6 @@ class EspSa:
     def _mode_error(self, msg: str) -> StateModeError:
         self.invalid_packets += 1
         return StateModeError(f"SA {self.spi:#x}: {msg}")
-
-
-def _tunnel_inner(inner: bytes) -> tuple[int, int, int, bool]:
-    """(length, next header, DSCP/ECN, DF) of a packet about to enter a tunnel: a version and a length
-    are all tunnel mode needs, and they must be consistent (RFC 4301 §5.1.2.1)."""
-    n = len(inner)
-    if n >= 20 and inner[0] >> 4 == 4 and (inner[0] & 0x0F) >= 5:
-        total = (inner[2] << 8) | inner[3]
-        if 20 <= total <= n:
-            return total, wip.PROTO_IPIP, inner[1], bool(inner[6] & 0x40)
-    elif n >= 40 and inner[0] >> 4 == 6:
-        total = 40 + ((inner[4] << 8) | inner[5])
-        if total <= n:
-            return total, wip.PROTO_IPV6, ((inner[0] & 0x0F) << 4) | (inner[1] >> 4), False
-    raise OutStateModeError(f"not an IPv4/IPv6 packet ({n} bytes)")
 
 
 def _mark_ce(inner: bytes) -> bytes:
