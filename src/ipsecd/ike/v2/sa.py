@@ -210,12 +210,13 @@ class IkeSa:
         if self.state != "established":
             return None
         due: list[float] = []
-        if self.config.dpd_interval:
+        if self.config.dpd_interval and not self.tm.busy():
             due.append(max(self.last_rx, self.tm.last_tx) + self.config.dpd_interval)
         if self.rekey_at is not None:
             due.append(self.rekey_at)
         for child in self.children.values():
-            due.append(child.expire_at if child.rekeying or child.deleting else min(child.rekey_at, child.expire_at))
+            if not child.deleting:
+                due.append(child.expire_at if child.rekeying else min(child.rekey_at, child.expire_at))
         return min(due) if due else None
 
     # -- operations for the daemon -------------------------------------------------------------

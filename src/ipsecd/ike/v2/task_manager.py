@@ -179,6 +179,8 @@ class TaskManager:
             return
         if ex.type == ExchangeType.IKE_SA_INIT:
             sa.init_response = data
+        else:
+            sa.addr = addr  # authenticated: the peer's current address (§2.23)
         sa.last_rx = sa.now
         inner = Message(msg.header, payloads)
         for task in ex.tasks:
@@ -255,7 +257,7 @@ class TaskManager:
                 sa.counters["dropped"] += 1
                 return
         sa.last_rx = sa.now
-        if sa.state == "established":
+        if h.exchange != ExchangeType.IKE_SA_INIT:
             sa.addr = addr  # an authenticated request: follow the peer's NAT mapping (§2.23)
         inner = Message(h, payloads)
         fatal = False

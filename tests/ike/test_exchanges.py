@@ -1,0 +1,151 @@
+"""CREATE_CHILD_SA, CHILD_SA and IKE SA rekey, DELETE, DPD, NAT-T and mode-config between two peers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from ipaddress import ip_address
+
+from ipsecd.dataplane.base import UdpEncap
+from ipsecd.ike.events import (
+    AddressLeased,
+    ChildSaDeleted,
+    ChildSaInstalled,
+    ChildSaRekeyed,
+    IkeSaDeleted,
+    IkeSaEstablished,
+    IkeSaRekeyed,
+    PeerDead,
+    VirtualIpAssigned,
+)
+from ipsecd.ike.v2.config import ModeConfigLease
+from ipsecd.wire.enums import ExchangeType
+from ipsecd.wire.ikev2.message import Message
+
+from .conftest import Pair, child, configs
+
+
+def _established(p: Pair) -> None:
+    p.pump()
+    assert p.events("i", IkeSaEstablished) and p.events("r", IkeSaEstablished)
+
+
+def test_create_child_sa_with_pfs(peer_pair: Callable[..., Pair]) -> None:
+    i, r = configs()
+    extra_r = child("second", local="10.20.0.0/16", remote="10.10.0.0/16")
+    p = peer_pair(i, replace(r, children=(*r.children, extra_r)))
+    _established(p)
+    p.i.create_child(child("second", local="10.10.0.0/16", remote="10.20.0.0/16"))
+    p.pump()
+    ic = p.events("i", ChildSaInstalled)
+    rc = p.events("r", ChildSaInstalled)
+    assert len(ic) == 2 and len(rc) == 2 and ic[1].child == "second" and rc[1].child == "second"
+    assert ic[1].outbound.encr_key == rc[1].inbound.encr_key and ic[1].inbound.encr_key == rc[1].outbound.encr_key
+    assert ic[1].outbound.encr_key != ic[0].outbound.encr_key
+    create = [Message.decode(b) for d, b in p.wire if Message.decode(b).header.exchange == ExchangeType.CREATE_CHILD_SA]
+    assert len(create) == 2 and create[0].header.message_id == 2
+
+
+def test_child_rekey_at_soft_lifetime(peer_pair: Callable[..., Pair]) -> None:
+    i, r = configs()
+    i = replace(i, children=(child(lifetime=100.0),))
+    r = replace(r, children=(child(local="10.2.0.0/16", remote="10.1.0.0/16", lifetime=100.0),))
+    p = peer_pair(i, r)
+    _established(p)
+    old_i = p.events("i", ChildSaInstalled)[0]
+    p.advance(86.0)  # initiator rekeys at 85 % of the lifetime
+    new_i = p.events("i", ChildSaInstalled)
+    assert len(new_i) == 2 and new_i[1].rekey_of == old_i.inbound.spi
+    assert p.events("i", ChildSaRekeyed)[0].old_inbound_spi == old_i.inbound.spi
+    assert [e.inbound_spi for e in p.events("i", ChildSaDeleted)] == [old_i.inbound.spi]
+    assert [e.outbound_spi for e in p.events("r", ChildSaDeleted)] == [old_i.inbound.spi]
+    assert set(p.i.children) == {new_i[1].inbound.spi} and len(p.rsa.children) == 1
+    assert p.events("r", ChildSaInstalled)[1].rekey_of is not None
+
+
+def test_ike_sa_rekey_keeps_children(peer_pair: Callable[..., Pair]) -> None:
+    i, r = configs()
+    p = peer_pair(replace(i, lifetime=1000.0), replace(r, lifetime=1000.0))
+    _established(p)
+    old_spi = p.i.local_spi
+    p.advance(901.0)
+    ri, rr = p.events("i", IkeSaRekeyed), p.events("r", IkeSaRekeyed)
+    assert len(ri) == 1 and len(rr) == 1 and ri[0].old_spi == old_spi and ri[0].new_spi == p.i.local_spi
+    assert p.i.local_spi != old_spi and p.i.state == "established" and len(p.i.children) == 1
+    assert not p.events("i", IkeSaDeleted) and not p.events("r", IkeSaDeleted)
+    assert p.rsa.local_spi == rr[0].new_spi
+    # the new IKE SA works: a CHILD_SA exchange over it
+    p.i.create_child(p.icfg.children[0])
+    p.pump()
+    assert len(p.events("r", ChildSaInstalled)) == 2
+
+
+def test_delete_ike_sa_takes_children(peer_pair: Callable[..., Pair]) -> None:
+    p = peer_pair()
+    _established(p)
+    p.i.delete()
+    p.pump()
+    assert p.events("i", IkeSaDeleted) and p.events("r", IkeSaDeleted)
+    assert len(p.events("i", ChildSaDeleted)) == 1 and len(p.events("r", ChildSaDeleted)) == 1
+    assert p.i.state == "closed" and not p.r.by_spi
+
+
+def test_dpd_probe_and_dead_peer(peer_pair: Callable[..., Pair]) -> None:
+    i, r = configs()
+    p = peer_pair(replace(i, dpd_interval=30.0), r)
+    _established(p)
+    p.advance(31.0)
+    info = [d for d, b in p.wire if Message.decode(b).header.exchange == ExchangeType.INFORMATIONAL]
+    assert info == ["i>r", "r>i"] and p.i.state == "established"
+    p.drop = lambda d, b: True  # the peer vanishes
+    p.advance(30.0 + 200.0)
+    dead = p.events("i", PeerDead)
+    assert dead and "INFORMATIONAL" in dead[0].detail and p.i.state == "closed"
+    assert p.events("i", ChildSaDeleted)
+
+
+def test_traffic_defers_dpd(peer_pair: Callable[..., Pair]) -> None:
+    i, r = configs()
+    p = peer_pair(replace(i, dpd_interval=30.0), r)
+    _established(p)
+    p.advance(20.0)
+    p.i.traffic_seen(p.now)
+    p.advance(20.0)
+    assert not [b for _, b in p.wire if Message.decode(b).header.exchange == ExchangeType.INFORMATIONAL]
+
+
+def test_nat_detected_floats_to_4500(peer_pair: Callable[..., Pair]) -> None:
+    p = peer_pair(nat=True)
+    _established(p)
+    ie, re_ = p.events("i", IkeSaEstablished)[0], p.events("r", IkeSaEstablished)[0]
+    assert ie.nat_local and not ie.nat_remote and re_.nat_remote and not re_.nat_local
+    assert p.i.addr == (("192.0.2.1", 4500), ("198.51.100.2", 4500))
+    assert p.rsa.addr[1] == ("203.0.113.9", 44500)
+    ic, rc = p.events("i", ChildSaInstalled)[0], p.events("r", ChildSaInstalled)[0]
+    assert ic.outbound.encap == UdpEncap(4500, 4500) and rc.outbound.encap == UdpEncap(4500, 44500)
+    assert rc.outbound.dst == ip_address("203.0.113.9")
+
+
+def test_forced_encapsulation_without_nat(peer_pair: Callable[..., Pair]) -> None:
+    i, r = configs()
+    p = peer_pair(replace(i, force_encap=True), r)
+    _established(p)
+    assert p.events("r", IkeSaEstablished)[0].nat_remote
+    assert p.events("i", ChildSaInstalled)[0].outbound.encap == UdpEncap(4500, 4500)
+    assert p.events("r", ChildSaInstalled)[0].inbound.encap == UdpEncap(4500, 4500)
+
+
+def test_mode_config_lease_and_narrowing(peer_pair: Callable[..., Pair]) -> None:
+    i, r = configs()
+    lease = ModeConfigLease(ip_address("10.66.0.7"), 24, (ip_address("10.2.0.53"),), ("10.2.0.0/16",))
+    i = replace(i, mode_config_request=True, children=(child(local="0.0.0.0/0", remote="10.2.0.0/16"),))
+    r = replace(r, lease=lambda remote_id: lease,
+                children=(child(local="10.2.0.0/16", remote="0.0.0.0/0"),))
+    p = peer_pair(i, r)
+    _established(p)
+    v = p.events("i", VirtualIpAssigned)
+    assert v and v[0].addresses == (ip_address("10.66.0.7"),) and v[0].dns == (ip_address("10.2.0.53"),)
+    assert v[0].subnets == ("10.2.0.0/16",)
+    assert p.events("r", AddressLeased)[0].address == ip_address("10.66.0.7")
+    sel = p.events("i", ChildSaInstalled)[0].outbound.selector
+    assert sel is not None and str(sel.src) == "10.66.0.7/32" and str(sel.dst) == "10.2.0.0/16"
