@@ -12,7 +12,7 @@ import pytest
 
 from ipsecd.crypto import registry
 from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec, UdpEncap
-from ipsecd.dataplane.errors import ConfigError, SequenceOverflowError
+from ipsecd.dataplane.errors import ConfigError, OutError, SequenceOverflowError
 from ipsecd.dataplane.esp import EspSa
 from ipsecd.wire import esp as wesp
 from ipsecd.wire import ip as wip
@@ -259,3 +259,17 @@ def test_ecn_congestion_is_carried_to_ecn_capable_inner_packets(inner_family: in
         assert got[2:] == bytes(pkt[2:]) if inner_family == 6 else got[12:] == bytes(pkt[12:])
         esp = out.seal_payload(bytes(pkt))
         assert inn.open_payload(esp, outer_tos=3) == got
+
+
+def test_a_failed_seal_never_hands_its_sequence_number_to_another_packet() -> None:
+    """A nonce is the sequence number: one consumed by a packet that then failed (too large for its
+    outer header) is never reused, so no GCM/CTR/ChaCha nonce can repeat under one key."""
+    out, inn = pair()
+    first = out.seal(inner_packet(4, Mode.TUNNEL))
+    big = wip.ipv4_header(bytes(4), bytes(4), wip.PROTO_UDP, 65500) + bytes(65500)
+    with pytest.raises(OutError):
+        out.seal(big)
+    second = out.seal(inner_packet(4, Mode.TUNNEL))
+    seqs = [struct.unpack_from("!I", w, 24)[0] for w in (first, second)]
+    assert seqs == [1, 3]
+    assert inn.open(first) and inn.open(second)
