@@ -16,7 +16,8 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.rsc
 
 MANUAL = r"""
 /ip pool
-add name=rw-pool ranges=10.5.0.10-10.5.0.200,10.6.0.0/30 comment="client addresses"
+add name=overflow ranges=10.5.1.0/24
+add name=rw-pool ranges=10.5.0.10-10.5.0.200,10.6.0.0/30 comment="client addresses" next-pool=overflow
 /ip ipsec mode-config
 set [ find default=yes ] split-include=10.0.0.0/8
 add address-pool=rw-pool address-prefix-length=24 comment="road warriors" name=rw-cfg responder=yes \

@@ -184,7 +184,7 @@ class Txn:
                 raise ReferenceViolation(
                     f'{menu.path}: invalid value for {prop.name}: "{value}" '
                     f"(allowed: {prop.type.describe()}; no such item in {target.path})")
-        if not prop.implemented:
+        if not prop.implemented and value != prop.default:
             self.warn_once(f"warning: {menu.path} {prop.name} is stored but has no effect yet")
         elif prop.unimplemented:
             for word in value.split(","):

@@ -363,6 +363,7 @@ POOL = Menu(
     "/ip pool", "list", (
         Prop("name", Str(1), required=True),
         Prop("ranges", ListOf(AddressRange()), None),
+        Prop("next-pool", Ref("/ip pool", ("none",)), None),
         *_common(disabled=False),
     ),
     columns=("name", "ranges"),

@@ -172,47 +172,56 @@ def _descend(path: str, word: str) -> str | None:
 
 
 def parse_line(line: str, cwd: str) -> tuple[str, Command | OutOfScope | None]:
-    """Parse one logical line at current path ``cwd``: (new cwd, command, out-of-scope marker or None)."""
+    """Parse one logical line at current path ``cwd``: (new cwd, command, out-of-scope marker or None).
+
+    The menu path is resolved from the leading plain words *before* the arguments are tokenized, so
+    lines of menus ipsecd does not model are skipped whatever syntax their arguments use.
+    """
     stripped = line.strip()
     if not stripped or stripped.startswith("#"):
         return cwd, None
-    if stripped.startswith(":"):
-        return cwd, OutOfScope(":" + stripped[1:].split()[0] if len(stripped) > 1 else ":")
-    toks = tokenize(stripped)
-    i = 0
+    if stripped[0] in ":{}":
+        return cwd, OutOfScope(":" + stripped[1:].split()[0] if stripped[0] == ":" and len(stripped) > 1 else ":script")
+    if cwd not in MENUS and cwd not in DIRECTORIES and cwd != "/" and not stripped.startswith("/"):
+        return cwd, OutOfScope(cwd)  # relative line below an unknown menu
+    words: list[str] = []
+    rest_at = len(stripped)
+    for m in re.finditer(r"\S+", stripped):
+        if any(c in m.group() for c in '="[]'):
+            rest_at = m.start()
+            break
+        words.append(m.group())
+    rest = stripped[rest_at:]
     path = cwd
-    if cwd not in MENUS and cwd not in DIRECTORIES and cwd != "/":
-        if not stripped.startswith("/"):
-            return cwd, OutOfScope(cwd)  # relative line below an unknown menu
-    if toks and toks[0].kind == "word" and toks[0].text.startswith("/"):
-        toks = [Tok("word", w) for w in toks[0].text.split("/") if w] + toks[1:]
+    if words and words[0].startswith("/"):
         path = "/"
-    while i < len(toks) and toks[i].kind == "word":
-        nxt = _descend(path, toks[i].text)
+        words = [w for w in words[0].split("/") if w] + words[1:]
+    i = 0
+    while i < len(words):
+        nxt = _descend(path, words[i])
         if nxt is None:
             break
         path = nxt
         i += 1
-    if i == len(toks):
+    if i == len(words) and not rest:
         return path, None
-    verb = toks[i]
-    if verb.kind != "word":
-        raise ScriptSyntaxError(f"{path}: expected a command, got {verb.text!r}")
     if path in DIRECTORIES or path == "/":
-        if verb.text not in ("export", "import"):
-            return _unknown(path, [verb.text], toks[i + 1:], cwd)
-    return cwd, Command(path, verb.text, toks[i + 1:])
+        if i == len(words) or words[i] not in ("export", "import"):
+            return _unknown(path, words[i:], rest, cwd)
+    if i == len(words):
+        raise ScriptSyntaxError(f"{path}: expected a command, got {rest.split()[0]!r}")
+    return cwd, Command(path, words[i], tokenize(" ".join([*words[i + 1:], rest])))
 
 
-def _unknown(path: str, words: list[str], rest: list[Tok], cwd: str) -> tuple[str, OutOfScope]:
+def _unknown(path: str, words: list[str], rest: str, cwd: str) -> tuple[str, OutOfScope]:
     """A path outside the model: the menu is the words up to the first command word or argument."""
-    menu_words = list(words)
-    has_verb = False
-    for t in rest:
-        if t.kind != "word" or t.text in KNOWN_VERBS:
+    menu_words: list[str] = []
+    has_verb = bool(rest)
+    for w in words:
+        if w in KNOWN_VERBS:
             has_verb = True
             break
-        menu_words.append(t.text)
+        menu_words.append(w)
     menu = ((path if path != "/" else "") + " " + " ".join(menu_words)).strip()
     if not menu.startswith("/"):
         menu = "/" + menu

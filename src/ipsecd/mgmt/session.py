@@ -102,7 +102,7 @@ class Executor:
         return out
 
     def _one(self, menu: Menu, items: list[Item], ref: str) -> Item:
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():
             if int(ref) < len(items):
                 return items[int(ref)]
         elif ref.startswith("*"):
@@ -303,7 +303,7 @@ class Executor:
         lst = self.txn.items(menu.path)
         if dest_tok is None:
             dest = len(lst)
-        elif dest_tok.text.isdigit() and not dest_tok.sub:
+        elif dest_tok.text.isascii() and dest_tok.text.isdigit() and not dest_tok.sub:
             dest = int(dest_tok.text)
         else:
             target = self.select(menu, dest_tok)

@@ -15,6 +15,9 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() and int() also take "²" and "1_0"
+_INT = re.compile(r"-?[0-9]+|0[xX][0-9a-fA-F]+")
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -162,10 +165,9 @@ class Int(ValueType):
     def parse(self, text: str) -> int | str:
         if text in self.choices:
             return text
-        try:
-            value = int(text, 0) if text[:2].lower() == "0x" else int(text)
-        except ValueError:
-            raise ValueParseError(self.describe()) from None
+        if not _INT.fullmatch(text):
+            raise ValueParseError(self.describe())
+        value = int(text, 16) if text[:2].lower() == "0x" else int(text)
         if not self.lo <= value <= self.hi:
             raise ValueParseError(self.describe())
         return value
@@ -189,13 +191,13 @@ class Port(Int):
 
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_TIME_UNITS = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
-_TIME_CLOCK = re.compile(r"(?:(\d+)w)?(?:(\d+)d ?)?(\d+):(\d\d):(\d\d)(?:\.\d+)?")
+_TIME_UNITS = re.compile(r"(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m(?!s))?(?:([0-9]+)s)?(?:([0-9]+)ms)?")
+_TIME_CLOCK = re.compile(r"(?:([0-9]+)w)?(?:([0-9]+)d ?)?([0-9]+):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?")
 
 
 def parse_seconds(text: str) -> int:
     """RouterOS time text to whole seconds: ``1w2d3h4m5s``, ``00:30:00``, ``1d 02:00:00``, ``90``."""
-    if text.isdigit():
+    if _DIGITS.fullmatch(text):
         return int(text)
     m = _TIME_CLOCK.fullmatch(text)
     if m:
@@ -345,7 +347,7 @@ class Protocol(ValueType):
     def parse(self, text: str) -> str:
         if text in PROTOCOLS:
             return text
-        if text.isdigit() and int(text) <= 255:
+        if _DIGITS.fullmatch(text) and int(text) <= 255:
             return str(int(text))
         raise ValueParseError(self.describe())
 
