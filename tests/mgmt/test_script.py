@@ -232,3 +232,21 @@ def test_real_routeros7_export_imports_unchanged(config: Config) -> None:
     again = type(config)(type(config.store)(None))
     again.import_script(exported, "export.rsc")
     assert Session(again).execute("/export").stdout == exported
+
+
+def test_unset_enable_disable_comment(session: Session) -> None:
+    run_ok(session, "/ip ipsec peer add name=a address=192.0.2.1 port=4500 local-address=192.0.2.9")
+    run_ok(session, "/ip ipsec peer unset a value-name=port,local-address")
+    row = json.loads(run_ok(session, "/ip ipsec peer print", as_json=True))[0]
+    assert row["port"] == "500" and "local-address" not in row
+    run_ok(session, "/ip ipsec peer disable a")
+    run_ok(session, "/ip ipsec peer comment a comment=\"note\"")
+    row = json.loads(run_ok(session, "/ip ipsec peer print", as_json=True))[0]
+    assert (row["disabled"], row["comment"]) == ("yes", "note")
+    run_ok(session, "/ip ipsec peer enable 0")
+    run_ok(session, "/ip ipsec settings set accounting=no")
+    run_ok(session, "/ip ipsec settings unset value-name=accounting")
+    assert json.loads(run_ok(session, "/ip ipsec settings print", as_json=True))[0]["accounting"] == "yes"
+    for bad in ("/ip ipsec peer enable", "/ip ipsec peer unset a", "/ip ipsec peer unset a value-name=name"):
+        res = session.execute(bad)
+        assert res.rc == 1 and res.stderr.count("\n") == 1, bad

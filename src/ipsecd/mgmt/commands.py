@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 
+from .client import Target
 from .errors import ConfigError
 from .session import CommandResult
 from .values import quote
@@ -42,9 +43,7 @@ def _emit(result: CommandResult) -> int:
     return result.rc
 
 
-def _target(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .client import Target
-
+def _target(args: argparse.Namespace) -> Target:
     return Target(args.db, args.control)
 
 

@@ -9,10 +9,12 @@ per line) and against the database. With stdin not a terminal it runs the lines 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Iterable
 
+from .client import Target
 from .errors import ConfigError
 from .schema import DIRECTORIES, MENUS, children, commands_of, resolve_path
 from .script import parse_line
@@ -117,17 +119,14 @@ class Console:
         result = self.execute(f"{path} print proplist={menu.key}", True)
         if result.rc:
             return []
-        import json
-
         try:
             return [str(r[menu.key]) for r in json.loads(result.stdout) if menu.key in r]
         except (ValueError, TypeError):
             return []
 
 
-def run_console(target: object) -> int:
-    execute = target.execute  # type: ignore[attr-defined]
-    console = Console(execute)
+def run_console(target: Target) -> int:
+    console = Console(target.execute)
     if not sys.stdin.isatty():
         rc = 0
         for line in sys.stdin:

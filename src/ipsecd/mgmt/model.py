@@ -137,10 +137,6 @@ def _factory_state() -> tuple[State, int]:
     return state, num
 
 
-def factory_values(menu: Menu) -> dict[str, str]:
-    return menu.factory[0] if menu.factory else {}
-
-
 class Txn:
     """Edits on a working copy of the state; the caller commits or drops it."""
 

@@ -191,7 +191,7 @@ PEER = Menu(
         *_common(),
         Prop("exchange-mode", Enum(*IKEV1_MODES, "ike2"), "main", unimplemented=IKEV1_MODES),
         Prop("local-address", Address(), None),
-        Prop("name", Str(1)),
+        Prop("name", Str(1), required=True),  # generated (peer1, peer2 …) when add leaves it out
         Prop("passive", B, NO),
         Prop("port", Int(0, 65535), "500"),
         Prop("ppk-secret", Secret(), None, secret=True, implemented=False),
@@ -385,7 +385,7 @@ EXPORT_ORDER = ("/ip pool", "/ip ipsec mode-config", "/ip ipsec policy group", "
                 "/ip ipsec peer", "/ip ipsec proposal", "/ip ipsec identity", "/ip ipsec key psk",
                 "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd")
 
-BASE_COMMANDS = ("add", "set", "remove", "print", "export", "enable", "disable", "comment", "find")
+BASE_COMMANDS = ("add", "set", "unset", "remove", "print", "export", "enable", "disable", "comment", "find")
 
 
 def commands_of(menu: Menu) -> tuple[str, ...]:
@@ -393,7 +393,7 @@ def commands_of(menu: Menu) -> tuple[str, ...]:
     if menu.kind == "runtime":
         return ("print", *menu.commands)
     if menu.kind in ("single", "runtime-single"):
-        return ("print", "set", "export") if menu.kind == "single" else ("print",)
+        return ("print", "set", "unset", "export") if menu.kind == "single" else ("print",)
     base = [c for c in BASE_COMMANDS if c not in ("enable", "disable") or menu.has_disabled]
     if not menu.has_comment:
         base.remove("comment")

@@ -58,7 +58,7 @@ class CommandResult:
     stderr: str = ""
 
 
-WRITE_COMMANDS = {"add", "set", "remove", "enable", "disable", "comment", "move", "generate-key", "import"}
+WRITE_COMMANDS = {"add", "set", "unset", "remove", "enable", "disable", "comment", "move", "generate-key", "import"}
 PRINT_FLAGS = {"detail", "terse", "count-only", "show-ids", "show-sensitive", "brief", "without-paging",
                "as-value", "value-list"}
 
@@ -198,7 +198,7 @@ class Executor:
                 return self.import_file(cmd)
             if cmd.name == "export":
                 paths = [p for p in EXPORT_ORDER if p.startswith(cmd.path.rstrip("/"))] if cmd.path != "/" else EXPORT_ORDER
-                return render_export(self.txn.state, self._flags_of(cmd) & {"show-sensitive"} != set(), paths)
+                return render_export(self.txn.state, "show-sensitive" in self._flags_of(cmd), paths)
             raise ScriptSyntaxError(f"{cmd.path}: no such command {cmd.name}")
         menu = MENUS[cmd.path]
         if cmd.name not in commands_of(menu):
@@ -257,24 +257,46 @@ class Executor:
             raise ScriptSyntaxError(f"{menu.path}: unexpected argument {pos[0].text!r} to set")
         changes = self._changes(menu, named)
         for it in items:
-            self.txn.set(menu, it, changes)
+            self.txn.set(menu, self._current(menu, it), changes)
         return ""
 
-    def cmd_remove(self, menu: Menu, cmd: Command) -> str:
+    def _targets(self, menu: Menu, cmd: Command) -> tuple[list[Item], dict[str, Tok]]:
+        """Items of every positional selector and ``numbers=`` (at least one required), other named args."""
         pos, named = self._split(menu, cmd)
-        items = [it for t in pos for it in self.select(menu, t)]
-        if "numbers" in named:
-            items += self.select(menu, named.pop("numbers"))
-        if not pos and not items and "numbers" not in named and not cmd.args:
+        sels = pos + ([named.pop("numbers")] if "numbers" in named else [])
+        if not sels:
             raise ScriptSyntaxError(f"{menu.path}: which item? (index, *id, name or [ find ])")
+        items: dict[int, Item] = {}
+        for t in sels:
+            items.update((it.num, it) for it in self.select(menu, t))
+        return list(items.values()), named
+
+    def _current(self, menu: Menu, item: Item) -> Item:
+        """The item as it is now in the transaction (an earlier edit may have replaced it)."""
+        return self.txn.items(menu.path)[self.txn.position(menu, item)]
+
+    def cmd_remove(self, menu: Menu, cmd: Command) -> str:
+        items, _ = self._targets(menu, cmd)
         self.txn.remove(menu, items)
         return ""
 
+    def cmd_unset(self, menu: Menu, cmd: Command) -> str:
+        """``unset ITEMS value-name=a,b``: back to the default (or unset)."""
+        if menu.kind == "single":
+            items, named = self.txn.items(menu.path)[:1], self._split(menu, cmd)[1]
+        else:
+            items, named = self._targets(menu, cmd)
+        names = [n.strip() for n in named.pop("value-name", Tok("word", "")).text.split(",") if n.strip()]
+        if not names or named:
+            raise ScriptSyntaxError(f"{menu.path}: unset takes value-name=PROPERTY[,PROPERTY]")
+        for it in items:
+            self.txn.set(menu, self._current(menu, it), dict.fromkeys(names, ""))
+        return ""
+
     def _toggle(self, menu: Menu, cmd: Command, value: str) -> str:
-        pos, named = self._split(menu, cmd)
-        for t in pos or [named.get("numbers") or Tok("word", "")]:
-            for it in self.select(menu, t):
-                self.txn.set(menu, self.txn.items(menu.path)[self.txn.position(menu, it)], {"disabled": value})
+        items, _ = self._targets(menu, cmd)
+        for it in items:
+            self.txn.set(menu, self._current(menu, it), {"disabled": value})
         return ""
 
     def cmd_enable(self, menu: Menu, cmd: Command) -> str:
@@ -293,7 +315,7 @@ class Executor:
         else:
             raise ScriptSyntaxError(f"{menu.path}: comment needs comment=TEXT")
         for it in items:
-            self.txn.set(menu, self.txn.items(menu.path)[self.txn.position(menu, it)], {"comment": text})
+            self.txn.set(menu, self._current(menu, it), {"comment": text})
         return ""
 
     def cmd_move(self, menu: Menu, cmd: Command) -> str:

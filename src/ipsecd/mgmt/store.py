@@ -54,7 +54,8 @@ class Store:
             parent = os.path.dirname(os.path.abspath(path))
             os.makedirs(parent, exist_ok=True)
         try:
-            self.db = sqlite3.connect(path or ":memory:", isolation_level=None, timeout=30.0)
+            self.db = sqlite3.connect(path or ":memory:", isolation_level=None, timeout=30.0,
+                                      check_same_thread=False)  # Config serialises use with its lock
             self.db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
