@@ -236,19 +236,24 @@ class IkeSa:
             child.rekey_at = self.now
             self.tm.maintenance(self.now)
 
+    def rekey_ike(self) -> None:
+        """Rekey the IKE SA now (operator request; otherwise it happens at the profile lifetime)."""
+        self.rekey_at = self.now
+        self.tm.maintenance(self.now)
+
     def traffic_seen(self, now: float) -> None:
         """Inbound ESP from the peer proves liveness: DPD waits (RFC 7296 §2.4)."""
         self.last_rx = max(self.last_rx, now)
 
     # -- shared helpers for the tasks ------------------------------------------------------------
 
-    def prepare_generation(self, algs: IkeAlgs, skeyseed: bytes, ni: bytes, nr: bytes, spi_i: bytes,
-                           spi_r: bytes, initiator: bool) -> None:
-        """Derive the rekeyed IKE SA's keys (§2.18); it takes over in :meth:`switch_generation`."""
+    def new_generation(self, algs: IkeAlgs, skeyseed: bytes, ni: bytes, nr: bytes, spi_i: bytes,
+                       spi_r: bytes, initiator: bool) -> Generation:
+        """The rekeyed IKE SA's keys (§2.18); set as ``pending`` it takes over in :meth:`switch_generation`."""
         keys = keymat.ikev2_ike_sa_keys(algs.prf, skeyseed, ni, nr, spi_i, spi_r,
                                         algs.integ.key_size if algs.integ else 0, algs.encr.keymat_size,
                                         algs.prf.key_size)
-        self.pending = Generation(spi_i, spi_r, initiator, algs, keys, ni, nr)
+        return Generation(spi_i, spi_r, initiator, algs, keys, ni, nr)
 
     def switch_generation(self) -> None:
         """The old IKE SA's DELETE is done: continue as the new one (children stay)."""

@@ -31,6 +31,7 @@ from .tasks.base import Retry, Task
 if TYPE_CHECKING:
     from .config import ChildConfig
     from .sa import Addr, ChildSa, IkeSa
+    from .tasks.ike_rekey import IkeRekey
 
 
 @dataclass(slots=True)
@@ -104,10 +105,13 @@ class TaskManager:
             self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa)]))
         self.kick(self.sa.now)
 
-    def rekeying_ike(self) -> bool:
+    def active_ike_rekey(self) -> IkeRekey | None:
+        """Our own IKE SA rekey awaiting its response (a collision partner, §2.8.2)."""
         from .tasks.ike_rekey import IkeRekey
 
-        return self.active is not None and any(isinstance(t, IkeRekey) for t in self.active.tasks)
+        if self.active is None:
+            return None
+        return next((t for t in self.active.tasks if isinstance(t, IkeRekey)), None)
 
     def reset_windows(self) -> None:
         """A new IKE SA generation starts its message IDs at zero (§2.18)."""

@@ -224,8 +224,9 @@ class ChildCreate(Task):
             old_spi = struct.unpack("!I", rekey_n.spi)[0] if len(rekey_n.spi) == 4 else -1
             self.rekey = next((c for c in sa.children.values() if c.outbound.spi == old_spi), None)
             if self.rekey is None:
-                raise IkeProtocolError(NotifyType.CHILD_SA_NOT_FOUND, f"rekey of unknown CHILD_SA {old_spi:#x}",
-                                       data=b"")
+                raise IkeProtocolError(NotifyType.CHILD_SA_NOT_FOUND, f"rekey of unknown CHILD_SA {old_spi:#x}")
+            if self.rekey.deleting:  # §2.25.1: we are closing it
+                raise IkeProtocolError(NotifyType.TEMPORARY_FAILURE, f"CHILD_SA {old_spi:#x} is being deleted")
         cfg, self.ts_i, self.ts_r = self._select_config(tsi.selectors, tsr.selectors)
         create = not self.in_ike_auth
         ours = child_proposals(cfg.proposals, b"", pfs=create)

@@ -3,7 +3,9 @@
 A new CHILD_SA is created with REKEY_SA naming the old one; once it is installed, the initiator of
 the rekey deletes the old one. When both ends rekey the same CHILD_SA at once, each ends up with two
 new SAs: the one created with the lowest of the four nonces is redundant, and the peer that
-initiated it deletes it (§2.8.1).
+initiated it deletes it (§2.8.1). If the peer deleted the old SA while our rekey was in flight, the
+new SA is deleted as soon as it exists (§2.25.1); a TEMPORARY_FAILURE answer retries after a random
+delay.
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ class ChildRekey(ChildCreate):
         sa = self.sa
         old = self.rekey
         assert old is not None
+        if old.inbound.spi not in sa.children:  # §2.25.1: the peer deleted it meanwhile
+            child.deleting = True
+            sa.tm.queue_child_delete([child], "rekey collided with a delete")
+            return
         sa.emit(ChildSaRekeyed(child.config.name, old.inbound.spi, child.inbound.spi))
-        if old.inbound.spi not in sa.children or old.deleting:
+        if old.deleting:
             return
         # §2.8.1: if the peer rekeyed the same SA meanwhile, keep only the pair with the larger nonces.
         twins = [c for c in sa.children.values() if c is not child and c.replaces == old.inbound.spi]
@@ -42,5 +48,7 @@ class ChildRekey(ChildCreate):
         sa.tm.queue_child_delete(doomed, "rekeyed")
 
     def failed(self, reason: str) -> None:
-        if self.rekey is not None:
-            self.rekey.rekeying = False
+        old = self.rekey
+        if old is not None:
+            old.rekeying = False
+            old.rekey_at = self.sa.now + 10.0 + self.sa.rng(1)[0] / 16.0  # random delay: no new collision

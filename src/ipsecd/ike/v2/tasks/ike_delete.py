@@ -47,7 +47,8 @@ class IkeDelete(Task):
     def build_r(self, out: list[Payload]) -> None:
         if not self.requested:
             return
-        if self.sa.pending is not None:
-            self.sa.switch_pending = True  # the old SA of a rekey: the new one continues (§2.18)
-        else:
+        pending = self.sa.pending
+        if pending is not None and not pending.initiator:
+            self.sa.switch_pending = True  # the old SA of the peer's rekey: the new one continues (§2.18)
+        else:  # a real close; a rekey of our own in progress is forgotten (§2.25.2)
             self.sa.close("deleted by the peer")

@@ -5,6 +5,13 @@ KE payload; SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) and SK_* follow wit
 new IKE SA belongs to whoever initiated the rekey (its I flag). CHILD_SAs move over; the rekey
 initiator then deletes the old IKE SA, and each side switches to the new SA when that DELETE
 exchange is done (``IkeSa.switch_generation``), so the old keys finish the old SA's last exchange.
+
+Collisions (§2.8.2): when both ends rekey at once, each answers the other's request and so learns all
+four nonces; the new SA created with the lowest nonce is redundant. Both ends reach the same verdict:
+the winner's initiator deletes the old SA, the other side takes the winner's SA over when that
+DELETE arrives. The redundant SA is never used and simply forgotten (no DELETE is sent for it).
+A rekey request while our own finished rekey awaits its DELETE gets TEMPORARY_FAILURE (§2.25.2);
+if our own request was refused that way, the peer's rekey we answered is the one that goes ahead.
 """
 
 from __future__ import annotations
@@ -28,28 +35,32 @@ from .base import Task
 from .ike_init import NONCE_SIZE
 
 if TYPE_CHECKING:
-    from ..sa import IkeSa
+    from ..sa import Generation, IkeSa
 
 
 class IkeRekey(Task):
-    __slots__ = ("chosen", "ke", "my_public", "new_spi", "nonce", "offered", "peer_nonce")
+    __slots__ = ("chosen", "collision", "ke", "my_public", "new_spi", "nonce", "offered")
 
     def __init__(self, sa: IkeSa) -> None:
         super().__init__(sa)
         self.new_spi = b""
         self.nonce = b""
-        self.peer_nonce = b""
+        self.collision: Generation | None = None  # the peer's simultaneous rekey, which we answered
         self.ke: KeyExchange | None = None
         self.offered: list[Proposal] = []
         self.chosen: Proposal | None = None
         self.my_public = b""
 
     def _derive(self, algs: IkeAlgs, shared: bytes, ni: bytes, nr: bytes, spi_i: bytes, spi_r: bytes,
-                initiator: bool) -> None:
+                initiator: bool) -> Generation:
         sa = self.sa
         assert sa.algs is not None and sa.keys is not None
         skeyseed = keymat.ikev2_rekey_skeyseed(sa.algs.prf, sa.keys.sk_d, shared, ni, nr)
-        sa.prepare_generation(algs, skeyseed, ni, nr, spi_i, spi_r, initiator)
+        return sa.new_generation(algs, skeyseed, ni, nr, spi_i, spi_r, initiator)
+
+    def _retry_later(self) -> None:
+        sa = self.sa
+        sa.rekey_at = sa.now + 10.0 + sa.rng(1)[0] / 16.0  # random delay: do not collide again
 
     # -- initiator ---------------------------------------------------------------------------
 
@@ -70,9 +81,12 @@ class IkeRekey(Task):
         sa = self.sa
         err = msg.error_notify()
         if err is not None:
+            if self.collision is not None:  # §2.25.2: the peer's rekey, which we answered, goes ahead
+                sa.pending = self.collision
+                return
             sa.emit(NegotiationFailed(ExchangeType.CREATE_CHILD_SA.name, err.type.name,
                                       "the peer refused to rekey the IKE SA; retrying later", fatal=False))
-            sa.rekey_at = sa.now + 30.0
+            self._retry_later()
             return
         sa_p, ke_p, nonce_p = msg.get(SaPayload), msg.get(KePayload), msg.get(NoncePayload)
         try:
@@ -88,20 +102,22 @@ class IkeRekey(Task):
             shared = self.ke.compute_shared(ke_p.data)
         except CryptoError as e:
             sa.emit(NegotiationFailed(ExchangeType.CREATE_CHILD_SA.name, "INVALID_SYNTAX", str(e), fatal=False))
-            sa.rekey_at = sa.now + 30.0
+            self._retry_later()
             return
-        self._derive(algs, shared, self.nonce, nonce_p.data, self.new_spi, chosen.spi, initiator=True)
+        mine = self._derive(algs, shared, self.nonce, nonce_p.data, self.new_spi, chosen.spi, initiator=True)
+        theirs = self.collision
+        if theirs is not None and min(mine.nonce_i, mine.nonce_r) < min(theirs.nonce_i, theirs.nonce_r):
+            sa.pending = theirs  # ours holds the lowest nonce: redundant; the peer deletes the old SA
+            return
+        sa.pending = mine
         sa.tm.queue_ike_delete(rekeyed=True)
-
-    def failed(self, reason: str) -> None:
-        self.sa.pending = None
 
     # -- responder ---------------------------------------------------------------------------
 
     def process_r(self, msg: Message) -> None:
         sa = self.sa
-        if sa.pending is not None or sa.tm.rekeying_ike():
-            raise IkeProtocolError(NotifyType.TEMPORARY_FAILURE, "IKE SA rekey already in progress")
+        if sa.pending is not None or sa.state != "established":
+            raise IkeProtocolError(NotifyType.TEMPORARY_FAILURE, "IKE SA rekey or delete already in progress")
         sa_p, ke_p, nonce_p = msg.get(SaPayload), msg.get(KePayload), msg.get(NoncePayload)
         assert sa_p is not None and nonce_p is not None
         if ke_p is None:
@@ -122,7 +138,12 @@ class IkeRekey(Task):
         self.new_spi = sa.rng(8)
         self.nonce = sa.rng(NONCE_SIZE)
         self.chosen = Proposal(chosen.number, ProtocolId.IKE, self.new_spi, chosen.transforms)
-        self._derive(algs, shared, nonce_p.data, self.nonce, chosen.spi, self.new_spi, initiator=False)
+        gen = self._derive(algs, shared, nonce_p.data, self.nonce, chosen.spi, self.new_spi, initiator=False)
+        own = sa.tm.active_ike_rekey()
+        if own is not None:
+            own.collision = gen  # §2.8.2: decided when our own response arrives
+        else:
+            sa.pending = gen
 
     def build_r(self, out: list[Payload]) -> None:
         assert self.chosen is not None and self.ke is not None

@@ -1,0 +1,88 @@
+"""Exchange collisions between two peers: RFC 7296 §2.8.1 (CHILD_SA rekey), §2.8.2 (IKE SA rekey),
+§2.25 (rekey vs delete)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ipsecd.ike.events import ChildSaDeleted, ChildSaInstalled, IkeSaDeleted, IkeSaRekeyed, NegotiationFailed
+from ipsecd.wire.enums import ExchangeType
+from ipsecd.wire.ikev2.message import Message
+
+from .conftest import Pair
+
+
+def _up(p: Pair) -> None:
+    p.pump()
+    assert p.i.state == "established" and p.rsa.state == "established"
+
+
+def _consistent_children(p: Pair) -> None:
+    """Both ends hold the same CHILD_SAs with matching keys, one per configuration."""
+    i, r = p.i.children, p.rsa.children
+    assert len(i) == 1 and len(r) == 1
+    ci, cr = next(iter(i.values())), next(iter(r.values()))
+    assert ci.outbound.spi == cr.inbound.spi and ci.inbound.spi == cr.outbound.spi
+    assert ci.outbound.encr_key == cr.inbound.encr_key and ci.inbound.encr_key == cr.outbound.encr_key
+
+
+def test_child_rekey_collision_2_8_1(peer_pair: Callable[..., Pair]) -> None:
+    p = peer_pair()
+    _up(p)
+    old_i = next(iter(p.i.children))
+    old_r = next(iter(p.rsa.children))
+    p.i.rekey_child(old_i)
+    p.rsa.rekey_child(old_r)
+    p.pump()
+    creates = [d for d, b in p.wire if Message.decode(b).header.exchange == ExchangeType.CREATE_CHILD_SA]
+    assert creates.count("i>r") == 2 and creates.count("r>i") == 2  # both rekeys crossed and completed
+    assert len(p.events("i", ChildSaInstalled)) == 3 and len(p.events("r", ChildSaInstalled)) == 3
+    _consistent_children(p)
+    assert old_i not in p.i.children and old_r not in p.rsa.children
+    # the redundant pair is gone from both ends too
+    assert len(p.events("i", ChildSaDeleted)) == 2 and len(p.events("r", ChildSaDeleted)) == 2
+
+
+def test_ike_rekey_collision_2_8_2(peer_pair: Callable[..., Pair]) -> None:
+    p = peer_pair()
+    _up(p)
+    old_i, old_r = p.i.local_spi, p.rsa.local_spi
+    p.i.rekey_ike()
+    p.rsa.rekey_ike()
+    p.pump()
+    ri, rr = p.events("i", IkeSaRekeyed), p.events("r", IkeSaRekeyed)
+    assert len(ri) == 1 and len(rr) == 1 and ri[0].old_spi == old_i and rr[0].old_spi == old_r
+    # both ended on the same new IKE SA, and it works
+    assert (p.i.spi_i, p.i.spi_r) == (p.rsa.spi_i, p.rsa.spi_r) and p.i.is_initiator != p.rsa.is_initiator
+    assert not p.events("i", IkeSaDeleted) and not p.events("r", IkeSaDeleted)
+    p.i.create_child(p.icfg.children[0])
+    p.pump()
+    assert len(p.events("r", ChildSaInstalled)) == 2
+
+
+def test_child_rekey_vs_delete_2_25(peer_pair: Callable[..., Pair]) -> None:
+    p = peer_pair()
+    _up(p)
+    old_i = next(iter(p.i.children))
+    p.i.tm.queue_child_delete([p.i.children[old_i]], "operator")
+    p.i.children[old_i].deleting = True
+    p.rsa.rekey_child(next(iter(p.rsa.children)))
+    p.pump()
+    assert not p.i.children and not p.rsa.children  # the delete won on both ends
+    refused = p.events("r", NegotiationFailed)
+    assert refused and refused[0].notify == "TEMPORARY_FAILURE" and not refused[0].fatal
+    assert len(p.events("r", ChildSaInstalled)) == 1  # the rekey never installed anything
+    assert p.i.state == "established" and p.rsa.state == "established"
+    p.advance(30.0)  # the failed rekey's retry finds nothing left to rekey
+    assert not p.rsa.children and p.rsa.state == "established"
+
+
+def test_ike_rekey_vs_delete(peer_pair: Callable[..., Pair]) -> None:
+    """A full IKE SA delete while the peer rekeys it: the delete wins, nothing is left behind."""
+    p = peer_pair()
+    _up(p)
+    p.rsa.rekey_ike()
+    p.i.delete()
+    p.pump()
+    assert p.i.state == "closed" and p.events("r", IkeSaDeleted) and not p.r.by_spi
+    assert not p.events("r", IkeSaRekeyed)
