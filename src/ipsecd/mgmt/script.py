@@ -198,8 +198,10 @@ def parse_line(line: str, cwd: str) -> tuple[str, Command | OutOfScope | None]:
         words = [w for w in words[0].split("/") if w] + words[1:]
     i = 0
     while i < len(words):
-        nxt = _descend(path, words[i])
-        if nxt is None:
+        nxt: str | None = path
+        for part in words[i].split("/"):  # "key/rsa" after "/ip ipsec" is a path too
+            nxt = _descend(nxt, part) if nxt is not None and part else nxt
+        if nxt is None or nxt == path:
             break
         path = nxt
         i += 1
