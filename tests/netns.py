@@ -28,7 +28,7 @@ class Pair:
     """Namespaces ``a`` and ``b``; veth ``a``-side 10.231.x.1/24, ``b``-side .2; loopbacks up;
     "LAN" addresses 10.232.1.1/32 (a) and 10.232.2.1/32 (b) on ``lo``."""
 
-    def __init__(self, prefix: str = "ipdp") -> None:
+    def __init__(self, prefix: str = "dpns") -> None:
         tag = f"{prefix}{os.getpid() % 100000}x{next(_counter)}"
         self.a, self.b = f"{tag}A", f"{tag}B"
         self.veth_a, self.veth_b = f"{tag[:12]}a", f"{tag[:12]}b"
