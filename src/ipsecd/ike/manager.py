@@ -1,7 +1,8 @@
 """Many IKE SAs behind one pair of sockets: SPI demux, half-open limits and stateless cookies.
 
-* Demux (RFC 7296 §2.6): the I flag says which header SPI is ours; a new IKE_SA_INIT (SPIr zero) is
-  recognised again by (peer address, SPIi) so a retransmitted first message reaches the same SA.
+* Demux (RFC 7296 §2.6): the I flag says which header SPI is ours; an IKE_SA_INIT (SPIr zero) is
+  recognised again by (peer address, SPIi) for the SA's life, so a retransmitted or replayed first
+  message reaches the same SA (which answers from its cache or drops it) instead of a new one.
 * Cookies (§2.6): above ``cookie_threshold`` half-open SAs, an IKE_SA_INIT without a valid COOKIE is
   answered statelessly with one — no SA, no memory: COOKIE = version | SHA-256(Ni | IPi | SPIi |
   secret)[:16]. The secret rotates; the previous one stays valid for one period.
@@ -85,6 +86,8 @@ class IkeManager:
         self.max_half_open = max_half_open
         self.by_spi: dict[bytes, IkeSa] = {}
         self.half_open: dict[tuple[str, bytes], IkeSa] = {}
+        self.by_init: dict[tuple[str, bytes], IkeSa] = {}  # (peer host, SPIi): replayed IKE_SA_INITs
+        self._init_key: dict[int, tuple[str, bytes]] = {}
         self.counters = {"unknown-spi": 0, "malformed": 0, "cookies-sent": 0, "half-open-refused": 0}
         self._out: list[tuple[bytes, Addr]] = []
         self._dying: list[IkeSa] = []  # closed SAs whose last datagrams/events are not drained yet
@@ -102,9 +105,9 @@ class IkeManager:
         ours = h.spi_r if h.from_initiator else h.spi_i
         sa = self.by_spi.get(ours)
         if sa is None and h.from_initiator and h.exchange == ExchangeType.IKE_SA_INIT and not h.is_response:
-            sa = self.half_open.get((addr[1][0], h.spi_i))
+            sa = self.by_init.get((addr[1][0], h.spi_i))
             if sa is None and h.spi_r == bytes(8):
-                sa = self._new_responder(data, addr, now)
+                sa = self._new_responder(data, addr, now, h.spi_i)
         if sa is None:
             self.counters["unknown-spi"] += 1
             return None
@@ -112,7 +115,7 @@ class IkeManager:
         self._collect(sa)
         return sa
 
-    def _new_responder(self, data: bytes, addr: Addr, now: float) -> IkeSa | None:
+    def _new_responder(self, data: bytes, addr: Addr, now: float, spi_i: bytes) -> IkeSa | None:
         if len(self.half_open) >= self.max_half_open:
             self.counters["half-open-refused"] += 1
             return None
@@ -132,18 +135,21 @@ class IkeManager:
                 return None
         sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.spi_alloc, now=now, addr=addr)
         self.by_spi[sa.local_spi] = sa
-        self.half_open[(addr[1][0], sa.spi_i)] = sa
+        key = (addr[1][0], spi_i)
+        self.half_open[key] = self.by_init[key] = sa
+        self._init_key[id(sa)] = key
         return sa
 
     def _collect(self, sa: IkeSa) -> None:
         """Track half-open → established → gone from the SA's events (which stay queued for the caller)."""
         for event in sa.pending_events():
             if isinstance(event, IkeSaEstablished | IkeSaDeleted):
-                self.half_open.pop((sa.addr[1][0], sa.spi_i), None)
+                self.half_open.pop(self._init_key.get(id(sa), ("", b"")), None)
             if isinstance(event, IkeSaRekeyed):
                 self.by_spi.pop(event.old_spi, None)
                 self.by_spi[event.new_spi] = sa
             if isinstance(event, IkeSaDeleted) and self.by_spi.pop(sa.local_spi, None) is not None:
+                self.by_init.pop(self._init_key.pop(id(sa), ("", b"")), None)
                 self._dying.append(sa)
 
     def handle_timer(self, now: float) -> None:
