@@ -91,6 +91,17 @@ class AeadCipher:
             ChaCha20Poly1305(self._key) if alg.mode == "chacha20poly1305" else AESGCM(self._key)
         )
 
+    def one_shot(self) -> tuple[AESGCM | ChaCha20Poly1305, bytes] | None:
+        """The OpenSSL one-shot object and the salt, for a 16-byte-ICV AEAD; else None.
+
+        For per-packet hot paths (ESP) that already check IV and length themselves: they call
+        ``obj.encrypt(salt + iv, …)`` directly and save this wrapper's extra call (~10 % of a
+        1400-byte packet). The nonce rule salt ‖ IV is RFC 4106 §4 / RFC 7634 §2.
+        """
+        if self.icv_size != 16:
+            return None
+        return self._aead, self._salt
+
     def _nonce(self, iv: bytes) -> bytes:
         if len(iv) != 8:
             raise MalformedInputError(f"{self.alg.name}: IV must be 8 bytes, got {len(iv)}")

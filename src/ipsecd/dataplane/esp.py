@@ -132,8 +132,9 @@ class EspSa:
         # call costs ~10 % of a 1400-byte packet. Truncated-ICV GCM goes through the wrapper.
         self._raw: AESGCM | ChaCha20Poly1305 | None = None
         self._salt = b""
-        if isinstance(cipher, AeadCipher) and cipher.icv_size == 16:
-            self._raw, self._salt = cipher._aead, cipher._salt
+        one_shot = cipher.one_shot() if isinstance(cipher, AeadCipher) else None
+        if one_shot is not None:
+            self._raw, self._salt = one_shot
         self._block: BlockCipher | None = None if cipher.aead or cipher.alg.mode == "null" else cipher
         self._integ: Integ | None = integ if integ.icv_size else None
         if cipher.alg.mode == "null" and self._integ is None:
