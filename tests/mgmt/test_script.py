@@ -250,3 +250,14 @@ def test_unset_enable_disable_comment(session: Session) -> None:
     for bad in ("/ip ipsec peer enable", "/ip ipsec peer unset a", "/ip ipsec peer unset a value-name=name"):
         res = session.execute(bad)
         assert res.rc == 1 and res.stderr.count("\n") == 1, bad
+
+
+def test_duplicate_policies_are_flagged_invalid(session: Session) -> None:
+    for _ in range(2):
+        run_ok(session, "/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes")
+    run_ok(session, "/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.3.0.0/24 tunnel=yes")
+    rows = json.loads(run_ok(session, "/ip ipsec policy print", as_json=True))
+    assert [r["invalid"] for r in rows] == ["no", "no", "yes", "no"]
+    assert run_ok(session, "/ip ipsec policy print count-only where invalid") == "1\n"
+    run_ok(session, "/ip ipsec policy disable 1")
+    assert run_ok(session, "/ip ipsec policy print count-only where invalid") == "0\n"

@@ -178,7 +178,7 @@ PROPOSAL = Menu(
         Prop("enc-algorithms", EnumList(*PH2_ENC), "aes-256-cbc,aes-192-cbc,aes-128-cbc"),
         Prop("lifetime", Time(), "30m"),
         Prop("name", Str(1), required=True),
-        Prop("pfs-group", Enum(*PFS_GROUPS), "modp1024", unimplemented=EC2N),
+        Prop("pfs-group", Enum(*PFS_GROUPS), "modp1024"),
         _ro("default", B, runtime=False),
     ),
     factory=({"name": "default"},),
@@ -236,7 +236,7 @@ IDENTITY = Menu(
 
 PROFILE = Menu(
     "/ip ipsec profile", "list", (
-        Prop("dh-group", EnumList(*DH_GROUPS), "modp1024,modp2048", unimplemented=EC2N),
+        Prop("dh-group", EnumList(*DH_GROUPS), "modp1024,modp2048"),
         Prop("dpd-interval", Time(0, 3600, ("disable-dpd",)), "2m"),
         Prop("dpd-maximum-failures", Int(1, 100), "5"),
         Prop("enc-algorithm", EnumList(*PH1_ENC), "aes-128"),
@@ -290,9 +290,9 @@ KEY = Menu(
 
 KEY_PSK = Menu(
     "/ip ipsec key psk", "list", (
-        Prop("id", Str(16), required=True),
-        Prop("key", Hex(128), None, secret=True),  # not required: exports without secrets omit it
-        Prop("peer", Ref("/ip ipsec peer"), None),
+        Prop("id", Str(16), required=True, implemented=False),  # PPK (RFC 8784) keys: not used yet
+        Prop("key", Hex(128), None, secret=True, implemented=False),  # optional: exports without secrets omit it
+        Prop("peer", Ref("/ip ipsec peer"), None, implemented=False),
     ),
     key="id",
     columns=("id", "peer"),

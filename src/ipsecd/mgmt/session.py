@@ -122,9 +122,23 @@ class Executor:
         return self.select(menu, tok)
 
     def _extra(self, menu: Menu) -> dict[str, dict[str, object]]:
-        if menu.path != "/ip ipsec policy" or self.runtime is None:
+        """Live policy fields by ``.id``: the daemon's, plus ``invalid`` for duplicates (the manual's cause)."""
+        if menu.path != "/ip ipsec policy":
             return {}
-        return {str(r.get(".id")): r for r in self.runtime.rows(menu.path)}
+        extra: dict[str, dict[str, object]] = {}
+        seen: set[tuple[str | None, ...]] = set()
+        for it in self.txn.items(menu.path):
+            v = it.values
+            if v.get("disabled") == "yes" or v.get("template") == "yes":
+                continue
+            key = tuple(v.get(k) for k in ("src-address", "dst-address", "protocol", "src-port", "dst-port"))
+            if key in seen:
+                extra[it.id] = {"invalid": True}
+            seen.add(key)
+        if self.runtime is not None:
+            for r in self.runtime.rows(menu.path):
+                extra.setdefault(str(r.get(".id")), {}).update(r)
+        return extra
 
     def matcher(self, menu: Menu, toks: list[Tok]) -> Callable[[Item], bool]:
         """Compile a ``find``/``where`` condition: ``p=v``, ``p!=v``, ``p~regex``, ``p``, ``!p``, and/or/not."""
