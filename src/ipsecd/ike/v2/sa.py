@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 from ipsecd.crypto import keymat
 from ipsecd.crypto.ke import KeyExchange
-from ipsecd.dataplane.base import IpsecProto, SaSpec
+from ipsecd.dataplane.base import IpsecProto
 from ipsecd.wire.enums import ExchangeType
 from ipsecd.wire.errors import UnsupportedCriticalPayloadError, WireError
 from ipsecd.wire.ikev2.message import Message
@@ -33,8 +33,9 @@ from ..events import (
     IkeSaRekeyed,
     NegotiationFailed,
 )
+from .child import ChildSa
 from .config import ChildConfig, IkeConfig, ModeConfigLease
-from .proposals import ChildAlgs, IkeAlgs
+from .proposals import IkeAlgs
 from .protect import Protection
 from .task_manager import TaskManager
 
@@ -42,24 +43,6 @@ Endpoint = tuple[str, int]
 Addr = tuple[Endpoint, Endpoint]
 Rng = Callable[[int], bytes]
 SpiAlloc = Callable[[IpsecProto], int]
-
-
-@dataclass(slots=True)
-class ChildSa:
-    """A negotiated CHILD_SA pair (our inbound SPI is its key in ``IkeSa.children``)."""
-
-    config: ChildConfig
-    inbound: SaSpec
-    outbound: SaSpec
-    algs: ChildAlgs
-    installed: float
-    rekey_at: float
-    expire_at: float
-    initiator: bool  # we initiated the exchange that created it
-    nonces: tuple[bytes, bytes] = field(default=(b"", b""), repr=False)  # (Ni, Nr) of that exchange
-    replaces: int | None = None  # inbound SPI of the CHILD_SA this one rekeyed
-    rekeying: bool = False
-    deleting: bool = False
 
 
 @dataclass(slots=True)

@@ -27,11 +27,22 @@ from ipsecd.wire.ikev2.rules import check_payloads
 from ..errors import IkeProtocolError, InvalidMessageError
 from ..events import NegotiationFailed, PeerDead
 from .tasks.base import Retry, Task
+from .tasks.child_create import ChildCreate
+from .tasks.child_delete import ChildDelete
+from .tasks.child_rekey import ChildRekey
+from .tasks.ike_auth import IkeAuth
+from .tasks.ike_config import IkeConfigTask
+from .tasks.ike_cookie import IkeCookie
+from .tasks.ike_delete import IkeDelete
+from .tasks.ike_dpd import IkeDpd
+from .tasks.ike_init import IkeInit
+from .tasks.ike_natd import IkeNatd
+from .tasks.ike_rekey import IkeRekey
 
 if TYPE_CHECKING:
+    from .child import ChildSa
     from .config import ChildConfig
-    from .sa import Addr, ChildSa, IkeSa
-    from .tasks.ike_rekey import IkeRekey
+    from .sa import Addr, IkeSa
 
 
 @dataclass(slots=True)
@@ -60,13 +71,6 @@ class TaskManager:
     # -- queueing (initiator) ----------------------------------------------------------------
 
     def initiate_ike(self, now: float) -> None:
-        from .tasks.child_create import ChildCreate
-        from .tasks.ike_auth import IkeAuth
-        from .tasks.ike_config import IkeConfigTask
-        from .tasks.ike_cookie import IkeCookie
-        from .tasks.ike_init import IkeInit
-        from .tasks.ike_natd import IkeNatd
-
         sa = self.sa
         self.queue.append(Exchange(ExchangeType.IKE_SA_INIT, [IkeCookie(sa), IkeInit(sa), IkeNatd(sa)]))
         auth: list[Task] = [IkeAuth(sa), IkeConfigTask(sa)]
@@ -78,22 +82,18 @@ class TaskManager:
         self.kick(now)
 
     def queue_child_create(self, child: ChildConfig, rekey: ChildSa | None = None) -> None:
-        from .tasks.child_create import ChildCreate
-        from .tasks.child_rekey import ChildRekey
 
         task = ChildRekey(self.sa, rekey) if rekey is not None else ChildCreate(self.sa, child)
         self.queue.append(Exchange(ExchangeType.CREATE_CHILD_SA, [task]))
         self.kick(self.sa.now)
 
     def queue_child_delete(self, children: list[ChildSa], reason: str) -> None:
-        from .tasks.child_delete import ChildDelete
 
         self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [ChildDelete(self.sa, children, reason)]))
         self.kick(self.sa.now)
 
     def queue_ike_delete(self, rekeyed: bool = False) -> None:
         """Delete the IKE SA; ``rekeyed``: only the old one, the new generation takes over after."""
-        from .tasks.ike_delete import IkeDelete
 
         if self.sa.state != "established":
             self.sa.close("deleted before it was established")
@@ -107,7 +107,6 @@ class TaskManager:
 
     def active_ike_rekey(self) -> IkeRekey | None:
         """Our own IKE SA rekey awaiting its response (a collision partner, §2.8.2)."""
-        from .tasks.ike_rekey import IkeRekey
 
         if self.active is None:
             return None
@@ -119,13 +118,11 @@ class TaskManager:
         self.cached = None
 
     def queue_ike_rekey(self) -> None:
-        from .tasks.ike_rekey import IkeRekey
 
         self.queue.append(Exchange(ExchangeType.CREATE_CHILD_SA, [IkeRekey(self.sa)]))
         self.kick(self.sa.now)
 
     def queue_dpd(self) -> None:
-        from .tasks.ike_dpd import IkeDpd
 
         self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [IkeDpd(self.sa)]))
         self.kick(self.sa.now)
@@ -206,14 +203,6 @@ class TaskManager:
     # -- requests --------------------------------------------------------------------------
 
     def _responder_tasks(self, exchange: ExchangeType, msg: Message) -> list[Task]:
-        from .tasks.child_create import ChildCreate
-        from .tasks.child_delete import ChildDelete
-        from .tasks.ike_auth import IkeAuth
-        from .tasks.ike_config import IkeConfigTask
-        from .tasks.ike_delete import IkeDelete
-        from .tasks.ike_init import IkeInit
-        from .tasks.ike_natd import IkeNatd
-        from .tasks.ike_rekey import IkeRekey
 
         sa = self.sa
         if exchange == ExchangeType.IKE_SA_INIT:

@@ -29,6 +29,7 @@ from ipsecd.wire.ikev2.payloads.ts import TrafficSelector, TsPayload
 
 from ...errors import IkeProtocolError
 from ...events import ChildSaInstalled, NegotiationFailed
+from ..child import ChildSa
 from ..config import ChildConfig
 from ..proposals import ChildAlgs, child_algs, child_proposals, explain, proposal_contains, select
 from ..ts import host_ts, is_within, local_remote, narrow, to_selector, to_ts
@@ -36,7 +37,7 @@ from .base import Retry, Task
 from .ike_init import NONCE_SIZE
 
 if TYPE_CHECKING:
-    from ..sa import ChildSa, IkeSa
+    from ..sa import IkeSa
 
 
 class ChildCreate(Task):
@@ -280,8 +281,6 @@ class ChildCreate(Task):
     # -- both --------------------------------------------------------------------------------
 
     def install(self, algs: ChildAlgs, ni: bytes, nr: bytes, shared: bytes, *, initiator: bool) -> None:
-        from ..sa import ChildSa
-
         sa = self.sa
         cfg = self.config
         assert cfg is not None and sa.keys is not None and sa.algs is not None

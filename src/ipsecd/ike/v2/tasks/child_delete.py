@@ -19,7 +19,8 @@ from ...events import ChildSaDeleted
 from .base import Task
 
 if TYPE_CHECKING:
-    from ..sa import ChildSa, IkeSa
+    from ..child import ChildSa
+    from ..sa import IkeSa
 
 
 class ChildDelete(Task):

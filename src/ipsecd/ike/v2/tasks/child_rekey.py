@@ -16,7 +16,8 @@ from ...events import ChildSaRekeyed
 from .child_create import ChildCreate
 
 if TYPE_CHECKING:
-    from ..sa import ChildSa, IkeSa
+    from ..child import ChildSa
+    from ..sa import IkeSa
 
 
 class ChildRekey(ChildCreate):
