@@ -6,7 +6,17 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from ipsecd.dataplane.base import Action, Direction, IpsecProto, Level, Lifetime, Mode, PolicySpec, SaSpec, Selector
+from ipsecd.dataplane.base import (
+    Action,
+    Direction,
+    IpsecProto,
+    Level,
+    Lifetime,
+    Mode,
+    PolicySpec,
+    SaSpec,
+    Selector,
+)
 from ipsecd.policy.errors import SpdError
 from ipsecd.policy.sad import Sad
 from ipsecd.policy.spd import FlowCache, InboundVerdict, Spd, bypass_in, bypass_out

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipsecd.dataplane.base import Action, PolicySpec, Selector
+from ipsecd.policy.classifier import intervals
 from ipsecd.policy.selectors import selector_matches
-from ipsecd.policy.spd import Spd, _intervals
+from ipsecd.policy.spd import Spd
 
 # A small address space so prefixes overlap and nest a lot.
 V4_BASES = [0x0A000000, 0x0A000100, 0x0A010000, 0xC0A80000, 0x00000000]
@@ -35,7 +36,7 @@ def v6_net(draw: st.DrawFn) -> IPv6Network:
 @st.composite
 def policy(draw: st.DrawFn, n: int) -> PolicySpec:
     v6 = draw(st.booleans())
-    net = v6_net() if v6 else v4_net()
+    net: st.SearchStrategy[IPv4Network | IPv6Network] = v6_net() if v6 else v4_net()
     sel = Selector(draw(net), draw(net), draw(st.sampled_from(PROTOS)),
                    draw(st.sampled_from(PORTS)), draw(st.sampled_from(PORTS)))
     return PolicySpec(f"p{n}", draw(st.integers(0, 20)), sel,
@@ -117,7 +118,7 @@ def test_classifier_follows_removals_and_moves(policies: list[PolicySpec], ops: 
 @given(st.lists(v4_net(), max_size=30), st.integers(0, 0xFFFFFFFF))
 def test_elementary_intervals_give_every_covering_prefix(nets: list[IPv4Network], addr: int) -> None:
     keys = {(int(n.network_address) << 8) | n.prefixlen for n in nets}
-    starts, chains = _intervals(list(keys), 32)
+    starts, chains = intervals(list(keys), 32)
     assert starts == sorted(set(starts)) and starts[0] == 0
     import bisect
     chain = chains[bisect.bisect_right(starts, addr) - 1]

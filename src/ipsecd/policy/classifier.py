@@ -1,0 +1,250 @@
+"""First-match packet classifier over (src prefix, dst prefix, protocol, src port, dst port).
+
+The SPD (:mod:`ipsecd.policy.spd`) keeps one :class:`Classifier` per IP version and direction. Lookup
+cost must not grow with the number of rules; this is how it avoids it:
+
+1. **Addresses → prefix chains.** Prefixes form a laminar family (two are disjoint or nested), so the
+   rule prefixes covering an address are the chain from the longest matching one up to the root, and
+   that chain is the same for every address of an *elementary interval* between consecutive prefix
+   boundaries. Each dimension keeps the sorted interval starts and each interval's chain. A 2¹⁶-entry
+   first-level table, indexed by the 16 address bits below the boundaries' common prefix, narrows the
+   binary search to the few boundaries inside one block, so finding a chain touches a handful of
+   memory locations however many rules there are.
+2. **Chains → rules.** A source chain holds the *rows* of its prefixes directly: per source prefix, a
+   dict from destination-prefix id to the *bucket* of rules with exactly that prefix pair. A lookup
+   probes each row with each destination id of the chain (``|src chain| × |dst chain|`` small-dict
+   probes, bounded by how deeply the rules' prefixes nest, not by their number).
+3. **Buckets.** Rules in a bucket are sorted by priority and tested by masking the packet's packed
+   ``protocol|sport|dport`` key with the rule's wildcard mask; a bucket with many rules (ports of one
+   prefix pair) is instead indexed by exact key per wildcard pattern (≤ 8 probes). Buckets whose best
+   priority cannot beat the match already found are skipped.
+
+Rule changes update rows and buckets in place; the interval arrays are rebuilt lazily (at the next
+lookup) only when a prefix appears or disappears.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from collections.abc import MutableSequence
+from typing import Generic, TypeVar
+
+R = TypeVar("R")
+
+_L1_BITS = 16
+_L1_SIZE = 1 << _L1_BITS
+#: Below this many boundaries the whole start list is small enough to bisect directly.
+_L1_MIN = 256
+#: Buckets with more rules than this get an exact-key index instead of a linear scan.
+_SCAN_MAX = 8
+_INF = float("inf")
+
+Chain = tuple[int, ...]
+# first-level table: (base, shift, limit, l1, starts, chains)
+Dim = tuple[int, int, int, MutableSequence[int], MutableSequence[int], list[tuple[object, ...]]]
+
+
+def prefix_key(net: int, length: int) -> int:
+    """One int naming a prefix (network and length); sorting keys puts enclosing prefixes first."""
+    return (net << 8) | length
+
+
+def intervals(keys: list[int], bits: int) -> tuple[list[int], list[Chain]]:
+    """Elementary intervals of a laminar prefix set: sorted starts and, per interval, the covering
+    chain (innermost prefix first). Sorting by (network, length) visits an enclosing prefix before the
+    ones inside it, so a stack of open prefixes gives each prefix its chain."""
+    starts = [0]
+    chains: list[Chain] = [()]
+
+    def emit(point: int, chain: Chain) -> None:
+        if starts[-1] == point:
+            chains[-1] = chain
+        else:
+            starts.append(point)
+            chains.append(chain)
+
+    stack: list[tuple[int, Chain]] = []  # (last address, chain)
+    for key in sorted(keys):
+        lo, length = key >> 8, key & 0xFF
+        hi = lo | ((1 << (bits - length)) - 1)
+        while stack and stack[-1][0] < lo:
+            end = stack.pop()[0]
+            emit(end + 1, stack[-1][1] if stack else ())
+        chain = (key, *(stack[-1][1] if stack else ()))
+        emit(lo, chain)
+        stack.append((hi, chain))
+    while stack:
+        end = stack.pop()[0]
+        emit(end + 1, stack[-1][1] if stack else ())
+    return starts, chains
+
+
+def make_dim(starts: list[int], chains: list[tuple[object, ...]], bits: int) -> Dim:
+    """The first-level table over ``starts`` (see the module docstring, step 1)."""
+    interior = [s for s in starts if 0 < s < (1 << bits)]
+    if len(starts) < _L1_MIN or not interior:
+        return 0, bits, 1, [0, len(starts) - 1], starts, chains
+    # flat arrays: one cache line per probe instead of a pointer chase to an int object
+    flat: MutableSequence[int] = array("Q", starts) if bits <= 32 else starts
+    lo, hi = interior[0], interior[-1]
+    common = bits - (lo ^ hi).bit_length()
+    shift = max(0, bits - common - _L1_BITS)
+    base = (lo >> (bits - common)) << (bits - common) if common else 0
+    l1 = array("l")
+    i, n = 0, len(starts)
+    for b in range(_L1_SIZE + 1):
+        point = base + (b << shift)
+        while i + 1 < n and starts[i + 1] <= point:
+            i += 1
+        l1.append(i)
+    return base, shift, _L1_SIZE, l1, flat, chains
+
+
+def find(dim: Dim, x: int) -> tuple[object, ...]:
+    """The chain of the interval holding ``x`` (reference form of the lookup's inlined step 1)."""
+    base, shift, limit, l1, starts, chains = dim
+    b = (x - base) >> shift
+    if 0 <= b < limit:
+        return chains[bisect_right(starts, x, l1[b] + 1, l1[b + 1] + 1) - 1]
+    if b < 0:
+        return chains[bisect_right(starts, x, 1, l1[0] + 1) - 1]
+    return chains[bisect_right(starts, x, l1[limit] + 1, len(starts)) - 1]
+
+
+Entry = tuple[int, int, int, R]  # (priority, mask, key, rule)
+
+
+class Indexed(Generic[R]):
+    """A bucket with many rules (one prefix pair, many ports): rules by exact key per wildcard mask."""
+
+    __slots__ = ("masks", "min_pri", "table")
+
+    def __init__(self, entries: list[tuple[int, int, int, R]]) -> None:
+        table: dict[int, tuple[int, R]] = {}
+        masks: dict[int, None] = {}
+        for pri, mask, key, rule in entries:  # sorted: the first rule per key is the best
+            table.setdefault(key, (pri, rule))
+            masks.setdefault(mask)
+        self.table = table
+        self.masks = tuple(masks)
+        self.min_pri = entries[0][0]
+
+
+class Classifier(Generic[R]):
+    """First-match classifier for one address width; rules are identified by a string id and carry a
+    priority (lower wins) and a wildcard mask/key over the packed protocol/port key.
+
+    ``rows[src prefix][dst id]`` is the hot form of a bucket: the tuple of its entries sorted by
+    priority, or an :class:`Indexed` table when it has more than a few; ``rules`` keeps each bucket's
+    entries by rule id for updates.
+    """
+
+    __slots__ = ("_next_id", "bits", "d_ids", "d_refs", "ddim", "dirty", "rows", "rules", "s_refs", "sdim")
+
+    def __init__(self, bits: int) -> None:
+        self.bits = bits
+        self.rows: dict[int, dict[int, tuple[tuple[int, int, int, R], ...] | Indexed[R]]] = {}
+        self.rules: dict[tuple[int, int], dict[str, tuple[int, int, int, R]]] = {}
+        self.s_refs: dict[int, int] = {}
+        self.d_refs: dict[int, int] = {}
+        self.d_ids: dict[int, int] = {}  # dst prefix key -> small id
+        self._next_id = 0
+        self.sdim: Dim = make_dim([0], [()], bits)
+        self.ddim: Dim = make_dim([0], [()], bits)
+        self.dirty = False
+
+    def _refresh(self, src_key: int, d: int) -> None:
+        rules = self.rules.get((src_key, d))
+        row = self.rows[src_key]
+        if not rules:
+            self.rules.pop((src_key, d), None)
+            row.pop(d, None)
+            return
+        entries = sorted(rules.values(), key=lambda e: e[0])
+        row[d] = tuple(entries) if len(entries) <= _SCAN_MAX else Indexed(entries)
+
+    def add(self, rule_id: str, src_key: int, dst_key: int, pri: int, mask: int, key: int, rule: R) -> None:
+        n = self.d_refs.get(dst_key, 0)
+        self.d_refs[dst_key] = n + 1
+        if n == 0:
+            self.d_ids[dst_key] = self._next_id
+            self._next_id += 1
+            self.dirty = True
+        n = self.s_refs.get(src_key, 0)
+        self.s_refs[src_key] = n + 1
+        if n == 0:
+            self.rows[src_key] = {}
+            self.dirty = True
+        d = self.d_ids[dst_key]
+        self.rules.setdefault((src_key, d), {})[rule_id] = (pri, mask, key, rule)
+        self._refresh(src_key, d)
+
+    def remove(self, rule_id: str, src_key: int, dst_key: int) -> None:
+        d = self.d_ids[dst_key]
+        del self.rules[src_key, d][rule_id]
+        self._refresh(src_key, d)
+        self.s_refs[src_key] -= 1
+        if not self.s_refs[src_key]:
+            del self.s_refs[src_key], self.rows[src_key]
+            self.dirty = True
+        self.d_refs[dst_key] -= 1
+        if not self.d_refs[dst_key]:
+            del self.d_refs[dst_key], self.d_ids[dst_key]
+            self.dirty = True
+
+    def build(self) -> None:
+        starts, chains = intervals(list(self.s_refs), self.bits)
+        rows = self.rows
+        self.sdim = make_dim(starts, [tuple(rows[k] for k in c) for c in chains], self.bits)
+        starts, chains = intervals(list(self.d_refs), self.bits)
+        ids = self.d_ids
+        self.ddim = make_dim(starts, [tuple(ids[k] for k in c) for c in chains], self.bits)
+        self.dirty = False
+
+    def lookup(self, src: int, dst: int, key: int) -> R | None:
+        """The best-priority rule matching the packet, or None. Step 1 is inlined for speed; it is
+        :func:`find` twice."""
+        if self.dirty:
+            self.build()
+        base, shift, limit, l1, starts, chains = self.sdim
+        b = (src - base) >> shift
+        if 0 <= b < limit:
+            schain = chains[bisect_right(starts, src, l1[b] + 1, l1[b + 1] + 1) - 1]
+        elif b < 0:
+            schain = chains[bisect_right(starts, src, 1, l1[0] + 1) - 1]
+        else:
+            schain = chains[bisect_right(starts, src, l1[limit] + 1, len(starts)) - 1]
+        if not schain:
+            return None
+        base, shift, limit, l1, starts, chains = self.ddim
+        b = (dst - base) >> shift
+        if 0 <= b < limit:
+            dchain = chains[bisect_right(starts, dst, l1[b] + 1, l1[b + 1] + 1) - 1]
+        elif b < 0:
+            dchain = chains[bisect_right(starts, dst, 1, l1[0] + 1) - 1]
+        else:
+            dchain = chains[bisect_right(starts, dst, l1[limit] + 1, len(starts)) - 1]
+        if not dchain:
+            return None
+        best: R | None = None
+        best_pri: float = _INF
+        for row in schain:
+            for d in dchain:
+                bucket = row.get(d)  # type: ignore[attr-defined]
+                if bucket is None:
+                    continue
+                if type(bucket) is tuple:
+                    for pri, mask, k, rule in bucket:
+                        if pri >= best_pri:
+                            break
+                        if key & mask == k:
+                            best_pri, best = pri, rule
+                            break
+                elif bucket.min_pri < best_pri:
+                    table = bucket.table
+                    for m in bucket.masks:
+                        e = table.get(key & m)
+                        if e is not None and e[0] < best_pri:
+                            best_pri, best = e
+        return best
