@@ -134,3 +134,12 @@ def test_console_reads_lines_from_a_pipe(tmp_path: Path) -> None:
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert 'name="c1" address=192.0.2.9/32' in proc.stdout and "modp1024,modp2048" in proc.stdout
+
+
+def test_unusable_database_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not an SQLite database" * 10)
+    for db in (str(junk), "/proc/no-such-dir/config.db"):
+        rc = main(["--db", db, "--control", str(tmp_path / "none"), "exec", "/ip ipsec peer print"])
+        err = capsys.readouterr().err
+        assert rc == 1 and err.startswith("cannot open configuration database") and err.count("\n") == 1

@@ -50,10 +50,9 @@ class Store:
 
     def __init__(self, path: str | None) -> None:
         self.path = path
-        if path is not None:
-            parent = os.path.dirname(os.path.abspath(path))
-            os.makedirs(parent, exist_ok=True)
         try:
+            if path is not None:
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self.db = sqlite3.connect(path or ":memory:", isolation_level=None, timeout=30.0,
                                       check_same_thread=False)  # Config serialises use with its lock
             self.db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
@@ -62,14 +61,17 @@ class Store:
             self.db.execute("CREATE TABLE IF NOT EXISTS items (menu TEXT NOT NULL, num INTEGER NOT NULL, "
                             "pos INTEGER NOT NULL, is_default INTEGER NOT NULL, data TEXT NOT NULL, "
                             "PRIMARY KEY (menu, num))")
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(f"cannot open configuration database {path}: {exc}") from None
 
     def close(self) -> None:
         self.db.close()
 
     def meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"configuration database {self.path}: {exc}") from None
         return None if row is None else str(row[0])
 
     def version(self) -> int:
@@ -77,26 +79,41 @@ class Store:
         return int(v) if v is not None else -1
 
     def begin(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"configuration database {self.path}: {exc}") from None
 
     def rollback(self) -> None:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
     def commit(self) -> None:
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"configuration database {self.path}: {exc}") from None
 
     def load(self) -> tuple[int, int, State]:
         """(version, next item number, state); version -1 means a fresh, empty database."""
         state: State = {}
-        for menu, num, is_default, data in self.db.execute(
-                "SELECT menu, num, is_default, data FROM items ORDER BY menu, pos"):
-            state.setdefault(menu, []).append(Item(num, json.loads(data), bool(is_default)))
-        next_num = int(self.meta("next_num") or 1)
-        return self.version(), next_num, state
+        try:
+            for menu, num, is_default, data in self.db.execute(
+                    "SELECT menu, num, is_default, data FROM items ORDER BY menu, pos"):
+                state.setdefault(menu, []).append(Item(num, json.loads(data), bool(is_default)))
+            next_num = int(self.meta("next_num") or 1)
+            return self.version(), next_num, state
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise StoreError(f"configuration database {self.path} is damaged: {exc}") from None
 
     def save(self, old: State, new: State, version: int, next_num: int) -> None:
         """Write the difference ``old`` → ``new`` (inside the caller's transaction)."""
+        try:
+            self._save(old, new, version, next_num)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"configuration database {self.path}: {exc}") from None
+
+    def _save(self, old: State, new: State, version: int, next_num: int) -> None:
         cur = self.db.cursor()
         for menu in set(old) | set(new):
             before = {it.num: (pos, it) for pos, it in enumerate(old.get(menu, ()))}
