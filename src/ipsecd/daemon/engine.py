@@ -142,13 +142,15 @@ class Engine:
     # -- output --------------------------------------------------------------------------------
 
     def pump(self, sa: IkeSaLike) -> None:
-        """Flush everything the SA produced after an input: datagrams, events, its next timer."""
+        """Flush everything the SA produced after an input: events, datagrams, its next timer."""
+        # Events first: a CHILD_SA is in the data plane before the response that completes it leaves,
+        # so the peer's first ESP packet never finds the SA missing.
+        while (event := sa.next_event()) is not None:
+            self.on_event(sa, event)
         now = self.timers.now()
         for data, addr in sa.datagrams_to_send(now):
             local, remote = self.addr_of(addr)
             self.transport.send(data, local, remote)
-        while (event := sa.next_event()) is not None:
-            self.on_event(sa, event)
         if id(sa) in self._live:
             self.timers.arm(id(sa), sa.get_timer(), lambda: self._timer(sa))
         else:

@@ -247,7 +247,7 @@ class Glue:
                 event.inbound, event.outbound, child.policy_id if child else event.outbound.policy_id,
                 self._d.now(), time.time(),
                 self._d.now() + event.inbound.lifetime.soft_seconds if event.inbound.lifetime.soft_seconds else None)
-            log.info("peer %s: CHILD_SA %s installed, SPIs in 0x%08x out 0x%08x, %s%s%s", name,
+            log.info("peer %s: CHILD_SA %s, SPIs in 0x%08x out 0x%08x, %s%s%s", name,
                      "rekeyed" if event.rekey_of is not None else "established", event.inbound.spi,
                      event.outbound.spi, event.outbound.encr,
                      f"/{event.outbound.integ}" if event.outbound.integ != "null" else "",
