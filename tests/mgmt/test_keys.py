@@ -33,3 +33,13 @@ def test_key_errors_are_one_line(session: Session, tmp_path: Path) -> None:
         res = session.execute(line)
         assert res.rc == 1 and res.stderr.count("\n") == 1, (line, res)
     assert json.loads(run_ok(session, "/ip ipsec key print", as_json=True)) == []
+
+
+def test_psk_generate(session: Session) -> None:
+    run_ok(session, "/ip ipsec peer add name=gw")
+    res = session.execute("/ip ipsec key psk generate count=3 peer=gw")
+    assert res.rc == 0 and "has no effect yet" in res.stderr
+    rows = json.loads(run_ok(session, "/ip ipsec key psk print show-sensitive", as_json=True))
+    assert len(rows) == 3 and len({r["id"] for r in rows}) == 3
+    assert all(len(r["key"]) == 128 and r["peer"] == "gw" for r in rows)
+    assert session.execute("/ip ipsec key psk generate count=0").rc == 1

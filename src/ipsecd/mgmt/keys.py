@@ -7,6 +7,7 @@ exported, as RouterOS never exports keys). Which keys authenticate which peer is
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives import serialization
@@ -82,4 +83,20 @@ def export_public(txn: Txn, menu: Menu, args: dict[str, str], select: Callable[[
             f.write(pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     except OSError as exc:
         raise ConfigError(f"{menu.path}: cannot write {path}: {exc.strerror}") from None
+    return ""
+
+
+def generate_psk(txn: Txn, menu: Menu, args: dict[str, str]) -> str:
+    """``/ip ipsec key psk generate [count=N] [peer=P] [size=BYTES]``: random PPK ids and keys."""
+    try:
+        count, size = int(args.get("count", "1")), int(args.get("size", "64"))
+    except ValueError:
+        raise InvalidValue(f"{menu.path}: count and size are integers") from None
+    if not 1 <= count <= 1000 or not 64 <= size <= 1024:
+        raise InvalidValue(f"{menu.path}: invalid count/size (allowed: count 1..1000, size 64..1024 bytes)")
+    for _ in range(count):
+        changes = {"id": secrets.token_hex(16), "key": secrets.token_hex(size)}
+        if args.get("peer"):
+            changes["peer"] = args["peer"]
+        txn.add(menu, changes)
     return ""

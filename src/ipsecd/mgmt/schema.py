@@ -145,6 +145,7 @@ POLICY = Menu(
         Prop("template", B, NO),
         Prop("tunnel", B, NO),
         Prop("active", B, NO, read_only=True, runtime=True),
+        Prop("backup", B, NO, read_only=True, runtime=True),
         _ro("default", B, runtime=False),
         _ro("dynamic", B, runtime=False),
         Prop("invalid", B, NO, read_only=True, runtime=True),
@@ -158,7 +159,7 @@ POLICY = Menu(
              "level", "ph2-count"),
     ordered=True,
     commands=("move",),
-    flags=(("T", "template"), ("A", "active"), ("I", "invalid")),
+    flags=(("T", "template"), ("B", "backup"), ("A", "active"), ("I", "invalid")),
 )
 
 POLICY_GROUP = Menu(
@@ -222,7 +223,7 @@ IDENTITY = Menu(
         Prop("password", Secret(), None, secret=True, implemented=False),
         Prop("peer", Ref("/ip ipsec peer"), None, required=True),
         Prop("policy-template-group", Ref("/ip ipsec policy group", ("none",)), "default"),
-        Prop("remote-certificate", Str(), None, implemented=False),
+        Prop("remote-certificate", Str(suggest=("none",)), None, implemented=False),
         Prop("remote-id", IdentityType(("auto", "address", "ignore"),
                                        ("address", "fqdn", "user-fqdn", "key-id", "dn")), "auto"),
         Prop("remote-key", Ref("/ip ipsec key"), None, implemented=False),
@@ -260,7 +261,7 @@ MODE_CONFIG = Menu(
         Prop("address-pool", Ref("/ip pool", ("none",)), None),
         Prop("address-prefix-length", Int(1, 128), None),
         *_common(disabled=False),
-        Prop("connection-mark", Str(), None, implemented=False),
+        Prop("connection-mark", Str(suggest=("no-mark",)), None, implemented=False),
         Prop("name", Str(1), required=True),
         Prop("responder", B, NO),
         Prop("split-dns", ListOf(DNS_NAME), None),
@@ -296,13 +297,14 @@ KEY_PSK = Menu(
     ),
     key="id",
     columns=("id", "peer"),
+    commands=("generate",),
 )
 
 KEY_QKD = Menu(
     "/ip ipsec key qkd", "single", (
         Prop("address", Str(), None, implemented=False),
         Prop("cache-size", Int(0, 2**32), None, implemented=False),
-        Prop("certificate", Str(), "none", implemented=False),
+        Prop("certificate", Str(suggest=("none",)), "none", implemented=False),
         Prop("enabled", B, NO, implemented=False),
         Prop("key-size", Int(0, 2**32), None, implemented=False),
         Prop("kme-id", Str(), None, implemented=False),

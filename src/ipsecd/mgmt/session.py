@@ -58,7 +58,8 @@ class CommandResult:
     stderr: str = ""
 
 
-WRITE_COMMANDS = {"add", "set", "unset", "remove", "enable", "disable", "comment", "move", "generate-key", "import"}
+WRITE_COMMANDS = {"add", "set", "unset", "remove", "enable", "disable", "comment", "move", "generate-key", "import",
+                  "generate"}
 PRINT_FLAGS = {"detail", "terse", "count-only", "show-ids", "show-sensitive", "brief", "without-paging",
                "as-value", "value-list"}
 
@@ -358,6 +359,10 @@ class Executor:
     def cmd_generate_key(self, menu: Menu, cmd: Command) -> str:
         _, named = self._split(menu, cmd)
         return keys.generate(self.txn, menu, self._changes(menu, named))
+
+    def cmd_generate(self, menu: Menu, cmd: Command) -> str:
+        _, named = self._split(menu, cmd)
+        return keys.generate_psk(self.txn, menu, self._changes(menu, named))
 
     def cmd_import(self, menu: Menu, cmd: Command) -> str:
         _, named = self._split(menu, cmd)

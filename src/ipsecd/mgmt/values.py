@@ -51,8 +51,10 @@ class ValueType:
 
 
 class Str(ValueType):
-    def __init__(self, min_len: int = 0, max_len: int = 255, pattern: str | None = None, what: str = "") -> None:
+    def __init__(self, min_len: int = 0, max_len: int = 255, pattern: str | None = None, what: str = "",
+                 suggest: Sequence[str] = ()) -> None:
         self.min_len, self.max_len = min_len, max_len
+        self.choices = tuple(suggest)  # special words RouterOS offers (``none``), for completion
         self.pattern = re.compile(pattern) if pattern else None
         self.what = what
 
