@@ -12,9 +12,8 @@ def test_menus_and_commands() -> None:
     assert complete("pe", "/ip ipsec") == ["peer"]
     assert "group" in complete("", "/ip ipsec policy") and "move" in complete("", "/ip ipsec policy")
     assert complete("kill", "/ip ipsec active-peers") == ["kill-connections"]
-    assert complete("/ip ipsec key ", "/") == ["..", "add", "export", "export-pub-key", "find",
-                                               "generate-key", "import", "print", "psk", "qkd", "remove", "rsa", "set",
-                                               "unset"]
+    assert complete("/ip ipsec key ", "/") == ["..", "export-pub-key", "find", "generate-key", "import", "print",
+                                               "psk", "qkd", "remove", "rsa", "set"]
 
 
 def test_properties_and_values() -> None:

@@ -64,6 +64,7 @@ class Menu:
     auto_name: str = ""  # prefix of generated names ("peer" -> peer1)
     commands: tuple[str, ...] = ()  # menu-specific commands beyond add/set/remove/print/export
     flags: tuple[tuple[str, str], ...] = ()  # (letter, property) flag legend beyond X/D/*
+    verbs: tuple[str, ...] = ()  # replaces the derived command list when set (keys are generated, not added)
     by_name: dict[str, Prop] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -286,6 +287,7 @@ KEY = Menu(
     ),
     columns=("name", "key-size", "private-key", "rsa"),
     commands=("generate-key", "import", "export-pub-key"),
+    verbs=("print", "set", "remove", "find", "generate-key", "import", "export-pub-key"),
     flags=(("P", "private-key"), ("R", "rsa")),
 )
 
@@ -392,6 +394,8 @@ BASE_COMMANDS = ("add", "set", "unset", "remove", "print", "export", "enable", "
 
 def commands_of(menu: Menu) -> tuple[str, ...]:
     """The commands a menu accepts (console completion and dispatch)."""
+    if menu.verbs:
+        return menu.verbs
     if menu.kind == "runtime":
         return ("print", *menu.commands)
     if menu.kind in ("single", "runtime-single"):

@@ -354,7 +354,8 @@ class Executor:
         return ";".join(it.id for it in self.txn.items(menu.path) if match(it)) + "\n"
 
     def cmd_export(self, menu: Menu, cmd: Command) -> str:
-        return render_export(self.txn.state, "show-sensitive" in self._flags_of(cmd), [menu.path])
+        paths = [menu.path] if menu.path in EXPORT_ORDER else []  # keys are never exported (RouterOS)
+        return render_export(self.txn.state, "show-sensitive" in self._flags_of(cmd), paths)
 
     def cmd_generate_key(self, menu: Menu, cmd: Command) -> str:
         _, named = self._split(menu, cmd)
