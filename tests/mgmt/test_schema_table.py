@@ -115,7 +115,9 @@ def _setup() -> tuple[Session, dict[str, str]]:
     s = Session(open_config(None))
     for line in ("/ip pool add name=pool1 ranges=10.0.0.1-10.0.0.5", "/ip ipsec peer add name=p1",
                  "/ip ipsec key generate-key name=k1 key-size=1024", "/ip ipsec mode-config add name=mc",
-                 "/ip ipsec identity add peer=p1", "/ip ipsec key psk add id=0123456789abcdef key=" + "00" * 64):
+                 "/ip ipsec identity add peer=p1", "/ip ipsec key psk add id=0123456789abcdef key=" + "00" * 64,
+                 "/ip ipsec policy group add name=g2", "/ip ipsec proposal add name=pr2",
+                 "/ip ipsec profile add name=pf2"):
         run_ok(s, line)
     sel = {path: "0" for path in MENUS}
     sel["/ip ipsec policy group"] = "default"
@@ -137,7 +139,9 @@ def _set_line(menu: Menu, sel: dict[str, str], name: str, value: str) -> str:
 @pytest.mark.parametrize(("menu", "prop"), cases(), ids=lambda x: getattr(x, "path", getattr(x, "name", "")))
 def test_valid_value_accepted_and_printed(base: tuple[Session, dict[str, str]], menu: Menu, prop: Prop) -> None:
     s, sel = base
-    if menu.key == prop.name:
+    if menu.key == prop.name:  # rename an added item: default objects keep their names
+        sel = {**sel, menu.path: "1" if menu.factory else "0"}
+        original = json.loads(run_ok(s, f"{menu.path} print", as_json=True))[int(sel[menu.path])][prop.name]
         value = shown = "renamed-" + menu.short.replace(" ", "-") + "-0000000"
     else:
         value, shown = valid(prop)
@@ -146,10 +150,10 @@ def test_valid_value_accepted_and_printed(base: tuple[Session, dict[str, str]], 
     expect_warning = not prop.implemented or any(w in prop.unimplemented for w in value.split(","))
     assert ("has no effect yet" in res.stderr) == expect_warning, res.stderr
     out = json.loads(run_ok(s, f"{menu.path} print show-sensitive", as_json=True))
-    row = out[0]
+    row = out[int(sel[menu.path]) if sel[menu.path].isdigit() else 0]
     assert row[prop.name] == shown
     if menu.key == prop.name:  # put the name back for the other cases
-        run_ok(s, _set_line(menu, {**sel, menu.path: shown}, prop.name, REF_TARGETS.get(menu.path, "x" * 16)))
+        run_ok(s, _set_line(menu, {**sel, menu.path: shown}, prop.name, original))
 
 
 @pytest.mark.parametrize(("menu", "prop"), cases(), ids=lambda x: getattr(x, "path", getattr(x, "name", "")))

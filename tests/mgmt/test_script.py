@@ -87,6 +87,8 @@ def test_default_objects_exist_and_cannot_be_removed(session: Session) -> None:
     assert (pol["template"], pol["src-address"], pol["dst-address"], pol["group"], pol["proposal"]) == (
         "yes", "::/0", "::/0", "default", "default")
     assert session.execute("/ip ipsec policy remove 0").rc == 1
+    res = session.execute("/ip ipsec profile set default name=main")
+    assert res.rc == 1 and "cannot rename default item" in res.stderr
     run_ok(session, "/ip ipsec policy set 0 src-address=0.0.0.0/0 dst-address=0.0.0.0/0")
     out = run_ok(session, "/ip ipsec policy export")
     assert "set 0 dst-address=0.0.0.0/0 src-address=0.0.0.0/0" in out

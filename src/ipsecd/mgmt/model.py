@@ -260,6 +260,9 @@ class Txn:
 
     def set(self, menu: Menu, item: Item, changes: dict[str, str]) -> Item:
         values = self._apply(menu, item.values, changes)
+        if item.default and menu.key is not None and values.get(menu.key) != item.values.get(menu.key):
+            # other items refer to default objects implicitly, through schema defaults ("profile=default")
+            raise DefaultObject(f"{menu.path}: cannot rename default item {item.id}")
         self._check_item(menu, values, item.num)
         new = Item(item.num, values, item.default)
         lst = self.items(menu.path)
