@@ -145,6 +145,10 @@ def test_valid_value_accepted_and_printed(base: tuple[Session, dict[str, str]], 
         value = shown = "renamed-" + menu.short.replace(" ", "-") + "-0000000"
     else:
         value, shown = valid(prop)
+    for pair in menu.conflicts:  # e.g. system-dns vs static-dns: clear the other one first
+        if prop.name in pair:
+            other = pair[1 - pair.index(prop.name)]
+            run_ok(s, f"{menu.path} unset {sel[menu.path]} value-name={other}")
     res = s.execute(_set_line(menu, sel, prop.name, value))
     assert res.rc == 0, res.stderr
     expect_warning = not prop.implemented or any(w in prop.unimplemented for w in value.split(","))

@@ -263,3 +263,10 @@ def test_duplicate_policies_are_flagged_invalid(session: Session) -> None:
     assert run_ok(session, "/ip ipsec policy print count-only where invalid") == "1\n"
     run_ok(session, "/ip ipsec policy disable 1")
     assert run_ok(session, "/ip ipsec policy print count-only where invalid") == "0\n"
+
+
+def test_system_dns_and_static_dns_exclusive(session: Session) -> None:
+    run_ok(session, "/ip ipsec mode-config add name=m static-dns=10.0.0.1")
+    res = session.execute("/ip ipsec mode-config set m system-dns=yes")
+    assert res.rc == 1 and "system-dns and static-dns cannot be used at the same time" in res.stderr
+    run_ok(session, "/ip ipsec mode-config set m static-dns=\"\" system-dns=yes")

@@ -208,6 +208,9 @@ class Txn:
         return out
 
     def _check_item(self, menu: Menu, values: dict[str, str], num: int | None) -> None:
+        for a, b in menu.conflicts:
+            if a in values and b in values:
+                raise InvalidValue(f"{menu.path}: {a} and {b} cannot be used at the same time")
         for prop in menu.props:
             if prop.required and value_text(menu, Item(0, values), prop) is None:
                 raise InvalidValue(f"{menu.path}: property {prop.name} is required")

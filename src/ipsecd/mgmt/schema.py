@@ -64,6 +64,7 @@ class Menu:
     auto_name: str = ""  # prefix of generated names ("peer" -> peer1)
     commands: tuple[str, ...] = ()  # menu-specific commands beyond add/set/remove/print/export
     flags: tuple[tuple[str, str], ...] = ()  # (letter, property) flag legend beyond X/D/*
+    conflicts: tuple[tuple[str, str], ...] = ()  # properties that cannot both be set (non-default)
     verbs: tuple[str, ...] = ()  # replaces the derived command list when set (keys are generated, not added)
     by_name: dict[str, Prop] = field(default_factory=dict, compare=False, hash=False)
 
@@ -275,6 +276,7 @@ MODE_CONFIG = Menu(
     ),
     factory=({"name": "request-only"},),
     columns=("name", "responder", "address-pool", "split-include", "static-dns"),
+    conflicts=(("system-dns", "static-dns"),),  # the manual: not both at the same time
 )
 
 KEY = Menu(
