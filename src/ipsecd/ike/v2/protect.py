@@ -4,6 +4,9 @@ Only SK travels in protected messages here, so the plaintext chain is the whole 
 Non-AEAD: ICV = integ(SK_a, header .. ciphertext), checked before anything is decrypted. AEAD: the
 IKE header and the SK generic header are the associated data; the 8-byte IV is a per-key counter,
 so an IV never repeats under one key (RFC 5282 §3.1).
+
+Cipher and HMAC contexts are built per message and not kept: an IKE SA exchanges a message every
+few minutes, and thousands of idle SAs should not each hold four OpenSSL contexts (DESIGN.md §5).
 """
 
 from __future__ import annotations
@@ -31,17 +34,20 @@ Rng = Callable[[int], bytes]
 class Protection:
     """One direction pair of SK keys: ``seal`` what we send, ``unseal`` what we receive."""
 
-    __slots__ = ("_aead_counter", "_cin", "_cout", "_iin", "_iout", "_rng", "algs")
+    __slots__ = ("_a_in", "_a_out", "_aead_counter", "_e_in", "_e_out", "_rng", "algs")
 
     def __init__(self, algs: IkeAlgs, sk_e_out: bytes, sk_a_out: bytes, sk_e_in: bytes, sk_a_in: bytes,
                  rng: Rng) -> None:
         self.algs = algs
-        self._cout: AeadCipher | BlockCipher = new_cipher(algs.encr, sk_e_out)
-        self._cin: AeadCipher | BlockCipher = new_cipher(algs.encr, sk_e_in)
-        self._iout: Integ | None = new_integ(algs.integ, sk_a_out) if algs.integ else None
-        self._iin: Integ | None = new_integ(algs.integ, sk_a_in) if algs.integ else None
+        self._e_out, self._a_out, self._e_in, self._a_in = sk_e_out, sk_a_out, sk_e_in, sk_a_in
         self._rng = rng
         self._aead_counter = 0
+
+    def _contexts(self, outbound: bool) -> tuple[AeadCipher | BlockCipher, Integ | None]:
+        integ = self.algs.integ
+        if outbound:
+            return new_cipher(self.algs.encr, self._e_out), new_integ(integ, self._a_out) if integ else None
+        return new_cipher(self.algs.encr, self._e_in), new_integ(integ, self._a_in) if integ else None
 
     @classmethod
     def for_role(cls, algs: IkeAlgs, keys: IkeSaKeys, initiator: bool, rng: Rng) -> Protection:
@@ -52,7 +58,7 @@ class Protection:
 
     def seal(self, header: Header, payloads: list[Payload]) -> bytes:
         first, plain = encode_chain(payloads)
-        c = self._cout
+        c, integ = self._contexts(outbound=True)
         block = c.block_size
         pad = (-(len(plain) + 1)) % block
         padded = plain + bytes(pad) + bytes([pad])
@@ -64,28 +70,28 @@ class Protection:
             head = header.encode(HEADER_SIZE + length) + struct.pack("!BBH", first, 0, length)
             return head + iv + c.seal(iv, padded, head)
         iv = self._rng(c.iv_size)
-        icv_size = self._iout.icv_size if self._iout else 0
+        icv_size = integ.icv_size if integ else 0
         length = 4 + len(iv) + len(padded) + icv_size
         header.next_payload = PayloadType.SK
         head = header.encode(HEADER_SIZE + length) + struct.pack("!BBH", first, 0, length)
         data = head + iv + c.encrypt(iv, padded)
-        return data + (self._iout.compute(data) if self._iout else b"")
+        return data + (integ.compute(data) if integ else b"")
 
     def unseal(self, data: bytes, msg: Message) -> list[Payload]:
         """The inner payloads of ``msg`` (decoded from ``data``); InvalidMessageError if it fails."""
         sk = msg.get(SkPayload)
         if sk is None:
             raise InvalidMessageError(f"{msg.header.exchange.name} without an SK payload")
-        c = self._cin
+        c, integ = self._contexts(outbound=False)
         try:
             if isinstance(c, AeadCipher):
                 iv, rest = sk.body[:8], sk.body[8:]
                 plain = c.open(iv, rest, data[:sk.offset])
             else:
-                icv_size = self._iin.icv_size if self._iin else 0
+                icv_size = integ.icv_size if integ else 0
                 end = len(data) - icv_size
-                if self._iin is not None:
-                    self._iin.verify(data[:end], data[end:])
+                if integ is not None:
+                    integ.verify(data[:end], data[end:])
                 body = sk.body[:len(sk.body) - icv_size]
                 iv, ct = body[:c.iv_size], body[c.iv_size:]
                 plain = c.decrypt(iv, ct)

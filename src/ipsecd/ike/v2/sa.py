@@ -13,7 +13,6 @@ class holds the state they share: SPIs, nonces, keys, children, addresses, and t
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
@@ -61,6 +60,46 @@ class Generation:
 class IkeSa:
     """An IKE SA in either role; construct with :meth:`initiator` or :meth:`responder`."""
 
+    __slots__ = (
+        "_events",
+        "_out",
+        "addr",
+        "algs",
+        "children",
+        "config",
+        "created",
+        "established_at",
+        "init_request",
+        "init_response",
+        "is_initiator",
+        "ke",
+        "keys",
+        "last_rx",
+        "lease",
+        "local_id",
+        "n_bad_integrity",
+        "n_dropped",
+        "n_retransmits",
+        "nat_local",
+        "nat_remote",
+        "nonce_i",
+        "nonce_r",
+        "now",
+        "pending",
+        "protection",
+        "rekey_at",
+        "remote_id",
+        "rng",
+        "shared",
+        "spi_alloc",
+        "spi_i",
+        "spi_r",
+        "state",
+        "switch_pending",
+        "tm",
+        "virtual_ips",
+    )
+
     def __init__(self, config: IkeConfig, *, initiator: bool, rng: Rng, spi_alloc: SpiAlloc, now: float,
                  addr: Addr) -> None:
         self.config = config
@@ -94,9 +133,9 @@ class IkeSa:
         self.switch_pending = False  # switch to ``pending`` once the current exchange is finished
         self.pending: Generation | None = None  # the rekeyed IKE SA, taken over after the old one's DELETE
         self.established_at: float | None = None
-        self.counters: dict[str, int] = {"dropped": 0, "bad-integrity": 0, "retransmits": 0}
+        self.n_dropped = self.n_bad_integrity = self.n_retransmits = 0
         self._out: list[tuple[bytes, Addr]] = []
-        self._events: deque[Event] = deque()
+        self._events: list[Event] = []  # a list, not a deque: an idle SA should cost little memory
         self.tm = TaskManager(self)
 
     # -- construction ------------------------------------------------------------------------
@@ -113,6 +152,11 @@ class IkeSa:
     def responder(cls, config: IkeConfig, *, rng: Rng, spi_alloc: SpiAlloc, now: float, addr: Addr) -> IkeSa:
         """An IKE SA for an incoming IKE_SA_INIT; feed that request with :meth:`receive_datagram`."""
         return cls(config, initiator=False, rng=rng, spi_alloc=spi_alloc, now=now, addr=addr)
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Messages dropped (malformed, unexpected), failing integrity, and retransmissions answered."""
+        return {"dropped": self.n_dropped, "bad-integrity": self.n_bad_integrity, "retransmits": self.n_retransmits}
 
     @property
     def local_spi(self) -> bytes:
@@ -134,14 +178,14 @@ class IkeSa:
             self.tm.unsupported_critical(data, addr, e.payload_type)
             return
         except WireError:
-            self.counters["dropped"] += 1
+            self.n_dropped += 1
             return
         h = msg.header
         if h.from_initiator == self.is_initiator:  # our own role's flag: a reflection, not the peer
-            self.counters["dropped"] += 1
+            self.n_dropped += 1
             return
         if not self._spis_match(msg):
-            self.counters["dropped"] += 1
+            self.n_dropped += 1
             return
         try:
             if h.is_response:
@@ -149,7 +193,7 @@ class IkeSa:
             else:
                 self.tm.on_request(msg, data, addr)
         except InvalidMessageError:
-            self.counters["bad-integrity"] += 1
+            self.n_bad_integrity += 1
 
     def _spis_match(self, msg: Message) -> bool:
         """Both SPIs are ours, or IKE_SA_INIT traffic before SPIr is settled (responses bring it)."""
@@ -169,7 +213,7 @@ class IkeSa:
         return out
 
     def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
+        return self._events.pop(0) if self._events else None
 
     def pending_events(self) -> tuple[Event, ...]:
         """The queued events without consuming them (the manager's bookkeeping)."""

@@ -11,8 +11,7 @@
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ipsecd.wire.enums import ExchangeType, NotifyType, ProtocolId
@@ -53,7 +52,6 @@ class Exchange:
     packet: bytes = b""
     tries: int = 0
     deadline: float = 0.0
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class TaskManager:
@@ -61,7 +59,7 @@ class TaskManager:
 
     def __init__(self, sa: IkeSa) -> None:
         self.sa = sa
-        self.queue: deque[Exchange] = deque()
+        self.queue: list[Exchange] = []
         self.active: Exchange | None = None
         self.mid_out = 0
         self.mid_in = 0
@@ -99,7 +97,7 @@ class TaskManager:
             self.sa.close("deleted before it was established")
             return
         if rekeyed:
-            self.queue.appendleft(Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa, rekeyed=True)]))
+            self.queue.insert(0, Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa, rekeyed=True)]))
         else:
             self.queue.clear()
             self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa)]))
@@ -137,7 +135,7 @@ class TaskManager:
             return
         if self.queue[0].type not in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH) and sa.state != "established":
             return
-        ex = self.queue.popleft()
+        ex = self.queue.pop(0)
         ex.mid = self.mid_out
         self.active = ex
         self._send_request(ex, now)
@@ -166,7 +164,7 @@ class TaskManager:
         sa = self.sa
         ex = self.active
         if ex is None or msg.header.message_id != ex.mid or msg.header.exchange != ex.type:
-            sa.counters["dropped"] += 1
+            sa.n_dropped += 1
             return
         try:
             if ex.type == ExchangeType.IKE_SA_INIT:
@@ -176,7 +174,7 @@ class TaskManager:
                 payloads = sa.protection.unseal(data, msg)
             check_payloads(ex.type, True, payloads)
         except WireError:
-            sa.counters["dropped"] += 1
+            sa.n_dropped += 1
             return
         if ex.type == ExchangeType.IKE_SA_INIT:
             sa.init_response = data
@@ -220,15 +218,15 @@ class TaskManager:
         sa = self.sa
         h = msg.header
         if self.cached is not None and h.message_id == self.cached[0]:
-            sa.counters["retransmits"] += 1
+            sa.n_retransmits += 1
             sa.send(self.cached[1], addr)
             return
         if h.message_id != self.mid_in:
-            sa.counters["dropped"] += 1
+            sa.n_dropped += 1
             return
         if h.exchange == ExchangeType.IKE_SA_INIT:
             if sa.is_initiator or sa.keys is not None:
-                sa.counters["dropped"] += 1
+                sa.n_dropped += 1
                 return
             payloads = msg.payloads
             sa.spi_i = h.spi_i
@@ -236,7 +234,7 @@ class TaskManager:
             sa.addr = addr
         else:
             if sa.protection is None:
-                sa.counters["dropped"] += 1
+                sa.n_dropped += 1
                 return
             try:
                 payloads = sa.protection.unseal(data, msg)  # InvalidMessageError: dropped silently
@@ -247,7 +245,7 @@ class TaskManager:
             except WireError:
                 raise InvalidMessageError("undecodable SK content") from None
             if sa.state == "connecting" and h.exchange != ExchangeType.IKE_AUTH:
-                sa.counters["dropped"] += 1
+                sa.n_dropped += 1
                 return
         sa.last_rx = sa.now
         if h.exchange != ExchangeType.IKE_SA_INIT:
@@ -306,7 +304,7 @@ class TaskManager:
         except WireError:
             return
         if h.is_response or h.exchange != ExchangeType.IKE_SA_INIT or sa.is_initiator or h.message_id != 0:
-            sa.counters["dropped"] += 1
+            sa.n_dropped += 1
             return
         self._respond(h, [NotifyPayload(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, bytes([payload_type & 0xFF]))],
                       addr, init_error=True)
@@ -325,7 +323,7 @@ class TaskManager:
         rt = sa.config.retransmit
         if ex.tries < rt.tries:
             ex.tries += 1
-            sa.counters["retransmits"] += 1
+            sa.n_retransmits += 1
             ex.deadline = now + rt.timeout * rt.base ** ex.tries
             sa.send(ex.packet, sa.addr)
             return

@@ -73,6 +73,8 @@ class IkeAuth(Task):
         assert sa.algs is not None
         sa.state = "established"
         sa.established_at = sa.now
+        sa.init_request = sa.init_response = sa.shared = b""  # signed and used: free them
+        sa.ke = None
         sa.local_id = format_identity(self.my_id.id_type, self.my_id.data)
         if sa.config.lifetime:
             sa.rekey_at = sa.now + sa.config.lifetime * (0.9 if sa.is_initiator else 0.95)
