@@ -106,3 +106,14 @@ def test_runtime_menus_without_provider(session: Session) -> None:
     res = session.execute("/ip ipsec installed-sa flush")
     assert res.rc == 1 and "running daemon" in res.stderr
     assert session.execute("/ip ipsec active-peers add comment=x").rc == 1
+
+
+def test_failing_listener_does_not_fail_the_command(config: Config) -> None:
+    def boom(snapshot: Snapshot) -> None:
+        raise RuntimeError("listener bug")
+
+    got: list[int] = []
+    config.add_listener(boom)
+    config.add_listener(lambda snap: got.append(snap.version))
+    res = Session(config).execute("/ip ipsec peer add name=a")
+    assert res.rc == 0 and got == [config.snapshot().version]

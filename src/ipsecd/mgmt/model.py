@@ -11,6 +11,7 @@ references, names are unique, default objects cannot be removed, policy order is
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +27,8 @@ from .errors import (
 from .schema import MENUS, Menu, Prop, referrers
 from .store import Item, State, Store
 from .values import Ref, ValueParseError
+
+log = logging.getLogger("ipsecd.mgmt")
 
 
 def menu_of(path: str) -> Menu:
@@ -380,7 +383,10 @@ class Config:
                 self.next_num, self.state = txn.next_num, {k: v for k, v in txn.state.items() if v or k in self.state}
                 self._snapshot = Snapshot(self.state, self.version)
                 for cb in list(self._listeners):
-                    cb(self._snapshot)
+                    try:
+                        cb(self._snapshot)
+                    except Exception:  # the change is committed; a failing listener must not undo the reply
+                        log.exception("configuration listener %r failed", cb)
 
     def import_script(self, text: str, filename: str = "<script>") -> list[str]:
         """Run a script atomically; the warnings, or a ConfigError subclass naming file and line."""
