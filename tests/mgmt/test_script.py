@@ -60,7 +60,7 @@ def test_selectors_index_id_name_and_find(session: Session) -> None:
     for n in ("a", "b", "c"):
         run_ok(session, f"/ip ipsec peer add name={n} address=192.0.2.{ord(n)}")
     ids = [r[".id"] for r in json.loads(run_ok(session, "/ip ipsec peer print", as_json=True))]
-    run_ok(session, "/ip ipsec peer set 0,2 port=4500")
+    run_ok(session, "/ip ipsec peer set numbers=0,2 port=4500")
     run_ok(session, f"/ip ipsec peer set {ids[1]} passive=yes")
     run_ok(session, "/ip ipsec peer set [ find where name=c ] comment=\"third one\"")
     run_ok(session, "/ip ipsec peer disable [ find port=4500 and !passive ]")
@@ -238,7 +238,7 @@ def test_real_routeros7_export_imports_unchanged(config: Config) -> None:
 
 def test_unset_enable_disable_comment(session: Session) -> None:
     run_ok(session, "/ip ipsec peer add name=a address=192.0.2.1 port=4500 local-address=192.0.2.9")
-    run_ok(session, "/ip ipsec peer unset a value-name=port,local-address")
+    run_ok(session, "/ip ipsec peer unset \"a\" value-name=port,local-address")
     row = json.loads(run_ok(session, "/ip ipsec peer print", as_json=True))[0]
     assert row["port"] == "500" and "local-address" not in row
     run_ok(session, "/ip ipsec peer disable a")

@@ -98,7 +98,7 @@ class Executor:
             match = self.matcher(menu, conds)
             return [it for it in items if match(it)]
         out: list[Item] = []
-        for part in tok.text.split(",") if tok.kind == "word" else [tok.text]:
+        for part in [tok.text] if tok.kind == "str" else tok.text.split(","):
             out.append(self._one(menu, items, part.strip()))
         return out
 
