@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ipsecd.ike.events import ChildSaInstalled, IkeSaEstablished
+from ipsecd.ike.events import ChildSaInstalled, IkeSaDeleted, IkeSaEstablished
 from ipsecd.ike.manager import IkeManager
 from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.wire.enums import ExchangeType, NotifyType
@@ -119,3 +119,14 @@ def test_init_flood_engages_cookies_and_stays_bounded() -> None:
         m.events()
     assert len(m.by_spi) == 20 and len(m.half_open) == 20
     assert m.counters["cookies-sent"] == 180
+
+
+def test_half_open_responder_times_out() -> None:
+    m = _manager()
+    m.receive_datagram(_init_request(), ADDR, 0.0)
+    m.datagrams_to_send(0.0)
+    assert len(m.half_open) == 1 and m.get_timer() == 30.0
+    m.handle_timer(30.0)
+    events = [e for _, e in m.events()]
+    assert any(isinstance(e, IkeSaDeleted) and "half-open" in e.reason for e in events)
+    assert not m.half_open and not m.by_spi

@@ -18,6 +18,7 @@ def test_happy_path_establishes_ike_and_child(peer_pair: Callable[..., Pair]) ->
     assert len(ie) == 1 and len(re_) == 1
     assert ie[0].local_spi == re_[0].remote_spi and ie[0].encr == "aes-128-cbc" and ie[0].dh == "ecp256"
     assert ie[0].remote_id == "address:198.51.100.2" and re_[0].remote_id == "address:192.0.2.1"
+    assert re_[0].initial_contact and not ie[0].initial_contact  # send-initial-contact=yes by default
     ic, rc = p.events("i", ChildSaInstalled), p.events("r", ChildSaInstalled)
     assert len(ic) == 1 and len(rc) == 1
     i_out, r_in = ic[0].outbound, rc[0].inbound

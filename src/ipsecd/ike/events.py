@@ -32,6 +32,7 @@ class IkeSaEstablished:
     nat_local: bool  # we are behind a NAT
     nat_remote: bool  # the peer is behind a NAT
     lifetime: float
+    initial_contact: bool = False  # the peer said it has no other SA with us: drop older ones (§2.4)
 
 
 @dataclass(frozen=True, slots=True)

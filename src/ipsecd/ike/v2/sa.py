@@ -42,6 +42,7 @@ Endpoint = tuple[str, int]
 Addr = tuple[Endpoint, Endpoint]
 Rng = Callable[[int], bytes]
 SpiAlloc = Callable[[IpsecProto], int]
+HALF_OPEN_TIMEOUT = 30.0  # strongSwan's half_open_timeout: a responder waits this long for IKE_AUTH
 
 
 @dataclass(slots=True)
@@ -232,8 +233,12 @@ class IkeSa:
         self.tm.on_timer(now)
         if self.state == "established":
             self.tm.maintenance(now)
+        elif self.state == "connecting" and not self.is_initiator and now >= self.created + HALF_OPEN_TIMEOUT:
+            self.close("half-open: no IKE_AUTH from the peer")
 
     def _maintenance_due(self) -> float | None:
+        if self.state == "connecting" and not self.is_initiator:
+            return self.created + HALF_OPEN_TIMEOUT
         if self.state != "established":
             return None
         due: list[float] = []

@@ -81,7 +81,8 @@ class IkeAuth(Task):
         sa.emit(IkeSaEstablished(sa.local_spi, sa.remote_spi, sa.is_initiator, sa.addr[0], sa.addr[1],
                                  sa.local_id, sa.remote_id, sa.algs.encr.name,
                                  sa.algs.integ.name if sa.algs.integ else "null", sa.algs.prf.name,
-                                 sa.algs.group.name, sa.nat_local, sa.nat_remote, sa.config.lifetime))
+                                 sa.algs.group.name, sa.nat_local, sa.nat_remote, sa.config.lifetime,
+                                 self.initial_contact))
 
     # -- initiator ---------------------------------------------------------------------------
 
