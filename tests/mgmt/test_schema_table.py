@@ -142,7 +142,7 @@ def test_valid_value_accepted_and_printed(base: tuple[Session, dict[str, str]], 
     if menu.key == prop.name:  # rename an added item: default objects keep their names
         sel = {**sel, menu.path: "1" if menu.factory else "0"}
         original = json.loads(run_ok(s, f"{menu.path} print", as_json=True))[int(sel[menu.path])][prop.name]
-        value = shown = "renamed-" + menu.short.replace(" ", "-") + "-0000000"
+        value = shown = "renamed-" + menu.path.split()[-1] + "-0000000000"
     else:
         value, shown = valid(prop)
     for pair in menu.conflicts:  # e.g. system-dns vs static-dns: clear the other one first

@@ -119,9 +119,6 @@ class Snapshot:
             self._rows[path] = rows
         return rows
 
-    def items(self, path: str) -> tuple[Item, ...]:
-        return self._state.get(path, ())
-
 
 def _factory_state() -> tuple[State, int]:
     """The fresh configuration: the default objects of NOTES.md, numbered from *1."""

@@ -86,10 +86,6 @@ class Menu:
     def has_comment(self) -> bool:
         return "comment" in self.by_name
 
-    @property
-    def short(self) -> str:
-        return self.path.removeprefix("/ip ipsec ").removeprefix("/ip ")
-
 
 # -- value sets ---------------------------------------------------------------------------------
 
