@@ -196,3 +196,23 @@ def test_fast_retransmit_config(peer_pair: Callable[..., Pair]) -> None:
     p.pump()
     p.advance(10)
     assert p.i.state == "closed" and len([d for d, _ in p.wire if d == "i>r"]) == 2
+
+
+def test_ike_auth_child_proposal_with_dh_is_accepted(peer_pair: Callable[..., Pair]) -> None:
+    """Some initiators keep their PFS group in the IKE_AUTH proposal; the responder ignores it."""
+    from ipsecd.ike.v2.proposals import child_proposals
+
+    p = peer_pair()
+    orig = child_proposals
+
+    import ipsecd.ike.v2.tasks.child_create as cc
+
+    def with_dh(config, spi, pfs):  # type: ignore[no-untyped-def]
+        return orig(config, spi, pfs=True) if spi else orig(config, spi, pfs)
+
+    cc.child_proposals = with_dh  # type: ignore[assignment]
+    try:
+        p.pump()
+    finally:
+        cc.child_proposals = orig  # type: ignore[assignment]
+    assert p.events("r", ChildSaInstalled) and p.events("i", ChildSaInstalled)

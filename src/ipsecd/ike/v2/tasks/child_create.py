@@ -40,6 +40,12 @@ if TYPE_CHECKING:
     from ..sa import IkeSa
 
 
+def _without_ke(proposals: list[Proposal]) -> list[Proposal]:
+    """KE transforms mean nothing in IKE_AUTH (RFC 7296 §1.2); some peers send them anyway."""
+    return [Proposal(p.number, p.protocol, p.spi, [t for t in p.transforms if t.type != TransformType.DH])
+            for p in proposals]
+
+
 class ChildCreate(Task):
     __slots__ = (
         "_algs",
@@ -152,7 +158,8 @@ class ChildCreate(Task):
             if sa_p is None or tsi is None or tsr is None or len(sa_p.proposals) != 1:
                 raise UnknownAlgorithmError("response lacks SA or TS payloads")
             chosen = sa_p.proposals[0]
-            if not proposal_contains(self.offered, chosen) or len(chosen.spi) != 4:
+            ours = self.offered if not self.in_ike_auth else _without_ke(self.offered)
+            if not proposal_contains(ours, chosen) or len(chosen.spi) != 4:
                 raise UnknownAlgorithmError("the responder chose an ESP proposal we did not offer")
             algs = child_algs(chosen)
             if not sa.config.mode_config_request and not (
@@ -231,7 +238,8 @@ class ChildCreate(Task):
         cfg, self.ts_i, self.ts_r = self._select_config(tsi.selectors, tsr.selectors)
         create = not self.in_ike_auth
         ours = child_proposals(cfg.proposals, b"", pfs=create)
-        chosen = select(ours, [p for p in sa_p.proposals if len(p.spi) == 4])
+        offered = [p for p in sa_p.proposals if len(p.spi) == 4]
+        chosen = select(ours, offered if create else _without_ke(offered))
         if chosen is None:
             raise IkeProtocolError(NotifyType.NO_PROPOSAL_CHOSEN,
                                    f"CHILD_SA {cfg.name} from {sa.addr[1][0]}: {explain(sa_p.proposals, ours, esp=True)}")
