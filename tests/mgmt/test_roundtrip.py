@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipsecd.mgmt import Config, ScriptError, Session, open_config
 from ipsecd.mgmt.schema import EXPORT_ORDER, MENUS
-from ipsecd.mgmt.values import Ref
+from ipsecd.mgmt.values import Ref, quote
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.rsc"))
 
@@ -157,3 +159,43 @@ def test_example_scripts_import_and_round_trip(path: Path) -> None:
     exported, again, first, _ = round_trip(path.read_text())
     assert exported == again
     assert first.snapshot().rows("/ip ipsec peer")
+
+
+def _choice_props(path: str) -> list[tuple[str, tuple[str, ...]]]:
+    from ipsecd.mgmt.values import Bool, Enum, EnumList
+
+    menu = MENUS[path]
+    return [(p.name, p.type.choices) for p in menu.writable if isinstance(p.type, Enum | EnumList | Bool)]
+
+
+@st.composite
+def random_scripts(draw: st.DrawFn) -> str:
+    lines = []
+    for path, n in (("/ip ipsec profile", 2), ("/ip ipsec proposal", 2), ("/ip ipsec peer", 3)):
+        lines.append(path)
+        for i in range(draw(st.integers(0, n))):
+            pairs = [f"name={path.split()[-1]}{i}"]
+            for name, choices in _choice_props(path):
+                if draw(st.booleans()):
+                    pairs.append(f"{name}={draw(st.sampled_from(choices))}")
+            if MENUS[path].has_comment and draw(st.booleans()):
+                pairs.append(f"comment={quote(draw(st.text(min_size=1, max_size=8)))}")
+            lines.append("add " + " ".join(pairs))
+    lines.append("/ip ipsec policy")
+    for i in range(draw(st.integers(0, 4))):
+        pairs = [f"src-address=10.{i}.0.0/16", f"dst-address=10.{i + 100}.0.0/16"]
+        for name, choices in _choice_props("/ip ipsec policy"):
+            if draw(st.booleans()):
+                pairs.append(f"{name}={draw(st.sampled_from(choices))}")
+        place = draw(st.integers(0, i + 1))
+        lines.append("add " + " ".join(pairs) + (f" place-before={place}" if place <= i else ""))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_scripts())
+def test_random_configurations_round_trip(script: str) -> None:
+    exported, again, first, second = round_trip(script)
+    assert exported == again
+    order = lambda c: [r.text("src-address") for r in c.snapshot().rows("/ip ipsec policy")]  # noqa: E731
+    assert order(first) == order(second)
