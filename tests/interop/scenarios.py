@@ -62,7 +62,11 @@ def charon_site_conf(topo: Topology, p: Proposals = DEFAULTS, *, rekey_time: str
         "net", local_addr=left.wan, remote_addr=right.wan, local_id="left.test", remote_id="right.test",
         local_ts=f"{left.lan}/32", remote_ts=f"{right.lan}/32", psk=PSK, proposals=p.ike,
         esp_proposals=p.esp, rekey_time=rekey_time, child_rekey=child_rekey, dpd_delay=dpd_delay,
-        start_action=start_action)
+        start_action=start_action,
+        # explicit lifetimes: charon's defaults (10 % over the rekey time, random jitter) make
+        # second-scale rekey tests expire SAs instead of rekeying them
+        extra="" if rekey_time == "0" else "        over_time = 30s\n        rand_time = 0s\n",
+        child_extra="" if child_rekey == "0" else "                life_time = 60s\n                rand_time = 0s\n")
 
 
 def ipsecd_roadwarrior_rsc(topo: Topology, pool: str = "10.243.0.10-10.243.0.20",

@@ -105,6 +105,41 @@ def test_proposal_sets(tmp_path: Path, proposals: Proposals) -> None:
             raise
 
 
+def _rekey_run(pair: Pair, who: str) -> None:
+    pair.charon.initiate("net")
+    first_child = pair.charon.child_sas()[0]["spi-in"]
+    sent, got = pair.topo.left.ping(pair.topo.right.lan, src=pair.topo.left.lan, count=60, interval=0.2)
+    print(f"rekey under traffic ({who} rekeying): {sent - got} of {sent} pings lost")
+    log = pair.ipsecd.log_text()
+    assert log.count("CHILD_SA rekeyed") >= 2 and "IKE SA rekeyed" in log
+    assert pair.charon.child_sas()[0]["spi-in"] != first_child
+    assert got >= sent - 1
+    assert pair.ping(3) == (3, 3)
+    assert len(pair.rows("active-peers")) == 1 and len(pair.rows("installed-sa")) == 2
+
+
+def test_rekey_under_traffic_strongswan_rekeys(tmp_path: Path) -> None:
+    """charon rekeys the CHILD_SA every 4 s and the IKE SA every 7 s while pings flow."""
+    with Topology("ipdk") as topo:
+        pair = _start(topo, tmp_path, DEFAULTS, charon_kw={"child_rekey": "4s", "rekey_time": "7s"})
+        try:
+            _rekey_run(pair, "strongSwan")
+        except BaseException:
+            print(pair.diagnostics())
+            raise
+
+
+def test_rekey_under_traffic_ipsecd_rekeys(tmp_path: Path) -> None:
+    """ipsecd's own lifetimes (proposal lifetime=5s, profile lifetime=9s) drive the rekeys."""
+    with Topology("ipdj") as topo:
+        pair = _start(topo, tmp_path, DEFAULTS, rsc_kw={"sa_lifetime": "5s", "lifetime": "9s"})
+        try:
+            _rekey_run(pair, "ipsecd")
+        except BaseException:
+            print(pair.diagnostics())
+            raise
+
+
 def test_through_nat(tmp_path: Path) -> None:
     with Topology("ipdt", nat=True) as topo:
         pair = _start(topo, tmp_path, DEFAULTS)
