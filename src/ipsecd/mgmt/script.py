@@ -39,7 +39,8 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """(first physical line number, joined line) for every line; ``\\`` at the end continues a line."""
     buf: list[str] = []
     start = 0
-    for n, raw in enumerate(text.splitlines(), 1):
+    for n, raw in enumerate(text.split("\n"), 1):  # not splitlines(): "\x85" in a quoted string is text
+        raw = raw.removesuffix("\r")
         if not buf:
             start = n
             line = raw
