@@ -324,3 +324,20 @@ def test_several_workers_open_inbound_on_the_owner() -> None:
     assert len(b.take_delivered()) == 50 and moved(b.statistics()) == {}
     st = b.query_sa(0x1001, Direction.IN)
     assert st is not None and st.current_packets == 50
+
+
+def test_flow_memos_follow_spd_changes() -> None:
+    """The per-flow memos (outbound policy, inbound verdict) never outlive an SPD change."""
+    a, b = gateways()
+    p = packet(H_A, H_B, wip.PROTO_TCP, 999, 80)
+    a.send(p)
+    connect(a, b)
+    assert len(b.take_delivered()) == 1
+    a.add_policy(policy("d", NET_A, NET_B, action=Action.DISCARD, order=-1))
+    b.add_policy(policy("d", NET_B, NET_A, action=Action.DISCARD, order=-1))
+    a.send(p)
+    assert a.take_wire() == [] and moved(a.statistics()) == {"out-policy-blocked": 1}
+    a.del_policy("d")
+    a.send(p)
+    connect(a, b)
+    assert b.take_delivered() == [] and moved(b.statistics()) == {"in-policy-blocked": 1}

@@ -111,7 +111,8 @@ class Processor:
     :meth:`inbound` takes whole packets and :meth:`inbound_esp` socket payloads.
     """
 
-    __slots__ = ("_acquired", "_cache", "_events", "full_packets", "index", "last", "sad", "spd", "stats", "workers")
+    __slots__ = ("_acquired", "_cache", "_events", "_fast_gen", "_fast_in", "_fast_out", "full_packets", "index", "last",
+                 "sad", "spd", "stats", "workers")
 
     def __init__(self, *, full_packets: bool = True, index: int = 0, workers: int = 1,
                  randbits: Callable[[int], int] | None = None) -> None:
@@ -125,6 +126,12 @@ class Processor:
         self.index = index
         self.workers = workers
         self.last: Engine | None = None  # the SA of the latest PROTECT result (where to send it)
+        # Per-flow memos of plain IPv4 TCP/UDP (keyed by protocol and the raw address+port bytes, no
+        # parsing): outbound policy (None = pass) and inbound verdict per SA policy. Both only repeat
+        # what the SPD answered for that exact flow, and are dropped whenever the SPD changes.
+        self._fast_out: dict[tuple[int, bytes], PolicySpec | None] = {}
+        self._fast_in: dict[tuple[str | None, int, bytes], InboundVerdict] = {}
+        self._fast_gen = -1
 
     # --- configuration (the DataPlane operations) ----------------------------------------------------
 
@@ -195,17 +202,30 @@ class Processor:
 
     # --- outbound ------------------------------------------------------------------------------------
 
+    def _fast_ok(self) -> None:
+        if self.spd.generation != self._fast_gen or len(self._fast_in) > 65536 or len(self._fast_out) > 65536:
+            self._fast_in.clear()
+            self._fast_out.clear()
+            self._fast_gen = self.spd.generation
+
     def outbound(self, inner: bytes, now: float) -> Result:
         """Classify and protect one locally originated or forwarded packet."""
         stats = self.stats
-        try:
-            version, src, dst, proto, sport, dport = flow(inner)
-        except wip.IpHeaderError:
-            stats.out_errors += 1
-            return DROP, 0, b""
-        if proto == _UDP and bypass_out(proto, sport):
-            return PASS, 0, inner
-        policy = self._cache.lookup_raw(version, src, dst, proto, sport, dport)
+        fast = (len(inner) >= 24 and inner[0] == 0x45 and (inner[9] == _TCP or inner[9] == _UDP)
+                and not ((inner[6] & 0x3F) | inner[7]))
+        if fast:
+            self._fast_ok()
+            fkey = (inner[9], inner[12:24])
+            try:
+                policy = self._fast_out[fkey]
+            except KeyError:
+                policy = self._fast_out[fkey] = self._classify_out(inner)
+        else:
+            try:
+                policy = self._classify_out(inner)
+            except wip.IpHeaderError:
+                stats.out_errors += 1
+                return DROP, 0, b""
         if policy is None:
             return PASS, 0, inner
         action = policy.action
@@ -221,8 +241,7 @@ class Processor:
             stats.out_no_states += 1
             if policy.policy_id not in self._acquired:
                 self._acquired.add(policy.policy_id)
-                self._events.append(Acquire(policy.policy_id, _selector(version, src, dst, proto, sport, dport),
-                                            policy.level))
+                self._events.append(Acquire(policy.policy_id, _selector(*flow(inner)), policy.level))
             return DROP, 0, b""
         engine = rec.counters
         if type(engine) is EspSa:
@@ -246,6 +265,13 @@ class Processor:
             self._bytes_check(rec, now)
         self.last = engine
         return PROTECT, 0, out
+
+    def _classify_out(self, inner: bytes) -> PolicySpec | None:
+        """The SPD's outbound decision for a packet: None when it bypasses or no policy matches."""
+        version, src, dst, proto, sport, dport = flow(inner)
+        if proto == _UDP and bypass_out(proto, sport):
+            return None
+        return self._cache.lookup_raw(version, src, dst, proto, sport, dport)
 
     # --- inbound -------------------------------------------------------------------------------------
 
@@ -326,12 +352,19 @@ class Processor:
             self._bytes_check(rec, now)
         if not inner:  # dummy packet (RFC 4303 §2.6): consumed
             return DROP, 0, b""
-        try:
-            version, src, dst, proto, sport, dport = flow(inner)
-        except wip.IpHeaderError:
-            self.stats.in_state_mode_errors += 1
-            return DROP, 0, b""
-        verdict = self.spd.check_inbound(rec.spec.policy_id, version, src, dst, proto, sport, dport)
+        if (len(inner) >= 24 and inner[0] == 0x45 and (inner[9] == _TCP or inner[9] == _UDP)
+                and not ((inner[6] & 0x3F) | inner[7])):
+            self._fast_ok()
+            fkey = (rec.spec.policy_id, inner[9], inner[12:24])
+            verdict = self._fast_in.get(fkey)
+            if verdict is None:
+                verdict = self._fast_in[fkey] = self.spd.check_inbound(rec.spec.policy_id, *flow(inner))
+        else:
+            try:
+                verdict = self.spd.check_inbound(rec.spec.policy_id, *flow(inner))
+            except wip.IpHeaderError:
+                self.stats.in_state_mode_errors += 1
+                return DROP, 0, b""
         if verdict is InboundVerdict.ACCEPT:
             return PROTECT, 0, inner
         slot = verdict.value

@@ -1,10 +1,11 @@
 """The TUN device and the policy routing that sends protected traffic into it (Linux, root).
 
-- :func:`open_queue` opens one queue of a TUN device: ``IFF_TUN | IFF_NO_PI`` (bare IP packets, no
-  4-byte packet-info header), plus ``IFF_MULTI_QUEUE`` when several workers each read their own
-  queue (the kernel spreads flows over the queues). ``IFF_VNET_HDR`` offloads are not used: with
-  TSO the kernel would hand over 64 KB TCP super-packets that Python would have to re-segment and
-  checksum, which measured slower than letting the kernel segment at the TUN MTU.
+- :func:`open_queue` opens one queue of a TUN device: ``IFF_TUN | IFF_NO_PI`` (IP packets, no
+  4-byte packet-info header), ``IFF_MULTI_QUEUE`` (each worker reads its own queue; the kernel
+  spreads flows over them) and ``IFF_VNET_HDR``, used for writing coalesced TCP (:mod:`.offload`).
+  No TSO/checksum offload is enabled for reading: the kernel would then hand over 64 KB TCP
+  super-packets that Python would have to re-segment and checksum (a checksum of 1400 bytes costs
+  ~5 µs in Python, more than the kernel's segmentation saves), so reads stay MTU-sized and complete.
 - :class:`Routing` does what strongSwan's kernel-libipsec does with table 220: routes for the remote
   selectors of the policies (tunnel mode: the remote subnet; transport mode: the peer host) through
   the TUN device in table ``table``, and a rule ``not fwmark MARK lookup table`` at priority
@@ -30,6 +31,7 @@ IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
 IFF_MULTI_QUEUE = 0x0100
 IFF_DETACH_QUEUE = 0x0400
+IFF_VNET_HDR = 0x4000
 
 #: fwmark the data plane's sockets carry; policy routing sends unmarked traffic to the TUN table.
 DEFAULT_MARK = 0x1A2B
@@ -49,14 +51,15 @@ def ip(*args: str, check: bool = True) -> str:
 
 
 def open_queue(name: str, multi_queue: bool = False) -> int:
-    """One non-blocking file descriptor reading/writing bare IP packets of TUN device ``name``."""
+    """One non-blocking file descriptor of TUN device ``name``: every packet read or written is
+    preceded by a 10-byte ``virtio_net_hdr`` (:mod:`.offload`)."""
     if not 0 < len(name) < 16:
         raise TunError(f"TUN name {name!r} must be 1–15 characters")
     try:
         fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise TunError(f"/dev/net/tun: {e.strerror}") from None
-    flags = IFF_TUN | IFF_NO_PI | (IFF_MULTI_QUEUE if multi_queue else 0)
+    flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR | (IFF_MULTI_QUEUE if multi_queue else 0)
     try:
         fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), flags))
     except OSError as e:

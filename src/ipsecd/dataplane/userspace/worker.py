@@ -35,7 +35,7 @@ from typing import Any
 from ipsecd.dataplane.base import Acquire, DataPlaneEvent
 from ipsecd.dataplane.errors import ConfigError
 from ipsecd.dataplane.processor import HANDOFF, PASS, PROTECT, Engine, Processor, owner_of
-from ipsecd.dataplane.userspace import tun, udp
+from ipsecd.dataplane.userspace import offload, tun, udp
 from ipsecd.policy.errors import SadError, SpdError
 from ipsecd.wire import natt
 
@@ -81,6 +81,7 @@ class Worker:
         self.hand.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.hand.setblocking(False)
         self._dest: dict[int, tuple[bool, tuple[str, int]]] = {}  # id(engine) -> (udp?, address)
+        self._rx: list[bytes] = []  # decrypted packets of the current batch, for the TUN
         self.running = True
 
     # --- the loop ------------------------------------------------------------------------------------
@@ -127,11 +128,12 @@ class Worker:
         now = time.monotonic()
         for _ in range(BURST):
             try:
-                pkt = read(fd, 65535)
+                pkt = read(fd, 65535)[offload.VNET_HDR_LEN :]
             except BlockingIOError:
                 break
             self._emit(*outbound(pkt, now), pkt)
         self.gso.flush()
+        self._flush_rx()
 
     def _emit(self, verdict: int, idx: int, data: bytes, pkt: bytes) -> None:
         if verdict == PROTECT:
@@ -177,12 +179,21 @@ class Worker:
 
     def _deliver(self, verdict: int, idx: int, data: bytes, handoff: bytes) -> None:
         if verdict == PROTECT:
-            try:
-                os.write(self.tun, data)
-            except OSError:
-                pass
+            self._rx.append(data)
         elif verdict == HANDOFF:
             self._handoff(idx, handoff + data)
+
+    def _flush_rx(self) -> None:
+        """Write the batch's decrypted packets to the TUN, consecutive TCP segments coalesced."""
+        if not self._rx:
+            return
+        write, fd = os.write, self.tun
+        for w in offload.coalesce(self._rx):
+            try:
+                write(fd, w)
+            except OSError:
+                pass  # TUN queue full or device going away: dropped, as a NIC would
+        self._rx = []
 
     def _udp_in(self) -> None:
         inbound, classify, ESP, IKE_K = self.proc.inbound_esp, natt.classify, natt.Kind.ESP, natt.Kind.IKE
@@ -200,6 +211,7 @@ class Worker:
                 elif kind is IKE_K:
                     self.up.send(("ike", bytes(piece[4:]), addr))
         self.gso.flush()
+        self._flush_rx()
 
     def _esp_in(self) -> None:
         assert self.esp is not None
@@ -211,6 +223,7 @@ class Worker:
                 break
             ihl = (pkt[0] & 0x0F) * 4 if pkt else 0
             self._deliver(*self.proc.inbound_esp(pkt[ihl:], False, now), _HANDOFF_RAW)
+        self._flush_rx()
 
     def _ah_in(self) -> None:
         assert self.ah is not None
@@ -225,6 +238,7 @@ class Worker:
                 self._handoff(idx, b"A" + pkt)
             else:
                 self._deliver(verdict, idx, data, b"")
+        self._flush_rx()
 
     def _handoff_in(self) -> None:
         now = time.monotonic()
@@ -247,6 +261,7 @@ class Worker:
                 if verdict != HANDOFF:
                     self._deliver(verdict, idx, data, b"")
         self.gso.flush()
+        self._flush_rx()
 
     # --- control -------------------------------------------------------------------------------------
 
