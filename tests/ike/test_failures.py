@@ -216,3 +216,13 @@ def test_ike_auth_child_proposal_with_dh_is_accepted(peer_pair: Callable[..., Pa
     finally:
         cc.child_proposals = orig  # type: ignore[assignment]
     assert p.events("r", ChildSaInstalled) and p.events("i", ChildSaInstalled)
+
+
+def test_mixed_family_selectors_refused_not_crashing(peer_pair: Callable[..., Pair]) -> None:
+    """IPv4 on one side and IPv6 on the other has no policy form: TS_UNACCEPTABLE, nothing raised."""
+    i, r = configs()
+    p = peer_pair(replace(i, children=(child(local="10.1.0.0/16", remote="2001:db8::/32"),)),
+                  replace(r, children=(child(local="2001:db8::/32", remote="10.1.0.0/16"),)))
+    p.pump()
+    assert p.events("i", IkeSaEstablished) and not p.events("i", ChildSaInstalled)
+    assert p.events("r", NegotiationFailed)[0].notify == "TS_UNACCEPTABLE"

@@ -1,71 +1,74 @@
-"""Traffic selectors: configuration selectors to TS payloads and back, and narrowing (RFC 7296 §2.9).
+"""Traffic selector payloads ↔ the policy layer's selectors (RFC 7296 §2.9, §3.13).
 
-The responder intersects what the initiator proposes with its own policy; an empty intersection is
-TS_UNACCEPTABLE. Results are turned back into prefixes for the data plane's ``Selector`` (a range
-that is no single prefix keeps its first, largest prefix: policies are prefixes on both ends).
+Narrowing, containment and the way back to SPD prefixes live in ``ipsecd.policy.selectors``; this
+module only converts between its integer-address :class:`~ipsecd.policy.selectors.TrafficSelector`
+and the wire codec's. Selectors of unknown TS types never match (they are ignored, not fatal). The
+negotiated ranges become the SaSpec's one ``Selector``: the first prefix pair when a range is no
+single prefix, "any port" when a port range has no policy form.
 """
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network, summarize_address_range
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 from ipsecd.dataplane.base import IPNetwork, Selector
+from ipsecd.policy import selectors as ps
+from ipsecd.policy.errors import SelectorError
 from ipsecd.wire.enums import TsType
 from ipsecd.wire.ikev2.payloads.ts import TrafficSelector
 
 Address = IPv4Address | IPv6Address
+_TYPE = {4: TsType.TS_IPV4_ADDR_RANGE, 6: TsType.TS_IPV6_ADDR_RANGE}
 
 
-def _ports(port: int) -> tuple[int, int]:
-    return (0, 65535) if port == 0 else (port, port)
+def _from_wire(ts: TrafficSelector) -> ps.TrafficSelector | None:
+    if not ts.known:
+        return None
+    try:
+        return ps.TrafficSelector(ts.start.version, int(ts.start), int(ts.end), ts.protocol, ts.start_port,
+                                  ts.end_port)
+    except SelectorError:
+        return None
+
+
+def _to_wire(ts: ps.TrafficSelector) -> TrafficSelector:
+    return TrafficSelector(_TYPE[ts.version], ts.protocol, ts.start_port, ts.end_port, ts.first_address,
+                           ts.last_address)
 
 
 def to_ts(net: IPNetwork, protocol: int, port: int) -> TrafficSelector:
-    lo, hi = _ports(port)
-    ts_type = TsType.TS_IPV4_ADDR_RANGE if net.version == 4 else TsType.TS_IPV6_ADDR_RANGE
-    return TrafficSelector(ts_type, protocol, lo, hi, net.network_address, net.broadcast_address)
+    return _to_wire(ps.TrafficSelector.from_network(net, protocol, port))
 
 
 def local_remote(sel: Selector) -> tuple[TrafficSelector, TrafficSelector]:
     """(our side, their side) of a configuration selector (``src`` is ours)."""
-    return to_ts(sel.src, sel.protocol, sel.src_port), to_ts(sel.dst, sel.protocol, sel.dst_port)
-
-
-def intersect(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
-    if not (a.known and b.known) or a.ts_type != b.ts_type:
-        return None
-    if a.protocol and b.protocol and a.protocol != b.protocol:
-        return None
-    lo_p, hi_p = max(a.start_port, b.start_port), min(a.end_port, b.end_port)
-    start = a.start if int(a.start) >= int(b.start) else b.start
-    end = a.end if int(a.end) <= int(b.end) else b.end
-    if lo_p > hi_p or int(start) > int(end):
-        return None
-    return TrafficSelector(a.ts_type, a.protocol or b.protocol, lo_p, hi_p, start, end)
+    src, dst = ps.ts_from_selector(sel)
+    return _to_wire(src), _to_wire(dst)
 
 
 def narrow(proposed: list[TrafficSelector], ours: TrafficSelector) -> list[TrafficSelector]:
-    """Each proposed selector cut down to our policy; empty ones dropped."""
-    return [ts for p in proposed if (ts := intersect(p, ours)) is not None]
+    """The proposed selectors cut down to our policy (empty: TS_UNACCEPTABLE)."""
+    allowed = _from_wire(ours)
+    mine = [p for ts in proposed if (p := _from_wire(ts)) is not None]
+    return [_to_wire(t) for t in ps.narrow(mine, [allowed] if allowed else [])]
 
 
 def is_within(ts: TrafficSelector, outer: list[TrafficSelector]) -> bool:
-    return any(intersect(ts, o) == ts for o in outer)
-
-
-def to_network(ts: TrafficSelector) -> IPNetwork:
-    nets: list[IPNetwork] = list(summarize_address_range(ts.start, ts.end))
-    return max(nets, key=lambda n: n.num_addresses) if nets else ip_network(ts.start)
-
-
-def _port(ts: TrafficSelector) -> int:
-    return ts.start_port if ts.start_port == ts.end_port else 0
+    inner = _from_wire(ts)
+    return inner is not None and any(o is not None and o.contains(inner) for o in map(_from_wire, outer))
 
 
 def to_selector(local: TrafficSelector, remote: TrafficSelector) -> Selector:
     """Our outbound selector (src = local) from a negotiated TS pair."""
-    return Selector(to_network(local), to_network(remote), local.protocol or remote.protocol,
-                    _port(local), _port(remote))
+    src, dst = _from_wire(local), _from_wire(remote)
+    if src is None or dst is None:
+        raise SelectorError(f"traffic selectors {local} / {remote} have no policy form")
+    try:
+        return ps.selectors_from_ts(src, dst)[0]
+    except SelectorError:  # a port range a policy cannot express: keep the addresses, any port
+        any_src = ps.TrafficSelector(src.version, src.start, src.end, src.protocol)
+        any_dst = ps.TrafficSelector(dst.version, dst.start, dst.end, dst.protocol)
+        return ps.selectors_from_ts(any_src, any_dst)[0]
 
 
 def host_ts(address: Address) -> TrafficSelector:

@@ -19,6 +19,7 @@ from ipsecd.crypto import keymat, registry
 from ipsecd.crypto.errors import CryptoError, UnknownAlgorithmError
 from ipsecd.crypto.ke import KeyExchange, new_ke
 from ipsecd.dataplane.base import Direction, IpsecProto, Lifetime, Mode, SaSpec, Selector, UdpEncap
+from ipsecd.policy.errors import SelectorError
 from ipsecd.wire.enums import DhGroup, ExchangeType, NotifyType, ProtocolId, TransformType
 from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
@@ -168,6 +169,7 @@ class ChildCreate(Task):
                 raise UnknownAlgorithmError("the responder widened the traffic selectors")
             if not tsi.selectors or not tsr.selectors:
                 raise UnknownAlgorithmError("empty traffic selectors")
+            to_selector(tsi.selectors[0], tsr.selectors[0])  # has a policy form, or SelectorError
             shared = b""
             if not self.in_ike_auth:
                 nonce = msg.get(NoncePayload)
@@ -179,7 +181,7 @@ class ChildCreate(Task):
                     if ke_p is None or algs.group is None or ke_p.group != self.group:
                         raise UnknownAlgorithmError("PFS key exchange missing or for another group")
                     shared = self.ke.compute_shared(ke_p.data)
-        except CryptoError as e:
+        except (CryptoError, SelectorError) as e:
             self._child_failed("INVALID_SYNTAX", f"CHILD_SA {cfg.name}: {e}")
             return
         self.peer_spi = struct.unpack("!I", chosen.spi)[0]
@@ -203,6 +205,10 @@ class ChildCreate(Task):
             n_i = narrow(tsi, ours_remote)
             n_r = narrow(tsr, ours_local)
             if n_i and n_r:
+                try:
+                    to_selector(n_r[0], n_i[0])
+                except SelectorError:
+                    continue
                 return cfg, n_i, n_r
         shown = ", ".join(f"{t.start}-{t.end}" for t in tsi) + " -> " + ", ".join(f"{t.start}-{t.end}" for t in tsr)
         raise IkeProtocolError(NotifyType.TS_UNACCEPTABLE,
