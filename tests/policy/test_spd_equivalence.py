@@ -125,3 +125,35 @@ def test_elementary_intervals_give_every_covering_prefix(nets: list[IPv4Network]
     covering = {k for k in keys if (addr >> (32 - (k & 0xFF)) if k & 0xFF else 0) == ((k >> 8) >> (32 - (k & 0xFF)) if k & 0xFF else 0)}
     assert set(chain) == covering
     assert [k & 0xFF for k in chain] == sorted((k & 0xFF for k in chain), reverse=True)  # innermost first
+
+
+@st.composite
+def crowded_list(draw: st.DrawFn) -> list[PolicySpec]:
+    """Many policies on two prefix pairs differing by protocol/ports: exercises indexed buckets."""
+    nets = [IPv4Network("10.0.0.0/24"), IPv4Network("10.0.0.0/16")]
+    n = draw(st.integers(9, 40))
+    return [PolicySpec(f"c{i}", draw(st.integers(0, 5)),
+                       Selector(draw(st.sampled_from(nets)), draw(st.sampled_from(nets)), draw(st.sampled_from(PROTOS)),
+                                draw(st.sampled_from(PORTS)), draw(st.sampled_from(PORTS))),
+                       disabled=draw(st.integers(0, 9)) == 0)
+            for i in range(n)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(crowded_list(), st.lists(st.tuples(st.sampled_from([0x0A000001, 0x0A000101]), st.sampled_from([0x0A000002, 0x0A000102]),
+                                          st.sampled_from(PROTOS), st.sampled_from(PORTS), st.sampled_from(PORTS)),
+                                min_size=1, max_size=30), st.integers(0, 39))
+def test_crowded_buckets_equal_linear_first_match(policies: list[PolicySpec],
+                                                  packets: list[tuple[int, int, int, int, int]], victim: int) -> None:
+    spd = Spd()
+    for p in policies:
+        spd.add(p)
+    for pkt in packets:
+        full = (4, *pkt)
+        assert _ids(spd, full) == (reference(policies, full, False), reference(policies, full, True))
+    gone = policies[victim % len(policies)]
+    spd.remove(gone.policy_id)  # shrinking an indexed bucket
+    rest = [p for p in policies if p is not gone]
+    for pkt in packets:
+        full = (4, *pkt)
+        assert _ids(spd, full) == (reference(rest, full, False), reference(rest, full, True))
