@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from ipsecd.ike.events import (
     AuthenticationFailed,
+    ChildSaDeleted,
     ChildSaInstalled,
     IkeSaDeleted,
     IkeSaEstablished,
@@ -226,3 +227,27 @@ def test_mixed_family_selectors_refused_not_crashing(peer_pair: Callable[..., Pa
     p.pump()
     assert p.events("i", IkeSaEstablished) and not p.events("i", ChildSaInstalled)
     assert p.events("r", NegotiationFailed)[0].notify == "TS_UNACCEPTABLE"
+
+
+def test_responder_picks_identity_by_peer_id(peer_pair: Callable[..., Pair]) -> None:
+    i, r = configs()
+    alice = replace(r, psk=b"alice's secret", remote_id="user-fqdn:alice@example")
+    by_id = {"user-fqdn:alice@example": alice}
+    r = replace(r, psk=b"unused", identity_for=by_id.get)
+    p = peer_pair(replace(i, psk=b"alice's secret", my_id="user-fqdn:alice@example"), r)
+    p.pump()
+    assert p.events("r", IkeSaEstablished)[0].remote_id == "user-fqdn:alice@example"
+    assert p.events("i", ChildSaInstalled)
+    p2 = peer_pair(replace(i, psk=b"alice's secret", my_id="user-fqdn:mallory@example"), r)
+    p2.pump()
+    assert "no identity for peer user-fqdn:mallory@example" in p2.events("r", AuthenticationFailed)[0].detail
+
+
+def test_delete_one_child(peer_pair: Callable[..., Pair]) -> None:
+    p = peer_pair()
+    p.pump()
+    spi = next(iter(p.i.children))
+    p.i.delete_child(spi, "policy removed")
+    p.pump()
+    assert not p.i.children and not p.rsa.children and p.i.state == "established"
+    assert p.events("i", ChildSaDeleted)[0].reason == "policy removed"

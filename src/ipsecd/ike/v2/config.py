@@ -95,6 +95,9 @@ class IkeConfig:
     retransmit: Retransmit = Retransmit()
     mode_config_request: bool = False  # mode-config=request-only (initiator)
     lease: Callable[[str], ModeConfigLease | None] | None = None  # responder: remote id -> lease
+    # responder with several identities for one peer (road warriors): the peer's ID, as
+    # format_identity writes it, picks the configuration (secret, my-id, policies); None refuses it
+    identity_for: Callable[[str], IkeConfig | None] | None = field(default=None, repr=False)
     name: str = ""
 
 

@@ -261,6 +261,13 @@ class IkeSa:
         """Negotiate another CHILD_SA (an acquire for a policy without SA)."""
         self.tm.queue_child_create(child)
 
+    def delete_child(self, inbound_spi: int, reason: str = "deleted") -> None:
+        """Delete one CHILD_SA with an INFORMATIONAL DELETE (policy removed, installed-sa flush)."""
+        child = self.children.get(inbound_spi)
+        if child is not None and not child.deleting:
+            child.deleting = True
+            self.tm.queue_child_delete([child], reason)
+
     def rekey_child(self, inbound_spi: int) -> None:
         """Rekey a CHILD_SA now (the data plane reported its soft lifetime)."""
         child = self.children.get(inbound_spi)

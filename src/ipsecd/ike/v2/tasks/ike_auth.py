@@ -4,7 +4,9 @@ AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>) where each s
 IKE_SA_INIT message, the peer's nonce and prf(SK_p, its ID payload body). The responder checks the
 initiator's ID against the configured ``remote-id`` (``auto`` accepts any) before the AUTH value,
 and answers AUTHENTICATION_FAILED for either; the initiator checks IDr and AUTH the same way and
-gives the SA up on a mismatch. INITIAL_CONTACT (§2.4) is sent per ``send-initial-contact``.
+gives the SA up on a mismatch. A responder with several identities for one peer picks the
+configuration by the initiator's ID (``IkeConfig.identity_for``) before checking anything.
+INITIAL_CONTACT (§2.4) is sent per ``send-initial-contact``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ class IkeAuth(Task):
         if peer_id is None or peer_auth is None:
             return "no ID or AUTH payload"
         shown = format_identity(peer_id.id_type, peer_id.data)
+        select = self.sa.config.identity_for
+        if select is not None and not self.sa.is_initiator:
+            chosen = select(shown)
+            if chosen is None:
+                return f"no identity for peer {shown}: add an identity with remote-id={shown}"
+            self.sa.config = chosen
+            id_type, data = parse_identity(chosen.my_id, self.sa.addr[0][0])
+            self.my_id = IdPayload(id_type, data, initiator=False)
         if not self._id_acceptable(peer_id):
             return f"peer identity {shown} does not match remote-id={self.sa.config.remote_id}"
         if peer_auth.method != AuthMethod.SHARED_KEY_MIC:
