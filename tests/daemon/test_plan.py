@@ -21,7 +21,7 @@ def _rows(**extra: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[dict[str, Any]]] = {
         "/ip ipsec profile": [DEFAULT_PROFILE, {"name": "fast", "enc-algorithm": ["aes-256"],
                                                 "hash-algorithm": "sha256", "dh-group": ["x25519"],
-                                                "lifetime": 3600, "dpd-interval": "disable-dpd",
+                                                "lifetime": 3600, "dpd-interval": "disable-dpd", "dpd-maximum-failures": 2,
                                                 "prf-algorithm": "sha512"}],
         "/ip ipsec proposal": [DEFAULT_PROPOSAL, {"name": "gcm", "enc-algorithms": "aes-256-gcm",
                                                   "auth-algorithms": "null", "pfs-group": "none", "lifetime": "5m"}],
@@ -61,7 +61,7 @@ def test_plan_from_rows() -> None:
     assert site.endpoint.address == ipaddress.ip_network("192.0.2.2/32") and not site.endpoint.passive
     (prop,) = site.ike_proposals
     assert (prop.encr, prop.integ, prop.prf, prop.dh) == (("aes-128",), ("sha1",), ("sha1",), ("modp1024", "modp2048"))
-    assert site.lifetime == 86400 and site.dpd_interval == 120
+    assert site.lifetime == 86400 and site.dpd_interval == 120 and site.retransmit_tries == 5
     tunnel, transport = site.children
     assert tunnel.mode is Mode.TUNNEL and tunnel.policy_id == "*5" and tunnel.lifetime == 1800
     assert tunnel.proposals[0].pfs == "modp1024" and tunnel.proposals[0].integ == ("sha1",)
@@ -74,6 +74,7 @@ def test_plan_from_rows() -> None:
     rw = plan.by_name("rw")
     assert rw is not None and rw.endpoint.address is None and rw.endpoint.passive
     assert rw.ike_proposals[0].prf == ("sha512",) and rw.dpd_interval is None and rw.lifetime == 3600
+    assert rw.ike_config(("a", 1), ("b", 2), natt_port=4500, force_encap=False).retransmit.tries == 2
     assert rw.psk == b"plain text" and not rw.send_initial_contact and rw.generate_policy == "port-strict"
 
 

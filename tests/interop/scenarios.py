@@ -42,12 +42,13 @@ PROPOSAL_SETS = (DEFAULTS, GCM_ECP384, CHACHA_X25519)
 
 
 def ipsecd_site_rsc(topo: Topology, p: Proposals = DEFAULTS, *, passive: bool = False, lifetime: str = "1d",
-                    sa_lifetime: str = "30m", dpd: str = "disable-dpd", peer_address: str | None = None) -> str:
+                    sa_lifetime: str = "30m", dpd: str = "disable-dpd", dpd_failures: int = 5,
+                    peer_address: str | None = None) -> str:
     """ipsecd (right) ⇄ charon (left): LAN /32 to LAN /32, PSK with FQDN identities."""
     left, right = topo.left, topo.right
     peer_addr = peer_address or f"{topo.left_seen_by_right}/32"
     return f"""\
-/ip ipsec profile add name=interop enc-algorithm={p.enc_algorithm} hash-algorithm={p.hash_algorithm} dh-group={p.dh_group} lifetime={lifetime} dpd-interval={dpd} nat-traversal=yes
+/ip ipsec profile add name=interop enc-algorithm={p.enc_algorithm} hash-algorithm={p.hash_algorithm} dh-group={p.dh_group} lifetime={lifetime} dpd-interval={dpd} dpd-maximum-failures={dpd_failures} nat-traversal=yes
 /ip ipsec peer add name=sswan address={peer_addr} profile=interop exchange-mode=ike2 passive={"yes" if passive else "no"}
 /ip ipsec identity add peer=sswan auth-method=pre-shared-key secret="{PSK}" my-id=fqdn:right.test remote-id=fqdn:left.test
 /ip ipsec proposal add name=interop enc-algorithms={p.enc_algorithms} auth-algorithms={p.auth_algorithms} pfs-group={p.pfs_group} lifetime={sa_lifetime}

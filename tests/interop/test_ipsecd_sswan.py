@@ -7,6 +7,7 @@ ESP-in-UDP. Each test owns its namespaces and processes and removes them even wh
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,6 +136,29 @@ def test_rekey_under_traffic_ipsecd_rekeys(tmp_path: Path) -> None:
         pair = _start(topo, tmp_path, DEFAULTS, rsc_kw={"sa_lifetime": "5s", "lifetime": "9s"})
         try:
             _rekey_run(pair, "ipsecd")
+        except BaseException:
+            print(pair.diagnostics())
+            raise
+
+
+def test_dead_peer_detected_and_reinitiated(tmp_path: Path) -> None:
+    """charon is SIGKILLed (no DELETE): ipsecd's liveness checks (dpd-interval=2s, one retransmission)
+    declare it dead and remove its SAs; when charon is back, ipsecd (not passive) brings the tunnel up."""
+    with Topology("ipdd") as topo:
+        pair = _start(topo, tmp_path, DEFAULTS, passive=False, rsc_kw={"dpd": "2s", "dpd_failures": 1})
+        try:
+            wait_until("ipsecd to bring the tunnel up", lambda: bool(pair.charon.child_sas()), 20)
+            assert pair.ping(2) == (2, 2)
+            pair.charon.kill()
+            t0 = time.monotonic()
+            wait_until("ipsecd to drop the dead peer", lambda: not pair.rows("active-peers"), 40, 0.5)
+            print(f"dead peer removed after {time.monotonic() - t0:.1f} s")
+            assert pair.rows("installed-sa") == []
+            assert "is dead" in pair.ipsecd.log_text() or "gone" in pair.ipsecd.log_text()
+            pair.charon = Charon(topo.left, tmp_path / "again").start()
+            pair.charon.load(charon_site_conf(topo))
+            wait_until("ipsecd to re-initiate", lambda: bool(pair.charon.child_sas()), 40, 0.5)
+            assert pair.ping(3) == (3, 3)
         except BaseException:
             print(pair.diagnostics())
             raise
