@@ -130,3 +130,21 @@ def test_half_open_responder_times_out() -> None:
     events = [e for _, e in m.events()]
     assert any(isinstance(e, IkeSaDeleted) and "half-open" in e.reason for e in events)
     assert not m.half_open and not m.by_spi
+
+
+def test_unknown_critical_payload_inside_sk_answered_encrypted(peer_pair: Callable[..., Pair]) -> None:
+    from ipsecd.wire.ikev2.header import FLAG_INITIATOR, Header
+    from ipsecd.wire.ikev2.payloads.base import RawPayload
+
+    p = peer_pair()
+    p.pump()
+    assert p.i.protection is not None
+    header = Header(p.i.spi_i, p.i.spi_r, 0, ExchangeType.INFORMATIONAL, FLAG_INITIATOR, 2)
+    forged = p.i.protection.seal(header, [RawPayload(222, b"?", critical=True)])
+    p.r.receive_datagram(forged, ADDR, p.now)
+    (reply, _), = p.r.datagrams_to_send(p.now)
+    msg = Message.decode(reply)
+    inner = Message(msg.header, p.i.protection.unseal(reply, msg))
+    n = inner.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD)
+    assert n is not None and n.data == bytes([222]) and msg.header.message_id == 2
+    assert p.rsa.state == "established"

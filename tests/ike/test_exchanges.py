@@ -149,3 +149,21 @@ def test_mode_config_lease_and_narrowing(peer_pair: Callable[..., Pair]) -> None
     assert p.events("r", AddressLeased)[0].address == ip_address("10.66.0.7")
     sel = p.events("i", ChildSaInstalled)[0].outbound.selector
     assert sel is not None and str(sel.src) == "10.66.0.7/32" and str(sel.dst) == "10.2.0.0/16"
+
+
+def test_create_child_invalid_ke_retries_with_the_responders_pfs_group(peer_pair: Callable[..., Pair]) -> None:
+    from ipsecd.ike.v2.config import ChildProposal
+
+    i, r = configs()
+    two = (ChildProposal(("aes-128-gcm",), (), "x25519"), ChildProposal(("aes-128-gcm",), (), "ecp256"))
+    one = (ChildProposal(("aes-128-gcm",), (), "ecp256"),)
+    p = peer_pair(i, replace(r, children=(*r.children, child("pfs", local="10.20.0.0/16", remote="10.10.0.0/16",
+                                                               proposals=one))))
+    _established(p)
+    p.i.create_child(child("pfs", local="10.10.0.0/16", remote="10.20.0.0/16", proposals=two))
+    p.pump()
+    creates = [d for d, b in p.wire if Message.decode(b).header.exchange == ExchangeType.CREATE_CHILD_SA]
+    assert creates == ["i>r", "r>i", "i>r", "r>i"]  # INVALID_KE_PAYLOAD, then the retry
+    installed = p.events("i", ChildSaInstalled)
+    assert len(installed) == 2 and installed[1].child == "pfs"
+    assert p.i.children[installed[1].inbound.spi].algs.group.name == "ecp256"  # type: ignore[union-attr]

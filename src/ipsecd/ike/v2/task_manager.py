@@ -186,6 +186,9 @@ class TaskManager:
             try:
                 task.process_i(inner)
             except Retry:
+                if ex.type != ExchangeType.IKE_SA_INIT:  # that exchange is done: the retry is a new one
+                    self.mid_out += 1
+                    ex.mid = self.mid_out
                 self._send_request(ex, sa.now)
                 return
             if sa.state == "closed":

@@ -78,7 +78,7 @@ def decode_chain(first: int, r: Reader, base_offset: int = 0) -> list[Payload]:
                 if not body.eof():
                     raise MalformedMessageError(f"{PayloadType(ptype).name} payload has trailing bytes")
             elif ptype in _OPAQUE or not flags & CRITICAL:
-                payload = RawPayload(ptype, body.pull_rest())
+                payload = RawPayload(ptype, body.pull_rest(), bool(flags & CRITICAL))
             else:
                 raise UnsupportedCriticalPayloadError(ptype)
         payloads.append(payload)
@@ -102,7 +102,7 @@ def encode_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
         else:
             nxt = items[i + 1].ptype() if i + 1 < len(items) else PayloadType.NONE
         w.push_uint8(int(nxt))
-        w.push_uint8(0)
+        w.push_uint8(p.flags())
         with w.push_block(2, extra=GENERIC_HEADER_SIZE):
             p.encode_body(w)
     return (items[0].ptype() if items else PayloadType.NONE), w.data()

@@ -31,6 +31,10 @@ class Payload:
         """The type this payload carries in the chain."""
         return int(self.payload_type)
 
+    def flags(self) -> int:
+        """The generic header's flags byte: the critical bit is only ever set on raw payloads."""
+        return 0
+
     def encode_body(self, w: Writer) -> None:
         raise NotImplementedError
 
@@ -40,16 +44,21 @@ class Payload:
 
 
 class RawPayload(Payload):
-    """A payload we carry but do not interpret (CERT, CERTREQ, EAP, unknown non-critical types)."""
+    """A payload we carry but do not interpret (CERT, CERTREQ, EAP, unknown non-critical types);
+    ``critical`` keeps the header's C bit so it re-encodes as received."""
 
-    __slots__ = ("body", "raw_type")
+    __slots__ = ("body", "critical", "raw_type")
 
-    def __init__(self, raw_type: int, body: bytes) -> None:
+    def __init__(self, raw_type: int, body: bytes, critical: bool = False) -> None:
         self.raw_type = raw_type
         self.body = body
+        self.critical = critical
 
     def ptype(self) -> int:
         return self.raw_type
+
+    def flags(self) -> int:
+        return CRITICAL if self.critical else 0
 
     def encode_body(self, w: Writer) -> None:
         w.push_bytes(self.body)
