@@ -137,9 +137,7 @@ class TunDataPlane:
         if self._routing is not None and policy.action is Action.ENCRYPT and not policy.template \
                 and not policy.disabled:
             sel = policy.selector
-            src = tun.local_address_in(sel.src)
-            if src is None and policy.sa_src is not None and not policy.tunnel:
-                src = str(policy.sa_src)
+            src = tun.local_address_in(sel.src, policy.sa_src)
             self._routing.add_route(policy.policy_id, str(sel.dst), src)
 
     def del_policy(self, policy_id: str) -> None:

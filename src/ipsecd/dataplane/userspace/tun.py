@@ -88,17 +88,23 @@ def configure(name: str, mtu: int, addresses: list[str]) -> None:
         ip("addr", "add", a, "dev", name)
 
 
-def local_address_in(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
-    """An address of this host inside ``net`` (the source to route tunnel traffic from), if any."""
+def local_address_in(net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+                     prefer: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None) -> str | None:
+    """A non-loopback address of this host inside ``net`` (the source to route tunnel traffic from):
+    ``prefer`` (the SA's local endpoint) when it is one, else the first found; None if there is none."""
     data = json.loads(ip("-j", "addr", "show") or "[]")
+    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
     for link in data:
         for a in link.get("addr_info", []):
             try:
-                if ipaddress.ip_address(a["local"]) in net:
-                    return str(a["local"])
+                addr = ipaddress.ip_address(a["local"])
             except (KeyError, ValueError):
                 continue
-    return None
+            if addr.version == net.version and addr in net and not addr.is_loopback and not addr.is_link_local:
+                found.append(addr)
+    if prefer is not None and prefer in found:
+        return str(prefer)
+    return str(found[0]) if found else None
 
 
 class Routing:
