@@ -80,3 +80,55 @@ def test_mutated_messages_never_crash_the_responder(which: str) -> None:
     if which == "auth":
         mgr.receive_datagram(auth, ADDR, 0.0)
         assert any(sa.state == "established" for sa in mgr.by_spi.values())
+
+
+_VALID = Message.decode(INIT).payloads
+
+
+@st.composite
+def _payload_sets(draw: st.DrawFn) -> list[object]:
+    """Valid IKE_SA_INIT payloads, shuffled, dropped, duplicated, with odd notifies and KE data."""
+    from ipsecd.wire.enums import DhGroup, NotifyType
+    from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
+    from ipsecd.wire.ikev2.payloads.simple import KePayload
+
+    items: list[object] = list(draw(st.lists(st.sampled_from(_VALID), max_size=6)))
+    for _ in range(draw(st.integers(0, 3))):
+        ntype = draw(st.sampled_from([1, 14, 17, 24, 16388, 16389, 16390, 40000]))
+        items.append(NotifyPayload(NotifyType(ntype), draw(st.binary(max_size=24))))
+    if draw(st.booleans()):
+        group = draw(st.sampled_from([14, 19, 31, 2, 999]))
+        items.append(KePayload(DhGroup(group), draw(st.binary(max_size=80))))
+    return draw(st.permutations(items))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_payload_sets())
+def test_odd_payload_sets_never_crash_the_responder(payloads: list[object]) -> None:
+    from ipsecd.wire.enums import ExchangeType
+    from ipsecd.wire.ikev2.header import FLAG_INITIATOR, Header
+
+    _, r = configs()
+    mgr = IkeManager(lambda a: r, rng=det_rng(b"fz"), spi_alloc=spi_allocator(2), now=0.0)
+    h = Header(b"\x07" * 8, bytes(8), 0, ExchangeType.IKE_SA_INIT, FLAG_INITIATOR, 0)
+    data = Message(h, payloads).encode()  # type: ignore[arg-type]
+    mgr.receive_datagram(data, ADDR, 0.0)
+    for reply, _ in mgr.datagrams_to_send(0.0):
+        Message.decode(reply)
+    mgr.events()
+
+
+@settings(max_examples=200, deadline=None)
+@given(_payload_sets())
+def test_odd_responses_never_crash_the_initiator(payloads: list[object]) -> None:
+    from ipsecd.wire.enums import ExchangeType
+    from ipsecd.wire.ikev2.header import FLAG_RESPONSE, Header
+
+    i, _ = configs()
+    ini = IkeSa.initiator(i, rng=det_rng(b"fi"), spi_alloc=spi_allocator(1), now=0.0)
+    ini.datagrams_to_send(0.0)
+    h = Header(ini.spi_i, b"\x09" * 8, 0, ExchangeType.IKE_SA_INIT, FLAG_RESPONSE, 0)
+    ini.receive_datagram(Message(h, payloads).encode(), (I_ADDR, R_ADDR), 0.0)  # type: ignore[arg-type]
+    ini.datagrams_to_send(0.0)
+    while ini.next_event() is not None:
+        pass

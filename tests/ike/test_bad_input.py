@@ -148,3 +148,18 @@ def test_unknown_critical_payload_inside_sk_answered_encrypted(peer_pair: Callab
     n = inner.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD)
     assert n is not None and n.data == bytes([222]) and msg.header.message_id == 2
     assert p.rsa.state == "established"
+
+
+def test_request_with_only_an_error_notify_is_refused() -> None:
+    from ipsecd.wire.ikev2.header import FLAG_INITIATOR, Header
+    from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
+
+    h = Header(b"\x01" * 8, bytes(8), 0, ExchangeType.IKE_SA_INIT, FLAG_INITIATOR, 0)
+    data = Message(h, [NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)]).encode()
+    m = _manager()
+    m.receive_datagram(data, ADDR, 0.0)
+    out = m.datagrams_to_send(0.0)
+    m.events()
+    out += m.datagrams_to_send(0.0)
+    assert Message.decode(out[0][0]).notify(NotifyType.INVALID_SYNTAX) is not None
+    assert not m.by_spi

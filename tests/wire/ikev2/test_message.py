@@ -136,3 +136,5 @@ def test_exchange_rules() -> None:
     with pytest.raises(MalformedMessageError, match="2 NONCE"):
         check_payloads(ExchangeType.IKE_SA_INIT, True, [*sa.payloads, NoncePayload(b"n" * 16)])
     check_payloads(ExchangeType.IKE_SA_INIT, True, [NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)])
+    with pytest.raises(MalformedMessageError):  # a request cannot dodge the rules with an error notify
+        check_payloads(ExchangeType.IKE_SA_INIT, False, [NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)])

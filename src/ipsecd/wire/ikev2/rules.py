@@ -1,7 +1,8 @@
 """Which payloads each exchange must carry (RFC 7296 §1.2–§1.5, §2.3), checked before any state changes.
 
-A message that succeeds must carry the payloads listed here; a message carrying an error notify
-(§3.10.1 types < 16384) or a COOKIE request (§2.6) is exempt: it replaces the normal answer. Payloads that
+A message that succeeds must carry the payloads listed here; a response carrying an error notify
+(§3.10.1 types < 16384) or a COOKIE request (§2.6) is exempt: it replaces the normal answer.
+Requests are never exempt. Payloads that
 may appear at most once are checked too: two SA or two KE payloads make a request ambiguous.
 """
 
@@ -32,7 +33,8 @@ def check_payloads(exchange: ExchangeType, response: bool, payloads: Sequence[Pa
     for t in _AT_MOST_ONCE:
         if types.count(t) > 1:
             raise MalformedMessageError(f"{exchange.name} carries {types.count(t)} {t.name} payloads")
-    if any(isinstance(p, NotifyPayload) and (p.type.is_error or p.type == NotifyType.COOKIE) for p in payloads):
+    if response and any(isinstance(p, NotifyPayload) and (p.type.is_error or p.type == NotifyType.COOKIE)
+                        for p in payloads):
         return
     missing = _REQUIRED.get((exchange, response), frozenset()) - set(types)
     if missing:
