@@ -364,7 +364,14 @@ class Vici:
     def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(str(path))
+        for attempt in range(100):  # a burst of clients can fill charon's listen backlog (EAGAIN)
+            try:
+                self.sock.connect(str(path))
+                break
+            except BlockingIOError:
+                if attempt == 99:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         self.sock.close()
