@@ -132,3 +132,57 @@ def test_odd_responses_never_crash_the_initiator(payloads: list[object]) -> None
     ini.datagrams_to_send(0.0)
     while ini.next_event() is not None:
         pass
+
+
+@st.composite
+def _inner_sets(draw: st.DrawFn) -> tuple[int, list[object]]:
+    from ipaddress import ip_address
+
+    from ipsecd.wire.enums import DhGroup, EncrId, NotifyType, ProtocolId, TransformType, TsType
+    from ipsecd.wire.ikev2.payloads.notify import DeletePayload, NotifyPayload
+    from ipsecd.wire.ikev2.payloads.sa import Proposal, SaPayload, Transform
+    from ipsecd.wire.ikev2.payloads.simple import KePayload, NoncePayload
+    from ipsecd.wire.ikev2.payloads.ts import TrafficSelector, TsPayload
+
+    ts = TrafficSelector(TsType.TS_IPV4_ADDR_RANGE, 0, 0, 65535, ip_address("10.1.0.0"), ip_address("10.1.255.255"))
+    pool = [
+        SaPayload([Proposal(1, ProtocolId.ESP, b"\x00\x00\x30\x00", [Transform(TransformType.ENCR, EncrId.AES_GCM_16, 128),
+                                                                    Transform(TransformType.DH, 19),
+                                                                    Transform(TransformType.ESN, 0)])]),
+        SaPayload([Proposal(1, ProtocolId.IKE, b"\x01" * 8, [Transform(TransformType.ENCR, EncrId.AES_CBC, 128),
+                                                            Transform(TransformType.PRF, 5),
+                                                            Transform(TransformType.INTEG, 12),
+                                                            Transform(TransformType.DH, 19)])]),
+        NoncePayload(b"n" * 32), KePayload(DhGroup.ECP256, b"\x04" * 64), KePayload(DhGroup(31), b"x"),
+        TsPayload([ts]), TsPayload([ts], initiator=False),
+        NotifyPayload(NotifyType.REKEY_SA, protocol=ProtocolId.ESP, spi=b"\x00\x00\x20\x00"),
+        NotifyPayload(NotifyType.REKEY_SA, protocol=ProtocolId.ESP, spi=b"\x01"),
+        DeletePayload(ProtocolId.ESP, [b"\x00\x00\x10\x00", b"\x00\x00\x99\x99"]), DeletePayload(ProtocolId.IKE),
+        NotifyPayload(NotifyType.USE_TRANSPORT_MODE), NotifyPayload(NotifyType(40001)),
+    ]
+    exchange = draw(st.sampled_from([35, 36, 37, 99]))
+    return exchange, list(draw(st.lists(st.sampled_from(pool), max_size=7)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_inner_sets())
+def test_odd_encrypted_requests_never_crash_an_established_responder(case: tuple[int, list[object]]) -> None:
+    from ipsecd.wire.enums import ExchangeType
+    from ipsecd.wire.ikev2.header import FLAG_INITIATOR, Header
+
+    exchange, payloads = case
+    _, auth, mgr = _valid_exchange()
+    mgr.receive_datagram(auth, ADDR, 0.0)
+    sa = next(iter(mgr.by_spi.values()))
+    assert sa.state == "established"
+    # the initiator's keys: rebuild them from the responder's (roles mirrored)
+    from ipsecd.ike.v2.protect import Protection
+
+    assert sa.algs is not None and sa.keys is not None
+    ini_prot = Protection.for_role(sa.algs, sa.keys, True, det_rng(b"iv"))
+    h = Header(sa.spi_i, sa.spi_r, 0, ExchangeType(exchange), FLAG_INITIATOR, 2)
+    mgr.receive_datagram(ini_prot.seal(h, payloads), ADDR, 0.0)  # type: ignore[arg-type]
+    for reply, _ in mgr.datagrams_to_send(0.0):
+        m = Message.decode(reply)
+        ini_prot.unseal(reply, m)
+    mgr.events()
