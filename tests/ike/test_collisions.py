@@ -72,6 +72,7 @@ def test_child_rekey_vs_delete_2_25(peer_pair: Callable[..., Pair]) -> None:
     refused = p.events("r", NegotiationFailed)
     assert refused and refused[0].notify == "TEMPORARY_FAILURE" and not refused[0].fatal
     assert len(p.events("r", ChildSaInstalled)) == 1  # the rekey never installed anything
+    assert p.events("i", NegotiationFailed)[0].notify == "TEMPORARY_FAILURE"  # the refusing side says why
     assert p.i.state == "established" and p.rsa.state == "established"
     p.advance(30.0)  # the failed rekey's retry finds nothing left to rekey
     assert not p.rsa.children and p.rsa.state == "established"

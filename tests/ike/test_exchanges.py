@@ -166,4 +166,24 @@ def test_create_child_invalid_ke_retries_with_the_responders_pfs_group(peer_pair
     assert creates == ["i>r", "r>i", "i>r", "r>i"]  # INVALID_KE_PAYLOAD, then the retry
     installed = p.events("i", ChildSaInstalled)
     assert len(installed) == 2 and installed[1].child == "pfs"
+    assert not [e for e in p.r_events if type(e).__name__ == "NegotiationFailed"]  # a guess, not a failure
     assert p.i.children[installed[1].inbound.spi].algs.group.name == "ecp256"  # type: ignore[union-attr]
+
+
+def test_create_child_no_proposal_explained_on_both_sides(peer_pair: Callable[..., Pair]) -> None:
+    from ipsecd.ike.events import NegotiationFailed
+    from ipsecd.ike.v2.config import ChildProposal
+
+    i, r = configs()
+    theirs = (ChildProposal(("aes-256-cbc",), ("sha512",), "ecp256"),)
+    p = peer_pair(i, replace(r, children=(*r.children, child("x", local="10.20.0.0/16", remote="10.10.0.0/16",
+                                                               proposals=theirs))))
+    _established(p)
+    p.i.create_child(child("x", local="10.10.0.0/16", remote="10.20.0.0/16"))
+    p.pump()
+    rf, if_ = p.events("r", NegotiationFailed), p.events("i", NegotiationFailed)
+    assert rf[0].exchange == "CREATE_CHILD_SA" and rf[0].notify == "NO_PROPOSAL_CHOSEN" and not rf[0].fatal
+    assert "ENCR offered [aes-128-gcm,aes-128-cbc] accepted [aes-256-cbc]" in rf[0].detail
+    assert "proposal enc-algorithms" in rf[0].detail
+    assert if_[0].notify == "NO_PROPOSAL_CHOSEN" and "change the policy's proposal" in if_[0].detail
+    assert p.i.state == "established" and len(p.i.children) == 1

@@ -268,8 +268,9 @@ class TaskManager:
             fatal = e.fatal
             if h.exchange == ExchangeType.IKE_SA_INIT:
                 fatal = True
-                if e.notify not in (NotifyType.INVALID_KE_PAYLOAD,):
-                    sa.emit(NegotiationFailed(h.exchange.name, e.notify.name, e.detail, fatal=True))
+            if h.exchange != ExchangeType.IKE_AUTH and e.notify != NotifyType.INVALID_KE_PAYLOAD:
+                # the operator's line: what the peer asked for and why we refused (IKE_AUTH reports its own)
+                sa.emit(NegotiationFailed(h.exchange.name, e.notify.name, e.detail, fatal=fatal))
         except WireError as e:
             out = [NotifyPayload(NotifyType.INVALID_SYNTAX)]
             fatal = h.exchange in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
