@@ -87,3 +87,26 @@ def test_ike_rekey_vs_delete(peer_pair: Callable[..., Pair]) -> None:
     p.pump()
     assert p.i.state == "closed" and p.events("r", IkeSaDeleted) and not p.r.by_spi
     assert not p.events("r", IkeSaRekeyed)
+
+
+def test_exchange_outstanding_across_an_ike_rekey_moves_to_the_new_sa(peer_pair: Callable[..., Pair]) -> None:
+    """The responder's own DPD is in flight when the peer rekeys the IKE SA: it goes out again on the new SA."""
+    p = peer_pair()
+    _up(p)
+    held: list[bytes] = []
+
+    def hold_r_info(direction: str, data: bytes) -> bool:
+        m = Message.decode(data)
+        if direction == "r>i" and m.header.exchange == ExchangeType.INFORMATIONAL and not m.header.is_response:
+            held.append(data)
+            return True
+        return False
+
+    p.drop = hold_r_info
+    p.rsa.tm.queue_dpd()
+    p.i.rekey_ike()
+    p.pump()
+    assert held and p.events("r", IkeSaRekeyed) and p.rsa.tm.active is not None
+    p.drop = lambda d, b: False
+    p.advance(5.0)  # the retransmission now carries the new SA's SPIs and keys
+    assert p.rsa.tm.active is None and p.rsa.state == "established" and not p.events("r", IkeSaDeleted)

@@ -111,9 +111,13 @@ class TaskManager:
         return next((t for t in self.active.tasks if isinstance(t, IkeRekey)), None)
 
     def reset_windows(self) -> None:
-        """A new IKE SA generation starts its message IDs at zero (§2.18)."""
+        """A new IKE SA generation starts its message IDs at zero (§2.18); an exchange of ours still
+        outstanding on the old SA is started again on the new one."""
         self.mid_out = self.mid_in = 0
         self.cached = None
+        if self.active is not None:
+            self.queue.insert(0, Exchange(self.active.type, self.active.tasks))
+            self.active = None
 
     def queue_ike_rekey(self) -> None:
 
