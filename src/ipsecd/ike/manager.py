@@ -92,9 +92,6 @@ class IkeManager:
         self._out: list[tuple[bytes, Addr]] = []
         self._dying: list[IkeSa] = []  # closed SAs whose last datagrams/events are not drained yet
 
-    def add(self, sa: IkeSa) -> None:
-        self.by_spi[sa.local_spi] = sa
-
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> IkeSa | None:
         """Deliver ``data``; returns the SA that took it (None when dropped or answered statelessly)."""
         try:

@@ -69,7 +69,6 @@ class IkeSa:
         "children",
         "config",
         "created",
-        "established_at",
         "init_request",
         "init_response",
         "is_initiator",
@@ -133,7 +132,6 @@ class IkeSa:
         self.rekey_at: float | None = None
         self.switch_pending = False  # switch to ``pending`` once the current exchange is finished
         self.pending: Generation | None = None  # the rekeyed IKE SA, taken over after the old one's DELETE
-        self.established_at: float | None = None
         self.n_dropped = self.n_bad_integrity = self.n_retransmits = 0
         self._out: list[tuple[bytes, Addr]] = []
         self._events: list[Event] = []  # a list, not a deque: an idle SA should cost little memory
@@ -306,7 +304,6 @@ class IkeSa:
         self.protection = Protection.for_role(gen.algs, gen.keys, gen.initiator, self.rng)
         self.tm.reset_windows()
         self.state = "established"
-        self.established_at = self.now
         if self.config.lifetime:
             self.rekey_at = self.now + self.config.lifetime * (0.9 if self.is_initiator else 0.95)
         self.emit(IkeSaRekeyed(old, self.local_spi))

@@ -82,7 +82,6 @@ class IkeAuth(Task):
         sa = self.sa
         assert sa.algs is not None
         sa.state = "established"
-        sa.established_at = sa.now
         sa.init_request = sa.init_response = sa.shared = b""  # signed and used: free them
         sa.ke = None
         sa.local_id = format_identity(self.my_id.id_type, self.my_id.data)
