@@ -6,43 +6,45 @@ cost must not grow with the number of rules; this is how it avoids it:
 1. **Addresses → prefix chains.** Prefixes form a laminar family (two are disjoint or nested), so the
    rule prefixes covering an address are the chain from the longest matching one up to the root, and
    that chain is the same for every address of an *elementary interval* between consecutive prefix
-   boundaries. Each dimension keeps the sorted interval starts and each interval's chain. A 2¹⁶-entry
-   first-level table, indexed by the 16 address bits below the boundaries' common prefix, narrows the
-   binary search to the few boundaries inside one block, so finding a chain touches a handful of
-   memory locations however many rules there are.
+   boundaries. Each dimension keeps a first-level table indexed by the address bits just below the
+   boundaries' common prefix (about 4 entries per boundary, at most 2¹⁸): a block inside one interval
+   holds its chain, a block cut by boundaries holds those few intervals for a short bisect. Finding a
+   chain costs one table read and one chain read however many rules there are (small rule sets skip
+   the table and bisect their short list).
 2. **Chains → rules.** A source chain holds the *rows* of its prefixes directly: per source prefix, a
    dict from destination-prefix id to the *bucket* of rules with exactly that prefix pair. A lookup
    probes each row with each destination id of the chain (``|src chain| × |dst chain|`` small-dict
    probes, bounded by how deeply the rules' prefixes nest, not by their number).
 3. **Buckets.** Rules in a bucket are sorted by priority and tested by masking the packet's packed
    ``protocol|sport|dport`` key with the rule's wildcard mask; a bucket with many rules (ports of one
-   prefix pair) is instead indexed by exact key per wildcard pattern (≤ 8 probes). Buckets whose best
-   priority cannot beat the match already found are skipped.
+   prefix pair) is instead indexed by exact key per wildcard pattern (≤ 8 probes) and skipped when its
+   best priority cannot beat the match already found.
 
-Rule changes update rows and buckets in place; the interval arrays are rebuilt lazily (at the next
-lookup) only when a prefix appears or disappears.
+Rule changes update rows and buckets in place; the interval tables are rebuilt lazily (at the next
+lookup) only when a prefix appears or disappears (about 1 s per 100k rules).
+
+What remains is memory latency: at 100k rules each lookup makes a few reads that miss the CPU caches
+(``bench/policy_spd.py`` prints what one such read costs on the machine next to the lookup figures).
 """
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_right
-from collections.abc import MutableSequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 R = TypeVar("R")
 
-_L1_BITS = 16
-_L1_SIZE = 1 << _L1_BITS
+#: Largest first-level table: 2**18 entries (2 MB of pointers) per dimension.
+_L1_MAX_BITS = 18
 #: Below this many boundaries the whole start list is small enough to bisect directly.
 _L1_MIN = 256
 #: Buckets with more rules than this get an exact-key index instead of a linear scan.
 _SCAN_MAX = 8
 _INF = float("inf")
 
-Chain = tuple[int, ...]
-# first-level table: (base, shift, limit, l1, starts, chains)
-Dim = tuple[int, int, int, MutableSequence[int], MutableSequence[int], list[tuple[object, ...]]]
+Chain = tuple[Any, ...]
+# first-level table: (base, shift, size, table, chain below base, chain above the table's span)
+Dim = tuple[int, int, int, list[Any], Chain, Chain]
 
 
 def prefix_key(net: int, length: int) -> int:
@@ -80,36 +82,48 @@ def intervals(keys: list[int], bits: int) -> tuple[list[int], list[Chain]]:
     return starts, chains
 
 
-def make_dim(starts: list[int], chains: list[tuple[object, ...]], bits: int) -> Dim:
-    """The first-level table over ``starts`` (see the module docstring, step 1)."""
-    interior = [s for s in starts if 0 < s < (1 << bits)]
+def make_dim(starts: list[int], chains: list[Chain], bits: int) -> Dim:
+    """The first-level table over the elementary intervals (module docstring, step 1).
+
+    Blocks of ``2**shift`` addresses from ``base`` (below it the first interval's chain, above the
+    table's span the last one's). A block inside one interval holds that interval's chain itself; a
+    block cut by boundaries holds ``[starts, chains]`` of just those intervals for a short bisect.
+    """
+    top = 1 << bits
+    interior = [x for x in starts if 0 < x < top]
     if len(starts) < _L1_MIN or not interior:
-        return 0, bits, 1, [0, len(starts) - 1], starts, chains
-    # flat arrays: one cache line per probe instead of a pointer chase to an int object
-    flat: MutableSequence[int] = array("Q", starts) if bits <= 32 else starts
+        return 0, bits, 1, [[starts, chains]], chains[0], chains[-1]
     lo, hi = interior[0], interior[-1]
     common = bits - (lo ^ hi).bit_length()
-    shift = max(0, bits - common - _L1_BITS)
+    size_bits = min(max(len(starts).bit_length() + 2, 8), _L1_MAX_BITS, bits - common)
+    shift = bits - common - size_bits
     base = (lo >> (bits - common)) << (bits - common) if common else 0
-    l1 = array("l")
+    last = bisect_right(starts, top - 1) - 1
+    table: list[Chain | list[list[int] | list[Chain]]] = []
     i, n = 0, len(starts)
-    for b in range(_L1_SIZE + 1):
-        point = base + (b << shift)
-        while i + 1 < n and starts[i + 1] <= point:
+    for b in range(1 << size_bits):
+        first, end = base + (b << shift), base + ((b + 1) << shift)
+        while i + 1 < n and starts[i + 1] <= first:
             i += 1
-        l1.append(i)
-    return base, shift, _L1_SIZE, l1, flat, chains
+        j = i
+        while j + 1 < n and starts[j + 1] < end:
+            j += 1
+        table.append(chains[i] if i == j else [starts[i:j + 1], chains[i:j + 1]])
+    return base, shift, 1 << size_bits, table, chains[0], chains[last]
 
 
-def find(dim: Dim, x: int) -> tuple[object, ...]:
+def find(dim: Dim, x: int) -> Chain:
     """The chain of the interval holding ``x`` (reference form of the lookup's inlined step 1)."""
-    base, shift, limit, l1, starts, chains = dim
+    base, shift, limit, table, low, high = dim
     b = (x - base) >> shift
-    if 0 <= b < limit:
-        return chains[bisect_right(starts, x, l1[b] + 1, l1[b + 1] + 1) - 1]
     if b < 0:
-        return chains[bisect_right(starts, x, 1, l1[0] + 1) - 1]
-    return chains[bisect_right(starts, x, l1[limit] + 1, len(starts)) - 1]
+        return low
+    if b >= limit:
+        return high
+    e = table[b]
+    if type(e) is tuple:
+        return e
+    return e[1][bisect_right(e[0], x) - 1]  # type: ignore[no-any-return]
 
 
 Entry = tuple[int, int, int, R]  # (priority, mask, key, rule)
@@ -140,7 +154,7 @@ class Classifier(Generic[R]):
     entries by rule id for updates.
     """
 
-    __slots__ = ("_next_id", "bits", "d_ids", "d_refs", "ddim", "dirty", "rows", "rules", "s_refs", "sdim")
+    __slots__ = ("_ints", "_next_id", "bits", "d_ids", "d_refs", "ddim", "dirty", "rows", "rules", "s_refs", "sdim")
 
     def __init__(self, bits: int) -> None:
         self.bits = bits
@@ -150,6 +164,7 @@ class Classifier(Generic[R]):
         self.d_refs: dict[int, int] = {}
         self.d_ids: dict[int, int] = {}  # dst prefix key -> small id
         self._next_id = 0
+        self._ints: dict[int, int] = {}
         self.sdim: Dim = make_dim([0], [()], bits)
         self.ddim: Dim = make_dim([0], [()], bits)
         self.dirty = False
@@ -177,6 +192,8 @@ class Classifier(Generic[R]):
             self.rows[src_key] = {}
             self.dirty = True
         d = self.d_ids[dst_key]
+        # shared int objects for equal masks/keys: the few distinct values stay in cache
+        mask, key = self._ints.setdefault(mask, mask), self._ints.setdefault(key, key)
         self.rules.setdefault((src_key, d), {})[rule_id] = (pri, mask, key, rule)
         self._refresh(src_key, d)
 
@@ -207,39 +224,44 @@ class Classifier(Generic[R]):
         :func:`find` twice."""
         if self.dirty:
             self.build()
-        base, shift, limit, l1, starts, chains = self.sdim
+        base, shift, limit, table, low, high = self.sdim
         b = (src - base) >> shift
-        if 0 <= b < limit:
-            schain = chains[bisect_right(starts, src, l1[b] + 1, l1[b + 1] + 1) - 1]
-        elif b < 0:
-            schain = chains[bisect_right(starts, src, 1, l1[0] + 1) - 1]
+        if b < 0:
+            schain = low
+        elif b >= limit:
+            schain = high
         else:
-            schain = chains[bisect_right(starts, src, l1[limit] + 1, len(starts)) - 1]
+            schain = table[b]
+            if type(schain) is not tuple:
+                schain = schain[1][bisect_right(schain[0], src) - 1]
         if not schain:
             return None
-        base, shift, limit, l1, starts, chains = self.ddim
+        base, shift, limit, table, low, high = self.ddim
         b = (dst - base) >> shift
-        if 0 <= b < limit:
-            dchain = chains[bisect_right(starts, dst, l1[b] + 1, l1[b + 1] + 1) - 1]
-        elif b < 0:
-            dchain = chains[bisect_right(starts, dst, 1, l1[0] + 1) - 1]
+        if b < 0:
+            dchain = low
+        elif b >= limit:
+            dchain = high
         else:
-            dchain = chains[bisect_right(starts, dst, l1[limit] + 1, len(starts)) - 1]
+            dchain = table[b]
+            if type(dchain) is not tuple:
+                dchain = dchain[1][bisect_right(dchain[0], dst) - 1]
         if not dchain:
             return None
         best: R | None = None
         best_pri: float = _INF
         for row in schain:
             for d in dchain:
-                bucket = row.get(d)  # type: ignore[attr-defined]
+                bucket = row.get(d)
                 if bucket is None:
                     continue
                 if type(bucket) is tuple:
+                    # sorted by priority: the first entry that matches is the bucket's best; its
+                    # priority is read only then (one memory access fewer per non-matching entry)
                     for pri, mask, k, rule in bucket:
-                        if pri >= best_pri:
-                            break
                         if key & mask == k:
-                            best_pri, best = pri, rule
+                            if pri < best_pri:
+                                best_pri, best = pri, rule
                             break
                 elif bucket.min_pri < best_pri:
                     table = bucket.table
