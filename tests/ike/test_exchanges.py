@@ -187,3 +187,17 @@ def test_create_child_no_proposal_explained_on_both_sides(peer_pair: Callable[..
     assert "proposal enc-algorithms" in rf[0].detail
     assert if_[0].notify == "NO_PROPOSAL_CHOSEN" and "change the policy's proposal" in if_[0].detail
     assert p.i.state == "established" and len(p.i.children) == 1
+
+
+def test_ike_rekey_invalid_ke_retries_with_the_responders_group(peer_pair: Callable[..., Pair]) -> None:
+    from ipsecd.ike.v2.config import IkeProposal
+
+    i, r = configs()
+    both = (IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256", "x25519")),)
+    p = peer_pair(replace(i, proposals=both), r)
+    _established(p)
+    p.rsa.config = replace(p.rsa.config, proposals=(IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("x25519",)),))
+    p.i.rekey_ike()
+    p.pump()
+    assert p.events("i", IkeSaRekeyed) and p.events("r", IkeSaRekeyed)
+    assert p.i.algs is not None and p.i.algs.group.name == "x25519"

@@ -31,7 +31,7 @@ from ipsecd.wire.ikev2.payloads.simple import KePayload, NoncePayload
 from ...errors import IkeProtocolError
 from ...events import NegotiationFailed
 from ..proposals import IkeAlgs, explain, ike_algs, ike_proposals, proposal_contains, select
-from .base import Task
+from .base import Retry, Task
 from .ike_init import NONCE_SIZE
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 
 class IkeRekey(Task):
-    __slots__ = ("chosen", "collision", "ke", "my_public", "new_spi", "nonce", "offered")
+    __slots__ = ("chosen", "collision", "group", "ke", "my_public", "new_spi", "nonce", "offered")
 
     def __init__(self, sa: IkeSa) -> None:
         super().__init__(sa)
@@ -50,6 +50,7 @@ class IkeRekey(Task):
         self.offered: list[Proposal] = []
         self.chosen: Proposal | None = None
         self.my_public = b""
+        self.group = sa.algs.group.id if sa.algs else 0  # our KE guess: the current group first
 
     def _derive(self, algs: IkeAlgs, shared: bytes, ni: bytes, nr: bytes, spi_i: bytes, spi_r: bytes,
                 initiator: bool) -> Generation:
@@ -69,7 +70,7 @@ class IkeRekey(Task):
         assert sa.algs is not None
         self.new_spi = sa.rng(8)
         self.nonce = sa.rng(NONCE_SIZE)
-        group = sa.algs.group.id
+        group = self.group
         self.offered = ike_proposals(sa.config.proposals, spi=self.new_spi)
         for p in self.offered:  # the current group first: it is the one our KE payload is for
             dhs = sorted(p.of_type(TransformType.DH), key=lambda t: t.id != group)
@@ -79,6 +80,12 @@ class IkeRekey(Task):
 
     def process_i(self, msg: Message) -> None:
         sa = self.sa
+        invalid_ke = msg.notify(NotifyType.INVALID_KE_PAYLOAD)
+        if invalid_ke is not None and len(invalid_ke.data) == 2 and self.collision is None:
+            wanted = struct.unpack("!H", invalid_ke.data)[0]
+            if wanted != self.group and any(t.id == wanted for p in self.offered for t in p.of_type(TransformType.DH)):
+                self.group = wanted
+                raise Retry
         err = msg.error_notify()
         if err is not None:
             if self.collision is not None:  # §2.25.2: the peer's rekey, which we answered, goes ahead
