@@ -201,3 +201,16 @@ def test_ike_rekey_invalid_ke_retries_with_the_responders_group(peer_pair: Calla
     p.pump()
     assert p.events("i", IkeSaRekeyed) and p.events("r", IkeSaRekeyed)
     assert p.i.algs is not None and p.i.algs.group.name == "x25519"
+
+
+def test_mode_config_ipv6(peer_pair: Callable[..., Pair]) -> None:
+    i, r = configs()
+    lease = ModeConfigLease(ip_address("2001:db8:66::7"), 128, (ip_address("2001:db8::53"),))
+    i = replace(i, mode_config_request=True, children=(child(local="::/0", remote="2001:db8::/48"),))
+    r = replace(r, lease=lambda remote_id: lease, children=(child(local="2001:db8::/48", remote="::/0"),))
+    p = peer_pair(i, r)
+    _established(p)
+    v = p.events("i", VirtualIpAssigned)
+    assert v and v[0].addresses == (ip_address("2001:db8:66::7"),) and v[0].dns == (ip_address("2001:db8::53"),)
+    sel = p.events("i", ChildSaInstalled)[0].outbound.selector
+    assert sel is not None and str(sel.src) == "2001:db8:66::7/128" and str(sel.dst) == "2001:db8::/48"

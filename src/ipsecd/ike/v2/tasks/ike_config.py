@@ -1,6 +1,7 @@
 """Mode-config over the Configuration payload (RFC 7296 §2.19, §3.15) in IKE_AUTH.
 
-Initiator (``mode-config=request-only``): CFG_REQUEST for INTERNAL_IP4_ADDRESS and INTERNAL_IP4_DNS;
+Initiator (``mode-config=request-only``): CFG_REQUEST for INTERNAL_IP4_ADDRESS and INTERNAL_IP4_DNS
+(the IP6 ones when the policy is IPv6);
 the CFG_REPLY becomes a :class:`VirtualIpAssigned` event (and the address our TSi is narrowed to).
 Responder: with a lease source configured (``mode-config`` with ``address-pool``), a CFG_REQUEST
 gets INTERNAL_IP4/6_ADDRESS (+ NETMASK), INTERNAL_IP4/6_DNS and ``split-include`` as
@@ -44,8 +45,11 @@ class IkeConfigTask(Task):
         self.lease: ModeConfigLease | None = None
 
     def build_i(self, out: list[Payload]) -> None:
-        if self.sa.config.mode_config_request:
-            out.append(CpPayload(CfgType.CFG_REQUEST, [(_ADDR_V4, b""), (_DNS_V4, b"")]))
+        cfg = self.sa.config
+        if cfg.mode_config_request:
+            v6 = bool(cfg.children) and cfg.children[0].selector.dst.version == 6
+            want = [(_ADDR_V6, b""), (_DNS_V6, b"")] if v6 else [(_ADDR_V4, b""), (_DNS_V4, b"")]
+            out.append(CpPayload(CfgType.CFG_REQUEST, want))
 
     def process_i(self, msg: Message) -> None:
         cp = msg.get(CpPayload)
