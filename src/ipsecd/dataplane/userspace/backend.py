@@ -66,7 +66,7 @@ class TunDataPlane:
             for i in range(self.nworkers):
                 ctrl_here, ctrl_there = ctx.Pipe()
                 up_here, up_there = ctx.Pipe(duplex=False)
-                cfg = WorkerConfig(tun_name, i, self.nworkers, natt_port, mark, tag, raw)
+                cfg = WorkerConfig(tun_name, i, self.nworkers, natt_port, mark, tag, mtu=mtu, raw=raw)
                 p = ctx.Process(target=worker_main, args=(cfg, ctrl_there, up_there), daemon=True,
                                 name=f"ipsecd-dp-{i}")
                 p.start()

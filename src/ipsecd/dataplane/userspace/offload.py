@@ -45,12 +45,6 @@ def _mergeable(pkt: bytes) -> int:
     return thl
 
 
-def _same_flow(a: bytes, b: bytes, thl: int) -> bool:
-    """Everything but IP id/length/checksum, TCP seq, PSH and checksum equal (RFC-agnostic GRO rule)."""
-    return (a[1] == b[1] and a[6] == b[6] and a[8] == b[8] and a[12:24] == b[12:24] and a[28:33] == b[28:33]
-            and a[34:36] == b[34:36] and a[38 : 20 + thl] == b[38 : 20 + thl])
-
-
 def coalesce(pkts: list[bytes]) -> list[bytes]:
     """The TUN writes (each with its virtio_net_hdr) for ``pkts`` in order, TCP runs merged."""
     out: list[bytes] = []
@@ -64,14 +58,19 @@ def coalesce(pkts: list[bytes]) -> list[bytes]:
             continue
         hlen = 20 + thl
         mss = len(first) - hlen
-        seq = _SEQ.unpack_from(first, 24)[0] + mss
+        seq = (_SEQ.unpack_from(first, 24)[0] + mss) & 0xFFFFFFFF
         payloads = [first[hlen:]]
         total = len(first)
         psh = False
+        # everything but IP id/length/checksum, TCP seq, PSH and checksum must be equal
+        tos, frag_ttl_proto, flow, ack_off, win, opts = (first[1], first[6:10], first[12:24], first[28:33],
+                                                         first[34:36], first[38:hlen])
         j = i + 1
         while j < n:
             p = pkts[j]
-            if _mergeable(p) != thl or not _same_flow(first, p, thl) or _SEQ.unpack_from(p, 24)[0] != seq:
+            if (len(p) <= hlen or p[0] != 0x45 or p[1] != tos or (p[33] & 0xF7) != 0x10
+                    or p[12:24] != flow or p[28:33] != ack_off or p[6:10] != frag_ttl_proto or p[34:36] != win
+                    or p[38:hlen] != opts or _SEQ.unpack_from(p, 24)[0] != seq):
                 break
             size = len(p) - hlen
             if size > mss or total + size > _MAX:

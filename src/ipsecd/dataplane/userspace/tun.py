@@ -36,6 +36,7 @@ IFF_VNET_HDR = 0x4000
 #: fwmark the data plane's sockets carry; policy routing sends unmarked traffic to the TUN table.
 DEFAULT_MARK = 0x1A2B
 DEFAULT_TABLE = 220
+TXQUEUELEN = 4096
 
 
 class TunError(Exception):
@@ -83,7 +84,9 @@ def configure(name: str, mtu: int, addresses: list[str]) -> None:
         if os.path.exists(path):  # decrypted packets arrive on the TUN from addresses routed elsewhere too
             with open(path, "w") as f:
                 f.write("0")
-    ip("link", "set", "dev", name, "mtu", str(mtu), "up")
+    # a deeper queue than the default 500 rides out the moments the worker is descheduled instead of
+    # dropping (each drop halves a TCP sender's window)
+    ip("link", "set", "dev", name, "mtu", str(mtu), "txqueuelen", str(TXQUEUELEN), "up")
     for a in addresses:
         ip("addr", "add", a, "dev", name)
 
