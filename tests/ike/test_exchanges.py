@@ -214,3 +214,19 @@ def test_mode_config_ipv6(peer_pair: Callable[..., Pair]) -> None:
     assert v and v[0].addresses == (ip_address("2001:db8:66::7"),) and v[0].dns == (ip_address("2001:db8::53"),)
     sel = p.events("i", ChildSaInstalled)[0].outbound.selector
     assert sel is not None and str(sel.src) == "2001:db8:66::7/128" and str(sel.dst) == "2001:db8::/48"
+
+
+def test_ike_sa_deleted_at_its_lifetime_when_rekeys_keep_failing(peer_pair: Callable[..., Pair]) -> None:
+    from ipsecd.ike.events import NegotiationFailed
+    from ipsecd.ike.v2.config import IkeProposal
+
+    i, r = configs()
+    p = peer_pair(replace(i, lifetime=100.0), replace(r, lifetime=1000.0))
+    _established(p)
+    p.rsa.config = replace(p.rsa.config, proposals=(IkeProposal(("aes-256",), ("sha512",), ("sha512",), ("ecp384",)),))
+    p.advance(95.0)
+    refused = p.events("i", NegotiationFailed)
+    assert refused and refused[0].notify == "NO_PROPOSAL_CHOSEN" and not refused[0].fatal
+    assert p.i.state == "established"
+    p.advance(10.0)
+    assert p.i.state == "closed" and p.events("r", IkeSaDeleted) and p.events("i", ChildSaDeleted)

@@ -69,6 +69,7 @@ class IkeSa:
         "children",
         "config",
         "created",
+        "expire_at",
         "init_request",
         "init_response",
         "is_initiator",
@@ -130,6 +131,7 @@ class IkeSa:
         self.lease: ModeConfigLease | None = None  # responder: the address we gave the peer
         self.virtual_ips: tuple[IPv4Address | IPv6Address, ...] = ()  # initiator: what we were given
         self.rekey_at: float | None = None
+        self.expire_at: float | None = None  # profile lifetime: a rekey that never succeeds ends here
         self.switch_pending = False  # switch to ``pending`` once the current exchange is finished
         self.pending: Generation | None = None  # the rekeyed IKE SA, taken over after the old one's DELETE
         self.n_dropped = self.n_bad_integrity = self.n_retransmits = 0
@@ -244,6 +246,8 @@ class IkeSa:
             due.append(max(self.last_rx, self.tm.last_tx) + self.config.dpd_interval)
         if self.rekey_at is not None:
             due.append(self.rekey_at)
+        if self.expire_at is not None:
+            due.append(self.expire_at)
         for child in self.children.values():
             if not child.deleting:
                 due.append(child.expire_at if child.rekeying else min(child.rekey_at, child.expire_at))
@@ -304,9 +308,14 @@ class IkeSa:
         self.protection = Protection.for_role(gen.algs, gen.keys, gen.initiator, self.rng)
         self.tm.reset_windows()
         self.state = "established"
+        self.start_lifetime()
+        self.emit(IkeSaRekeyed(old, self.local_spi))
+
+    def start_lifetime(self) -> None:
+        """Schedule the IKE SA rekey (the original initiator first, so both rarely collide) and expiry."""
         if self.config.lifetime:
             self.rekey_at = self.now + self.config.lifetime * (0.9 if self.is_initiator else 0.95)
-        self.emit(IkeSaRekeyed(old, self.local_spi))
+            self.expire_at = self.now + self.config.lifetime
 
     def send(self, data: bytes, addr: Addr) -> None:
         self._out.append((data, addr))

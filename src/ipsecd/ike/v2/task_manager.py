@@ -357,6 +357,10 @@ class TaskManager:
             if not child.rekeying and not child.deleting and now >= child.rekey_at:
                 child.rekeying = True
                 self.queue_child_create(child.config, rekey=child)
+        if sa.expire_at is not None and now >= sa.expire_at:
+            sa.expire_at = None
+            self.queue_ike_delete()  # never rekeyed within the lifetime (the peer kept refusing)
+            return
         if sa.rekey_at is not None and now >= sa.rekey_at:
             sa.rekey_at = None
             self.queue_ike_rekey()

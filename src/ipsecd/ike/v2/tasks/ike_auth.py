@@ -85,8 +85,7 @@ class IkeAuth(Task):
         sa.init_request = sa.init_response = sa.shared = b""  # signed and used: free them
         sa.ke = None
         sa.local_id = format_identity(self.my_id.id_type, self.my_id.data)
-        if sa.config.lifetime:
-            sa.rekey_at = sa.now + sa.config.lifetime * (0.9 if sa.is_initiator else 0.95)
+        sa.start_lifetime()
         sa.emit(IkeSaEstablished(sa.local_spi, sa.remote_spi, sa.is_initiator, sa.addr[0], sa.addr[1],
                                  sa.local_id, sa.remote_id, sa.algs.encr.name,
                                  sa.algs.integ.name if sa.algs.integ else "null", sa.algs.prf.name,
