@@ -55,6 +55,15 @@ class CookieJar:
     def _cookie(self, version: int, secret: bytes, nonce: bytes, host: str, spi_i: bytes) -> bytes:
         return bytes([version]) + hashlib.sha256(nonce + ip_address(host).packed + spi_i + secret).digest()[:16]
 
+    def challenge(self, data: bytes, host: str, now: float) -> bytes | None:
+        """For the daemon's ``new_sa``: None when the IKE_SA_INIT ``data`` may create an SA (valid
+        cookie, or undecodable: the SA refuses that itself); else the COOKIE reply to send."""
+        try:
+            msg = Message.decode(data)
+        except WireError:
+            return None
+        return self.check(msg, host, now)
+
     def check(self, msg: Message, host: str, now: float) -> bytes | None:
         """None when ``msg`` carries a valid cookie; else the COOKIE response to send (stateless)."""
         self._rotate(now)
@@ -120,12 +129,7 @@ class IkeManager:
         if config is None:
             return None
         if len(self.half_open) >= self.cookie_threshold:
-            try:
-                msg = Message.decode(data)
-            except WireError:
-                self.counters["malformed"] += 1
-                return None
-            reply = self.cookies.check(msg, addr[1][0], now)
+            reply = self.cookies.challenge(data, addr[1][0], now)
             if reply is not None:
                 self.counters["cookies-sent"] += 1
                 self._out.append((reply, addr))
