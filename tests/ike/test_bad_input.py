@@ -163,3 +163,13 @@ def test_request_with_only_an_error_notify_is_refused() -> None:
     out += m.datagrams_to_send(0.0)
     assert Message.decode(out[0][0]).notify(NotifyType.INVALID_SYNTAX) is not None
     assert not m.by_spi
+
+
+def test_garbage_behind_a_valid_header_leaves_no_sa() -> None:
+    data = bytearray(_init_request())
+    data[30:32] = b"\xff\xff"  # the first payload's length overruns the message
+    m = _manager()
+    m.receive_datagram(bytes(data), ADDR, 0.0)
+    m.datagrams_to_send(0.0)
+    assert any(isinstance(e, IkeSaDeleted) for _, e in m.events())
+    assert not m.by_spi and not m.half_open and m.datagrams_to_send(0.0) == []

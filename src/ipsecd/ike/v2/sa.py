@@ -180,6 +180,8 @@ class IkeSa:
             return
         except WireError:
             self.n_dropped += 1
+            if not self.is_initiator and not self.spi_i:  # a responder born of garbage: gone at once
+                self.close("malformed IKE_SA_INIT")
             return
         h = msg.header
         if h.from_initiator == self.is_initiator:  # our own role's flag: a reflection, not the peer
