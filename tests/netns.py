@@ -8,6 +8,7 @@ through a fixture finalizer, so it runs on failure paths too. Processes started 
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import subprocess
@@ -15,6 +16,15 @@ import time
 from typing import Any
 
 _counter = itertools.count()
+_CLONE_NEWNET = 0x40000000
+
+
+def setns(fd: int) -> None:
+    """setns(2) into a network namespace (``os.setns`` only exists from Python 3.12)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, _CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 def sh(*args: str, check: bool = True, timeout: float = 30) -> str:
@@ -94,13 +104,13 @@ class InNetns:
         self._old = os.open("/proc/self/ns/net", os.O_RDONLY)
         fd = os.open(f"/var/run/netns/{self.ns}", os.O_RDONLY)
         try:
-            os.setns(fd, os.CLONE_NEWNET)
+            setns(fd)
         finally:
             os.close(fd)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.setns(self._old, os.CLONE_NEWNET)
+        setns(self._old)
         os.close(self._old)
 
 
