@@ -126,13 +126,24 @@ class Worker:
 
     def _tun_in(self) -> None:
         read, fd, outbound, size = os.read, self.tun, self.proc.outbound, self.cfg.mtu + offload.VNET_HDR_LEN
+        proc, dests, gso_add = self.proc, self._dest, self.gso.add
         now = time.monotonic()
         for _ in range(BURST):
             try:
                 pkt = read(fd, size)[offload.VNET_HDR_LEN :]  # MTU-sized: a 64 KB read buffer costs ~1 µs
             except BlockingIOError:
                 break
-            self._emit(*outbound(pkt, now), pkt)
+            verdict, idx, data = outbound(pkt, now)
+            if verdict == PROTECT:  # the hot case, inline
+                engine = proc.last
+                assert engine is not None
+                dest = dests.get(id(engine)) or self._destination(engine)
+                if dest[0]:
+                    gso_add(data, dest[1])
+                else:
+                    self._send(self.plain, data, dest[1])
+            elif verdict:
+                self._emit(verdict, idx, data, pkt)
         self.gso.flush()
         self._flush_rx()
 
@@ -194,23 +205,30 @@ class Worker:
                 write(fd, w)
             except OSError:
                 pass  # TUN queue full or device going away: dropped, as a NIC would
-        self._rx = []
+        self._rx.clear()
 
     def _udp_in(self) -> None:
-        inbound, classify, ESP, IKE_K = self.proc.inbound_esp, natt.classify, natt.Kind.ESP, natt.Kind.IKE
+        inbound, rx, classify = self.proc.inbound_esp, self._rx, natt.classify
         for _ in range(BURST):
             got = udp.recv_gro(self.udp)
             if got is None:
                 break
             data, seg, addr = got
             now = time.monotonic()
-            for piece in natt.segments(data, seg) if seg and seg < len(data) else (data,):
-                kind = classify(piece)
-                if kind is ESP:
-                    b = bytes(piece)
-                    self._deliver(*inbound(b, True, now), _HANDOFF_UDP)
-                elif kind is IKE_K:
-                    self.up.send(("ike", bytes(piece[4:]), addr))
+            n = len(data)
+            step = seg if 0 < seg < n else n
+            for off in range(0, n, step):  # every segment of a GRO batch on its own
+                piece = data[off : off + step] if step != n else data
+                # a non-zero first byte and 8+ bytes can only be ESP (RFC 3948 §2.2); else classify
+                kind = natt.Kind.ESP if len(piece) >= 8 and piece[0] else classify(piece)
+                if kind is natt.Kind.ESP:
+                    verdict, idx, inner = inbound(piece, True, now)
+                    if verdict == PROTECT:
+                        rx.append(inner)
+                    elif verdict == HANDOFF:
+                        self._handoff(idx, _HANDOFF_UDP + piece)
+                elif kind is natt.Kind.IKE:
+                    self.up.send(("ike", piece[4:], addr))
         self.gso.flush()
         self._flush_rx()
 
