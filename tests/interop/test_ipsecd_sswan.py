@@ -17,7 +17,9 @@ from tests.interop.scenarios import (
     DEFAULTS,
     PROPOSAL_SETS,
     Proposals,
+    charon_roadwarrior_conf,
     charon_site_conf,
+    ipsecd_roadwarrior_rsc,
     ipsecd_site_rsc,
 )
 from tests.interop.sswan import Charon, Ipsecd, Topology, wait_until
@@ -106,10 +108,10 @@ def test_proposal_sets(tmp_path: Path, proposals: Proposals) -> None:
             raise
 
 
-def _rekey_run(pair: Pair, who: str) -> None:
+def _rekey_run(pair: Pair, who: str, count: int = 60) -> None:
     pair.charon.initiate("net")
     first_child = pair.charon.child_sas()[0]["spi-in"]
-    sent, got = pair.topo.left.ping(pair.topo.right.lan, src=pair.topo.left.lan, count=60, interval=0.2)
+    sent, got = pair.topo.left.ping(pair.topo.right.lan, src=pair.topo.left.lan, count=count, interval=0.2)
     print(f"rekey under traffic ({who} rekeying): {sent - got} of {sent} pings lost")
     log = pair.ipsecd.log_text()
     assert log.count("CHILD_SA rekeyed") >= 2 and "IKE SA rekeyed" in log
@@ -131,11 +133,11 @@ def test_rekey_under_traffic_strongswan_rekeys(tmp_path: Path) -> None:
 
 
 def test_rekey_under_traffic_ipsecd_rekeys(tmp_path: Path) -> None:
-    """ipsecd's own lifetimes (proposal lifetime=5s, profile lifetime=9s) drive the rekeys."""
+    """ipsecd's own lifetimes (proposal lifetime=5s, profile lifetime=20s) drive the rekeys."""
     with Topology("ipdj") as topo:
-        pair = _start(topo, tmp_path, DEFAULTS, rsc_kw={"sa_lifetime": "5s", "lifetime": "9s"})
+        pair = _start(topo, tmp_path, DEFAULTS, rsc_kw={"sa_lifetime": "5s", "lifetime": "20s"})
         try:
-            _rekey_run(pair, "ipsecd")
+            _rekey_run(pair, "ipsecd", count=105)
         except BaseException:
             print(pair.diagnostics())
             raise
@@ -159,6 +161,27 @@ def test_dead_peer_detected_and_reinitiated(tmp_path: Path) -> None:
             pair.charon.load(charon_site_conf(topo))
             wait_until("ipsecd to re-initiate", lambda: bool(pair.charon.child_sas()), 40, 0.5)
             assert pair.ping(3) == (3, 3)
+        except BaseException:
+            print(pair.diagnostics())
+            raise
+
+
+def test_road_warrior_gets_virtual_ip_and_dns(tmp_path: Path) -> None:
+    with Topology("ipdw") as topo:
+        charon = Charon(topo.left, tmp_path, install_vip=True).start()
+        charon.load(charon_roadwarrior_conf(topo))
+        ipsecd = Ipsecd(topo.right, tmp_path, ipsecd_roadwarrior_rsc(topo)).start()
+        pair = Pair(topo, charon, ipsecd)
+        try:
+            charon.initiate("net")
+            ike = charon.list_sas()[0]
+            vips = ike.get("local-vips")
+            assert isinstance(vips, list) and vips and vips[0].startswith("10.243.0.")
+            resolv = (charon.dir / "resolv.conf").read_text()
+            assert "10.243.0.53" in resolv
+            assert topo.left.ping(topo.right.lan, src=vips[0], count=3) == (3, 3)
+            peers = pair.rows("active-peers")
+            assert peers[0]["dynamic-address"] == vips[0]
         except BaseException:
             print(pair.diagnostics())
             raise

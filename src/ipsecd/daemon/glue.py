@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import socket
@@ -35,8 +36,10 @@ from ipsecd.dataplane.base import (
 )
 from ipsecd.ike import events as ev
 from ipsecd.ike.errors import ConfigError as IkeConfigError
-from ipsecd.ike.v2.config import validate
+from ipsecd.ike.v2.config import ModeConfigLease, validate
 from ipsecd.ike.v2.sa import IkeSa
+from ipsecd.policy.errors import PoolError
+from ipsecd.policy.pools import AddressPool, parse_ranges
 
 from .peersel import select_peer
 from .plan import PeerPlan, Plan
@@ -48,7 +51,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ipsecd")
 
-REINITIATE_DELAY = 2.0  # seconds before a lost non-passive peer is tried again
+REINITIATE_DELAY = 2.0
+TEMPLATE = "template:"  # plan's policy_id prefix of CHILD_SAs that generate-policy admits
+DYNAMIC_ORDER = 1_000_000  # dynamic policies come after every configured one  # seconds before a lost non-passive peer is tried again
 
 
 class GlueError(Exception):
@@ -62,7 +67,7 @@ class Tracked:
     sa: IkeSa
     plan: PeerPlan
     record: PeerRecord
-    leases: list[Any] = field(default_factory=list)
+    leases: list[tuple[str, str]] = field(default_factory=list)  # (pool, identity) to release
 
 
 def route_source(remote: str) -> str:
@@ -90,6 +95,8 @@ class Glue:
         self.stopping = False
         self._noted: set[str] = set()
         self._sources: dict[str, str] = {}
+        self.pools: dict[str, AddressPool] = {}
+        self.dynamic: dict[int, str] = {}  # inbound SPI -> its generated policy id
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -150,6 +157,8 @@ class Glue:
             host = peer.endpoint.host
             for child in peer.children:
                 assert child.policy_id is not None
+                if child.policy_id.startswith(TEMPLATE):
+                    continue  # generate-policy: a dynamic policy per SA, not a static one
                 local = peer.endpoint.local_address
                 wanted[child.policy_id] = PolicySpec(
                     policy_id=child.policy_id, order=order, selector=child.selector, action=Action.ENCRYPT,
@@ -210,12 +219,32 @@ class Glue:
             return None
         peer = self.plan.by_name(peer_ep.name)
         assert peer is not None
+        extra = {"lease": self._lease_fn(peer)} if peer.lease_source is not None else {}
         config = peer.ike_config(dgram.local, dgram.remote, natt_port=self._d.transport.natt_port,
-                                 force_encap=self.force_encap)
+                                 force_encap=self.force_encap, **extra)
         sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=self._d.now(),
                              addr=(dgram.local, dgram.remote))
         self._track(sa, peer, "responder")
         return sa, sa.local_spi
+
+    def _lease_fn(self, peer: PeerPlan) -> Callable[[str], ModeConfigLease | None]:
+        """Mode-config responder: lease an address of the peer's pool to a remote identity."""
+        src = peer.lease_source
+        assert src is not None
+        pool = self.pools.get(src.pool)
+        if pool is None or pool.ranges != parse_ranges(src.ranges)[1]:
+            pool = self.pools[src.pool] = AddressPool(src.pool, src.ranges)
+        dns = tuple(ipaddress.ip_address(d) for d in src.dns)
+
+        def lease(identity: str) -> ModeConfigLease | None:
+            try:
+                address = pool.allocate(identity)
+            except PoolError as exc:
+                log.warning("peer %s: no address for %s: %s", peer.endpoint.name, identity, exc)
+                return None
+            return ModeConfigLease(address, src.prefix_length, dns, src.split_include)
+
+        return lease
 
     # -- events --------------------------------------------------------------------------------
 
@@ -239,7 +268,7 @@ class Glue:
             rec.spi_i, rec.spi_r = sa.spi_i, sa.spi_r
             log.info("peer %s: IKE SA rekeyed (%s -> %s)", name, event.old_spi.hex(), event.new_spi.hex())
         elif isinstance(event, ev.ChildSaInstalled):
-            event = self._encap_ports(sa, event)
+            event = self._dynamic_policy(t, self._encap_ports(sa, event))
             self.dataplane.add_sa(event.inbound)
             self.dataplane.add_sa(event.outbound)
             child = next((c for c in t.plan.children if c.name == event.child), None)
@@ -255,6 +284,7 @@ class Glue:
         elif isinstance(event, ev.ChildSaRekeyed):
             log.info("peer %s: CHILD_SA 0x%08x replaced by 0x%08x", name, event.old_inbound_spi, event.new_inbound_spi)
         elif isinstance(event, ev.ChildSaDeleted):
+            self._drop_dynamic(event.inbound_spi)
             if self._rt.remove_child(rec, event.inbound_spi) is not None:
                 log.info("peer %s: CHILD_SA 0x%08x/0x%08x deleted: %s", name, event.inbound_spi, event.outbound_spi,
                          event.reason)
@@ -268,10 +298,29 @@ class Glue:
             log.warning("peer %s: %s:%d is dead: %s", name, *event.remote, event.detail)
         elif isinstance(event, ev.AddressLeased):
             rec.dynamic_address = event.address.compressed
-            t.leases.append(event.address)
+            if t.plan.lease_source is not None:
+                t.leases.append((t.plan.lease_source.pool, event.remote_id))
+            log.info("peer %s: leased %s to %s", name, rec.dynamic_address, event.remote_id)
         elif isinstance(event, ev.VirtualIpAssigned):
             rec.dynamic_address = ", ".join(a.compressed for a in event.addresses)
             log.info("peer %s: virtual IP %s assigned", name, rec.dynamic_address)
+
+    def _dynamic_policy(self, t: Tracked, event: ev.ChildSaInstalled) -> ev.ChildSaInstalled:
+        """generate-policy: a policy for exactly the negotiated selectors, for the SA's life."""
+        out = event.outbound
+        if not (out.policy_id or "").startswith(TEMPLATE) or out.selector is None:
+            return event
+        pid = f"dynamic:{t.plan.endpoint.name}:{event.inbound.spi:08x}"
+        self.dataplane.add_policy(PolicySpec(pid, DYNAMIC_ORDER + len(self.dynamic), out.selector,
+                                             tunnel=out.mode.value == "tunnel", sa_src=out.src, sa_dst=out.dst,
+                                             dynamic=True, peer=t.plan.endpoint.name))
+        self.dynamic[event.inbound.spi] = pid
+        return replace(event, inbound=replace(event.inbound, policy_id=pid), outbound=replace(out, policy_id=pid))
+
+    def _drop_dynamic(self, inbound_spi: int) -> None:
+        pid = self.dynamic.pop(inbound_spi, None)
+        if pid is not None:
+            self.dataplane.del_policy(pid)
 
     def _encap_ports(self, sa: Any, event: ev.ChildSaInstalled) -> ev.ChildSaInstalled:
         """UDP encapsulation uses the ports IKE actually runs on after the float (RFC 3948 §2.1): our
@@ -288,7 +337,12 @@ class Glue:
     def _forget(self, t: Tracked, reason: str) -> None:
         rec = t.record
         for spi in list(rec.children):
+            self._drop_dynamic(spi)
             self._rt.remove_child(rec, spi)
+        for pool_name, identity in t.leases:
+            pool = self.pools.get(pool_name)
+            if pool is not None:
+                pool.release(identity)
         self.tracked.pop(id(t.sa), None)
         self._rt.peers.pop(id(t.sa), None)
         self._d.engine.remove(t.sa)

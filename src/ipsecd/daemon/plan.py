@@ -145,6 +145,18 @@ def enabled(row: Row) -> bool:
 
 
 @dataclass(frozen=True)
+class LeaseSource:
+    """A responder mode-config: which ``/ip pool`` leases come from and what goes with them."""
+
+    mode_config: str
+    pool: str
+    ranges: str  # the pool's ranges as RouterOS writes them
+    prefix_length: int
+    dns: tuple[str, ...]
+    split_include: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PeerPlan:
     """Everything needed to run one configured peer."""
 
@@ -162,6 +174,7 @@ class PeerPlan:
     mode_config: str  # "none", "request-only" or a responder mode-config name
     generate_policy: str
     template_group: str
+    lease_source: LeaseSource | None = None  # mode-config responder with an address pool
 
     def ike_config(self, local: tuple[str, int], remote: tuple[str, int], *, natt_port: int,
                    force_encap: bool, **extra: Any) -> IkeConfig:
@@ -264,6 +277,11 @@ def build_plan(rows: Rows) -> Plan:
                 lifetime=seconds(val(prop, "lifetime"), 1800.0),
                 mode=Mode.TUNNEL if flag(val(pol, "tunnel")) else Mode.TRANSPORT,
                 level=Level(text(val(pol, "level")) or "require"), policy_id=pid, reqid=len(children) + 1))
+        generate = val(ident, "generate-policy") or "no"
+        group = val(ident, "policy-template-group") or "default"
+        if generate != "no":
+            children.extend(_template_children(rows, proposals, name, group, len(children)))
+        lease_source = _lease_source(rows, val(ident, "mode-config") or "none")
         peers.append(PeerPlan(
             endpoint=PeerEndpoint(name=name, address=network(val(peer, "address")),
                                   local_address=address(val(peer, "local-address")),
@@ -277,6 +295,38 @@ def build_plan(rows: Rows) -> Plan:
             send_initial_contact=text(val(peer, "send-initial-contact")) != "no",
             retransmit_tries=int(val(profile, "dpd-maximum-failures") or 5),
             mode_config=text(val(ident, "mode-config")) or "none",
-            generate_policy=text(val(ident, "generate-policy")) or "no",
-            template_group=text(val(ident, "policy-template-group")) or "default"))
+            generate_policy=generate, template_group=group, lease_source=lease_source))
     return Plan(tuple(peers), tuple(skipped))
+
+
+def _template_children(rows: Rows, proposals: dict[str, Row], peer: str, group: str, first: int) -> list[ChildConfig]:
+    """generate-policy: each template policy of the group is a CHILD_SA the peer may ask for; the
+    IKE responder narrows the peer's selectors to it (RFC 7296 §2.9) and the daemon installs a
+    dynamic policy for the SA's life."""
+    out: list[ChildConfig] = []
+    for i, pol in enumerate(rows_of(rows, POLICY)):
+        if not flag(val(pol, "template")) or (val(pol, "group") or "default") != group or not enabled(pol):
+            continue
+        prop = proposals.get(val(pol, "proposal") or "default")
+        if prop is None:
+            continue
+        pid = val(pol, ".id") or f"template{i}"
+        out.append(ChildConfig(name=f"{peer}/{pid}", selector=policy_selector(pol), proposals=(child_proposal(prop),),
+                               lifetime=seconds(val(prop, "lifetime"), 1800.0), mode=Mode.TUNNEL,
+                               level=Level(val(pol, "level") or "require"), policy_id=f"template:{pid}",
+                               reqid=first + len(out) + 1))
+    return out
+
+
+def _lease_source(rows: Rows, mode_config: str) -> LeaseSource | None:
+    if mode_config in ("none", "request-only", ""):
+        return None
+    mc = next((r for r in rows_of(rows, MODE_CONFIG) if val(r, "name") == mode_config), None)
+    if mc is None or not flag(val(mc, "responder")):
+        return None
+    pool_name = val(mc, "address-pool")
+    pool = next((r for r in rows_of(rows, POOL) if val(r, "name") == pool_name), None)
+    if pool is None or not val(pool, "ranges"):
+        raise PlanError(f"mode-config {mode_config}: address-pool {pool_name or '(unset)'} has no ranges in /ip pool")
+    return LeaseSource(mode_config, pool_name, val(pool, "ranges"), int(val(mc, "address-prefix-length") or 32),
+                       words(val(mc, "static-dns")), words(val(mc, "split-include")))
