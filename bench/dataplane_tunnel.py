@@ -21,6 +21,7 @@ Root, strongSwan and iperf3 required. Prints each figure and, last, the ratios i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -81,20 +82,11 @@ def ping_ok(topo: Topology) -> None:
     raise RuntimeError("tunnel does not pass ping")
 
 
-def measure(topo: Topology, secs: int, udp_start: float) -> tuple[float, float]:
+def strongswan_up(stack: contextlib.ExitStack, workdir: Path) -> Topology:
+    topo, left, right = stack.enter_context(charon_pair("dpbs", workdir))
+    connect_charons(left, right, topo, esp="aes128gcm16")
     ping_ok(topo)
-    tcp = iperf_tcp(topo, secs)
-    print(f"  TCP 1 stream {secs}s: {tcp:.0f} Mbit/s", flush=True)
-    udp = udp_ceiling(topo, udp_start)
-    print(f"  UDP 1300 B <1% loss: {udp:.0f} Mbit/s", flush=True)
-    return tcp, udp
-
-
-def strongswan(workdir: Path, secs: int) -> tuple[float, float]:
-    print("strongSwan kernel-libipsec (aes128gcm16):", flush=True)
-    with charon_pair("dpbs", workdir) as (topo, left, right):
-        connect_charons(left, right, topo, esp="aes128gcm16")
-        return measure(topo, secs, 100.0)
+    return topo
 
 
 def static_doc(me: Netns, peer: Netns, out: tuple[int, str], inn: tuple[int, str], workers: int) -> dict[str, Any]:
@@ -108,47 +100,64 @@ def static_doc(me: Netns, peer: Netns, out: tuple[int, str], inn: tuple[int, str
                     sa(inn[0], "in", str(peer.wan), str(me.wan), inn[1])]}
 
 
-def ipsecd(workdir: Path, secs: int, workers: int) -> tuple[float, float]:
-    print(f"ipsecd TUN backend (aes-128-gcm, {workers} worker(s) per side):", flush=True)
-    with Topology("dpbi") as topo:
-        procs = []
-        for me, peer, out, inn in ((topo.left, topo.right, (0x1001, KEY_LR), (0x2002, KEY_RL)),
-                                   (topo.right, topo.left, (0x2002, KEY_RL), (0x1001, KEY_LR))):
-            path = workdir / f"{me.name}.json"
-            path.write_text(json.dumps(static_doc(me, peer, out, inn, workers)))
-            p = subprocess.Popen(["ip", "netns", "exec", me.name, sys.executable, "-m", "ipsecd", "dataplane",
-                                  "static", str(path)], stdout=subprocess.PIPE, text=True, cwd=REPO)
-            procs.append(p)
-        try:
-            for p in procs:
-                assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-            result = measure(topo, secs, 200.0)
-        finally:
-            for p in procs:
-                p.terminate()
-                out_text, _ = p.communicate(timeout=20)
-                print("  " + out_text.strip().splitlines()[-1] if out_text.strip() else "  (no report)")
-        return result
+def ipsecd_up(stack: contextlib.ExitStack, workdir: Path, workers: int) -> Topology:
+    topo = stack.enter_context(Topology("dpbi"))
+    for me, peer, out, inn in ((topo.left, topo.right, (0x1001, KEY_LR), (0x2002, KEY_RL)),
+                               (topo.right, topo.left, (0x2002, KEY_RL), (0x1001, KEY_LR))):
+        path = workdir / f"{me.name}.json"
+        path.write_text(json.dumps(static_doc(me, peer, out, inn, workers)))
+        p = subprocess.Popen(["ip", "netns", "exec", me.name, sys.executable, "-m", "ipsecd", "dataplane",
+                              "static", str(path)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+        stack.callback(_stop, p)
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    ping_ok(topo)
+    return topo
+
+
+def _stop(p: subprocess.Popen[str]) -> None:
+    p.terminate()
+    out_text, _ = p.communicate(timeout=20)
+    lines = out_text.strip().splitlines()
+    print("  ipsecd report: " + (lines[-1] if lines else "(none)"))
+
+
+def median(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--secs", type=int, default=10)
+    ap.add_argument("--reps", type=int, default=3, help="alternating TCP runs per side (median reported)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--skip-strongswan", action="store_true")
     ap.add_argument("--udp-flags", default=" ".join(UDP_FLAGS), help="extra iperf3 flags for the UDP runs")
     args = ap.parse_args()
     UDP_FLAGS[:] = args.udp_flags.split()
-    print(f"iperf3: TCP -t {args.secs}; UDP -u -l 1300 -t 3 {' '.join(UDP_FLAGS)}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="dpbench") as d:
+    print(f"iperf3: TCP -t {args.secs} (x{args.reps}, alternating); UDP -u -l 1300 -t 3 {' '.join(UDP_FLAGS)}",
+          flush=True)
+    tcp: dict[str, list[float]] = {"libipsec": [], "ipsecd": []}
+    udp: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="dpbench") as d, contextlib.ExitStack() as stack:
         work = Path(d)
-        ss = (0.0, 0.0) if args.skip_strongswan else strongswan(work, args.secs)
-        me = ipsecd(work, args.secs, args.workers)
-    if ss[0] and ss[1]:
-        print(f"ipsecd/libipsec: TCP {me[0]:.0f}/{ss[0]:.0f} = {me[0] / ss[0]:.2f}x, "
-              f"UDP {me[1]:.0f}/{ss[1]:.0f} = {me[1] / ss[1]:.2f}x")
+        # both tunnels up at once, measured alternately: load from elsewhere on the machine hits both alike
+        tops = {} if args.skip_strongswan else {"libipsec": strongswan_up(stack, work)}
+        tops["ipsecd"] = ipsecd_up(stack, work, args.workers)
+        for _ in range(args.reps):
+            for name, topo in tops.items():
+                tcp[name].append(iperf_tcp(topo, args.secs))
+                print(f"  {name:8} TCP 1 stream {args.secs}s: {tcp[name][-1]:.0f} Mbit/s", flush=True)
+        for name, topo in tops.items():
+            udp[name] = udp_ceiling(topo, 100.0)
+            print(f"  {name:8} UDP 1300 B <1% loss: {udp[name]:.0f} Mbit/s", flush=True)
+    me_tcp = median(tcp["ipsecd"])
+    if not args.skip_strongswan:
+        ss_tcp = median(tcp["libipsec"])
+        print(f"ipsecd/libipsec (aes-128-gcm, TUN MTU 1400): TCP median {me_tcp:.0f}/{ss_tcp:.0f} = "
+              f"{me_tcp / ss_tcp:.2f}x, UDP {udp['ipsecd']:.0f}/{udp['libipsec']:.0f} = "
+              f"{udp['ipsecd'] / udp['libipsec']:.2f}x")
     else:
-        print(f"ipsecd: TCP {me[0]:.0f} Mbit/s, UDP {me[1]:.0f} Mbit/s")
+        print(f"ipsecd: TCP median {me_tcp:.0f} Mbit/s, UDP {udp['ipsecd']:.0f} Mbit/s")
     return 0
 
 
