@@ -19,7 +19,6 @@ import sys
 from typing import Any
 
 from .app import Daemon, configure_logging
-from .control import Reply
 from .glue import Glue, GlueError, make_dataplane
 from .plan import build_plan
 from .traffic import MemoryWire, echo, parse_echo
@@ -71,6 +70,7 @@ class Gateway:
         self.config.import_script(demo_rsc(name, ike_port), f"gateway-{name}.rsc")
         self.dataplane = make_dataplane("memory", "")
         self.glue = Glue(build_plan(self.config.snapshot()), self.dataplane, force_encap=True)
+        self.execute = self.glue.follow(self.config)
         self.daemon = Daemon(self.glue, execute=self.execute, control_path=None, ike_port=ike_port,
                              natt_port=natt_port, local_addresses=(GATEWAYS[name][0],))
         self.wire: MemoryWire | None = None
@@ -95,12 +95,6 @@ class Gateway:
                 self.wire.flush()
             elif kind == 0:
                 self.replies.append(seq)
-
-    def execute(self, line: str, as_json: bool) -> Reply:
-        from ipsecd.mgmt.session import Session
-
-        result = Session(self.config, self.glue.runtime).execute(line, as_json)
-        return Reply(int(result.rc), result.stdout, result.stderr)
 
     async def ping(self, dst: str, count: int) -> tuple[int, int]:
         """``count`` echo requests from our LAN address to ``dst``; (sent, replies received)."""

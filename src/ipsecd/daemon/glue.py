@@ -41,8 +41,9 @@ from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.policy.errors import PoolError
 from ipsecd.policy.pools import AddressPool, parse_ranges
 
+from .control import Reply
 from .peersel import select_peer
-from .plan import PeerPlan, Plan
+from .plan import PeerPlan, Plan, PlanError, build_plan
 from .runtime import ChildRecord, PeerRecord, Runtime
 from .transport import Addr, Datagram
 
@@ -172,6 +173,25 @@ class Glue:
             if pid not in self.policies:
                 self.dataplane.add_policy(spec)
                 self.policies[pid] = spec
+
+    def follow(self, config: Any) -> Callable[[str, bool], Reply]:
+        """Apply every committed change of ``config`` (mgmt ``Config``) live; returns the control
+        socket's command runner, a mgmt ``Session`` with this daemon's runtime views."""
+        from ipsecd.mgmt.session import Session
+
+        def changed(snapshot: Any) -> None:
+            try:
+                self.apply(build_plan(snapshot))
+            except PlanError as exc:
+                log.warning("configuration change not applied: %s", exc)
+
+        config.add_listener(changed)
+
+        def execute(line: str, as_json: bool) -> Reply:
+            result = Session(config, self.runtime).execute(line, as_json)
+            return Reply(int(result.rc), result.stdout, result.stderr)
+
+        return execute
 
     # -- initiating ----------------------------------------------------------------------------
 
@@ -461,10 +481,7 @@ def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str,
     """Configuration, data plane and glue for ``ipsecd run``: (glue, control execute, own NAT-T?, locals)."""
     from ipsecd.mgmt.errors import ConfigError
     from ipsecd.mgmt.model import open_config
-    from ipsecd.mgmt.session import Session
 
-    from .control import Reply
-    from .plan import PlanError, build_plan
 
     try:
         if args.config:
@@ -482,19 +499,7 @@ def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str,
         raise GlueError(f"{args.config or args.db}: {exc.strerror}") from None
     dataplane = make_dataplane(args.dataplane, args.tun, ike_port=args.ike_port, natt_port=args.natt_port)
     glue = Glue(plan, dataplane, force_encap=True)
-
-    def changed(snapshot: Any) -> None:
-        try:
-            glue.apply(build_plan(snapshot))
-        except PlanError as exc:
-            log.warning("configuration change not applied: %s", exc)
-
-    config.add_listener(changed)
-
-    def execute(line: str, as_json: bool) -> Reply:
-        session = Session(config, glue.runtime)
-        result = session.execute(line, as_json)
-        return Reply(int(result.rc), result.stdout, result.stderr)
+    execute = glue.follow(config)
 
     own_natt = not hasattr(dataplane, "recv_ike")
     local_addresses = {p.endpoint.local_address.compressed for p in plan.peers if p.endpoint.local_address}

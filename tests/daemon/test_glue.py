@@ -1,0 +1,100 @@
+"""The glue with the real IKE core over loopback UDP (two in-process gateways, memory data plane):
+runtime commands, live configuration changes, shutdown DELETEs, one log line per unknown peer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import struct
+
+import pytest
+
+from ipsecd.daemon.demo import GATEWAYS, Gateway, _until, free_ports
+
+
+async def _pair() -> tuple[Gateway, Gateway]:
+    ike, natt = free_ports()
+    a, b = Gateway("A", ike, natt), Gateway("B", ike, natt)
+    await b.start()
+    await a.start()
+    await _until("both CHILD_SAs", lambda: bool(a.children()) and bool(b.children()))
+    return a, b
+
+
+def _rows(gw: Gateway, menu: str) -> list[dict[str, str]]:
+    reply = gw.execute(f"/ip ipsec {menu} print", True)
+    assert reply.rc == 0, reply.stderr
+    return json.loads(reply.stdout)  # type: ignore[no-any-return]
+
+
+def test_runtime_views_and_commands() -> None:
+    async def main() -> None:
+        a, b = await _pair()
+        try:
+            (peer,) = _rows(b, "active-peers")
+            assert peer["state"] == "established" and peer["side"] == "responder"
+            assert peer["remote-address"] == GATEWAYS["A"][0] and peer["natt-peer"] == "yes"
+            assert len(_rows(a, "installed-sa")) == 2
+            (pol,) = [p for p in _rows(a, "policy") if p.get("peer") == "gw-B"]
+            assert pol["ph2-count"] == "1" and pol["ph2-state"] == "established"
+            # installed-sa flush empties the data plane
+            assert a.execute("/ip ipsec installed-sa flush", False).rc == 0
+            assert _rows(a, "installed-sa") == []
+            # kill-connections: B deletes (DELETE reaches A), A (not passive) comes back by itself
+            assert b.execute("/ip ipsec active-peers kill-connections", False).rc == 0
+            await _until("B to forget A", lambda: not _rows(b, "active-peers"), 5)
+            await _until("A to re-initiate", lambda: bool(b.children()) and bool(a.children()), 10)
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    asyncio.run(main())
+
+
+def test_live_configuration_changes() -> None:
+    async def main() -> None:
+        a, b = await _pair()
+        try:
+            # removing A's peer tears its IKE SA down with a DELETE: B sees it go
+            assert a.execute("/ip ipsec identity remove [find]", False).rc == 0
+            assert a.execute("/ip ipsec policy remove [find peer=gw-B]", False).rc == 0
+            assert a.execute("/ip ipsec peer remove [find name=gw-B]", False).rc == 0
+            await _until("B to lose the peer", lambda: not _rows(b, "active-peers"), 5)
+            assert _rows(a, "active-peers") == []
+            # adding it back brings the tunnel up again
+            from ipsecd.daemon.demo import demo_rsc
+
+            for line in demo_rsc("A", a.daemon.transport.ike_port).splitlines():
+                if line.startswith(("/ip ipsec peer", "/ip ipsec identity", "/ip ipsec policy")):
+                    assert a.execute(line, False).rc == 0, line
+            await _until("the tunnel again", lambda: bool(a.children()) and bool(b.children()), 10)
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    asyncio.run(main())
+
+
+def test_unknown_peer_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        ike, natt = free_ports()
+        b = Gateway("B", ike, natt)
+        await b.start()
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.3", 0))
+            init = struct.pack("!8s8sBBBBII", b"S" * 8, bytes(8), 33, 0x20, 34, 0x08, 0, 28)
+            for _ in range(3):
+                s.sendto(init, (GATEWAYS["B"][0], ike))
+            await asyncio.sleep(0.2)
+            s.close()
+            assert b.glue.tracked == {} and b.daemon.engine.sas() == []
+        finally:
+            await b.daemon.stop()
+
+    with caplog.at_level(logging.WARNING, logger="ipsecd"):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records if "127.0.0.3" in r.getMessage()]
+    assert len(lines) == 1 and "address=127.0.0.3/32" in lines[0]
