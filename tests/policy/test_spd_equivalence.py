@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
+import random
 from ipaddress import IPv4Network, IPv6Network
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipsecd.dataplane.base import Action, PolicySpec, Selector
-from ipsecd.policy.classifier import intervals
+from ipsecd.policy.classifier import find, intervals, make_dim
 from ipsecd.policy.selectors import selector_matches
 from ipsecd.policy.spd import Spd
 
@@ -120,7 +122,6 @@ def test_elementary_intervals_give_every_covering_prefix(nets: list[IPv4Network]
     keys = {(int(n.network_address) << 8) | n.prefixlen for n in nets}
     starts, chains = intervals(list(keys), 32)
     assert starts == sorted(set(starts)) and starts[0] == 0
-    import bisect
     chain = chains[bisect.bisect_right(starts, addr) - 1]
     covering = {k for k in keys if (addr >> (32 - (k & 0xFF)) if k & 0xFF else 0) == ((k >> 8) >> (32 - (k & 0xFF)) if k & 0xFF else 0)}
     assert set(chain) == covering
@@ -157,3 +158,49 @@ def test_crowded_buckets_equal_linear_first_match(policies: list[PolicySpec],
     for pkt in packets:
         full = (4, *pkt)
         assert _ids(spd, full) == (reference(rest, full, False), reference(rest, full, True))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from([4, 6]), st.integers(500, 900), st.integers(0, 2**32))
+def test_first_level_table_equals_bisect(version: int, n: int, seed: int) -> None:
+    """Enough prefixes for the first-level table (and, in IPv6, a common prefix above it)."""
+    rnd = random.Random(seed)
+    bits = 32 if version == 4 else 128
+    top = 0 if version == 4 else 0x20010DB8 << 96  # IPv6 rules share 2001:db8::/32
+    lens = [8, 16, 24, 28, 32] if version == 4 else [40, 48, 64, 100, 128]
+    keys = set()
+    for _ in range(n):
+        length = rnd.choice(lens)
+        net = (top | rnd.getrandbits(bits - 32 if version == 6 else bits)) >> (bits - length) << (bits - length)
+        keys.add((net << 8) | length)
+    starts, chains = intervals(list(keys), bits)
+    dim = make_dim(starts, chains, bits)
+    assert dim[2] > 1  # the table is in use
+    probes = [rnd.getrandbits(bits) for _ in range(200)] + [s for s in starts if s < 1 << bits]  # addresses only
+    probes += [s - 1 for s in starts if 0 < s <= 1 << bits] + [top | rnd.getrandbits(96 if version == 6 else 32) for _ in range(200)]
+    for x in probes:
+        assert find(dim, x) == chains[bisect.bisect_right(starts, x) - 1]
+
+
+def test_large_spd_equals_linear_first_match() -> None:
+    """The SPD with first-level tables in use (hundreds of policies) against the reference."""
+    rnd = random.Random(5)
+    policies = []
+    for i in range(600):
+        length_s, length_d = rnd.choice([8, 16, 24, 32]), rnd.choice([0, 8, 16, 24, 32])
+        src = IPv4Network((rnd.getrandbits(32) >> (32 - length_s) << (32 - length_s), length_s))
+        dst = IPv4Network((rnd.getrandbits(32) >> (32 - length_d) << (32 - length_d) if length_d else 0, length_d))
+        sel = Selector(src, dst, rnd.choice(PROTOS), rnd.choice(PORTS), rnd.choice(PORTS))
+        policies.append(PolicySpec(f"p{i}", rnd.randrange(50), sel))
+    spd = Spd()
+    for p in policies:
+        spd.add(p)
+    for i in range(400):
+        if i % 2:
+            sel = rnd.choice(policies).selector
+            pkt = (4, int(sel.src.network_address) | rnd.getrandbits(32 - sel.src.prefixlen),
+                   int(sel.dst.network_address) | rnd.getrandbits(32 - sel.dst.prefixlen),
+                   sel.protocol, sel.src_port, sel.dst_port)
+        else:
+            pkt = (4, rnd.getrandbits(32), rnd.getrandbits(32), rnd.choice(PROTOS), rnd.choice(PORTS), rnd.choice(PORTS))
+        assert _ids(spd, pkt) == (reference(policies, pkt, False), reference(policies, pkt, True))

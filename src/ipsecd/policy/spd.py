@@ -39,7 +39,6 @@ IKE_PORT = 500
 NATT_PORT = 4500
 
 _SEQ_BITS = 32
-_INF = float("inf")
 
 
 def bypass_out(proto: int, sport: int) -> bool:
