@@ -52,6 +52,12 @@ def test_equal_order_keeps_insertion_order() -> None:
     spd.add(pol("c", 4, "10.0.0.0/8", "0.0.0.0/0"))
     assert ids(spd.lookup(A("1.2.3.4"), A("5.6.7.8"))) == "a"
     assert ids(spd.lookup(A("10.2.3.4"), A("5.6.7.8"))) == "c"
+    spd.replace(pol("a", 5, "0.0.0.0/0", "0.0.0.0/0", action=Action.NONE))  # set keeps the place
+    assert ids(spd.lookup(A("1.2.3.4"), A("5.6.7.8"))) == "a"
+    with pytest.raises(SpdError, match="mixes"):
+        spd.replace(pol("a", 5, "0.0.0.0/0", "::/0"))
+    assert ids(spd.lookup(A("1.2.3.4"), A("5.6.7.8"))) == "a"  # a refused set changes nothing
+    assert [p.policy_id for p in spd.ordered()] == ["c", "a", "b"]
 
 
 def test_protocol_and_ports() -> None:

@@ -110,7 +110,11 @@ class Spd:
     # --- changes ----------------------------------------------------------------------------------
 
     def add(self, policy: PolicySpec) -> None:
-        """Install a policy at its ``order``; an id already present is refused."""
+        """Install a policy at its ``order`` (after policies of equal order); an id already present is
+        refused."""
+        self._insert(policy, None)
+
+    def _insert(self, policy: PolicySpec, pri: int | None) -> None:
         if policy.policy_id in self.policies:
             raise SpdError(f"policy {policy.policy_id!r} already in the SPD")
         try:
@@ -120,8 +124,9 @@ class Spd:
         if (policy.sa_src is not None and policy.sa_dst is not None
                 and policy.sa_src.version != policy.sa_dst.version):
             raise SpdError(f"policy {policy.policy_id!r}: sa-src-address and sa-dst-address mix IPv4 and IPv6")
-        self._seq += 1
-        pri = policy.order * (1 << _SEQ_BITS) + self._seq
+        if pri is None:
+            self._seq += 1
+            pri = policy.order * (1 << _SEQ_BITS) + self._seq
         self.policies[policy.policy_id] = policy
         self._pri[policy.policy_id] = pri
         if self.matchable(policy):
@@ -143,12 +148,14 @@ class Spd:
         return policy
 
     def replace(self, policy: PolicySpec) -> None:
-        """Swap in a changed policy under the same id (``set``); it moves if ``order`` changed."""
+        """Swap in a changed policy under the same id (``set``): it keeps its place unless ``order``
+        changed (then it goes after the policies of its new order)."""
+        old_pri = self._pri.get(policy.policy_id)
         old = self.remove(policy.policy_id)
         try:
-            self.add(policy)
+            self._insert(policy, old_pri if policy.order == old.order else None)
         except SpdError:
-            self.add(old)
+            self._insert(old, old_pri)
             raise
 
     def move(self, policy_id: str, before: str | None = None) -> None:
