@@ -84,6 +84,11 @@ class Engine:
         """An IKE SA rekey (RFC 7296 §2.18) gave the same object a new SPI as well."""
         self.by_spi[our_spi] = sa
 
+    def established(self, sa: IkeSaLike, peer_host: str, spi_i: bytes) -> None:
+        """IKE_SA_INIT retransmissions are over once IKE_AUTH completed: forget the half-open key."""
+        if self.half_open.get((peer_host, spi_i)) is sa:
+            del self.half_open[(peer_host, spi_i)]
+
     def remove(self, sa: IkeSaLike) -> None:
         if self._live.pop(id(sa), None) is None:
             return

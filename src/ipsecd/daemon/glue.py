@@ -280,6 +280,8 @@ class Glue:
             rec.natt = event.nat_local or event.nat_remote or event.local[1] == self._d.transport.natt_port
             rec.spi_i, rec.spi_r = (event.local_spi, event.remote_spi) if event.initiator else (
                 event.remote_spi, event.local_spi)
+            if not event.initiator:
+                self._d.engine.established(sa, rec.remote[0], rec.spi_i)
             log.info("peer %s: IKE SA established as %s, %s:%d <-> %s:%d, local id %s, remote id %s, %s/%s/%s/%s%s",
                      name, rec.side, *event.local, *event.remote, event.local_id, event.remote_id, event.encr,
                      event.integ or "-", event.prf, event.dh, ", NAT-T" if rec.natt else "")
