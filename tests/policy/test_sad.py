@@ -174,3 +174,17 @@ def test_installed_sa_view_has_every_manual_property() -> None:
                                               ("camellia-256", "camellia"), ("no-such", "no-such")])
 def test_enc_algorithm_family(name: str, family: str) -> None:
     assert enc_algorithm_family(name) == family
+
+
+def test_removing_a_stale_record_leaves_its_successor() -> None:
+    sad = Sad()
+    old = sad.add(spec(0x100, Direction.IN), now=0.0)
+    sad.remove(old)
+    new = sad.add(spec(0x100, Direction.IN), now=1.0)
+    sad.remove(old)  # a second delete of the old SA must not remove the new one
+    assert sad.inbound(0x100, 50) is new
+    out_old = sad.add(spec(0x200), now=0.0)
+    sad.remove(out_old)
+    out_new = sad.add(spec(0x200), now=1.0)
+    sad.remove(out_old)
+    assert sad.find(0x200, Direction.OUT) is out_new

@@ -174,7 +174,7 @@ class SaRecord:
 class Sad:
     """Installed SAs and reserved SPIs; every method takes ``now`` where time matters."""
 
-    __slots__ = ("_best", "_by_policy", "_in", "_larval", "_out", "_randbits", "_seq", "larval_timeout")
+    __slots__ = ("_best", "_by_policy", "_in", "_larval", "_out", "_out_spi", "_randbits", "_seq", "larval_timeout")
 
     def __init__(self, randbits: Callable[[int], int] = secrets.randbits,
                  larval_timeout: float = LARVAL_TIMEOUT) -> None:
@@ -182,6 +182,7 @@ class Sad:
         self.larval_timeout = larval_timeout
         self._in: dict[tuple[int, int], SaRecord] = {}  # (spi, proto)
         self._out: dict[tuple[int, int, int], SaRecord] = {}  # (spi, proto, dst)
+        self._out_spi: dict[int, list[SaRecord]] = {}  # outbound SAs by SPI alone (the contract's key)
         self._larval: dict[tuple[int, int], float] = {}  # (spi, proto) -> reserved until
         self._by_policy: dict[str, list[SaRecord]] = {}
         self._best: dict[str, SaRecord | None] = {}  # policy -> outbound SA to use (cache)
@@ -237,6 +238,7 @@ class Sad:
             self._in[spec.spi, proto] = rec
         else:
             self._out[spec.spi, proto, int(spec.dst)] = rec
+            self._out_spi.setdefault(spec.spi, []).append(rec)
         if spec.policy_id is not None:
             self._by_policy.setdefault(spec.policy_id, []).append(rec)
             self._best.pop(spec.policy_id, None)
@@ -261,9 +263,14 @@ class Sad:
     def remove(self, rec: SaRecord) -> None:
         spec = rec.spec
         if spec.direction is Direction.IN:
-            self._in.pop((spec.spi, spec.proto.value), None)
-        else:
-            self._out.pop((spec.spi, spec.proto.value, int(spec.dst)), None)
+            if self._in.get((spec.spi, spec.proto.value)) is rec:
+                del self._in[spec.spi, spec.proto.value]
+        elif self._out.get((spec.spi, spec.proto.value, int(spec.dst))) is rec:
+            del self._out[spec.spi, spec.proto.value, int(spec.dst)]
+            same = self._out_spi[spec.spi]
+            same.remove(rec)
+            if not same:
+                del self._out_spi[spec.spi]
         self._unlink(rec)
 
     def _unlink(self, rec: SaRecord) -> None:
@@ -282,6 +289,7 @@ class Sad:
         n = len(self._in) + len(self._out)
         self._in.clear()
         self._out.clear()
+        self._out_spi.clear()
         self._by_policy.clear()
         self._best.clear()
         return n
@@ -321,8 +329,8 @@ class Sad:
                 if rec is not None:
                     return rec
             return None
-        for (s, p_val, d), rec in self._out.items():
-            if s == spi and (proto is None or p_val == proto.value) and (dst is None or d == dst):
+        for rec in self._out_spi.get(spi, ()):
+            if (proto is None or rec.spec.proto is proto) and (dst is None or int(rec.spec.dst) == dst):
                 return rec
         return None
 
