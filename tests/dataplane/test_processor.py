@@ -341,3 +341,17 @@ def test_flow_memos_follow_spd_changes() -> None:
     a.send(p)
     connect(a, b)
     assert b.take_delivered() == [] and moved(b.statistics()) == {"in-policy-blocked": 1}
+
+
+def test_socket_payloads_with_the_wrong_encapsulation_are_state_mismatches() -> None:
+    out, inn = Processor(full_packets=False), Processor(full_packets=False)
+    out.add_policy(policy("p", NET_A, NET_B))
+    inn.add_policy(policy("p", NET_B, NET_A))
+    out.add_sa(sa(0x1001, Direction.OUT, GW_A, GW_B, KEY_AB, "p", encap=True), 0.0)
+    inn.add_sa(sa(0x1001, Direction.IN, GW_A, GW_B, KEY_AB, "p", encap=True), 0.0)
+    esp = out.outbound(packet(H_A, H_B), 0.0)[2]
+    assert inn.inbound_esp(esp, False, 0.0)[0] == DROP  # arrived as raw ESP on a UDP-encapsulated SA
+    assert inn.stats.in_state_mismatches == 1
+    assert inn.inbound_esp(esp, True, 0.0)[0] == PROTECT
+    st = inn.query_sa(0x1001, Direction.IN)
+    assert st is not None and st.invalid_packets == 1 and st.current_packets == 1
