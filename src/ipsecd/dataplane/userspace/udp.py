@@ -102,13 +102,18 @@ class GsoSender:
 
     def add(self, data: bytes, addr: tuple[str, int]) -> None:
         n = len(data)
-        if self._bufs and (addr != self._addr or n > self._seg or self._bytes + n > GSO_MAX_BYTES):
-            self.flush()
-        if not self._bufs:
+        bufs = self._bufs
+        if bufs:
+            # the worker passes one cached address tuple per SA: identity first, equality as fallback
+            if (addr is not self._addr and addr != self._addr) or n > self._seg or self._bytes + n > GSO_MAX_BYTES:
+                self.flush()
+                bufs = self._bufs
+                self._addr, self._seg = addr, n
+        else:
             self._addr, self._seg = addr, n
-        self._bufs.append(data)
+        bufs.append(data)
         self._bytes += n
-        if n < self._seg or len(self._bufs) >= GSO_MAX_SEGMENTS:
+        if n < self._seg or len(bufs) >= GSO_MAX_SEGMENTS:
             self.flush()
 
     def flush(self) -> None:
