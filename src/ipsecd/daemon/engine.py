@@ -69,7 +69,6 @@ class Engine:
         self.by_spi: dict[bytes, IkeSaLike] = {}  # our SPI -> SA
         self.half_open: dict[tuple[str, bytes], IkeSaLike] = {}  # (peer host, SPIi) -> responder SA
         self._live: dict[int, IkeSaLike] = {}
-        self.natt_remote: dict[int, Addr] = {}  # id(SA) -> where its last NAT-T datagram came from
         self.counters = {"unknown-spi": 0, "malformed": 0}
         self._warned: set[tuple[str, str]] = set()
 
@@ -96,7 +95,6 @@ class Engine:
             del self.by_spi[spi]
         for key in [k for k, v in self.half_open.items() if v is sa]:
             del self.half_open[key]
-        self.natt_remote.pop(id(sa), None)
         self.timers.cancel(id(sa))
 
     def sas(self) -> list[IkeSaLike]:
@@ -139,8 +137,6 @@ class Engine:
             self.warn_once((dgram.remote[0], "spi"), "dropped IKE message with unknown SPIs %s/%s from %s:%d",
                            spi_i.hex(), spi_r.hex(), *dgram.remote)
             return
-        if dgram.natt:
-            self.natt_remote[id(sa)] = dgram.remote
         sa.receive_datagram(dgram.data, (dgram.local, dgram.remote), self.timers.now())
         self.pump(sa)
 

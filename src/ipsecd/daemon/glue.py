@@ -32,7 +32,6 @@ from ipsecd.dataplane.base import (
     Level,
     PolicySpec,
     SoftExpire,
-    UdpEncap,
 )
 from ipsecd.ike import events as ev
 from ipsecd.ike.errors import ConfigError as IkeConfigError
@@ -290,7 +289,7 @@ class Glue:
             rec.spi_i, rec.spi_r = sa.spi_i, sa.spi_r
             log.info("peer %s: IKE SA rekeyed (%s -> %s)", name, event.old_spi.hex(), event.new_spi.hex())
         elif isinstance(event, ev.ChildSaInstalled):
-            event = self._dynamic_policy(t, self._encap_ports(sa, event))
+            event = self._dynamic_policy(t, event)
             self.dataplane.add_sa(event.inbound)
             self.dataplane.add_sa(event.outbound)
             child = next((c for c in t.plan.children if c.name == event.child), None)
@@ -343,18 +342,6 @@ class Glue:
         pid = self.dynamic.pop(inbound_spi, None)
         if pid is not None:
             self.dataplane.del_policy(pid)
-
-    def _encap_ports(self, sa: Any, event: ev.ChildSaInstalled) -> ev.ChildSaInstalled:
-        """UDP encapsulation uses the ports IKE actually runs on after the float (RFC 3948 §2.1): our
-        NAT-T port and the peer's as its NAT-T datagrams arrive (a NAT may have mapped it)."""
-        if event.outbound.encap is None:
-            return event
-        seen = self._d.engine.natt_remote.get(id(sa))
-        local_port = self._d.transport.natt_port
-        remote_port = seen[1] if seen else self._d.transport.natt_port
-        inbound = replace(event.inbound, encap=UdpEncap(local_port, remote_port))
-        outbound = replace(event.outbound, encap=UdpEncap(local_port, remote_port))
-        return replace(event, inbound=inbound, outbound=outbound)
 
     def _forget(self, t: Tracked, reason: str) -> None:
         rec = t.record
