@@ -14,22 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipsecd.dataplane.base import DataPlane, Direction, IpsecProto, SaSpec
+from ipsecd.dataplane.base import DataPlane, IpsecProto, SaSpec
+from ipsecd.mgmt.values import format_seconds
 
 Row = dict[str, object]
 
 
 def ros_duration(seconds: float) -> str:
-    """RouterOS time notation: ``1w2d3h4m5s``, ``0s`` for zero (whole seconds)."""
-    s = max(0, int(seconds))
-    if s == 0:
-        return "0s"
-    out = []
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if s >= size:
-            out.append(f"{s // size}{unit}")
-            s %= size
-    return "".join(out)
+    """RouterOS time notation of a (possibly fractional or negative) span: ``1w2d3h4m5s``, ``0s``."""
+    return format_seconds(max(0, int(seconds)))
 
 
 def _yn(flag: bool) -> str:
@@ -81,7 +74,6 @@ class Runtime:
         self.peers: dict[int, PeerRecord] = {}
         self._kill_connections = kill_connections
         self._flush = flush
-        self.ike_counters: dict[str, int] = {}  # daemon-level IKE counters (for logs/tests)
 
     # -- RuntimeProvider -------------------------------------------------------------------------
 
@@ -205,8 +197,3 @@ class Runtime:
             for spec in (child.inbound, child.outbound):
                 self.dataplane.del_sa(spec.spi, spec.direction)
         return child
-
-    @staticmethod
-    def direction_pair(a: SaSpec, b: SaSpec) -> tuple[SaSpec, SaSpec]:
-        """(inbound, outbound) of two specs in any order."""
-        return (a, b) if a.direction is Direction.IN else (b, a)
