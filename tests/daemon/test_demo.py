@@ -23,5 +23,6 @@ def test_demo_runs_in_seconds() -> None:
     for gw in "AB":
         for menu in ("active-peers", "installed-sa", "statistics"):
             assert f"[gateway {gw}] /ip ipsec {menu} print" in out
+    assert "rx-packets=5" in out and "side=initiator" in out  # the counters of the rekeyed CHILD_SA
     assert out.count("established") >= 3 and "aes-128-gcm" in out
     assert elapsed < 15, f"demo took {elapsed:.1f} s"
