@@ -40,9 +40,16 @@ def test_runtime_views_and_commands() -> None:
             assert b.daemon.engine.half_open == {}  # established: no IKE_SA_INIT state kept
             (pol,) = [p for p in _rows(a, "policy") if p.get("peer") == "gw-B"]
             assert pol["ph2-count"] == "1" and pol["ph2-state"] == "established"
-            # installed-sa flush empties the data plane
+            # installed-sa flush empties the data plane and tells B; traffic brings a new CHILD_SA up
+            old = {c.inbound.spi for c in a.children()}
             assert a.execute("/ip ipsec installed-sa flush", False).rc == 0
             assert _rows(a, "installed-sa") == []
+            await _until("B to drop the flushed CHILD_SA", lambda: not b.children(), 5)
+            await a.ping(GATEWAYS["B"][1], count=1)  # dropped: it raises an acquire
+            a.glue.on_dataplane_events()
+            await _until("a new CHILD_SA", lambda: bool(a.children()) and bool(b.children()), 5)
+            assert not old & {c.inbound.spi for c in a.children()}
+            assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
             # kill-connections: B deletes (DELETE reaches A), A (not passive) comes back by itself
             assert b.execute("/ip ipsec active-peers kill-connections", False).rc == 0
             await _until("B to forget A", lambda: not _rows(b, "active-peers"), 5)

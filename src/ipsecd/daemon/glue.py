@@ -413,10 +413,22 @@ class Glue:
                         t.sa.rekey_child(event.spi)
                         self._d.engine.pump(t.sa)
             elif isinstance(event, Acquire) and event.level is not Level.USE:
-                spec = self.policies.get(event.policy_id)
-                peer = self.plan.by_name(spec.peer) if spec and spec.peer else None
-                if peer is not None:
-                    self._maybe_initiate(peer)
+                self._acquire(event.policy_id)
+
+    def _acquire(self, policy_id: str) -> None:
+        """Traffic hit a policy without SA: a CHILD_SA on the peer's IKE SA, or the IKE SA first."""
+        spec = self.policies.get(policy_id)
+        peer = self.plan.by_name(spec.peer) if spec and spec.peer else None
+        if peer is None:
+            return
+        child = next((c for c in peer.children if c.policy_id == policy_id), None)
+        for t in self.tracked.values():
+            if t.plan.endpoint.name == peer.endpoint.name and t.record.state == "established":
+                if child is not None and not any(c.policy_id == policy_id for c in t.record.children.values()):
+                    t.sa.create_child(child)
+                    self._d.engine.pump(t.sa)
+                return
+        self._maybe_initiate(peer)
 
     # -- operator commands and shutdown ----------------------------------------------------------
 
@@ -431,10 +443,16 @@ class Glue:
         return len(tracked)
 
     def flush(self) -> int:
+        """``installed-sa flush``: every SA leaves the data plane now, and the peers are told with a
+        DELETE per CHILD_SA so they stop using them; traffic then brings new ones up (acquire)."""
         n = sum(2 * len(t.record.children) for t in self.tracked.values())
         self.dataplane.flush()
         for t in self.tracked.values():
+            for spi in list(t.record.children):
+                self._drop_dynamic(spi)
+                t.sa.delete_child(spi, "installed-sa flush")
             t.record.children.clear()
+            self._d.engine.pump(t.sa)
         return n
 
     def shutdown(self) -> None:
