@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ipsecd.crypto import registry
+
 from .values import (
     DNS_NAME,
     Address,
@@ -89,17 +91,16 @@ class Menu:
 
 # -- value sets ---------------------------------------------------------------------------------
 
-MODP = ("modp768", "modp1024", "modp1536", "modp2048", "modp3072", "modp4096", "modp6144", "modp8192")
-ECP = ("ecp256", "ecp384", "ecp521")
-EC2N = ("ec2n155", "ec2n185")
-DH_GROUPS = ("x25519", *ECP, *MODP, *EC2N)
-PFS_GROUPS = (*EC2N, *ECP, *MODP, "none")
-PH1_ENC = ("aes-256", "aes-192", "aes-128", "3des", "des", "blowfish", "camellia-128", "camellia-192",
-           "camellia-256")
-PH2_ENC = ("chacha20poly1305", "aes-256-cbc", "aes-256-ctr", "aes-256-gcm", "camellia-256", "aes-192-cbc",
-           "aes-192-ctr", "aes-192-gcm", "camellia-192", "aes-128-cbc", "aes-128-ctr", "aes-128-gcm",
-           "camellia-128", "3des", "blowfish", "twofish", "des", "null")
-PH2_AUTH = ("sha512", "sha256", "sha1", "md5", "null")
+# Algorithm and group names come from the crypto registry, the one table negotiation and
+# `ipsecd algorithms` also read: the rows RouterOS lists (``routeros``), plus ``none`` for PFS.
+# pfs-group also takes x25519: RouterOS 7.22 lists it for dh-group only, ipsecd negotiates it in both.
+DH_GROUPS = tuple(g.name for g in registry.GROUPS if g.routeros)
+PFS_GROUPS = (*DH_GROUPS, "none")
+PH1_ENC = tuple(a.profile_name for a in registry.ENCR_ALGS if a.profile_name)
+PH2_ENC = tuple(a.name for a in registry.ENCR_ALGS if a.routeros)
+PH2_AUTH = tuple(a.name for a in registry.INTEG_ALGS if a.routeros)
+HASH_ALGS = tuple(a.name for a in registry.HASH_ALGS if a.routeros)
+PRF_ALGS = ("auto", *(a.name for a in registry.PRF_ALGS if a.routeros))
 AUTH_METHODS = ("digital-signature", "eap", "eap-radius", "pre-shared-key", "pre-shared-key-xauth", "rsa-key",
                 "rsa-signature-hybrid")
 EAP_METHODS = ("eap-mschapv2", "eap-peap", "eap-tls", "eap-ttls")
@@ -239,13 +240,13 @@ PROFILE = Menu(
         Prop("dpd-interval", Time(0, 3600, ("disable-dpd",)), "2m"),
         Prop("dpd-maximum-failures", Int(1, 100), "5"),
         Prop("enc-algorithm", EnumList(*PH1_ENC), "aes-128"),
-        Prop("hash-algorithm", Enum("md5", "sha1", "sha256", "sha384", "sha512"), "sha1"),
+        Prop("hash-algorithm", Enum(*HASH_ALGS), "sha1"),
         Prop("lifebytes", Int(0, 4294967295), "0"),
         Prop("lifetime", Time(), "1d"),
         Prop("name", Str(1), required=True),
         Prop("nat-traversal", B, YES),
         Prop("ppk", Enum("no", "psk", "psk-ike-initial", "qkd"), "no", unimplemented=("psk", "psk-ike-initial", "qkd")),
-        Prop("prf-algorithm", Enum("auto", "sha1", "sha256", "sha384", "sha512"), "auto"),
+        Prop("prf-algorithm", Enum(*PRF_ALGS), "auto"),
         Prop("proposal-check", Enum("claim", "exact", "obey", "strict"), "obey"),
         _ro("default", B, runtime=False),
     ),
