@@ -33,6 +33,7 @@ Time never comes from a clock here: callers pass ``now`` for the per-SA last-use
 
 from __future__ import annotations
 
+import struct
 from ipaddress import IPv4Address
 
 from cryptography.exceptions import InvalidTag
@@ -67,6 +68,11 @@ _HEADER_PACK = wesp.HEADER.pack
 _HEADER_UNPACK = wesp.HEADER.unpack_from
 _ESN_AAD_PACK = wesp.ESN_AAD.pack
 _SEQ_HIGH_PACK = wesp.SEQ_HIGH.pack
+_HEADER_IV_PACK = wesp.HEADER_IV.pack
+_NONCE_PACK = wesp.AEAD_NONCE.pack
+_IP_START = wip.IP_START.unpack_from
+_IPV4_START = wip.IPV4_START.unpack_from
+_TAILS = wesp.PAD_TAILS
 _strip_trailer = wesp.strip_trailer
 _UDP, _ESP, _IPIP, _IPV6, _NONE = wip.PROTO_UDP, wip.PROTO_ESP, wip.PROTO_IPIP, wip.PROTO_IPV6, wesp.NEXT_HEADER_NONE
 
@@ -87,13 +93,15 @@ class EspSa:
         "_block",
         "_counter_iv",
         "_ct_off",
+        "_fast",
         "_icv_size",
-        "_ident",
         "_integ",
         "_outer",
         "_raw",
         "_salt",
         "_seq_max",
+        "_tr4",
+        "_tr6",
         "_trailers",
         "bytes",
         "dead",
@@ -133,7 +141,7 @@ class EspSa:
         self._raw: AESGCM | ChaCha20Poly1305 | None = None
         self._salt = b""
         one_shot = cipher.one_shot() if isinstance(cipher, AeadCipher) else None
-        if one_shot is not None:
+        if one_shot is not None and len(one_shot[1]) == 4:  # nonce = 4-byte salt ‖ IV, in one pack
             self._raw, self._salt = one_shot
         self._block: BlockCipher | None = None if cipher.aead or cipher.alg.mode == "null" else cipher
         self._integ: Integ | None = integ if integ.icv_size else None
@@ -152,9 +160,15 @@ class EspSa:
         self._align_mask = _align(cipher.block_size) - 1
         self._counter_iv = cipher.alg.mode == "ctr"
         self._trailers: dict[int, bytes] = {}
+        # Tunnel mode's two next headers: the trailer of every payload length modulo the alignment
+        align = self._align_mask + 1
+        self._tr4 = tuple(wesp.trailer(n, _IPIP, align) for n in range(align))
+        self._tr6 = tuple(wesp.trailer(n, _IPV6, align) for n in range(align))
+        # The per-packet fast path (seal_payload/_open_at): tunnel mode with a one-shot AEAD, which is
+        # the common case (aes-gcm, chacha20poly1305); everything else takes the general path.
+        self._fast = self._raw is not None and self.tunnel
         self._seq_max = (1 << 64) - 1 if spec.esn else _M32
         self._outer = wip.OuterHeader(self.src, self.dst, wip.PROTO_UDP if spec.encap else wip.PROTO_ESP)
-        self._ident = 0
         self.seq = 0  # last sequence number sent (outbound)
         # Anti-replay needs integrity (RFC 4303 §3.3.3, §3.4.3): without an ICV an attacker sets the
         # sequence number, so an encryption-only SA keeps no window (ESN inference still runs).
@@ -216,20 +230,58 @@ class EspSa:
 
         Tunnel mode protects the whole packet — whose version and length are all it needs, and must
         be consistent (RFC 4301 §5.1.2.1); transport mode protects its upper-layer payload.
+
+        A tunnel-mode SA with a one-shot AEAD does it all here, without the per-call layers of
+        :meth:`seal_esp` (each costs a noticeable share of a packet): the header and IV in one pack,
+        the nonce in another, the trailer from a per-SA table, one concatenation for the plaintext
+        and one for the result.
         """
+        if not self._fast:
+            return self._seal_payload_any(inner, now)
+        try:
+            b0, _, w2, w4, _ = _IP_START(inner)
+        except struct.error:
+            raise OutStateModeError(f"not an IPv4/IPv6 packet ({len(inner)} bytes)") from None
+        n = len(inner)
+        if 0x45 <= b0 <= 0x4F and 20 <= w2 <= n:  # IPv4, IHL >= 5, consistent total length
+            total, trailer = w2, self._tr4[w2 & self._align_mask]
+        elif 0x60 <= b0 <= 0x6F and 40 + w4 <= n:  # IPv6, payload length within the buffer
+            total = 40 + w4
+            trailer = self._tr6[total & self._align_mask]
+        else:
+            raise _inner_error(inner)
+        if self.dead:
+            raise OutStateExpiredError(f"SA {self.spi:#x} has expired")
+        seq = self.seq + 1
+        if seq > self._seq_max:
+            raise SequenceOverflowError(f"SA {self.spi:#x}: sequence number space exhausted, rekey")
+        self.seq = seq
+        spi, seql = self.spi, seq & _M32
+        ct = self._raw.encrypt(  # type: ignore[union-attr]  # _fast implies _raw
+            _NONCE_PACK(self._salt, seq),
+            (inner if total == n else inner[:total]) + trailer,
+            _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else _HEADER_PACK(spi, seql),
+        )
+        self.bytes += total
+        self.packets += 1
+        if now is not None:
+            self.last_used = now
+        return _HEADER_IV_PACK(spi, seql, seq) + ct
+
+    def _seal_payload_any(self, inner: bytes, now: float | None) -> bytes:
+        """:meth:`seal_payload` for every SA (any algorithm, either mode)."""
         if self.tunnel:
+            try:
+                b0, _, w2, w4, _ = _IP_START(inner)
+            except struct.error:
+                raise OutStateModeError(f"not an IPv4/IPv6 packet ({len(inner)} bytes)") from None
             n = len(inner)
-            b0 = inner[0] if n else 0
-            if b0 >> 4 == 4 and n >= 20 and b0 & 0x0F >= 5:
-                total = (inner[2] << 8) | inner[3]
-                nh = _IPIP
-            elif b0 >> 4 == 6 and n >= 40:
-                total = 40 + ((inner[4] << 8) | inner[5])
-                nh = _IPV6
+            if 0x45 <= b0 <= 0x4F and 20 <= w2 <= n:
+                total, nh = w2, _IPIP
+            elif 0x60 <= b0 <= 0x6F and 40 + w4 <= n:
+                total, nh = 40 + w4, _IPV6
             else:
-                raise OutStateModeError(f"not an IPv4/IPv6 packet ({n} bytes)")
-            if total > n or total < 20:
-                raise OutStateModeError(f"IP length {total} invalid for {n} bytes")
+                raise _inner_error(inner)
             out = self.seal_esp(inner if total == n else inner[:total], nh)
         else:
             p = self._transport_inner(inner)
@@ -246,15 +298,16 @@ class EspSa:
         encap = self.encap
         if self.tunnel:
             esp = self.seal_payload(inner, now)  # validates ``inner``: its header bytes are safe to read
-            if inner[0] >> 4 == 4:
-                tos, df = inner[1], bool(inner[6] & 0x40)
+            if inner[0] < 0x60:
+                tos, flags = inner[1], (inner[6] & 0x40) << 8  # copy DF (RFC 4301 §5.1.2.1)
             else:
-                tos, df = ((inner[0] & 0x0F) << 4) | (inner[1] >> 4), False
+                tos, flags = ((inner[0] & 0x0F) << 4) | (inner[1] >> 4), 0
             if encap is not None:
                 esp = wip.udp_datagram(encap.sport, encap.dport, esp, self.src, self.dst)
-            self._ident = ident = (self._ident + 1) & 0xFFFF
             try:
-                return self._outer.build(len(esp), tos, df, ident) + esp
+                # Identification: the low 16 bits of the sequence number just used, a per-SA counter
+                # that never repeats within 65536 packets (RFC 791, RFC 6864 §4.1) at no extra cost.
+                return self._outer.build(len(esp), tos, flags, self.seq & 0xFFFF) + esp
             except wip.IpHeaderError as e:
                 raise OutError(f"SA {self.spi:#x}: {e}") from e
         p = self._transport_inner(inner)
@@ -293,7 +346,9 @@ class EspSa:
     def _open_at(self, buf: bytes, off: int, stop: int) -> tuple[int, bytes, int]:
         """Open the ESP packet at ``buf[off:stop]``: (next header, plaintext, payload length in it).
 
-        One function on purpose: this is the per-packet path, and each call level costs."""
+        One function on purpose: this is the per-packet path, and each call level costs. For the same
+        reason the replay window is consulted only when it can refuse: without ESN, a number above
+        the window's top is new by definition (it is what :meth:`ReplayWindow.check` returns)."""
         if self.dead:
             raise StateExpiredError(f"SA {self.spi:#x} has expired")
         if stop - off < 8:
@@ -306,28 +361,37 @@ class EspSa:
         try:
             if stop - body < self._icv_size + 2:
                 raise StateProtocolError(f"ESP packet of {stop - off} bytes too short for IV, trailer and ICV")
-            seq = replay.check(seql) if replay is not None else seql
+            if replay is not None and (self.esn or seql <= replay.top):
+                seq = replay.check(seql)
+            else:
+                seq = seql
+            raw = self._raw
             try:
-                raw = self._raw
                 if raw is not None:
-                    aad = _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else buf[off : off + 8]
-                    plain = raw.decrypt(self._salt + buf[off + 8 : body], buf[body:stop], aad)
+                    plain = raw.decrypt(
+                        self._salt + buf[off + 8 : body],
+                        buf[body:stop],
+                        _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else buf[off : off + 8],
+                    )
                 elif self._aead is not None:
                     aad = _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else buf[off : off + 8]
                     plain = self._aead.open(buf[off + 8 : body], buf[body:stop], aad)
                 else:
                     plain = self._open_block(buf, off, body, stop, seq)
-                end, nh = _strip_trailer(plain)
             except InvalidTag as e:
                 raise StateProtocolError(f"SA {self.spi:#x}: ICV mismatch") from e
-            except (CryptoError, wesp.EspFormatError) as e:
+            except CryptoError as e:
                 raise StateProtocolError(f"SA {self.spi:#x}: {e}") from e
+            # the trailer (RFC 4303 §2.4): padding 1, 2, 3 … then its length, checked in one call
+            padlen = plain[-2]
+            if not plain.endswith(_TAILS[padlen], 0, -1):
+                raise StateProtocolError(f"SA {self.spi:#x}: {wesp.trailer_error(plain)}")
         except DataplaneError:
             self.invalid_packets += 1
             raise
         if replay is not None:
             replay.commit(seq)
-        return nh, plain, end
+        return plain[-1], plain, len(plain) - 2 - padlen
 
     def _open_block(self, buf: bytes, off: int, body: int, stop: int, seq: int) -> bytes:
         """Separate integrity then decryption (RFC 4303 §3.4.4.1): verify the ICV first."""
@@ -375,14 +439,14 @@ class EspSa:
         if type(outer) is not bytes:  # a receive buffer: one copy, then everything below slices bytes
             outer = bytes(outer)
         n = len(outer)
-        if n >= 20 and outer[0] == 0x45 and not ((outer[6] & 0x3F) | outer[7]):
+        vihl, tos, stop, frag, proto = _IPV4_START(outer) if n >= 20 else (0, 0, 0, 0, 0)
+        if vihl == 0x45 and not frag & 0x3FFF:
             # fast path: IPv4 without options, not a fragment; anything else goes through wip.parse
-            stop = (outer[2] << 8) | outer[3]
             if stop > n or stop < 20:
                 raise InHeaderError(f"IPv4 total length {stop} invalid for {n} bytes")
             if not outer.startswith(self.dst, 16):
                 raise NoStateError(f"SA {self.spi:#x} is not for destination {outer[16:20].hex()}")
-            proto, off, nh_pos, tos = outer[9], 20, 9, outer[1]
+            off, nh_pos = 20, 9
         else:
             try:
                 p = wip.parse(outer)
@@ -429,16 +493,18 @@ class EspSa:
     def _tunnel_payload(self, nh: int, plain: bytes, end: int) -> bytes:
         """The inner packet of a tunnel-mode SA: Next Header 4/41 and a packet of that version whose
         header length fits the payload (RFC 4301 §5.1.2.1); ``b""`` for a dummy packet."""
-        if nh == _IPIP:
-            if end < 20 or plain[0] >> 4 != 4 or (plain[0] & 0x0F) < 5:
-                raise self._mode_error(f"next header 4 but no IPv4 header in {end} bytes")
-            total = (plain[2] << 8) | plain[3]
-        elif nh == _IPV6:
-            if end < 40 or plain[0] >> 4 != 6:
-                raise self._mode_error(f"next header 41 but no IPv6 header in {end} bytes")
-            total = 40 + ((plain[4] << 8) | plain[5])
+        try:
+            b0, _, w2, w4, _ = _IP_START(plain)
+        except struct.error:
+            b0 = w2 = w4 = 0
+        if nh == _IPIP and 0x45 <= b0 <= 0x4F:
+            total = w2
+        elif nh == _IPV6 and 0x60 <= b0 <= 0x6F:
+            total = 40 + w4
         elif nh == _NONE:
             return b""
+        elif nh == _IPIP or nh == _IPV6:
+            raise self._mode_error(f"next header {nh} but no IPv{4 if nh == _IPIP else 6} header in {end} bytes")
         else:
             raise self._mode_error(f"tunnel-mode SA carries next header {nh}, not IPv4/IPv6")
         if total > end or total < 20:
@@ -448,6 +514,15 @@ class EspSa:
     def _mode_error(self, msg: str) -> StateModeError:
         self.invalid_packets += 1
         return StateModeError(f"SA {self.spi:#x}: {msg}")
+
+
+def _inner_error(inner: bytes) -> OutStateModeError:
+    """Why ``inner`` cannot be carried in tunnel mode (for a packet already refused)."""
+    n = len(inner)
+    b0 = inner[0] if n else 0
+    if not ((b0 >> 4 == 4 and n >= 20 and b0 & 0x0F >= 5) or (b0 >> 4 == 6 and n >= 40)):
+        return OutStateModeError(f"not an IPv4/IPv6 packet ({n} bytes)")
+    return OutStateModeError(f"IP length invalid for {n} bytes")
 
 
 def _mark_ce(inner: bytes) -> bytes:

@@ -33,9 +33,17 @@ HEADER_LEN = 8
 SPI_SEQ = HEADER  # the AAD/ICV-covered prefix: SPI, low 32 bits of the sequence number
 ESN_AAD = struct.Struct("!III")  # SPI, seq high, seq low (RFC 4106 §5, RFC 7634 §2.3)
 SEQ_HIGH = struct.Struct("!I")
+#: Header followed by an 8-byte IV that is the 64-bit sequence number (counter modes: RFC 4106 §3.1,
+#: RFC 3686 §3, RFC 7634 §2): SPI, seq low, IV — the first 16 bytes of such a packet in one pack.
+HEADER_IV = struct.Struct("!IIQ")
+#: The 12-byte nonce of GCM and ChaCha20-Poly1305: 4-byte salt ‖ 8-byte IV (RFC 4106 §4, RFC 7634 §2).
+AEAD_NONCE = struct.Struct("!4sQ")
 NEXT_HEADER_NONE = 59
 #: Default padding content (§2.4): 1, 2, 3, …, 255.
 PAD = bytes(range(1, 256))
+#: ``PAD_TAILS[n]`` is what the last ``n + 1`` bytes before Next Header must be when Pad Length is
+#: ``n``: padding 1 … n then n itself, so one ``endswith`` checks the whole trailer.
+PAD_TAILS = tuple(PAD[:n] + bytes((n,)) for n in range(256))
 
 
 class EspFormatError(ValueError):
@@ -62,9 +70,14 @@ def strip_trailer(plaintext: bytes) -> tuple[int, int]:
     if n < 2:
         raise EspFormatError(f"ESP plaintext of {n} bytes has no trailer")
     padlen = plaintext[-2]
-    end = n - 2 - padlen
-    if end < 0:
-        raise EspFormatError(f"pad length {padlen} exceeds the {n - 2} payload bytes")
-    if padlen and plaintext[end : n - 2] != PAD[:padlen]:
-        raise EspFormatError("ESP padding is not the monotonic series 1, 2, 3 …")
-    return end, plaintext[-1]
+    if not plaintext.endswith(PAD_TAILS[padlen], 0, -1):
+        raise trailer_error(plaintext)
+    return n - 2 - padlen, plaintext[-1]
+
+
+def trailer_error(plaintext: bytes) -> EspFormatError:
+    """Why the trailer of ``plaintext`` (at least 2 bytes) is invalid, for a packet already refused."""
+    padlen = plaintext[-2]
+    if padlen > len(plaintext) - 2:
+        return EspFormatError(f"pad length {padlen} exceeds the {len(plaintext) - 2} payload bytes")
+    return EspFormatError("ESP padding is not the monotonic series 1, 2, 3 …")
