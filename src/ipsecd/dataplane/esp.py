@@ -69,6 +69,8 @@ _HEADER_UNPACK = wesp.HEADER.unpack_from
 _ESN_AAD_PACK = wesp.ESN_AAD.pack
 _SEQ_HIGH_PACK = wesp.SEQ_HIGH.pack
 _HEADER_IV_PACK = wesp.HEADER_IV.pack
+_HEADER_IV_UNPACK = wesp.HEADER_IV.unpack_from
+_IPV4_HEADER_IV_PACK = wesp.IPV4_HEADER_IV.pack
 _NONCE_PACK = wesp.AEAD_NONCE.pack
 _IP_START = wip.IP_START.unpack_from
 _IPV4_START = wip.IPV4_START.unpack_from
@@ -329,17 +331,21 @@ class EspSa:
                 (inner if total == n else inner[:total]) + trailer,
                 _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else _HEADER_PACK(spi, seql),
             )
-            try:
-                # Identification: the low 16 bits of the sequence number, a per-SA counter that
-                # never repeats within 65536 packets (RFC 791, RFC 6864 §4.1), at no extra cost.
-                hdr = self._outer.build(16 + len(ct), tos, flags, seq & 0xFFFF)
-            except wip.IpHeaderError as e:
-                raise OutError(f"SA {self.spi:#x}: {e}") from e
+            length = 36 + len(ct)
+            if length > 0xFFFF:
+                raise OutError(f"SA {self.spi:#x}: IPv4 packet of {length} bytes exceeds 65535")
+            # Identification: the low 16 bits of the sequence number, a per-SA counter that never
+            # repeats within 65536 packets (RFC 791, RFC 6864 §4.1), at no extra cost.
+            ident = seq & 0xFFFF
+            o = self._outer
             self.bytes += total
             self.packets += 1
             if now is not None:
                 self.last_used = now
-            return b"".join((hdr, _HEADER_IV_PACK(spi, seql, seq), ct))
+            return _IPV4_HEADER_IV_PACK(
+                0x45, tos, length, ident, flags, 64, _ESP, (o.neg_base - tos - length - ident - flags) % 0xFFFF,
+                o.src, o.dst, spi, seql, seq,
+            ) + ct
         encap = self.encap
         if self.tunnel:
             esp = self.seal_payload(inner, now)  # validates ``inner``: its header bytes are safe to read
@@ -486,6 +492,12 @@ class EspSa:
         if type(outer) is not bytes:  # a receive buffer: one copy, then everything below slices bytes
             outer = bytes(outer)
         n = len(outer)
+        if self._fast_full and n >= 20:  # raw ESP in IPv4 without options to a fast-path SA
+            vihl, tos, stop, frag, proto = _IPV4_START(outer)
+            if (vihl == 0x45 and proto == _ESP and not frag & 0x3FFF and 20 <= stop <= n
+                    and outer.startswith(self.dst, 16)):
+                return self._open_fast(outer, 20, stop, tos, now)
+            # anything else (and its errors) below
         vihl, tos, stop, frag, proto = _IPV4_START(outer) if n >= 20 else (0, 0, 0, 0, 0)
         if vihl == 0x45 and not frag & 0x3FFF:
             # fast path: IPv4 without options, not a fragment; anything else goes through wip.parse
@@ -544,26 +556,21 @@ class EspSa:
         SA with a one-shot AEAD (the common SA): same checks in the same order with the same errors,
         without two call levels and a tuple per packet. Any inner packet that is not plainly valid
         goes to :meth:`_tunnel_payload` for its verdict."""
-        if self.dead:
-            raise StateExpiredError(f"SA {self.spi:#x} has expired")
-        if stop - off < 8:
-            raise InHeaderError(f"ESP packet of {stop - off} bytes has no header")
-        spi, seql = _HEADER_UNPACK(buf, off)
+        if self.dead or stop - off < 34:  # expired, or too short for header, IV, trailer and ICV:
+            return self._tunnel_payload(*self._open_at(buf, off, stop))  # raises the precise error
+        spi, seql, iv = _HEADER_IV_UNPACK(buf, off)
         if spi != self.spi:
             raise NoStateError(f"SPI {spi:#x} is not this SA's ({self.spi:#x})")
-        body = off + 16  # 8-byte IV
         replay = self.replay
         try:
-            if stop - body < 18:  # 16-byte ICV and the 2 trailer bytes
-                raise StateProtocolError(f"ESP packet of {stop - off} bytes too short for IV, trailer and ICV")
             if replay is not None and (self.esn or seql <= replay.top):
                 seq = replay.check(seql)
             else:
                 seq = seql
             try:
                 plain = self._raw.decrypt(  # type: ignore[union-attr]  # _fast implies _raw
-                    self._salt + buf[off + 8 : body],
-                    buf[body:stop],
+                    _NONCE_PACK(self._salt, iv),
+                    buf[off + 16 : stop],
                     _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else buf[off : off + 8],
                 )
             except InvalidTag as e:

@@ -38,6 +38,9 @@ SEQ_HIGH = struct.Struct("!I")
 HEADER_IV = struct.Struct("!IIQ")
 #: The 12-byte nonce of GCM and ChaCha20-Poly1305: 4-byte salt ‖ 8-byte IV (RFC 4106 §4, RFC 7634 §2).
 AEAD_NONCE = struct.Struct("!4sQ")
+#: An IPv4 header without options (as :data:`ipsecd.wire.ip.IPV4`) directly followed by
+#: :data:`HEADER_IV`: the first 36 bytes of a raw-ESP tunnel packet in one pack.
+IPV4_HEADER_IV = struct.Struct("!BBHHHBBH4s4sIIQ")
 NEXT_HEADER_NONE = 59
 #: Default padding content (§2.4): 1, 2, 3, …, 255.
 PAD = bytes(range(1, 256))

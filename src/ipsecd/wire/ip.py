@@ -298,12 +298,14 @@ class OuterHeader:
     congruent to it modulo 0xFFFF, so its complement, the checksum, is the negated plain sum modulo
     0xFFFF: one operation instead of two folds."""
 
-    __slots__ = ("_neg_base", "dst", "proto", "src", "v6")
+    __slots__ = ("dst", "neg_base", "proto", "src", "v6")
 
     def __init__(self, src: bytes, dst: bytes, proto: int) -> None:
         self.src, self.dst, self.proto = src, dst, proto
         self.v6 = len(src) == 16
-        self._neg_base = -ones_sum(src + dst, 0x4500 + (64 << 8 | proto))
+        # public for a caller that packs the header together with what follows it (ESP's fast path):
+        # the checksum is ``(neg_base - tos - total - ident - flags) % 0xFFFF``
+        self.neg_base = -ones_sum(src + dst, 0x4500 + (64 << 8 | proto))
 
     def build(self, payload_len: int, tos: int = 0, flags: int = 0, ident: int = 0) -> bytes:
         """The header for ``payload_len`` bytes; ``flags`` is the IPv4 flags word (0x4000 for DF)."""
@@ -313,4 +315,4 @@ class OuterHeader:
         if total > 0xFFFF:
             raise IpHeaderError(f"IPv4 packet of {total} bytes exceeds 65535")
         return IPV4.pack(0x45, tos, total, ident, flags, 64, self.proto,
-                         (self._neg_base - tos - total - ident - flags) % 0xFFFF, self.src, self.dst)
+                         (self.neg_base - tos - total - ident - flags) % 0xFFFF, self.src, self.dst)
