@@ -431,9 +431,10 @@ class EspSa:
                 raise StateProtocolError(f"SA {self.spi:#x}: ICV mismatch") from e
             except CryptoError as e:
                 raise StateProtocolError(f"SA {self.spi:#x}: {e}") from e
-            # the trailer (RFC 4303 §2.4): padding 1, 2, 3 … then its length, checked in one call
+            # the trailer (RFC 4303 §2.4): padding 1, 2, 3 … then its length, checked in one comparison
+            # (a pad length beyond the plaintext makes the slice too short to match)
             padlen = plain[-2]
-            if not plain.endswith(_TAILS[padlen], 0, -1):
+            if plain[-2 - padlen : -1] != _TAILS[padlen]:
                 raise StateProtocolError(f"SA {self.spi:#x}: {wesp.trailer_error(plain)}")
         except DataplaneError:
             self.invalid_packets += 1
@@ -495,7 +496,7 @@ class EspSa:
         if self._fast_full and n >= 20:  # raw ESP in IPv4 without options to a fast-path SA
             vihl, tos, stop, frag, proto = _IPV4_START(outer)
             if (vihl == 0x45 and proto == _ESP and not frag & 0x3FFF and 20 <= stop <= n
-                    and outer.startswith(self.dst, 16)):
+                    and outer[16:20] == self.dst):
                 return self._open_fast(outer, 20, stop, tos, now)
             # anything else (and its errors) below
         vihl, tos, stop, frag, proto = _IPV4_START(outer) if n >= 20 else (0, 0, 0, 0, 0)
@@ -576,7 +577,7 @@ class EspSa:
             except InvalidTag as e:
                 raise StateProtocolError(f"SA {self.spi:#x}: ICV mismatch") from e
             padlen = plain[-2]
-            if not plain.endswith(_TAILS[padlen], 0, -1):
+            if plain[-2 - padlen : -1] != _TAILS[padlen]:
                 raise StateProtocolError(f"SA {self.spi:#x}: {wesp.trailer_error(plain)}")
         except DataplaneError:
             self.invalid_packets += 1
@@ -592,14 +593,16 @@ class EspSa:
         if nh == _IPIP and 0x45 <= b0 <= 0x4F and 20 <= w2 <= end:
             out = plain[:w2]
         elif nh == _IPV6 and 0x60 <= b0 <= 0x6F and 40 + w4 <= end:
-            out = plain[: 40 + w4]
+            w2 = 40 + w4
+            out = plain[:w2]
         else:
             out = self._tunnel_payload(nh, plain, end)
             if not out:
                 return out
+            w2 = len(out)
         if tos & 3 == 3:
             out = _mark_ce(out)
-        self.bytes += len(out)
+        self.bytes += w2
         self.packets += 1
         if now is not None:
             self.last_used = now
