@@ -82,6 +82,16 @@ def intervals(keys: list[int], bits: int) -> tuple[list[int], list[Chain]]:
     return starts, chains
 
 
+Split = list[Any]  # a block cut by boundaries: [start₁ … startₖ, chain₀ … chainₖ] (see split)
+
+
+def split(starts: list[int], chains: list[Chain]) -> Split:
+    """The intervals from ``starts[0]`` on as one flat list (the first start is implied: the block
+    begins inside its interval), so one object holds both the bisect and its answer: the chain of
+    ``x`` is ``e[k + bisect_right(e, x, 0, k)]`` with ``k = len(e) >> 1``."""
+    return [*starts[1:], *chains]
+
+
 def make_dim(starts: list[int], chains: list[Chain], bits: int) -> Dim:
     """The first-level table over the elementary intervals (module docstring, step 1).
 
@@ -92,14 +102,14 @@ def make_dim(starts: list[int], chains: list[Chain], bits: int) -> Dim:
     top = 1 << bits
     interior = [x for x in starts if 0 < x < top]
     if len(starts) < _L1_MIN or not interior:
-        return 0, bits, 1, [[starts, chains]], chains[0], chains[-1]
+        return 0, bits, 1, [split(starts, chains)], chains[0], chains[-1]
     lo, hi = interior[0], interior[-1]
     common = bits - (lo ^ hi).bit_length()
     size_bits = min(max(len(starts).bit_length() + 2, 8), _L1_MAX_BITS, bits - common)
     shift = bits - common - size_bits
     base = (lo >> (bits - common)) << (bits - common) if common else 0
     last = bisect_right(starts, top - 1) - 1
-    table: list[Chain | list[list[int] | list[Chain]]] = []
+    table: list[Chain | Split] = []
     i, n = 0, len(starts)
     for b in range(1 << size_bits):
         first, end = base + (b << shift), base + ((b + 1) << shift)
@@ -108,7 +118,7 @@ def make_dim(starts: list[int], chains: list[Chain], bits: int) -> Dim:
         j = i
         while j + 1 < n and starts[j + 1] < end:
             j += 1
-        table.append(chains[i] if i == j else [starts[i:j + 1], chains[i:j + 1]])
+        table.append(chains[i] if i == j else split(starts[i:j + 1], chains[i:j + 1]))
     return base, shift, 1 << size_bits, table, chains[0], chains[last]
 
 
@@ -123,7 +133,8 @@ def find(dim: Dim, x: int) -> Chain:
     e = table[b]
     if type(e) is tuple:
         return e
-    return e[1][bisect_right(e[0], x) - 1]  # type: ignore[no-any-return]
+    k = len(e) >> 1
+    return e[k + bisect_right(e, x, 0, k)]  # type: ignore[no-any-return]
 
 
 Entry = tuple[int, int, int, R]  # (priority, mask, key, rule)
@@ -233,7 +244,8 @@ class Classifier(Generic[R]):
         else:
             schain = table[b]
             if type(schain) is not tuple:
-                schain = schain[1][bisect_right(schain[0], src) - 1]
+                k = len(schain) >> 1
+                schain = schain[k + bisect_right(schain, src, 0, k)]
         if not schain:
             return None
         base, shift, limit, table, low, high = self.ddim
@@ -245,7 +257,8 @@ class Classifier(Generic[R]):
         else:
             dchain = table[b]
             if type(dchain) is not tuple:
-                dchain = dchain[1][bisect_right(dchain[0], dst) - 1]
+                k = len(dchain) >> 1
+                dchain = dchain[k + bisect_right(dchain, dst, 0, k)]
         if not dchain:
             return None
         best: R | None = None
