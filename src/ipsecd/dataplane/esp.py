@@ -332,20 +332,22 @@ class EspSa:
                 _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else _HEADER_PACK(spi, seql),
             )
             length = 36 + len(ct)
-            if length > 0xFFFF:
-                raise OutError(f"SA {self.spi:#x}: IPv4 packet of {length} bytes exceeds 65535")
             # Identification: the low 16 bits of the sequence number, a per-SA counter that never
             # repeats within 65536 packets (RFC 791, RFC 6864 §4.1), at no extra cost.
             ident = seq & 0xFFFF
             o = self._outer
+            try:  # the total length's 16-bit field refuses a packet above 65535 bytes
+                hdr = _IPV4_HEADER_IV_PACK(
+                    0x45, tos, length, ident, flags, 64, _ESP, (o.neg_base - tos - length - ident - flags) % 0xFFFF,
+                    o.src, o.dst, spi, seql, seq,
+                )
+            except struct.error:
+                raise OutError(f"SA {self.spi:#x}: IPv4 packet of {length} bytes exceeds 65535") from None
             self.bytes += total
             self.packets += 1
             if now is not None:
                 self.last_used = now
-            return _IPV4_HEADER_IV_PACK(
-                0x45, tos, length, ident, flags, 64, _ESP, (o.neg_base - tos - length - ident - flags) % 0xFFFF,
-                o.src, o.dst, spi, seql, seq,
-            ) + ct
+            return hdr + ct
         encap = self.encap
         if self.tunnel:
             esp = self.seal_payload(inner, now)  # validates ``inner``: its header bytes are safe to read
