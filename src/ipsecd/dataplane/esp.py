@@ -429,21 +429,17 @@ class EspSa:
                     plain = self._aead.open(buf[off + 8 : body], buf[body:stop], aad)
                 else:
                     plain = self._open_block(buf, off, body, stop, seq)
+                end, nh = _strip_trailer(plain)  # padding 1, 2, 3 … (RFC 4303 §2.4)
             except InvalidTag as e:
                 raise StateProtocolError(f"SA {self.spi:#x}: ICV mismatch") from e
-            except CryptoError as e:
+            except (CryptoError, wesp.EspFormatError) as e:
                 raise StateProtocolError(f"SA {self.spi:#x}: {e}") from e
-            # the trailer (RFC 4303 §2.4): padding 1, 2, 3 … then its length, checked in one comparison
-            # (a pad length beyond the plaintext makes the slice too short to match)
-            padlen = plain[-2]
-            if plain[-2 - padlen : -1] != _TAILS[padlen]:
-                raise StateProtocolError(f"SA {self.spi:#x}: {wesp.trailer_error(plain)}")
         except DataplaneError:
             self.invalid_packets += 1
             raise
         if replay is not None:
             replay.commit(seq)
-        return plain[-1], plain, len(plain) - 2 - padlen
+        return nh, plain, end
 
     def _open_block(self, buf: bytes, off: int, body: int, stop: int, seq: int) -> bytes:
         """Separate integrity then decryption (RFC 4303 §3.4.4.1): verify the ICV first."""
@@ -578,7 +574,7 @@ class EspSa:
                 )
             except InvalidTag as e:
                 raise StateProtocolError(f"SA {self.spi:#x}: ICV mismatch") from e
-            padlen = plain[-2]
+            padlen = plain[-2]  # wesp.strip_trailer, inlined
             if plain[-2 - padlen : -1] != _TAILS[padlen]:
                 raise StateProtocolError(f"SA {self.spi:#x}: {wesp.trailer_error(plain)}")
         except DataplaneError:

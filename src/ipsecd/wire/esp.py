@@ -73,7 +73,9 @@ def strip_trailer(plaintext: bytes) -> tuple[int, int]:
     if n < 2:
         raise EspFormatError(f"ESP plaintext of {n} bytes has no trailer")
     padlen = plaintext[-2]
-    if not plaintext.endswith(PAD_TAILS[padlen], 0, -1):
+    # one comparison (a pad length beyond the plaintext makes the slice too short to match); ESP's
+    # per-packet fast path inlines this line and calls trailer_error when it fails
+    if plaintext[-2 - padlen : -1] != PAD_TAILS[padlen]:
         raise trailer_error(plaintext)
     return n - 2 - padlen, plaintext[-1]
 
