@@ -90,3 +90,9 @@ def test_refusals_name_the_object() -> None:
     rows = _rows()
     del rows["/ip ipsec identity"]
     assert build_plan(rows).peers == ()
+
+
+def test_ddos_cookie_threshold_from_settings() -> None:
+    assert build_plan(_rows()).cookie_threshold is None  # unset: the daemon's default applies
+    rows = _rows(**{"/ip ipsec settings": [{"ddos-cookie-threshold": "7"}]})
+    assert build_plan(rows).cookie_threshold == 7

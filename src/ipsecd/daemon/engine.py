@@ -6,6 +6,12 @@ sockets, ``next_event()`` into the glue, and re-arms the object's timer from ``g
 module does exactly that and the SPI demultiplexing of RFC 7296 §3.1 (the header's I flag says
 which SPI is ours), so one SA's failure never touches another.
 
+Denial of service (RFC 7296 §2.6): once more than ``cookie_threshold`` responder SAs are half-open, an
+IKE_SA_INIT without a valid COOKIE is answered statelessly with one (the core's
+:class:`~ipsecd.ike.manager.CookieJar`) and creates nothing; spoofed sources never see the cookie, so
+they never get past it. ``max_half_open`` is the hard bound on memory even against initiators that do
+return cookies: beyond it new IKE_SA_INITs are dropped. Both are counted, and logged once per source.
+
 Addresses handed to the SA are ``(local, remote)`` pairs of ``(host, port)``: with NAT-T (RFC 7296
 §2.23) the SA decides when to move to the NAT-T port and the engine sends from whatever local
 endpoint it names.
@@ -14,9 +20,12 @@ endpoint it names.
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from ipsecd.ike.manager import CookieJar
 
 from .timers import Timers
 from .transport import Addr, Datagram, Transport
@@ -27,6 +36,8 @@ _HEADER = struct.Struct("!8s8sBBBBII")  # SPIi, SPIr, next payload, version, exc
 FLAG_INITIATOR = 0x08
 FLAG_RESPONSE = 0x20
 IKE_SA_INIT = 34
+COOKIE_THRESHOLD = 30  # half-open SAs before cookies are demanded (strongSwan's charon.cookie_threshold)
+MAX_HALF_OPEN = 2000  # hard bound: a half-open responder holds a DH key pair and nonces
 
 
 class IkeSaLike(Protocol):
@@ -60,7 +71,8 @@ class Engine:
     """Routes IKE messages to SAs by SPI and pumps the SAs' output."""
 
     def __init__(self, transport: Transport, timers: Timers, on_event: EventSink, new_sa: NewSa,
-                 addr_of: AddrOf) -> None:
+                 addr_of: AddrOf, *, cookie_threshold: int = COOKIE_THRESHOLD,
+                 max_half_open: int = MAX_HALF_OPEN, rng: Callable[[int], bytes] = os.urandom) -> None:
         self.transport = transport
         self.timers = timers
         self.on_event = on_event
@@ -69,7 +81,10 @@ class Engine:
         self.by_spi: dict[bytes, IkeSaLike] = {}  # our SPI -> SA
         self.half_open: dict[tuple[str, bytes], IkeSaLike] = {}  # (peer host, SPIi) -> responder SA
         self._live: dict[int, IkeSaLike] = {}
-        self.counters = {"unknown-spi": 0, "malformed": 0}
+        self.cookie_threshold = cookie_threshold
+        self.max_half_open = max_half_open
+        self.cookies = CookieJar(rng, timers.now())
+        self.counters = {"unknown-spi": 0, "malformed": 0, "cookies-sent": 0, "half-open-refused": 0}
         self._warned: set[tuple[str, str]] = set()
 
     # -- registration --------------------------------------------------------------------------
@@ -125,6 +140,8 @@ class Engine:
             key = (dgram.remote[0], spi_i)
             sa = self.half_open.get(key)
             if sa is None and exchange == IKE_SA_INIT and spi_r == bytes(8) and not flags & FLAG_RESPONSE:
+                if not self._admit(dgram):
+                    return
                 created = self.new_sa(dgram, spi_i)
                 if created is None:
                     return
@@ -139,6 +156,27 @@ class Engine:
             return
         sa.receive_datagram(dgram.data, (dgram.local, dgram.remote), self.timers.now())
         self.pump(sa)
+
+    def _admit(self, dgram: Datagram) -> bool:
+        """May this IKE_SA_INIT create a responder SA? Above the threshold only with a valid cookie
+        (else the cookie is sent, statelessly); never beyond the hard half-open limit."""
+        host = dgram.remote[0]
+        if len(self.half_open) >= self.max_half_open:
+            self.counters["half-open-refused"] += 1
+            self.warn_once((host, "half-open"), "dropped IKE_SA_INIT from %s:%d: %d IKE SAs are half-open "
+                           "(the limit)", *dgram.remote, len(self.half_open))
+            return False
+        if len(self.half_open) < self.cookie_threshold:
+            return True
+        reply = self.cookies.challenge(dgram.data, host, self.timers.now())
+        if reply is None:
+            return True
+        self.counters["cookies-sent"] += 1
+        self.warn_once((host, "cookie"), "IKE_SA_INIT from %s:%d answered with a COOKIE: %d IKE SAs are half-open "
+                       "(/ip ipsec settings ddos-cookie-threshold=%d)", *dgram.remote, len(self.half_open),
+                       self.cookie_threshold)
+        self.transport.send(reply, dgram.local, dgram.remote)
+        return False
 
     # -- output --------------------------------------------------------------------------------
 

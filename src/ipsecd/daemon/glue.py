@@ -41,6 +41,7 @@ from ipsecd.policy.errors import PoolError
 from ipsecd.policy.pools import AddressPool, parse_ranges
 
 from .control import Reply
+from .engine import COOKIE_THRESHOLD
 from .peersel import select_peer
 from .plan import PeerPlan, Plan, PlanError, build_plan
 from .runtime import ChildRecord, PeerRecord, Runtime
@@ -125,8 +126,13 @@ class Glue:
 
     # -- configuration -------------------------------------------------------------------------
 
+    def _limits(self, plan: Plan) -> None:
+        engine = self._d.engine
+        engine.cookie_threshold = COOKIE_THRESHOLD if plan.cookie_threshold is None else plan.cookie_threshold
+
     def start(self) -> None:
         self._attach_dataplane_ike()
+        self._limits(self.plan)
         for line in self.plan.skipped:
             self.note_once(line, "%s", line)
         self._install_policies(self.plan)
@@ -145,6 +151,7 @@ class Glue:
                     log.info("peer %s: %s, deleting its IKE SA", name, "removed" if name not in new else "changed")
                     self._delete(t)
         self.plan = plan
+        self._limits(plan)
         self._install_policies(plan)
         for name, peer in new.items():
             if old.get(name) != peer:

@@ -14,6 +14,8 @@ the manual:
 * IKEv2 has no DPD failure counter (RFC 7296 §2.4: a liveness check is an INFORMATIONAL request
   retransmitted like any other), so ``dpd-maximum-failures`` sets how many retransmissions the
   schedule has before the peer is declared dead — 5 by default, as strongSwan's;
+* ``/ip ipsec settings ddos-cookie-threshold``: half-open IKE SAs before COOKIEs are demanded
+  (RFC 7296 §2.6);
 * secrets written ``0x…`` are hex (the manual's convention), anything else is the text's bytes.
 
 IKEv1 ``exchange-mode``s are reported (not started) rather than refused: the one gap issue 5 permits.
@@ -37,7 +39,7 @@ Rows = Any  # mgmt's Snapshot (``.rows(path)``) or a mapping of menu path -> row
 
 PEER, IDENTITY, PROFILE, PROPOSAL, POLICY = (f"/ip ipsec {m}" for m in ("peer", "identity", "profile", "proposal",
                                                                           "policy"))
-MODE_CONFIG, POOL = "/ip ipsec mode-config", "/ip pool"
+MODE_CONFIG, POOL, SETTINGS = "/ip ipsec mode-config", "/ip pool", "/ip ipsec settings"
 AEAD = ("gcm", "chacha20poly1305")
 
 
@@ -190,6 +192,7 @@ class PeerPlan:
 class Plan:
     peers: tuple[PeerPlan, ...]
     skipped: tuple[str, ...]  # one operator line per peer that is not run, and why
+    cookie_threshold: int | None = None  # /ip ipsec settings ddos-cookie-threshold (None: the daemon's default)
 
     def endpoints(self) -> list[PeerEndpoint]:
         return [p.endpoint for p in self.peers]
@@ -296,7 +299,9 @@ def build_plan(rows: Rows) -> Plan:
             retransmit_tries=int(val(profile, "dpd-maximum-failures") or 5),
             mode_config=text(val(ident, "mode-config")) or "none",
             generate_policy=generate, template_group=group, lease_source=lease_source))
-    return Plan(tuple(peers), tuple(skipped))
+    settings = rows_of(rows, SETTINGS)
+    threshold = val(settings[0], "ddos-cookie-threshold") if settings else ""
+    return Plan(tuple(peers), tuple(skipped), int(threshold) if threshold.isdigit() else None)
 
 
 def _template_children(rows: Rows, proposals: dict[str, Row], peer: str, group: str, first: int) -> list[ChildConfig]:
