@@ -66,6 +66,10 @@ class Retransmit:
     base: float = 1.8
     tries: int = 5
 
+    def total(self) -> float:
+        """Seconds from the first transmission until the exchange is given up."""
+        return sum(self.timeout * self.base ** n for n in range(self.tries + 1))
+
 
 @dataclass(frozen=True, slots=True)
 class ModeConfigLease:

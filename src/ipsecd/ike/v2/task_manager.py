@@ -90,8 +90,9 @@ class TaskManager:
         self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [ChildDelete(self.sa, children, reason)]))
         self.kick(self.sa.now)
 
-    def queue_ike_delete(self, rekeyed: bool = False) -> None:
-        """Delete the IKE SA; ``rekeyed``: only the old one, the new generation takes over after."""
+    def queue_ike_delete(self, rekeyed: bool = False, expired: bool = False) -> None:
+        """Delete the IKE SA; ``rekeyed``: only the old one, the new generation takes over after;
+        ``expired``: the lifetime of this generation ran out (never carried over to a rekeyed one)."""
 
         if self.sa.state != "established":
             self.sa.close("deleted before it was established")
@@ -100,8 +101,17 @@ class TaskManager:
             self.queue.insert(0, Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa, rekeyed=True)]))
         else:
             self.queue.clear()
-            self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa)]))
+            self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa, expired=expired)]))
         self.kick(self.sa.now)
+
+    def rekey_underway(self) -> bool:
+        """An IKE SA rekey of ours is queued or outstanding, or a rekeyed SA waits to take over."""
+        sa = self.sa
+        if sa.pending is not None or sa.switch_pending:
+            return True
+        exchanges = [*self.queue, *([self.active] if self.active is not None else [])]
+        return any(isinstance(t, IkeRekey) or (isinstance(t, IkeDelete) and t.rekeyed)
+                   for ex in exchanges for t in ex.tasks)
 
     def active_ike_rekey(self) -> IkeRekey | None:
         """Our own IKE SA rekey awaiting its response (a collision partner, §2.8.2)."""
@@ -118,6 +128,8 @@ class TaskManager:
         if self.active is not None:
             self.queue.insert(0, Exchange(self.active.type, self.active.tasks))
             self.active = None
+        # the old generation's lifetime ended with it: its expiry DELETE must not hit the new SA
+        self.queue = [ex for ex in self.queue if not any(isinstance(t, IkeDelete) and t.expired for t in ex.tasks)]
 
     def queue_ike_rekey(self) -> None:
 
@@ -358,9 +370,14 @@ class TaskManager:
                 child.rekeying = True
                 self.queue_child_create(child.config, rekey=child)
         if sa.expire_at is not None and now >= sa.expire_at:
-            sa.expire_at = None
-            self.queue_ike_delete()  # never rekeyed within the lifetime (the peer kept refusing)
-            return
+            if self.rekey_underway():
+                # a late rekey (retransmitted, or waiting for the old SA's DELETE) still replaces this
+                # SA; its switch restarts the lifetime. Only a rekey that never completes ends it.
+                sa.expire_at = now + sa.config.retransmit.total()
+            else:
+                sa.expire_at = None
+                self.queue_ike_delete(expired=True)  # never rekeyed within the lifetime (the peer kept refusing)
+                return
         if sa.rekey_at is not None and now >= sa.rekey_at:
             sa.rekey_at = None
             self.queue_ike_rekey()

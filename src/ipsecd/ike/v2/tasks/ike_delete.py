@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 
 
 class IkeDelete(Task):
-    __slots__ = ("rekeyed", "requested")
+    __slots__ = ("expired", "rekeyed", "requested")
 
-    def __init__(self, sa: IkeSa, rekeyed: bool = False) -> None:
+    def __init__(self, sa: IkeSa, rekeyed: bool = False, expired: bool = False) -> None:
         super().__init__(sa)
         self.rekeyed = rekeyed
+        self.expired = expired  # the SA generation's lifetime ran out: dropped if a rekey replaced it first
         self.requested = False
 
     def build_i(self, out: list[Payload]) -> None:

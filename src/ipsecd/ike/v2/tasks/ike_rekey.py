@@ -60,8 +60,13 @@ class IkeRekey(Task):
         return sa.new_generation(algs, skeyseed, ni, nr, spi_i, spi_r, initiator)
 
     def _retry_later(self) -> None:
+        """Try again after a random delay (do not collide again), but within the SA's lifetime: a short
+        profile lifetime still gets several attempts before its hard expiry deletes the SA."""
         sa = self.sa
-        sa.rekey_at = sa.now + 10.0 + sa.rng(1)[0] / 16.0  # random delay: do not collide again
+        delay = 10.0 + sa.rng(1)[0] / 16.0
+        if sa.expire_at is not None:
+            delay = min(delay, max(1.0, (sa.expire_at - sa.now) / 2))
+        sa.rekey_at = sa.now + delay
 
     # -- initiator ---------------------------------------------------------------------------
 
