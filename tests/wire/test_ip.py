@@ -143,3 +143,39 @@ def test_splice_rewrites_protocol_length_and_checksum() -> None:
     assert wip.parse(out6).length == 52 and out6[6] == 51
     with pytest.raises(wip.IpHeaderError):
         wip.splice(pkt, 20, 9, 50, bytes(65516))
+
+
+@given(st.binary(min_size=4, max_size=4), st.binary(min_size=4, max_size=4), st.integers(0, 255),
+       st.integers(0, 255), st.integers(0, 0xFFFF - 20), st.integers(0, 0xFFFF), st.booleans())
+def test_outer_header_incremental_checksum_equals_the_full_one(
+    src: bytes, dst: bytes, proto: int, tos: int, plen: int, ident: int, df: bool
+) -> None:
+    """The negated-sum-modulo-0xFFFF checksum is the RFC 1071 one, byte for byte."""
+    built = wip.OuterHeader(src, dst, proto).build(plen, tos, 0x4000 if df else 0, ident)
+    assert built == wip.ipv4_header(src, dst, proto, plen, tos=tos, ident=ident, df=df)
+    assert wip.checksum(built) == 0
+
+
+def test_outer_header_checksum_when_the_folded_sum_is_0xffff() -> None:
+    """The one case where the complement is 0, not 0xFFFF: the header words (checksum field zero) sum
+    to a multiple of 0xFFFF. Pick the identification that makes it so."""
+    src, dst = A4, B4
+    base = wip.ipv4_header(src, dst, wip.PROTO_ESP, 100)
+    partial = wip.ones_sum(base[:10] + base[12:])  # without the checksum
+    ident = 0xFFFF - partial  # now the folded sum of all words is 0xFFFF
+    hdr = wip.OuterHeader(src, dst, wip.PROTO_ESP).build(100, 0, 0, ident)
+    assert hdr[10:12] == b"\0\0"
+    assert hdr == wip.ipv4_header(src, dst, wip.PROTO_ESP, 100, ident=ident)
+    with pytest.raises(wip.IpHeaderError):
+        wip.OuterHeader(src, dst, wip.PROTO_ESP).build(0xFFFF - 19)
+    v6 = wip.OuterHeader(A6, B6, wip.PROTO_ESP).build(100, 0x28)
+    assert v6 == wip.ipv6_header(A6, B6, wip.PROTO_ESP, 100, tclass=0x28)
+
+
+def test_ip_start_reads_version_lengths_and_flags() -> None:
+    v4 = wip.ipv4_header(A4, B4, wip.PROTO_UDP, 80, tos=0x2E, df=True)
+    assert wip.IP_START.unpack_from(v4) == (0x45, 0x2E, 100, 0, 0x40)
+    assert wip.IPV4_START.unpack_from(v4) == (0x45, 0x2E, 100, 0x4000, wip.PROTO_UDP)
+    v6 = wip.ipv6_header(A6, B6, wip.PROTO_UDP, 80, tclass=0xB8)
+    b0, b1, _, plen, _ = wip.IP_START.unpack_from(v6)
+    assert (b0 >> 4, ((b0 & 0x0F) << 4) | (b1 >> 4), plen) == (6, 0xB8, 80)
