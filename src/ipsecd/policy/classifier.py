@@ -40,7 +40,6 @@ _L1_MAX_BITS = 18
 _L1_MIN = 256
 #: Buckets with more rules than this get an exact-key index instead of a linear scan.
 _SCAN_MAX = 8
-_INF = float("inf")
 
 Chain = tuple[Any, ...]
 # first-level table: (base, shift, size, table, chain below base, chain above the table's span)
@@ -169,7 +168,7 @@ class Classifier(Generic[R]):
 
     def __init__(self, bits: int) -> None:
         self.bits = bits
-        self.rows: dict[int, dict[int, tuple[tuple[int, int, int, R], ...] | Indexed[R]]] = {}
+        self.rows: dict[int, dict[int, tuple[Any, ...] | Indexed[R]]] = {}
         self.rules: dict[tuple[int, int], dict[str, tuple[int, int, int, R]]] = {}
         self.s_refs: dict[int, int] = {}
         self.d_refs: dict[int, int] = {}
@@ -188,7 +187,8 @@ class Classifier(Generic[R]):
             row.pop(d, None)
             return
         entries = sorted(rules.values(), key=lambda e: e[0])
-        row[d] = tuple(entries) if len(entries) <= _SCAN_MAX else Indexed(entries)
+        row[d] = tuple(x for pri, mask, key, rule in entries for x in (mask, key, pri, rule)) \
+            if len(entries) <= _SCAN_MAX else Indexed(entries)
 
     def add(self, rule_id: str, src_key: int, dst_key: int, pri: int, mask: int, key: int, rule: R) -> None:
         n = self.d_refs.get(dst_key, 0)
@@ -262,24 +262,25 @@ class Classifier(Generic[R]):
         if not dchain:
             return None
         best: R | None = None
-        best_pri: float = _INF
+        best_pri: Any = None
         for row in schain:
             for d in dchain:
                 bucket = row.get(d)
                 if bucket is None:
                     continue
                 if type(bucket) is tuple:
-                    # sorted by priority: the first entry that matches is the bucket's best; its
-                    # priority is read only then (one memory access fewer per non-matching entry)
-                    for pri, mask, k, rule in bucket:
-                        if key & mask == k:
-                            if pri < best_pri:
-                                best_pri, best = pri, rule
+                    # flat (mask, key, priority, rule) entries sorted by priority: the first that
+                    # matches is the bucket's best; priorities are compared (their objects read)
+                    # only when a second bucket matches too
+                    for i in range(0, len(bucket), 4):
+                        if key & bucket[i] == bucket[i + 1]:
+                            if best is None or bucket[i + 2] < best_pri:
+                                best_pri, best = bucket[i + 2], bucket[i + 3]
                             break
-                elif bucket.min_pri < best_pri:
+                elif best is None or bucket.min_pri < best_pri:
                     table = bucket.table
                     for m in bucket.masks:
                         e = table.get(key & m)
-                        if e is not None and e[0] < best_pri:
+                        if e is not None and (best is None or e[0] < best_pri):
                             best_pri, best = e
         return best
