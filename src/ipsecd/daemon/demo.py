@@ -63,12 +63,12 @@ def free_ports() -> tuple[int, int]:
 
 
 class Gateway:
-    def __init__(self, name: str, ike_port: int, natt_port: int) -> None:
+    def __init__(self, name: str, ike_port: int, natt_port: int, rsc: str | None = None) -> None:
         from ipsecd.mgmt.model import open_config
 
         self.name = name
         self.config = open_config(None)
-        self.config.import_script(demo_rsc(name, ike_port), f"gateway-{name}.rsc")
+        self.config.import_script(rsc or demo_rsc(name, ike_port), f"gateway-{name}.rsc")
         self.dataplane = make_dataplane("memory", "")
         self.glue = Glue(build_plan(self.config.snapshot()), self.dataplane, force_encap=True)
         self.execute = self.glue.follow(self.config)
@@ -97,12 +97,12 @@ class Gateway:
             elif kind == 0:
                 self.replies.append(seq)
 
-    async def ping(self, dst: str, count: int) -> tuple[int, int]:
-        """``count`` echo requests from our LAN address to ``dst``; (sent, replies received)."""
+    async def ping(self, dst: str, count: int, src: str | None = None) -> tuple[int, int]:
+        """``count`` echo requests from ``src`` (our LAN address by default) to ``dst``; (sent, replies)."""
         assert self.wire is not None
         self.replies = []
         for seq in range(1, count + 1):
-            self.dataplane.send(echo(GATEWAYS[self.name][1], dst, 0x1D5E, seq))
+            self.dataplane.send(echo(src or GATEWAYS[self.name][1], dst, 0x1D5E, seq))
             self.wire.flush()
             loop = asyncio.get_running_loop()
             end = loop.time() + 1.0

@@ -7,6 +7,11 @@
   most specific prefix first (:mod:`.peersel`); no match is logged once per address, nothing is kept.
 * Events (:meth:`Glue.on_event`): CHILD_SAs are installed/removed in the data plane exactly as the
   IKE SA reports them; failures are logged verbatim (the IKE core writes them for operators).
+* Mode-config initiator (``mode-config=request-only``, RFC 7296 §2.19): the virtual IP the responder
+  gives is added to the TUN device (a data plane with ``add_address``) and becomes the local side of
+  the peer's policies — the responder narrowed TSi to it (§2.9), so the outbound policy is narrowed
+  to exactly the negotiated selector and matches traffic sourced from the virtual IP, nothing else.
+  When the IKE SA goes, the address is removed and the configured policies are restored.
 * Dead peers and lost IKE SAs of non-passive peers are re-initiated after a short back-off.
 * Data-plane events: a soft expiry rekeys the CHILD_SA, an acquire brings the policy's peer up.
 """
@@ -31,6 +36,7 @@ from ipsecd.dataplane.base import (
     IpsecProto,
     Level,
     PolicySpec,
+    Selector,
     SoftExpire,
 )
 from ipsecd.ike import events as ev
@@ -69,6 +75,7 @@ class Tracked:
     plan: PeerPlan
     record: PeerRecord
     leases: list[tuple[str, str]] = field(default_factory=list)  # (pool, identity) to release
+    virtual_ips: list[str] = field(default_factory=list)  # mode-config initiator: addresses we installed
 
 
 def route_source(remote: str) -> str:
@@ -98,6 +105,7 @@ class Glue:
         self._sources: dict[str, str] = {}
         self.pools: dict[str, AddressPool] = {}
         self.dynamic: dict[int, str] = {}  # inbound SPI -> its generated policy id
+        self.narrowed: dict[str, tuple[int, Selector]] = {}  # policy id -> (IKE SA id, virtual-IP selector)
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -167,8 +175,10 @@ class Glue:
                 if child.policy_id.startswith(TEMPLATE):
                     continue  # generate-policy: a dynamic policy per SA, not a static one
                 local = peer.endpoint.local_address
+                narrowed = self.narrowed.get(child.policy_id)
                 wanted[child.policy_id] = PolicySpec(
-                    policy_id=child.policy_id, order=order, selector=child.selector, action=Action.ENCRYPT,
+                    policy_id=child.policy_id, order=order, selector=narrowed[1] if narrowed else child.selector,
+                    action=Action.ENCRYPT,
                     level=child.level, proto=IpsecProto.ESP, tunnel=child.mode.value == "tunnel",
                     sa_src=local, sa_dst=host, peer=peer.endpoint.name)
                 order += 1
@@ -297,6 +307,8 @@ class Glue:
             log.info("peer %s: IKE SA rekeyed (%s -> %s)", name, event.old_spi.hex(), event.new_spi.hex())
         elif isinstance(event, ev.ChildSaInstalled):
             event = self._dynamic_policy(t, event)
+            if t.sa.virtual_ips:
+                self._virtual_ip_policy(t, event)
             self.dataplane.add_sa(event.inbound)
             self.dataplane.add_sa(event.outbound)
             child = next((c for c in t.plan.children if c.name == event.child), None)
@@ -330,7 +342,7 @@ class Glue:
                 t.leases.append((t.plan.lease_source.pool, event.remote_id))
             log.info("peer %s: leased %s to %s", name, rec.dynamic_address, event.remote_id)
         elif isinstance(event, ev.VirtualIpAssigned):
-            rec.dynamic_address = ", ".join(a.compressed for a in event.addresses)
+            self._install_virtual_ips(t)
             log.info("peer %s: virtual IP %s assigned", name, rec.dynamic_address)
 
     def _dynamic_policy(self, t: Tracked, event: ev.ChildSaInstalled) -> ev.ChildSaInstalled:
@@ -345,6 +357,43 @@ class Glue:
         self.dynamic[event.inbound.spi] = pid
         return replace(event, inbound=replace(event.inbound, policy_id=pid), outbound=replace(out, policy_id=pid))
 
+    def _install_virtual_ips(self, t: Tracked) -> None:
+        """Mode-config initiator: the addresses we were given go on the TUN device (once)."""
+        t.record.dynamic_address = ", ".join(a.compressed for a in t.sa.virtual_ips)
+        add = getattr(self.dataplane, "add_address", None)
+        for a in t.sa.virtual_ips:
+            if a.compressed not in t.virtual_ips:
+                t.virtual_ips.append(a.compressed)
+                if add is not None:
+                    add(a.compressed)
+
+    def _virtual_ip_policy(self, t: Tracked, event: ev.ChildSaInstalled) -> None:
+        """Our policy's local side becomes the virtual IP the responder narrowed TSi to. The address
+        is installed first so the data plane routes the policy's traffic from it."""
+        out = event.outbound
+        pid = out.policy_id
+        spec = self.policies.get(pid or "")
+        if pid is None or spec is None or out.selector is None or spec.selector == out.selector:
+            return
+        self._install_virtual_ips(t)
+        self.narrowed[pid] = (id(t.sa), out.selector)
+        self._install_policies(self.plan)
+        log.info("peer %s: policy %s narrowed to %s -> %s (virtual IP)", t.plan.endpoint.name, pid,
+                 out.selector.src, out.selector.dst)
+
+    def _drop_virtual_ips(self, t: Tracked) -> None:
+        """The IKE SA went: its virtual IP leaves the TUN device, the configured policies come back."""
+        mine = [pid for pid, (owner, _sel) in self.narrowed.items() if owner == id(t.sa)]
+        for pid in mine:
+            del self.narrowed[pid]
+        if mine:
+            self._install_policies(self.plan)
+        remove = getattr(self.dataplane, "del_address", None)
+        for a in t.virtual_ips:
+            if remove is not None:
+                remove(a)
+        t.virtual_ips.clear()
+
     def _drop_dynamic(self, inbound_spi: int) -> None:
         pid = self.dynamic.pop(inbound_spi, None)
         if pid is not None:
@@ -355,6 +404,7 @@ class Glue:
         for spi in list(rec.children):
             self._drop_dynamic(spi)
             self._rt.remove_child(rec, spi)
+        self._drop_virtual_ips(t)
         for pool_name, identity in t.leases:
             pool = self.pools.get(pool_name)
             if pool is not None:

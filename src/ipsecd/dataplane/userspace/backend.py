@@ -148,6 +148,15 @@ class TunDataPlane:
     def flush(self) -> None:
         self._all("flush")
 
+    # --- addresses (mode-config: the virtual IP the IKE responder gave us, RFC 7296 §2.19) ------------
+
+    def add_address(self, address: str) -> None:
+        """Put ``address`` (one host) on the TUN device: traffic to the tunnel is sourced from it."""
+        tun.ip("addr", "replace", tun.host_prefix(address), "dev", self.name)
+
+    def del_address(self, address: str) -> None:
+        tun.ip("addr", "del", tun.host_prefix(address), "dev", self.name, check=False)
+
     def poll_events(self) -> list[DataPlaneEvent]:
         self._drain()
         out, self._events = self._events, []

@@ -91,6 +91,11 @@ def configure(name: str, mtu: int, addresses: list[str]) -> None:
         ip("addr", "add", a, "dev", name)
 
 
+def host_prefix(address: str) -> str:
+    """``address`` as a one-host prefix (``/32`` or ``/128``), the form a virtual IP is installed in."""
+    return f"{address}/{ipaddress.ip_address(address).max_prefixlen}"
+
+
 def local_address_in(net: ipaddress.IPv4Network | ipaddress.IPv6Network,
                      prefer: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None) -> str | None:
     """A non-loopback address of this host inside ``net`` (the source to route tunnel traffic from):

@@ -1,0 +1,73 @@
+"""Road warrior between two in-process ipsecd gateways (memory data plane, loopback UDP):
+``mode-config=request-only`` on the initiator gets a virtual IP from the responder's ``/ip pool``
+(RFC 7296 §2.19), records it and narrows its policy's local side to it; traffic sourced from the
+virtual IP goes through ESP and back, traffic from any other source no longer matches the policy."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+
+from ipsecd.daemon.demo import GATEWAYS, SECRET, Gateway, _until, free_ports
+
+PROFILE = "/ip ipsec profile add name=rw enc-algorithm=aes-128 hash-algorithm=sha256 dh-group=ecp256"
+PROPOSAL = "/ip ipsec proposal add name=rw enc-algorithms=aes-128-gcm auth-algorithms=sha256 pfs-group=none"
+B_LAN = "10.10.2.0/24"
+POOL = ipaddress.ip_network("10.99.0.0/24")
+
+
+def _responder(port: int) -> str:
+    return f"""\
+/ip pool add name=rw-pool ranges=10.99.0.10-10.99.0.20
+/ip ipsec mode-config add name=rw responder=yes address-pool=rw-pool split-include={B_LAN}
+{PROFILE}
+{PROPOSAL}
+/ip ipsec peer add name=rw address={GATEWAYS["A"][0]}/32 local-address={GATEWAYS["B"][0]} port={port} profile=rw exchange-mode=ike2 passive=yes
+/ip ipsec identity add peer=rw secret="{SECRET}" my-id=fqdn:gw.demo remote-id=fqdn:rw.demo mode-config=rw generate-policy=port-strict
+/ip ipsec policy add template=yes group=default src-address={B_LAN} dst-address=10.99.0.0/24 proposal=rw
+"""
+
+
+def _client(port: int) -> str:
+    return f"""\
+{PROFILE}
+{PROPOSAL}
+/ip ipsec peer add name=gw address={GATEWAYS["B"][0]}/32 local-address={GATEWAYS["A"][0]} port={port} profile=rw exchange-mode=ike2
+/ip ipsec identity add peer=gw secret="{SECRET}" my-id=fqdn:rw.demo remote-id=fqdn:gw.demo mode-config=request-only
+/ip ipsec policy add peer=gw tunnel=yes src-address=0.0.0.0/0 dst-address={B_LAN} proposal=rw
+"""
+
+
+def test_request_only_client_uses_its_virtual_ip() -> None:
+    async def main() -> None:
+        ike, natt = free_ports()
+        b = Gateway("B", ike, natt, _responder(ike))
+        a = Gateway("A", ike, natt, _client(ike))
+        await b.start()
+        await a.start()
+        try:
+            await _until("the road-warrior CHILD_SA", lambda: bool(a.children()) and bool(b.children()))
+            (peer,) = json.loads(a.execute("/ip ipsec active-peers print", True).stdout)
+            vip = peer["dynamic-address"]
+            assert ipaddress.ip_address(vip) in POOL
+            (spec,) = a.glue.policies.values()  # the configured policy, narrowed to the virtual IP
+            assert str(spec.selector.src) == f"{vip}/32" and str(spec.selector.dst) == B_LAN
+            (child,) = a.children()
+            assert child.outbound.selector == spec.selector
+            assert await a.ping(GATEWAYS["B"][1], count=3, src=vip) == (3, 3)
+            assert await a.ping(GATEWAYS["B"][1], count=1, src=GATEWAYS["A"][1]) == (1, 0)  # not our selector
+            # the IKE SA goes: the lease is returned, the policy is the configured one again
+            assert b.execute("/ip ipsec active-peers kill-connections", False).rc == 0
+            await _until("A to lose the IKE SA", lambda: not a.glue.tracked, 5)
+            (spec,) = a.glue.policies.values()
+            assert str(spec.selector.src) == "0.0.0.0/0" and a.glue.narrowed == {}
+            # A is not passive: it comes back by itself and gets a virtual IP again
+            await _until("A to re-initiate", lambda: bool(a.children()) and bool(b.children()), 10)
+            (spec,) = a.glue.policies.values()
+            assert spec.selector.src.prefixlen == 32 and spec.selector.src.network_address in POOL
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    asyncio.run(main())
