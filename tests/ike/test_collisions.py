@@ -110,3 +110,72 @@ def test_exchange_outstanding_across_an_ike_rekey_moves_to_the_new_sa(peer_pair:
     p.drop = lambda d, b: False
     p.advance(5.0)  # the retransmission now carries the new SA's SPIs and keys
     assert p.rsa.tm.active is None and p.rsa.state == "established" and not p.events("r", IkeSaDeleted)
+
+
+def _informational(p: Pair, spis: tuple[bytes, bytes]) -> list[tuple[str, bool]]:
+    """(direction, is_response) of every INFORMATIONAL on the wire with these SPIs."""
+    out = []
+    for d, b in p.wire:
+        h = Message.decode(b).header
+        if h.exchange == ExchangeType.INFORMATIONAL and (h.spi_i, h.spi_r) == spis:
+            out.append((d, h.is_response))
+    return out
+
+
+def test_ike_rekey_collision_redundant_sa_deleted_by_its_creator_2_8_2(peer_pair: Callable[..., Pair]) -> None:
+    """Both ends rekey the IKE SA at once: the SA created with the lowest nonce is redundant; the side
+    that created it deletes it with an INFORMATIONAL DELETE on that SA, and the other side answers."""
+    for first in ("i", "r"):  # either side's request goes out first
+        p = peer_pair()
+        _up(p)
+        old = (p.i.spi_i, p.i.spi_r)
+        seen: dict[tuple[bytes, bytes], set[str]] = {}
+        (p.i if first == "i" else p.rsa).rekey_ike()
+        (p.rsa if first == "i" else p.i).rekey_ike()
+        p.pump()
+        for d, b in p.wire:
+            h = Message.decode(b).header
+            seen.setdefault((h.spi_i, h.spi_r), set()).add(d)
+        survivor = (p.i.spi_i, p.i.spi_r)
+        assert survivor == (p.rsa.spi_i, p.rsa.spi_r) and survivor != old
+        redundant = [s for s in seen if s not in (old, survivor) and s[1] != bytes(8)]
+        assert len(redundant) == 1, seen  # the loser's SA: only its DELETE exchange ever used it
+        exchange = _informational(p, redundant[0])
+        # one DELETE, from the SA's creator (it initiated the losing rekey: it holds the I flag there)
+        loser = "i>r" if any(d == "i>r" and not r for d, r in exchange) else "r>i"
+        assert exchange == [(loser, False), ("r>i" if loser == "i>r" else "i>r", True)]
+        creator = p.i if loser == "i>r" else p.rsa
+        assert not creator.redundant  # answered: nothing left to retransmit
+        assert not p.events("i", IkeSaDeleted) and not p.events("r", IkeSaDeleted)
+        p.advance(200.0)  # no retransmission; the answering side forgets the redundant keys once no
+        # retransmission can come any more (the retransmission schedule, 165 s)
+        assert _informational(p, redundant[0]) == exchange
+        assert not p.i.redundant and not p.rsa.redundant and not p.r.redundant
+        assert p.i.state == "established" and p.rsa.state == "established"
+
+
+def test_ike_rekey_collision_redundant_delete_retransmitted_until_answered(peer_pair: Callable[..., Pair]) -> None:
+    """The redundant SA's DELETE is lost once: its creator sends it again on the retransmission schedule."""
+    p = peer_pair()
+    _up(p)
+    old = (p.i.spi_i, p.i.spi_r)
+    lost: list[bytes] = []
+
+    def lose_first_redundant_delete(d: str, data: bytes) -> bool:
+        h = Message.decode(data).header
+        if h.exchange == ExchangeType.INFORMATIONAL and not h.is_response and h.message_id == 0 \
+                and (h.spi_i, h.spi_r) != old and not lost:
+            lost.append(data)
+            return True
+        return False
+
+    p.drop = lose_first_redundant_delete
+    p.i.rekey_ike()
+    p.rsa.rekey_ike()
+    p.pump()
+    assert lost and (p.i.redundant or p.rsa.redundant)
+    p.advance(5.0)
+    assert not p.i.redundant or not p.rsa.redundant  # the creator's was answered
+    h = Message.decode(lost[0]).header
+    assert [r for _, r in _informational(p, (h.spi_i, h.spi_r))] == [False, False, True]
+    assert p.i.state == "established" and p.rsa.state == "established"

@@ -99,6 +99,7 @@ class IkeManager:
         self._init_key: dict[int, tuple[str, bytes]] = {}
         self.counters = {"unknown-spi": 0, "malformed": 0, "cookies-sent": 0, "half-open-refused": 0}
         self._out: list[tuple[bytes, Addr]] = []
+        self.redundant: dict[bytes, IkeSa] = {}  # SPIs of §2.8.2 redundant SAs → the IKE SA deleting them
         self._dying: list[IkeSa] = []  # closed SAs whose last datagrams/events are not drained yet
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> IkeSa | None:
@@ -109,7 +110,7 @@ class IkeManager:
             self.counters["malformed"] += 1
             return None
         ours = h.spi_r if h.from_initiator else h.spi_i
-        sa = self.by_spi.get(ours)
+        sa = self.by_spi.get(ours) or self.redundant.get(ours)
         if sa is None and h.from_initiator and h.exchange == ExchangeType.IKE_SA_INIT and not h.is_response:
             sa = self.by_init.get((addr[1][0], h.spi_i))
             if sa is None and h.spi_r == bytes(8):
@@ -143,6 +144,10 @@ class IkeManager:
 
     def _collect(self, sa: IkeSa) -> None:
         """Track half-open → established → gone from the SA's events (which stay queued for the caller)."""
+        for spi in [s for s, owner in self.redundant.items() if owner is sa and s not in sa.redundant]:
+            del self.redundant[spi]
+        for spi in sa.redundant:
+            self.redundant[spi] = sa
         for event in sa.pending_events():
             if isinstance(event, IkeSaEstablished | IkeSaDeleted):
                 self.half_open.pop(self._init_key.get(id(sa), ("", b"")), None)

@@ -36,6 +36,7 @@ from .child import ChildSa
 from .config import ChildConfig, IkeConfig, ModeConfigLease
 from .proposals import IkeAlgs
 from .protect import Protection
+from .redundant import RedundantSa
 from .task_manager import TaskManager
 
 Endpoint = tuple[str, int]
@@ -88,6 +89,7 @@ class IkeSa:
         "now",
         "pending",
         "protection",
+        "redundant",
         "rekey_at",
         "remote_id",
         "rng",
@@ -134,6 +136,7 @@ class IkeSa:
         self.expire_at: float | None = None  # profile lifetime: a rekey that never succeeds ends here
         self.switch_pending = False  # switch to ``pending`` once the current exchange is finished
         self.pending: Generation | None = None  # the rekeyed IKE SA, taken over after the old one's DELETE
+        self.redundant: dict[bytes, RedundantSa] = {}  # §2.8.2 collision leftovers by our SPI, until deleted
         self.n_dropped = self.n_bad_integrity = self.n_retransmits = 0
         self._out: list[tuple[bytes, Addr]] = []
         self._events: list[Event] = []  # a list, not a deque: an idle SA should cost little memory
@@ -184,6 +187,9 @@ class IkeSa:
                 self.close("malformed IKE_SA_INIT")
             return
         h = msg.header
+        if self.redundant and (extra := self.redundant.get(h.spi_r if h.from_initiator else h.spi_i)) is not None:
+            self._on_redundant(extra, extra.receive(msg, data), addr)
+            return
         if h.from_initiator == self.is_initiator:  # our own role's flag: a reflection, not the peer
             self.n_dropped += 1
             return
@@ -226,12 +232,15 @@ class IkeSa:
         if self.state == "closed":
             return None
         times = [t for t in (self.tm.next_timeout(), self._maintenance_due()) if t is not None]
+        times += [r.deadline for r in self.redundant.values()]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         self.now = now
         if self.state == "closed":
             return
+        for extra in list(self.redundant.values()):
+            self._on_redundant(extra, extra.on_timer(now), self.addr)
         self.tm.on_timer(now)
         if self.state == "established":
             self.tm.maintenance(now)
@@ -313,6 +322,20 @@ class IkeSa:
         self.start_lifetime()
         self.emit(IkeSaRekeyed(old, self.local_spi))
 
+    def add_redundant(self, gen: Generation) -> None:
+        """Keep the redundant SA of a rekey collision until it is deleted (§2.8.2); its creator sends
+        the DELETE now."""
+        extra = RedundantSa(gen, self.rng, self.config.retransmit, self.now)
+        self.redundant[extra.local_spi] = extra
+        if gen.initiator:
+            self.send(extra.packet, self.addr)
+
+    def _on_redundant(self, extra: RedundantSa, reply: bytes | None, addr: Addr) -> None:
+        if reply is not None:
+            self.send(reply, addr)
+        if extra.done:
+            del self.redundant[extra.local_spi]
+
     def start_lifetime(self) -> None:
         """Schedule the IKE SA rekey (the original initiator first, so both rarely collide) and expiry."""
         if self.config.lifetime:
@@ -334,6 +357,7 @@ class IkeSa:
             for spi, child in list(self.children.items()):
                 self.emit(ChildSaDeleted(child.config.name, spi, child.outbound.spi, reason))
         self.children.clear()
+        self.redundant.clear()
         self.emit(IkeSaDeleted(self.local_spi, reason))
 
     def fail(self, exchange: ExchangeType, notify: str, detail: str) -> None:

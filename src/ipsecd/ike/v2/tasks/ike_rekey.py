@@ -9,7 +9,8 @@ exchange is done (``IkeSa.switch_generation``), so the old keys finish the old S
 Collisions (§2.8.2): when both ends rekey at once, each answers the other's request and so learns all
 four nonces; the new SA created with the lowest nonce is redundant. Both ends reach the same verdict:
 the winner's initiator deletes the old SA, the other side takes the winner's SA over when that
-DELETE arrives. The redundant SA is never used and simply forgotten (no DELETE is sent for it).
+DELETE arrives. The redundant SA is never used: its creator deletes it with an INFORMATIONAL DELETE
+and the other end answers it (``redundant.py``).
 A rekey request while our own finished rekey awaits its DELETE gets TEMPORARY_FAILURE (§2.25.2);
 if our own request was refused that way, the peer's rekey we answered is the one that goes ahead.
 """
@@ -120,7 +121,10 @@ class IkeRekey(Task):
         theirs = self.collision
         if theirs is not None and min(mine.nonce_i, mine.nonce_r) < min(theirs.nonce_i, theirs.nonce_r):
             sa.pending = theirs  # ours holds the lowest nonce: redundant; the peer deletes the old SA
+            sa.add_redundant(mine)  # and we, its creator, delete the redundant one
             return
+        if theirs is not None:
+            sa.add_redundant(theirs)  # the peer deletes it: we answer that DELETE
         sa.pending = mine
         sa.tm.queue_ike_delete(rekeyed=True)
 
