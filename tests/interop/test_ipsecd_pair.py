@@ -54,3 +54,41 @@ def test_netns_demo() -> None:
                        timeout=90)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "5 received" in r.stdout and "established" in r.stdout
+
+
+def test_road_warrior_client_of_ipsecd_pool(tmp_path: Path) -> None:
+    """``mode-config=request-only``: the client gets a virtual IP from the gateway's /ip pool, puts it
+    on its TUN device and pings the gateway's LAN from it through the tunnel."""
+    with Topology("ipdw") as topo:
+        left, right = topo.left, topo.right
+        gateway = f"""\
+/ip pool add name=rw-pool ranges=10.77.0.10-10.77.0.20
+/ip ipsec mode-config add name=rw responder=yes address-pool=rw-pool split-include={right.lan}/32
+/ip ipsec profile add name=rw enc-algorithm=aes-256 hash-algorithm=sha256 dh-group=x25519
+/ip ipsec proposal add name=rw enc-algorithms=aes-256-gcm pfs-group=none
+/ip ipsec peer add name=rw address={left.wan}/32 profile=rw exchange-mode=ike2 passive=yes
+/ip ipsec identity add peer=rw secret="{PSK}" mode-config=rw generate-policy=port-strict
+/ip ipsec policy add template=yes group=default src-address={right.lan}/32 dst-address=10.77.0.0/24 proposal=rw
+"""
+        client = f"""\
+/ip ipsec profile add name=rw enc-algorithm=aes-256 hash-algorithm=sha256 dh-group=x25519
+/ip ipsec proposal add name=rw enc-algorithms=aes-256-gcm pfs-group=none
+/ip ipsec peer add name=gw address={right.wan}/32 profile=rw exchange-mode=ike2
+/ip ipsec identity add peer=gw secret="{PSK}" mode-config=request-only
+/ip ipsec policy add peer=gw tunnel=yes src-address=0.0.0.0/0 dst-address={right.lan}/32 proposal=rw
+"""
+        resp = Ipsecd(right, tmp_path, gateway).start()
+        init = Ipsecd(left, tmp_path, client).start()
+        try:
+            wait_until("a virtual IP", lambda: "10.77.0." in init.exec("/ip ipsec active-peers print detail").stdout,
+                       20, 0.2)
+            vip = next(w.split("=", 1)[1].strip('"') for w in init.exec("/ip ipsec active-peers print detail")
+                       .stdout.split() if w.startswith("dynamic-address="))
+            assert vip.startswith("10.77.0.")
+            assert f"{vip}/32" in left.run("ip", "-4", "addr", "show").stdout  # on the TUN device
+            wait_until("the tunnel to carry a ping", lambda: left.ping(right.lan, src=vip, count=1, wait=1)[1] == 1,
+                       20, 0.2)
+            assert left.ping(right.lan, src=vip, count=5) == (5, 5)
+        except BaseException:
+            print(f"--- client ---\n{init.log_text()[-5000:]}\n--- gateway ---\n{resp.log_text()[-5000:]}")
+            raise
