@@ -455,19 +455,83 @@ class EspSa:
             raise StateProtocolError(f"ciphertext of {ct_end - body} bytes is not a multiple of {c.block_size}")
         return c.decrypt(buf[off + 8 : body], buf[body:ct_end])
 
-    def open_payload(self, esp: bytes | memoryview, now: float | None = None, outer_tos: int = 0) -> bytes:
-        """The inner packet of an ESP packet received without its outer header (from a socket).
+    def open_payload(self, esp: bytes | memoryview, now: float | None = None, outer_tos: int = 0,
+                     off: int = 0, stop: int | None = None) -> bytes:
+        """The inner packet of an ESP packet received without its outer header (from a socket), or of
+        the one at ``esp[off:stop]`` (how :meth:`open` passes the packet after its outer header).
 
         Tunnel mode returns the decapsulated packet; transport mode rebuilds an IP header from the
         SA's addresses. A dummy packet (Next Header 59, RFC 4303 §2.6) yields ``b""``. ``outer_tos``
         is the outer header's TOS/traffic class when the socket reports it (``IP_RECVTOS``), for the
         ECN rule of RFC 6040.
+
+        A tunnel-mode SA with a one-shot AEAD (the common SA) does all of :meth:`_open_at`,
+        :meth:`_tunnel_payload` and the counters here, in one frame: the same checks in the same
+        order with the same errors, without two call levels and a tuple per packet. Packets that fail
+        early (expired SA, too short) and inner packets that are not plainly valid get their precise
+        verdict from those general methods.
         """
         if type(esp) is not bytes:
             esp = bytes(esp)
-        if self._fast:
-            return self._open_fast(esp, 0, len(esp), outer_tos, now)
-        nh, plain, end = self._open_at(esp, 0, len(esp))
+        if stop is None:
+            stop = len(esp)
+        if not self._fast:
+            return self._open_payload_any(esp, off, stop, now, outer_tos)
+        if self.dead or stop - off < 34:  # expired, or too short for header, IV, trailer and ICV:
+            return self._tunnel_payload(*self._open_at(esp, off, stop))  # raises the precise error
+        spi, seql, iv = _HEADER_IV_UNPACK(esp, off)
+        if spi != self.spi:
+            raise NoStateError(f"SPI {spi:#x} is not this SA's ({self.spi:#x})")
+        replay = self.replay
+        try:
+            if replay is not None and (self.esn or seql <= replay.top):
+                seq = replay.check(seql)
+            else:
+                seq = seql
+            try:
+                plain = self._raw.decrypt(  # type: ignore[union-attr]  # _fast implies _raw
+                    _NONCE_PACK(self._salt, iv),
+                    esp[off + 16 : stop],
+                    _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else esp[off : off + 8],
+                )
+            except InvalidTag as e:
+                raise StateProtocolError(f"SA {self.spi:#x}: ICV mismatch") from e
+            padlen = plain[-2]  # wesp.strip_trailer, inlined
+            if plain[-2 - padlen : -1] != _TAILS[padlen]:
+                raise StateProtocolError(f"SA {self.spi:#x}: {wesp.trailer_error(plain)}")
+        except DataplaneError:
+            self.invalid_packets += 1
+            raise
+        if replay is not None:
+            replay.commit(seq)
+        end = len(plain) - 2 - padlen
+        nh = plain[-1]
+        try:
+            b0, _, w2, w4, _ = _IP_START(plain)
+        except struct.error:
+            b0 = 0
+        if nh == _IPIP and 0x45 <= b0 <= 0x4F and 20 <= w2 <= end:
+            out = plain[:w2]
+        elif nh == _IPV6 and 0x60 <= b0 <= 0x6F and 40 + w4 <= end:
+            w2 = 40 + w4
+            out = plain[:w2]
+        else:
+            out = self._tunnel_payload(nh, plain, end)
+            if not out:
+                return out
+            w2 = len(out)
+        if outer_tos & 3 == 3:
+            out = _mark_ce(out)
+        self.bytes += w2
+        self.packets += 1
+        if now is not None:
+            self.last_used = now
+        return out
+
+
+    def _open_payload_any(self, esp: bytes, off: int, stop: int, now: float | None, outer_tos: int) -> bytes:
+        """:meth:`open_payload` for every SA (any algorithm, either mode)."""
+        nh, plain, end = self._open_at(esp, off, stop)
         if self.tunnel:
             out = self._tunnel_payload(nh, plain, end)
             if outer_tos & 3 == 3 and out:
@@ -495,7 +559,7 @@ class EspSa:
             vihl, tos, stop, frag, proto = _IPV4_START(outer)
             if (vihl == 0x45 and proto == _ESP and not frag & 0x3FFF and 20 <= stop <= n
                     and outer[16:20] == self.dst):
-                return self._open_fast(outer, 20, stop, tos, now)
+                return self.open_payload(outer, now, tos, 20, stop)
             # anything else (and its errors) below
         vihl, tos, stop, frag, proto = _IPV4_START(outer) if n >= 20 else (0, 0, 0, 0, 0)
         if vihl == 0x45 and not frag & 0x3FFF:
@@ -530,7 +594,7 @@ class EspSa:
         else:
             raise NoStateError(f"IP protocol {proto} is not ESP")
         if self._fast:
-            return self._open_fast(outer, esp_off, stop, tos, now)
+            return self.open_payload(outer, now, tos, esp_off, stop)
         nh, plain, end = self._open_at(outer, esp_off, stop)
         if self.tunnel:
             out = self._tunnel_payload(nh, plain, end)
@@ -548,62 +612,6 @@ class EspSa:
             self.packets += 1
             if now is not None:
                 self.last_used = now
-        return out
-
-    def _open_fast(self, buf: bytes, off: int, stop: int, tos: int, now: float | None) -> bytes:
-        """:meth:`_open_at` then :meth:`_tunnel_payload` and the counters in one frame, for a tunnel-mode
-        SA with a one-shot AEAD (the common SA): same checks in the same order with the same errors,
-        without two call levels and a tuple per packet. Any inner packet that is not plainly valid
-        goes to :meth:`_tunnel_payload` for its verdict."""
-        if self.dead or stop - off < 34:  # expired, or too short for header, IV, trailer and ICV:
-            return self._tunnel_payload(*self._open_at(buf, off, stop))  # raises the precise error
-        spi, seql, iv = _HEADER_IV_UNPACK(buf, off)
-        if spi != self.spi:
-            raise NoStateError(f"SPI {spi:#x} is not this SA's ({self.spi:#x})")
-        replay = self.replay
-        try:
-            if replay is not None and (self.esn or seql <= replay.top):
-                seq = replay.check(seql)
-            else:
-                seq = seql
-            try:
-                plain = self._raw.decrypt(  # type: ignore[union-attr]  # _fast implies _raw
-                    _NONCE_PACK(self._salt, iv),
-                    buf[off + 16 : stop],
-                    _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else buf[off : off + 8],
-                )
-            except InvalidTag as e:
-                raise StateProtocolError(f"SA {self.spi:#x}: ICV mismatch") from e
-            padlen = plain[-2]  # wesp.strip_trailer, inlined
-            if plain[-2 - padlen : -1] != _TAILS[padlen]:
-                raise StateProtocolError(f"SA {self.spi:#x}: {wesp.trailer_error(plain)}")
-        except DataplaneError:
-            self.invalid_packets += 1
-            raise
-        if replay is not None:
-            replay.commit(seq)
-        end = len(plain) - 2 - padlen
-        nh = plain[-1]
-        try:
-            b0, _, w2, w4, _ = _IP_START(plain)
-        except struct.error:
-            b0 = 0
-        if nh == _IPIP and 0x45 <= b0 <= 0x4F and 20 <= w2 <= end:
-            out = plain[:w2]
-        elif nh == _IPV6 and 0x60 <= b0 <= 0x6F and 40 + w4 <= end:
-            w2 = 40 + w4
-            out = plain[:w2]
-        else:
-            out = self._tunnel_payload(nh, plain, end)
-            if not out:
-                return out
-            w2 = len(out)
-        if tos & 3 == 3:
-            out = _mark_ce(out)
-        self.bytes += w2
-        self.packets += 1
-        if now is not None:
-            self.last_used = now
         return out
 
     def _tunnel_payload(self, nh: int, plain: bytes, end: int) -> bytes:
