@@ -44,6 +44,7 @@ Addr = tuple[Endpoint, Endpoint]
 Rng = Callable[[int], bytes]
 SpiAlloc = Callable[[IpsecProto], int]
 HALF_OPEN_TIMEOUT = 30.0  # strongSwan's half_open_timeout: a responder waits this long for IKE_AUTH
+REKEY_JITTER = 0.05  # rekeys come up to this share of the lifetime early, at random (strongSwan's rand_time)
 
 
 @dataclass(slots=True)
@@ -336,10 +337,16 @@ class IkeSa:
         if extra.done:
             del self.redundant[extra.local_spi]
 
+    def rekey_after(self, lifetime: float, share: float) -> float:
+        """Seconds until an SA of ``lifetime`` is rekeyed: at ``share`` of it, less a random jitter of up
+        to :data:`REKEY_JITTER` of it drawn from the injected RNG, so that two ends with the same
+        lifetime (a peer we do not control, or many SAs started together) seldom rekey at once."""
+        return lifetime * (share - REKEY_JITTER * int.from_bytes(self.rng(2), "big") / 65536)
+
     def start_lifetime(self) -> None:
         """Schedule the IKE SA rekey (the original initiator first, so both rarely collide) and expiry."""
         if self.config.lifetime:
-            self.rekey_at = self.now + self.config.lifetime * (0.9 if self.is_initiator else 0.95)
+            self.rekey_at = self.now + self.rekey_after(self.config.lifetime, 0.9 if self.is_initiator else 0.95)
             self.expire_at = self.now + self.config.lifetime
 
     def send(self, data: bytes, addr: Addr) -> None:

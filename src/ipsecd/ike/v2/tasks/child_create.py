@@ -320,7 +320,7 @@ class ChildCreate(Task):
         outbound = spec(self.peer_spi, Direction.OUT, lhost, rhost, out_e, out_a, out_sel)
         now = sa.now
         child = ChildSa(cfg, inbound, outbound, algs, now,
-                        rekey_at=now + cfg.lifetime * (0.85 if initiator else 0.9), expire_at=now + cfg.lifetime,
+                        rekey_at=now + sa.rekey_after(cfg.lifetime, 0.85 if initiator else 0.9), expire_at=now + cfg.lifetime,
                         initiator=initiator, nonces=(ni, nr),
                         replaces=self.rekey.inbound.spi if self.rekey is not None else None)
         sa.children[self.my_spi] = child
