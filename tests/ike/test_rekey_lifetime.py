@@ -124,3 +124,27 @@ def test_rekey_times_are_jittered_within_their_margins(peer_pair: Callable[..., 
     for margins, low in ((ike["i"], 0.10), (ike["r"], 0.05), (kids[True], 0.15), (kids[False], 0.10)):
         assert len(margins) >= 2  # a different jitter for each SA
         assert all(low <= m <= low + 0.05 for m in margins), margins
+
+
+def test_rekey_that_never_completes_ends_the_sa_after_one_grace(peer_pair: Callable[..., Pair]) -> None:
+    """The responder answered the peer's rekey but the DELETE of the old SA never comes (and it makes no
+    rekey of its own): its hard expiry is put off once, by the retransmission schedule, then it goes."""
+    i, r = configs()
+    p = peer_pair(replace(i, lifetime=20.0), replace(r, lifetime=10_000.0))
+    p.pump()
+
+    def lose_informational_requests(d: str, data: bytes) -> bool:
+        h = Message.decode(data).header
+        return d == "i>r" and h.exchange == ExchangeType.INFORMATIONAL and not h.is_response
+
+    p.drop = lose_informational_requests
+    p.advance(19.0)  # the initiator's rekey went through; its DELETE of the old SA is lost
+    rsa = p.rsa
+    assert rsa.pending is not None and rsa.expire_at == 10_000.0
+    rsa.expire_at = 20.0  # as if the responder's own lifetime ran out now
+    p.advance(1.0)
+    assert rsa.state == "established" and rsa.expire_at is not None and rsa.expire_at > 100.0  # one grace
+    p.advance(rsa.expire_at - p.now + 1.0)
+    assert rsa.state in ("deleting", "closed")  # no second grace: the SA is deleted at last
+    p.advance(200.0)
+    assert rsa.state == "closed" and not p.r.by_spi

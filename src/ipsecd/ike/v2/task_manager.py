@@ -55,7 +55,7 @@ class Exchange:
 
 
 class TaskManager:
-    __slots__ = ("active", "cached", "last_tx", "mid_in", "mid_out", "queue", "sa")
+    __slots__ = ("active", "cached", "graced", "last_tx", "mid_in", "mid_out", "queue", "sa")
 
     def __init__(self, sa: IkeSa) -> None:
         self.sa = sa
@@ -65,6 +65,7 @@ class TaskManager:
         self.mid_in = 0
         self.cached: tuple[int, bytes] | None = None
         self.last_tx = sa.now
+        self.graced = False  # this generation's hard expiry was already put off once for a late rekey
 
     # -- queueing (initiator) ----------------------------------------------------------------
 
@@ -125,6 +126,7 @@ class TaskManager:
         outstanding on the old SA is started again on the new one."""
         self.mid_out = self.mid_in = 0
         self.cached = None
+        self.graced = False
         if self.active is not None:
             self.queue.insert(0, Exchange(self.active.type, self.active.tasks))
             self.active = None
@@ -370,9 +372,10 @@ class TaskManager:
                 child.rekeying = True
                 self.queue_child_create(child.config, rekey=child)
         if sa.expire_at is not None and now >= sa.expire_at:
-            if self.rekey_underway():
+            if self.rekey_underway() and not self.graced:
                 # a late rekey (retransmitted, or waiting for the old SA's DELETE) still replaces this
-                # SA; its switch restarts the lifetime. Only a rekey that never completes ends it.
+                # SA; its switch restarts the lifetime. Once only: a rekey that never completes ends it.
+                self.graced = True
                 sa.expire_at = now + sa.config.retransmit.total()
             else:
                 sa.expire_at = None
