@@ -25,7 +25,9 @@ from .transport import Addr, Datagram, Transport, TransportError
 
 log = logging.getLogger("ipsecd")
 
-DATAPLANE_POLL = 0.05  # seconds between data-plane event polls (acquires, expiries)
+# seconds between data-plane event polls (acquires, expiries; the TUN backend also wakes the loop
+# itself): each poll of the memory data plane scans its whole SAD for lifetimes
+DATAPLANE_POLL = 0.2
 SHUTDOWN_GRACE = 0.3  # seconds for DELETEs to leave before the sockets close
 
 
@@ -150,6 +152,8 @@ class Daemon:
 
 
 def configure_logging(level: str) -> None:
+    # the format never shows them: not collected for every record (two records per IKE SA set up)
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 

@@ -60,6 +60,7 @@ log = logging.getLogger("ipsecd")
 
 REINITIATE_DELAY = 2.0
 TEMPLATE = "template:"  # plan's policy_id prefix of CHILD_SAs that generate-policy admits
+SELECTION_CACHE = 4096  # (remote, local) addresses whose peer selection is remembered until the plan changes
 DYNAMIC_ORDER = 1_000_000  # dynamic policies come after every configured one  # seconds before a lost non-passive peer is tried again
 
 
@@ -103,6 +104,7 @@ class Glue:
         self.stopping = False
         self._noted: set[str] = set()
         self._sources: dict[str, str] = {}
+        self._selected: dict[tuple[str, str], PeerPlan | None] = {}  # (remote, local) -> peer of this plan
         self.pools: dict[str, AddressPool] = {}
         self.dynamic: dict[int, str] = {}  # inbound SPI -> its generated policy id
         self.narrowed: dict[str, tuple[int, Selector]] = {}  # policy id -> (IKE SA id, virtual-IP selector)
@@ -159,6 +161,7 @@ class Glue:
                     log.info("peer %s: %s, deleting its IKE SA", name, "removed" if name not in new else "changed")
                     self._delete(t)
         self.plan = plan
+        self._selected.clear()
         self._limits(plan)
         self._install_policies(plan)
         for name, peer in new.items():
@@ -246,15 +249,21 @@ class Glue:
     def new_responder(self, dgram: Datagram, spi_i: bytes) -> tuple[IkeSa, bytes] | None:
         if self.stopping:
             return None
-        peer_ep = select_peer(self.plan.endpoints(), dgram.remote[0], dgram.local[0])
-        if peer_ep is None:
+        key = (dgram.remote[0], dgram.local[0])
+        if key in self._selected:
+            peer = self._selected[key]
+        else:
+            peer_ep = select_peer(self.plan.endpoints(), *key)
+            peer = self.plan.by_name(peer_ep.name) if peer_ep is not None else None
+            if len(self._selected) >= SELECTION_CACHE:
+                self._selected.clear()
+            self._selected[key] = peer
+        if peer is None:
             self.note_once(f"nopeer:{dgram.remote[0]}",
                            "IKE_SA_INIT from %s:%d: no enabled ike2 peer's address matches it; add "
                            "/ip ipsec peer address=%s/32 exchange-mode=ike2", dgram.remote[0], dgram.remote[1],
                            dgram.remote[0])
             return None
-        peer = self.plan.by_name(peer_ep.name)
-        assert peer is not None
         extra = {"lease": self._lease_fn(peer)} if peer.lease_source is not None else {}
         config = peer.ike_config(dgram.local, dgram.remote, natt_port=self._d.transport.natt_port,
                                  force_encap=self.force_encap, **extra)

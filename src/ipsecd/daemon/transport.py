@@ -58,13 +58,14 @@ NattSender = Callable[[bytes, Addr, Addr], None]  # an IKE message (no marker), 
 
 
 def _family(host: str) -> int:
-    return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    """Address family of a numeric host (a colon only ever appears in IPv6 text)."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 class _Endpoint:
     """One bound UDP socket."""
 
-    __slots__ = ("bound", "family", "natt", "port", "sock")
+    __slots__ = ("bound", "family", "natt", "port", "sock", "wildcard")
 
     def __init__(self, host: str, port: int, natt: bool) -> None:
         self.family = _family(host)
@@ -86,6 +87,7 @@ class _Endpoint:
         self.sock = sock
         self.bound: Addr = sock.getsockname()[:2]
         self.port = self.bound[1]
+        self.wildcard = ipaddress.ip_address(self.bound[0]).is_unspecified  # sends must pin their source
 
     def recv(self) -> tuple[bytes, Addr, Addr] | None:
         """(data, local, remote) or None when the socket has nothing more."""
@@ -103,7 +105,7 @@ class _Endpoint:
 
     def send(self, data: bytes, local: Addr, remote: Addr) -> None:
         anc: list[tuple[int, int, bytes]] = []
-        if ipaddress.ip_address(self.bound[0]).is_unspecified:  # wildcard: pin the source address
+        if self.wildcard:
             if self.family == socket.AF_INET:
                 src = socket.inet_pton(socket.AF_INET, local[0])
                 anc.append((socket.IPPROTO_IP, _IP_PKTINFO, _IN_PKTINFO.pack(0, src, b"\0" * 4)))
@@ -243,6 +245,6 @@ class Transport:
                 continue
             if ep.bound[0] == local[0]:
                 return ep
-            if ipaddress.ip_address(ep.bound[0]).is_unspecified:
+            if ep.wildcard:
                 fallback = ep
         return fallback
