@@ -212,6 +212,7 @@ def test_flood_engages_cookies_and_stays_bounded(caplog: Any) -> None:
         assert len(eng.half_open) == 8 and len(created) == 9 and eng.counters["half-open-refused"] == 97
         for sa in list(eng.sas()):
             eng.remove(sa)
+        assert eng.by_spi == {} and eng.half_open == {}  # nothing left behind by removal
 
     with caplog.at_level(logging.WARNING, logger="ipsecd.engine"):
         asyncio.run(main())

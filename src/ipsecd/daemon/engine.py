@@ -81,6 +81,7 @@ class Engine:
         self.by_spi: dict[bytes, IkeSaLike] = {}  # our SPI -> SA
         self.half_open: dict[tuple[str, bytes], IkeSaLike] = {}  # (peer host, SPIi) -> responder SA
         self._live: dict[int, IkeSaLike] = {}
+        self._keys: dict[int, tuple[list[bytes], tuple[str, bytes] | None]] = {}  # id -> (our SPIs, half-open key)
         self.cookie_threshold = cookie_threshold
         self.max_half_open = max_half_open
         self.cookies = CookieJar(rng, timers.now())
@@ -90,13 +91,21 @@ class Engine:
     # -- registration --------------------------------------------------------------------------
 
     def add(self, sa: IkeSaLike, our_spi: bytes) -> None:
+        self._register(sa, our_spi, None)
+        self.pump(sa)
+
+    def _register(self, sa: IkeSaLike, our_spi: bytes, init_key: tuple[str, bytes] | None) -> None:
         self.by_spi[our_spi] = sa
         self._live[id(sa)] = sa
-        self.pump(sa)
+        self._keys[id(sa)] = ([our_spi], init_key)
+        if init_key is not None:
+            self.half_open[init_key] = sa
 
     def rekeyed(self, sa: IkeSaLike, our_spi: bytes) -> None:
         """An IKE SA rekey (RFC 7296 §2.18) gave the same object a new SPI as well."""
         self.by_spi[our_spi] = sa
+        if id(sa) in self._keys:
+            self._keys[id(sa)][0].append(our_spi)
 
     def established(self, sa: IkeSaLike, peer_host: str, spi_i: bytes) -> None:
         """IKE_SA_INIT retransmissions are over once IKE_AUTH completed: forget the half-open key."""
@@ -106,10 +115,12 @@ class Engine:
     def remove(self, sa: IkeSaLike) -> None:
         if self._live.pop(id(sa), None) is None:
             return
-        for spi in [k for k, v in self.by_spi.items() if v is sa]:
-            del self.by_spi[spi]
-        for key in [k for k, v in self.half_open.items() if v is sa]:
-            del self.half_open[key]
+        spis, init_key = self._keys.pop(id(sa))
+        for spi in spis:
+            if self.by_spi.get(spi) is sa:
+                del self.by_spi[spi]
+        if init_key is not None and self.half_open.get(init_key) is sa:
+            del self.half_open[init_key]
         self.timers.cancel(id(sa))
 
     def sas(self) -> list[IkeSaLike]:
@@ -146,9 +157,7 @@ class Engine:
                 if created is None:
                     return
                 sa, spi = created
-                self.half_open[key] = sa
-                self.by_spi[spi] = sa
-                self._live[id(sa)] = sa
+                self._register(sa, spi, key)
         if sa is None:
             self.counters["unknown-spi"] += 1
             self.warn_once((dgram.remote[0], "spi"), "dropped IKE message with unknown SPIs %s/%s from %s:%d",
