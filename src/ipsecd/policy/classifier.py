@@ -8,23 +8,29 @@ cost must not grow with the number of rules; this is how it avoids it:
    that chain is the same for every address of an *elementary interval* between consecutive prefix
    boundaries. Each dimension keeps a first-level table indexed by the address bits just below the
    boundaries' common prefix (about 4 entries per boundary, at most 2¹⁸): a block inside one interval
-   holds its chain, a block cut by boundaries holds those few intervals for a short bisect. Finding a
-   chain costs one table read and one chain read however many rules there are (small rule sets skip
-   the table and bisect their short list).
+   holds its chain, a block cut by boundaries holds those few intervals for a short bisect, as one
+   flat list (starts, then chains) so the bisect and its answer are one object. Finding a chain
+   costs one table read and one chain read however many rules there are (small rule sets skip the
+   table and bisect their short list).
 2. **Chains → rules.** A source chain holds the *rows* of its prefixes directly: per source prefix, a
    dict from destination-prefix id to the *bucket* of rules with exactly that prefix pair. A lookup
    probes each row with each destination id of the chain (``|src chain| × |dst chain|`` small-dict
    probes, bounded by how deeply the rules' prefixes nest, not by their number).
-3. **Buckets.** Rules in a bucket are sorted by priority and tested by masking the packet's packed
-   ``protocol|sport|dport`` key with the rule's wildcard mask; a bucket with many rules (ports of one
+3. **Buckets.** Rules in a bucket are sorted by priority, flat in one tuple of (mask, key, priority,
+   rule), and tested by masking the packet's packed ``protocol|sport|dport`` key with the rule's
+   wildcard mask; a bucket with many rules (ports of one
    prefix pair) is instead indexed by exact key per wildcard pattern (≤ 8 probes) and skipped when its
    best priority cannot beat the match already found.
 
 Rule changes update rows and buckets in place; the interval tables are rebuilt lazily (at the next
 lookup) only when a prefix appears or disappears (about 1 s per 100k rules).
 
-What remains is memory latency: at 100k rules each lookup makes a few reads that miss the CPU caches
-(``bench/policy_spd.py`` prints what one such read costs on the machine next to the lookup figures).
+What remains is memory latency: at 100k rules each lookup makes about a dozen dependent reads that
+miss the CPU caches (L1 table slot and chain per dimension, the row dicts of the source chain and the
+destination ids hashed into them, the matching bucket), where 10 rules stay in cache and half of the
+random flows stop at an empty chain (``bench/policy_spd.py`` prints what one such read costs on the
+machine next to the lookup figures). Flat ``array`` tables instead of objects did not help here: with
+the interpreter's extra work per array read they cost more than the misses they saved.
 """
 
 from __future__ import annotations
@@ -272,11 +278,11 @@ class Classifier(Generic[R]):
                     # flat (mask, key, priority, rule) entries sorted by priority: the first that
                     # matches is the bucket's best; priorities are compared (their objects read)
                     # only when a second bucket matches too
-                    for i in range(0, len(bucket), 4):
-                        if key & bucket[i] == bucket[i + 1]:
-                            if best is None or bucket[i + 2] < best_pri:
-                                best_pri, best = bucket[i + 2], bucket[i + 3]
-                            break
+                    i, n = 0, len(bucket)
+                    while i < n and key & bucket[i] != bucket[i + 1]:
+                        i += 4
+                    if i < n and (best is None or bucket[i + 2] < best_pri):
+                        best_pri, best = bucket[i + 2], bucket[i + 3]
                 elif best is None or bucket.min_pri < best_pri:
                     table = bucket.table
                     for m in bucket.masks:
