@@ -47,7 +47,11 @@ def test_rows() -> None:
     clock = [1000.0]
     killed: list[int] = []
     dp = FakeDataPlane()
-    rt = Runtime(dp, lambda: clock[0], kill_connections=lambda: killed.append(1) or 1, flush=lambda: 2)  # type: ignore[arg-type]
+    def kill() -> int:
+        killed.append(1)
+        return 1
+
+    rt = Runtime(dp, lambda: clock[0], kill_connections=kill, flush=lambda: 2)  # type: ignore[arg-type]
     rec = PeerRecord(1, "to-b", ("192.0.2.1", 4500), ("192.0.2.2", 4500), "responder", state="established",
                      natt=True, established_at=900.0, last_seen=995.0, ike_rx_bytes=7, ike_rx_packets=1)
     rec.children[0x1000] = ChildRecord(_spec(0x1000, Direction.IN), _spec(0x2000, Direction.OUT), "*5", 900.0,

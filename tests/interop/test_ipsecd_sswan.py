@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_strongswan_initiates_default_proposals(site: Pair) -> None:
 
 
 def _start(topo: Topology, tmp_path: Path, p: Proposals, *, charon_kw: dict[str, str] | None = None,
-           rsc_kw: dict[str, str] | None = None, passive: bool = True) -> Pair:
+           rsc_kw: dict[str, Any] | None = None, passive: bool = True) -> Pair:
     charon = Charon(topo.left, tmp_path).start()
     charon.load(charon_site_conf(topo, p, **(charon_kw or {})))
     ipsecd = Ipsecd(topo.right, tmp_path, ipsecd_site_rsc(topo, p, passive=passive, **(rsc_kw or {}))).start()
