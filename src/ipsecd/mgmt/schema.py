@@ -317,7 +317,7 @@ KEY_QKD = Menu(
 SETTINGS = Menu(
     "/ip ipsec settings", "single", (
         Prop("accounting", B, YES, implemented=False),
-        Prop("ddos-cookie-threshold", Int(0, 2**32), None, implemented=False),
+        Prop("ddos-cookie-threshold", Int(0, 2**32), None),
         Prop("interim-update", Time(), "0s", implemented=False),
         Prop("xauth-use-radius", B, NO, implemented=False),
     ),
