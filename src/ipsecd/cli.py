@@ -40,7 +40,9 @@ def default_control_path() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ipsecd", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="ipsecd", description="IPsec (IKEv2, ESP/AH) configured in RouterOS's /ip ipsec language."
+    )
     parser.add_argument("--db", default=os.environ.get("IPSECD_DB") or default_db_path(),
                         help="SQLite configuration database (default: %(default)s)")
     parser.add_argument("--control", default=os.environ.get("IPSECD_CONTROL") or default_control_path(),
