@@ -11,32 +11,34 @@ from ipsecd.wire.errors import BufferReadError, BufferWriteError
 def test_round_trip_and_block_lengths() -> None:
     w = Writer()
     w.push_uint8(1)
-    with w.push_block(2, extra=4):
-        w.push_uint32(0xDEADBEEF)
-        w.push_uint64(7)
-        w.push_bytes(b"xy")
+    at = w.open_length(2)
+    w.push_uint32(0xDEADBEEF)
+    w.push_uint64(7)
+    w.push_bytes(b"xy")
+    w.close_length(at, 2, extra=4)
     data = w.data()
     assert data[1:3] == (4 + 8 + 2 + 4).to_bytes(2, "big")
     r = Reader(data)
     assert r.pull_uint8() == 1
     n = r.pull_uint16()
-    with r.restrict_to(n - 4) as b:
-        assert b.pull_uint32() == 0xDEADBEEF
-        assert b.pull_uint64() == 7
-        assert b.pull_rest() == b"xy"
+    saved = r.enter_block(n - 4)
+    assert r.pull_uint32() == 0xDEADBEEF
+    assert r.pull_uint64() == 7
+    assert r.pull_rest() == b"xy"
+    r.leave_block(saved)
     assert r.eof()
 
 
 def test_restrict_confines_and_skips_unread() -> None:
     r = Reader(b"\x01\x02\x03\x04\x05")
-    with r.restrict_to(2) as b:
-        assert b.pull_uint8() == 1
-        with pytest.raises(BufferReadError):
-            b.pull_uint16()  # would read into the neighbour
+    saved = r.enter_block(2)
+    assert r.pull_uint8() == 1
+    with pytest.raises(BufferReadError):
+        r.pull_uint16()  # would read into the neighbour
+    r.leave_block(saved)
     assert r.pull_uint8() == 3  # the unread byte of the block was skipped
     with pytest.raises(BufferReadError):
-        with r.restrict_to(3):
-            pass
+        r.enter_block(3)
 
 
 def test_overruns_and_overflows() -> None:
@@ -47,6 +49,7 @@ def test_overruns_and_overflows() -> None:
     w = Writer()
     with pytest.raises(BufferWriteError):
         w.push_uint8(256)
+    at = w.open_length(1)
+    w.push_bytes(bytes(300))
     with pytest.raises(BufferWriteError):
-        with w.push_block(1):
-            w.push_bytes(bytes(300))
+        w.close_length(at, 1)

@@ -70,17 +70,18 @@ def decode_chain(first: int, r: Reader, base_offset: int = 0) -> list[Payload]:
         length = r.pull_uint16()
         if length < GENERIC_HEADER_SIZE:
             raise MalformedMessageError(f"payload {ptype} with length {length}")
-        with r.restrict_to(length - GENERIC_HEADER_SIZE) as body:
-            if ptype == PayloadType.SK:
-                payload: Payload = SkPayload(nxt, body.pull_rest(), base_offset + start + GENERIC_HEADER_SIZE)
-            elif (decoder := _DECODERS.get(ptype)) is not None:
-                payload = decoder(body)
-                if not body.eof():
-                    raise MalformedMessageError(f"{PayloadType(ptype).name} payload has trailing bytes")
-            elif ptype in _OPAQUE or not flags & CRITICAL:
-                payload = RawPayload(ptype, body.pull_rest(), bool(flags & CRITICAL))
-            else:
-                raise UnsupportedCriticalPayloadError(ptype)
+        saved_end = r.enter_block(length - GENERIC_HEADER_SIZE)
+        if ptype == PayloadType.SK:
+            payload: Payload = SkPayload(nxt, r.pull_rest(), base_offset + start + GENERIC_HEADER_SIZE)
+        elif (decoder := _DECODERS.get(ptype)) is not None:
+            payload = decoder(r)
+            if not r.eof():
+                raise MalformedMessageError(f"{PayloadType(ptype).name} payload has trailing bytes")
+        elif ptype in _OPAQUE or not flags & CRITICAL:
+            payload = RawPayload(ptype, r.pull_rest(), bool(flags & CRITICAL))
+        else:
+            raise UnsupportedCriticalPayloadError(ptype)
+        r.leave_block(saved_end)
         payloads.append(payload)
         if ptype == PayloadType.SK:
             if not r.eof():
@@ -103,8 +104,9 @@ def encode_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
             nxt = items[i + 1].ptype() if i + 1 < len(items) else PayloadType.NONE
         w.push_uint8(int(nxt))
         w.push_uint8(p.flags())
-        with w.push_block(2, extra=GENERIC_HEADER_SIZE):
-            p.encode_body(w)
+        at = w.open_length(2)
+        p.encode_body(w)
+        w.close_length(at, 2, GENERIC_HEADER_SIZE)
     return (items[0].ptype() if items else PayloadType.NONE), w.data()
 
 

@@ -53,13 +53,14 @@ class Transform:
     def encode(self, w: Writer, last: bool) -> None:
         w.push_uint8(_LAST_TRANSFORM if last else _MORE_TRANSFORMS)
         w.push_uint8(0)
-        with w.push_block(2, extra=4):
-            w.push_uint8(int(self.type))
-            w.push_uint8(0)
-            w.push_uint16(self.id)
-            if self.key_length is not None:
-                w.push_uint16(_AF_TV | TransformAttr.KEY_LENGTH)
-                w.push_uint16(self.key_length)
+        at = w.open_length(2)
+        w.push_uint8(int(self.type))
+        w.push_uint8(0)
+        w.push_uint16(self.id)
+        if self.key_length is not None:
+            w.push_uint16(_AF_TV | TransformAttr.KEY_LENGTH)
+            w.push_uint16(self.key_length)
+        w.close_length(at, 2, 4)
 
     @classmethod
     def decode(cls, r: Reader) -> tuple[Transform, bool]:
@@ -68,23 +69,24 @@ class Transform:
         length = r.pull_uint16()
         if length < 8:
             raise MalformedMessageError(f"transform length {length} < 8")
-        with r.restrict_to(length - 4):
-            ttype = TransformType(r.pull_uint8())
-            r.pull_uint8()
-            tid = r.pull_uint16()
-            key_length: int | None = None
-            unknown = False
-            while not r.eof():
-                af_type = r.pull_uint16()
-                if af_type & _AF_TV:
-                    value = r.pull_uint16()
-                    if af_type & 0x7FFF == TransformAttr.KEY_LENGTH:
-                        key_length = value
-                    else:
-                        unknown = True
+        saved_end = r.enter_block(length - 4)
+        ttype = TransformType(r.pull_uint8())
+        r.pull_uint8()
+        tid = r.pull_uint16()
+        key_length: int | None = None
+        unknown = False
+        while not r.eof():
+            af_type = r.pull_uint16()
+            if af_type & _AF_TV:
+                value = r.pull_uint16()
+                if af_type & 0x7FFF == TransformAttr.KEY_LENGTH:
+                    key_length = value
                 else:
-                    r.pull_bytes(r.pull_uint16())
                     unknown = True
+            else:
+                r.pull_bytes(r.pull_uint16())
+                unknown = True
+        r.leave_block(saved_end)
         if more not in (_LAST_TRANSFORM, _MORE_TRANSFORMS):
             raise MalformedMessageError(f"transform 'last substruc' is {more}")
         return cls(ttype, tid, key_length, unknown), more == _MORE_TRANSFORMS
@@ -103,14 +105,15 @@ class Proposal:
     def encode(self, w: Writer, last: bool) -> None:
         w.push_uint8(_LAST_PROPOSAL if last else _MORE_PROPOSALS)
         w.push_uint8(0)
-        with w.push_block(2, extra=4):
-            w.push_uint8(self.number)
-            w.push_uint8(int(self.protocol))
-            w.push_uint8(len(self.spi))
-            w.push_uint8(len(self.transforms))
-            w.push_bytes(self.spi)
-            for i, t in enumerate(self.transforms):
-                t.encode(w, i == len(self.transforms) - 1)
+        at = w.open_length(2)
+        w.push_uint8(self.number)
+        w.push_uint8(int(self.protocol))
+        w.push_uint8(len(self.spi))
+        w.push_uint8(len(self.transforms))
+        w.push_bytes(self.spi)
+        for i, t in enumerate(self.transforms):
+            t.encode(w, i == len(self.transforms) - 1)
+        w.close_length(at, 2, 4)
 
     @classmethod
     def decode(cls, r: Reader) -> tuple[Proposal, bool]:
@@ -119,19 +122,20 @@ class Proposal:
         length = r.pull_uint16()
         if length < 8:
             raise MalformedMessageError(f"proposal length {length} < 8")
-        with r.restrict_to(length - 4):
-            number = r.pull_uint8()
-            protocol = ProtocolId(r.pull_uint8())
-            spi_size = r.pull_uint8()
-            count = r.pull_uint8()
-            spi = r.pull_bytes(spi_size)
-            transforms = []
-            more_t = count > 0
-            while more_t:
-                t, more_t = Transform.decode(r)
-                transforms.append(t)
-            if len(transforms) != count or not r.eof():
-                raise MalformedMessageError(f"proposal {number} says {count} transforms, has {len(transforms)}")
+        saved_end = r.enter_block(length - 4)
+        number = r.pull_uint8()
+        protocol = ProtocolId(r.pull_uint8())
+        spi_size = r.pull_uint8()
+        count = r.pull_uint8()
+        spi = r.pull_bytes(spi_size)
+        transforms = []
+        more_t = count > 0
+        while more_t:
+            t, more_t = Transform.decode(r)
+            transforms.append(t)
+        if len(transforms) != count or not r.eof():
+            raise MalformedMessageError(f"proposal {number} says {count} transforms, has {len(transforms)}")
+        r.leave_block(saved_end)
         if more not in (_LAST_PROPOSAL, _MORE_PROPOSALS):
             raise MalformedMessageError(f"proposal 'last substruc' is {more}")
         return cls(number, protocol, spi, transforms), more == _MORE_PROPOSALS

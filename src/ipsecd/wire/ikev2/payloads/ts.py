@@ -46,11 +46,12 @@ class TrafficSelector:
     def encode(self, w: Writer) -> None:
         w.push_uint8(int(self.ts_type))
         w.push_uint8(self.protocol)
-        with w.push_block(2, extra=4):
-            w.push_uint16(self.start_port)
-            w.push_uint16(self.end_port)
-            w.push_bytes(self.start.packed)
-            w.push_bytes(self.end.packed)
+        at = w.open_length(2)
+        w.push_uint16(self.start_port)
+        w.push_uint16(self.end_port)
+        w.push_bytes(self.start.packed)
+        w.push_bytes(self.end.packed)
+        w.close_length(at, 2, 4)
 
     @classmethod
     def decode(cls, r: Reader) -> TrafficSelector:
@@ -59,18 +60,19 @@ class TrafficSelector:
         length = r.pull_uint16()
         if length < 8:
             raise MalformedMessageError(f"traffic selector length {length} < 8")
-        with r.restrict_to(length - 4):
-            start_port = r.pull_uint16()
-            end_port = r.pull_uint16()
-            size = {TsType.TS_IPV4_ADDR_RANGE: 4, TsType.TS_IPV6_ADDR_RANGE: 16}.get(ts_type)
-            if size is None:
-                r.pull_rest()
-                zero = IPv4Address(0)
-                return cls(ts_type, protocol, start_port, end_port, zero, zero, known=False)
-            if r.remaining() != 2 * size:
-                raise MalformedMessageError(f"{ts_type.name} selector with {r.remaining()} address bytes")
-            start = ip_address(r.pull_bytes(size))
-            end = ip_address(r.pull_bytes(size))
+        saved_end = r.enter_block(length - 4)
+        start_port = r.pull_uint16()
+        end_port = r.pull_uint16()
+        size = {TsType.TS_IPV4_ADDR_RANGE: 4, TsType.TS_IPV6_ADDR_RANGE: 16}.get(ts_type)
+        if size is None:
+            r.leave_block(saved_end)
+            zero = IPv4Address(0)
+            return cls(ts_type, protocol, start_port, end_port, zero, zero, known=False)
+        if r.remaining() != 2 * size:
+            raise MalformedMessageError(f"{ts_type.name} selector with {r.remaining()} address bytes")
+        start = ip_address(r.pull_bytes(size))
+        end = ip_address(r.pull_bytes(size))
+        r.leave_block(saved_end)
         return cls(ts_type, protocol, start_port, end_port, start, end)
 
 
