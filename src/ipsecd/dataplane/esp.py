@@ -92,6 +92,49 @@ def _align(block_size: int) -> int:
     return a
 
 
+_TRAILER_TABLES: dict[int, tuple[tuple[bytes, ...], tuple[bytes, ...], dict[int, bytes]]] = {}
+
+
+def _trailer_tables(align: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...], dict[int, bytes]]:
+    """Tunnel mode's trailer of every payload length modulo ``align`` for next header 4 and 41, and the
+    lazily filled cache for any other (length mod ``align``, next header): immutable per alignment, so
+    one set serves every SA (a per-SA copy was ~0.5 KB of each SA's memory)."""
+    tables = _TRAILER_TABLES.get(align)
+    if tables is None:
+        tr4 = tuple(wesp.trailer(n, _IPIP, align) for n in range(align))
+        tr6 = tuple(wesp.trailer(n, _IPV6, align) for n in range(align))
+        tables = _TRAILER_TABLES[align] = (tr4, tr6, {})
+    return tables
+
+
+class _LazyAead:
+    """Stands in for an SA's OpenSSL one-shot AEAD object until the SA's first packet.
+
+    Its ``encrypt``/``decrypt`` build the real object from the raw key kept in the SA's spec, put it
+    in the SA's ``_raw`` (later packets call it directly, no extra check) and run the operation.
+    An idle SA — most of them at 10,000 tunnels — so never holds OpenSSL cipher contexts.
+    """
+
+    __slots__ = ("_sa",)
+
+    def __init__(self, sa: EspSa) -> None:
+        self._sa = sa
+
+    def _real(self) -> AESGCM | ChaCha20Poly1305:
+        sa = self._sa
+        cipher = esp_cipher(sa.spec.encr, sa.spec.encr_key)  # the key was checked when the SA was built
+        one_shot = cipher.one_shot() if isinstance(cipher, AeadCipher) else None
+        assert one_shot is not None  # the same spec gave one at construction
+        sa._raw = one_shot[0]
+        return one_shot[0]
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+        return self._real().encrypt(nonce, data, associated_data)
+
+    def decrypt(self, nonce: bytes, data: bytes | memoryview, associated_data: bytes | memoryview | None) -> bytes:
+        return self._real().decrypt(nonce, data, associated_data)
+
+
 class EspSa:
     """One unidirectional ESP SA: keys, sequence counter or replay window, and per-SA counters."""
 
@@ -147,11 +190,15 @@ class EspSa:
         # built for this SA directly, with its nonce rule salt ‖ IV (RFC 4106 §4, RFC 7634 §2): the
         # wrapper's checks are already made here (IV always 8 bytes, lengths checked) and its extra
         # call costs ~10 % of a 1400-byte packet. Truncated-ICV GCM goes through the wrapper.
-        self._raw: AESGCM | ChaCha20Poly1305 | None = None
+        # Memory (DESIGN.md §5, issue 5): the OpenSSL object holds ~2.5 KB of cipher contexts, so an SA
+        # keeps only its raw key (in ``spec``) until its first packet; ``_LazyAead`` stands in for it
+        # and swaps itself out on first use, so the per-packet path has no extra branch.
+        self._raw: AESGCM | ChaCha20Poly1305 | _LazyAead | None = None
         self._salt = b""
         one_shot = cipher.one_shot() if isinstance(cipher, AeadCipher) else None
         if one_shot is not None and len(one_shot[1]) == 4:  # nonce = 4-byte salt ‖ IV, in one pack
-            self._raw, self._salt = one_shot
+            self._raw, self._salt = _LazyAead(self), one_shot[1]
+            self._aead = None  # only reached when _raw is None
         self._block: BlockCipher | None = None if cipher.aead or cipher.alg.mode == "null" else cipher
         self._integ: Integ | None = integ if integ.icv_size else None
         if cipher.alg.mode == "null" and self._integ is None:
@@ -168,11 +215,8 @@ class EspSa:
         self._icv_size = cipher.icv_size if cipher.aead else integ.icv_size
         self._align_mask = _align(cipher.block_size) - 1
         self._counter_iv = cipher.alg.mode == "ctr"
-        self._trailers: dict[int, bytes] = {}
-        # Tunnel mode's two next headers: the trailer of every payload length modulo the alignment
-        align = self._align_mask + 1
-        self._tr4 = tuple(wesp.trailer(n, _IPIP, align) for n in range(align))
-        self._tr6 = tuple(wesp.trailer(n, _IPV6, align) for n in range(align))
+        # Trailer tables depend only on the alignment: shared by every SA with that alignment
+        self._tr4, self._tr6, self._trailers = _trailer_tables(self._align_mask + 1)
         # The per-packet fast path (seal_payload, open_payload; seal and open for raw ESP over IPv4):
         # tunnel mode with a one-shot AEAD, the common case (aes-gcm, chacha20poly1305); everything
         # else takes the general path (seal_esp, _open_at, _tunnel_payload).
