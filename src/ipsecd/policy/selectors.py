@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
 from ipsecd.dataplane.base import IPAddress, IPNetwork, Selector
@@ -37,11 +38,23 @@ def network_range(net: IPNetwork) -> tuple[int, int]:
     return start, start | ((1 << (net.max_prefixlen - net.prefixlen)) - 1)
 
 
+@lru_cache(maxsize=4096)
 def make_network(version: int, value: int, length: int) -> IPNetwork:
-    """The prefix ``value/length`` of the given IP version (host bits must be zero)."""
+    """The prefix ``value/length`` of the given IP version (host bits must be zero).
+
+    Cached: every CHILD_SA turns its selectors into prefixes, and the same few networks recur;
+    building an ``IPv4Network`` costs about thirty times the cache lookup (networks are immutable).
+    """
     if version == 4:
         return IPv4Network((value, length))
     return IPv6Network((value, length))
+
+
+@lru_cache(maxsize=4096)
+def parse_address(text: str) -> IPAddress:
+    """``ip_address(text)``, cached: the IKE core parses the same peer and local address strings
+    for every NAT-D hash and SA spec, and the addresses are immutable."""
+    return ip_address(text)
 
 
 def make_address(version: int, value: int) -> IPAddress:

@@ -12,7 +12,6 @@ split i→r encryption, i→r integrity, r→i encryption, r→i integrity.
 from __future__ import annotations
 
 import struct
-from ipaddress import ip_address
 from typing import TYPE_CHECKING
 
 from ipsecd.crypto import keymat, registry
@@ -20,6 +19,7 @@ from ipsecd.crypto.errors import CryptoError, UnknownAlgorithmError
 from ipsecd.crypto.ke import KeyExchange, new_ke
 from ipsecd.dataplane.base import Direction, IpsecProto, Lifetime, Mode, SaSpec, Selector, UdpEncap
 from ipsecd.policy.errors import SelectorError
+from ipsecd.policy.selectors import parse_address
 from ipsecd.wire.enums import DhGroup, ExchangeType, NotifyType, ProtocolId, TransformType
 from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
@@ -312,7 +312,7 @@ class ChildCreate(Task):
 
         def spec(spi: int, direction: Direction, src: str, dst: str, ekey: bytes, akey: bytes,
                  selector: Selector) -> SaSpec:
-            return SaSpec(spi, direction, IpsecProto.ESP, cfg.mode, ip_address(src), ip_address(dst),
+            return SaSpec(spi, direction, IpsecProto.ESP, cfg.mode, parse_address(src), parse_address(dst),
                           algs.encr.name, ekey, integ, akey, cfg.policy_id, selector, encap, algs.esn,
                           lifetime=life, reqid=cfg.reqid)
 

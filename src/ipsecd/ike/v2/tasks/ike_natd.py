@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from ipaddress import ip_address
 from typing import TYPE_CHECKING
 
+from ipsecd.policy.selectors import parse_address
 from ipsecd.wire.enums import NotifyType
 from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def natd_hash(spi_i: bytes, spi_r: bytes, endpoint: tuple[str, int]) -> bytes:
     host, port = endpoint
-    return hashlib.sha1(spi_i + spi_r + ip_address(host).packed + struct.pack("!H", port)).digest()
+    return hashlib.sha1(spi_i + spi_r + parse_address(host).packed + struct.pack("!H", port)).digest()
 
 
 class IkeNatd(Task):
