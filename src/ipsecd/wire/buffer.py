@@ -37,28 +37,46 @@ class Reader:
     def eof(self) -> bool:
         return self._pos >= self._end
 
-    def _take(self, n: int) -> int:
-        start = self._pos
-        if n < 0 or start + n > self._end:
-            raise BufferReadError(f"need {n} bytes at offset {start}, have {self._end - start}")
-        self._pos = start + n
-        return start
+    # The pulls inline the bounds check rather than share a helper: they run a few hundred
+    # times per IKE SA, and the extra call was a tenth of the codec's time.
+
+    def _overrun(self, n: int) -> BufferReadError:
+        return BufferReadError(f"need {n} bytes at offset {self._pos}, have {self._end - self._pos}")
 
     def pull_uint8(self) -> int:
-        return self._data[self._take(1)]
+        pos = self._pos
+        if pos >= self._end:
+            raise self._overrun(1)
+        self._pos = pos + 1
+        return self._data[pos]
 
     def pull_uint16(self) -> int:
-        return int(_U16.unpack_from(self._data, self._take(2))[0])
+        pos = self._pos
+        if pos + 2 > self._end:
+            raise self._overrun(2)
+        self._pos = pos + 2
+        return int(_U16.unpack_from(self._data, pos)[0])
 
     def pull_uint32(self) -> int:
-        return int(_U32.unpack_from(self._data, self._take(4))[0])
+        pos = self._pos
+        if pos + 4 > self._end:
+            raise self._overrun(4)
+        self._pos = pos + 4
+        return int(_U32.unpack_from(self._data, pos)[0])
 
     def pull_uint64(self) -> int:
-        return int(_U64.unpack_from(self._data, self._take(8))[0])
+        pos = self._pos
+        if pos + 8 > self._end:
+            raise self._overrun(8)
+        self._pos = pos + 8
+        return int(_U64.unpack_from(self._data, pos)[0])
 
     def pull_bytes(self, n: int) -> bytes:
-        start = self._take(n)
-        return bytes(self._data[start:start + n])
+        pos = self._pos
+        if n < 0 or pos + n > self._end:
+            raise self._overrun(n)
+        self._pos = pos + n
+        return bytes(self._data[pos:pos + n])
 
     def pull_rest(self) -> bytes:
         return self.pull_bytes(self.remaining())
