@@ -9,6 +9,7 @@ single prefix, "any port" when a port range has no policy form.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 from ipsecd.dataplane.base import IPNetwork, Selector
@@ -21,6 +22,13 @@ Address = IPv4Address | IPv6Address
 _TYPE = {4: TsType.TS_IPV4_ADDR_RANGE, 6: TsType.TS_IPV6_ADDR_RANGE}
 
 
+# The conversions below are cached: selectors are frozen values, each CHILD_SA negotiation converts
+# the same few (our policy's, the peer's usual proposal) several times, and a conversion validates
+# and builds ipaddress objects at about ten times the cost of the lookup.
+_CACHE = 4096
+
+
+@lru_cache(maxsize=_CACHE)
 def _from_wire(ts: TrafficSelector) -> ps.TrafficSelector | None:
     if not ts.known:
         return None
@@ -40,6 +48,7 @@ def to_ts(net: IPNetwork, protocol: int, port: int) -> TrafficSelector:
     return _to_wire(ps.TrafficSelector.from_network(net, protocol, port))
 
 
+@lru_cache(maxsize=_CACHE)
 def local_remote(sel: Selector) -> tuple[TrafficSelector, TrafficSelector]:
     """(our side, their side) of a configuration selector (``src`` is ours)."""
     src, dst = ps.ts_from_selector(sel)
@@ -58,6 +67,7 @@ def is_within(ts: TrafficSelector, outer: list[TrafficSelector]) -> bool:
     return inner is not None and any(o is not None and o.contains(inner) for o in map(_from_wire, outer))
 
 
+@lru_cache(maxsize=_CACHE)
 def to_selector(local: TrafficSelector, remote: TrafficSelector) -> Selector:
     """Our outbound selector (src = local) from a negotiated TS pair."""
     src, dst = _from_wire(local), _from_wire(remote)
