@@ -57,21 +57,21 @@ _DECODERS: dict[int, Callable[[Reader], Payload]] = {
 }
 # Known types we carry without interpreting (certificates and EAP are not negotiated yet).
 _OPAQUE = {PayloadType.CERT, PayloadType.CERTREQ, PayloadType.EAP, PayloadType.SKF}
+_NONE, _SK = int(PayloadType.NONE), int(PayloadType.SK)  # plain ints: the loop compares per payload
 
 
 def decode_chain(first: int, r: Reader, base_offset: int = 0) -> list[Payload]:
     """Decode payloads until Next Payload is 0; ``base_offset`` locates ``r`` in the datagram."""
     payloads: list[Payload] = []
     ptype = first
-    while ptype != PayloadType.NONE:
+    while ptype != _NONE:
         start = r.position
-        nxt = r.pull_uint8()
-        flags = r.pull_uint8()
-        length = r.pull_uint16()
+        generic = r.pull_uint32()  # Next Payload, flags, Payload Length in one read
+        nxt, flags, length = generic >> 24, (generic >> 16) & 0xFF, generic & 0xFFFF
         if length < GENERIC_HEADER_SIZE:
             raise MalformedMessageError(f"payload {ptype} with length {length}")
         saved_end = r.enter_block(length - GENERIC_HEADER_SIZE)
-        if ptype == PayloadType.SK:
+        if ptype == _SK:
             payload: Payload = SkPayload(nxt, r.pull_rest(), base_offset + start + GENERIC_HEADER_SIZE)
         elif (decoder := _DECODERS.get(ptype)) is not None:
             payload = decoder(r)
@@ -83,7 +83,7 @@ def decode_chain(first: int, r: Reader, base_offset: int = 0) -> list[Payload]:
             raise UnsupportedCriticalPayloadError(ptype)
         r.leave_block(saved_end)
         payloads.append(payload)
-        if ptype == PayloadType.SK:
+        if ptype == _SK:
             if not r.eof():
                 raise MalformedMessageError("the SK payload is not the last payload")
             break
@@ -102,8 +102,7 @@ def encode_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
             nxt = p.first_inner
         else:
             nxt = items[i + 1].ptype() if i + 1 < len(items) else PayloadType.NONE
-        w.push_uint8(int(nxt))
-        w.push_uint8(p.flags())
+        w.push_uint16((int(nxt) << 8) | p.flags())
         at = w.open_length(2)
         p.encode_body(w)
         w.close_length(at, 2, GENERIC_HEADER_SIZE)
