@@ -51,11 +51,9 @@ class Transform:
     unknown_attrs: bool = False
 
     def encode(self, w: Writer, last: bool) -> None:
-        w.push_uint8(_LAST_TRANSFORM if last else _MORE_TRANSFORMS)
-        w.push_uint8(0)
+        w.push_uint16((_LAST_TRANSFORM if last else _MORE_TRANSFORMS) << 8)  # last substruc, reserved
         at = w.open_length(2)
-        w.push_uint8(int(self.type))
-        w.push_uint8(0)
+        w.push_uint16(int(self.type) << 8)  # type, reserved
         w.push_uint16(self.id)
         if self.key_length is not None:
             w.push_uint16(_AF_TV | TransformAttr.KEY_LENGTH)
@@ -64,15 +62,14 @@ class Transform:
 
     @classmethod
     def decode(cls, r: Reader) -> tuple[Transform, bool]:
-        more = r.pull_uint8()
-        r.pull_uint8()
-        length = r.pull_uint16()
+        head = r.pull_uint32()  # last substruc, reserved, length: one read (this runs per transform)
+        more, length = head >> 24, head & 0xFFFF
         if length < 8:
             raise MalformedMessageError(f"transform length {length} < 8")
         saved_end = r.enter_block(length - 4)
-        ttype = TransformType(r.pull_uint8())
-        r.pull_uint8()
-        tid = r.pull_uint16()
+        body = r.pull_uint32()  # type, reserved, transform id
+        ttype = TransformType(body >> 24)
+        tid = body & 0xFFFF
         key_length: int | None = None
         unknown = False
         while not r.eof():
@@ -103,8 +100,7 @@ class Proposal:
         return [t for t in self.transforms if t.type == ttype]
 
     def encode(self, w: Writer, last: bool) -> None:
-        w.push_uint8(_LAST_PROPOSAL if last else _MORE_PROPOSALS)
-        w.push_uint8(0)
+        w.push_uint16((_LAST_PROPOSAL if last else _MORE_PROPOSALS) << 8)  # last substruc, reserved
         at = w.open_length(2)
         w.push_uint8(self.number)
         w.push_uint8(int(self.protocol))
@@ -117,9 +113,8 @@ class Proposal:
 
     @classmethod
     def decode(cls, r: Reader) -> tuple[Proposal, bool]:
-        more = r.pull_uint8()
-        r.pull_uint8()
-        length = r.pull_uint16()
+        head = r.pull_uint32()  # last substruc, reserved, length
+        more, length = head >> 24, head & 0xFFFF
         if length < 8:
             raise MalformedMessageError(f"proposal length {length} < 8")
         saved_end = r.enter_block(length - 4)
