@@ -17,6 +17,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from ipsecd.crypto import registry
 from ipsecd.crypto.errors import UnknownAlgorithmError
 from ipsecd.dataplane.base import Level, Mode, Selector
+from ipsecd.policy.selectors import parse_address
 from ipsecd.wire.enums import IdType
 
 from ..errors import ConfigError
@@ -113,7 +114,7 @@ def parse_identity(text: str, address: str) -> tuple[IdType, bytes]:
         kind = "address"
     if kind == "address":
         try:
-            ip = ip_address(value)
+            ip = parse_address(value)  # cached: runs for every IKE_AUTH with my-id=auto
         except ValueError:
             raise ConfigError(f"identity {text!r}: {value!r} is not an IP address") from None
         return (IdType.ID_IPV4_ADDR if ip.version == 4 else IdType.ID_IPV6_ADDR), ip.packed
