@@ -46,7 +46,7 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
             line = raw
         else:
             line = raw.lstrip()
-        if line.endswith("\\") and not line.endswith("\\\\"):
+        if (len(line) - len(line.rstrip("\\"))) % 2:  # an odd run of backslashes: the last one continues
             buf.append(line[:-1])
             continue
         buf.append(line)

@@ -27,11 +27,13 @@ from .views import (
     item_flags,
     item_values,
     json_row,
+    render_as_value,
     render_detail,
     render_export,
     render_json,
     render_single,
     render_table,
+    render_value_list,
     runtime_flags,
 )
 
@@ -410,8 +412,13 @@ class Executor:
             return f"{len(rows)}\n"
         if self.as_json:
             return render_json(json_row(menu, r) for r in rows)
+        if "as-value" in flags:
+            return render_as_value(menu, rows)
+        if "value-list" in flags:
+            return render_value_list(menu, rows)
         if "detail" in flags or "terse" in flags:
             return render_detail(menu, rows, "show-ids" in flags, "terse" in flags)
+        # "brief" is the table itself; "without-paging" changes nothing here (there is no pager).
         return render_table(menu, rows, proplist or list(menu.columns), "show-ids" in flags)
 
     def _single_values(self, menu: Menu, sensitive: bool) -> dict[str, str]:

@@ -1,10 +1,13 @@
-"""``print`` (table, ``detail``, ``terse``, JSON) and ``export`` output, the way RouterOS writes them.
+"""``print`` (table, ``detail``, ``terse``, ``value-list``, ``as-value``, JSON) and ``export`` output,
+the way RouterOS writes them.
 
 A printed item is an ordered mapping property → text (:func:`item_values`) plus its flags
 (``X`` disabled, ``D`` dynamic, ``*`` default, and menu-specific ones such as ``T`` template) and its
 ``;;;`` comment. ``export`` is compact: only values that differ from the default (for default objects,
 from their factory values), default objects as ``set [ find default=yes ] …`` (the default template
-policy as ``set 0 …`` when it is first), secrets only with ``show-sensitive``.
+policy as ``set 0 …`` when it is first), secrets only with ``show-sensitive``, and lines longer than
+80 columns folded the way RouterOS folds them (``\\`` at the end, four spaces on the next line), so an
+export pastes into a RouterOS terminal and reads back through :func:`.script.logical_lines`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from .store import Item, State
 from .values import Secret, Str, quote
 
 WRAP = 100
+EXPORT_WIDTH = 80
 HIDDEN = ("comment", "disabled", "key-data")
 FLAG_PROPS = ("default", "dynamic", "responder")
 
@@ -151,6 +155,27 @@ def render_detail(menu: Menu, rows: Sequence[PrintRow], show_ids: bool, terse: b
     return "\n".join(lines) + "\n"
 
 
+def render_value_list(menu: Menu, rows: Sequence[PrintRow]) -> str:
+    """``print value-list``: one line per property, the items' values side by side."""
+    names: list[str] = []
+    for r in rows:
+        names.extend(k for k in r.values if k not in names)
+    if not names:
+        return ""
+    kw = max(len(k) for k in names)
+    widths = [max(len(r.values.get(k, "")) for k in names) for r in rows]
+    out = []
+    for k in names:
+        cells = "  ".join(r.values.get(k, "").ljust(w) for r, w in zip(rows, widths, strict=True))
+        out.append(f"{k.rjust(kw + 2)}: {cells}".rstrip())
+    return "\n".join(out) + "\n"
+
+
+def render_as_value(menu: Menu, rows: Sequence[PrintRow]) -> str:
+    """``print as-value``: the RouterOS array text, ``.id=*1;name=…``, one item per line."""
+    return "".join(";".join(f"{k}={v}" for k, v in json_row(menu, r).items()) + "\n" for r in rows)
+
+
 def render_single(values: Mapping[str, str]) -> str:
     if not values:
         return ""
@@ -173,6 +198,48 @@ def json_row(menu: Menu, r: PrintRow) -> dict[str, str]:
 
 
 # -- export ----------------------------------------------------------------------------------------
+
+def _atoms(line: str) -> list[str]:
+    """The line cut where a fold may go: a backslash and the two characters after it stay together,
+    so no escape (``\\x``, ``\\HH``) is ever split."""
+    out: list[str] = []
+    i = 0
+    while i < len(line):
+        n = 3 if line[i] == "\\" else 1
+        out.append(line[i:i + n])
+        i += n
+    return out
+
+
+def fold(line: str, width: int = EXPORT_WIDTH) -> list[str]:
+    """Fold one export line into physical lines of at most ``width`` columns, RouterOS style.
+
+    The fold goes after the last space or ``=`` that fits; a token longer than the line is cut
+    where it must. A continuation line starts with four spaces, which the reader strips, so no
+    continuation may begin with a space of the text itself.
+    """
+    atoms = _atoms(line)
+    out: list[str] = []
+    indent = ""
+    start = 0
+    while True:
+        room = width - len(indent) - 1  # the trailing backslash
+        end, used = start, 0
+        while end < len(atoms) and used + len(atoms[end]) <= room:
+            used += len(atoms[end])
+            end += 1
+        if end == len(atoms):
+            out.append(indent + "".join(atoms[start:]))
+            return out
+        starts = [j for j in range(end, start, -1) if atoms[j] != " "]  # a continuation may start here
+        if not starts:  # a run of spaces wider than the line: leave it whole
+            out.append(indent + "".join(atoms[start:]))
+            return out
+        cut = next((j for j in starts if atoms[j - 1] in (" ", "=")), starts[0])
+        out.append(indent + "".join(atoms[start:cut]) + "\\")
+        start = cut
+        indent = "    "
+
 
 def _pairs(menu: Menu, values: Mapping[str, str], sensitive: bool) -> list[str]:
     out = []
@@ -218,5 +285,5 @@ def render_export(state: State, sensitive: bool, paths: Sequence[str] = EXPORT_O
         lines = export_menu(menu, state.get(path, []), sensitive)
         if lines:
             out.append(path)
-            out.extend(lines)
+            out.extend(physical for line in lines for physical in fold(line))
     return "\n".join(out) + "\n"
