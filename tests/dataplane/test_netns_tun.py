@@ -47,12 +47,13 @@ def static_config(pair: Pair, side: str, *, mode: str, encap: bool, workers: int
 class Gateways:
     """``ipsecd dataplane static`` running in each namespace; :meth:`stop` returns their final reports."""
 
-    def __init__(self, pair: Pair, tmp: Path, **kw: Any) -> None:
+    def __init__(self, pair: Pair, tmp: Path, configs: tuple[dict[str, Any], dict[str, Any]] | None = None,
+                 **kw: Any) -> None:
         self.pair = pair
         self.procs: list[subprocess.Popen[str]] = []
-        for side, ns in (("a", pair.a), ("b", pair.b)):
+        for n, (side, ns) in enumerate((("a", pair.a), ("b", pair.b))):
             path = tmp / f"{side}.json"
-            path.write_text(json.dumps(static_config(pair, side, **kw)))
+            path.write_text(json.dumps(configs[n] if configs else static_config(pair, side, **kw)))
             p = pair.popen(ns, sys.executable, "-m", "ipsecd", "dataplane", "static", str(path),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             self.procs.append(p)

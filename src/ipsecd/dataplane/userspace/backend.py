@@ -152,6 +152,8 @@ class TunDataPlane:
 
     def add_address(self, address: str) -> None:
         """Put ``address`` (one host) on the TUN device: traffic to the tunnel is sourced from it."""
+        if ":" in address:
+            tun.enable_ipv6(self.name)
         tun.ip("addr", "replace", tun.host_prefix(address), "dev", self.name)
 
     def del_address(self, address: str) -> None:

@@ -11,7 +11,8 @@
   the TUN device in table ``table``, and a rule ``not fwmark MARK lookup table`` at priority
   ``table``, so everything the data plane's own sockets send (they carry ``MARK``: ESP, ESP-in-UDP,
   IKE on 4500, clear bypass) and the daemon's IKE from UDP ``ike_port`` (a rule one priority earlier
-  sends it to ``main``) never loops back into the tunnel.
+  sends it to ``main``) never loops back into the tunnel. Both rules exist for IPv4 and IPv6 (the
+  outer and inner families are independent: IPv4 in IPv6 and IPv6 in IPv4 tunnels route alike).
 
 Every command runs ``ip`` (iproute2); failures raise :class:`TunError` with ip's message.
 """
@@ -74,21 +75,35 @@ def detach_queue(fd: int) -> None:
     fcntl.ioctl(fd, TUNSETQUEUE, struct.pack("16sH22x", b"", IFF_DETACH_QUEUE))
 
 
+def _sysctl(path: str, value: str) -> None:
+    if os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(value)
+
+
 def configure(name: str, mtu: int, addresses: list[str]) -> None:
-    """Bring the device up with ``mtu`` and ``addresses``; IPv6 autoconfiguration off so no router
-    solicitation is ever read from the device as if it were traffic."""
-    if os.path.exists(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6") and not any(":" in a for a in addresses):
-        with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w") as f:
-            f.write("1")
-    for path in (f"/proc/sys/net/ipv4/conf/{name}/rp_filter",):
-        if os.path.exists(path):  # decrypted packets arrive on the TUN from addresses routed elsewhere too
-            with open(path, "w") as f:
-                f.write("0")
+    """Bring the device up with ``mtu`` and ``addresses``. IPv6 stays off until an IPv6 address or
+    route needs it (:func:`enable_ipv6`), and even then no link-local address is generated
+    (``addr_gen_mode`` none): without one the kernel sends no router solicitation, DAD or MLD
+    report of its own into the tunnel, which the worker would read as if it were traffic."""
+    _sysctl(f"/proc/sys/net/ipv6/conf/{name}/addr_gen_mode", "1")
+    if any(":" in a for a in addresses):
+        enable_ipv6(name)
+    else:
+        _sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "1")
+    # decrypted packets arrive on the TUN from addresses routed elsewhere too
+    _sysctl(f"/proc/sys/net/ipv4/conf/{name}/rp_filter", "0")
     # a deeper queue than the default 500 rides out the moments the worker is descheduled instead of
     # dropping (each drop halves a TCP sender's window)
     ip("link", "set", "dev", name, "mtu", str(mtu), "txqueuelen", str(TXQUEUELEN), "up")
     for a in addresses:
         ip("addr", "add", a, "dev", name)
+
+
+def enable_ipv6(name: str) -> None:
+    """Turn IPv6 on for the device (for an IPv6 route or address through it; see :func:`configure`)."""
+    _sysctl(f"/proc/sys/net/ipv6/conf/{name}/accept_ra", "0")
+    _sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "0")
 
 
 def host_prefix(address: str) -> str:
@@ -139,6 +154,8 @@ class Routing:
         """Route ``dst`` (a prefix) through the TUN device in the table, from ``src`` when given."""
         if key in self._routes:
             return
+        if ":" in dst:
+            enable_ipv6(self.dev)
         args = ("route", "replace", dst, "dev", self.dev, "table", self.table) + (("src", src) if src else ())
         ip(*args)
         self._routes[key] = ("route", "del", dst, "dev", self.dev, "table", self.table)

@@ -7,17 +7,24 @@
   sends it into the TUN device. :class:`GsoSender` batches equal-sized ESP payloads to one peer into a
   single ``sendmsg`` with ``UDP_SEGMENT``: the kernel cuts it into separate datagrams, each its own
   ESP packet that fits the path MTU — no outer fragmentation, one syscall per batch.
-- **Raw ESP/AH** (IP protocols 50/51): :func:`raw_socket` receives whole IPv4 packets of that
-  protocol (the kernel here has no ESP/AH handler, so the raw socket is the only consumer) and sends
-  ESP payloads to which the kernel adds the IP header.
-- :func:`hdrincl_socket` sends complete IP packets (AH, whose ICV covers the IP header, and packets a
-  policy lets through in clear).
+- **Raw ESP/AH** (IP protocols 50/51): :func:`raw_socket` receives the packets of that protocol (the
+  kernel here has no ESP/AH handler, so the raw socket is the only consumer). The two families differ
+  (RFC 3542 §3): an IPv4 raw socket hands over the whole packet, IP header included; an IPv6 raw
+  socket hands over only what follows the IPv6 header (and the extension headers the kernel
+  processed) — the addresses come from the sender address and ``IPV6_PKTINFO``
+  (:func:`recv_raw6`), which is all AH needs to rebuild the header its ICV covers (every other field
+  of it is mutable or implied, RFC 4302 §3.3.3.1.2).
+- :func:`hdrincl_socket` sends complete IP packets as given (raw ESP, AH, packets a policy lets
+  through in clear): ``IP_HDRINCL`` for IPv4; for IPv6, Linux sets the same header-included mode on
+  an ``IPPROTO_RAW`` socket (``inet6_create``).
 """
 
 from __future__ import annotations
 
 import socket
 import struct
+
+from ipsecd.wire import ip as wip
 
 SOL_UDP = 17
 UDP_SEGMENT = 103
@@ -53,21 +60,48 @@ def natt_socket(port: int, mark: int, v6: bool = False, reuseport: bool = True) 
     return s
 
 
-def raw_socket(proto: int, mark: int) -> socket.socket:
-    """Raw IPv4 socket for ESP (50) or AH (51): receives whole packets, sends payloads."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
-    _mark(s, mark)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    s.setblocking(False)
+def raw_socket(proto: int, mark: int, v6: bool = False) -> socket.socket:
+    """Raw socket receiving ESP (50) or AH (51): whole IPv4 packets, or IPv6 payloads with the
+    destination address reported (``IPV6_RECVPKTINFO``)."""
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_RAW, proto)
+    try:
+        _mark(s, mark)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        if v6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        raise
     return s
 
 
-def hdrincl_socket(mark: int) -> socket.socket:
-    """Raw IPv4 socket that sends complete packets as given (IP_HDRINCL)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    _mark(s, mark)
-    s.setblocking(False)
+def hdrincl_socket(mark: int, v6: bool = False) -> socket.socket:
+    """Raw socket that sends complete IPv4 or IPv6 packets as given (header included)."""
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    try:
+        _mark(s, mark)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        raise
     return s
+
+
+def recv_raw6(s: socket.socket, proto: int) -> bytes | None:
+    """One packet from an IPv6 raw socket of ``proto`` as a whole IPv6 packet (header rebuilt from
+    the sender and ``IPV6_PKTINFO``; traffic class, flow label and hop limit, mutable in transit,
+    left zero/64), or None when nothing is queued. A packet without its destination is dropped."""
+    while True:
+        try:
+            data, anc, _flags, addr = s.recvmsg(65535, 64)
+        except BlockingIOError:
+            return None
+        for level, kind, value in anc:
+            if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 16:
+                src = socket.inet_pton(socket.AF_INET6, addr[0].partition("%")[0])
+                return wip.ipv6_header(src, value[:16], proto, len(data)) + data
 
 
 def recv_gro(s: socket.socket, bufsize: int = 65535) -> tuple[bytes, int, tuple[str, int]] | None:

@@ -28,7 +28,9 @@ import os
 import select
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -41,7 +43,10 @@ from ipsecd.wire import natt
 
 #: Packets one readiness event may process before the loop looks at its other sockets again.
 BURST = 256
-_HANDOFF_OUT, _HANDOFF_UDP, _HANDOFF_RAW = b"O", b"U", b"R"
+_HANDOFF_OUT, _HANDOFF_UDP, _HANDOFF_RAW, _HANDOFF_AH = b"O", b"U", b"R", b"A"
+#: IPv6 is available (a kernel booted with ``ipv6.disable=1`` has no AF_INET6 sockets).
+HAS_IPV6 = os.path.exists("/proc/net/if_inet6")
+Dest = tuple[Callable[[bytes, tuple[str, int]], None] | None, socket.socket | None, tuple[str, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +74,29 @@ class Worker:
         self.up = up
         self.proc = Processor(full_packets=False, index=cfg.index, workers=cfg.workers)
         self.tun = tun.open_queue(cfg.tun, multi_queue=True)
+        v6 = HAS_IPV6
         self.udp = udp.natt_socket(cfg.natt_port, cfg.mark)
+        self.udp6 = udp.natt_socket(cfg.natt_port, cfg.mark, v6=True) if v6 else None
         self.gso = udp.GsoSender(self.udp)
+        self.gso6 = udp.GsoSender(self.udp6) if self.udp6 is not None else None
         self.esp: socket.socket | None = None
         self.ah: socket.socket | None = None
+        self.esp6: socket.socket | None = None
+        self.ah6: socket.socket | None = None
         if cfg.raw and cfg.index == 0:
             self.esp = udp.raw_socket(50, cfg.mark)
             self.ah = udp.raw_socket(51, cfg.mark)
+            if v6:
+                self.esp6 = udp.raw_socket(50, cfg.mark, v6=True)
+                self.ah6 = udp.raw_socket(51, cfg.mark, v6=True)
         self.plain = udp.hdrincl_socket(cfg.mark)
+        self.plain6 = udp.hdrincl_socket(cfg.mark, v6=True) if v6 else None
         self.hand = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.hand.bind(handoff_address(cfg.tag, cfg.index))
         self.hand.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.hand.setblocking(False)
-        self._dest: dict[int, tuple[bool, tuple[str, int]]] = {}  # id(engine) -> (udp?, address)
+        # id(engine) -> (GSO add of the UDP socket, or None for whole packets; the raw socket; address)
+        self._dest: dict[int, Dest] = {}
         self._rx: list[bytes] = []  # decrypted packets of the current batch, for the TUN
         self.running = True
 
@@ -89,11 +104,15 @@ class Worker:
 
     def run(self) -> None:
         ep = select.epoll()
-        handlers = {self.tun: self._tun_in, self.udp.fileno(): self._udp_in, self.hand.fileno(): self._handoff_in,
-                    self.ctrl.fileno(): self._ctrl_in}
-        if self.esp is not None and self.ah is not None:
-            handlers[self.esp.fileno()] = self._esp_in
-            handlers[self.ah.fileno()] = self._ah_in
+        handlers: dict[int, Callable[[], None]] = {
+            self.tun: self._tun_in, self.udp.fileno(): partial(self._udp_in, self.udp),
+            self.hand.fileno(): self._handoff_in, self.ctrl.fileno(): self._ctrl_in}
+        if self.udp6 is not None:
+            handlers[self.udp6.fileno()] = partial(self._udp_in, self.udp6)
+        for sock, handler in ((self.esp, self._esp_in), (self.ah, self._ah_in), (self.esp6, self._esp6_in),
+                              (self.ah6, self._ah6_in)):
+            if sock is not None:
+                handlers[sock.fileno()] = handler
         for fd in handlers:
             ep.register(fd, select.EPOLLIN)
         next_expire = 0.0
@@ -111,7 +130,7 @@ class Worker:
             self.close()
 
     def close(self) -> None:
-        for s in (self.udp, self.esp, self.ah, self.plain, self.hand):
+        for s in (self.udp, self.udp6, self.esp, self.ah, self.esp6, self.ah6, self.plain, self.plain6, self.hand):
             if s is not None:
                 s.close()
         os.close(self.tun)
@@ -126,7 +145,7 @@ class Worker:
 
     def _tun_in(self) -> None:
         read, fd, outbound, size = os.read, self.tun, self.proc.outbound, self.cfg.mtu + offload.VNET_HDR_LEN
-        proc, dests, gso_add = self.proc, self._dest, self.gso.add
+        proc, dests = self.proc, self._dest
         now = time.monotonic()
         for _ in range(BURST):
             try:
@@ -138,37 +157,50 @@ class Worker:
                 engine = proc.last
                 assert engine is not None
                 dest = dests.get(id(engine)) or self._destination(engine)
-                if dest[0]:
-                    gso_add(data, dest[1])
+                if dest[0] is not None:
+                    dest[0](data, dest[2])
                 else:
-                    self._send(self.plain, data, dest[1])
+                    self._send(dest[1], data, dest[2])
             elif verdict:
                 self._emit(verdict, idx, data, pkt)
-        self.gso.flush()
+        self._flush_tx()
         self._flush_rx()
+
+    def _flush_tx(self) -> None:
+        self.gso.flush()
+        if self.gso6 is not None:
+            self.gso6.flush()
 
     def _emit(self, verdict: int, idx: int, data: bytes, pkt: bytes) -> None:
         if verdict == PROTECT:
             engine = self.proc.last
             assert engine is not None
-            dest = self._dest.get(id(engine))
-            if dest is None or len(self._dest) > 4096:
-                dest = self._destination(engine)
-            if dest[0]:
-                self.gso.add(data, dest[1])
+            dest = self._dest.get(id(engine)) or self._destination(engine)
+            if dest[0] is not None:
+                dest[0](data, dest[2])
             else:
-                self._send(self.plain, data, dest[1])  # raw ESP and AH: whole packets (IP_HDRINCL)
+                self._send(dest[1], data, dest[2])  # raw ESP and AH: whole packets (header included)
         elif verdict == PASS:
-            self._send(self.plain, data, (socket.inet_ntop(socket.AF_INET, data[16:20]), 0))
+            if data[0] >> 4 == 6:
+                self._send(self.plain6, data, (socket.inet_ntop(socket.AF_INET6, data[24:40]), 0))
+            else:
+                self._send(self.plain, data, (socket.inet_ntop(socket.AF_INET, data[16:20]), 0))
         elif verdict == HANDOFF:
             self._handoff(idx, _HANDOFF_OUT + pkt)
 
-    def _destination(self, engine: Engine) -> tuple[bool, tuple[str, int]]:
+    def _destination(self, engine: Engine) -> Dest:
+        """Where the SA's packets go: its UDP socket's GSO batcher (ESP-in-UDP, payloads) or the
+        header-included raw socket (raw ESP, AH: whole packets), of the SA's address family."""
         spec = engine.spec
+        v6 = spec.dst.version == 6
+        if len(self._dest) > 4096:
+            self._dest.clear()
+        dest: Dest
         if spec.encap is not None:
-            dest = (True, (str(spec.dst), spec.encap.dport))
+            gso = self.gso6 if v6 else self.gso
+            dest = (gso.add if gso is not None else None, None, (str(spec.dst), spec.encap.dport))
         else:
-            dest = (False, (str(spec.dst), 0))
+            dest = (None, self.plain6 if v6 else self.plain, (str(spec.dst), 0))
         self._dest[id(engine)] = dest
         return dest
 
@@ -207,10 +239,10 @@ class Worker:
                 pass  # TUN queue full or device going away: dropped, as a NIC would
         self._rx.clear()
 
-    def _udp_in(self) -> None:
+    def _udp_in(self, sock: socket.socket) -> None:
         inbound, rx, classify = self.proc.inbound_esp, self._rx, natt.classify
         for _ in range(BURST):
-            got = udp.recv_gro(self.udp)
+            got = udp.recv_gro(sock)
             if got is None:
                 break
             data, seg, addr = got
@@ -228,8 +260,8 @@ class Worker:
                     elif verdict == HANDOFF:
                         self._handoff(idx, _HANDOFF_UDP + piece)
                 elif kind is natt.Kind.IKE:
-                    self.up.send(("ike", piece[4:], addr))
-        self.gso.flush()
+                    self.up.send(("ike", piece[4:], addr[:2]))  # IPv6 senders come as 4-tuples
+        self._flush_tx()
         self._flush_rx()
 
     def _esp_in(self) -> None:
@@ -244,6 +276,18 @@ class Worker:
             self._deliver(*self.proc.inbound_esp(pkt[ihl:], False, now), _HANDOFF_RAW)
         self._flush_rx()
 
+    def _esp6_in(self) -> None:
+        """Raw ESP over IPv6: the socket hands over the ESP packet without the IPv6 header."""
+        assert self.esp6 is not None
+        now = time.monotonic()
+        for _ in range(BURST):
+            try:
+                esp = self.esp6.recv(65535)
+            except BlockingIOError:
+                break
+            self._deliver(*self.proc.inbound_esp(esp, False, now), _HANDOFF_RAW)
+        self._flush_rx()
+
     def _ah_in(self) -> None:
         assert self.ah is not None
         now = time.monotonic()
@@ -252,12 +296,26 @@ class Worker:
                 pkt = self.ah.recv(65535)
             except BlockingIOError:
                 break
-            verdict, idx, data = self.proc.inbound(pkt, now)
-            if verdict == HANDOFF:
-                self._handoff(idx, b"A" + pkt)
-            else:
-                self._deliver(verdict, idx, data, b"")
+            self._ah_packet(pkt, now)
         self._flush_rx()
+
+    def _ah6_in(self) -> None:
+        """AH over IPv6: the IPv6 header its ICV covers is rebuilt from the socket's addresses."""
+        assert self.ah6 is not None
+        now = time.monotonic()
+        for _ in range(BURST):
+            pkt = udp.recv_raw6(self.ah6, 51)
+            if pkt is None:
+                break
+            self._ah_packet(pkt, now)
+        self._flush_rx()
+
+    def _ah_packet(self, pkt: bytes, now: float) -> None:
+        verdict, idx, data = self.proc.inbound(pkt, now)
+        if verdict == HANDOFF:
+            self._handoff(idx, _HANDOFF_AH + pkt)
+        else:
+            self._deliver(verdict, idx, data, b"")
 
     def _handoff_in(self) -> None:
         now = time.monotonic()
@@ -271,7 +329,7 @@ class Worker:
                 verdict, idx, data = self.proc.outbound(body, now)
                 if verdict != HANDOFF:  # never bounce: an SA has exactly one owner
                     self._emit(verdict, idx, data, body)
-            elif kind == b"A":
+            elif kind == _HANDOFF_AH:
                 verdict, idx, data = self.proc.inbound(body, now)
                 if verdict != HANDOFF:
                     self._deliver(verdict, idx, data, b"")
@@ -279,7 +337,7 @@ class Worker:
                 verdict, idx, data = self.proc.inbound_esp(body, kind == _HANDOFF_UDP, now)
                 if verdict != HANDOFF:
                     self._deliver(verdict, idx, data, b"")
-        self.gso.flush()
+        self._flush_tx()
         self._flush_rx()
 
     # --- control -------------------------------------------------------------------------------------
@@ -320,7 +378,8 @@ class Worker:
         elif op == "stats":
             return p.stats.as_dict()
         elif op == "send_ike":
-            self._send(self.udp, natt.add_marker(args[0]), args[1])
+            addr = args[1]
+            self._send(self.udp6 if ":" in addr[0] else self.udp, natt.add_marker(args[0]), addr)
         elif op == "stop":
             self.running = False
         else:
