@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hmac
 import struct
+from functools import lru_cache
 
 from ipsecd.crypto.errors import MalformedInputError
 from ipsecd.crypto.keymat import PrfAlgorithm, cookie_pair, ikev1_prf
@@ -59,11 +60,18 @@ def ikev2_signed_octets(
     return message + peer_nonce + ikev2_maced_id(prf_alg, sk_p, id_payload_body) + int_auth
 
 
+@lru_cache(maxsize=1024)
+def _key_pad(prf_name: str, psk: bytes) -> bytes:
+    """prf(Shared Secret, "Key Pad for IKEv2"): the same for every IKE SA of one secret, so it is
+    computed once per (PRF, secret), not twice per IKE_AUTH."""
+    return new_prf(prf_name, psk).compute(KEY_PAD)
+
+
 def ikev2_psk_auth(prf_alg: PrfAlgorithm, psk: bytes, signed_octets: bytes) -> bytes:
     """AUTH data for shared-key authentication (also EAP, with the MSK as the shared secret)."""
     if not psk:
         raise MalformedInputError("IKEv2 AUTH: empty shared secret")
-    pad_key = new_prf(prf_alg, psk).compute(KEY_PAD)
+    pad_key = _key_pad(prf_alg if isinstance(prf_alg, str) else prf_alg.name, psk)
     return new_prf(prf_alg, pad_key).compute(signed_octets)
 
 

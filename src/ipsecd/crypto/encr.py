@@ -13,7 +13,8 @@ Modes:
   * AES-CTR (RFC 3686 §4): counter block = nonce || IV || 0x00000001, computed with a cached
     ``AESGCM`` object (see ``_aes_ctr``) rather than a ``Cipher`` per packet.
   * CBC (RFC 2451, 3602, 4312): a ``Cipher`` object per packet costs more than the AES work on a
-    1400-byte packet, so each SA keeps one streaming CBC encryptor and one decryptor for its life.
+    1400-byte packet, so each SA keeps one streaming CBC encryptor and one decryptor for its life
+    (each made on its first use).
     A CBC stream's state is simply the last ciphertext block C, so encrypting under an arbitrary
     IV means feeding P1 ⊕ IV ⊕ C as the first block; decrypting means feeding the IV first and
     dropping that one output block. Both produce exactly what a fresh ``Cipher(…, CBC(iv))``
@@ -175,11 +176,19 @@ class BlockCipher:
             return
         self._algo = _block_algorithm(alg, cipher_key)
         self.cipher_block_size = self._algo.block_size // 8
-        if alg.mode == "cbc":
-            zero = bytes(self.cipher_block_size)
-            self._enc = Cipher(self._algo, modes.CBC(zero)).encryptor()
-            self._dec = Cipher(self._algo, modes.CBC(zero)).decryptor()
         self._enc_last = bytes(self.cipher_block_size)
+
+    def _stream(self, encrypt: bool) -> CipherContext | None:
+        """The CBC stream of one direction, made on its first use (None for other modes): an IKE SA
+        seals and unseals each message with a throw-away cipher, which then needs only one of them."""
+        if self.alg.mode != "cbc" or self._algo is None:  # CTR, null, Twofish (our own CBC)
+            return None
+        cipher = Cipher(self._algo, modes.CBC(bytes(self.cipher_block_size)))
+        if encrypt:
+            self._enc = cipher.encryptor()
+            return self._enc
+        self._dec = cipher.decryptor()
+        return self._dec
 
     def _check(self, iv: bytes, data: Data) -> None:
         if len(iv) != self.iv_size:
@@ -192,35 +201,38 @@ class BlockCipher:
     def encrypt(self, iv: bytes, data: Data) -> bytes:
         """CBC (or CTR) encryption of ``data`` under ``iv``; CBC data must be whole blocks."""
         self._check(iv, data)
-        if self._enc is None:
+        enc = self._enc or self._stream(encrypt=True)
+        if enc is None:
             return self._other(iv, data, encrypt=True)
         if not data:
             return b""
         bs = self.cipher_block_size
         view = memoryview(data)
-        first = self._enc.update(_xor3(view[:bs], iv, self._enc_last))
-        out = first + self._enc.update(view[bs:]) if len(data) > bs else first
+        first = enc.update(_xor3(view[:bs], iv, self._enc_last))
+        out = first + enc.update(view[bs:]) if len(data) > bs else first
         self._enc_last = out[-bs:]
         return out
 
     def encrypt_fresh_iv(self, data: Data) -> bytes:
         """IV || CBC ciphertext with an unpredictable IV drawn from the stream itself."""
-        if self._enc is None:
+        enc = self._enc or self._stream(encrypt=True)
+        if enc is None:
             iv = os.urandom(self.iv_size)
             return iv + self.encrypt(iv, data)
         self._check(bytes(self.iv_size), data)
-        out = self._enc.update(os.urandom(self.cipher_block_size))
-        out += self._enc.update(data)
+        out = enc.update(os.urandom(self.cipher_block_size))
+        out += enc.update(data)
         self._enc_last = out[-self.cipher_block_size :]
         return out
 
     def decrypt(self, iv: bytes, data: Data) -> bytes:
         """Inverse of :meth:`encrypt`; no padding is removed (ESP's trailer is the caller's)."""
         self._check(iv, data)
-        if self._dec is None:
+        dec = self._dec or self._stream(encrypt=False)
+        if dec is None:
             return self._other(iv, data, encrypt=False)
-        self._dec.update(iv)  # sets the chaining state to the IV; that output block is meaningless
-        return self._dec.update(data)
+        dec.update(iv)  # sets the chaining state to the IV; that output block is meaningless
+        return dec.update(data)
 
     def _other(self, iv: bytes, data: Data, *, encrypt: bool) -> bytes:
         if self.alg.mode == "null":

@@ -25,8 +25,10 @@ KEMs (ML-KEM) are asymmetric, and the API says so:
   IKE code that does not care which it is never branches on ``is_kem``.
 
 Randomness is injectable (``rng(n) -> n bytes``, default ``os.urandom``) so tests and the peer_pair
-fixture are reproducible. With an injected rng, MODP runs on pow() and ML-KEM-768/1024 encapsulation
-in ``mlkem.py`` (OpenSSL draws its own randomness there); otherwise OpenSSL does those.
+fixture are reproducible. With an injected rng, MODP runs on pow(), ECP/Curve25519/Curve448 keys are
+derived from its bytes and ML-KEM-768/1024 encapsulation runs in ``mlkem.py`` (OpenSSL draws its own
+randomness there); otherwise (no rng, or ``os.urandom`` itself) OpenSSL generates them, which for ECP
+costs half as much as deriving a key from given bytes.
 
 ``known_answer_test(group)`` runs two deterministic parties through a full exchange and compares a
 digest of both public values and the shared secret with the value recorded here, pinning the exact
@@ -43,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ipsecd.crypto import mlkem
 from ipsecd.crypto.ec2n import Ec2nKeyPair, ec2n_curve
@@ -91,7 +94,9 @@ class KeyExchange(ABC):
 
     def __init__(self, group: int, rng: Rng | None) -> None:
         self.group = group
-        self._injected = rng is not None  # reproducible runs take every random byte from rng
+        # reproducible runs take every random byte from rng; os.urandom passed explicitly (the daemon
+        # does) is the system generator, as good as OpenSSL's own: OpenSSL may draw the keys then
+        self._injected = rng is not None and rng is not os.urandom
         self._rng: Rng = os.urandom if rng is None else rng
 
     @abstractmethod
@@ -177,15 +182,17 @@ class _EcpExchange(KeyExchange):
     def _private(self) -> ec.EllipticCurvePrivateKey:
         if self._key is None:
             curve, _, order = _ECP_CURVES[self.group]
+            if not self._injected:  # OpenSSL's own generation: half the cost of deriving from d
+                self._key = ec.generate_private_key(curve)
+                return self._key
             nbytes = (order.bit_length() + 7) // 8 + 8  # 64 extra bits: negligible modulo bias
             d = int.from_bytes(self._rng(nbytes), "big") % (order - 1) + 1
             self._key = ec.derive_private_key(d, curve)
         return self._key
 
     def public_value(self) -> bytes:
-        point = self._private().public_key().public_numbers()
-        size = _ECP_CURVES[self.group][1]
-        return point.x.to_bytes(size, "big") + point.y.to_bytes(size, "big")
+        # the uncompressed point is 0x04 || x || y; RFC 5903 §7 carries x || y
+        return self._private().public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)[1:]
 
     def compute_shared(self, peer_public: bytes) -> bytes:
         curve, size, _ = _ECP_CURVES[self.group]
@@ -217,7 +224,9 @@ class _MontgomeryExchange(KeyExchange):
 
     def _private(self) -> x25519.X25519PrivateKey | x448.X448PrivateKey:
         if self._key is None:
-            if self.group == 31:
+            if not self._injected:
+                self._key = (x25519.X25519PrivateKey if self.group == 31 else x448.X448PrivateKey).generate()
+            elif self.group == 31:
                 self._key = x25519.X25519PrivateKey.from_private_bytes(self._rng(32))
             else:
                 self._key = x448.X448PrivateKey.from_private_bytes(self._rng(56))

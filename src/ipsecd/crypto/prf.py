@@ -63,16 +63,17 @@ def _aes_cmac(key: bytes, data: Data) -> bytes:
 class Prf:
     """A keyed PRF; ``compute`` may be called any number of times."""
 
-    __slots__ = ("_hmac", "_key", "alg", "output_size")
+    __slots__ = ("_hash", "_key", "alg", "output_size")
 
     def __init__(self, alg: PrfAlg, key: Data) -> None:
         self.alg = alg
         self.output_size = alg.output_size
         key = bytes(key)
-        self._hmac = None
+        # HMACs run as OpenSSL one-shots (``hmac.digest``): IKE computes each keyed prf once or a
+        # few times (prf+), where a keyed ``hmac.HMAC`` object and its copies cost more in Python
+        self._hash = alg.hash
         if alg.hash is not None:
-            self._hmac = hmac.new(key, digestmod=alg.hash)
-            self._key = b""
+            self._key = key
         elif alg.kind == "aes-xcbc":
             if len(key) < _BLOCK:
                 key = key + bytes(_BLOCK - len(key))
@@ -83,10 +84,8 @@ class Prf:
             self._key = key if len(key) == _BLOCK else _aes_cmac(bytes(_BLOCK), key)
 
     def compute(self, data: Data) -> bytes:
-        if self._hmac is not None:
-            h = self._hmac.copy()
-            h.update(data)
-            return h.digest()
+        if self._hash is not None:
+            return hmac.digest(self._key, data, self._hash)
         if self.alg.kind == "aes-xcbc":
             return aes_xcbc_mac(self._key, data)
         return _aes_cmac(self._key, data)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ipsecd.crypto import registry
 from ipsecd.crypto.errors import UnknownAlgorithmError
@@ -53,60 +54,90 @@ def _split_aead(names: Iterable[str]) -> tuple[list[EncrAlg], list[EncrAlg], boo
     return [a for a in algs if a.aead], [a for a in algs if not a.aead], bool(algs) and algs[0].aead
 
 
-def ike_proposals(config: Sequence[IkeProposal], spi: bytes = b"") -> list[Proposal]:
-    """SA payload proposals of an IKE SA (``spi`` is empty in IKE_SA_INIT, 8 bytes when rekeying)."""
-    out: list[list[Transform]] = []
+# The configuration is frozen and every IKE SA of a peer builds and parses the same proposals, so
+# what depends on the configuration or on transforms alone is computed once (functools caches):
+# registry look-ups, the transform lists of our proposals, the algorithms of a chosen proposal.
+_CACHE = 1024
+
+
+@lru_cache(maxsize=_CACHE)
+def _ike_transforms(config: tuple[IkeProposal, ...]) -> tuple[tuple[Transform, ...], ...]:
+    out: list[tuple[Transform, ...]] = []
     for p in config:
         aead, plain, aead_first = _split_aead(p.encr)
         prfs = [Transform(TransformType.PRF, registry.prf(n).ikev2_id) for n in p.prf]
         dhs = [_group(n) for n in p.dh]
         integs = [Transform(TransformType.INTEG, registry.integ(n).ikev2_id) for n in p.integ]
-        pair = [[*map(_encr, plain), *prfs, *integs, *dhs] if plain else [],
-                [*map(_encr, aead), *prfs, *dhs] if aead else []]
+        pair = [(*map(_encr, plain), *prfs, *integs, *dhs) if plain else (),
+                (*map(_encr, aead), *prfs, *dhs) if aead else ()]
         out += [t for t in (pair[::-1] if aead_first else pair) if t]
-    return [Proposal(n, ProtocolId.IKE, spi, t) for n, t in enumerate(out, 1)]
+    return tuple(out)
 
 
-def child_proposals(config: Sequence[ChildProposal], spi: bytes, pfs: bool) -> list[Proposal]:
-    """ESP proposals; ``pfs`` adds the pfs-group as a DH transform (CREATE_CHILD_SA only)."""
-    out: list[list[Transform]] = []
+def ike_proposals(config: Sequence[IkeProposal], spi: bytes = b"") -> list[Proposal]:
+    """SA payload proposals of an IKE SA (``spi`` is empty in IKE_SA_INIT, 8 bytes when rekeying)."""
+    return [Proposal(n, ProtocolId.IKE, spi, list(t)) for n, t in enumerate(_ike_transforms(tuple(config)), 1)]
+
+
+@lru_cache(maxsize=_CACHE)
+def _child_transforms(config: tuple[ChildProposal, ...], pfs: bool) -> tuple[tuple[Transform, ...], ...]:
+    out: list[tuple[Transform, ...]] = []
     no_esn = Transform(TransformType.ESN, EsnId.NO_ESN)
     for p in config:
         aead, plain, aead_first = _split_aead(p.encr)
         dhs = [_group(p.pfs)] if pfs and p.pfs != "none" else []
         integs = [Transform(TransformType.INTEG, registry.integ(n).ikev2_id) for n in p.integ if n != "null"]
-        pair = [[*map(_encr, plain), *integs, *dhs, no_esn] if plain else [],
-                [*map(_encr, aead), *dhs, no_esn] if aead else []]
+        pair = [(*map(_encr, plain), *integs, *dhs, no_esn) if plain else (),
+                (*map(_encr, aead), *dhs, no_esn) if aead else ()]
         out += [t for t in (pair[::-1] if aead_first else pair) if t]
-    return [Proposal(n, ProtocolId.ESP, spi, t) for n, t in enumerate(out, 1)]
+    return tuple(out)
+
+
+def child_proposals(config: Sequence[ChildProposal], spi: bytes, pfs: bool) -> list[Proposal]:
+    """ESP proposals; ``pfs`` adds the pfs-group as a DH transform (CREATE_CHILD_SA only)."""
+    return [Proposal(n, ProtocolId.ESP, spi, list(t)) for n, t in enumerate(_child_transforms(tuple(config), pfs), 1)]
+
+
+@lru_cache(maxsize=_CACHE)
+def _select(mine: tuple[Transform, ...], offered: tuple[Transform, ...]) -> tuple[Transform, ...] | None:
+    """One transform per type of ``mine``, by our order, from what the peer ``offered``; None when
+    the peer's proposal has other transform types or lacks one of ours."""
+    my_types = {t.type for t in mine}
+    if {t.type for t in offered} != my_types:
+        return None
+    chosen: list[Transform] = []
+    for ttype in sorted(my_types):
+        pick = next((t for t in mine if t.type == ttype and t in offered), None)
+        if pick is None:
+            return None
+        chosen.append(pick)
+    return tuple(chosen)
 
 
 def select(ours: Sequence[Proposal], theirs: Sequence[Proposal]) -> Proposal | None:
     """The proposal to answer with (the peer's number and SPI, one transform per type), or None."""
+    offers = [(peer, tuple(peer.transforms)) for peer in theirs]
     for mine in ours:
-        my_types = {t.type for t in mine.transforms}
-        for peer in theirs:
-            if peer.protocol != mine.protocol or {t.type for t in peer.transforms} != my_types:
-                continue
-            offered = set(peer.transforms)
-            chosen: list[Transform] = []
-            for ttype in sorted(my_types):
-                pick = next((t for t in mine.of_type(ttype) if t in offered), None)
-                if pick is None:
-                    break
-                chosen.append(pick)
-            else:
-                return Proposal(peer.number, peer.protocol, peer.spi, chosen)
+        my_transforms = tuple(mine.transforms)
+        for peer, offered in offers:
+            if peer.protocol == mine.protocol and (chosen := _select(my_transforms, offered)) is not None:
+                return Proposal(peer.number, peer.protocol, peer.spi, list(chosen))
     return None
 
 
+@lru_cache(maxsize=_CACHE)
 def _lookup(t: Transform) -> registry.Transform:
     return registry.by_ikev2(int(t.type), t.id, t.key_length)
 
 
 def ike_algs(p: Proposal) -> IkeAlgs:
     """Registry rows of a chosen IKE proposal; UnknownAlgorithmError if it is not one we offered."""
-    found = {t.type: _lookup(t) for t in p.transforms}
+    return _ike_algs(tuple(p.transforms))
+
+
+@lru_cache(maxsize=_CACHE)
+def _ike_algs(transforms: tuple[Transform, ...]) -> IkeAlgs:
+    found = {t.type: _lookup(t) for t in transforms}
     encr, prf, group = found.get(TransformType.ENCR), found.get(TransformType.PRF), found.get(TransformType.DH)
     integ = found.get(TransformType.INTEG)
     if not isinstance(encr, EncrAlg) or not isinstance(prf, PrfAlg) or not isinstance(group, Group):
@@ -117,7 +148,12 @@ def ike_algs(p: Proposal) -> IkeAlgs:
 
 
 def child_algs(p: Proposal) -> ChildAlgs:
-    found = {t.type: _lookup(t) for t in p.transforms}
+    return _child_algs(tuple(p.transforms))
+
+
+@lru_cache(maxsize=_CACHE)
+def _child_algs(transforms: tuple[Transform, ...]) -> ChildAlgs:
+    found = {t.type: _lookup(t) for t in transforms}
     encr, integ, group = found.get(TransformType.ENCR), found.get(TransformType.INTEG), found.get(TransformType.DH)
     esn = found.get(TransformType.ESN)
     if not isinstance(encr, EncrAlg):
