@@ -62,7 +62,7 @@ def config(side: str, *, encap: bool, proto: str = "esp", mode: str = "tunnel",
             if proto == "esp":
                 sa.update({"enc-algorithm": "aes-128-gcm", "enc-key": KEYS[spi], "udp-encap": encap})
             else:
-                sa.update({"auth-algorithm": "sha256", "auth-key": KEYS[spi][:64]})
+                sa.update({"auth-algorithm": "sha256", "auth-key": (KEYS[spi] * 2)[:64]})
             sas.append(sa)
     return {"tun": tun or f"ipd6{side}{time.monotonic_ns() % 10000}", "mtu": 1400, "workers": 1,
             "policies": policies, "sas": sas}
