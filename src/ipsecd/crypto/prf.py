@@ -16,7 +16,7 @@ prf+ (RFC 7296 §2.13): T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n), at mos
 
 from __future__ import annotations
 
-import hmac
+from _hashlib import hmac_new as _hmac_new  # OpenSSL's HMAC, as hmac.new uses it
 from typing import overload
 
 from cryptography.hazmat.primitives import cmac
@@ -69,8 +69,9 @@ class Prf:
         self.alg = alg
         self.output_size = alg.output_size
         key = bytes(key)
-        # HMACs run as OpenSSL one-shots (``hmac.digest``): IKE computes each keyed prf once or a
-        # few times (prf+), where a keyed ``hmac.HMAC`` object and its copies cost more in Python
+        # HMACs run as one OpenSSL HMAC object per computation, made by the C constructor the
+        # stdlib's ``hmac`` module itself wraps: IKE computes each keyed prf once or a few times
+        # (prf+), where the Python ``hmac.HMAC`` wrapper and its copies cost about twice as much
         self._hash = alg.hash
         if alg.hash is not None:
             self._key = key
@@ -85,7 +86,7 @@ class Prf:
 
     def compute(self, data: Data) -> bytes:
         if self._hash is not None:
-            return hmac.digest(self._key, data, self._hash)
+            return _hmac_new(self._key, data, self._hash).digest()
         if self.alg.kind == "aes-xcbc":
             return aes_xcbc_mac(self._key, data)
         return _aes_cmac(self._key, data)

@@ -100,7 +100,9 @@ class IkeManager:
         self.counters = {"unknown-spi": 0, "malformed": 0, "cookies-sent": 0, "half-open-refused": 0}
         self._out: list[tuple[bytes, Addr]] = []
         self.redundant: dict[bytes, IkeSa] = {}  # SPIs of §2.8.2 redundant SAs → the IKE SA deleting them
-        self._dying: list[IkeSa] = []  # closed SAs whose last datagrams/events are not drained yet
+        # SAs with queued datagrams or events (their ``on_output`` puts them here), in order: the
+        # outputs visit these, not every SA; a closed SA is forgotten once drained
+        self._ready: dict[IkeSa, None] = {}
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> IkeSa | None:
         """Deliver ``data``; returns the SA that took it (None when dropped or answered statelessly)."""
@@ -136,6 +138,7 @@ class IkeManager:
                 self._out.append((reply, addr))
                 return None
         sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.spi_alloc, now=now, addr=addr)
+        sa.on_output = self._wake
         self.by_spi[sa.local_spi] = sa
         key = (addr[1][0], spi_i)
         self.half_open[key] = self.by_init[key] = sa
@@ -156,7 +159,12 @@ class IkeManager:
                 self.by_spi[event.new_spi] = sa
             if isinstance(event, IkeSaDeleted) and self.by_spi.pop(sa.local_spi, None) is not None:
                 self.by_init.pop(self._init_key.pop(id(sa), ("", b"")), None)
-                self._dying.append(sa)
+
+    def _wake(self, sa: IkeSa) -> None:
+        self._ready[sa] = None
+
+    def _prune(self) -> None:
+        self._ready = {sa: None for sa in self._ready if not sa.idle()}
 
     def handle_timer(self, now: float) -> None:
         for sa in list(self.by_spi.values()):
@@ -171,17 +179,16 @@ class IkeManager:
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
         out, self._out = self._out, []
-        for sa in [*self.by_spi.values(), *self._dying]:
+        for sa in self._ready:
             out += sa.datagrams_to_send(now)
+        self._prune()
         return out
 
     def events(self) -> list[tuple[IkeSa, Event]]:
-        """Every SA's pending events; closed SAs are forgotten once drained (datagrams kept)."""
+        """Every SA's pending events (datagrams stay queued for :meth:`datagrams_to_send`)."""
         out: list[tuple[IkeSa, Event]] = []
-        for sa in [*self.by_spi.values(), *self._dying]:
+        for sa in self._ready:
             while (ev := sa.next_event()) is not None:
                 out.append((sa, ev))
-        for sa in self._dying:
-            self._out += sa.datagrams_to_send(0.0)
-        self._dying.clear()
+        self._prune()
         return out

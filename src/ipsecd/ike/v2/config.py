@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from ipsecd.crypto import registry
@@ -124,8 +125,10 @@ def parse_identity(text: str, address: str) -> tuple[IdType, bytes]:
     return types[kind], value.encode()
 
 
+@lru_cache(maxsize=4096)
 def format_identity(id_type: IdType, data: bytes) -> str:
-    """An ID payload as RouterOS writes identities (for logs and remote-id matching)."""
+    """An ID payload as RouterOS writes identities (for logs and remote-id matching); cached, as
+    every IKE_AUTH formats the same few identities twice."""
     if id_type in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR) and len(data) in (4, 16):
         return f"address:{ip_address(data)}"
     names = {IdType.ID_FQDN: "fqdn", IdType.ID_RFC822_ADDR: "user-fqdn", IdType.ID_KEY_ID: "key-id"}

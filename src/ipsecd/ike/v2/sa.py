@@ -88,6 +88,7 @@ class IkeSa:
         "nonce_i",
         "nonce_r",
         "now",
+        "on_output",
         "pending",
         "protection",
         "redundant",
@@ -141,6 +142,8 @@ class IkeSa:
         self.n_dropped = self.n_bad_integrity = self.n_retransmits = 0
         self._out: list[tuple[bytes, Addr]] = []
         self._events: list[Event] = []  # a list, not a deque: an idle SA should cost little memory
+        # called when a datagram or event is queued: lets a manager of many SAs visit only those
+        self.on_output: Callable[[IkeSa], None] | None = None
         self.tm = TaskManager(self)
 
     # -- construction ------------------------------------------------------------------------
@@ -351,9 +354,17 @@ class IkeSa:
 
     def send(self, data: bytes, addr: Addr) -> None:
         self._out.append((data, addr))
+        if self.on_output is not None:
+            self.on_output(self)
 
     def emit(self, event: Event) -> None:
         self._events.append(event)
+        if self.on_output is not None:
+            self.on_output(self)
+
+    def idle(self) -> bool:
+        """Nothing queued: no datagram to send, no event to read."""
+        return not self._out and not self._events
 
     def close(self, reason: str, *, notify_children: bool = True) -> None:
         """The IKE SA is gone: children go with it (RFC 7296 §1.4.1)."""

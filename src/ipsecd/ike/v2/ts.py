@@ -22,9 +22,9 @@ Address = IPv4Address | IPv6Address
 _TYPE = {4: TsType.TS_IPV4_ADDR_RANGE, 6: TsType.TS_IPV6_ADDR_RANGE}
 
 
-# The conversions below are cached: selectors are frozen values, each CHILD_SA negotiation converts
-# the same few (our policy's, the peer's usual proposal) several times, and a conversion validates
-# and builds ipaddress objects at about ten times the cost of the lookup.
+# The conversions below (and narrowing) are cached: selectors are frozen values, each CHILD_SA
+# negotiation converts the same few (our policy's, the peer's usual proposal) several times, and a
+# conversion validates and builds ipaddress objects at about ten times the cost of the lookup.
 _CACHE = 4096
 
 
@@ -57,9 +57,14 @@ def local_remote(sel: Selector) -> tuple[TrafficSelector, TrafficSelector]:
 
 def narrow(proposed: list[TrafficSelector], ours: TrafficSelector) -> list[TrafficSelector]:
     """The proposed selectors cut down to our policy (empty: TS_UNACCEPTABLE)."""
+    return list(_narrow(tuple(proposed), ours))
+
+
+@lru_cache(maxsize=_CACHE)
+def _narrow(proposed: tuple[TrafficSelector, ...], ours: TrafficSelector) -> tuple[TrafficSelector, ...]:
     allowed = _from_wire(ours)
     mine = [p for ts in proposed if (p := _from_wire(ts)) is not None]
-    return [_to_wire(t) for t in ps.narrow(mine, [allowed] if allowed else [])]
+    return tuple(_to_wire(t) for t in ps.narrow(mine, [allowed] if allowed else []))
 
 
 def is_within(ts: TrafficSelector, outer: list[TrafficSelector]) -> bool:

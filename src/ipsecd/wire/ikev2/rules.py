@@ -30,9 +30,12 @@ _AT_MOST_ONCE = frozenset({PayloadType.SA, PayloadType.KE, PayloadType.NONCE, Pa
 def check_payloads(exchange: ExchangeType, response: bool, payloads: Sequence[Payload]) -> None:
     """Raise :class:`MalformedMessageError` when a required payload is missing or one is repeated."""
     types = [p.ptype() for p in payloads]
-    for t in _AT_MOST_ONCE:
-        if types.count(t) > 1:
-            raise MalformedMessageError(f"{exchange.name} carries {types.count(t)} {t.name} payloads")
+    seen: set[int] = set()
+    for t in types:
+        if t in _AT_MOST_ONCE:
+            if t in seen:
+                raise MalformedMessageError(f"{exchange.name} carries {types.count(t)} {PayloadType(t).name} payloads")
+            seen.add(t)
     if response and any(isinstance(p, NotifyPayload) and (p.type.is_error or p.type == NotifyType.COOKIE)
                         for p in payloads):
         return

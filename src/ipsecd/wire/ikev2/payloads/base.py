@@ -12,13 +12,26 @@ header, so the critical-bit rule lives in one place.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from ...buffer import Reader, Writer
 from ...enums import PayloadType
 
 GENERIC_HEADER_SIZE = 4
 CRITICAL = 0x80
+INTERN_LIMIT = 4096
+
+V = TypeVar("V")
+
+
+def intern(table: dict[bytes, V], raw: bytes, value: V) -> V:
+    """Remember the immutable ``value`` decoded from ``raw``, so the next identical bytes decode by
+    one look-up: every IKE SA of a peer carries the same transforms and traffic selectors. The
+    table is emptied when full, so junk from a peer can cost it hits but never unbounded memory."""
+    if len(table) >= INTERN_LIMIT:
+        table.clear()
+    table[raw] = value
+    return value
 
 
 class Payload:

@@ -25,22 +25,30 @@ Transform substructure (§3.3.2) and its TV attribute (§3.3.5, only Key Length 
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
 A transform with an attribute we do not understand cannot be selected (§3.3.6), so it is kept
-with ``unknown_attrs`` set rather than rejected.
+with ``unknown_attrs`` set rather than rejected. Transforms are immutable: a decoded one is shared
+by every message carrying the same bytes (``base.intern``).
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ...buffer import Reader, Writer
 from ...enums import PayloadType, ProtocolId, TransformAttr, TransformType
-from ...errors import MalformedMessageError
-from .base import Payload
+from ...errors import BufferWriteError, MalformedMessageError
+from .base import Payload, intern
 
 _LAST_PROPOSAL, _MORE_PROPOSALS = 0, 2
 _LAST_TRANSFORM, _MORE_TRANSFORMS = 0, 3
 _AF_TV = 0x8000
+
+
+_TRANSFORM = struct.Struct("!HHHH")  # header, transform type + reserved, transform id
+_TRANSFORM_KL = struct.Struct("!HHHHHH")  # the same with a Key Length TV attribute
+_PROPOSAL = struct.Struct("!HHBBBB")  # header, number, protocol, SPI size, transform count
+_TRANSFORMS: dict[bytes, Transform] = {}  # decoded transforms by their body bytes (see ``intern``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +58,16 @@ class Transform:
     key_length: int | None = None
     unknown_attrs: bool = False
 
+    def to_bytes(self, last: bool) -> bytes:
+        """The whole substructure, in one pack: proposals are built and sent per IKE SA."""
+        more = (_LAST_TRANSFORM if last else _MORE_TRANSFORMS) << 8
+        if self.key_length is None:
+            return _TRANSFORM.pack(more, 8, int(self.type) << 8, self.id)
+        return _TRANSFORM_KL.pack(more, 12, int(self.type) << 8, self.id, _AF_TV | TransformAttr.KEY_LENGTH,
+                                  self.key_length)
+
     def encode(self, w: Writer, last: bool) -> None:
-        w.push_uint16((_LAST_TRANSFORM if last else _MORE_TRANSFORMS) << 8)  # last substruc, reserved
-        at = w.open_length(2)
-        w.push_uint16(int(self.type) << 8)  # type, reserved
-        w.push_uint16(self.id)
-        if self.key_length is not None:
-            w.push_uint16(_AF_TV | TransformAttr.KEY_LENGTH)
-            w.push_uint16(self.key_length)
-        w.close_length(at, 2, 4)
+        w.push_bytes(self.to_bytes(last))
 
     @classmethod
     def decode(cls, r: Reader) -> tuple[Transform, bool]:
@@ -66,7 +75,16 @@ class Transform:
         more, length = head >> 24, head & 0xFFFF
         if length < 8:
             raise MalformedMessageError(f"transform length {length} < 8")
-        saved_end = r.enter_block(length - 4)
+        if more not in (_LAST_TRANSFORM, _MORE_TRANSFORMS):
+            raise MalformedMessageError(f"transform 'last substruc' is {more}")
+        body = r.pull_bytes(length - 4)
+        t = _TRANSFORMS.get(body)
+        if t is None:
+            t = intern(_TRANSFORMS, body, cls._parse(Reader(body)))
+        return t, more == _MORE_TRANSFORMS
+
+    @classmethod
+    def _parse(cls, r: Reader) -> Transform:
         body = r.pull_uint32()  # type, reserved, transform id
         ttype = TransformType(body >> 24)
         tid = body & 0xFFFF
@@ -83,10 +101,7 @@ class Transform:
             else:
                 r.pull_bytes(r.pull_uint16())
                 unknown = True
-        r.leave_block(saved_end)
-        if more not in (_LAST_TRANSFORM, _MORE_TRANSFORMS):
-            raise MalformedMessageError(f"transform 'last substruc' is {more}")
-        return cls(ttype, tid, key_length, unknown), more == _MORE_TRANSFORMS
+        return cls(ttype, tid, key_length, unknown)
 
 
 @dataclass(slots=True)
@@ -100,16 +115,13 @@ class Proposal:
         return [t for t in self.transforms if t.type == ttype]
 
     def encode(self, w: Writer, last: bool) -> None:
-        w.push_uint16((_LAST_PROPOSAL if last else _MORE_PROPOSALS) << 8)  # last substruc, reserved
-        at = w.open_length(2)
-        w.push_uint8(self.number)
-        w.push_uint8(int(self.protocol))
-        w.push_uint8(len(self.spi))
-        w.push_uint8(len(self.transforms))
-        w.push_bytes(self.spi)
-        for i, t in enumerate(self.transforms):
-            t.encode(w, i == len(self.transforms) - 1)
-        w.close_length(at, 2, 4)
+        n = len(self.transforms)
+        body = b"".join([t.to_bytes(i == n - 1) for i, t in enumerate(self.transforms)])
+        length = 8 + len(self.spi) + len(body)
+        if length > 0xFFFF or len(self.spi) > 0xFF or n > 0xFF:
+            raise BufferWriteError(f"proposal {self.number} of {length} bytes, {n} transforms does not fit")
+        w.push_bytes(_PROPOSAL.pack((_LAST_PROPOSAL if last else _MORE_PROPOSALS) << 8, length, self.number,
+                                    int(self.protocol), len(self.spi), n) + self.spi + body)
 
     @classmethod
     def decode(cls, r: Reader) -> tuple[Proposal, bool]:
@@ -118,10 +130,9 @@ class Proposal:
         if length < 8:
             raise MalformedMessageError(f"proposal length {length} < 8")
         saved_end = r.enter_block(length - 4)
-        number = r.pull_uint8()
-        protocol = ProtocolId(r.pull_uint8())
-        spi_size = r.pull_uint8()
-        count = r.pull_uint8()
+        fields = r.pull_uint32()  # number, protocol, SPI size, transform count
+        number, spi_size, count = fields >> 24, (fields >> 8) & 0xFF, fields & 0xFF
+        protocol = ProtocolId((fields >> 16) & 0xFF)
         spi = r.pull_bytes(spi_size)
         transforms = []
         more_t = count > 0

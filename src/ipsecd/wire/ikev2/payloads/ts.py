@@ -16,11 +16,13 @@ Traffic selector (§3.13.1):
     ~                         Ending Address*                       ~
 
 Selectors of unknown TS types are kept (``TrafficSelector.known`` False) so narrowing can ignore
-them instead of failing the exchange.
+them instead of failing the exchange. Selectors are immutable: a decoded one is shared by every
+message carrying the same bytes (``base.intern``).
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import ClassVar
@@ -28,7 +30,7 @@ from typing import ClassVar
 from ...buffer import Reader, Writer
 from ...enums import PayloadType, TsType
 from ...errors import MalformedMessageError
-from .base import Payload
+from .base import Payload, intern
 
 Address = IPv4Address | IPv6Address
 
@@ -44,36 +46,37 @@ class TrafficSelector:
     known: bool = True
 
     def encode(self, w: Writer) -> None:
-        w.push_uint8(int(self.ts_type))
-        w.push_uint8(self.protocol)
-        at = w.open_length(2)
-        w.push_uint16(self.start_port)
-        w.push_uint16(self.end_port)
-        w.push_bytes(self.start.packed)
-        w.push_bytes(self.end.packed)
-        w.close_length(at, 2, 4)
+        start, end = self.start.packed, self.end.packed
+        w.push_bytes(_SELECTOR.pack(int(self.ts_type), self.protocol, 8 + len(start) + len(end), self.start_port,
+                                    self.end_port) + start + end)
 
     @classmethod
     def decode(cls, r: Reader) -> TrafficSelector:
-        ts_type = TsType(r.pull_uint8())
-        protocol = r.pull_uint8()
-        length = r.pull_uint16()
+        head = r.pull_uint32()  # TS type, IP protocol, selector length
+        length = head & 0xFFFF
         if length < 8:
             raise MalformedMessageError(f"traffic selector length {length} < 8")
-        saved_end = r.enter_block(length - 4)
-        start_port = r.pull_uint16()
-        end_port = r.pull_uint16()
+        raw = head.to_bytes(4, "big") + r.pull_bytes(length - 4)
+        ts = _SELECTORS.get(raw)
+        if ts is None:
+            ts = intern(_SELECTORS, raw, cls._parse(raw))
+        return ts
+
+    @classmethod
+    def _parse(cls, raw: bytes) -> TrafficSelector:
+        ts_type, protocol, _, start_port, end_port = _SELECTOR.unpack_from(raw)
+        ts_type = TsType(ts_type)
         size = {TsType.TS_IPV4_ADDR_RANGE: 4, TsType.TS_IPV6_ADDR_RANGE: 16}.get(ts_type)
         if size is None:
-            r.leave_block(saved_end)
             zero = IPv4Address(0)
             return cls(ts_type, protocol, start_port, end_port, zero, zero, known=False)
-        if r.remaining() != 2 * size:
-            raise MalformedMessageError(f"{ts_type.name} selector with {r.remaining()} address bytes")
-        start = ip_address(r.pull_bytes(size))
-        end = ip_address(r.pull_bytes(size))
-        r.leave_block(saved_end)
-        return cls(ts_type, protocol, start_port, end_port, start, end)
+        if len(raw) - 8 != 2 * size:
+            raise MalformedMessageError(f"{ts_type.name} selector with {len(raw) - 8} address bytes")
+        return cls(ts_type, protocol, start_port, end_port, ip_address(raw[8:8 + size]), ip_address(raw[8 + size:]))
+
+
+_SELECTOR = struct.Struct("!BBHHH")  # TS type, IP protocol, selector length, start port, end port
+_SELECTORS: dict[bytes, TrafficSelector] = {}  # decoded selectors by their bytes (see ``intern``)
 
 
 @dataclass(slots=True)
