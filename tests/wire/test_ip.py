@@ -179,3 +179,45 @@ def test_ip_start_reads_version_lengths_and_flags() -> None:
     v6 = wip.ipv6_header(A6, B6, wip.PROTO_UDP, 80, tclass=0xB8)
     b0, b1, _, plen, _ = wip.IP_START.unpack_from(v6)
     assert (b0 >> 4, ((b0 & 0x0F) << 4) | (b1 >> 4), plen) == (6, 0xB8, 80)
+
+
+def _tcp(src: bytes, dst: bytes, payload: bytes) -> bytes:
+    """A TCP segment (20-byte header) with a correct checksum for ``src`` → ``dst``."""
+    hdr = bytearray(b"\x04\xd2\x16\x2e" + bytes(8) + b"\x50\x18\x01\x00" + bytes(4))
+    hdr[16:18] = wip.checksum(bytes(hdr) + payload, wip.pseudo_sum(src, dst, wip.PROTO_TCP, 20 + len(payload))
+                              ).to_bytes(2, "big")
+    return bytes(hdr) + payload
+
+
+def _valid(pkt: bytes) -> bool:
+    p = wip.parse(pkt)
+    return wip.checksum(pkt[p.l4_off : p.length], wip.pseudo_sum(p.src, p.dst, p.proto, p.length - p.l4_off)) == 0
+
+
+@pytest.mark.parametrize("v6", [False, True])
+def test_fix_transport_checksum_after_a_nat_rewrote_the_addresses(v6: bool) -> None:
+    """RFC 3948 §3.1.2: the sender's checksum covers its private address; the receiver sees the NAT's."""
+    private, public, server = (A6, ip_address("2001:db8::99").packed, B6) if v6 else \
+        (ip_address("192.168.1.5").packed, ip_address("198.51.100.7").packed, B4)
+    seg = _tcp(private, server, b"odd-length payload!")
+    seen = wip.ip_header(public, server, wip.PROTO_TCP, len(seg)) + seg  # as rebuilt from the SA
+    assert not _valid(seen)
+    fixed = wip.fix_transport_checksum(seen)
+    assert _valid(fixed) and fixed[:-len(seg) + 16] == seen[:-len(seg) + 16] and fixed[-len(seg) + 18:] == seen[-len(seg) + 18:]
+
+    dgram = wip.udp_datagram(1234, 53, b"query", private, server, v4_checksum=True)
+    seen = wip.ip_header(public, server, wip.PROTO_UDP, len(dgram)) + dgram
+    fixed = wip.fix_transport_checksum(seen)
+    if v6:  # IPv6 UDP must carry a checksum: recomputed
+        assert not _valid(seen) and _valid(fixed)
+    else:  # UDP over IPv4: zero means "none" (§3.1.2 step 4)
+        assert fixed[26:28] == b"\0\0" and fixed[:26] == seen[:26] and fixed[28:] == seen[28:]
+
+
+def test_fix_transport_checksum_leaves_other_packets_alone() -> None:
+    icmp = wip.ipv4_header(A4, B4, wip.PROTO_ICMP, 8) + bytes(8)
+    short_tcp = wip.ipv4_header(A4, B4, wip.PROTO_TCP, 10) + bytes(10)
+    frag = bytearray(wip.ipv4_header(A4, B4, wip.PROTO_TCP, 40) + bytes(40))
+    frag[6] = 0x20  # more fragments
+    for pkt in (icmp, short_tcp, bytes(frag), b"\x45garbage"):
+        assert wip.fix_transport_checksum(pkt) == pkt

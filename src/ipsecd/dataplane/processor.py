@@ -13,7 +13,9 @@ no clock (``now`` comes in with each call).
 - **Inbound** (RFC 4301 §5.2): ESP/AH (raw, or ESP in UDP/4500 with RFC 3948's marker rules) → SA by
   SPI and protocol → ``open`` (replay check, ICV, window commit happen in the SA object) → the
   decapsulated packet must match, on the reversed selector, the very policy the SA was negotiated
-  for (``in-no-policies``, ``in-template-mismatches``, ``in-policy-blocked``). A plain packet that
+  for (``in-no-policies``, ``in-template-mismatches``, ``in-policy-blocked``). Transport mode in UDP
+  (NAT-T) gets its TCP/UDP checksum fixed for the addresses the receiver sees (RFC 3948 §3.1.2,
+  :func:`~ipsecd.wire.ip.fix_transport_checksum`). A plain packet that
   reaches the processor passes unless a policy discards it or requires IPsec; UDP to 500/4500 bypasses.
 - **Counters**: every :class:`~ipsecd.dataplane.errors.DataplaneError` an SA raises is counted by its
   own class; the SPD-side causes (policy blocked, no state, no policy, template mismatch) are counted
@@ -318,6 +320,8 @@ class Processor:
         except DataplaneError as e:
             stats.count(e)
             return DROP, 0, b""
+        if spi_off != off and not engine.tunnel:  # transport mode in UDP: NAT-T fix-up (RFC 3948 §3.1.2)
+            inner = wip.fix_transport_checksum(inner)
         return self._checked(rec, engine, inner, now)
 
     def inbound_esp(self, esp: bytes, encapsulated: bool, now: float) -> Result:
@@ -344,6 +348,8 @@ class Processor:
         except DataplaneError as e:
             stats.count(e)
             return DROP, 0, b""
+        if encapsulated and not engine.tunnel:  # transport mode in UDP: NAT-T fix-up (RFC 3948 §3.1.2)
+            inner = wip.fix_transport_checksum(inner)
         return self._checked(rec, engine, inner, now)
 
     def _checked(self, rec: SaRecord, engine: Engine, inner: bytes, now: float) -> Result:

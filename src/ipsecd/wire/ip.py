@@ -6,6 +6,9 @@
   are skipped to the upper-layer protocol, and the point where IPsec inserts its header in transport
   mode is found (after Hop-by-Hop, Routing, and Destination Options that precede a Routing header:
   RFC 4303 §3.1.1, RFC 4302 §3.1.1).
+- :func:`fix_transport_checksum`: after a transport-mode ESP-in-UDP packet is decapsulated behind a
+  NAT, its TCP/UDP checksum still covers the addresses the peer used, not the ones the receiver sees
+  (RFC 3948 §3.1.2): recomputed, or zeroed for UDP over IPv4.
 - :func:`flow_of` extracts the 5-tuple the SPD classifies on (RFC 4301 §4.4.1.1): non-initial
   fragments carry no ports (OPAQUE, reported as 0); ICMP/ICMPv6 put type and code in the source and
   destination port fields as Linux's XFRM does.
@@ -259,6 +262,35 @@ def flow_of(buf: bytes | bytearray | memoryview) -> Flow:
             sport, dport = _ICMP.unpack_from(buf, off)
     return Flow(p.version, int.from_bytes(p.src, "big"), int.from_bytes(p.dst, "big"), proto, sport, dport)
 
+
+
+def fix_transport_checksum(pkt: bytes) -> bytes:
+    """``pkt`` with its TCP/UDP checksum made valid for its own addresses (RFC 3948 §3.1.2).
+
+    The sender computed the checksum over its real addresses; a NAT rewrote the outer ones and the
+    transport-mode receiver rebuilt the IP header from the SA's (the addresses it sees), so the
+    checksum no longer matches. The RFC allows an incremental update from the NAT-OA addresses
+    (step 1–2) or a recomputation; ipsecd recomputes — it needs no NAT-OA and the content was just
+    authenticated by the ESP ICV — except that UDP over IPv4 simply gets checksum 0 (§3.1.2 step 4;
+    "no checksum" is legal there, unlike IPv6, RFC 8200 §8.1). Fragments and truncated headers are
+    returned unchanged (the stack will drop them as before)."""
+    try:
+        p = parse(pkt)
+    except IpHeaderError:
+        return pkt
+    proto, off, stop = p.proto, p.l4_off, p.length
+    if p.fragment or not ((proto == PROTO_TCP and stop - off >= 20) or (proto == PROTO_UDP and stop - off >= 8)):
+        return pkt
+    pos = off + (16 if proto == PROTO_TCP else 6)
+    buf = bytearray(pkt)
+    buf[pos : pos + 2] = b"\0\0"
+    if proto == PROTO_UDP and p.version == 4:
+        return bytes(buf)
+    csum = checksum(memoryview(buf)[off:stop], pseudo_sum(p.src, p.dst, proto, stop - off))
+    if proto == PROTO_UDP and csum == 0:
+        csum = 0xFFFF  # a computed zero is sent as all ones (RFC 768)
+    _U16.pack_into(buf, pos, csum)
+    return bytes(buf)
 
 
 def rewrite_header(header: bytes | bytearray, nh_pos: int, proto: int, total: int) -> bytearray:
