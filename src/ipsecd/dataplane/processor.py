@@ -8,8 +8,11 @@ no clock (``now`` comes in with each call).
   (a :class:`~ipsecd.policy.spd.FlowCache` in front of the classifier) → ``none``/no policy passes in
   clear, ``discard`` drops (``out-policy-blocked``), ``encrypt`` takes the policy's outbound SA from
   the SAD and seals. No SA: ``out-no-states`` and, for level require/unique, an
-  :class:`~ipsecd.dataplane.base.Acquire` (once per policy until an SA for it is installed, as Linux
-  keeps one larval acquire state per policy); level use passes the packet in clear.
+  :class:`~ipsecd.dataplane.base.Acquire` — at most one per policy every :data:`ACQUIRE_RETRY`
+  seconds until an SA for it is installed, as Linux keeps one larval acquire state per policy and
+  acquires again once it expires (``net.core.xfrm_acq_expires``, 30 s): a lost Acquire or a failed
+  negotiation is retried while traffic keeps hitting the policy, never flooded per packet; level
+  use passes the packet in clear.
 - **Inbound** (RFC 4301 §5.2): ESP/AH (raw, or ESP in UDP/4500 with RFC 3948's marker rules) → SA by
   SPI and protocol → ``open`` (replay check, ICV, window commit happen in the SA object) → the
   decapsulated packet must match, on the reversed selector, the very policy the SA was negotiated
@@ -71,6 +74,9 @@ _PORTED = frozenset({wip.PROTO_TCP, wip.PROTO_UDP, 132, 136})
 _ICMPS = frozenset({wip.PROTO_ICMP, wip.PROTO_ICMPV6})
 _ENCRYPT, _DISCARD, _USE = Action.ENCRYPT, Action.DISCARD, Level.USE
 _FROM = int.from_bytes
+#: Seconds before a policy that still has no SA and still drops traffic acquires again (Linux's
+#: default ``xfrm_acq_expires``).
+ACQUIRE_RETRY = 30.0
 
 Result = tuple[int, int, bytes]
 """(verdict, worker index for :data:`HANDOFF` else 0, packet bytes)."""
@@ -113,17 +119,18 @@ class Processor:
     :meth:`inbound` takes whole packets and :meth:`inbound_esp` socket payloads.
     """
 
-    __slots__ = ("_acquired", "_cache", "_events", "_fast_gen", "_fast_in", "_fast_out", "full_packets", "index", "last",
-                 "sad", "spd", "stats", "workers")
+    __slots__ = ("_acquired", "_cache", "_events", "_fast_gen", "_fast_in", "_fast_out", "acquire_retry",
+                 "full_packets", "index", "last", "sad", "spd", "stats", "workers")
 
     def __init__(self, *, full_packets: bool = True, index: int = 0, workers: int = 1,
-                 randbits: Callable[[int], int] | None = None) -> None:
+                 randbits: Callable[[int], int] | None = None, acquire_retry: float = ACQUIRE_RETRY) -> None:
         self.spd = Spd()
         self.sad = Sad(randbits) if randbits is not None else Sad()
         self._cache = FlowCache(self.spd)
         self.stats = Statistics()
         self._events: list[DataPlaneEvent] = []
-        self._acquired: set[str] = set()  # policies with an Acquire outstanding
+        self._acquired: dict[str, float] = {}  # policy -> when its outstanding Acquire was emitted
+        self.acquire_retry = acquire_retry
         self.full_packets = full_packets
         self.index = index
         self.workers = workers
@@ -150,7 +157,7 @@ class Processor:
         rec = self.sad.add(spec, now, wall_time)
         rec.counters = engine
         if spec.policy_id is not None:
-            self._acquired.discard(spec.policy_id)
+            self._acquired.pop(spec.policy_id, None)
         return rec
 
     def update_sa(self, spec: SaSpec) -> None:
@@ -173,7 +180,7 @@ class Processor:
 
     def del_policy(self, policy_id: str) -> None:
         self.spd.remove(policy_id)
-        self._acquired.discard(policy_id)
+        self._acquired.pop(policy_id, None)
 
     def flush(self) -> None:
         self.sad.flush()
@@ -241,9 +248,11 @@ class Processor:
             if policy.level is _USE:
                 return PASS, 0, inner
             stats.out_no_states += 1
-            if policy.policy_id not in self._acquired:
-                self._acquired.add(policy.policy_id)
-                self._events.append(Acquire(policy.policy_id, _selector(*flow(inner)), policy.level))
+            pid = policy.policy_id
+            last = self._acquired.get(pid)
+            if last is None or now - last >= self.acquire_retry:
+                self._acquired[pid] = now
+                self._events.append(Acquire(pid, _selector(*flow(inner)), policy.level))
             return DROP, 0, b""
         engine = rec.counters
         if type(engine) is EspSa:
