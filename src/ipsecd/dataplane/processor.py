@@ -21,8 +21,10 @@ no clock (``now`` comes in with each call).
   :func:`~ipsecd.wire.ip.fix_transport_checksum`). A plain packet that
   reaches the processor passes unless a policy discards it or requires IPsec; UDP to 500/4500 bypasses.
 - **Counters**: every :class:`~ipsecd.dataplane.errors.DataplaneError` an SA raises is counted by its
-  own class; the SPD-side causes (policy blocked, no state, no policy, template mismatch) are counted
-  here. **Lifetimes**: the SA's byte count is compared with :attr:`SaRecord.byte_limit` per packet and
+  own class; the causes found here before any SA is involved (header errors, no state, wrong
+  encapsulation) and the SPD-side ones (policy blocked, no policy, template mismatch) are counted
+  here by a plain increment of their slot — one path per cause for both inbound entry points, no
+  exception object built for a packet that is simply dropped (an unknown-SPI flood stays cheap). **Lifetimes**: the SA's byte count is compared with :attr:`SaRecord.byte_limit` per packet and
   :meth:`Processor.expire` applies time limits; expiries become events.
 - **Ownership of SAs by workers** (DESIGN.md §5): with ``workers > 1`` every processor holds the whole
   SPD and SAD but builds the transform object (sequence counter, IV source, replay window) only for the
@@ -47,12 +49,7 @@ from ipsecd.dataplane.base import (
     SaState,
     Selector,
 )
-from ipsecd.dataplane.errors import (
-    DataplaneError,
-    InHeaderError,
-    NoStateError,
-    StateMismatchError,
-)
+from ipsecd.dataplane.errors import DataplaneError
 from ipsecd.dataplane.esp import EspSa
 from ipsecd.dataplane.stats import Statistics
 from ipsecd.policy.sad import Counters, Sad, SaLife, SaRecord
@@ -338,19 +335,19 @@ class Processor:
         datagram already known to carry ESP): SA by SPI, open, policy check."""
         stats = self.stats
         if len(esp) < 8:
-            stats.count(InHeaderError("ESP packet without a header"))
+            stats.in_header_errors += 1
             return DROP, 0, b""
         spi = _FROM(esp[:4], "big")
         rec = self.sad.inbound(spi, _ESP)
         if rec is None:
-            stats.count(NoStateError(f"no SA for SPI {spi:#x}"))
+            stats.in_no_states += 1
             return DROP, 0, b""
         engine = rec.counters
         if type(engine) is not EspSa:
             return HANDOFF, owner_of(spi, self.workers), esp
         if (engine.encap is not None) != encapsulated:
             engine.invalid_packets += 1
-            stats.count(StateMismatchError("ESP arrived with the wrong encapsulation for its SA"))
+            stats.in_state_mismatches += 1
             return DROP, 0, b""
         try:
             inner = engine.open_payload(esp, now)
