@@ -18,7 +18,6 @@ from ipsecd.crypto.encr import AeadCipher, BlockCipher, new_cipher
 from ipsecd.crypto.errors import CryptoError
 from ipsecd.crypto.integ import Integ, new_integ
 from ipsecd.crypto.keymat import IkeSaKeys
-from ipsecd.wire.buffer import Reader
 from ipsecd.wire.enums import PayloadType
 from ipsecd.wire.ikev2.header import HEADER_SIZE, Header
 from ipsecd.wire.ikev2.message import Message, decode_chain, encode_chain
@@ -100,4 +99,4 @@ class Protection:
         if not plain or plain[-1] + 1 > len(plain):
             raise InvalidMessageError("SK padding length exceeds the plaintext")
         inner = plain[:len(plain) - 1 - plain[-1]]
-        return decode_chain(sk.first_inner, Reader(inner))
+        return decode_chain(sk.first_inner, inner)

@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ..buffer import Reader, Writer
 from ..enums import NotifyType, PayloadType
-from ..errors import MalformedMessageError, UnsupportedCriticalPayloadError
+from ..errors import BufferReadError, BufferWriteError, MalformedMessageError, UnsupportedCriticalPayloadError
 from .header import HEADER_SIZE, MAX_MESSAGE, Header
 from .payloads.base import CRITICAL, GENERIC_HEADER_SIZE, Payload, RawPayload
 from .payloads.cp import CpPayload
@@ -27,21 +27,22 @@ from .payloads.sk import SkPayload
 from .payloads.ts import TsPayload
 
 P = TypeVar("P", bound=Payload)
+_GENERIC = struct.Struct("!BBH")  # next payload, critical bit + reserved, payload length
 
 
-def _idr(r: Reader) -> Payload:
-    p = IdPayload.decode_body(r)
+def _idr(body: bytes) -> Payload:
+    p = IdPayload.decode_body(body)
     p.initiator = False
     return p
 
 
-def _tsr(r: Reader) -> Payload:
-    p = TsPayload.decode_body(r)
+def _tsr(body: bytes) -> Payload:
+    p = TsPayload.decode_body(body)
     p.initiator = False
     return p
 
 
-_DECODERS: dict[int, Callable[[Reader], Payload]] = {
+_DECODERS: dict[int, Callable[[bytes], Payload]] = {
     PayloadType.SA: SaPayload.decode_body,
     PayloadType.KE: KePayload.decode_body,
     PayloadType.IDI: IdPayload.decode_body,
@@ -60,53 +61,53 @@ _OPAQUE = {PayloadType.CERT, PayloadType.CERTREQ, PayloadType.EAP, PayloadType.S
 _NONE, _SK = int(PayloadType.NONE), int(PayloadType.SK)  # plain ints: the loop compares per payload
 
 
-def decode_chain(first: int, r: Reader, base_offset: int = 0) -> list[Payload]:
-    """Decode payloads until Next Payload is 0; ``base_offset`` locates ``r`` in the datagram."""
+def decode_chain(first: int, data: bytes, pos: int = 0) -> list[Payload]:
+    """Decode the payloads from offset ``pos`` to the end of ``data`` (a datagram, or the plaintext
+    inside SK) until Next Payload is 0; an SK payload's ``offset`` is where its body is in ``data``."""
     payloads: list[Payload] = []
     ptype = first
+    end = len(data)
     while ptype != _NONE:
-        start = r.position
-        generic = r.pull_uint32()  # Next Payload, flags, Payload Length in one read
-        nxt, flags, length = generic >> 24, (generic >> 16) & 0xFF, generic & 0xFFFF
+        if pos + GENERIC_HEADER_SIZE > end:
+            raise BufferReadError(f"payload {ptype} header at offset {pos} overruns the message")
+        nxt, flags, length = _GENERIC.unpack_from(data, pos)
         if length < GENERIC_HEADER_SIZE:
             raise MalformedMessageError(f"payload {ptype} with length {length}")
-        saved_end = r.enter_block(length - GENERIC_HEADER_SIZE)
+        stop = pos + length
+        if stop > end:
+            raise BufferReadError(f"payload {ptype} of {length} bytes at offset {pos} overruns the message")
+        body = data[pos + GENERIC_HEADER_SIZE:stop]
         if ptype == _SK:
-            payload: Payload = SkPayload(nxt, r.pull_rest(), base_offset + start + GENERIC_HEADER_SIZE)
-        elif (decoder := _DECODERS.get(ptype)) is not None:
-            payload = decoder(r)
-            if not r.eof():
-                raise MalformedMessageError(f"{PayloadType(ptype).name} payload has trailing bytes")
+            if stop != end:
+                raise MalformedMessageError("the SK payload is not the last payload")
+            payloads.append(SkPayload(nxt, body, pos + GENERIC_HEADER_SIZE))
+            return payloads
+        if (decoder := _DECODERS.get(ptype)) is not None:
+            payloads.append(decoder(body))
         elif ptype in _OPAQUE or not flags & CRITICAL:
-            payload = RawPayload(ptype, r.pull_rest(), bool(flags & CRITICAL))
+            payloads.append(RawPayload(ptype, body, bool(flags & CRITICAL)))
         else:
             raise UnsupportedCriticalPayloadError(ptype)
-        r.leave_block(saved_end)
-        payloads.append(payload)
-        if ptype == _SK:
-            if not r.eof():
-                raise MalformedMessageError("the SK payload is not the last payload")
-            break
+        pos = stop
         ptype = nxt
-    if not r.eof():
-        raise MalformedMessageError(f"{r.remaining()} bytes after the last payload")
+    if pos != end:
+        raise MalformedMessageError(f"{end - pos} bytes after the last payload")
     return payloads
 
 
 def encode_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
     """(type of the first payload, encoded chain); an SK payload's Next Payload is its first inner."""
     items = list(payloads)
-    w = Writer()
+    parts: list[bytes] = []
+    last = len(items) - 1
     for i, p in enumerate(items):
-        if isinstance(p, SkPayload):
-            nxt = p.first_inner
-        else:
-            nxt = items[i + 1].ptype() if i + 1 < len(items) else PayloadType.NONE
-        w.push_uint16((int(nxt) << 8) | p.flags())
-        at = w.open_length(2)
-        p.encode_body(w)
-        w.close_length(at, 2, GENERIC_HEADER_SIZE)
-    return (items[0].ptype() if items else PayloadType.NONE), w.data()
+        nxt = p.first_inner if isinstance(p, SkPayload) else items[i + 1].ptype() if i < last else _NONE
+        body = p.encode_body()
+        length = GENERIC_HEADER_SIZE + len(body)
+        if length > 0xFFFF:
+            raise BufferWriteError(f"payload {p.ptype()} of {length} bytes does not fit its length field")
+        parts += [_GENERIC.pack(nxt, p.flags(), length), body]
+    return (items[0].ptype() if items else _NONE), b"".join(parts)
 
 
 @dataclass(slots=True)
@@ -125,9 +126,7 @@ class Message:
     @classmethod
     def decode(cls, data: bytes) -> Message:
         header = Header.decode(data)
-        r = Reader(data)
-        r.pull_bytes(HEADER_SIZE)
-        return cls(header, decode_chain(header.next_payload, r))
+        return cls(header, decode_chain(header.next_payload, data, HEADER_SIZE))
 
     # -- lookups -------------------------------------------------------------------------------
 

@@ -6,22 +6,27 @@
     | Next Payload  |C|  RESERVED   |         Payload Length        |
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
-A payload class encodes and decodes only its body; the chain (``message.py``) owns the generic
-header, so the critical-bit rule lives in one place.
+A payload class encodes and decodes only its body, as bytes (``encode_body`` / ``decode_body``);
+the chain (``message.py``) owns the generic header, so the critical-bit rule lives in one place.
+Bodies are plain ``bytes`` rather than a stream reader: a message carries a handful of payloads
+with a few fixed fields each, which ``struct`` reads and writes in one call, and the responder
+codes four messages per IKE SA it sets up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
-from ...buffer import Reader, Writer
-from ...enums import PayloadType
+from ...enums import OpenIntEnum, PayloadType
+from ...errors import BufferReadError
 
 GENERIC_HEADER_SIZE = 4
 CRITICAL = 0x80
 INTERN_LIMIT = 4096
 
 V = TypeVar("V")
+E = TypeVar("E", bound=OpenIntEnum)
 
 
 def intern(table: dict[bytes, V], raw: bytes, value: V) -> V:
@@ -32,6 +37,24 @@ def intern(table: dict[bytes, V], raw: bytes, value: V) -> V:
         table.clear()
     table[raw] = value
     return value
+
+
+def member_of(kind: type[E]) -> Callable[[int], E]:
+    """``kind(value)`` by a dict look-up for the known members (the enum call costs a few times more);
+    unknown values still become the enum's ``UNKNOWN_<n>`` pseudo-members."""
+    known: dict[int, E] = {int(m): m for m in kind}
+
+    def get(value: int) -> E:
+        member = known.get(value)
+        return member if member is not None else kind(value)
+
+    return get
+
+
+def need(body: bytes, size: int, what: str) -> None:
+    """Refuse a body shorter than its fixed fields."""
+    if len(body) < size:
+        raise BufferReadError(f"{what} body of {len(body)} bytes is shorter than its {size}-byte fixed part")
 
 
 class Payload:
@@ -48,11 +71,11 @@ class Payload:
         """The generic header's flags byte: the critical bit is only ever set on raw payloads."""
         return 0
 
-    def encode_body(self, w: Writer) -> None:
+    def encode_body(self) -> bytes:
         raise NotImplementedError
 
     @classmethod
-    def decode_body(cls, r: Reader) -> Payload:
+    def decode_body(cls, body: bytes) -> Payload:
         raise NotImplementedError
 
 
@@ -73,8 +96,8 @@ class RawPayload(Payload):
     def flags(self) -> int:
         return CRITICAL if self.critical else 0
 
-    def encode_body(self, w: Writer) -> None:
-        w.push_bytes(self.body)
+    def encode_body(self) -> bytes:
+        return self.body
 
     def __repr__(self) -> str:
         return f"RawPayload({self.raw_type}, {len(self.body)} bytes)"

@@ -14,13 +14,17 @@ Configuration attribute (§3.15.1):
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ...buffer import Reader, Writer
 from ...enums import CfgAttr, CfgType, PayloadType
-from ...errors import MalformedMessageError
-from .base import Payload
+from ...errors import BufferReadError, BufferWriteError, MalformedMessageError
+from .base import Payload, member_of, need
+
+_ATTR = struct.Struct("!HH")  # R bit + attribute type, length
+_cfg_attr = member_of(CfgAttr)
+_cfg_type = member_of(CfgType)
 
 
 @dataclass(slots=True)
@@ -32,22 +36,29 @@ class CpPayload(Payload):
     def values(self, attr: CfgAttr) -> list[bytes]:
         return [v for a, v in self.attributes if a == attr]
 
-    def encode_body(self, w: Writer) -> None:
-        w.push_uint8(int(self.cfg_type))
-        w.push_bytes(bytes(3))
+    def encode_body(self) -> bytes:
+        parts = [bytes((int(self.cfg_type), 0, 0, 0))]
         for attr, value in self.attributes:
-            w.push_uint16(int(attr) & 0x7FFF)
-            w.push_uint16(len(value))
-            w.push_bytes(value)
+            if len(value) > 0xFFFF:
+                raise BufferWriteError(f"configuration attribute of {len(value)} bytes")
+            parts += [_ATTR.pack(int(attr) & 0x7FFF, len(value)), value]
+        return b"".join(parts)
 
     @classmethod
-    def decode_body(cls, r: Reader) -> CpPayload:
-        cfg_type = CfgType(r.pull_uint8())
-        r.pull_bytes(3)
+    def decode_body(cls, body: bytes) -> CpPayload:
+        need(body, 4, "configuration")
+        cfg_type = _cfg_type(body[0])
         attributes = []
-        while not r.eof():
-            attr = CfgAttr(r.pull_uint16() & 0x7FFF)
-            attributes.append((attr, r.pull_bytes(r.pull_uint16())))
+        pos, end = 4, len(body)
+        while pos < end:
+            if pos + 4 > end:
+                raise BufferReadError(f"configuration attribute header at offset {pos} overruns the payload")
+            attr, length = _ATTR.unpack_from(body, pos)
+            pos += 4
+            if pos + length > end:
+                raise BufferReadError(f"configuration attribute of {length} bytes overruns the payload")
+            attributes.append((_cfg_attr(attr & 0x7FFF), body[pos:pos + length]))
+            pos += length
         if cfg_type not in (CfgType.CFG_REQUEST, CfgType.CFG_REPLY, CfgType.CFG_SET, CfgType.CFG_ACK):
             raise MalformedMessageError(f"configuration payload of type {int(cfg_type)}")
         return cls(cfg_type, attributes)

@@ -17,13 +17,18 @@ Delete:
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ...buffer import Reader, Writer
 from ...enums import NotifyType, PayloadType, ProtocolId
-from ...errors import MalformedMessageError
-from .base import Payload
+from ...errors import BufferWriteError, MalformedMessageError
+from .base import Payload, member_of, need
+
+_HEAD = struct.Struct("!BBH")  # protocol, SPI size, notify type / number of SPIs
+_notify_type = member_of(NotifyType)
+_protocol = member_of(ProtocolId)
+_DELETE_SPI_SIZE = {ProtocolId.IKE: 0, ProtocolId.ESP: 4, ProtocolId.AH: 4}
 
 
 @dataclass(slots=True)
@@ -34,20 +39,17 @@ class NotifyPayload(Payload):
     protocol: ProtocolId = ProtocolId.NONE
     spi: bytes = b""
 
-    def encode_body(self, w: Writer) -> None:
-        w.push_uint8(int(self.protocol))
-        w.push_uint8(len(self.spi))
-        w.push_uint16(int(self.type))
-        w.push_bytes(self.spi)
-        w.push_bytes(self.data)
+    def encode_body(self) -> bytes:
+        if len(self.spi) > 0xFF:
+            raise BufferWriteError(f"notify SPI of {len(self.spi)} bytes")
+        return _HEAD.pack(int(self.protocol), len(self.spi), int(self.type)) + self.spi + self.data
 
     @classmethod
-    def decode_body(cls, r: Reader) -> NotifyPayload:
-        protocol = ProtocolId(r.pull_uint8())
-        spi_size = r.pull_uint8()
-        ntype = NotifyType(r.pull_uint16())
-        spi = r.pull_bytes(spi_size)
-        return cls(ntype, r.pull_rest(), protocol, spi)
+    def decode_body(cls, body: bytes) -> NotifyPayload:
+        need(body, 4, "notify")
+        protocol, spi_size, ntype = _HEAD.unpack_from(body)
+        need(body, 4 + spi_size, "notify")
+        return cls(_notify_type(ntype), body[4 + spi_size:], _protocol(protocol), body[4:4 + spi_size])
 
 
 @dataclass(slots=True)
@@ -56,23 +58,20 @@ class DeletePayload(Payload):
     protocol: ProtocolId
     spis: list[bytes] = field(default_factory=list)
 
-    def encode_body(self, w: Writer) -> None:
+    def encode_body(self) -> bytes:
         size = len(self.spis[0]) if self.spis else 0
-        w.push_uint8(int(self.protocol))
-        w.push_uint8(size)
-        w.push_uint16(len(self.spis))
-        for spi in self.spis:
-            w.push_bytes(spi)
+        if size > 0xFF or len(self.spis) > 0xFFFF:
+            raise BufferWriteError(f"delete payload of {len(self.spis)} {size}-byte SPIs")
+        return _HEAD.pack(int(self.protocol), size, len(self.spis)) + b"".join(self.spis)
 
     @classmethod
-    def decode_body(cls, r: Reader) -> DeletePayload:
-        protocol = ProtocolId(r.pull_uint8())
-        size = r.pull_uint8()
-        count = r.pull_uint16()
-        expected = {ProtocolId.IKE: 0, ProtocolId.ESP: 4, ProtocolId.AH: 4}.get(protocol)
+    def decode_body(cls, body: bytes) -> DeletePayload:
+        need(body, 4, "delete")
+        raw_protocol, size, count = _HEAD.unpack_from(body)
+        protocol = _protocol(raw_protocol)
+        expected = _DELETE_SPI_SIZE.get(protocol)
         if expected is None or size != expected:
             raise MalformedMessageError(f"delete for protocol {protocol.name} with {size}-byte SPIs")
-        spis = [r.pull_bytes(size) for _ in range(count)]
-        if not r.eof():
-            raise MalformedMessageError("bytes after the SPIs of a delete payload")
-        return cls(protocol, spis)
+        if len(body) != 4 + count * size:
+            raise MalformedMessageError(f"delete payload for {count} {size}-byte SPIs has {len(body) - 4} bytes")
+        return cls(protocol, [body[i:i + size] for i in range(4, 4 + count * size, size)] if size else [b""] * count)

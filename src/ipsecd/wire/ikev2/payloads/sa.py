@@ -35,20 +35,33 @@ import struct
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ...buffer import Reader, Writer
 from ...enums import PayloadType, ProtocolId, TransformAttr, TransformType
-from ...errors import BufferWriteError, MalformedMessageError
-from .base import Payload, intern
+from ...errors import BufferReadError, BufferWriteError, MalformedMessageError
+from .base import Payload, intern, member_of
 
 _LAST_PROPOSAL, _MORE_PROPOSALS = 0, 2
 _LAST_TRANSFORM, _MORE_TRANSFORMS = 0, 3
 _AF_TV = 0x8000
-
-
+_SUB = struct.Struct("!BxH")  # substructure header: last substruc, reserved, length
 _TRANSFORM = struct.Struct("!HHHH")  # header, transform type + reserved, transform id
 _TRANSFORM_KL = struct.Struct("!HHHHHH")  # the same with a Key Length TV attribute
 _PROPOSAL = struct.Struct("!HHBBBB")  # header, number, protocol, SPI size, transform count
+_ATTR = struct.Struct("!HH")  # AF + attribute type, TV value or TLV length
 _TRANSFORMS: dict[bytes, Transform] = {}  # decoded transforms by their body bytes (see ``intern``)
+_transform_type = member_of(TransformType)
+_protocol = member_of(ProtocolId)
+
+
+def _substructure(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
+    """(last-substruc value, end offset) of the proposal or transform at ``pos``, bounds checked."""
+    if pos + 8 > end:
+        raise BufferReadError(f"{what} header at offset {pos} overruns its container")
+    more, length = _SUB.unpack_from(data, pos)
+    if length < 8:
+        raise MalformedMessageError(f"{what} length {length} < 8")
+    if pos + length > end:
+        raise BufferReadError(f"{what} of {length} bytes at offset {pos} overruns its container")
+    return more, pos + length
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,42 +79,40 @@ class Transform:
         return _TRANSFORM_KL.pack(more, 12, int(self.type) << 8, self.id, _AF_TV | TransformAttr.KEY_LENGTH,
                                   self.key_length)
 
-    def encode(self, w: Writer, last: bool) -> None:
-        w.push_bytes(self.to_bytes(last))
-
     @classmethod
-    def decode(cls, r: Reader) -> tuple[Transform, bool]:
-        head = r.pull_uint32()  # last substruc, reserved, length: one read (this runs per transform)
-        more, length = head >> 24, head & 0xFFFF
-        if length < 8:
-            raise MalformedMessageError(f"transform length {length} < 8")
+    def decode(cls, data: bytes, pos: int, end: int) -> tuple[Transform, bool, int]:
+        """(transform, whether more follow, end offset) of the transform at ``pos``."""
+        more, stop = _substructure(data, pos, end, "transform")
         if more not in (_LAST_TRANSFORM, _MORE_TRANSFORMS):
             raise MalformedMessageError(f"transform 'last substruc' is {more}")
-        body = r.pull_bytes(length - 4)
+        body = data[pos + 4:stop]
         t = _TRANSFORMS.get(body)
         if t is None:
-            t = intern(_TRANSFORMS, body, cls._parse(Reader(body)))
-        return t, more == _MORE_TRANSFORMS
+            t = intern(_TRANSFORMS, body, cls._parse(body))
+        return t, more == _MORE_TRANSFORMS, stop
 
     @classmethod
-    def _parse(cls, r: Reader) -> Transform:
-        body = r.pull_uint32()  # type, reserved, transform id
-        ttype = TransformType(body >> 24)
-        tid = body & 0xFFFF
+    def _parse(cls, body: bytes) -> Transform:
+        ttype, tid = body[0], int.from_bytes(body[2:4], "big")  # type, reserved, transform id
         key_length: int | None = None
         unknown = False
-        while not r.eof():
-            af_type = r.pull_uint16()
+        pos, end = 4, len(body)
+        while pos < end:
+            if pos + 4 > end:
+                raise BufferReadError(f"transform attribute at offset {pos} is truncated")
+            af_type, value = _ATTR.unpack_from(body, pos)
+            pos += 4
             if af_type & _AF_TV:
-                value = r.pull_uint16()
                 if af_type & 0x7FFF == TransformAttr.KEY_LENGTH:
                     key_length = value
                 else:
                     unknown = True
             else:
-                r.pull_bytes(r.pull_uint16())
+                if pos + value > end:
+                    raise BufferReadError(f"transform attribute of {value} bytes overruns the transform")
+                pos += value
                 unknown = True
-        return cls(ttype, tid, key_length, unknown)
+        return cls(_transform_type(ttype), tid, key_length, unknown)
 
 
 @dataclass(slots=True)
@@ -114,37 +125,34 @@ class Proposal:
     def of_type(self, ttype: TransformType) -> list[Transform]:
         return [t for t in self.transforms if t.type == ttype]
 
-    def encode(self, w: Writer, last: bool) -> None:
+    def to_bytes(self, last: bool) -> bytes:
         n = len(self.transforms)
         body = b"".join([t.to_bytes(i == n - 1) for i, t in enumerate(self.transforms)])
         length = 8 + len(self.spi) + len(body)
         if length > 0xFFFF or len(self.spi) > 0xFF or n > 0xFF:
             raise BufferWriteError(f"proposal {self.number} of {length} bytes, {n} transforms does not fit")
-        w.push_bytes(_PROPOSAL.pack((_LAST_PROPOSAL if last else _MORE_PROPOSALS) << 8, length, self.number,
-                                    int(self.protocol), len(self.spi), n) + self.spi + body)
+        return _PROPOSAL.pack((_LAST_PROPOSAL if last else _MORE_PROPOSALS) << 8, length, self.number,
+                              int(self.protocol), len(self.spi), n) + self.spi + body
 
     @classmethod
-    def decode(cls, r: Reader) -> tuple[Proposal, bool]:
-        head = r.pull_uint32()  # last substruc, reserved, length
-        more, length = head >> 24, head & 0xFFFF
-        if length < 8:
-            raise MalformedMessageError(f"proposal length {length} < 8")
-        saved_end = r.enter_block(length - 4)
-        fields = r.pull_uint32()  # number, protocol, SPI size, transform count
-        number, spi_size, count = fields >> 24, (fields >> 8) & 0xFF, fields & 0xFF
-        protocol = ProtocolId((fields >> 16) & 0xFF)
-        spi = r.pull_bytes(spi_size)
+    def decode(cls, data: bytes, pos: int, end: int) -> tuple[Proposal, bool, int]:
+        """(proposal, whether more follow, end offset) of the proposal at ``pos``."""
+        more, stop = _substructure(data, pos, end, "proposal")
+        _, _, number, protocol, spi_size, count = _PROPOSAL.unpack_from(data, pos)
+        at = pos + 8 + spi_size
+        if at > stop:
+            raise BufferReadError(f"proposal {number}: {spi_size}-byte SPI overruns the proposal")
+        spi = data[pos + 8:at]
         transforms = []
         more_t = count > 0
         while more_t:
-            t, more_t = Transform.decode(r)
+            t, more_t, at = Transform.decode(data, at, stop)
             transforms.append(t)
-        if len(transforms) != count or not r.eof():
+        if len(transforms) != count or at != stop:
             raise MalformedMessageError(f"proposal {number} says {count} transforms, has {len(transforms)}")
-        r.leave_block(saved_end)
         if more not in (_LAST_PROPOSAL, _MORE_PROPOSALS):
             raise MalformedMessageError(f"proposal 'last substruc' is {more}")
-        return cls(number, protocol, spi, transforms), more == _MORE_PROPOSALS
+        return cls(number, _protocol(protocol), spi, transforms), more == _MORE_PROPOSALS, stop
 
 
 @dataclass(slots=True)
@@ -152,17 +160,18 @@ class SaPayload(Payload):
     payload_type: ClassVar[PayloadType] = PayloadType.SA
     proposals: list[Proposal] = field(default_factory=list)
 
-    def encode_body(self, w: Writer) -> None:
-        for i, p in enumerate(self.proposals):
-            p.encode(w, i == len(self.proposals) - 1)
+    def encode_body(self) -> bytes:
+        n = len(self.proposals)
+        return b"".join([p.to_bytes(i == n - 1) for i, p in enumerate(self.proposals)])
 
     @classmethod
-    def decode_body(cls, r: Reader) -> SaPayload:
+    def decode_body(cls, body: bytes) -> SaPayload:
         proposals = []
         more = True
+        pos, end = 0, len(body)
         while more:
-            p, more = Proposal.decode(r)
+            p, more, pos = Proposal.decode(body, pos, end)
             proposals.append(p)
-        if not r.eof():
+        if pos != end:
             raise MalformedMessageError("bytes after the last proposal")
         return cls(proposals)

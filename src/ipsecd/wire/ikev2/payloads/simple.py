@@ -25,13 +25,18 @@ For AUTH (§2.15) the ID payload's body without its generic header is signed: ``
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...buffer import Reader, Writer
 from ...enums import AuthMethod, DhGroup, IdType, PayloadType
 from ...errors import MalformedMessageError
-from .base import Payload
+from .base import Payload, member_of, need
+
+_KE = struct.Struct("!HH")  # group, reserved
+_dh_group = member_of(DhGroup)
+_id_type = member_of(IdType)
+_auth_method = member_of(AuthMethod)
 
 
 @dataclass(slots=True)
@@ -40,16 +45,13 @@ class KePayload(Payload):
     group: DhGroup
     data: bytes
 
-    def encode_body(self, w: Writer) -> None:
-        w.push_uint16(int(self.group))
-        w.push_uint16(0)
-        w.push_bytes(self.data)
+    def encode_body(self) -> bytes:
+        return _KE.pack(int(self.group), 0) + self.data
 
     @classmethod
-    def decode_body(cls, r: Reader) -> KePayload:
-        group = DhGroup(r.pull_uint16())
-        r.pull_uint16()
-        return cls(group, r.pull_rest())
+    def decode_body(cls, body: bytes) -> KePayload:
+        need(body, 4, "KE")
+        return cls(_dh_group(_KE.unpack_from(body)[0]), body[4:])
 
 
 @dataclass(slots=True)
@@ -65,16 +67,15 @@ class IdPayload(Payload):
         return int(PayloadType.IDI if self.initiator else PayloadType.IDR)
 
     def body(self) -> bytes:
-        return bytes([int(self.id_type), 0, 0, 0]) + self.data
+        return bytes((int(self.id_type), 0, 0, 0)) + self.data
 
-    def encode_body(self, w: Writer) -> None:
-        w.push_bytes(self.body())
+    def encode_body(self) -> bytes:
+        return self.body()
 
     @classmethod
-    def decode_body(cls, r: Reader) -> IdPayload:
-        id_type = IdType(r.pull_uint8())
-        r.pull_bytes(3)
-        return cls(id_type, r.pull_rest())
+    def decode_body(cls, body: bytes) -> IdPayload:
+        need(body, 4, "ID")
+        return cls(_id_type(body[0]), body[4:])
 
 
 @dataclass(slots=True)
@@ -83,16 +84,13 @@ class AuthPayload(Payload):
     method: AuthMethod
     data: bytes
 
-    def encode_body(self, w: Writer) -> None:
-        w.push_uint8(int(self.method))
-        w.push_bytes(bytes(3))
-        w.push_bytes(self.data)
+    def encode_body(self) -> bytes:
+        return bytes((int(self.method), 0, 0, 0)) + self.data
 
     @classmethod
-    def decode_body(cls, r: Reader) -> AuthPayload:
-        method = AuthMethod(r.pull_uint8())
-        r.pull_bytes(3)
-        return cls(method, r.pull_rest())
+    def decode_body(cls, body: bytes) -> AuthPayload:
+        need(body, 4, "AUTH")
+        return cls(_auth_method(body[0]), body[4:])
 
 
 @dataclass(slots=True)
@@ -100,15 +98,14 @@ class NoncePayload(Payload):
     payload_type: ClassVar[PayloadType] = PayloadType.NONCE
     data: bytes
 
-    def encode_body(self, w: Writer) -> None:
-        w.push_bytes(self.data)
+    def encode_body(self) -> bytes:
+        return self.data
 
     @classmethod
-    def decode_body(cls, r: Reader) -> NoncePayload:
-        data = r.pull_rest()
-        if not 16 <= len(data) <= 256:
-            raise MalformedMessageError(f"nonce of {len(data)} bytes (16..256 allowed)")
-        return cls(data)
+    def decode_body(cls, body: bytes) -> NoncePayload:
+        if not 16 <= len(body) <= 256:
+            raise MalformedMessageError(f"nonce of {len(body)} bytes (16..256 allowed)")
+        return cls(body)
 
 
 @dataclass(slots=True)
@@ -116,9 +113,9 @@ class VendorPayload(Payload):
     payload_type: ClassVar[PayloadType] = PayloadType.VENDOR
     data: bytes
 
-    def encode_body(self, w: Writer) -> None:
-        w.push_bytes(self.data)
+    def encode_body(self) -> bytes:
+        return self.data
 
     @classmethod
-    def decode_body(cls, r: Reader) -> VendorPayload:
-        return cls(r.pull_rest())
+    def decode_body(cls, body: bytes) -> VendorPayload:
+        return cls(body)

@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...buffer import Writer
 from ...enums import PayloadType
 from .base import Payload
 
@@ -36,5 +35,5 @@ class SkPayload(Payload):
     body: bytes
     offset: int = 0
 
-    def encode_body(self, w: Writer) -> None:
-        w.push_bytes(self.body)
+    def encode_body(self) -> bytes:
+        return self.body

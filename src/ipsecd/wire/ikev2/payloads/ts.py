@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import ClassVar
 
-from ...buffer import Reader, Writer
 from ...enums import PayloadType, TsType
-from ...errors import MalformedMessageError
-from .base import Payload, intern
+from ...errors import BufferReadError, BufferWriteError, MalformedMessageError
+from .base import Payload, intern, member_of, need
 
 Address = IPv4Address | IPv6Address
 
@@ -45,27 +44,32 @@ class TrafficSelector:
     end: Address
     known: bool = True
 
-    def encode(self, w: Writer) -> None:
+    def to_bytes(self) -> bytes:
         start, end = self.start.packed, self.end.packed
-        w.push_bytes(_SELECTOR.pack(int(self.ts_type), self.protocol, 8 + len(start) + len(end), self.start_port,
-                                    self.end_port) + start + end)
+        return _SELECTOR.pack(int(self.ts_type), self.protocol, 8 + len(start) + len(end), self.start_port,
+                              self.end_port) + start + end
 
     @classmethod
-    def decode(cls, r: Reader) -> TrafficSelector:
-        head = r.pull_uint32()  # TS type, IP protocol, selector length
-        length = head & 0xFFFF
+    def decode(cls, data: bytes, pos: int) -> tuple[TrafficSelector, int]:
+        """(selector, end offset) of the selector at ``pos``."""
+        if pos + 4 > len(data):
+            raise BufferReadError(f"traffic selector header at offset {pos} is truncated")
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
         if length < 8:
             raise MalformedMessageError(f"traffic selector length {length} < 8")
-        raw = head.to_bytes(4, "big") + r.pull_bytes(length - 4)
+        stop = pos + length
+        if stop > len(data):
+            raise BufferReadError(f"traffic selector of {length} bytes overruns the payload")
+        raw = data[pos:stop]
         ts = _SELECTORS.get(raw)
         if ts is None:
             ts = intern(_SELECTORS, raw, cls._parse(raw))
-        return ts
+        return ts, stop
 
     @classmethod
     def _parse(cls, raw: bytes) -> TrafficSelector:
-        ts_type, protocol, _, start_port, end_port = _SELECTOR.unpack_from(raw)
-        ts_type = TsType(ts_type)
+        raw_type, protocol, _, start_port, end_port = _SELECTOR.unpack_from(raw)
+        ts_type = _ts_type(raw_type)
         size = {TsType.TS_IPV4_ADDR_RANGE: 4, TsType.TS_IPV6_ADDR_RANGE: 16}.get(ts_type)
         if size is None:
             zero = IPv4Address(0)
@@ -77,6 +81,7 @@ class TrafficSelector:
 
 _SELECTOR = struct.Struct("!BBHHH")  # TS type, IP protocol, selector length, start port, end port
 _SELECTORS: dict[bytes, TrafficSelector] = {}  # decoded selectors by their bytes (see ``intern``)
+_ts_type = member_of(TsType)
 
 
 @dataclass(slots=True)
@@ -88,17 +93,19 @@ class TsPayload(Payload):
     def ptype(self) -> int:
         return int(PayloadType.TSI if self.initiator else PayloadType.TSR)
 
-    def encode_body(self, w: Writer) -> None:
-        w.push_uint8(len(self.selectors))
-        w.push_bytes(bytes(3))
-        for ts in self.selectors:
-            ts.encode(w)
+    def encode_body(self) -> bytes:
+        if len(self.selectors) > 0xFF:
+            raise BufferWriteError(f"{len(self.selectors)} traffic selectors in one payload")
+        return b"".join([bytes((len(self.selectors), 0, 0, 0)), *(ts.to_bytes() for ts in self.selectors)])
 
     @classmethod
-    def decode_body(cls, r: Reader) -> TsPayload:
-        count = r.pull_uint8()
-        r.pull_bytes(3)
-        selectors = [TrafficSelector.decode(r) for _ in range(count)]
-        if not r.eof():
+    def decode_body(cls, body: bytes) -> TsPayload:
+        need(body, 4, "traffic selector")
+        selectors = []
+        pos = 4
+        for _ in range(body[0]):
+            ts, pos = TrafficSelector.decode(body, pos)
+            selectors.append(ts)
+        if pos != len(body):
             raise MalformedMessageError("bytes after the last traffic selector")
         return cls(selectors)
