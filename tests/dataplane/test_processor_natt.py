@@ -1,6 +1,7 @@
 """Processor and NAT traversal: transport-mode ESP-in-UDP behind a NAT gets its inner TCP/UDP checksum
 fixed for the addresses the receiver sees (RFC 3948 §3.1.2), on both inbound paths (whole packets
-and socket payloads)."""
+and socket payloads); NAT rebinding moves an SA pair's endpoint only on an authenticated, newest
+packet and reports it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from ipaddress import ip_address
 import pytest
 
 from ipsecd.dataplane.base import Direction, Mode
-from ipsecd.dataplane.processor import PROTECT, Processor
+from ipsecd.dataplane.processor import DROP, PROTECT, EndpointChanged, Processor
 from ipsecd.wire import ip as wip
-from tests.dataplane.test_processor import KEY_AB, packet, policy, sa
+from tests.dataplane.test_processor import H_A, H_B, KEY_AB, KEY_BA, NET_A, NET_B, packet, policy, sa
 
 PRIVATE, PUBLIC, SERVER = "192.168.1.5", "198.51.100.7", "203.0.113.1"  # client, its NAT, the server
 
@@ -69,3 +70,81 @@ def test_transport_without_natt_is_left_as_it_came() -> None:
     orig = packet(PRIVATE, SERVER, wip.PROTO_TCP, 1, 2, b"x")
     inner = server.inbound(client.outbound(orig, 0.0)[2], 0.0)[2]
     assert inner == orig
+
+
+# --- NAT rebinding (RFC 3948 §3.3; RFC 7296 §2.23 for IKE's side) --------------------------------------
+
+NEW_PUBLIC = "198.51.100.99"  # the NAT's address after its mapping changed
+
+
+def natt_pair(server_whole: bool) -> tuple[Processor, Processor]:
+    """Client (behind the NAT) and server, tunnel mode ESP-in-UDP, one SA each way."""
+    client, server = Processor(), Processor(full_packets=server_whole)
+    client.add_policy(policy("p", NET_A, NET_B))
+    client.add_sa(sa(0x1001, Direction.OUT, PRIVATE, SERVER, KEY_AB, "p", encap=True), 0.0)
+    client.add_sa(sa(0x2002, Direction.IN, SERVER, PRIVATE, KEY_BA, "p", encap=True), 0.0)
+    server.add_policy(policy("p", NET_B, NET_A))
+    server.add_sa(sa(0x1001, Direction.IN, PUBLIC, SERVER, KEY_AB, "p", encap=True), 0.0)
+    server.add_sa(sa(0x2002, Direction.OUT, SERVER, PUBLIC, KEY_BA, "p", encap=True), 0.0)
+    return client, server
+
+
+def test_authenticated_packet_from_a_new_endpoint_moves_the_pair() -> None:
+    client, server = natt_pair(server_whole=False)
+    out_spec = server.sad.outbound("p")
+    assert out_spec is not None and server.destination(out_spec.spec) == (PUBLIC, 4500)
+    esps = [client.outbound(packet(H_A, H_B, payload=bytes([i])), 1.0)[2][28:] for i in range(6)]
+
+    assert server.inbound_esp(esps[0], True, 1.0, (PUBLIC, 4500, 0, 0))[0] == PROTECT  # from where expected
+    assert server.poll_endpoint_changes() == [] and server.endpoint_gen == 0
+
+    forged = esps[2][:-1] + bytes([esps[2][-1] ^ 1])  # bad ICV: an attacker cannot move the tunnel
+    assert server.inbound_esp(forged, True, 2.0, (NEW_PUBLIC, 40000))[0] == DROP
+    assert server.inbound_esp(esps[0], True, 2.0, (NEW_PUBLIC, 40000))[0] == DROP  # nor by a replay
+    assert server.poll_endpoint_changes() == [] and server.destination(out_spec.spec) == (PUBLIC, 4500)
+    assert server.stats.in_state_protocol_errors == 1 and server.stats.in_state_sequence_errors == 1
+
+    assert server.inbound_esp(esps[2], True, 3.0, (NEW_PUBLIC, 40000))[0] == PROTECT  # the NAT moved
+    assert server.poll_endpoint_changes() == [EndpointChanged(0x1001, 0x2002, (PUBLIC, 4500), (NEW_PUBLIC, 40000))]
+    assert server.destination(out_spec.spec) == (NEW_PUBLIC, 40000) and server.endpoint_gen == 1
+
+    # a delayed older packet still on its way from the old mapping is accepted but moves nothing back
+    assert server.inbound_esp(esps[1], True, 3.5, (PUBLIC, 4500))[0] == PROTECT
+    assert server.poll_endpoint_changes() == [] and server.destination(out_spec.spec) == (NEW_PUBLIC, 40000)
+    assert server.inbound_esp(esps[3], True, 4.0, (NEW_PUBLIC, 40000))[0] == PROTECT
+    assert server.poll_endpoint_changes() == []
+
+
+def test_whole_packets_take_the_new_endpoint_and_the_client_still_opens_them() -> None:
+    client, server = natt_pair(server_whole=True)
+    sealed = client.outbound(packet(H_A, H_B), 1.0)[2]
+    moved = bytearray(nat(sealed))
+    moved[12:16] = ip_address(NEW_PUBLIC).packed  # (nat() keeps the checksum right for PUBLIC; redo it)
+    moved[10:12] = b"\0\0"
+    moved[10:12] = wip.checksum(moved[:20]).to_bytes(2, "big")
+    assert server.inbound(bytes(moved), 1.0)[0] == PROTECT
+    assert server.poll_endpoint_changes() == [EndpointChanged(0x1001, 0x2002, (PUBLIC, 4500), (NEW_PUBLIC, 40000))]
+    reply = packet(H_B, H_A, payload=b"reply")
+    verdict, _, outer = server.outbound(reply, 2.0)
+    assert verdict == PROTECT
+    p = wip.parse(outer)
+    assert p.dst == ip_address(NEW_PUBLIC).packed and outer[22:24] == (40000).to_bytes(2, "big")
+    assert wip.checksum(outer[:20]) == 0 and p.length == len(outer)
+    # the NAT maps it back to the client's private address and port: the ESP inside is untouched
+    back = bytearray(outer)
+    back[16:20] = ip_address(PRIVATE).packed
+    back[22:24] = (4500).to_bytes(2, "big")
+    back[10:12] = b"\0\0"
+    back[10:12] = wip.checksum(back[:20]).to_bytes(2, "big")
+    assert client.inbound(bytes(back), 2.0) == (PROTECT, 0, reply)
+
+
+def test_del_and_flush_forget_the_moved_endpoint() -> None:
+    client, server = natt_pair(server_whole=False)
+    esp = client.outbound(packet(H_A, H_B), 1.0)[2][28:]
+    server.inbound_esp(esp, True, 1.0, (NEW_PUBLIC, 40000))
+    assert [m.new for m in server.poll_endpoint_changes()] == [(NEW_PUBLIC, 40000)]
+    assert server.del_sa(0x2002, Direction.OUT) and server.redirect == {}
+    server.set_endpoint(0x2002, (NEW_PUBLIC, 1))
+    server.flush()
+    assert server.redirect == {}

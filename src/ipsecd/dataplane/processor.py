@@ -26,6 +26,13 @@ no clock (``now`` comes in with each call).
   here by a plain increment of their slot — one path per cause for both inbound entry points, no
   exception object built for a packet that is simply dropped (an unknown-SPI flood stays cheap). **Lifetimes**: the SA's byte count is compared with :attr:`SaRecord.byte_limit` per packet and
   :meth:`Processor.expire` applies time limits; expiries become events.
+- **NAT rebinding** (RFC 3948 §3.3, RFC 7296 §2.23): an ESP-in-UDP packet that *authenticated* on an
+  inbound SA (ICV verified, replay window committed — never an unverified one) and is the newest the SA
+  has seen, arriving from another address/port than the SA's peer endpoint, moves the endpoint: the
+  outbound SA of the same policy is sent there from then on (:attr:`Processor.redirect`; whole
+  packets get their outer header rebuilt, the TUN worker looks the address up), and an
+  :class:`EndpointChanged` is reported (:meth:`Processor.poll_endpoint_changes`) so IKE can move
+  its own endpoint and update the SAs. A delayed older packet from the old address never moves it back.
 - **Ownership of SAs by workers** (DESIGN.md §5): with ``workers > 1`` every processor holds the whole
   SPD and SAD but builds the transform object (sequence counter, IV source, replay window) only for the
   SAs it owns (:func:`owner_of`); a packet for another worker's SA comes back as :data:`HANDOFF` with
@@ -35,6 +42,8 @@ no clock (``now`` comes in with each call).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import ip_address
 
 from ipsecd.dataplane.ah import AhSa
 from ipsecd.dataplane.base import (
@@ -79,6 +88,27 @@ Result = tuple[int, int, bytes]
 """(verdict, worker index for :data:`HANDOFF` else 0, packet bytes)."""
 
 
+Endpoint = tuple[str, int]
+"""(address, UDP port) of a peer's ESP-in-UDP endpoint."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointChanged:
+    """An authenticated ESP-in-UDP packet of inbound SA ``spi`` came from ``new`` instead of ``old``
+    (the peer's NAT mapping changed): the outbound SA ``out_spi`` (None if the policy has none) now
+    sends to ``new``. IKE should update its own endpoint (RFC 7296 §2.23, on its next authenticated
+    message) and the SAs it installs later.
+
+    NOTE: a data-plane event for the IKE layer; it belongs in ``dataplane/base.py``'s
+    ``DataPlaneEvent`` union (the lead's file), so until then it travels on its own channel
+    (:meth:`Processor.poll_endpoint_changes`, ``TunDataPlane.poll_endpoint_changes``)."""
+
+    spi: int
+    out_spi: int | None
+    old: Endpoint
+    new: Endpoint
+
+
 def owner_of(spi: int, workers: int) -> int:
     """The worker that owns an SA: a pure function of the SPI, so every worker and the backend agree."""
     return spi % workers if workers > 1 else 0
@@ -116,8 +146,9 @@ class Processor:
     :meth:`inbound` takes whole packets and :meth:`inbound_esp` socket payloads.
     """
 
-    __slots__ = ("_acquired", "_cache", "_events", "_fast_gen", "_fast_in", "_fast_out", "acquire_retry",
-                 "full_packets", "index", "last", "sad", "spd", "stats", "workers")
+    __slots__ = ("_acquired", "_cache", "_events", "_fast_gen", "_fast_in", "_fast_out", "_moves", "_peer",
+                 "acquire_retry", "endpoint_gen", "full_packets", "index", "last", "redirect", "sad", "spd", "stats",
+                 "workers")
 
     def __init__(self, *, full_packets: bool = True, index: int = 0, workers: int = 1,
                  randbits: Callable[[int], int] | None = None, acquire_retry: float = ACQUIRE_RETRY) -> None:
@@ -138,6 +169,11 @@ class Processor:
         self._fast_out: dict[tuple[int, bytes], PolicySpec | None] = {}
         self._fast_in: dict[tuple[str | None, int, bytes], InboundVerdict] = {}
         self._fast_gen = -1
+        self._peer: dict[int, Endpoint] = {}  # inbound ESP-in-UDP SA -> where its packets come from
+        #: outbound SA -> the endpoint its peer moved to (NAT rebinding); bumped ``endpoint_gen`` on change
+        self.redirect: dict[int, Endpoint] = {}
+        self.endpoint_gen = 0
+        self._moves: list[EndpointChanged] = []
 
     # --- configuration (the DataPlane operations) ----------------------------------------------------
 
@@ -166,6 +202,10 @@ class Processor:
         if rec is None:
             return False
         self.sad.remove(rec)
+        if direction is Direction.IN:
+            self._peer.pop(spi, None)
+        elif self.redirect.pop(spi, None) is not None:
+            self.endpoint_gen += 1
         return True
 
     def query_sa(self, spi: int, direction: Direction) -> SaState | None:
@@ -182,10 +222,30 @@ class Processor:
     def flush(self) -> None:
         self.sad.flush()
         self._acquired.clear()
+        self._peer.clear()
+        self.redirect.clear()
+        self.endpoint_gen += 1
 
     def poll_events(self) -> list[DataPlaneEvent]:
         events, self._events = self._events, []
         return events
+
+    def poll_endpoint_changes(self) -> list[EndpointChanged]:
+        """NAT rebindings detected since the last call (see :class:`EndpointChanged`)."""
+        moves, self._moves = self._moves, []
+        return moves
+
+    def set_endpoint(self, out_spi: int, endpoint: Endpoint) -> None:
+        """Send outbound SA ``out_spi`` to ``endpoint`` (another worker saw its pair's peer move)."""
+        self.redirect[out_spi] = endpoint
+        self.endpoint_gen += 1
+
+    def destination(self, spec: SaSpec) -> Endpoint:
+        """Where an outbound ESP-in-UDP SA's packets go: its peer's current endpoint."""
+        to = self.redirect.get(spec.spi)
+        if to is not None:
+            return to
+        return str(spec.dst), spec.encap.dport if spec.encap is not None else 0
 
     def expire(self, now: float) -> None:
         """Apply time lifetimes: soft/hard expiry events; a dead SA's transform refuses packets."""
@@ -256,6 +316,8 @@ class Processor:
             try:
                 if self.full_packets or engine.encap is None:
                     out = engine.seal(inner, now)
+                    if self.redirect and engine.encap is not None and rec.spec.spi in self.redirect:
+                        out = _readdress(out, self.redirect[rec.spec.spi])
                 else:
                     out = engine.seal_payload(inner, now)
             except DataplaneError as e:
@@ -326,13 +388,20 @@ class Processor:
         except DataplaneError as e:
             stats.count(e)
             return DROP, 0, b""
-        if spi_off != off and not engine.tunnel:  # transport mode in UDP: NAT-T fix-up (RFC 3948 §3.1.2)
-            inner = wip.fix_transport_checksum(inner)
+        if spi_off != off:  # ESP in UDP
+            if type(engine) is EspSa:
+                src = (str(ip_address(p.src)), (pkt[off] << 8) | pkt[off + 1])
+                if src != self._peer.get(spi):
+                    self._moved(rec, engine, pkt[spi_off + 4 : spi_off + 8], src)
+            if not engine.tunnel:  # transport mode: NAT-T fix-up (RFC 3948 §3.1.2)
+                inner = wip.fix_transport_checksum(inner)
         return self._checked(rec, engine, inner, now)
 
-    def inbound_esp(self, esp: bytes, encapsulated: bool, now: float) -> Result:
+    def inbound_esp(self, esp: bytes, encapsulated: bool, now: float, src: tuple[str, int, *tuple[int, ...]] | None = None
+                    ) -> Result:
         """One ESP packet received without its outer header (raw ESP socket payload, or a UDP/4500
-        datagram already known to carry ESP): SA by SPI, open, policy check."""
+        datagram already known to carry ESP, sent from ``src`` — a socket address): SA by SPI, open,
+        policy check."""
         stats = self.stats
         if len(esp) < 8:
             stats.in_header_errors += 1
@@ -354,9 +423,36 @@ class Processor:
         except DataplaneError as e:
             stats.count(e)
             return DROP, 0, b""
-        if encapsulated and not engine.tunnel:  # transport mode in UDP: NAT-T fix-up (RFC 3948 §3.1.2)
-            inner = wip.fix_transport_checksum(inner)
+        if encapsulated:
+            if src is not None:
+                peer = self._peer.get(spi)
+                if peer is None or src[1] != peer[1] or src[0] != peer[0]:
+                    self._moved(rec, engine, esp[4:8], (src[0], src[1]))
+            if not engine.tunnel:  # transport mode in UDP: NAT-T fix-up (RFC 3948 §3.1.2)
+                inner = wip.fix_transport_checksum(inner)
         return self._checked(rec, engine, inner, now)
+
+    def _moved(self, rec: SaRecord, engine: EspSa, seq: bytes, src: Endpoint) -> None:
+        """An authenticated packet of ``rec`` came from ``src``, not from the endpoint on record."""
+        spec = rec.spec
+        old = self._peer.get(spec.spi)
+        if old is None:  # first packet: the endpoint on record is the SA's
+            old = self._peer[spec.spi] = (str(spec.src), spec.encap.dport if spec.encap is not None else 0)
+            if old == src:
+                return
+        replay = engine.replay
+        if replay is not None and replay.size and (replay.top & 0xFFFFFFFF) != _FROM(seq, "big"):
+            return  # an older packet than the newest seen: never moves the endpoint (back)
+        if (":" in src[0]) != (spec.src.version == 6):
+            return  # the outer family is the SA's
+        self._peer[spec.spi] = src
+        out = self.sad.outbound(spec.policy_id) if spec.policy_id is not None else None
+        out_spi = None
+        if out is not None and out.spec.encap is not None:
+            out_spi = out.spec.spi
+            self.set_endpoint(out_spi, src)
+        self._moves.append(EndpointChanged(spec.spi, out_spi, old, src))
+
 
     def _checked(self, rec: SaRecord, engine: Engine, inner: bytes, now: float) -> Result:
         self.last = engine
@@ -398,3 +494,14 @@ class Processor:
         slot = verdict.value
         setattr(self.stats, slot, getattr(self.stats, slot) + 1)
         return DROP, 0, b""
+
+
+def _readdress(outer: bytes, to: Endpoint) -> bytes:
+    """A whole ESP-in-UDP packet sent to ``to`` instead: outer IP and UDP headers rebuilt (the ESP
+    ICV covers neither)."""
+    p = wip.parse(outer)
+    off = p.l4_off
+    dst = ip_address(to[0]).packed
+    esp = outer[off + 8 : p.length]
+    udp = wip.udp_datagram((outer[off] << 8) | outer[off + 1], to[1], esp, p.src, dst)
+    return wip.ip_header(p.src, dst, _UDP, len(udp), tos=p.tos) + udp

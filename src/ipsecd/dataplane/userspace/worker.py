@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,8 +44,10 @@ from ipsecd.wire import natt
 
 #: Packets one readiness event may process before the loop looks at its other sockets again.
 BURST = 256
-_HANDOFF_OUT, _HANDOFF_UDP, _HANDOFF_RAW, _HANDOFF_AH = b"O", b"U", b"R", b"A"
+_HANDOFF_OUT, _HANDOFF_UDP, _HANDOFF_RAW, _HANDOFF_AH, _HANDOFF_MOVE = b"O", b"U", b"R", b"A", b"E"
 #: IPv6 is available (a kernel booted with ``ipv6.disable=1`` has no AF_INET6 sockets).
+_SRC = struct.Struct("!HB")  # a handed-off ESP-in-UDP datagram's sender: port, address length (then the address)
+_MOVE = struct.Struct("!IH")  # an endpoint move: outbound SPI, port (then the address)
 HAS_IPV6 = os.path.exists("/proc/net/if_inet6")
 Dest = tuple[Callable[[bytes, tuple[str, int]], None] | None, socket.socket | None, tuple[str, int]]
 
@@ -97,6 +100,7 @@ class Worker:
         self.hand.setblocking(False)
         # id(engine) -> (GSO add of the UDP socket, or None for whole packets; the raw socket; address)
         self._dest: dict[int, Dest] = {}
+        self._egen = 0  # the processor's endpoint generation the _dest cache was built for
         self._rx: list[bytes] = []  # decrypted packets of the current batch, for the TUN
         self.running = True
 
@@ -140,12 +144,22 @@ class Worker:
         for ev in evs:
             if isinstance(ev, Acquire) or owner_of(ev.spi, self.cfg.workers) == self.cfg.index:
                 self.up.send(("event", ev))
+        for move in self.proc.poll_endpoint_changes():
+            self.up.send(("move", move))
+            if move.out_spi is not None:  # every worker's processor sends the pair to the new endpoint
+                host, port = move.new
+                msg = _HANDOFF_MOVE + _MOVE.pack(move.out_spi, port) + host.encode()
+                for i in range(self.cfg.workers):
+                    if i != self.cfg.index:
+                        self._handoff(i, msg)
 
     # --- outbound: TUN → ESP -------------------------------------------------------------------------
 
     def _tun_in(self) -> None:
         read, fd, outbound, size = os.read, self.tun, self.proc.outbound, self.cfg.mtu + offload.VNET_HDR_LEN
         proc, dests = self.proc, self._dest
+        if proc.endpoint_gen != self._egen:
+            self._moved()
         now = time.monotonic()
         for _ in range(BURST):
             try:
@@ -198,11 +212,16 @@ class Worker:
         dest: Dest
         if spec.encap is not None:
             gso = self.gso6 if v6 else self.gso
-            dest = (gso.add if gso is not None else None, None, (str(spec.dst), spec.encap.dport))
+            dest = (gso.add if gso is not None else None, None, self.proc.destination(spec))
         else:
             dest = (None, self.plain6 if v6 else self.plain, (str(spec.dst), 0))
         self._dest[id(engine)] = dest
         return dest
+
+    def _moved(self) -> None:
+        """A peer's endpoint moved (NAT rebinding): destinations are looked up again."""
+        self._dest.clear()
+        self._egen = self.proc.endpoint_gen
 
     @staticmethod
     def _send(sock: socket.socket | None, data: bytes, addr: tuple[str, int]) -> None:
@@ -254,11 +273,12 @@ class Worker:
                 # a non-zero first byte and 8+ bytes can only be ESP (RFC 3948 §2.2); else classify
                 kind = natt.Kind.ESP if len(piece) >= 8 and piece[0] else classify(piece)
                 if kind is natt.Kind.ESP:
-                    verdict, idx, inner = inbound(piece, True, now)
+                    verdict, idx, inner = inbound(piece, True, now, addr)
                     if verdict == PROTECT:
                         rx.append(inner)
-                    elif verdict == HANDOFF:
-                        self._handoff(idx, _HANDOFF_UDP + piece)
+                    elif verdict == HANDOFF:  # with the sender: the owner checks for NAT rebinding
+                        host = addr[0].encode()
+                        self._handoff(idx, _HANDOFF_UDP + _SRC.pack(addr[1], len(host)) + host + piece)
                 elif kind is natt.Kind.IKE:
                     self.up.send(("ike", piece[4:], addr[:2]))  # IPv6 senders come as 4-tuples
         self._flush_tx()
@@ -319,6 +339,8 @@ class Worker:
 
     def _handoff_in(self) -> None:
         now = time.monotonic()
+        if self.proc.endpoint_gen != self._egen:
+            self._moved()
         for _ in range(BURST):
             try:
                 msg = self.hand.recv(70000)
@@ -333,8 +355,19 @@ class Worker:
                 verdict, idx, data = self.proc.inbound(body, now)
                 if verdict != HANDOFF:
                     self._deliver(verdict, idx, data, b"")
+            elif kind == _HANDOFF_UDP:
+                port, n = _SRC.unpack_from(body)
+                start = _SRC.size + n
+                verdict, idx, data = self.proc.inbound_esp(body[start:], True, now,
+                                                           (body[_SRC.size : start].decode(), port))
+                if verdict != HANDOFF:
+                    self._deliver(verdict, idx, data, b"")
+            elif kind == _HANDOFF_MOVE:
+                out_spi, port = _MOVE.unpack_from(body)
+                self.proc.set_endpoint(out_spi, (body[_MOVE.size :].decode(), port))
+                self._moved()
             else:
-                verdict, idx, data = self.proc.inbound_esp(body, kind == _HANDOFF_UDP, now)
+                verdict, idx, data = self.proc.inbound_esp(body, False, now)
                 if verdict != HANDOFF:
                     self._deliver(verdict, idx, data, b"")
         self._flush_tx()
