@@ -138,3 +138,22 @@ def test_exchange_rules() -> None:
     check_payloads(ExchangeType.IKE_SA_INIT, True, [NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)])
     with pytest.raises(MalformedMessageError):  # a request cannot dodge the rules with an error notify
         check_payloads(ExchangeType.IKE_SA_INIT, False, [NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)])
+
+
+def test_decoded_transforms_and_selectors_are_shared_and_the_tables_bounded() -> None:
+    from ipsecd.wire.ikev2.payloads import sa as sa_mod
+    from ipsecd.wire.ikev2.payloads import ts as ts_mod
+    from ipsecd.wire.ikev2.payloads.base import INTERN_LIMIT
+
+    data = _sample().encode()
+    a, b = Message.decode(data), Message.decode(data)
+    sa_a, sa_b = a.get(SaPayload), b.get(SaPayload)
+    assert sa_a is not None and sa_b is not None and sa_a.proposals is not sa_b.proposals
+    assert all(x is y for x, y in zip(sa_a.proposals[0].transforms, sa_b.proposals[0].transforms, strict=True))
+    ts_a, ts_b = a.get(TsPayload), b.get(TsPayload)
+    assert ts_a is not None and ts_b is not None and ts_a.selectors[0] is ts_b.selectors[0]
+    # a peer sending ever new transform bytes never grows the table past its limit
+    for n in range(INTERN_LIMIT + 10):
+        junk = Message(_hdr(), [SaPayload([Proposal(1, ProtocolId.IKE, b"", [Transform(TransformType.DH, n)])])])
+        Message.decode(junk.encode())
+    assert len(sa_mod._TRANSFORMS) <= INTERN_LIMIT and len(ts_mod._SELECTORS) <= INTERN_LIMIT

@@ -14,7 +14,7 @@ class holds the state they share: SPIs, nonces, keys, children, addresses, and t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address
 
 from ipsecd.crypto import keymat
@@ -45,6 +45,9 @@ Rng = Callable[[int], bytes]
 SpiAlloc = Callable[[IpsecProto], int]
 HALF_OPEN_TIMEOUT = 30.0  # strongSwan's half_open_timeout: a responder waits this long for IKE_AUTH
 REKEY_JITTER = 0.05  # rekeys come up to this share of the lifetime early, at random (strongSwan's rand_time)
+# Every IKE SA starts with this (empty) table of §2.8.2 leftovers and gets a dict of its own on the
+# first one: thousands of established SAs should not each carry an empty dict. Never add to it.
+_NO_REDUNDANT: dict[bytes, RedundantSa] = {}
 
 
 @dataclass(slots=True)
@@ -138,10 +141,12 @@ class IkeSa:
         self.expire_at: float | None = None  # profile lifetime: a rekey that never succeeds ends here
         self.switch_pending = False  # switch to ``pending`` once the current exchange is finished
         self.pending: Generation | None = None  # the rekeyed IKE SA, taken over after the old one's DELETE
-        self.redundant: dict[bytes, RedundantSa] = {}  # §2.8.2 collision leftovers by our SPI, until deleted
+        # §2.8.2 collision leftovers by our SPI, until deleted (see _NO_REDUNDANT)
+        self.redundant: dict[bytes, RedundantSa] = _NO_REDUNDANT
         self.n_dropped = self.n_bad_integrity = self.n_retransmits = 0
-        self._out: list[tuple[bytes, Addr]] = []
-        self._events: list[Event] = []  # a list, not a deque: an idle SA should cost little memory
+        # output queues, None while empty (most of an SA's life): no list per idle SA
+        self._out: list[tuple[bytes, Addr]] | None = None
+        self._events: list[Event] | None = None
         # called when a datagram or event is queued: lets a manager of many SAs visit only those
         self.on_output: Callable[[IkeSa], None] | None = None
         self.tm = TaskManager(self)
@@ -222,15 +227,21 @@ class IkeSa:
         return h.is_response if self.is_initiator else h.spi_r == bytes(8)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
-        out, self._out = self._out, []
-        return out
+        out, self._out = self._out, None
+        return out if out is not None else []
 
     def next_event(self) -> Event | None:
-        return self._events.pop(0) if self._events else None
+        events = self._events
+        if events is None:
+            return None
+        event = events.pop(0)
+        if not events:
+            self._events = None
+        return event
 
     def pending_events(self) -> tuple[Event, ...]:
         """The queued events without consuming them (the manager's bookkeeping)."""
-        return tuple(self._events)
+        return tuple(self._events) if self._events is not None else ()
 
     def get_timer(self) -> float | None:
         if self.state == "closed":
@@ -319,7 +330,7 @@ class IkeSa:
         old = self.local_spi
         self.pending = None
         self.spi_i, self.spi_r, self.is_initiator = gen.spi_i, gen.spi_r, gen.initiator
-        self.algs, self.keys, self.nonce_i, self.nonce_r = gen.algs, gen.keys, gen.nonce_i, gen.nonce_r
+        self.algs, self.keys = gen.algs, gen.keys  # its nonces were used up deriving those keys
         self.protection = Protection.for_role(gen.algs, gen.keys, gen.initiator, self.rng)
         self.tm.reset_windows()
         self.state = "established"
@@ -330,6 +341,8 @@ class IkeSa:
         """Keep the redundant SA of a rekey collision until it is deleted (§2.8.2); its creator sends
         the DELETE now."""
         extra = RedundantSa(gen, self.rng, self.config.retransmit, self.now)
+        if self.redundant is _NO_REDUNDANT:
+            self.redundant = {}
         self.redundant[extra.local_spi] = extra
         if gen.initiator:
             self.send(extra.packet, self.addr)
@@ -353,18 +366,33 @@ class IkeSa:
             self.expire_at = self.now + self.config.lifetime
 
     def send(self, data: bytes, addr: Addr) -> None:
-        self._out.append((data, addr))
+        if self._out is None:
+            self._out = [(data, addr)]
+        else:
+            self._out.append((data, addr))
         if self.on_output is not None:
             self.on_output(self)
 
     def emit(self, event: Event) -> None:
-        self._events.append(event)
+        if self._events is None:
+            self._events = [event]
+        else:
+            self._events.append(event)
         if self.on_output is not None:
             self.on_output(self)
 
     def idle(self) -> bool:
         """Nothing queued: no datagram to send, no event to read."""
-        return not self._out and not self._events
+        return self._out is None and self._events is None
+
+    def finish_handshake(self) -> None:
+        """IKE_AUTH is over: drop what only the handshake needed (RFC 7296 §2.15's signed octets,
+        g^ir, our KE private key, the nonces and SK_pi/SK_pr). SK_d stays for CHILD_SA keys and the
+        IKE SA rekey, SK_e/SK_a in the protection for every later exchange."""
+        self.init_request = self.init_response = self.shared = self.nonce_i = self.nonce_r = b""
+        self.ke = None
+        if self.keys is not None and self.keys.sk_pi:
+            self.keys = replace(self.keys, sk_pi=b"", sk_pr=b"")
 
     def close(self, reason: str, *, notify_children: bool = True) -> None:
         """The IKE SA is gone: children go with it (RFC 7296 §1.4.1)."""
@@ -375,7 +403,7 @@ class IkeSa:
             for spi, child in list(self.children.items()):
                 self.emit(ChildSaDeleted(child.config.name, spi, child.outbound.spi, reason))
         self.children.clear()
-        self.redundant.clear()
+        self.redundant = _NO_REDUNDANT
         self.emit(IkeSaDeleted(self.local_spi, reason))
 
     def fail(self, exchange: ExchangeType, notify: str, detail: str) -> None:

@@ -214,6 +214,8 @@ class TaskManager:
                 return
         self.active = None
         self.mid_out += 1
+        if ex.type == ExchangeType.IKE_AUTH:
+            sa.finish_handshake()
         if sa.switch_pending:
             sa.switch_pending = False
             sa.switch_generation()
@@ -295,6 +297,8 @@ class TaskManager:
             if fatal:
                 sa.emit(NegotiationFailed(h.exchange.name, "INVALID_SYNTAX", str(e), fatal=True))
         self._respond(h, out, addr, init_error=fatal and h.exchange == ExchangeType.IKE_SA_INIT)
+        if h.exchange == ExchangeType.IKE_AUTH and sa.state == "established":
+            sa.finish_handshake()
         if fatal:
             sa.close(f"{h.exchange.name} refused")
         elif sa.switch_pending:

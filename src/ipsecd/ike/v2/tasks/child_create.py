@@ -321,7 +321,9 @@ class ChildCreate(Task):
         now = sa.now
         child = ChildSa(cfg, inbound, outbound, algs, now,
                         rekey_at=now + sa.rekey_after(cfg.lifetime, 0.85 if initiator else 0.9), expire_at=now + cfg.lifetime,
-                        initiator=initiator, nonces=(ni, nr),
+                        # the nonces decide a rekey collision (§2.8.1); IKE_AUTH's are the IKE SA's,
+                        # which it drops once authenticated
+                        initiator=initiator, nonces=(b"", b"") if self.in_ike_auth else (ni, nr),
                         replaces=self.rekey.inbound.spi if self.rekey is not None else None)
         sa.children[self.my_spi] = child
         sa.emit(ChildSaInstalled(cfg.name, inbound, outbound,

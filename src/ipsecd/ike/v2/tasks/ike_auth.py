@@ -82,8 +82,6 @@ class IkeAuth(Task):
         sa = self.sa
         assert sa.algs is not None
         sa.state = "established"
-        sa.init_request = sa.init_response = sa.shared = b""  # signed and used: free them
-        sa.ke = None
         sa.local_id = format_identity(self.my_id.id_type, self.my_id.data)
         sa.start_lifetime()
         sa.emit(IkeSaEstablished(sa.local_spi, sa.remote_spi, sa.is_initiator, sa.addr[0], sa.addr[1],
