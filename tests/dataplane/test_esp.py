@@ -175,7 +175,7 @@ def test_padding_is_monotonic_and_aligned(encr: str, elen: int, align: int) -> N
         esp = out.seal_payload(pkt)
         nh, payload = inn.open_esp(esp)
         assert (nh, payload) == (wip.PROTO_IPIP, pkt)
-        body = len(esp) - inn._ct_off - inn._icv_size
+        body = len(esp) - inn._lay.ct_off - inn._lay.icv_size
         assert body % align == 0
         padlen = body - len(pkt) - 2
         assert 0 <= padlen < align

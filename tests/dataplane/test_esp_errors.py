@@ -89,8 +89,9 @@ def test_altered_packet_is_a_protocol_error(alg: tuple[str, int, str, int], stat
 def _craft(inn: EspSa, plaintext: bytes, seq: int = 1) -> bytes:
     """ESP with a valid ICV around an arbitrary plaintext (null encryption + sha256)."""
     body = wesp.HEADER.pack(inn.spi, seq) + plaintext
-    assert inn._integ is not None
-    return body + inn._integ.compute(body)
+    integ = inn._load()[2]  # the SA's integrity object (built on first use)
+    assert integ is not None
+    return body + integ.compute(body)
 
 
 def test_bad_padding_with_valid_icv_is_a_protocol_error(stats: Statistics) -> None:

@@ -31,7 +31,10 @@ def test_cipher_object_is_built_on_the_first_packet_and_then_called_directly(
     assert inb.open(out.seal(pkt)) == pkt  # and keeps working with the real object
 
 
-def test_sas_with_the_same_alignment_share_trailer_tables() -> None:
-    a = EspSa(spec(Direction.OUT, encr="aes-128-gcm", ekey=os.urandom(20)))
-    b = EspSa(spec(Direction.IN, encr="aes-256-gcm", ekey=os.urandom(36)))
-    assert a._tr4 is b._tr4 and a._tr6 is b._tr6 and a._trailers is b._trailers
+def test_sas_of_the_same_algorithms_share_their_layout_and_addresses() -> None:
+    a = EspSa(spec(Direction.OUT, encr="aes-128-cbc", ekey=os.urandom(16), integ="sha256", ikey=os.urandom(32)))
+    b = EspSa(spec(Direction.IN, encr="aes-128-cbc", ekey=os.urandom(16), integ="sha256", ikey=os.urandom(32)))
+    c = EspSa(spec(Direction.IN, encr="aes-128-gcm", ekey=os.urandom(20)))
+    assert a._lay is b._lay and a._lay is not c._lay
+    assert a.src is b.src and a.dst is b.dst and a.src is not a.dst  # one bytes object per address
+

@@ -40,7 +40,8 @@ against bare AESGCM (issue 4: at most 3×).
 from __future__ import annotations
 
 import struct
-from ipaddress import IPv4Address
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv6Address
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
@@ -92,69 +93,65 @@ def _align(block_size: int) -> int:
     return a
 
 
-_TRAILER_TABLES: dict[int, tuple[tuple[bytes, ...], tuple[bytes, ...], dict[int, bytes]]] = {}
+#: The fast path's trailers (16-byte-ICV AEADs pad to 4 bytes, RFC 4106 §3.2, RFC 7634 §3): tunnel
+#: mode's trailer of every payload length modulo 4 for next header 4 and 41, shared by every SA.
+_TR4 = tuple(wesp.trailer(n, _IPIP, 4) for n in range(4))
+_TR6 = tuple(wesp.trailer(n, _IPV6, 4) for n in range(4))
+_M64 = (1 << 64) - 1
+#: An SA's salt until its first packet builds the cipher (the stand-in then supplies the real one).
+_NO_SALT = bytes(4)
 
 
-def _trailer_tables(align: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...], dict[int, bytes]]:
-    """Tunnel mode's trailer of every payload length modulo ``align`` for next header 4 and 41, and the
-    lazily filled cache for any other (length mod ``align``, next header): immutable per alignment, so
-    one set serves every SA (a per-SA copy was ~0.5 KB of each SA's memory)."""
-    tables = _TRAILER_TABLES.get(align)
-    if tables is None:
-        tr4 = tuple(wesp.trailer(n, _IPIP, align) for n in range(align))
-        tr6 = tuple(wesp.trailer(n, _IPV6, align) for n in range(align))
-        tables = _TRAILER_TABLES[align] = (tr4, tr6, {})
-    return tables
+@lru_cache(maxsize=4096)
+def packed_address(addr: IPv4Address | IPv6Address) -> bytes:
+    """``addr.packed``, one bytes object per address: the thousands of SAs to one peer (and all SAs
+    from our own address) share it instead of each holding a copy (issue 5, memory per SA)."""
+    return addr.packed
 
 
-class _LazyAead:
-    """Stands in for an SA's OpenSSL one-shot AEAD object until the SA's first packet.
+class _Layout:
+    """What every SA of one algorithm pair and address family shares: sizes, alignment, and the lazily
+    filled trailer cache of the general path ((length mod alignment) << 8 | next header → trailer).
+    Immutable apart from that cache, so one object serves thousands of SAs (issue 5: each SA keeps
+    only what is its own — keys, counters, window)."""
 
-    Its ``encrypt``/``decrypt`` build the real object from the raw key kept in the SA's spec, put it
-    in the SA's ``_raw`` (later packets call it directly, no extra check) and run the operation.
-    An idle SA — most of them at 10,000 tunnels — so never holds OpenSSL cipher contexts.
-    """
+    __slots__ = ("align_mask", "counter_iv", "ct_off", "icv_size", "trailers", "v6")
 
-    __slots__ = ("_sa",)
+    def __init__(self, cipher: AeadCipher | BlockCipher, integ: Integ, v6: bool) -> None:
+        self.ct_off = 8 + cipher.iv_size
+        self.icv_size = cipher.icv_size if cipher.aead else integ.icv_size
+        self.align_mask = _align(cipher.block_size) - 1
+        self.counter_iv = cipher.alg.mode == "ctr"
+        self.trailers: dict[int, bytes] = {}
+        self.v6 = v6
 
-    def __init__(self, sa: EspSa) -> None:
-        self._sa = sa
 
-    def _real(self) -> AESGCM | ChaCha20Poly1305:
-        sa = self._sa
-        cipher = esp_cipher(sa.spec.encr, sa.spec.encr_key)  # the key was checked when the SA was built
-        one_shot = cipher.one_shot() if isinstance(cipher, AeadCipher) else None
-        assert one_shot is not None  # the same spec gave one at construction
-        sa._raw = one_shot[0]
-        return one_shot[0]
+_LAYOUTS: dict[tuple[str, str, bool], _Layout] = {}
 
-    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
-        return self._real().encrypt(nonce, data, associated_data)
-
-    def decrypt(self, nonce: bytes, data: bytes | memoryview, associated_data: bytes | memoryview | None) -> bytes:
-        return self._real().decrypt(nonce, data, associated_data)
+#: An SA's general-path crypto, built on its first packet: (truncated-ICV AEAD wrapper, block cipher,
+#: integrity), each None when the SA has none.
+_Slow = tuple[AeadCipher | None, BlockCipher | None, Integ | None]
 
 
 class EspSa:
-    """One unidirectional ESP SA: keys, sequence counter or replay window, and per-SA counters."""
+    """One unidirectional ESP SA: keys, sequence counter or replay window, and per-SA counters.
+
+    Memory (DESIGN.md §5, issue 5: ≤ 8 KB per tunnel at 10,000): an SA holds its spec (keys included,
+    shared with the SAD record and the IKE layer, never copied), its counters and sequence state;
+    what depends only on the algorithms, mode and family is a shared :class:`_Layout`, addresses are
+    shared bytes (:func:`packed_address`), and every OpenSSL object (~2.5 KB of cipher contexts) and
+    the outer header are built on the SA's first packet, so the idle SAs — most of them at 10,000
+    tunnels — hold none.
+    """
 
     __slots__ = (
-        "_aead",
-        "_align_mask",
-        "_block",
-        "_counter_iv",
-        "_ct_off",
         "_fast",
         "_fast_full",
-        "_icv_size",
-        "_integ",
+        "_lay",
         "_outer",
         "_raw",
         "_salt",
-        "_seq_max",
-        "_tr4",
-        "_tr6",
-        "_trailers",
+        "_slow",
         "bytes",
         "dead",
         "dst",
@@ -169,7 +166,6 @@ class EspSa:
         "spi",
         "src",
         "tunnel",
-        "v6",
     )
 
     def __init__(self, spec: SaSpec) -> None:
@@ -177,64 +173,96 @@ class EspSa:
             raise ConfigError(f"SA {spec.spi:#x} is {spec.proto.name}, not ESP")
         if isinstance(spec.src, IPv4Address) != isinstance(spec.dst, IPv4Address):
             raise ConfigError(f"SA {spec.spi:#x}: source and destination of different families")
-        try:
+        try:  # built to check the keys and algorithms now; the packets use objects built on first use
             cipher = esp_cipher(spec.encr, spec.encr_key)
             integ = esp_integ(spec.integ, spec.integ_key)
         except CryptoError as e:
             raise ConfigError(f"SA {spec.spi:#x}: {e}") from e
         if cipher.aead and integ.icv_size:
             raise ConfigError(f"{spec.encr} is an AEAD: integrity must be null, not {spec.integ}")
-        # null encryption / null integrity are None: the hot path skips them instead of calling identities
-        self._aead: AeadCipher | None = cipher if cipher.aead else None
-        # The 16-byte-ICV AEADs (the common case) call the OpenSSL one-shot object the crypto suite
-        # built for this SA directly, with its nonce rule salt ‖ IV (RFC 4106 §4, RFC 7634 §2): the
-        # wrapper's checks are already made here (IV always 8 bytes, lengths checked) and its extra
-        # call costs ~10 % of a 1400-byte packet. Truncated-ICV GCM goes through the wrapper.
-        # Memory (DESIGN.md §5, issue 5): the OpenSSL object holds ~2.5 KB of cipher contexts, so an SA
-        # keeps only its raw key (in ``spec``) until its first packet; ``_LazyAead`` stands in for it
-        # and swaps itself out on first use, so the per-packet path has no extra branch.
-        self._raw: AESGCM | ChaCha20Poly1305 | _LazyAead | None = None
-        self._salt = b""
-        one_shot = cipher.one_shot() if isinstance(cipher, AeadCipher) else None
-        if one_shot is not None and len(one_shot[1]) == 4:  # nonce = 4-byte salt ‖ IV, in one pack
-            self._raw, self._salt = _LazyAead(self), one_shot[1]
-            self._aead = None  # only reached when _raw is None
-        self._block: BlockCipher | None = None if cipher.aead or cipher.alg.mode == "null" else cipher
-        self._integ: Integ | None = integ if integ.icv_size else None
-        if cipher.alg.mode == "null" and self._integ is None:
+        if cipher.alg.mode == "null" and not integ.icv_size:
             raise ConfigError(f"SA {spec.spi:#x}: ESP with neither encryption nor integrity")
         self.spec = spec
         self.spi = spec.spi
-        self.src = spec.src.packed
-        self.dst = spec.dst.packed
-        self.v6 = len(self.src) == 16
-        self.tunnel = spec.mode is Mode.TUNNEL
+        self.src = packed_address(spec.src)
+        self.dst = packed_address(spec.dst)
+        v6 = len(self.src) == 16
+        self.tunnel = tunnel = spec.mode is Mode.TUNNEL
+        key = (spec.encr, spec.integ, v6)
+        lay = _LAYOUTS.get(key)
+        if lay is None:
+            lay = _LAYOUTS[key] = _Layout(cipher, integ, v6)
+        self._lay = lay
         self.encap = spec.encap
         self.esn = spec.esn
-        self._ct_off = 8 + cipher.iv_size
-        self._icv_size = cipher.icv_size if cipher.aead else integ.icv_size
-        self._align_mask = _align(cipher.block_size) - 1
-        self._counter_iv = cipher.alg.mode == "ctr"
-        # Trailer tables depend only on the alignment: shared by every SA with that alignment
-        self._tr4, self._tr6, self._trailers = _trailer_tables(self._align_mask + 1)
+        # The 16-byte-ICV AEADs (the common case) call the OpenSSL one-shot object directly, with its
+        # nonce rule salt ‖ IV (RFC 4106 §4, RFC 7634 §2): the wrapper's checks are already made here
+        # (IV always 8 bytes, lengths checked) and its extra call costs ~10 % of a 1400-byte packet.
+        # Until the first packet the SA itself stands in for that object (:meth:`encrypt`,
+        # :meth:`decrypt` build it and swap it in), so the per-packet path has no extra branch.
+        # Everything else (CBC/CTR + HMAC, truncated-ICV GCM, NULL) uses ``_slow``, built the same way.
+        one_shot = cipher.one_shot() if isinstance(cipher, AeadCipher) else None
+        self._raw: AESGCM | ChaCha20Poly1305 | EspSa | None = (
+            self if one_shot is not None and len(one_shot[1]) == 4 else None)
+        self._salt = _NO_SALT
+        self._slow: _Slow | None = None
         # The per-packet fast path (seal_payload, open_payload; seal and open for raw ESP over IPv4):
-        # tunnel mode with a one-shot AEAD, the common case (aes-gcm, chacha20poly1305); everything
-        # else takes the general path (seal_esp, _open_at, _tunnel_payload).
-        self._fast = self._raw is not None and self.tunnel
-        self._fast_full = self._fast and not self.v6 and spec.encap is None  # seal()'s own fast path
-        self._seq_max = (1 << 64) - 1 if spec.esn else _M32
-        self._outer = wip.OuterHeader(self.src, self.dst, wip.PROTO_UDP if spec.encap else wip.PROTO_ESP)
+        # tunnel mode with a one-shot AEAD (aes-gcm, chacha20poly1305, both padding to 4 bytes);
+        # everything else takes the general path (seal_esp, _open_at, _tunnel_payload).
+        self._fast = self._raw is not None and tunnel and lay.align_mask == 3
+        self._fast_full = self._fast and not v6 and spec.encap is None  # seal()'s own fast path
+        self._outer: wip.OuterHeader | None = None  # built by the first seal that needs it
         self.seq = 0  # last sequence number sent (outbound)
         # Anti-replay needs integrity (RFC 4303 §3.3.3, §3.4.3): without an ICV an attacker sets the
         # sequence number, so an encryption-only SA keeps no window (ESN inference still runs).
-        protected = self._icv_size > 0
-        window = spec.replay_window if protected else 0
+        window = spec.replay_window if lay.icv_size else 0
         self.replay = ReplayWindow(window, spec.esn) if spec.direction is Direction.IN else None
         self.bytes = 0
         self.packets = 0
         self.invalid_packets = 0
         self.last_used: float | None = None
         self.dead = False
+
+    # --- objects built on first use ------------------------------------------------------------------
+
+    def _one_shot(self) -> AESGCM | ChaCha20Poly1305:
+        """The SA's OpenSSL one-shot AEAD, now in ``_raw`` with its salt in ``_salt``."""
+        spec = self.spec
+        cipher = esp_cipher(spec.encr, spec.encr_key)  # the key was checked when the SA was built
+        one_shot = cipher.one_shot() if isinstance(cipher, AeadCipher) else None
+        assert one_shot is not None  # the same spec gave one at construction
+        self._raw, self._salt = one_shot
+        return one_shot[0]
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+        """First-packet stand-in for the AEAD object's ``encrypt``: builds it (``nonce`` carries the
+        placeholder salt, replaced by the real one) and encrypts."""
+        raw = self._one_shot()
+        return raw.encrypt(self._salt + nonce[4:], data, associated_data)
+
+    def decrypt(self, nonce: bytes, data: bytes | memoryview, associated_data: bytes | memoryview | None) -> bytes:
+        """First-packet stand-in for the AEAD object's ``decrypt`` (see :meth:`encrypt`)."""
+        raw = self._one_shot()
+        return raw.decrypt(self._salt + nonce[4:], data, associated_data)
+
+    def _load(self) -> _Slow:
+        """The general path's crypto objects (``_slow``), built on the SA's first packet."""
+        spec = self.spec
+        cipher = esp_cipher(spec.encr, spec.encr_key)
+        integ = esp_integ(spec.integ, spec.integ_key)
+        slow = self._slow = (
+            cipher if isinstance(cipher, AeadCipher) else None,
+            cipher if isinstance(cipher, BlockCipher) and cipher.alg.mode != "null" else None,
+            integ if integ.icv_size else None,
+        )
+        return slow
+
+    def _outer_header(self) -> wip.OuterHeader:
+        """The outer IP header builder of a sending SA (built by its first full-packet seal)."""
+        o = self._outer
+        if o is None:
+            o = self._outer = wip.OuterHeader(self.src, self.dst, wip.PROTO_UDP if self.encap else wip.PROTO_ESP)
+        return o
 
     # --- outbound ------------------------------------------------------------------------------------
 
@@ -243,15 +271,16 @@ class EspSa:
         if self.dead:
             raise OutStateExpiredError(f"SA {self.spi:#x} has expired")
         seq = self.seq + 1
-        if seq > self._seq_max:
+        if seq > _M32 and (not self.esn or seq > _M64):
             raise SequenceOverflowError(f"SA {self.spi:#x}: sequence number space exhausted, rekey")
         self.seq = seq
         seql = seq & _M32
         hdr = _HEADER_PACK(self.spi, seql)
-        key = (len(payload) & self._align_mask) << 8 | next_header
-        trailer = self._trailers.get(key)
+        lay = self._lay
+        key = (len(payload) & lay.align_mask) << 8 | next_header
+        trailer = lay.trailers.get(key)
         if trailer is None:  # padding depends only on the length modulo the alignment: cache it
-            trailer = self._trailers[key] = wesp.trailer(len(payload), next_header, self._align_mask + 1)
+            trailer = lay.trailers[key] = wesp.trailer(len(payload), next_header, lay.align_mask + 1)
         plain = payload + trailer if type(payload) is bytes else b"".join((payload, trailer))
         try:
             raw = self._raw
@@ -259,20 +288,18 @@ class EspSa:
                 iv = seq.to_bytes(8, "big")
                 aad = _ESN_AAD_PACK(self.spi, seq >> 32, seql) if self.esn else hdr
                 return b"".join((hdr, iv, raw.encrypt(self._salt + iv, plain, aad)))
-            aead = self._aead
+            aead, c, integ = self._slow or self._load()
             if aead is not None:
                 iv = seq.to_bytes(8, "big")
                 aad = _ESN_AAD_PACK(self.spi, seq >> 32, seql) if self.esn else hdr
                 return b"".join((hdr, iv, aead.seal(iv, plain, aad)))
-            c = self._block
             if c is None:
                 body = hdr + plain
-            elif self._counter_iv:
+            elif lay.counter_iv:
                 iv = seq.to_bytes(8, "big")
                 body = b"".join((hdr, iv, c.encrypt(iv, plain)))
             else:  # CBC: IV ‖ ciphertext with an unpredictable IV (RFC 4303 §3.3.2)
                 body = hdr + c.encrypt_fresh_iv(plain)
-            integ = self._integ
             if integ is None:
                 return body
             icv = integ.compute(body + _SEQ_HIGH_PACK(seq >> 32) if self.esn else body)
@@ -299,16 +326,16 @@ class EspSa:
             raise OutStateModeError(f"not an IPv4/IPv6 packet ({len(inner)} bytes)") from None
         n = len(inner)
         if 0x45 <= b0 <= 0x4F and 20 <= w2 <= n:  # IPv4, IHL >= 5, consistent total length
-            total, trailer = w2, self._tr4[w2 & self._align_mask]
+            total, trailer = w2, _TR4[w2 & 3]
         elif 0x60 <= b0 <= 0x6F and 40 + w4 <= n:  # IPv6, payload length within the buffer
             total = 40 + w4
-            trailer = self._tr6[total & self._align_mask]
+            trailer = _TR6[total & 3]
         else:
             raise _inner_error(inner)
         if self.dead:
             raise OutStateExpiredError(f"SA {self.spi:#x} has expired")
         seq = self.seq + 1
-        if seq > self._seq_max:
+        if seq > _M32 and (not self.esn or seq > _M64):
             raise SequenceOverflowError(f"SA {self.spi:#x}: sequence number space exhausted, rekey")
         self.seq = seq
         spi, seql = self.spi, seq & _M32
@@ -363,18 +390,18 @@ class EspSa:
                 raise OutStateModeError(f"not an IPv4/IPv6 packet ({len(inner)} bytes)") from None
             n = len(inner)
             if 0x45 <= b0 <= 0x4F and 20 <= w2 <= n:
-                total, trailer = w2, self._tr4[w2 & self._align_mask]
+                total, trailer = w2, _TR4[w2 & 3]
                 tos, flags = b1, (b6 & 0x40) << 8  # copy DF (RFC 4301 §5.1.2.1)
             elif 0x60 <= b0 <= 0x6F and 40 + w4 <= n:
                 total = 40 + w4
-                trailer = self._tr6[total & self._align_mask]
+                trailer = _TR6[total & 3]
                 tos, flags = ((b0 & 0x0F) << 4) | (b1 >> 4), 0
             else:
                 raise _inner_error(inner)
             if self.dead:
                 raise OutStateExpiredError(f"SA {self.spi:#x} has expired")
             seq = self.seq + 1
-            if seq > self._seq_max:
+            if seq > _M32 and (not self.esn or seq > _M64):
                 raise SequenceOverflowError(f"SA {self.spi:#x}: sequence number space exhausted, rekey")
             self.seq = seq
             spi, seql = self.spi, seq & _M32
@@ -387,7 +414,7 @@ class EspSa:
             # Identification: the low 16 bits of the sequence number, a per-SA counter that never
             # repeats within 65536 packets (RFC 791, RFC 6864 §4.1), at no extra cost.
             ident = seq & 0xFFFF
-            o = self._outer
+            o = self._outer or self._outer_header()
             try:  # the total length's 16-bit field refuses a packet above 65535 bytes
                 hdr = _IPV4_HEADER_IV_PACK(
                     0x45, tos, length, ident, flags, 64, _ESP, (o.neg_base - tos - length - ident - flags) % 0xFFFF,
@@ -410,7 +437,7 @@ class EspSa:
             if encap is not None:
                 esp = wip.udp_datagram(encap.sport, encap.dport, esp, self.src, self.dst)
             try:  # identification as in the fast path above
-                return self._outer.build(len(esp), tos, flags, self.seq & 0xFFFF) + esp
+                return self._outer_header().build(len(esp), tos, flags, self.seq & 0xFFFF) + esp
             except wip.IpHeaderError as e:
                 raise OutError(f"SA {self.spi:#x}: {e}") from e
         p = self._transport_inner(inner)
@@ -419,7 +446,7 @@ class EspSa:
         if encap is not None:
             esp = wip.udp_datagram(encap.sport, encap.dport, esp, p.src, p.dst)
         try:
-            out = wip.splice(inner, p.ins_off, p.ins_nh_pos, self._outer.proto, esp)
+            out = wip.splice(inner, p.ins_off, p.ins_nh_pos, self._outer_header().proto, esp)
         except wip.IpHeaderError as e:
             raise OutError(f"SA {self.spi:#x}: {e}") from e
         self.bytes += total
@@ -433,7 +460,7 @@ class EspSa:
             p = wip.parse(inner)
         except wip.IpHeaderError as e:
             raise OutStateModeError(f"not an IP packet: {e}") from e
-        if (p.version == 6) != self.v6:
+        if (p.version == 6) != self._lay.v6:
             raise OutStateModeError(f"SA {self.spi:#x}: transport mode cannot carry IPv{p.version} here")
         if p.fragment:
             raise OutStateModeError("transport mode applies before fragmentation, got a fragment")
@@ -459,10 +486,11 @@ class EspSa:
         spi, seql = _HEADER_UNPACK(buf, off)
         if spi != self.spi:
             raise NoStateError(f"SPI {spi:#x} is not this SA's ({self.spi:#x})")
-        body = off + self._ct_off  # start of the ciphertext
+        lay = self._lay
+        body = off + lay.ct_off  # start of the ciphertext
         replay = self.replay
         try:
-            if stop - body < self._icv_size + 2:
+            if stop - body < lay.icv_size + 2:
                 raise StateProtocolError(f"ESP packet of {stop - off} bytes too short for IV, trailer and ICV")
             if replay is not None and (self.esn or seql <= replay.top):
                 seq = replay.check(seql)
@@ -476,11 +504,13 @@ class EspSa:
                         buf[body:stop],
                         _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else buf[off : off + 8],
                     )
-                elif self._aead is not None:
-                    aad = _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else buf[off : off + 8]
-                    plain = self._aead.open(buf[off + 8 : body], buf[body:stop], aad)
                 else:
-                    plain = self._open_block(buf, off, body, stop, seq)
+                    aead, c, integ = self._slow or self._load()
+                    if aead is not None:
+                        aad = _ESN_AAD_PACK(spi, seq >> 32, seql) if self.esn else buf[off : off + 8]
+                        plain = aead.open(buf[off + 8 : body], buf[body:stop], aad)
+                    else:
+                        plain = self._open_block(buf, off, body, stop, seq, c, integ)
                 end, nh = _strip_trailer(plain)  # padding 1, 2, 3 … (RFC 4303 §2.4)
             except InvalidTag as e:
                 raise StateProtocolError(f"SA {self.spi:#x}: ICV mismatch") from e
@@ -493,14 +523,13 @@ class EspSa:
             replay.commit(seq)
         return nh, plain, end
 
-    def _open_block(self, buf: bytes, off: int, body: int, stop: int, seq: int) -> bytes:
+    def _open_block(self, buf: bytes, off: int, body: int, stop: int, seq: int, c: BlockCipher | None,
+                    integ: Integ | None) -> bytes:
         """Separate integrity then decryption (RFC 4303 §3.4.4.1): verify the ICV first."""
-        ct_end = stop - self._icv_size
-        integ = self._integ
+        ct_end = stop - self._lay.icv_size
         if integ is not None:
             covered = buf[off:ct_end]
             integ.verify(covered + _SEQ_HIGH_PACK(seq >> 32) if self.esn else covered, buf[ct_end:stop])
-        c = self._block
         if c is None:
             return buf[body:ct_end]
         if (ct_end - body) % c.block_size:

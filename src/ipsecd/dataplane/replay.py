@@ -18,10 +18,15 @@ from __future__ import annotations
 from ipsecd.dataplane.errors import ReplayError
 
 _M32 = 0xFFFFFFFF
+#: Bitmap masks by window size: one shared integer per size instead of one per SA (issue 5).
+_MASKS: dict[int, int] = {}
 
 
 class ReplayWindow:
-    __slots__ = ("_infer", "_mask", "bitmap", "esn", "size", "top")
+    """One inbound SA's window. Memory (issue 5): four slots; the bitmap is the shared small integer
+    0 until the first packet, and the mask is shared by every window of the same size."""
+
+    __slots__ = ("_mask", "bitmap", "esn", "size", "top")
 
     def __init__(self, size: int, esn: bool) -> None:
         if size < 0:
@@ -30,15 +35,17 @@ class ReplayWindow:
         self.esn = esn
         self.top = 0
         self.bitmap = 0
-        self._mask = (1 << size) - 1
-        self._infer = size if size else 1 << 31
+        mask = _MASKS.get(size)
+        if mask is None:
+            mask = _MASKS[size] = (1 << size) - 1
+        self._mask = mask
 
     def check(self, seq_low: int) -> int:
         """Full sequence number of a packet carrying ``seq_low``; :class:`ReplayError` if it is a replay,
         zero, or left of the window. Does not change the window."""
         top = self.top
         if self.esn:
-            w = self._infer
+            w = self.size or 1 << 31
             tl = top & _M32
             th = top >> 32
             bottom = (tl - w + 1) & _M32
