@@ -79,7 +79,7 @@ def build(n: int, flows_n: int, seed: int) -> tuple[Spd, list[Flow], float]:
     spd = Spd()
     for p in policies:
         spd.add(p)
-    spd.lookup_raw(4, 0, 0, 0, 0, 0)  # builds the interval arrays
+    spd.lookup_raw(4, 0, 0, 0, 0, 0)  # builds the classifier trees
     spd.lookup_raw(6, 0, 0, 0, 0, 0)
     built = time.perf_counter() - t0
     return spd, make_flows(policies, flows_n, rng), built

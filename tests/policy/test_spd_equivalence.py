@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import random
 from ipaddress import IPv4Network, IPv6Network
 
@@ -10,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipsecd.dataplane.base import Action, PolicySpec, Selector
-from ipsecd.policy.classifier import find, intervals, make_dim
 from ipsecd.policy.selectors import selector_matches
 from ipsecd.policy.spd import Spd
 
@@ -116,18 +114,6 @@ def test_classifier_follows_removals_and_moves(policies: list[PolicySpec], ops: 
         assert _ids(spd, pkt) == (reference(current, pkt, False), reference(current, pkt, True))
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(v4_net(), max_size=30), st.integers(0, 0xFFFFFFFF))
-def test_elementary_intervals_give_every_covering_prefix(nets: list[IPv4Network], addr: int) -> None:
-    keys = {(int(n.network_address) << 8) | n.prefixlen for n in nets}
-    starts, chains = intervals(list(keys), 32)
-    assert starts == sorted(set(starts)) and starts[0] == 0
-    chain = chains[bisect.bisect_right(starts, addr) - 1]
-    covering = {k for k in keys if (addr >> (32 - (k & 0xFF)) if k & 0xFF else 0) == ((k >> 8) >> (32 - (k & 0xFF)) if k & 0xFF else 0)}
-    assert set(chain) == covering
-    assert [k & 0xFF for k in chain] == sorted((k & 0xFF for k in chain), reverse=True)  # innermost first
-
-
 @st.composite
 def crowded_list(draw: st.DrawFn) -> list[PolicySpec]:
     """Many policies on two prefix pairs differing by protocol/ports: exercises indexed buckets."""
@@ -160,30 +146,8 @@ def test_crowded_buckets_equal_linear_first_match(policies: list[PolicySpec],
         assert _ids(spd, full) == (reference(rest, full, False), reference(rest, full, True))
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.sampled_from([4, 6]), st.integers(500, 900), st.integers(0, 2**32))
-def test_first_level_table_equals_bisect(version: int, n: int, seed: int) -> None:
-    """Enough prefixes for the first-level table (and, in IPv6, a common prefix above it)."""
-    rnd = random.Random(seed)
-    bits = 32 if version == 4 else 128
-    top = 0 if version == 4 else 0x20010DB8 << 96  # IPv6 rules share 2001:db8::/32
-    lens = [8, 16, 24, 28, 32] if version == 4 else [40, 48, 64, 100, 128]
-    keys = set()
-    for _ in range(n):
-        length = rnd.choice(lens)
-        net = (top | rnd.getrandbits(bits - 32 if version == 6 else bits)) >> (bits - length) << (bits - length)
-        keys.add((net << 8) | length)
-    starts, chains = intervals(list(keys), bits)
-    dim = make_dim(starts, chains, bits)
-    assert dim[2] > 1  # the table is in use
-    probes = [rnd.getrandbits(bits) for _ in range(200)] + [s for s in starts if s < 1 << bits]  # addresses only
-    probes += [s - 1 for s in starts if 0 < s <= 1 << bits] + [top | rnd.getrandbits(96 if version == 6 else 32) for _ in range(200)]
-    for x in probes:
-        assert find(dim, x) == chains[bisect.bisect_right(starts, x) - 1]
-
-
 def test_large_spd_equals_linear_first_match() -> None:
-    """The SPD with first-level tables in use (hundreds of policies) against the reference."""
+    """The SPD with a cutting tree in use (hundreds of policies: interior nodes) against the reference."""
     rnd = random.Random(5)
     policies = []
     for i in range(600):

@@ -14,9 +14,9 @@ Semantics (the manual's ``/ip ipsec policy``; RFC 4301 §4.4.1 for the SPD model
   cheap predicates the packet processor calls first.
 
 **Classifier.** Lookup cost must not grow with the number of policies: each IP version and direction
-has a :class:`~ipsecd.policy.classifier.Classifier` (prefix chains per elementary address interval,
-prefix-pair buckets indexed by protocol/port; see that module), updated in place on every change and
-proved equal to a linear first-match scan by the hypothesis tests. A :class:`FlowCache` may sit in
+has a :class:`~ipsecd.policy.classifier.Classifier` (a cutting tree over both addresses whose
+leaves test each rule with one masked compare of the packed packet; see that module), rebuilt at the
+first lookup after a change and proved equal to a linear first-match scan by the hypothesis tests. A :class:`FlowCache` may sit in
 front of it; it never replaces it.
 """
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ipsecd.dataplane.base import Action, IPAddress, Level, PolicySpec, Selector
-from ipsecd.policy.classifier import Classifier, prefix_key
+from ipsecd.policy.classifier import Classifier
 from ipsecd.policy.errors import SelectorError, SpdError
 from ipsecd.policy.selectors import BITS, reverse, selector_version
 
@@ -61,14 +61,9 @@ def _mask(sel: Selector) -> int:
 
 
 def _add(c: Classifier[PolicySpec], sel: Selector, pri: int, policy: PolicySpec) -> None:
-    c.add(policy.policy_id, prefix_key(int(sel.src.network_address), sel.src.prefixlen),
-          prefix_key(int(sel.dst.network_address), sel.dst.prefixlen),
-          pri, _mask(sel), flow_key(sel.protocol, sel.src_port, sel.dst_port), policy)
-
-
-def _remove(c: Classifier[PolicySpec], sel: Selector, policy_id: str) -> None:
-    c.remove(policy_id, prefix_key(int(sel.src.network_address), sel.src.prefixlen),
-             prefix_key(int(sel.dst.network_address), sel.dst.prefixlen))
+    c.add(policy.policy_id, pri, (int(sel.src.network_address), sel.src.prefixlen),
+          (int(sel.dst.network_address), sel.dst.prefixlen), _mask(sel),
+          flow_key(sel.protocol, sel.src_port, sel.dst_port), policy)
 
 
 class InboundVerdict(enum.Enum):
@@ -142,8 +137,8 @@ class Spd:
         del self._pri[policy_id]
         if self.matchable(policy):
             version = policy.selector.src.version
-            _remove(self._out[version], policy.selector, policy_id)
-            _remove(self._in[version], reverse(policy.selector), policy_id)
+            self._out[version].remove(policy_id)
+            self._in[version].remove(policy_id)
         self.generation += 1
         return policy
 
