@@ -188,3 +188,51 @@ def test_removing_a_stale_record_leaves_its_successor() -> None:
     out_new = sad.add(spec(0x200), now=1.0)
     sad.remove(out_old)
     assert sad.find(0x200, Direction.OUT) is out_new
+
+
+def test_same_outbound_spi_to_several_peers_survives_removals_in_any_order() -> None:
+    sad = Sad()
+    a = sad.add(spec(0x300, dst=A("192.0.2.2")), now=0.0)
+    b = sad.add(spec(0x300, dst=A("192.0.2.3"), policy="q"), now=0.0)
+    c = sad.add(spec(0x300, proto=IpsecProto.AH, encr="null", encr_key=b"", dst=A("192.0.2.2"), policy="r"), now=0.0)
+    with pytest.raises(SadError, match="already installed"):
+        sad.add(spec(0x300, dst=A("192.0.2.3")), now=0.0)
+    assert len(sad) == 3 and set(sad) == {a, b, c}
+    assert sad.find(0x300, Direction.OUT, IpsecProto.AH) is c
+    sad.remove(a)  # the first one goes: the others stay reachable by SPI, protocol and destination
+    assert sad.find(0x300, Direction.OUT, dst=int(A("192.0.2.2"))) is c
+    assert sad.find(0x300, Direction.OUT, IpsecProto.ESP) is b
+    assert sad.outbound("p") is None and sad.outbound("q") is b and sad.outbound("r") is c
+    sad.remove(c)
+    sad.remove(c)  # twice: harmless
+    assert sad.find(0x300, Direction.OUT) is b and len(sad) == 1
+    sad.remove(b)
+    assert sad.find(0x300, Direction.OUT) is None and len(sad) == 0
+
+
+def test_policy_with_one_then_two_then_one_sa() -> None:
+    sad = Sad()
+    first = sad.add(spec(0x400), now=0.0)
+    inbound = sad.add(spec(0x401, Direction.IN), now=0.0)  # inbound SAs never carry a policy's traffic
+    assert sad.outbound("p") is first and sad.policy_counts("p") == (1, 0, 0)
+    second = sad.add(spec(0x402), now=1.0)
+    assert sad.outbound("p") is second and sad.policy_counts("p") == (2, 0, 0)
+    sad.remove(second)
+    assert sad.outbound("p") is first and sad.policy_counts("p") == (1, 0, 0)
+    sad.remove(first)
+    assert sad.outbound("p") is None and sad.policy_counts("p") == (0, 0, 0)
+    assert sad.inbound(0x401, 50) is inbound
+
+
+def test_records_share_what_is_not_their_own() -> None:
+    """Memory (issue 5): no per-SA infinity and one wall-clock offset for SAs installed together,
+    yet each SA's addtime is its own install time."""
+    sad = Sad()
+    a = sad.add(spec(0x500), now=10.0, wall_time=1.7e9 + 10.0)
+    b = sad.add(spec(0x501), now=12.5, wall_time=1.7e9 + 12.5)
+    assert a.byte_limit is b.byte_limit == float("inf")
+    assert a.wall_offset is b.wall_offset
+    assert (a.wall_time, b.wall_time) == (1.7e9 + 10.0, 1.7e9 + 12.5)
+    c = sad.add(spec(0x502), now=13.0, wall_time=1.8e9)  # the wall clock was set: a new offset
+    assert c.wall_time == 1.8e9 and c.wall_offset is not a.wall_offset and a.wall_time == 1.7e9 + 10.0
+    assert sad.add(spec(0x503), now=14.0).wall_time is None

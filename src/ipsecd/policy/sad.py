@@ -18,6 +18,13 @@
 - **Counters** live in the object that processes the SA's packets (``EspSa``/``AhSa`` keep
   ``bytes``, ``packets``, ``invalid_packets``, ``last_used``): attach it as :attr:`SaRecord.counters`
   so the SAD reads the real numbers instead of keeping a second copy.
+- **Memory** (issue 5: ≤ 8 KB per tunnel at 10,000 tunnels): a record is its spec (shared with the
+  IKE layer and the packet processor, keys included, never copied), its state and install time; every
+  ``installed-sa`` property is computed from those when printed (:meth:`SaRecord.view`). The indexes
+  are keyed by the spec's own SPI integer (no key tuples), an outbound SPI maps to its record
+  directly (a list only when two peers chose the same SPI), unlimited byte limits share one
+  ``inf`` and the wall-clock install time is the monotonic one plus an offset shared by every SA
+  installed while the clocks kept their relation.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ MIN_SPI = 256
 MAX_SPI = 0xFFFFFFFF
 #: Seconds a reserved (larval) SPI stays reserved without being installed (Linux's acquire timeout).
 LARVAL_TIMEOUT = 30.0
+#: ``byte_limit`` of an SA without one (a shared object: most SAs have no byte lifetime).
+_NO_LIMIT = float("inf")
+#: Wall-clock offsets closer than this are the same (``addtime`` is printed to the second).
+_WALL_SLACK = 0.001
 
 
 class SaLife(enum.Enum):
@@ -90,15 +101,18 @@ def enc_algorithm_family(name: str) -> str:
 
 
 class SaRecord:
-    """One installed SA: its spec, state, install time and counters."""
+    """One installed SA: its spec, state, install time and counters.
 
-    __slots__ = ("add_time", "byte_limit", "counters", "seq", "spec", "state", "wall_time")
+    ``wall_offset`` is wall clock minus the caller's clock at installation (None: not given), an
+    object shared with the SAs installed before and after it (see :meth:`Sad.add`)."""
 
-    def __init__(self, spec: SaSpec, now: float, seq: int, wall_time: float | None) -> None:
+    __slots__ = ("add_time", "byte_limit", "counters", "seq", "spec", "state", "wall_offset")
+
+    def __init__(self, spec: SaSpec, now: float, seq: int, wall_offset: float | None) -> None:
         self.spec = spec
         self.state = SaLife.MATURE
         self.add_time = now
-        self.wall_time = wall_time
+        self.wall_offset = wall_offset
         self.seq = seq
         self.counters: SaCounters = Counters()
         self.byte_limit: float = 0.0
@@ -112,7 +126,13 @@ class SaRecord:
         elif self.state in (SaLife.MATURE, SaLife.DYING) and life.hard_bytes:
             self.byte_limit = life.hard_bytes
         else:
-            self.byte_limit = float("inf")
+            self.byte_limit = _NO_LIMIT
+
+    @property
+    def wall_time(self) -> float | None:
+        """Wall-clock install time (``addtime``), within a millisecond."""
+        off = self.wall_offset
+        return None if off is None else self.add_time + off
 
     @property
     def spi(self) -> int:
@@ -174,19 +194,26 @@ class SaRecord:
 class Sad:
     """Installed SAs and reserved SPIs; every method takes ``now`` where time matters."""
 
-    __slots__ = ("_best", "_by_policy", "_in", "_larval", "_out", "_out_spi", "_randbits", "_seq", "larval_timeout")
+    __slots__ = ("_best", "_by_policy", "_in", "_larval", "_out", "_out_more", "_randbits", "_seq", "_wall_offset",
+                 "larval_timeout")
 
     def __init__(self, randbits: Callable[[int], int] = secrets.randbits,
                  larval_timeout: float = LARVAL_TIMEOUT) -> None:
         self._randbits = randbits
         self.larval_timeout = larval_timeout
-        self._in: dict[tuple[int, int], SaRecord] = {}  # (spi, proto)
-        self._out: dict[tuple[int, int, int], SaRecord] = {}  # (spi, proto, dst)
-        self._out_spi: dict[int, list[SaRecord]] = {}  # outbound SAs by SPI alone (the contract's key)
+        # inbound SAs by protocol number, then SPI (the spec's own int object is the key)
+        self._in: dict[int, dict[int, SaRecord]] = {IpsecProto.ESP.value: {}, IpsecProto.AH.value: {}}
+        # outbound SAs by SPI alone (the contract's key): the first one directly; more SAs with that
+        # SPI (other peer or protocol) in ``_out_more``
+        self._out: dict[int, SaRecord] = {}
+        self._out_more: dict[int, list[SaRecord]] = {}
         self._larval: dict[tuple[int, int], float] = {}  # (spi, proto) -> reserved until
-        self._by_policy: dict[str, list[SaRecord]] = {}
+        # outbound SAs by policy (what :meth:`outbound` and :meth:`policy_counts` read): the record
+        # itself while a policy has one, a list during a rekey
+        self._by_policy: dict[str, SaRecord | list[SaRecord]] = {}
         self._best: dict[str, SaRecord | None] = {}  # policy -> outbound SA to use (cache)
         self._seq = 0
+        self._wall_offset: float | None = None
 
     # --- SPIs ------------------------------------------------------------------------------------
 
@@ -200,7 +227,7 @@ class Sad:
         for _ in range(1000):
             spi = self._randbits(32)
             key = (spi, proto.value)
-            if spi >= MIN_SPI and key not in self._in and key not in self._larval:
+            if spi >= MIN_SPI and spi not in self._in[proto.value] and key not in self._larval:
                 self._larval[key] = now + self.larval_timeout
                 return spi
         raise SadError(f"no free {proto.name} SPI found")
@@ -227,21 +254,26 @@ class Sad:
             raise SadError(f"SA {spec.spi:#x}: source and destination mix IPv4 and IPv6")
         proto = spec.proto.value
         if spec.direction is Direction.IN:
-            if (spec.spi, proto) in self._in:
+            if spec.spi in self._in[proto]:
                 raise SadError(f"inbound {spec.proto.name} SA with SPI {spec.spi:#x} already installed")
             self._larval.pop((spec.spi, proto), None)
-        elif (spec.spi, proto, int(spec.dst)) in self._out:
+        elif self.find(spec.spi, Direction.OUT, spec.proto, int(spec.dst)) is not None:
             raise SadError(f"outbound {spec.proto.name} SA {spec.spi:#x} to {spec.dst} already installed")
         self._seq += 1
-        rec = SaRecord(spec, now, self._seq, wall_time)
+        offset = None
+        if wall_time is not None:
+            offset = self._wall_offset
+            if offset is None or abs(wall_time - now - offset) > _WALL_SLACK:
+                offset = self._wall_offset = wall_time - now
+        rec = SaRecord(spec, now, self._seq, offset)
         if spec.direction is Direction.IN:
-            self._in[spec.spi, proto] = rec
+            self._in[proto][spec.spi] = rec
         else:
-            self._out[spec.spi, proto, int(spec.dst)] = rec
-            self._out_spi.setdefault(spec.spi, []).append(rec)
-        if spec.policy_id is not None:
-            self._by_policy.setdefault(spec.policy_id, []).append(rec)
-            self._best.pop(spec.policy_id, None)
+            if spec.spi in self._out:
+                self._out_more.setdefault(spec.spi, []).append(rec)
+            else:
+                self._out[spec.spi] = rec
+            self._link(rec)
         return rec
 
     def update(self, spec: SaSpec) -> SaRecord:
@@ -250,46 +282,76 @@ class Sad:
         rec = self.find(spec.spi, spec.direction, spec.proto, int(spec.dst))
         if rec is None:
             raise SadError(f"no {spec.direction.value}bound {spec.proto.name} SA {spec.spi:#x} to update")
-        old_policy = rec.spec.policy_id
-        if old_policy != spec.policy_id:
+        if rec.spec.policy_id != spec.policy_id:
             self._unlink(rec)
-            if spec.policy_id is not None:
-                self._by_policy.setdefault(spec.policy_id, []).append(rec)
-                self._best.pop(spec.policy_id, None)
+            rec.spec = spec
+            self._link(rec)
         rec.spec = spec
         rec.reset_byte_limit()
         return rec
 
     def remove(self, rec: SaRecord) -> None:
         spec = rec.spec
+        spi = spec.spi
         if spec.direction is Direction.IN:
-            if self._in.get((spec.spi, spec.proto.value)) is rec:
-                del self._in[spec.spi, spec.proto.value]
-        elif self._out.get((spec.spi, spec.proto.value, int(spec.dst))) is rec:
-            del self._out[spec.spi, spec.proto.value, int(spec.dst)]
-            same = self._out_spi[spec.spi]
-            same.remove(rec)
-            if not same:
-                del self._out_spi[spec.spi]
+            table = self._in[spec.proto.value]
+            if table.get(spi) is rec:
+                del table[spi]
+            return
+        more = self._out_more.get(spi)
+        if self._out.get(spi) is rec:
+            if more:  # another SA with this SPI takes the direct slot
+                self._out[spi] = more.pop(0)
+            else:
+                del self._out[spi]
+        elif more is not None and rec in more:
+            more.remove(rec)
+        else:
+            return  # not installed (already removed or replaced)
+        if more is not None and not more:
+            del self._out_more[spi]
         self._unlink(rec)
+
+    def _link(self, rec: SaRecord) -> None:
+        """Enter an outbound SA under its policy."""
+        pid = rec.spec.policy_id
+        if pid is None or rec.spec.direction is Direction.IN:
+            return
+        have = self._by_policy.get(pid)
+        if have is None:
+            self._by_policy[pid] = rec
+        elif isinstance(have, list):
+            have.append(rec)
+        else:
+            self._by_policy[pid] = [have, rec]
+        self._best.pop(pid, None)
 
     def _unlink(self, rec: SaRecord) -> None:
         pid = rec.spec.policy_id
-        if pid is None:
+        if pid is None or rec.spec.direction is Direction.IN:
             return
-        lst = self._by_policy.get(pid)
-        if lst is not None and rec in lst:
-            lst.remove(rec)
-            if not lst:
-                del self._by_policy[pid]
+        have = self._by_policy.get(pid)
+        if have is rec:
+            del self._by_policy[pid]
+        elif isinstance(have, list) and rec in have:
+            have.remove(rec)
+            if len(have) == 1:
+                self._by_policy[pid] = have[0]
         self._best.pop(pid, None)
+
+    def _policy_sas(self, policy_id: str) -> tuple[SaRecord, ...] | list[SaRecord]:
+        have = self._by_policy.get(policy_id)
+        if have is None:
+            return ()
+        return have if isinstance(have, list) else (have,)
 
     def flush(self) -> int:
         """Remove every installed SA (``installed-sa flush``); reservations stay. Returns how many."""
-        n = len(self._in) + len(self._out)
-        self._in.clear()
+        n = len(self)
+        for table in self._in.values():
+            table.clear()
         self._out.clear()
-        self._out_spi.clear()
+        self._out_more.clear()
         self._by_policy.clear()
         self._best.clear()
         return n
@@ -299,7 +361,8 @@ class Sad:
     def inbound(self, spi: int, proto: int, dst: int | None = None) -> SaRecord | None:
         """The inbound SA for a received packet (IANA protocol number 50/51); with ``dst`` the SA's
         destination must be that address (integer)."""
-        rec = self._in.get((spi, proto))
+        table = self._in.get(proto)
+        rec = table.get(spi) if table is not None else None
         if rec is not None and dst is not None and int(rec.spec.dst) != dst:
             return None
         return rec
@@ -311,8 +374,8 @@ class Sad:
         except KeyError:
             pass
         best: SaRecord | None = None
-        for rec in self._by_policy.get(policy_id, ()):
-            if rec.spec.direction is not Direction.OUT or not rec.usable:
+        for rec in self._policy_sas(policy_id):
+            if not rec.usable:
                 continue
             if best is None or (rec.state is SaLife.MATURE, rec.seq) > (best.state is SaLife.MATURE, best.seq):
                 best = rec
@@ -329,28 +392,31 @@ class Sad:
                 if rec is not None:
                     return rec
             return None
-        for rec in self._out_spi.get(spi, ()):
-            if (proto is None or rec.spec.proto is proto) and (dst is None or int(rec.spec.dst) == dst):
-                return rec
+        first = self._out.get(spi)
+        if first is None:
+            return None
+        candidates: list[SaRecord] = [first, *self._out_more.get(spi, ())]
+        for cand in candidates:
+            if (proto is None or cand.spec.proto is proto) and (dst is None or int(cand.spec.dst) == dst):
+                return cand
         return None
-
-    def for_policy(self, policy_id: str) -> list[SaRecord]:
-        return list(self._by_policy.get(policy_id, ()))
 
     def policy_counts(self, policy_id: str) -> tuple[int, int, int]:
         """(mature, dying, dead) outbound SAs of a policy: one outbound SA per CHILD_SA."""
         counts = {SaLife.MATURE: 0, SaLife.DYING: 0, SaLife.DEAD: 0, SaLife.LARVAL: 0}
-        for rec in self._by_policy.get(policy_id, ()):
-            if rec.spec.direction is Direction.OUT:
-                counts[rec.state] += 1
+        for rec in self._policy_sas(policy_id):
+            counts[rec.state] += 1
         return counts[SaLife.MATURE], counts[SaLife.DYING], counts[SaLife.DEAD]
 
     def __iter__(self) -> Iterator[SaRecord]:
-        yield from self._in.values()
+        for table in self._in.values():
+            yield from table.values()
         yield from self._out.values()
+        for more in self._out_more.values():
+            yield from more
 
     def __len__(self) -> int:
-        return len(self._in) + len(self._out)
+        return sum(len(t) for t in self._in.values()) + len(self._out) + sum(len(m) for m in self._out_more.values())
 
     def view(self, now: float) -> list[dict[str, object]]:
         """installed-sa rows, oldest first."""
