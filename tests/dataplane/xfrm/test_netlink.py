@@ -198,7 +198,9 @@ def test_policy_directions_templates_and_round_trip() -> None:
         out = direction == nl.XFRM_POLICY_OUT
         assert (t.src, t.dst) == ((ip_address("192.0.2.1"), ip_address("192.0.2.2")) if out else
                                   (ip_address("192.0.2.2"), ip_address("192.0.2.1")))
-        assert (t.proto, t.reqid, t.mode, t.optional) == (50, 77, nl.XFRM_MODE_TUNNEL, True)
+        assert (t.proto, t.reqid, t.mode, t.optional) == (50, 77, nl.XFRM_MODE_TUNNEL, not out)
+    transport = nl.new_policy(pol(level=Level.USE, tunnel=False), nl.XFRM_POLICY_OUT, SEL)
+    assert nl.policy_info(transport[nl.NLMSGHDR.size:]).templates[0].optional
 
 
 def test_discard_blocks_and_none_allows_without_template() -> None:

@@ -293,8 +293,13 @@ def policy_dirs(policy: PolicySpec) -> list[tuple[int, Selector]]:
 
 def new_policy(policy: PolicySpec, direction: int, sel: Selector, seq: int = 0, *, reqid: int = 0,
                priority: int = 0) -> bytes:
-    """``XFRM_MSG_NEWPOLICY`` for one direction; encrypt policies carry one template (``level use``
-    → optional), discard policies block, ``none`` allows without a template."""
+    """``XFRM_MSG_NEWPOLICY`` for one direction; encrypt policies carry one template, discard
+    policies block, ``none`` allows without a template.
+
+    ``level use`` makes the template optional, except outbound in tunnel mode: Linux refuses optional
+    tunnel-mode templates in outbound policies ("Mode in optional template not allowed in outbound
+    policy", EINVAL), so there the template is required — traffic waits for an SA rather than
+    leaving in clear text, and the Acquire it raises carries ``level use`` for the daemon to ignore."""
     fam = _family(sel.src.network_address)
     action = XFRM_POLICY_BLOCK if policy.action is Action.DISCARD else XFRM_POLICY_ALLOW
     body = USERPOLICY_INFO.pack(selector(sel, fam), _lifetime(), bytes(LIFETIME_CUR.size), priority, 0,
@@ -308,7 +313,8 @@ def new_policy(policy: PolicySpec, direction: int, sel: Selector, seq: int = 0, 
         tmpl = USER_TMPL.pack(XFRM_ID.pack(_addr(dst) if dst is not None else bytes(16), 0, policy.proto.value),
                               tmpl_fam, _addr(src) if src is not None else bytes(16), reqid,
                               XFRM_MODE_TUNNEL if policy.tunnel else XFRM_MODE_TRANSPORT, 0,
-                              1 if policy.level is Level.USE else 0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+                              1 if policy.level is Level.USE and not (out and policy.tunnel) else 0,
+                              0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
         body += _attr(XFRMA_TMPL, tmpl)
     return message(XFRM_MSG_NEWPOLICY, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body, seq)
 
