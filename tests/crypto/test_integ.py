@@ -12,7 +12,7 @@ import pytest
 from ipsecd.crypto import registry as r
 from ipsecd.crypto.encr import BlockCipher, new_cipher
 from ipsecd.crypto.errors import IntegrityError, KeySizeError, MalformedInputError
-from ipsecd.crypto.integ import esp_integ, new_integ
+from ipsecd.crypto.integ import esp_integ, icv_once, new_integ
 
 VECTORS = Path(__file__).parent.parent / "vectors"
 
@@ -67,6 +67,14 @@ def test_tampering_and_bad_input(alg: r.IntegAlg) -> None:
         integ.verify(data, icv[:-1])
     with pytest.raises(KeySizeError, match=alg.name):
         new_integ(alg, bytes(alg.key_size - 1))
+
+
+@pytest.mark.parametrize("alg", r.INTEG_ALGS, ids=lambda a: a.name)
+def test_one_shot_icv_equals_the_keyed_context(alg: r.IntegAlg) -> None:
+    key, data = os.urandom(alg.key_size), os.urandom(77)
+    assert icv_once(alg, key, data) == new_integ(alg, key).compute(data)
+    with pytest.raises(KeySizeError, match=alg.name):
+        icv_once(alg, key + b"x", data)
 
 
 def test_null_integrity() -> None:

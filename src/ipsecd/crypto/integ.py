@@ -15,6 +15,7 @@ context, which is what OpenSSL's own HMAC would otherwise redo per call (``crypt
 from __future__ import annotations
 
 import hmac
+from _hashlib import hmac_new as _hmac_new  # OpenSSL's HMAC, as hmac.new uses it
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as ossl_hmac
@@ -66,6 +67,16 @@ class Integ:
 
 def new_integ(alg: IntegAlg, key: bytes) -> Integ:
     return Integ(alg, key)
+
+
+def icv_once(alg: IntegAlg, key: bytes, data: Data) -> bytes:
+    """The ICV of ``data`` under a key used for this one computation (IKE's SK_a: a message every few
+    minutes, no keyed context kept per SA): one OpenSSL HMAC, no key schedule saved for copies."""
+    if len(key) != alg.key_size:
+        raise KeySizeError(f"{alg.name}: integrity key must be {alg.key_size} bytes, got {len(key)}")
+    if alg.hash is None:
+        return b""
+    return _hmac_new(key, data, alg.hash).digest()[: alg.icv_size]
 
 
 def esp_integ(name: str, key: bytes) -> Integ:

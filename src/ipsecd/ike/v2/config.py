@@ -107,8 +107,10 @@ class IkeConfig:
     name: str = ""
 
 
+@lru_cache(maxsize=4096)
 def parse_identity(text: str, address: str) -> tuple[IdType, bytes]:
-    """RouterOS ``my-id``/``remote-id`` text to an ID payload (type, data); ``auto`` means the address."""
+    """RouterOS ``my-id``/``remote-id`` text to an ID payload (type, data); ``auto`` means the address.
+    Cached: every IKE_AUTH parses its configuration's identities again."""
     kind, _, value = text.partition(":")
     if kind in ("auto", "address") and not value:
         value = address

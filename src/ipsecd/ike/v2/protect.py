@@ -5,18 +5,20 @@ Non-AEAD: ICV = integ(SK_a, header .. ciphertext), checked before anything is de
 IKE header and the SK generic header are the associated data; the 8-byte IV is a per-key counter,
 so an IV never repeats under one key (RFC 5282 §3.1).
 
-Cipher and HMAC contexts are built per message and not kept: an IKE SA exchanges a message every
-few minutes, and thousands of idle SAs should not each hold four OpenSSL contexts (DESIGN.md §5).
+Cipher and HMAC contexts are built per message, for the one direction it needs, and not kept: an
+IKE SA exchanges a message every few minutes, and thousands of idle SAs should not each hold four
+OpenSSL contexts (DESIGN.md §5).
 """
 
 from __future__ import annotations
 
+import hmac
 import struct
 from collections.abc import Callable
 
-from ipsecd.crypto.encr import AeadCipher, BlockCipher, new_cipher
-from ipsecd.crypto.errors import CryptoError
-from ipsecd.crypto.integ import Integ, new_integ
+from ipsecd.crypto.encr import AeadCipher, new_cipher
+from ipsecd.crypto.errors import CryptoError, IntegrityError
+from ipsecd.crypto.integ import icv_once
 from ipsecd.crypto.keymat import IkeSaKeys
 from ipsecd.wire.enums import PayloadType
 from ipsecd.wire.ikev2.header import HEADER_SIZE, Header
@@ -42,12 +44,6 @@ class Protection:
         self._rng = rng
         self._aead_counter = 0
 
-    def _contexts(self, outbound: bool) -> tuple[AeadCipher | BlockCipher, Integ | None]:
-        integ = self.algs.integ
-        if outbound:
-            return new_cipher(self.algs.encr, self._e_out), new_integ(integ, self._a_out) if integ else None
-        return new_cipher(self.algs.encr, self._e_in), new_integ(integ, self._a_in) if integ else None
-
     @classmethod
     def for_role(cls, algs: IkeAlgs, keys: IkeSaKeys, initiator: bool, rng: Rng) -> Protection:
         """The original initiator sends with SK_ei/SK_ai, the responder with SK_er/SK_ar (§2.14)."""
@@ -57,40 +53,41 @@ class Protection:
 
     def seal(self, header: Header, payloads: list[Payload]) -> bytes:
         first, plain = encode_chain(payloads)
-        c, integ = self._contexts(outbound=True)
+        c = new_cipher(self.algs.encr, self._e_out)
         block = c.block_size
         pad = (-(len(plain) + 1)) % block
         padded = plain + bytes(pad) + bytes([pad])
+        header.next_payload = PayloadType.SK
         if isinstance(c, AeadCipher):
             self._aead_counter += 1
             iv = struct.pack("!Q", self._aead_counter)
             length = 4 + len(iv) + len(padded) + c.icv_size
-            header.next_payload = PayloadType.SK
-            head = header.encode(HEADER_SIZE + length) + struct.pack("!BBH", first, 0, length)
+            head = header.encode(HEADER_SIZE + length) + _SK_HEAD.pack(first, 0, length)
             return head + iv + c.seal(iv, padded, head)
+        integ = self.algs.integ
         iv = self._rng(c.iv_size)
-        icv_size = integ.icv_size if integ else 0
-        length = 4 + len(iv) + len(padded) + icv_size
-        header.next_payload = PayloadType.SK
-        head = header.encode(HEADER_SIZE + length) + struct.pack("!BBH", first, 0, length)
+        length = 4 + len(iv) + len(padded) + (integ.icv_size if integ else 0)
+        head = header.encode(HEADER_SIZE + length) + _SK_HEAD.pack(first, 0, length)
         data = head + iv + c.encrypt(iv, padded)
-        return data + (integ.compute(data) if integ else b"")
+        return data + (icv_once(integ, self._a_out, data) if integ else b"")
 
     def unseal(self, data: bytes, msg: Message) -> list[Payload]:
         """The inner payloads of ``msg`` (decoded from ``data``); InvalidMessageError if it fails."""
         sk = msg.get(SkPayload)
         if sk is None:
             raise InvalidMessageError(f"{msg.header.exchange.name} without an SK payload")
-        c, integ = self._contexts(outbound=False)
         try:
+            c = new_cipher(self.algs.encr, self._e_in)
             if isinstance(c, AeadCipher):
                 iv, rest = sk.body[:8], sk.body[8:]
                 plain = c.open(iv, rest, data[:sk.offset])
             else:
+                integ = self.algs.integ
                 icv_size = integ.icv_size if integ else 0
                 end = len(data) - icv_size
-                if integ is not None:
-                    integ.verify(data[:end], data[end:])
+                # the ICV is checked (in constant time) before anything is decrypted
+                if integ is not None and not hmac.compare_digest(icv_once(integ, self._a_in, data[:end]), data[end:]):
+                    raise IntegrityError(f"{integ.name}: ICV mismatch")
                 body = sk.body[:len(sk.body) - icv_size]
                 iv, ct = body[:c.iv_size], body[c.iv_size:]
                 plain = c.decrypt(iv, ct)
@@ -100,3 +97,6 @@ class Protection:
             raise InvalidMessageError("SK padding length exceeds the plaintext")
         inner = plain[:len(plain) - 1 - plain[-1]]
         return decode_chain(sk.first_inner, inner)
+
+
+_SK_HEAD = struct.Struct("!BBH")  # the SK payload's generic header: first inner payload, flags, length

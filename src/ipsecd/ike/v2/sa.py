@@ -246,9 +246,14 @@ class IkeSa:
     def get_timer(self) -> float | None:
         if self.state == "closed":
             return None
-        times = [t for t in (self.tm.next_timeout(), self._maintenance_due()) if t is not None]
-        times += [r.deadline for r in self.redundant.values()]
-        return min(times) if times else None
+        due = self._maintenance_due()
+        retransmit = self.tm.next_timeout()
+        if retransmit is not None and (due is None or retransmit < due):
+            due = retransmit
+        for extra in self.redundant.values():
+            if due is None or extra.deadline < due:
+                due = extra.deadline
+        return due
 
     def handle_timer(self, now: float) -> None:
         self.now = now
@@ -263,21 +268,27 @@ class IkeSa:
             self.close("half-open: no IKE_AUTH from the peer")
 
     def _maintenance_due(self) -> float | None:
-        if self.state == "connecting" and not self.is_initiator:
+        """The earliest of DPD, the IKE SA's rekey and expiry, its children's rekeys and expiries
+        (the daemon asks after every message: no lists built)."""
+        state = self.state
+        if state == "connecting" and not self.is_initiator:
             return self.created + HALF_OPEN_TIMEOUT
-        if self.state != "established":
+        if state != "established":
             return None
-        due: list[float] = []
-        if self.config.dpd_interval and not self.tm.busy():
-            due.append(max(self.last_rx, self.tm.last_tx) + self.config.dpd_interval)
-        if self.rekey_at is not None:
-            due.append(self.rekey_at)
-        if self.expire_at is not None:
-            due.append(self.expire_at)
+        due = self.rekey_at
+        if self.expire_at is not None and (due is None or self.expire_at < due):
+            due = self.expire_at
+        dpd = self.config.dpd_interval
+        if dpd and not self.tm.busy():
+            at = max(self.last_rx, self.tm.last_tx) + dpd
+            if due is None or at < due:
+                due = at
         for child in self.children.values():
             if not child.deleting:
-                due.append(child.expire_at if child.rekeying else min(child.rekey_at, child.expire_at))
-        return min(due) if due else None
+                at = child.expire_at if child.rekeying else min(child.rekey_at, child.expire_at)
+                if due is None or at < due:
+                    due = at
+        return due
 
     # -- operations for the daemon -------------------------------------------------------------
 

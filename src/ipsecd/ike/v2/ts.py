@@ -86,6 +86,12 @@ def to_selector(local: TrafficSelector, remote: TrafficSelector) -> Selector:
         return ps.selectors_from_ts(any_src, any_dst)[0]
 
 
+@lru_cache(maxsize=_CACHE)
+def sa_selectors(local: TrafficSelector, remote: TrafficSelector) -> tuple[Selector, Selector]:
+    """(outbound, inbound) selectors of a CHILD_SA from its negotiated TS pair, in one look-up."""
+    return to_selector(local, remote), to_selector(remote, local)
+
+
 def host_ts(address: Address) -> TrafficSelector:
     """A one-address selector (mode-config: TSi narrowed to the leased address)."""
     return to_ts(ip_network(ip_address(address)), 0, 0)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from ..enums import ExchangeType
 from ..errors import MalformedMessageError
+from .payloads.base import member_of
 
 HEADER = struct.Struct("!8s8sBBBBII")
 HEADER_SIZE = HEADER.size  # 28
@@ -70,4 +71,7 @@ class Header:
         major = ver >> 4
         if major != 2:
             raise MalformedMessageError(f"IKE major version {major} is not 2")
-        return cls(spi_i, spi_r, np, ExchangeType(exch), flags, mid, length, major, ver & 0x0F)
+        return cls(spi_i, spi_r, np, _exchange_type(exch), flags, mid, length, major, ver & 0x0F)
+
+
+_exchange_type = member_of(ExchangeType)

@@ -33,7 +33,7 @@ from ...events import ChildSaInstalled, NegotiationFailed
 from ..child import ChildSa
 from ..config import ChildConfig
 from ..proposals import ChildAlgs, child_algs, child_proposals, explain, proposal_contains, select
-from ..ts import host_ts, is_within, local_remote, narrow, to_selector, to_ts
+from ..ts import host_ts, is_within, local_remote, narrow, sa_selectors, to_selector, to_ts
 from .base import Retry, Task
 from .ike_init import NONCE_SIZE
 
@@ -303,8 +303,7 @@ class ChildCreate(Task):
         i_e, i_a, r_e, r_a = km[:ek], km[ek:ek + ik], km[ek + ik:2 * ek + ik], km[2 * ek + ik:]
         out_e, out_a, in_e, in_a = (i_e, i_a, r_e, r_a) if initiator else (r_e, r_a, i_e, i_a)
         local_ts, remote_ts = (self.ts_i[0], self.ts_r[0]) if initiator else (self.ts_r[0], self.ts_i[0])
-        out_sel = to_selector(local_ts, remote_ts)
-        in_sel = to_selector(remote_ts, local_ts)
+        out_sel, in_sel = sa_selectors(local_ts, remote_ts)
         (lhost, lport), (rhost, rport) = sa.addr
         encap = UdpEncap(lport, rport) if (sa.nat_local or sa.nat_remote) else None
         life = Lifetime(soft_seconds=cfg.lifetime * 0.9, hard_seconds=cfg.lifetime)
