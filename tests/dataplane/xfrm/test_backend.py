@@ -239,6 +239,16 @@ def test_add_sa_without_esp_and_other_refusals(monkeypatch: pytest.MonkeyPatch) 
         xb.XfrmDataPlane()
 
 
+def test_a_silent_kernel_is_an_error(dp: xb.XfrmDataPlane, monkeypatch: pytest.MonkeyPatch) -> None:
+    def silent(_n: int) -> bytes:
+        raise TimeoutError
+
+    monkeypatch.setattr(dp._sock, "recv", silent)
+    with pytest.raises(nl.XfrmError, match=r"^XFRM_MSG_ALLOCSPI: netlink: no answer$"):
+        dp.get_spi(IpsecProto.ESP)
+    monkeypatch.undo()
+
+
 def test_statistics_use_the_manuals_names() -> None:
     assert list(xb.KERNEL_COUNTERS)[:3] == ["in-errors", "in-buffer-errors", "in-header-errors"]
     assert xb.KERNEL_COUNTERS["in-template-mismatches"] == "XfrmInTmplMismatch"

@@ -60,7 +60,7 @@ import errno
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, ip_network
 
@@ -180,37 +180,41 @@ class XfrmDataPlane:
 
     # --- netlink plumbing ----------------------------------------------------------------------------
 
-    def _request(self, op: str, msg: bytes) -> list[nl.Reply]:
-        """Send one request under a fresh sequence number and return the data messages of its
-        answer; the ack (or an error, raised as :class:`KernelError`) ends it."""
+    def _exchange(self, op: str, msg: bytes) -> Iterator[nl.Reply]:
+        """Send ``msg`` under a fresh sequence number; yield the answers carrying it. A socket error
+        or a kernel silent for ``TIMEOUT`` seconds is an :class:`~.netlink.XfrmError`."""
         self._seq = (self._seq + 1) & 0xFFFFFFFF
         seq = self._seq
-        self._sock.send(nl.with_seq(msg, seq))
+        try:
+            self._sock.send(nl.with_seq(msg, seq))
+            while True:
+                for r in nl.parse(self._sock.recv(1 << 18)):
+                    if r.seq == seq:  # anything else: a late answer to an earlier request that timed out
+                        yield r
+        except OSError as e:
+            raise nl.XfrmError(f"{op}: netlink: {e.strerror or 'no answer'}") from None
+
+    def _request(self, op: str, msg: bytes) -> list[nl.Reply]:
+        """The data messages answering one request; the ack (or an error, raised as
+        :class:`KernelError`) ends it."""
         data: list[nl.Reply] = []
-        while True:
-            for r in nl.parse(self._sock.recv(1 << 18)):
-                if r.seq != seq:
-                    continue  # a late answer to an earlier request that timed out
-                if r.kind == nl.NLMSG_ERROR:
-                    if r.error:
-                        raise KernelError(op, r.error, r.text)
-                    return data
-                data.append(r)
+        for r in self._exchange(op, msg):
+            if r.kind == nl.NLMSG_ERROR:
+                if r.error:
+                    raise KernelError(op, r.error, r.text)
+                return data
+            data.append(r)
+        return data
 
     def _dump(self, kind: int) -> list[nl.Reply]:
-        self._seq = (self._seq + 1) & 0xFFFFFFFF
-        seq = self._seq
-        self._sock.send(nl.dump(kind, seq))
         out: list[nl.Reply] = []
-        while True:
-            for r in nl.parse(self._sock.recv(1 << 18)):
-                if r.seq != seq:
-                    continue
-                if r.kind == nl.NLMSG_DONE:
-                    return out
-                if r.kind == nl.NLMSG_ERROR:
-                    raise KernelError("dump", r.error, r.text)
-                out.append(r)
+        for r in self._exchange("dump", nl.dump(kind)):
+            if r.kind == nl.NLMSG_DONE:
+                break
+            if r.kind == nl.NLMSG_ERROR:
+                raise KernelError("dump", r.error, r.text)
+            out.append(r)
+        return out
 
     def _new_reqid(self) -> int:
         if self._next_reqid >= REQID_BASE + REQID_SPAN:
@@ -262,7 +266,8 @@ class XfrmDataPlane:
                     self._request("XFRM_MSG_NEWPOLICY",
                                   nl.new_policy(spec, direction, sel, priority=PRIORITY_BASE))
                 except KernelError as e:
-                    if e.errno != errno.EEXIST:  # someone else's bypass already lets IKE through
+                    # EEXIST: someone else's bypass already lets IKE through; EAFNOSUPPORT: no IPv6 here
+                    if e.errno not in (errno.EEXIST, errno.EAFNOSUPPORT):
                         raise
                     continue
                 self._bypass.append((direction, sel))
@@ -338,8 +343,9 @@ class XfrmDataPlane:
             return None
         now = self.clock()
         last = now - (time.time() - info.use_time) if info.use_time else None
-        return SaState(spi, direction, info.bytes, info.packets, info.integrity_failed + info.replay_errors,
-                       rec.added, last, "dying" if rec.dying else "mature", info.replay_window)
+        invalid = info.window_errors + info.replay_errors + info.integrity_failed
+        return SaState(spi, direction, info.bytes, info.packets, invalid, rec.added, last,
+                       "dying" if rec.dying else "mature", info.replay_window)
 
     def flush(self) -> None:
         """Delete every SA in the kernel whose reqid this backend handed out (dump + DELSA each)."""

@@ -48,7 +48,7 @@ from ipsecd.dataplane.base import (
 NETLINK_XFRM = 6
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
-NLM_F_ACK_TLVS = 0x200  # on an NLMSG_ERROR: extended-ack attributes follow
+NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200  # on an NLMSG_ERROR: request echoed capped / ext-ack TLVs follow
 NLMSGERR_ATTR_MSG = 1
 SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK = 270, 10, 11
 
@@ -342,7 +342,7 @@ def _ack_text(flags: int, body: bytes) -> str:
     if not flags & NLM_F_ACK_TLVS or len(body) < 4 + NLMSGHDR.size:
         return ""
     echoed = NLMSGHDR.unpack_from(body, 4)[0]
-    off = 4 + (NLMSGHDR.size if flags & 0x100 else (echoed + 3) & ~3)  # NLM_F_CAPPED
+    off = 4 + (NLMSGHDR.size if flags & NLM_F_CAPPED else (echoed + 3) & ~3)
     raw = attributes(body, off).get(NLMSGERR_ATTR_MSG, b"")
     return raw.split(b"\0", 1)[0].decode(errors="replace")
 
@@ -383,8 +383,9 @@ class SaInfo:
     packets: int
     add_time: int  # wall-clock seconds
     use_time: int  # wall-clock seconds of first use; 0 = never used
-    replay_errors: int
-    integrity_failed: int
+    window_errors: int  # xfrm_stats: packets left of the replay window,
+    replay_errors: int  # replayed packets,
+    integrity_failed: int  # ICV failures
 
 
 def _limit(v: int) -> int:
@@ -401,13 +402,13 @@ def sa_info(body: bytes) -> SaInfo:
         raise XfrmError(f"SA of address family {family}")
     soft_b, hard_b = LIFETIME_CFG.unpack(lft)[:2]
     nbytes, npackets, add_time, use_time = LIFETIME_CUR.unpack(cur)
-    _win, replay, integrity = STATS.unpack(stats)
+    outside, replay, integrity = STATS.unpack(stats)
     esn = attributes(body, USERSA_INFO.size).get(XFRMA_REPLAY_ESN_VAL)
     if esn is not None and len(esn) >= REPLAY_ESN.size:
         window = REPLAY_ESN.unpack_from(esn)[5]
     return SaInfo(parse_selector(sel), _ip(daddr, family), socket.ntohl(spi), proto, _ip(saddr, family), reqid, mode,
-                  flags, window, _limit(soft_b), _limit(hard_b), nbytes, npackets, add_time, use_time, replay,
-                  integrity)
+                  flags, window, _limit(soft_b), _limit(hard_b), nbytes, npackets, add_time, use_time, outside,
+                  replay, integrity)
 
 
 def expire_info(body: bytes) -> tuple[SaInfo, bool]:
