@@ -14,7 +14,7 @@ class holds the state they share: SPIs, nonces, keys, children, addresses, and t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
 from ipsecd.crypto import keymat
@@ -402,8 +402,9 @@ class IkeSa:
         IKE SA rekey, SK_e/SK_a in the protection for every later exchange."""
         self.init_request = self.init_response = self.shared = self.nonce_i = self.nonce_r = b""
         self.ke = None
-        if self.keys is not None and self.keys.sk_pi:
-            self.keys = replace(self.keys, sk_pi=b"", sk_pr=b"")
+        k = self.keys
+        if k is not None and k.sk_pi:
+            self.keys = keymat.IkeSaKeys(k.sk_d, k.sk_ai, k.sk_ar, k.sk_ei, k.sk_er, b"", b"")
 
     def close(self, reason: str, *, notify_children: bool = True) -> None:
         """The IKE SA is gone: children go with it (RFC 7296 §1.4.1)."""
