@@ -271,10 +271,11 @@ def alloc_spi(proto: IpsecProto, dst: IPAddress, src: IPAddress, reqid: int, low
               seq: int = 0) -> bytes:
     """``XFRM_MSG_ALLOCSPI``: the kernel creates a larval SA holding a random free SPI in
     [low, high] and answers with it as a ``NEWSA`` message. A larval SA needs no transform, so this
-    works on kernels without ESP/AH; it expires by itself (``net.core.xfrm_acq_expires``)."""
+    works on kernels without ESP/AH; it expires by itself (``net.core.xfrm_acq_expires``), whatever
+    the lifetime fields say (left 0, as iproute2 sends them)."""
     fam = _family(dst)
     info = USERSA_INFO.pack(selector(None, 0), XFRM_ID.pack(_addr(dst), 0, proto.value), _addr(src),
-                            _lifetime(), bytes(LIFETIME_CUR.size), bytes(STATS.size), 0, reqid, fam,
+                            bytes(LIFETIME_CFG.size), bytes(LIFETIME_CUR.size), bytes(STATS.size), 0, reqid, fam,
                             XFRM_MODE_TRANSPORT, 0, 0)
     return message(XFRM_MSG_ALLOCSPI, NLM_F_ACK, USERSPI_INFO.pack(info, low, high), seq)
 
