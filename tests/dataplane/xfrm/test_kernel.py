@@ -217,6 +217,50 @@ def test_acquire_for_real_traffic_and_counters(pair: Pair, dp: xb.XfrmDataPlane)
     assert stats == {name: kernel[k] for name, k in xb.KERNEL_COUNTERS.items()}
 
 
+def test_prepared_ike_sockets_bypass_the_spd_and_the_natt_one_hands_esp_to_the_kernel(pair: Pair) -> None:
+    marker = bytes(4)
+    with InNetns(pair.a):
+        dp = xb.XfrmDataPlane(probe=False, bypass_ports=())  # the sockets alone must let IKE through
+        ike, plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with InNetns(pair.b):
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        xb.prepare_ike_socket(ike, natt=True)
+        ike.bind(("10.231.0.1", 14500))
+        plain.bind(("10.231.0.1", 14501))
+        peer.bind(("10.231.0.2", 14500))
+        for s in (ike, plain, peer):
+            s.settimeout(2)
+        dp.add_policy(PolicySpec("hosts", 0, Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32"))))
+        ike.sendto(marker + b"ike out", ("10.231.0.2", 14500))
+        assert peer.recvfrom(100)[0] == marker + b"ike out"
+        peer.sendto(marker + b"ike in", ("10.231.0.1", 14500))
+        assert ike.recvfrom(100)[0] == marker + b"ike in"  # the non-ESP marker stays on
+        # ESP-in-UDP (non-zero SPI) and a NAT-keepalive: the kernel takes both off the socket (with no
+        # ESP protocol here the ESP one dies unseen, no xfrm counter moves)
+        peer.sendto(b"\x00\x00\x12\x34" + bytes(20), ("10.231.0.1", 14500))
+        peer.sendto(b"\xff", ("10.231.0.1", 14500))
+        peer.sendto(b"plain in", ("10.231.0.1", 14501))  # the policy wants ESP from B
+        plain.sendto(b"plain out", ("10.231.0.2", 14500))  # held for an SA that never comes
+        assert wait_for(lambda: dp.statistics()["in-template-mismatches"] == 1 and dp.statistics()["out-no-states"] >= 1,
+                        timeout=3)
+        for s in (ike, plain, peer):
+            s.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                s.recvfrom(100)
+        with InNetns(pair.a):
+            v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            xb.prepare_ike_socket(v6, natt=True)  # IPV6_XFRM_POLICY with an AF_INET6 selector
+            assert v6.getsockopt(socket.IPPROTO_UDP, xb.UDP_ENCAP) == nl.UDP_ENCAP_ESPINUDP
+        finally:
+            v6.close()
+    finally:
+        for s in (ike, plain, peer):
+            s.close()
+        dp.close()
+
+
 def test_kernel_without_esp_refuses_with_one_line_or_installs_every_algorithm(pair: Pair) -> None:
     try:
         with InNetns(pair.a):

@@ -28,10 +28,12 @@ check only the reservation's own destination. :meth:`add_sa` of the inbound SA d
 placeholder and adds the real SA; a reservation never used expires in the kernel by itself
 (``net.core.xfrm_acq_expires``, 30 s).
 
-**IKE bypass**: with ``bypass_ports`` (default 500 and 4500) it installs allow policies for locally
-originated UDP from and locally delivered UDP to those ports, IPv4 and IPv6, at the top of its band,
-as the manual says IKE bypasses the SPD; without them a transport-mode policy between the two peers
-would capture the IKE messages that are to negotiate its own SA.
+**IKE bypass**: IKE must bypass the SPD (the manual says so; and a transport-mode policy between
+the two peers would otherwise capture the very IKE messages negotiating its SA). The right place is
+the daemon's sockets (:func:`prepare_ike_socket`); until the daemon calls it, ``bypass_ports``
+(default 500 and 4500) installs namespace-wide allow policies for locally originated UDP from and
+locally delivered UDP to those ports, IPv4 and IPv6, at the top of the band (``bypass_ports=()``
+once the sockets carry their own).
 
 **Events**: a second socket subscribed to ``XFRMNLGRP_ACQUIRE`` and ``XFRMNLGRP_EXPIRE``.
 An ACQUIRE (traffic hit a template with no SA; the kernel sends it even without ESP support) becomes
@@ -45,9 +47,11 @@ namespace, not only ipsecd's. The kernel's counters without a RouterOS name (``X
 ``XfrmOutStateInvalid``, ``XfrmAcquireError``, ``XfrmOutStateDirError``, ``XfrmInStateDirError``,
 ``XfrmInIptfsError``, ``XfrmOutNoQueueSpace``) are not reported.
 
-**NAT-T needs the daemon's socket**: ESP-in-UDP reaches the kernel only through a UDP socket with
-``setsockopt(IPPROTO_UDP, UDP_ENCAP=100, UDP_ENCAP_ESPINUDP=2)`` bound to the NAT-T port; the
-daemon owns that socket (``daemon/transport.py``), this backend sends none of it.
+**The daemon's IKE sockets** (``daemon/transport.py`` owns them; :func:`prepare_ike_socket` is what
+each needs): a per-socket allow policy in both directions (``IP_XFRM_POLICY``/``IPV6_XFRM_POLICY``),
+so IKE bypasses the SPD whatever policy covers the peers, and on the NAT-T port
+``UDP_ENCAP_ESPINUDP``: ESP-in-UDP reaches the kernel's ESP only through such a socket (RFC 3948;
+IKE behind the non-ESP marker still reaches the socket, marker included; keepalives are swallowed).
 
 **Kernels without ESP/AH**: construction probes with one throw-away ESP SA (aes-128-cbc + sha256 on
 a fresh reservation, deleted at once); ``EPROTONOSUPPORT``/``ENOENT``/``ENOSYS`` raise
@@ -124,6 +128,22 @@ class _Installed:
     reqid: int
     added: float  # clock value
     dying: bool = False
+
+
+UDP_ENCAP = 100  # <linux/udp.h> socket option (level IPPROTO_UDP)
+IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35  # <linux/in.h>, <linux/in6.h>
+
+
+def prepare_ike_socket(sock: socket.socket, *, natt: bool) -> None:
+    """Make a UDP socket of the daemon's an IKE socket for the kernel data plane: its datagrams, in
+    and out, bypass the SPD (per-socket allow policies), and with ``natt`` the kernel decapsulates the
+    ESP-in-UDP arriving on it (``UDP_ENCAP_ESPINUDP``)."""
+    level, opt = (socket.IPPROTO_IP, IP_XFRM_POLICY) if sock.family == socket.AF_INET else \
+        (socket.IPPROTO_IPV6, IPV6_XFRM_POLICY)
+    for direction in (nl.XFRM_POLICY_IN, nl.XFRM_POLICY_OUT):
+        sock.setsockopt(level, opt, nl.socket_policy(direction, sock.family))
+    if natt:
+        sock.setsockopt(socket.IPPROTO_UDP, UDP_ENCAP, nl.UDP_ENCAP_ESPINUDP)
 
 
 def _open(groups: int = 0) -> socket.socket:

@@ -320,6 +320,14 @@ def new_policy(policy: PolicySpec, direction: int, sel: Selector, seq: int = 0, 
     return message(XFRM_MSG_NEWPOLICY, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body, seq)
 
 
+def socket_policy(direction: int, family: int) -> bytes:
+    """The ``xfrm_userpolicy_info`` of a per-socket allow policy (``IP_XFRM_POLICY`` /
+    ``IPV6_XFRM_POLICY`` value): the socket's traffic in ``direction`` bypasses the SPD. The kernel
+    wants the selector's family to be the socket's."""
+    return USERPOLICY_INFO.pack(selector(None, family), _lifetime(), bytes(LIFETIME_CUR.size), 0, 0, direction,
+                                XFRM_POLICY_ALLOW, 0, 0)
+
+
 def del_policy(direction: int, sel: Selector, seq: int = 0) -> bytes:
     body = USERPOLICY_ID.pack(selector(sel, _family(sel.src.network_address)), 0, direction)
     return message(XFRM_MSG_DELPOLICY, NLM_F_ACK, body, seq)
