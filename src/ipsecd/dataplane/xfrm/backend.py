@@ -22,9 +22,10 @@ installs state through the sans-I/O codec :mod:`.netlink` and turns the kernel's
 larval SA holding the SPI; no transform is involved), so no local allocator is needed. The DataPlane
 contract gives no addresses at that point, so the reservation is made for destination ``0.0.0.0``
 with a fresh reqid (the kernel hands the same SPI back to a repeated request with equal addresses and
-reqid). Linux ≥ 6.16 checks the SPI against every SA of the protocol whatever its destination
-(tested here: a second ALLOCSPI of the same SPI for another destination fails); older kernels
-check only the reservation's own destination. :meth:`add_sa` of the inbound SA deletes the
+reqid). Recent Linux ("xfrm: Duplicate SPI Handling", 2025; 6.18 here, tested) checks the SPI
+against every SA of the protocol whatever its destination, so the reservation holds the SPI for
+good; older kernels check only the reservation's own destination, and a clash with another
+daemon's SA for our address then surfaces as ``EEXIST`` from :meth:`add_sa`. :meth:`add_sa` of the inbound SA deletes the
 placeholder and adds the real SA; a reservation never used expires in the kernel by itself
 (``net.core.xfrm_acq_expires``, 30 s).
 
