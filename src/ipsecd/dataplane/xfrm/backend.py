@@ -16,18 +16,22 @@ installs state through the sans-I/O codec :mod:`.netlink` and turns the kernel's
   tells them apart in ``ip xfrm policy``. They are deleted by (direction, selector), which the kernel
   keeps unique: a selector some other daemon already holds is refused at install (``EEXIST``), never
   recorded, so never deleted by us.
-- :meth:`close` deletes every policy and SA it installed.
+- :meth:`close` deletes every policy and SA it installed. Only the larval SAs the kernel itself
+  creates on an ACQUIRE (SPI 0, our policy's reqid) cannot be named in a DELSA; they lapse within
+  ``xfrm_acq_expires``.
+- ``level use`` templates are optional, except outbound in tunnel mode, which Linux refuses
+  (:func:`.netlink.new_policy` says why that one is required).
 
 **SPIs** (:meth:`get_spi`): ``XFRM_MSG_ALLOCSPI`` works without ESP/AH support (the kernel keeps a
 larval SA holding the SPI; no transform is involved), so no local allocator is needed. The DataPlane
 contract gives no addresses at that point, so the reservation is made for destination ``0.0.0.0``
 with a fresh reqid (the kernel hands the same SPI back to a repeated request with equal addresses and
 reqid). Recent Linux ("xfrm: Duplicate SPI Handling", 2025; 6.18 here, tested) checks the SPI
-against every SA of the protocol whatever its destination, so the reservation holds the SPI for
-good; older kernels check only the reservation's own destination, and a clash with another
-daemon's SA for our address then surfaces as ``EEXIST`` from :meth:`add_sa`. :meth:`add_sa` of the inbound SA deletes the
-placeholder and adds the real SA; a reservation never used expires in the kernel by itself
-(``net.core.xfrm_acq_expires``, 30 s).
+against every SA of the protocol whatever its destination, so the reservation keeps the SPI from
+everyone; older kernels check only the reservation's own destination, and a clash with another
+daemon's SA for our address then surfaces as ``EEXIST`` from :meth:`add_sa`. :meth:`add_sa` of the
+inbound SA deletes the placeholder and adds the real SA; a reservation never used expires in the
+kernel by itself (``net.core.xfrm_acq_expires``, 30 s).
 
 **IKE bypass**: IKE must bypass the SPD (the manual says so; and a transport-mode policy between
 the two peers would otherwise capture the very IKE messages negotiating its SA). The right place is
