@@ -6,6 +6,7 @@ wire bytes whichever path they take."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 
@@ -78,16 +79,31 @@ def _reseal(out: EspSa, plaintext: bytes) -> bytes:
     return hdr + iv + out._raw.encrypt(out._salt + iv, plaintext, hdr)
 
 
-def test_fast_open_accepts_tfc_padding_dummies_and_marks_ce() -> None:
+def _opener(inn: EspSa, entry: str) -> Callable[[bytes], bytes]:
+    """``open_payload``, or ``open`` of the same ESP packet under a raw-ESP outer IPv4 header (the
+    two fast paths: payload and full packet)."""
+    if entry == "payload":
+        return inn.open_payload
+    return lambda esp: inn.open(wip.ipv4_header(inn.src, inn.dst, wip.PROTO_ESP, len(esp)) + esp)
+
+
+@pytest.mark.parametrize("entry", ["payload", "full"])
+def test_fast_open_accepts_tfc_padding_dummies_and_marks_ce(entry: str) -> None:
     key = os.urandom(20)
     out = EspSa(spec(Direction.OUT, ekey=key))
     inn = EspSa(spec(Direction.IN, ekey=key))
+    open_ = _opener(inn, entry)
     pkt = inner_packet(4, Mode.TUNNEL)
     # TFC padding after the inner packet (RFC 4303 §2.7): the inner header says where it ends
-    assert inn.open_payload(_reseal(out, pkt + bytes(13) + b"\x01\x02\x02\x04")) == pkt
+    assert open_(_reseal(out, pkt + bytes(13) + b"\x01\x02\x02\x04")) == pkt
+    # more padding than needed (up to 255 bytes, §2.4) is valid too
+    assert open_(_reseal(out, pkt + bytes(range(1, 9)) + b"\x08\x04")) == pkt
+    # IPv6 inner packet with the minimal trailer
+    pkt6 = inner_packet(6, Mode.TUNNEL, 5)
+    assert open_(_reseal(out, pkt6 + wesp.trailer(len(pkt6), wip.PROTO_IPV6, 4))) == pkt6
     # a dummy packet (Next Header 59, §2.6) is consumed and not counted
     before = inn.packets
-    assert inn.open_payload(_reseal(out, os.urandom(10) + b"\x00\x3b")) == b""
+    assert open_(_reseal(out, os.urandom(10) + b"\x00\x3b")) == b""
     assert inn.packets == before
     # outer CE on an ECN-capable inner packet (RFC 6040)
     ect = bytearray(pkt)
@@ -106,16 +122,19 @@ def test_fast_open_accepts_tfc_padding_dummies_and_marks_ce() -> None:
         (b"\x45" + bytes(30) + b"\x00\x04", StateModeError),  # says IPv4, length field 0
         (inner_packet(6, Mode.TUNNEL) + b"\x00\x04", StateModeError),  # says IPv4, carries IPv6
         (inner_packet(4, Mode.TUNNEL) + b"\x00\x11", StateModeError),  # next header UDP in tunnel mode
+        (b"\x45\x00\x00\x04\x01\x02\x02\x04", StateModeError),  # minimal trailer, IPv4 length 4 < 20
+        (inner_packet(4, Mode.TUNNEL) + b"\x01\x02\x02\x29", StateModeError),  # IPv4 under next header 41
     ],
 )
-def test_fast_open_refuses_like_the_general_path(plaintext: bytes, error: type[Exception]) -> None:
+@pytest.mark.parametrize("entry", ["payload", "full"])
+def test_fast_open_refuses_like_the_general_path(plaintext: bytes, error: type[Exception], entry: str) -> None:
     key = os.urandom(20)
     out = EspSa(spec(Direction.OUT, ekey=key))
     fast, slow = _sas("aes-128-gcm", key, Direction.IN)
     esp = _reseal(out, plaintext)
     for sa in (fast, slow):
         with pytest.raises(error):
-            sa.open_payload(esp)
+            _opener(sa, entry)(esp)
         assert sa.invalid_packets == 1
     # the window committed only what verified: the packet's number is taken after a valid ICV...
     assert fast.replay is not None and slow.replay is not None
@@ -124,4 +143,4 @@ def test_fast_open_refuses_like_the_general_path(plaintext: bytes, error: type[E
     for sa in (fast, slow):
         if sa.replay is not None and sa.replay.top:
             with pytest.raises(ReplayError):
-                sa.open_payload(esp)
+                _opener(sa, entry)(esp)

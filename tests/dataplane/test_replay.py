@@ -51,6 +51,29 @@ def test_big_jump_clears_the_bitmap() -> None:
     accept(w, 999)
 
 
+def test_full_window_in_order_moves_only_the_top() -> None:
+    """Steady in-order traffic keeps the full window as the shared mask (no shift per packet), and
+    holes, replays and the window's left edge still count exactly."""
+    w = ReplayWindow(64, esn=False)
+    full = ReplayWindow(64, esn=False)._mask
+    for s in range(1, 200):
+        accept(w, s)
+    assert w.bitmap is full and w.top == 199
+    for s in (199, 150, 136, 135):
+        with pytest.raises(ReplayError):
+            w.check(s)
+    accept(w, 202)  # 200 and 201 missing
+    assert w.bitmap == full ^ 0b110  # bits 1 and 2: 201 and 200
+    assert (w.check(200), w.check(201)) == (200, 201)
+    accept(w, 201)
+    accept(w, 200)  # the last hole filled: full again
+    assert w.bitmap is full
+    accept(w, 203)
+    assert w.bitmap is full and w.top == 203
+    with pytest.raises(ReplayError):
+        w.check(200)
+
+
 def test_disabled_window_accepts_everything_but_tracks_top() -> None:
     w = ReplayWindow(0, esn=False)
     for s in (5, 5, 1, 0, 7):

@@ -72,11 +72,24 @@ class ReplayWindow:
         return seq
 
     def commit(self, seq: int) -> None:
-        """Record ``seq`` as received (after its ICV verified)."""
+        """Record ``seq`` as received (after its ICV verified).
+
+        A full window (every number in it received: the steady state of in-order traffic) is the
+        shared mask object itself, so the next in-order packet only moves the top — no shift of a
+        ``size``-bit integer per packet."""
         top = self.top
         if seq > top:
+            mask = self._mask
+            if seq == top + 1 and self.bitmap is mask:
+                self.top = seq
+                return
             shift = seq - top
-            self.bitmap = (((self.bitmap << shift) | 1) & self._mask) if shift < self.size else 1
+            if shift < self.size:
+                bitmap = ((self.bitmap << shift) | 1) & mask
+                self.bitmap = mask if bitmap == mask else bitmap
+            else:
+                self.bitmap = 1
             self.top = seq
         elif self.size:
-            self.bitmap |= 1 << (top - seq)
+            bitmap = self.bitmap | 1 << (top - seq)
+            self.bitmap = self._mask if bitmap == self._mask else bitmap
