@@ -151,3 +151,14 @@ def test_random_bytes_never_escape_as_other_errors() -> None:
                 inn.open(pkt)
             except DataplaneError:
                 pass
+
+
+def test_idle_sa_holds_no_integrity_object_and_shares_addresses() -> None:
+    """Memory (issue 5): the HMAC object is built on the first packet; addresses are shared bytes."""
+    out, inn = ah_pair()
+    assert out._integ is None and inn._integ is None and out.src is inn.src and out.dst is inn.dst
+    pkt = inner_packet(4, Mode.TUNNEL, 10)
+    wire = out.seal(pkt)
+    assert inn.open(wire) == pkt
+    assert out._integ is not None and inn._integ is not None
+    assert wip.IPV4.unpack_from(wire)[3] == 1  # identification: the sequence number's low bits

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from ipsecd.crypto.errors import CryptoError
-from ipsecd.crypto.integ import esp_integ
+from ipsecd.crypto.integ import Integ, esp_integ
 from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.dataplane.errors import (
     ConfigError,
@@ -30,21 +30,24 @@ from ipsecd.dataplane.errors import (
     StateModeError,
     StateProtocolError,
 )
+from ipsecd.dataplane.esp import packed_address
 from ipsecd.dataplane.replay import ReplayWindow
 from ipsecd.wire import ah as wah
 from ipsecd.wire import ip as wip
 
 _M32 = 0xFFFFFFFF
+_M64 = (1 << 64) - 1
 
 
 class AhSa:
-    """One unidirectional AH SA."""
+    """One unidirectional AH SA.
+
+    Memory (issue 5), as for ESP: the spec (with the key) is shared, the addresses are shared bytes,
+    and the integrity object (OpenSSL HMAC/CMAC contexts) is built on the SA's first packet."""
 
     __slots__ = (
         "_icv_size",
-        "_ident",
         "_integ",
-        "_seq_max",
         "bytes",
         "dead",
         "dst",
@@ -70,23 +73,21 @@ class AhSa:
             raise ConfigError(f"SA {spec.spi:#x}: AH has no encryption, got {spec.encr}")
         if isinstance(spec.src, IPv4Address) != isinstance(spec.dst, IPv4Address):
             raise ConfigError(f"SA {spec.spi:#x}: source and destination of different families")
-        try:
+        try:  # built to check key and algorithm now; packets use the one built on first use
             integ = esp_integ(spec.integ, spec.integ_key)
         except CryptoError as e:
             raise ConfigError(f"SA {spec.spi:#x}: {e}") from e
         if not integ.icv_size:
             raise ConfigError(f"SA {spec.spi:#x}: AH needs an integrity algorithm")
-        self._integ = integ
+        self._integ: Integ | None = None
         self._icv_size = integ.icv_size
         self.spec = spec
         self.spi = spec.spi
-        self.src = spec.src.packed
-        self.dst = spec.dst.packed
+        self.src = packed_address(spec.src)
+        self.dst = packed_address(spec.dst)
         self.v6 = len(self.src) == 16
         self.tunnel = spec.mode is Mode.TUNNEL
         self.esn = spec.esn
-        self._seq_max = (1 << 64) - 1 if spec.esn else _M32
-        self._ident = 0
         self.seq = 0
         self.replay = ReplayWindow(spec.replay_window, spec.esn) if spec.direction is Direction.IN else None
         self.bytes = 0
@@ -94,6 +95,13 @@ class AhSa:
         self.invalid_packets = 0
         self.last_used: float | None = None
         self.dead = False
+
+    def _mac(self) -> Integ:
+        """The SA's integrity object, built on its first packet."""
+        integ = self._integ
+        if integ is None:
+            integ = self._integ = esp_integ(self.spec.integ, self.spec.integ_key)
+        return integ
 
     def _icv_input(self, hdr: bytes | bytearray, ah: bytes, payload: bytes | memoryview, seq: int, v6: bool,
                    sending: bool) -> bytes:
@@ -115,7 +123,7 @@ class AhSa:
         except wip.IpHeaderError as e:
             raise OutStateModeError(f"not an IP packet: {e}") from e
         seq = self.seq + 1
-        if seq > self._seq_max:
+        if seq > _M32 and (not self.esn or seq > _M64):
             raise SequenceOverflowError(f"SA {self.spi:#x}: sequence number space exhausted, rekey")
         if self.tunnel:
             v6 = self.v6
@@ -133,17 +141,17 @@ class AhSa:
         ah = wah.header(nh, self.spi, seq & _M32, icvf)
         try:
             if self.tunnel:
-                self._ident = (self._ident + 1) & 0xFFFF
                 df = p.version == 4 and bool(inner[6] & 0x40)
+                # identification: the sequence number's low 16 bits, a per-SA counter as for ESP
                 hdr: bytes | bytearray = wip.ip_header(self.src, self.dst, wip.PROTO_AH, len(ah) + len(payload), tos=p.tos,
-                                    df=df, ident=self._ident)
+                                    df=df, ident=seq & 0xFFFF)
             else:
                 hdr = wip.rewrite_header(inner[: p.ins_off], p.ins_nh_pos, wip.PROTO_AH,
                                          p.ins_off + len(ah) + len(payload))
         except wip.IpHeaderError as e:
             raise OutError(f"SA {self.spi:#x}: {e}") from e
         try:
-            icv = self._integ.compute(self._icv_input(hdr, ah, payload, seq, v6, True))
+            icv = self._mac().compute(self._icv_input(hdr, ah, payload, seq, v6, True))
         except wah.AhFormatError as e:
             raise OutStateModeError(f"SA {self.spi:#x}: {e}") from e
         except CryptoError as e:
@@ -199,7 +207,7 @@ class AhSa:
         except wah.AhFormatError as e:
             raise InHeaderError(str(e)) from e
         try:
-            self._integ.verify(data, outer[icv_off : icv_off + icvs])
+            self._mac().verify(data, outer[icv_off : icv_off + icvs])
         except CryptoError as e:
             raise StateProtocolError(f"SA {self.spi:#x}: {e}") from e
         if self.tunnel:
