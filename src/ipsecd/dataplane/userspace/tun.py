@@ -77,8 +77,11 @@ def detach_queue(fd: int) -> None:
 
 def _sysctl(path: str, value: str) -> None:
     if os.path.exists(path):
-        with open(path, "w") as f:
-            f.write(value)
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise TunError(f"{path}: {e.strerror}") from None
 
 
 def configure(name: str, mtu: int, addresses: list[str]) -> None:
