@@ -9,6 +9,9 @@ CPU is read from ``/proc/PID/task/*/schedstat`` (on-CPU nanoseconds over all thr
 
 Run as root from the repository:  .venv/bin/python bench/ike_rate.py [--total 400] [--conc 8]
                                   [--groups ecp256,x25519] [--only strongswan|ipsecd]
+                                  [--log-level warning|info]
+Both responders log the same: the charons run with loglevel -1 and ipsecd with --log-level warning,
+so neither writes a line per SA (``--log-level info`` shows what ipsecd's per-SA lines cost).
 The last line is the figure: ipsecd's rate and CPU/SA and the ratios to strongSwan's.
 """
 
@@ -103,7 +106,8 @@ def drive(init: Charon, total: int, conc: int) -> tuple[list[float], list[str], 
     return lat, errors, time.perf_counter() - t0
 
 
-def one(topo: Topology, workdir: Path, which: str, group: str, total: int, conc: int) -> dict[str, object]:
+def one(topo: Topology, workdir: Path, which: str, group: str, total: int, conc: int,
+        log_level: str) -> dict[str, object]:
     init = Charon(topo.left, workdir / f"{which}-{group}", loglevel=-1, threads=96, extra=CHARON_TUNING).start()
     if which == "strongswan":
         resp_charon = Charon(topo.right, workdir / f"{which}-{group}", loglevel=-1, threads=32,
@@ -116,7 +120,7 @@ def one(topo: Topology, workdir: Path, which: str, group: str, total: int, conc:
         pid, stop = resp_charon.pid, resp_charon.stop
     else:
         daemon = Ipsecd(topo.right, workdir / f"{which}-{group}", responder_rsc(topo, group),
-                        dataplane="memory").start()
+                        dataplane="memory", extra_args=["--log-level", log_level]).start()
         pid, stop = daemon.proc.pid if daemon.proc else None, daemon.stop
     load_initiator(init, topo, group)
     try:
@@ -145,6 +149,8 @@ def main() -> int:
     ap.add_argument("--conc", type=int, default=8)
     ap.add_argument("--groups", default="ecp256,x25519")
     ap.add_argument("--only", choices=["strongswan", "ipsecd"])
+    ap.add_argument("--log-level", choices=["warning", "info"], default="warning",
+                    help="ipsecd's --log-level (default warning: like the charons' loglevel -1, no line per SA)")
     args = ap.parse_args()
     results: list[dict[str, object]] = []
     whos = [args.only] if args.only else ["strongswan", "ipsecd"]
@@ -152,7 +158,7 @@ def main() -> int:
         for group in args.groups.split(","):
             for who in whos:
                 try:
-                    results.append(one(topo, Path(tmp), who, group, args.total, args.conc))
+                    results.append(one(topo, Path(tmp), who, group, args.total, args.conc, args.log_level))
                 except (RuntimeError, TimeoutError) as exc:
                     print(f"{who} {group}: FAILED: {exc}", file=sys.stderr)
     print(f"{'responder':11s} {'group':8s} {'conc':>4s} {'ok':>5s} {'err':>4s} {'SA/s':>7s} "

@@ -37,9 +37,6 @@ class StubGlue:
         if "poll" not in self.calls:
             self.calls.append("poll")
 
-    def addr_of(self, addr: Any) -> tuple[Addr, Addr]:
-        return addr  # type: ignore[no-any-return]
-
     def start(self) -> None:
         self.calls.append("start")
 

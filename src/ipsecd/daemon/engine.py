@@ -32,7 +32,8 @@ from .transport import Addr, Datagram, Transport
 
 log = logging.getLogger("ipsecd.engine")
 
-_HEADER = struct.Struct("!8s8sBBBBII")  # SPIi, SPIr, next payload, version, exchange, flags, msgid, length
+_HEADER_SIZE = 28  # RFC 7296 §3.1
+_SPIS_TYPE_FLAGS = struct.Struct("!8s8s2xBB")  # SPIi, SPIr, (next payload, version), exchange, flags
 FLAG_INITIATOR = 0x08
 FLAG_RESPONSE = 0x20
 IKE_SA_INIT = 34
@@ -41,7 +42,9 @@ MAX_HALF_OPEN = 2000  # hard bound: a half-open responder holds a DH key pair an
 
 
 class IkeSaLike(Protocol):
-    """What the engine needs of an IKE SA (DESIGN.md §3)."""
+    """What the engine needs of an IKE SA (DESIGN.md §3); hashed by identity (the engine's keys)."""
+
+    def __hash__(self) -> int: ...
 
     def receive_datagram(self, data: bytes, addr: Any, now: float) -> None: ...
 
@@ -57,31 +60,36 @@ class IkeSaLike(Protocol):
 NewSa = Callable[[Datagram, bytes], "tuple[IkeSaLike, bytes] | None"]  # -> (SA, its SPI) or refuse
 EventSink = Callable[[IkeSaLike, object], None]
 AddrOf = Callable[[Any], tuple[Addr, Addr]]
+_ZERO_SPI = bytes(8)
 
 
 def header_spis(data: bytes) -> tuple[bytes, bytes, int, int] | None:
     """(SPIi, SPIr, exchange type, flags) of an IKE message, None when it is too short."""
-    if len(data) < _HEADER.size:
+    if len(data) < _HEADER_SIZE:
         return None
-    spi_i, spi_r, _np, _ver, exchange, flags, _mid, _length = _HEADER.unpack_from(data)
-    return spi_i, spi_r, exchange, flags
+    spis_type_flags: tuple[bytes, bytes, int, int] = _SPIS_TYPE_FLAGS.unpack_from(data)
+    return spis_type_flags
 
 
 class Engine:
     """Routes IKE messages to SAs by SPI and pumps the SAs' output."""
 
     def __init__(self, transport: Transport, timers: Timers, on_event: EventSink, new_sa: NewSa,
-                 addr_of: AddrOf, *, cookie_threshold: int = COOKIE_THRESHOLD,
+                 addr_of: AddrOf | None = None, *, cookie_threshold: int = COOKIE_THRESHOLD,
                  max_half_open: int = MAX_HALF_OPEN, rng: Callable[[int], bytes] = os.urandom) -> None:
         self.transport = transport
         self.timers = timers
         self.on_event = on_event
         self.new_sa = new_sa
-        self.addr_of = addr_of  # the SA's address value -> (local, remote) socket endpoints
+        # the SA's address value -> (local, remote) socket endpoints; None: it already is that pair
+        self.addr_of = addr_of
         self.by_spi: dict[bytes, IkeSaLike] = {}  # our SPI -> SA
         self.half_open: dict[tuple[str, bytes], IkeSaLike] = {}  # (peer host, SPIi) -> responder SA
-        self._live: dict[int, IkeSaLike] = {}
-        self._keys: dict[int, tuple[list[bytes], tuple[str, bytes] | None]] = {}  # id -> (our SPIs, half-open key)
+        # per live SA, one entry: its SPI (a list once an IKE SA rekey added one); the half-open key
+        # is kept only until IKE_AUTH completes
+        self._spis: dict[IkeSaLike, bytes | list[bytes]] = {}
+        self._init_key: dict[IkeSaLike, tuple[str, bytes]] = {}
+        self._timer_cb = self._timer  # one bound method for every SA's timer, not one per re-arm
         self.cookie_threshold = cookie_threshold
         self.max_half_open = max_half_open
         self.cookies = CookieJar(rng, timers.now())
@@ -96,35 +104,40 @@ class Engine:
 
     def _register(self, sa: IkeSaLike, our_spi: bytes, init_key: tuple[str, bytes] | None) -> None:
         self.by_spi[our_spi] = sa
-        self._live[id(sa)] = sa
-        self._keys[id(sa)] = ([our_spi], init_key)
+        self._spis[sa] = our_spi
         if init_key is not None:
             self.half_open[init_key] = sa
+            self._init_key[sa] = init_key
 
     def rekeyed(self, sa: IkeSaLike, our_spi: bytes) -> None:
         """An IKE SA rekey (RFC 7296 §2.18) gave the same object a new SPI as well."""
         self.by_spi[our_spi] = sa
-        if id(sa) in self._keys:
-            self._keys[id(sa)][0].append(our_spi)
+        spis = self._spis.get(sa)
+        if isinstance(spis, bytes):
+            self._spis[sa] = [spis, our_spi]
+        elif spis is not None:
+            spis.append(our_spi)
 
     def established(self, sa: IkeSaLike, peer_host: str, spi_i: bytes) -> None:
         """IKE_SA_INIT retransmissions are over once IKE_AUTH completed: forget the half-open key."""
-        if self.half_open.get((peer_host, spi_i)) is sa:
-            del self.half_open[(peer_host, spi_i)]
+        key = self._init_key.pop(sa, None)
+        if key is not None and self.half_open.get(key) is sa:
+            del self.half_open[key]
 
     def remove(self, sa: IkeSaLike) -> None:
-        if self._live.pop(id(sa), None) is None:
+        spis = self._spis.pop(sa, None)
+        if spis is None:
             return
-        spis, init_key = self._keys.pop(id(sa))
-        for spi in spis:
+        for spi in (spis,) if isinstance(spis, bytes) else spis:
             if self.by_spi.get(spi) is sa:
                 del self.by_spi[spi]
+        init_key = self._init_key.pop(sa, None)
         if init_key is not None and self.half_open.get(init_key) is sa:
             del self.half_open[init_key]
-        self.timers.cancel(id(sa))
+        self.timers.cancel(sa)
 
     def sas(self) -> list[IkeSaLike]:
-        return list(self._live.values())
+        return list(self._spis)
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -144,13 +157,12 @@ class Engine:
                            *dgram.remote)
             return
         spi_i, spi_r, exchange, flags = hdr
-        from_initiator = bool(flags & FLAG_INITIATOR)
-        ours = spi_r if from_initiator else spi_i
-        sa = self.by_spi.get(ours)
+        from_initiator = flags & FLAG_INITIATOR
+        sa = self.by_spi.get(spi_r if from_initiator else spi_i)
         if sa is None and from_initiator:
             key = (dgram.remote[0], spi_i)
             sa = self.half_open.get(key)
-            if sa is None and exchange == IKE_SA_INIT and spi_r == bytes(8) and not flags & FLAG_RESPONSE:
+            if sa is None and exchange == IKE_SA_INIT and spi_r == _ZERO_SPI and not flags & FLAG_RESPONSE:
                 if not self._admit(dgram):
                     return
                 created = self.new_sa(dgram, spi_i)
@@ -193,16 +205,19 @@ class Engine:
         """Flush everything the SA produced after an input: events, datagrams, its next timer."""
         # Events first: a CHILD_SA is in the data plane before the response that completes it leaves,
         # so the peer's first ESP packet never finds the SA missing.
-        while (event := sa.next_event()) is not None:
+        next_event = sa.next_event
+        while (event := next_event()) is not None:
             self.on_event(sa, event)
-        now = self.timers.now()
-        for data, addr in sa.datagrams_to_send(now):
-            local, remote = self.addr_of(addr)
-            self.transport.send(data, local, remote)
-        if id(sa) in self._live:
-            self.timers.arm(id(sa), sa.get_timer(), lambda: self._timer(sa))
+        out = sa.datagrams_to_send(self.timers.now())
+        if out:
+            send, addr_of = self.transport.send, self.addr_of
+            for data, addr in out:
+                local, remote = addr if addr_of is None else addr_of(addr)
+                send(data, local, remote)
+        if sa in self._spis:
+            self.timers.arm(sa, sa.get_timer(), self._timer_cb)
         else:
-            self.timers.cancel(id(sa))
+            self.timers.cancel(sa)
 
     def _timer(self, sa: IkeSaLike) -> None:
         sa.handle_timer(self.timers.now())

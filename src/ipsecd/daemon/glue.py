@@ -25,7 +25,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ipsecd.dataplane.base import (
@@ -51,7 +51,7 @@ from .engine import COOKIE_THRESHOLD
 from .peersel import select_peer
 from .plan import PeerPlan, Plan, PlanError, build_plan
 from .runtime import ChildRecord, PeerRecord, Runtime
-from .transport import Addr, Datagram
+from .transport import Datagram
 
 if TYPE_CHECKING:
     from .app import Daemon
@@ -70,13 +70,13 @@ class GlueError(Exception):
 
 @dataclass(slots=True)
 class Tracked:
-    """What the glue keeps per IKE SA."""
+    """What the glue keeps per IKE SA (tuples: almost every SA has neither leases nor virtual IPs)."""
 
     sa: IkeSa
     plan: PeerPlan
     record: PeerRecord
-    leases: list[tuple[str, str]] = field(default_factory=list)  # (pool, identity) to release
-    virtual_ips: list[str] = field(default_factory=list)  # mode-config initiator: addresses we installed
+    leases: tuple[tuple[str, str], ...] = ()  # (pool, identity) to release
+    virtual_ips: tuple[str, ...] = ()  # mode-config initiator: addresses we installed
 
 
 def route_source(remote: str) -> str:
@@ -97,7 +97,7 @@ class Glue:
         self.dataplane = dataplane
         self.force_encap = force_encap
         self.rng = rng
-        self.tracked: dict[int, Tracked] = {}
+        self.tracked: dict[IkeSa, Tracked] = {}
         self.policies: dict[str, PolicySpec] = {}
         self.daemon: Daemon | None = None
         self.runtime: Runtime | None = None
@@ -119,10 +119,6 @@ class Glue:
         if key not in self._noted:
             self._noted.add(key)
             log.log(level, msg, *args)
-
-    def addr_of(self, addr: Any) -> tuple[Addr, Addr]:
-        local, remote = addr
-        return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))
 
     @property
     def _d(self) -> Daemon:
@@ -242,9 +238,10 @@ class Glue:
 
     def _track(self, sa: IkeSa, peer: PeerPlan, side: str) -> None:
         local, remote = sa.addr
-        rec = PeerRecord(id(sa), peer.endpoint.name, local, remote, side, last_seen=self._d.now())
-        self.tracked[id(sa)] = Tracked(sa, peer, rec)
-        self._rt.peers[id(sa)] = rec
+        key = id(sa)
+        rec = PeerRecord(key, peer.endpoint.name, local, remote, side, last_seen=self._d.now())
+        self.tracked[sa] = Tracked(sa, peer, rec)
+        self._rt.peers[key] = rec
 
     def new_responder(self, dgram: Datagram, spi_i: bytes) -> tuple[IkeSa, bytes] | None:
         if self.stopping:
@@ -294,24 +291,25 @@ class Glue:
     # -- events --------------------------------------------------------------------------------
 
     def on_event(self, sa: Any, event: object) -> None:
-        t = self.tracked.get(id(sa))
+        t = self.tracked.get(sa)
         if t is None:
             return
         name, rec = t.plan.endpoint.name, t.record
-        rec.last_seen = self._d.now()
+        d = self._d
+        rec.last_seen = now = d.now()
         if isinstance(event, ev.IkeSaEstablished):
-            rec.state, rec.established_at = "established", self._d.now()
+            rec.state, rec.established_at = "established", now
             rec.local, rec.remote = event.local, event.remote
-            rec.natt = event.nat_local or event.nat_remote or event.local[1] == self._d.transport.natt_port
+            rec.natt = event.nat_local or event.nat_remote or event.local[1] == d.transport.natt_port
             rec.spi_i, rec.spi_r = (event.local_spi, event.remote_spi) if event.initiator else (
                 event.remote_spi, event.local_spi)
             if not event.initiator:
-                self._d.engine.established(sa, rec.remote[0], rec.spi_i)
+                d.engine.established(sa, rec.remote[0], rec.spi_i)
             log.info("peer %s: IKE SA established as %s, %s:%d <-> %s:%d, local id %s, remote id %s, %s/%s/%s/%s%s",
                      name, rec.side, *event.local, *event.remote, event.local_id, event.remote_id, event.encr,
                      event.integ or "-", event.prf, event.dh, ", NAT-T" if rec.natt else "")
         elif isinstance(event, ev.IkeSaRekeyed):
-            self._d.engine.rekeyed(sa, event.new_spi)
+            d.engine.rekeyed(sa, event.new_spi)
             rec.spi_i, rec.spi_r = sa.spi_i, sa.spi_r
             log.info("peer %s: IKE SA rekeyed (%s -> %s)", name, event.old_spi.hex(), event.new_spi.hex())
         elif isinstance(event, ev.ChildSaInstalled):
@@ -321,10 +319,10 @@ class Glue:
             self.dataplane.add_sa(event.inbound)
             self.dataplane.add_sa(event.outbound)
             child = next((c for c in t.plan.children if c.name == event.child), None)
+            soft = event.inbound.lifetime.soft_seconds
             rec.children[event.inbound.spi] = ChildRecord(
                 event.inbound, event.outbound, child.policy_id if child else event.outbound.policy_id,
-                self._d.now(), time.time(),
-                self._d.now() + event.inbound.lifetime.soft_seconds if event.inbound.lifetime.soft_seconds else None)
+                now, time.time(), now + soft if soft else None)
             log.info("peer %s: CHILD_SA %s, SPIs in 0x%08x out 0x%08x, %s%s%s", name,
                      "rekeyed" if event.rekey_of is not None else "established", event.inbound.spi,
                      event.outbound.spi, event.outbound.encr,
@@ -348,7 +346,7 @@ class Glue:
         elif isinstance(event, ev.AddressLeased):
             rec.dynamic_address = event.address.compressed
             if t.plan.lease_source is not None:
-                t.leases.append((t.plan.lease_source.pool, event.remote_id))
+                t.leases += ((t.plan.lease_source.pool, event.remote_id),)
             log.info("peer %s: leased %s to %s", name, rec.dynamic_address, event.remote_id)
         elif isinstance(event, ev.VirtualIpAssigned):
             self._install_virtual_ips(t)
@@ -372,7 +370,7 @@ class Glue:
         add = getattr(self.dataplane, "add_address", None)
         for a in t.sa.virtual_ips:
             if a.compressed not in t.virtual_ips:
-                t.virtual_ips.append(a.compressed)
+                t.virtual_ips += (a.compressed,)
                 if add is not None:
                     add(a.compressed)
 
@@ -401,7 +399,7 @@ class Glue:
         for a in t.virtual_ips:
             if remove is not None:
                 remove(a)
-        t.virtual_ips.clear()
+        t.virtual_ips = ()
 
     def _drop_dynamic(self, inbound_spi: int) -> None:
         pid = self.dynamic.pop(inbound_spi, None)
@@ -418,19 +416,18 @@ class Glue:
             pool = self.pools.get(pool_name)
             if pool is not None:
                 pool.release(identity)
-        self.tracked.pop(id(t.sa), None)
+        self.tracked.pop(t.sa, None)
         self._rt.peers.pop(id(t.sa), None)
         self._d.engine.remove(t.sa)
         if rec.state == "established" or rec.side == "initiator":
             log.info("peer %s: IKE SA with %s:%d gone: %s", t.plan.endpoint.name, *rec.remote, reason)
         current = self.plan.by_name(t.plan.endpoint.name)
         if current is not None and not current.endpoint.passive and not self.stopping:
-            loop = self._d.timers
-            loop.arm(("reinit", current.endpoint.name), loop.now() + REINITIATE_DELAY,
-                     lambda: self._reinitiate(current.endpoint.name))
+            timers = self._d.timers
+            timers.arm(("reinit", current.endpoint.name), timers.now() + REINITIATE_DELAY, self._reinitiate)
 
-    def _reinitiate(self, name: str) -> None:
-        peer = self.plan.by_name(name)
+    def _reinitiate(self, key: tuple[str, str]) -> None:
+        peer = self.plan.by_name(key[1])
         if peer is not None:
             self._maybe_initiate(peer)
 

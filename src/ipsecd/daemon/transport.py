@@ -24,7 +24,7 @@ import logging
 import socket
 import struct
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 log = logging.getLogger("ipsecd.transport")
 
@@ -34,6 +34,7 @@ _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value; Python 3.11 does 
 _IN_PKTINFO = struct.Struct("=I4s4s")  # ipi_ifindex, ipi_spec_dst, ipi_addr
 _IN6_PKTINFO = struct.Struct("=16sI")  # ipi6_addr, ipi6_ifindex
 _MAX_DATAGRAM = 65535
+_ADDR_CACHE = 4096  # remote endpoints remembered so datagrams from one peer share one address tuple
 
 Addr = tuple[str, int]
 
@@ -42,8 +43,7 @@ class TransportError(Exception):
     """A socket could not be opened (address in use, permission, no such address)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Datagram:
+class Datagram(NamedTuple):
     """One IKE message as received: payload without marker, both endpoints, which port it came on."""
 
     data: bytes
@@ -63,9 +63,14 @@ def _family(host: str) -> int:
 
 
 class _Endpoint:
-    """One bound UDP socket."""
+    """One bound UDP socket.
 
-    __slots__ = ("bound", "family", "natt", "port", "sock", "wildcard")
+    Received endpoints are shared objects: the local one per destination address (one per
+    address of the host), the remote one per peer endpoint, so the IKE SAs that keep them (and
+    their events and runtime records) hold references, not copies per datagram.
+    """
+
+    __slots__ = ("_locals", "_pktinfo", "_remotes", "bound", "family", "natt", "port", "sock", "wildcard")
 
     def __init__(self, host: str, port: int, natt: bool) -> None:
         self.family = _family(host)
@@ -88,30 +93,56 @@ class _Endpoint:
         self.bound: Addr = sock.getsockname()[:2]
         self.port = self.bound[1]
         self.wildcard = ipaddress.ip_address(self.bound[0]).is_unspecified  # sends must pin their source
+        self._locals: dict[bytes, Addr] = {}  # packed destination address -> local endpoint
+        self._remotes: dict[object, Addr] = {}  # socket address -> remote endpoint
+        self._pktinfo: dict[str, list[tuple[int, int, bytes]]] = {}  # source host -> ancillary data
 
-    def recv(self) -> tuple[bytes, Addr, Addr] | None:
-        """(data, local, remote) or None when the socket has nothing more."""
-        try:
-            data, anc, _flags, remote = self.sock.recvmsg(_MAX_DATAGRAM, 64)
-        except (BlockingIOError, InterruptedError):
-            return None
-        local_host = self.bound[0]
+    def _local(self, anc: list[tuple[int, int, bytes]]) -> Addr:
+        """Our endpoint a datagram was sent to, from its IP_PKTINFO/IPV6_PKTINFO."""
         for level, ctype, cdata in anc:
             if level == socket.IPPROTO_IP and ctype == _IP_PKTINFO and len(cdata) >= _IN_PKTINFO.size:
-                local_host = socket.inet_ntop(socket.AF_INET, _IN_PKTINFO.unpack_from(cdata)[2])
+                packed, family = _IN_PKTINFO.unpack_from(cdata)[2], socket.AF_INET
             elif level == socket.IPPROTO_IPV6 and ctype == socket.IPV6_PKTINFO and len(cdata) >= _IN6_PKTINFO.size:
-                local_host = socket.inet_ntop(socket.AF_INET6, _IN6_PKTINFO.unpack_from(cdata)[0])
-        return data, (local_host, self.port), (remote[0], remote[1])
+                packed, family = _IN6_PKTINFO.unpack_from(cdata)[0], socket.AF_INET6
+            else:
+                continue
+            local = self._locals.get(packed)
+            if local is None:
+                if len(self._locals) >= _ADDR_CACHE:
+                    self._locals.clear()
+                local = self._locals[packed] = (socket.inet_ntop(family, packed), self.port)
+            return local
+        return self.bound
+
+    def recv_batch(self, limit: int) -> list[tuple[bytes, Addr, Addr]]:
+        """Up to ``limit`` waiting datagrams as (data, local, remote); empty when there are none."""
+        out: list[tuple[bytes, Addr, Addr]] = []
+        recvmsg, remotes = self.sock.recvmsg, self._remotes
+        for _ in range(limit):
+            try:
+                data, anc, _flags, sockaddr = recvmsg(_MAX_DATAGRAM, 64)
+            except (BlockingIOError, InterruptedError):
+                break
+            remote = remotes.get(sockaddr)
+            if remote is None:
+                if len(remotes) >= _ADDR_CACHE:
+                    remotes.clear()
+                remote = remotes[sockaddr] = (sockaddr[0], sockaddr[1])
+            out.append((data, self._local(anc) if anc else self.bound, remote))
+        return out
 
     def send(self, data: bytes, local: Addr, remote: Addr) -> None:
-        anc: list[tuple[int, int, bytes]] = []
-        if self.wildcard:
-            if self.family == socket.AF_INET:
-                src = socket.inet_pton(socket.AF_INET, local[0])
-                anc.append((socket.IPPROTO_IP, _IP_PKTINFO, _IN_PKTINFO.pack(0, src, b"\0" * 4)))
-            else:
-                src = socket.inet_pton(socket.AF_INET6, local[0])
-                anc.append((socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, _IN6_PKTINFO.pack(src, 0)))
+        if not self.wildcard:
+            self.sock.sendmsg([data], (), 0, remote)
+            return
+        anc = self._pktinfo.get(local[0])
+        if anc is None:
+            if len(self._pktinfo) >= _ADDR_CACHE:
+                self._pktinfo.clear()
+            src = socket.inet_pton(self.family, local[0])
+            anc = self._pktinfo[local[0]] = (
+                [(socket.IPPROTO_IP, _IP_PKTINFO, _IN_PKTINFO.pack(0, src, b"\0" * 4))] if self.family == socket.AF_INET
+                else [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, _IN6_PKTINFO.pack(src, 0))])
         self.sock.sendmsg([data], anc, 0, remote)
 
 
@@ -128,6 +159,7 @@ class Transport:
         self.own_natt = own_natt
         self.natt_sender: NattSender | None = None  # set by a data plane that owns the NAT-T port
         self._endpoints: list[_Endpoint] = []
+        self._picked: dict[tuple[str, bool, bool], _Endpoint | None] = {}  # (local host, natt, IPv6) -> socket
         self._loop: asyncio.AbstractEventLoop | None = None
         self.counters = {"rx": 0, "tx": 0, "keepalives": 0, "dropped": 0, "send-errors": 0}
 
@@ -165,6 +197,7 @@ class Transport:
                 self._loop.remove_reader(ep.sock.fileno())
             ep.sock.close()
         self._endpoints.clear()
+        self._picked.clear()
 
     @property
     def bound(self) -> list[tuple[Addr, bool]]:
@@ -174,21 +207,19 @@ class Transport:
     # -- receive -------------------------------------------------------------------------------
 
     def _readable(self, ep: _Endpoint) -> None:
-        for _ in range(64):  # bounded batch so one busy socket cannot starve the loop
-            got = ep.recv()
-            if got is None:
-                return
-            data, local, remote = got
-            if ep.natt:
+        # a bounded batch so one busy socket cannot starve the loop
+        if ep.natt:
+            for data, local, remote in ep.recv_batch(64):
                 self._natt_datagram(data, local, remote)
-            else:
-                self._deliver(Datagram(data, local, remote, natt=False))
+        else:
+            for data, local, remote in ep.recv_batch(64):
+                self._deliver(Datagram(data, local, remote, False))
 
     def _natt_datagram(self, data: bytes, local: Addr, remote: Addr) -> None:
         if data == NATT_KEEPALIVE:
             self.counters["keepalives"] += 1
         elif data[:4] == NON_ESP_MARKER:
-            self._deliver(Datagram(data[4:], local, remote, natt=True))
+            self._deliver(Datagram(data[4:], local, remote, True))
         elif len(data) >= 8 and self.on_esp is not None:  # SPI + sequence number at least
             self.on_esp(data, local, remote)
         else:
@@ -238,6 +269,15 @@ class Transport:
             log.warning("send to %s:%d failed: %s", remote[0], remote[1], exc.strerror)
 
     def _pick(self, local: Addr, remote: Addr, natt: bool) -> _Endpoint | None:
+        key = (local[0], natt, ":" in remote[0])
+        ep = self._picked.get(key)
+        if ep is None:
+            if len(self._picked) >= _ADDR_CACHE:
+                self._picked.clear()
+            ep = self._picked[key] = self._choose(local, remote, natt)
+        return ep
+
+    def _choose(self, local: Addr, remote: Addr, natt: bool) -> _Endpoint | None:
         family = _family(remote[0])
         fallback = None
         for ep in self._endpoints:
