@@ -18,13 +18,14 @@ no clock (``now`` comes in with each call).
   decapsulated packet must match, on the reversed selector, the very policy the SA was negotiated
   for (``in-no-policies``, ``in-template-mismatches``, ``in-policy-blocked``). Transport mode in UDP
   (NAT-T) gets its TCP/UDP checksum fixed for the addresses the receiver sees (RFC 3948 §3.1.2,
-  :func:`~ipsecd.wire.ip.fix_transport_checksum`). A plain packet that
-  reaches the processor passes unless a policy discards it or requires IPsec; UDP to 500/4500 bypasses.
+  :func:`~ipsecd.wire.ip.fix_transport_checksum`). A plain packet that reaches the processor passes
+  unless a policy discards it or requires IPsec; UDP to 500/4500 bypasses.
 - **Counters**: every :class:`~ipsecd.dataplane.errors.DataplaneError` an SA raises is counted by its
   own class; the causes found here before any SA is involved (header errors, no state, wrong
   encapsulation) and the SPD-side ones (policy blocked, no policy, template mismatch) are counted
   here by a plain increment of their slot — one path per cause for both inbound entry points, no
-  exception object built for a packet that is simply dropped (an unknown-SPI flood stays cheap). **Lifetimes**: the SA's byte count is compared with :attr:`SaRecord.byte_limit` per packet and
+  exception object built for a packet that is simply dropped (an unknown-SPI flood stays cheap).
+  **Lifetimes**: the SA's byte count is compared with :attr:`SaRecord.byte_limit` per packet and
   :meth:`Processor.expire` applies time limits; expiries become events.
 - **NAT rebinding** (RFC 3948 §3.3, RFC 7296 §2.23): an ESP-in-UDP packet that *authenticated* on an
   inbound SA (ICV verified, replay window committed — never an unverified one) and is the newest the SA
@@ -397,8 +398,8 @@ class Processor:
                 inner = wip.fix_transport_checksum(inner)
         return self._checked(rec, engine, inner, now)
 
-    def inbound_esp(self, esp: bytes, encapsulated: bool, now: float, src: tuple[str, int, *tuple[int, ...]] | None = None
-                    ) -> Result:
+    def inbound_esp(self, esp: bytes, encapsulated: bool, now: float,
+                    src: tuple[str, int, *tuple[int, ...]] | None = None) -> Result:
         """One ESP packet received without its outer header (raw ESP socket payload, or a UDP/4500
         datagram already known to carry ESP, sent from ``src`` — a socket address): SA by SPI, open,
         policy check."""
@@ -452,7 +453,6 @@ class Processor:
             out_spi = out.spec.spi
             self.set_endpoint(out_spi, src)
         self._moves.append(EndpointChanged(spec.spi, out_spi, old, src))
-
 
     def _checked(self, rec: SaRecord, engine: Engine, inner: bytes, now: float) -> Result:
         self.last = engine
