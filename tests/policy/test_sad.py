@@ -236,3 +236,11 @@ def test_records_share_what_is_not_their_own() -> None:
     c = sad.add(spec(0x502), now=13.0, wall_time=1.8e9)  # the wall clock was set: a new offset
     assert c.wall_time == 1.8e9 and c.wall_offset is not a.wall_offset and a.wall_time == 1.7e9 + 10.0
     assert sad.add(spec(0x503), now=14.0).wall_time is None
+
+
+def test_view_lists_oldest_first_across_directions() -> None:
+    sad = Sad()
+    sad.add(spec(0x601, Direction.IN), now=5.0)
+    sad.add(spec(0x602), now=1.0)
+    sad.add(spec(0x603, Direction.IN), now=3.0)
+    assert [row["spi"] for row in sad.view(now=6.0)] == ["0x602", "0x603", "0x601"]

@@ -106,14 +106,13 @@ class SaRecord:
     ``wall_offset`` is wall clock minus the caller's clock at installation (None: not given), an
     object shared with the SAs installed before and after it (see :meth:`Sad.add`)."""
 
-    __slots__ = ("add_time", "byte_limit", "counters", "seq", "spec", "state", "wall_offset")
+    __slots__ = ("add_time", "byte_limit", "counters", "spec", "state", "wall_offset")
 
-    def __init__(self, spec: SaSpec, now: float, seq: int, wall_offset: float | None) -> None:
+    def __init__(self, spec: SaSpec, now: float, wall_offset: float | None) -> None:
         self.spec = spec
         self.state = SaLife.MATURE
         self.add_time = now
         self.wall_offset = wall_offset
-        self.seq = seq
         self.counters: SaCounters = Counters()
         self.byte_limit: float = 0.0
         self.reset_byte_limit()
@@ -194,7 +193,7 @@ class SaRecord:
 class Sad:
     """Installed SAs and reserved SPIs; every method takes ``now`` where time matters."""
 
-    __slots__ = ("_best", "_by_policy", "_in", "_larval", "_out", "_out_more", "_randbits", "_seq", "_wall_offset",
+    __slots__ = ("_best", "_by_policy", "_in", "_larval", "_out", "_out_more", "_randbits", "_wall_offset",
                  "larval_timeout")
 
     def __init__(self, randbits: Callable[[int], int] = secrets.randbits,
@@ -212,7 +211,6 @@ class Sad:
         # itself while a policy has one, a list during a rekey
         self._by_policy: dict[str, SaRecord | list[SaRecord]] = {}
         self._best: dict[str, SaRecord | None] = {}  # policy -> outbound SA to use (cache)
-        self._seq = 0
         self._wall_offset: float | None = None
 
     # --- SPIs ------------------------------------------------------------------------------------
@@ -259,13 +257,12 @@ class Sad:
             self._larval.pop((spec.spi, proto), None)
         elif self.find(spec.spi, Direction.OUT, spec.proto, int(spec.dst)) is not None:
             raise SadError(f"outbound {spec.proto.name} SA {spec.spi:#x} to {spec.dst} already installed")
-        self._seq += 1
         offset = None
         if wall_time is not None:
             offset = self._wall_offset
             if offset is None or abs(wall_time - now - offset) > _WALL_SLACK:
                 offset = self._wall_offset = wall_time - now
-        rec = SaRecord(spec, now, self._seq, offset)
+        rec = SaRecord(spec, now, offset)
         if spec.direction is Direction.IN:
             self._in[proto][spec.spi] = rec
         else:
@@ -368,7 +365,8 @@ class Sad:
         return rec
 
     def outbound(self, policy_id: str) -> SaRecord | None:
-        """The SA new outbound traffic of a policy uses: newest mature, else newest dying."""
+        """The SA new outbound traffic of a policy uses: newest mature, else newest dying (newest: latest
+        install time; a policy's SAs are kept in install order, so the later one wins a tie)."""
         try:
             return self._best[policy_id]
         except KeyError:
@@ -377,7 +375,7 @@ class Sad:
         for rec in self._policy_sas(policy_id):
             if not rec.usable:
                 continue
-            if best is None or (rec.state is SaLife.MATURE, rec.seq) > (best.state is SaLife.MATURE, best.seq):
+            if best is None or (rec.state is SaLife.MATURE, rec.add_time) >= (best.state is SaLife.MATURE, best.add_time):
                 best = rec
         self._best[policy_id] = best
         return best
@@ -420,7 +418,7 @@ class Sad:
 
     def view(self, now: float) -> list[dict[str, object]]:
         """installed-sa rows, oldest first."""
-        return [rec.view(now) for rec in sorted(self, key=lambda r: r.seq)]
+        return [rec.view(now) for rec in sorted(self, key=lambda r: r.add_time)]
 
     # --- lifetimes ---------------------------------------------------------------------------------
 
