@@ -43,10 +43,13 @@ def linear(rules: dict[str, tuple[int, Rule]], src: int, dst: int, key: int) -> 
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.integers(0, 60), min_size=1, max_size=80), st.data(), st.sampled_from([1, 2, 4]))
-def test_tree_equals_linear_first_match(ops: list[int], data: st.DataObject, leaf_max: int) -> None:
-    """Adds, removals and re-adds (a move is remove + add at a new priority) with lookups between."""
-    c: Classifier[str] = Classifier(BITS, leaf_max=leaf_max)
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=80), st.data(),
+       st.sampled_from([(1, 64, 4096), (2, 1, -1000), (4, 4, -1000), (4, 64, 4096)]))
+def test_tree_equals_linear_first_match(ops: list[int], data: st.DataObject, shape: tuple[int, int, int]) -> None:
+    """Adds, removals and re-adds (a move is remove + add at a new priority) with lookups between;
+    trees forced deep (tiny leaves) and wide rules forced into the side tree (tiny spread limits)."""
+    leaf_max, wide_spread, spare = shape
+    c: Classifier[str] = Classifier(BITS, leaf_max=leaf_max, wide_spread=wide_spread, spare=spare)
     live: dict[str, tuple[int, Rule]] = {}
     for step, op in enumerate(ops):
         if op < 40 or not live:
@@ -150,3 +153,26 @@ def test_crowded_prefix_pair_becomes_an_indexed_leaf() -> None:
     assert isinstance(c.root, Indexed)
     c.remove("early")
     assert c.lookup(0x0A010203, 0x0A000001, (17 << 32) | 7) == "d7"
+
+
+def test_wide_rules_get_their_own_tree() -> None:
+    """Many rules with short prefixes among specific ones: split off instead of copied into every
+    leaf, and the first match still crosses both trees in priority order."""
+    rnd = random.Random(6)
+    c: Classifier[str] = Classifier(32)
+    for i in range(3000):
+        sn, dn = rnd.getrandbits(8) << 24, rnd.getrandbits(24) << 8
+        c.add(f"n{i}", 1000 + i, (sn, 8), (dn, 24), 0, 0, f"n{i}")
+    for j in range(40):
+        c.add(f"w{j}", j, (j % 4 << 30, 2), (0, 0), 0xFFFF, 1000 + j, f"w{j}")
+    c.add("all", 10**9, (0, 0), (0, 0), 0, 0, "all")
+    assert c.lookup(1, 2, 3) == "all"
+    assert c.side is not None
+    narrow = c.rules["n0"]
+    src, dst = narrow[4] | 5, narrow[6] | 9
+    j = src >> 30  # w{j} covers src and wins on its port; n0 wins on any other
+    assert c.lookup(src, dst, 1000 + j) == f"w{j}"
+    assert c.lookup(src, dst, 1000 + j + 1) == "n0"
+    c.remove("n0")
+    assert c.lookup(src, dst, 1000 + j) == f"w{j}"
+    assert c.lookup(src, dst, 7) == "all"

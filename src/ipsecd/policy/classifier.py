@@ -22,6 +22,11 @@ whose reads do not depend on how many rules there are:
    separate (many ports of one prefix pair) is an :class:`Indexed` table: per distinct mask, a dict
    from masked value to its best rule.
 
+3. **Wide rules apart.** A rule with short prefixes lands in many children of every cut. A few such
+   rules (a default ``0.0.0.0/0`` policy) are simply copied; when copies of the widest rules would
+   outnumber the rules themselves, they go into a second, small tree (:attr:`Classifier.side`) and
+   a lookup takes the better of the two trees' first matches.
+
 The tree does not have to be tight: a leaf checks every field of every rule it holds, so reaching a
 leaf only has to guarantee that every rule the packet could match is in it (in priority order).
 That is what the equivalence tests check against a linear first-match scan.
@@ -44,10 +49,19 @@ KEY_BITS = 40
 LEAF_MAX = 4
 #: Most bits one node cuts: 2¹⁶ children (512 KB of slots) at most.
 NODE_BITS_MAX = 16
+#: A rule that the root cut would copy into more children than this is "wide". Copies of wide rules
+#: crowd every leaf they reach (and cost build time and memory), so when they would add more than
+#: one entry per rule beyond :data:`WIDE_SPARE`, they get a tree of their own (:attr:`side`) and a
+#: lookup walks both trees.
+WIDE_SPREAD = 64
+WIDE_SPARE = 1 << 12
+#: Rules sampled to choose how a node splits its bits between the addresses.
+_SAMPLE = 512
 #: Depth at which cutting stops (crowded rules become an :class:`Indexed` leaf).
 DEPTH_MAX = 8
 
 Header = tuple[int, int, int, int, int]
+Cut = tuple[int, int, int, int]
 # a rule as the builder sees it: (priority, mask, value, rule, src net, src length, dst net, dst length)
 Rec = tuple[int, int, int, Any, int, int, int, int]
 
@@ -67,16 +81,30 @@ class Indexed(Generic[R]):
         groups.sort(key=lambda g: g[0])
         self.groups = tuple(groups)
 
-    def lookup(self, p: int) -> R | None:
-        best: R | None = None
-        best_pri = 0
+    def find(self, p: int) -> tuple[int, R] | None:
+        """``(priority, rule)`` of the best rule matching the packed packet ``p``."""
+        best: tuple[int, R] | None = None
         for min_pri, mask, table in self.groups:
-            if best is not None and min_pri >= best_pri:
+            if best is not None and min_pri >= best[0]:
                 break
             e = table.get(p & mask)
-            if e is not None and (best is None or e[0] < best_pri):
-                best_pri, best = e
+            if e is not None and (best is None or e[0] < best[0]):
+                best = e
         return best
+
+
+def find(node: Any, src: int, dst: int, p: int) -> tuple[int, Any] | None:
+    """``(priority, rule)`` of the first match in one tree: the general form of the walk that
+    :meth:`Classifier.lookup` inlines for its main tree."""
+    while type(node) is list:
+        sshift, smask, dbits, dshift, dmask = node[-1]
+        node = node[(((src >> sshift) & smask) << dbits) | ((dst >> dshift) & dmask)]
+    if type(node) is tuple:
+        for i in range(0, len(node), 4):
+            if p & node[i] == node[i + 1]:
+                return node[i + 3], node[i + 2]
+        return None
+    return node.find(p)  # type: ignore[no-any-return]
 
 
 def _first_difference(recs: list[Rec], net: int, length: int, floor: int, bits: int) -> tuple[int, int]:
@@ -109,18 +137,28 @@ def _span(net: int, length: int, shift: int, width: int, bits: int) -> range:
     return range((net >> shift) & (top - 1), ((last >> shift) & (top - 1)) + 1)
 
 
+def _spread(r: Rec, sshift: int, sbits: int, dshift: int, dbits: int, bits: int) -> int:
+    """How many children of a cut one rule goes into (its replicas)."""
+    return len(_span(r[4], r[5], sshift, sbits, bits)) * len(_span(r[6], r[7], dshift, dbits, bits))
+
+
 class Classifier(Generic[R]):
     """First-match classifier for one address width. Rules are identified by a string id and carry a
     priority (lower wins; unique per rule) and a wildcard mask/key over the packed protocol/port key
     (``proto << 32 | sport << 16 | dport``)."""
 
-    __slots__ = ("_headers", "_ints", "_memo", "bits", "dirty", "leaf_max", "root", "rules")
+    __slots__ = ("_headers", "_ints", "_memo", "bits", "dirty", "leaf_max", "root", "rules", "side", "spare",
+                 "wide_spread")
 
-    def __init__(self, bits: int, leaf_max: int = LEAF_MAX) -> None:
+    def __init__(self, bits: int, leaf_max: int = LEAF_MAX, wide_spread: int = WIDE_SPREAD,
+                 spare: int = WIDE_SPARE) -> None:
         self.bits = bits
         self.leaf_max = leaf_max
+        self.wide_spread = wide_spread
+        self.spare = spare
         self.rules: dict[str, Rec] = {}
         self.root: Any = ()
+        self.side: Any = None  # the tree of the widest rules, when replicating them would cost too much
         self.dirty = False
         self._ints: dict[int, int] = {}
         self._headers: dict[Header, Header] = {}
@@ -151,26 +189,53 @@ class Classifier(Generic[R]):
         self.dirty = False
         recs = sorted(self.rules.values(), key=lambda r: r[0])
         self._memo = {}
+        wide: list[Rec] = []
+        cut = self._cut(recs, 0, 0) if len(recs) > self.leaf_max else None
+        if cut is not None:
+            sstart, sbits, dstart, dbits = cut
+            shifts = self.bits - sstart - sbits, sbits, self.bits - dstart - dbits, dbits, self.bits
+            spread = [_spread(r, *shifts) for r in recs]
+            limit = self.wide_spread
+            if sum(n for n in spread if n > limit) > len(recs) + self.spare:
+                wide = [r for r, n in zip(recs, spread, strict=True) if n > limit]
+                recs = [r for r, n in zip(recs, spread, strict=True) if n <= limit]
         self.root = self._node(recs, 0, 0, 0)
+        self.side = self._node(wide, 0, 0, 0) if wide else None
         self._memo = {}
 
     def _leaf(self, recs: list[Rec]) -> Any:
         if len(recs) > self.leaf_max:
             return Indexed(recs)
-        return tuple(x for r in recs for x in r[1:4])
+        return tuple(x for r in recs for x in (r[1], r[2], r[3], r[0]))
+
+    def _cut(self, recs: list[Rec], sfloor: int, dfloor: int) -> Cut | None:
+        """Where a node over ``recs`` cuts: ``(src start, src bits, dst start, dst bits)`` below the
+        bits its ancestors cut (``*floor``), up to 16 bits shared by the addresses that have rules
+        to separate; None when no window would separate anything."""
+        bits = self.bits
+        sstart, suse = _first_difference(recs, 4, 5, sfloor, bits)
+        dstart, duse = _first_difference(recs, 6, 7, dfloor, bits)
+        budget = min(NODE_BITS_MAX, len(recs).bit_length() + 1, suse + duse)
+        if not budget:
+            return None
+        # split the bits between the addresses so that rules are replicated least (a sample of the
+        # rules decides: the estimate only has to rank a few splits)
+        sample = recs[::max(1, len(recs) // _SAMPLE)]
+        def cost(sbits: int) -> tuple[int, int]:  # replicas, then the more even split
+            shifts = bits - sstart - sbits, sbits, bits - dstart - (budget - sbits), budget - sbits, bits
+            return sum(_spread(r, *shifts) for r in sample), abs(2 * sbits - budget)
+
+        sbits = min(range(max(0, budget - duse), min(suse, budget) + 1), key=cost)
+        return sstart, sbits, dstart, budget - sbits
 
     def _node(self, recs: list[Rec], sfloor: int, dfloor: int, depth: int) -> Any:
         if len(recs) <= self.leaf_max or depth >= DEPTH_MAX:
             return self._leaf(recs)
-        bits = self.bits
-        sstart, suse = _first_difference(recs, 4, 5, sfloor, bits)
-        dstart, duse = _first_difference(recs, 6, 7, dfloor, bits)
-        budget = min(NODE_BITS_MAX, len(recs).bit_length() + 1)
-        sbits = min(suse, (budget + 1) // 2 if duse else budget)
-        dbits = min(duse, budget - sbits)
-        sbits = min(suse, budget - dbits)
-        if not sbits and not dbits:
+        cut = self._cut(recs, sfloor, dfloor)
+        if cut is None:
             return self._leaf(recs)
+        bits = self.bits
+        sstart, sbits, dstart, dbits = cut
         sshift, dshift = bits - sstart - sbits, bits - dstart - dbits
         children: list[list[Rec]] = [[] for _ in range(1 << (sbits + dbits))]
         for r in recs:
@@ -199,6 +264,11 @@ class Classifier(Generic[R]):
         """The best-priority rule matching the packet (``key`` = packed protocol and ports), or None."""
         if self.dirty:
             self.build()
+        if self.side is not None:
+            p = (((src << self.bits) | dst) << KEY_BITS) | key
+            a, b = find(self.root, src, dst, p), find(self.side, src, dst, p)
+            best = b if a is None or (b is not None and b[0] < a[0]) else a
+            return None if best is None else best[1]
         node = self.root
         while type(node) is list:
             sshift, smask, dbits, dshift, dmask = node[-1]
@@ -212,6 +282,7 @@ class Classifier(Generic[R]):
             while i < n:
                 if p & node[i] == node[i + 1]:
                     return node[i + 2]  # type: ignore[no-any-return]
-                i += 3
+                i += 4
             return None
-        return node.lookup((((src << self.bits) | dst) << KEY_BITS) | key)  # type: ignore[no-any-return]
+        best = node.find((((src << self.bits) | dst) << KEY_BITS) | key)
+        return None if best is None else best[1]
