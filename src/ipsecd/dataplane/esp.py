@@ -90,8 +90,9 @@ _TTL_ESP = 64 << 8 | wip.PROTO_ESP
 _NONCE_PACK = wesp.AEAD_NONCE.pack
 _IP_START = wip.IP_START.unpack_from
 _IPV4_START = wip.IPV4_START.unpack_from
-#: TOS, total length, flags/fragment offset, protocol (IPv4 bytes 1-9) and SPI, sequence number, IV.
-_IPV4_ESP_START = struct.Struct("!xBHxxHxBxxxxxxxxxxIIQ").unpack_from
+#: Version/IHL, TOS, total length, flags/fragment offset, protocol, destination of an IPv4 header and
+#: the SPI, sequence number and IV after it: everything raw ESP's fast path reads, in one unpack.
+_IPV4_ESP_START = struct.Struct("!BBHxxHxBxxxxxx4sIIQ").unpack_from
 _strip_trailer = wesp.strip_trailer
 _UDP, _ESP, _IPIP, _IPV6, _NONE = wip.PROTO_UDP, wip.PROTO_ESP, wip.PROTO_IPIP, wip.PROTO_IPV6, wesp.NEXT_HEADER_NONE
 
@@ -664,9 +665,9 @@ class EspSa:
         if self._fast_full and n >= 54:  # raw ESP in IPv4 without options to a fast-path SA:
             # open_payload's fast path, repeated here for the packet after a 20-byte outer header
             # (a call and open_payload's argument checks cost ~7 % of a 1400-byte packet)
-            tos, stop, frag, proto, spi, seql, iv = _IPV4_ESP_START(outer)
-            if (outer[0] == 0x45 and proto == _ESP and not frag & 0x3FFF and 54 <= stop <= n
-                    and outer[16:20] == self.dst and spi == self.spi):
+            vihl, tos, stop, frag, proto, dst, spi, seql, iv = _IPV4_ESP_START(outer)
+            if (vihl == 0x45 and proto == _ESP and not frag & 0x3FFF and 54 <= stop <= n
+                    and dst == self.dst and spi == self.spi):
                 replay = self.replay
                 try:
                     if replay is not None and (self.esn or seql <= replay.top):
