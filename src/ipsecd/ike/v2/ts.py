@@ -25,7 +25,10 @@ _TYPE = {4: TsType.TS_IPV4_ADDR_RANGE, 6: TsType.TS_IPV6_ADDR_RANGE}
 # The conversions below (and narrowing) are cached: selectors are frozen values, each CHILD_SA
 # negotiation converts the same few (our policy's, the peer's usual proposal) several times, and a
 # conversion validates and builds ipaddress objects at about ten times the cost of the lookup.
-_CACHE = 4096
+# Small caches: that reuse is within one negotiation or across SAs of one policy; tunnels with
+# selectors of their own (a virtual IP each) would otherwise fill them with entries never hit
+# again, a few hundred bytes per tunnel.
+_CACHE = 256
 
 
 @lru_cache(maxsize=_CACHE)

@@ -12,6 +12,7 @@ split i→r encryption, i→r integrity, r→i encryption, r→i integrity.
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ipsecd.crypto import keymat, registry
@@ -39,6 +40,17 @@ from .ike_init import NONCE_SIZE
 
 if TYPE_CHECKING:
     from ..sa import IkeSa
+
+
+# Frozen values every CHILD_SA of a policy (or of a NAT-T port pair) shares: one object, not one per SA.
+@lru_cache(maxsize=64)
+def _lifetime(seconds: float) -> Lifetime:
+    return Lifetime(soft_seconds=seconds * 0.9, hard_seconds=seconds)
+
+
+@lru_cache(maxsize=256)
+def _encap(sport: int, dport: int) -> UdpEncap:
+    return UdpEncap(sport, dport)
 
 
 def _without_ke(proposals: list[Proposal]) -> list[Proposal]:
@@ -305,8 +317,8 @@ class ChildCreate(Task):
         local_ts, remote_ts = (self.ts_i[0], self.ts_r[0]) if initiator else (self.ts_r[0], self.ts_i[0])
         out_sel, in_sel = sa_selectors(local_ts, remote_ts)
         (lhost, lport), (rhost, rport) = sa.addr
-        encap = UdpEncap(lport, rport) if (sa.nat_local or sa.nat_remote) else None
-        life = Lifetime(soft_seconds=cfg.lifetime * 0.9, hard_seconds=cfg.lifetime)
+        encap = _encap(lport, rport) if (sa.nat_local or sa.nat_remote) else None
+        life = _lifetime(cfg.lifetime)
         integ = algs.integ.name if algs.integ else "null"
 
         def spec(spi: int, direction: Direction, src: str, dst: str, ekey: bytes, akey: bytes,

@@ -23,7 +23,7 @@ from ...errors import BufferReadError
 
 GENERIC_HEADER_SIZE = 4
 CRITICAL = 0x80
-INTERN_LIMIT = 4096
+INTERN_LIMIT = 1024
 
 V = TypeVar("V")
 E = TypeVar("E", bound=OpenIntEnum)
