@@ -68,15 +68,19 @@ class GlueError(Exception):
     """The daemon cannot start with this configuration or data plane (one line)."""
 
 
-@dataclass(slots=True)
-class Tracked:
-    """What the glue keeps per IKE SA (tuples: almost every SA has neither leases nor virtual IPs)."""
+@dataclass(slots=True, kw_only=True)
+class Tracked(PeerRecord):
+    """What the glue keeps per IKE SA: its runtime record (one object per SA, not two) plus the SA,
+    its peer's plan and what to undo (tuples: almost every SA has neither leases nor virtual IPs)."""
 
     sa: IkeSa
     plan: PeerPlan
-    record: PeerRecord
     leases: tuple[tuple[str, str], ...] = ()  # (pool, identity) to release
     virtual_ips: tuple[str, ...] = ()  # mode-config initiator: addresses we installed
+
+    @property
+    def record(self) -> PeerRecord:
+        return self
 
 
 def route_source(remote: str) -> str:
@@ -239,9 +243,8 @@ class Glue:
     def _track(self, sa: IkeSa, peer: PeerPlan, side: str) -> None:
         local, remote = sa.addr
         key = id(sa)
-        rec = PeerRecord(key, peer.endpoint.name, local, remote, side, last_seen=self._d.now())
-        self.tracked[sa] = Tracked(sa, peer, rec)
-        self._rt.peers[key] = rec
+        self.tracked[sa] = self._rt.peers[key] = Tracked(key, peer.endpoint.name, local, remote, side,
+                                                         last_seen=self._d.now(), sa=sa, plan=peer)
 
     def new_responder(self, dgram: Datagram, spi_i: bytes) -> tuple[IkeSa, bytes] | None:
         if self.stopping:
@@ -305,9 +308,11 @@ class Glue:
                 event.remote_spi, event.local_spi)
             if not event.initiator:
                 d.engine.established(sa, rec.remote[0], rec.spi_i)
-            log.info("peer %s: IKE SA established as %s, %s:%d <-> %s:%d, local id %s, remote id %s, %s/%s/%s/%s%s",
-                     name, rec.side, *event.local, *event.remote, event.local_id, event.remote_id, event.encr,
-                     event.integ or "-", event.prf, event.dh, ", NAT-T" if rec.natt else "")
+            if log.isEnabledFor(logging.INFO):  # per SA: not even the arguments when not logged
+                log.info("peer %s: IKE SA established as %s, %s:%d <-> %s:%d, local id %s, remote id %s, "
+                         "%s/%s/%s/%s%s", name, rec.side, *event.local, *event.remote, event.local_id,
+                         event.remote_id, event.encr, event.integ or "-", event.prf, event.dh,
+                         ", NAT-T" if rec.natt else "")
         elif isinstance(event, ev.IkeSaRekeyed):
             d.engine.rekeyed(sa, event.new_spi)
             rec.spi_i, rec.spi_r = sa.spi_i, sa.spi_r
@@ -318,16 +323,16 @@ class Glue:
                 self._virtual_ip_policy(t, event)
             self.dataplane.add_sa(event.inbound)
             self.dataplane.add_sa(event.outbound)
-            child = next((c for c in t.plan.children if c.name == event.child), None)
             soft = event.inbound.lifetime.soft_seconds
             rec.children[event.inbound.spi] = ChildRecord(
-                event.inbound, event.outbound, child.policy_id if child else event.outbound.policy_id,
+                event.inbound, event.outbound, t.plan.policy_of(event.child, event.outbound.policy_id),
                 now, time.time(), now + soft if soft else None)
-            log.info("peer %s: CHILD_SA %s, SPIs in 0x%08x out 0x%08x, %s%s%s", name,
-                     "rekeyed" if event.rekey_of is not None else "established", event.inbound.spi,
-                     event.outbound.spi, event.outbound.encr,
-                     f"/{event.outbound.integ}" if event.outbound.integ != "null" else "",
-                     ", UDP-encapsulated" if event.outbound.encap else "")
+            if log.isEnabledFor(logging.INFO):
+                log.info("peer %s: CHILD_SA %s, SPIs in 0x%08x out 0x%08x, %s%s%s", name,
+                         "rekeyed" if event.rekey_of is not None else "established", event.inbound.spi,
+                         event.outbound.spi, event.outbound.encr,
+                         f"/{event.outbound.integ}" if event.outbound.integ != "null" else "",
+                         ", UDP-encapsulated" if event.outbound.encap else "")
         elif isinstance(event, ev.ChildSaRekeyed):
             log.info("peer %s: CHILD_SA 0x%08x replaced by 0x%08x", name, event.old_inbound_spi, event.new_inbound_spi)
         elif isinstance(event, ev.ChildSaDeleted):

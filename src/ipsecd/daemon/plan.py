@@ -23,6 +23,7 @@ IKEv1 ``exchange-mode``s are reported (not started) rather than refused: the one
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping, Sequence
@@ -158,6 +159,12 @@ class LeaseSource:
     split_include: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=32)
+def _retransmit(tries: int) -> Retransmit:
+    """One shared (immutable) schedule per retransmission count, not one per IKE SA."""
+    return Retransmit(tries=tries)
+
+
 @dataclass(frozen=True)
 class PeerPlan:
     """Everything needed to run one configured peer."""
@@ -185,7 +192,14 @@ class PeerPlan:
                          dpd_interval=self.dpd_interval, send_initial_contact=self.send_initial_contact,
                          nat_traversal=self.nat_traversal, force_encap=force_encap, natt_port=natt_port,
                          mode_config_request=self.mode_config == "request-only", name=self.endpoint.name,
-                         retransmit=Retransmit(tries=self.retransmit_tries), **extra)
+                         retransmit=_retransmit(self.retransmit_tries), **extra)
+
+    def policy_of(self, child: str, default: str | None) -> str | None:
+        """The policy id of this peer's CHILD_SA configuration named ``child`` (``default`` if none)."""
+        for c in self.children:
+            if c.name == child:
+                return c.policy_id
+        return default
 
 
 @dataclass(frozen=True)
