@@ -5,7 +5,8 @@ a third with a protocol, a third with a port, all three actions — and times ``
 processor's fast path: parsed header fields as ints) on random *distinct* flows, half aimed inside a
 random policy's selector and half random, so no flow cache could help (none is used). Sizes are
 timed in interleaved rounds (best round, CPU time) so load from other processes hits them alike.
-Prints ns/lookup per size, a memory-latency anchor (one random read in a small vs a large list, the
+Prints ns/lookup per size, what a policy change costs at 100k (patched in place, and a full rebuild
+of the classifiers as after a bulk change), a memory-latency anchor (one random read in a small vs a large list, the
 cost any 100k-policy structure pays per cold access), and, last, the 100k/10 ratio of the same run.
 
     .venv/bin/python bench/policy_spd.py [--flows N] [--seed S]
@@ -72,7 +73,7 @@ def make_flows(policies: list[PolicySpec], count: int, rng: random.Random) -> li
     return out
 
 
-def build(n: int, flows_n: int, seed: int) -> tuple[Spd, list[Flow], float]:
+def build(n: int, flows_n: int, seed: int) -> tuple[Spd, list[Flow], float, list[PolicySpec]]:
     rng = random.Random(seed + n)
     policies = make_policies(n, rng)
     t0 = time.perf_counter()
@@ -82,7 +83,25 @@ def build(n: int, flows_n: int, seed: int) -> tuple[Spd, list[Flow], float]:
     spd.lookup_raw(4, 0, 0, 0, 0, 0)  # builds the classifier trees
     spd.lookup_raw(6, 0, 0, 0, 0, 0)
     built = time.perf_counter() - t0
-    return spd, make_flows(policies, flows_n, rng), built
+    return spd, make_flows(policies, flows_n, rng), built, policies
+
+
+def update_costs(spd: Spd, policies: list[PolicySpec], rng: random.Random) -> tuple[float, float]:
+    """Seconds per policy change applied in place (remove + re-add of a random policy, then both
+    lookups), and seconds to rebuild every classifier from scratch (what a bulk change costs)."""
+    victims = rng.sample(policies, 200)
+    spd.rebuild()  # the inbound classifiers too (the lookups above only built the outbound ones)
+    t0 = time.perf_counter()
+    for p in victims:
+        spd.remove(p.policy_id)
+        spd.add(p)
+        for v in (4, 6):
+            spd.lookup_raw(v, 0, 0, 0, 0, 0)
+            spd.lookup_in_raw(v, 0, 0, 0, 0, 0)
+    patched = (time.perf_counter() - t0) / len(victims)
+    t0 = time.perf_counter()
+    spd.rebuild()
+    return patched, time.perf_counter() - t0
 
 
 def memory_anchor(size: int, rng: random.Random, count: int = 200_000) -> float:
@@ -129,6 +148,9 @@ def main() -> None:
         print(f"{n:>7} policies: {best[n] * 1e9:7.0f} ns/lookup  ({hits[n] / args.flows:4.0%} of {args.flows} "
               f"distinct flows matched; built in {setups[n][2]:.2f} s)")
     rng = random.Random(args.seed)
+    patched, rebuilt = update_costs(setups[100_000][0], setups[100_000][3], rng)
+    print(f"100k policies: one change patched in place {patched * 1e6:.0f} us; rebuilding all four classifiers "
+          f"{rebuilt:.2f} s")
     near, far = memory_anchor(10, rng), memory_anchor(1_000_000, rng)
     print(f"anchor: random read in a list of 10: {near * 1e9:.0f} ns, of 1M: {far * 1e9:.0f} ns ({far / near:.1f}x)")
     print(f"100k/10 lookup cost ratio: {best[100_000] / best[10]:.2f}x (target <= 2x)")

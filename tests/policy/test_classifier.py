@@ -175,4 +175,32 @@ def test_wide_rules_get_their_own_tree() -> None:
     assert c.lookup(src, dst, 1000 + j + 1) == "n0"
     c.remove("n0")
     assert c.lookup(src, dst, 1000 + j) == f"w{j}"
-    assert c.lookup(src, dst, 7) == "all"
+    # patched in place, both trees: a wide rule leaves the side tree, another one joins it
+    c.remove(f"w{j}")
+    c.add("new", -1, (0, 0), (0, 0), 0xFFFF, 4242, "new")
+    assert not c.dirty
+    assert c.lookup(src, dst, 1000 + j) == "all"
+    assert c.lookup(src, dst, 4242) == "new"
+    assert c.lookup(rnd.getrandbits(32), rnd.getrandbits(32), 4242) == "new"
+
+
+def test_changes_patch_the_tree_in_place() -> None:
+    """One add or remove among many rules touches only the leaves it reaches (no rebuild); a bulk
+    change (more than an eighth of the rules) falls back to one rebuild."""
+    rnd = random.Random(7)
+    c: Classifier[str] = Classifier(32)
+    nets = [(rnd.getrandbits(16) << 16, 16) for _ in range(2000)]
+    for i, net in enumerate(nets):
+        c.add(f"r{i}", 10 * i, net, nets[-i], 0, 0, f"r{i}")
+    c.lookup(0, 0, 0)
+    root = c.root
+    c.add("top", -5, nets[3], nets[-3], 0, 0, "top")  # before r3, same prefixes
+    c.remove("r9")
+    assert not c.dirty and c.root is root
+    assert c.lookup(nets[3][0] | 1, nets[-3][0] | 2, 0) == "top"
+    assert c.lookup(nets[9][0], nets[-9][0], 0) != "r9"
+    for i in range(10, 400):
+        c.remove(f"r{i}")
+    assert c.dirty
+    assert c.lookup(nets[500][0], nets[-500][0], 0) == "r500"
+    assert c.lookup(nets[200][0], nets[-200][0], 0) not in {f"r{i}" for i in range(9, 400)}

@@ -192,3 +192,14 @@ def test_flow_cache_follows_changes() -> None:
         assert ids(cache.lookup_raw(4, src, dst, 6, port, 2)) == "p"
     spd.remove("p")
     assert cache.lookup_raw(4, src, dst, 6, 1, 2) is None
+
+
+def test_rebuild_now_keeps_lookups() -> None:
+    """``rebuild`` only moves the classifiers' build out of the next lookup."""
+    spd = Spd()
+    for i in range(50):
+        spd.add(pol(f"p{i}", i, f"10.{i}.0.0/16", "0.0.0.0/0", proto=6))
+    spd.rebuild()
+    assert ids(spd.lookup(A("10.7.1.1"), A("1.2.3.4"), 6)) == "p7"
+    assert ids(spd.lookup_in(A("1.2.3.4"), A("10.7.1.1"), 6)) == "p7"
+    assert spd.lookup(A("10.7.1.1"), A("1.2.3.4"), 17) is None

@@ -173,6 +173,12 @@ class Spd:
         for p in changed:
             self.add(p)
 
+    def rebuild(self) -> None:
+        """Rebuild every classifier now (they rebuild themselves when stale; this only moves the
+        cost out of the next lookup, e.g. after loading a configuration)."""
+        for c in (*self._out.values(), *self._in.values()):
+            c.build()
+
     # --- queries -------------------------------------------------------------------------------------
 
     @staticmethod
