@@ -68,6 +68,7 @@ LAYERS = (
     ("other ipsecd", ("",)),
 )
 TRACE_DEPTH = 8
+IDLE_SECONDS = 3.0
 
 
 def layer_of(path: str) -> str:
@@ -118,6 +119,12 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port(host: str) -> int:
@@ -186,9 +193,9 @@ class Initiators:
                 self.flush(sa)
 
 
-def run_once(tunnels: int, window: int, traced: bool) -> tuple[float, int, int, dict[str, int] | None]:
-    """One responder, ``tunnels`` tunnels: (seconds, idle RSS KiB, loaded RSS KiB, per-line growth
-    in bytes when ``traced``)."""
+def run_once(tunnels: int, window: int, traced: bool) -> tuple[float, int, int, float, dict[str, int] | None]:
+    """One responder, ``tunnels`` tunnels: (seconds, idle RSS KiB, loaded RSS KiB, share of a core
+    the loaded responder uses while nothing happens, per-line growth in bytes when ``traced``)."""
     ike_port, natt_port = free_port(RESPONDER), free_port(RESPONDER)
     with tempfile.TemporaryDirectory(prefix="ipd-mem-") as tmp:
         conf = Path(tmp) / "r.rsc"
@@ -226,6 +233,9 @@ def run_once(tunnels: int, window: int, traced: bool) -> tuple[float, int, int, 
             elapsed = time.monotonic() - t0
             time.sleep(1.0)
             loaded = rss_kib(proc.pid)
+            cpu0 = cpu_seconds(proc.pid)
+            time.sleep(IDLE_SECONDS)  # timers and data-plane polls of the loaded daemon, no traffic
+            idle_cpu = (cpu_seconds(proc.pid) - cpu0) / IDLE_SECONDS
             if traced:
                 after = snapshot(proc.pid, trace_out, 1)
                 growth = {k: after.get(k, 0) - before.get(k, 0) for k in set(after) | set(before)}
@@ -235,7 +245,7 @@ def run_once(tunnels: int, window: int, traced: bool) -> tuple[float, int, int, 
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    return elapsed, idle, loaded, growth
+    return elapsed, idle, loaded, idle_cpu, growth
 
 
 def print_breakdown(growth: dict[str, int], n: int, rss_per: float, rss_tunnels: int, lines: int) -> None:
@@ -266,13 +276,14 @@ def main() -> int:
     ap.add_argument("--lines", type=int, default=0, help="print the top N allocation lines too")
     args = ap.parse_args()
     n = args.tunnels
-    elapsed, idle, loaded, _ = run_once(n, args.window, traced=False)
+    elapsed, idle, loaded, idle_cpu, _ = run_once(n, args.window, traced=False)
     per = (loaded - idle) * 1024 / n
     if args.breakdown_tunnels:
-        _t, _i, _l, growth = run_once(args.breakdown_tunnels, args.window, traced=True)
+        _t, _i, _l, _c, growth = run_once(args.breakdown_tunnels, args.window, traced=True)
         assert growth is not None
         print_breakdown(growth, args.breakdown_tunnels, per, n, args.lines)
-    print(f"{n} tunnels established in {elapsed:.1f} s; responder RSS idle {idle} KiB, loaded {loaded} KiB")
+    print(f"{n} tunnels established in {elapsed:.1f} s; responder RSS idle {idle} KiB, loaded {loaded} KiB; "
+          f"loaded responder with no traffic uses {100 * idle_cpu:.1f}% of a core")
     print(f"memory per IKE SA + CHILD_SA: {per / 1024:.2f} KiB (target <= 8 KiB, ratio {per / 8192:.2f})")
     return 0
 

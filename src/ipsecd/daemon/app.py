@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -190,4 +191,9 @@ def run_daemon(args: argparse.Namespace) -> int:
         return 1
     daemon = Daemon(glue, execute=execute, control_path=args.control, ike_port=args.ike_port,
                     natt_port=args.natt_port, local_addresses=locals_, own_natt=own_natt)
+    # Modules, configuration and plan live as long as the process: out of the cyclic collector's
+    # sight (gc.freeze), its full collections walk only what the IKE SAs allocate (about half the GC
+    # time per SA set up, measured).
+    gc.collect()
+    gc.freeze()
     return asyncio.run(daemon.main())
