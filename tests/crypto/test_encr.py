@@ -170,6 +170,22 @@ def test_streaming_cbc_equals_fresh_cipher(alg: r.EncrAlg) -> None:
         assert d.decrypt(f_iv, f_ct) == pt
 
 
+@pytest.mark.parametrize("first", ["empty", "fresh-iv"])
+def test_streaming_cbc_whatever_its_first_use(first: str) -> None:
+    """The stream is made on its first use (started at that IV); what comes after is unaffected."""
+    alg = r.encr("aes-128-cbc")
+    key = os.urandom(16)
+    c = new_cipher(alg, key)
+    assert isinstance(c, BlockCipher)
+    if first == "empty":
+        assert c.encrypt(os.urandom(16), b"") == b""
+    else:
+        assert len(c.encrypt_fresh_iv(bytes(32))) == 48
+    for n_blocks in (1, 3):
+        iv, pt = os.urandom(16), os.urandom(16 * n_blocks)
+        assert c.encrypt(iv, pt) == Cipher(_reference(alg, key), modes.CBC(iv)).encryptor().update(pt)
+
+
 def test_fresh_ivs_differ() -> None:
     c = block("aes-128-cbc", bytes(16))
     ivs = {c.encrypt_fresh_iv(bytes(16))[:16] for _ in range(50)}

@@ -178,12 +178,13 @@ class BlockCipher:
         self.cipher_block_size = self._algo.block_size // 8
         self._enc_last = bytes(self.cipher_block_size)
 
-    def _stream(self, encrypt: bool) -> CipherContext | None:
-        """The CBC stream of one direction, made on its first use (None for other modes): an IKE SA
-        seals and unseals each message with a throw-away cipher, which then needs only one of them."""
+    def _stream(self, encrypt: bool, iv: bytes | None = None) -> CipherContext | None:
+        """The CBC stream of one direction, made on its first use and started at that use's IV, which
+        then needs no chaining trick (None for other modes): an IKE SA seals and unseals each
+        message with a throw-away cipher, which uses one direction once."""
         if self.alg.mode != "cbc" or self._algo is None:  # CTR, null, Twofish (our own CBC)
             return None
-        cipher = Cipher(self._algo, modes.CBC(bytes(self.cipher_block_size)))
+        cipher = Cipher(self._algo, modes.CBC(iv if iv is not None else bytes(self.cipher_block_size)))
         if encrypt:
             self._enc = cipher.encryptor()
             return self._enc
@@ -201,12 +202,17 @@ class BlockCipher:
     def encrypt(self, iv: bytes, data: Data) -> bytes:
         """CBC (or CTR) encryption of ``data`` under ``iv``; CBC data must be whole blocks."""
         self._check(iv, data)
-        enc = self._enc or self._stream(encrypt=True)
+        bs = self.cipher_block_size
+        enc = self._enc
         if enc is None:
-            return self._other(iv, data, encrypt=True)
+            enc = self._stream(encrypt=True, iv=bytes(iv))
+            if enc is None:
+                return self._other(iv, data, encrypt=True)
+            out = enc.update(data)
+            self._enc_last = out[-bs:] if out else bytes(iv)  # the stream's chaining state
+            return out
         if not data:
             return b""
-        bs = self.cipher_block_size
         view = memoryview(data)
         first = enc.update(_xor3(view[:bs], iv, self._enc_last))
         out = first + enc.update(view[bs:]) if len(data) > bs else first
@@ -228,9 +234,10 @@ class BlockCipher:
     def decrypt(self, iv: bytes, data: Data) -> bytes:
         """Inverse of :meth:`encrypt`; no padding is removed (ESP's trailer is the caller's)."""
         self._check(iv, data)
-        dec = self._dec or self._stream(encrypt=False)
+        dec = self._dec
         if dec is None:
-            return self._other(iv, data, encrypt=False)
+            dec = self._stream(encrypt=False, iv=bytes(iv))
+            return self._other(iv, data, encrypt=False) if dec is None else dec.update(data)
         dec.update(iv)  # sets the chaining state to the IV; that output block is meaningless
         return dec.update(data)
 

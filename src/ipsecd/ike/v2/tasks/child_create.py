@@ -55,6 +55,8 @@ def _encap(sport: int, dport: int) -> UdpEncap:
 
 def _without_ke(proposals: list[Proposal]) -> list[Proposal]:
     """KE transforms mean nothing in IKE_AUTH (RFC 7296 §1.2); some peers send them anyway."""
+    if not any(t.type == TransformType.DH for p in proposals for t in p.transforms):
+        return proposals
     return [Proposal(p.number, p.protocol, p.spi, [t for t in p.transforms if t.type != TransformType.DH])
             for p in proposals]
 
