@@ -13,7 +13,9 @@ whose reads do not depend on how many rules there are:
    ``2001:db8::/32`` is skipped, not walked bit by bit), and a node cuts up to 16 bits, so random
    rule sets of 100k policies sit a level or two deep. A rule goes into every child whose window
    values its prefixes allow: wide prefixes are replicated, children with the same rules are one
-   shared object, and the few distinct headers are shared too (they stay in cache).
+   shared object, and the few distinct headers are shared too (they stay in cache). Copies are
+   bounded: a cut narrows until it copies a node's rules at most :data:`SPACE` times over, and a
+   build stops cutting once it has made :data:`ROOM` copies per rule.
 2. **Leaves decide with one packed integer.** The packet becomes ``P = src|dst|proto|sport|dport``
    (one int, bit fields side by side) and each rule a wildcard mask and value over the same layout,
    so testing a rule is ``P & mask == value``: one ``and`` and one compare whatever it constrains.
@@ -58,6 +60,11 @@ NODE_BITS_MAX = 16
 #: lookup walks both trees.
 WIDE_SPREAD = 64
 WIDE_SPARE = 1 << 12
+#: A cut may copy a node's rules at most this many times over on average (HiCuts' space factor) …
+SPACE = 2
+#: … and a whole build at most this many times over: past that, nodes become leaves (rule sets of
+#: nested short prefixes that differ only in ports cannot be cut apart; an Indexed leaf takes them).
+ROOM = 8
 #: Rules sampled to choose how a node splits its bits between the addresses.
 _SAMPLE = 512
 #: Depth at which cutting stops (crowded rules become an :class:`Indexed` leaf).
@@ -153,7 +160,7 @@ class Classifier(Generic[R]):
     priority (lower wins; unique per rule) and a wildcard mask/key over the packed protocol/port key
     (``proto << 32 | sport << 16 | dport``)."""
 
-    __slots__ = ("_headers", "_ints", "_memo", "_patches", "bits", "dirty", "leaf_max", "root", "rules", "side",
+    __slots__ = ("_headers", "_ints", "_memo", "_patches", "_room", "bits", "dirty", "leaf_max", "root", "rules", "side",
                  "spare", "wide_spread")
 
     def __init__(self, bits: int, leaf_max: int = LEAF_MAX, wide_spread: int = WIDE_SPREAD,
@@ -170,6 +177,7 @@ class Classifier(Generic[R]):
         self._headers: dict[Header, Header] = {}
         self._memo: dict[tuple[int, ...], Any] = {}
         self._patches = 0  # changes applied to the trees in place since the last build
+        self._room = 0  # rule copies the build may still make (bounds its time and memory)
 
     def add(self, rule_id: str, pri: int, src: tuple[int, int], dst: tuple[int, int], mask: int, key: int,
             rule: R) -> None:
@@ -265,7 +273,8 @@ class Classifier(Generic[R]):
         recs = sorted(self.rules.values(), key=lambda r: r[0])
         self._memo = {}
         wide: list[Rec] = []
-        cut = self._cut(recs, 0, 0) if len(recs) > self.leaf_max else None
+        self._room = ROOM * len(recs) + (1 << NODE_BITS_MAX)
+        cut = self._cut(recs, 0, 0, 0) if len(recs) > self.leaf_max else None
         if cut is not None:
             sstart, sbits, dstart, dbits = cut
             shifts = self.bits - sstart - sbits, sbits, self.bits - dstart - dbits, dbits, self.bits
@@ -284,10 +293,11 @@ class Classifier(Generic[R]):
             return Indexed(recs)
         return tuple(x for r in recs for x in (r[1], r[2], r[3], r[0]))
 
-    def _cut(self, recs: list[Rec], sfloor: int, dfloor: int) -> Cut | None:
+    def _cut(self, recs: list[Rec], sfloor: int, dfloor: int, space: int = SPACE) -> Cut | None:
         """Where a node over ``recs`` cuts: ``(src start, src bits, dst start, dst bits)`` below the
         bits its ancestors cut (``*floor``), up to 16 bits shared by the addresses that have rules
-        to separate; None when no window would separate anything."""
+        to separate, and fewer when the rules would be copied more than ``space`` times over on
+        average (0: no limit); None when no such window separates anything."""
         bits = self.bits
         sstart, suse = _first_difference(recs, 4, 5, sfloor, bits)
         dstart, duse = _first_difference(recs, 6, 7, dfloor, bits)
@@ -301,8 +311,12 @@ class Classifier(Generic[R]):
             shifts = bits - sstart - sbits, sbits, bits - dstart - (budget - sbits), budget - sbits, bits
             return sum(_spread(r, *shifts) for r in sample), abs(2 * sbits - budget)
 
-        sbits = min(range(max(0, budget - duse), min(suse, budget) + 1), key=cost)
-        return sstart, sbits, dstart, budget - sbits
+        while budget > 0:
+            sbits = min(range(max(0, budget - duse), min(suse, budget) + 1), key=cost)
+            if not space or cost(sbits)[0] <= space * len(sample):
+                return sstart, sbits, dstart, budget - sbits
+            budget -= 2
+        return None
 
     def _node(self, recs: list[Rec], sfloor: int, dfloor: int, depth: int) -> Any:
         if len(recs) <= self.leaf_max or depth >= DEPTH_MAX:
@@ -320,8 +334,10 @@ class Classifier(Generic[R]):
                 base = s << dbits
                 for d in dspan:
                     children[base + d].append(r)
-        if max(len(c) for c in children) == len(recs):
-            return self._leaf(recs)  # no cut separates these rules
+        copies = sum(len(c) for c in children)
+        if max(len(c) for c in children) == len(recs) or copies > self._room:
+            return self._leaf(recs)  # no cut separates these rules, or the build's room is used up
+        self._room -= copies
         out: list[Any] = []
         memo = self._memo
         for c in children:
