@@ -36,7 +36,8 @@ That is what the equivalence tests check against a linear first-match scan.
 trees in place: the rule goes into (or out of) just the leaves its prefixes reach, shared leaves
 once. When that would overflow a leaf, or after more patches than an eighth of the rules (a bulk
 change such as a reorder), the trees are marked stale and the next lookup rebuilds them (about
-0.3 s per 80k rules; ``bench/policy_spd.py`` prints both costs). Per lookup the walk is one index
+0.3 s per 80k rules; ``bench/policy_spd.py`` prints both costs). Changes and lookups come from one
+thread (each data-plane worker process owns its SPD), so a patch never races a rebuild. Per lookup the walk is one index
 computation and two reads per level (the child slot and the child), the leaf tuple, and one masked
 compare per rule checked.
 """
