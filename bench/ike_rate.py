@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -78,7 +79,8 @@ def load_initiator(init: Charon, topo: Topology, group: str) -> None:
 
 def drive(init: Charon, total: int, conc: int) -> tuple[list[float], list[str], float]:
     """``total`` initiations from ``conc`` threads; (latencies, errors, wall seconds)."""
-    req = {"ike": "rate", "child": "net", "timeout": "10000", "init-limits": "no", "loglevel": "-1"}
+    req: dict[str, object] = {"ike": "rate", "child": "net", "timeout": "10000", "init-limits": "no",
+                              "loglevel": "-1"}
     lat: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -108,6 +110,7 @@ def drive(init: Charon, total: int, conc: int) -> tuple[list[float], list[str], 
 
 def one(topo: Topology, workdir: Path, which: str, group: str, total: int, conc: int,
         log_level: str) -> dict[str, object]:
+    stop: Callable[[], object]
     init = Charon(topo.left, workdir / f"{which}-{group}", loglevel=-1, threads=96, extra=CHARON_TUNING).start()
     if which == "strongswan":
         resp_charon = Charon(topo.right, workdir / f"{which}-{group}", loglevel=-1, threads=32,
