@@ -12,6 +12,7 @@ import struct
 import pytest
 
 from ipsecd.daemon.demo import GATEWAYS, Gateway, _until, free_ports
+from ipsecd.dataplane.base import EndpointChanged
 
 
 async def _pair() -> tuple[Gateway, Gateway]:
@@ -29,7 +30,7 @@ def _rows(gw: Gateway, menu: str) -> list[dict[str, str]]:
     return json.loads(reply.stdout)  # type: ignore[no-any-return]
 
 
-def test_runtime_views_and_commands() -> None:
+def test_runtime_views_and_commands(caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> None:
         a, b = await _pair()
         try:
@@ -47,9 +48,24 @@ def test_runtime_views_and_commands() -> None:
             await _until("B to drop the flushed CHILD_SA", lambda: not b.children(), 5)
             await a.ping(GATEWAYS["B"][1], count=1)  # dropped: it raises an acquire
             a.glue.on_dataplane_events()
+            # the data plane repeats an unanswered Acquire (every 30 s): while the CHILD_SA is still
+            # being negotiated, that must not start a second one
+            pid = next(p for p, spec in a.glue.policies.items() if spec.peer == "gw-B")
+            a.glue._acquire(pid)
             await _until("a new CHILD_SA", lambda: bool(a.children()) and bool(b.children()), 5)
+            await asyncio.sleep(0.3)
+            assert len(a.children()) == 1 and len(b.children()) == 1
             assert not old & {c.inbound.spi for c in a.children()}
             assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
+            # a NAT rebinding the data plane saw is reported to the operator, naming the peer
+            spi = next(iter(a.children())).inbound.spi
+            moved = EndpointChanged(spi, None, (GATEWAYS["B"][0], 4500), ("192.0.2.99", 40000))
+            a.glue.dataplane.poll_events = lambda: [moved]  # type: ignore[method-assign]
+            with caplog.at_level(logging.INFO, logger="ipsecd"):
+                a.glue.on_dataplane_events()
+            assert any("peer gw-B: NAT mapping moved" in r.getMessage() and "192.0.2.99:40000" in r.getMessage()
+                       for r in caplog.records)
+            del a.glue.dataplane.poll_events
             # kill-connections: B deletes (DELETE reaches A), A (not passive) comes back by itself
             assert b.execute("/ip ipsec active-peers kill-connections", False).rc == 0
             await _until("B to forget A", lambda: not _rows(b, "active-peers"), 5)

@@ -130,3 +130,25 @@ def test_bind_conflict_is_one_clear_error() -> None:
         blocker.close()
 
     asyncio.run(main())
+
+
+def test_every_socket_goes_through_the_data_plane_hook() -> None:
+    """The kernel data plane must see each IKE socket once bound (bypass policies, UDP_ENCAP on the
+    NAT-T one): the hook gets the bound socket and whether it is the NAT-T socket."""
+    async def main() -> None:
+        seen: list[tuple[int, bool]] = []
+        t = Transport(lambda d: None, ike_port=0, natt_port=0, local_addresses=["127.0.0.1"],
+                      prepare=lambda sock, natt: seen.append((sock.getsockname()[1], natt)))
+        t.open(asyncio.get_running_loop())
+        try:
+            assert sorted(natt for _, natt in seen) == [False, True]
+            assert all(port != 0 for port, _ in seen)  # after bind
+        finally:
+            t.close()
+        failing = Transport(lambda d: None, ike_port=0, natt_port=0, local_addresses=["127.0.0.1"],
+                            prepare=lambda sock, natt: (_ for _ in ()).throw(OSError(1, "Operation not permitted")))
+        with pytest.raises(TransportError, match="Operation not permitted"):
+            failing.open(asyncio.get_running_loop())
+        assert failing.bound == []
+
+    asyncio.run(main())

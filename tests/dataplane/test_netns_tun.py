@@ -128,14 +128,18 @@ def esp_segments(payload: bytes) -> list[tuple[int, int]]:
     raise AssertionError(f"UDP payload of {len(payload)} bytes is not a batch of ESP packets")
 
 
-def tcp_transfer(pair: Pair, server_ip: str, client_src: str, nbytes: str = "4M") -> None:
+def tcp_transfer(pair: Pair, server_ip: str, client_src: str, nbytes: str = "4M") -> int:
+    """iperf3 TCP from A to B; the bytes B's server received (what certainly crossed the tunnel:
+    iperf3 counts the client's bytes when written to its socket, some may still be in flight)."""
     srv = pair.popen(pair.b, "iperf3", "-s", "-1", "-B", server_ip, stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     out = pair.run(pair.a, "iperf3", "-c", server_ip, "-B", client_src, "-n", nbytes, "-J", timeout=30)
     srv.wait(10)
     result = json.loads(out)
-    assert result["end"]["sum_sent"]["bytes"] >= 4_000_000 and result["end"]["sum_received"]["bytes"] > 0
+    received: int = result["end"]["sum_received"]["bytes"]
+    assert result["end"]["sum_sent"]["bytes"] >= 4_000_000 and received > 1_000_000
+    return received
 
 
 def only_esp(packets: list[tuple[str, bytes]], udp: bool) -> list[tuple[int, int]]:
@@ -153,14 +157,14 @@ def test_tunnel_mode_esp_in_udp_ping_and_tcp(pair: Pair, tmp_path: Path) -> None
     cap = capture(pair, tmp_path / "veth.pcap")
     out = pair.run(pair.a, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", pair.lan_a, pair.lan_b)
     assert "3 received" in out
-    tcp_transfer(pair, pair.lan_b, pair.lan_a)
+    received = tcp_transfer(pair, pair.lan_b, pair.lan_a)
     lines = captured(cap, tmp_path / "veth.pcap")
     reports = gw.stop()
     seen = only_esp(lines, udp=True)
     assert len(seen) > 1000 and len(set(seen)) == len(seen)
     a, b = reports
     assert a["sas"]["0x1001/out"]["packets"] == b["sas"]["0x1001/in"]["packets"] > 1000
-    assert a["sas"]["0x2002/in"]["packets"] >= 3 and a["sas"]["0x1001/out"]["bytes"] > 2_000_000
+    assert a["sas"]["0x2002/in"]["packets"] >= 3 and a["sas"]["0x1001/out"]["bytes"] > received
     assert a["statistics"] == {} and b["statistics"] == {}
 
 

@@ -9,8 +9,9 @@ from ipaddress import ip_address
 
 import pytest
 
-from ipsecd.dataplane.base import Direction, Mode
-from ipsecd.dataplane.processor import DROP, PROTECT, EndpointChanged, Processor
+from ipsecd.dataplane.base import Direction, EndpointChanged, Mode
+from ipsecd.dataplane.memory import MemoryDataPlane
+from ipsecd.dataplane.processor import DROP, PROTECT, Processor
 from ipsecd.wire import ip as wip
 from tests.dataplane.test_processor import H_A, H_B, KEY_AB, KEY_BA, NET_A, NET_B, packet, policy, sa
 
@@ -24,10 +25,10 @@ def valid_l4(pkt: bytes) -> bool:
     return wip.checksum(pkt[p.l4_off : p.length], wip.pseudo_sum(p.src, p.dst, p.proto, p.length - p.l4_off)) == 0
 
 
-def nat(outer: bytes) -> bytes:
+def nat(outer: bytes, public: str = PUBLIC) -> bytes:
     """What the NAT does to the client's ESP-in-UDP packet: source address (and port) rewritten."""
     hdr = bytearray(outer[:20])
-    hdr[12:16] = ip_address(PUBLIC).packed
+    hdr[12:16] = ip_address(public).packed
     hdr[10:12] = b"\0\0"
     hdr[10:12] = wip.checksum(hdr).to_bytes(2, "big")
     udp = bytearray(outer[20:28])
@@ -118,11 +119,7 @@ def test_authenticated_packet_from_a_new_endpoint_moves_the_pair() -> None:
 def test_whole_packets_take_the_new_endpoint_and_the_client_still_opens_them() -> None:
     client, server = natt_pair(server_whole=True)
     sealed = client.outbound(packet(H_A, H_B), 1.0)[2]
-    moved = bytearray(nat(sealed))
-    moved[12:16] = ip_address(NEW_PUBLIC).packed  # (nat() keeps the checksum right for PUBLIC; redo it)
-    moved[10:12] = b"\0\0"
-    moved[10:12] = wip.checksum(moved[:20]).to_bytes(2, "big")
-    assert server.inbound(bytes(moved), 1.0)[0] == PROTECT
+    assert server.inbound(nat(sealed, NEW_PUBLIC), 1.0)[0] == PROTECT
     assert server.poll_endpoint_changes() == [EndpointChanged(0x1001, 0x2002, (PUBLIC, 4500), (NEW_PUBLIC, 40000))]
     reply = packet(H_B, H_A, payload=b"reply")
     verdict, _, outer = server.outbound(reply, 2.0)
@@ -148,3 +145,20 @@ def test_del_and_flush_forget_the_moved_endpoint() -> None:
     server.set_endpoint(0x2002, (NEW_PUBLIC, 1))
     server.flush()
     assert server.redirect == {}
+
+
+def test_memory_backend_reports_the_move_and_every_worker_follows_it() -> None:
+    """Two workers: the inbound SA's owner sees the move, the outbound SA's owner must send there too,
+    and the move comes out of ``poll_events`` as the contract's EndpointChanged."""
+    client = natt_pair(server_whole=True)[0]
+    server = MemoryDataPlane(workers=2, steer=lambda pkt: 1)  # 0x1001 is worker 1's, 0x2002 worker 0's
+    server.add_policy(policy("p", NET_B, NET_A))
+    server.add_sa(sa(0x1001, Direction.IN, PUBLIC, SERVER, KEY_AB, "p", encap=True))
+    server.add_sa(sa(0x2002, Direction.OUT, SERVER, PUBLIC, KEY_BA, "p", encap=True))
+    server.receive(nat(client.outbound(packet(H_A, H_B), 1.0)[2], NEW_PUBLIC))
+    assert len(server.take_delivered()) == 1
+    assert server.poll_events() == [EndpointChanged(0x1001, 0x2002, (PUBLIC, 4500), (NEW_PUBLIC, 40000))]
+    assert server.poll_events() == []
+    server.send(packet(H_B, H_A, payload=b"reply"))
+    (outer,) = server.take_wire()
+    assert wip.parse(outer).dst == ip_address(NEW_PUBLIC).packed and outer[22:24] == (40000).to_bytes(2, "big")

@@ -23,7 +23,7 @@ from typing import Protocol
 from .control import ControlError, ControlServer, Reply
 from .engine import Engine, IkeSaLike
 from .timers import Timers
-from .transport import Addr, Datagram, Transport, TransportError
+from .transport import Addr, Datagram, SocketHook, Transport, TransportError
 
 log = logging.getLogger("ipsecd")
 
@@ -81,13 +81,18 @@ class Daemon:
     def now(self) -> float:
         return self.timers.now()
 
+    def _socket_hook(self) -> SocketHook | None:
+        """The data plane's hook for our IKE sockets, if it has one (the kernel backend's bypass)."""
+        return getattr(getattr(self.glue, "dataplane", None), "prepare_ike_socket", None)
+
     async def start(self) -> None:
         """Open sockets and the control socket and bring up the configuration; raise on failure."""
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self.timers = Timers(loop)
         self.transport = Transport(_no_engine_yet, self._esp, ike_port=self.ike_port, natt_port=self.natt_port,
-                                   local_addresses=self.local_addresses, own_natt=self.own_natt)
+                                   local_addresses=self.local_addresses, own_natt=self.own_natt,
+                                   prepare=self._socket_hook())
         self.engine = Engine(self.transport, self.timers, self.glue.on_event, self.glue.new_responder)
         self.transport.on_ike = self.engine.datagram  # straight to the engine: one call less per datagram
         self.glue.attach(self)

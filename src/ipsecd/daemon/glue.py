@@ -33,6 +33,7 @@ from ipsecd.dataplane.base import (
     Action,
     DataPlane,
     Direction,
+    EndpointChanged,
     IpsecProto,
     Level,
     PolicySpec,
@@ -482,6 +483,11 @@ class Glue:
                         self._d.engine.pump(t.sa)
             elif isinstance(event, Acquire) and event.level is not Level.USE:
                 self._acquire(event.policy_id)
+            elif isinstance(event, EndpointChanged):
+                name = next((t.plan.endpoint.name for t in self.tracked.values() if event.spi in t.record.children),
+                            "?")
+                log.info("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); ESP "
+                         "follows, IKE on its next authenticated message", name, *event.old, *event.new, event.spi)
 
     def _acquire(self, policy_id: str) -> None:
         """Traffic hit a policy without SA: a CHILD_SA on the peer's IKE SA, or the IKE SA first."""
@@ -492,7 +498,8 @@ class Glue:
         child = next((c for c in peer.children if c.policy_id == policy_id), None)
         for t in self.tracked.values():
             if t.plan.endpoint.name == peer.endpoint.name and t.record.state == "established":
-                if child is not None and not any(c.policy_id == policy_id for c in t.record.children.values()):
+                if child is not None and not t.sa.creating_child(policy_id) and \
+                        not any(c.policy_id == policy_id for c in t.record.children.values()):
                     t.sa.create_child(child)
                     self._d.engine.pump(t.sa)
                 return
@@ -545,7 +552,7 @@ def make_dataplane(name: str, tun: str, *, ike_port: int = 500, natt_port: int =
             return TunDataPlane(tun, ike_port=ike_port, natt_port=natt_port)
         from ipsecd.dataplane.xfrm.backend import XfrmDataPlane
 
-        return XfrmDataPlane()
+        return XfrmDataPlane(bypass_ports=())  # the daemon's sockets carry their own bypass (prepare_ike_socket)
     except ImportError as exc:
         raise GlueError(f"data plane {name} is not available in this build ({exc.name})") from None
     except Exception as exc:  # each backend has its own errors (TunError, ConfigError, OSError)

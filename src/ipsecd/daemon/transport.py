@@ -62,6 +62,11 @@ def _family(host: str) -> int:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+SocketHook = Callable[[socket.socket, bool], None]
+"""What a data plane does to each IKE socket once bound (``natt``: it is the NAT-T one) — the kernel
+backend exempts it from the SPD and lets the kernel take the ESP-in-UDP arriving on it."""
+
+
 class _Endpoint:
     """One bound UDP socket.
 
@@ -72,7 +77,7 @@ class _Endpoint:
 
     __slots__ = ("_locals", "_pktinfo", "_remotes", "bound", "family", "natt", "port", "sock", "wildcard")
 
-    def __init__(self, host: str, port: int, natt: bool) -> None:
+    def __init__(self, host: str, port: int, natt: bool, prepare: SocketHook | None = None) -> None:
         self.family = _family(host)
         self.natt = natt
         sock = socket.socket(self.family, socket.SOCK_DGRAM)
@@ -84,6 +89,8 @@ class _Endpoint:
             else:
                 sock.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
             sock.bind((host, port))
+            if prepare is not None:
+                prepare(sock, natt)
         except OSError as exc:
             sock.close()
             hint = " (ports below 1024 need root: use --ike-port/--natt-port)" if exc.errno == errno.EACCES else ""
@@ -150,8 +157,10 @@ class Transport:
     """The daemon's IKE sockets; ``on_ike`` gets every IKE message, ``on_esp`` ESP-in-UDP."""
 
     def __init__(self, on_ike: IkeHandler, on_esp: EspHandler | None = None, *, ike_port: int = 500,
-                 natt_port: int = 4500, local_addresses: Iterable[str] = (), own_natt: bool = True) -> None:
+                 natt_port: int = 4500, local_addresses: Iterable[str] = (), own_natt: bool = True,
+                 prepare: SocketHook | None = None) -> None:
         self.on_ike = on_ike
+        self.prepare = prepare
         self.on_esp = on_esp
         self.ike_port = ike_port
         self.natt_port = natt_port
@@ -172,9 +181,9 @@ class Transport:
         try:
             for host in hosts:
                 try:
-                    eps = [_Endpoint(host, self.ike_port, natt=False)]
+                    eps = [_Endpoint(host, self.ike_port, natt=False, prepare=self.prepare)]
                     if self.own_natt:
-                        eps.append(_Endpoint(host, self.natt_port, natt=True))
+                        eps.append(_Endpoint(host, self.natt_port, natt=True, prepare=self.prepare))
                 except TransportError:
                     if host == "::" and not self.local_addresses:  # host without IPv6: IPv4 alone is fine
                         continue

@@ -2,7 +2,8 @@
 
 The IKE daemon negotiates SAs and policies and hands them to a backend through the :class:`DataPlane`
 protocol; backends (``memory``, ``userspace`` over TUN, ``xfrm``) move bytes and report events back
-as plain data (:class:`Acquire`, :class:`SoftExpire`, :class:`HardExpire`). Nothing here does I/O.
+as plain data (:class:`Acquire`, :class:`SoftExpire`, :class:`HardExpire`, :class:`EndpointChanged`).
+Nothing here does I/O.
 
 Algorithm names are the registry's RouterOS names (``ipsecd.crypto.registry``): ESP encryption as in
 ``/ip ipsec proposal enc-algorithms`` (``aes-128-gcm``, ``aes-256-cbc``, ``chacha20poly1305``,
@@ -154,7 +155,23 @@ class HardExpire:
     by_bytes: bool
 
 
-DataPlaneEvent = Acquire | SoftExpire | HardExpire
+Endpoint = tuple[str, int]
+"""(address, UDP port) of a peer's ESP-in-UDP endpoint."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointChanged:
+    """NAT rebinding (RFC 3948 §3.3): an authenticated ESP-in-UDP packet of inbound SA ``spi`` came
+    from ``new`` instead of ``old``, so the outbound SA ``out_spi`` (None if the policy has none) now
+    sends to ``new``. IKE moves its own endpoint on its next authenticated message (RFC 7296 §2.23)."""
+
+    spi: int
+    out_spi: int | None
+    old: Endpoint
+    new: Endpoint
+
+
+DataPlaneEvent = Acquire | SoftExpire | HardExpire | EndpointChanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +211,7 @@ class DataPlane(Protocol):
         """Remove every SA (``/ip ipsec installed-sa flush``); policies stay."""
 
     def poll_events(self) -> list[DataPlaneEvent]:
-        """Events since the last call (acquires, soft/hard expiries)."""
+        """Events since the last call (acquires, soft/hard expiries, NAT rebindings)."""
 
     def statistics(self) -> dict[str, int]:
         """``/ip ipsec statistics`` counters by their RouterOS names."""

@@ -23,6 +23,7 @@ from ipsecd.dataplane.base import (
     Acquire,
     DataPlaneEvent,
     Direction,
+    EndpointChanged,
     IpsecProto,
     PolicySpec,
     SaSpec,
@@ -45,6 +46,7 @@ class MemoryDataPlane:
         self.wire: list[bytes] = []
         self.delivered: list[bytes] = []
         self.ike: list[bytes] = []
+        self._moves: list[EndpointChanged] = []
 
     # --- DataPlane -----------------------------------------------------------------------------------
 
@@ -87,7 +89,7 @@ class MemoryDataPlane:
 
     def poll_events(self) -> list[DataPlaneEvent]:
         """Acquires once per policy; expiries from the SA's owning worker only (every worker applies
-        time lifetimes to its SAD copy, only the owner's report counts)."""
+        time lifetimes to its SAD copy, only the owner's report counts); NAT rebindings."""
         now = self.clock()
         n = len(self.workers)
         out: list[DataPlaneEvent] = []
@@ -101,6 +103,8 @@ class MemoryDataPlane:
                         out.append(ev)
                 elif owner_of(ev.spi, n) == p.index:
                     out.append(ev)
+        out.extend(self._moves)
+        self._moves = []
         return out
 
     def statistics(self) -> dict[str, int]:
@@ -125,7 +129,14 @@ class MemoryDataPlane:
         p = self.workers[self._steer(outer) % len(self.workers)]
         verdict, idx, data = p.inbound(outer, self.clock())
         if verdict == HANDOFF:
-            verdict, idx, data = self.workers[idx].inbound(outer, self.clock())
+            p = self.workers[idx]
+            verdict, idx, data = p.inbound(outer, self.clock())
+        for move in p.poll_endpoint_changes():  # NAT rebinding: every worker sends the pair there
+            self._moves.append(move)
+            if move.out_spi is not None:
+                for other in self.workers:
+                    if other is not p:
+                        other.set_endpoint(move.out_spi, move.new)
         if verdict == IKE:
             self.ike.append(data)
         elif verdict != DROP:

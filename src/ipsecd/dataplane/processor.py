@@ -32,8 +32,8 @@ no clock (``now`` comes in with each call).
   has seen, arriving from another address/port than the SA's peer endpoint, moves the endpoint: the
   outbound SA of the same policy is sent there from then on (:attr:`Processor.redirect`; whole
   packets get their outer header rebuilt, the TUN worker looks the address up), and an
-  :class:`EndpointChanged` is reported (:meth:`Processor.poll_endpoint_changes`) so IKE can move
-  its own endpoint and update the SAs. A delayed older packet from the old address never moves it back.
+  :class:`~ipsecd.dataplane.base.EndpointChanged` is reported (:meth:`Processor.poll_endpoint_changes`,
+  which the backends merge into ``poll_events``) so the daemon knows. A delayed older packet from the old address never moves it back.
 - **Ownership of SAs by workers** (DESIGN.md §5): with ``workers > 1`` every processor holds the whole
   SPD and SAD but builds the transform object (sequence counter, IV source, replay window) only for the
   SAs it owns (:func:`owner_of`); a packet for another worker's SA comes back as :data:`HANDOFF` with
@@ -43,7 +43,6 @@ no clock (``now`` comes in with each call).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from ipaddress import ip_address
 
 from ipsecd.dataplane.ah import AhSa
@@ -52,6 +51,8 @@ from ipsecd.dataplane.base import (
     Action,
     DataPlaneEvent,
     Direction,
+    Endpoint,
+    EndpointChanged,
     IpsecProto,
     Level,
     PolicySpec,
@@ -87,27 +88,6 @@ ACQUIRE_RETRY = 30.0
 
 Result = tuple[int, int, bytes]
 """(verdict, worker index for :data:`HANDOFF` else 0, packet bytes)."""
-
-
-Endpoint = tuple[str, int]
-"""(address, UDP port) of a peer's ESP-in-UDP endpoint."""
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointChanged:
-    """An authenticated ESP-in-UDP packet of inbound SA ``spi`` came from ``new`` instead of ``old``
-    (the peer's NAT mapping changed): the outbound SA ``out_spi`` (None if the policy has none) now
-    sends to ``new``. IKE should update its own endpoint (RFC 7296 §2.23, on its next authenticated
-    message) and the SAs it installs later.
-
-    NOTE: a data-plane event for the IKE layer; it belongs in ``dataplane/base.py``'s
-    ``DataPlaneEvent`` union (the lead's file), so until then it travels on its own channel
-    (:meth:`Processor.poll_endpoint_changes`, ``TunDataPlane.poll_endpoint_changes``)."""
-
-    spi: int
-    out_spi: int | None
-    old: Endpoint
-    new: Endpoint
 
 
 def owner_of(spi: int, workers: int) -> int:

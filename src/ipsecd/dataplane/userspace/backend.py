@@ -6,7 +6,7 @@ It creates the TUN device and the policy routing (:mod:`.tun`), starts the packe
 worker (each keeps the whole SPD/SAD; only an SA's owner builds its transform), queries go to the SA's
 owner, statistics are the sum over workers. SPIs are reserved here, the one authority.
 
-NAT rebinding: :meth:`TunDataPlane.poll_endpoint_changes` reports the SA pairs whose peer moved.
+NAT rebinding: :meth:`TunDataPlane.poll_events` reports the SA pairs whose peer moved (``EndpointChanged``).
 
 IKE on UDP/4500 (the workers own that socket, see :mod:`.worker`): :meth:`TunDataPlane.recv_ike`
 returns the IKE messages that arrived there (marker stripped) with their sender, and
@@ -32,7 +32,7 @@ from ipsecd.dataplane.base import (
     SaState,
 )
 from ipsecd.dataplane.errors import ConfigError
-from ipsecd.dataplane.processor import EndpointChanged, owner_of
+from ipsecd.dataplane.processor import owner_of
 from ipsecd.dataplane.stats import Statistics
 from ipsecd.dataplane.userspace import tun
 from ipsecd.dataplane.userspace.worker import WorkerConfig, worker_main
@@ -53,7 +53,6 @@ class TunDataPlane:
         self._sad = Sad()
         self._events: list[DataPlaneEvent] = []
         self._ike: list[tuple[bytes, tuple[str, int]]] = []
-        self._moves: list[EndpointChanged] = []
         self._procs: list[Any] = []
         self._ctrl: list[Connection] = []
         self._up: list[Connection] = []
@@ -167,15 +166,6 @@ class TunDataPlane:
         out, self._events = self._events, []
         return out
 
-    def poll_endpoint_changes(self) -> list[EndpointChanged]:
-        """NAT rebindings the workers applied since the last call (an authenticated ESP-in-UDP packet
-        came from a new address/port: the SA pair now sends there). Not part of the
-        :class:`~ipsecd.dataplane.base.DataPlane` contract yet — see
-        :class:`~ipsecd.dataplane.processor.EndpointChanged`."""
-        self._drain()
-        out, self._moves = self._moves, []
-        return out
-
     def statistics(self) -> dict[str, int]:
         total = Statistics()
         for counters in self._all("stats"):
@@ -209,8 +199,6 @@ class TunDataPlane:
                     break
                 if kind == "event":
                     self._events.append(rest[0])
-                elif kind == "move":
-                    self._moves.append(rest[0])
                 else:
                     self._ike.append((rest[0], rest[1]))
 

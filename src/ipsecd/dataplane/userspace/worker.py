@@ -145,7 +145,7 @@ class Worker:
             if isinstance(ev, Acquire) or owner_of(ev.spi, self.cfg.workers) == self.cfg.index:
                 self.up.send(("event", ev))
         for move in self.proc.poll_endpoint_changes():
-            self.up.send(("move", move))
+            self.up.send(("event", move))
             if move.out_spi is not None:  # every worker's processor sends the pair to the new endpoint
                 host, port = move.new
                 msg = _HANDOFF_MOVE + _MOVE.pack(move.out_spi, port) + host.encode()

@@ -465,6 +465,11 @@ class XfrmDataPlane:
             if soft is not None:
                 soft.dying = True
 
+    def prepare_ike_socket(self, sock: socket.socket, natt: bool) -> None:
+        """The daemon's hook for each IKE socket it binds (``daemon/transport.py`` ``SocketHook``):
+        :func:`prepare_ike_socket`, which is why the daemon builds this backend with ``bypass_ports=()``."""
+        prepare_ike_socket(sock, natt=natt)
+
     def statistics(self) -> dict[str, int]:
         """The namespace's ``/proc/net/xfrm_stat`` under the manual's names (all 0 without it)."""
         kernel: dict[str, int] = {}

@@ -300,6 +300,10 @@ class IkeSa:
         """Negotiate another CHILD_SA (an acquire for a policy without SA)."""
         self.tm.queue_child_create(child)
 
+    def creating_child(self, policy_id: str) -> bool:
+        """A CHILD_SA for this policy is already queued or in negotiation on this IKE SA."""
+        return self.tm.creating(policy_id)
+
     def delete_child(self, inbound_spi: int, reason: str = "deleted") -> None:
         """Delete one CHILD_SA with an INFORMATIONAL DELETE (policy removed, installed-sa flush)."""
         child = self.children.get(inbound_spi)

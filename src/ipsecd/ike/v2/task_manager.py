@@ -86,6 +86,13 @@ class TaskManager:
         self.queue.append(Exchange(ExchangeType.CREATE_CHILD_SA, [task]))
         self.kick(self.sa.now)
 
+    def creating(self, policy_id: str) -> bool:
+        """A CHILD_SA for ``policy_id`` is queued or being negotiated (not a rekey): a repeated
+        Acquire must not start a second one."""
+        exchanges = self.queue if self.active is None else [self.active, *self.queue]
+        return any(isinstance(t, ChildCreate) and t.rekey is None and t.config is not None
+                   and t.config.policy_id == policy_id for x in exchanges for t in x.tasks)
+
     def queue_child_delete(self, children: list[ChildSa], reason: str) -> None:
 
         self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [ChildDelete(self.sa, children, reason)]))
