@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
+
 from ipsecd.ike.events import (
     AuthenticationFailed,
     ChildSaDeleted,
@@ -18,6 +20,7 @@ from ipsecd.ike.manager import IkeManager
 from ipsecd.ike.v2.config import ChildProposal, IkeProposal, Retransmit
 from ipsecd.wire.enums import ExchangeType, NotifyType
 from ipsecd.wire.ikev2.message import Message
+from ipsecd.wire.ikev2.payloads.ts import TrafficSelector, TsPayload
 
 from .conftest import Pair, child, configs, det_rng, spi_allocator
 
@@ -123,6 +126,30 @@ def test_ts_narrowed_to_the_responders_policy(peer_pair: Callable[..., Pair]) ->
     p.pump()
     out = p.events("i", ChildSaInstalled)[0].outbound.selector
     assert (str(out.src), str(out.dst)) == ("10.1.0.0/16", "10.2.0.0/16")
+
+
+def test_packet_selector_first_does_not_shrink_the_sa(peer_pair: Callable[..., Pair],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An initiator started by traffic proposes that packet's selector first (RFC 7296 §2.9, what
+    strongSwan's trap policies send): both ends still install the SA for the whole policy."""
+    real = TsPayload.encode_body
+
+    def with_packet_first(self: TsPayload) -> bytes:
+        sel = self.selectors
+        if len(sel) == 1 and sel[0].end != sel[0].start:  # the initiator's request
+            host = sel[0].start + 5
+            return replace(self, selectors=[TrafficSelector(sel[0].ts_type, 6, 40000, 40000, host, host), *sel]
+                           ).encode_body()
+        return real(self)
+
+    monkeypatch.setattr(TsPayload, "encode_body", with_packet_first)
+    p = peer_pair()
+    p.pump()
+    for side in ("i", "r"):
+        (installed,) = p.events(side, ChildSaInstalled)
+        assert {str(installed.outbound.selector.src), str(installed.outbound.selector.dst)} == \
+            {"10.1.0.0/16", "10.2.0.0/16"}, side
+        assert installed.outbound.selector.protocol == 0
 
 
 def test_authentication_failed_wrong_psk(peer_pair: Callable[..., Pair]) -> None:

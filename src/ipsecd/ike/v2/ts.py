@@ -3,8 +3,8 @@
 Narrowing, containment and the way back to SPD prefixes live in ``ipsecd.policy.selectors``; this
 module only converts between its integer-address :class:`~ipsecd.policy.selectors.TrafficSelector`
 and the wire codec's. Selectors of unknown TS types never match (they are ignored, not fatal). The
-negotiated ranges become the SaSpec's one ``Selector``: the first prefix pair when a range is no
-single prefix, "any port" when a port range has no policy form.
+negotiated ranges become the SaSpec's one ``Selector`` (:func:`covering`): the first prefix pair when
+a range is no single prefix, "any port" when a port range has no policy form.
 """
 
 from __future__ import annotations
@@ -93,6 +93,19 @@ def to_selector(local: TrafficSelector, remote: TrafficSelector) -> Selector:
 def sa_selectors(local: TrafficSelector, remote: TrafficSelector) -> tuple[Selector, Selector]:
     """(outbound, inbound) selectors of a CHILD_SA from its negotiated TS pair, in one look-up."""
     return to_selector(local, remote), to_selector(remote, local)
+
+
+def covering(tss: list[TrafficSelector]) -> TrafficSelector:
+    """The negotiated selector the SA's one ``Selector`` is made from: the first that contains all the
+    others. An initiator started by traffic puts that packet's own selector first (RFC 7296 §2.9:
+    ``10.1.0.5/32 tcp 40000`` before ``10.1.0.0/24``); taking the first would shrink the SA to one
+    flow and drop the rest of the subnet as template mismatches. When none covers the rest (disjoint
+    ranges), the first."""
+    if len(tss) > 1:
+        for ts in tss:
+            if all(is_within(other, [ts]) for other in tss):
+                return ts
+    return tss[0]
 
 
 def host_ts(address: Address) -> TrafficSelector:

@@ -34,7 +34,7 @@ from ...events import ChildSaInstalled, NegotiationFailed
 from ..child import ChildSa
 from ..config import ChildConfig
 from ..proposals import ChildAlgs, child_algs, child_proposals, explain, proposal_contains, select
-from ..ts import host_ts, is_within, local_remote, narrow, sa_selectors, to_selector, to_ts
+from ..ts import covering, host_ts, is_within, local_remote, narrow, sa_selectors, to_selector, to_ts
 from .base import Retry, Task
 from .ike_init import NONCE_SIZE
 
@@ -220,7 +220,7 @@ class ChildCreate(Task):
             n_r = narrow(tsr, ours_local)
             if n_i and n_r:
                 try:
-                    to_selector(n_r[0], n_i[0])
+                    to_selector(covering(n_r), covering(n_i))
                 except SelectorError:
                     continue
                 return cfg, n_i, n_r
@@ -316,7 +316,8 @@ class ChildCreate(Task):
         km = keymat.ikev2_child_keymat(sa.algs.prf, sa.keys.sk_d, ni, nr, 2 * (ek + ik), g_ir=shared or None)
         i_e, i_a, r_e, r_a = km[:ek], km[ek:ek + ik], km[ek + ik:2 * ek + ik], km[2 * ek + ik:]
         out_e, out_a, in_e, in_a = (i_e, i_a, r_e, r_a) if initiator else (r_e, r_a, i_e, i_a)
-        local_ts, remote_ts = (self.ts_i[0], self.ts_r[0]) if initiator else (self.ts_r[0], self.ts_i[0])
+        ts_i, ts_r = covering(self.ts_i), covering(self.ts_r)
+        local_ts, remote_ts = (ts_i, ts_r) if initiator else (ts_r, ts_i)
         out_sel, in_sel = sa_selectors(local_ts, remote_ts)
         (lhost, lport), (rhost, rport) = sa.addr
         encap = _encap(lport, rport) if (sa.nat_local or sa.nat_remote) else None
