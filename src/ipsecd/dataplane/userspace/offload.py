@@ -116,31 +116,38 @@ def _udp_run(pkts: list[bytes], i: int, out: list[bytes]) -> int:
     ``out``; returns the index after the run."""
     first = pkts[i]
     n = len(pkts)
-    total = len(first)
+    total = total0 = len(first)
     # IPv4 without options or fragmentation, UDP length = the rest, checksum present
     if (first[0] != 0x45 or (first[6] & 0x3F) or first[7] or ((first[2] << 8) | first[3]) != total
             or ((first[24] << 8) | first[25]) != total - 20 or not (first[26] | first[27]) or i + 1 == n):
         out.append(PLAIN + first)
         return i + 1
     size = total - 28
-    tos, frag_ttl_proto, flow = first[1], first[6:10], first[12:24]
-    ident = (first[4] << 8) | first[5]
-    df = first[6] & 0x40
+    # a full-size datagram matches when these equal the first's (bytes 0-3: version, IHL, TOS, total
+    # length; 6-9: DF, TTL, protocol; 12-23: addresses and ports; 24-25: UDP length) and its checksum
+    # is present; without DF its ID must count up too — a shorter one ends the run (checked in full)
+    lead, frag_ttl_proto, flow, ulen = first[:4], first[6:10], first[12:24], first[24:26]
+    ident = -1 if first[6] & 0x40 else (first[4] << 8) | first[5]
     j = i + 1
     end = min(n, i + UDP_MAX_SEGMENTS)
     while j < end:
         p = pkts[j]
-        plen = len(p)
-        psize = plen - 28
-        if (psize > size or psize <= 0 or total + psize > _MAX or p[0] != 0x45 or p[1] != tos
-                or p[6:10] != frag_ttl_proto or p[12:24] != flow or ((p[2] << 8) | p[3]) != plen
-                or ((p[24] << 8) | p[25]) != plen - 20 or not (p[26] | p[27])
-                or (not df and ((p[4] << 8) | p[5]) != (ident + j - i) & 0xFFFF)):
+        if (p[:4] != lead or p[12:24] != flow or p[6:10] != frag_ttl_proto or p[24:26] != ulen
+                or not (p[26] | p[27]) or len(p) != total0
+                or (ident >= 0 and ((p[4] << 8) | p[5]) != (ident + j - i) & 0xFFFF)):
+            plen = len(p)
+            psize = plen - 28
+            if (0 < psize < size and total + psize <= _MAX and p[:2] == lead[:2] and p[12:24] == flow
+                    and p[6:10] == frag_ttl_proto and ((p[2] << 8) | p[3]) == plen
+                    and ((p[24] << 8) | p[25]) == plen - 20 and (p[26] | p[27])
+                    and (ident < 0 or ((p[4] << 8) | p[5]) == (ident + j - i) & 0xFFFF)):
+                total += psize
+                j += 1
             break
-        total += psize
+        if total + size > _MAX:
+            break
+        total += size
         j += 1
-        if psize < size:
-            break
     if j == i + 1:
         out.append(PLAIN + first)
         return j
