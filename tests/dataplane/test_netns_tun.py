@@ -195,21 +195,19 @@ for i in range(int(sys.argv[3])):
 """
 
 
-def test_tunnel_mode_udp_burst_arrives_whole_through_coalesced_tun_writes(pair: Pair, tmp_path: Path) -> None:
-    """A burst of 1300-byte datagrams (a short one every 100) crosses the tunnel unchanged and in
-    order, and the receiving side wrote it to its TUN in fewer packets than datagrams: the runs went
-    through GSO_UDP_L4 writes the kernel segmented and checksummed (offload.coalesce)."""
+def test_tunnel_mode_udp_burst_arrives_whole(pair: Pair, tmp_path: Path) -> None:
+    """A burst of 1300-byte datagrams (a short one every 100) crosses the tunnel unchanged, complete
+    and in order (ESP sends batched with UDP GSO, received in GRO batches, each datagram written to
+    the TUN on its own)."""
     gw = Gateways(pair, tmp_path, mode="tunnel", encap=True, tun="ipdpudp")
     rx = pair.popen(pair.b, sys.executable, "-c", _UDP_RECV, pair.lan_b, stdout=subprocess.PIPE, text=True)
     assert rx.stdout is not None and rx.stdout.readline().strip() == "bound"
     count = 3000
     pair.run(pair.a, sys.executable, "-c", _UDP_SEND, pair.lan_a, pair.lan_b, str(count))
     out, _ = rx.communicate(timeout=20)
-    tun_rx = json.loads(pair.run(pair.b, "ip", "-j", "-s", "link", "show", "ipdpudp"))[0]["stats64"]["rx"]
     gw.stop()
     want = [i.to_bytes(4, "big") * (325 if i % 100 else 3) for i in range(count)]
     assert out.split() == [str(count), hashlib.sha256(b"|".join(want)).hexdigest()]
-    assert 0 < tun_rx["packets"] < count / 4  # counted per write: a GSO write of n datagrams is one
 
 
 def test_transport_mode_raw_esp_between_the_hosts(pair: Pair, tmp_path: Path) -> None:
