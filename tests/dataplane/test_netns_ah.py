@@ -20,6 +20,7 @@ from tests.dataplane.test_netns_outer6 import (
     assert_only_ipsec,
     capture,
     config,
+    dual_stack_pair,
     frames,
     tcp,
 )
@@ -33,14 +34,7 @@ PATTERN = "6970736563414821"  # "ipsecAH!": ping's payload pattern, visible on t
 
 @pytest.fixture
 def pair() -> Iterator[Pair]:
-    p = Pair("dpah")
-    try:
-        for ns, dev, outer, lan in ((p.a, p.veth_a, OUTER_A, LAN6_A), (p.b, p.veth_b, OUTER_B, LAN6_B)):
-            p.run(ns, "ip", "addr", "add", f"{outer}/64", "dev", dev, "nodad")
-            p.run(ns, "ip", "addr", "add", f"{lan}/128", "dev", "lo", "nodad")
-        yield p
-    finally:
-        p.close()
+    yield from dual_stack_pair("dpah")
 
 
 def ping(pair: Pair, src: str, dst: str) -> None:

@@ -27,9 +27,9 @@ LAN6_A, LAN6_B = "fd00:232:1::1", "fd00:232:2::1"
 KEYS = {0x1001: "11" * 20, 0x2002: "22" * 20, 0x3003: "33" * 20, 0x4004: "44" * 20}
 
 
-@pytest.fixture
-def pair() -> Iterator[Pair]:
-    p = Pair("dp6")
+def dual_stack_pair(prefix: str) -> Iterator[Pair]:
+    """A namespace pair with IPv6 outer (veth) and inner (lo) addresses added to its IPv4 ones."""
+    p = Pair(prefix)
     try:
         for ns, dev, outer, lan in ((p.a, p.veth_a, OUTER_A, LAN6_A), (p.b, p.veth_b, OUTER_B, LAN6_B)):
             p.run(ns, "ip", "addr", "add", f"{outer}/64", "dev", dev, "nodad")
@@ -37,6 +37,11 @@ def pair() -> Iterator[Pair]:
         yield p
     finally:
         p.close()
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    yield from dual_stack_pair("dp6")
 
 
 def config(side: str, *, encap: bool, proto: str = "esp", mode: str = "tunnel",
