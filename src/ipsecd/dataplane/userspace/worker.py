@@ -113,8 +113,10 @@ class Worker:
             self.hand.fileno(): self._handoff_in, self.ctrl.fileno(): self._ctrl_in}
         if self.udp6 is not None:
             handlers[self.udp6.fileno()] = partial(self._udp_in, self.udp6)
-        for sock, handler in ((self.esp, self._esp_in), (self.ah, self._ah_in), (self.esp6, self._esp6_in),
-                              (self.ah6, self._ah6_in)):
+        for esp, with_header in ((self.esp, True), (self.esp6, False)):
+            if esp is not None:
+                handlers[esp.fileno()] = partial(self._esp_in, esp, with_header)
+        for sock, handler in ((self.ah, self._ah_in), (self.ah6, self._ah6_in)):
             if sock is not None:
                 handlers[sock.fileno()] = handler
         for fd in handlers:
@@ -284,28 +286,17 @@ class Worker:
         self._flush_tx()
         self._flush_rx()
 
-    def _esp_in(self) -> None:
-        assert self.esp is not None
+    def _esp_in(self, sock: socket.socket, with_header: bool) -> None:
+        """Raw ESP: an IPv4 raw socket hands over the whole packet (its header is skipped), an IPv6 one
+        the ESP packet alone."""
         now = time.monotonic()
         for _ in range(BURST):
             try:
-                pkt = self.esp.recv(65535)
+                pkt = sock.recv(65535)
             except BlockingIOError:
                 break
-            ihl = (pkt[0] & 0x0F) * 4 if pkt else 0
-            self._deliver(*self.proc.inbound_esp(pkt[ihl:], False, now), _HANDOFF_RAW)
-        self._flush_rx()
-
-    def _esp6_in(self) -> None:
-        """Raw ESP over IPv6: the socket hands over the ESP packet without the IPv6 header."""
-        assert self.esp6 is not None
-        now = time.monotonic()
-        for _ in range(BURST):
-            try:
-                esp = self.esp6.recv(65535)
-            except BlockingIOError:
-                break
-            self._deliver(*self.proc.inbound_esp(esp, False, now), _HANDOFF_RAW)
+            ihl = (pkt[0] & 0x0F) * 4 if with_header and pkt else 0
+            self._deliver(*self.proc.inbound_esp(pkt[ihl:] if ihl else pkt, False, now), _HANDOFF_RAW)
         self._flush_rx()
 
     def _ah_in(self) -> None:
