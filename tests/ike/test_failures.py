@@ -152,6 +152,41 @@ def test_packet_selector_first_does_not_shrink_the_sa(peer_pair: Callable[..., P
         assert installed.outbound.selector.protocol == 0
 
 
+@pytest.mark.parametrize(("packet_first", "installed"), [(False, "10.1.0.0/16"), (True, "10.9.0.0/16")])
+def test_disjoint_ranges_narrow_to_the_one_pair_installed(peer_pair: Callable[..., Pair],
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          packet_first: bool, installed: str) -> None:
+    """TSi of two disjoint subnets (strongSwan's ``leftsubnet=10.1.0.0/16,10.9.0.0/16``), both inside
+    the responder's policy: an SA has one selector pair, so the responder answers with the pair it
+    installs (the range holding the packet's selector when there is one) and both ends agree on it."""
+    real = TsPayload.encode_body
+    sent: list[list[str]] = []
+
+    def two_subnets(self: TsPayload) -> bytes:
+        sel = self.selectors
+        if self.initiator and not sent:  # the initiator's request (the first TSi encoded)
+            other = TrafficSelector(sel[0].ts_type, 0, 0, 65535, sel[0].start + (8 << 16), sel[0].end + (8 << 16))
+            packet = TrafficSelector(sel[0].ts_type, 6, 40000, 40000, other.start + 5, other.start + 5)
+            sel = [packet, *sel, other] if packet_first else [*sel, other]
+        if self.initiator:
+            sent.append([f"{t.start}-{t.end}" for t in sel])
+        return real(replace(self, selectors=sel))
+
+    monkeypatch.setattr(TsPayload, "encode_body", two_subnets)
+    i, r = configs()
+    p = peer_pair(i, replace(r, children=(child(local="10.2.0.0/16", remote="10.0.0.0/8"),)))
+    p.pump()
+    request, reply = sent
+    assert len(request) == (3 if packet_first else 2)
+    first, last = installed.replace(".0/16", ".0"), installed.replace(".0.0/16", ".255.255")
+    assert reply == [f"{first}-{last}"]
+    # (only the wire carries the extra ranges: the initiator itself asked for 10.1.0.0/16, so it takes
+    # an answer of 10.9.0.0/16 as widening and gives up; the responder's side is what is tested here)
+    for side in ("r",) if packet_first else ("i", "r"):
+        (sa,) = p.events(side, ChildSaInstalled)
+        assert {str(sa.outbound.selector.src), str(sa.outbound.selector.dst)} == {installed, "10.2.0.0/16"}, side
+
+
 def test_authentication_failed_wrong_psk(peer_pair: Callable[..., Pair]) -> None:
     i, r = configs()
     p = peer_pair(i, replace(r, psk=b"another secret"))

@@ -3,8 +3,9 @@
 Narrowing, containment and the way back to SPD prefixes live in ``ipsecd.policy.selectors``; this
 module only converts between its integer-address :class:`~ipsecd.policy.selectors.TrafficSelector`
 and the wire codec's. Selectors of unknown TS types never match (they are ignored, not fatal). The
-negotiated ranges become the SaSpec's one ``Selector`` (:func:`covering`): the first prefix pair when
-a range is no single prefix, "any port" when a port range has no policy form.
+negotiated ranges become the SaSpec's one ``Selector`` (:func:`covering`, the widest range that contains
+the first): the first prefix pair when a range is no single prefix, "any port" when a port range has no
+policy form.
 """
 
 from __future__ import annotations
@@ -96,16 +97,19 @@ def sa_selectors(local: TrafficSelector, remote: TrafficSelector) -> tuple[Selec
 
 
 def covering(tss: list[TrafficSelector]) -> TrafficSelector:
-    """The negotiated selector the SA's one ``Selector`` is made from: the first that contains all the
-    others. An initiator started by traffic puts that packet's own selector first (RFC 7296 §2.9:
+    """The one negotiated selector a CHILD_SA is installed with: the widest that contains the first.
+
+    An initiator started by traffic puts that packet's own selector first (RFC 7296 §2.9:
     ``10.1.0.5/32 tcp 40000`` before ``10.1.0.0/24``); taking the first would shrink the SA to one
-    flow and drop the rest of the subnet as template mismatches. When none covers the rest (disjoint
-    ranges), the first."""
-    if len(tss) > 1:
-        for ts in tss:
-            if all(is_within(other, [ts]) for other in tss):
-                return ts
-    return tss[0]
+    flow and drop the rest of the subnet as template mismatches. Ranges that do not contain the first
+    (``leftsubnet=10.1.0.0/24,10.3.0.0/24``) are left out: an SA here has one selector pair, as on
+    RouterOS, so the responder answers with exactly this one (see ``ChildCreate._select_config``)
+    and the initiator starts a CHILD_SA of its own for the other range."""
+    first = best = tss[0]
+    for ts in tss[1:]:
+        if is_within(best, [ts]) and is_within(first, [ts]):
+            best = ts
+    return best
 
 
 def host_ts(address: Address) -> TrafficSelector:

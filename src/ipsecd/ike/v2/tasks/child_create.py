@@ -183,7 +183,7 @@ class ChildCreate(Task):
                 raise UnknownAlgorithmError("the responder widened the traffic selectors")
             if not tsi.selectors or not tsr.selectors:
                 raise UnknownAlgorithmError("empty traffic selectors")
-            to_selector(tsi.selectors[0], tsr.selectors[0])  # has a policy form, or SelectorError
+            to_selector(covering(tsi.selectors), covering(tsr.selectors))  # has a policy form, or SelectorError
             shared = b""
             if not self.in_ike_auth:
                 nonce = msg.get(NoncePayload)
@@ -219,11 +219,15 @@ class ChildCreate(Task):
             n_i = narrow(tsi, ours_remote)
             n_r = narrow(tsr, ours_local)
             if n_i and n_r:
+                # narrowing drops a selector another contains, the packet's one first of all: put
+                # it back in front so the chosen range is the one that holds the packet
+                c_i = covering(narrow(tsi[:1], ours_remote) + n_i)
+                c_r = covering(narrow(tsr[:1], ours_local) + n_r)
                 try:
-                    to_selector(covering(n_r), covering(n_i))
+                    to_selector(c_r, c_i)
                 except SelectorError:
                     continue
-                return cfg, n_i, n_r
+                return cfg, [c_i], [c_r]  # the reply names exactly the one pair we install
         shown = ", ".join(f"{t.start}-{t.end}" for t in tsi) + " -> " + ", ".join(f"{t.start}-{t.end}" for t in tsr)
         raise IkeProtocolError(NotifyType.TS_UNACCEPTABLE,
                                f"from {sa.addr[1][0]}: no policy matches {shown}; add a policy with these"
