@@ -104,7 +104,8 @@ def covering(tss: list[TrafficSelector]) -> TrafficSelector:
     flow and drop the rest of the subnet as template mismatches. Ranges that do not contain the first
     (``leftsubnet=10.1.0.0/24,10.3.0.0/24``) are left out: an SA here has one selector pair, as on
     RouterOS, so the responder answers with exactly this one (see ``ChildCreate._select_config``)
-    and the initiator starts a CHILD_SA of its own for the other range."""
+    and both ends install the same pair; the other range needs a CHILD_SA of its own (an initiator
+    with trap policies, strongSwan's ``auto=route``, asks for it when its traffic comes)."""
     first = best = tss[0]
     for ts in tss[1:]:
         if is_within(best, [ts]) and is_within(first, [ts]):
