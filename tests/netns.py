@@ -13,6 +13,7 @@ import itertools
 import os
 import subprocess
 import time
+from multiprocessing import resource_tracker
 from typing import Any
 
 _counter = itertools.count()
@@ -101,6 +102,10 @@ class InNetns:
         self._old = -1
 
     def __enter__(self) -> InNetns:
+        # multiprocessing's resource tracker (started by a backend's first spawned worker) must not
+        # be born inside the namespace: Pair.close kills what runs there, and the next test warned
+        # that the tracker "died unexpectedly"
+        resource_tracker.ensure_running()
         self._old = os.open("/proc/self/ns/net", os.O_RDONLY)
         fd = os.open(f"/var/run/netns/{self.ns}", os.O_RDONLY)
         try:
