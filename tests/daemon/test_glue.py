@@ -8,11 +8,13 @@ import json
 import logging
 import socket
 import struct
+from dataclasses import replace
 
 import pytest
 
 from ipsecd.daemon.demo import GATEWAYS, Gateway, _until, free_ports
 from ipsecd.dataplane.base import EndpointChanged
+from ipsecd.ike.events import ChildSaInstalled
 
 
 async def _pair() -> tuple[Gateway, Gateway]:
@@ -122,3 +124,29 @@ def test_unknown_peer_logged_once(caplog: pytest.LogCaptureFixture) -> None:
         asyncio.run(main())
     lines = [r.getMessage() for r in caplog.records if "127.0.0.3" in r.getMessage()]
     assert len(lines) == 1 and "address=127.0.0.3/32" in lines[0]
+
+
+def test_ranges_a_child_sa_leaves_out_are_logged_once_per_peer(caplog: pytest.LogCaptureFixture) -> None:
+    """A CHILD_SA negotiated from disjoint ranges carries one pair (ike.v2.ts.covering): the operator
+    is told which ranges are not carried — once, not per SA (a road-warrior peer has many)."""
+    carried: list[str] = []
+
+    async def main() -> None:
+        a, b = await _pair()
+        try:
+            (sa,) = a.glue.tracked
+            child = a.children()[0]
+            carried.append(f"carries {child.outbound.selector.src} -> {child.outbound.selector.dst} only")
+            for n in (1, 2):  # two more CHILD_SAs (new SPIs) with the same left-out range
+                event = ChildSaInstalled("net", replace(child.inbound, spi=0xDEAD0000 + n),
+                                         replace(child.outbound, spi=0xBEEF0000 + n),
+                                         left_out=("10.9.0.0-10.9.255.255",))
+                with caplog.at_level(logging.WARNING, logger="ipsecd"):
+                    a.glue.on_event(sa, event)
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    asyncio.run(main())
+    (line,) = [r.getMessage() for r in caplog.records if "10.9.0.0-10.9.255.255" in r.getMessage()]
+    assert line.startswith("peer gw-B: CHILD_SA ") and f"{carried[0]}, not 10.9.0.0-10.9.255.255:" in line, line

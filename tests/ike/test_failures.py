@@ -185,6 +185,8 @@ def test_disjoint_ranges_narrow_to_the_one_pair_installed(peer_pair: Callable[..
     for side in ("r",) if packet_first else ("i", "r"):
         (sa,) = p.events(side, ChildSaInstalled)
         assert {str(sa.outbound.selector.src), str(sa.outbound.selector.dst)} == {installed, "10.2.0.0/16"}, side
+    other = "10.1.0.0-10.1.255.255" if packet_first else "10.9.0.0-10.9.255.255"
+    assert p.events("r", ChildSaInstalled)[0].left_out == (other,)  # the glue warns about it
 
 
 def test_authentication_failed_wrong_psk(peer_pair: Callable[..., Pair]) -> None:

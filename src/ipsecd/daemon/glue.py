@@ -334,6 +334,11 @@ class Glue:
                          event.outbound.spi, event.outbound.encr,
                          f"/{event.outbound.integ}" if event.outbound.integ != "null" else "",
                          ", UDP-encapsulated" if event.outbound.encap else "")
+            if event.left_out:  # once per peer and ranges: a road-warrior peer would repeat it per client
+                sel = event.outbound.selector
+                self.note_once(f"leftout:{name}:{event.left_out}", "peer %s: CHILD_SA carries %s -> %s only, not "
+                               "%s: an SA has one selector pair, give each range a policy of its own", name,
+                               sel.src if sel else "?", sel.dst if sel else "?", ", ".join(event.left_out))
         elif isinstance(event, ev.ChildSaRekeyed):
             log.info("peer %s: CHILD_SA 0x%08x replaced by 0x%08x", name, event.old_inbound_spi, event.new_inbound_spi)
         elif isinstance(event, ev.ChildSaDeleted):

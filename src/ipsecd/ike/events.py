@@ -55,6 +55,9 @@ class ChildSaInstalled:
     inbound: SaSpec
     outbound: SaSpec
     rekey_of: int | None = None  # inbound SPI of the CHILD_SA this one replaces
+    # negotiated address ranges ("start-end") the SA does not carry: it has one selector pair (the
+    # widest range holding the first TS, ike.v2.ts.covering), disjoint ones need CHILD_SAs of their own
+    left_out: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

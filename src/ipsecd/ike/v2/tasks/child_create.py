@@ -220,14 +220,13 @@ class ChildCreate(Task):
             n_r = narrow(tsr, ours_local)
             if n_i and n_r:
                 # narrowing drops a selector another contains, the packet's one first of all: put
-                # it back in front so the chosen range is the one that holds the packet
-                c_i = covering(narrow(tsi[:1], ours_remote) + n_i)
-                c_r = covering(narrow(tsr[:1], ours_local) + n_r)
+                # it back in front so that covering() picks the range that holds the packet
+                n_i, n_r = narrow(tsi[:1], ours_remote) + n_i, narrow(tsr[:1], ours_local) + n_r
                 try:
-                    to_selector(c_r, c_i)
+                    to_selector(covering(n_r), covering(n_i))
                 except SelectorError:
                     continue
-                return cfg, [c_i], [c_r]  # the reply names exactly the one pair we install
+                return cfg, n_i, n_r
         shown = ", ".join(f"{t.start}-{t.end}" for t in tsi) + " -> " + ", ".join(f"{t.start}-{t.end}" for t in tsr)
         raise IkeProtocolError(NotifyType.TS_UNACCEPTABLE,
                                f"from {sa.addr[1][0]}: no policy matches {shown}; add a policy with these"
@@ -305,7 +304,9 @@ class ChildCreate(Task):
             out.append(NoncePayload(self.nonce_r))
             if self.ke is not None:
                 out.append(KePayload(DhGroup(self.ke.group), self._ke_public))
-        out += [TsPayload(self.ts_i), TsPayload(self.ts_r, initiator=False)]
+        # exactly the one pair we install (covering): with every narrowed range in the reply, the
+        # initiator would send traffic of ranges this SA does not carry
+        out += [TsPayload([covering(self.ts_i)]), TsPayload([covering(self.ts_r)], initiator=False)]
         ni, nr = (sa.nonce_i, sa.nonce_r) if self.in_ike_auth else (self.nonce_i, self.nonce_r)
         assert self._algs is not None
         self.install(self._algs, ni, nr, self._shared if not self.in_ike_auth else b"", initiator=False)
@@ -321,6 +322,8 @@ class ChildCreate(Task):
         i_e, i_a, r_e, r_a = km[:ek], km[ek:ek + ik], km[ek + ik:2 * ek + ik], km[2 * ek + ik:]
         out_e, out_a, in_e, in_a = (i_e, i_a, r_e, r_a) if initiator else (r_e, r_a, i_e, i_a)
         ts_i, ts_r = covering(self.ts_i), covering(self.ts_r)
+        left_out = tuple(dict.fromkeys(f"{t.start}-{t.end}" for tss, chosen in ((self.ts_i, ts_i), (self.ts_r, ts_r))
+                                       for t in tss if not is_within(t, [chosen])))
         local_ts, remote_ts = (ts_i, ts_r) if initiator else (ts_r, ts_i)
         out_sel, in_sel = sa_selectors(local_ts, remote_ts)
         (lhost, lport), (rhost, rport) = sa.addr
@@ -345,7 +348,8 @@ class ChildCreate(Task):
                         replaces=self.rekey.inbound.spi if self.rekey is not None else None)
         sa.children[self.my_spi] = child
         sa.emit(ChildSaInstalled(cfg.name, inbound, outbound,
-                                 rekey_of=self.rekey.inbound.spi if self.rekey is not None else None))
+                                 rekey_of=self.rekey.inbound.spi if self.rekey is not None else None,
+                                 left_out=left_out))
         self.installed(child)
 
     def installed(self, child: ChildSa) -> None:
