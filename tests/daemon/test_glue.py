@@ -72,9 +72,15 @@ def test_runtime_views_and_commands(caplog: pytest.LogCaptureFixture) -> None:
             assert b.execute("/ip ipsec active-peers kill-connections", False).rc == 0
             await _until("B to forget A", lambda: not _rows(b, "active-peers"), 5)
             await _until("A to re-initiate", lambda: bool(b.children()) and bool(a.children()), 10)
+            # the glue's indexes follow its SAs (per-event look-ups do not scan every tunnel)
+            (sa_a,) = a.glue.tracked
+            assert list(a.glue._of_peer) == ["gw-B"] and list(a.glue._of_peer["gw-B"]) == [sa_a]
+            assert set(a.glue._of_child) == {c.inbound.spi for c in a.children()}
         finally:
             for gw in (a, b):
                 await gw.daemon.stop()
+        for gw in (a, b):
+            assert gw.glue.tracked == {} and gw.glue._of_peer == {} and gw.glue._of_child == {}
 
     asyncio.run(main())
 

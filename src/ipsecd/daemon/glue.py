@@ -103,6 +103,9 @@ class Glue:
         self.force_encap = force_encap
         self.rng = rng
         self.tracked: dict[IkeSa, Tracked] = {}
+        # indexes of ``tracked``, so per-event work does not grow with the number of tunnels:
+        self._of_peer: dict[str, dict[IkeSa, Tracked]] = {}  # peer name -> its IKE SAs
+        self._of_child: dict[int, Tracked] = {}  # a CHILD_SA's inbound SPI -> its IKE SA's record
         self.policies: dict[str, PolicySpec] = {}
         self.daemon: Daemon | None = None
         self.runtime: Runtime | None = None
@@ -158,7 +161,7 @@ class Glue:
             self.note_once(line, "%s", line)
         for name, peer in old.items():
             if new.get(name) != peer:
-                for t in [t for t in self.tracked.values() if t.plan.endpoint.name == name]:
+                for t in list(self._of_peer.get(name, {}).values()):
                     log.info("peer %s: %s, deleting its IKE SA", name, "removed" if name not in new else "changed")
                     self._delete(t)
         self.plan = plan
@@ -224,7 +227,7 @@ class Glue:
                            "peer %s: address is not a single host, waiting for the peer to initiate",
                            peer.endpoint.name, level=logging.INFO)
             return
-        if any(t.plan.endpoint.name == peer.endpoint.name for t in self.tracked.values()):
+        if self._of_peer.get(peer.endpoint.name):
             return
         d = self._d
         remote = (host.compressed, peer.endpoint.port)
@@ -244,8 +247,9 @@ class Glue:
     def _track(self, sa: IkeSa, peer: PeerPlan, side: str) -> None:
         local, remote = sa.addr
         key = id(sa)
-        self.tracked[sa] = self._rt.peers[key] = Tracked(key, peer.endpoint.name, local, remote, side,
-                                                         last_seen=self._d.now(), sa=sa, plan=peer)
+        t = self.tracked[sa] = self._rt.peers[key] = Tracked(key, peer.endpoint.name, local, remote, side,
+                                                             last_seen=self._d.now(), sa=sa, plan=peer)
+        self._of_peer.setdefault(peer.endpoint.name, {})[sa] = t
 
     def new_responder(self, dgram: Datagram, spi_i: bytes) -> tuple[IkeSa, bytes] | None:
         if self.stopping:
@@ -325,6 +329,7 @@ class Glue:
             self.dataplane.add_sa(event.inbound)
             self.dataplane.add_sa(event.outbound)
             soft = event.inbound.lifetime.soft_seconds
+            self._of_child[event.inbound.spi] = t
             rec.children[event.inbound.spi] = ChildRecord(
                 event.inbound, event.outbound, t.plan.policy_of(event.child, event.outbound.policy_id),
                 now, time.time(), now + soft if soft else None)
@@ -343,6 +348,7 @@ class Glue:
             log.info("peer %s: CHILD_SA 0x%08x replaced by 0x%08x", name, event.old_inbound_spi, event.new_inbound_spi)
         elif isinstance(event, ev.ChildSaDeleted):
             self._drop_dynamic(event.inbound_spi)
+            self._of_child.pop(event.inbound_spi, None)
             if self._rt.remove_child(rec, event.inbound_spi) is not None:
                 log.info("peer %s: CHILD_SA 0x%08x/0x%08x deleted: %s", name, event.inbound_spi, event.outbound_spi,
                          event.reason)
@@ -421,6 +427,7 @@ class Glue:
         rec = t.record
         for spi in list(rec.children):
             self._drop_dynamic(spi)
+            self._of_child.pop(spi, None)
             self._rt.remove_child(rec, spi)
         self._drop_virtual_ips(t)
         for pool_name, identity in t.leases:
@@ -428,6 +435,11 @@ class Glue:
             if pool is not None:
                 pool.release(identity)
         self.tracked.pop(t.sa, None)
+        mine = self._of_peer.get(t.peer)
+        if mine is not None:
+            mine.pop(t.sa, None)
+            if not mine:
+                del self._of_peer[t.peer]
         self._rt.peers.pop(id(t.sa), None)
         self._d.engine.remove(t.sa)
         if rec.state == "established" or rec.side == "initiator":
@@ -482,15 +494,15 @@ class Glue:
     def on_dataplane_events(self) -> None:
         for event in self.dataplane.poll_events():
             if isinstance(event, SoftExpire) and event.direction is Direction.IN:
-                for t in self.tracked.values():
-                    if event.spi in t.record.children:
-                        t.sa.rekey_child(event.spi)
-                        self._d.engine.pump(t.sa)
+                t = self._of_child.get(event.spi)
+                if t is not None:
+                    t.sa.rekey_child(event.spi)
+                    self._d.engine.pump(t.sa)
             elif isinstance(event, Acquire) and event.level is not Level.USE:
                 self._acquire(event.policy_id)
             elif isinstance(event, EndpointChanged):
-                name = next((t.plan.endpoint.name for t in self.tracked.values() if event.spi in t.record.children),
-                            "?")
+                owner = self._of_child.get(event.spi)
+                name = owner.plan.endpoint.name if owner is not None else "?"
                 log.info("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); ESP "
                          "follows, IKE on its next authenticated message", name, *event.old, *event.new, event.spi)
 
@@ -501,8 +513,8 @@ class Glue:
         if peer is None:
             return
         child = next((c for c in peer.children if c.policy_id == policy_id), None)
-        for t in self.tracked.values():
-            if t.plan.endpoint.name == peer.endpoint.name and t.record.state == "established":
+        for t in self._of_peer.get(peer.endpoint.name, {}).values():
+            if t.record.state == "established":
                 if child is not None and not t.sa.creating_child(policy_id) and \
                         not any(c.policy_id == policy_id for c in t.record.children.values()):
                     t.sa.create_child(child)
@@ -530,6 +542,7 @@ class Glue:
         for t in self.tracked.values():
             for spi in list(t.record.children):
                 self._drop_dynamic(spi)
+                self._of_child.pop(spi, None)
                 t.sa.delete_child(spi, "installed-sa flush")
             t.record.children.clear()
             self._d.engine.pump(t.sa)
