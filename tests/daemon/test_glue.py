@@ -60,13 +60,17 @@ def test_runtime_views_and_commands(caplog: pytest.LogCaptureFixture) -> None:
             assert not old & {c.inbound.spi for c in a.children()}
             assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
             # a NAT rebinding the data plane saw is reported to the operator, naming the peer
-            spi = next(iter(a.children())).inbound.spi
-            moved = EndpointChanged(spi, None, (GATEWAYS["B"][0], 4500), ("192.0.2.99", 40000))
-            a.glue.dataplane.poll_events = lambda: [moved]  # type: ignore[method-assign]
+            # (out_spi None: the backend could not move the outbound SA, the operator is warned)
+            child = next(iter(a.children()))
+            old_ep = (GATEWAYS["B"][0], 4500)
+            moves = [EndpointChanged(child.inbound.spi, child.outbound.spi, old_ep, ("192.0.2.99", 40000)),
+                     EndpointChanged(child.inbound.spi, None, old_ep, ("192.0.2.98", 40001))]
+            a.glue.dataplane.poll_events = lambda: moves  # type: ignore[method-assign]
             with caplog.at_level(logging.INFO, logger="ipsecd"):
                 a.glue.on_dataplane_events()
-            assert any("peer gw-B: NAT mapping moved" in r.getMessage() and "192.0.2.99:40000" in r.getMessage()
-                       for r in caplog.records)
+            said = [r.getMessage() for r in caplog.records if "peer gw-B: NAT mapping moved" in r.getMessage()]
+            assert "192.0.2.99:40000" in said[0] and "ESP follows" in said[0]
+            assert "192.0.2.98:40001" in said[1] and f"still goes to {old_ep[0]}:4500" in said[1]
             del a.glue.dataplane.poll_events
             # kill-connections: B deletes (DELETE reaches A), A (not passive) comes back by itself
             assert b.execute("/ip ipsec active-peers kill-connections", False).rc == 0

@@ -503,8 +503,13 @@ class Glue:
             elif isinstance(event, EndpointChanged):
                 owner = self._of_child.get(event.spi)
                 name = owner.plan.endpoint.name if owner is not None else "?"
-                log.info("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); ESP "
-                         "follows, IKE on its next authenticated message", name, *event.old, *event.new, event.spi)
+                if event.out_spi is not None:
+                    log.info("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); ESP "
+                             "follows, IKE on its next authenticated message", name, *event.old, *event.new, event.spi)
+                else:
+                    log.warning("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); the "
+                                "data plane could not move the outbound SA, ESP to the peer still goes to %s:%d until "
+                                "the CHILD_SA is negotiated again", name, *event.old, *event.new, event.spi, *event.old)
 
     def _acquire(self, policy_id: str) -> None:
         """Traffic hit a policy without SA: a CHILD_SA on the peer's IKE SA, or the IKE SA first."""

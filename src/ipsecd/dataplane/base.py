@@ -162,8 +162,9 @@ Endpoint = tuple[str, int]
 @dataclass(frozen=True, slots=True)
 class EndpointChanged:
     """NAT rebinding (RFC 3948 §3.3): an authenticated ESP-in-UDP packet of inbound SA ``spi`` came
-    from ``new`` instead of ``old``, so the outbound SA ``out_spi`` (None if the policy has none) now
-    sends to ``new``. IKE moves its own endpoint on its next authenticated message (RFC 7296 §2.23)."""
+    from ``new`` instead of ``old``, so the outbound SA ``out_spi`` now sends to ``new``; None when no
+    outbound SA was moved (the policy has none, or the backend cannot move it: the kernel's SA id holds
+    the peer's address). IKE moves its own endpoint on its next authenticated message (RFC 7296 §2.23)."""
 
     spi: int
     out_spi: int | None

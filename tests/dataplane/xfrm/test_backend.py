@@ -16,6 +16,7 @@ from ipsecd.dataplane.base import (
     Acquire,
     Action,
     Direction,
+    EndpointChanged,
     HardExpire,
     IpsecProto,
     Level,
@@ -25,6 +26,7 @@ from ipsecd.dataplane.base import (
     SaSpec,
     Selector,
     SoftExpire,
+    UdpEncap,
 )
 from ipsecd.dataplane.xfrm import backend as xb
 from ipsecd.dataplane.xfrm import netlink as nl
@@ -254,3 +256,61 @@ def test_statistics_use_the_manuals_names() -> None:
     assert xb.KERNEL_COUNTERS["in-template-mismatches"] == "XfrmInTmplMismatch"
     assert xb.KERNEL_COUNTERS["out-bundle-errors"] == "XfrmOutBundleGenError"
     assert len(set(xb.KERNEL_COUNTERS.values())) == 25
+
+
+def mapping(sa: SaSpec, old: tuple[str, int], new: tuple[str, int]) -> bytes:
+    """An XFRM_MSG_MAPPING as the kernel multicasts it for inbound SA ``sa``."""
+    body = nl.USER_MAPPING.pack(nl.sa_id(sa.dst, sa.spi, sa.proto), 0, ip_address(old[0]).packed.ljust(16, b"\0"),
+                                ip_address(new[0]).packed.ljust(16, b"\0"), old[1].to_bytes(2, "big"),
+                                new[1].to_bytes(2, "big"))
+    assert len(body) == 64  # sizeof(struct xfrm_user_mapping)
+    return nl.NLMSGHDR.pack(16 + len(body), nl.XFRM_MSG_MAPPING, 0, 0, 0) + body
+
+
+def encap_ports(kernel: FakeKernel, dst: object, spi: int) -> tuple[int, int]:
+    """(encap_sport, encap_dport) of a kernel SA."""
+    body = kernel.sas[(ip_address(str(dst)).packed.ljust(16, b"\0"), spi, 50)]
+    raw = nl.attributes(body, nl.USERSA_INFO.size)[nl.XFRMA_ENCAP]
+    _type, sport, dport, _oa = nl.ENCAP_TMPL.unpack(raw)
+    return socket.ntohs(sport), socket.ntohs(dport)
+
+
+def test_nat_mapping_moves_the_pair_to_the_new_port_once(dp: xb.XfrmDataPlane, kernel: FakeKernel) -> None:
+    """The kernel's MAPPING (sent after the packet's ICV and replay checks): a new port on the same
+    address is followed by UPDSA of the inbound SA and of the outbound SAs of its reqid still sending
+    to the old endpoint; the repeats the kernel sends per packet are reported once."""
+    encap = UdpEncap(4500, 4500)
+    dp.add_policy(policy())
+    sa_in, sa_out = spec(0x5000, Direction.IN, encap=encap), spec(0x5001, Direction.OUT, encap=encap)
+    other = spec(0x6001, Direction.OUT, pid="p2", encap=encap)  # another policy's SA to the same peer
+    for sa in (sa_in, sa_out, other):
+        dp.add_sa(sa)
+    old, new = (str(REMOTE), 4500), (str(REMOTE), 40123)
+    kernel.multicast.append(mapping(sa_in, old, new) + mapping(sa_in, old, new))
+    assert dp.poll_events() == [EndpointChanged(0x5000, 0x5001, old, new)]
+    assert encap_ports(kernel, LOCAL, 0x5000) == (40123, 4500)  # inbound: the peer's port is the source
+    assert encap_ports(kernel, REMOTE, 0x5001) == (4500, 40123)
+    assert encap_ports(kernel, REMOTE, 0x6001) == (4500, 4500)  # other reqid: untouched
+    updates = kernel.requests.count(nl.XFRM_MSG_UPDSA)
+    kernel.multicast.append(mapping(sa_in, old, new))
+    assert dp.poll_events() == [] and kernel.requests.count(nl.XFRM_MSG_UPDSA) == updates
+    # a new address cannot be moved in place (it is part of the SA's id): reported without out_spi
+    moved = (str(REMOTE), 40123), ("198.51.100.7", 40123)
+    kernel.multicast.append(mapping(sa_in, *moved))
+    assert dp.poll_events() == [EndpointChanged(0x5000, None, *moved)]
+    assert kernel.requests.count(nl.XFRM_MSG_UPDSA) == updates
+    # not ours, or an outbound SA's id: ignored
+    kernel.multicast.append(mapping(spec(0x7777, Direction.IN, encap=encap), old, new) + mapping(sa_out, old, new))
+    assert dp.poll_events() == []
+
+
+def test_mapping_codec_reads_the_kernels_layout() -> None:
+    body = (ip_address("192.0.2.1").packed.ljust(16, b"\0") + (0x1234ABCD).to_bytes(4, "big")
+            + struct.pack("=HB", socket.AF_INET, 50) + b"\0" + struct.pack("=I", 7)
+            + ip_address("192.0.2.2").packed.ljust(16, b"\0") + ip_address("203.0.113.5").packed.ljust(16, b"\0")
+            + (4500).to_bytes(2, "big") + (61000).to_bytes(2, "big"))
+    m = nl.mapping_info(body)
+    assert (m.dst, m.spi, m.proto, m.reqid) == (ip_address("192.0.2.1"), 0x1234ABCD, 50, 7)
+    assert (m.old, m.new) == (("192.0.2.2", 4500), ("203.0.113.5", 61000))
+    with pytest.raises(nl.XfrmError):
+        nl.mapping_info(body[:63])

@@ -40,11 +40,19 @@ the daemon's sockets (:func:`prepare_ike_socket`); until the daemon calls it, ``
 locally delivered UDP to those ports, IPv4 and IPv6, at the top of the band (``bypass_ports=()``
 once the sockets carry their own).
 
-**Events**: a second socket subscribed to ``XFRMNLGRP_ACQUIRE`` and ``XFRMNLGRP_EXPIRE``.
-An ACQUIRE (traffic hit a template with no SA; the kernel sends it even without ESP support) becomes
-:class:`~ipsecd.dataplane.base.Acquire` with the packet's flow, for the policy whose template reqid it
-carries; an EXPIRE of one of our SAs becomes ``SoftExpire``/``HardExpire`` (``by_bytes`` when the
-byte counter reached that limit; otherwise it was time).
+**Events**: a second socket subscribed to ``XFRMNLGRP_ACQUIRE``, ``XFRMNLGRP_EXPIRE`` and
+``XFRMNLGRP_MAPPING``. An ACQUIRE (traffic hit a template with no SA; the kernel sends it even without
+ESP support) becomes :class:`~ipsecd.dataplane.base.Acquire` with the packet's flow, for the policy
+whose template reqid it carries; an EXPIRE of one of our SAs becomes ``SoftExpire``/``HardExpire``
+(``by_bytes`` when the byte counter reached that limit; otherwise it was time).
+
+A MAPPING (NAT rebinding, RFC 3948 §3.3: an ESP-in-UDP packet of an inbound SA passed its ICV and
+replay checks but came from another address or port) becomes ``EndpointChanged``, once per new
+endpoint. The kernel moves nothing itself. A new *port* on the same address is followed here: UPDSA
+gives the inbound SA and the outbound SAs of the same reqid (the pair, and its rekeyed successor) that
+still send to the old endpoint the new port. A new *address* cannot be followed in place — it is part
+of the kernel's SA id (and of tunnel-mode templates) — so the event carries ``out_spi=None`` and the
+CHILD_SA stays on the old address until IKE re-establishes it.
 
 **Statistics**: ``/proc/net/xfrm_stat`` of the backend's network namespace (opened at construction),
 one kernel counter per RouterOS name (:data:`KERNEL_COUNTERS`). They count every XFRM packet of the
@@ -78,6 +86,8 @@ from ipsecd.dataplane.base import (
     Action,
     DataPlaneEvent,
     Direction,
+    Endpoint,
+    EndpointChanged,
     HardExpire,
     IPAddress,
     IpsecProto,
@@ -128,11 +138,18 @@ class NoKernelIpsecError(nl.XfrmError):
 
 @dataclass(slots=True)
 class _Installed:
-    dst: IPAddress
-    proto: IpsecProto
-    reqid: int
+    spec: SaSpec  # as the daemon gave it (its keys: UPDSA restates the whole SA)
+    reqid: int  # the kernel's
     added: float  # clock value
     dying: bool = False
+
+    @property
+    def dst(self) -> IPAddress:
+        return self.spec.dst
+
+    @property
+    def proto(self) -> IpsecProto:
+        return self.spec.proto
 
 
 UDP_ENCAP = 100  # <linux/udp.h> socket option (level IPPROTO_UDP)
@@ -183,13 +200,14 @@ class XfrmDataPlane:
         self._policies: dict[str, tuple[PolicySpec, list[tuple[int, Selector]]]] = {}
         self._bypass: list[tuple[int, Selector]] = []
         self._events: list[DataPlaneEvent] = []
+        self._mapped: dict[int, Endpoint] = {}  # inbound SPI -> the new endpoint last reported
         self._closed = False
         self._sock = _open()
         self._ev: socket.socket | None = None
         self._stat_fd = -1
         try:
             self._sock.settimeout(TIMEOUT)
-            self._ev = _open(nl.groups(nl.XFRMNLGRP_ACQUIRE, nl.XFRMNLGRP_EXPIRE))
+            self._ev = _open(nl.groups(nl.XFRMNLGRP_ACQUIRE, nl.XFRMNLGRP_EXPIRE, nl.XFRMNLGRP_MAPPING))
             self._ev.setblocking(False)
             try:
                 self._stat_fd = os.open("/proc/self/net/xfrm_stat", os.O_RDONLY | os.O_CLOEXEC)
@@ -336,8 +354,7 @@ class XfrmDataPlane:
                     f"({op}: {e.text or os.strerror(e.errno)}); use --dataplane tun") from None
             raise nl.XfrmError(f"SA {sa.spi:#010x}: {e}") from None
         old = self._sas.get((sa.spi, sa.direction))
-        self._sas[(sa.spi, sa.direction)] = _Installed(sa.dst, sa.proto, reqid,
-                                                        old.added if old is not None else self.clock())
+        self._sas[(sa.spi, sa.direction)] = _Installed(sa, reqid, old.added if old is not None else self.clock())
         self._by_id[(sa.dst, sa.spi, sa.proto.value)] = sa.direction
 
     def add_sa(self, sa: SaSpec) -> None:
@@ -349,6 +366,8 @@ class XfrmDataPlane:
 
     def del_sa(self, spi: int, direction: Direction) -> None:
         rec = self._sas.pop((spi, direction), None)
+        if direction is Direction.IN:
+            self._mapped.pop(spi, None)
         if rec is not None:
             self._by_id.pop((rec.dst, spi, rec.proto.value), None)
             self._delete_sa(rec.dst, spi, rec.proto)
@@ -382,6 +401,7 @@ class XfrmDataPlane:
                 self._delete_sa(info.dst, info.spi, IpsecProto(info.proto))
         self._sas.clear()
         self._by_id.clear()
+        self._mapped.clear()
         self._reserved.clear()
 
     # --- DataPlane: policies -----------------------------------------------------------------------
@@ -438,6 +458,8 @@ class XfrmDataPlane:
                     self._on_acquire(nl.acquire_info(r.body))
                 elif r.kind == nl.XFRM_MSG_EXPIRE:
                     self._on_expire(*nl.expire_info(r.body))
+                elif r.kind == nl.XFRM_MSG_MAPPING:
+                    self._on_mapping(nl.mapping_info(r.body))
         out, self._events = self._events, []
         return out
 
@@ -456,6 +478,8 @@ class XfrmDataPlane:
             by_bytes = bool(info.hard_bytes) and info.bytes >= info.hard_bytes
             self._events.append(HardExpire(info.spi, direction, by_bytes))
             rec = self._sas.pop((info.spi, direction), None)  # the kernel deletes it itself
+            if direction is Direction.IN:
+                self._mapped.pop(info.spi, None)
             if rec is not None:
                 del self._by_id[(info.dst, info.spi, info.proto)]
         else:
@@ -464,6 +488,30 @@ class XfrmDataPlane:
             soft = self._sas.get((info.spi, direction))
             if soft is not None:
                 soft.dying = True
+
+    def _on_mapping(self, m: nl.MappingInfo) -> None:
+        """NAT rebinding (see the module docstring). Without ``mapping_maxage`` the kernel repeats
+        the MAPPING for every packet from the new endpoint while the SA still names the old one, so
+        only the first is reported."""
+        if self._by_id.get((m.dst, m.spi, m.proto)) is not Direction.IN or self._mapped.get(m.spi) == m.new:
+            return
+        inbound = self._sas.get((m.spi, Direction.IN))
+        encap = inbound.spec.encap if inbound is not None else None
+        if inbound is None or encap is None:
+            return
+        self._mapped[m.spi] = m.new
+        if m.new[0] != m.old[0]:
+            self._events.append(EndpointChanged(m.spi, None, m.old, m.new))
+            return
+        port, moved = m.new[1], None
+        self._install(replace(inbound.spec, encap=replace(encap, dport=port)), update=True)
+        for (spi, direction), rec in list(self._sas.items()):
+            out = rec.spec
+            if (direction is Direction.OUT and rec.reqid == inbound.reqid and out.encap is not None
+                    and out.dst.compressed == m.old[0] and out.encap.dport == m.old[1]):
+                self._install(replace(out, encap=replace(out.encap, dport=port)), update=True)
+                moved = spi
+        self._events.append(EndpointChanged(m.spi, moved, m.old, m.new))
 
     def prepare_ike_socket(self, sock: socket.socket, natt: bool) -> None:
         """The daemon's hook for each IKE socket it binds (``daemon/transport.py`` ``SocketHook``):

@@ -55,8 +55,8 @@ SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK = 270, 10, 11
 XFRM_MSG_NEWSA, XFRM_MSG_DELSA, XFRM_MSG_GETSA = 0x10, 0x11, 0x12
 XFRM_MSG_NEWPOLICY, XFRM_MSG_DELPOLICY, XFRM_MSG_GETPOLICY = 0x13, 0x14, 0x15
 XFRM_MSG_ALLOCSPI, XFRM_MSG_ACQUIRE, XFRM_MSG_EXPIRE = 0x16, 0x17, 0x18
-XFRM_MSG_UPDSA = 0x1A
-XFRMNLGRP_ACQUIRE, XFRMNLGRP_EXPIRE = 1, 2
+XFRM_MSG_UPDSA, XFRM_MSG_MAPPING = 0x1A, 0x26
+XFRMNLGRP_ACQUIRE, XFRMNLGRP_EXPIRE, XFRMNLGRP_MAPPING = 1, 2, 8
 
 XFRMA_ALG_AUTH, XFRMA_ALG_CRYPT, XFRMA_ENCAP, XFRMA_TMPL = 1, 2, 4, 5
 XFRMA_REPLAY_VAL, XFRMA_LASTUSED = 10, 15
@@ -90,6 +90,7 @@ USERSPI_INFO = struct.Struct("=224sII")  # info, min, max
 #: id, saddr, sel (the packet's flow), policy, aalgos, ealgos, calgos, seq
 USER_ACQUIRE = struct.Struct("=24s16s56s168sIIII")
 USER_EXPIRE = struct.Struct("=224sB7x")  # state, hard
+USER_MAPPING = struct.Struct("=24sI16s16s2s2s")  # usersa_id, reqid, old/new saddr, old/new sport (network order)
 ENCAP_TMPL = struct.Struct("=HHH2x16s")
 ALGO = struct.Struct("=64sI")
 ALGO_EXT = struct.Struct("=64sII")  # xfrm_algo_auth (trunc len) / xfrm_algo_aead (icv len)
@@ -491,3 +492,29 @@ def acquire_info(body: bytes) -> AcquireInfo:
     xid, _saddr, sel, pol, _a, _e, _c, _seq = USER_ACQUIRE.unpack_from(body)
     tmpl = attributes(body, USER_ACQUIRE.size).get(XFRMA_TMPL, b"")
     return AcquireInfo(parse_selector(sel), policy_info(pol, tmpl), XFRM_ID.unpack(xid)[2])
+
+
+@dataclass(frozen=True, slots=True)
+class MappingInfo:
+    """An ``XFRM_MSG_MAPPING``: ESP-in-UDP for the SA (``dst``, ``spi``, ``proto``) came from ``new``
+    (address, port) instead of the SA's ``old`` — sent once the packet passed the SA's ICV and replay
+    checks (``esp_input_done2`` → ``km_new_mapping``), so a forged packet cannot cause one."""
+
+    dst: IPAddress
+    spi: int
+    proto: int
+    reqid: int
+    old: tuple[str, int]
+    new: tuple[str, int]
+
+
+def mapping_info(body: bytes) -> MappingInfo:
+    if len(body) < USER_MAPPING.size:
+        raise XfrmError(f"xfrm_user_mapping of {len(body)} bytes, expected {USER_MAPPING.size}")
+    xid, reqid, old_addr, new_addr, old_port, new_port = USER_MAPPING.unpack_from(body)
+    daddr, spi, family, proto = USERSA_ID.unpack(xid)
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        raise XfrmError(f"mapping of address family {family}")
+    return MappingInfo(_ip(daddr, family), socket.ntohl(spi), proto, reqid,
+                       (_ip(old_addr, family).compressed, int.from_bytes(old_port, "big")),
+                       (_ip(new_addr, family).compressed, int.from_bytes(new_port, "big")))
