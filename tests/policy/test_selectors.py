@@ -68,6 +68,23 @@ def test_intersection_protocol_ports_and_opaque() -> None:
     assert not a.contains(TS.from_addresses("10.0.0.5", "10.0.0.5", 0, 1200, 1200))  # any protocol is wider
 
 
+def _selectors() -> st.SearchStrategy[TrafficSelector]:
+    """Small v4/v6 ranges, any or one protocol, port ranges including "any" and OPAQUE: overlaps,
+    nesting and every kind of mismatch are all likely."""
+    def build(version: int, a: int, b: int, proto: int, p: int, q: int, kind: int) -> TrafficSelector:
+        lo, hi = ((0, MAX_PORT), (MAX_PORT, 0), (min(p, q), max(p, q)))[kind]
+        return TS(version, min(a, b), max(a, b), proto, lo, hi)
+    return st.builds(build, st.sampled_from([4, 6]), st.integers(0, 40), st.integers(0, 40),
+                     st.sampled_from([0, 6, 17]), st.integers(0, 70), st.integers(0, 70), st.integers(0, 2))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_selectors(), _selectors())
+def test_contains_is_intersection_equal_to_the_other(a: TrafficSelector, b: TrafficSelector) -> None:
+    """``contains`` compares bounds directly; its definition is ``intersect(other) == other``."""
+    assert a.contains(b) == (a.intersect(b) == b)
+
+
 def test_narrowing_rfc7296_2_9() -> None:
     # initiator proposes everything; responder allows two subnets → two narrowed selectors
     proposed = [TS.from_addresses("0.0.0.0", "255.255.255.255")]

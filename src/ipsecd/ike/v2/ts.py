@@ -107,7 +107,7 @@ def covering(tss: list[TrafficSelector]) -> TrafficSelector:
     and both ends install the same pair; the other range needs a CHILD_SA of its own (an initiator
     with trap policies, strongSwan's ``auto=route``, asks for it when its traffic comes)."""
     first = best = tss[0]
-    for ts in tss[1:]:
+    for ts in tss[1:]:  # (mostly none: one range each way)
         if is_within(best, [ts]) and is_within(first, [ts]):
             best = ts
     return best

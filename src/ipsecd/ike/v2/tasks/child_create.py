@@ -61,6 +61,12 @@ def _without_ke(proposals: list[Proposal]) -> list[Proposal]:
             for p in proposals]
 
 
+def _packet_first(head: list[TrafficSelector], narrowed: list[TrafficSelector]) -> list[TrafficSelector]:
+    """``narrowed`` led by the narrowed first proposed selector (the packet's, RFC 7296 §2.9), which
+    narrowing drops when a wider one contains it; unchanged (no copy) when it leads already."""
+    return narrowed if not head or head[0] == narrowed[0] else head[:1] + narrowed
+
+
 class ChildCreate(Task):
     __slots__ = (
         "_algs",
@@ -221,7 +227,7 @@ class ChildCreate(Task):
             if n_i and n_r:
                 # narrowing drops a selector another contains, the packet's one first of all: put
                 # it back in front so that covering() picks the range that holds the packet
-                n_i, n_r = narrow(tsi[:1], ours_remote) + n_i, narrow(tsr[:1], ours_local) + n_r
+                n_i, n_r = _packet_first(narrow(tsi[:1], ours_remote), n_i), _packet_first(narrow(tsr[:1], ours_local), n_r)
                 try:
                     to_selector(covering(n_r), covering(n_i))
                 except SelectorError:
@@ -323,7 +329,7 @@ class ChildCreate(Task):
         out_e, out_a, in_e, in_a = (i_e, i_a, r_e, r_a) if initiator else (r_e, r_a, i_e, i_a)
         ts_i, ts_r = covering(self.ts_i), covering(self.ts_r)
         left_out = tuple(dict.fromkeys(f"{t.start}-{t.end}" for tss, chosen in ((self.ts_i, ts_i), (self.ts_r, ts_r))
-                                       for t in tss if not is_within(t, [chosen])))
+                                       for t in tss if t is not chosen and not is_within(t, [chosen])))
         local_ts, remote_ts = (ts_i, ts_r) if initiator else (ts_r, ts_i)
         out_sel, in_sel = sa_selectors(local_ts, remote_ts)
         (lhost, lport), (rhost, rport) = sa.addr
