@@ -43,25 +43,30 @@ PROPOSAL_SETS = (DEFAULTS, GCM_ECP384, CHACHA_X25519)
 
 def ipsecd_site_rsc(topo: Topology, p: Proposals = DEFAULTS, *, passive: bool = False, lifetime: str = "1d",
                     sa_lifetime: str = "30m", dpd: str = "disable-dpd", dpd_failures: int = 5,
-                    peer_address: str | None = None) -> str:
-    """ipsecd (right) ⇄ charon (left): LAN /32 to LAN /32, PSK with FQDN identities."""
+                    peer_address: str | None = None, v6: bool = False) -> str:
+    """ipsecd (right) ⇄ charon (left): LAN /32 to LAN /32 (``v6``: IPv6 peers and LAN /128s), PSK
+    with FQDN identities."""
     left, right = topo.left, topo.right
-    peer_addr = peer_address or f"{topo.left_seen_by_right}/32"
+    peer_addr = peer_address or (f"{left.wan6}/128" if v6 else f"{topo.left_seen_by_right}/32")
+    src, dst = (f"{right.lan6}/128", f"{left.lan6}/128") if v6 else (f"{right.lan}/32", f"{left.lan}/32")
     return f"""\
 /ip ipsec profile add name=interop enc-algorithm={p.enc_algorithm} hash-algorithm={p.hash_algorithm} dh-group={p.dh_group} lifetime={lifetime} dpd-interval={dpd} dpd-maximum-failures={dpd_failures} nat-traversal=yes
 /ip ipsec peer add name=sswan address={peer_addr} profile=interop exchange-mode=ike2 passive={"yes" if passive else "no"}
 /ip ipsec identity add peer=sswan auth-method=pre-shared-key secret="{PSK}" my-id=fqdn:right.test remote-id=fqdn:left.test
 /ip ipsec proposal add name=interop enc-algorithms={p.enc_algorithms} auth-algorithms={p.auth_algorithms} pfs-group={p.pfs_group} lifetime={sa_lifetime}
-/ip ipsec policy add peer=sswan tunnel=yes src-address={right.lan}/32 dst-address={left.lan}/32 proposal=interop
+/ip ipsec policy add peer=sswan tunnel=yes src-address={src} dst-address={dst} proposal=interop
 """
 
 
 def charon_site_conf(topo: Topology, p: Proposals = DEFAULTS, *, rekey_time: str = "0",
-                     child_rekey: str = "0", dpd_delay: str = "0", start_action: str = "none") -> str:
+                     child_rekey: str = "0", dpd_delay: str = "0", start_action: str = "none",
+                     v6: bool = False) -> str:
     left, right = topo.left, topo.right
+    wans, ts = ((left.wan6, right.wan6), (f"{left.lan6}/128", f"{right.lan6}/128")) if v6 else \
+        ((left.wan, right.wan), (f"{left.lan}/32", f"{right.lan}/32"))
     return swanctl_connection(
-        "net", local_addr=left.wan, remote_addr=right.wan, local_id="left.test", remote_id="right.test",
-        local_ts=f"{left.lan}/32", remote_ts=f"{right.lan}/32", psk=PSK, proposals=p.ike,
+        "net", local_addr=wans[0], remote_addr=wans[1], local_id="left.test", remote_id="right.test",
+        local_ts=ts[0], remote_ts=ts[1], psk=PSK, proposals=p.ike,
         esp_proposals=p.esp, rekey_time=rekey_time, child_rekey=child_rekey, dpd_delay=dpd_delay,
         start_action=start_action,
         # explicit lifetimes: charon's defaults (10 % over the rekey time, random jitter) make

@@ -170,6 +170,8 @@ class Netns:
     wan: str = ""  # address on the veth toward the peer / NAT box
     lan: str = ""  # /32 on lo: the inner address traffic is sent from/to
     iface: str = ""
+    wan6: str = ""  # IPv6 counterparts (Topology(ipv6=True))
+    lan6: str = ""
     procs: list[Proc] = field(default_factory=list)
 
     def cmd(self, *args: str) -> list[str]:
@@ -202,12 +204,19 @@ def netns_exists(name: str) -> bool:
 class Topology:
     """Two namespaces joined by a veth (or through a masquerading NAT namespace)."""
 
-    def __init__(self, prefix: str = "ipd", wan_net: int = 241, lan_net: int = 242, nat: bool = False) -> None:
+    def __init__(self, prefix: str = "ipd", wan_net: int = 241, lan_net: int = 242, nat: bool = False,
+                 ipv6: bool = False) -> None:
+        """``ipv6``: the veth and the LANs also get IPv6 addresses (``fd00:<w>::1|2/64`` and
+        ``fd00:<n>:1|2::1/128``; not with ``nat``)."""
         self.prefix = prefix
         self.nat_enabled = nat
+        self.ipv6 = ipv6 and not nat
         w, n = wan_net, lan_net
         self.left = Netns(f"{prefix}L", iface=f"{prefix}L-eth", lan=f"10.{n}.1.1")
         self.right = Netns(f"{prefix}R", iface=f"{prefix}R-eth", wan=f"10.{w}.0.2", lan=f"10.{n}.2.1")
+        if self.ipv6:
+            for side, s in ((1, self.left), (2, self.right)):
+                s.wan6, s.lan6 = f"fd00:{w}::{side}", f"fd00:{n}:{side}::1"
         self.nat: Netns | None = None
         if nat:
             self.left.wan = f"10.{w}.1.1"
@@ -254,9 +263,12 @@ class Topology:
         for s in (left, right):
             s.run("ip", "link", "set", s.iface, "up")
             s.run("ip", "addr", "add", f"{s.lan}/32", "dev", "lo")
-        _sent, got = left.ping(right.wan, count=1, wait=3)
-        if got != 1:
-            raise RuntimeError(f"topology {self.prefix}: {left.wan} cannot reach {right.wan}")
+            if self.ipv6:
+                s.run("ip", "addr", "add", f"{s.wan6}/64", "dev", s.iface, "nodad")
+                s.run("ip", "addr", "add", f"{s.lan6}/128", "dev", "lo")
+        for src, dst in ((left.wan, right.wan), (left.wan6, right.wan6)):
+            if dst and left.ping(dst, count=1, wait=3)[1] != 1:
+                raise RuntimeError(f"topology {self.prefix}: {src} cannot reach {dst}")
         return self
 
     @staticmethod

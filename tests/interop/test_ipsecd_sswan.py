@@ -16,6 +16,7 @@ import pytest
 
 from tests.interop.scenarios import (
     DEFAULTS,
+    GCM_ECP384,
     PROPOSAL_SETS,
     Proposals,
     charon_roadwarrior_conf,
@@ -201,6 +202,33 @@ def test_through_nat(tmp_path: Path) -> None:
             assert pair.ping(3) == (3, 3)
             peer = pair.rows("active-peers")[0]
             assert peer["remote-address"] == topo.left_seen_by_right
+        except BaseException:
+            print(pair.diagnostics())
+            raise
+
+
+@pytest.mark.parametrize("initiator", ["strongswan", "ipsecd"])
+def test_ipv6_peers_and_lans(tmp_path: Path, initiator: str) -> None:
+    """IKE and ESP-in-UDP over IPv6 between the peers, IPv6 LANs inside: NAT-D hashes, ID and TS
+    payloads, the 4500 float and the TUN data plane's IPv6 sockets against strongSwan's."""
+    with Topology("ipdv", ipv6=True) as topo:
+        charon = Charon(topo.left, tmp_path).start()
+        charon.load(charon_site_conf(topo, GCM_ECP384, v6=True))
+        rsc = ipsecd_site_rsc(topo, GCM_ECP384, passive=initiator == "strongswan", v6=True)
+        pair = Pair(topo, charon, Ipsecd(topo.right, tmp_path, rsc).start())
+        try:
+            if initiator == "strongswan":
+                charon.initiate("net")
+            else:
+                wait_until("charon to see an established CHILD_SA", lambda: bool(charon.child_sas()), 20)
+            assert topo.left.ping(topo.right.lan6, src=topo.left.lan6, count=3) == (3, 3)
+            (peer,) = pair.rows("active-peers")
+            assert peer["remote-address"] == topo.left.wan6 and peer["local-address"] == topo.right.wan6
+            assert peer["side"] == ("responder" if initiator == "strongswan" else "initiator")
+            sas = pair.rows("installed-sa")
+            assert {(sa["src-address"], sa["dst-address"]) for sa in sas} == {
+                (topo.left.wan6, topo.right.wan6), (topo.right.wan6, topo.left.wan6)}
+            assert all(int(str(sa["current-packets"])) >= 3 for sa in sas)
         except BaseException:
             print(pair.diagnostics())
             raise
