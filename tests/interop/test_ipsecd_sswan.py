@@ -232,3 +232,27 @@ def test_ipv6_peers_and_lans(tmp_path: Path, initiator: str) -> None:
         except BaseException:
             print(pair.diagnostics())
             raise
+
+
+def test_disjoint_subnets_in_one_child_are_narrowed_to_one_pair(tmp_path: Path) -> None:
+    """strongSwan's ``local_ts`` of two disjoint ranges, both inside ipsecd's policy: an SA has one
+    selector pair, so ipsecd answers with the first range only, charon installs exactly that, the
+    first range's traffic flows, and ipsecd's log names the range left out."""
+    with Topology("ipdx") as topo:
+        left, right = topo.left, topo.right
+        second = left.lan.rsplit(".", 2)[0] + ".11.1"  # another /32 of the left LAN's /16
+        left.run("ip", "addr", "add", f"{second}/32", "dev", "lo")
+        charon = Charon(left, tmp_path).start()
+        charon.load(charon_site_conf(topo).replace(f"local_ts = {left.lan}/32", f"local_ts = {left.lan}/32,{second}/32"))
+        wide = left.lan.rsplit(".", 2)[0] + ".0.0/16"
+        rsc = ipsecd_site_rsc(topo, passive=True).replace(f"dst-address={left.lan}/32", f"dst-address={wide}")
+        pair = Pair(topo, charon, Ipsecd(right, tmp_path, rsc).start())
+        try:
+            charon.initiate("net")
+            (child,) = charon.child_sas()
+            assert child["local-ts"] == [f"{left.lan}/32"] and child["remote-ts"] == [f"{right.lan}/32"]
+            assert pair.ping(3) == (3, 3)
+            wait_until("the warning", lambda: "not " + f"{second}-{second}" in pair.ipsecd.log_text(), 5)
+        except BaseException:
+            print(pair.diagnostics())
+            raise
