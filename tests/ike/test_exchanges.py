@@ -15,6 +15,7 @@ from ipsecd.ike.events import (
     IkeSaDeleted,
     IkeSaEstablished,
     IkeSaRekeyed,
+    NegotiationFailed,
     PeerDead,
     VirtualIpAssigned,
 )
@@ -166,12 +167,11 @@ def test_create_child_invalid_ke_retries_with_the_responders_pfs_group(peer_pair
     assert creates == ["i>r", "r>i", "i>r", "r>i"]  # INVALID_KE_PAYLOAD, then the retry
     installed = p.events("i", ChildSaInstalled)
     assert len(installed) == 2 and installed[1].child == "pfs"
-    assert not [e for e in p.r_events if type(e).__name__ == "NegotiationFailed"]  # a guess, not a failure
+    assert not [e for e in p.r_events if isinstance(e, NegotiationFailed)]  # a guess, not a failure
     assert p.i.children[installed[1].inbound.spi].algs.group.name == "ecp256"  # type: ignore[union-attr]
 
 
 def test_create_child_no_proposal_explained_on_both_sides(peer_pair: Callable[..., Pair]) -> None:
-    from ipsecd.ike.events import NegotiationFailed
     from ipsecd.ike.v2.config import ChildProposal
 
     i, r = configs()
@@ -186,7 +186,25 @@ def test_create_child_no_proposal_explained_on_both_sides(peer_pair: Callable[..
     assert "ENCR offered [aes-128-gcm,aes-128-cbc] accepted [aes-256-cbc]" in rf[0].detail
     assert "proposal enc-algorithms" in rf[0].detail
     assert if_[0].notify == "NO_PROPOSAL_CHOSEN" and "change the policy's proposal" in if_[0].detail
+    assert "we offered ENCR [aes-128-gcm,aes-128-cbc]; INTEG [sha256]; DH [ecp256]; ESN [no-esn]" in if_[0].detail
     assert p.i.state == "established" and len(p.i.children) == 1
+
+
+def test_further_policies_come_by_create_child_sa_with_nonce_and_ke(peer_pair: Callable[..., Pair]) -> None:
+    """Two children configured: the first rides on IKE_AUTH, the second is queued with it (before the
+    IKE SA is up) yet must go out as a full CREATE_CHILD_SA — Nonce, KE for its PFS group — which
+    strongSwan checks (it answered INVALID_SYNTAX when the Nonce was missing)."""
+    i, r = configs()
+    second_i = child("x", local="10.10.0.0/16", remote="10.20.0.0/16")
+    second_r = child("x", local="10.20.0.0/16", remote="10.10.0.0/16")
+    p = peer_pair(replace(i, children=(*i.children, second_i)), replace(r, children=(*r.children, second_r)))
+    p.pump()
+    for side in ("i", "r"):
+        assert sorted(e.child for e in p.events(side, ChildSaInstalled)) == ["net", "x"], side
+    requests = [Message.decode(b) for d, b in p.wire if d == "i>r"]
+    (create,) = [m for m in requests if m.header.exchange == ExchangeType.CREATE_CHILD_SA]
+    assert create.header.message_id == 2
+    assert not p.events("i", NegotiationFailed) and not p.events("r", NegotiationFailed)
 
 
 def test_ike_rekey_invalid_ke_retries_with_the_responders_group(peer_pair: Callable[..., Pair]) -> None:
@@ -217,7 +235,6 @@ def test_mode_config_ipv6(peer_pair: Callable[..., Pair]) -> None:
 
 
 def test_ike_sa_deleted_at_its_lifetime_when_rekeys_keep_failing(peer_pair: Callable[..., Pair]) -> None:
-    from ipsecd.ike.events import NegotiationFailed
     from ipsecd.ike.v2.config import IkeProposal
 
     i, r = configs()

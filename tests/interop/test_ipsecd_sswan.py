@@ -256,3 +256,35 @@ def test_disjoint_subnets_in_one_child_are_narrowed_to_one_pair(tmp_path: Path) 
         except BaseException:
             print(pair.diagnostics())
             raise
+
+
+def test_two_policies_two_child_sas_in_one_ike_sa(tmp_path: Path) -> None:
+    """ipsecd initiating with two policies to one peer: the first CHILD_SA rides on IKE_AUTH, the
+    second comes by CREATE_CHILD_SA (with PFS) on the same IKE SA; strongSwan accepts each into its
+    own child and both carry traffic."""
+    with Topology("ipdc") as topo:
+        left, right = topo.left, topo.right
+        l2, r2 = left.lan.rsplit(".", 2)[0] + ".11.1", right.lan.rsplit(".", 2)[0] + ".12.1"
+        left.run("ip", "addr", "add", f"{l2}/32", "dev", "lo")
+        right.run("ip", "addr", "add", f"{r2}/32", "dev", "lo")
+        conf = charon_site_conf(topo)
+        net2 = conf[conf.index("            net {"):conf.index("        }\n    }\n}")].replace("net {", "net2 {") \
+            .replace(f"local_ts = {left.lan}/32", f"local_ts = {l2}/32") \
+            .replace(f"remote_ts = {right.lan}/32", f"remote_ts = {r2}/32")
+        conf = conf.replace("        }\n    }\n}", net2 + "        }\n    }\n}", 1)
+        charon = Charon(left, tmp_path).start()
+        charon.load(conf)
+        rsc = ipsecd_site_rsc(topo, passive=False) + (
+            f"/ip ipsec policy add peer=sswan tunnel=yes src-address={r2}/32 dst-address={l2}/32 proposal=interop\n")
+        pair = Pair(topo, charon, Ipsecd(right, tmp_path, rsc).start())
+        try:
+            wait_until("two CHILD_SAs at charon", lambda: len(charon.child_sas()) == 2, 20)
+            assert {str(c["name"]) for c in charon.child_sas()} == {"net", "net2"}
+            assert len(charon.list_sas()) == 1
+            assert pair.ping(3) == (3, 3)
+            assert left.ping(r2, src=l2, count=3) == (3, 3)
+            (peer,) = pair.rows("active-peers")
+            assert str(peer["ph2-total"]) == "2"
+        except BaseException:
+            print(pair.diagnostics())
+            raise

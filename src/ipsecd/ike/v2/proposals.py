@@ -199,6 +199,12 @@ def _by_type(proposals: Sequence[Proposal]) -> dict[TransformType, list[str]]:
     return out
 
 
+def describe(proposals: Sequence[Proposal]) -> str:
+    """``ENCR [..]; INTEG [..]; …``: what an offer holds, type by type (an initiator's log line)."""
+    return "; ".join(f"{_TYPE_NAMES.get(ttype, str(int(ttype)))} [{','.join(names)}]"
+                     for ttype, names in sorted(_by_type(proposals).items()))
+
+
 def explain(offered: Sequence[Proposal], accepted: Sequence[Proposal], esp: bool) -> str:
     """``ENCR offered [..] accepted [..]; …; change <property>`` naming the types with no overlap."""
     peer, mine = _by_type(offered), _by_type(accepted)

@@ -33,7 +33,7 @@ from ...errors import IkeProtocolError
 from ...events import ChildSaInstalled, NegotiationFailed
 from ..child import ChildSa
 from ..config import ChildConfig
-from ..proposals import ChildAlgs, child_algs, child_proposals, explain, proposal_contains, select
+from ..proposals import ChildAlgs, child_algs, child_proposals, describe, explain, proposal_contains, select
 from ..ts import covering, host_ts, is_within, local_remote, narrow, sa_selectors, to_selector, to_ts
 from .base import Retry, Task
 from .ike_init import NONCE_SIZE
@@ -116,6 +116,9 @@ class ChildCreate(Task):
         sa = self.sa
         cfg = self.config
         assert cfg is not None
+        # decided now, not when queued: the CHILD_SAs of further policies are queued with IKE_AUTH,
+        # before the IKE SA is up, yet go out as CREATE_CHILD_SA (with their own nonce and KE)
+        self.in_ike_auth = sa.state != "established"
         if not self.my_spi:
             self.my_spi = sa.spi_alloc(IpsecProto.ESP)
         spi = struct.pack("!I", self.my_spi)
@@ -169,8 +172,8 @@ class ChildCreate(Task):
                                                    " pfs-group) to one the peer accepts",
                     NotifyType.TS_UNACCEPTABLE: "the peer has no policy for these addresses: compare src-address/"
                                                 "dst-address with the peer's policy"}.get(err.type, "")
-            self._child_failed(err.type.name, f"peer refused CHILD_SA {cfg.name}"
-                               f" ({explain(self.offered, self.offered, esp=True).split('; change')[0]}); {hint}")
+            self._child_failed(err.type.name, f"peer refused CHILD_SA {cfg.name} (we offered "
+                               f"{describe(self.offered)}){'; ' + hint if hint else ''}")
             return
         sa_p = msg.get(SaPayload)
         tsi = next((p for p in msg.all(TsPayload) if p.initiator), None)

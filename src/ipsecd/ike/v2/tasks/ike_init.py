@@ -21,7 +21,7 @@ from ipsecd.wire.ikev2.payloads.sa import Proposal, SaPayload
 from ipsecd.wire.ikev2.payloads.simple import KePayload, NoncePayload
 
 from ...errors import IkeProtocolError
-from ..proposals import explain, ike_algs, ike_proposals, proposal_contains, select
+from ..proposals import describe, explain, ike_algs, ike_proposals, proposal_contains, select
 from ..protect import Protection
 from .base import Retry, Task
 
@@ -79,7 +79,7 @@ class IkeInit(Task):
             return
         err = msg.error_notify()
         if err is not None:
-            detail = f"peer refused our proposals ({self._offer_text()})"
+            detail = f"peer refused our proposals (we offered {describe(self.offered)})"
             if err.type == NotifyType.NO_PROPOSAL_CHOSEN:
                 detail += "; change profile enc-algorithm/hash-algorithm/dh-group to one the peer accepts"
             sa.fail(ExchangeType.IKE_SA_INIT, err.type.name, detail)
@@ -100,9 +100,6 @@ class IkeInit(Task):
         sa.spi_r = msg.header.spi_r
         sa.nonce_r = nonce_p.data
         derive_ike_keys(sa)
-
-    def _offer_text(self) -> str:
-        return explain(self.offered, self.offered, esp=False).split("; change")[0].replace(" accepted", " ~")
 
     # -- responder ---------------------------------------------------------------------------
 
