@@ -96,3 +96,27 @@ def charon_roadwarrior_conf(topo: Topology) -> str:
         "net", local_addr=left.wan, remote_addr=right.wan, local_id="left.test", remote_id="right.test",
         local_ts="dynamic", remote_ts=f"{right.lan}/32", psk=PSK, proposals="aes256-sha256-ecp256",
         esp_proposals="aes256-sha1", vips="0.0.0.0")  # the default proposal of the template
+
+
+def charon_roadwarrior_server_conf(topo: Topology, pool: str = "10.244.0.16/28", dns: str = "10.244.0.53") -> str:
+    """charon (left) as the road-warrior gateway: any client with the PSK gets an address of ``pool``
+    and ``dns``, and a CHILD_SA from its virtual IP to the left LAN."""
+    left = topo.left
+    conf = swanctl_connection(
+        "rw", local_addr=left.wan, remote_addr="%any", local_id="left.test", remote_id="right.test",
+        local_ts=f"{left.lan}/32", remote_ts="dynamic", psk=PSK, proposals="aes256-sha256-ecp256",
+        esp_proposals="aes256gcm16", child="net", extra="        pools = rwpool\n")
+    return conf + f"pools {{\n    rwpool {{\n        addrs = {pool}\n        dns = {dns}\n    }}\n}}\n"
+
+
+def ipsecd_roadwarrior_client_rsc(topo: Topology) -> str:
+    """ipsecd (right) as a RouterOS road-warrior client: ``mode-config=request-only``, a policy from
+    anywhere to the gateway's LAN that the virtual IP narrows."""
+    left = topo.left
+    return f"""\
+/ip ipsec profile add name=rw enc-algorithm=aes-256 hash-algorithm=sha256 dh-group=ecp256
+/ip ipsec proposal add name=rw enc-algorithms=aes-256-gcm pfs-group=none
+/ip ipsec peer add name=gw address={left.wan}/32 profile=rw exchange-mode=ike2
+/ip ipsec identity add peer=gw auth-method=pre-shared-key secret="{PSK}" my-id=fqdn:right.test remote-id=fqdn:left.test mode-config=request-only
+/ip ipsec policy add peer=gw tunnel=yes src-address=0.0.0.0/0 dst-address={left.lan}/32 proposal=rw
+"""

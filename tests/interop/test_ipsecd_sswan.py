@@ -20,7 +20,9 @@ from tests.interop.scenarios import (
     PROPOSAL_SETS,
     Proposals,
     charon_roadwarrior_conf,
+    charon_roadwarrior_server_conf,
     charon_site_conf,
+    ipsecd_roadwarrior_client_rsc,
     ipsecd_roadwarrior_rsc,
     ipsecd_site_rsc,
 )
@@ -285,6 +287,34 @@ def test_two_policies_two_child_sas_in_one_ike_sa(tmp_path: Path) -> None:
             assert left.ping(r2, src=l2, count=3) == (3, 3)
             (peer,) = pair.rows("active-peers")
             assert str(peer["ph2-total"]) == "2"
+        except BaseException:
+            print(pair.diagnostics())
+            raise
+
+
+def test_ipsecd_road_warrior_client_of_a_strongswan_pool(tmp_path: Path) -> None:
+    """RouterOS as a road-warrior client of a strongSwan gateway (``mode-config=request-only``):
+    ipsecd gets a virtual IP and DNS from charon's pool, puts the address on its TUN device, narrows
+    its policy to it and reaches the gateway's LAN from it."""
+    with Topology("ipdr") as topo:
+        charon = Charon(topo.left, tmp_path).start()
+        charon.load(charon_roadwarrior_server_conf(topo))
+        pair = Pair(topo, charon, Ipsecd(topo.right, tmp_path, ipsecd_roadwarrior_client_rsc(topo)).start())
+        try:
+            wait_until("charon to lease an address", lambda: bool(charon.list_sas()) and
+                       bool(charon.list_sas()[0].get("remote-vips")), 20, 0.2)
+            remote_vips = charon.list_sas()[0]["remote-vips"]
+            assert isinstance(remote_vips, list)
+            (vip,) = remote_vips
+            assert vip.startswith("10.244.0.")
+            (peer,) = pair.rows("active-peers")
+            assert peer["dynamic-address"] == vip and peer["side"] == "initiator"
+            assert f"{vip}/32" in topo.right.run("ip", "-4", "addr", "show").stdout  # on the TUN device
+            wait_until("charon's CHILD_SA", lambda: bool(charon.child_sas()), 10, 0.2)
+            (child,) = charon.child_sas()
+            assert child["remote-ts"] == [f"{vip}/32"] and child["local-ts"] == [f"{topo.left.lan}/32"]
+            assert topo.right.ping(topo.left.lan, src=vip, count=3) == (3, 3)
+            assert f"virtual IP {vip} assigned, DNS 10.244.0.53" in pair.ipsecd.log_text()  # what it was given
         except BaseException:
             print(pair.diagnostics())
             raise

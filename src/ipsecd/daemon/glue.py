@@ -367,7 +367,10 @@ class Glue:
             log.info("peer %s: leased %s to %s", name, rec.dynamic_address, event.remote_id)
         elif isinstance(event, ev.VirtualIpAssigned):
             self._install_virtual_ips(t)
-            log.info("peer %s: virtual IP %s assigned", name, rec.dynamic_address)
+            log.info("peer %s: virtual IP %s assigned%s%s", name, rec.dynamic_address,
+                     # ipsecd does not manage the host's resolver (RouterOS would put these in /ip dns)
+                     f", DNS {', '.join(a.compressed for a in event.dns)} (not applied to the host's resolver)"
+                     if event.dns else "", f", subnets {', '.join(event.subnets)}" if event.subnets else "")
 
     def _dynamic_policy(self, t: Tracked, event: ev.ChildSaInstalled) -> ev.ChildSaInstalled:
         """generate-policy: a policy for exactly the negotiated selectors, for the SA's life."""
