@@ -263,7 +263,8 @@ def test_disjoint_subnets_in_one_child_are_narrowed_to_one_pair(tmp_path: Path) 
 def test_two_policies_two_child_sas_in_one_ike_sa(tmp_path: Path) -> None:
     """ipsecd initiating with two policies to one peer: the first CHILD_SA rides on IKE_AUTH, the
     second comes by CREATE_CHILD_SA (with PFS) on the same IKE SA; strongSwan accepts each into its
-    own child and both carry traffic."""
+    own child and both carry traffic. Then: charon rekeys the IKE SA (both CHILD_SAs move), deletes
+    one CHILD_SA (traffic brings it back through an acquire), and ipsecd's clean stop deletes all."""
     with Topology("ipdc") as topo:
         left, right = topo.left, topo.right
         l2, r2 = left.lan.rsplit(".", 2)[0] + ".11.1", right.lan.rsplit(".", 2)[0] + ".12.1"
@@ -287,6 +288,22 @@ def test_two_policies_two_child_sas_in_one_ike_sa(tmp_path: Path) -> None:
             assert left.ping(r2, src=l2, count=3) == (3, 3)
             (peer,) = pair.rows("active-peers")
             assert str(peer["ph2-total"]) == "2"
+            # charon rekeys the IKE SA: ipsecd moves both CHILD_SAs to the new one
+            ike_spi = charon.list_sas()[0]["initiator-spi"]
+            charon.swanctl("--rekey", "--ike", "net")
+            wait_until("the new IKE SA, alone", lambda: [s["initiator-spi"] for s in charon.list_sas()] != [ike_spi]
+                       and len(charon.list_sas()) == 1, 10, 0.1)
+            assert len(charon.child_sas()) == 2
+            assert pair.ping(2) == (2, 2) and left.ping(r2, src=l2, count=2) == (2, 2)
+            # charon deletes one CHILD_SA: ipsecd drops it; its traffic (level=require) brings it back
+            charon.swanctl("--terminate", "--child", "net2")
+            wait_until("ipsecd to drop the deleted CHILD_SA", lambda: str(pair.rows("active-peers")[0]["ph2-total"]) == "1",
+                       10, 0.1)
+            wait_until("traffic to bring net2 back", lambda: right.ping(l2, src=r2, count=1, wait=1)[1] == 1, 15, 0.2)
+            assert {str(c["name"]) for c in charon.child_sas()} == {"net", "net2"} and len(charon.list_sas()) == 1
+            # a clean stop tells charon (DELETE), which then holds no SA
+            pair.ipsecd.stop()
+            wait_until("charon to see the DELETE", lambda: not charon.list_sas(), 10, 0.1)
         except BaseException:
             print(pair.diagnostics())
             raise
