@@ -335,3 +335,37 @@ def test_ipsecd_road_warrior_client_of_a_strongswan_pool(tmp_path: Path) -> None
         except BaseException:
             print(pair.diagnostics())
             raise
+
+
+@pytest.mark.parametrize("restarted", ["ipsecd", "strongswan"])
+def test_initial_contact_after_a_restart_replaces_the_old_sas(tmp_path: Path, restarted: str) -> None:
+    """One side vanishes without DELETEs (SIGKILL; no DPD) and comes back: its new IKE_AUTH carries
+    INITIAL_CONTACT (RFC 7296 §2.4), so the other side drops the SAs it still held for it — one IKE
+    SA and one CHILD_SA pair remain, and traffic flows."""
+    with Topology("ipdz") as topo:
+        pair = _start(topo, tmp_path, DEFAULTS, passive=False)
+        try:
+            wait_until("the tunnel", lambda: bool(pair.charon.child_sas()), 20)
+            assert pair.ping(2) == (2, 2)
+            if restarted == "ipsecd":
+                old = pair.charon.list_sas()[0]["initiator-spi"]
+                pair.ipsecd.kill()
+                pair.ipsecd = Ipsecd(topo.right, tmp_path / "again", ipsecd_site_rsc(topo)).start()
+                wait_until("charon to hold only the new IKE SA",
+                           lambda: [s["initiator-spi"] for s in pair.charon.list_sas()] not in ([], [old])
+                           and len(pair.charon.list_sas()) == 1, 20, 0.2)
+                assert len(pair.charon.child_sas()) == 1
+            else:
+                old_peer = pair.rows("active-peers")[0]["spii"]
+                pair.charon.kill()
+                pair.charon = Charon(topo.left, tmp_path / "again").start()
+                pair.charon.load(charon_site_conf(topo))
+                pair.charon.initiate("net")
+                wait_until("ipsecd to hold only the new IKE SA",
+                           lambda: [p["spii"] for p in pair.rows("active-peers")] not in ([], [old_peer])
+                           and len(pair.rows("active-peers")) == 1, 20, 0.2)
+                assert len(pair.rows("installed-sa")) == 2
+            assert pair.ping(3) == (3, 3)
+        except BaseException:
+            print(pair.diagnostics())
+            raise

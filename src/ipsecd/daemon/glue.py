@@ -313,6 +313,8 @@ class Glue:
                 event.remote_spi, event.local_spi)
             if not event.initiator:
                 d.engine.established(sa, rec.remote[0], rec.spi_i)
+            if event.initial_contact:
+                self._initial_contact(t, event.remote_id)
             if log.isEnabledFor(logging.INFO):  # per SA: not even the arguments when not logged
                 log.info("peer %s: IKE SA established as %s, %s:%d <-> %s:%d, local id %s, remote id %s, "
                          "%s/%s/%s/%s%s", name, rec.side, *event.local, *event.remote, event.local_id,
@@ -371,6 +373,16 @@ class Glue:
                      # ipsecd does not manage the host's resolver (RouterOS would put these in /ip dns)
                      f", DNS {', '.join(a.compressed for a in event.dns)} (not applied to the host's resolver)"
                      if event.dns else "", f", subnets {', '.join(event.subnets)}" if event.subnets else "")
+
+    def _initial_contact(self, t: Tracked, remote_id: str) -> None:
+        """RFC 7296 §2.4: the peer says this is its only IKE SA with us — it restarted, so the older
+        IKE SAs of that identity are gone at its end. Ours go now, without a DELETE (it would not know
+        their SPIs), instead of waiting for DPD or their lifetime."""
+        stale = [o for o in self._of_peer.get(t.peer, {}).values() if o is not t and o.sa.remote_id == remote_id]
+        for o in stale:
+            log.info("peer %s: INITIAL_CONTACT from %s: dropping the IKE SA it replaces (%s)", t.peer, remote_id,
+                     (o.spi_i or b"").hex() or "not established")
+            self._forget(o, "replaced after the peer's INITIAL_CONTACT")
 
     def _dynamic_policy(self, t: Tracked, event: ev.ChildSaInstalled) -> ev.ChildSaInstalled:
         """generate-policy: a policy for exactly the negotiated selectors, for the SA's life."""

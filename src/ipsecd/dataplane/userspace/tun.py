@@ -150,6 +150,9 @@ class Routing:
                       str(self.ike_port), "lookup", "main")
             rule = (fam, "rule", "add", "pref", self.table, "not", "fwmark", hex(self.mark), "lookup", self.table)
             for r in (bypass, rule):
+                # the same rule left behind by an ipsecd that died without closing (SIGKILL, crash):
+                # it is this configuration's own (same preference, selector and table), so it goes
+                ip(*r[:2], "del", *r[3:], check=False)
                 ip(*r)
                 self._rules.append(r)
 
