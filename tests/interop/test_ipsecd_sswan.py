@@ -18,6 +18,7 @@ from tests.interop.scenarios import (
     DEFAULTS,
     GCM_ECP384,
     PROPOSAL_SETS,
+    PSK,
     Proposals,
     charon_roadwarrior_conf,
     charon_roadwarrior_server_conf,
@@ -26,7 +27,7 @@ from tests.interop.scenarios import (
     ipsecd_roadwarrior_rsc,
     ipsecd_site_rsc,
 )
-from tests.interop.sswan import Charon, Ipsecd, Topology, wait_until
+from tests.interop.sswan import Charon, Ipsecd, Topology, swanctl_connection, wait_until
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -366,6 +367,40 @@ def test_initial_contact_after_a_restart_replaces_the_old_sas(tmp_path: Path, re
                            and len(pair.rows("active-peers")) == 1, 20, 0.2)
                 assert len(pair.rows("installed-sa")) == 2
             assert pair.ping(3) == (3, 3)
+        except BaseException:
+            print(pair.diagnostics())
+            raise
+
+
+def test_ipsecd_behind_nat_initiates(tmp_path: Path) -> None:
+    """The branch-router case: ipsecd behind a masquerading NAT initiates to a strongSwan gateway
+    that accepts any address. NAT-D shows ipsecd its own NAT, IKE floats to 4500, ESP goes in UDP,
+    and strongSwan sees ipsecd at the NAT's address."""
+    with Topology("ipdb", nat=True) as topo:
+        left, right = topo.left, topo.right
+        conf = swanctl_connection(
+            "net", local_addr=right.wan, remote_addr="%any", local_id="right.test", remote_id="left.test",
+            local_ts=f"{right.lan}/32", remote_ts=f"{left.lan}/32", psk=PSK, proposals="aes128-sha256-ecp256",
+            esp_proposals="aes128gcm16")
+        rsc = f"""\
+/ip ipsec profile add name=interop enc-algorithm=aes-128 hash-algorithm=sha256 dh-group=ecp256
+/ip ipsec peer add name=gw address={right.wan}/32 profile=interop exchange-mode=ike2
+/ip ipsec identity add peer=gw secret="{PSK}" my-id=fqdn:left.test remote-id=fqdn:right.test
+/ip ipsec proposal add name=interop enc-algorithms=aes-128-gcm pfs-group=none
+/ip ipsec policy add peer=gw tunnel=yes src-address={left.lan}/32 dst-address={right.lan}/32 proposal=interop
+"""
+        charon = Charon(right, tmp_path).start()
+        charon.load(conf)
+        ipsecd = Ipsecd(left, tmp_path, rsc).start()
+        pair = Pair(topo, charon, ipsecd)
+        try:
+            wait_until("the tunnel", lambda: bool(charon.child_sas()), 20)
+            (ike,) = charon.list_sas()
+            assert ike["remote-host"] == topo.left_seen_by_right and ike["remote-port"] != "500"
+            assert ike.get("nat-remote") == "yes"
+            (peer,) = pair.rows("active-peers")
+            assert peer["natt-peer"] == "yes" and peer["side"] == "initiator"
+            assert left.ping(right.lan, src=left.lan, count=3) == (3, 3)
         except BaseException:
             print(pair.diagnostics())
             raise
