@@ -404,3 +404,29 @@ def test_ipsecd_behind_nat_initiates(tmp_path: Path) -> None:
         except BaseException:
             print(pair.diagnostics())
             raise
+
+
+@pytest.mark.parametrize("initiator", ["strongswan", "ipsecd"])
+def test_invalid_ke_payload_retry(tmp_path: Path, initiator: str) -> None:
+    """The initiator's first KE is for a group the responder does not take: INVALID_KE_PAYLOAD names
+    the group it wants and the initiator retries with it (RFC 7296 §1.2) — ipsecd as either side."""
+    with Topology("ipdg") as topo:
+        if initiator == "strongswan":  # charon guesses ecp256 first; ipsecd takes modp2048 only
+            ike, groups = "aes128-sha256-ecp256-modp2048", "modp2048"
+        else:  # ipsecd guesses ecp256 (its first dh-group); charon takes modp2048 only
+            ike, groups = "aes128-sha256-modp2048", "ecp256,modp2048"
+        p = Proposals("ke", "aes-128", "sha256", groups, "aes-128-cbc", "sha256", "none", ike=ike, esp="aes128-sha256")
+        pair = _start(topo, tmp_path, p, passive=initiator == "strongswan")
+        try:
+            if initiator == "strongswan":
+                pair.charon.initiate("net")
+            else:
+                wait_until("the tunnel", lambda: bool(pair.charon.child_sas()), 20)
+            assert pair.charon.list_sas()[0]["dh-group"] == "MODP_2048"
+            assert pair.ping(3) == (3, 3)
+            way = "parsed IKE_SA_INIT response 0 [ N(INVAL_KE) ]" if initiator == "strongswan" else \
+                "generating IKE_SA_INIT response 0 [ N(INVAL_KE) ]"
+            assert way in pair.charon.log_text()
+        except BaseException:
+            print(pair.diagnostics())
+            raise
