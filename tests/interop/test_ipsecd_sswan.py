@@ -430,3 +430,40 @@ def test_invalid_ke_payload_retry(tmp_path: Path, initiator: str) -> None:
         except BaseException:
             print(pair.diagnostics())
             raise
+
+
+_MISMATCHES = {
+    # what charon is given instead of the matching setting -> what ipsecd's log must say
+    "ike-proposal": ({"proposals": "aes256gcm16-prfsha384-ecp384"},
+                     ["NO_PROPOSAL_CHOSEN", "ENCR offered [aes-256-gcm]", "change profile"]),
+    "esp-proposal": ({"esp_proposals": "aes256gcm16"},
+                     ["NO_PROPOSAL_CHOSEN", "ENCR offered [aes-256-gcm] accepted [aes-256-cbc,aes-192-cbc,aes-128-cbc]",
+                      "proposal enc-algorithms"]),
+    "psk": ({"psk": "not-the-secret"}, ["authentication failed", "pre-shared key mismatch (check identity secret=)"]),
+    "identity": ({"local_id": "someone.else"}, ["does not match remote-id=fqdn:left.test"]),
+    "selectors": ({"remote_ts": "10.99.0.0/24"}, ["TS_UNACCEPTABLE", "no policy matches"]),
+}
+
+
+@pytest.mark.parametrize("kind", list(_MISMATCHES))
+def test_failed_negotiations_are_explained(tmp_path: Path, kind: str) -> None:
+    """strongSwan initiates with one setting that does not match: the negotiation fails and ipsecd's
+    log says what the peer offered against what it accepts, and which RouterOS property to change."""
+    change, expected = _MISMATCHES[kind]
+    with Topology("ipdf") as topo:
+        left, right = topo.left, topo.right
+        kw: dict[str, Any] = dict(local_addr=left.wan, remote_addr=right.wan, local_id="left.test",
+                                  remote_id="right.test", local_ts=f"{left.lan}/32", remote_ts=f"{right.lan}/32",
+                                  psk=PSK, proposals=DEFAULTS.ike, esp_proposals=DEFAULTS.esp)
+        kw.update(change)
+        charon = Charon(left, tmp_path, retransmit_tries=1).start()
+        charon.load(swanctl_connection("net", **kw))
+        pair = Pair(topo, charon, Ipsecd(right, tmp_path, ipsecd_site_rsc(topo, passive=True)).start())
+        try:
+            with pytest.raises(RuntimeError):
+                charon.initiate("net", timeout_ms=5000)
+            wait_until("ipsecd's explanation", lambda: all(e in pair.ipsecd.log_text() for e in expected), 5)
+            assert pair.rows("installed-sa") == []
+        except BaseException:
+            print(pair.diagnostics())
+            raise
