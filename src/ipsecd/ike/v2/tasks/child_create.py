@@ -61,6 +61,12 @@ def _without_ke(proposals: list[Proposal]) -> list[Proposal]:
             for p in proposals]
 
 
+def _named(cfg: ChildConfig) -> str:
+    """A CHILD_SA in a log line: its name (peer/policy id) and the policy's addresses, which is what
+    an operator recognises."""
+    return f"{cfg.name} ({cfg.selector.src} -> {cfg.selector.dst})"
+
+
 def _packet_first(head: list[TrafficSelector], narrowed: list[TrafficSelector]) -> list[TrafficSelector]:
     """``narrowed`` led by the narrowed first proposed selector (the packet's, RFC 7296 §2.9), which
     narrowing drops when a wider one contains it; unchanged (no copy) when it leads already."""
@@ -172,7 +178,7 @@ class ChildCreate(Task):
                                                    " pfs-group) to one the peer accepts",
                     NotifyType.TS_UNACCEPTABLE: "the peer has no policy for these addresses: compare src-address/"
                                                 "dst-address with the peer's policy"}.get(err.type, "")
-            self._child_failed(err.type.name, f"peer refused CHILD_SA {cfg.name} (we offered "
+            self._child_failed(err.type.name, f"peer refused CHILD_SA {_named(cfg)} (we offered "
                                f"{describe(self.offered)}){'; ' + hint if hint else ''}")
             return
         sa_p = msg.get(SaPayload)
@@ -205,7 +211,7 @@ class ChildCreate(Task):
                         raise UnknownAlgorithmError("PFS key exchange missing or for another group")
                     shared = self.ke.compute_shared(ke_p.data)
         except (CryptoError, SelectorError) as e:
-            self._child_failed("INVALID_SYNTAX", f"CHILD_SA {cfg.name}: {e}")
+            self._child_failed("INVALID_SYNTAX", f"CHILD_SA {_named(cfg)}: {e}")
             return
         self.peer_spi = struct.unpack("!I", chosen.spi)[0]
         self.ts_i, self.ts_r = tsi.selectors, tsr.selectors
@@ -274,7 +280,7 @@ class ChildCreate(Task):
         chosen = select(ours, offered if create else _without_ke(offered))
         if chosen is None:
             raise IkeProtocolError(NotifyType.NO_PROPOSAL_CHOSEN,
-                                   f"CHILD_SA {cfg.name} from {sa.addr[1][0]}: {explain(sa_p.proposals, ours, esp=True)}")
+                                   f"CHILD_SA {_named(cfg)} from {sa.addr[1][0]}: {explain(sa_p.proposals, ours, esp=True)}")
         algs = child_algs(chosen)
         self.config = cfg
         self.peer_spi = struct.unpack("!I", chosen.spi)[0]
