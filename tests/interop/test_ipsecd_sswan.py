@@ -261,6 +261,21 @@ def test_disjoint_subnets_in_one_child_are_narrowed_to_one_pair(tmp_path: Path) 
             raise
 
 
+def _two_children(topo: Topology, conf: str, rsc: str) -> tuple[str, str, str, str]:
+    """A second LAN address on each side, and a second child (``net2``) / policy between them added to
+    a site configuration: (swanctl conf, RouterOS script, left address, right address)."""
+    left, right = topo.left, topo.right
+    l2, r2 = left.lan.rsplit(".", 2)[0] + ".11.1", right.lan.rsplit(".", 2)[0] + ".12.1"
+    left.run("ip", "addr", "add", f"{l2}/32", "dev", "lo")
+    right.run("ip", "addr", "add", f"{r2}/32", "dev", "lo")
+    end = "        }\n    }\n}"  # the children section's close, then the connection's
+    net2 = conf[conf.index("            net {"):conf.index(end)].replace("net {", "net2 {") \
+        .replace(f"local_ts = {left.lan}/32", f"local_ts = {l2}/32") \
+        .replace(f"remote_ts = {right.lan}/32", f"remote_ts = {r2}/32")
+    rsc += f"/ip ipsec policy add peer=sswan tunnel=yes src-address={r2}/32 dst-address={l2}/32 proposal=interop\n"
+    return conf.replace(end, net2 + end, 1), rsc, l2, r2
+
+
 def test_two_policies_two_child_sas_in_one_ike_sa(tmp_path: Path) -> None:
     """ipsecd initiating with two policies to one peer: the first CHILD_SA rides on IKE_AUTH, the
     second comes by CREATE_CHILD_SA (with PFS) on the same IKE SA; strongSwan accepts each into its
@@ -268,18 +283,9 @@ def test_two_policies_two_child_sas_in_one_ike_sa(tmp_path: Path) -> None:
     one CHILD_SA (traffic brings it back through an acquire), and ipsecd's clean stop deletes all."""
     with Topology("ipdc") as topo:
         left, right = topo.left, topo.right
-        l2, r2 = left.lan.rsplit(".", 2)[0] + ".11.1", right.lan.rsplit(".", 2)[0] + ".12.1"
-        left.run("ip", "addr", "add", f"{l2}/32", "dev", "lo")
-        right.run("ip", "addr", "add", f"{r2}/32", "dev", "lo")
-        conf = charon_site_conf(topo)
-        net2 = conf[conf.index("            net {"):conf.index("        }\n    }\n}")].replace("net {", "net2 {") \
-            .replace(f"local_ts = {left.lan}/32", f"local_ts = {l2}/32") \
-            .replace(f"remote_ts = {right.lan}/32", f"remote_ts = {r2}/32")
-        conf = conf.replace("        }\n    }\n}", net2 + "        }\n    }\n}", 1)
+        conf, rsc, l2, r2 = _two_children(topo, charon_site_conf(topo), ipsecd_site_rsc(topo, passive=False))
         charon = Charon(left, tmp_path).start()
         charon.load(conf)
-        rsc = ipsecd_site_rsc(topo, passive=False) + (
-            f"/ip ipsec policy add peer=sswan tunnel=yes src-address={r2}/32 dst-address={l2}/32 proposal=interop\n")
         pair = Pair(topo, charon, Ipsecd(right, tmp_path, rsc).start())
         try:
             wait_until("two CHILD_SAs at charon", lambda: len(charon.child_sas()) == 2, 20)
@@ -465,6 +471,31 @@ def test_failed_negotiations_are_explained(tmp_path: Path, kind: str) -> None:
                 charon.initiate("net", timeout_ms=5000)
             wait_until("ipsecd's explanation", lambda: all(e in pair.ipsecd.log_text() for e in expected), 5)
             assert pair.rows("installed-sa") == []
+        except BaseException:
+            print(pair.diagnostics())
+            raise
+
+
+def test_ipsecd_rekeys_an_ike_sa_carrying_two_child_sas(tmp_path: Path) -> None:
+    """ipsecd's profile lifetime (6s) rekeys an IKE SA that carries two CHILD_SAs: both move to the
+    new IKE SA at strongSwan's end too (RFC 7296 §2.18), and both keep carrying traffic. strongSwan's
+    liveness checks (every 1s) are answered throughout."""
+    with Topology("ipde") as topo:
+        left, right = topo.left, topo.right
+        conf, rsc, l2, r2 = _two_children(topo, charon_site_conf(topo, dpd_delay="1s"),
+                                          ipsecd_site_rsc(topo, passive=False, lifetime="6s"))
+        charon = Charon(left, tmp_path).start()
+        charon.load(conf)
+        pair = Pair(topo, charon, Ipsecd(right, tmp_path, rsc).start())
+        try:
+            wait_until("two CHILD_SAs", lambda: len(charon.child_sas()) == 2, 20)
+            first = charon.list_sas()[0]["initiator-spi"]
+            wait_until("ipsecd's IKE SA rekey", lambda: "IKE SA rekeyed" in pair.ipsecd.log_text(), 15, 0.2)
+            wait_until("charon on the new IKE SA alone", lambda: [s["initiator-spi"] for s in charon.list_sas()]
+                       not in ([], [first]) and len(charon.list_sas()) == 1, 10, 0.1)
+            assert {str(c["name"]) for c in charon.child_sas()} == {"net", "net2"}
+            assert pair.ping(2) == (2, 2) and left.ping(r2, src=l2, count=2) == (2, 2)
+            assert "sending DPD request" in charon.log_text() and "giving up" not in charon.log_text()
         except BaseException:
             print(pair.diagnostics())
             raise
