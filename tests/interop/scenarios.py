@@ -43,12 +43,13 @@ PROPOSAL_SETS = (DEFAULTS, GCM_ECP384, CHACHA_X25519)
 
 def ipsecd_site_rsc(topo: Topology, p: Proposals = DEFAULTS, *, passive: bool = False, lifetime: str = "1d",
                     sa_lifetime: str = "30m", dpd: str = "disable-dpd", dpd_failures: int = 5,
-                    peer_address: str | None = None, v6: bool = False) -> str:
-    """ipsecd (right) ⇄ charon (left): LAN /32 to LAN /32 (``v6``: IPv6 peers and LAN /128s), PSK
-    with FQDN identities."""
+                    peer_address: str | None = None, v6: bool = False, inner6: bool | None = None) -> str:
+    """ipsecd (right) ⇄ charon (left): LAN /32 to LAN /32, PSK with FQDN identities. ``v6``: the
+    peers talk IPv6; ``inner6`` (default: as ``v6``): the LANs are the IPv6 /128s."""
     left, right = topo.left, topo.right
     peer_addr = peer_address or (f"{left.wan6}/128" if v6 else f"{topo.left_seen_by_right}/32")
-    src, dst = (f"{right.lan6}/128", f"{left.lan6}/128") if v6 else (f"{right.lan}/32", f"{left.lan}/32")
+    src, dst = (f"{right.lan6}/128", f"{left.lan6}/128") if (v6 if inner6 is None else inner6) else \
+        (f"{right.lan}/32", f"{left.lan}/32")
     return f"""\
 /ip ipsec profile add name=interop enc-algorithm={p.enc_algorithm} hash-algorithm={p.hash_algorithm} dh-group={p.dh_group} lifetime={lifetime} dpd-interval={dpd} dpd-maximum-failures={dpd_failures} nat-traversal=yes
 /ip ipsec peer add name=sswan address={peer_addr} profile=interop exchange-mode=ike2 passive={"yes" if passive else "no"}
@@ -60,10 +61,11 @@ def ipsecd_site_rsc(topo: Topology, p: Proposals = DEFAULTS, *, passive: bool = 
 
 def charon_site_conf(topo: Topology, p: Proposals = DEFAULTS, *, rekey_time: str = "0",
                      child_rekey: str = "0", dpd_delay: str = "0", start_action: str = "none",
-                     v6: bool = False) -> str:
+                     v6: bool = False, inner6: bool | None = None) -> str:
     left, right = topo.left, topo.right
-    wans, ts = ((left.wan6, right.wan6), (f"{left.lan6}/128", f"{right.lan6}/128")) if v6 else \
-        ((left.wan, right.wan), (f"{left.lan}/32", f"{right.lan}/32"))
+    wans = (left.wan6, right.wan6) if v6 else (left.wan, right.wan)
+    ts = (f"{left.lan6}/128", f"{right.lan6}/128") if (v6 if inner6 is None else inner6) else \
+        (f"{left.lan}/32", f"{right.lan}/32")
     return swanctl_connection(
         "net", local_addr=wans[0], remote_addr=wans[1], local_id="left.test", remote_id="right.test",
         local_ts=ts[0], remote_ts=ts[1], psk=PSK, proposals=p.ike,

@@ -210,21 +210,22 @@ def test_through_nat(tmp_path: Path) -> None:
             raise
 
 
-@pytest.mark.parametrize("initiator", ["strongswan", "ipsecd"])
-def test_ipv6_peers_and_lans(tmp_path: Path, initiator: str) -> None:
-    """IKE and ESP-in-UDP over IPv6 between the peers, IPv6 LANs inside: NAT-D hashes, ID and TS
-    payloads, the 4500 float and the TUN data plane's IPv6 sockets against strongSwan's."""
+@pytest.mark.parametrize(("initiator", "inner"), [("strongswan", 6), ("ipsecd", 6), ("strongswan", 4)])
+def test_ipv6_peers(tmp_path: Path, initiator: str, inner: int) -> None:
+    """IKE and ESP-in-UDP over IPv6 between the peers, IPv6 (or IPv4) LANs inside: NAT-D hashes, ID
+    and TS payloads, the 4500 float and the TUN data plane's IPv6 sockets against strongSwan's."""
     with Topology("ipdv", ipv6=True) as topo:
         charon = Charon(topo.left, tmp_path).start()
-        charon.load(charon_site_conf(topo, GCM_ECP384, v6=True))
-        rsc = ipsecd_site_rsc(topo, GCM_ECP384, passive=initiator == "strongswan", v6=True)
+        charon.load(charon_site_conf(topo, GCM_ECP384, v6=True, inner6=inner == 6))
+        rsc = ipsecd_site_rsc(topo, GCM_ECP384, passive=initiator == "strongswan", v6=True, inner6=inner == 6)
         pair = Pair(topo, charon, Ipsecd(topo.right, tmp_path, rsc).start())
         try:
             if initiator == "strongswan":
                 charon.initiate("net")
             else:
                 wait_until("charon to see an established CHILD_SA", lambda: bool(charon.child_sas()), 20)
-            assert topo.left.ping(topo.right.lan6, src=topo.left.lan6, count=3) == (3, 3)
+            lans = (topo.left.lan6, topo.right.lan6) if inner == 6 else (topo.left.lan, topo.right.lan)
+            assert topo.left.ping(lans[1], src=lans[0], count=3) == (3, 3)
             (peer,) = pair.rows("active-peers")
             assert peer["remote-address"] == topo.left.wan6 and peer["local-address"] == topo.right.wan6
             assert peer["side"] == ("responder" if initiator == "strongswan" else "initiator")
