@@ -500,3 +500,29 @@ def test_ipsecd_rekeys_an_ike_sa_carrying_two_child_sas(tmp_path: Path) -> None:
         except BaseException:
             print(pair.diagnostics())
             raise
+
+
+@pytest.mark.parametrize("initiator", ["strongswan", "ipsecd"])
+def test_default_identities_are_addresses(tmp_path: Path, initiator: str) -> None:
+    """RouterOS's defaults, ``my-id=auto`` and ``remote-id=auto``, against strongSwan identities that
+    are the peers' IP addresses (its default): ipsecd sends ID_IPV4_ADDR of its address and accepts
+    the peer's."""
+    with Topology("ipda") as topo:
+        left, right = topo.left, topo.right
+        charon = Charon(left, tmp_path).start()
+        charon.load(charon_site_conf(topo).replace("left.test", left.wan).replace("right.test", right.wan))
+        rsc = ipsecd_site_rsc(topo, passive=initiator == "strongswan").replace(
+            " my-id=fqdn:right.test remote-id=fqdn:left.test", "")
+        assert "my-id" not in rsc
+        pair = Pair(topo, charon, Ipsecd(right, tmp_path, rsc).start())
+        try:
+            if initiator == "strongswan":
+                charon.initiate("net")
+            else:
+                wait_until("the tunnel", lambda: bool(charon.child_sas()), 20)
+            (ike,) = charon.list_sas()
+            assert ike["local-id"] == left.wan and ike["remote-id"] == right.wan
+            assert pair.ping(3) == (3, 3)
+        except BaseException:
+            print(pair.diagnostics())
+            raise
