@@ -502,12 +502,13 @@ def test_ipsecd_rekeys_an_ike_sa_carrying_two_child_sas(tmp_path: Path) -> None:
             raise
 
 
-@pytest.mark.parametrize("initiator", ["strongswan", "ipsecd"])
-def test_default_identities_are_addresses(tmp_path: Path, initiator: str) -> None:
+@pytest.mark.parametrize(("initiator", "nat"), [("strongswan", False), ("ipsecd", False), ("strongswan", True)])
+def test_default_identities_are_addresses(tmp_path: Path, initiator: str, nat: bool) -> None:
     """RouterOS's defaults, ``my-id=auto`` and ``remote-id=auto``, against strongSwan identities that
     are the peers' IP addresses (its default): ipsecd sends ID_IPV4_ADDR of its address and accepts
-    the peer's."""
-    with Topology("ipda") as topo:
+    the peer's — behind a NAT too, where the peer's ID is its private address (``auto`` accepts
+    every ID, as the manual says)."""
+    with Topology("ipda", nat=nat) as topo:
         left, right = topo.left, topo.right
         charon = Charon(left, tmp_path).start()
         charon.load(charon_site_conf(topo).replace("left.test", left.wan).replace("right.test", right.wan))
