@@ -71,3 +71,35 @@ def test_request_only_client_uses_its_virtual_ip() -> None:
                 await gw.daemon.stop()
 
     asyncio.run(main())
+
+
+def test_a_restarted_client_keeps_its_lease() -> None:
+    """The client vanishes without DELETEs and comes back from the same address: its INITIAL_CONTACT
+    drops the old IKE SA at the gateway at once, which must not return the lease the new IKE SA
+    holds (both SAs had the same identity, so the same lease): the client keeps its address."""
+    async def main() -> None:
+        ike, natt = free_ports()
+        b = Gateway("B", ike, natt, _responder(ike))
+        a = Gateway("A", ike, natt, _client(ike))
+        await b.start()
+        await a.start()
+        again = None
+        try:
+            await _until("the road-warrior CHILD_SA", lambda: bool(a.children()) and bool(b.children()))
+            (peer,) = json.loads(a.execute("/ip ipsec active-peers print", True).stdout)
+            vip = peer["dynamic-address"]
+            a.glue._delete = lambda t: None  # type: ignore[method-assign]  # a crash: no DELETE leaves
+            await a.daemon.stop()
+            again = Gateway("A", ike, natt, _client(ike))
+            await again.start()
+            await _until("the old IKE SA dropped", lambda: len(b.glue.tracked) == 1 and bool(again.children()), 10)
+            (peer,) = json.loads(again.execute("/ip ipsec active-peers print", True).stdout)
+            assert peer["dynamic-address"] == vip
+            assert {str(a) for a in b.glue.pools["rw-pool"].leases().values()} == {vip}
+            assert await again.ping(GATEWAYS["B"][1], count=2, src=vip) == (2, 2)
+        finally:
+            for gw in (again, b):
+                if gw is not None:
+                    await gw.daemon.stop()
+
+    asyncio.run(main())

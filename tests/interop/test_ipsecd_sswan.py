@@ -27,7 +27,7 @@ from tests.interop.scenarios import (
     ipsecd_roadwarrior_rsc,
     ipsecd_site_rsc,
 )
-from tests.interop.sswan import Charon, Ipsecd, Topology, swanctl_connection, wait_until
+from tests.interop.sswan import Charon, Ipsecd, Netns, Topology, sh, swanctl_connection, wait_until
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -524,6 +524,49 @@ def test_default_identities_are_addresses(tmp_path: Path, initiator: str, nat: b
             (ike,) = charon.list_sas()
             assert ike["local-id"] == left.wan and ike["remote-id"] == right.wan
             assert pair.ping(3) == (3, 3)
+        except BaseException:
+            print(pair.diagnostics())
+            raise
+
+
+def test_two_road_warriors_sharing_one_identity(tmp_path: Path) -> None:
+    """Two strongSwan clients from different addresses with the same identity and PSK (a shared
+    secret with remote-id=auto, or clients behind different NATs whose ID is the same private
+    address): each gets its own address from the pool and its own CHILD_SA, both reach the gateway's
+    LAN, and one leaving does not take the other's lease."""
+    with Topology("ipdy") as topo:
+        left, right = topo.left, topo.right
+        second = Netns("ipdyS", iface="ipdyS-eth", wan="10.246.0.1", lan=left.lan)
+        topo.spaces.append(second)  # removed with the topology
+        sh(["ip", "netns", "add", second.name])
+        sh(["ip", "-n", second.name, "link", "set", "lo", "up"])
+        Topology._veth(second, second.iface, right, "ipdyR-e2")
+        second.run("ip", "addr", "add", f"{second.wan}/24", "dev", second.iface)
+        right.run("ip", "addr", "add", "10.246.0.2/24", "dev", "ipdyR-e2")
+        clients = []
+        for ns, server in ((left, right.wan), (second, "10.246.0.2")):
+            charon = Charon(ns, tmp_path / ns.name, install_vip=True).start()
+            charon.load(charon_roadwarrior_conf(topo).replace(f"local_addrs = {left.wan}", f"local_addrs = {ns.wan}")
+                        .replace(f"remote_addrs = {right.wan}", f"remote_addrs = {server}"))
+            clients.append(charon)
+        ipsecd = Ipsecd(right, tmp_path, ipsecd_roadwarrior_rsc(topo)).start()
+        pair = Pair(topo, clients[0], ipsecd)
+        try:
+            vips = []
+            for charon in clients:
+                charon.initiate("net")
+                (vip,) = charon.list_sas()[0]["local-vips"]  # type: ignore[misc]
+                vips.append(vip)
+            assert len(set(vips)) == 2, vips
+            for ns, vip in zip((left, second), vips, strict=True):
+                assert ns.ping(right.lan, src=vip, count=2) == (2, 2)
+            assert sorted(str(p["dynamic-address"]) for p in pair.rows("active-peers")) == sorted(vips)
+            clients[0].swanctl("--terminate", "--ike", "net")
+            wait_until("the first client gone", lambda: len(pair.rows("active-peers")) == 1, 10, 0.1)
+            assert second.ping(right.lan, src=vips[1], count=2) == (2, 2)
+            clients[0].initiate("net")  # comes back: not onto the address the second one holds
+            (again,) = clients[0].list_sas()[0]["local-vips"]  # type: ignore[misc]
+            assert again != vips[1] and left.ping(right.lan, src=again, count=2) == (2, 2)
         except BaseException:
             print(pair.diagnostics())
             raise

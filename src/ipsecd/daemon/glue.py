@@ -114,6 +114,9 @@ class Glue:
         self._sources: dict[str, str] = {}
         self._selected: dict[tuple[str, str], PeerPlan | None] = {}  # (remote, local) -> peer of this plan
         self.pools: dict[str, AddressPool] = {}
+        # (pool, lease key) -> [the holder's address, IKE SAs holding it]: a key is the remote identity,
+        # or "<identity> from <address>" when another client with that identity holds its lease
+        self._leased: dict[tuple[str, str], list[Any]] = {}
         self.dynamic: dict[int, str] = {}  # inbound SPI -> its generated policy id
         self.narrowed: dict[str, tuple[int, Selector]] = {}  # policy id -> (IKE SA id, virtual-IP selector)
 
@@ -269,7 +272,7 @@ class Glue:
                            "/ip ipsec peer address=%s/32 exchange-mode=ike2", dgram.remote[0], dgram.remote[1],
                            dgram.remote[0])
             return None
-        extra = {"lease": self._lease_fn(peer)} if peer.lease_source is not None else {}
+        extra = {"lease": self._lease_fn(peer, dgram.remote[0])} if peer.lease_source is not None else {}
         config = peer.ike_config(dgram.local, dgram.remote, natt_port=self._d.transport.natt_port,
                                  force_encap=self.force_encap, **extra)
         sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=self._d.now(),
@@ -277,8 +280,11 @@ class Glue:
         self._track(sa, peer, "responder")
         return sa, sa.local_spi
 
-    def _lease_fn(self, peer: PeerPlan) -> Callable[[str], ModeConfigLease | None]:
-        """Mode-config responder: lease an address of the peer's pool to a remote identity."""
+    def _lease_fn(self, peer: PeerPlan, remote: str) -> Callable[[str], ModeConfigLease | None]:
+        """Mode-config responder: lease an address of the peer's pool to the remote identity at
+        ``remote``. A client reconnecting from the same address gets its lease again; another client
+        sending the same identity (one shared PSK and remote-id=auto, or clients behind different
+        NATs whose ID is the same private address) gets a lease of its own."""
         src = peer.lease_source
         assert src is not None
         pool = self.pools.get(src.pool)
@@ -287,8 +293,10 @@ class Glue:
         dns = tuple(ipaddress.ip_address(d) for d in src.dns)
 
         def lease(identity: str) -> ModeConfigLease | None:
+            holder = self._leased.get((src.pool, identity))
+            key = identity if holder is None or holder[0] == remote else f"{identity} from {remote}"
             try:
-                address = pool.allocate(identity)
+                address = pool.allocate(key)
             except PoolError as exc:
                 log.warning("peer %s: no address for %s: %s", peer.endpoint.name, identity, exc)
                 return None
@@ -365,7 +373,11 @@ class Glue:
         elif isinstance(event, ev.AddressLeased):
             rec.dynamic_address = event.address.compressed
             if t.plan.lease_source is not None:
-                t.leases += ((t.plan.lease_source.pool, event.remote_id),)
+                pool_name = t.plan.lease_source.pool
+                leased = self.pools.get(pool_name)
+                key = (leased.owner(event.address) if leased is not None else None) or event.remote_id
+                t.leases += ((pool_name, key),)
+                self._leased.setdefault((pool_name, key), [t.sa.addr[1][0], 0])[1] += 1
             log.info("peer %s: leased %s to %s", name, rec.dynamic_address, event.remote_id)
         elif isinstance(event, ev.VirtualIpAssigned):
             self._install_virtual_ips(t)
@@ -377,8 +389,12 @@ class Glue:
     def _initial_contact(self, t: Tracked, remote_id: str) -> None:
         """RFC 7296 §2.4: the peer says this is its only IKE SA with us — it restarted, so the older
         IKE SAs of that identity are gone at its end. Ours go now, without a DELETE (it would not know
-        their SPIs), instead of waiting for DPD or their lifetime."""
-        stale = [o for o in self._of_peer.get(t.peer, {}).values() if o is not t and o.sa.remote_id == remote_id]
+        their SPIs), instead of waiting for DPD or their lifetime. Only those from the same address:
+        another client sending the same identity (road warriors sharing a PSK) is not the one that
+        restarted."""
+        remote = t.sa.addr[1][0]
+        stale = [o for o in self._of_peer.get(t.peer, {}).values()
+                 if o is not t and o.sa.remote_id == remote_id and o.sa.addr[1][0] == remote]
         for o in stale:
             log.info("peer %s: INITIAL_CONTACT from %s: dropping the IKE SA it replaces (%s)", t.peer, remote_id,
                      (o.spi_i or b"").hex() or "not established")
@@ -445,10 +461,16 @@ class Glue:
             self._of_child.pop(spi, None)
             self._rt.remove_child(rec, spi)
         self._drop_virtual_ips(t)
-        for pool_name, identity in t.leases:
+        for pool_name, key in t.leases:  # the lease goes with its last IKE SA (a reconnect shares it)
+            holder = self._leased.get((pool_name, key))
+            if holder is not None:
+                holder[1] -= 1
+                if holder[1] > 0:
+                    continue
+                del self._leased[(pool_name, key)]
             pool = self.pools.get(pool_name)
             if pool is not None:
-                pool.release(identity)
+                pool.release(key)
         self.tracked.pop(t.sa, None)
         mine = self._of_peer.get(t.peer)
         if mine is not None:
