@@ -175,11 +175,19 @@ def test_dead_peer_detected_and_reinitiated(tmp_path: Path) -> None:
             raise
 
 
-def test_road_warrior_gets_virtual_ip_and_dns(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tunnel", ["split", "full"])
+def test_road_warrior_gets_virtual_ip_and_dns(tmp_path: Path, tunnel: str) -> None:
+    """A strongSwan road warrior gets an address and DNS from ipsecd's pool. ``split``: the template
+    and the client's remote_ts name the gateway's LAN; ``full``: everything (template src-address
+    0.0.0.0/0, client remote_ts 0.0.0.0/0), the usual "all traffic through the VPN" server."""
     with Topology("ipdw") as topo:
         charon = Charon(topo.left, tmp_path, install_vip=True).start()
-        charon.load(charon_roadwarrior_conf(topo))
-        ipsecd = Ipsecd(topo.right, tmp_path, ipsecd_roadwarrior_rsc(topo)).start()
+        conf, rsc = charon_roadwarrior_conf(topo), ipsecd_roadwarrior_rsc(topo)
+        if tunnel == "full":
+            conf = conf.replace(f"remote_ts = {topo.right.lan}/32", "remote_ts = 0.0.0.0/0")
+            rsc = rsc.replace(f"template=yes src-address={topo.right.lan}/32", "template=yes src-address=0.0.0.0/0")
+        charon.load(conf)
+        ipsecd = Ipsecd(topo.right, tmp_path, rsc).start()
         pair = Pair(topo, charon, ipsecd)
         try:
             charon.initiate("net")
@@ -191,6 +199,8 @@ def test_road_warrior_gets_virtual_ip_and_dns(tmp_path: Path) -> None:
             assert topo.left.ping(topo.right.lan, src=vips[0], count=3) == (3, 3)
             peers = pair.rows("active-peers")
             assert peers[0]["dynamic-address"] == vips[0]
+            want = f"{topo.right.lan}/32" if tunnel == "split" else "0.0.0.0/0"
+            assert charon.child_sas()[0]["remote-ts"] == [want]
         except BaseException:
             print(pair.diagnostics())
             raise
