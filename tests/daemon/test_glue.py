@@ -14,7 +14,7 @@ import pytest
 
 from ipsecd.daemon.demo import GATEWAYS, Gateway, _until, free_ports
 from ipsecd.dataplane.base import EndpointChanged
-from ipsecd.ike.events import ChildSaInstalled
+from ipsecd.ike.events import ChildSaInstalled, IkeSaEstablished
 
 
 async def _pair() -> tuple[Gateway, Gateway]:
@@ -160,3 +160,29 @@ def test_ranges_a_child_sa_leaves_out_are_logged_once_per_peer(caplog: pytest.Lo
     asyncio.run(main())
     (line,) = [r.getMessage() for r in caplog.records if "10.9.0.0-10.9.255.255" in r.getMessage()]
     assert line.startswith("peer gw-B: CHILD_SA ") and f"{carried[0]}, not 10.9.0.0-10.9.255.255:" in line, line
+
+
+def test_nat_keepalives_while_behind_a_nat() -> None:
+    """An IKE SA whose NAT-D showed a NAT in front of us gets NAT-keepalives (RFC 3948 §4) from the
+    NAT-T port at the keepalive interval, until it goes; the peer's transport counts them."""
+    async def main() -> None:
+        a, b = await _pair()
+        try:
+            (sa,) = a.glue.tracked
+            a.glue.natt_keepalive = 0.1
+            before = b.daemon.transport.counters["keepalives"]
+            established = IkeSaEstablished(sa.spi_i, sa.spi_r, True, *sa.addr, "a", "b", "aes-128-cbc", "sha256",
+                                           "sha256", "ecp256", nat_local=True, nat_remote=False, lifetime=3600.0)
+            a.glue.on_event(sa, established)
+            counters = b.daemon.transport.counters
+            await _until("three keepalives", lambda: counters["keepalives"] - before >= 3, 5)
+            a.glue._forget(a.glue.tracked[sa], "test")
+            await asyncio.sleep(0.15)  # one may still be on its way
+            got = counters["keepalives"]
+            await asyncio.sleep(0.3)
+            assert counters["keepalives"] == got  # none for a gone SA
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    asyncio.run(main())

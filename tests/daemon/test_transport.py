@@ -48,6 +48,9 @@ def test_demux_ike_keepalive_esp() -> None:
         t.send(b"R2", ike[1].local, ike[1].remote)
         got = {peer.recvfrom(100) for _ in range(2)}
         assert got == {(b"R1", ("127.0.0.1", ports[False])), (NON_ESP_MARKER + b"R2", ("127.0.0.1", ports[True]))}
+        # a NAT-keepalive: one 0xFF byte from the NAT-T port, no marker (RFC 3948 §2.3)
+        t.send_keepalive(ike[1].local, ike[1].remote)
+        assert peer.recvfrom(100) == (b"\xff", ("127.0.0.1", ports[True]))
         t.close()
         peer.close()
 
@@ -85,6 +88,11 @@ def test_natt_owned_by_dataplane_goes_through_its_sender() -> None:
         t.natt_sender = lambda d, lo, re: sent.append((d, re))
         t.send(b"x", ("127.0.0.1", 45000), ("127.0.0.9", 4500))
         assert sent == [(b"x", ("127.0.0.9", 4500))]
+        t.send_keepalive(("127.0.0.1", 45000), ("127.0.0.9", 4500))
+        assert t.counters["send-errors"] == 2  # no keepalive sender yet
+        t.keepalive_sender = lambda re: sent.append((b"keepalive", re))
+        t.send_keepalive(("127.0.0.1", 45000), ("127.0.0.9", 4500))
+        assert sent[-1] == (b"keepalive", ("127.0.0.9", 4500))
         t.ike_from_dataplane(b"in", ("127.0.0.1", 45000), ("127.0.0.9", 4500))
         assert ike[-1] == Datagram(b"in", ("127.0.0.1", 45000), ("127.0.0.9", 4500), natt=True)
         t.close()

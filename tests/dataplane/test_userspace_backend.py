@@ -68,6 +68,8 @@ def test_ike_in_a_gro_batch_reaches_the_daemon_and_esp_segments_are_counted(pair
                 s.settimeout(5)
                 dp.send_ike(b"hello-ike", (pair.addr_b, 4500))
                 assert s.recvfrom(2000) == (b"\0\0\0\0hello-ike", (pair.addr_a, 4500))
+                dp.send_keepalive((pair.addr_b, 4500))  # RFC 3948 §2.3: one 0xFF byte, same socket
+                assert s.recvfrom(2000) == (b"\xff", (pair.addr_a, 4500))
             finally:
                 s.close()
             dp.del_sa(spi, Direction.IN)

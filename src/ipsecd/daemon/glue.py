@@ -24,7 +24,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ipsecd")
 
 REINITIATE_DELAY = 2.0
+#: Seconds between NAT-keepalives while we are behind a NAT (RFC 3948 §4 suggests 20; strongSwan's default).
+NATT_KEEPALIVE = 20.0
 TEMPLATE = "template:"  # plan's policy_id prefix of CHILD_SAs that generate-policy admits
 SELECTION_CACHE = 4096  # (remote, local) addresses whose peer selection is remembered until the plan changes
 DYNAMIC_ORDER = 1_000_000  # dynamic policies come after every configured one  # seconds before a lost non-passive peer is tried again
@@ -106,6 +108,8 @@ class Glue:
         # indexes of ``tracked``, so per-event work does not grow with the number of tunnels:
         self._of_peer: dict[str, dict[IkeSa, Tracked]] = {}  # peer name -> its IKE SAs
         self._of_child: dict[int, Tracked] = {}  # a CHILD_SA's inbound SPI -> its IKE SA's record
+        self._behind_nat: dict[IkeSa, Tracked] = {}  # IKE SAs whose NAT-D showed a NAT in front of us
+        self.natt_keepalive = NATT_KEEPALIVE
         self.policies: dict[str, PolicySpec] = {}
         self.daemon: Daemon | None = None
         self.runtime: Runtime | None = None
@@ -323,6 +327,8 @@ class Glue:
                 d.engine.established(sa, rec.remote[0], rec.spi_i)
             if event.initial_contact:
                 self._initial_contact(t, event.remote_id)
+            if event.nat_local:
+                self._keep_nat_open(t)
             if log.isEnabledFor(logging.INFO):  # per SA: not even the arguments when not logged
                 log.info("peer %s: IKE SA established as %s, %s:%d <-> %s:%d, local id %s, remote id %s, "
                          "%s/%s/%s/%s%s", name, rec.side, *event.local, *event.remote, event.local_id,
@@ -385,6 +391,22 @@ class Glue:
                      # ipsecd does not manage the host's resolver (RouterOS would put these in /ip dns)
                      f", DNS {', '.join(a.compressed for a in event.dns)} (not applied to the host's resolver)"
                      if event.dns else "", f", subnets {', '.join(event.subnets)}" if event.subnets else "")
+
+    def _keep_nat_open(self, t: Tracked) -> None:
+        """We are behind a NAT: its UDP mapping must outlive idle periods, or the peer can no longer
+        reach us (rekeys, DPD, its traffic). RFC 3948 §4: NAT-keepalives from the NAT-T port, one
+        timer for all such IKE SAs."""
+        self._behind_nat[t.sa] = t
+        timers = self._d.timers
+        timers.arm(("natt-keepalive",), timers.now() + self.natt_keepalive, self._send_keepalives)
+
+    def _send_keepalives(self, key: Hashable) -> None:
+        for t in self._behind_nat.values():
+            local, remote = t.sa.addr
+            self._d.transport.send_keepalive(local, remote)
+        if self._behind_nat:
+            timers = self._d.timers
+            timers.arm(key, timers.now() + self.natt_keepalive, self._send_keepalives)
 
     def _initial_contact(self, t: Tracked, remote_id: str) -> None:
         """RFC 7296 §2.4: the peer says this is its only IKE SA with us — it restarted, so the older
@@ -472,6 +494,7 @@ class Glue:
             if pool is not None:
                 pool.release(key)
         self.tracked.pop(t.sa, None)
+        self._behind_nat.pop(t.sa, None)
         mine = self._of_peer.get(t.peer)
         if mine is not None:
             mine.pop(t.sa, None)
@@ -500,6 +523,7 @@ class Glue:
             return
         transport = self._d.transport
         transport.natt_sender = lambda data, local, remote: dp.send_ike(data, remote)
+        transport.keepalive_sender = dp.send_keepalive
         loop = asyncio.get_running_loop()
         for fd in dp.ike_fds():
             loop.add_reader(fd, self._dataplane_readable)

@@ -55,6 +55,7 @@ class Datagram(NamedTuple):
 IkeHandler = Callable[[Datagram], None]
 EspHandler = Callable[[bytes, Addr, Addr], None]
 NattSender = Callable[[bytes, Addr, Addr], None]  # an IKE message (no marker), local, remote
+KeepaliveSender = Callable[[Addr], None]  # a NAT-keepalive to this remote, from the NAT-T socket
 
 
 def _family(host: str) -> int:
@@ -167,6 +168,7 @@ class Transport:
         self.local_addresses = sorted(set(local_addresses))
         self.own_natt = own_natt
         self.natt_sender: NattSender | None = None  # set by a data plane that owns the NAT-T port
+        self.keepalive_sender: KeepaliveSender | None = None  # likewise
         self._endpoints: list[_Endpoint] = []
         self._picked: dict[tuple[str, bool, bool], _Endpoint | None] = {}  # (local host, natt, IPv6) -> socket
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -259,6 +261,16 @@ class Transport:
             self.counters["tx"] += 1
             return
         self._send_raw(NON_ESP_MARKER + data if natt else data, local, remote, natt)
+
+    def send_keepalive(self, local: Addr, remote: Addr) -> None:
+        """One NAT-keepalive (RFC 3948 §2.3: a single 0xFF byte) from the NAT-T port to ``remote``."""
+        if self.own_natt:
+            self._send_raw(NATT_KEEPALIVE, local, remote, natt=True)
+        elif self.keepalive_sender is not None:
+            self.keepalive_sender(remote)
+            self.counters["tx"] += 1
+        else:
+            self.counters["send-errors"] += 1
 
     def send_esp(self, data: bytes, local: Addr, remote: Addr) -> None:
         """ESP-in-UDP from the NAT-T socket (memory data plane: the daemon carries its packets)."""

@@ -10,7 +10,8 @@ NAT rebinding: :meth:`TunDataPlane.poll_events` reports the SA pairs whose peer 
 
 IKE on UDP/4500 (the workers own that socket, see :mod:`.worker`): :meth:`TunDataPlane.recv_ike`
 returns the IKE messages that arrived there (marker stripped) with their sender, and
-:meth:`TunDataPlane.send_ike` sends one (marker added) from the same socket. :meth:`ike_fds` are the
+:meth:`TunDataPlane.send_ike` sends one (marker added) from the same socket, and
+:meth:`TunDataPlane.send_keepalive` a NAT-keepalive. :meth:`ike_fds` are the
 descriptors to watch (e.g. ``loop.add_reader``) for both events and IKE messages.
 """
 
@@ -188,6 +189,10 @@ class TunDataPlane:
     def send_ike(self, message: bytes, addr: tuple[str, int]) -> None:
         """Send an IKE message to ``addr`` from the data plane's UDP/4500 socket (marker added)."""
         self._call(0, "send_ike", message, addr)
+
+    def send_keepalive(self, addr: tuple[str, int]) -> None:
+        """Send a NAT-keepalive (RFC 3948 §2.3) to ``addr`` from the same socket."""
+        self._call(0, "keepalive", addr)
 
     def _drain(self) -> None:
         for c in wait(self._up, 0):

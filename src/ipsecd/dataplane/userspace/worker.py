@@ -404,6 +404,9 @@ class Worker:
         elif op == "send_ike":
             addr = args[1]
             self._send(self.udp6 if ":" in addr[0] else self.udp, natt.add_marker(args[0]), addr)
+        elif op == "keepalive":
+            addr = args[0]
+            self._send(self.udp6 if ":" in addr[0] else self.udp, natt.KEEPALIVE, addr)
         elif op == "stop":
             self.running = False
         else:
