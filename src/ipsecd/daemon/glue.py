@@ -71,6 +71,15 @@ class GlueError(Exception):
     """The daemon cannot start with this configuration or data plane (one line)."""
 
 
+@dataclass(slots=True)
+class _Lease:
+    """A mode-config lease's holder. Its key in the pool is the remote identity, or
+    "<identity> from <address>" when another client with that identity holds the identity's lease."""
+
+    address: str  # the client's (outer) address
+    refs: int = 0  # IKE SAs holding it: a reconnecting client's new SA shares its old one's
+
+
 @dataclass(slots=True, kw_only=True)
 class Tracked(PeerRecord):
     """What the glue keeps per IKE SA: its runtime record (one object per SA, not two) plus the SA,
@@ -118,9 +127,7 @@ class Glue:
         self._sources: dict[str, str] = {}
         self._selected: dict[tuple[str, str], PeerPlan | None] = {}  # (remote, local) -> peer of this plan
         self.pools: dict[str, AddressPool] = {}
-        # (pool, lease key) -> [the holder's address, IKE SAs holding it]: a key is the remote identity,
-        # or "<identity> from <address>" when another client with that identity holds its lease
-        self._leased: dict[tuple[str, str], list[Any]] = {}
+        self._leased: dict[tuple[str, str], _Lease] = {}  # (pool, lease key) -> who holds it
         self.dynamic: dict[int, str] = {}  # inbound SPI -> its generated policy id
         self.narrowed: dict[str, tuple[int, Selector]] = {}  # policy id -> (IKE SA id, virtual-IP selector)
 
@@ -298,7 +305,7 @@ class Glue:
 
         def lease(identity: str) -> ModeConfigLease | None:
             holder = self._leased.get((src.pool, identity))
-            key = identity if holder is None or holder[0] == remote else f"{identity} from {remote}"
+            key = identity if holder is None or holder.address == remote else f"{identity} from {remote}"
             try:
                 address = pool.allocate(key)
             except PoolError as exc:
@@ -383,7 +390,7 @@ class Glue:
                 leased = self.pools.get(pool_name)
                 key = (leased.owner(event.address) if leased is not None else None) or event.remote_id
                 t.leases += ((pool_name, key),)
-                self._leased.setdefault((pool_name, key), [t.sa.addr[1][0], 0])[1] += 1
+                self._leased.setdefault((pool_name, key), _Lease(t.sa.addr[1][0])).refs += 1
             log.info("peer %s: leased %s to %s", name, rec.dynamic_address, event.remote_id)
         elif isinstance(event, ev.VirtualIpAssigned):
             self._install_virtual_ips(t)
@@ -486,8 +493,8 @@ class Glue:
         for pool_name, key in t.leases:  # the lease goes with its last IKE SA (a reconnect shares it)
             holder = self._leased.get((pool_name, key))
             if holder is not None:
-                holder[1] -= 1
-                if holder[1] > 0:
+                holder.refs -= 1
+                if holder.refs > 0:
                     continue
                 del self._leased[(pool_name, key)]
             pool = self.pools.get(pool_name)
