@@ -57,9 +57,17 @@ def test_request_only_client_uses_its_virtual_ip() -> None:
             assert child.outbound.selector == spec.selector
             assert await a.ping(GATEWAYS["B"][1], count=3, src=vip) == (3, 3)
             assert await a.ping(GATEWAYS["B"][1], count=1, src=GATEWAYS["A"][1]) == (1, 0)  # not our selector
+            # the gateway lists the policy generate-policy made, after the configured ones, flag D
+            (dyn,) = [r for r in json.loads(b.execute("/ip ipsec policy print", True).stdout) if r.get("dynamic") == "yes"]
+            assert (dyn["src-address"], dyn["dst-address"], dyn["peer"]) == (B_LAN, f"{vip}/32", "rw")
+            assert dyn["sa-dst-address"] == GATEWAYS["A"][0] and dyn["ph2-state"] == "established"
+            table = b.execute("/ip ipsec policy print", False).stdout
+            assert "D - dynamic" in table and any(line.split()[1:2] == ["DA"] and f"{vip}/32" in line
+                                                  for line in table.splitlines()), table
             # the IKE SA goes: the lease is returned, the policy is the configured one again
             assert b.execute("/ip ipsec active-peers kill-connections", False).rc == 0
             await _until("A to lose the IKE SA", lambda: not a.glue.tracked, 5)
+            assert not [r for r in json.loads(b.execute("/ip ipsec policy print", True).stdout) if r.get("dynamic") == "yes"]
             (spec,) = a.glue.policies.values()
             assert str(spec.selector.src) == "0.0.0.0/0" and a.glue.narrowed == {}
             # A is not passive: it comes back by itself and gets a virtual IP again

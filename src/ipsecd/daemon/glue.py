@@ -51,7 +51,7 @@ from .control import Reply
 from .engine import COOKIE_THRESHOLD
 from .peersel import select_peer
 from .plan import PeerPlan, Plan, PlanError, build_plan
-from .runtime import ChildRecord, PeerRecord, Runtime
+from .runtime import DYNAMIC_PREFIX, ChildRecord, PeerRecord, Runtime
 from .transport import Datagram
 
 if TYPE_CHECKING:
@@ -434,7 +434,7 @@ class Glue:
         out = event.outbound
         if not (out.policy_id or "").startswith(TEMPLATE) or out.selector is None:
             return event
-        pid = f"dynamic:{t.plan.endpoint.name}:{event.inbound.spi:08x}"
+        pid = f"{DYNAMIC_PREFIX}{t.plan.endpoint.name}:{event.inbound.spi:08x}"
         self.dataplane.add_policy(PolicySpec(pid, DYNAMIC_ORDER + len(self.dynamic), out.selector,
                                              tunnel=out.mode.value == "tunnel", sa_src=out.src, sa_dst=out.dst,
                                              dynamic=True, peer=t.plan.endpoint.name))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipsecd.dataplane.base import DataPlane, IpsecProto, SaSpec
+from ipsecd.dataplane.base import DataPlane, IpsecProto, Mode, SaSpec
 from ipsecd.mgmt.values import format_seconds
 
 Row = dict[str, object]
@@ -23,6 +23,10 @@ Row = dict[str, object]
 def ros_duration(seconds: float) -> str:
     """RouterOS time notation of a (possibly fractional or negative) span: ``1w2d3h4m5s``, ``0s``."""
     return format_seconds(max(0, int(seconds)))
+
+
+#: Policy ids of the policies generate-policy makes (the daemon's glue names them so).
+DYNAMIC_PREFIX = "dynamic:"
 
 
 def _yn(flag: bool) -> str:
@@ -177,16 +181,28 @@ class Runtime:
         return rows
 
     def policy_rows(self) -> list[Row]:
-        """Runtime fields of policies, keyed by the configuration policy id (``.id``)."""
+        """Runtime fields of policies, keyed by the configuration policy id (``.id``), then the
+        policies generate-policy made for live CHILD_SAs (``dynamic=yes``: whole rows, which
+        ``print`` lists after the configured ones with the D flag, as RouterOS does)."""
         counts: dict[str, int] = {}
-        states: dict[str, str] = {}
+        dynamic: list[Row] = []
         for rec in self.peers.values():
             for child in rec.children.values():
-                if child.policy_id is None:
-                    continue
-                counts[child.policy_id] = counts.get(child.policy_id, 0) + 1
-                states[child.policy_id] = "established"
-        return [{".id": pid, "active": "yes", "ph2-state": states[pid], "ph2-count": n} for pid, n in counts.items()]
+                out = child.outbound
+                if out.policy_id is not None and out.policy_id.startswith(DYNAMIC_PREFIX) and out.selector is not None:
+                    sel = out.selector
+                    dynamic.append({
+                        ".id": out.policy_id, "dynamic": "yes", "peer": rec.peer, "tunnel": _yn(out.mode is Mode.TUNNEL),
+                        "src-address": str(sel.src), "src-port": str(sel.src_port or "any"),
+                        "dst-address": str(sel.dst), "dst-port": str(sel.dst_port or "any"),
+                        "protocol": str(sel.protocol or "all"), "action": "encrypt", "level": "require",
+                        "ipsec-protocols": out.proto.name.lower(), "sa-src-address": out.src.compressed,
+                        "sa-dst-address": out.dst.compressed, "active": "yes", "ph2-state": "established",
+                        "ph2-count": 1})
+                elif child.policy_id is not None:
+                    counts[child.policy_id] = counts.get(child.policy_id, 0) + 1
+        return [{".id": pid, "active": "yes", "ph2-state": "established", "ph2-count": n}
+                for pid, n in counts.items()] + dynamic
 
     def child_specs(self) -> list[tuple[PeerRecord, ChildRecord]]:
         return [(rec, child) for rec in self.peers.values() for child in rec.children.values()]

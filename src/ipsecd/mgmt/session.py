@@ -140,7 +140,8 @@ class Executor:
             seen.add(key)
         if self.runtime is not None:
             for r in self.runtime.rows(menu.path):
-                extra.setdefault(str(r.get(".id")), {}).update(r)
+                if r.get("dynamic") != "yes":
+                    extra.setdefault(str(r.get(".id")), {}).update(r)
         return extra
 
     def matcher(self, menu: Menu, toks: list[Tok]) -> Callable[[Item], bool]:
@@ -457,7 +458,23 @@ class Executor:
             if not self.as_json:
                 values = {k: v for k, v in values.items() if k not in FLAG_PROPS or not menu.by_name[k].read_only}
             out.append(PrintRow(i, it.id, flags, it.values.get("comment"), values))
+        if menu.path == "/ip ipsec policy" and self.runtime is not None and sel is None:
+            out += self._dynamic_rows(menu, len(self.txn.items(menu.path)), where)
         return out
+
+    def _dynamic_rows(self, menu: Menu, first: int, where: list[Tok] | None) -> list[PrintRow]:
+        """The daemon's generated policies (generate-policy), numbered after the configured ones and
+        flagged D; read-only, so ``find``/numbers never reach them. ``where`` compares values."""
+        assert self.runtime is not None
+        rows: list[PrintRow] = []
+        for r in self.runtime.rows(menu.path):
+            if r.get("dynamic") != "yes":
+                continue
+            values = {k: _text(v) for k, v in r.items() if k != ".id"}
+            if where is not None and not all(values.get(t.name, "") == t.text for t in where if t.kind == "assign"):
+                continue
+            rows.append(PrintRow(first + len(rows), str(r[".id"]), "D" + runtime_flags(menu, values), None, values))
+        return rows
 
 
 def _negated(f: Callable[[Item], bool]) -> Callable[[Item], bool]:
