@@ -614,3 +614,24 @@ def test_more_algorithms(tmp_path: Path, proposals: Proposals) -> None:
         except BaseException:
             print(pair.diagnostics())
             raise
+
+
+def test_both_sides_initiate_at_once(tmp_path: Path) -> None:
+    """strongSwan (start_action=start) and ipsecd (not passive) bring the tunnel up at the same moment:
+    two IKE SAs may cross, each with INITIAL_CONTACT. Neither side may drop the SA the other keeps:
+    traffic flows both ways afterwards, and both ends hold the same CHILD_SA SPIs."""
+    with Topology("ipdo") as topo:
+        charon = Charon(topo.left, tmp_path).start()
+        ipsecd = Ipsecd(topo.right, tmp_path, ipsecd_site_rsc(topo, passive=False))
+        charon.load(charon_site_conf(topo, start_action="start"))
+        pair = Pair(topo, charon, ipsecd.start())
+        try:
+            wait_until("a tunnel", lambda: bool(charon.child_sas()), 20)
+            time.sleep(2)  # let any crossing exchanges and deletes settle
+            assert pair.ping(3) == (3, 3)
+            theirs = {c["spi-in"] for c in charon.child_sas()} | {c["spi-out"] for c in charon.child_sas()}
+            ours = {str(r["spi"]).lower().removeprefix("0x").rjust(8, "0") for r in pair.rows("installed-sa")}
+            assert ours and ours <= {str(s) for s in theirs}, (ours, theirs)
+        except BaseException:
+            print(pair.diagnostics())
+            raise

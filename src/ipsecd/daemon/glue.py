@@ -87,7 +87,8 @@ class Tracked(PeerRecord):
 
     sa: IkeSa
     plan: PeerPlan
-    leases: tuple[tuple[str, str], ...] = ()  # (pool, identity) to release
+    started: float  # daemon clock when its first message went or came
+    leases: tuple[tuple[str, str], ...] = ()  # (pool, lease key) to release
     virtual_ips: tuple[str, ...] = ()  # mode-config initiator: addresses we installed
 
     @property
@@ -261,8 +262,9 @@ class Glue:
     def _track(self, sa: IkeSa, peer: PeerPlan, side: str) -> None:
         local, remote = sa.addr
         key = id(sa)
+        now = self._d.now()
         t = self.tracked[sa] = self._rt.peers[key] = Tracked(key, peer.endpoint.name, local, remote, side,
-                                                             last_seen=self._d.now(), sa=sa, plan=peer)
+                                                             last_seen=now, sa=sa, plan=peer, started=now)
         self._of_peer.setdefault(peer.endpoint.name, {})[sa] = t
 
     def new_responder(self, dgram: Datagram, spi_i: bytes) -> tuple[IkeSa, bytes] | None:
@@ -418,12 +420,14 @@ class Glue:
     def _initial_contact(self, t: Tracked, remote_id: str) -> None:
         """RFC 7296 §2.4: the peer says this is its only IKE SA with us — it restarted, so the older
         IKE SAs of that identity are gone at its end. Ours go now, without a DELETE (it would not know
-        their SPIs), instead of waiting for DPD or their lifetime. Only those from the same address:
-        another client sending the same identity (road warriors sharing a PSK) is not the one that
-        restarted."""
+        their SPIs), instead of waiting for DPD or their lifetime. Only those from the same address
+        (another client sending the same identity, road warriors sharing a PSK, is not the one that
+        restarted), and only those established before this one began: when both sides initiate at
+        once, the IKE SAs cross, and the one we initiated is no leftover of a restart."""
         remote = t.sa.addr[1][0]
         stale = [o for o in self._of_peer.get(t.peer, {}).values()
-                 if o is not t and o.sa.remote_id == remote_id and o.sa.addr[1][0] == remote]
+                 if o is not t and o.sa.remote_id == remote_id and o.sa.addr[1][0] == remote
+                 and o.established_at is not None and o.established_at < t.started]
         for o in stale:
             log.info("peer %s: INITIAL_CONTACT from %s: dropping the IKE SA it replaces (%s)", t.peer, remote_id,
                      (o.spi_i or b"").hex() or "not established")
