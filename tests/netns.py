@@ -12,7 +12,9 @@ import ctypes
 import itertools
 import os
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from multiprocessing import resource_tracker
 from typing import Any
 
@@ -126,3 +128,44 @@ def wait_for(pred: Any, timeout: float = 5.0, step: float = 0.05) -> bool:
             return True
         time.sleep(step)
     return bool(pred())
+
+
+_SINK = """
+import socket, sys
+srv = socket.create_server((sys.argv[1], int(sys.argv[2])), family=socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+print("listening", flush=True)
+conn, _ = srv.accept()
+total = 0
+while data := conn.recv(1 << 16):
+    total += len(data)
+conn.sendall(total.to_bytes(8, "big"))
+"""
+
+_SOURCE = """
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[4])), source_address=(sys.argv[2], 0), timeout=20)
+chunk = bytes(range(256)) * 256
+for _ in range(int(sys.argv[3]) // len(chunk)):
+    c.sendall(chunk)
+c.shutdown(socket.SHUT_WR)
+print(int.from_bytes(c.recv(8), "big"))
+"""
+
+
+def tcp_transfer(spawn_server: Callable[[list[str]], subprocess.Popen[str]], run_client: Callable[[list[str]], str],
+                 server_ip: str, client_src: str, nbytes: int, port: int = 5201) -> int:
+    """A TCP transfer that ends only when the server has read every byte and said how many (unlike
+    iperf3 -n, which stops counting while its data is still in the sender's socket buffer); returns
+    that count, all of which crossed the tunnel. ``spawn_server`` starts an argv in the server's
+    namespace (stdout piped, text), ``run_client`` runs one in the client's and returns its stdout."""
+    srv = spawn_server([sys.executable, "-c", _SINK, server_ip, str(port)])
+    try:
+        assert srv.stdout is not None and srv.stdout.readline() == "listening\n"
+        received = int(run_client([sys.executable, "-c", _SOURCE, server_ip, client_src, str(nbytes), str(port)]))
+    except BaseException:
+        srv.kill()
+        raise
+    finally:
+        srv.wait(10)
+    assert received == nbytes // 65536 * 65536 > 0
+    return received

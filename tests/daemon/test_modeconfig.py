@@ -39,15 +39,21 @@ def _client(port: int) -> str:
 """
 
 
+async def _connected() -> tuple[int, int, Gateway, Gateway]:
+    """(IKE port, NAT-T port, gateway B, road warrior A) with A's CHILD_SA up."""
+    ike, natt = free_ports()
+    b = Gateway("B", ike, natt, _responder(ike))
+    a = Gateway("A", ike, natt, _client(ike))
+    await b.start()
+    await a.start()
+    await _until("the road-warrior CHILD_SA", lambda: bool(a.children()) and bool(b.children()))
+    return ike, natt, b, a
+
+
 def test_request_only_client_uses_its_virtual_ip() -> None:
     async def main() -> None:
-        ike, natt = free_ports()
-        b = Gateway("B", ike, natt, _responder(ike))
-        a = Gateway("A", ike, natt, _client(ike))
-        await b.start()
-        await a.start()
+        _ike, _natt, b, a = await _connected()
         try:
-            await _until("the road-warrior CHILD_SA", lambda: bool(a.children()) and bool(b.children()))
             (peer,) = json.loads(a.execute("/ip ipsec active-peers print", True).stdout)
             vip = peer["dynamic-address"]
             assert ipaddress.ip_address(vip) in POOL
@@ -86,14 +92,9 @@ def test_a_restarted_client_keeps_its_lease() -> None:
     drops the old IKE SA at the gateway at once, which must not return the lease the new IKE SA
     holds (both SAs had the same identity, so the same lease): the client keeps its address."""
     async def main() -> None:
-        ike, natt = free_ports()
-        b = Gateway("B", ike, natt, _responder(ike))
-        a = Gateway("A", ike, natt, _client(ike))
-        await b.start()
-        await a.start()
+        ike, natt, b, a = await _connected()
         again = None
         try:
-            await _until("the road-warrior CHILD_SA", lambda: bool(a.children()) and bool(b.children()))
             (peer,) = json.loads(a.execute("/ip ipsec active-peers print", True).stdout)
             vip = peer["dynamic-address"]
             a.glue._delete = lambda t: None  # type: ignore[method-assign]  # a crash: no DELETE leaves

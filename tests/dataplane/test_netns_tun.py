@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.netns import Pair
+from tests.netns import tcp_transfer as netns_tcp_transfer
 
 pytestmark = pytest.mark.root
 
@@ -130,40 +131,10 @@ def esp_segments(payload: bytes) -> list[tuple[int, int]]:
     raise AssertionError(f"UDP payload of {len(payload)} bytes is not a batch of ESP packets")
 
 
-_SINK = """
-import socket, sys
-srv = socket.create_server((sys.argv[1], int(sys.argv[2])), family=socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
-print("listening", flush=True)
-conn, _ = srv.accept()
-total = 0
-while data := conn.recv(1 << 16):
-    total += len(data)
-conn.sendall(total.to_bytes(8, "big"))
-"""
-
-_SOURCE = """
-import socket, sys
-c = socket.create_connection((sys.argv[1], int(sys.argv[4])), source_address=(sys.argv[2], 0), timeout=20)
-chunk = bytes(range(256)) * 256
-for _ in range(int(sys.argv[3]) // len(chunk)):
-    c.sendall(chunk)
-c.shutdown(socket.SHUT_WR)
-print(int.from_bytes(c.recv(8), "big"))
-"""
-
-
 def tcp_transfer(pair: Pair, server_ip: str, client_src: str, nbytes: int = 4_000_000, port: int = 5201) -> int:
-    """A TCP transfer from A to B that ends only when B has read every byte and said how many (unlike
-    iperf3 -n, which stops counting while its data is still in the sender's socket buffer); returns
-    that count, all of which crossed the tunnel."""
-    srv = pair.popen(pair.b, sys.executable, "-c", _SINK, server_ip, str(port), stdout=subprocess.PIPE, text=True)
-    assert srv.stdout is not None and srv.stdout.readline() == "listening\n"
-    out = pair.run(pair.a, sys.executable, "-c", _SOURCE, server_ip, client_src, str(nbytes), str(port),
-                   timeout=30)
-    srv.wait(10)
-    received = int(out)
-    assert received == nbytes // 65536 * 65536 > 0
-    return received
+    """:func:`tests.netns.tcp_transfer` from A to B."""
+    return netns_tcp_transfer(lambda argv: pair.popen(pair.b, *argv, stdout=subprocess.PIPE, text=True),
+                              lambda argv: pair.run(pair.a, *argv, timeout=30), server_ip, client_src, nbytes, port)
 
 
 def only_esp(packets: list[tuple[str, bytes]], udp: bool) -> list[tuple[int, int]]:

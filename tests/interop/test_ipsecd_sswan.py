@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.interop.scenarios import (
     ipsecd_site_rsc,
 )
 from tests.interop.sswan import Charon, Ipsecd, Netns, Topology, sh, swanctl_connection, wait_until
+from tests.netns import tcp_transfer
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -639,28 +639,6 @@ def test_both_sides_initiate_at_once(tmp_path: Path) -> None:
             raise
 
 
-_TCP_SINK = """
-import socket, sys
-srv = socket.create_server((sys.argv[1], 5300))
-print("listening", flush=True)
-conn, _ = srv.accept()
-total = 0
-while data := conn.recv(1 << 16):
-    total += len(data)
-conn.sendall(total.to_bytes(8, "big"))
-"""
-
-_TCP_SOURCE = """
-import socket, sys
-c = socket.create_connection((sys.argv[1], 5300), source_address=(sys.argv[2], 0), timeout=20)
-chunk = bytes(range(256)) * 256
-for _ in range(int(sys.argv[3]) // len(chunk)):
-    c.sendall(chunk)
-c.shutdown(socket.SHUT_WR)
-print(int.from_bytes(c.recv(8), "big"))
-"""
-
-
 def test_full_size_packets_and_a_bulk_transfer(tmp_path: Path) -> None:
     """Packets at every size up to what the tunnel takes, in both directions, and 8 MB of TCP through
     a strongSwan peer: padding, inner lengths and the MTU of both TUN devices agree with libipsec's."""
@@ -674,16 +652,9 @@ def test_full_size_packets_and_a_bulk_transfer(tmp_path: Path) -> None:
                     r = a.run("ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s", str(size), "-I", a.lan, b.lan,
                               check=False)
                     assert " 0% packet loss" in r.stdout, (size, a.name, r.stdout)
-            sink = subprocess.Popen(["ip", "netns", "exec", right.name, sys.executable, "-c", _TCP_SINK, right.lan],
-                                    stdout=subprocess.PIPE, text=True)
-            try:
-                assert sink.stdout is not None and sink.stdout.readline() == "listening\n"
-                got = left.run(sys.executable, "-c", _TCP_SOURCE, right.lan, left.lan, str(8 << 20), timeout=60)
-                assert int(got.stdout) == 8 << 20
-            finally:
-                if sink.poll() is None:
-                    sink.kill()
-                sink.wait(10)
+            got = tcp_transfer(lambda argv: subprocess.Popen(right.cmd(*argv), stdout=subprocess.PIPE, text=True),
+                               lambda argv: left.run(*argv, timeout=60).stdout, right.lan, left.lan, 8 << 20)
+            assert got == 8 << 20
             assert pair.rows("statistics")[0].get("in-state-protocol-errors", "0") in ("0", 0)
         except BaseException:
             print(pair.diagnostics())
