@@ -661,29 +661,39 @@ def test_full_size_packets_and_a_bulk_transfer(tmp_path: Path) -> None:
             raise
 
 
+@pytest.mark.parametrize("initiator", ["ipsecd", "strongswan"])
 @pytest.mark.parametrize(("exchange", "port"), [("IKE_SA_INIT", 500), ("IKE_AUTH", 4500)])
-def test_lost_response_is_retransmitted_for(tmp_path: Path, exchange: str, port: int) -> None:
-    """strongSwan's first response to ipsecd's request (IKE_SA_INIT, IKE_AUTH) is lost on the way (nftables drops
-    it at ipsecd's end): ipsecd retransmits the same request, strongSwan answers it again (from its
-    cache for IKE_AUTH, RFC 7296 §2.1), and the tunnel comes up."""
+def test_lost_response_is_retransmitted_for(tmp_path: Path, exchange: str, port: int, initiator: str) -> None:
+    """The responder's first IKE_SA_INIT or IKE_AUTH response is lost on the way (nftables drops it at
+    ipsecd's end, coming in or going out): the initiator retransmits the same request, the responder
+    answers it again — from its cache for IKE_AUTH (RFC 7296 §2.1), which for ``strongswan`` means
+    ipsecd's cache — and the tunnel comes up."""
     with Topology("ipdl") as topo:
         right = topo.right
+        hook, match = ("input", "sport") if initiator == "ipsecd" else ("output", "sport")
         right.run("nft", "add", "table", "inet", "ipdl")
-        right.run("nft", "add", "chain", "inet", "ipdl", "in", "{ type filter hook input priority 0 ; }")
-        right.run("nft", "add", "rule", "inet", "ipdl", "in", "udp", "sport", str(port), "counter", "drop")
+        right.run("nft", "add", "chain", "inet", "ipdl", "c", f"{{ type filter hook {hook} priority 0 ; }}")
+        right.run("nft", "add", "rule", "inet", "ipdl", "c", "udp", match, str(port), "counter", "drop")
 
         def dropped() -> bool:
             return " packets 0 " not in right.run("nft", "list", "table", "inet", "ipdl").stdout
 
-        pair = _start(topo, tmp_path, DEFAULTS, passive=False)
+        pair = _start(topo, tmp_path, DEFAULTS, passive=initiator == "strongswan")
         try:
+            if initiator == "strongswan":
+                with pair.charon.vici() as v:  # -1: do not wait for the outcome (VICI README)
+                    v.request("initiate", {"child": "net", "timeout": "-1"})
             wait_until("the first response dropped", dropped, 15, 0.05)
             right.run("nft", "delete", "table", "inet", "ipdl")
             wait_until("ipsecd's CHILD_SA after the retransmission", lambda: len(pair.rows("installed-sa")) == 2,
                        20, 0.2)
+            wait_until("charon's CHILD_SA", lambda: bool(pair.charon.child_sas()), 10, 0.2)
             assert pair.ping(2) == (2, 2)
-            if exchange == "IKE_AUTH":
+            if initiator == "ipsecd" and exchange == "IKE_AUTH":
                 assert "received retransmit of request with ID 1, retransmitting response" in pair.charon.log_text()
+            if initiator == "strongswan":
+                assert f"retransmit 1 of request with message ID {0 if exchange == 'IKE_SA_INIT' else 1}" \
+                    in pair.charon.log_text()
             assert len(pair.charon.list_sas()) == 1
         except BaseException:
             print(pair.diagnostics())

@@ -222,9 +222,13 @@ class IkeSa:
             return False
         if h.spi_r == self.spi_r:
             return True
-        if h.exchange != ExchangeType.IKE_SA_INIT or self.keys is not None:
+        if h.exchange != ExchangeType.IKE_SA_INIT:
             return False
-        return h.is_response if self.is_initiator else h.spi_r == bytes(8)
+        if self.is_initiator:  # the response that brings SPIr (a later copy would not match the keys)
+            return h.is_response and self.keys is None
+        # a retransmitted IKE_SA_INIT request still carries a zero SPIr: the task manager answers it
+        # from its cache (RFC 7296 §2.1), although our keys already exist
+        return not h.is_response and h.spi_r == bytes(8)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
         out, self._out = self._out, None
