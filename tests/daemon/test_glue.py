@@ -65,7 +65,8 @@ def test_runtime_views_and_commands(caplog: pytest.LogCaptureFixture) -> None:
             old_ep = (GATEWAYS["B"][0], 4500)
             moves = [EndpointChanged(child.inbound.spi, child.outbound.spi, old_ep, ("192.0.2.99", 40000)),
                      EndpointChanged(child.inbound.spi, None, old_ep, ("192.0.2.98", 40001))]
-            a.glue.dataplane.poll_events = lambda: moves  # type: ignore[method-assign]
+            pending = [moves]  # delivered once: the glue polls until the data plane has nothing more
+            a.glue.dataplane.poll_events = lambda: pending.pop() if pending else []  # type: ignore[method-assign]
             with caplog.at_level(logging.INFO, logger="ipsecd"):
                 a.glue.on_dataplane_events()
             said = [r.getMessage() for r in caplog.records if "peer gw-B: NAT mapping moved" in r.getMessage()]
@@ -181,6 +182,40 @@ def test_nat_keepalives_while_behind_a_nat() -> None:
             got = counters["keepalives"]
             await asyncio.sleep(0.3)
             assert counters["keepalives"] == got  # none for a gone SA
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    asyncio.run(main())
+
+
+def test_ike_read_off_the_pipe_by_the_event_poll_is_handled_at_once() -> None:
+    """The TUN data plane delivers events and UDP/4500 IKE messages on the same pipes, and draining
+    for one stores the other. An IKE message drained by the periodic event poll must be handed to the
+    transport in that same call, not when the pipe is next readable (CI saw a 2 s delay)."""
+    async def main() -> None:
+        a, b = await _pair()
+        try:
+            dp = a.glue.dataplane
+            queued: list[tuple[bytes, tuple[str, int]]] = []
+            delivered: list[bytes] = []
+
+            def poll_events() -> list[object]:  # the drain finds an IKE message, no event
+                if not delivered and not queued:
+                    queued.append((b"ike-message", ("192.0.2.7", 4500)))
+                return []
+
+            def recv_ike() -> list[tuple[bytes, tuple[str, int]]]:
+                out = list(queued)
+                queued.clear()
+                return out
+
+            dp.poll_events = poll_events  # type: ignore[method-assign]
+            dp.recv_ike = recv_ike  # type: ignore[attr-defined]
+            a.daemon.transport.ike_from_dataplane = lambda data, local, remote: delivered.append(data)  # type: ignore[method-assign]
+            a.glue.on_dataplane_events()
+            assert delivered == [b"ike-message"]
+            del dp.poll_events, dp.recv_ike
         finally:
             for gw in (a, b):
                 await gw.daemon.stop()

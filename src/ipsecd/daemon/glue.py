@@ -32,6 +32,7 @@ from ipsecd.dataplane.base import (
     Acquire,
     Action,
     DataPlane,
+    DataPlaneEvent,
     Direction,
     EndpointChanged,
     IpsecProto,
@@ -537,15 +538,18 @@ class Glue:
         transport.keepalive_sender = dp.send_keepalive
         loop = asyncio.get_running_loop()
         for fd in dp.ike_fds():
-            loop.add_reader(fd, self._dataplane_readable)
+            loop.add_reader(fd, self.on_dataplane_events)
 
-    def _dataplane_readable(self) -> None:
+    def _dataplane_ike(self) -> bool:
+        """Hand the IKE messages the data plane received on UDP/4500 to the transport; whether any."""
         dp: Any = self.dataplane
+        recv_ike = getattr(dp, "recv_ike", None)
+        messages = recv_ike() if recv_ike is not None else []
         transport = self._d.transport
-        for message, sender in dp.recv_ike():
+        for message, sender in messages:
             local = self._local_for(sender[0])
             transport.ike_from_dataplane(message, (local, transport.natt_port), (sender[0], sender[1]))
-        self.on_dataplane_events()
+        return bool(messages)
 
     def _local_for(self, remote: str) -> str:
         cached = self._sources.get(remote)
@@ -564,7 +568,19 @@ class Glue:
             dp.close()
 
     def on_dataplane_events(self) -> None:
-        for event in self.dataplane.poll_events():
+        """Everything the data plane has for us: events, and IKE messages from UDP/4500. Both arrive
+        on the same pipes and either call drains both, so this repeats until a drain finds nothing —
+        an IKE message read off the pipe by the periodic event poll would otherwise wait for the pipe's
+        next readiness (seen in CI: a CREATE_CHILD_SA response processed 2 s late)."""
+        while True:
+            events = self.dataplane.poll_events()
+            ike = self._dataplane_ike()
+            if not events and not ike:
+                return
+            self._on_dataplane_events(events)
+
+    def _on_dataplane_events(self, events: list[DataPlaneEvent]) -> None:
+        for event in events:
             if isinstance(event, SoftExpire) and event.direction is Direction.IN:
                 t = self._of_child.get(event.spi)
                 if t is not None:
