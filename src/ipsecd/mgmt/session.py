@@ -71,6 +71,15 @@ class Executor:
 
     def __init__(self, txn: Txn, runtime: RuntimeProvider | None, as_json: bool) -> None:
         self.txn, self.runtime, self.as_json = txn, runtime, as_json
+        self._live_rows: dict[str, list[dict[str, object]]] = {}
+
+    def _live(self, path: str) -> list[dict[str, object]]:
+        """The daemon's rows for a menu, asked once per command: a policy ``print where ...`` needs
+        them for the matcher, the live columns and the generated policies."""
+        rows = self._live_rows.get(path)
+        if rows is None:
+            rows = self._live_rows[path] = list(self.runtime.rows(path)) if self.runtime is not None else []
+        return rows
 
     # -- argument helpers ------------------------------------------------------------------------
 
@@ -138,10 +147,9 @@ class Executor:
             if key in seen:
                 extra[it.id] = {"invalid": True}
             seen.add(key)
-        if self.runtime is not None:
-            for r in self.runtime.rows(menu.path):
-                if r.get("dynamic") != "yes":
-                    extra.setdefault(str(r.get(".id")), {}).update(r)
+        for r in self._live(menu.path):
+            if r.get("dynamic") != "yes":
+                extra.setdefault(str(r.get(".id")), {}).update(r)
         return extra
 
     def matcher(self, menu: Menu, toks: list[Tok]) -> Callable[[Item], bool]:
@@ -425,27 +433,15 @@ class Executor:
     def _single_values(self, menu: Menu, sensitive: bool) -> dict[str, str]:
         if menu.kind == "single":
             return item_values(menu, self.txn.items(menu.path)[0], None, sensitive)
-        counters: dict[str, object] = {}
-        if self.runtime is not None:
-            got = self.runtime.rows(menu.path)
-            counters = dict(got[0]) if got else {}
+        got = self._live(menu.path)
+        counters: dict[str, object] = dict(got[0]) if got else {}
         out = {name: _text(counters.get(name, 0)) for name in STATISTICS_COUNTERS}
         out.update({k: _text(v) for k, v in counters.items() if k not in out})
         return out
 
     def _rows(self, menu: Menu, sensitive: bool, where: list[Tok] | None, sel: list[Item] | None) -> list[PrintRow]:
         if menu.kind == "runtime":
-            raw = self.runtime.rows(menu.path) if self.runtime is not None else []
-            rows = []
-            for i, r in enumerate(raw):
-                values = {k: _text(v) for k, v in r.items() if k != ".id" and
-                          (sensitive or not (menu.prop(k) and menu.by_name[k].secret))}
-                rows.append(PrintRow(i, str(r.get(".id", f"*{i + 1:X}")), runtime_flags(menu, values),
-                                     None, values))
-            if where is not None:
-                rows = [r for r in rows if all(r.values.get(t.name, "") == t.text for t in where
-                                               if t.kind == "assign")]
-            return rows
+            return self._live_print_rows(menu, self._live(menu.path), sensitive, where)
         extra = self._extra(menu)
         match = self.matcher(menu, where) if where is not None else None
         chosen = {it.num for it in sel} if sel is not None else None
@@ -458,22 +454,24 @@ class Executor:
             if not self.as_json:
                 values = {k: v for k, v in values.items() if k not in FLAG_PROPS or not menu.by_name[k].read_only}
             out.append(PrintRow(i, it.id, flags, it.values.get("comment"), values))
-        if menu.path == "/ip ipsec policy" and self.runtime is not None and sel is None:
-            out += self._dynamic_rows(menu, len(self.txn.items(menu.path)), where)
+        if menu.path == "/ip ipsec policy" and sel is None:
+            # the daemon's generated policies (generate-policy): numbered after the configured ones,
+            # flagged D; read-only, so ``find``/numbers never reach them
+            dynamic = [r for r in self._live(menu.path) if r.get("dynamic") == "yes"]
+            out += self._live_print_rows(menu, dynamic, sensitive, where, len(self.txn.items(menu.path)), "D")
         return out
 
-    def _dynamic_rows(self, menu: Menu, first: int, where: list[Tok] | None) -> list[PrintRow]:
-        """The daemon's generated policies (generate-policy), numbered after the configured ones and
-        flagged D; read-only, so ``find``/numbers never reach them. ``where`` compares values."""
-        assert self.runtime is not None
-        rows: list[PrintRow] = []
-        for r in self.runtime.rows(menu.path):
-            if r.get("dynamic") != "yes":
-                continue
-            values = {k: _text(v) for k, v in r.items() if k != ".id"}
-            if where is not None and not all(values.get(t.name, "") == t.text for t in where if t.kind == "assign"):
-                continue
-            rows.append(PrintRow(first + len(rows), str(r[".id"]), "D" + runtime_flags(menu, values), None, values))
+    @staticmethod
+    def _live_print_rows(menu: Menu, raw: list[dict[str, object]], sensitive: bool, where: list[Tok] | None,
+                         first: int = 0, flag: str = "") -> list[PrintRow]:
+        """Rows of the daemon's (read-only) state, numbered from ``first``; ``where`` compares values."""
+        rows = []
+        for i, r in enumerate(raw, first):
+            values = {k: _text(v) for k, v in r.items() if k != ".id" and
+                      (sensitive or not (menu.prop(k) and menu.by_name[k].secret))}
+            rows.append(PrintRow(i, str(r.get(".id", f"*{i + 1:X}")), flag + runtime_flags(menu, values), None, values))
+        if where is not None:
+            rows = [r for r in rows if all(r.values.get(t.name, "") == t.text for t in where if t.kind == "assign")]
         return rows
 
 
