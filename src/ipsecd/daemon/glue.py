@@ -405,10 +405,14 @@ class Glue:
     def _keep_nat_open(self, t: Tracked) -> None:
         """We are behind a NAT: its UDP mapping must outlive idle periods, or the peer can no longer
         reach us (rekeys, DPD, its traffic). RFC 3948 §4: NAT-keepalives from the NAT-T port, one
-        timer for all such IKE SAs."""
+        timer for all such IKE SAs. It is armed by the first one only: arming it again would put
+        it off (``Timers.arm`` moves a pending timer to the later time), and a gateway where a
+        NATed SA comes up every few seconds would never send one."""
+        first = not self._behind_nat
         self._behind_nat[t.sa] = t
-        timers = self._d.timers
-        timers.arm(("natt-keepalive",), timers.now() + self.natt_keepalive, self._send_keepalives)
+        if first:
+            timers = self._d.timers
+            timers.arm(("natt-keepalive",), timers.now() + self.natt_keepalive, self._send_keepalives)
 
     def _send_keepalives(self, key: Hashable) -> None:
         for t in self._behind_nat.values():
