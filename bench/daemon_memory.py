@@ -38,10 +38,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from ipsecd.dataplane.base import IpsecProto, Selector  # noqa: E402
 from ipsecd.ike import events as ev  # noqa: E402
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal  # noqa: E402
 from ipsecd.ike.v2.sa import IkeSa  # noqa: E402
+from ipsecd.policy.types import IpsecProto, Selector  # noqa: E402
 
 PSK = "bench-memory-psk-0123456789"
 RESPONDER = "127.0.0.2"

@@ -19,8 +19,8 @@ from ipaddress import ip_address
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ipsecd.crypto import registry
-from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.dataplane.esp import EspSa
+from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.wire import ip as wip
 
 

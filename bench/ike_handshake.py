@@ -19,11 +19,11 @@ import sys
 import time
 from ipaddress import ip_network
 
-from ipsecd.dataplane.base import Selector
 from ipsecd.ike.events import IkeSaEstablished
 from ipsecd.ike.manager import IkeManager
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal
 from ipsecd.ike.v2.sa import IkeSa
+from ipsecd.policy.types import Selector
 
 STRONGSWAN_CPU_MS = 0.7  # strongSwan 5.9.8 responder CPU per IKE SA + CHILD_SA in bench/ike_rate.py runs
 INI, RESP = ("192.0.2.1", 500), ("198.51.100.2", 500)

@@ -19,8 +19,8 @@ import random
 import time
 from ipaddress import IPv4Network, IPv6Network
 
-from ipsecd.dataplane.base import Action, PolicySpec, Selector
 from ipsecd.policy.spd import Spd
+from ipsecd.policy.types import Action, PolicySpec, Selector
 
 Flow = tuple[int, int, int, int, int, int]
 V4_LENGTHS = (8, 12, 16, 20, 24, 24, 28, 32, 32)

@@ -118,8 +118,8 @@ class Recorder:
 def _configs() -> tuple[Any, Any]:
     from ipaddress import ip_network
 
-    from ipsecd.dataplane.base import Selector
     from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal
+    from ipsecd.policy.types import Selector
 
     prop = (IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256",)),)
     cprop = (ChildProposal(("aes-128-gcm",), (), "none"),)

@@ -13,8 +13,8 @@ from dataclasses import replace
 import pytest
 
 from ipsecd.daemon.demo import GATEWAYS, Gateway, _until, free_ports
-from ipsecd.dataplane.base import EndpointChanged
 from ipsecd.ike.events import ChildSaInstalled, IkeSaEstablished
+from ipsecd.policy.events import EndpointChanged
 
 
 async def _pair() -> tuple[Gateway, Gateway]:

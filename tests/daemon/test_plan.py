@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ipsecd.daemon.plan import PlanError, build_plan
-from ipsecd.dataplane.base import Mode
+from ipsecd.policy.types import Mode
 
 DEFAULT_PROFILE = {"name": "default", "enc-algorithm": "aes-128", "hash-algorithm": "sha1",
                    "dh-group": "modp1024,modp2048", "lifetime": "1d", "dpd-interval": "2m", "prf-algorithm": "auto",

@@ -5,14 +5,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 
 from ipsecd.daemon.runtime import ChildRecord, PeerRecord, Runtime, ros_duration
-from ipsecd.dataplane.base import (
-    Direction,
-    IpsecProto,
-    Lifetime,
-    Mode,
-    SaSpec,
-    SaState,
-)
+from ipsecd.policy.types import Direction, IpsecProto, Lifetime, Mode, SaSpec, SaState
 
 ACTIVE_PEER_PROPS = {"local-address", "remote-address", "state", "side", "responder", "natt-peer", "ph2-total",
                      "uptime", "port", "spii", "spir", "last-seen", "rx-bytes", "rx-packets", "tx-bytes", "tx-packets"}

@@ -11,9 +11,9 @@ import pytest
 
 from ipsecd.crypto import registry
 from ipsecd.dataplane.ah import AhSa
-from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec, UdpEncap
 from ipsecd.dataplane.errors import ConfigError, DataplaneError
 from ipsecd.dataplane.stats import Statistics
+from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec, UdpEncap
 from ipsecd.wire import ah as wah
 from ipsecd.wire import ip as wip
 from tests.dataplane.test_esp import ADDRS, inner_packet

@@ -11,9 +11,9 @@ from ipaddress import ip_address
 import pytest
 
 from ipsecd.crypto import registry
-from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec, UdpEncap
 from ipsecd.dataplane.errors import ConfigError, OutError, SequenceOverflowError
 from ipsecd.dataplane.esp import EspSa
+from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec, UdpEncap
 from ipsecd.wire import esp as wesp
 from ipsecd.wire import ip as wip
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 
 from ipsecd.dataplane import errors
-from ipsecd.dataplane.base import Mode, UdpEncap
 from ipsecd.dataplane.errors import DataplaneError
 from ipsecd.dataplane.esp import EspSa
 from ipsecd.dataplane.stats import ALWAYS_ZERO, COUNTER_NAMES, Statistics
+from ipsecd.policy.types import Mode, UdpEncap
 from ipsecd.wire import esp as wesp
 from ipsecd.wire import ip as wip
 from ipsecd.wire import natt

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from ipsecd.dataplane.base import Direction, Mode, UdpEncap
 from ipsecd.dataplane.errors import ReplayError, StateModeError, StateProtocolError
 from ipsecd.dataplane.esp import EspSa
+from ipsecd.policy.types import Direction, Mode, UdpEncap
 from ipsecd.wire import esp as wesp
 from ipsecd.wire import ip as wip
 

@@ -8,8 +8,8 @@ import os
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from ipsecd.dataplane.base import Direction, Mode
 from ipsecd.dataplane.esp import EspSa
+from ipsecd.policy.types import Direction, Mode
 
 from .test_esp import inner_packet, spec
 

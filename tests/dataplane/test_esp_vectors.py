@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.dataplane.errors import StateProtocolError
 from ipsecd.dataplane.esp import EspSa
+from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.wire import ip as wip
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"

@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from ipsecd.dataplane.base import DataPlane, Direction, IpsecProto, Lifetime
+from ipsecd.dataplane.base import DataPlane
 from ipsecd.dataplane.commands import StaticConfigError, load_static
 from ipsecd.dataplane.memory import MemoryDataPlane, connect
 from ipsecd.dataplane.stats import COUNTER_NAMES
+from ipsecd.policy.types import Direction, IpsecProto, Lifetime
 from tests.dataplane.test_processor import GW_A, GW_B, H_A, H_B, KEY_AB, gateways, packet, sa
 
 

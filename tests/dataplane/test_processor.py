@@ -9,11 +9,12 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from ipsecd.dataplane.base import (
-    Acquire,
+from ipsecd.dataplane.memory import MemoryDataPlane, connect
+from ipsecd.dataplane.processor import DROP, IKE, PASS, PROTECT, Processor, flow, owner_of
+from ipsecd.policy.events import Acquire, HardExpire, SoftExpire
+from ipsecd.policy.types import (
     Action,
     Direction,
-    HardExpire,
     IpsecProto,
     Level,
     Lifetime,
@@ -21,11 +22,8 @@ from ipsecd.dataplane.base import (
     PolicySpec,
     SaSpec,
     Selector,
-    SoftExpire,
     UdpEncap,
 )
-from ipsecd.dataplane.memory import MemoryDataPlane, connect
-from ipsecd.dataplane.processor import DROP, IKE, PASS, PROTECT, Processor, flow, owner_of
 from ipsecd.wire import ip as wip
 from ipsecd.wire import natt
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from ipaddress import ip_network
 
-from ipsecd.dataplane.base import Acquire, Direction, Level, Selector
 from ipsecd.dataplane.processor import ACQUIRE_RETRY, DROP, PROTECT, Processor
+from ipsecd.policy.events import Acquire
+from ipsecd.policy.types import Direction, Level, Selector
 from tests.dataplane.test_processor import GW_A, GW_B, H_A, H_B, KEY_AB, NET_A, NET_B, packet, policy, sa
 
 

@@ -8,10 +8,10 @@ import struct
 
 import pytest
 
-from ipsecd.dataplane.base import Direction
 from ipsecd.dataplane.errors import DataplaneError
 from ipsecd.dataplane.processor import DROP, Processor
 from ipsecd.dataplane.stats import Statistics
+from ipsecd.policy.types import Direction
 from ipsecd.wire import ip as wip
 from tests.dataplane.test_processor import GW_A, GW_B, H_A, H_B, KEY_AB, NET_A, NET_B, packet, policy, sa
 

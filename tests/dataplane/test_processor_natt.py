@@ -9,9 +9,10 @@ from ipaddress import ip_address
 
 import pytest
 
-from ipsecd.dataplane.base import Direction, EndpointChanged, Mode
 from ipsecd.dataplane.memory import MemoryDataPlane
 from ipsecd.dataplane.processor import DROP, PROTECT, Processor
+from ipsecd.policy.events import EndpointChanged
+from ipsecd.policy.types import Direction, Mode
 from ipsecd.wire import ip as wip
 from tests.dataplane.test_processor import H_A, H_B, KEY_AB, KEY_BA, NET_A, NET_B, packet, policy, sa
 

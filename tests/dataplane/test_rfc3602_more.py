@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.dataplane.esp import EspSa
+from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.wire import ip as wip
 
 DATA = json.loads((Path(__file__).resolve().parent.parent / "vectors" / "rfc3602" / "esp_packets_6_8.json")

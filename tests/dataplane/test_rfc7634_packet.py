@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.dataplane.errors import StateProtocolError
 from ipsecd.dataplane.esp import EspSa
+from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.wire import ip as wip
 
 EX = json.loads((Path(__file__).resolve().parent.parent / "vectors" / "rfc7634" / "esp-example.json")

@@ -12,7 +12,7 @@ from scapy.layers.inet import IP, UDP, IPOption_Router_Alert  # noqa: E402
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop, RouterAlert  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
 
-from ipsecd.dataplane.base import Mode  # noqa: E402
+from ipsecd.policy.types import Mode  # noqa: E402
 from tests.dataplane.test_ah import ah_pair  # noqa: E402
 from tests.dataplane.test_esp import ADDRS, INNER_ADDRS  # noqa: E402
 from tests.dataplane.test_scapy_esp import SCAPY_INTEG  # noqa: E402

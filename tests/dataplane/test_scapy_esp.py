@@ -15,8 +15,8 @@ from scapy.layers.inet import IP, UDP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
 
 from ipsecd.crypto import registry  # noqa: E402
-from ipsecd.dataplane.base import Mode, UdpEncap  # noqa: E402
 from ipsecd.dataplane.esp import EspSa  # noqa: E402
+from ipsecd.policy.types import Mode, UdpEncap  # noqa: E402
 from tests.dataplane.test_esp import ADDRS, inner_packet, pair  # noqa: E402
 
 #: registry name → scapy crypt_algo: every ESP cipher both know.

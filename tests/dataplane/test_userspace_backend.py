@@ -12,9 +12,9 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from ipsecd.dataplane.base import Direction, IpsecProto, Mode, PolicySpec, SaSpec, Selector, UdpEncap
 from ipsecd.dataplane.userspace import udp
 from ipsecd.dataplane.userspace.backend import TunDataPlane
+from ipsecd.policy.types import Direction, IpsecProto, Mode, PolicySpec, SaSpec, Selector, UdpEncap
 from tests.netns import InNetns, Pair, wait_for
 
 pytestmark = pytest.mark.root

@@ -12,18 +12,10 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from ipsecd.dataplane.base import (
-    Direction,
-    EndpointChanged,
-    IpsecProto,
-    Mode,
-    PolicySpec,
-    SaSpec,
-    Selector,
-    UdpEncap,
-)
 from ipsecd.dataplane.processor import PROTECT, Processor, owner_of
 from ipsecd.dataplane.userspace.backend import TunDataPlane
+from ipsecd.policy.events import EndpointChanged
+from ipsecd.policy.types import Direction, IpsecProto, Mode, PolicySpec, SaSpec, Selector, UdpEncap
 from ipsecd.wire import ip as wip
 from tests.netns import InNetns, Pair, wait_for
 

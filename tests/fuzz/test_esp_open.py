@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipsecd.dataplane.base import Mode, UdpEncap
 from ipsecd.dataplane.errors import DataplaneError
+from ipsecd.policy.types import Mode, UdpEncap
 from tests.dataplane.test_ah import ah_pair
 from tests.dataplane.test_esp import ALG_IDS, ALGS, alg_pair, inner_packet
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from ipsecd.dataplane.base import IpsecProto, Selector
 from ipsecd.ike.events import Event
 from ipsecd.ike.manager import IkeManager
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal, Retransmit
 from ipsecd.ike.v2.sa import IkeSa
+from ipsecd.policy.types import IpsecProto, Selector
 
 I_ADDR = ("192.0.2.1", 500)
 R_ADDR = ("198.51.100.2", 500)

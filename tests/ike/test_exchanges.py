@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import ip_address
 
-from ipsecd.dataplane.base import UdpEncap
 from ipsecd.ike.events import (
     AddressLeased,
     ChildSaDeleted,
@@ -20,6 +19,7 @@ from ipsecd.ike.events import (
     VirtualIpAssigned,
 )
 from ipsecd.ike.v2.config import ModeConfigLease
+from ipsecd.policy.types import UdpEncap
 from ipsecd.wire.enums import ExchangeType
 from ipsecd.wire.ikev2.message import Message
 

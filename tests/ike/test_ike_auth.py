@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ipsecd.crypto.encr import esp_cipher
-from ipsecd.dataplane.base import Direction
 from ipsecd.ike.events import ChildSaInstalled, IkeSaEstablished
+from ipsecd.policy.types import Direction
 
 from .conftest import Pair
 

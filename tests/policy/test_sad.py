@@ -7,9 +7,10 @@ from ipaddress import ip_address
 
 import pytest
 
-from ipsecd.dataplane.base import Direction, HardExpire, IpsecProto, Lifetime, Mode, SaSpec, SoftExpire
 from ipsecd.policy.errors import SadError
+from ipsecd.policy.events import HardExpire, SoftExpire
 from ipsecd.policy.sad import MIN_SPI, Sad, SaLife, enc_algorithm_family
+from ipsecd.policy.types import Direction, IpsecProto, Lifetime, Mode, SaSpec
 
 A = ip_address
 

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipsecd.dataplane.base import Selector
 from ipsecd.policy.errors import SelectorError
 from ipsecd.policy.selectors import (
     MAX_PORT,
@@ -20,6 +19,7 @@ from ipsecd.policy.selectors import (
     selectors_from_ts,
     ts_from_selector,
 )
+from ipsecd.policy.types import Selector
 
 TS = TrafficSelector
 

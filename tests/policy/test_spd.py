@@ -6,7 +6,10 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from ipsecd.dataplane.base import (
+from ipsecd.policy.errors import SpdError
+from ipsecd.policy.sad import Sad
+from ipsecd.policy.spd import FlowCache, InboundVerdict, Spd, bypass_in, bypass_out
+from ipsecd.policy.types import (
     Action,
     Direction,
     IpsecProto,
@@ -17,9 +20,6 @@ from ipsecd.dataplane.base import (
     SaSpec,
     Selector,
 )
-from ipsecd.policy.errors import SpdError
-from ipsecd.policy.sad import Sad
-from ipsecd.policy.spd import FlowCache, InboundVerdict, Spd, bypass_in, bypass_out
 
 A = ip_address
 

@@ -8,9 +8,9 @@ from ipaddress import IPv4Network, IPv6Network
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipsecd.dataplane.base import Action, PolicySpec, Selector
 from ipsecd.policy.selectors import selector_matches
 from ipsecd.policy.spd import Spd
+from ipsecd.policy.types import Action, PolicySpec, Selector
 
 # A small address space so prefixes overlap and nest a lot.
 V4_BASES = [0x0A000000, 0x0A000100, 0x0A010000, 0xC0A80000, 0x00000000]

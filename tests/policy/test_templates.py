@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ipaddress import ip_address, ip_network
 
-from ipsecd.dataplane.base import Action, IpsecProto, Level, PolicySpec, Selector
 from ipsecd.policy.selectors import TrafficSelector
 from ipsecd.policy.templates import GeneratePolicy, find_template, generate_policies
+from ipsecd.policy.types import Action, IpsecProto, Level, PolicySpec, Selector
 
 TS = TrafficSelector
 STRICT, OVERRIDE = GeneratePolicy.PORT_STRICT, GeneratePolicy.PORT_OVERRIDE

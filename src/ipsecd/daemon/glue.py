@@ -28,25 +28,15 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ipsecd.dataplane.base import (
-    Acquire,
-    Action,
-    DataPlane,
-    DataPlaneEvent,
-    Direction,
-    EndpointChanged,
-    IpsecProto,
-    Level,
-    PolicySpec,
-    Selector,
-    SoftExpire,
-)
+from ipsecd.dataplane.base import DataPlane
 from ipsecd.ike import events as ev
 from ipsecd.ike.errors import ConfigError as IkeConfigError
 from ipsecd.ike.v2.config import ModeConfigLease, validate
 from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.policy.errors import PoolError
+from ipsecd.policy.events import Acquire, EndpointChanged, SadEvent, SoftExpire
 from ipsecd.policy.pools import AddressPool, parse_ranges
+from ipsecd.policy.types import Action, Direction, IpsecProto, Level, PolicySpec, Selector
 
 from .control import Reply
 from .engine import COOKIE_THRESHOLD
@@ -583,7 +573,7 @@ class Glue:
                 return
             self._on_dataplane_events(events)
 
-    def _on_dataplane_events(self, events: list[DataPlaneEvent]) -> None:
+    def _on_dataplane_events(self, events: list[SadEvent]) -> None:
         for event in events:
             if isinstance(event, SoftExpire) and event.direction is Direction.IN:
                 t = self._of_child.get(event.spi)

@@ -30,8 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipsecd.dataplane.base import Level, Mode, Selector
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal, Retransmit
+from ipsecd.policy.types import Level, Mode, Selector
 
 from .peersel import PeerEndpoint
 

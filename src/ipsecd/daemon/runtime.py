@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipsecd.dataplane.base import DataPlane, IpsecProto, Mode, SaSpec
+from ipsecd.dataplane.base import DataPlane
 from ipsecd.mgmt.values import format_seconds
+from ipsecd.policy.types import IpsecProto, Mode, SaSpec
 
 Row = dict[str, object]
 

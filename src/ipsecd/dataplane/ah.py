@@ -15,7 +15,6 @@ from ipaddress import IPv4Address
 
 from ipsecd.crypto.errors import CryptoError
 from ipsecd.crypto.integ import Integ, esp_integ
-from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.dataplane.errors import (
     ConfigError,
     DataplaneError,
@@ -32,6 +31,7 @@ from ipsecd.dataplane.errors import (
 )
 from ipsecd.dataplane.esp import packed_address
 from ipsecd.dataplane.replay import ReplayWindow
+from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.wire import ah as wah
 from ipsecd.wire import ip as wip
 

@@ -12,8 +12,8 @@ Static (manual) keying for tests and benchmarks, so the data plane stands on its
               "enc-key": "<hex, salt included>", "auth-algorithm": "null", "auth-key": "",
               "policy": "p1", "udp-encap": true, "esn": false, "replay-window": 128}]}
 
-:func:`load_static` turns it into :class:`~ipsecd.dataplane.base.PolicySpec`/
-:class:`~ipsecd.dataplane.base.SaSpec` lists (the API tests use); invalid content raises
+:func:`load_static` turns it into :class:`~ipsecd.policy.types.PolicySpec`/
+:class:`~ipsecd.policy.types.SaSpec` lists (the API tests use); invalid content raises
 :class:`StaticConfigError` with one line naming the entry. The command installs them into a
 :class:`~ipsecd.dataplane.userspace.backend.TunDataPlane`, prints ``ready`` and runs until SIGTERM/SIGINT,
 then prints the statistics that moved as JSON.
@@ -29,7 +29,8 @@ import sys
 import threading
 from typing import Any
 
-from ipsecd.dataplane.base import (
+from ipsecd.dataplane.errors import ConfigError
+from ipsecd.policy.types import (
     Action,
     Direction,
     IpsecProto,
@@ -40,7 +41,6 @@ from ipsecd.dataplane.base import (
     Selector,
     UdpEncap,
 )
-from ipsecd.dataplane.errors import ConfigError
 
 
 class StaticConfigError(ValueError):

@@ -1,6 +1,6 @@
 """ESP (RFC 4303) for one SA: sans-I/O ``seal`` and ``open`` in transport and tunnel mode.
 
-:class:`EspSa` is built from a :class:`~ipsecd.dataplane.base.SaSpec` and does all of RFC 4303 that is
+:class:`EspSa` is built from a :class:`~ipsecd.policy.types.SaSpec` and does all of RFC 4303 that is
 per packet:
 
 - **Modes** (RFC 4301 §5.1.2, RFC 4303 §3.1): tunnel mode wraps the whole inner IPv4/IPv6 packet
@@ -55,7 +55,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from ipsecd.crypto.encr import AeadCipher, BlockCipher, esp_cipher
 from ipsecd.crypto.errors import CryptoError
 from ipsecd.crypto.integ import Integ, esp_integ
-from ipsecd.dataplane.base import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.dataplane.errors import (
     ConfigError,
     DataplaneError,
@@ -72,6 +71,7 @@ from ipsecd.dataplane.errors import (
     StateProtocolError,
 )
 from ipsecd.dataplane.replay import ReplayWindow
+from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.wire import esp as wesp
 from ipsecd.wire import ip as wip
 from ipsecd.wire import natt

@@ -19,19 +19,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ipsecd.dataplane.base import (
-    Acquire,
-    DataPlaneEvent,
-    Direction,
-    EndpointChanged,
-    IpsecProto,
-    PolicySpec,
-    SaSpec,
-    SaState,
-)
 from ipsecd.dataplane.processor import DROP, HANDOFF, IKE, Processor, owner_of
 from ipsecd.dataplane.stats import Statistics
+from ipsecd.policy.events import Acquire, EndpointChanged, SadEvent
 from ipsecd.policy.sad import Sad
+from ipsecd.policy.types import Direction, IpsecProto, PolicySpec, SaSpec, SaState
 
 
 class MemoryDataPlane:
@@ -87,12 +79,12 @@ class MemoryDataPlane:
         for p in self.workers:
             p.flush()
 
-    def poll_events(self) -> list[DataPlaneEvent]:
+    def poll_events(self) -> list[SadEvent]:
         """Acquires once per policy; expiries from the SA's owning worker only (every worker applies
         time lifetimes to its SAD copy, only the owner's report counts); NAT rebindings."""
         now = self.clock()
         n = len(self.workers)
-        out: list[DataPlaneEvent] = []
+        out: list[SadEvent] = []
         seen: set[str] = set()
         for p in self.workers:
             p.expire(now)

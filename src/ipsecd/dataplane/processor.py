@@ -8,7 +8,7 @@ no clock (``now`` comes in with each call).
   (a :class:`~ipsecd.policy.spd.FlowCache` in front of the classifier) → ``none``/no policy passes in
   clear, ``discard`` drops (``out-policy-blocked``), ``encrypt`` takes the policy's outbound SA from
   the SAD and seals. No SA: ``out-no-states`` and, for level require/unique, an
-  :class:`~ipsecd.dataplane.base.Acquire` — at most one per policy every :data:`ACQUIRE_RETRY`
+  :class:`~ipsecd.policy.events.Acquire` — at most one per policy every :data:`ACQUIRE_RETRY`
   seconds until an SA for it is installed, as Linux keeps one larval acquire state per policy and
   acquires again once it expires (``net.core.xfrm_acq_expires``, 30 s): a lost Acquire or a failed
   negotiation is retried while traffic keeps hitting the policy, never flooded per packet; level
@@ -32,7 +32,7 @@ no clock (``now`` comes in with each call).
   has seen, arriving from another address/port than the SA's peer endpoint, moves the endpoint: the
   outbound SA of the same policy is sent there from then on (:attr:`Processor.redirect`; whole
   packets get their outer header rebuilt, the TUN worker looks the address up), and an
-  :class:`~ipsecd.dataplane.base.EndpointChanged` is reported (:meth:`Processor.poll_endpoint_changes`,
+  :class:`~ipsecd.policy.events.EndpointChanged` is reported (:meth:`Processor.poll_endpoint_changes`,
   which the backends merge into ``poll_events``) so the daemon knows. A delayed older packet from the old address never moves it back.
 - **Ownership of SAs by workers** (DESIGN.md §5): with ``workers > 1`` every processor holds the whole
   SPD and SAD but builds the transform object (sequence counter, IV source, replay window) only for the
@@ -46,13 +46,16 @@ from collections.abc import Callable
 from ipaddress import ip_address
 
 from ipsecd.dataplane.ah import AhSa
-from ipsecd.dataplane.base import (
-    Acquire,
+from ipsecd.dataplane.errors import DataplaneError
+from ipsecd.dataplane.esp import EspSa
+from ipsecd.dataplane.stats import Statistics
+from ipsecd.policy.events import Acquire, EndpointChanged, SadEvent
+from ipsecd.policy.sad import Counters, Sad, SaLife, SaRecord
+from ipsecd.policy.spd import NATT_PORT, FlowCache, InboundVerdict, Spd, bypass_in, bypass_out
+from ipsecd.policy.types import (
     Action,
-    DataPlaneEvent,
     Direction,
     Endpoint,
-    EndpointChanged,
     IpsecProto,
     Level,
     PolicySpec,
@@ -60,11 +63,6 @@ from ipsecd.dataplane.base import (
     SaState,
     Selector,
 )
-from ipsecd.dataplane.errors import DataplaneError
-from ipsecd.dataplane.esp import EspSa
-from ipsecd.dataplane.stats import Statistics
-from ipsecd.policy.sad import Counters, Sad, SaLife, SaRecord
-from ipsecd.policy.spd import NATT_PORT, FlowCache, InboundVerdict, Spd, bypass_in, bypass_out
 from ipsecd.wire import ip as wip
 from ipsecd.wire import natt
 
@@ -137,7 +135,7 @@ class Processor:
         self.sad = Sad(randbits) if randbits is not None else Sad()
         self._cache = FlowCache(self.spd)
         self.stats = Statistics()
-        self._events: list[DataPlaneEvent] = []
+        self._events: list[SadEvent] = []
         self._acquired: dict[str, float] = {}  # policy -> when its outstanding Acquire was emitted
         self.acquire_retry = acquire_retry
         self.full_packets = full_packets
@@ -207,7 +205,7 @@ class Processor:
         self.redirect.clear()
         self.endpoint_gen += 1
 
-    def poll_events(self) -> list[DataPlaneEvent]:
+    def poll_events(self) -> list[SadEvent]:
         events, self._events = self._events, []
         return events
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
-from ipsecd.dataplane.base import SaSpec
+from ipsecd.policy.types import SaSpec
 
 Endpoint = tuple[str, int]
 

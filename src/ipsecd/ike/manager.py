@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Callable
 from ipaddress import ip_address
 
-from ipsecd.dataplane.base import IpsecProto
+from ipsecd.policy.types import IpsecProto
 from ipsecd.wire.enums import ExchangeType, NotifyType
 from ipsecd.wire.errors import WireError
 from ipsecd.wire.ikev2.header import FLAG_RESPONSE, Header

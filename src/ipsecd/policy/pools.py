@@ -22,9 +22,9 @@ from bisect import bisect_right
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from itertools import pairwise
 
-from ipsecd.dataplane.base import IPAddress
 from ipsecd.policy.errors import PoolError, PoolExhaustedError
 from ipsecd.policy.selectors import make_address, network_range
+from ipsecd.policy.types import IPAddress
 
 #: Identities remembered after release (to hand back their old address), per pool.
 STICKY_MAX = 4096

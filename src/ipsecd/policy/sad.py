@@ -11,7 +11,7 @@
   deletes it). Linux's xfrm uses the same states and RouterOS shows them in ``installed-sa``.
 - **Lifetimes** (RFC 4301 §4.4.2.1): soft and hard, by seconds since installation and by bytes.
   Time always comes in as ``now`` (the caller's injected clock); :meth:`Sad.expire` returns the
-  :class:`~ipsecd.dataplane.base.SoftExpire`/:class:`~ipsecd.dataplane.base.HardExpire` events once
+  :class:`~ipsecd.policy.events.SoftExpire`/:class:`~ipsecd.policy.events.HardExpire` events once
   each. Byte limits are checked where bytes are counted: the packet processor compares the SA's
   byte count with :attr:`SaRecord.byte_limit` (one comparison per packet) and calls
   :meth:`Sad.check` when it is reached.
@@ -36,16 +36,9 @@ from typing import Protocol
 
 from ipsecd.crypto import registry
 from ipsecd.crypto.errors import UnknownAlgorithmError
-from ipsecd.dataplane.base import (
-    DataPlaneEvent,
-    Direction,
-    HardExpire,
-    IpsecProto,
-    SaSpec,
-    SaState,
-    SoftExpire,
-)
 from ipsecd.policy.errors import SadError
+from ipsecd.policy.events import HardExpire, SadEvent, SoftExpire
+from ipsecd.policy.types import Direction, IpsecProto, SaSpec, SaState
 
 #: SPIs 1–255 are reserved by IANA and 0 means "no SA" (RFC 4303 §2.1).
 MIN_SPI = 256
@@ -422,7 +415,7 @@ class Sad:
 
     # --- lifetimes ---------------------------------------------------------------------------------
 
-    def check(self, rec: SaRecord, now: float) -> list[DataPlaneEvent]:
+    def check(self, rec: SaRecord, now: float) -> list[SadEvent]:
         """Apply an SA's lifetimes at ``now``: moves it to dying/dead and returns each expiry event
         once (a hard expiry reached together with the soft one reports only the hard one)."""
         if rec.state is SaLife.DEAD or rec.state is SaLife.LARVAL:
@@ -451,11 +444,11 @@ class Sad:
         if rec.spec.policy_id is not None:
             self._best.pop(rec.spec.policy_id, None)
 
-    def expire(self, now: float) -> list[DataPlaneEvent]:
+    def expire(self, now: float) -> list[SadEvent]:
         """Apply every SA's lifetimes (and lapse stale SPI reservations); the daemon calls this at
         :meth:`next_timer` and after traffic."""
         self._drop_stale_larval(now)
-        events: list[DataPlaneEvent] = []
+        events: list[SadEvent] = []
         for rec in list(self):
             events.extend(self.check(rec, now))
         return events

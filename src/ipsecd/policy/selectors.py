@@ -2,7 +2,7 @@
 
 Two shapes of the same idea meet here:
 
-- the policy's :class:`~ipsecd.dataplane.base.Selector` (RouterOS ``/ip ipsec policy``): src/dst
+- the policy's :class:`~ipsecd.policy.types.Selector` (RouterOS ``/ip ipsec policy``): src/dst
   *prefixes*, one IP protocol (0 = all) and one port each (0 = any);
 - IKEv2's traffic selector (RFC 7296 §3.13.1): an *address range*, a protocol (0 = any) and a port
   *range* (0–65535 = any; 65535–0 is OPAQUE, RFC 4301 §4.4.1.1), modelled by :class:`TrafficSelector`.
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
-from ipsecd.dataplane.base import IPAddress, IPNetwork, Selector
 from ipsecd.policy.errors import SelectorError
+from ipsecd.policy.types import IPAddress, IPNetwork, Selector
 
 MAX_PORT = 65535
 #: Address width by IP version.

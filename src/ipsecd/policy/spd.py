@@ -26,10 +26,10 @@ import enum
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ipsecd.dataplane.base import Action, IPAddress, Level, PolicySpec, Selector
 from ipsecd.policy.classifier import Classifier
 from ipsecd.policy.errors import SelectorError, SpdError
 from ipsecd.policy.selectors import BITS, reverse, selector_version
+from ipsecd.policy.types import Action, IPAddress, Level, PolicySpec, Selector
 
 if TYPE_CHECKING:
     from ipsecd.policy.sad import Sad

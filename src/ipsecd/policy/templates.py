@@ -23,9 +23,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
-from ipsecd.dataplane.base import IPAddress, PolicySpec, Selector
 from ipsecd.policy.errors import SelectorError
 from ipsecd.policy.selectors import MAX_PORT, TrafficSelector, selectors_from_ts
+from ipsecd.policy.types import IPAddress, PolicySpec, Selector
 
 
 class GeneratePolicy(enum.Enum):

@@ -12,12 +12,12 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from ipsecd.dataplane.base import (
-    Acquire,
+from ipsecd.dataplane.xfrm import backend as xb
+from ipsecd.dataplane.xfrm import netlink as nl
+from ipsecd.policy.events import Acquire, EndpointChanged, HardExpire, SoftExpire
+from ipsecd.policy.types import (
     Action,
     Direction,
-    EndpointChanged,
-    HardExpire,
     IpsecProto,
     Level,
     Lifetime,
@@ -25,11 +25,8 @@ from ipsecd.dataplane.base import (
     PolicySpec,
     SaSpec,
     Selector,
-    SoftExpire,
     UdpEncap,
 )
-from ipsecd.dataplane.xfrm import backend as xb
-from ipsecd.dataplane.xfrm import netlink as nl
 from tests.dataplane.xfrm.fake_kernel import FakeKernel
 
 LOCAL, REMOTE = ip_address("192.0.2.1"), ip_address("192.0.2.2")

@@ -15,7 +15,8 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from ipsecd.dataplane.base import (
+from ipsecd.dataplane.xfrm import netlink as nl
+from ipsecd.policy.types import (
     Direction,
     IpsecProto,
     Level,
@@ -26,7 +27,6 @@ from ipsecd.dataplane.base import (
     Selector,
     UdpEncap,
 )
-from ipsecd.dataplane.xfrm import netlink as nl
 from tests.netns import sh
 
 pytestmark = [pytest.mark.root,

@@ -17,19 +17,10 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from ipsecd.dataplane.base import (
-    Acquire,
-    Action,
-    Direction,
-    IpsecProto,
-    Level,
-    Mode,
-    PolicySpec,
-    SaSpec,
-    Selector,
-)
 from ipsecd.dataplane.xfrm import backend as xb
 from ipsecd.dataplane.xfrm import netlink as nl
+from ipsecd.policy.events import Acquire
+from ipsecd.policy.types import Action, Direction, IpsecProto, Level, Mode, PolicySpec, SaSpec, Selector
 from tests.netns import InNetns, Pair, wait_for
 
 pytestmark = pytest.mark.root

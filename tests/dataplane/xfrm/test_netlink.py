@@ -10,7 +10,8 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from ipsecd.dataplane.base import (
+from ipsecd.dataplane.xfrm import netlink as nl
+from ipsecd.policy.types import (
     Action,
     Direction,
     IpsecProto,
@@ -22,7 +23,6 @@ from ipsecd.dataplane.base import (
     Selector,
     UdpEncap,
 )
-from ipsecd.dataplane.xfrm import netlink as nl
 
 SEL = Selector(ip_network("10.1.0.0/24"), ip_network("10.2.0.0/16"), 6, 1234, 443)
 

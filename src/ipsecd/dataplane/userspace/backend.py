@@ -23,21 +23,14 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from ipsecd.dataplane.base import (
-    Action,
-    DataPlaneEvent,
-    Direction,
-    IpsecProto,
-    PolicySpec,
-    SaSpec,
-    SaState,
-)
 from ipsecd.dataplane.errors import ConfigError
 from ipsecd.dataplane.processor import owner_of
 from ipsecd.dataplane.stats import Statistics
 from ipsecd.dataplane.userspace import tun
 from ipsecd.dataplane.userspace.worker import WorkerConfig, worker_main
+from ipsecd.policy.events import SadEvent
 from ipsecd.policy.sad import Sad
+from ipsecd.policy.types import Action, Direction, IpsecProto, PolicySpec, SaSpec, SaState
 
 #: Seconds a worker gets to start (spawned interpreter, imports, sockets) or answer a request.
 START_TIMEOUT = 20.0
@@ -52,7 +45,7 @@ class TunDataPlane:
         self.name = tun_name
         self.nworkers = max(1, workers)
         self._sad = Sad()
-        self._events: list[DataPlaneEvent] = []
+        self._events: list[SadEvent] = []
         self._ike: list[tuple[bytes, tuple[str, int]]] = []
         self._procs: list[Any] = []
         self._ctrl: list[Connection] = []
@@ -162,7 +155,7 @@ class TunDataPlane:
     def del_address(self, address: str) -> None:
         tun.ip("addr", "del", tun.host_prefix(address), "dev", self.name, check=False)
 
-    def poll_events(self) -> list[DataPlaneEvent]:
+    def poll_events(self) -> list[SadEvent]:
         self._drain()
         out, self._events = self._events, []
         return out

@@ -35,11 +35,11 @@ from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ipsecd.dataplane.base import Acquire, DataPlaneEvent
 from ipsecd.dataplane.errors import ConfigError
 from ipsecd.dataplane.processor import HANDOFF, PASS, PROTECT, Engine, Processor, owner_of
 from ipsecd.dataplane.userspace import offload, tun, udp
 from ipsecd.policy.errors import SadError, SpdError
+from ipsecd.policy.events import Acquire, SadEvent
 from ipsecd.wire import natt
 
 #: Packets one readiness event may process before the loop looks at its other sockets again.
@@ -142,7 +142,7 @@ class Worker:
         os.close(self.tun)
 
     def _push_events(self) -> None:
-        evs: list[DataPlaneEvent] = self.proc.poll_events()
+        evs: list[SadEvent] = self.proc.poll_events()
         for ev in evs:
             if isinstance(ev, Acquire) or owner_of(ev.spi, self.cfg.workers) == self.cfg.index:
                 self.up.send(("event", ev))

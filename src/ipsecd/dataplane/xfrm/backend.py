@@ -42,7 +42,7 @@ once the sockets carry their own).
 
 **Events**: a second socket subscribed to ``XFRMNLGRP_ACQUIRE``, ``XFRMNLGRP_EXPIRE`` and
 ``XFRMNLGRP_MAPPING``. An ACQUIRE (traffic hit a template with no SA; the kernel sends it even without
-ESP support) becomes :class:`~ipsecd.dataplane.base.Acquire` with the packet's flow, for the policy
+ESP support) becomes :class:`~ipsecd.policy.events.Acquire` with the packet's flow, for the policy
 whose template reqid it carries; an EXPIRE of one of our SAs becomes ``SoftExpire``/``HardExpire``
 (``by_bytes`` when the byte counter reached that limit; otherwise it was time).
 
@@ -81,14 +81,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, ip_network
 
-from ipsecd.dataplane.base import (
-    Acquire,
+from ipsecd.dataplane.stats import COUNTER_NAMES
+from ipsecd.dataplane.xfrm import netlink as nl
+from ipsecd.policy.events import Acquire, EndpointChanged, HardExpire, SadEvent, SoftExpire
+from ipsecd.policy.types import (
     Action,
-    DataPlaneEvent,
     Direction,
     Endpoint,
-    EndpointChanged,
-    HardExpire,
     IPAddress,
     IpsecProto,
     Mode,
@@ -96,10 +95,7 @@ from ipsecd.dataplane.base import (
     SaSpec,
     SaState,
     Selector,
-    SoftExpire,
 )
-from ipsecd.dataplane.stats import COUNTER_NAMES
-from ipsecd.dataplane.xfrm import netlink as nl
 
 REQID_BASE, REQID_SPAN = 0x49500000, 0x00100000
 PRIORITY_BASE, PRIORITY_FIRST = 0x49500000, 0x100  # bypass policies below PRIORITY_FIRST
@@ -199,7 +195,7 @@ class XfrmDataPlane:
         self._by_id: dict[tuple[IPAddress, int, int], Direction] = {}
         self._policies: dict[str, tuple[PolicySpec, list[tuple[int, Selector]]]] = {}
         self._bypass: list[tuple[int, Selector]] = []
-        self._events: list[DataPlaneEvent] = []
+        self._events: list[SadEvent] = []
         self._mapped: dict[int, Endpoint] = {}  # inbound SPI -> the new endpoint last reported
         self._closed = False
         self._sock = _open()
@@ -443,7 +439,7 @@ class XfrmDataPlane:
 
     # --- DataPlane: events and counters -------------------------------------------------------------
 
-    def poll_events(self) -> list[DataPlaneEvent]:
+    def poll_events(self) -> list[SadEvent]:
         while self._ev is not None:
             try:
                 data = self._ev.recv(1 << 18)

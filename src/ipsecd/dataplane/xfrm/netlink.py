@@ -4,7 +4,7 @@ Builds the requests the ``xfrm`` backend (:mod:`.backend`) sends and parses what
 or multicasts, as bytes in and plain data out:
 
 - SAs: ``XFRM_MSG_ALLOCSPI`` (reserve an SPI), ``NEWSA``/``UPDSA`` from a
-  :class:`~ipsecd.dataplane.base.SaSpec` (algorithms, ESN/replay state, RFC 3948 UDP encapsulation,
+  :class:`~ipsecd.policy.types.SaSpec` (algorithms, ESN/replay state, RFC 3948 UDP encapsulation,
   soft/hard lifetimes by time and bytes, reqid), ``DELSA``, ``GETSA`` and SA dumps parsed into
   :class:`SaInfo` (current bytes/packets, add/use time, replay window, integrity/replay failures);
 - policies: ``NEWPOLICY``/``DELPOLICY`` per direction (out as written, in and fwd reversed) with an
@@ -33,7 +33,7 @@ from ipaddress import ip_address, ip_network
 
 from ipsecd.crypto import registry
 from ipsecd.crypto.errors import UnknownAlgorithmError
-from ipsecd.dataplane.base import (
+from ipsecd.policy.types import (
     Action,
     Direction,
     IPAddress,

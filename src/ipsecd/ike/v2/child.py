@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ipsecd.dataplane.base import SaSpec
+from ipsecd.policy.types import SaSpec
 
 from .config import ChildConfig
 from .proposals import ChildAlgs

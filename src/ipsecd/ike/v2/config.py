@@ -17,8 +17,8 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from ipsecd.crypto import registry
 from ipsecd.crypto.errors import UnknownAlgorithmError
-from ipsecd.dataplane.base import Level, Mode, Selector
 from ipsecd.policy.selectors import parse_address
+from ipsecd.policy.types import Level, Mode, Selector
 from ipsecd.wire.enums import IdType
 
 from ..errors import ConfigError

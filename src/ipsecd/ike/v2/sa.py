@@ -19,7 +19,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 from ipsecd.crypto import keymat
 from ipsecd.crypto.ke import KeyExchange
-from ipsecd.dataplane.base import IpsecProto
+from ipsecd.policy.types import IpsecProto
 from ipsecd.wire.enums import ExchangeType
 from ipsecd.wire.errors import UnsupportedCriticalPayloadError, WireError
 from ipsecd.wire.ikev2.message import Message

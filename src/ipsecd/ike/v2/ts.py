@@ -13,9 +13,9 @@ from __future__ import annotations
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
-from ipsecd.dataplane.base import IPNetwork, Selector
 from ipsecd.policy import selectors as ps
 from ipsecd.policy.errors import SelectorError
+from ipsecd.policy.types import IPNetwork, Selector
 from ipsecd.wire.enums import TsType
 from ipsecd.wire.ikev2.payloads.ts import TrafficSelector
 

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from ipsecd.crypto import keymat, registry
 from ipsecd.crypto.errors import CryptoError, UnknownAlgorithmError
 from ipsecd.crypto.ke import KeyExchange, new_ke
-from ipsecd.dataplane.base import Direction, IpsecProto, Lifetime, Mode, SaSpec, Selector, UdpEncap
 from ipsecd.policy.errors import SelectorError
 from ipsecd.policy.selectors import parse_address
+from ipsecd.policy.types import Direction, IpsecProto, Lifetime, Mode, SaSpec, Selector, UdpEncap
 from ipsecd.wire.enums import DhGroup, ExchangeType, NotifyType, ProtocolId, TransformType
 from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
