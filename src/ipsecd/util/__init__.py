@@ -1,0 +1,1 @@
+"""Leaf helpers every layer may use; this package imports nothing else of ipsecd."""
