@@ -36,3 +36,10 @@ def test_host_only_for_single_address() -> None:
     assert _p("h", "10.0.0.1/32").host == ipaddress.ip_address("10.0.0.1")
     assert _p("n", "10.0.0.0/24").host is None
     assert _p("a", None).host is None
+
+
+def test_an_unresolved_dns_name_peer_matches_nobody() -> None:
+    named = PeerEndpoint("dyn", None, hostname="branch1.sn.mynetname.net")
+    assert select_peer([named], "192.0.2.7") is None
+    resolved = PeerEndpoint("dyn", ipaddress.ip_network("192.0.2.7/32"), hostname="branch1.sn.mynetname.net")
+    assert select_peer([resolved], "192.0.2.7") is resolved

@@ -96,3 +96,24 @@ def test_ddos_cookie_threshold_from_settings() -> None:
     assert build_plan(_rows()).cookie_threshold is None  # unset: the daemon's default applies
     rows = _rows(**{"/ip ipsec settings": [{"ddos-cookie-threshold": "7"}]})
     assert build_plan(rows).cookie_threshold == 7
+
+
+@pytest.mark.parametrize(("name", "number"), [("icmpv6", 58), ("ipsec-esp", 50), ("ipsec-ah", 51),
+                                              ("udp-lite", 136), ("gre", 47), ("all", 0), ("47", 47)])
+def test_every_protocol_the_schema_accepts_runs(name: str, number: int) -> None:
+    """Issue 9: the plan asked the host's protocol database, which lacks RouterOS's names."""
+    rows = _rows()
+    rows["/ip ipsec policy"] = [{".id": "*5", "peer": "site", "src-address": "10.1.0.0/24",
+                                 "dst-address": "10.2.0.0/24", "protocol": name, "proposal": "default"}]
+    site = build_plan(rows).by_name("site")
+    assert site is not None and site.children[0].selector.protocol == number
+
+
+def test_a_peer_address_given_as_a_dns_name_is_planned_unresolved() -> None:
+    rows = _rows()
+    rows["/ip ipsec peer"] = [{".id": "*1", "name": "site", "address": "branch1.sn.mynetname.net",
+                               "exchange-mode": "ike2", "profile": "default"}]
+    site = build_plan(rows).by_name("site")
+    assert site is not None
+    assert site.endpoint.hostname == "branch1.sn.mynetname.net"
+    assert site.endpoint.address is None and site.endpoint.host is None

@@ -22,12 +22,13 @@ class PeerEndpoint:
     """What selection needs of one ``/ip ipsec peer``."""
 
     name: str
-    address: IPNetwork | None  # None: any address
+    address: IPNetwork | None  # None: any address (unless ``hostname`` is set and not resolved yet)
     local_address: IPAddress | None = None
     port: int = 500
     exchange_mode: str = "ike2"
     passive: bool = False
     disabled: bool = False
+    hostname: str | None = None  # ``address`` given as a DNS name; ``address`` is what it resolved to
 
     @property
     def ikev2(self) -> bool:
@@ -56,6 +57,8 @@ def select_peer(peers: Iterable[PeerEndpoint], remote: str, local: str | None = 
         if peer.local_address is not None and dst is not None and peer.local_address != dst:
             continue
         if peer.address is None:
+            if peer.hostname is not None:
+                continue  # a DNS name not resolved yet matches nobody, not everybody
             plen = 0
         elif peer.address.version == src.version and src in peer.address:
             plen = peer.address.prefixlen

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal, Retransmit
+from ipsecd.mgmt.values import PROTOCOL_NUMBERS
 from ipsecd.policy.types import Level, Mode, Selector
 
 from .peersel import PeerEndpoint
@@ -101,15 +101,17 @@ def port(value: Any) -> int:
 
 
 def protocol(value: Any) -> int:
+    """The schema's protocol value (a RouterOS name or a number) as the IP protocol number; the
+    host's protocol database is not asked: it lacks names RouterOS has (``ipsec-esp``, ``icmpv6``)."""
     t = text(value)
-    if t in ("", "all"):
+    if t == "":
         return 0
     if t.isdigit():
         return int(t)
-    try:
-        return socket.getprotobyname(t)
-    except OSError:
-        raise PlanError(f"unknown protocol {t}") from None
+    number = PROTOCOL_NUMBERS.get(t)
+    if number is None:
+        raise PlanError(f"unknown protocol {t}")
+    return number
 
 
 def secret_bytes(value: Any) -> bytes:
@@ -300,7 +302,8 @@ def build_plan(rows: Rows) -> Plan:
             children.extend(_template_children(rows, proposals, name, group, len(children)))
         lease_source = _lease_source(rows, val(ident, "mode-config") or "none")
         peers.append(PeerPlan(
-            endpoint=PeerEndpoint(name=name, address=network(val(peer, "address")),
+            endpoint=PeerEndpoint(name=name, address=_peer_network(val(peer, "address")),
+                                  hostname=_peer_hostname(val(peer, "address")),
                                   local_address=address(val(peer, "local-address")),
                                   port=port(val(peer, "port")) or 500, exchange_mode=mode,
                                   passive=flag(val(peer, "passive"))),
@@ -316,6 +319,23 @@ def build_plan(rows: Rows) -> Plan:
     settings = rows_of(rows, SETTINGS)
     threshold = val(settings[0], "ddos-cookie-threshold") if settings else ""
     return Plan(tuple(peers), tuple(skipped), int(threshold) if threshold.isdigit() else None)
+
+
+def _peer_hostname(value: str) -> str | None:
+    """A peer ``address`` that is a DNS name (the schema's HostOrPrefix); the daemon resolves it."""
+    return None if value == "" or _is_network(value) else value
+
+
+def _peer_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    return network(value) if _is_network(value) else None
+
+
+def _is_network(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _template_children(rows: Rows, proposals: dict[str, Row], peer: str, group: str, first: int) -> list[ChildConfig]:

@@ -26,6 +26,7 @@ from .values import (
     Enum,
     EnumList,
     Hex,
+    HostOrPrefix,
     IdentityType,
     Int,
     ListOf,
@@ -187,7 +188,7 @@ PROPOSAL = Menu(
 
 PEER = Menu(
     "/ip ipsec peer", "list", (
-        Prop("address", Prefix(), None),
+        Prop("address", HostOrPrefix(), None),
         *_common(),
         Prop("exchange-mode", Enum(*IKEV1_MODES, "ike2"), "main", unimplemented=IKEV1_MODES),
         Prop("local-address", Address(), None),

@@ -284,6 +284,29 @@ class Prefix(ValueType):
         return "IPv4 or IPv6 prefix (address/length)"
 
 
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+class HostOrPrefix(Prefix):
+    """A peer's ``address``: a prefix, or a DNS name (dynamic DNS site-to-site, ``branch1.sn.mynetname.net``)
+    that the daemon resolves, as RouterOS 7 does. Parses to the network, or the name in lower case;
+    a name must be a valid host name (RFC 1123 §2.1) whose last label is not all digits, so a
+    mistyped address (``10.0.0.300``) is still refused."""
+
+    def parse(self, text: str) -> IPNetwork | str:  # type: ignore[override]
+        try:
+            return super().parse(text)
+        except ValueParseError:
+            labels = text.rstrip(".").split(".")
+            if (len(text) <= 253 and len(labels) > 1 and all(_LABEL.fullmatch(x) for x in labels)
+                    and not labels[-1].isdigit()):
+                return text.rstrip(".").lower()
+            raise ValueParseError(self.describe()) from None
+
+    def describe(self) -> str:
+        return "IPv4 or IPv6 prefix (address/length) or DNS name"
+
+
 class ListOf(ValueType):
     """Comma-separated list of another type's values."""
 
@@ -333,12 +356,16 @@ class AddressRange(ValueType):
         return "address range first-last, prefix or address"
 
 
-PROTOCOLS = (
-    "all", "dccp", "ddp", "egp", "encap", "etherip", "ggp", "gre", "hmp", "icmp", "icmpv6", "idpr-cmtp",
-    "igmp", "ipencap", "ipip", "ipsec-ah", "ipsec-esp", "ipv6-encap", "ipv6-frag", "ipv6-nonxt", "ipv6-opts",
-    "ipv6-route", "iso-tp4", "l2tp", "ospf", "pim", "pup", "rdp", "rspf", "rsvp", "sctp", "st", "tcp", "udp",
-    "udp-lite", "vmtp", "vrrp", "xns-idp", "xtp",
-)
+#: RouterOS's protocol names and their IANA numbers ("all" is any protocol, 0 in a selector).
+PROTOCOL_NUMBERS = {
+    "all": 0, "dccp": 33, "ddp": 37, "egp": 8, "encap": 98, "etherip": 97, "ggp": 3, "gre": 47, "hmp": 20,
+    "icmp": 1, "icmpv6": 58, "idpr-cmtp": 38, "igmp": 2, "ipencap": 4, "ipip": 94, "ipsec-ah": 51,
+    "ipsec-esp": 50, "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-nonxt": 59, "ipv6-opts": 60, "ipv6-route": 43,
+    "iso-tp4": 29, "l2tp": 115, "ospf": 89, "pim": 103, "pup": 12, "rdp": 27, "rspf": 73, "rsvp": 46,
+    "sctp": 132, "st": 5, "tcp": 6, "udp": 17, "udp-lite": 136, "vmtp": 81, "vrrp": 112, "xns-idp": 22,
+    "xtp": 36,
+}
+PROTOCOLS = tuple(PROTOCOL_NUMBERS)
 
 
 class Protocol(ValueType):
