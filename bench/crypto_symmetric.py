@@ -64,7 +64,9 @@ def main() -> None:
     nonce = salt + iv
     ours_gcm = new_cipher(registry.encr("aes-128-gcm"), key + salt)
     assert isinstance(ours_gcm, AeadCipher)
-    t_gcm_direct = per_call_us(lambda: direct_gcm.decrypt(nonce, direct_gcm.encrypt(nonce, data, AAD), AAD), n)
+    t_gcm_direct = per_call_us(
+        lambda: direct_gcm.decrypt(nonce, direct_gcm.encrypt(nonce, data, AAD), AAD), n
+    )
     t_gcm_ours = per_call_us(lambda: ours_gcm.open(iv, ours_gcm.seal(iv, data, AAD), AAD), n)
 
     # -- AES-128-CBC + HMAC-SHA-256-128 ------------------------------------------------------------

@@ -50,8 +50,10 @@ INITIATOR = "127.0.0.1"
 
 def rsc(ike_port: int) -> str:
     return f"""\
-/ip ipsec profile add name=mem enc-algorithm=aes-128 hash-algorithm=sha256 dh-group=ecp256 dpd-interval=disable-dpd
-/ip ipsec peer add name=init address={INITIATOR}/32 local-address={RESPONDER} port={ike_port} profile=mem exchange-mode=ike2 passive=yes
+/ip ipsec profile add name=mem enc-algorithm=aes-128 hash-algorithm=sha256 dh-group=ecp256 \\
+    dpd-interval=disable-dpd
+/ip ipsec peer add name=init address={INITIATOR}/32 local-address={RESPONDER} port={ike_port} \\
+    profile=mem exchange-mode=ike2 passive=yes
 /ip ipsec identity add peer=init auth-method=pre-shared-key secret="{PSK}"
 /ip ipsec proposal add name=mem enc-algorithms=aes-128-gcm pfs-group=none
 /ip ipsec policy add peer=init tunnel=yes src-address=10.20.0.0/16 dst-address=10.10.0.0/16 proposal=mem
@@ -62,7 +64,10 @@ def rsc(ike_port: int) -> str:
 LAYERS = (
     ("daemon (engine, transport, timers, glue, runtime)", ("daemon/",)),
     ("IKE core (ike, wire, crypto: IKE SA, keys)", ("ike/", "wire/", "crypto/")),
-    ("SAD + ESP/AH transforms", ("policy/sad.py", "dataplane/esp.py", "dataplane/ah.py", "dataplane/memory.py")),
+    (
+        "SAD + ESP/AH transforms",
+        ("policy/sad.py", "dataplane/esp.py", "dataplane/ah.py", "dataplane/memory.py"),
+    ),
     ("processor / userspace data plane", ("dataplane/processor.py", "dataplane/userspace/")),
     ("selectors, SPD, other policy", ("policy/",)),
     ("other ipsecd", ("",)),
@@ -153,12 +158,20 @@ class Initiators:
         return self.next_spi
 
     def start(self, n: int) -> IkeSa:
-        sel = Selector(ipaddress.ip_network(f"10.10.{n // 256 % 256}.{n % 256}/32"),
-                       ipaddress.ip_network("10.20.0.1/32"))
-        cfg = IkeConfig(local=(INITIATOR, self.ike_port), remote=(RESPONDER, self.ike_port), psk=PSK.encode(),
-                        proposals=(IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256",)),),
-                        children=(ChildConfig("c", sel, (ChildProposal(("aes-128-gcm",), (), "none"),)),),
-                        dpd_interval=None, send_initial_contact=False, force_encap=True, natt_port=self.natt_port)
+        sel = Selector(
+            ipaddress.ip_network(f"10.10.{n // 256 % 256}.{n % 256}/32"), ipaddress.ip_network("10.20.0.1/32")
+        )
+        cfg = IkeConfig(
+            local=(INITIATOR, self.ike_port),
+            remote=(RESPONDER, self.ike_port),
+            psk=PSK.encode(),
+            proposals=(IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256",)),),
+            children=(ChildConfig("c", sel, (ChildProposal(("aes-128-gcm",), (), "none"),)),),
+            dpd_interval=None,
+            send_initial_contact=False,
+            force_encap=True,
+            natt_port=self.natt_port,
+        )
         sa = IkeSa.initiator(cfg, rng=os.urandom, spi_alloc=self.spi, now=time.monotonic())
         self.by_spi[sa.local_spi] = sa
         self.flush(sa)
@@ -253,13 +266,17 @@ def print_breakdown(growth: dict[str, int], n: int, rss_per: float, rss_tunnels:
     for where, size in growth.items():
         by_layer[layer_of(where)] += size
     traced = sum(by_layer.values())
-    print(f"per-layer breakdown ({n} tunnels under tracemalloc; live Python allocations per tunnel, charged to "
-          "the innermost ipsecd line; the not-traced rest uses the RSS figure):")
+    print(
+        f"per-layer breakdown ({n} tunnels under tracemalloc; live Python allocations per tunnel, charged to "
+        "the innermost ipsecd line; the not-traced rest uses the RSS figure):"
+    )
     for name, _ in LAYERS:
         print(f"  {by_layer.get(name, 0) / n:8.0f} B  {name}")
     print(f"  {by_layer.get('other', 0) / n:8.0f} B  no ipsecd frame (interpreter, stdlib)")
-    print(f"  {traced / n:8.0f} B  traced total (bounded caches and dict growth amortise over fewer tunnels here "
-          f"than in the {rss_tunnels}-tunnel RSS run; RSS minus traced: {rss_per - traced / n:.0f} B)")
+    print(
+        f"  {traced / n:8.0f} B  traced total (bounded caches and dict growth amortise over fewer tunnels "
+        f"here than in the {rss_tunnels}-tunnel RSS run; RSS minus traced: {rss_per - traced / n:.0f} B)"
+    )
     if lines:
         print(f"top {lines} allocation lines (B per tunnel):")
         for where, size in sorted(growth.items(), key=lambda kv: -kv[1])[:lines]:
@@ -272,7 +289,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tunnels", type=int, default=10000)
     ap.add_argument("--window", type=int, default=64, help="negotiations in flight at once")
-    ap.add_argument("--breakdown-tunnels", type=int, default=2000, help="tunnels of the tracemalloc run (0: none)")
+    ap.add_argument(
+        "--breakdown-tunnels", type=int, default=2000, help="tunnels of the tracemalloc run (0: none)"
+    )
     ap.add_argument("--lines", type=int, default=0, help="print the top N allocation lines too")
     args = ap.parse_args()
     n = args.tunnels

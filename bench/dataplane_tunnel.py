@@ -52,8 +52,23 @@ def iperf_udp(topo: Topology, mbit: float, secs: int = 3) -> float:
     """Loss (%) at an offered rate of ``mbit`` Mbit/s with 1300-byte datagrams."""
     srv = topo.right.spawn(["iperf3", "-s", "-1", "-B", topo.right.lan], Path(tempfile.mktemp()))
     time.sleep(0.4)
-    out = topo.left.run("iperf3", "-c", topo.right.lan, "-B", topo.left.lan, "-u", "-l", "1300", "-b", f"{mbit}M",
-                        "-t", str(secs), "-J", *UDP_FLAGS, timeout=secs + 30).stdout
+    out = topo.left.run(
+        "iperf3",
+        "-c",
+        topo.right.lan,
+        "-B",
+        topo.left.lan,
+        "-u",
+        "-l",
+        "1300",
+        "-b",
+        f"{mbit}M",
+        "-t",
+        str(secs),
+        "-J",
+        *UDP_FLAGS,
+        timeout=secs + 30,
+    ).stdout
     srv.stop()
     s = json.loads(out)["end"]["sum"]
     return float(s.get("lost_percent", 100.0))
@@ -89,7 +104,9 @@ def strongswan_up(stack: contextlib.ExitStack, workdir: Path) -> Topology:
     return topo
 
 
-def static_doc(me: Netns, peer: Netns, out: tuple[int, str], inn: tuple[int, str], workers: int) -> dict[str, Any]:
+def static_doc(
+    me: Netns, peer: Netns, out: tuple[int, str], inn: tuple[int, str], workers: int
+) -> dict[str, Any]:
     def sa(spi: int, direction: str, src: str, dst: str, key: str) -> dict[str, Any]:
         return {"spi": hex(spi), "direction": direction, "mode": "tunnel", "src": src, "dst": dst,
                 "enc-algorithm": "aes-128-gcm", "enc-key": key, "policy": "p", "udp-encap": True}
@@ -134,8 +151,10 @@ def main() -> int:
     ap.add_argument("--udp-flags", default=" ".join(UDP_FLAGS), help="extra iperf3 flags for the UDP runs")
     args = ap.parse_args()
     UDP_FLAGS[:] = args.udp_flags.split()
-    print(f"iperf3: TCP -t {args.secs} (x{args.reps}, alternating); UDP -u -l 1300 -t 3 {' '.join(UDP_FLAGS)}",
-          flush=True)
+    print(
+        f"iperf3: TCP -t {args.secs} (x{args.reps}, alternating); UDP -u -l 1300 -t 3 {' '.join(UDP_FLAGS)}",
+        flush=True,
+    )
     tcp: dict[str, list[float]] = {"libipsec": [], "ipsecd": []}
     udp: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="dpbench") as d, contextlib.ExitStack() as stack:

@@ -17,16 +17,25 @@ from ipsecd.mgmt.script import logical_lines, parse_line
 
 
 def script(n: int) -> str:
-    lines = ["/ip ipsec profile", "add name=p dh-group=ecp256 enc-algorithm=aes-256 hash-algorithm=sha256",
-             "/ip ipsec peer"]
-    lines += [f"add address=10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}/32 exchange-mode=ike2 name=peer-{i} "
-              f"profile=p comment=\"site {i}\"" for i in range(n)]
+    lines = [
+        "/ip ipsec profile",
+        "add name=p dh-group=ecp256 enc-algorithm=aes-256 hash-algorithm=sha256",
+        "/ip ipsec peer",
+    ]
+    lines += [
+        f"add address=10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}/32 exchange-mode=ike2 name=peer-{i} "
+        f'profile=p comment="site {i}"'
+        for i in range(n)
+    ]
     lines.append("/ip ipsec identity")
     lines += [f"add peer=peer-{i} secret=secret-{i} my-id=fqdn:gw.example remote-id=fqdn:site{i}.example"
               for i in range(n)]
     lines.append("/ip ipsec policy")
-    lines += [f"add peer=peer-{i} src-address=172.16.0.0/16 dst-address=10.{100 + i // 65536}.{i // 256 % 256}."
-              f"{i % 256}/32 tunnel=yes" for i in range(n)]
+    lines += [
+        f"add peer=peer-{i} src-address=172.16.0.0/16 dst-address=10.{100 + i // 65536}.{i // 256 % 256}."
+        f"{i % 256}/32 tunnel=yes"
+        for i in range(n)
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -50,7 +59,9 @@ def main() -> None:
         t0 = time.perf_counter()
         again.import_script(exported, "export.rsc")
         reimport_s = time.perf_counter() - t0
-        assert Session(again).execute("/export show-sensitive").stdout == exported, "export does not round-trip"
+        assert Session(again).execute("/export show-sensitive").stdout == exported, (
+            "export does not round-trip"
+        )
         assert len(again.snapshot().rows("/ip ipsec peer")) == n
     print(f"objects: {n} peers + {n} identities + {n} policies ({3 * n + 2} lines)")
     print(f"export: {export_s:.2f} s; re-import of the export: {reimport_s:.2f} s; round trip: identical")

@@ -6,8 +6,8 @@ processor's fast path: parsed header fields as ints) on random *distinct* flows,
 random policy's selector and half random, so no flow cache could help (none is used). Sizes are
 timed in interleaved rounds (best round, CPU time) so load from other processes hits them alike.
 Prints ns/lookup per size, what a policy change costs at 100k (patched in place, and a full rebuild
-of the classifiers as after a bulk change), a memory-latency anchor (one random read in a small vs a large list, the
-cost any 100k-policy structure pays per cold access), and, last, the 100k/10 ratio of the same run.
+of the classifiers as after a bulk change), a memory-latency anchor (one random read in a small vs a large
+list, the cost any 100k-policy structure pays per cold access), and, last, the 100k/10 ratio of the same run.
 
     .venv/bin/python bench/policy_spd.py [--flows N] [--seed S]
 """
@@ -61,8 +61,16 @@ def make_flows(policies: list[PolicySpec], count: int, rng: random.Random) -> li
     while len(flows) < count:
         if rng.random() < 0.5:
             sel = rng.choice(policies).selector
-            flows.add((sel.src.version, _inside(rng, sel.src), _inside(rng, sel.dst), sel.protocol or rng.choice(PROTOS),
-                       sel.src_port or rng.randrange(1024, 65536), sel.dst_port or rng.choice(PORTS)))
+            flows.add(
+                (
+                    sel.src.version,
+                    _inside(rng, sel.src),
+                    _inside(rng, sel.dst),
+                    sel.protocol or rng.choice(PROTOS),
+                    sel.src_port or rng.randrange(1024, 65536),
+                    sel.dst_port or rng.choice(PORTS),
+                )
+            )
         else:
             version = 6 if rng.random() < 0.2 else 4
             bits = 32 if version == 4 else 128
@@ -145,14 +153,21 @@ def main() -> None:
             cost, hits[n] = run(*setups[n][:2])
             best[n] = min(best[n], cost)
     for n in sizes:
-        print(f"{n:>7} policies: {best[n] * 1e9:7.0f} ns/lookup  ({hits[n] / args.flows:4.0%} of {args.flows} "
-              f"distinct flows matched; built in {setups[n][2]:.2f} s)")
+        print(
+            f"{n:>7} policies: {best[n] * 1e9:7.0f} ns/lookup  ({hits[n] / args.flows:4.0%} of {args.flows} "
+            f"distinct flows matched; built in {setups[n][2]:.2f} s)"
+        )
     rng = random.Random(args.seed)
     patched, rebuilt = update_costs(setups[100_000][0], setups[100_000][3], rng)
-    print(f"100k policies: one change patched in place {patched * 1e6:.0f} us; rebuilding all four classifiers "
-          f"{rebuilt:.2f} s")
+    print(
+        f"100k policies: one change patched in place {patched * 1e6:.0f} us; rebuilding all four classifiers "
+        f"{rebuilt:.2f} s"
+    )
     near, far = memory_anchor(10, rng), memory_anchor(1_000_000, rng)
-    print(f"anchor: random read in a list of 10: {near * 1e9:.0f} ns, of 1M: {far * 1e9:.0f} ns ({far / near:.1f}x)")
+    print(
+        f"anchor: random read in a list of 10: {near * 1e9:.0f} ns, "
+        f"of 1M: {far * 1e9:.0f} ns ({far / near:.1f}x)"
+    )
     print(f"100k/10 lookup cost ratio: {best[100_000] / best[10]:.2f}x (target <= 2x)")
 
 

@@ -132,7 +132,8 @@ def wait_for(pred: Any, timeout: float = 5.0, step: float = 0.05) -> bool:
 
 _SINK = """
 import socket, sys
-srv = socket.create_server((sys.argv[1], int(sys.argv[2])), family=socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+srv = socket.create_server((sys.argv[1], int(sys.argv[2])), family=family)
 print("listening", flush=True)
 conn, _ = srv.accept()
 total = 0
@@ -152,8 +153,14 @@ print(int.from_bytes(c.recv(8), "big"))
 """
 
 
-def tcp_transfer(spawn_server: Callable[[list[str]], subprocess.Popen[str]], run_client: Callable[[list[str]], str],
-                 server_ip: str, client_src: str, nbytes: int, port: int = 5201) -> int:
+def tcp_transfer(
+    spawn_server: Callable[[list[str]], subprocess.Popen[str]],
+    run_client: Callable[[list[str]], str],
+    server_ip: str,
+    client_src: str,
+    nbytes: int,
+    port: int = 5201,
+) -> int:
     """A TCP transfer that ends only when the server has read every byte and said how many (unlike
     iperf3 -n, which stops counting while its data is still in the sender's socket buffer); returns
     that count, all of which crossed the tunnel. ``spawn_server`` starts an argv in the server's
@@ -161,7 +168,9 @@ def tcp_transfer(spawn_server: Callable[[list[str]], subprocess.Popen[str]], run
     srv = spawn_server([sys.executable, "-c", _SINK, server_ip, str(port)])
     try:
         assert srv.stdout is not None and srv.stdout.readline() == "listening\n"
-        received = int(run_client([sys.executable, "-c", _SOURCE, server_ip, client_src, str(nbytes), str(port)]))
+        received = int(
+            run_client([sys.executable, "-c", _SOURCE, server_ip, client_src, str(nbytes), str(port)])
+        )
     except BaseException:
         srv.kill()
         raise

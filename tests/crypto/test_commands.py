@@ -32,8 +32,14 @@ def test_json_lists_every_algorithm_and_group(capsys: pytest.CaptureFixture[str]
     assert by_kind["prf"] == {a.name for a in r.PRF_ALGS}
     assert by_kind["key-exchange"] == {g.name for g in r.GROUPS}
     gcm = next(row for row in rows if row["name"] == "aes-256-gcm")
-    assert (gcm["ikev2"], gcm["ikev1-esp"], gcm["key-size"], gcm["salt-size"], gcm["icv-size"], gcm["aead"]) == (
-        "1/20/256", 20, 32, 4, 16, True)
+    assert (
+        gcm["ikev2"],
+        gcm["ikev1-esp"],
+        gcm["key-size"],
+        gcm["salt-size"],
+        gcm["icv-size"],
+        gcm["aead"],
+    ) == ("1/20/256", 20, 32, 4, 16, True)
     twofish = next(row for row in rows if row["name"] == "twofish")
     assert twofish["implementation"] == "ipsecd" and "1027" in twofish["note"]
     ec2n = next(row for row in rows if row["name"] == "ec2n155")

@@ -11,9 +11,13 @@ ROUTEROS_PROPOSAL_ENC = (
     "null des 3des aes-128-cbc aes-192-cbc aes-256-cbc aes-128-ctr aes-192-ctr aes-256-ctr aes-128-gcm "
     "aes-192-gcm aes-256-gcm blowfish camellia-128 camellia-192 camellia-256 twofish chacha20poly1305"
 ).split()
-ROUTEROS_PROFILE_ENC = "des 3des aes-128 aes-192 aes-256 blowfish camellia-128 camellia-192 camellia-256".split()
-ROUTEROS_GROUPS = ("modp768 modp1024 modp1536 modp2048 modp3072 modp4096 modp6144 modp8192 ec2n155 ec2n185 "
-                   "ecp256 ecp384 ecp521 x25519").split()
+ROUTEROS_PROFILE_ENC = (
+    "des 3des aes-128 aes-192 aes-256 blowfish camellia-128 camellia-192 camellia-256".split()
+)
+ROUTEROS_GROUPS = (
+    "modp768 modp1024 modp1536 modp2048 modp3072 modp4096 modp6144 modp8192 ec2n155 ec2n185 "
+    "ecp256 ecp384 ecp521 x25519"
+).split()
 
 
 def test_every_routeros_name_is_known() -> None:
@@ -52,7 +56,14 @@ def test_names_are_unique() -> None:
 ])
 def test_encr_rows(name: str, ikev2: int, bits: int, esp: int | None, keymat: int, iv: int, icv: int) -> None:
     a = r.encr(name)
-    assert (a.ikev2_id, a.key_bits, a.esp_id, a.keymat_size, a.iv_size, a.icv_size) == (ikev2, bits, esp, keymat, iv, icv)
+    assert (a.ikev2_id, a.key_bits, a.esp_id, a.keymat_size, a.iv_size, a.icv_size) == (
+        ikev2,
+        bits,
+        esp,
+        keymat,
+        iv,
+        icv,
+    )
     assert a.aead == (icv > 0)
     assert a.block_size >= 4
 

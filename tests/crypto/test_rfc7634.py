@@ -59,4 +59,6 @@ def test_altered_input_is_refused(ex: dict[str, Any], part: str) -> None:
     fields = {k: bytearray(h(ex[k])) for k in ("iv", "ciphertext", "tag", "aad")}
     fields[part][0] ^= 0x01
     with pytest.raises(IntegrityError, match="chacha20poly1305"):
-        _cipher(ex).open(bytes(fields["iv"]), bytes(fields["ciphertext"] + fields["tag"]), bytes(fields["aad"]))
+        _cipher(ex).open(
+            bytes(fields["iv"]), bytes(fields["ciphertext"] + fields["tag"]), bytes(fields["aad"])
+        )

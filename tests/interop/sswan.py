@@ -428,7 +428,9 @@ class Vici:
             if t == _UNKNOWN:
                 raise ValueError(f"unknown VICI command {cmd}")
 
-    def streamed(self, cmd: str, event: str, msg: dict[str, object] | None = None) -> list[dict[str, ViciValue]]:
+    def streamed(
+        self, cmd: str, event: str, msg: dict[str, object] | None = None
+    ) -> list[dict[str, ViciValue]]:
         self._send(_EV_REG, event)
         if self._recv()[0] != _EV_CONFIRM:
             raise ValueError(f"VICI event registration {event} refused")
@@ -663,7 +665,9 @@ class Ipsecd:
             time.sleep(0.05)
         raise RuntimeError(f"ipsecd in {self.ns.name} did not open its control socket:\n{self.proc.output()}")
 
-    def exec(self, command: str, as_json: bool = False, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, command: str, as_json: bool = False, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """``ipsecd exec`` against this daemon (from the host: a Unix socket needs no namespace)."""
         args = [*self.base_args(), "exec", command] + (["--json"] if as_json else [])
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"))

@@ -31,12 +31,30 @@ def test_charon_through_nat(tmp_path: Path) -> None:
         left = Charon(topo.left, tmp_path).start()
         right = Charon(topo.right, tmp_path).start()
         psk = "nat-test-psk-0123456789"
-        left.load(swanctl_connection(
-            "net", local_addr=topo.left.wan, remote_addr=topo.right.wan, local_id="left.test",
-            remote_id="right.test", local_ts=f"{topo.left.lan}/32", remote_ts=f"{topo.right.lan}/32", psk=psk))
-        right.load(swanctl_connection(
-            "net", local_addr=topo.right.wan, remote_addr="%any", local_id="right.test",
-            remote_id="left.test", local_ts=f"{topo.right.lan}/32", remote_ts=f"{topo.left.lan}/32", psk=psk))
+        left.load(
+            swanctl_connection(
+                "net",
+                local_addr=topo.left.wan,
+                remote_addr=topo.right.wan,
+                local_id="left.test",
+                remote_id="right.test",
+                local_ts=f"{topo.left.lan}/32",
+                remote_ts=f"{topo.right.lan}/32",
+                psk=psk,
+            )
+        )
+        right.load(
+            swanctl_connection(
+                "net",
+                local_addr=topo.right.wan,
+                remote_addr="%any",
+                local_id="right.test",
+                remote_id="left.test",
+                local_ts=f"{topo.right.lan}/32",
+                remote_ts=f"{topo.left.lan}/32",
+                psk=psk,
+            )
+        )
         left.initiate("net")
         assert topo.left.ping(topo.right.lan, src=topo.left.lan, count=3) == (3, 3)
         ike = right.list_sas()[0]

@@ -20,7 +20,8 @@ PSK = "pair-site-to-site-0123456789"
 def _rsc(me_wan: str, me_lan: str, peer_wan: str, peer_lan: str, passive: bool) -> str:
     return f"""\
 /ip ipsec profile add name=s2s enc-algorithm=aes-256 hash-algorithm=sha256 dh-group=x25519
-/ip ipsec peer add name=other address={peer_wan}/32 profile=s2s exchange-mode=ike2 passive={"yes" if passive else "no"}
+/ip ipsec peer add name=other address={peer_wan}/32 profile=s2s exchange-mode=ike2 \\
+    passive={"yes" if passive else "no"}
 /ip ipsec identity add peer=other auth-method=pre-shared-key secret="{PSK}"
 /ip ipsec proposal add name=s2s enc-algorithms=aes-256-gcm pfs-group=none
 /ip ipsec policy add peer=other tunnel=yes src-address={me_lan}/32 dst-address={peer_lan}/32 proposal=s2s
@@ -39,7 +40,9 @@ def test_site_to_site(tmp_path: Path) -> None:
             out = init.exec("/ip ipsec active-peers print").stdout
             assert right.wan in out and "established" in out
         except BaseException:
-            print(f"--- initiator ---\n{init.log_text()[-5000:]}\n--- responder ---\n{resp.log_text()[-5000:]}")
+            print(
+                f"--- initiator ---\n{init.log_text()[-5000:]}\n--- responder ---\n{resp.log_text()[-5000:]}"
+            )
             raise
 
 
@@ -50,8 +53,13 @@ def test_site_rsc_is_what_the_netns_demo_loads() -> None:
 
 
 def test_netns_demo() -> None:
-    r = subprocess.run([sys.executable, "-m", "ipsecd", "demo", "--netns"], cwd=REPO, capture_output=True, text=True,
-                       timeout=90)
+    r = subprocess.run(
+        [sys.executable, "-m", "ipsecd", "demo", "--netns"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "5 received" in r.stdout and "established" in r.stdout
 
@@ -68,7 +76,8 @@ def test_road_warrior_client_of_ipsecd_pool(tmp_path: Path) -> None:
 /ip ipsec proposal add name=rw enc-algorithms=aes-256-gcm pfs-group=none
 /ip ipsec peer add name=rw address={left.wan}/32 profile=rw exchange-mode=ike2 passive=yes
 /ip ipsec identity add peer=rw secret="{PSK}" mode-config=rw generate-policy=port-strict
-/ip ipsec policy add template=yes group=default src-address={right.lan}/32 dst-address=10.77.0.0/24 proposal=rw
+/ip ipsec policy add template=yes group=default src-address={right.lan}/32 dst-address=10.77.0.0/24 \\
+    proposal=rw
 """
         client = f"""\
 /ip ipsec profile add name=rw enc-algorithm=aes-256 hash-algorithm=sha256 dh-group=x25519
@@ -80,14 +89,25 @@ def test_road_warrior_client_of_ipsecd_pool(tmp_path: Path) -> None:
         resp = Ipsecd(right, tmp_path, gateway).start()
         init = Ipsecd(left, tmp_path, client).start()
         try:
-            wait_until("a virtual IP", lambda: "10.77.0." in init.exec("/ip ipsec active-peers print detail").stdout,
-                       20, 0.2)
-            vip = next(w.split("=", 1)[1].strip('"') for w in init.exec("/ip ipsec active-peers print detail")
-                       .stdout.split() if w.startswith("dynamic-address="))
+            wait_until(
+                "a virtual IP",
+                lambda: "10.77.0." in init.exec("/ip ipsec active-peers print detail").stdout,
+                20,
+                0.2,
+            )
+            vip = next(
+                w.split("=", 1)[1].strip('"')
+                for w in init.exec("/ip ipsec active-peers print detail").stdout.split()
+                if w.startswith("dynamic-address=")
+            )
             assert vip.startswith("10.77.0.")
             assert f"{vip}/32" in left.run("ip", "-4", "addr", "show").stdout  # on the TUN device
-            wait_until("the tunnel to carry a ping", lambda: left.ping(right.lan, src=vip, count=1, wait=1)[1] == 1,
-                       20, 0.2)
+            wait_until(
+                "the tunnel to carry a ping",
+                lambda: left.ping(right.lan, src=vip, count=1, wait=1)[1] == 1,
+                20,
+                0.2,
+            )
             assert left.ping(right.lan, src=vip, count=5) == (5, 5)
         except BaseException:
             print(f"--- client ---\n{init.log_text()[-5000:]}\n--- gateway ---\n{resp.log_text()[-5000:]}")

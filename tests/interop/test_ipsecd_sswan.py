@@ -128,7 +128,9 @@ def _rekey_run(pair: Pair, who: str, count: int = 60, ike_rekey: bool = True) ->
     assert len(pair.rows("active-peers")) == 1
     # With 5 s lifetimes a CHILD_SA rekey is always near: the replaced pair stays installed until
     # its DELETE is answered (one round trip), so sample until that short overlap has passed.
-    wait_until("one SA pair installed", lambda: len(pair.rows("installed-sa")) == 2, timeout=3.0, interval=0.05)
+    wait_until(
+        "one SA pair installed", lambda: len(pair.rows("installed-sa")) == 2, timeout=3.0, interval=0.05
+    )
 
 
 def test_rekey_under_traffic_strongswan_rekeys(tmp_path: Path) -> None:
@@ -187,7 +189,9 @@ def test_road_warrior_gets_virtual_ip_and_dns(tmp_path: Path, tunnel: str) -> No
         conf, rsc = charon_roadwarrior_conf(topo), ipsecd_roadwarrior_rsc(topo)
         if tunnel == "full":
             conf = conf.replace(f"remote_ts = {topo.right.lan}/32", "remote_ts = 0.0.0.0/0")
-            rsc = rsc.replace(f"template=yes src-address={topo.right.lan}/32", "template=yes src-address=0.0.0.0/0")
+            rsc = rsc.replace(
+                f"template=yes src-address={topo.right.lan}/32", "template=yes src-address=0.0.0.0/0"
+            )
         charon.load(conf)
         ipsecd = Ipsecd(topo.right, tmp_path, rsc).start()
         pair = Pair(topo, charon, ipsecd)
@@ -259,7 +263,11 @@ def test_disjoint_subnets_in_one_child_are_narrowed_to_one_pair(tmp_path: Path) 
         second = left.lan.rsplit(".", 2)[0] + ".11.1"  # another /32 of the left LAN's /16
         left.run("ip", "addr", "add", f"{second}/32", "dev", "lo")
         charon = Charon(left, tmp_path).start()
-        charon.load(charon_site_conf(topo).replace(f"local_ts = {left.lan}/32", f"local_ts = {left.lan}/32,{second}/32"))
+        charon.load(
+            charon_site_conf(topo).replace(
+                f"local_ts = {left.lan}/32", f"local_ts = {left.lan}/32,{second}/32"
+            )
+        )
         wide = left.lan.rsplit(".", 2)[0] + ".0.0/16"
         rsc = ipsecd_site_rsc(topo, passive=True).replace(f"dst-address={left.lan}/32", f"dst-address={wide}")
         pair = Pair(topo, charon, Ipsecd(right, tmp_path, rsc).start())
@@ -285,7 +293,8 @@ def _two_children(topo: Topology, conf: str, rsc: str) -> tuple[str, str, str, s
     net2 = conf[conf.index("            net {"):conf.index(end)].replace("net {", "net2 {") \
         .replace(f"local_ts = {left.lan}/32", f"local_ts = {l2}/32") \
         .replace(f"remote_ts = {right.lan}/32", f"remote_ts = {r2}/32")
-    rsc += f"/ip ipsec policy add peer=sswan tunnel=yes src-address={r2}/32 dst-address={l2}/32 proposal=interop\n"
+    rsc += (f"/ip ipsec policy add peer=sswan tunnel=yes src-address={r2}/32 dst-address={l2}/32 "
+            "proposal=interop\n")
     return conf.replace(end, net2 + end, 1), rsc, l2, r2
 
 
@@ -311,16 +320,31 @@ def test_two_policies_two_child_sas_in_one_ike_sa(tmp_path: Path) -> None:
             # charon rekeys the IKE SA: ipsecd moves both CHILD_SAs to the new one
             ike_spi = charon.list_sas()[0]["initiator-spi"]
             charon.swanctl("--rekey", "--ike", "net")
-            wait_until("the new IKE SA, alone", lambda: [s["initiator-spi"] for s in charon.list_sas()] != [ike_spi]
-                       and len(charon.list_sas()) == 1, 10, 0.1)
+            wait_until(
+                "the new IKE SA, alone",
+                lambda: (
+                    [s["initiator-spi"] for s in charon.list_sas()] != [ike_spi]
+                    and len(charon.list_sas()) == 1
+                ),
+                10,
+                0.1,
+            )
             assert len(charon.child_sas()) == 2
             assert pair.ping(2) == (2, 2) and left.ping(r2, src=l2, count=2) == (2, 2)
             # charon deletes one CHILD_SA: ipsecd drops it; its traffic (level=require) brings it back
             charon.swanctl("--terminate", "--child", "net2")
-            wait_until("ipsecd to drop the deleted CHILD_SA", lambda: str(pair.rows("active-peers")[0]["ph2-total"]) == "1",
-                       10, 0.1)
-            wait_until("traffic to bring net2 back", lambda: right.ping(l2, src=r2, count=1, wait=1)[1] == 1, 15, 0.2)
-            assert {str(c["name"]) for c in charon.child_sas()} == {"net", "net2"} and len(charon.list_sas()) == 1
+            wait_until(
+                "ipsecd to drop the deleted CHILD_SA",
+                lambda: str(pair.rows("active-peers")[0]["ph2-total"]) == "1",
+                10,
+                0.1,
+            )
+            wait_until(
+                "traffic to bring net2 back", lambda: right.ping(l2, src=r2, count=1, wait=1)[1] == 1, 15, 0.2
+            )
+            assert {str(c["name"]) for c in charon.child_sas()} == {"net", "net2"} and len(
+                charon.list_sas()
+            ) == 1
             # a clean stop tells charon (DELETE), which then holds no SA
             pair.ipsecd.stop()
             wait_until("charon to see the DELETE", lambda: not charon.list_sas(), 10, 0.1)
@@ -351,7 +375,8 @@ def test_ipsecd_road_warrior_client_of_a_strongswan_pool(tmp_path: Path) -> None
             (child,) = charon.child_sas()
             assert child["remote-ts"] == [f"{vip}/32"] and child["local-ts"] == [f"{topo.left.lan}/32"]
             assert topo.right.ping(topo.left.lan, src=vip, count=3) == (3, 3)
-            assert f"virtual IP {vip} assigned, DNS 10.244.0.53" in pair.ipsecd.log_text()  # what it was given
+            # what it was given
+            assert f"virtual IP {vip} assigned, DNS 10.244.0.53" in pair.ipsecd.log_text()
         except BaseException:
             print(pair.diagnostics())
             raise
@@ -434,7 +459,9 @@ def test_invalid_ke_payload_retry(tmp_path: Path, initiator: str) -> None:
             ike, groups = "aes128-sha256-ecp256-modp2048", "modp2048"
         else:  # ipsecd guesses ecp256 (its first dh-group); charon takes modp2048 only
             ike, groups = "aes128-sha256-modp2048", "ecp256,modp2048"
-        p = Proposals("ke", "aes-128", "sha256", groups, "aes-128-cbc", "sha256", "none", ike=ike, esp="aes128-sha256")
+        p = Proposals(
+            "ke", "aes-128", "sha256", groups, "aes-128-cbc", "sha256", "none", ike=ike, esp="aes128-sha256"
+        )
         pair = _start(topo, tmp_path, p, passive=initiator == "strongswan")
         try:
             if initiator == "strongswan":
@@ -453,13 +480,23 @@ def test_invalid_ke_payload_retry(tmp_path: Path, initiator: str) -> None:
 
 _MISMATCHES = {
     # what charon is given instead of the matching setting -> what ipsecd's log must say
-    "ike-proposal": ({"proposals": "aes256gcm16-prfsha384-ecp384"},
-                     ["NO_PROPOSAL_CHOSEN", "ENCR offered [aes-256-gcm]", "change profile"]),
-    "esp-proposal": ({"esp_proposals": "aes256gcm16"},
-                     ["NO_PROPOSAL_CHOSEN", "(10.242.2.1/32 -> 10.242.1.1/32) from 10.241.0.1",
-                      "ENCR offered [aes-256-gcm] accepted [aes-256-cbc,aes-192-cbc,aes-128-cbc]",
-                      "proposal enc-algorithms"]),
-    "psk": ({"psk": "not-the-secret"}, ["authentication failed", "pre-shared key mismatch (check identity secret=)"]),
+    "ike-proposal": (
+        {"proposals": "aes256gcm16-prfsha384-ecp384"},
+        ["NO_PROPOSAL_CHOSEN", "ENCR offered [aes-256-gcm]", "change profile"],
+    ),
+    "esp-proposal": (
+        {"esp_proposals": "aes256gcm16"},
+        [
+            "NO_PROPOSAL_CHOSEN",
+            "(10.242.2.1/32 -> 10.242.1.1/32) from 10.241.0.1",
+            "ENCR offered [aes-256-gcm] accepted [aes-256-cbc,aes-192-cbc,aes-128-cbc]",
+            "proposal enc-algorithms",
+        ],
+    ),
+    "psk": (
+        {"psk": "not-the-secret"},
+        ["authentication failed", "pre-shared key mismatch (check identity secret=)"],
+    ),
     "identity": ({"local_id": "someone.else"}, ["does not match remote-id=fqdn:left.test"]),
     "selectors": ({"remote_ts": "10.99.0.0/24"}, ["TS_UNACCEPTABLE", "no policy matches"]),
 }
@@ -472,9 +509,17 @@ def test_failed_negotiations_are_explained(tmp_path: Path, kind: str) -> None:
     change, expected = _MISMATCHES[kind]
     with Topology("ipdf") as topo:
         left, right = topo.left, topo.right
-        kw: dict[str, Any] = dict(local_addr=left.wan, remote_addr=right.wan, local_id="left.test",
-                                  remote_id="right.test", local_ts=f"{left.lan}/32", remote_ts=f"{right.lan}/32",
-                                  psk=PSK, proposals=DEFAULTS.ike, esp_proposals=DEFAULTS.esp)
+        kw: dict[str, Any] = dict(
+            local_addr=left.wan,
+            remote_addr=right.wan,
+            local_id="left.test",
+            remote_id="right.test",
+            local_ts=f"{left.lan}/32",
+            remote_ts=f"{right.lan}/32",
+            psk=PSK,
+            proposals=DEFAULTS.ike,
+            esp_proposals=DEFAULTS.esp,
+        )
         kw.update(change)
         charon = Charon(left, tmp_path, retransmit_tries=1).start()
         charon.load(swanctl_connection("net", **kw))
@@ -504,8 +549,15 @@ def test_ipsecd_rekeys_an_ike_sa_carrying_two_child_sas(tmp_path: Path) -> None:
             wait_until("two CHILD_SAs", lambda: len(charon.child_sas()) == 2, 20)
             first = charon.list_sas()[0]["initiator-spi"]
             wait_until("ipsecd's IKE SA rekey", lambda: "IKE SA rekeyed" in pair.ipsecd.log_text(), 15, 0.2)
-            wait_until("charon on the new IKE SA alone", lambda: [s["initiator-spi"] for s in charon.list_sas()]
-                       not in ([], [first]) and len(charon.list_sas()) == 1, 10, 0.1)
+            wait_until(
+                "charon on the new IKE SA alone",
+                lambda: (
+                    [s["initiator-spi"] for s in charon.list_sas()] not in ([], [first])
+                    and len(charon.list_sas()) == 1
+                ),
+                10,
+                0.1,
+            )
             assert {str(c["name"]) for c in charon.child_sas()} == {"net", "net2"}
             assert pair.ping(2) == (2, 2) and left.ping(r2, src=l2, count=2) == (2, 2)
             assert "sending DPD request" in charon.log_text() and "giving up" not in charon.log_text()
@@ -514,7 +566,9 @@ def test_ipsecd_rekeys_an_ike_sa_carrying_two_child_sas(tmp_path: Path) -> None:
             raise
 
 
-@pytest.mark.parametrize(("initiator", "nat"), [("strongswan", False), ("ipsecd", False), ("strongswan", True)])
+@pytest.mark.parametrize(
+    ("initiator", "nat"), [("strongswan", False), ("ipsecd", False), ("strongswan", True)]
+)
 def test_default_identities_are_addresses(tmp_path: Path, initiator: str, nat: bool) -> None:
     """RouterOS's defaults, ``my-id=auto`` and ``remote-id=auto``, against strongSwan identities that
     are the peers' IP addresses (its default): ipsecd sends ID_IPV4_ADDR of its address and accepts
@@ -558,8 +612,11 @@ def test_two_road_warriors_sharing_one_identity(tmp_path: Path) -> None:
         clients = []
         for ns, server in ((left, right.wan), (second, "10.246.0.2")):
             charon = Charon(ns, tmp_path / ns.name, install_vip=True).start()
-            charon.load(charon_roadwarrior_conf(topo).replace(f"local_addrs = {left.wan}", f"local_addrs = {ns.wan}")
-                        .replace(f"remote_addrs = {right.wan}", f"remote_addrs = {server}"))
+            charon.load(
+                charon_roadwarrior_conf(topo)
+                .replace(f"local_addrs = {left.wan}", f"local_addrs = {ns.wan}")
+                .replace(f"remote_addrs = {right.wan}", f"remote_addrs = {server}")
+            )
             clients.append(charon)
         ipsecd = Ipsecd(right, tmp_path, ipsecd_roadwarrior_rsc(topo)).start()
         pair = Pair(topo, clients[0], ipsecd)
@@ -587,14 +644,50 @@ def test_two_road_warriors_sharing_one_identity(tmp_path: Path) -> None:
 #: More of the registry against strongSwan (kernel-libipsec: ESP through strongSwan's own crypto):
 #: (RouterOS profile enc/hash/dh, proposal enc/auth/pfs, swanctl ike, swanctl esp, charon's names).
 MORE_ALGORITHMS = (
-    Proposals("aes-ctr-sha512-modp4096", "aes-256", "sha512", "modp4096", "aes-256-ctr", "sha512", "modp3072",
-              ike="aes256-sha512-modp4096", esp="aes256ctr-sha512-modp3072"),
-    Proposals("3des-md5-modp1536", "3des", "sha1", "modp1536", "3des", "md5", "none",
-              ike="3des-sha1-modp1536", esp="3des-md5"),
-    Proposals("camellia-sha384-ecp521", "camellia-256", "sha384", "ecp521", "camellia-128", "sha256", "ecp256",
-              ike="camellia256-sha384-ecp521", esp="camellia128-sha256-ecp256"),
-    Proposals("aes192-gcm-ecp256", "aes-192", "sha256", "ecp256", "aes-192-gcm", "null", "none",
-              ike="aes192-sha256-ecp256", esp="aes192gcm16"),
+    Proposals(
+        "aes-ctr-sha512-modp4096",
+        "aes-256",
+        "sha512",
+        "modp4096",
+        "aes-256-ctr",
+        "sha512",
+        "modp3072",
+        ike="aes256-sha512-modp4096",
+        esp="aes256ctr-sha512-modp3072",
+    ),
+    Proposals(
+        "3des-md5-modp1536",
+        "3des",
+        "sha1",
+        "modp1536",
+        "3des",
+        "md5",
+        "none",
+        ike="3des-sha1-modp1536",
+        esp="3des-md5",
+    ),
+    Proposals(
+        "camellia-sha384-ecp521",
+        "camellia-256",
+        "sha384",
+        "ecp521",
+        "camellia-128",
+        "sha256",
+        "ecp256",
+        ike="camellia256-sha384-ecp521",
+        esp="camellia128-sha256-ecp256",
+    ),
+    Proposals(
+        "aes192-gcm-ecp256",
+        "aes-192",
+        "sha256",
+        "ecp256",
+        "aes-192-gcm",
+        "null",
+        "none",
+        ike="aes192-sha256-ecp256",
+        esp="aes192gcm16",
+    ),
 )
 
 
@@ -610,8 +703,15 @@ def test_more_algorithms(tmp_path: Path, proposals: Proposals) -> None:
             assert pair.ping(2) == (2, 2)
             spi = pair.charon.child_sas()[0]["spi-in"]
             pair.charon.swanctl("--rekey", "--child", "net")
-            wait_until("the rekeyed CHILD_SA", lambda: [c["spi-in"] for c in pair.charon.child_sas()
-                                                         if c.get("state") == "INSTALLED"] not in ([], [spi]), 10, 0.1)
+            wait_until(
+                "the rekeyed CHILD_SA",
+                lambda: (
+                    [c["spi-in"] for c in pair.charon.child_sas() if c.get("state") == "INSTALLED"]
+                    not in ([], [spi])
+                ),
+                10,
+                0.1,
+            )
             assert pair.ping(2) == (2, 2)
         except BaseException:
             print(pair.diagnostics())
@@ -649,11 +749,30 @@ def test_full_size_packets_and_a_bulk_transfer(tmp_path: Path) -> None:
             pair.charon.initiate("net")
             for size in (0, 1, 15, 16, 17, 1000, 1300, 1350, 1372):  # 1372 + 28 = the TUN MTU of 1400
                 for a, b in ((left, right), (right, left)):
-                    r = a.run("ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s", str(size), "-I", a.lan, b.lan,
-                              check=False)
+                    r = a.run(
+                        "ping",
+                        "-n",
+                        "-c",
+                        "1",
+                        "-W",
+                        "2",
+                        "-M",
+                        "do",
+                        "-s",
+                        str(size),
+                        "-I",
+                        a.lan,
+                        b.lan,
+                        check=False,
+                    )
                     assert " 0% packet loss" in r.stdout, (size, a.name, r.stdout)
-            got = tcp_transfer(lambda argv: subprocess.Popen(right.cmd(*argv), stdout=subprocess.PIPE, text=True),
-                               lambda argv: left.run(*argv, timeout=60).stdout, right.lan, left.lan, 8 << 20)
+            got = tcp_transfer(
+                lambda argv: subprocess.Popen(right.cmd(*argv), stdout=subprocess.PIPE, text=True),
+                lambda argv: left.run(*argv, timeout=60).stdout,
+                right.lan,
+                left.lan,
+                8 << 20,
+            )
             assert got == 8 << 20
             assert pair.rows("statistics")[0].get("in-state-protocol-errors", "0") in ("0", 0)
         except BaseException:
@@ -685,12 +804,19 @@ def test_lost_response_is_retransmitted_for(tmp_path: Path, exchange: str, port:
                     v.request("initiate", {"child": "net", "timeout": "-1"})
             wait_until("the first response dropped", dropped, 15, 0.05)
             right.run("nft", "delete", "table", "inet", "ipdl")
-            wait_until("ipsecd's CHILD_SA after the retransmission", lambda: len(pair.rows("installed-sa")) == 2,
-                       20, 0.2)
+            wait_until(
+                "ipsecd's CHILD_SA after the retransmission",
+                lambda: len(pair.rows("installed-sa")) == 2,
+                20,
+                0.2,
+            )
             wait_until("charon's CHILD_SA", lambda: bool(pair.charon.child_sas()), 10, 0.2)
             assert pair.ping(2) == (2, 2)
             if initiator == "ipsecd" and exchange == "IKE_AUTH":
-                assert "received retransmit of request with ID 1, retransmitting response" in pair.charon.log_text()
+                assert (
+                    "received retransmit of request with ID 1, retransmitting response"
+                    in pair.charon.log_text()
+                )
             if initiator == "strongswan":
                 assert f"retransmit 1 of request with message ID {0 if exchange == 'IKE_SA_INIT' else 1}" \
                     in pair.charon.log_text()

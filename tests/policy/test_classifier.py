@@ -43,9 +43,14 @@ def linear(rules: dict[str, tuple[int, Rule]], src: int, dst: int, key: int) -> 
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.integers(0, 60), min_size=1, max_size=80), st.data(),
-       st.sampled_from([(1, 64, 4096), (2, 1, -1000), (4, 4, -1000), (4, 64, 4096)]))
-def test_tree_equals_linear_first_match(ops: list[int], data: st.DataObject, shape: tuple[int, int, int]) -> None:
+@given(
+    st.lists(st.integers(0, 60), min_size=1, max_size=80),
+    st.data(),
+    st.sampled_from([(1, 64, 4096), (2, 1, -1000), (4, 4, -1000), (4, 64, 4096)]),
+)
+def test_tree_equals_linear_first_match(
+    ops: list[int], data: st.DataObject, shape: tuple[int, int, int]
+) -> None:
     """Adds, removals and re-adds (a move is remove + add at a new priority) with lookups between;
     trees forced deep (tiny leaves) and wide rules forced into the side tree (tiny spread limits)."""
     leaf_max, wide_spread, spare = shape
@@ -64,8 +69,13 @@ def test_tree_equals_linear_first_match(ops: list[int], data: st.DataObject, sha
             c.remove(victim)
             del live[victim]
         if op % 4 == 0:
-            pkts = data.draw(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255), st.sampled_from(KEYS)),
-                                      min_size=1, max_size=10))
+            pkts = data.draw(
+                st.lists(
+                    st.tuples(st.integers(0, 255), st.integers(0, 255), st.sampled_from(KEYS)),
+                    min_size=1,
+                    max_size=10,
+                )
+            )
             pkts += [(r[1] | (step % (1 << (BITS - r[2]))), r[3], r[6]) for _, r in live.values()]
             for src, dst, key in pkts:
                 assert c.lookup(src, dst, key) == linear(live, src, dst, key)
@@ -114,14 +124,20 @@ def test_large_random_set_is_cut_shallow_and_exact() -> None:
 
     def linear32(src: int, dst: int, key: int) -> int | None:
         for _, sn, sl, dn, dl, mask, k, i in rules:
-            if src >> (32 - sl) == sn >> (32 - sl) and dst >> (32 - dl) == dn >> (32 - dl) and key & mask == k:
+            if (
+                src >> (32 - sl) == sn >> (32 - sl)
+                and dst >> (32 - dl) == dn >> (32 - dl)
+                and key & mask == k
+            ):
                 return i
         return None
 
     for _ in range(300):  # half aimed inside a rule's prefixes, half random
         _, sn, sl, dn, dl, mask, k, _ = rnd.choice(rules)
-        for src, dst, key in ((sn | rnd.getrandbits(32 - sl), dn | rnd.getrandbits(32 - dl), rnd.choice([k, 80])),
-                              (rnd.getrandbits(32), rnd.getrandbits(32), (6 << 32) | 80)):
+        for src, dst, key in (
+            (sn | rnd.getrandbits(32 - sl), dn | rnd.getrandbits(32 - dl), rnd.choice([k, 80])),
+            (rnd.getrandbits(32), rnd.getrandbits(32), (6 << 32) | 80),
+        ):
             assert c.lookup(src, dst, key) == linear32(src, dst, key)
 
 
@@ -131,7 +147,15 @@ def test_common_prefix_is_skipped_not_walked() -> None:
     c: Classifier[int] = Classifier(128)
     top = 0x20010DB8 << 96
     for i in range(300):
-        c.add(str(i), i, (top | rnd.getrandbits(96) >> 32 << 32, 96), (top | rnd.getrandbits(96) >> 32 << 32, 96), 0, 0, i)
+        c.add(
+            str(i),
+            i,
+            (top | rnd.getrandbits(96) >> 32 << 32, 96),
+            (top | rnd.getrandbits(96) >> 32 << 32, 96),
+            0,
+            0,
+            i,
+        )
     c.lookup(0, 0, 0)
     sshift, smask, _, dshift, dmask = c.root[-1]
     assert sshift + smask.bit_length() <= 96 and dshift + dmask.bit_length() <= 96 and smask and dmask
@@ -225,5 +249,7 @@ def test_nested_prefixes_differing_in_ports() -> None:
         for i in range(0, 3000, 11):
             net, length, port = rules[i]
             src = net | rnd.getrandbits(32 - length)
-            want = next(j for j, (n, ln, p) in enumerate(rules) if src >> (32 - ln) == n >> (32 - ln) and p == port)
+            want = next(
+                j for j, (n, ln, p) in enumerate(rules) if src >> (32 - ln) == n >> (32 - ln) and p == port
+            )
             assert c.lookup(src, rnd.getrandbits(32), port) == want

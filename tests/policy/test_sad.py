@@ -16,9 +16,17 @@ A = ip_address
 
 
 def spec(spi: int, direction: Direction = Direction.OUT, policy: str | None = "p", **kw: object) -> SaSpec:
-    base: dict[str, object] = dict(proto=IpsecProto.ESP, mode=Mode.TUNNEL, src=A("192.0.2.1"), dst=A("192.0.2.2"),
-                                   encr="aes-256-cbc", encr_key=bytes(range(32)), integ="sha256",
-                                   integ_key=bytes(32), policy_id=policy)
+    base: dict[str, object] = dict(
+        proto=IpsecProto.ESP,
+        mode=Mode.TUNNEL,
+        src=A("192.0.2.1"),
+        dst=A("192.0.2.2"),
+        encr="aes-256-cbc",
+        encr_key=bytes(range(32)),
+        integ="sha256",
+        integ_key=bytes(32),
+        policy_id=policy,
+    )
     base.update(kw)
     return SaSpec(spi, direction, **base)  # type: ignore[arg-type]
 
@@ -153,26 +161,65 @@ def test_update_keeps_counters_and_relinks_policy() -> None:
 
 def test_installed_sa_view_has_every_manual_property() -> None:
     sad = Sad()
-    rec = sad.add(spec(0xABC, lifetime=Lifetime(soft_seconds=1500, hard_seconds=1800)), now=10.0, wall_time=1.7e9)
+    rec = sad.add(
+        spec(0xABC, lifetime=Lifetime(soft_seconds=1500, hard_seconds=1800)), now=10.0, wall_time=1.7e9
+    )
     rec.counters.bytes, rec.counters.packets = 1400, 1
     view = sad.view(now=20.0)[0]
-    manual = {"AH", "ESP", "add-lifetime", "addtime", "auth-algorithm", "auth-key", "current-bytes", "dst-address",
-              "enc-algorithm", "enc-key", "enc-key-size", "expires-in", "hw-aead", "replay", "spi", "src-address",
-              "state"}
+    manual = {
+        "AH",
+        "ESP",
+        "add-lifetime",
+        "addtime",
+        "auth-algorithm",
+        "auth-key",
+        "current-bytes",
+        "dst-address",
+        "enc-algorithm",
+        "enc-key",
+        "enc-key-size",
+        "expires-in",
+        "hw-aead",
+        "replay",
+        "spi",
+        "src-address",
+        "state",
+    }
     tree = {"current-packets", "invalid-packets", "seen-traffic"}  # RouterOS 7 command tree additions
     assert manual | tree == set(view)
-    assert view["spi"] == "0xABC" and view["state"] == "mature" and view["ESP"] is True and view["AH"] is False
-    assert view["enc-algorithm"] == "aes-cbc" and view["enc-key-size"] == 256 and view["auth-algorithm"] == "sha256"
+    assert (
+        view["spi"] == "0xABC" and view["state"] == "mature" and view["ESP"] is True and view["AH"] is False
+    )
+    assert (
+        view["enc-algorithm"] == "aes-cbc"
+        and view["enc-key-size"] == 256
+        and view["auth-algorithm"] == "sha256"
+    )
     assert view["add-lifetime"] == (1500, 1800) and view["expires-in"] == 1490.0 and view["addtime"] == 1.7e9
     assert view["current-bytes"] == 1400 and view["seen-traffic"] is False and view["hw-aead"] is False
     assert view["enc-key"] == bytes(range(32)).hex()
     q = rec.query()
-    assert (q.spi, q.current_bytes, q.current_packets, q.state, q.add_time) == (0xABC, 1400, 1, "mature", 10.0)
+    assert (q.spi, q.current_bytes, q.current_packets, q.state, q.add_time) == (
+        0xABC,
+        1400,
+        1,
+        "mature",
+        10.0,
+    )
 
 
-@pytest.mark.parametrize(("name", "family"), [("aes-128-gcm", "aes-gcm"), ("aes-256-ctr", "aes-ctr"), ("3des", "3des"),
-                                              ("chacha20poly1305", "chacha20poly1305"), ("null", "null"),
-                                              ("camellia-256", "camellia"), ("no-such", "no-such")])
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("aes-128-gcm", "aes-gcm"),
+        ("aes-256-ctr", "aes-ctr"),
+        ("3des", "3des"),
+        ("chacha20poly1305", "chacha20poly1305"),
+        ("null", "null"),
+        ("camellia-256", "camellia"),
+        ("no-such", "no-such"),
+    ],
+)
 def test_enc_algorithm_family(name: str, family: str) -> None:
     assert enc_algorithm_family(name) == family
 
@@ -195,7 +242,9 @@ def test_same_outbound_spi_to_several_peers_survives_removals_in_any_order() -> 
     sad = Sad()
     a = sad.add(spec(0x300, dst=A("192.0.2.2")), now=0.0)
     b = sad.add(spec(0x300, dst=A("192.0.2.3"), policy="q"), now=0.0)
-    c = sad.add(spec(0x300, proto=IpsecProto.AH, encr="null", encr_key=b"", dst=A("192.0.2.2"), policy="r"), now=0.0)
+    c = sad.add(
+        spec(0x300, proto=IpsecProto.AH, encr="null", encr_key=b"", dst=A("192.0.2.2"), policy="r"), now=0.0
+    )
     with pytest.raises(SadError, match="already installed"):
         sad.add(spec(0x300, dst=A("192.0.2.3")), now=0.0)
     assert len(sad) == 3 and set(sad) == {a, b, c}

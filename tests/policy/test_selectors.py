@@ -43,7 +43,9 @@ def test_range_to_prefixes_is_exact_and_minimal_form(a: int, b: int) -> None:
 def test_range_examples() -> None:
     ts = TS.from_addresses("10.0.0.2", "10.0.0.254")
     assert [str(n) for n in ts.prefixes()][:3] == ["10.0.0.2/31", "10.0.0.4/30", "10.0.0.8/29"]
-    assert TS.from_addresses("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").prefixes() == [ip_network("::/0")]
+    assert TS.from_addresses("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").prefixes() == [
+        ip_network("::/0")
+    ]
     with pytest.raises(SelectorError, match="mixes"):
         TS.from_addresses("10.0.0.1", "::1")
     with pytest.raises(SelectorError):

@@ -26,7 +26,8 @@ A = ip_address
 
 def pol(pid: str, order: int, src: str, dst: str, proto: int = 0, sport: int = 0, dport: int = 0,
         **kw: object) -> PolicySpec:
-    return PolicySpec(pid, order, Selector(ip_network(src), ip_network(dst), proto, sport, dport), **kw)  # type: ignore[arg-type]
+    # type: ignore[arg-type]
+    return PolicySpec(pid, order, Selector(ip_network(src), ip_network(dst), proto, sport, dport), **kw)
 
 
 def ids(p: PolicySpec | None) -> str | None:
@@ -166,12 +167,22 @@ def test_policy_state_from_the_sad() -> None:
     spd.add(pol("t", 2, "0.0.0.0/0", "0.0.0.0/0", template=True))
     spd.add(pol("t2", 3, "0.0.0.0/0", "0.0.0.0/0", template=True))
     st = spd.states(sad)
-    assert (st["p"].active, st["p"].invalid, st["p"].ph2_state, st["p"].ph2_count) == (True, False, "no-phase2", 0)
+    assert (st["p"].active, st["p"].invalid, st["p"].ph2_state, st["p"].ph2_count) == (
+        True,
+        False,
+        "no-phase2",
+        0,
+    )
     assert st["dup"].invalid and not st["dup"].active
     assert not st["t2"].invalid and not st["t"].active  # templates are never installed, never duplicates
     sad.add(sa(0x1000, Direction.IN, "p"), now=0.0)
     sad.add(sa(0x2000, Direction.OUT, "p", lifetime=Lifetime(soft_seconds=10, hard_seconds=20)), now=0.0)
-    assert spd.states(sad)["p"].row() == {"active": True, "invalid": False, "ph2-state": "established", "ph2-count": 1}
+    assert spd.states(sad)["p"].row() == {
+        "active": True,
+        "invalid": False,
+        "ph2-state": "established",
+        "ph2-count": 1,
+    }
     sad.expire(now=11.0)
     assert (spd.states(sad)["p"].ph2_state, spd.states(sad)["p"].ph2_count) == ("expired", 1)
     sad.add(sa(0x3000, Direction.OUT, "p"), now=11.0)  # rekeyed

@@ -53,7 +53,9 @@ def packet(draw: st.DrawFn) -> tuple[int, int, int, int, int, int]:
             draw(st.sampled_from(PORTS)), draw(st.sampled_from(PORTS)))
 
 
-def reference(policies: list[PolicySpec], pkt: tuple[int, int, int, int, int, int], inbound: bool) -> str | None:
+def reference(
+    policies: list[PolicySpec], pkt: tuple[int, int, int, int, int, int], inbound: bool
+) -> str | None:
     """Naive first match: insertion order breaks ties of ``order``, as in the SPD."""
     version, src, dst, proto, sport, dport = pkt
     for p in sorted(policies, key=lambda p: p.order):  # sorted() is stable
@@ -93,9 +95,12 @@ def test_classifier_equals_linear_first_match(policies: list[PolicySpec],
 
 
 @settings(max_examples=150, deadline=None)
-@given(policy_list(), st.lists(st.integers(0, 1000), max_size=20), st.lists(packet(), min_size=1, max_size=20))
-def test_classifier_follows_removals_and_moves(policies: list[PolicySpec], ops: list[int],
-                                              packets: list[tuple[int, int, int, int, int, int]]) -> None:
+@given(
+    policy_list(), st.lists(st.integers(0, 1000), max_size=20), st.lists(packet(), min_size=1, max_size=20)
+)
+def test_classifier_follows_removals_and_moves(
+    policies: list[PolicySpec], ops: list[int], packets: list[tuple[int, int, int, int, int, int]]
+) -> None:
     """Incremental updates (remove, move) keep the classifier equal to the reference."""
     spd = Spd()
     for p in policies:
@@ -119,19 +124,42 @@ def crowded_list(draw: st.DrawFn) -> list[PolicySpec]:
     """Many policies on two prefix pairs differing by protocol/ports: exercises indexed buckets."""
     nets = [IPv4Network("10.0.0.0/24"), IPv4Network("10.0.0.0/16")]
     n = draw(st.integers(9, 40))
-    return [PolicySpec(f"c{i}", draw(st.integers(0, 5)),
-                       Selector(draw(st.sampled_from(nets)), draw(st.sampled_from(nets)), draw(st.sampled_from(PROTOS)),
-                                draw(st.sampled_from(PORTS)), draw(st.sampled_from(PORTS))),
-                       disabled=draw(st.integers(0, 9)) == 0)
-            for i in range(n)]
+    return [
+        PolicySpec(
+            f"c{i}",
+            draw(st.integers(0, 5)),
+            Selector(
+                draw(st.sampled_from(nets)),
+                draw(st.sampled_from(nets)),
+                draw(st.sampled_from(PROTOS)),
+                draw(st.sampled_from(PORTS)),
+                draw(st.sampled_from(PORTS)),
+            ),
+            disabled=draw(st.integers(0, 9)) == 0,
+        )
+        for i in range(n)
+    ]
 
 
 @settings(max_examples=100, deadline=None)
-@given(crowded_list(), st.lists(st.tuples(st.sampled_from([0x0A000001, 0x0A000101]), st.sampled_from([0x0A000002, 0x0A000102]),
-                                          st.sampled_from(PROTOS), st.sampled_from(PORTS), st.sampled_from(PORTS)),
-                                min_size=1, max_size=30), st.integers(0, 39))
-def test_crowded_buckets_equal_linear_first_match(policies: list[PolicySpec],
-                                                  packets: list[tuple[int, int, int, int, int]], victim: int) -> None:
+@given(
+    crowded_list(),
+    st.lists(
+        st.tuples(
+            st.sampled_from([0x0A000001, 0x0A000101]),
+            st.sampled_from([0x0A000002, 0x0A000102]),
+            st.sampled_from(PROTOS),
+            st.sampled_from(PORTS),
+            st.sampled_from(PORTS),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(0, 39),
+)
+def test_crowded_buckets_equal_linear_first_match(
+    policies: list[PolicySpec], packets: list[tuple[int, int, int, int, int]], victim: int
+) -> None:
     spd = Spd()
     for p in policies:
         spd.add(p)
@@ -153,7 +181,9 @@ def test_large_spd_equals_linear_first_match() -> None:
     for i in range(600):
         length_s, length_d = rnd.choice([8, 16, 24, 32]), rnd.choice([0, 8, 16, 24, 32])
         src = IPv4Network((rnd.getrandbits(32) >> (32 - length_s) << (32 - length_s), length_s))
-        dst = IPv4Network((rnd.getrandbits(32) >> (32 - length_d) << (32 - length_d) if length_d else 0, length_d))
+        dst = IPv4Network(
+            (rnd.getrandbits(32) >> (32 - length_d) << (32 - length_d) if length_d else 0, length_d)
+        )
         sel = Selector(src, dst, rnd.choice(PROTOS), rnd.choice(PORTS), rnd.choice(PORTS))
         policies.append(PolicySpec(f"p{i}", rnd.randrange(50), sel))
     spd = Spd()
@@ -166,5 +196,12 @@ def test_large_spd_equals_linear_first_match() -> None:
                    int(sel.dst.network_address) | rnd.getrandbits(32 - sel.dst.prefixlen),
                    sel.protocol, sel.src_port, sel.dst_port)
         else:
-            pkt = (4, rnd.getrandbits(32), rnd.getrandbits(32), rnd.choice(PROTOS), rnd.choice(PORTS), rnd.choice(PORTS))
+            pkt = (
+                4,
+                rnd.getrandbits(32),
+                rnd.getrandbits(32),
+                rnd.choice(PROTOS),
+                rnd.choice(PORTS),
+                rnd.choice(PORTS),
+            )
         assert _ids(spd, pkt) == (reference(policies, pkt, False), reference(policies, pkt, True))

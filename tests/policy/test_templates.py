@@ -39,8 +39,18 @@ def test_subnets_must_match_in_both_directions() -> None:
 
 def test_port_strict_keeps_ports_port_override_drops_them() -> None:
     local, remote = host("203.0.113.1", 17, 1701), host("198.51.100.7", 17, 1701)
-    [p] = generate_policies(GROUP, local, remote, STRICT, policy_id="d1", order=100, peer="rw-peer", tunnel=False,
-                            sa_src=ip_address("203.0.113.1"), sa_dst=ip_address("198.51.100.7"))
+    [p] = generate_policies(
+        GROUP,
+        local,
+        remote,
+        STRICT,
+        policy_id="d1",
+        order=100,
+        peer="rw-peer",
+        tunnel=False,
+        sa_src=ip_address("203.0.113.1"),
+        sa_dst=ip_address("198.51.100.7"),
+    )
     assert p.selector == Selector(ip_network("203.0.113.1/32"), ip_network("198.51.100.7/32"), 17, 1701, 1701)
     assert p.dynamic and not p.template and p.level is Level.UNIQUE and p.peer == "rw-peer"
     # a different source port does not fit the template under port-strict …
@@ -48,8 +58,18 @@ def test_port_strict_keeps_ports_port_override_drops_them() -> None:
     assert generate_policies(GROUP, other, remote, STRICT, policy_id="d2", order=100, peer=None, tunnel=False,
                              sa_src=None, sa_dst=None) == []
     # … but port-override ignores ports and generates an any-port policy
-    [q] = generate_policies(GROUP, other, remote, OVERRIDE, policy_id="d2", order=100, peer=None, tunnel=False,
-                            sa_src=None, sa_dst=None)
+    [q] = generate_policies(
+        GROUP,
+        other,
+        remote,
+        OVERRIDE,
+        policy_id="d2",
+        order=100,
+        peer=None,
+        tunnel=False,
+        sa_src=None,
+        sa_dst=None,
+    )
     assert (q.selector.protocol, q.selector.src_port, q.selector.dst_port) == (17, 0, 0)
 
 
@@ -68,10 +88,30 @@ def test_first_template_in_order_and_ranges_become_prefixes() -> None:
              tmpl("a", 2, "10.0.0.0/16", "0.0.0.0/0", action=Action.DISCARD),
              tmpl("off", 0, "0.0.0.0/0", "0.0.0.0/0", disabled=True)]
     local = TS.from_addresses("10.0.0.1", "10.0.0.2")
-    out = generate_policies(group, local, host("8.8.8.8"), OVERRIDE, policy_id="g", order=9, peer=None, tunnel=True,
-                            sa_src=None, sa_dst=None)
+    out = generate_policies(
+        group,
+        local,
+        host("8.8.8.8"),
+        OVERRIDE,
+        policy_id="g",
+        order=9,
+        peer=None,
+        tunnel=True,
+        sa_src=None,
+        sa_dst=None,
+    )
     assert [p.policy_id for p in out] == ["g/1", "g/2"] and all(p.action is Action.DISCARD for p in out)
     assert [str(p.selector.src) for p in out] == ["10.0.0.1/32", "10.0.0.2/32"]
-    v6 = generate_policies(group, TS.from_network(ip_network("2001:db8::/64")), host("2001:db8:1::1"), OVERRIDE,
-                           policy_id="x", order=0, peer=None, tunnel=True, sa_src=None, sa_dst=None)
+    v6 = generate_policies(
+        group,
+        TS.from_network(ip_network("2001:db8::/64")),
+        host("2001:db8:1::1"),
+        OVERRIDE,
+        policy_id="x",
+        order=0,
+        peer=None,
+        tunnel=True,
+        sa_src=None,
+        sa_dst=None,
+    )
     assert v6 == []  # IPv4 templates never admit IPv6 selectors

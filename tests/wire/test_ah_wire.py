@@ -8,8 +8,18 @@ from ipsecd.wire import ah as wah
 from ipsecd.wire import ip as wip
 
 
-@pytest.mark.parametrize(("icv", "v6", "field"), [(12, False, 12), (12, True, 12), (16, False, 16),
-                                                  (16, True, 20), (24, True, 28), (32, False, 32), (32, True, 36)])
+@pytest.mark.parametrize(
+    ("icv", "v6", "field"),
+    [
+        (12, False, 12),
+        (12, True, 12),
+        (16, False, 16),
+        (16, True, 20),
+        (24, True, 28),
+        (32, False, 32),
+        (32, True, 36),
+    ],
+)
 def test_icv_field_alignment(icv: int, v6: bool, field: int) -> None:
     assert wah.icv_field_len(icv, v6) == field
     assert (wah.HEADER_LEN + field) % (8 if v6 else 4) == 0

@@ -191,7 +191,10 @@ def _tcp(src: bytes, dst: bytes, payload: bytes) -> bytes:
 
 def _valid(pkt: bytes) -> bool:
     p = wip.parse(pkt)
-    return wip.checksum(pkt[p.l4_off : p.length], wip.pseudo_sum(p.src, p.dst, p.proto, p.length - p.l4_off)) == 0
+    return (
+        wip.checksum(pkt[p.l4_off : p.length], wip.pseudo_sum(p.src, p.dst, p.proto, p.length - p.l4_off))
+        == 0
+    )
 
 
 @pytest.mark.parametrize("v6", [False, True])
@@ -203,7 +206,11 @@ def test_fix_transport_checksum_after_a_nat_rewrote_the_addresses(v6: bool) -> N
     seen = wip.ip_header(public, server, wip.PROTO_TCP, len(seg)) + seg  # as rebuilt from the SA
     assert not _valid(seen)
     fixed = wip.fix_transport_checksum(seen)
-    assert _valid(fixed) and fixed[:-len(seg) + 16] == seen[:-len(seg) + 16] and fixed[-len(seg) + 18:] == seen[-len(seg) + 18:]
+    assert (
+        _valid(fixed)
+        and fixed[: -len(seg) + 16] == seen[: -len(seg) + 16]
+        and fixed[-len(seg) + 18 :] == seen[-len(seg) + 18 :]
+    )
 
     dgram = wip.udp_datagram(1234, 53, b"query", private, server, v4_checksum=True)
     seen = wip.ip_header(public, server, wip.PROTO_UDP, len(dgram)) + dgram

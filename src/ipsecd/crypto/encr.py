@@ -120,7 +120,8 @@ class AeadCipher:
         nonce = self._nonce(iv)
         if len(ciphertext_and_icv) < self.icv_size:
             raise MalformedInputError(
-                f"{self.alg.name}: {len(ciphertext_and_icv)} bytes is shorter than the {self.icv_size}-byte ICV"
+                f"{self.alg.name}: {len(ciphertext_and_icv)} bytes is shorter than "
+                f"the {self.icv_size}-byte ICV"
             )
         if self.icv_size == 16:
             try:
@@ -196,7 +197,8 @@ class BlockCipher:
             raise MalformedInputError(f"{self.alg.name}: IV must be {self.iv_size} bytes, got {len(iv)}")
         if self.alg.mode == "cbc" and len(data) % self.cipher_block_size:
             raise MalformedInputError(
-                f"{self.alg.name}: {len(data)} bytes is not a multiple of the {self.cipher_block_size}-byte block"
+                f"{self.alg.name}: {len(data)} bytes is not a multiple of "
+                f"the {self.cipher_block_size}-byte block"
             )
 
     def encrypt(self, iv: bytes, data: Data) -> bytes:

@@ -37,9 +37,9 @@ trees in place: the rule goes into (or out of) just the leaves its prefixes reac
 once. When that would overflow a leaf, or after more patches than an eighth of the rules (a bulk
 change such as a reorder), the trees are marked stale and the next lookup rebuilds them (about
 0.3 s per 80k rules; ``bench/policy_spd.py`` prints both costs). Changes and lookups come from one
-thread (each data-plane worker process owns its SPD), so a patch never races a rebuild. Per lookup the walk is one index
-computation and two reads per level (the child slot and the child), the leaf tuple, and one masked
-compare per rule checked.
+thread (each data-plane worker process owns its SPD), so a patch never races a rebuild. Per lookup the walk
+is one index computation and two reads per level (the child slot and the child), the leaf tuple, and one
+masked compare per rule checked.
 """
 
 from __future__ import annotations
@@ -161,8 +161,21 @@ class Classifier(Generic[R]):
     priority (lower wins; unique per rule) and a wildcard mask/key over the packed protocol/port key
     (``proto << 32 | sport << 16 | dport``)."""
 
-    __slots__ = ("_headers", "_ints", "_memo", "_patches", "_room", "bits", "dirty", "leaf_max", "root", "rules", "side",
-                 "spare", "wide_spread")
+    __slots__ = (
+        "_headers",
+        "_ints",
+        "_memo",
+        "_patches",
+        "_room",
+        "bits",
+        "dirty",
+        "leaf_max",
+        "root",
+        "rules",
+        "side",
+        "spare",
+        "wide_spread",
+    )
 
     def __init__(self, bits: int, leaf_max: int = LEAF_MAX, wide_spread: int = WIDE_SPREAD,
                  spare: int = WIDE_SPARE) -> None:
@@ -197,8 +210,11 @@ class Classifier(Generic[R]):
         self.rules[rule_id] = rec
         if self._patchable():
             header = self.root[-1] if type(self.root) is list else None
-            wide = header is not None and _spread(rec, header[0], header[1].bit_length(), header[3], header[2],
-                                                  bits) > self.wide_spread
+            wide = (
+                header is not None
+                and _spread(rec, header[0], header[1].bit_length(), header[3], header[2], bits)
+                > self.wide_spread
+            )
             if wide and self.side is None:
                 self.dirty = True
             elif wide:
@@ -249,8 +265,11 @@ class Classifier(Generic[R]):
                         node[i] = walk(node[i])
                 new = node
             else:
-                entries = list(node.entries if type(node) is Indexed else
-                               ((node[i + 3], node[i], node[i + 1], node[i + 2]) for i in range(0, len(node), 4)))
+                entries = list(
+                    node.entries
+                    if type(node) is Indexed
+                    else ((node[i + 3], node[i], node[i + 1], node[i + 2]) for i in range(0, len(node), 4))
+                )
                 if add:
                     if len(entries) >= self.leaf_max and type(node) is not Indexed:
                         self.dirty = True

@@ -114,7 +114,9 @@ class SaRecord:
         """The byte count at which :meth:`Sad.check` has something to do (``inf`` = never)."""
         life = self.spec.lifetime
         if self.state is SaLife.MATURE and life.soft_bytes:
-            self.byte_limit = life.soft_bytes if not life.hard_bytes else min(life.soft_bytes, life.hard_bytes)
+            self.byte_limit = (
+                life.soft_bytes if not life.hard_bytes else min(life.soft_bytes, life.hard_bytes)
+            )
         elif self.state in (SaLife.MATURE, SaLife.DYING) and life.hard_bytes:
             self.byte_limit = life.hard_bytes
         else:
@@ -368,7 +370,10 @@ class Sad:
         for rec in self._policy_sas(policy_id):
             if not rec.usable:
                 continue
-            if best is None or (rec.state is SaLife.MATURE, rec.add_time) >= (best.state is SaLife.MATURE, best.add_time):
+            if best is None or (rec.state is SaLife.MATURE, rec.add_time) >= (
+                best.state is SaLife.MATURE,
+                best.add_time,
+            ):
                 best = rec
         self._best[policy_id] = best
         return best
@@ -407,7 +412,11 @@ class Sad:
             yield from more
 
     def __len__(self) -> int:
-        return sum(len(t) for t in self._in.values()) + len(self._out) + sum(len(m) for m in self._out_more.values())
+        return (
+            sum(len(t) for t in self._in.values())
+            + len(self._out)
+            + sum(len(m) for m in self._out_more.values())
+        )
 
     def view(self, now: float) -> list[dict[str, object]]:
         """installed-sa rows, oldest first."""

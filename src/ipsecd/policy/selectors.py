@@ -187,11 +187,15 @@ class TrafficSelector:
             return 0
         if self.start_port == self.end_port and self.start_port != 0:
             return self.start_port
-        raise SelectorError(f"port range {self.start_port}-{self.end_port} has no policy form (any or one port)")
+        raise SelectorError(
+            f"port range {self.start_port}-{self.end_port} has no policy form (any or one port)"
+        )
 
     def __str__(self) -> str:
         proto = self.protocol or "any"
-        ports = "opaque" if self.opaque else ("any" if self.any_port else f"{self.start_port}-{self.end_port}")
+        ports = (
+            "opaque" if self.opaque else ("any" if self.any_port else f"{self.start_port}-{self.end_port}")
+        )
         return f"{self.first_address}-{self.last_address} proto {proto} ports {ports}"
 
 
@@ -252,7 +256,9 @@ def selector_version(sel: Selector) -> int:
     return sel.src.version
 
 
-def selector_matches(sel: Selector, version: int, src: int, dst: int, proto: int, sport: int, dport: int) -> bool:
+def selector_matches(
+    sel: Selector, version: int, src: int, dst: int, proto: int, sport: int, dport: int
+) -> bool:
     """Whether one packet (integer addresses) matches one selector: the definition the SPD's
     classifier must agree with (and the naive reference the tests compare it to)."""
     if sel.src.version != version:

@@ -16,8 +16,8 @@ Semantics (the manual's ``/ip ipsec policy``; RFC 4301 §4.4.1 for the SPD model
 **Classifier.** Lookup cost must not grow with the number of policies: each IP version and direction
 has a :class:`~ipsecd.policy.classifier.Classifier` (a cutting tree over both addresses whose
 leaves test each rule with one masked compare of the packed packet; see that module), rebuilt at the
-first lookup after a change and proved equal to a linear first-match scan by the hypothesis tests. A :class:`FlowCache` may sit in
-front of it; it never replaces it.
+first lookup after a change and proved equal to a linear first-match scan by the hypothesis tests. A
+:class:`FlowCache` may sit in front of it; it never replaces it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,11 @@ def flow_key(proto: int, sport: int, dport: int) -> int:
 
 
 def _mask(sel: Selector) -> int:
-    return ((0xFF << 32) if sel.protocol else 0) | ((0xFFFF << 16) if sel.src_port else 0) | (0xFFFF if sel.dst_port else 0)
+    return (
+        ((0xFF << 32) if sel.protocol else 0)
+        | ((0xFFFF << 16) if sel.src_port else 0)
+        | (0xFFFF if sel.dst_port else 0)
+    )
 
 
 def _add(c: Classifier[PolicySpec], sel: Selector, pri: int, policy: PolicySpec) -> None:
@@ -85,7 +89,12 @@ class PolicyState:
     ph2_count: int
 
     def row(self) -> dict[str, object]:
-        return {"active": self.active, "invalid": self.invalid, "ph2-state": self.ph2_state, "ph2-count": self.ph2_count}
+        return {
+            "active": self.active,
+            "invalid": self.invalid,
+            "ph2-state": self.ph2_state,
+            "ph2-count": self.ph2_count,
+        }
 
 
 class Spd:
@@ -116,9 +125,14 @@ class Spd:
             version = selector_version(policy.selector)
         except SelectorError as e:
             raise SpdError(f"policy {policy.policy_id!r}: {e}") from None
-        if (policy.sa_src is not None and policy.sa_dst is not None
-                and policy.sa_src.version != policy.sa_dst.version):
-            raise SpdError(f"policy {policy.policy_id!r}: sa-src-address and sa-dst-address mix IPv4 and IPv6")
+        if (
+            policy.sa_src is not None
+            and policy.sa_dst is not None
+            and policy.sa_src.version != policy.sa_dst.version
+        ):
+            raise SpdError(
+                f"policy {policy.policy_id!r}: sa-src-address and sa-dst-address mix IPv4 and IPv6"
+            )
         if pri is None:
             self._seq += 1
             pri = policy.order * (1 << _SEQ_BITS) + self._seq
@@ -199,20 +213,28 @@ class Spd:
         """Every policy, first match first."""
         return sorted(self.policies.values(), key=lambda p: self._pri[p.policy_id])
 
-    def lookup_raw(self, version: int, src: int, dst: int, proto: int, sport: int, dport: int) -> PolicySpec | None:
+    def lookup_raw(
+        self, version: int, src: int, dst: int, proto: int, sport: int, dport: int
+    ) -> PolicySpec | None:
         """Outbound first match for a parsed packet (integer addresses); ``None`` = no policy."""
         return self._out[version].lookup(src, dst, (proto << 32) | (sport << 16) | dport)
 
-    def lookup_in_raw(self, version: int, src: int, dst: int, proto: int, sport: int, dport: int) -> PolicySpec | None:
+    def lookup_in_raw(
+        self, version: int, src: int, dst: int, proto: int, sport: int, dport: int
+    ) -> PolicySpec | None:
         """Inbound first match: the packet as received, against each policy's reversed selector."""
         return self._in[version].lookup(src, dst, (proto << 32) | (sport << 16) | dport)
 
-    def lookup(self, src: IPAddress, dst: IPAddress, proto: int = 0, sport: int = 0, dport: int = 0) -> PolicySpec | None:
+    def lookup(
+        self, src: IPAddress, dst: IPAddress, proto: int = 0, sport: int = 0, dport: int = 0
+    ) -> PolicySpec | None:
         if src.version != dst.version:
             return None
         return self.lookup_raw(src.version, int(src), int(dst), proto, sport, dport)
 
-    def lookup_in(self, src: IPAddress, dst: IPAddress, proto: int = 0, sport: int = 0, dport: int = 0) -> PolicySpec | None:
+    def lookup_in(
+        self, src: IPAddress, dst: IPAddress, proto: int = 0, sport: int = 0, dport: int = 0
+    ) -> PolicySpec | None:
         if src.version != dst.version:
             return None
         return self.lookup_in_raw(src.version, int(src), int(dst), proto, sport, dport)
@@ -234,7 +256,9 @@ class Spd:
             return InboundVerdict.ACCEPT
         return InboundVerdict.TEMPLATE_MISMATCH
 
-    def check_plain_inbound(self, version: int, src: int, dst: int, proto: int, sport: int, dport: int) -> InboundVerdict:
+    def check_plain_inbound(
+        self, version: int, src: int, dst: int, proto: int, sport: int, dport: int
+    ) -> InboundVerdict:
         """Policy check of a packet that arrived without IPsec: it passes unless a policy discards it
         (``in-policy-blocked``) or requires IPsec (level require/unique → ``in-template-mismatches``;
         level use makes IPsec optional)."""
@@ -288,7 +312,9 @@ class FlowCache:
         self._flows: dict[tuple[int, int, int, int, int, int], PolicySpec | None] = {}
         self._generation = spd.generation
 
-    def lookup_raw(self, version: int, src: int, dst: int, proto: int, sport: int, dport: int) -> PolicySpec | None:
+    def lookup_raw(
+        self, version: int, src: int, dst: int, proto: int, sport: int, dport: int
+    ) -> PolicySpec | None:
         spd = self._spd
         if spd.generation != self._generation or len(self._flows) >= self._size:
             self._flows.clear()

@@ -124,7 +124,9 @@ def ipv6_header(
     """A 40-byte IPv6 header. Raises :class:`IpHeaderError` above 65535 payload bytes (no jumbograms)."""
     if payload_len > 0xFFFF:
         raise IpHeaderError(f"IPv6 payload of {payload_len} bytes exceeds 65535")
-    return IPV6.pack(0x60000000 | (tclass << 20) | (flow & 0xFFFFF), payload_len, next_header, hop_limit, src, dst)
+    return IPV6.pack(
+        0x60000000 | (tclass << 20) | (flow & 0xFFFFF), payload_len, next_header, hop_limit, src, dst
+    )
 
 
 def ip_header(
@@ -137,7 +139,9 @@ def ip_header(
     return ipv6_header(src, dst, proto, payload_len, tclass=tos)
 
 
-def udp_datagram(sport: int, dport: int, payload: bytes, src: bytes, dst: bytes, *, v4_checksum: bool = False) -> bytes:
+def udp_datagram(
+    sport: int, dport: int, payload: bytes, src: bytes, dst: bytes, *, v4_checksum: bool = False
+) -> bytes:
     """UDP header + payload. IPv6 always gets a checksum (RFC 8200 §8.1); IPv4 only when asked
     (RFC 3948 §2.1: ESP-in-UDP over IPv4 SHOULD carry a zero checksum)."""
     length = UDP_HEADER_LEN + len(payload)
@@ -279,7 +283,9 @@ def fix_transport_checksum(pkt: bytes) -> bytes:
     except IpHeaderError:
         return pkt
     proto, off, stop = p.proto, p.l4_off, p.length
-    if p.fragment or not ((proto == PROTO_TCP and stop - off >= 20) or (proto == PROTO_UDP and stop - off >= 8)):
+    if p.fragment or not (
+        (proto == PROTO_TCP and stop - off >= 20) or (proto == PROTO_UDP and stop - off >= 8)
+    ):
         return pkt
     pos = off + (16 if proto == PROTO_TCP else 6)
     buf = bytearray(pkt)
