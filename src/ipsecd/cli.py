@@ -2,7 +2,7 @@
 
 Global options (``--db``, ``--control``) are parsed here; every command lives in the area that owns
 it and registers itself through a ``register(subparsers)`` function in that area's ``commands``
-module, which sets ``func`` (``(args) -> int``) as the parser default. Exit status: 0 success,
+module (``mgmt.cli`` for mgmt, whose ``commands`` is the structured command layer), which sets ``func`` (``(args) -> int``) as the parser default. Exit status: 0 success,
 1 refused command (one line on stderr), 2 usage error.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 #: Modules that contribute commands, in the order their commands appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "ipsecd.mgmt.commands",  # console, import, export, exec
+    "ipsecd.mgmt.cli",  # console, import, export, exec
     "ipsecd.crypto.commands",  # algorithms
     "ipsecd.daemon.commands",  # run, demo
     "ipsecd.dataplane.commands",  # dataplane (static keying, debug)

@@ -1,145 +1,145 @@
-"""``ipsecd console/import/export/exec`` (DESIGN.md §4): output, exit status, control-socket client."""
+"""The structured command layer (DESIGN.md §3): calls in, rows/ids/values or typed errors out."""
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
+import asyncio
 import threading
-from pathlib import Path
 
 import pytest
 
-from ipsecd.cli import main
+from ipsecd.mgmt import Config, Session, Snapshot
+from ipsecd.mgmt.commands import Call, Commands
+from ipsecd.mgmt.errors import NoSuchItem, UnknownProperty
+from ipsecd.mgmt.where import All, Compare, Not, Truthy
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+from .conftest import run_ok
 
-
-def cli(tmp_path: Path, *args: str) -> list[str]:
-    return ["--db", str(tmp_path / "db" / "config.db"), "--control", str(tmp_path / "no-daemon"), *args]
-
-
-def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    rc = main(cli(tmp_path, *args))
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-MANUAL_DEFAULTS = {
-    "/ip ipsec profile": {"name": "default", "dh-group": "modp1024,modp2048", "dpd-interval": "2m",
-                          "dpd-maximum-failures": "5", "enc-algorithm": "aes-128", "hash-algorithm": "sha1",
-                          "lifebytes": "0", "lifetime": "1d", "nat-traversal": "yes", "proposal-check": "obey"},
-    "/ip ipsec proposal": {"name": "default", "auth-algorithms": "sha1",
-                           "enc-algorithms": "aes-256-cbc,aes-192-cbc,aes-128-cbc", "lifetime": "30m",
-                           "pfs-group": "modp1024", "disabled": "no"},
-    "/ip ipsec mode-config": {"name": "request-only", "responder": "no"},
-    "/ip ipsec policy group": {"name": "default"},
-}
-ADDED_DEFAULTS = {
-    "/ip ipsec peer add name=x": {"exchange-mode": "main", "passive": "no", "port": "500", "profile": "default",
-                                  "send-initial-contact": "yes", "disabled": "no"},
-    "/ip ipsec identity add peer=x": {"auth-method": "pre-shared-key", "eap-methods": "eap-tls",
-                                      "generate-policy": "no", "match-by": "remote-id", "mode-config": "none",
-                                      "my-id": "auto", "remote-id": "auto", "policy-template-group": "default"},
-    "/ip ipsec policy add": {"action": "encrypt", "dst-port": "any", "src-port": "any", "group": "default",
-                             "ipsec-protocols": "esp", "level": "require", "proposal": "default", "protocol": "all",
-                             "template": "no", "tunnel": "no", "src-address": "0.0.0.0/32",
-                             "dst-address": "0.0.0.0/32", "sa-src-address": "::", "sa-dst-address": "::",
-                             "ph2-state": "no-phase2", "ph2-count": "0", "active": "no", "invalid": "no"},
-}
+SETUP = """/ip ipsec profile add name=p1 dpd-interval=30s
+/ip ipsec peer
+add name=a address=10.0.0.1/32 port=4500 comment=first
+add name=b address=192.168.5.9/32 passive=yes
+add name=c address=2001:db8::1/128 local-address=10.9.9.9
+/ip ipsec identity add peer=a secret=PSKsecret
+/ip ipsec policy
+add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 peer=a tunnel=yes protocol=gre
+add src-address=172.16.0.0/16 dst-address=10.200.0.0/16 peer=b tunnel=yes
+"""
 
 
-def test_exec_json_profile_defaults_match_the_manual_via_the_real_cli(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ipsecd", *cli(tmp_path, "exec", "--json", "/ip ipsec profile print")],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    rows = json.loads(proc.stdout)
-    assert len(rows) == 1 and rows[0][".id"].startswith("*")
-    assert {k: rows[0][k] for k in MANUAL_DEFAULTS["/ip ipsec profile"]} == MANUAL_DEFAULTS["/ip ipsec profile"]
+@pytest.fixture
+def loaded(config: Config) -> Config:
+    config.import_script(SETUP, "setup.rsc")
+    return config
 
 
-@pytest.mark.parametrize("path", list(MANUAL_DEFAULTS))
-def test_default_objects_match_the_manual(tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str) -> None:
-    rc, out, _ = run(tmp_path, capsys, "exec", "--json", f"{path} print")
-    assert rc == 0
-    row = json.loads(out)[0]
-    assert row["default"] == "yes"
-    assert {k: row[k] for k in MANUAL_DEFAULTS[path]} == MANUAL_DEFAULTS[path]
+def commands(config: Config) -> Commands:
+    from ipsecd.mgmt.model import Txn
+
+    return Commands(Txn(config.state, config.next_num))
 
 
-def test_added_objects_get_the_manuals_defaults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for line, expected in ADDED_DEFAULTS.items():
-        assert run(tmp_path, capsys, "exec", line)[0] == 0
-        path = line.rsplit(" add", 1)[0]
-        rows = json.loads(run(tmp_path, capsys, "exec", "--json", f"{path} print")[1])
-        assert {k: rows[-1][k] for k in expected} == expected, path
+def test_print_gives_rows_not_text(loaded: Config) -> None:
+    out = commands(loaded).call(Call("/ip ipsec peer", "print"))
+    assert out.rows is not None
+    assert [r.values["name"] for r in out.rows] == ["a", "b", "c"]
+    assert out.rows[0].comment == "first" and out.rows[1].values["passive"] == "yes"
 
 
-def test_import_export_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = tmp_path / "good.rsc"
-    good.write_text("/ip ipsec peer\nadd name=a address=192.0.2.1 exchange-mode=ike2\n"
-                    "/ip ipsec identity add peer=a secret=hush\n")
-    bad = tmp_path / "bad.rsc"
-    bad.write_text("/ip ipsec peer\nadd name=b\nset b port=99999\n")
-    assert run(tmp_path, capsys, "import", str(good))[0] == 0
-    rc, out, err = run(tmp_path, capsys, "export")
-    assert rc == 0 and "add address=192.0.2.1/32 exchange-mode=ike2 name=a" in out and "hush" not in out
-    before = run(tmp_path, capsys, "export", "show-sensitive")[1]
-    assert "secret=hush" in before
-    rc, out, err = run(tmp_path, capsys, "import", str(bad))
-    assert rc == 1 and out == "" and err.count("\n") == 1
-    assert err.startswith(f"{bad}:3: /ip ipsec peer: invalid value for port: \"99999\" (allowed: integer 0..65535)")
-    assert run(tmp_path, capsys, "export", "show-sensitive")[1] == before  # nothing of bad.rsc landed
-    rc, out, err = run(tmp_path, capsys, "exec", "/ip ipsec peer remove a")
-    assert rc == 1 and "refers to it" in err and err.count("\n") == 1
-    rc, _, err = run(tmp_path, capsys, "import", str(tmp_path / "missing.rsc"))
-    assert rc == 1 and "no such file" in err
-    with pytest.raises(SystemExit) as exc:
-        main(cli(tmp_path, "export", "bogus"))
-    assert exc.value.code == 2
+def test_find_and_get_are_what_find_and_get_expressions_evaluate_to(loaded: Config) -> None:
+    ex = commands(loaded)
+    ids = ex.find("/ip ipsec peer", Compare("port", "=", "4500"))
+    assert ids == [loaded.state["/ip ipsec peer"][0].id]
+    assert ex.get("/ip ipsec peer", Compare("name", "=", "b"), "address") == "192.168.5.9/32"
+    assert ex.get("/ip ipsec peer", "c", "local-address") == "10.9.9.9"
+    assert ex.get("/ip ipsec peer", "a", "profile") == "default"  # defaults filled in
+    whole = ex.get("/ip ipsec peer", "0", None)
+    assert isinstance(whole, dict) and whole["name"] == "a" and whole["comment"] == "first"
+    assert ex.get("/ip ipsec settings", None, "accounting") == "yes"
+    with pytest.raises(NoSuchItem):
+        ex.get("/ip ipsec peer", All(()), "address")  # three items: get needs one
+    with pytest.raises(UnknownProperty):
+        ex.get("/ip ipsec peer", "a", "no-such")
 
 
-def test_exec_uses_the_control_socket_when_a_daemon_listens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(tmp_path / "ctl")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(1)
-    got: list[dict[str, object]] = []
-
-    def serve() -> None:
-        conn, _ = srv.accept()
-        with conn:
-            buf = b""
-            while not buf.endswith(b"\n"):
-                buf += conn.recv(4096)
-            got.append(json.loads(buf))
-            conn.sendall(json.dumps({"rc": 1, "stdout": "live\n", "stderr": "from daemon\n"}).encode() + b"\n")
-
-    t = threading.Thread(target=serve)
-    t.start()
-    rc = main(["--db", str(tmp_path / "x.db"), "--control", path, "exec", "--json", "/ip ipsec active-peers print"])
-    t.join(5)
-    srv.close()
-    out = capsys.readouterr()
-    assert (rc, out.out, out.err) == (1, "live\n", "from daemon\n")
-    assert got == [{"command": "/ip ipsec active-peers print", "json": True}]
-    assert not (tmp_path / "x.db").exists()  # the daemon answered; the database was not touched
+def test_add_returns_the_new_id_and_writes_in_the_transaction(config: Config) -> None:
+    with config.transaction() as txn:
+        out = Commands(txn).call(Call("/ip ipsec peer", "add", args={"name": "x", "address": "1.2.3.4"}))
+    assert out.ids == [config.state["/ip ipsec peer"][-1].id]
+    assert config.snapshot().rows("/ip ipsec peer")[-1]["name"] == "x"
 
 
-def test_console_reads_lines_from_a_pipe(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ipsecd", *cli(tmp_path, "console")],
-                          input="/ip ipsec\npeer\nadd name=c1 address=192.0.2.9\nprint terse\n..\nprofile print\n",
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert 'name="c1" address=192.0.2.9/32' in proc.stdout and "modp1024,modp2048" in proc.stdout
+def test_conditions_cannot_test_hidden_values(loaded: Config, session: Session) -> None:
+    """Issue 17 finding 10: ``where secret~"^PSK"`` was a regular-expression oracle on a hidden secret."""
+    for line in ('/ip ipsec identity print where secret~"^PSK"', '/ip ipsec identity print where secret="x"',
+                 "/ip ipsec identity print where secret", '/ip ipsec identity find secret~"^P"',
+                 '/ip ipsec identity set [ find secret~"^PSK" ] comment=hit'):
+        res = session.execute(line)
+        assert res.rc == 1 and "secret is a hidden value" in res.stderr, line
+        assert res.stdout == ""
+    with pytest.raises(UnknownProperty):
+        commands(loaded).find("/ip ipsec identity", Not(Truthy("secret")))
 
 
-def test_unusable_database_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    junk = tmp_path / "junk.db"
-    junk.write_bytes(b"this is not an SQLite database" * 10)
-    for db in (str(junk), "/proc/no-such-dir/config.db"):
-        rc = main(["--db", db, "--control", str(tmp_path / "none"), "exec", "/ip ipsec peer print"])
-        err = capsys.readouterr().err
-        assert rc == 1 and err.startswith("cannot open configuration database") and err.count("\n") == 1
+@pytest.mark.parametrize(("cond", "names"), [
+    ("address in 10.0.0.0/8", "a"),
+    ("address in 2001:db8::/32", "c"),
+    ("address in 0.0.0.0/0", "a,b"),
+    ('name~"^[ab]$"', "a,b"),
+    ("!passive", "a,c"),
+    ("not passive", "a,c"),
+    ("passive or port=4500", "a,b"),
+    ("port>500", "a"),
+    ("port<4500", "b,c"),
+    ("port>=500 and port<=500", "b,c"),
+    ("(name=a or name=b) and !(port=4500)", "b"),
+    ("!(name=a or name=b)", "c"),
+    ("not (passive or port=4500) or name=a", "a,c"),
+    ("comment=first", "a"),
+    ("disabled=no and !disabled", "a,b,c"),
+])
+def test_print_where_operators(loaded: Config, session: Session, cond: str, names: str) -> None:
+    out = run_ok(session, f"/ip ipsec peer print as-value proplist=name where {cond}")
+    assert ",".join(line.split("name=")[1] for line in out.splitlines()) == names
+
+
+def test_where_compares_times_and_canonical_values(loaded: Config, session: Session) -> None:
+    assert run_ok(session, "/ip ipsec profile print as-value proplist=name where dpd-interval<1m").endswith(";name=p1\n")
+    assert run_ok(session, "/ip ipsec profile print as-value proplist=name where dpd-interval>1m").endswith(";name=default\n")
+    assert run_ok(session, "/ip ipsec profile print count-only where dpd-interval=30") == "1\n"
+    assert run_ok(session, "/ip ipsec policy print count-only where src-address in 10.0.0.0/8") == "1\n"
+    assert run_ok(session, "/ip ipsec policy print count-only where dst-address in 10.0.0.0/8") == "2\n"
+
+
+def test_listener_runs_on_its_own_thread_when_a_command_comes_from_another(loaded: Config) -> None:
+    """A command from another thread (REST, a control client) hands the change to the daemon's loop."""
+    seen: list[tuple[int, int]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+
+        def changed(snap: Snapshot) -> None:
+            seen.append((threading.get_ident(), snap.version))
+            done.set()
+
+        loaded.add_listener(changed, dispatch=loop.call_soon_threadsafe)
+        worker = threading.Thread(target=lambda: Session(loaded).execute("/ip ipsec peer set a port=600"))
+        worker.start()
+        await asyncio.wait_for(done.wait(), 5)
+        worker.join()
+        run_ok(Session(loaded), "/ip ipsec peer set a port=700")  # on the loop's thread: at once
+        assert len(seen) == 2
+
+    asyncio.run(main())
+    me = threading.get_ident()
+    assert [t for t, _ in seen] == [me, me]
+    assert seen[1][1] == seen[0][1] + 1
+
+
+def test_session_only_renders(loaded: Config, session: Session) -> None:
+    """The console and ``exec --json`` show the same outcome."""
+    text = run_ok(session, "/ip ipsec peer get [ find name=b ] address")
+    assert text == "192.168.5.9/32\n"
+    assert run_ok(session, "/ip ipsec peer get b address", as_json=True).strip().startswith("[")
+    ids = run_ok(session, "/ip ipsec peer find where passive")
+    assert ids.strip() == loaded.state["/ip ipsec peer"][1].id

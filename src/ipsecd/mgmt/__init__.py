@@ -19,8 +19,14 @@ API for the daemon (stable; other areas depend on it):
     names, ``bool`` for yes/no, ``str`` or ``bytes`` (``0x…``) for secrets, ``None`` for unset (and
     for port ``any``), :class:`~.values.Identity` ``(kind, value)`` for ``my-id``/``remote-id``,
     ``(first, last)`` address tuples for ``/ip pool ranges``. ``row.text(name)`` gives the canonical text.
-``Config.add_listener(callback)``
-    ``callback(snapshot)`` after each committed change (in the committing thread).
+``Config.add_listener(callback, dispatch=None)``
+    ``callback(snapshot)`` after each committed change. Register it from the daemon's loop with
+    ``dispatch=loop.call_soon_threadsafe``: a change committed on another thread (a REST or control
+    client thread) is then handed to the loop instead of running the daemon's code concurrently.
+``ipsecd.mgmt.commands``
+    The structured command layer every front end calls: ``Commands(txn).call(Call(menu, verb, …))``
+    → ``Outcome`` (rows, ids, a value, text) or a typed ``ConfigError``; ``find``/``get`` for the
+    script interpreter's ``[ find … ]`` and ``[ get … ]``; conditions in :mod:`ipsecd.mgmt.where`.
 ``Session(config, runtime=None).execute(line, as_json=False) -> CommandResult(rc, stdout, stderr)``
     Runs any console line (``/ip ipsec peer print detail``, ``/ip ipsec active-peers kill-connections``).
     ``rc`` 0 success, 1 refused (one line on stderr).

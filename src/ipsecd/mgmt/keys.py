@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import ConfigError, InvalidValue, ScriptSyntaxError
-from .model import Txn
 from .schema import Menu
 from .store import Item
+from .txn import Txn
 
 KEY_SIZES = ("1024", "2048", "4096", "8192")
 

@@ -251,26 +251,38 @@ def _pairs(menu: Menu, values: Mapping[str, str], sensitive: bool) -> list[str]:
     return out
 
 
-def export_menu(menu: Menu, items: Sequence[Item], sensitive: bool) -> list[str]:
+def _full(menu: Menu, item: Item) -> dict[str, str]:
+    """Every writable value of an item with the schema defaults filled in (``export verbose``)."""
+    out = {p.name: p.default for p in menu.props if not p.read_only and p.default is not None}
+    out.update(item.values)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def export_menu(menu: Menu, items: Sequence[Item], sensitive: bool, verbose: bool = False) -> list[str]:
+    """The export lines of one menu: compact (only what differs from the defaults), or ``verbose``
+    (every value, defaults included, as RouterOS's ``export verbose``)."""
     lines: list[str] = []
     factory = menu.factory[0] if menu.factory else {}
     for pos, item in enumerate(items):
         if menu.kind == "single":
-            pairs = _pairs(menu, item.values, sensitive)
+            pairs = _pairs(menu, _full(menu, item) if verbose else item.values, sensitive)
             if pairs:
                 lines.append("set " + " ".join(pairs))
             continue
         if item.default:
-            diff = {k: v for k, v in item.values.items() if factory.get(k) != v}
-            for k, v in factory.items():  # factory values the user reset to the schema default
-                if k not in item.values and menu.by_name[k].default != v:
-                    diff[k] = menu.by_name[k].default or ""
+            if verbose:
+                diff = {k: v for k, v in _full(menu, item).items() if k != menu.key}
+            else:
+                diff = {k: v for k, v in item.values.items() if factory.get(k) != v}
+                for k, v in factory.items():  # factory values the user reset to the schema default
+                    if k not in item.values and menu.by_name[k].default != v:
+                        diff[k] = menu.by_name[k].default or ""
             pairs = _pairs(menu, diff, sensitive)
             if pairs:
                 selector = "0" if menu.ordered and pos == 0 else "[ find default=yes ]"
                 lines.append(f"set {selector} " + " ".join(pairs))
             continue
-        lines.append("add " + " ".join(_pairs(menu, item.values, sensitive)))
+        lines.append("add " + " ".join(_pairs(menu, _full(menu, item) if verbose else item.values, sensitive)))
     if menu.ordered:
         for pos, item in enumerate(items):
             if item.default and pos:
@@ -278,12 +290,19 @@ def export_menu(menu: Menu, items: Sequence[Item], sensitive: bool) -> list[str]
     return lines
 
 
-def render_export(state: State, sensitive: bool, paths: Sequence[str] = EXPORT_ORDER) -> str:
+def render_export(state: State, sensitive: bool, paths: Sequence[str] = EXPORT_ORDER, *,
+                  verbose: bool = False, terse: bool = False) -> str:
+    """The export of ``paths``; ``terse`` writes the full menu path on every line and never folds
+    (one command per line, for grep and diff), as RouterOS's ``export terse``."""
     out = ["# ipsecd configuration export" + (" (with secrets)" if sensitive else "")]
     for path in paths:
         menu = MENUS[path]
-        lines = export_menu(menu, state.get(path, []), sensitive)
-        if lines:
+        lines = export_menu(menu, state.get(path, []), sensitive, verbose)
+        if not lines:
+            continue
+        if terse:
+            out.extend(f"{path} {line}" for line in lines)
+        else:
             out.append(path)
             out.extend(physical for line in lines for physical in fold(line))
     return "\n".join(out) + "\n"
