@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from ipsecd.ike import events as ev  # noqa: E402
+from ipsecd.ike.auth import StaticCredentials  # noqa: E402
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal  # noqa: E402
 from ipsecd.ike.v2.sa import IkeSa  # noqa: E402
 from ipsecd.policy.types import IpsecProto, Selector  # noqa: E402
@@ -164,7 +165,7 @@ class Initiators:
         cfg = IkeConfig(
             local=(INITIATOR, self.ike_port),
             remote=(RESPONDER, self.ike_port),
-            psk=PSK.encode(),
+            credentials=StaticCredentials(PSK.encode()),
             proposals=(IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256",)),),
             children=(ChildConfig("c", sel, (ChildProposal(("aes-128-gcm",), (), "none"),)),),
             dpd_interval=None,

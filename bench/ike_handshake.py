@@ -1,7 +1,7 @@
 """IKE_SA + first CHILD_SA establishments with ipsecd as responder, in process (no sockets).
 
 An ipsecd initiator drives N complete IKE_SA_INIT + IKE_AUTH exchanges (PSK, aes-128-cbc/sha256,
-first CHILD_SA aes-128-gcm) against one IkeManager responder, for ecp256 and curve25519. Reports
+first CHILD_SA aes-128-gcm) against one IKE router as responder, for ecp256 and curve25519. Reports
 handshakes/s and the responder's CPU time per established SA (time spent inside its calls only),
 with the ratio against strongSwan's responder CPU per SA: issue #5 quoted ~1.3 ms, but
 ``bench/ike_rate.py`` measures 0.62-0.74 ms for strongSwan here (2026-11), so the anchor is 0.7 ms.
@@ -19,10 +19,10 @@ import sys
 import time
 from ipaddress import ip_network
 
+from ipsecd.ike.auth import StaticCredentials
 from ipsecd.ike.events import IkeSaEstablished
-from ipsecd.ike.manager import IkeManager
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal
-from ipsecd.ike.v2.sa import IkeSa
+from ipsecd.ike.v2.sa import IkeSa, ikev2_router
 from ipsecd.policy.types import Selector
 
 STRONGSWAN_CPU_MS = 0.7  # strongSwan 5.9.8 responder CPU per IKE SA + CHILD_SA in bench/ike_rate.py runs
@@ -34,15 +34,15 @@ def configs(group: str) -> tuple[IkeConfig, IkeConfig]:
     cprop = (ChildProposal(("aes-128-gcm",), ("sha256",), "none"),)
     sel_i = Selector(ip_network("10.1.0.0/16"), ip_network("10.2.0.0/16"))
     sel_r = Selector(ip_network("10.2.0.0/16"), ip_network("10.1.0.0/16"))
-    i = IkeConfig(INI, RESP, b"secret", proposals=prop, children=(ChildConfig("c", sel_i, cprop),), dpd_interval=None)
-    r = IkeConfig(RESP, INI, b"secret", proposals=prop, children=(ChildConfig("c", sel_r, cprop),), dpd_interval=None)
+    i = IkeConfig(INI, RESP, StaticCredentials(b"secret"), proposals=prop, children=(ChildConfig("c", sel_i, cprop),), dpd_interval=None)
+    r = IkeConfig(RESP, INI, StaticCredentials(b"secret"), proposals=prop, children=(ChildConfig("c", sel_r, cprop),), dpd_interval=None)
     return i, r
 
 
 def run(group: str, n: int) -> tuple[float, float]:
     icfg, rcfg = configs(group)
     spis = iter(range(0x1000, 0x1000 + 4 * n))
-    mgr = IkeManager(lambda a: rcfg, rng=os.urandom, spi_alloc=lambda p: next(spis), now=0.0,
+    mgr = ikev2_router(lambda a: rcfg, rng=os.urandom, spi_alloc=lambda p: next(spis), now=0.0,
                      cookie_threshold=10 * n, max_half_open=10 * n)
     responder_cpu = 0.0
     established = 0

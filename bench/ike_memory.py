@@ -1,7 +1,7 @@
 """Memory per established IKE SA with one CHILD_SA at 10,000 tunnels, ipsecd as responder.
 
 10,000 ipsecd initiators (each discarded once established) bring up IKE SAs with one CHILD_SA each
-against one in-process IkeManager (ecp256, aes-128-cbc/sha256 IKE SA, aes-128-gcm CHILD_SA). The
+against one in-process IKE router (ecp256, aes-128-cbc/sha256 IKE SA, aes-128-gcm CHILD_SA). The
 figure is the growth of the process's resident set divided by the number of SAs, i.e. memory per
 SA above the idle process, against the issue's target of 8 KB. With ``--trace``, tracemalloc's view
 (Python objects only, no OpenSSL contexts) instead; tracing inflates the RSS figure, so it is off
@@ -18,8 +18,7 @@ import sys
 import tracemalloc
 
 from ipsecd.ike.events import IkeSaEstablished
-from ipsecd.ike.manager import IkeManager
-from ipsecd.ike.v2.sa import IkeSa
+from ipsecd.ike.v2.sa import IkeSa, ikev2_router
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ike_handshake import INI, RESP, configs
@@ -38,7 +37,7 @@ def main() -> None:
     n = int(args[0]) if args else 10000
     icfg, rcfg = configs("ecp256")
     spis = iter(range(0x1000, 0x1000 + 4 * n))
-    mgr = IkeManager(lambda a: rcfg, rng=os.urandom, spi_alloc=lambda p: next(spis), now=0.0,
+    mgr = ikev2_router(lambda a: rcfg, rng=os.urandom, spi_alloc=lambda p: next(spis), now=0.0,
                      cookie_threshold=10 * n, max_half_open=10 * n)
     # warm up every code path and allocator pool once, then measure from an idle baseline
     for _ in range(2):

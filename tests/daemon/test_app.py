@@ -11,8 +11,9 @@ from typing import Any
 
 from ipsecd.daemon.app import Daemon
 from ipsecd.daemon.control import Reply
-from ipsecd.daemon.engine import IkeSaLike
-from ipsecd.daemon.transport import Addr, Datagram
+from ipsecd.daemon.transport import Addr
+from ipsecd.ike.sa import Addr as SaAddr
+from ipsecd.ike.sa import IkeSaProtocol
 
 
 class StubGlue:
@@ -27,10 +28,10 @@ class StubGlue:
         self.daemon = daemon
         self.calls.append("attach")
 
-    def new_responder(self, dgram: Datagram, spi_i: bytes) -> tuple[IkeSaLike, bytes] | None:
+    def new_responder(self, data: bytes, addr: SaAddr, now: float) -> IkeSaProtocol | None:
         return None
 
-    def on_event(self, sa: IkeSaLike, event: object) -> None:
+    def on_event(self, sa: IkeSaProtocol, event: object) -> None:
         pass
 
     def on_dataplane_events(self) -> None:

@@ -8,9 +8,13 @@ import socket
 import struct
 from typing import Any
 
-from ipsecd.daemon.engine import FLAG_INITIATOR, FLAG_RESPONSE, IKE_SA_INIT, Engine, IkeSaLike
+from ipsecd.daemon.engine import Engine
 from ipsecd.daemon.timers import Timers
 from ipsecd.daemon.transport import Datagram, Transport
+from ipsecd.ike.sa import IkeSaProtocol
+from ipsecd.wire.ikev2.header import FLAG_INITIATOR, FLAG_RESPONSE
+
+IKE_SA_INIT = 34
 
 
 def _msg(spi_i: bytes, spi_r: bytes, exchange: int, flags: int, body: bytes = b"") -> bytes:
@@ -18,9 +22,16 @@ def _msg(spi_i: bytes, spi_r: bytes, exchange: int, flags: int, body: bytes = b"
 
 
 class FakeSa:
-    """Answers every message with b'ack' + message, raises an event per message, wakes after 10 ms."""
+    """Answers every message with b'ack' + message, raises an event per message, wakes after 10 ms
+    (the version-neutral SA protocol, ipsecd.ike.sa.IkeSaProtocol)."""
 
-    def __init__(self) -> None:
+    version = 2
+
+    def __init__(self, spi: bytes) -> None:
+        self.local_spi = spi
+        self.closed = False
+        self.on_output: Any = None
+        self.on_spi: Any = None
         self.received: list[bytes] = []
         self.out: list[tuple[bytes, Any]] = []
         self.events: list[object] = []
@@ -32,6 +43,7 @@ class FakeSa:
         self.out.append((b"ack" + data[:4], addr))
         self.events.append(("got", len(self.received)))
         self.timer = now + 0.01
+        self.on_output(self)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Any]]:
         out, self.out = self.out, []
@@ -47,19 +59,28 @@ class FakeSa:
     def next_event(self) -> object | None:
         return self.events.pop(0) if self.events else None
 
+    def idle(self) -> bool:
+        return not self.out and not self.events
+
+    def provide_verdict(self, token: object, result: object) -> None:
+        pass
+
+    def delete(self) -> None:
+        self.closed = True
+
 
 def test_demux_and_pump() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        events: list[tuple[IkeSaLike, object]] = []
+        events: list[tuple[IkeSaProtocol, object]] = []
         created: list[FakeSa] = []
 
-        def new_sa(d: Datagram, spi_i: bytes) -> tuple[IkeSaLike, bytes] | None:
-            if d.remote[0] == "127.0.0.3":
+        def new_sa(data: bytes, addr: Any, now: float) -> FakeSa | None:
+            if addr[1][0] == "127.0.0.3":
                 return None  # no peer for this address: refused, nothing kept
-            sa = FakeSa()
+            sa = FakeSa(b"R" * 8)
             created.append(sa)
-            return sa, b"R" * 8
+            return sa
 
         eng: Engine
         transport = Transport(lambda d: eng.datagram(d), ike_port=0, natt_port=0, local_addresses=["127.0.0.1"])
@@ -90,10 +111,10 @@ def test_demux_and_pump() -> None:
         peer.sendto(_msg(b"X" * 8, b"Y" * 8, 37, FLAG_INITIATOR), ("127.0.0.1", port))
         peer.sendto(b"short", ("127.0.0.1", port))
         await asyncio.sleep(0.05)
-        assert eng.counters == {"unknown-spi": 1, "malformed": 1, "cookies-sent": 0, "half-open-refused": 0}
+        assert {k: v for k, v in eng.router.counters.items() if v} == {"unknown-spi": 1, "malformed": 1}
         assert created[0].timeouts == 1  # the timer it asked for fired
         eng.remove(created[0])
-        assert eng.sas() == [] and eng.by_spi == {} and eng.half_open == {}
+        assert eng.sas() == [] and eng.router.by_spi == {} and eng.router.half_open == {}
         transport.close()
         peer.close()
 
@@ -118,15 +139,16 @@ class Recorder:
 def _configs() -> tuple[Any, Any]:
     from ipaddress import ip_network
 
+    from ipsecd.ike.auth import StaticCredentials
     from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal
     from ipsecd.policy.types import Selector
 
     prop = (IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256",)),)
     cprop = (ChildProposal(("aes-128-gcm",), (), "none"),)
     sel = Selector(ip_network("10.1.0.0/16"), ip_network("10.2.0.0/16"))
-    i = IkeConfig(I_ADDR, R_ADDR, b"secret", proposals=prop, dpd_interval=None,
+    i = IkeConfig(I_ADDR, R_ADDR, StaticCredentials(b"secret"), proposals=prop, dpd_interval=None,
                   children=(ChildConfig("net", sel, proposals=cprop),))
-    r = IkeConfig(R_ADDR, I_ADDR, b"secret", proposals=prop, dpd_interval=None,
+    r = IkeConfig(R_ADDR, I_ADDR, StaticCredentials(b"secret"), proposals=prop, dpd_interval=None,
                   children=(ChildConfig("net", Selector(sel.dst, sel.src), proposals=cprop),))
     return i, r
 
@@ -147,18 +169,16 @@ def test_flood_engages_cookies_and_stays_bounded(caplog: Any) -> None:
         loop = asyncio.get_running_loop()
         rec = Recorder()
         created: list[IkeSa] = []
-        established: list[IkeSaLike] = []
+        established: list[IkeSaProtocol] = []
 
-        def new_sa(d: Datagram, spi_i: bytes) -> tuple[IkeSaLike, bytes]:
-            sa = IkeSa.responder(rcfg, rng=os.urandom, spi_alloc=lambda p: next(spis), now=loop.time(),
-                                 addr=(d.local, d.remote))
+        def new_sa(data: bytes, addr: Any, now: float) -> IkeSa:
+            sa = IkeSa.responder(rcfg, rng=os.urandom, spi_alloc=lambda p: next(spis), now=now, addr=addr)
             created.append(sa)
-            return sa, sa.local_spi
+            return sa
 
-        def on_event(sa: IkeSaLike, event: object) -> None:
+        def on_event(sa: IkeSaProtocol, event: object) -> None:
             if isinstance(event, IkeSaEstablished):
                 established.append(sa)
-                eng.established(sa, event.remote[0], event.remote_spi)
 
         eng = Engine(rec, Timers(loop), on_event, new_sa, lambda a: a,  # type: ignore[arg-type]
                      cookie_threshold=5, max_half_open=8)
@@ -172,10 +192,10 @@ def test_flood_engages_cookies_and_stays_bounded(caplog: Any) -> None:
         for _ in range(3):
             for n in range(1, 301):
                 eng.datagram(spoofed(n))
-        assert len(created) == 5 and len(eng.half_open) == 5  # the threshold, and no more
+        assert len(created) == 5 and len(eng.router.half_open) == 5  # the threshold, and no more
         replies = [Message.decode(d) for d, _l, r in rec.sent if r[0].startswith("198.18.")]
         cookies = [m for m in replies if m.notify(NotifyType.COOKIE) is not None and m.header.spi_r == bytes(8)]
-        assert len(cookies) == eng.counters["cookies-sent"] == 3 * 295
+        assert len(cookies) == eng.router.counters["cookies-sent"] == 3 * 295
         assert {m.header.spi_r != bytes(8) for m in replies if m not in cookies} == {True}  # the 5 admitted
         cookie_lines = [r for r in caplog.records if "answered with a COOKIE" in r.getMessage()]
         assert len(cookie_lines) == 295  # once per source, not per message
@@ -193,7 +213,7 @@ def test_flood_engages_cookies_and_stays_bounded(caplog: Any) -> None:
             for data, _addr in legit.datagrams_to_send(loop.time()):
                 relay_to_engine(data)
         assert legit.state == "established" and len(established) == 1 and len(created) == 6
-        assert len(eng.half_open) == 5  # established: its half-open slot is free again
+        assert len(eng.router.half_open) == 5  # established: its half-open slot is free again
 
         # initiators that do return cookies are still bounded by max_half_open
         for n in range(1000, 1100):
@@ -209,10 +229,51 @@ def test_flood_engages_cookies_and_stays_bounded(caplog: Any) -> None:
 
             msg.payloads.insert(0, NotifyPayload(NotifyType.COOKIE, cookie.data))
             eng.datagram(Datagram(msg.encode(), R_ADDR, first.remote, False))
-        assert len(eng.half_open) == 8 and len(created) == 9 and eng.counters["half-open-refused"] == 97
+        assert len(eng.router.half_open) == 8 and len(created) == 9 and eng.router.counters["half-open-refused"] == 97
         for sa in list(eng.sas()):
             eng.remove(sa)
-        assert eng.by_spi == {} and eng.half_open == {}  # nothing left behind by removal
+        assert eng.router.by_spi == {} and eng.router.half_open == {}  # nothing left behind by removal
 
     with caplog.at_level(logging.WARNING, logger="ipsecd.engine"):
         asyncio.run(main())
+
+
+# -- the leftover SA of a simultaneous IKE SA rekey (RFC 7296 §2.8.2), with real sockets -------------
+
+
+def test_ike_rekey_collision_leftover_sa_is_routed_by_the_daemon() -> None:
+    """Both gateways rekey the IKE SA at once over loopback UDP: the creator of the redundant SA
+    deletes it with an INFORMATIONAL on that SA's SPIs, which the other daemon must route to the SA
+    holding its keys (the old Engine dropped it as an unknown SPI and the creator retransmitted)."""
+    from ipsecd.daemon.demo import Gateway, _until, free_ports
+
+    async def main() -> None:
+        ike, natt = free_ports()
+        a, b = Gateway("A", ike, natt), Gateway("B", ike, natt)
+        await b.start()
+        await a.start()
+        try:
+            await _until("both CHILD_SAs", lambda: bool(a.children()) and bool(b.children()))
+            (sa_a,) = a.glue.tracked
+            (sa_b,) = b.glue.tracked
+            old = (sa_a.local_spi, sa_b.local_spi)
+            sa_a.rekey_ike()
+            sa_b.rekey_ike()
+            a.daemon.engine.pump(sa_a)
+            b.daemon.engine.pump(sa_b)
+            await _until("the collision to be resolved on both sides",
+                         lambda: (sa_a.local_spi, sa_b.local_spi) != old and sa_a.pending is None
+                         and sa_b.pending is None, 3)
+            await _until("the redundant SA's DELETE to be answered",
+                         lambda: not sa_a.redundant or not sa_b.redundant, 3)
+            creator = sa_a if not sa_a.redundant else sa_b
+            assert not creator.redundant
+            for gw in (a, b):
+                assert gw.daemon.engine.router.counters["unknown-spi"] == 0
+            assert sa_a.state == sa_b.state == "established"
+            assert (sa_a.spi_i, sa_a.spi_r) == (sa_b.spi_i, sa_b.spi_r)
+        finally:
+            await a.daemon.stop()
+            await b.daemon.stop()
+
+    asyncio.run(main())

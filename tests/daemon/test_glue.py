@@ -40,7 +40,7 @@ def test_runtime_views_and_commands(caplog: pytest.LogCaptureFixture) -> None:
             assert peer["state"] == "established" and peer["side"] == "responder"
             assert peer["remote-address"] == GATEWAYS["A"][0] and peer["natt-peer"] == "yes"
             assert len(_rows(a, "installed-sa")) == 2
-            assert b.daemon.engine.half_open == {}  # established: no IKE_SA_INIT state kept
+            assert b.daemon.engine.router.half_open == {}  # established: no IKE_SA_INIT state kept
             (pol,) = [p for p in _rows(a, "policy") if p.get("peer") == "gw-B"]
             assert pol["ph2-count"] == "1" and pol["ph2-state"] == "established"
             # installed-sa flush empties the data plane and tells B; traffic brings a new CHILD_SA up

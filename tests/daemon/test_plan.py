@@ -70,7 +70,7 @@ def test_plan_from_rows() -> None:
     assert transport.selector.dst_port == 1701 and transport.proposals[0].integ == ()
     assert transport.proposals[0].pfs == "none" and transport.lifetime == 300
     cfg = site.ike_config(("192.0.2.1", 500), ("192.0.2.2", 500), natt_port=4500, force_encap=True)
-    assert cfg.psk == b"\x00\xff\x10" and cfg.force_encap and cfg.children == site.children and cfg.name == "site"
+    assert cfg.credentials.shared_key(cfg.my_id, cfg.remote_id) == b"\x00\xff\x10" and cfg.force_encap and cfg.children == site.children and cfg.name == "site"
     rw = plan.by_name("rw")
     assert rw is not None and rw.endpoint.address is None and rw.endpoint.passive
     assert rw.ike_proposals[0].prf == ("sha512",) and rw.dpd_interval is None and rw.lifetime == 3600

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipsecd.ike.manager import IkeManager
-from ipsecd.ike.v2.sa import IkeSa
+from ipsecd.ike.router import Router
+from ipsecd.ike.v2.sa import IkeSa, ikev2_router
 from ipsecd.wire.errors import WireError
 from ipsecd.wire.ikev2.message import Message
 from tests.ike.conftest import I_ADDR, R_ADDR, configs, det_rng, spi_allocator
@@ -18,12 +18,12 @@ from tests.ike.conftest import I_ADDR, R_ADDR, configs, det_rng, spi_allocator
 ADDR = (R_ADDR, I_ADDR)
 
 
-def _valid_exchange() -> tuple[bytes, bytes, IkeManager]:
+def _valid_exchange() -> tuple[bytes, bytes, Router]:
     """A real IKE_SA_INIT request, the IKE_AUTH request that follows, and a fresh responder."""
     i, r = configs()
     ini = IkeSa.initiator(i, rng=det_rng(b"fi"), spi_alloc=spi_allocator(1), now=0.0)
     init = ini.datagrams_to_send(0.0)[0][0]
-    mgr = IkeManager(lambda a: r, rng=det_rng(b"fr"), spi_alloc=spi_allocator(2), now=0.0)
+    mgr = ikev2_router(lambda a: r, rng=det_rng(b"fr"), spi_alloc=spi_allocator(2), now=0.0)
     mgr.receive_datagram(init, ADDR, 0.0)
     resp = mgr.datagrams_to_send(0.0)[0][0]
     ini.receive_datagram(resp, (I_ADDR, R_ADDR), 0.0)
@@ -109,7 +109,7 @@ def test_odd_payload_sets_never_crash_the_responder(payloads: list[object]) -> N
     from ipsecd.wire.ikev2.header import FLAG_INITIATOR, Header
 
     _, r = configs()
-    mgr = IkeManager(lambda a: r, rng=det_rng(b"fz"), spi_alloc=spi_allocator(2), now=0.0)
+    mgr = ikev2_router(lambda a: r, rng=det_rng(b"fz"), spi_alloc=spi_allocator(2), now=0.0)
     h = Header(b"\x07" * 8, bytes(8), 0, ExchangeType.IKE_SA_INIT, FLAG_INITIATOR, 0)
     data = Message(h, payloads).encode()  # type: ignore[arg-type]
     mgr.receive_datagram(data, ADDR, 0.0)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from ipsecd.ike.auth import StaticCredentials
 from ipsecd.ike.events import Event
-from ipsecd.ike.manager import IkeManager
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal, Retransmit
-from ipsecd.ike.v2.sa import IkeSa
+from ipsecd.ike.v2.sa import IkeSa, ikev2_router
 from ipsecd.policy.types import IpsecProto, Selector
 
 I_ADDR = ("192.0.2.1", 500)
@@ -50,8 +50,8 @@ def child(name: str = "net", local: str = "10.1.0.0/16", remote: str = "10.2.0.0
 def configs(**kw: Any) -> tuple[IkeConfig, IkeConfig]:
     """Matching initiator/responder configurations (fast groups so tests stay quick)."""
     prop = (IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256",)),)
-    i = IkeConfig(I_ADDR, R_ADDR, PSK, proposals=prop, children=(child(),), dpd_interval=None)
-    r = IkeConfig(R_ADDR, I_ADDR, PSK, proposals=prop, children=(child(local="10.2.0.0/16", remote="10.1.0.0/16"),),
+    i = IkeConfig(I_ADDR, R_ADDR, StaticCredentials(PSK), proposals=prop, children=(child(),), dpd_interval=None)
+    r = IkeConfig(R_ADDR, I_ADDR, StaticCredentials(PSK), proposals=prop, children=(child(local="10.2.0.0/16", remote="10.1.0.0/16"),),
                   dpd_interval=None)
     return replace(i, **kw.get("i", {})), replace(r, **kw.get("r", {}))
 
@@ -70,11 +70,11 @@ class Pair:
 
     def __post_init__(self) -> None:
         self.i = IkeSa.initiator(self.icfg, rng=det_rng(b"i"), spi_alloc=spi_allocator(0x1000), now=self.now)
-        self.r = IkeManager(lambda addr: self.rcfg, rng=det_rng(b"r"), spi_alloc=spi_allocator(0x2000), now=self.now)
+        self.r = ikev2_router(lambda addr: self.rcfg, rng=det_rng(b"r"), spi_alloc=spi_allocator(0x2000), now=self.now)
 
     @property
     def rsa(self) -> IkeSa:
-        sas = list(self.r.by_spi.values())
+        sas = self.r.sas()
         assert len(sas) == 1, sas
         return sas[0]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ipsecd.ike.events import ChildSaInstalled, IkeSaDeleted, IkeSaEstablished
-from ipsecd.ike.manager import IkeManager
-from ipsecd.ike.v2.sa import IkeSa
+from ipsecd.ike.router import Router
+from ipsecd.ike.v2.sa import IkeSa, ikev2_router
 from ipsecd.wire.enums import ExchangeType, NotifyType
 from ipsecd.wire.ikev2.message import Message
 
@@ -22,9 +22,9 @@ def _init_request(label: bytes = b"i") -> bytes:
     return sa.datagrams_to_send(0.0)[0][0]
 
 
-def _manager(**kw: int) -> IkeManager:
+def _manager(**kw: int) -> Router:
     _, r = configs()
-    return IkeManager(lambda addr: r, rng=det_rng(b"r"), spi_alloc=spi_allocator(0x2000), now=0.0, **kw)
+    return ikev2_router(lambda addr: r, rng=det_rng(b"r"), spi_alloc=spi_allocator(0x2000), now=0.0, **kw)
 
 
 def test_truncated_oversized_and_garbage_are_counted() -> None:

@@ -150,7 +150,7 @@ def test_ike_rekey_collision_redundant_sa_deleted_by_its_creator_2_8_2(peer_pair
         p.advance(200.0)  # no retransmission; the answering side forgets the redundant keys once no
         # retransmission can come any more (the retransmission schedule, 165 s)
         assert _informational(p, redundant[0]) == exchange
-        assert not p.i.redundant and not p.rsa.redundant and not p.r.redundant
+        assert not p.i.redundant and not p.rsa.redundant and list(p.r.by_spi) == [p.rsa.local_spi]
         assert p.i.state == "established" and p.rsa.state == "established"
 
 

@@ -142,6 +142,7 @@ def test_rekey_that_never_completes_ends_the_sa_after_one_grace(peer_pair: Calla
     rsa = p.rsa
     assert rsa.pending is not None and rsa.expire_at == 10_000.0
     rsa.expire_at = 20.0  # as if the responder's own lifetime ran out now
+    p.r.touch(rsa)  # changed behind the router's back: its deadline moves
     p.advance(1.0)
     assert rsa.state == "established" and rsa.expire_at is not None and rsa.expire_at > 100.0  # one grace
     p.advance(rsa.expire_at - p.now + 1.0)

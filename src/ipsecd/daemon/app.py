@@ -2,7 +2,7 @@
 
 One event loop owns the IKE sockets (:mod:`.transport`), the timers of every IKE SA (:mod:`.timers`),
 the control socket (:mod:`.control`) and the data plane's event queue. The IKE SAs are sans-I/O
-objects pumped by :class:`.engine.Engine`; :class:`Glue` turns configuration snapshots into IKE
+objects behind one :class:`ipsecd.ike.router.Router`, driven by :class:`.engine.Engine`; :class:`Glue` turns configuration snapshots into IKE
 configurations and IKE events into data-plane installs. Shutdown (SIGINT/SIGTERM) lets the glue send
 DELETEs (RFC 7296 §1.4.1) and gives them a moment on the wire before the sockets close.
 """
@@ -20,8 +20,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from ipsecd.ike.sa import Addr as SaAddr
+from ipsecd.ike.sa import IkeSaProtocol
+
 from .control import ControlError, ControlServer, Reply
-from .engine import Engine, IkeSaLike
+from .engine import Engine
 from .timers import Timers
 from .transport import Addr, Datagram, SocketHook, Transport, TransportError
 
@@ -40,9 +43,9 @@ class Glue(Protocol):
 
     def attach(self, daemon: Daemon) -> None: ...
 
-    def new_responder(self, dgram: Datagram, spi_i: bytes) -> tuple[IkeSaLike, bytes] | None: ...
+    def new_responder(self, data: bytes, addr: SaAddr, now: float) -> IkeSaProtocol | None: ...
 
-    def on_event(self, sa: IkeSaLike, event: object) -> None: ...
+    def on_event(self, sa: IkeSaProtocol, event: object) -> None: ...
 
     def on_dataplane_events(self) -> None: ...
 

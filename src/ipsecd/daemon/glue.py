@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from ipsecd.dataplane.base import DataPlane
 from ipsecd.ike import events as ev
 from ipsecd.ike.errors import ConfigError as IkeConfigError
+from ipsecd.ike.router import COOKIE_THRESHOLD
+from ipsecd.ike.sa import Addr
 from ipsecd.ike.v2.config import ModeConfigLease, validate
 from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.policy.errors import PoolError
@@ -39,11 +41,9 @@ from ipsecd.policy.pools import AddressPool, parse_ranges
 from ipsecd.policy.types import Action, Direction, IpsecProto, Level, PolicySpec, Selector
 
 from .control import Reply
-from .engine import COOKIE_THRESHOLD
 from .peersel import select_peer
 from .plan import PeerPlan, Plan, PlanError, build_plan
 from .runtime import DYNAMIC_PREFIX, ChildRecord, PeerRecord, Runtime
-from .transport import Datagram
 
 if TYPE_CHECKING:
     from .app import Daemon
@@ -147,8 +147,7 @@ class Glue:
     # -- configuration -------------------------------------------------------------------------
 
     def _limits(self, plan: Plan) -> None:
-        engine = self._d.engine
-        engine.cookie_threshold = COOKIE_THRESHOLD if plan.cookie_threshold is None else plan.cookie_threshold
+        self._d.engine.router.cookie_threshold = COOKIE_THRESHOLD if plan.cookie_threshold is None else plan.cookie_threshold
 
     def start(self) -> None:
         self._attach_dataplane_ike()
@@ -248,7 +247,7 @@ class Glue:
         sa = IkeSa.initiator(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now())
         self._track(sa, peer, "initiator")
         log.info("peer %s: initiating IKEv2 to %s:%d from %s", peer.endpoint.name, remote[0], remote[1], local_host)
-        d.engine.add(sa, sa.local_spi)
+        d.engine.add(sa)
 
     def _track(self, sa: IkeSa, peer: PeerPlan, side: str) -> None:
         local, remote = sa.addr
@@ -258,10 +257,12 @@ class Glue:
                                                              last_seen=now, sa=sa, plan=peer, started=now)
         self._of_peer.setdefault(peer.endpoint.name, {})[sa] = t
 
-    def new_responder(self, dgram: Datagram, spi_i: bytes) -> tuple[IkeSa, bytes] | None:
+    def new_responder(self, data: bytes, addr: Addr, now: float) -> IkeSa | None:
+        """The router's IKEv2 responder factory: the peer whose address matches ``addr``."""
         if self.stopping:
             return None
-        key = (dgram.remote[0], dgram.local[0])
+        local, remote = addr
+        key = (remote[0], local[0])
         if key in self._selected:
             peer = self._selected[key]
         else:
@@ -271,18 +272,16 @@ class Glue:
                 self._selected.clear()
             self._selected[key] = peer
         if peer is None:
-            self.note_once(f"nopeer:{dgram.remote[0]}",
+            self.note_once(f"nopeer:{remote[0]}",
                            "IKE_SA_INIT from %s:%d: no enabled ike2 peer's address matches it; add "
-                           "/ip ipsec peer address=%s/32 exchange-mode=ike2", dgram.remote[0], dgram.remote[1],
-                           dgram.remote[0])
+                           "/ip ipsec peer address=%s/32 exchange-mode=ike2", remote[0], remote[1], remote[0])
             return None
-        extra = {"lease": self._lease_fn(peer, dgram.remote[0])} if peer.lease_source is not None else {}
-        config = peer.ike_config(dgram.local, dgram.remote, natt_port=self._d.transport.natt_port,
+        extra = {"lease": self._lease_fn(peer, remote[0])} if peer.lease_source is not None else {}
+        config = peer.ike_config(local, remote, natt_port=self._d.transport.natt_port,
                                  force_encap=self.force_encap, **extra)
-        sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=self._d.now(),
-                             addr=(dgram.local, dgram.remote))
+        sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now, addr=addr)
         self._track(sa, peer, "responder")
-        return sa, sa.local_spi
+        return sa
 
     def _lease_fn(self, peer: PeerPlan, remote: str) -> Callable[[str], ModeConfigLease | None]:
         """Mode-config responder: lease an address of the peer's pool to the remote identity at
@@ -323,8 +322,6 @@ class Glue:
             rec.natt = event.nat_local or event.nat_remote or event.local[1] == d.transport.natt_port
             rec.spi_i, rec.spi_r = (event.local_spi, event.remote_spi) if event.initiator else (
                 event.remote_spi, event.local_spi)
-            if not event.initiator:
-                d.engine.established(sa, rec.remote[0], rec.spi_i)
             if event.initial_contact:
                 self._initial_contact(t, event.remote_id)
             if event.nat_local:
@@ -335,7 +332,6 @@ class Glue:
                          event.remote_id, event.encr, event.integ or "-", event.prf, event.dh,
                          ", NAT-T" if rec.natt else "")
         elif isinstance(event, ev.IkeSaRekeyed):
-            d.engine.rekeyed(sa, event.new_spi)
             rec.spi_i, rec.spi_r = sa.spi_i, sa.spi_r
             log.info("peer %s: IKE SA rekeyed (%s -> %s)", name, event.old_spi.hex(), event.new_spi.hex())
         elif isinstance(event, ev.ChildSaInstalled):

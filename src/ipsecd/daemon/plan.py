@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ipsecd.ike.auth import StaticCredentials
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal, Retransmit
 from ipsecd.mgmt.values import PROTOCOL_NUMBERS
 from ipsecd.policy.types import Level, Mode, Selector
@@ -189,7 +190,8 @@ class PeerPlan:
 
     def ike_config(self, local: tuple[str, int], remote: tuple[str, int], *, natt_port: int,
                    force_encap: bool, **extra: Any) -> IkeConfig:
-        return IkeConfig(local=local, remote=remote, psk=self.psk, my_id=self.my_id, remote_id=self.remote_id,
+        return IkeConfig(local=local, remote=remote, credentials=StaticCredentials(self.psk), my_id=self.my_id,
+                         remote_id=self.remote_id,
                          proposals=self.ike_proposals, children=self.children, lifetime=self.lifetime,
                          dpd_interval=self.dpd_interval, send_initial_contact=self.send_initial_contact,
                          nat_traversal=self.nat_traversal, force_encap=force_encap, natt_port=natt_port,

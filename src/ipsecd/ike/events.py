@@ -114,5 +114,17 @@ class VirtualIpAssigned:
     subnets: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class MessageDropped:
+    """The router dropped (or statelessly answered) a datagram from ``remote``; ``reason`` is its
+    counter's name (``unknown-spi``, ``unsupported-version``, ``cookies-sent`` …). The daemon logs
+    these once per source and reason: the source address is not authenticated."""
+
+    remote: Endpoint
+    reason: str
+    detail: str
+
+
 Event = (IkeSaEstablished | IkeSaRekeyed | IkeSaDeleted | ChildSaInstalled | ChildSaRekeyed | ChildSaDeleted
-         | AuthenticationFailed | NegotiationFailed | PeerDead | AddressLeased | VirtualIpAssigned)
+         | AuthenticationFailed | NegotiationFailed | PeerDead | AddressLeased | VirtualIpAssigned
+         | MessageDropped)

@@ -152,6 +152,7 @@ class AuthMethod(OpenIntEnum):
     ECDSA_256 = 9
     ECDSA_384 = 10
     ECDSA_521 = 11
+    NULL_AUTH = 13  # RFC 7619
     DIGITAL_SIGNATURE = 14
 
 

@@ -21,6 +21,7 @@ from ipsecd.policy.selectors import parse_address
 from ipsecd.policy.types import Level, Mode, Selector
 from ipsecd.wire.enums import IdType
 
+from ..auth import NO_CREDENTIALS, CredentialProvider, authenticator_for
 from ..errors import ConfigError
 
 Endpoint = tuple[str, int]
@@ -87,7 +88,9 @@ class ModeConfigLease:
 class IkeConfig:
     local: Endpoint
     remote: Endpoint
-    psk: bytes = field(repr=False, default=b"")
+    # the daemon's provider of secrets (the core never reads configuration rows) and the identity's
+    # auth-method, which picks the Authenticator (ipsecd.ike.auth)
+    credentials: CredentialProvider = field(repr=False, default=NO_CREDENTIALS)
     my_id: str = "auto"
     remote_id: str = "auto"
     proposals: tuple[IkeProposal, ...] = (IkeProposal(),)
@@ -105,6 +108,7 @@ class IkeConfig:
     # format_identity writes it, picks the configuration (secret, my-id, policies); None refuses it
     identity_for: Callable[[str], IkeConfig | None] | None = field(default=None, repr=False)
     name: str = ""
+    auth_method: str = "pre-shared-key"
 
 
 @lru_cache(maxsize=4096)
@@ -141,7 +145,8 @@ def format_identity(id_type: IdType, data: bytes) -> str:
 
 def validate(config: IkeConfig) -> None:
     """Raise ConfigError naming the first thing that cannot work."""
-    if not config.psk:
+    authenticator_for(config.auth_method, config.credentials)
+    if config.auth_method == "pre-shared-key" and not config.credentials.shared_key(config.my_id, config.remote_id):
         raise ConfigError("identity has no secret: set secret= (pre-shared key)")
     try:
         for p in config.proposals:

@@ -32,6 +32,8 @@ from ..events import (
     IkeSaRekeyed,
     NegotiationFailed,
 )
+from ..router import Router
+from ..sa import Addr, ResponderFactory, Rng
 from .child import ChildSa
 from .config import ChildConfig, IkeConfig, ModeConfigLease
 from .proposals import IkeAlgs
@@ -39,9 +41,6 @@ from .protect import Protection
 from .redundant import RedundantSa
 from .task_manager import TaskManager
 
-Endpoint = tuple[str, int]
-Addr = tuple[Endpoint, Endpoint]
-Rng = Callable[[int], bytes]
 SpiAlloc = Callable[[IpsecProto], int]
 HALF_OPEN_TIMEOUT = 30.0  # strongSwan's half_open_timeout: a responder waits this long for IKE_AUTH
 REKEY_JITTER = 0.05  # rekeys come up to this share of the lifetime early, at random (strongSwan's rand_time)
@@ -64,7 +63,10 @@ class Generation:
 
 
 class IkeSa:
-    """An IKE SA in either role; construct with :meth:`initiator` or :meth:`responder`."""
+    """An IKE SA in either role; construct with :meth:`initiator` or :meth:`responder`. It follows
+    the version-neutral :class:`~ipsecd.ike.sa.IkeSaProtocol`."""
+
+    version = 2
 
     __slots__ = (
         "_events",
@@ -92,6 +94,7 @@ class IkeSa:
         "nonce_r",
         "now",
         "on_output",
+        "on_spi",
         "pending",
         "protection",
         "redundant",
@@ -147,8 +150,10 @@ class IkeSa:
         # output queues, None while empty (most of an SA's life): no list per idle SA
         self._out: list[tuple[bytes, Addr]] | None = None
         self._events: list[Event] | None = None
-        # called when a datagram or event is queued: lets a manager of many SAs visit only those
+        # called when a datagram or event is queued: lets the router visit only those
         self.on_output: Callable[[IkeSa], None] | None = None
+        # called with (self, spi, present) as SPIs we answer on come and go (rekey, §2.8.2 leftovers)
+        self.on_spi: Callable[[IkeSa, bytes, bool], None] | None = None
         self.tm = TaskManager(self)
 
     # -- construction ------------------------------------------------------------------------
@@ -170,6 +175,10 @@ class IkeSa:
     def counters(self) -> dict[str, int]:
         """Messages dropped (malformed, unexpected), failing integrity, and retransmissions answered."""
         return {"dropped": self.n_dropped, "bad-integrity": self.n_bad_integrity, "retransmits": self.n_retransmits}
+
+    @property
+    def closed(self) -> bool:
+        return self.state == "closed"
 
     @property
     def local_spi(self) -> bytes:
@@ -243,10 +252,6 @@ class IkeSa:
             self._events = None
         return event
 
-    def pending_events(self) -> tuple[Event, ...]:
-        """The queued events without consuming them (the manager's bookkeeping)."""
-        return tuple(self._events) if self._events is not None else ()
-
     def get_timer(self) -> float | None:
         if self.state == "closed":
             return None
@@ -295,6 +300,10 @@ class IkeSa:
         return due
 
     # -- operations for the daemon -------------------------------------------------------------
+
+    def provide_verdict(self, token: object, result: object) -> None:
+        """An outside verdict a task waits for (DESIGN.md §3); its exchange goes on from here."""
+        self.tm.provide_verdict(token, result)
 
     def delete(self) -> None:
         """Close the IKE SA with an INFORMATIONAL DELETE (shutdown, kill-connections)."""
@@ -354,6 +363,8 @@ class IkeSa:
         self.tm.reset_windows()
         self.state = "established"
         self.start_lifetime()
+        self._spi_moved(old, False)
+        self._spi_moved(self.local_spi, True)
         self.emit(IkeSaRekeyed(old, self.local_spi))
 
     def add_redundant(self, gen: Generation) -> None:
@@ -363,6 +374,7 @@ class IkeSa:
         if self.redundant is _NO_REDUNDANT:
             self.redundant = {}
         self.redundant[extra.local_spi] = extra
+        self._spi_moved(extra.local_spi, True)
         if gen.initiator:
             self.send(extra.packet, self.addr)
 
@@ -371,6 +383,11 @@ class IkeSa:
             self.send(reply, addr)
         if extra.done:
             del self.redundant[extra.local_spi]
+            self._spi_moved(extra.local_spi, False)
+
+    def _spi_moved(self, spi: bytes, present: bool) -> None:
+        if self.on_spi is not None:
+            self.on_spi(self, spi, present)
 
     def rekey_after(self, lifetime: float, share: float) -> float:
         """Seconds until an SA of ``lifetime`` is rekeyed: at ``share`` of it, less a random jitter of up
@@ -423,9 +440,33 @@ class IkeSa:
             for spi, child in list(self.children.items()):
                 self.emit(ChildSaDeleted(child.config.name, spi, child.outbound.spi, reason))
         self.children.clear()
+        for extra_spi in self.redundant:
+            self._spi_moved(extra_spi, False)
         self.redundant = _NO_REDUNDANT
         self.emit(IkeSaDeleted(self.local_spi, reason))
 
     def fail(self, exchange: ExchangeType, notify: str, detail: str) -> None:
         self.emit(NegotiationFailed(exchange.name, notify, detail, fatal=True))
         self.close(f"{exchange.name} failed: {notify}")
+
+
+def responder_factory(config_for: Callable[[Addr], IkeConfig | None], *, rng: Rng,
+                      spi_alloc: SpiAlloc) -> ResponderFactory:
+    """The router's IKEv2 factory (``Router.register(2, …)``): ``config_for(addr)`` picks the peer's
+    configuration, None refuses the request."""
+
+    def make(data: bytes, addr: Addr, now: float) -> IkeSa | None:
+        config = config_for(addr)
+        if config is None:
+            return None
+        return IkeSa.responder(config, rng=rng, spi_alloc=spi_alloc, now=now, addr=addr)
+
+    return make
+
+
+def ikev2_router(config_for: Callable[[Addr], IkeConfig | None], *, rng: Rng, spi_alloc: SpiAlloc, now: float,
+                 **limits: int) -> Router:
+    """A :class:`~ipsecd.ike.router.Router` with the IKEv2 responder factory registered (tests, benchmarks)."""
+    router = Router(rng=rng, now=now, **limits)
+    router.register(2, responder_factory(config_for, rng=rng, spi_alloc=spi_alloc))
+    return router

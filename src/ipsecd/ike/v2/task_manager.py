@@ -25,7 +25,7 @@ from ipsecd.wire.ikev2.rules import check_payloads
 
 from ..errors import IkeProtocolError, InvalidMessageError
 from ..events import NegotiationFailed, PeerDead
-from .tasks.base import Retry, Task
+from .tasks.base import NEED_MORE, AwaitVerdict, Retry, Task
 from .tasks.child_create import ChildCreate
 from .tasks.child_delete import ChildDelete
 from .tasks.child_rekey import ChildRekey
@@ -39,9 +39,10 @@ from .tasks.ike_natd import IkeNatd
 from .tasks.ike_rekey import IkeRekey
 
 if TYPE_CHECKING:
+    from ..sa import Addr
     from .child import ChildSa
     from .config import ChildConfig
-    from .sa import Addr, IkeSa
+    from .sa import IkeSa
 
 
 @dataclass(slots=True)
@@ -54,8 +55,22 @@ class Exchange:
     deadline: float = 0.0
 
 
+@dataclass(slots=True)
+class Parked:
+    """A request whose answer waits for an outside verdict (``AwaitVerdict``): the task that asked,
+    by index, and what the rest of the exchange needs to go on."""
+
+    token: object
+    header: Header
+    msg: Message
+    tasks: list[Task]
+    index: int
+    addr: Addr
+
+
 class TaskManager:
-    __slots__ = ("active", "cached", "graced", "last_tx", "mid_in", "mid_out", "queue", "sa")
+    __slots__ = ("active", "cached", "continuing", "graced", "last_tx", "mid_in", "mid_out", "parked", "queue",
+                 "sa")
 
     def __init__(self, sa: IkeSa) -> None:
         self.sa = sa
@@ -66,6 +81,8 @@ class TaskManager:
         self.cached: tuple[int, bytes] | None = None
         self.last_tx = sa.now
         self.graced = False  # this generation's hard expiry was already put off once for a late rekey
+        self.parked: Parked | None = None  # a request waiting for provide_verdict
+        self.continuing: tuple[ExchangeType, list[Task]] | None = None  # responder tasks that said NEED_MORE
 
     # -- queueing (initiator) ----------------------------------------------------------------
 
@@ -207,9 +224,11 @@ class TaskManager:
             sa.addr = addr  # authenticated: the peer's current address (§2.23)
         sa.last_rx = sa.now
         inner = Message(msg.header, payloads)
+        more: list[Task] = []
         for task in ex.tasks:
             try:
-                task.process_i(inner)
+                if task.process_i(inner) is NEED_MORE:
+                    more.append(task)
             except Retry:
                 if ex.type != ExchangeType.IKE_SA_INIT:  # that exchange is done: the retry is a new one
                     self.mid_out += 1
@@ -221,7 +240,9 @@ class TaskManager:
                 return
         self.active = None
         self.mid_out += 1
-        if ex.type == ExchangeType.IKE_AUTH:
+        if more:  # another round of this exchange (EAP): it goes before anything queued
+            self.queue.insert(0, Exchange(ex.type, more))
+        elif ex.type == ExchangeType.IKE_AUTH:
             sa.finish_handshake()
         if sa.switch_pending:
             sa.switch_pending = False
@@ -231,8 +252,9 @@ class TaskManager:
     # -- requests --------------------------------------------------------------------------
 
     def _responder_tasks(self, exchange: ExchangeType, msg: Message) -> list[Task]:
-
         sa = self.sa
+        if self.continuing is not None and self.continuing[0] == exchange:
+            return self.continuing[1]
         if exchange == ExchangeType.IKE_SA_INIT:
             return [IkeInit(sa), IkeNatd(sa)]
         if exchange == ExchangeType.IKE_AUTH:
@@ -250,6 +272,9 @@ class TaskManager:
         if self.cached is not None and h.message_id == self.cached[0]:
             sa.n_retransmits += 1
             sa.send(self.cached[1], addr)
+            return
+        if self.parked is not None and h.message_id == self.parked.header.message_id:
+            sa.n_retransmits += 1  # still waiting for the verdict: the answer comes with it
             return
         if h.message_id != self.mid_in:
             sa.n_dropped += 1
@@ -281,15 +306,31 @@ class TaskManager:
         if h.exchange != ExchangeType.IKE_SA_INIT:
             sa.addr = addr  # an authenticated request: follow the peer's NAT mapping (§2.23)
         inner = Message(h, payloads)
-        fatal = False
-        out: list[Payload] = []
         try:
             check_payloads(h.exchange, False, payloads)
-            tasks = self._responder_tasks(h.exchange, inner)
-            for task in tasks:
-                task.process_r(inner)
-            for task in tasks:
-                task.build_r(out)
+        except WireError as e:
+            self._answer_refused(h, addr, e)
+            return
+        self._answer(h, inner, self._responder_tasks(h.exchange, inner), 0, addr)
+
+    def _answer(self, h: Header, inner: Message, tasks: list[Task], start: int, addr: Addr,
+                verdict: tuple[object] | None = None) -> None:
+        """Run the responder tasks from ``start`` (after the outside ``verdict`` for the one before,
+        when it waited for one) and send the response; an ``AwaitVerdict`` parks the request."""
+        sa = self.sa
+        fatal = False
+        out: list[Payload] = []
+        more: list[Task] = []
+        try:
+            if verdict is not None:
+                tasks[start - 1].verdict(verdict[0])
+            for k in range(start, len(tasks)):
+                try:
+                    tasks[k].process_r(inner)
+                except AwaitVerdict as wait:
+                    self.parked = Parked(wait.token, h, inner, tasks, k + 1, addr)
+                    return
+            more = [task for task in tasks if task.build_r(out) is NEED_MORE]
         except IkeProtocolError as e:
             out = [NotifyPayload(e.notify, e.data)]
             fatal = e.fatal
@@ -299,11 +340,23 @@ class TaskManager:
                 # the operator's line: what the peer asked for and why we refused (IKE_AUTH reports its own)
                 sa.emit(NegotiationFailed(h.exchange.name, e.notify.name, e.detail, fatal=fatal))
         except WireError as e:
-            out = [NotifyPayload(NotifyType.INVALID_SYNTAX)]
-            fatal = h.exchange in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
-            if fatal:
-                sa.emit(NegotiationFailed(h.exchange.name, "INVALID_SYNTAX", str(e), fatal=True))
+            self._answer_refused(h, addr, e)
+            return
+        self.continuing = (h.exchange, more) if more else None
         self._respond(h, out, addr, init_error=fatal and h.exchange == ExchangeType.IKE_SA_INIT)
+        self._after_answer(h, fatal)
+
+    def _answer_refused(self, h: Header, addr: Addr, e: WireError) -> None:
+        """A request that breaks the payload rules: INVALID_SYNTAX, fatal during the handshake."""
+        fatal = h.exchange in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
+        if fatal:
+            self.sa.emit(NegotiationFailed(h.exchange.name, "INVALID_SYNTAX", str(e), fatal=True))
+        self._respond(h, [NotifyPayload(NotifyType.INVALID_SYNTAX)], addr,
+                      init_error=fatal and h.exchange == ExchangeType.IKE_SA_INIT)
+        self._after_answer(h, fatal)
+
+    def _after_answer(self, h: Header, fatal: bool) -> None:
+        sa = self.sa
         if h.exchange == ExchangeType.IKE_AUTH and sa.state == "established":
             sa.finish_handshake()
         if fatal:
@@ -312,6 +365,14 @@ class TaskManager:
             sa.switch_pending = False
             sa.switch_generation()
             self.kick(sa.now)
+
+    def provide_verdict(self, token: object, result: object) -> None:
+        """The outside verdict for a parked request: its exchange goes on; unknown tokens are ignored."""
+        parked = self.parked
+        if parked is None or parked.token != token or self.sa.state == "closed":
+            return
+        self.parked = None
+        self._answer(parked.header, parked.msg, parked.tasks, parked.index, parked.addr, (result,))
 
     def _respond(self, h: Header, payloads: list[Payload], addr: Addr, init_error: bool = False) -> None:
         sa = self.sa

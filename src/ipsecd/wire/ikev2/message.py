@@ -95,6 +95,29 @@ def decode_chain(first: int, data: bytes, pos: int = 0) -> list[Payload]:
     return payloads
 
 
+def scan_chain(data: bytes) -> list[tuple[int, int, int]] | None:
+    """(type, body start, body end) of each payload outside SK, without decoding any body; None when
+    the chain does not fit the datagram. For the router's stateless COOKIE answer (RFC 7296 §2.6),
+    which must stay cheap under a flood of spoofed IKE_SA_INITs and needs two bodies at most."""
+    end = len(data)
+    if end < HEADER_SIZE:
+        return None
+    ptype, pos = data[16], HEADER_SIZE
+    found: list[tuple[int, int, int]] = []
+    while ptype != _NONE:
+        if pos + GENERIC_HEADER_SIZE > end:
+            return None
+        nxt, _, length = _GENERIC.unpack_from(data, pos)
+        stop = pos + length
+        if length < GENERIC_HEADER_SIZE or stop > end:
+            return None
+        found.append((ptype, pos + GENERIC_HEADER_SIZE, stop))
+        if ptype == _SK:
+            break
+        pos, ptype = stop, nxt
+    return found
+
+
 def encode_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
     """(type of the first payload, encoded chain); an SK payload's Next Payload is its first inner."""
     items = list(payloads)

@@ -1,7 +1,10 @@
-"""IKE_AUTH with pre-shared keys and identities (RFC 7296 §1.2, §2.15, §3.5).
+"""IKE_AUTH: identities and the AUTH payload (RFC 7296 §1.2, §2.15, §3.5).
 
-AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>) where each side signs its own
-IKE_SA_INIT message, the peer's nonce and prf(SK_p, its ID payload body). The responder checks the
+Each side signs its own IKE_SA_INIT message, the peer's nonce and prf(SK_p, its ID payload body);
+what it does with those octets is the identity's ``auth-method``'s :class:`~ipsecd.ike.auth.Authenticator`
+(pre-shared key, NULL, EAP's MSK, signatures), whose secrets come from the injected
+:class:`~ipsecd.ike.auth.CredentialProvider`. A verifier that answers later (RADIUS) raises
+``AwaitVerdict``: the exchange waits for ``provide_verdict`` and goes on in :meth:`IkeAuth.verdict`. The responder checks the
 initiator's ID against the configured ``remote-id`` (``auto`` accepts any) before the AUTH value,
 and answers AUTHENTICATION_FAILED for either; the initiator checks IDr and AUTH the same way and
 gives the SA up on a mismatch. A responder with several identities for one peer picks the
@@ -14,12 +17,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ipsecd.crypto import auth
-from ipsecd.wire.enums import AuthMethod, ExchangeType, NotifyType
+from ipsecd.wire.enums import ExchangeType, NotifyType
 from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
 from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
 from ipsecd.wire.ikev2.payloads.simple import AuthPayload, IdPayload
 
+from ...auth import AuthContext, Authenticator, authenticator_for
 from ...errors import IkeProtocolError
 from ...events import AuthenticationFailed, IkeSaEstablished
 from ..config import format_identity, parse_identity
@@ -30,16 +34,18 @@ if TYPE_CHECKING:
 
 
 class IkeAuth(Task):
-    __slots__ = ("initial_contact", "my_id")
+    __slots__ = ("authenticator", "initial_contact", "my_id", "peer_shown")
 
     def __init__(self, sa: IkeSa) -> None:
         super().__init__(sa)
         id_type, data = parse_identity(sa.config.my_id, sa.addr[0][0])
         self.my_id = IdPayload(id_type, data, initiator=sa.is_initiator)
         self.initial_contact = False
+        self.peer_shown = ""
+        self.authenticator: Authenticator = authenticator_for(sa.config.auth_method, sa.config.credentials)
 
-    def _auth_value(self, id_payload: IdPayload, initiator_side: bool) -> bytes:
-        """AUTH of the side that sent ``id_payload`` (§2.15)."""
+    def _context(self, id_payload: IdPayload, initiator_side: bool) -> tuple[bytes, AuthContext]:
+        """The signed octets of the side that sent ``id_payload`` (§2.15) and the authenticator's context."""
         sa = self.sa
         assert sa.keys is not None and sa.algs is not None
         if initiator_side:
@@ -48,7 +54,15 @@ class IkeAuth(Task):
         else:
             octets = auth.ikev2_signed_octets(sa.algs.prf, sa.init_response, sa.nonce_i, sa.keys.sk_pr,
                                               id_payload.body())
-        return auth.ikev2_psk_auth(sa.algs.prf, sa.config.psk, octets)
+        remote = self.peer_shown or sa.config.remote_id
+        ctx = AuthContext(sa.config.my_id, remote, sa.addr[1], sa.algs.prf,
+                          sa.keys.sk_pi if initiator_side else sa.keys.sk_pr)
+        return octets, ctx
+
+    def _auth_payload(self) -> AuthPayload:
+        octets, ctx = self._context(self.my_id, self.sa.is_initiator)
+        method, data = self.authenticator.sign(octets, ctx)
+        return AuthPayload(method, data)
 
     def _id_acceptable(self, peer: IdPayload) -> bool:
         expected = self.sa.config.remote_id
@@ -57,10 +71,10 @@ class IkeAuth(Task):
         return parse_identity(expected, self.sa.addr[1][0]) == (peer.id_type, peer.data)
 
     def _verify(self, peer_id: IdPayload | None, peer_auth: AuthPayload | None) -> str | None:
-        """Why the peer's identity or AUTH is not acceptable, or None."""
+        """Why the peer's identity or AUTH is not acceptable, or None (``AwaitVerdict``: later)."""
         if peer_id is None or peer_auth is None:
             return "no ID or AUTH payload"
-        shown = format_identity(peer_id.id_type, peer_id.data)
+        shown = self.peer_shown = format_identity(peer_id.id_type, peer_id.data)
         select = self.sa.config.identity_for
         if select is not None and not self.sa.is_initiator:
             chosen = select(shown)
@@ -69,14 +83,25 @@ class IkeAuth(Task):
             self.sa.config = chosen
             id_type, data = parse_identity(chosen.my_id, self.sa.addr[0][0])
             self.my_id = IdPayload(id_type, data, initiator=False)
+            self.authenticator = authenticator_for(chosen.auth_method, chosen.credentials)
         if not self._id_acceptable(peer_id):
             return f"peer identity {shown} does not match remote-id={self.sa.config.remote_id}"
-        if peer_auth.method != AuthMethod.SHARED_KEY_MIC:
-            return f"peer {shown} authenticates with {peer_auth.method.name}; only pre-shared-key is configured"
-        if self._auth_value(peer_id, not self.sa.is_initiator) != peer_auth.data:
-            return f"peer {shown}: pre-shared key mismatch (check identity secret=)"
-        self.sa.remote_id = shown
-        return None
+        octets, ctx = self._context(peer_id, not self.sa.is_initiator)
+        reason = self.authenticator.verify(peer_auth.method, peer_auth.data, octets, ctx)
+        if reason is None:
+            self.sa.remote_id = shown
+        return reason
+
+    def verdict(self, result: object) -> None:
+        """The outside verdict on the peer's AUTH (the responder's ``AwaitVerdict``)."""
+        reason = self.authenticator.verdict(result)
+        if reason is not None:
+            self._refuse(reason)
+        self.sa.remote_id = self.peer_shown
+
+    def _refuse(self, reason: str) -> None:
+        self.sa.emit(AuthenticationFailed(self.sa.addr[1], reason))
+        raise IkeProtocolError(NotifyType.AUTHENTICATION_FAILED, reason, fatal=True)
 
     def _established(self) -> None:
         sa = self.sa
@@ -98,7 +123,7 @@ class IkeAuth(Task):
         if sa.config.remote_id not in ("auto", "ignore"):
             id_type, data = parse_identity(sa.config.remote_id, sa.addr[1][0])
             out.append(IdPayload(id_type, data, initiator=False))
-        out.append(AuthPayload(AuthMethod.SHARED_KEY_MIC, self._auth_value(self.my_id, True)))
+        out.append(self._auth_payload())
         if sa.config.send_initial_contact:
             out.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
 
@@ -126,17 +151,15 @@ class IkeAuth(Task):
     # -- responder ---------------------------------------------------------------------------
 
     def process_r(self, msg: Message) -> None:
-        sa = self.sa
         ids = [p for p in msg.all(IdPayload) if p.initiator]
+        self.initial_contact = msg.notify(NotifyType.INITIAL_CONTACT) is not None
         reason = self._verify(ids[0] if ids else None, msg.get(AuthPayload))
         if reason is not None:
-            sa.emit(AuthenticationFailed(sa.addr[1], reason))
-            raise IkeProtocolError(NotifyType.AUTHENTICATION_FAILED, reason, fatal=True)
-        self.initial_contact = msg.notify(NotifyType.INITIAL_CONTACT) is not None
+            self._refuse(reason)
 
     def build_r(self, out: list[Payload]) -> None:
         out.insert(0, self.my_id)
-        out.insert(1, AuthPayload(AuthMethod.SHARED_KEY_MIC, self._auth_value(self.my_id, False)))
+        out.insert(1, self._auth_payload())
         self._established()
 
 

@@ -1,6 +1,6 @@
 """COOKIE on the initiator's side (RFC 7296 §2.6): repeat IKE_SA_INIT with the responder's cookie.
 
-The responder side is stateless and lives in ``ike/manager.py`` (it answers before any SA exists).
+The responder side is stateless and lives in ``ike/router.py`` (it answers before any SA exists).
 """
 
 from __future__ import annotations

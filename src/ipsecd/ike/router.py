@@ -1,0 +1,372 @@
+"""The one sans-I/O router for every IKE datagram (DESIGN.md §3): the daemon drives it, and so do the
+tests, the fuzzers and the benchmarks, so what is tested is what runs.
+
+* **Version dispatch.** The ISAKMP header is the same 28 octets in both versions; its version byte
+  says which protocol speaks (RFC 7296 §3.1, RFC 2408 §3.1). Major 1 and major 2 messages that would
+  create an SA go to the responder factory registered for that major version
+  (:meth:`Router.register`); a version without a factory is dropped, counted
+  (``unsupported-version``) and reported as :class:`~.events.MessageDropped`, never parsed as another
+  version.
+* **SPI demux** (RFC 7296 §2.6): IKEv2's I flag says which header SPI is ours; IKEv1 has no such flag
+  (RFC 2408 §3.1), so both cookies are tried. An SA tells the router each SPI it answers on as it
+  comes and goes (``on_spi``): the rekeyed generation (§2.18) and the leftover SA of a simultaneous
+  IKE SA rekey (§2.8.2), which must still answer the DELETE that finishes the collision. A first
+  message is also recognised by (peer address, SPIi) for the SA's life, so a retransmitted or
+  replayed IKE_SA_INIT reaches the SA that took it (which answers from its cache or drops it).
+* **Stateless cookies** (§2.6): from ``cookie_threshold`` half-open SAs on, an IKEv2 IKE_SA_INIT
+  without a valid COOKIE is answered with one and creates nothing. The answer is cheap: it walks the
+  payload chain without decoding a body (no SA, no KE parsing), hashes once and packs the reply from
+  constant parts, so a flood of spoofed requests costs little per packet and a legitimate peer that
+  returns its cookie gets in.
+* **Half-open bounds.** ``max_half_open`` bounds memory even against initiators that return cookies;
+  ``per_address_half_open`` (strongSwan's ``block_threshold``) holds one address to a few half-open
+  SAs once cookies are demanded, so an attacker answering cookies from one address cannot take every
+  slot. Below the cookie threshold nobody is limited (a NAT with many road warriors, a load test).
+
+Defaults (one set, the daemon's until now; the old test-only manager had 50 and 10000):
+``cookie_threshold`` 30 (strongSwan's ``cookie_threshold``), ``max_half_open`` 2000 (a half-open
+responder holds a key pair and nonces: about 2000 × 5 kB), ``per_address_half_open`` 5 (strongSwan's
+``block_threshold``). ``/ip ipsec settings ddos-cookie-threshold`` overrides the first.
+
+Outputs, as for one SA: ``datagrams_to_send(now)``, ``next_event()`` (pairs of the SA, or None for
+the router's own reports, and the event), ``get_timer()`` and ``handle_timer(now)`` over every SA
+(one heap, an entry per SA; a deadline that moves later is only recorded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import socket
+import struct
+from collections.abc import Iterator
+
+from ipsecd.wire.enums import ExchangeType, NotifyType, PayloadType
+from ipsecd.wire.ikev2.header import FLAG_INITIATOR, FLAG_RESPONSE, HEADER, HEADER_SIZE
+from ipsecd.wire.ikev2.message import scan_chain
+
+from .events import Event, IkeSaDeleted, IkeSaEstablished, MessageDropped
+from .sa import Addr, IkeSaProtocol, ResponderFactory, Rng
+
+COOKIE_THRESHOLD = 30
+MAX_HALF_OPEN = 2000
+PER_ADDRESS_HALF_OPEN = 5
+COOKIE_PERIOD = 120.0  # seconds a cookie secret is current; the previous one is accepted one period more
+
+_ZERO_SPI = bytes(8)
+_IKE_SA_INIT = int(ExchangeType.IKE_SA_INIT)
+_V1_FIRST = frozenset({2, 4})  # IKEv1 Identity Protection (main) and Aggressive exchanges open an SA
+_NOTIFY, _NONCE = int(PayloadType.NOTIFY), int(PayloadType.NONCE)
+_COOKIE = int(NotifyType.COOKIE)
+_NOTIFY_HEAD = struct.Struct("!BBH")  # protocol, SPI size, notify type
+_PAYLOAD_HEAD = struct.Struct("!BBH")  # next payload, flags, length
+
+
+def _packed(host: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+
+
+class CookieJar:
+    """Stateless COOKIE issue and check (RFC 7296 §2.6): COOKIE = version | SHA-256(Ni | IPi | SPIi |
+    secret)[:16]. The secret rotates every ``period``; the previous one stays valid one period more."""
+
+    __slots__ = ("_previous", "_rng", "_rotated", "_secret", "_version", "period")
+
+    def __init__(self, rng: Rng, now: float, period: float = COOKIE_PERIOD) -> None:
+        self._rng = rng
+        self._secret = rng(32)
+        self._previous = self._secret
+        self._version = 0
+        self._rotated = now
+        self.period = period
+
+    def _rotate(self, now: float) -> None:
+        if now - self._rotated >= self.period:
+            self._previous, self._secret = self._secret, self._rng(32)
+            self._version = (self._version + 1) & 0xFF
+            self._rotated = now
+
+    @staticmethod
+    def _cookie(version: int, secret: bytes, nonce: bytes, host: bytes, spi_i: bytes) -> bytes:
+        return bytes((version,)) + hashlib.sha256(nonce + host + spi_i + secret).digest()[:16]
+
+    def check(self, data: bytes, host: str, now: float) -> bytes | None:
+        """None when the IKE_SA_INIT request ``data`` may create an SA (it returns a valid cookie, or
+        it is malformed: the SA refuses that itself); else the COOKIE response to send."""
+        chain = scan_chain(data)
+        if not chain:
+            return None
+        nonce = next((data[a:b] for t, a, b in chain if t == _NONCE), None)
+        if nonce is None:
+            return None
+        self._rotate(now)
+        spi_i, ip = data[:8], _packed(host)
+        t, a, b = chain[0]
+        if t == _NOTIFY and b - a > 4:
+            _, spi_size, ntype = _NOTIFY_HEAD.unpack_from(data, a)
+            if ntype == _COOKIE and spi_size == 0:
+                got = data[a + 4:b]
+                secret = self._secret if got[0] == self._version else self._previous
+                if got == self._cookie(got[0], secret, nonce, ip, spi_i):
+                    return None
+        cookie = self._cookie(self._version, self._secret, nonce, ip, spi_i)
+        length = HEADER_SIZE + 8 + len(cookie)
+        return (HEADER.pack(spi_i, _ZERO_SPI, _NOTIFY, 0x20, _IKE_SA_INIT, FLAG_RESPONSE, 0, length)
+                + _PAYLOAD_HEAD.pack(0, 0, 8 + len(cookie)) + _NOTIFY_HEAD.pack(0, 0, _COOKIE) + cookie)
+
+
+class _Deadlines:
+    """Each SA's next ``get_timer()`` on one heap. A deadline that moves later is only recorded: its
+    heap item re-queues itself when it comes up (most exchanges push an SA's next check out)."""
+
+    __slots__ = ("due", "heap", "seq")
+
+    def __init__(self) -> None:
+        self.due: dict[IkeSaProtocol, float] = {}
+        self.heap: list[tuple[float, int, IkeSaProtocol]] = []
+        self.seq = itertools.count()
+
+    def set(self, sa: IkeSaProtocol, when: float | None) -> None:
+        old = self.due.get(sa)
+        if when is None:
+            if old is not None:
+                del self.due[sa]
+            return
+        self.due[sa] = when
+        if old is not None and old <= when:
+            return
+        heap = self.heap
+        if len(heap) > 2 * len(self.due) + 64:  # mostly stale items: rebuild
+            heap[:] = [(at, next(self.seq), s) for s, at in self.due.items()]
+            heapq.heapify(heap)
+        else:
+            heapq.heappush(heap, (when, next(self.seq), sa))
+
+    def first(self) -> float | None:
+        heap, due = self.heap, self.due
+        while heap:
+            at, _, sa = heap[0]
+            wanted = due.get(sa)
+            if wanted == at:
+                return at
+            heapq.heappop(heap)
+            if wanted is not None and wanted > at:
+                heapq.heappush(heap, (wanted, next(self.seq), sa))
+        return None
+
+    def pop_due(self, now: float) -> Iterator[IkeSaProtocol]:
+        """The SAs due at ``now``, each once; what re-arms for ``now`` waits for the next call."""
+        fired: set[IkeSaProtocol] = set()
+        while (at := self.first()) is not None and at <= now:
+            _, _, sa = heapq.heappop(self.heap)
+            del self.due[sa]
+            if sa not in fired:
+                fired.add(sa)
+                yield sa
+
+
+class Router:
+    """Routes datagrams to IKE SAs of either version and creates responders (module docstring)."""
+
+    def __init__(self, *, rng: Rng, now: float, cookie_threshold: int = COOKIE_THRESHOLD,
+                 max_half_open: int = MAX_HALF_OPEN, per_address_half_open: int = PER_ADDRESS_HALF_OPEN) -> None:
+        self.factories: dict[int, ResponderFactory] = {}
+        self.cookies = CookieJar(rng, now)
+        self.cookie_threshold = cookie_threshold
+        self.max_half_open = max_half_open
+        self.per_address_half_open = per_address_half_open
+        self.by_spi: dict[bytes, IkeSaProtocol] = {}  # every SPI an SA answers on -> the SA
+        self._spis: dict[IkeSaProtocol, list[bytes]] = {}  # live SAs and their SPIs
+        self.by_init: dict[tuple[str, bytes], IkeSaProtocol] = {}  # (peer host, SPIi) of a responder
+        self._init_key: dict[IkeSaProtocol, tuple[str, bytes]] = {}
+        self.half_open: dict[IkeSaProtocol, str] = {}  # responders before IKE_AUTH -> peer host
+        self._per_host: dict[str, int] = {}  # half-open responders per peer host (none: no entry)
+        self.counters = {"unknown-spi": 0, "malformed": 0, "cookies-sent": 0, "half-open-refused": 0,
+                         "half-open-refused-address": 0, "unsupported-version": 0, "no-peer": 0}
+        self._out: list[tuple[bytes, Addr]] = []
+        self._notices: list[Event] = []
+        self._ready: dict[IkeSaProtocol, None] = {}  # SAs with queued output, in order
+        self._deadlines = _Deadlines()
+
+    # -- SAs -------------------------------------------------------------------------------------
+
+    def register(self, major: int, factory: ResponderFactory) -> None:
+        """Responders of ISAKMP major version ``major`` (1: IKEv1, 2: IKEv2) come from ``factory``."""
+        self.factories[major] = factory
+
+    def add(self, sa: IkeSaProtocol) -> None:
+        """Take an SA the daemon created (an initiator) into the routing tables."""
+        sa.on_output = self._wake
+        sa.on_spi = self._on_spi
+        self._spis[sa] = []
+        self._on_spi(sa, sa.local_spi, True)
+        self._ready[sa] = None
+        self._deadlines.set(sa, sa.get_timer())
+
+    def remove(self, sa: IkeSaProtocol) -> None:
+        """Forget ``sa`` (closed, or given up by the daemon); idempotent."""
+        for spi in self._spis.pop(sa, ()):
+            if self.by_spi.get(spi) is sa:
+                del self.by_spi[spi]
+        key = self._init_key.pop(sa, None)
+        if key is not None and self.by_init.get(key) is sa:
+            del self.by_init[key]
+        self._settled(sa)
+        self._deadlines.set(sa, None)
+
+    def sas(self) -> list[IkeSaProtocol]:
+        return list(self._spis)
+
+    def touch(self, sa: IkeSaProtocol) -> None:
+        """The daemon operated on ``sa`` directly (delete, rekey, create_child): its timer may move."""
+        if sa in self._spis:
+            self._deadlines.set(sa, sa.get_timer())
+
+    def _on_spi(self, sa: IkeSaProtocol, spi: bytes, present: bool) -> None:
+        spis = self._spis.get(sa)
+        if spis is None:
+            return
+        if present:
+            self.by_spi[spi] = sa
+            spis.append(spi)
+        elif spi in spis:
+            spis.remove(spi)
+            if self.by_spi.get(spi) is sa:
+                del self.by_spi[spi]
+
+    def _wake(self, sa: IkeSaProtocol) -> None:
+        self._ready[sa] = None
+
+    def _settled(self, sa: IkeSaProtocol) -> None:
+        """``sa`` is no longer half-open (established, or gone)."""
+        host = self.half_open.pop(sa, None)
+        if host is not None:
+            n = self._per_host[host] - 1
+            if n:
+                self._per_host[host] = n
+            else:
+                del self._per_host[host]
+
+    # -- input -----------------------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, addr: Addr, now: float) -> IkeSaProtocol | None:
+        """Deliver ``data``; returns the SA that took it (None: dropped, or answered statelessly)."""
+        if len(data) < HEADER_SIZE or int.from_bytes(data[24:28], "big") != len(data):
+            self._drop("malformed", addr, "truncated IKE message, or its length field is wrong")
+            return None
+        spi_i, spi_r, major, exchange, flags = data[:8], data[8:16], data[17] >> 4, data[18], data[19]
+        if major == 2:
+            sa = self.by_spi.get(spi_r if flags & FLAG_INITIATOR else spi_i)
+            first = (flags & (FLAG_INITIATOR | FLAG_RESPONSE) == FLAG_INITIATOR and exchange == _IKE_SA_INIT)
+        elif major == 1 and 1 in self.factories:
+            sa = self.by_spi.get(spi_r) or self.by_spi.get(spi_i)
+            first = exchange in _V1_FIRST
+        else:  # IKEv1 before its factory is registered is not parsed as IKEv2 either
+            self._drop("unsupported-version", addr, f"ISAKMP version {major}.{data[17] & 15} is not enabled")
+            return None
+        if sa is None and first:
+            sa = self.by_init.get((addr[1][0], spi_i))
+            if sa is None and spi_r == _ZERO_SPI:
+                sa = self._new_responder(major, data, addr, now)
+                if sa is None:
+                    return None
+        if sa is None:
+            self._drop("unknown-spi", addr, f"unknown SPIs {spi_i.hex()}/{spi_r.hex()}")
+            return None
+        sa.receive_datagram(data, addr, now)
+        self._deadlines.set(sa, sa.get_timer())
+        return sa
+
+    def _new_responder(self, major: int, data: bytes, addr: Addr, now: float) -> IkeSaProtocol | None:
+        factory = self.factories.get(major)
+        if factory is None:
+            self._drop("unsupported-version", addr, f"IKEv{major} is not enabled")
+            return None
+        host = addr[1][0]
+        crowded = len(self.half_open)
+        if crowded >= self.max_half_open:
+            self._drop("half-open-refused", addr, f"{crowded} IKE SAs are half-open (the limit)")
+            return None
+        if crowded >= self.cookie_threshold:
+            if major == 2:
+                reply = self.cookies.check(data, host, now)
+                if reply is not None:
+                    self.counters["cookies-sent"] += 1
+                    self._out.append((reply, addr))
+                    self._notice("cookies-sent", addr, f"answered with a COOKIE: {crowded} IKE SAs are half-open")
+                    return None
+            if self._per_host.get(host, 0) >= self.per_address_half_open:
+                self._drop("half-open-refused-address", addr,
+                           f"{self._per_host[host]} IKE SAs from this address are half-open (the limit)")
+                return None
+        sa = factory(data, addr, now)
+        if sa is None:  # the factory's refusal (no peer): it reports that itself
+            self.counters["no-peer"] += 1
+            return None
+        self.add(sa)
+        key = (host, data[:8])
+        self.by_init[key] = sa
+        self._init_key[sa] = key
+        self.half_open[sa] = host
+        self._per_host[host] = self._per_host.get(host, 0) + 1
+        return sa
+
+    def _drop(self, reason: str, addr: Addr, detail: str) -> None:
+        self.counters[reason] += 1
+        self._notice(reason, addr, detail)
+
+    def _notice(self, reason: str, addr: Addr, detail: str) -> None:
+        self._notices.append(MessageDropped(addr[1], reason, detail))
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        return self._deadlines.first()
+
+    def handle_timer(self, now: float) -> None:
+        for sa in list(self._deadlines.pop_due(now)):
+            sa.handle_timer(now)
+            self._deadlines.set(sa, sa.get_timer())
+
+    # -- output ----------------------------------------------------------------------------------
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
+        out, self._out = self._out, []
+        for sa in self._ready:
+            out += sa.datagrams_to_send(now)
+        self._prune()
+        return out
+
+    def next_event(self) -> tuple[IkeSaProtocol | None, Event] | None:
+        """The next event of any SA (the router's own reports come with ``None``)."""
+        if self._notices:
+            return None, self._notices.pop(0)
+        for sa in self._ready:
+            event = sa.next_event()
+            if event is not None:
+                self._track(sa, event)
+                return sa, event
+        self._prune()
+        return None
+
+    def events(self) -> list[tuple[IkeSaProtocol | None, Event]]:
+        out = []
+        while (item := self.next_event()) is not None:
+            out.append(item)
+        return out
+
+    def _track(self, sa: IkeSaProtocol, event: Event) -> None:
+        if isinstance(event, IkeSaEstablished):
+            self._settled(sa)
+        elif isinstance(event, IkeSaDeleted):
+            self.remove(sa)
+
+    def _prune(self) -> None:
+        if self._ready:
+            self._ready = {sa: None for sa in self._ready if not sa.idle()}
+
+    @property
+    def half_open_by_address(self) -> dict[str, int]:
+        return dict(self._per_host)
+
