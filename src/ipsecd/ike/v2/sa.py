@@ -39,6 +39,7 @@ from .config import ChildConfig, IkeConfig, ModeConfigLease
 from .proposals import IkeAlgs
 from .protect import Protection
 from .redundant import RedundantSa
+from .state import IkeState, Trigger, transition
 from .task_manager import TaskManager
 
 SpiAlloc = Callable[[IpsecProto], int]
@@ -123,7 +124,7 @@ class IkeSa:
         self.last_rx = now
         self.spi_i = rng(8) if initiator else b""
         self.spi_r = b"" if initiator else rng(8)
-        self.state = "connecting"  # connecting | established | deleting | closed
+        self.state = IkeState.CONNECTING  # see state.py: changed only through advance()
         self.nonce_i = b""
         self.nonce_r = b""
         self.init_request = b""  # our/their IKE_SA_INIT request as sent (AUTH signs it)
@@ -176,9 +177,13 @@ class IkeSa:
         """Messages dropped (malformed, unexpected), failing integrity, and retransmissions answered."""
         return {"dropped": self.n_dropped, "bad-integrity": self.n_bad_integrity, "retransmits": self.n_retransmits}
 
+    def advance(self, trigger: Trigger) -> None:
+        """Move along the state table (state.py); a transition it lacks raises IkeStateError."""
+        self.state = transition(self.state, trigger)
+
     @property
     def closed(self) -> bool:
-        return self.state == "closed"
+        return self.state == IkeState.CLOSED
 
     @property
     def local_spi(self) -> bytes:
@@ -192,7 +197,7 @@ class IkeSa:
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         self.now = now
-        if self.state == "closed":
+        if self.state == IkeState.CLOSED:
             return
         try:
             msg = Message.decode(data)
@@ -253,7 +258,7 @@ class IkeSa:
         return event
 
     def get_timer(self) -> float | None:
-        if self.state == "closed":
+        if self.state == IkeState.CLOSED:
             return None
         due = self._maintenance_due()
         retransmit = self.tm.next_timeout()
@@ -266,23 +271,23 @@ class IkeSa:
 
     def handle_timer(self, now: float) -> None:
         self.now = now
-        if self.state == "closed":
+        if self.state == IkeState.CLOSED:
             return
         for extra in list(self.redundant.values()):
             self._on_redundant(extra, extra.on_timer(now), self.addr)
         self.tm.on_timer(now)
-        if self.state == "established":
+        if self.state == IkeState.ESTABLISHED:
             self.tm.maintenance(now)
-        elif self.state == "connecting" and not self.is_initiator and now >= self.created + HALF_OPEN_TIMEOUT:
+        elif self.state == IkeState.CONNECTING and not self.is_initiator and now >= self.created + HALF_OPEN_TIMEOUT:
             self.close("half-open: no IKE_AUTH from the peer")
 
     def _maintenance_due(self) -> float | None:
         """The earliest of DPD, the IKE SA's rekey and expiry, its children's rekeys and expiries
         (the daemon asks after every message: no lists built)."""
         state = self.state
-        if state == "connecting" and not self.is_initiator:
+        if state == IkeState.CONNECTING and not self.is_initiator:
             return self.created + HALF_OPEN_TIMEOUT
-        if state != "established":
+        if state != IkeState.ESTABLISHED:
             return None
         due = self.rekey_at
         if self.expire_at is not None and (due is None or self.expire_at < due):
@@ -361,7 +366,7 @@ class IkeSa:
         self.algs, self.keys = gen.algs, gen.keys  # its nonces were used up deriving those keys
         self.protection = Protection.for_role(gen.algs, gen.keys, gen.initiator, self.rng)
         self.tm.reset_windows()
-        self.state = "established"
+        self.advance(Trigger.GENERATION_SWITCHED)
         self.start_lifetime()
         self._spi_moved(old, False)
         self._spi_moved(self.local_spi, True)
@@ -433,9 +438,9 @@ class IkeSa:
 
     def close(self, reason: str, *, notify_children: bool = True) -> None:
         """The IKE SA is gone: children go with it (RFC 7296 §1.4.1)."""
-        if self.state == "closed":
+        if self.state == IkeState.CLOSED:
             return
-        self.state = "closed"
+        self.advance(Trigger.CLOSED)
         if notify_children:
             for spi, child in list(self.children.items()):
                 self.emit(ChildSaDeleted(child.config.name, spi, child.outbound.spi, reason))

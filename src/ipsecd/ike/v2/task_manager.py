@@ -25,6 +25,7 @@ from ipsecd.wire.ikev2.rules import check_payloads
 
 from ..errors import IkeProtocolError, InvalidMessageError
 from ..events import NegotiationFailed, PeerDead
+from .state import IkeState
 from .tasks.base import NEED_MORE, AwaitVerdict, Retry, Task
 from .tasks.child_create import ChildCreate
 from .tasks.child_delete import ChildDelete
@@ -119,7 +120,7 @@ class TaskManager:
         """Delete the IKE SA; ``rekeyed``: only the old one, the new generation takes over after;
         ``expired``: the lifetime of this generation ran out (never carried over to a rekeyed one)."""
 
-        if self.sa.state != "established":
+        if self.sa.state != IkeState.ESTABLISHED:
             self.sa.close("deleted before it was established")
             return
         if rekeyed:
@@ -173,9 +174,9 @@ class TaskManager:
     def kick(self, now: float) -> None:
         """Start the next queued exchange if none is outstanding (window size 1)."""
         sa = self.sa
-        if self.active is not None or not self.queue or sa.state == "closed":
+        if self.active is not None or not self.queue or sa.state == IkeState.CLOSED:
             return
-        if self.queue[0].type not in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH) and sa.state != "established":
+        if self.queue[0].type not in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH) and sa.state != IkeState.ESTABLISHED:
             return
         ex = self.queue.pop(0)
         ex.mid = self.mid_out
@@ -235,7 +236,7 @@ class TaskManager:
                     ex.mid = self.mid_out
                 self._send_request(ex, sa.now)
                 return
-            if sa.state == "closed":
+            if sa.state == IkeState.CLOSED:
                 self.active = None
                 return
         self.active = None
@@ -299,7 +300,7 @@ class TaskManager:
                 return
             except WireError:
                 raise InvalidMessageError("undecodable SK content") from None
-            if sa.state == "connecting" and h.exchange != ExchangeType.IKE_AUTH:
+            if sa.state == IkeState.CONNECTING and h.exchange != ExchangeType.IKE_AUTH:
                 sa.n_dropped += 1
                 return
         sa.last_rx = sa.now
@@ -357,7 +358,7 @@ class TaskManager:
 
     def _after_answer(self, h: Header, fatal: bool) -> None:
         sa = self.sa
-        if h.exchange == ExchangeType.IKE_AUTH and sa.state == "established":
+        if h.exchange == ExchangeType.IKE_AUTH and sa.state == IkeState.ESTABLISHED:
             sa.finish_handshake()
         if fatal:
             sa.close(f"{h.exchange.name} refused")
@@ -369,7 +370,7 @@ class TaskManager:
     def provide_verdict(self, token: object, result: object) -> None:
         """The outside verdict for a parked request: its exchange goes on; unknown tokens are ignored."""
         parked = self.parked
-        if parked is None or parked.token != token or self.sa.state == "closed":
+        if parked is None or parked.token != token or self.sa.state == IkeState.CLOSED:
             return
         self.parked = None
         self._answer(parked.header, parked.msg, parked.tasks, parked.index, parked.addr, (result,))
@@ -425,7 +426,7 @@ class TaskManager:
         for task in ex.tasks:
             task.failed("no response")
         detail = f"no response to {ex.type.name} after {rt.tries} retransmissions"
-        if sa.state == "established":
+        if sa.state == IkeState.ESTABLISHED:
             sa.emit(PeerDead(sa.addr[1], detail))
         else:
             sa.emit(NegotiationFailed(ex.type.name, "TIMEOUT", detail, fatal=True))

@@ -34,6 +34,7 @@ from ...events import ChildSaInstalled, NegotiationFailed
 from ..child import ChildSa
 from ..config import ChildConfig
 from ..proposals import ChildAlgs, child_algs, child_proposals, describe, explain, proposal_contains, select
+from ..state import IkeState
 from ..ts import covering, host_ts, is_within, local_remote, narrow, sa_selectors, to_selector, to_ts
 from .base import Retry, Task
 from .ike_init import NONCE_SIZE
@@ -98,7 +99,7 @@ class ChildCreate(Task):
         super().__init__(sa)
         self.config = config
         self.rekey = rekey
-        self.in_ike_auth = sa.state != "established"  # the first CHILD_SA rides on IKE_AUTH
+        self.in_ike_auth = sa.state != IkeState.ESTABLISHED  # the first CHILD_SA rides on IKE_AUTH
         self.my_spi = 0
         self.peer_spi = 0
         self.offered: list[Proposal] = []
@@ -124,7 +125,7 @@ class ChildCreate(Task):
         assert cfg is not None
         # decided now, not when queued: the CHILD_SAs of further policies are queued with IKE_AUTH,
         # before the IKE SA is up, yet go out as CREATE_CHILD_SA (with their own nonce and KE)
-        self.in_ike_auth = sa.state != "established"
+        self.in_ike_auth = sa.state != IkeState.ESTABLISHED
         if not self.my_spi:
             self.my_spi = sa.spi_alloc(IpsecProto.ESP)
         spi = struct.pack("!I", self.my_spi)
@@ -163,7 +164,7 @@ class ChildCreate(Task):
         sa = self.sa
         cfg = self.config
         assert cfg is not None
-        if sa.state != "established":
+        if sa.state != IkeState.ESTABLISHED:
             return
         invalid_ke = msg.notify(NotifyType.INVALID_KE_PAYLOAD)
         if invalid_ke is not None and not self.in_ike_auth and len(invalid_ke.data) == 2:

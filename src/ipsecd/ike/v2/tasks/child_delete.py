@@ -16,6 +16,7 @@ from ipsecd.wire.ikev2.payloads.base import Payload
 from ipsecd.wire.ikev2.payloads.notify import DeletePayload
 
 from ...events import ChildSaDeleted
+from ..state import IkeState
 from .base import Task
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class ChildDelete(Task):
                     self.children.append(child)
 
     def build_r(self, out: list[Payload]) -> None:
-        if self.sa.state == "closed" or not self.children:
+        if self.sa.state == IkeState.CLOSED or not self.children:
             return
         mine = [c for c in self.children if not c.deleting or c.inbound.spi in self.sa.children]
         out.append(DeletePayload(ProtocolId.ESP, [struct.pack("!I", c.inbound.spi) for c in mine]))

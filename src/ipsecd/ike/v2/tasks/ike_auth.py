@@ -27,6 +27,7 @@ from ...auth import AuthContext, Authenticator, authenticator_for
 from ...errors import IkeProtocolError
 from ...events import AuthenticationFailed, IkeSaEstablished
 from ..config import format_identity, parse_identity
+from ..state import Trigger
 from .base import Task
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class IkeAuth(Task):
     def _established(self) -> None:
         sa = self.sa
         assert sa.algs is not None
-        sa.state = "established"
+        sa.advance(Trigger.AUTHENTICATED)
         sa.local_id = format_identity(self.my_id.id_type, self.my_id.data)
         sa.start_lifetime()
         sa.emit(IkeSaEstablished(sa.local_spi, sa.remote_spi, sa.is_initiator, sa.addr[0], sa.addr[1],

@@ -19,6 +19,7 @@ from ipsecd.wire.ikev2.payloads.base import Payload
 from ipsecd.wire.ikev2.payloads.cp import CpPayload
 
 from ...events import AddressLeased, VirtualIpAssigned
+from ..state import IkeState
 from .base import Task
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class IkeConfigTask(Task):
 
     def process_i(self, msg: Message) -> None:
         cp = msg.get(CpPayload)
-        if cp is None or cp.cfg_type != CfgType.CFG_REPLY or self.sa.state != "established":
+        if cp is None or cp.cfg_type != CfgType.CFG_REPLY or self.sa.state != IkeState.ESTABLISHED:
             return
         addresses = tuple(a for v in cp.values(_ADDR_V4) + cp.values(_ADDR_V6) if (a := _addr(v)) is not None)
         dns = tuple(a for v in cp.values(_DNS_V4) + cp.values(_DNS_V6) if (a := _addr(v)) is not None)

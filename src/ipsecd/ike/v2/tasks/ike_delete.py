@@ -13,6 +13,7 @@ from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
 from ipsecd.wire.ikev2.payloads.notify import DeletePayload
 
+from ..state import Trigger
 from .base import Task
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class IkeDelete(Task):
 
     def build_i(self, out: list[Payload]) -> None:
         if not self.rekeyed:
-            self.sa.state = "deleting"
+            self.sa.advance(Trigger.DELETE_SENT)
         out.append(DeletePayload(ProtocolId.IKE))
 
     def process_i(self, msg: Message) -> None:

@@ -32,6 +32,7 @@ from ipsecd.wire.ikev2.payloads.simple import KePayload, NoncePayload
 from ...errors import IkeProtocolError
 from ...events import NegotiationFailed
 from ..proposals import IkeAlgs, explain, ike_algs, ike_proposals, proposal_contains, select
+from ..state import IkeState
 from .base import Retry, Task
 from .ike_init import NONCE_SIZE
 
@@ -132,7 +133,7 @@ class IkeRekey(Task):
 
     def process_r(self, msg: Message) -> None:
         sa = self.sa
-        if sa.pending is not None or sa.state != "established":
+        if sa.pending is not None or sa.state != IkeState.ESTABLISHED:
             raise IkeProtocolError(NotifyType.TEMPORARY_FAILURE, "IKE SA rekey or delete already in progress")
         sa_p, ke_p, nonce_p = msg.get(SaPayload), msg.get(KePayload), msg.get(NoncePayload)
         assert sa_p is not None and nonce_p is not None
