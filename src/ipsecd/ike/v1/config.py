@@ -1,0 +1,53 @@
+"""IKEv1-only settings of a peer and profile, next to the version-neutral ``IkeConfig``.
+
+The daemon maps RouterOS rows into these: ``exchange-mode`` (main, aggressive), the profile's
+``lifebytes``, ``proposal-check`` (obey, claim, strict, exact: the manual's lifetime rules for the
+responder), ``dpd-maximum-failures``, and which NAT-T vendor IDs we announce (RFC 3947 and the
+drafts by default; a peer stuck on draft-02 is served by announcing only that). ``IkeConfig`` of
+``ike/v2/config.py`` carries everything both versions share (addresses, PSK, identities, profile
+proposals, policies as ``ChildConfig``, lifetime, DPD interval, retransmission), so one configuration
+mapping serves both. ``ah`` names the policies whose ``ipsec-protocols`` is ``ah``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ipsecd.wire.ikev1 import vendor
+from ipsecd.wire.ikev1.enums import NotifyType
+
+from ..errors import IkeError
+
+
+class ExchangeMode(enum.Enum):
+    MAIN = "main"
+    AGGRESSIVE = "aggressive"
+
+
+class ProposalCheck(enum.Enum):
+    OBEY = "obey"  # take the initiator's lifetime
+    CLAIM = "claim"  # the shorter of both, and tell the initiator (RESPONDER-LIFETIME)
+    STRICT = "strict"  # refuse a longer one, take a shorter one
+    EXACT = "exact"  # lifetimes must be equal
+
+
+@dataclass(frozen=True, slots=True)
+class Ikev1Options:
+    exchange_mode: ExchangeMode = ExchangeMode.MAIN
+    lifebytes: int = 0  # phase-1 kilobytes (sent, administrative only)
+    proposal_check: ProposalCheck = ProposalCheck.OBEY
+    dpd_max_failures: int = 5
+    natt_vids: tuple[bytes, ...] = (vendor.NATT_RFC3947, *vendor.NATT_DRAFTS)
+    ah: frozenset[str] = frozenset()  # ChildConfig names negotiated with AH instead of ESP
+    responder_timeout: float = 30.0  # a half-open responder SA is forgotten after this
+
+
+class V1ProtocolError(IkeError):
+    """An IKEv1 message is refused with ``notify``; ``detail`` is for the operator log, never sent."""
+
+    def __init__(self, notify: NotifyType, detail: str, *, fatal: bool = True) -> None:
+        super().__init__(f"{notify.name}: {detail}")
+        self.notify = notify
+        self.detail = detail
+        self.fatal = fatal
