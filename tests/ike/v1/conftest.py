@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import ip_network
 from typing import Any
 
+from ipsecd.ike.auth import StaticCredentials
 from ipsecd.ike.events import Event
 from ipsecd.ike.v1.config import Ikev1Options
 from ipsecd.ike.v1.sa import Ikev1Sa
@@ -28,8 +29,8 @@ def child(name: str = "net", local: str = "10.1.0.0/16", remote: str = "10.2.0.0
 
 
 def configs(i: dict[str, Any] | None = None, r: dict[str, Any] | None = None) -> tuple[IkeConfig, IkeConfig]:
-    ic = IkeConfig(I_ADDR, R_ADDR, PSK, proposals=PROP, children=(child(),), dpd_interval=None)
-    rc = IkeConfig(R_ADDR, I_ADDR, PSK, proposals=PROP, dpd_interval=None,
+    ic = IkeConfig(I_ADDR, R_ADDR, StaticCredentials(PSK), proposals=PROP, children=(child(),), dpd_interval=None)
+    rc = IkeConfig(R_ADDR, I_ADDR, StaticCredentials(PSK), proposals=PROP, dpd_interval=None,
                    children=(child(local="10.2.0.0/16", remote="10.1.0.0/16"),))
     return replace(ic, **(i or {})), replace(rc, **(r or {}))
 

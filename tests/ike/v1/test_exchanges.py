@@ -6,6 +6,7 @@ from dataclasses import replace
 from ipaddress import ip_network
 
 from ipsecd.crypto import keymat
+from ipsecd.ike.auth import StaticCredentials
 from ipsecd.ike.events import ChildSaInstalled, IkeSaEstablished
 from ipsecd.ike.v1.config import ExchangeMode, Ikev1Options
 from ipsecd.ike.v2.config import ChildProposal
@@ -61,9 +62,9 @@ def test_aggressive_mode_with_fqdn_ids() -> None:
 
 def test_aggressive_responder_picks_the_psk_by_id() -> None:
     opts = Ikev1Options(exchange_mode=ExchangeMode.AGGRESSIVE)
-    icfg, rcfg = configs(i={"my_id": "key-id:bob", "psk": b"bob's secret"})
-    bob = replace(rcfg, psk=b"bob's secret")
-    rcfg = replace(rcfg, psk=b"someone else's", identity_for=lambda text: bob if text == "key-id:bob" else None)
+    icfg, rcfg = configs(i={"my_id": "key-id:bob", "credentials": StaticCredentials(b"bob's secret")})
+    bob = replace(rcfg, credentials=StaticCredentials(b"bob's secret"))
+    rcfg = replace(rcfg, credentials=StaticCredentials(b"someone else's"), identity_for=lambda text: bob if text == "key-id:bob" else None)
     pair = V1Pair(icfg, rcfg, opts, opts)
     _established(pair)
 

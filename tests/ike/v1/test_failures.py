@@ -7,6 +7,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ipsecd.ike.auth import StaticCredentials
 from ipsecd.ike.events import (
     AuthenticationFailed,
     ChildSaDeleted,
@@ -30,7 +31,7 @@ def _kind(data: bytes) -> tuple[ExchangeType, int]:
 
 
 def test_wrong_psk() -> None:
-    icfg, rcfg = configs(r={"psk": b"another secret"})
+    icfg, rcfg = configs(r={"credentials": StaticCredentials(b"another secret")})
     pair = V1Pair(icfg, rcfg)
     pair.pump()
     auth, = pair.of("r", AuthenticationFailed)

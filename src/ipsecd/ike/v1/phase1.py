@@ -40,6 +40,7 @@ from ipsecd.wire.ikev1.payloads import (
 )
 from ipsecd.wire.ikev1.sa import SaPayload
 
+from ..v2.config import IkeConfig
 from .config import V1ProtocolError
 from .crypt import Phase1Keys
 from .exchange import Exchange
@@ -158,8 +159,23 @@ class Phase1(Exchange):
     def derive(self) -> None:
         sa = self.sa
         assert self.algs is not None
-        self.skeyid = keymat.skeyid_psk(self.algs.hash.name, sa.config.psk, self.ni, self.nr)
+        self.skeyid = keymat.skeyid_psk(self.algs.hash.name, self.psk(sa.config), self.ni, self.nr)
         sa.keys = Phase1Keys.derive(self.algs, self.skeyid, self.g_xy, sa.cky_i, sa.cky_r, self.g_xi, self.g_xr)
+
+    def psk(self, cfg: IkeConfig) -> bytes:
+        """The key between our identity and the peer's (as configured until the peer showed its own),
+        from the daemon's CredentialProvider."""
+        sa = self.sa
+        local = identity_text(identity_payload(cfg.my_id, sa.addr[0][0]))
+        remote = sa.remote_id
+        if not remote:
+            configured = cfg.remote_id if cfg.remote_id not in ("auto", "ignore") else "auto"
+            remote = identity_text(identity_payload(configured, sa.addr[1][0]))
+        key = cfg.credentials.shared_key(local, remote)
+        if not key:
+            raise V1ProtocolError(NotifyType.AUTHENTICATION_FAILED, f"no pre-shared key for {local} and {remote}:"
+                                  " set secret=")
+        return key
 
     def hash_i(self, id_b: bytes) -> bytes:
         sa = self.sa
@@ -186,7 +202,7 @@ class Phase1(Exchange):
         cfg = sa.config
         if cfg.identity_for is not None:
             other = cfg.identity_for(text)
-            if other is None or not hmac.compare_digest(other.psk, cfg.psk):
+            if other is None or not hmac.compare_digest(self.psk(other), self.psk(cfg)):
                 raise V1ProtocolError(NotifyType.INVALID_ID_INFORMATION, f"no identity for ID {text!r}")
         elif cfg.remote_id not in ("auto", "ignore"):
             wanted = identity_text(identity_payload(cfg.remote_id, sa.addr[1][0]))
