@@ -109,6 +109,7 @@ class IkeConfig:
     identity_for: Callable[[str], IkeConfig | None] | None = field(default=None, repr=False)
     name: str = ""
     auth_method: str = "pre-shared-key"
+    window_size: int = 1  # requests of the peer processed at once (RFC 7296 §2.3; 1 as strongSwan's default)
 
 
 @lru_cache(maxsize=4096)
@@ -146,6 +147,8 @@ def format_identity(id_type: IdType, data: bytes) -> str:
 def validate(config: IkeConfig) -> None:
     """Raise ConfigError naming the first thing that cannot work."""
     authenticator_for(config.auth_method, config.credentials)
+    if not 1 <= config.window_size <= 0xFFFFFFFF:
+        raise ConfigError(f"window size {config.window_size}: 1 or more")
     if config.auth_method == "pre-shared-key" and not config.credentials.shared_key(config.my_id, config.remote_id):
         raise ConfigError("identity has no secret: set secret= (pre-shared key)")
     try:

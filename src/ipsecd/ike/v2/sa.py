@@ -96,6 +96,7 @@ class IkeSa:
         "now",
         "on_output",
         "on_spi",
+        "peer_window",
         "pending",
         "protection",
         "redundant",
@@ -110,6 +111,7 @@ class IkeSa:
         "switch_pending",
         "tm",
         "virtual_ips",
+        "window",
     )
 
     def __init__(self, config: IkeConfig, *, initiator: bool, rng: Rng, spi_alloc: SpiAlloc, now: float,
@@ -148,6 +150,10 @@ class IkeSa:
         # §2.8.2 collision leftovers by our SPI, until deleted (see _NO_REDUNDANT)
         self.redundant: dict[bytes, RedundantSa] = _NO_REDUNDANT
         self.n_dropped = self.n_bad_integrity = self.n_retransmits = 0
+        # message-ID windows (RFC 7296 §2.3): the peer's requests we take at once (announced with
+        # SET_WINDOW_SIZE when above 1), and our requests the peer takes at once (its announcement)
+        self.window = config.window_size
+        self.peer_window = 1
         # output queues, None while empty (most of an SA's life): no list per idle SA
         self._out: list[tuple[bytes, Addr]] | None = None
         self._events: list[Event] | None = None

@@ -1,7 +1,11 @@
 """Queues exchanges, runs their tasks, keeps the message-ID windows and retransmits (RFC 7296 §2.1–§2.3).
 
-* Window size 1 in both directions: one request of ours outstanding at a time; the peer's request
-  must carry exactly the next expected message ID. A retransmitted request (the previous ID) gets the
+* Message-ID windows (§2.3) are properties of the SA: ``sa.window`` is how many of the peer's
+  requests we accept at once (announced with SET_WINDOW_SIZE by the ``ike_window`` task when above
+  1), ``sa.peer_window`` how many of ours may be outstanding (the peer's announcement; 1 until then).
+  Concurrent exchanges are those that only touch CHILD_SAs (create, rekey, delete) and DPD; the
+  handshake, an IKE SA rekey and an IKE SA delete run alone. A request in
+  [next expected, next expected + window) is processed, in any order; one already answered gets its
   cached response again without being processed twice (§2.1); anything else is dropped.
 * Retransmission with back-off: strongSwan's 4 s × 1.8^n with 5 retransmissions; then the exchange
   failed, and for an established SA the peer is dead (§2.4).
@@ -38,6 +42,7 @@ from .tasks.ike_dpd import IkeDpd
 from .tasks.ike_init import IkeInit
 from .tasks.ike_natd import IkeNatd
 from .tasks.ike_rekey import IkeRekey
+from .tasks.ike_window import IkeWindow
 
 if TYPE_CHECKING:
     from ..sa import Addr
@@ -69,17 +74,23 @@ class Parked:
     addr: Addr
 
 
+def _exclusive(ex: Exchange) -> bool:
+    """An exchange that runs alone: the handshake, an IKE SA rekey or delete (they change the SA)."""
+    return ex.type in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH) or any(
+        isinstance(t, IkeRekey | IkeDelete) for t in ex.tasks)
+
+
 class TaskManager:
-    __slots__ = ("active", "cached", "continuing", "graced", "last_tx", "mid_in", "mid_out", "parked", "queue",
+    __slots__ = ("active", "answers", "continuing", "graced", "last_tx", "mid_in", "mid_out", "parked", "queue",
                  "sa")
 
     def __init__(self, sa: IkeSa) -> None:
         self.sa = sa
         self.queue: list[Exchange] = []
-        self.active: Exchange | None = None
-        self.mid_out = 0
-        self.mid_in = 0
-        self.cached: tuple[int, bytes] | None = None
+        self.active: dict[int, Exchange] = {}  # our outstanding requests by message ID
+        self.mid_out = 0  # the message ID of our next request
+        self.mid_in = 0  # the lowest message ID of the peer's not yet answered
+        self.answers: dict[int, bytes] = {}  # our responses to the last ``window`` requests (§2.1)
         self.last_tx = sa.now
         self.graced = False  # this generation's hard expiry was already put off once for a late rekey
         self.parked: Parked | None = None  # a request waiting for provide_verdict
@@ -90,7 +101,7 @@ class TaskManager:
     def initiate_ike(self, now: float) -> None:
         sa = self.sa
         self.queue.append(Exchange(ExchangeType.IKE_SA_INIT, [IkeCookie(sa), IkeInit(sa), IkeNatd(sa)]))
-        auth: list[Task] = [IkeAuth(sa), IkeConfigTask(sa)]
+        auth: list[Task] = [IkeAuth(sa), IkeConfigTask(sa), IkeWindow(sa)]
         if sa.config.children:
             auth.append(ChildCreate(sa, sa.config.children[0]))
         self.queue.append(Exchange(ExchangeType.IKE_AUTH, auth))
@@ -107,7 +118,7 @@ class TaskManager:
     def creating(self, policy_id: str) -> bool:
         """A CHILD_SA for ``policy_id`` is queued or being negotiated (not a rekey): a repeated
         Acquire must not start a second one."""
-        exchanges = self.queue if self.active is None else [self.active, *self.queue]
+        exchanges = [*self.active.values(), *self.queue]
         return any(isinstance(t, ChildCreate) and t.rekey is None and t.config is not None
                    and t.config.policy_id == policy_id for x in exchanges for t in x.tasks)
 
@@ -135,26 +146,23 @@ class TaskManager:
         sa = self.sa
         if sa.pending is not None or sa.switch_pending:
             return True
-        exchanges = [*self.queue, *([self.active] if self.active is not None else [])]
+        exchanges = [*self.queue, *self.active.values()]
         return any(isinstance(t, IkeRekey) or (isinstance(t, IkeDelete) and t.rekeyed)
                    for ex in exchanges for t in ex.tasks)
 
     def active_ike_rekey(self) -> IkeRekey | None:
         """Our own IKE SA rekey awaiting its response (a collision partner, §2.8.2)."""
 
-        if self.active is None:
-            return None
-        return next((t for t in self.active.tasks if isinstance(t, IkeRekey)), None)
+        return next((t for ex in self.active.values() for t in ex.tasks if isinstance(t, IkeRekey)), None)
 
     def reset_windows(self) -> None:
         """A new IKE SA generation starts its message IDs at zero (§2.18); an exchange of ours still
         outstanding on the old SA is started again on the new one."""
         self.mid_out = self.mid_in = 0
-        self.cached = None
+        self.answers = {}
         self.graced = False
-        if self.active is not None:
-            self.queue.insert(0, Exchange(self.active.type, self.active.tasks))
-            self.active = None
+        self.queue[:0] = [Exchange(ex.type, ex.tasks) for _, ex in sorted(self.active.items())]
+        self.active = {}
         # the old generation's lifetime ended with it: its expiry DELETE must not hit the new SA
         self.queue = [ex for ex in self.queue if not any(isinstance(t, IkeDelete) and t.expired for t in ex.tasks)]
 
@@ -169,19 +177,23 @@ class TaskManager:
         self.kick(self.sa.now)
 
     def busy(self) -> bool:
-        return self.active is not None or bool(self.queue)
+        return bool(self.active) or bool(self.queue)
 
     def kick(self, now: float) -> None:
-        """Start the next queued exchange if none is outstanding (window size 1)."""
+        """Start queued exchanges, in order, as far as the peer's window and exclusivity allow."""
         sa = self.sa
-        if self.active is not None or not self.queue or sa.state == IkeState.CLOSED:
-            return
-        if self.queue[0].type not in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH) and sa.state != IkeState.ESTABLISHED:
-            return
-        ex = self.queue.pop(0)
-        ex.mid = self.mid_out
-        self.active = ex
-        self._send_request(ex, now)
+        while self.queue and sa.state != IkeState.CLOSED:
+            ex = self.queue[0]
+            if ex.type not in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH) and sa.state != IkeState.ESTABLISHED:
+                return
+            if self.active and (_exclusive(ex) or self.mid_out >= min(self.active) + sa.peer_window
+                                or any(_exclusive(x) for x in self.active.values())):
+                return
+            self.queue.pop(0)
+            ex.mid = self.mid_out
+            self.mid_out += 1
+            self.active[ex.mid] = ex
+            self._send_request(ex, now)
 
     def _send_request(self, ex: Exchange, now: float) -> None:
         sa = self.sa
@@ -205,8 +217,8 @@ class TaskManager:
 
     def on_response(self, msg: Message, data: bytes, addr: Addr) -> None:
         sa = self.sa
-        ex = self.active
-        if ex is None or msg.header.message_id != ex.mid or msg.header.exchange != ex.type:
+        ex = self.active.get(msg.header.message_id)
+        if ex is None or msg.header.exchange != ex.type:
             sa.n_dropped += 1
             return
         try:
@@ -232,15 +244,16 @@ class TaskManager:
                     more.append(task)
             except Retry:
                 if ex.type != ExchangeType.IKE_SA_INIT:  # that exchange is done: the retry is a new one
-                    self.mid_out += 1
+                    del self.active[ex.mid]
                     ex.mid = self.mid_out
+                    self.mid_out += 1
+                    self.active[ex.mid] = ex
                 self._send_request(ex, sa.now)
                 return
             if sa.state == IkeState.CLOSED:
-                self.active = None
+                self.active.clear()
                 return
-        self.active = None
-        self.mid_out += 1
+        self.active.pop(ex.mid, None)
         if more:  # another round of this exchange (EAP): it goes before anything queued
             self.queue.insert(0, Exchange(ex.type, more))
         elif ex.type == ExchangeType.IKE_AUTH:
@@ -259,7 +272,7 @@ class TaskManager:
         if exchange == ExchangeType.IKE_SA_INIT:
             return [IkeInit(sa), IkeNatd(sa)]
         if exchange == ExchangeType.IKE_AUTH:
-            return [IkeAuth(sa), IkeConfigTask(sa), ChildCreate(sa, None)]
+            return [IkeAuth(sa), IkeConfigTask(sa), IkeWindow(sa), ChildCreate(sa, None)]
         if exchange == ExchangeType.CREATE_CHILD_SA:
             sa_payload = msg.get(SaPayload)
             if sa_payload is not None and any(p.protocol == ProtocolId.IKE for p in sa_payload.proposals):
@@ -270,14 +283,16 @@ class TaskManager:
     def on_request(self, msg: Message, data: bytes, addr: Addr) -> None:
         sa = self.sa
         h = msg.header
-        if self.cached is not None and h.message_id == self.cached[0]:
+        mid = h.message_id
+        cached = self.answers.get(mid)
+        if cached is not None:
             sa.n_retransmits += 1
-            sa.send(self.cached[1], addr)
+            sa.send(cached, addr)
             return
-        if self.parked is not None and h.message_id == self.parked.header.message_id:
+        if self.parked is not None and mid == self.parked.header.message_id:
             sa.n_retransmits += 1  # still waiting for the verdict: the answer comes with it
             return
-        if h.message_id != self.mid_in:
+        if not self.mid_in <= mid < self.mid_in + sa.window or (mid != self.mid_in and sa.state != IkeState.ESTABLISHED):
             sa.n_dropped += 1
             return
         if h.exchange == ExchangeType.IKE_SA_INIT:
@@ -387,8 +402,13 @@ class TaskManager:
         else:
             assert sa.protection is not None
             packet = sa.protection.seal(header, payloads)
-        self.cached = (h.message_id, packet)
-        self.mid_in = h.message_id + 1
+        answers = self.answers
+        answers[h.message_id] = packet
+        while self.mid_in in answers:
+            self.mid_in += 1
+        if len(answers) > sa.window:  # keep the answers a retransmission can still ask for
+            for old in [m for m in answers if m < self.mid_in - sa.window]:
+                del answers[old]
         sa.send(packet, addr)
 
     def unsupported_critical(self, data: bytes, addr: Addr, payload_type: int) -> None:
@@ -408,21 +428,31 @@ class TaskManager:
     # -- time ------------------------------------------------------------------------------
 
     def next_timeout(self) -> float | None:
-        return self.active.deadline if self.active is not None else None
+        active = self.active
+        if not active:
+            return None
+        if len(active) == 1:
+            return next(iter(active.values())).deadline
+        return min(ex.deadline for ex in active.values())
 
     def on_timer(self, now: float) -> None:
         sa = self.sa
-        ex = self.active
-        if ex is None or now < ex.deadline:
-            return
         rt = sa.config.retransmit
-        if ex.tries < rt.tries:
-            ex.tries += 1
-            sa.n_retransmits += 1
-            ex.deadline = now + rt.timeout * rt.base ** ex.tries
-            sa.send(ex.packet, sa.addr)
-            return
-        self.active = None
+        for ex in [x for x in self.active.values() if now >= x.deadline]:
+            if ex.tries < rt.tries:
+                ex.tries += 1
+                sa.n_retransmits += 1
+                ex.deadline = now + rt.timeout * rt.base ** ex.tries
+                sa.send(ex.packet, sa.addr)
+            else:
+                self._give_up(ex)
+                return
+
+    def _give_up(self, ex: Exchange) -> None:
+        """No response after every retransmission: the exchange failed, the peer is dead (§2.4)."""
+        sa = self.sa
+        rt = sa.config.retransmit
+        self.active.clear()
         for task in ex.tasks:
             task.failed("no response")
         detail = f"no response to {ex.type.name} after {rt.tries} retransmissions"
