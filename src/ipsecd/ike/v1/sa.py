@@ -1,4 +1,4 @@
-"""One IKEv1 ISAKMP SA as a sans-I/O object (DESIGN.md §3), shaped as the version-neutral IKE SA protocol.
+"""One IKEv1 ISAKMP SA as a sans-I/O object (DESIGN.md §3), satisfying ``ike.sa.IkeSaProtocol``.
 
 It owns the datagrams of all exchanges on one cookie pair (RFC 2408 §3.1): phase 1 (main or
 aggressive mode, Message ID 0), quick modes and informational exchanges (a Message ID each). It
@@ -41,6 +41,7 @@ from ..events import (
     NegotiationFailed,
     PeerDead,
 )
+from ..sa import Addr, Rng
 from ..v2.config import ChildConfig, IkeConfig
 from . import info
 from .aggressive import AggressiveMode
@@ -52,9 +53,6 @@ from .main import MainMode
 from .phase1 import Phase1
 from .quick import QuickMode
 
-Endpoint = tuple[str, int]
-Addr = tuple[Endpoint, Endpoint]  # (local, remote), as ike.sa (the version-neutral protocol) names it
-Rng = Callable[[int], bytes]
 SpiAlloc = Callable[[IpsecProto], int]
 ZERO = bytes(8)
 REPLY_CACHE = 60.0  # seconds a reply stays ready for a retransmitted request
