@@ -26,6 +26,7 @@ from typing import Any
 from ipsecd.ike.events import MessageDropped
 from ipsecd.ike.router import Router
 from ipsecd.ike.sa import IkeSaProtocol, ResponderFactory
+from ipsecd.util.bounded import BoundedCache
 
 from .timers import Timers
 from .transport import Addr, Datagram, Transport
@@ -34,7 +35,8 @@ log = logging.getLogger("ipsecd.engine")
 
 EventSink = Callable[[IkeSaProtocol, object], None]
 AddrOf = Callable[[Any], tuple[Addr, Addr]]
-WARNED_LIMIT = 10000  # (source, reason) pairs remembered for log-once; emptied when full
+WARNED_LIMIT = 10000  # (source, reason) pairs remembered for log-once, the least recent forgotten first
+WARNED_FOR = 600.0  # seconds a source's report is not repeated
 _TIMER_KEY = "ike-router"
 
 
@@ -51,7 +53,8 @@ class Engine:
         self.addr_of = addr_of
         self.router = Router(rng=rng, now=timers.now(), **limits)
         self.router.register(2, ikev2)
-        self._warned: set[tuple[str, str]] = set()
+        self._warned: BoundedCache[tuple[str, str], None] = BoundedCache(WARNED_LIMIT, WARNED_FOR,
+                                                                         clock=timers.now)
 
     # -- SAs the daemon made or drove itself ---------------------------------------------------------
 
@@ -100,12 +103,8 @@ class Engine:
     def _report(self, event: object) -> None:
         if not isinstance(event, MessageDropped):
             return
-        key = (event.remote[0], event.reason)
-        if key in self._warned:
+        if not self._warned.add((event.remote[0], event.reason), None):
             return
-        if len(self._warned) >= WARNED_LIMIT:
-            self._warned.clear()
-        self._warned.add(key)
         log.warning("IKE message from %s:%d %s: %s", *event.remote,
                     "answered with a COOKIE" if event.reason == "cookies-sent" else f"dropped ({event.reason})",
                     event.detail)
