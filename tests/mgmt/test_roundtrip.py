@@ -24,9 +24,10 @@ add name=rw-pool ranges=10.5.0.10-10.5.0.200,10.6.0.0/30 comment="client address
 /ip ipsec mode-config
 set [ find default=yes ] split-include=10.0.0.0/8
 add address-pool=rw-pool address-prefix-length=24 comment="road warriors" name=rw-cfg responder=yes \
-    split-include=10.1.0.0/24,10.2.0.0/24 src-address-list=vpn static-dns=10.1.0.1,10.1.0.2 \
+    split-include=10.1.0.0/24,10.2.0.0/24 static-dns=10.1.0.1,10.1.0.2 \
     split-dns=corp.example,lab.example use-responder-dns=exclusively connection-mark=vpn-mark
-add address=10.7.0.9 name=static-cfg responder=yes system-dns=yes
+add address=10.7.0.9 name=static-cfg system-dns=yes
+add name=client-cfg responder=no src-address-list=vpn system-dns=no
 /ip ipsec policy group
 set [ find default=yes ] comment="the default group"
 add comment="templates for clients" name=clients

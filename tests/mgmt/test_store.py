@@ -3,13 +3,19 @@ see each other's commits, and an import killed with SIGKILL leaves the file full
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import pytest
 
 from ipsecd.mgmt import Session, open_config
 
@@ -85,3 +91,62 @@ def test_sigkill_during_import_leaves_before_or_after(tmp_path: Path) -> None:
         reopened = open_config(db)  # usable after the crash, and consistent with the counts
         assert len(reopened.snapshot().rows("/ip ipsec peer")) == after[0]
     assert True in outcomes  # at least one kill landed before the commit (mid-import)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_store_is_private(tmp_path: Path) -> None:
+    """Issue 17 finding 7: config.db (and -wal/-shm) held every PSK readable by any local user."""
+    old = os.umask(0o022)  # the usual umask: files 0644 and directories 0755 unless asked otherwise
+    try:
+        store_dir = tmp_path / "state" / "ipsecd"
+        config = open_config(str(store_dir / "config.db"))
+        config.import_script("/ip ipsec peer add name=p\n/ip ipsec identity add peer=p secret=hunter2\n", "s.rsc")
+        assert _mode(store_dir) == 0o700
+        files = [p for p in store_dir.iterdir() if p.name.startswith("config.db")]
+        assert {p.name for p in files} >= {"config.db", "config.db-wal", "config.db-shm"}
+        for p in files:
+            assert _mode(p) == 0o600, p
+            assert not os.access(p, os.R_OK) or os.geteuid() == os.stat(p).st_uid
+    finally:
+        os.umask(old)
+
+
+def test_an_existing_readable_store_is_tightened_with_a_warning(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    store_dir = tmp_path / "ipsecd"
+    open_config(str(store_dir / "config.db")).store.close()
+    os.chmod(store_dir, 0o755)
+    os.chmod(store_dir / "config.db", 0o644)
+    shared = tmp_path / "shared"  # a directory that holds other things keeps its mode
+    shared.mkdir(mode=0o755)
+    (shared / "notes.txt").write_text("x")
+    os.chmod(shared, 0o755)
+    with caplog.at_level(logging.WARNING, logger="ipsecd.mgmt"):
+        open_config(str(store_dir / "config.db")).store.close()
+        open_config(str(shared / "config.db")).store.close()
+    assert _mode(store_dir) == 0o700 and _mode(store_dir / "config.db") == 0o600
+    assert _mode(shared) == 0o755 and _mode(shared / "config.db") == 0o600
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("config.db was readable by others" in w for w in warned)
+    assert any(f"{store_dir} was readable by others" in w for w in warned)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reading as another user needs root to switch users")
+def test_another_user_cannot_read_the_store() -> None:
+    """As ``nobody``: the store directory cannot be entered and the files cannot be read."""
+    base = tempfile.mkdtemp(prefix="ipsecd-store-", dir="/tmp")  # a parent every user may traverse
+    try:
+        os.chmod(base, 0o755)
+        store_dir = os.path.join(base, "ipsecd")
+        open_config(os.path.join(store_dir, "config.db")).import_script(
+            "/ip ipsec peer add name=p\n/ip ipsec identity add peer=p secret=hunter2\n", "s.rsc")
+        for name in ("config.db", "config.db-wal"):
+            probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat",
+                                    os.path.join(store_dir, name)], capture_output=True)
+            assert probe.returncode != 0 and b"hunter2" not in probe.stdout
+            assert b"Permission denied" in probe.stderr
+    finally:
+        shutil.rmtree(base)

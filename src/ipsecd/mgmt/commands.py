@@ -41,7 +41,7 @@ from typing import Protocol
 
 from . import keys, where
 from .errors import ConfigError, InvalidValue, NoSuchItem, ScriptError, ScriptSyntaxError, UnknownProperty
-from .schema import EXPORT_ORDER, MENUS, STATISTICS_COUNTERS, Menu, commands_of
+from .schema import DIALECTS, EXPORT_ORDER, MENUS, STATISTICS_COUNTERS, Menu, commands_of
 from .script import Command, OutOfScope, Tok, logical_lines, parse_line
 from .store import Item
 from .txn import Txn, canon
@@ -362,7 +362,11 @@ class Commands:
                 text = f.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"import: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-        run_script(self.txn, text, path)
+        dialect = c.args.get("defaults")
+        if dialect is not None and dialect not in DIALECTS:
+            raise InvalidValue(f'import: invalid value for defaults: "{_shown(dialect)}" '
+                               f"(allowed: {' | '.join(DIALECTS)})")
+        run_script(self.txn, text, path, dialect if isinstance(dialect, str) else None)
         return Outcome()
 
     # -- reads -----------------------------------------------------------------------------------
@@ -374,7 +378,7 @@ class Commands:
         name = c.args.get("value-name")
         if name is not None and not isinstance(name, str):
             raise ScriptSyntaxError(f"{menu.path}: get takes value-name=PROPERTY")
-        item = c.items[0] if c.items else c.args.get("numbers")
+        item = c.items[0] if c.items else c.args.get("number", c.args.get("numbers"))
         got = self.get(menu.path, item, name)
         return Outcome(value=got) if isinstance(got, str) else Outcome(values=got)
 
@@ -535,11 +539,14 @@ def _check_print(path: str, flags: set[str], args: Mapping[str, Arg]) -> None:
             raise ScriptSyntaxError(f"{path}: unexpected argument {name}= to print")
 
 
-def run_script(txn: Txn, text: str, filename: str) -> None:
+def run_script(txn: Txn, text: str, filename: str, dialect: str | None = None) -> None:
     """Run a script's lines in ``txn``; warnings go to ``txn.warnings``; ScriptError names file and line.
 
-    Lines for menus ipsecd does not model are skipped with one warning listing them.
+    Lines for menus ipsecd does not model are skipped with one warning listing them. ``dialect``
+    (``"routeros7"``) reads the script with that router's defaults (``schema.DIALECTS``).
     """
+    if dialect is not None:
+        txn.use_dialect(dialect)
     skipped: dict[str, int] = {}
     ex = Commands(txn)
     cwd = "/"

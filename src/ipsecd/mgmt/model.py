@@ -154,6 +154,8 @@ class Config:
                 store.rollback()
                 raise
             version = 0
+        elif store.schema() < 2:
+            version, state = _migrate_responder(store, version, next_num, state)
         self.version, self.next_num, self.state = version, next_num, state
         self._snapshot = Snapshot(state, version)
 
@@ -205,11 +207,31 @@ class Config:
                     except Exception:  # the change is committed; a failing listener must not undo the reply
                         log.exception("configuration listener %r failed", sub.callback)
 
-    def import_script(self, text: str, filename: str = "<script>") -> list[str]:
-        """Run a script atomically; the warnings, or a ConfigError subclass naming file and line."""
+    def import_script(self, text: str, filename: str = "<script>", defaults: str | None = None) -> list[str]:
+        """Run a script atomically; the warnings, or a ConfigError subclass naming file and line.
+
+        ``defaults="routeros7"`` reads it with RouterOS 7's defaults where they differ from the
+        manual's (``schema.DIALECTS``), as a compact export of such a router must be read."""
         with self.transaction() as txn:
-            run_script(txn, text, filename)
+            run_script(txn, text, filename, defaults)
         return list(txn.warnings)
+
+
+def _migrate_responder(store: Store, version: int, next_num: int, state: State) -> tuple[int, State]:
+    """A file written before ``responder`` defaulted to yes: its mode-configs without the property
+    meant ``no`` and must keep meaning it."""
+    path = "/ip ipsec mode-config"
+    new = dict(state)
+    new[path] = [it if "responder" in it.values else Item(it.num, {**it.values, "responder": "no"}, it.default)
+                 for it in state.get(path, [])]
+    store.begin()
+    try:
+        store.save(state, new, version + 1, next_num)
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
+    return version + 1, new
 
 
 def open_config(db_path: str | None) -> Config:

@@ -67,7 +67,9 @@ class Menu:
     auto_name: str = ""  # prefix of generated names ("peer" -> peer1)
     commands: tuple[str, ...] = ()  # menu-specific commands beyond add/set/remove/print/export
     flags: tuple[tuple[str, str], ...] = ()  # (letter, property) flag legend beyond X/D/*
-    conflicts: tuple[tuple[str, str], ...] = ()  # properties that cannot both be set (non-default)
+    conflicts: tuple[tuple[str, str], ...] = ()  # properties that cannot both be set (to other than "no")
+    # (property, other, value): property may be set (to other than "no") only while other=value
+    requires: tuple[tuple[str, str, str], ...] = ()
     verbs: tuple[str, ...] = ()  # replaces the derived command list when set (keys are generated, not added)
     by_name: dict[str, Prop] = field(default_factory=dict, compare=False, hash=False)
 
@@ -169,6 +171,7 @@ POLICY_GROUP = Menu(
         _ro("default", B, runtime=False),
     ),
     factory=({"name": "default"},),
+    auto_name="group",
     columns=("name",),
 )
 
@@ -183,6 +186,7 @@ PROPOSAL = Menu(
         _ro("default", B, runtime=False),
     ),
     factory=({"name": "default"},),
+    auto_name="proposal",
     columns=("name", "auth-algorithms", "enc-algorithms", "pfs-group"),
 )
 
@@ -252,6 +256,7 @@ PROFILE = Menu(
         _ro("default", B, runtime=False),
     ),
     factory=({"name": "default"},),
+    auto_name="profile",
     columns=("name", "hash-algorithm", "enc-algorithm", "dh-group", "lifetime", "dpd-interval"),
 )
 
@@ -259,22 +264,29 @@ MODE_CONFIG = Menu(
     "/ip ipsec mode-config", "list", (
         Prop("address", Address(), None),
         Prop("address-pool", Ref("/ip pool", ("none",)), None),
-        Prop("address-prefix-length", Int(1, 128), None),
+        Prop("address-prefix-length", Int(1, 32), None),  # manual: integer [1..32] (IPv4 mode-config)
         *_common(disabled=False),
         Prop("connection-mark", Str(suggest=("no-mark",)), None, implemented=False),
         Prop("name", Str(1), required=True),
-        Prop("responder", B, NO),
+        # RouterOS: a new entry is a responder unless told otherwise (its own road-warrior server
+        # examples add one with address-pool= only); the manual's "Default: no" holds for the
+        # built-in request-only entry alone. README: where real routers and the manual differ.
+        Prop("responder", B, YES),
         Prop("split-dns", ListOf(DNS_NAME), None),
         Prop("split-include", ListOf(Prefix()), None),
         Prop("src-address-list", Str(), None, implemented=False),
         Prop("static-dns", ListOf(Address()), None),
-        Prop("system-dns", B, NO, implemented=False),
+        Prop("system-dns", B, None, implemented=False),  # manual: "Default: " (unset); "no" is exported
         Prop("use-responder-dns", Enum("exclusively", "no", "yes"), None),
         _ro("default", B, runtime=False),
     ),
-    factory=({"name": "request-only"},),
+    factory=({"name": "request-only", "responder": NO},),
+    auto_name="cfg",
     columns=("name", "responder", "address-pool", "split-include", "static-dns"),
     conflicts=(("system-dns", "static-dns"),),  # the manual: not both at the same time
+    # the addresses a responder assigns; the client's source NAT list ("only available with responder=no")
+    requires=(*((p, "responder", YES) for p in ("address", "address-pool", "address-prefix-length")),
+              ("src-address-list", "responder", NO)),
 )
 
 KEY = Menu(
@@ -388,6 +400,15 @@ DIRECTORIES = ("/ip", "/ip ipsec")
 EXPORT_ORDER = ("/ip pool", "/ip ipsec mode-config", "/ip ipsec policy group", "/ip ipsec profile",
                 "/ip ipsec peer", "/ip ipsec proposal", "/ip ipsec identity", "/ip ipsec key psk",
                 "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd")
+
+#: Defaults of real routers where they differ from the manual (ipsecd's defaults), chosen with
+#: ``ipsecd import --defaults routeros7`` (``/import … defaults=routeros7``): a compact RouterOS 7
+#: export leaves these out, so it must be read with them to behave as on the router. They are plain
+#: RouterOS values: an ipsecd export then writes them explicitly, which a RouterOS router accepts.
+DIALECTS: dict[str, dict[str, dict[str, str]]] = {
+    "routeros7": {"/ip ipsec profile": {"dh-group": "modp2048,modp1024", "dpd-interval": "8s",
+                                        "dpd-maximum-failures": "4", "enc-algorithm": "aes-128,3des"}},
+}
 
 BASE_COMMANDS = ("add", "set", "unset", "remove", "print", "export", "enable", "disable", "comment", "find")
 

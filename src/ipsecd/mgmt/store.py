@@ -12,13 +12,20 @@ output and ids are stable across restarts.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
+import stat
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
 
-SCHEMA_VERSION = 1
+#: 2: a mode-config entry without ``responder`` is a responder (RouterOS's behaviour); 1 stored the
+#: manual's ``no`` as the default, so loading a version-1 file writes ``responder=no`` explicitly.
+SCHEMA_VERSION = 2
+#: The files SQLite keeps beside the database (WAL mode, and the rollback journal of older files).
+COMPANIONS = ("", "-wal", "-shm", "-journal")
+log = logging.getLogger("ipsecd.mgmt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +59,7 @@ class Store:
         self.path = path
         try:
             if path is not None:
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                _private_files(path)
             self.db = sqlite3.connect(path or ":memory:", isolation_level=None, timeout=30.0,
                                       check_same_thread=False)  # Config serialises use with its lock
             self.db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
@@ -63,6 +70,11 @@ class Store:
                             "PRIMARY KEY (menu, num))")
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(f"cannot open configuration database {path}: {exc}") from None
+
+    def schema(self) -> int:
+        """The layout version the file was last written with (0 for a fresh file)."""
+        v = self.meta("schema")
+        return int(v) if v is not None else 0
 
     def close(self) -> None:
         self.db.close()
@@ -132,3 +144,33 @@ class Store:
         cur.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                         [("version", str(version)), ("next_num", str(next_num)),
                          ("schema", str(SCHEMA_VERSION))])
+
+
+def _private_files(path: str) -> None:
+    """The database holds every pre-shared key, EAP password and private key: create its directory
+    0700 and the files 0600 (SQLite gives ``-wal``/``-shm`` the mode of the database file), and
+    tighten an existing store that others can read, with a warning (issue 17, finding 7).
+
+    The directory is tightened only when it holds nothing but the store, so a database kept in a
+    shared directory never changes that directory's mode.
+    """
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for suffix in COMPANIONS:
+        _tighten(path + suffix, 0o600)
+    mine = {os.path.basename(path) + s for s in COMPANIONS}
+    st = os.stat(directory)
+    if st.st_uid == os.geteuid() and not st.st_mode & stat.S_ISVTX and set(os.listdir(directory)) <= mine:
+        _tighten(directory, 0o700)
+
+
+def _tighten(path: str, mode: int) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        log.warning("%s was readable by others (mode %04o); setting it to %04o", path, stat.S_IMODE(st.st_mode), mode)
+        os.chmod(path, mode)

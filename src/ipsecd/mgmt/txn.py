@@ -16,9 +16,9 @@ from .errors import (
     ReferenceViolation,
     UnknownProperty,
 )
-from .schema import MENUS, Menu, Prop, referrers
+from .schema import DIALECTS, MENUS, Menu, Prop, referrers
 from .store import Item, State
-from .values import Ref, ValueParseError
+from .values import Bool, Ref, ValueParseError
 
 
 def menu_of(path: str) -> Menu:
@@ -48,6 +48,9 @@ class Txn:
         self.warnings: list[str] = []
         self._warned: set[str] = set()
         self._names: dict[str, dict[str, int]] = {}
+        #: Defaults of another dialect (``schema.DIALECTS``) that items added in this transaction start
+        #: from, so a compact export of a real router means there what it means on the router.
+        self.dialect: dict[str, dict[str, str]] = {}
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -82,7 +85,7 @@ class Txn:
                 raise ReferenceViolation(
                     f'{menu.path}: invalid value for {prop.name}: "{value}" '
                     f"(allowed: {prop.type.describe()}; no such item in {target.path})")
-        if not prop.implemented and value != prop.default:
+        if not prop.implemented and value != prop.default and not (isinstance(prop.type, Bool) and value == "no"):
             self.warn_once(f"warning: {menu.path} {prop.name} is stored but has no effect yet")
         elif prop.unimplemented:
             for word in value.split(","):
@@ -110,9 +113,17 @@ class Txn:
         return out
 
     def _check_item(self, menu: Menu, values: dict[str, str], num: int | None) -> None:
+        def used(name: str) -> bool:
+            return values.get(name) not in (None, "no")
+
         for a, b in menu.conflicts:
-            if a in values and b in values:
+            if used(a) and used(b):
                 raise InvalidValue(f"{menu.path}: {a} and {b} cannot be used at the same time")
+        for prop_name, cond, want in menu.requires:
+            have = value_text(menu, Item(0, values), menu.by_name[cond])
+            if used(prop_name) and have != want:
+                raise InvalidValue(f'{menu.path}: invalid value for {prop_name}: "{values[prop_name]}" '
+                                   f"(allowed only with {cond}={want}; this item has {cond}={have})")
         for prop in menu.props:
             if prop.required and value_text(menu, Item(0, values), prop) is None:
                 raise InvalidValue(f"{menu.path}: property {prop.name} is required")
@@ -138,10 +149,12 @@ class Txn:
         base = dict(copy_from.values) if copy_from is not None else {}
         if menu.key is not None and copy_from is not None:
             base.pop(menu.key, None)
+        if copy_from is None and menu.path in self.dialect:
+            base = self._apply(menu, {}, self.dialect[menu.path])
         values = self._apply(menu, base, changes)
         values.update(internal or {})
         if menu.auto_name and menu.key and menu.key not in values:
-            n = len(self.items(menu.path)) + 1
+            n = 1  # RouterOS: the first free number (peer1, profile1, proposal1, group1, cfg1)
             while f"{menu.auto_name}{n}" in self.names(menu):
                 n += 1
             values[menu.key] = f"{menu.auto_name}{n}"
@@ -156,6 +169,16 @@ class Txn:
         if menu.key is not None and menu.key in values:
             self.names(menu)[values[menu.key]] = item.num
         return item
+
+    def use_dialect(self, name: str) -> None:
+        """Start from ``schema.DIALECTS[name]``: added items take its defaults, and default objects
+        whose values are still ipsecd's defaults are set to it (what the router would have)."""
+        self.dialect = DIALECTS[name]
+        for path, values in self.dialect.items():
+            menu = MENUS[path]
+            for item in list(self.items(path)):
+                if item.default:
+                    self.set(menu, item, {k: v for k, v in values.items() if k not in item.values})
 
     def position(self, menu: Menu, item: Item) -> int:
         for i, it in enumerate(self.items(menu.path)):
