@@ -10,7 +10,7 @@ PY="${PYTHON:-python3}"
 
 if [ "$mode" = test ] && [ "$(id -u)" = 0 ]; then
     need=""
-    for pkg in strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins \
+    for pkg in strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins \
                libstrongswan-standard-plugins iperf3 iputils-ping tcpdump tshark nftables iproute2 procps; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
     done

@@ -3,6 +3,7 @@ templates, the chain validates, OpenSSL agrees, and the Windows warnings."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ from ipsecd.pki import issue
 from ipsecd.pki.issue import IssueError, Template
 from ipsecd.pki.verify import validate
 
-from .conftest import NOW
+from .conftest import NOW, VECTORS
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +112,44 @@ def test_bad_templates_are_refused(ca: tuple[x509.Certificate, issue.PrivateKey]
     leaf = issue.issue(Template("leaf"), key, NOW, 6, ca)
     with pytest.raises(IssueError, match="is not a CA"):
         issue.issue(Template("below"), issue.generate_key("ed25519", 0), NOW, 7, (leaf, key))
+
+
+@pytest.mark.skipif(
+    shutil.which("pki") is None, reason="strongSwan's pki tool not installed (strongswan-pki)"
+)
+@pytest.mark.parametrize(
+    ("ca_type", "ca_size", "leaf_type", "leaf_size"),
+    [("rsa", 2048, "ec", "prime256v1"), ("ec", "secp384r1", "rsa", 2048), ("ed25519", 0, "ed25519", 0)],
+)
+def test_strongswan_pki_verifies_our_certificates(
+    tmp_path: Path, ca_type: str, ca_size: int | str, leaf_type: str, leaf_size: int | str
+) -> None:
+    now = dt.datetime.now(dt.UTC)  # pki checks validity at the real time
+    ca_key = issue.generate_key(ca_type, ca_size)
+    ca_cert = issue.issue(
+        Template("ipsecd CA", key_type=ca_type, key_size=ca_size, key_usage=("key-cert-sign", "crl-sign")),
+        ca_key,
+        now,
+        1,
+    )
+    t = Template("gw.example.com", ("DNS:gw.example.com",), leaf_type, leaf_size, ("tls-server",))
+    leaf = issue.issue(t, issue.generate_key(leaf_type, leaf_size), now, 2, (ca_cert, ca_key))
+    (tmp_path / "ca.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "gw.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "other.pem").write_bytes((VECTORS / "ca.crt").read_bytes())
+    ok = subprocess.run(
+        ["pki", "--verify", "--in", "gw.pem", "--cacert", "ca.pem"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0 and "certificate trusted" in ok.stdout, ok.stdout + ok.stderr
+    wrong = subprocess.run(
+        ["pki", "--verify", "--in", "gw.pem", "--cacert", "other.pem"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert wrong.returncode != 0
