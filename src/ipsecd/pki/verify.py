@@ -75,6 +75,7 @@ class Refusal(Enum):
     KEY_USAGE = "key-usage"
     BAD_SIGNATURE = "bad-signature"
     UNSUPPORTED = "unsupported-extension"
+    ID_MISMATCH = "id-mismatch"
 
 
 class CertificateRefused(Exception):
