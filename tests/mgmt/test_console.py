@@ -8,12 +8,13 @@ from ipsecd.mgmt.console import Console, complete
 
 def test_menus_and_commands() -> None:
     assert complete("", "/") == ["..", "export", "import", "ip"]
-    assert complete("/ip/ipsec/p", "/") == ["/ip/ipsec/peer", "/ip/ipsec/policy", "/ip/ipsec/profile", "/ip/ipsec/proposal"]
+    assert complete("/ip/ipsec/p", "/") == ["/ip/ipsec/peer", "/ip/ipsec/policy", "/ip/ipsec/profile",
+                                            "/ip/ipsec/proposal"]
     assert complete("pe", "/ip ipsec") == ["peer"]
     assert "group" in complete("", "/ip ipsec policy") and "move" in complete("", "/ip ipsec policy")
     assert complete("kill", "/ip ipsec active-peers") == ["kill-connections"]
-    assert complete("/ip ipsec key ", "/") == ["..", "export-pub-key", "find", "generate-key", "import", "print",
-                                               "psk", "qkd", "remove", "rsa", "set"]
+    assert complete("/ip ipsec key ", "/") == ["..", "export-pub-key", "find", "generate-key", "import",
+                                               "print", "psk", "qkd", "remove", "rsa", "set"]
 
 
 def test_properties_and_values() -> None:

@@ -2,7 +2,8 @@
 typed :class:`~.errors.ConfigError`.
 
 Everything that changes or reads the configuration comes through here: the console and
-``ipsecd exec`` (:mod:`.session` renders the outcome as text or JSON), ``import`` (:func:`run_script`),
+``ipsecd exec`` (:mod:`.session` renders the outcome as text or JSON), scripts and ``import``
+(:mod:`.interp`),
 and the REST/API servers to come. Nothing here formats for a terminal.
 
 API for callers (the script interpreter, REST/API):
@@ -28,9 +29,6 @@ API for callers (the script interpreter, REST/API):
 ``call_of(command) -> Call``
     Translates a parsed console line (:class:`~.script.Command`) into a call: positional item
     selectors, the verb's second positional argument (``unset p1 local-address``), ``[ find … ]``.
-``run_script(txn, text, filename)``
-    An ``.rsc`` import in ``txn``: warnings into ``txn.warnings``; a :class:`~.errors.ScriptError`
-    naming ``file:line`` on the first bad line (the caller's transaction then changes nothing).
 """
 
 from __future__ import annotations
@@ -40,9 +38,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import keys, where
-from .errors import ConfigError, InvalidValue, NoSuchItem, ScriptError, ScriptSyntaxError, UnknownProperty
-from .schema import DIALECTS, EXPORT_ORDER, MENUS, STATISTICS_COUNTERS, Menu, commands_of
-from .script import Command, OutOfScope, Tok, logical_lines, parse_line
+from .errors import ConfigError, InvalidValue, NoSuchItem, ScriptSyntaxError, UnknownProperty
+from .schema import EXPORT_ORDER, MENUS, STATISTICS_COUNTERS, Menu, commands_of
+from .script import Command, Tok
 from .store import Item
 from .txn import Txn, canon
 from .views import PrintRow, _text, item_flags, item_values, render_export, runtime_flags
@@ -118,7 +116,7 @@ class Commands:
     def call(self, c: Call) -> Outcome:
         if c.menu not in MENUS:
             if c.verb == "import":
-                return self._import_file(c)
+                raise ScriptSyntaxError("import runs a script: the interpreter's (mgmt.interp.run_script)")
             if c.verb == "export":
                 return self._export_paths(c, _export_paths(c.menu))
             raise ScriptSyntaxError(f"{c.menu}: no such command {c.verb}")
@@ -353,22 +351,6 @@ class Commands:
         return Outcome(text=keys.export_public(self.txn, menu, self._values(menu, c),
                                                lambda t: self.select(menu, t)))
 
-    def _import_file(self, c: Call) -> Outcome:
-        path = c.args.get("file-name") or (c.items[0] if c.items else "")
-        if not isinstance(path, str) or not path:
-            raise ScriptSyntaxError("import: file-name= is required")
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"import: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-        dialect = c.args.get("defaults")
-        if dialect is not None and dialect not in DIALECTS:
-            raise InvalidValue(f'import: invalid value for defaults: "{_shown(dialect)}" '
-                               f"(allowed: {' | '.join(DIALECTS)})")
-        run_script(self.txn, text, path, dialect if isinstance(dialect, str) else None)
-        return Outcome()
-
     # -- reads -----------------------------------------------------------------------------------
 
     def _find(self, menu: Menu, c: Call) -> Outcome:
@@ -537,31 +519,3 @@ def _check_print(path: str, flags: set[str], args: Mapping[str, Arg]) -> None:
             raise ScriptSyntaxError(f"{path}: print {name}= is not supported")
         if name not in ("proplist", "from"):
             raise ScriptSyntaxError(f"{path}: unexpected argument {name}= to print")
-
-
-def run_script(txn: Txn, text: str, filename: str, dialect: str | None = None) -> None:
-    """Run a script's lines in ``txn``; warnings go to ``txn.warnings``; ScriptError names file and line.
-
-    Lines for menus ipsecd does not model are skipped with one warning listing them. ``dialect``
-    (``"routeros7"``) reads the script with that router's defaults (``schema.DIALECTS``).
-    """
-    if dialect is not None:
-        txn.use_dialect(dialect)
-    skipped: dict[str, int] = {}
-    ex = Commands(txn)
-    cwd = "/"
-    for lineno, line in logical_lines(text):
-        try:
-            cwd, cmd = parse_line(line, cwd)
-            if isinstance(cmd, OutOfScope):
-                skipped[cmd.menu] = skipped.get(cmd.menu, 0) + 1
-            elif cmd is not None:
-                ex.call(call_of(cmd))
-        except ScriptError:
-            raise
-        except ConfigError as exc:
-            raise ScriptError(filename, lineno, exc) from None
-    if skipped:
-        n = sum(skipped.values())
-        txn.warnings.append(f"warning: {filename}: skipped {n} line(s) for menus outside /ip ipsec and /ip pool: "
-                            + ", ".join(skipped))

@@ -3,8 +3,8 @@
 :class:`Config` owns the :class:`~.store.Store` and the current state. Every command runs in a
 :class:`~.txn.Txn` on a copy of the state; when it succeeds the difference is written in one SQLite
 transaction, ``version`` increments and listeners are called with the new :class:`Snapshot`; when it
-fails nothing changes. Scripts run through :mod:`.commands` (``import_script``), which sits below
-this module: model → commands → txn, never back.
+fails nothing changes. Scripts run through :mod:`.interp` (``import_script``), which sits below
+this module: model → interp → commands → txn, never back.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .commands import run_script
+from .interp import run_script
 from .schema import MENUS, Menu
 from .store import Item, State, Store
 from .txn import Txn, canon, menu_of, value_text

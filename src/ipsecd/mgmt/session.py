@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from .commands import PRINT_FLAGS, WRITE_VERBS, Call, Commands, Outcome, RuntimeProvider, call_of
 from .errors import ConfigError
+from .interp import Interpreter, Scope
 from .model import Config, Txn
 from .schema import MENUS, Menu
-from .script import OutOfScope, logical_lines, parse_line
+from .script import OutOfScope, is_literal, logical_lines, parse_line
 from .views import (
     FLAG_PROPS,
     PrintRow,
@@ -83,8 +84,13 @@ class Session:
 
     def execute(self, line: str, as_json: bool = False) -> CommandResult:
         try:
+            if not is_literal(line):
+                return self._script(line, as_json)
             text = " ".join(s for _, s in logical_lines(line))
             cwd, cmd = parse_line(text, self.cwd)
+            if cmd is not None and not isinstance(cmd, OutOfScope) and cmd.name == "import" \
+                    and cmd.path not in MENUS:
+                return self._script(line, as_json)
             if isinstance(cmd, OutOfScope):
                 return CommandResult(1, "", f"no such menu: {cmd.menu} (ipsecd models /ip ipsec and /ip pool)\n")
             if cmd is None:
@@ -101,3 +107,14 @@ class Session:
             return CommandResult(0, render(call, out, as_json), "".join(w + "\n" for w in txn.warnings))
         except ConfigError as exc:
             return CommandResult(1, "", f"{exc}\n")
+
+    def _script(self, text: str, as_json: bool) -> CommandResult:
+        """Input with scripting (variables, blocks, several commands) or ``/import``: one
+        transaction, so a failing command leaves nothing half done; variables end with the input."""
+        scope = Scope(self.cwd)
+        with self.config.transaction() as txn:
+            interp = Interpreter(Commands(txn, self.runtime), lambda c, o: render(c, o, as_json))
+            interp.run_text(text, scope)
+        self.cwd = scope.cwd
+        warnings = [*txn.warnings, *interp.warnings()]
+        return CommandResult(0, "".join(interp.out), "".join(w + "\n" for w in warnings))
