@@ -32,7 +32,6 @@ from enum import Enum
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, ObjectIdentifier
 
 IPSEC_IKE = ObjectIdentifier("1.3.6.1.5.5.7.3.17")  # id-kp-ipsecIKE, RFC 4945 §5.1.3.12
@@ -154,17 +153,13 @@ def validate(
 
 def _top_issuer(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate]) -> x509.Certificate:
     """The highest certificate reachable by names alone: the one whose issuer the operator lacks."""
-    current, seen = leaf, {_fp(leaf)}
+    current, seen = leaf, {leaf}
     while True:
-        nxt = next((c for c in intermediates if c.subject == current.issuer and _fp(c) not in seen), None)
+        nxt = next((c for c in intermediates if c.subject == current.issuer and c not in seen), None)
         if nxt is None:
             return current
-        seen.add(_fp(nxt))
+        seen.add(nxt)
         current = nxt
-
-
-def _fp(cert: x509.Certificate) -> bytes:
-    return cert.fingerprint(hashes.SHA256())
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -182,8 +177,9 @@ def _paths(
     max_depth: int,
 ) -> list[list[x509.Certificate]]:
     """Every path leaf → … → anchor whose names and signatures chain (depth-first, no loops)."""
-    anchor_fps = {_fp(a) for a in anchors}
-    if _fp(leaf) in anchor_fps:
+    # certificates hash and compare by their DER (cheaper than fingerprints)
+    anchor_set = set(anchors)
+    if leaf in anchor_set:
         return [[leaf]]
     found: list[list[x509.Certificate]] = []
 
@@ -194,10 +190,9 @@ def _paths(
         for anchor in anchors:
             if anchor.subject == tip.issuer and _signed_by(tip, anchor):
                 found.append([*path, anchor])
-        seen = {_fp(c) for c in path}
+        seen = set(path)
         for inter in intermediates:
-            fp = _fp(inter)
-            if fp in seen or fp in anchor_fps or inter.subject != tip.issuer:
+            if inter in seen or inter in anchor_set or inter.subject != tip.issuer:
                 continue
             if _signed_by(tip, inter):
                 extend([*path, inter])
@@ -338,9 +333,22 @@ def _check_revocation(
     return own
 
 
+_CRL_CHECKS: dict[tuple[bytes, bytes, x509.Certificate], bool] = {}
+CRL_CHECK_CACHE = 256
+
+
 def _crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
-    key = issuer.public_key()
+    """Whether ``issuer`` signed ``crl``; remembered per (CRL, issuer), since every validation of a
+    chain below that CA asks again and the answer cannot change."""
+    memo = (crl.tbs_certlist_bytes, crl.signature, issuer)
+    known = _CRL_CHECKS.get(memo)
+    if known is not None:
+        return known
     try:
-        return crl.is_signature_valid(key)  # type: ignore[arg-type]
+        valid = crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
     except (TypeError, ValueError, UnsupportedAlgorithm):
-        return False
+        valid = False
+    if len(_CRL_CHECKS) >= CRL_CHECK_CACHE:
+        _CRL_CHECKS.clear()
+    _CRL_CHECKS[memo] = valid
+    return valid
