@@ -4,7 +4,9 @@ Completion is derived from the schema (:func:`complete` is a pure function so it
 a terminal): menu paths, commands, property names (``name=``), enum words and names of referenced
 items (``profile=`` offers the configured profiles). The console keeps the current menu itself and
 sends absolute command lines, so it works the same against the daemon's control socket (one request
-per line) and against the database. With stdin not a terminal it runs the lines it reads.
+per command) and against the database. Lines are joined as a script import joins them (one
+:class:`~.script.LineJoiner`), so a pasted export, folded with ``\\``, or a ``{ … }`` block spread
+over lines runs once complete. With stdin not a terminal it runs the lines it reads.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from collections.abc import Callable, Iterable
 from .client import Target
 from .errors import ConfigError
 from .schema import DIRECTORIES, MENUS, children, commands_of, resolve_path
-from .script import parse_line
+from .script import LineJoiner, is_literal, parse_line
 from .session import PRINT_FLAGS, CommandResult
 from .values import Ref
 
 Names = Callable[[str], Iterable[str]]
+QUIT = ("quit", "/quit", "exit")
 EXTRA_ARGS = {"add": ("place-before=", "copy-from="), "print": ("where", "proplist=", "from="),
               "set": ("numbers=",), "move": ("destination=",), "comment": ("comment=",),
               "generate-key": ("name=", "key-size="), "import": ("file-name=", "name=", "passphrase="),
@@ -65,7 +68,8 @@ def complete(text: str, cwd: str, names: Names | None = None) -> list[str]:
             verb = w
     menu = MENUS.get(path)
     if verb is None:
-        cmds = commands_of(menu) if menu else (("export", "import") if path in DIRECTORIES or path == "/" else ())
+        top = ("export", "import") if path in DIRECTORIES or path == "/" else ()
+        cmds = commands_of(menu) if menu else top
         return sorted(w for w in (*children(path), *cmds, "..") if w.startswith(partial))
     if menu is None:
         return []
@@ -92,17 +96,52 @@ def complete(text: str, cwd: str, names: Names | None = None) -> list[str]:
 
 
 class Console:
-    """Current menu + a function that runs absolute lines (daemon or database)."""
+    """Current menu + a function that runs absolute lines (daemon or database).
+
+    Typed and pasted text goes through :meth:`feed`, which joins lines with the
+    :class:`~.script.LineJoiner` of script imports: a command continued with ``\\`` or a ``{ … }``
+    block spread over lines runs once it is complete, so a pasted export behaves as its import.
+    """
 
     def __init__(self, execute: Callable[[str, bool], CommandResult]) -> None:
         self.execute = execute
         self.cwd = "/"
+        self.joiner = LineJoiner()
+        self.quit = False
+
+    @property
+    def prompt(self) -> str:
+        """The prompt: the current menu, or a continuation mark while a command is incomplete."""
+        return "... " if self.joiner.pending else f"[ipsecd] {self.cwd}> "
+
+    def feed(self, text: str) -> list[CommandResult]:
+        """Run what ``text`` (one line or a pasted block) completes; ``quit`` stops the console."""
+        results = []
+        for raw in text.split("\n"):
+            if self.quit:
+                break
+            if not self.joiner.pending and raw.strip() in QUIT:
+                self.quit = True
+                break
+            src = self.joiner.feed(raw)
+            if src is not None and src.text.strip():
+                results.append(self.run_line(src.text))
+        return results
+
+    def finish(self) -> list[CommandResult]:
+        """At the end of the input: an incomplete command runs as it is (and is refused if unbalanced)."""
+        src = self.joiner.flush()
+        return [self.run_line(src.text)] if src is not None and src.text.strip() else []
 
     def absolute(self, line: str) -> str:
         stripped = line.strip()
         return stripped if stripped.startswith("/") else f"{self.cwd} {stripped}"
 
     def run_line(self, line: str) -> CommandResult:
+        """One logical line. Scripting (variables, blocks, several commands) goes to the daemon as
+        it is, preceded by the current menu, so its relative commands run there."""
+        if not is_literal(line):
+            return self.execute(line if self.cwd == "/" else f"{self.cwd}\n{line}", False)
         try:
             new_cwd, cmd = parse_line(line, self.cwd)
         except ConfigError as exc:
@@ -125,18 +164,25 @@ class Console:
             return []
 
 
+def _show(results: Iterable[CommandResult]) -> int:
+    rc = 0
+    for res in results:
+        sys.stdout.write(res.stdout)
+        sys.stderr.write(res.stderr)
+        rc = rc or res.rc
+    sys.stdout.flush()
+    return rc
+
+
 def run_console(target: Target) -> int:
     console = Console(target.execute)
     if not sys.stdin.isatty():
         rc = 0
         for line in sys.stdin:
-            if line.strip() in ("quit", "/quit", "exit"):
-                break
-            res = console.run_line(line.rstrip("\n"))
-            sys.stdout.write(res.stdout)
-            sys.stderr.write(res.stderr)
-            rc = rc or res.rc
-        return rc
+            rc = _show(console.feed(line.rstrip("\n"))) or rc
+            if console.quit:
+                return rc
+        return _show(console.finish()) or rc
     from prompt_toolkit import PromptSession
     from prompt_toolkit.completion import CompleteEvent, Completer, Completion
     from prompt_toolkit.document import Document
@@ -151,17 +197,16 @@ def run_console(target: Target) -> int:
 
     hist_dir = os.path.join(os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "ipsecd")
     os.makedirs(hist_dir, exist_ok=True)
-    session: PromptSession[str] = PromptSession(history=FileHistory(os.path.join(hist_dir, "console_history")),
-                                                completer=SchemaCompleter(), complete_while_typing=False)
-    while True:
+    session: PromptSession[str] = PromptSession(
+        history=FileHistory(os.path.join(hist_dir, "console_history")), completer=SchemaCompleter(),
+        complete_while_typing=False)
+    while not console.quit:
         try:
-            line = session.prompt(f"[ipsecd] {console.cwd}> ")
+            text = session.prompt(console.prompt)
         except KeyboardInterrupt:
+            console.joiner.flush()  # Ctrl-C drops an incomplete command
             continue
         except EOFError:
-            return 0
-        if line.strip() in ("quit", "/quit", "exit"):
-            return 0
-        res = console.run_line(line)
-        sys.stdout.write(res.stdout)
-        sys.stderr.write(res.stderr)
+            break
+        _show(console.feed(text))
+    return 0
