@@ -5,6 +5,7 @@ sent (or the store holds) to a trusted anchor, and checks along it: each signatu
 (``Certificate.verify_directly_issued_by``: RSA PKCS#1 and PSS, ECDSA, Ed25519, Ed448), the validity
 dates against an injected clock, basicConstraints cA on every issuer and their pathLenConstraint,
 keyUsage (keyCertSign on issuers, digitalSignature on the end entity when the extension is present),
+name constraints (RFC 5280 §4.2.1.10, :mod:`.constraints`),
 extendedKeyUsage (when present, one IKE may use: serverAuth, clientAuth, ipsecIKE (RFC 4945 §5.1.3.12),
 Windows' "IP security IKE intermediate", or anyExtendedKeyUsage), unknown critical extensions, and
 revocation by CRLs whose issuer and signature check out, under a ``crl-use`` policy: with it, every
@@ -16,8 +17,7 @@ keys and signatures (issue 12 wants Ed25519), RSA keys under 2048 bits still fou
 deployments' old CAs, and requires extensions (authorityKeyIdentifier …) that strongSwan's ``pki``
 and RouterOS do not always write; it has no CRL checking; and it fails with one string, while each
 refusal here must name its cause for an operator (which CA the chain names, when it expired, which
-CRL revoked it). It is also what we would need name constraints from: a CA carrying the
-nameConstraints extension is refused here as unsupported rather than half-checked.
+CRL revoked it).
 
 Refusals raise :class:`CertificateRefused`; ``reason`` is the one log line, ``kind`` a stable code.
 """
@@ -33,6 +33,8 @@ from enum import Enum
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, ObjectIdentifier
+
+from . import constraints
 
 IPSEC_IKE = ObjectIdentifier("1.3.6.1.5.5.7.3.17")  # id-kp-ipsecIKE, RFC 4945 §5.1.3.12
 IKE_INTERMEDIATE = ObjectIdentifier("1.3.6.1.5.5.8.2.2")  # Windows' "IP security IKE intermediate"
@@ -56,6 +58,7 @@ HANDLED_EXTENSIONS = frozenset(
         ExtensionOID.CRL_DISTRIBUTION_POINTS,
         ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
         ExtensionOID.CERTIFICATE_POLICIES,
+        ExtensionOID.NAME_CONSTRAINTS,
     }
 )
 MAX_DEPTH = 8
@@ -75,6 +78,7 @@ class Refusal(Enum):
     BAD_SIGNATURE = "bad-signature"
     UNSUPPORTED = "unsupported-extension"
     ID_MISMATCH = "id-mismatch"
+    NAME_CONSTRAINTS = "name-constraints"
 
 
 class CertificateRefused(Exception):
@@ -212,6 +216,7 @@ def _check_path(
         _check_critical(cert)
     for depth, issuer in enumerate(path[1:]):
         _check_issuer(issuer, intermediates_below=depth)
+        _check_name_constraints(path, depth + 1)
     used: list[x509.CertificateRevocationList] = []
     for cert, issuer in itertools.pairwise(path):
         used.extend(_check_revocation(cert, issuer, crls, now, policy))
@@ -242,6 +247,23 @@ def _check_critical(cert: x509.Certificate) -> None:
                 Refusal.UNSUPPORTED,
                 f"certificate {dn(cert.subject)} has the critical extension {name}, which ipsecd does not check",
             )
+
+
+def _check_name_constraints(path: list[x509.Certificate], ca_index: int) -> None:
+    """The CA at ``ca_index`` constrains every certificate below it but self-issued intermediates."""
+    ca = path[ca_index]
+    nc = constraints.constraints_of(ca)
+    if nc is None:
+        return
+    for i, cert in enumerate(path[:ca_index]):
+        if i > 0 and cert.subject == cert.issuer:
+            continue
+        try:
+            constraints.check(cert, nc, dn(ca.subject))
+        except constraints.NameConstraintViolation as exc:
+            raise CertificateRefused(
+                Refusal.NAME_CONSTRAINTS, f"certificate {dn(cert.subject)}: {exc}"
+            ) from None
 
 
 def _oid_name(oid: ObjectIdentifier) -> str:

@@ -71,6 +71,19 @@ issue sub-intermediate intermediate "C=CH, O=ipsecd test, CN=ipsecd test sub-int
 gen ecdsa 256 too-deep
 issue too-deep sub-intermediate "C=CH, O=ipsecd test, CN=too-deep.example.com" --san too-deep.example.com $VALID
 
+# a CA under the root that may only certify example.com (bad.example.com excluded), and three
+# certificates it signed: inside, outside, and in the excluded subtree (pki 5.9.8 writes an empty
+# subtree for an address constraint, so those are tested with certificates the tests make)
+gen ecdsa 256 nc-ca
+issue nc-ca ca "C=CH, O=ipsecd test, CN=ipsecd test constrained CA" --ca --nc-permitted example.com \
+    --nc-excluded bad.example.com $VALID
+gen ecdsa 256 nc-inside
+issue nc-inside nc-ca "C=CH, O=ipsecd test, CN=vpn.example.com" --san vpn.example.com $VALID
+gen ecdsa 256 nc-outside
+issue nc-outside nc-ca "C=CH, O=ipsecd test, CN=vpn.example.org" --san vpn.example.org $VALID
+gen ecdsa 256 nc-excluded
+issue nc-excluded nc-ca "C=CH, O=ipsecd test, CN=x.bad.example.com" --san x.bad.example.com $VALID
+
 # the root CA's CRL (revoking "revoked"), valid 2027-01-01 .. 2028-01-01
 pki --signcrl --cacert ca.crt --cakey ca.key --reason key-compromise --cert revoked.crt \
     $D --this-update 2027-01-01 --next-update 2028-01-01 --outform pem > ca.crl
