@@ -166,3 +166,40 @@ def test_routeros7_defaults_on_import(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main([*args, "import", "--defaults", "routeros7", str(rsc)]) == 0
     assert main([*args, "exec", "/ip ipsec profile get branch dpd-interval"]) == 0
     assert capsys.readouterr().out == "8s\n"
+
+
+# -- output of live state ------------------------------------------------------------------------------
+
+class _Live:
+    """A daemon with one AES-256-GCM SA pair (key material 288 bits: 256 of key, 32 of salt) and a
+    generated GRE policy."""
+
+    def rows(self, menu: str) -> list[dict[str, object]]:
+        if menu == "/ip ipsec installed-sa":
+            sa = {"src-address": "192.0.2.1", "dst-address": "192.0.2.2", "state": "mature", "ESP": "yes",
+                  "AH": "no", "auth-algorithm": "null", "enc-algorithm": "aes-256-gcm", "enc-key-size": 288,
+                  "hw-aead": "no", "enc-key": "00" * 36, "auth-key": ""}
+            return [{"spi": "0x1A2B3C", **sa, "seen-traffic": "yes"},
+                    {"spi": "0x4D5E6F", **sa, "enc-algorithm": "aes-128-cbc", "enc-key-size": 128,
+                     "seen-traffic": "no"}]
+        if menu == "/ip ipsec policy":
+            return [{".id": "*D1", "dynamic": "yes", "src-address": "10.0.0.0/24", "dst-address": "10.1.0.0/24",
+                     "protocol": "47", "action": "encrypt"}]
+        return []
+
+    def command(self, menu: str, name: str, args: dict[str, str]) -> str:
+        return ""
+
+
+def test_installed_sa_and_live_policies_print_as_routeros(config: Config) -> None:
+    session = Session(config, _Live())
+    table = run_ok(session, "/ip ipsec installed-sa print")
+    assert table.splitlines()[0] == "Flags: S - seen-traffic; H - hw-aead; A - AH; E - ESP"
+    first, second = table.splitlines()[-2:]
+    assert first.split()[:2] == ["0", "SE"] and "aes-gcm" in first.split() and "288" in first.split()
+    assert second.split()[:2] == ["1", "E"] and "aes-cbc" in second.split() and "128" in second.split()
+    detail = run_ok(session, "/ip ipsec installed-sa print detail")
+    assert "enc-algorithm=aes-gcm enc-key-size=288" in detail and "seen-traffic=" not in detail
+    assert run_ok(session, "/ip ipsec installed-sa print count-only where seen-traffic") == "1\n"
+    assert "gre" in run_ok(session, "/ip ipsec policy print").split()
+    assert run_ok(session, "/ip ipsec policy print count-only where protocol=gre") == "1\n"

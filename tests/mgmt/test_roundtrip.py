@@ -71,6 +71,8 @@ add id=client-key-id-0001 key=00112233445566778899aabbccddeeff001122334455667788
 set accounting=no interim-update=5m xauth-use-radius=yes ddos-cookie-threshold=500
 /ip ipsec key qkd
 set enabled=yes kme-id=kme1 peer-sae-id=sae2 address=qkd.example certificate=qkd-cert cache-size=8 key-size=256
+/ip ipsec user
+add address=10.5.9.7 comment="xauth user" disabled=yes name=alice password=wonder
 """
 
 

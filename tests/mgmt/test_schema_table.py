@@ -66,7 +66,7 @@ def valid(prop: Prop) -> tuple[str, str]:
             return "10.0.0.2-10.0.0.9,10.0.1.0/30", "10.0.0.2-10.0.0.9,10.0.1.0-10.0.1.3"
         return "a.example,b.example", "a.example,b.example"
     if isinstance(t, Protocol):
-        return "47", "47"
+        return "47", "gre"  # RouterOS prints a protocol's name
     if isinstance(t, IdentityType):
         return "user-fqdn:u@example.net", "user-fqdn:u@example.net"
     if isinstance(t, Ref):
@@ -117,7 +117,7 @@ def _setup() -> tuple[Session, dict[str, str]]:
                  "/ip ipsec key generate-key name=k1 key-size=1024", "/ip ipsec mode-config add name=mc",
                  "/ip ipsec identity add peer=p1", "/ip ipsec key psk add id=0123456789abcdef key=" + "00" * 64,
                  "/ip ipsec policy group add name=g2", "/ip ipsec proposal add name=pr2",
-                 "/ip ipsec profile add name=pf2"):
+                 "/ip ipsec profile add name=pf2", "/ip ipsec user add name=u1"):
         run_ok(s, line)
     sel = {path: "0" for path in MENUS}
     sel["/ip ipsec policy group"] = "default"

@@ -43,7 +43,7 @@ from .schema import EXPORT_ORDER, MENUS, STATISTICS_COUNTERS, Menu, commands_of
 from .script import Command, Tok
 from .store import Item
 from .txn import Txn, canon
-from .views import PrintRow, _text, item_flags, item_values, render_export, runtime_flags
+from .views import PrintRow, _text, item_flags, item_values, live_text, render_export, runtime_flags
 from .where import Cond
 
 #: An item selector or argument value: text, or a condition (``[ find … ]``).
@@ -423,7 +423,7 @@ class Commands:
         test = self.checked(menu, cond) if cond is not None else None
         rows = []
         for i, r in enumerate(raw, first):
-            values = {k: _text(v) for k, v in r.items() if k != ".id" and
+            values = {k: live_text(k, v) for k, v in r.items() if k != ".id" and
                       (sensitive or not (menu.prop(k) and menu.by_name[k].secret))}
             row = PrintRow(i, str(r.get(".id", f"*{i + 1:X}")), flag + runtime_flags(menu, values), None, values)
             if test is None or test.test(_row_getter(row)):

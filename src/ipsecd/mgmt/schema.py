@@ -71,6 +71,12 @@ class Menu:
     # (property, other, value): property may be set (to other than "no") only while other=value
     requires: tuple[tuple[str, str, str], ...] = ()
     verbs: tuple[str, ...] = ()  # replaces the derived command list when set (keys are generated, not added)
+    # ``print detail``: RouterOS's own property order (tests/vectors/routeros/ holds the captures it
+    # comes from); properties missing here follow in schema order. ``quiet`` ones print only when set
+    # to other than their default, as on the routers (a peer's passive=no, port=500 never show).
+    detail: tuple[str, ...] = ()
+    quiet: tuple[str, ...] = ()
+    detail_template: tuple[str, ...] = ()  # what a template policy prints instead (its own fields)
     by_name: dict[str, Prop] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +163,10 @@ POLICY = Menu(
     key=None,
     factory=({"group": "default", "src-address": "::/0", "dst-address": "::/0", "protocol": "all",
               "proposal": "default", "template": YES},),
+    detail=("peer", "group", "src-address", "src-port", "dst-address", "dst-port", "protocol", "action", "level",
+            "ipsec-protocols", "tunnel", "sa-src-address", "sa-dst-address", "proposal", "template", "ph2-count"),
+    quiet=("group", "template", "ph2-state"),
+    detail_template=("group", "src-address", "dst-address", "protocol", "proposal", "template"),
     columns=("peer", "tunnel", "src-address", "src-port", "dst-address", "dst-port", "protocol", "action",
              "level", "ph2-count"),
     ordered=True,
@@ -177,7 +187,7 @@ POLICY_GROUP = Menu(
 
 PROPOSAL = Menu(
     "/ip ipsec proposal", "list", (
-        Prop("auth-algorithms", EnumList(*PH2_AUTH), "sha1"),
+        Prop("auth-algorithms", EnumList(*PH2_AUTH, allow_empty=True), "sha1"),
         *_common(),
         Prop("enc-algorithms", EnumList(*PH2_ENC), "aes-256-cbc,aes-192-cbc,aes-128-cbc"),
         Prop("lifetime", Time(), "30m"),
@@ -187,6 +197,7 @@ PROPOSAL = Menu(
     ),
     factory=({"name": "default"},),
     auto_name="proposal",
+    detail=("name", "auth-algorithms", "enc-algorithms", "lifetime", "pfs-group"),
     columns=("name", "auth-algorithms", "enc-algorithms", "pfs-group"),
 )
 
@@ -206,6 +217,9 @@ PEER = Menu(
         _ro("responder", B, runtime=False),
         _ro("current-address", Address()),
     ),
+    detail=("name", "address", "local-address", "passive", "port", "profile", "exchange-mode",
+            "send-initial-contact", "ppk-secret"),
+    quiet=("passive", "port"),
     columns=("name", "address", "local-address", "profile", "exchange-mode", "send-initial-contact"),
     auto_name="peer",
     flags=(("R", "responder"),),
@@ -236,6 +250,10 @@ IDENTITY = Menu(
         _ro("dynamic", B, runtime=False),
     ),
     key=None,
+    detail=("peer", "auth-method", "certificate", "remote-certificate", "eap-methods", "username", "password",
+            "secret", "key", "remote-key", "generate-policy", "match-by", "mode-config", "my-id", "remote-id",
+            "notrack-chain", "policy-template-group"),
+    quiet=("eap-methods", "match-by", "mode-config", "my-id", "remote-id", "policy-template-group"),
     columns=("peer", "auth-method", "my-id", "remote-id", "generate-policy", "mode-config"),
 )
 
@@ -257,7 +275,10 @@ PROFILE = Menu(
     ),
     factory=({"name": "default"},),
     auto_name="profile",
-    columns=("name", "hash-algorithm", "enc-algorithm", "dh-group", "lifetime", "dpd-interval"),
+    detail=("name", "hash-algorithm", "prf-algorithm", "enc-algorithm", "dh-group", "lifetime", "lifebytes",
+            "proposal-check", "nat-traversal", "dpd-interval", "dpd-maximum-failures", "ppk"),
+    quiet=("prf-algorithm", "lifebytes", "ppk"),
+    # no columns: RouterOS prints profiles detail-style even without ``detail``
 )
 
 MODE_CONFIG = Menu(
@@ -282,6 +303,8 @@ MODE_CONFIG = Menu(
     ),
     factory=({"name": "request-only", "responder": NO},),
     auto_name="cfg",
+    detail=("name", "responder", "address-pool", "address", "address-prefix-length", "split-include",
+            "split-dns", "static-dns", "system-dns", "use-responder-dns", "src-address-list", "connection-mark"),
     columns=("name", "responder", "address-pool", "split-include", "static-dns"),
     conflicts=(("system-dns", "static-dns"),),  # the manual: not both at the same time
     # the addresses a responder assigns; the client's source NAT list ("only available with responder=no")
@@ -354,9 +377,12 @@ INSTALLED_SA = Menu(
         "enc-key-size", "auth-key", "enc-key", "current-bytes", "current-packets", "replay", "add-lifetime",
         "addtime", "expires-in", "hw-aead", "invalid-packets", "seen-traffic")),
     key=None,
+    detail=("spi", "src-address", "dst-address", "state", "auth-algorithm", "enc-algorithm", "enc-key-size",
+            "auth-key", "enc-key", "addtime", "expires-in", "add-lifetime", "current-bytes", "current-packets",
+            "replay", "invalid-packets"),
     columns=("spi", "state", "src-address", "dst-address", "auth-algorithm", "enc-algorithm", "enc-key-size"),
     commands=("flush",),
-    flags=(("H", "hw-aead"), ("A", "AH"), ("E", "ESP")),
+    flags=(("S", "seen-traffic"), ("H", "hw-aead"), ("A", "AH"), ("E", "ESP")),
 )
 
 #: Linux XFRM MIB counters under their RouterOS names (NOTES.md), in print order.
@@ -386,9 +412,20 @@ POOL = Menu(
 )
 
 
+#: RouterOS 6's XAuth users (gone from the 7.22 tree): accepted so RouterOS 6 exports import (NOTES.md).
+USER = Menu(
+    "/ip ipsec user", "list", (
+        Prop("address", Address(), None, implemented=False),
+        *_common(),
+        Prop("name", Str(1), required=True),
+        Prop("password", Secret(), None, secret=True, implemented=False),
+    ),
+    columns=("name", "address"),
+)
+
 MENUS: dict[str, Menu] = {m.path: m for m in (
     POLICY, POLICY_GROUP, PROPOSAL, PEER, IDENTITY, PROFILE, MODE_CONFIG, KEY, KEY_PSK, KEY_QKD, SETTINGS,
-    ACTIVE_PEERS, INSTALLED_SA, STATISTICS, POOL)}
+    ACTIVE_PEERS, INSTALLED_SA, STATISTICS, POOL, USER)}
 
 #: ``/ip ipsec key rsa`` (RouterOS 7) is the manual's ``/ip ipsec key``.
 ALIASES = {"/ip ipsec key rsa": "/ip ipsec key"}
@@ -399,7 +436,7 @@ DIRECTORIES = ("/ip", "/ip ipsec")
 #: Menus whose objects are written by ``export`` (order = RouterOS export order: referenced first).
 EXPORT_ORDER = ("/ip pool", "/ip ipsec mode-config", "/ip ipsec policy group", "/ip ipsec profile",
                 "/ip ipsec peer", "/ip ipsec proposal", "/ip ipsec identity", "/ip ipsec key psk",
-                "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd")
+                "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd", "/ip ipsec user")
 
 #: Defaults of real routers where they differ from the manual (ipsecd's defaults), chosen with
 #: ``ipsecd import --defaults routeros7`` (``/import … defaults=routeros7``): a compact RouterOS 7

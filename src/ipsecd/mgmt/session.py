@@ -19,6 +19,7 @@ from .script import OutOfScope, is_literal, logical_lines, parse_line
 from .views import (
     FLAG_PROPS,
     PrintRow,
+    detail_values,
     json_row,
     render_as_value,
     render_detail,
@@ -39,10 +40,12 @@ class CommandResult:
 
 
 def _text_rows(menu: Menu, rows: list[PrintRow]) -> list[PrintRow]:
-    """Rows for text output: the read-only flag properties (default, dynamic, responder) are the
-    flag letters there, not columns; JSON keeps them."""
+    """Rows for text output: the read-only flag properties (default, dynamic, responder, a policy's
+    active/invalid, an SA's seen-traffic …) are the flag letters there, not columns; JSON keeps them."""
+    letters = {prop for _, prop in menu.flags} | set(FLAG_PROPS)
     return [PrintRow(r.index, r.id, r.flags, r.comment,
-                     {k: v for k, v in r.values.items() if k not in FLAG_PROPS or not menu.by_name[k].read_only})
+                     {k: v for k, v in r.values.items()
+                      if k not in letters or menu.prop(k) is None or not menu.by_name[k].read_only})
             for r in rows]
 
 
@@ -67,10 +70,13 @@ def render(call: Call, out: Outcome, as_json: bool) -> str:
         return render_as_value(menu, rows)
     if "value-list" in flags:
         return render_value_list(menu, rows)
-    if "detail" in flags or "terse" in flags:
+    proplist = call.args.get("proplist")
+    if "detail" in flags or "terse" in flags or not menu.columns:  # profiles print detail-style on RouterOS
+        if proplist is None:
+            for r in rows:
+                r.values = detail_values(menu, r.values)
         return render_detail(menu, rows, "show-ids" in flags, "terse" in flags)
     # "brief" is the table itself; "without-paging" changes nothing here (there is no pager).
-    proplist = call.args.get("proplist")
     columns = [p.strip() for p in proplist.split(",") if p.strip()] if isinstance(proplist, str) else menu.columns
     return render_table(menu, rows, list(columns), "show-ids" in flags)
 

@@ -18,7 +18,7 @@ from .errors import (
 )
 from .schema import DIALECTS, MENUS, Menu, Prop, referrers
 from .store import Item, State
-from .values import Bool, Ref, ValueParseError
+from .values import Bool, EnumList, Ref, ValueParseError
 
 
 def menu_of(path: str) -> Menu:
@@ -100,7 +100,7 @@ class Txn:
             if prop is None:
                 allowed = ", ".join(p.name for p in menu.writable)
                 raise UnknownProperty(f"{menu.path}: unknown property {name} (allowed: {allowed})")
-            if text == "":
+            if text == "" and not (isinstance(prop.type, EnumList) and prop.type.allow_empty):
                 if prop.read_only:
                     raise UnknownProperty(f"{menu.path}: property {prop.name} is read-only")
                 out.pop(name, None)  # back to the default (or unset)

@@ -142,10 +142,15 @@ class Enum(ValueType):
 class EnumList(ValueType):
     """Comma-separated list of enum words; duplicates dropped, order kept (it is a preference)."""
 
-    def __init__(self, *values: str) -> None:
+    def __init__(self, *values: str, allow_empty: bool = False) -> None:
         self.choices = values
+        #: ``""`` is a value of its own, not "back to the default" (a proposal's
+        #: ``auth-algorithms=""``: no integrity algorithm, as AEAD ciphers need)
+        self.allow_empty = allow_empty
 
     def parse(self, text: str) -> tuple[str, ...]:
+        if text == "" and self.allow_empty:
+            return ()
         items = [t.strip() for t in text.split(",")]
         if not items or any(t not in self.choices for t in items):
             raise ValueParseError(self.describe())
@@ -368,8 +373,18 @@ PROTOCOL_NUMBERS = {
 PROTOCOLS = tuple(PROTOCOL_NUMBERS)
 
 
+PROTOCOL_NAMES = {n: name for name, n in PROTOCOL_NUMBERS.items() if n}
+
+
+def protocol_text(value: object) -> str:
+    """A protocol as RouterOS prints it: its name when it has one (``47`` → ``gre``), else the number."""
+    text = str(value)
+    return PROTOCOL_NAMES.get(int(text), text) if _DIGITS.fullmatch(text) else text
+
+
 class Protocol(ValueType):
-    """IP protocol by RouterOS name or number 0..255; parses to the name, or the number as text."""
+    """IP protocol by RouterOS name or number 0..255; parses to the name RouterOS prints (``47`` is
+    ``gre``), or the number as text when the protocol has no name."""
 
     choices = PROTOCOLS
 
@@ -377,7 +392,7 @@ class Protocol(ValueType):
         if text in PROTOCOLS:
             return text
         if _DIGITS.fullmatch(text) and int(text) <= 255:
-            return str(int(text))
+            return protocol_text(int(text))
         raise ValueParseError(self.describe())
 
     def describe(self) -> str:

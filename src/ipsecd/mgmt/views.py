@@ -13,12 +13,13 @@ export pastes into a RouterOS terminal and reads back through :func:`.script.log
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .schema import EXPORT_ORDER, MENUS, Menu, Prop
 from .store import Item, State
-from .values import Secret, Str, quote
+from .values import Secret, Str, protocol_text, quote
 
 WRAP = 100
 EXPORT_WIDTH = 80
@@ -39,6 +40,23 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+#: The daemon's algorithm names → the family RouterOS prints in ``installed-sa`` (the key size is a
+#: column of its own, ``enc-key-size``): ``aes-256-gcm`` is ``aes-gcm``, ``camellia-128`` is ``camellia``.
+_ENC_FAMILY = re.compile(r"^(aes|camellia)-\d+(?:-(cbc|ctr|gcm|ccm))?$")
+
+
+def live_text(name: str, value: object) -> str:
+    """A value from the daemon as RouterOS prints it: protocols by name (``gre``, not 47) and
+    installed-SA algorithms as a family with the key size apart."""
+    if name == "protocol":
+        return protocol_text(value)
+    if name == "enc-algorithm" and isinstance(value, str):
+        m = _ENC_FAMILY.match(value)
+        if m:
+            return f"{m.group(1)}-{m.group(2)}" if m.group(2) else m.group(1)
+    return _text(value)
 
 
 def item_values(menu: Menu, item: Item, extra: Mapping[str, object] | None, sensitive: bool) -> dict[str, str]:
@@ -63,6 +81,21 @@ def item_values(menu: Menu, item: Item, extra: Mapping[str, object] | None, sens
             text = prop.unset_text or None
         if text is not None:
             out[prop.name] = text
+    return out
+
+
+def detail_values(menu: Menu, values: Mapping[str, str]) -> dict[str, str]:
+    """The values ``print detail`` shows, in RouterOS's order (``Menu.detail``): ``quiet``
+    properties only when they differ from their default, and a template policy's own fields only."""
+    if menu.detail_template and values.get("template") == "yes":
+        return {k: values[k] for k in menu.detail_template if k in values}
+    names = [n for n in menu.detail if n in values] + [n for n in values if n not in menu.detail]
+    out = {}
+    for name in names:
+        prop = menu.prop(name)
+        if name in menu.quiet and prop is not None and values[name] == (prop.default or prop.unset_text or ""):
+            continue
+        out[name] = values[name]
     return out
 
 
