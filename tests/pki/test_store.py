@@ -168,3 +168,29 @@ def test_validate_peer_uses_store_cas_crls_and_remote_certificate() -> None:
         s.validate_peer([der("gw-ecdsa")], ValidationPolicy(crl_use=True))
     assert info.value.kind is Refusal.NO_CRL
     assert isinstance(s.anchors()[0], x509.Certificate)
+
+
+def test_a_bundle_imports_whole_or_not_at_all(tmp_path: Path) -> None:
+    s = _store()
+    both = (VECTORS / "client.crt").read_bytes() + (VECTORS / "client.key").read_bytes()
+    r = s.import_bytes(both, "", "bundle.pem")
+    assert r.certificates == ["bundle.pem"] and r.keys == 1 and _row(s, "bundle.pem")["flags"] == "K"
+    stray = (VECTORS / "gw-rsa.crt").read_bytes() + (VECTORS / "wrong-eku.key").read_bytes()
+    with pytest.raises(StoreError, match="import its certificate first"):
+        s.import_bytes(stray, "", "stray.pem")
+    assert s.names() == ["bundle.pem"]
+
+
+def test_encrypted_pem_keys_need_their_passphrase() -> None:
+    source = _store()
+    source.import_file(VECTORS / "gw-rsa.crt", name="gw")
+    source.import_file(VECTORS / "gw-rsa.key")
+    files = source.export("gw", passphrase="right-pass")
+    s = _store()
+    s.import_bytes(files["gw.crt"], "", "gw")
+    with pytest.raises(StoreError, match="encrypted: give its passphrase"):
+        s.import_bytes(files["gw.key"], "", "gw.key")
+    with pytest.raises(StoreError, match="wrong passphrase"):
+        s.import_bytes(files["gw.key"], "wrong-pass", "gw.key")
+    s.import_bytes(files["gw.key"], "right-pass", "gw.key")
+    assert _row(s, "gw")["flags"] == "K"

@@ -51,12 +51,6 @@ class Entry:
     template: issue.Template | None = None
     ca: str = ""
 
-    def spki(self) -> bytes:
-        assert self.cert is not None
-        return self.cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
@@ -203,36 +197,31 @@ class CertificateStore:
             loaded = formats.load(data, passphrase)
         except formats.FormatError as exc:
             raise StoreError(f"import of {name}: {exc}") from None
-        added, skipped = [], 0
-        known = {e.cert.fingerprint(hashes.SHA256()) for e in self._entries.values() if e.cert is not None}
-        for i, cert in enumerate(loaded.certificates):
-            if cert.fingerprint(hashes.SHA256()) in known:
-                skipped += 1
-                continue
+        existing = {e.cert for e in self._entries.values() if e.cert is not None}
+        fresh = [c for c in dict.fromkeys(loaded.certificates) if c not in existing]
+        owners = [self._owner(key, fresh) for key in loaded.keys]  # refuse before changing anything
+        added = []
+        for i, cert in enumerate(fresh):
             entry_name = self._free_name(f"{name}_{i}" if default_names or i else name)
             self._entries[entry_name] = Entry(
                 entry_name, cert, trusted=_is_ca(cert) if trusted is None else trusted
             )
             added.append(entry_name)
-        for key in loaded.keys:
-            self._attach(key)
-        new_crls = [
-            c
-            for c in loaded.crls
-            if all(c.fingerprint(hashes.SHA256()) != o.fingerprint(hashes.SHA256()) for o in self._crls)
-        ]
+        for key, owner in zip(loaded.keys, owners, strict=True):
+            entry = next(e for e in self._entries.values() if e.cert == owner)
+            entry.key = key
+        old = {c.tbs_certlist_bytes for c in self._crls}
+        new_crls = [c for c in loaded.crls if c.tbs_certlist_bytes not in old]
         self._crls.extend(new_crls)
         self._save()
-        return ImportResult(added, len(loaded.keys), len(new_crls), skipped)
+        return ImportResult(added, len(loaded.keys), len(new_crls), len(loaded.certificates) - len(fresh))
 
-    def _attach(self, key: PrivateKey) -> None:
-        spki = key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        for entry in self._entries.values():
-            if entry.cert is not None and entry.spki() == spki:
-                entry.key = key
-                return
+    def _owner(self, key: PrivateKey, fresh: list[x509.Certificate]) -> x509.Certificate:
+        """The certificate (in the store or in the same file) whose public key is ``key``'s."""
+        public = key.public_key()
+        for cert in [*(e.cert for e in self._entries.values() if e.cert is not None), *fresh]:
+            if cert.public_key() == public:
+                return cert
         raise StoreError("private key matches no certificate in the store: import its certificate first")
 
     def _free_name(self, name: str) -> str:
