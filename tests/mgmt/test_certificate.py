@@ -129,3 +129,14 @@ def test_identities_using_reads_the_identity_menu(config: Config) -> None:
     [identity] = txn.items("/ip ipsec identity")
     assert identities_using(txn)("gw") == [f"{identity.id} (peer=rw)"]
     assert identities_using(txn)("ca") == []
+
+
+def test_settings_crl_use(menu: CertificateMenu) -> None:
+    assert menu.call(Call("/certificate settings", "print")).values == {"crl-use": "no"}
+    menu.call(Call("/certificate settings", "set", (), {"crl-use": "yes"}))
+    assert menu.store.crl_use
+    assert menu.call(Call("/certificate settings", "print")).values == {"crl-use": "yes"}
+    with pytest.raises(UnknownProperty):
+        menu.call(Call("/certificate settings", "set", (), {"crl-download": "yes"}))
+    with pytest.raises(InvalidValue):
+        menu.call(Call("/certificate settings", "set", (), {"crl-use": "maybe"}))

@@ -59,10 +59,12 @@ def test_crl_use(store: CertificateStore) -> None:
     bare = CertificateStore(clock=lambda: NOW)
     bare.import_file(VECTORS / "ca.crt", name="ca")
     gw = Identity.parse("fqdn:gw.example.com")
+    bare.set_crl_use(True)
+    store.set_crl_use(True)
     with pytest.raises(CertificateRefused) as info:
-        accept_peer(bare, [_der("gw-rsa")], gw, PeerRules(crl_use=True))
+        accept_peer(bare, [_der("gw-rsa")], gw, PeerRules())
     assert info.value.kind is Refusal.NO_CRL
-    assert accept_peer(store, [_der("gw-rsa")], gw, PeerRules(crl_use=True))
+    assert accept_peer(store, [_der("gw-rsa")], gw, PeerRules())
 
 
 def test_pick_identity(store: CertificateStore) -> None:

@@ -3,6 +3,7 @@ flags, add + sign, export, trust, remove, persistence with 0600 keys, and peer v
 
 from __future__ import annotations
 
+import datetime as dt
 import stat
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ipsecd.pki.issue import Template
 from ipsecd.pki.store import CertificateStore, StoreError, spki_sha1
-from ipsecd.pki.verify import CertificateRefused, Refusal, ValidationPolicy
+from ipsecd.pki.verify import CertificateRefused, Refusal
 
 from .conftest import NOW, VECTORS, cert
 
@@ -138,11 +139,12 @@ def test_persistence_keeps_keys_private(tmp_path: Path) -> None:
     s.import_file(VECTORS / "gw-rsa.key")
     s.import_file(VECTORS / "ca.crl")
     s.add("pending", Template("p", ("DNS:p.example",), key_usage=("tls-client",)))
+    s.set_crl_use(True)
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
     keys = list(d.glob("*.key"))
     assert len(keys) == 1 and stat.S_IMODE(keys[0].stat().st_mode) == 0o600
     again = _store(d)
-    assert again.rows() == s.rows() and len(again.crls()) == 1
+    assert again.rows() == s.rows() and len(again.crls()) == 1 and again.crl_use
     assert again.private_key("gw").public_key() == cert("gw-rsa").public_key()
     again.remove("gw")
     assert list(d.glob("*.key")) == []
@@ -164,8 +166,9 @@ def test_validate_peer_uses_store_cas_crls_and_remote_certificate() -> None:
     assert s.validate_peer([], remote_certificate="alice").leaf == cert("client")
     with pytest.raises(CertificateRefused, match="does not parse"):
         s.validate_peer([b"\x30\x00"])
+    s.set_crl_use(True)
     with pytest.raises(CertificateRefused) as info:
-        s.validate_peer([der("gw-ecdsa")], ValidationPolicy(crl_use=True))
+        s.validate_peer([der("gw-ecdsa")])
     assert info.value.kind is Refusal.NO_CRL
     assert isinstance(s.anchors()[0], x509.Certificate)
 
@@ -194,3 +197,29 @@ def test_encrypted_pem_keys_need_their_passphrase() -> None:
         s.import_bytes(files["gw.key"], "wrong-pass", "gw.key")
     s.import_bytes(files["gw.key"], "right-pass", "gw.key")
     assert _row(s, "gw")["flags"] == "K"
+
+
+def test_validated_chains_are_remembered_until_something_changes() -> None:
+    clock = [NOW]
+    s = CertificateStore(None, clock=lambda: clock[0])
+    s.import_file(VECTORS / "ca.crt", name="ca")
+    der = cert("revoked").public_bytes(serialization.Encoding.DER)
+    first = s.validate_peer([der])
+    assert s.validate_peer([der]) is first  # remembered
+    s.import_file(VECTORS / "ca.crl")  # a change forgets: the CRL now revokes it
+    with pytest.raises(CertificateRefused) as info:
+        s.validate_peer([der])
+    assert info.value.kind is Refusal.REVOKED
+    gw = cert("gw-rsa").public_bytes(serialization.Encoding.DER)
+    s.validate_peer([gw])
+    clock[0] = dt.datetime(2036, 6, 1, tzinfo=dt.UTC)  # past the certificate's end: checked again
+    with pytest.raises(CertificateRefused) as info:
+        s.validate_peer([gw])
+    assert info.value.kind is Refusal.EXPIRED
+    clock[0] = NOW
+    s.set_crl_use(True)
+    s.validate_peer([gw])
+    clock[0] = dt.datetime(2028, 2, 1, tzinfo=dt.UTC)  # the CRL is outdated now
+    with pytest.raises(CertificateRefused) as info:
+        s.validate_peer([gw])
+    assert info.value.kind is Refusal.NO_CRL

@@ -21,7 +21,8 @@ Verbs, as the manual and issue 12 describe them:
   0600 in the current directory (the key only with a passphrase);
 * ``set <name> trusted=yes|no``; ``remove <name>`` — refused while an identity's ``certificate`` or
   ``remote-certificate`` names it;
-* ``/certificate crl print``.
+* ``/certificate crl print``; ``/certificate settings set crl-use=yes|no`` (every issuer of a peer's
+  chain must then have a current CRL in the store) and ``print``.
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ CRL = Menu(
     columns=("issuer", "this-update", "next-update", "revoked"),
     verbs=("print",),
 )
+SETTINGS = Menu(
+    "/certificate settings",
+    "single",
+    (Prop("crl-use", Bool(), "no"),),
+    key=None,
+    verbs=("print", "set"),
+)
 _TEMPLATE_ARGS = {
     "common-name",
     "subject-alt-name",
@@ -127,16 +135,18 @@ class CertificateMenu:
 
     def call(self, c: Call) -> Outcome:
         """One call; ConfigError (one line) when refused."""
-        menu = CERTIFICATE if c.menu == CERTIFICATE.path else CRL if c.menu == CRL.path else None
+        menu = {m.path: m for m in (CERTIFICATE, CRL, SETTINGS)}.get(c.menu)
         if menu is None or c.verb not in menu.verbs:
             raise ScriptSyntaxError(f"{c.menu}: no such command {c.verb}")
         if c.where is not None:
             raise ConfigError(f"{c.menu} {c.verb}: where is not supported here")
         args = {k: _text(v) for k, v in c.args.items()}
         unknown = set(args) - _ARGS.get(c.verb, set())
-        if unknown:
+        if unknown and menu is not SETTINGS:
             raise UnknownProperty(f"{c.menu} {c.verb}: unknown argument {sorted(unknown)[0]}")
         try:
+            if menu is SETTINGS:
+                return self._settings(c, args)
             if menu is CRL:
                 return Outcome(
                     rows=[
@@ -149,6 +159,16 @@ class CertificateMenu:
             raise ConfigError(str(exc)) from None
 
     # -- verbs -------------------------------------------------------------------------------------
+
+    def _settings(self, c: Call, args: dict[str, str]) -> Outcome:
+        if c.verb == "set":
+            unknown = set(args) - {"crl-use"}
+            if unknown:
+                raise UnknownProperty(f"/certificate settings: unknown argument {sorted(unknown)[0]}")
+            if "crl-use" in args:
+                self.store.set_crl_use(bool(_parse(SETTINGS, "crl-use", args["crl-use"])))
+            return Outcome()
+        return Outcome(values={"crl-use": "yes" if self.store.crl_use else "no"})
 
     def _print(self, c: Call, args: dict[str, str]) -> Outcome:
         rows = []
@@ -165,7 +185,7 @@ class CertificateMenu:
         if not common_name:
             raise InvalidValue("/certificate add: common-name is required")
         for k in args.keys() & _TEMPLATE_ARGS:
-            _parse(k, args[k])
+            _parse(CERTIFICATE, k, args[k])
         key_type = args.get("key-type", "rsa")
         size_text = args.get("key-size", "prime256v1" if key_type == "ec" else "2048")
         template = issue.Template(
@@ -178,7 +198,7 @@ class CertificateMenu:
             key_usage=tuple(
                 dict.fromkeys(u.strip() for u in args.get("key-usage", "").split(",") if u.strip())
             ),
-            days_valid=int(str(_parse("days-valid", args.get("days-valid", "365")))),
+            days_valid=int(str(_parse(CERTIFICATE, "days-valid", args.get("days-valid", "365")))),
             country=args.get("country", ""),
             state=args.get("state", ""),
             locality=args.get("locality", ""),
@@ -226,7 +246,7 @@ class CertificateMenu:
     def _set(self, c: Call, args: dict[str, str]) -> Outcome:
         if "trusted" not in args:
             raise InvalidValue("/certificate set: only trusted can be changed")
-        trusted = bool(_parse("trusted", args["trusted"]))
+        trusted = bool(_parse(CERTIFICATE, "trusted", args["trusted"]))
         for name in self._names(c.items):
             self.store.set_trusted(name, trusted)
         return Outcome()
@@ -277,8 +297,8 @@ def _text(value: Arg) -> str:
     return value
 
 
-def _parse(prop: str, text: str) -> object:
-    p = CERTIFICATE.prop(prop)
+def _parse(menu: Menu, prop: str, text: str) -> object:
+    p = menu.prop(prop)
     assert p is not None
     try:
         return p.type.parse(text)

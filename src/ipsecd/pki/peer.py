@@ -4,7 +4,7 @@ One call, :func:`accept_peer`, does what RouterOS's identity properties mean for
 authenticates with a certificate (the manual's identities section, issue 12):
 
 1. its chain (CERT payloads, DER, end entity first; or ``remote-certificate`` when it sent none) is
-   validated against the store's trusted CAs and CRLs (:mod:`.verify`, ``crl-use`` from the rules);
+   validated against the store's trusted CAs and CRLs (:mod:`.verify`, under the store's ``crl-use``);
 2. ``match-by=certificate`` then accepts exactly ``remote-certificate``; ``match-by=remote-id``
    checks the peer's ID against ``remote-id`` and the certificate (:mod:`.identity`).
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .identity import Identity, check_remote_id, match_certificate
 from .store import CertificateStore
-from .verify import CertificateRefused, Refusal, ValidatedChain, ValidationPolicy
+from .verify import CertificateRefused, Refusal, ValidatedChain
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,6 @@ class PeerRules:
     remote_id: str = "auto"  # remote-id
     match_by: str = "remote-id"  # match-by: remote-id | certificate
     remote_certificate: str = ""  # remote-certificate (store name)
-    crl_use: bool = False  # /certificate settings crl-use
 
 
 def accept_peer(
@@ -40,7 +39,7 @@ def accept_peer(
     """The peer's validated chain if ``rules`` accept it, else CertificateRefused saying why."""
     if rules.match_by == "certificate" and not rules.remote_certificate:
         raise CertificateRefused(Refusal.ID_MISMATCH, "match-by=certificate needs remote-certificate")
-    validated = store.validate_peer(chain, ValidationPolicy(crl_use=rules.crl_use), rules.remote_certificate)
+    validated = store.validate_peer(chain, rules.remote_certificate)
     if rules.match_by == "certificate":
         why = match_certificate(store.certificate(rules.remote_certificate), validated.leaf)
     else:

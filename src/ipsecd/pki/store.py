@@ -28,12 +28,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from ipsecd.crypto.sig import PrivateKey
+from ipsecd.util.bounded import BoundedCache
 
 from . import formats, issue
 from .describe import describe
-from .verify import DEFAULT_POLICY, CertificateRefused, Refusal, ValidatedChain, ValidationPolicy, validate
+from .verify import CertificateRefused, Refusal, ValidatedChain, ValidationPolicy, validate
 
 Clock = Callable[[], dt.datetime]
+_ChainKey = tuple[tuple[bytes, ...], str]
+VALIDATED_CACHE = 512
 
 
 class StoreError(ValueError):
@@ -74,6 +77,12 @@ class CertificateStore:
         self.clock = clock
         self._entries: dict[str, Entry] = {}
         self._crls: list[x509.CertificateRevocationList] = []
+        self.crl_use = False
+        # chains that validated, until a certificate or CRL of theirs runs out or the store changes:
+        # a peer reconnecting (and the benchmark's thousands of IKE_AUTHs) is not re-checked each time
+        self._validated: BoundedCache[_ChainKey, tuple[ValidatedChain, dt.datetime, dt.datetime]] = (
+            BoundedCache(VALIDATED_CACHE)
+        )
         if directory is not None:
             self._load()
 
@@ -128,14 +137,20 @@ class CertificateStore:
         """CERTREQ contents: SHA-1 of each trusted CA's SubjectPublicKeyInfo (RFC 7296 §3.7)."""
         return [spki_sha1(c) for c in self.anchors() if _is_ca(c)]
 
-    def validate_peer(
-        self,
-        chain: Sequence[bytes],
-        policy: ValidationPolicy = DEFAULT_POLICY,
-        remote_certificate: str = "",
-    ) -> ValidatedChain:
+    def validate_peer(self, chain: Sequence[bytes], remote_certificate: str = "") -> ValidatedChain:
         """Validate the peer's CERT payloads (DER, end entity first) against the store's anchors,
-        CAs and CRLs at the store's clock; with no chain, ``remote-certificate`` stands in."""
+        CAs and CRLs at the store's clock, under its ``crl-use``; with no chain,
+        ``remote-certificate`` stands in."""
+        now = self.clock()
+        key = (tuple(chain), remote_certificate)
+        hit = self._validated.get(key)
+        if hit is not None and hit[1] <= now <= hit[2]:
+            return hit[0]
+        result = self._validate(chain, remote_certificate, now)
+        self._validated[key] = (result, *_window(result, self.crl_use))
+        return result
+
+    def _validate(self, chain: Sequence[bytes], remote_certificate: str, now: dt.datetime) -> ValidatedChain:
         try:
             certs = [x509.load_der_x509_certificate(d) for d in chain]
         except ValueError:
@@ -148,9 +163,8 @@ class CertificateStore:
                     Refusal.UNKNOWN_CA, "peer sent no certificate and remote-certificate is unset"
                 )
             certs = [self.certificate(remote_certificate)]
-        return validate(
-            certs[0], [*certs[1:], *self.authorities()], self.anchors(), self._crls, self.clock(), policy
-        )
+        policy = ValidationPolicy(crl_use=self.crl_use)
+        return validate(certs[0], [*certs[1:], *self.authorities()], self.anchors(), self._crls, now, policy)
 
     def rows(self) -> list[dict[str, str]]:
         """``/certificate print`` rows (never a private key)."""
@@ -288,7 +302,14 @@ class CertificateStore:
 
     # -- persistence ---------------------------------------------------------------------------------
 
+    def set_crl_use(self, crl_use: bool) -> None:
+        """``/certificate settings set crl-use=…``: require a current CRL of every issuer."""
+        self.crl_use = crl_use
+        self._save()
+
     def _save(self) -> None:
+        """After every change: forget validated chains, then persist (with a directory)."""
+        self._validated.clear()
         if self.directory is None:
             return
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -321,7 +342,9 @@ class CertificateStore:
         ]
         _write(
             self.directory / "index.json",
-            json.dumps({"certificates": items, "crls": crl_files}, indent=1).encode(),
+            json.dumps(
+                {"certificates": items, "crls": crl_files, "crl-use": self.crl_use}, indent=1
+            ).encode(),
         )
         for stale in self.directory.iterdir():
             if stale.suffix in (".crt", ".key", ".crl") and stale.name not in keep:
@@ -356,6 +379,7 @@ class CertificateStore:
                 entry.key = formats.load((self.directory / item["key"]).read_bytes()).keys[0]
             self._entries[entry.name] = entry
         self._crls = [x509.load_pem_x509_crl((self.directory / f).read_bytes()) for f in index["crls"]]
+        self.crl_use = bool(index.get("crl-use", False))
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -369,6 +393,16 @@ def _write(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def _window(chain: ValidatedChain, crl_use: bool) -> tuple[dt.datetime, dt.datetime]:
+    """When a validation result holds: while every certificate of the chain is valid and, under
+    crl-use, every CRL that judged it is current."""
+    start = max(c.not_valid_before_utc for c in chain.certificates)
+    ends = [c.not_valid_after_utc for c in chain.certificates]
+    if crl_use:
+        ends += [c.next_update_utc for c in chain.crls_checked if c.next_update_utc is not None]
+    return start, min(ends)
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
