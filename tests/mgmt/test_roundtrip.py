@@ -73,6 +73,14 @@ set accounting=no interim-update=5m xauth-use-radius=yes ddos-cookie-threshold=5
 set enabled=yes kme-id=kme1 peer-sae-id=sae2 address=qkd.example certificate=qkd-cert cache-size=8 key-size=256
 /ip ipsec user
 add address=10.5.9.7 comment="xauth user" disabled=yes name=alice password=wonder
+/user group
+add name=ops policy=read,write,api,rest-api skin=ops comment="automation"
+/user
+add name=robot group=ops password=s3cret address=10.0.0.0/8,::1 comment="ansible" disabled=yes
+/ip service
+set api-ssl port=18729 address=10.0.0.0/8 certificate=api-cert tls-version=only-1.2 max-sessions=4 vrf=main \
+    comment="automation" disabled=no
+set www vrf=mgmt
 """
 
 

@@ -103,7 +103,7 @@ def _factory_state() -> tuple[State, int]:
     state: State = {}
     num = 1
     for path in ("/ip ipsec policy group", "/ip ipsec proposal", "/ip ipsec profile", "/ip ipsec mode-config",
-                 "/ip ipsec policy"):
+                 "/ip ipsec policy", "/user group", "/user", "/ip service"):
         menu = MENUS[path]
         for values in menu.factory:
             kept = {k: v for k, v in values.items() if menu.by_name[k].default != v}

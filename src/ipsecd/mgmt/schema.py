@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ipsecd.crypto import registry
 
+from .passwords import FACTORY_GROUPS, POLICIES, SERVICES, PasswordHash
 from .values import (
     DNS_NAME,
     Address,
@@ -423,9 +424,55 @@ USER = Menu(
     columns=("name", "address"),
 )
 
+# -- who drives ipsecd: services, users, groups (issue 14; vocabulary and hashing in .passwords) ----
+
+SERVICE = Menu(
+    "/ip service", "list", (
+        Prop("name", Enum(*(n for n, _ in SERVICES)), required=True, read_only=True),
+        Prop("port", Int(1, 65535), None),
+        Prop("address", ListOf(Prefix()), None),
+        Prop("certificate", Str(suggest=("none",)), "none"),
+        Prop("tls-version", Enum("any", "only-1.2", "only-1.3"), "any"),
+        Prop("max-sessions", Int(1, 1000), "20"),
+        Prop("vrf", Str(), "main", implemented=False),
+        *_common(),
+        _ro("default", B, runtime=False),
+    ),
+    factory=tuple({"name": n, "port": str(p), "disabled": YES} for n, p in SERVICES),
+    columns=("name", "port", "address", "certificate", "tls-version", "max-sessions"),
+    verbs=("print", "set", "unset", "enable", "disable", "comment", "export", "find"),
+)
+
+USER_GROUP = Menu(
+    "/user group", "list", (
+        Prop("name", Str(1, 64), required=True),
+        Prop("policy", EnumList(*POLICIES), None),
+        Prop("skin", Str(), "default", implemented=False),
+        *_common(disabled=False),
+        _ro("default", B, runtime=False),
+    ),
+    factory=tuple({"name": n, "policy": ",".join(p)} for n, p in FACTORY_GROUPS),
+    columns=("name", "policy", "skin"),
+)
+
+ROUTER_USER = Menu(
+    "/user", "list", (
+        Prop("name", Str(1, 64, r"[^\s/\\\"]+", "name without spaces, slashes or quotes"), required=True),
+        Prop("group", Ref("/user group"), None, required=True),
+        Prop("password", PasswordHash(), None, secret=True),
+        Prop("address", ListOf(Prefix()), None),
+        *_common(),
+        _ro("default", B, runtime=False),
+    ),
+    factory=({"name": "admin", "group": "full"},),
+    columns=("name", "group", "address"),
+)
+
+
+
 MENUS: dict[str, Menu] = {m.path: m for m in (
     POLICY, POLICY_GROUP, PROPOSAL, PEER, IDENTITY, PROFILE, MODE_CONFIG, KEY, KEY_PSK, KEY_QKD, SETTINGS,
-    ACTIVE_PEERS, INSTALLED_SA, STATISTICS, POOL, USER)}
+    ACTIVE_PEERS, INSTALLED_SA, STATISTICS, POOL, USER, SERVICE, USER_GROUP, ROUTER_USER)}
 
 #: ``/ip ipsec key rsa`` (RouterOS 7) is the manual's ``/ip ipsec key``.
 ALIASES = {"/ip ipsec key rsa": "/ip ipsec key"}
@@ -436,7 +483,8 @@ DIRECTORIES = ("/ip", "/ip ipsec")
 #: Menus whose objects are written by ``export`` (order = RouterOS export order: referenced first).
 EXPORT_ORDER = ("/ip pool", "/ip ipsec mode-config", "/ip ipsec policy group", "/ip ipsec profile",
                 "/ip ipsec peer", "/ip ipsec proposal", "/ip ipsec identity", "/ip ipsec key psk",
-                "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd", "/ip ipsec user")
+                "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd", "/ip ipsec user", "/user group",
+                "/user", "/ip service")
 
 #: Defaults of real routers where they differ from the manual (ipsecd's defaults), chosen with
 #: ``ipsecd import --defaults routeros7`` (``/import … defaults=routeros7``): a compact RouterOS 7

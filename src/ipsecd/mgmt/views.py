@@ -295,8 +295,11 @@ def export_menu(menu: Menu, items: Sequence[Item], sensitive: bool, verbose: boo
     """The export lines of one menu: compact (only what differs from the defaults), or ``verbose``
     (every value, defaults included, as RouterOS's ``export verbose``)."""
     lines: list[str] = []
-    factory = menu.factory[0] if menu.factory else {}
+    by_key = {f[menu.key]: f for f in menu.factory if menu.key in f} if len(menu.factory) > 1 else {}
     for pos, item in enumerate(items):
+        # several default objects (/ip service, /user group) are each named: ``set www port=8080``
+        name = item.values.get(menu.key) if by_key and menu.key else None
+        factory = by_key.get(name, {}) if name is not None else menu.factory[0] if menu.factory else {}
         if menu.kind == "single":
             pairs = _pairs(menu, _full(menu, item) if verbose else item.values, sensitive)
             if pairs:
@@ -312,7 +315,8 @@ def export_menu(menu: Menu, items: Sequence[Item], sensitive: bool, verbose: boo
                         diff[k] = menu.by_name[k].default or ""
             pairs = _pairs(menu, diff, sensitive)
             if pairs:
-                selector = "0" if menu.ordered and pos == 0 else "[ find default=yes ]"
+                selector = (quote(name) if name is not None else "0" if menu.ordered and pos == 0
+                            else "[ find default=yes ]")
                 lines.append(f"set {selector} " + " ".join(pairs))
             continue
         lines.append("add " + " ".join(_pairs(menu, _full(menu, item) if verbose else item.values, sensitive)))

@@ -1,0 +1,223 @@
+"""The listeners of ``/ip service`` (``api``, ``api-ssl``, ``www``, ``www-ssl``) and of the metrics.
+
+:class:`ApiServers` follows the configuration: whenever ``/ip service`` changes it opens, moves or
+closes listeners so that exactly the enabled services listen on their ports. Where they listen is
+not in the RouterOS menus (an export must paste into a router): it is ``ipsecd run --api-listen``,
+loopback unless told. The metrics endpoint is likewise an ipsecd option (``--metrics-listen``).
+
+Each accepted connection is checked against the service's ``address`` allow-list and its
+``max-sessions`` before a byte is read; refused ones are closed and counted. ``api-ssl`` and
+``www-ssl`` use TLS with the certificate ipsecd generates on first start (logged with its SHA-256
+fingerprint; kept 0600 next to the database when there is one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from ipsecd.mgmt.model import Config, Snapshot
+
+from . import metrics
+from .auth import Authenticator
+from .backend import Backend
+from .http import MAX_HEAD, HttpError, HttpRequest, HttpResponse, read_request
+from .rest import RestHandler, error
+from .ros_api import ApiConnection
+from .tls import server_context
+
+log = logging.getLogger("ipsecd.api")
+
+Route = Callable[[HttpRequest, str], Awaitable[HttpResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConf:
+    """What a listener needs of one ``/ip service`` row; a change of any field reopens it."""
+
+    name: str
+    port: int
+    allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    max_sessions: int
+    tls_version: str
+
+
+@dataclass(slots=True)
+class ApiOptions:
+    listen: tuple[str, ...] = ("127.0.0.1", "::1")
+    metrics: tuple[str, int] | None = None  # (address, port)
+    state_dir: str | None = None  # where the generated TLS certificate is kept
+
+
+@dataclass(slots=True)
+class Counters:
+    accepted: int = 0
+    refused: int = 0  # address not allowed, or max-sessions reached
+    malformed: int = 0  # HTTP requests or API sentences that were not
+
+
+@dataclass(slots=True)
+class _Listener:
+    conf: ServiceConf
+    servers: list[asyncio.Server]
+    sessions: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def services_of(snapshot: Snapshot) -> dict[str, ServiceConf]:
+    """The enabled services ipsecd serves, from ``/ip service``."""
+    out = {}
+    for row in snapshot.rows("/ip service"):
+        name = row.text("name") or ""
+        if row.disabled or name not in ("api", "api-ssl", "www", "www-ssl"):
+            continue
+        out[name] = ServiceConf(name, int(row["port"]), tuple(row["address"] or ()), int(row["max-sessions"]),
+                                row.text("tls-version") or "any")
+    return out
+
+
+class ApiServers:
+    def __init__(self, config: Config, backend: Backend, options: ApiOptions) -> None:
+        self.config, self.backend, self.options = config, backend, options
+        self.auth = Authenticator(config)
+        self.counters = Counters()
+        self._listeners: dict[str, _Listener] = {}
+        self._metrics_server: asyncio.Server | None = None
+        self._pending: asyncio.Task[None] | None = None
+        self._tls: ssl.SSLContext | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.config.add_listener(lambda snap: self._changed(), dispatch=loop.call_soon_threadsafe)
+        await self.apply(self.config.snapshot())
+        if self.options.metrics is not None:
+            host, port = self.options.metrics
+            self._metrics_server = await asyncio.start_server(
+                lambda r, w: self._http(r, w, self._metrics_route), host, port, limit=MAX_HEAD)
+            log.info("metrics on http://%s:%d/metrics", host, port)
+
+    def _changed(self) -> None:
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.ensure_future(self.apply(self.config.snapshot()))
+
+    async def apply(self, snapshot: Snapshot) -> None:
+        """Open, reopen and close listeners to match the enabled services."""
+        want = services_of(snapshot)
+        for name in list(self._listeners):
+            if want.get(name) != self._listeners[name].conf:
+                await self._close(self._listeners.pop(name))
+        for name, conf in want.items():
+            if name in self._listeners:
+                continue
+            try:
+                self._listeners[name] = await self._open(conf)
+            except (OSError, ssl.SSLError) as exc:
+                log.error("/ip service %s: cannot listen on port %d: %s", name, conf.port, exc)
+
+    async def _open(self, conf: ServiceConf) -> _Listener:
+        ctx = self._context(conf) if conf.name.endswith("-ssl") else None
+        listener = _Listener(conf, [])
+        for host in self.options.listen:
+            server = await asyncio.start_server(lambda r, w: self._accept(listener, r, w), host, conf.port,
+                                                ssl=ctx, limit=MAX_HEAD)
+            listener.servers.append(server)
+        log.info("/ip service %s listening on port %d (%s)", conf.name, conf.port, ", ".join(self.options.listen))
+        return listener
+
+    def _context(self, conf: ServiceConf) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = server_context(self.options.state_dir)
+        if conf.tls_version == "only-1.3":
+            self._tls.minimum_version = ssl.TLSVersion.TLSv1_3
+        return self._tls
+
+    async def _close(self, listener: _Listener) -> None:
+        for server in listener.servers:
+            server.close()
+        for task in list(listener.sessions):
+            task.cancel()
+        for server in listener.servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+
+    async def close(self) -> None:
+        for listener in self._listeners.values():
+            await self._close(listener)
+        self._listeners.clear()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+
+    def ports(self) -> dict[str, int]:
+        """The port each open service listens on (tests ask for port 0 and read it here)."""
+        return {name: int(lst.servers[0].sockets[0].getsockname()[1]) for name, lst in self._listeners.items()
+                if lst.servers and lst.servers[0].sockets}
+
+    async def _accept(self, listener: _Listener, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        source = str(peer[0]) if peer else ""
+        conf = listener.conf
+        allowed = not conf.allowed or any(ipaddress.ip_address(source.split("%")[0]) in net for net in conf.allowed)
+        if not allowed or len(listener.sessions) >= conf.max_sessions:
+            self.counters.refused += 1
+            writer.close()
+            return
+        self.counters.accepted += 1
+        task = asyncio.current_task()
+        assert task is not None
+        listener.sessions.add(task)
+        try:
+            if conf.name.startswith("api"):
+                await ApiConnection(self.backend, self.auth, reader, writer, source, conf.name).serve()
+            else:
+                rest = RestHandler(self.backend, self.auth, conf.name)
+                await self._serve_http(reader, writer, source, rest.handle)
+        except asyncio.CancelledError:  # the service closed under it: the session just ends
+            pass
+        finally:
+            listener.sessions.discard(task)
+            writer.close()
+
+    async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, route: Route) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            await self._serve_http(reader, writer, str(peer[0]) if peer else "", route)
+        finally:
+            writer.close()
+
+    async def _serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str,
+                          route: Route) -> None:
+        try:
+            while True:
+                try:
+                    req = await read_request(reader)
+                except HttpError as exc:
+                    self.counters.malformed += 1
+                    writer.write(error(exc.status, exc.detail).encode(False))
+                    return
+                if req is None:
+                    return
+                try:
+                    resp = await route(req, source)
+                except Exception:  # a bug must cost one request, not the daemon
+                    log.exception("REST request %s %s failed", req.method, req.path[:100])
+                    resp = error(500)
+                writer.write(resp.encode(req.keep_alive))
+                await writer.drain()
+                if not req.keep_alive:
+                    return
+        except ConnectionError:
+            return
+
+    async def _metrics_route(self, req: HttpRequest, source: str) -> HttpResponse:
+        if req.method != "GET" or req.path != "/metrics":
+            return error(404)
+        c = self.counters
+        api = {"connections": c.accepted, "refused_connections": c.refused, "malformed_requests": c.malformed,
+               "failed_logins": self.auth.failed}
+        return HttpResponse(200, metrics.render(self.backend.runtime, api).encode(),
+                            "text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,73 @@
+"""A configuration with the API and REST services on loopback, served from a thread of its own.
+
+The servers run in their own event loop in a background thread, so the tests (and the client
+libraries, which are synchronous) talk to them over real sockets as a router's clients would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from ipsecd.daemon.api.backend import Backend
+from ipsecd.daemon.api.server import ApiOptions, ApiServers
+from ipsecd.mgmt import Config, Session, open_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Running:
+    config: Config
+    servers: ApiServers
+    loop: asyncio.AbstractEventLoop
+    ports: dict[str, int]
+
+    def console(self, line: str) -> str:
+        result = Session(self.config).execute(line)
+        assert result.rc == 0, result.stderr
+        return result.stdout
+
+
+SETUP = """
+/user set admin password=adminpw
+/user add name=reader group=read password=readpw
+/user group add name=api-write policy=api,rest-api,read,write
+/user add name=writer group=api-write password=writepw
+"""
+
+
+@pytest.fixture
+def running() -> Iterator[Running]:
+    config = open_config(None)
+    config.import_script(SETUP, "setup.rsc")
+    ports = {name: free_port() for name in ("api", "www", "www-ssl", "metrics")}
+    for name in ("api", "www", "www-ssl"):
+        config.import_script(f"/ip service set {name} disabled=no port={ports[name]}", "svc.rsc")
+    loop = asyncio.new_event_loop()
+    servers = ApiServers(config, Backend(config), ApiOptions(("127.0.0.1",), ("127.0.0.1", ports["metrics"])))
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(servers.start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(servers.close())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    yield Running(config, servers, loop, ports)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from ipsecd.daemon.api.auth import MAX_FAILURES, WINDOW, Authenticator, LoginRefused
+from ipsecd.mgmt import open_config
+
+SETUP = """
+/user set admin password=pw
+/user add name=net group=full password=pw address=10.0.0.0/8
+/user add name=off group=full password=pw disabled=yes
+/user group add name=apionly policy=api,read
+/user add name=api group=apionly password=pw
+"""
+
+
+@pytest.fixture
+def auth() -> tuple[Authenticator, list[float]]:
+    config = open_config(None)
+    config.import_script(SETUP, "t.rsc")
+    now = [0.0]
+    return Authenticator(config, clock=lambda: now[0]), now
+
+
+def test_who_may_log_in_where(auth: tuple[Authenticator, list[float]]) -> None:
+    a, _ = auth
+    assert a.login("admin", "pw", "127.0.0.1", "api").policies >= {"read", "write", "sensitive"}
+    assert a.login("net", "pw", "10.1.2.3", "www").name == "net"
+    assert a.login("api", "pw", "127.0.0.1", "api-ssl").policies == {"api", "read"}
+    for name, source, service in [("net", "192.0.2.1", "api"), ("off", "127.0.0.1", "api"),
+                                  ("api", "127.0.0.1", "www"), ("nobody", "127.0.0.2", "api")]:
+        with pytest.raises(LoginRefused):
+            a.login(name, "pw", source, service)
+    with pytest.raises(LoginRefused):
+        a.login("admin", "wrong", "127.0.0.3", "api")
+
+
+def test_failures_are_logged_escaped_and_limited_per_source(auth: tuple[Authenticator, list[float]],
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    a, now = auth
+    caplog.set_level(logging.WARNING, "ipsecd.api")
+    for _ in range(MAX_FAILURES + 5):
+        with pytest.raises(LoginRefused):
+            a.login("evil\nname", "x", "192.0.2.7", "api")
+    assert len(caplog.records) == MAX_FAILURES + 1  # one line each, then one saying it stops
+    assert "evil\\nname" in caplog.records[0].getMessage() and "192.0.2.7" in caplog.records[0].getMessage()
+    with pytest.raises(LoginRefused):  # the right password does not help while the source is refused
+        a.login("admin", "pw", "192.0.2.7", "api")
+    assert a.login("admin", "pw", "192.0.2.8", "api").name == "admin"  # other sources are not
+    now[0] += WINDOW + 1
+    assert a.login("admin", "pw", "192.0.2.7", "api").name == "admin"
+    assert a.failed == MAX_FAILURES + 6

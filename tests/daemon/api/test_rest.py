@@ -1,0 +1,131 @@
+"""REST the way RouterOS's documentation drives it: Basic auth, JSON strings, every verb."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from .conftest import Running
+
+
+def rest(running: Running, method: str, path: str, body: object = None, user: str = "admin:adminpw",
+         service: str = "www") -> tuple[int, object]:
+    scheme = "https" if service == "www-ssl" else "http"
+    req = urllib.request.Request(f"{scheme}://127.0.0.1:{running.ports[service]}/rest{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Authorization": "Basic " + base64.b64encode(user.encode()).decode(),
+                                          "Content-Type": "application/json"})
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(req, timeout=10, context=ctx if scheme == "https" else None) as resp:
+            data = resp.read()
+            return resp.status, json.loads(data) if data else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_every_verb(running: Running) -> None:
+    status, peer = rest(running, "PUT", "/ip/ipsec/peer", {"name": "gw", "address": "192.0.2.1",
+                                                            "exchange-mode": "ike2", "passive": False})
+    assert status == 200 and isinstance(peer, dict)
+    assert peer["name"] == "gw" and peer["address"] == "192.0.2.1/32" and peer["passive"] == "false"
+    pid = peer[".id"]
+    assert rest(running, "GET", f"/ip/ipsec/peer/{pid}")[1] == peer
+    assert rest(running, "GET", "/ip/ipsec/peer/gw")[1] == peer  # names where RouterOS accepts them
+    status, changed = rest(running, "PATCH", f"/ip/ipsec/peer/{pid}", {"port": 4500})
+    assert status == 200 and isinstance(changed, dict) and changed["port"] == "4500"
+    assert rest(running, "GET", "/ip/ipsec/peer?name=gw&.proplist=name,port")[1] == [{"name": "gw", "port": "4500"}]
+    assert rest(running, "GET", "/ip/ipsec/peer?name=nope")[1] == []
+    status, rows = rest(running, "POST", "/ip/ipsec/peer/print", {".proplist": ["name"], ".query": ["port=4500"]})
+    assert (status, rows) == (200, [{"name": "gw"}])
+    assert rest(running, "POST", "/ip/ipsec/peer/disable", {".id": pid}) == (200, [])
+    assert "disabled=yes" in running.console("/ip ipsec peer export")
+    assert rest(running, "DELETE", f"/ip/ipsec/peer/{pid}") == (204, None)
+    assert rest(running, "GET", f"/ip/ipsec/peer/{pid}")[0] == 404
+    status, settings = rest(running, "GET", "/ip/ipsec/settings")
+    assert status == 200 and isinstance(settings, dict) and settings["accounting"] == "true"
+
+
+def test_errors_as_routeros_returns_them_and_nothing_changes(running: Running) -> None:
+    before = running.console("/export")
+    assert rest(running, "PUT", "/ip/ipsec/peer", {"name": "x", "port": "99999"}) == (400, {
+        "error": 400, "message": "Bad Request",
+        "detail": '/ip ipsec peer: invalid value for port: "99999" (allowed: integer 0..65535)'})
+    assert rest(running, "PATCH", "/ip/ipsec/peer/*77", {"port": "1"})[0] == 404
+    assert rest(running, "GET", "/ip/ipsec/nothing")[0] == 400
+    assert rest(running, "DELETE", "/ip/ipsec/proposal/default")[1]["detail"] == (  # type: ignore[index]
+        "/ip ipsec proposal: cannot remove default item *2")
+    assert running.console("/export") == before
+
+
+def test_authentication_and_permissions(running: Running) -> None:
+    assert rest(running, "GET", "/ip/ipsec/peer", user="admin:wrong") == (401, {"error": 401,
+                                                                                "message": "Unauthorized"})
+    assert rest(running, "GET", "/ip/ipsec/peer", user="reader:readpw") == (200, [])
+    status, body = rest(running, "PUT", "/ip/ipsec/peer", {"name": "gw"}, user="reader:readpw")
+    assert status == 403 and body == {"error": 403, "message": "Forbidden", "detail": "not enough permissions (9)"}
+    assert "gw" not in running.console("/ip ipsec peer print")
+
+
+def test_tls_service(running: Running) -> None:
+    status, rows = rest(running, "GET", "/ip/ipsec/proposal?.proplist=name", service="www-ssl")
+    assert (status, rows) == (200, [{"name": "default"}])
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_as_the_routeros_documentation_shows_it(running: Running) -> None:
+    url = f"https://127.0.0.1:{running.ports['www-ssl']}/rest/ip/ipsec/peer"
+    out = subprocess.run(["curl", "-sk", "-u", "admin:adminpw", "-X", "PUT", url, "-H",
+                          "content-type: application/json", "--data", '{"name":"c1","address":"192.0.2.9"}'],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    assert json.loads(out)["name"] == "c1"
+    out = subprocess.run(["curl", "-sk", "-u", "admin:adminpw", url], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    assert [p["name"] for p in json.loads(out)] == ["c1"]
+
+
+def raw_http(running: Running, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", running.ports["www"]), timeout=10) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+
+
+@pytest.mark.parametrize("data", [
+    b"garbage\r\n\r\n",
+    b"GET /rest/ip/ipsec/peer HTTP/1.1\r\nbad header\r\n\r\n",
+    b"PUT /rest/ip/ipsec/peer HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n",
+    b"PUT /rest/ip/ipsec/peer HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 2000 + b"\r\n",
+])
+def test_malformed_requests_are_refused_and_counted(running: Running, data: bytes) -> None:
+    got = raw_http(running, data)
+    assert got.startswith(b"HTTP/1.1 4") and b"Connection: close" in got
+    assert running.servers.counters.malformed == 1
+
+
+def test_keep_alive_serves_several_requests(running: Running) -> None:
+    auth = base64.b64encode(b"admin:adminpw")
+    one = b"GET /rest/ip/ipsec/proposal?.proplist=name HTTP/1.1\r\nAuthorization: Basic " + auth + b"\r\n\r\n"
+    got = raw_http(running, one + one.replace(b"HTTP/1.1\r\n", b"HTTP/1.1\r\nConnection: close\r\n"))
+    assert got.count(b'[{"name":"default"}]') == 2
+
+
+def test_metrics(running: Running) -> None:
+    rest(running, "GET", "/ip/ipsec/peer", user="admin:bad")
+    with urllib.request.urlopen(f"http://127.0.0.1:{running.ports['metrics']}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+        assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert "ipsecd_xfrm_in_no_states_total 0" in text
+    assert "ipsecd_api_failed_logins_total 1" in text
