@@ -123,7 +123,7 @@ def test_export_verbose_and_terse(session: Session) -> None:
     assert ("add address=192.0.2.1/32 disabled=no exchange-mode=main name=p passive=no port=500 profile=default "
             "send-initial-contact=yes") in lines
     terse = run_ok(session, "/export terse verbose").splitlines()
-    assert all(line.startswith(("#", "/ip ipsec ", "/ip pool ")) for line in terse)
+    assert all(line.startswith(("#", "/ip ipsec ", "/ip pool ", "/user ", "/ip service ")) for line in terse)
     assert not any(line.endswith("\\") for line in terse)  # one command per line, never folded
     assert "/ip ipsec peer add address=192.0.2.1/32 disabled=no exchange-mode=main" in "\n".join(terse)
     fresh = open_config(None)
