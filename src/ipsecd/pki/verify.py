@@ -32,6 +32,7 @@ from enum import Enum
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, ObjectIdentifier
 
 from . import constraints
@@ -62,6 +63,9 @@ HANDLED_EXTENSIONS = frozenset(
     }
 )
 MAX_DEPTH = 8
+MAX_STEPS = 64
+MAX_PATHS = 8
+RSA_BITS = (1024, 8192)
 
 
 class Refusal(Enum):
@@ -180,29 +184,46 @@ def _paths(
     anchors: list[x509.Certificate],
     max_depth: int,
 ) -> list[list[x509.Certificate]]:
-    """Every path leaf → … → anchor whose names and signatures chain (depth-first, no loops)."""
-    # certificates hash and compare by their DER (cheaper than fingerprints)
-    anchor_set = set(anchors)
-    if leaf in anchor_set:
+    """Paths leaf → … → anchor whose names and signatures chain (depth-first, no loops).
+
+    A peer chooses the intermediates, so the search is bounded: each (certificate, issuer) signature
+    is checked once, and it stops after :data:`MAX_STEPS` extensions or :data:`MAX_PATHS` paths (eight
+    certificates sharing one name and key would otherwise offer 8! paths).
+    """
+    if leaf in set(anchors):  # certificates hash and compare by their DER
         return [[leaf]]
+    anchors = [a for a in anchors if _sane_key(a)]
+    intermediates = [c for c in intermediates if _sane_key(c) and c not in set(anchors)]
+    checked: dict[tuple[x509.Certificate, x509.Certificate], bool] = {}
     found: list[list[x509.Certificate]] = []
+    steps = 0
+
+    def signed(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+        if cert.issuer != issuer.subject:
+            return False
+        if (cert, issuer) not in checked:
+            checked[cert, issuer] = _signed_by(cert, issuer)
+        return checked[cert, issuer]
 
     def extend(path: list[x509.Certificate]) -> None:
+        nonlocal steps
+        steps += 1
         tip = path[-1]
-        if len(path) > max_depth:
+        if len(path) > max_depth or steps > MAX_STEPS or len(found) >= MAX_PATHS:
             return
-        for anchor in anchors:
-            if anchor.subject == tip.issuer and _signed_by(tip, anchor):
-                found.append([*path, anchor])
-        seen = set(path)
+        found.extend([*path, anchor] for anchor in anchors if signed(tip, anchor))
         for inter in intermediates:
-            if inter in seen or inter in anchor_set or inter.subject != tip.issuer:
-                continue
-            if _signed_by(tip, inter):
+            if inter not in path and signed(tip, inter):
                 extend([*path, inter])
 
     extend([leaf])
     return found
+
+
+def _sane_key(cert: x509.Certificate) -> bool:
+    """Keys a validation may spend time on: RSA within :data:`RSA_BITS`, or any other type."""
+    key = cert.public_key()
+    return not isinstance(key, rsa.RSAPublicKey) or RSA_BITS[0] <= key.key_size <= RSA_BITS[1]
 
 
 def _check_path(
@@ -306,7 +327,12 @@ def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
 
 
 def _check_end_entity(cert: x509.Certificate) -> None:
-    """The peer's own certificate must allow signing and, when it restricts its purposes, IKE."""
+    """The peer's own certificate must allow signing and, when it restricts its purposes, IKE, with a
+    key of sane size (RSA of 1024..8192 bits)."""
+    if not _sane_key(cert):
+        raise CertificateRefused(
+            Refusal.KEY_USAGE, f"certificate {dn(cert.subject)} has an RSA key outside 1024..8192 bits"
+        )
     ku = _key_usage(cert)
     if ku is not None and not (ku.digital_signature or ku.content_commitment):
         raise CertificateRefused(
