@@ -233,6 +233,103 @@ def test_console_input_with_variables_runs_in_one_transaction(session: Session) 
     assert json.loads(run_ok(session, "/ip ipsec peer print", as_json=True))[0]["name"] == "gw"
 
 
+ROAD_WARRIORS = r"""# road-warrior server: one identity per user, the PSKs in an array, idempotent
+:global rwPool "10.99.0.10-10.99.0.250"
+/ip pool add name=rw-pool ranges=$rwPool
+/ip ipsec mode-config add name=rw-cfg address-pool=rw-pool split-include=192.168.88.0/24 system-dns=no
+/ip ipsec policy group add name=rw
+/ip ipsec profile add name=rw dh-group=ecp256,modp2048 enc-algorithm=aes-256 hash-algorithm=sha256
+/ip ipsec peer add name=rw passive=yes exchange-mode=ike2 profile=rw
+/ip ipsec proposal add name=rw enc-algorithms=aes-256-gcm pfs-group=none
+/ip ipsec policy add group=rw proposal=rw template=yes dst-address=10.99.0.0/24 src-address=192.168.88.0/24
+"""
+
+ROAD_WARRIOR_USERS = r"""
+:local users {alice="pw-alice-1";bob="pw-bob-2";carol="pw-carol-3"}
+:local added 0
+:foreach user,psk in=$users do={
+  :local rid ("user-fqdn:" . $user . "@example.net")
+  :if ([:len [/ip ipsec identity find remote-id=$rid]] = 0) do={
+    /ip ipsec identity add peer=rw secret=$psk generate-policy=port-strict mode-config=rw-cfg \
+        policy-template-group=rw remote-id=$rid
+    :set added ($added + 1)
+  } else={
+    /ip ipsec identity set [find remote-id=$rid] secret=$psk
+  }
+}
+:log info ("road warriors added: " . $added)
+"""
+
+
+def test_road_warrior_server_script_is_idempotent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert import_file(tmp_path, capsys, ROAD_WARRIORS, "rw.rsc")[0] == 0
+    rc, out, err = import_file(tmp_path, capsys, ROAD_WARRIOR_USERS, "users.rsc")
+    assert (rc, out, err) == (0, "", "log info: road warriors added: 3\n")
+    again = ROAD_WARRIOR_USERS.replace("pw-bob-2", "pw-bob-NEW")
+    rc, out, err = import_file(tmp_path, capsys, again, "users.rsc")
+    assert (rc, err) == (0, "log info: road warriors added: 0\n")
+    exported = export(tmp_path, capsys)
+    assert "/ip pool\nadd name=rw-pool ranges=10.99.0.10-10.99.0.250\n" in exported
+    ids = [line for line in exported.splitlines() if line.startswith("add generate-policy=port-strict")]
+    assert len(ids) == 3
+    for user, psk in (("alice", "pw-alice-1"), ("bob", "pw-bob-NEW"), ("carol", "pw-carol-3")):
+        assert any(f"remote-id=user-fqdn:{user}@example.net" in i and f"secret={psk}" in i for i in ids), ids
+
+
+def test_site_to_site_policies_from_nested_loops_over_prefix_arrays(config: Config) -> None:
+    config.import_script(r"""
+:local hqAddr 203.0.113.7
+/ip ipsec peer add name=hq address=$hqAddr exchange-mode=main
+/ip ipsec identity add peer=hq secret="ikev1 psk"
+:local localNets {192.168.10.0/24;192.168.20.0/24}
+:local remoteNets [:toarray "10.1.0.0/16,10.2.0.0/16"]
+:foreach l in=$localNets do={
+    :foreach r in=$remoteNets do={
+        :if (!($l in 10.0.0.0/8)) do={
+            /ip ipsec policy add peer=hq tunnel=yes src-address=$l dst-address=$r
+        }
+    }
+}
+/ip ipsec peer set [find address=($hqAddr . "/32")] address=($hqAddr + 1)
+""", "s2s.rsc")
+    snap = config.snapshot()
+    assert [(str(r["src-address"]), str(r["dst-address"])) for r in snap.rows("/ip ipsec policy")[1:]] == [
+        ("192.168.10.0/24", "10.1.0.0/16"), ("192.168.10.0/24", "10.2.0.0/16"),
+        ("192.168.20.0/24", "10.1.0.0/16"), ("192.168.20.0/24", "10.2.0.0/16")]
+    assert snap.rows("/ip ipsec peer")[0].text("address") == "203.0.113.8/32"
+
+
+def test_on_error_keeps_what_ran_before_the_failing_command(config: Config) -> None:
+    config.import_script(':do { /ip ipsec peer add name=ok1; /ip ipsec peer add name=bad profile=nosuch; '
+                         '/ip ipsec peer add name=never } on-error={ /ip ipsec peer add name=handled }\n',
+                         "e.rsc")
+    assert [r["name"] for r in config.snapshot().rows("/ip ipsec peer")] == ["ok1", "handled"]
+
+
+def test_txn_savepoint_rolls_back_to_the_point(config: Config) -> None:
+    from ipsecd.mgmt.schema import MENUS
+
+    with config.transaction() as txn:
+        txn.add(MENUS["/ip ipsec peer"], {"name": "kept"}, None, None)
+        rollback = txn.savepoint()
+        txn.add(MENUS["/ip ipsec peer"], {"name": "gone"}, None, None)
+        rollback()
+        txn.add(MENUS["/ip ipsec peer"], {"name": "gone"}, None, None)  # the name index was reset too
+    assert [r["name"] for r in config.snapshot().rows("/ip ipsec peer")] == ["kept", "gone"]
+
+
+def test_import_inside_a_script_and_from_the_console(tmp_path: Path, config: Config) -> None:
+    inner = tmp_path / "inner.rsc"
+    inner.write_text(':put "inner"\n/ip ipsec peer add name=from-inner\n/interface bridge add name=br0\n')
+    out = put(config, f':put "outer"\n/import file-name="{inner}"\n:put [:len [/ip ipsec peer find]]')
+    assert out == "outer\ninner\n1\n"
+    res = Session(config).execute(f"/import file-name={inner}")
+    assert res.rc == 1 and "from-inner" in res.stderr  # a duplicate name, reported in the inner file
+    assert res.stderr.startswith(f"{inner}:2: ")
+    res = Session(config).execute("/import")
+    assert res.rc == 1 and "import takes file-name=FILE" in res.stderr
+
+
 # -- refusals: exit 1, file:line, the construct named, nothing changed ----------------------------
 
 REFUSED = [
@@ -254,6 +351,19 @@ REFUSED = [
     (":put {1;2\n", 1, "not closed"),
     (':error "stop here"\n', 1, "stop here"),
     (":while (true) do={ :local a 1 }\n", 1, "endless loop"),
+    ("/ip ipsec peer add name={ 1 }\n", 1, "a { … } block as name argument of a menu command"),
+    (":set nosuch 1\n", 1, "undefined variable $nosuch (declare it with :local or :global)"),
+    (':local s "x"\n:set ($s->0) 1\n', 2, ":set: str is not an array"),
+    (":local a {1}\n:set ($a->5) 1\n", 2, "array index 5 out of range"),
+    (":for i from=a to=3 do={}\n", 1, ":for: from= must be a number, not str"),
+    (":for i to=3 do={}\n", 1, ":for needs a variable name, from= and to="),
+    (':log loud "x"\n', 1, ":log needs a level"),
+    (":put (1 / 0)\n", 1, "division by zero"),
+    (":local a {1 2}\n", 1, "bad array element"),
+    (":put $-x\n", 1, "is not a variable name"),
+    (':pick "abc" x\n', 1, ":pick needs numbers"),
+    ("/ip ipsec peer add name=(\"a\" . [:resolve x])\n", 1, "scripting command :resolve is not supported"),
+    (":put ($x\n", 1, "not closed"),
     ("/ip ipsec peer add name=a\n{ :put 1 } extra\n", 2, "unexpected 'extra' after }"),
     ("/ip ipsec peer\n:local x (10.0.0.1 + 10.0.0.2)\n", 2, "cannot apply + to ip and ip"),
 ]

@@ -102,6 +102,7 @@ class Interpreter:
         self.log: list[str] = []
         self.skipped: dict[str, dict[str, int]] = {}
         self.steps = 0
+        self.guarded = 0  # depth of :do … on-error= bodies
 
     def warnings(self) -> list[str]:
         """``:log`` lines, then one line per file that had lines skipped."""
@@ -175,7 +176,15 @@ class Interpreter:
         if cmd.name == "import" and cmd.path not in MENUS:
             return self.import_file(cmd)
         call = call_of(cmd)
-        out = self.commands.call(call)
+        if self.guarded:  # under on-error: a failed command must leave no half-made change behind
+            rollback = self.commands.txn.savepoint()
+            try:
+                out = self.commands.call(call)
+            except ConfigError:
+                rollback()
+                raise
+        else:
+            out = self.commands.call(call)
         if capture:
             return _value_of(call, out)
         if self.render is not None:
@@ -418,10 +427,13 @@ class Interpreter:
         body = self.block(arg, "command", c.src, c.scope)
         if "on-error" in c.named:
             handler = self.block(c.named["on-error"], "on-error", c.src, c.scope)
+            self.guarded += 1
             try:
                 body(c.scope.child())
             except ConfigError:
                 handler(c.scope.child())
+            finally:
+                self.guarded -= 1
             return None
         body(c.scope.child())
         while "while" in c.named and truth(self.eval(c.named["while"].value, c.src, c.scope)):

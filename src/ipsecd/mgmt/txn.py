@@ -8,6 +8,8 @@ transaction; :mod:`.commands` runs commands in one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .errors import (
     DefaultObject,
     DuplicateName,
@@ -179,6 +181,22 @@ class Txn:
             for item in list(self.items(path)):
                 if item.default:
                     self.set(menu, item, {k: v for k, v in values.items() if k not in item.values})
+
+    def savepoint(self) -> Callable[[], None]:
+        """A function that puts the edits back to this point: under a script's ``:do { … }
+        on-error={ … }`` a failed command leaves nothing half made (items are immutable, so copying
+        the lists is enough)."""
+        state = {k: list(v) for k, v in self.state.items()}
+        next_num, warnings = self.next_num, len(self.warnings)
+
+        def rollback() -> None:
+            self.state.clear()
+            self.state.update(state)
+            self.next_num = next_num
+            del self.warnings[warnings:]
+            self._names.clear()
+
+        return rollback
 
     def position(self, menu: Menu, item: Item) -> int:
         for i, it in enumerate(self.items(menu.path)):
