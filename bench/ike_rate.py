@@ -63,24 +63,40 @@ def responder_rsc(topo: Topology, group: str) -> str:
     return f"""\
 /ip ipsec profile add name=rate enc-algorithm=aes-128 hash-algorithm=sha256 dh-group={ROS_GROUP[group]}
 /ip ipsec peer add name=init address={left.wan}/32 profile=rate exchange-mode=ike2 passive=yes
-/ip ipsec identity add peer=init auth-method=pre-shared-key secret="{PSK}" my-id=fqdn:right.test remote-id=fqdn:left.test
+/ip ipsec identity add peer=init auth-method=pre-shared-key secret="{PSK}" my-id=fqdn:right.test \
+    remote-id=fqdn:left.test
 /ip ipsec proposal add name=rate enc-algorithms=aes-128-gcm pfs-group=none
 /ip ipsec policy add peer=init tunnel=yes src-address={right.lan}/32 dst-address={left.lan}/32 proposal=rate
 """
 
 
 def load_initiator(init: Charon, topo: Topology, group: str) -> None:
-    init.load(swanctl_connection(
-        "rate", local_addr=topo.left.wan, remote_addr=topo.right.wan, local_id="left.test",
-        remote_id="right.test", local_ts=f"{topo.left.lan}/32", remote_ts=f"{topo.right.lan}/32",
-        psk=PSK, proposals=f"aes128-sha256-{SWAN_GROUP[group]}", esp_proposals="aes128gcm16",
-        extra="        unique = never\n"))
+    init.load(
+        swanctl_connection(
+            "rate",
+            local_addr=topo.left.wan,
+            remote_addr=topo.right.wan,
+            local_id="left.test",
+            remote_id="right.test",
+            local_ts=f"{topo.left.lan}/32",
+            remote_ts=f"{topo.right.lan}/32",
+            psk=PSK,
+            proposals=f"aes128-sha256-{SWAN_GROUP[group]}",
+            esp_proposals="aes128gcm16",
+            extra="        unique = never\n",
+        )
+    )
 
 
 def drive(init: Charon, total: int, conc: int) -> tuple[list[float], list[str], float]:
     """``total`` initiations from ``conc`` threads; (latencies, errors, wall seconds)."""
-    req: dict[str, object] = {"ike": "rate", "child": "net", "timeout": "10000", "init-limits": "no",
-                              "loglevel": "-1"}
+    req: dict[str, object] = {
+        "ike": "rate",
+        "child": "net",
+        "timeout": "10000",
+        "init-limits": "no",
+        "loglevel": "-1",
+    }
     lat: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -108,22 +124,41 @@ def drive(init: Charon, total: int, conc: int) -> tuple[list[float], list[str], 
     return lat, errors, time.perf_counter() - t0
 
 
-def one(topo: Topology, workdir: Path, which: str, group: str, total: int, conc: int,
-        log_level: str) -> dict[str, object]:
+def one(
+    topo: Topology, workdir: Path, which: str, group: str, total: int, conc: int, log_level: str
+) -> dict[str, object]:
     stop: Callable[[], object]
-    init = Charon(topo.left, workdir / f"{which}-{group}", loglevel=-1, threads=96, extra=CHARON_TUNING).start()
+    init = Charon(
+        topo.left, workdir / f"{which}-{group}", loglevel=-1, threads=96, extra=CHARON_TUNING
+    ).start()
     if which == "strongswan":
-        resp_charon = Charon(topo.right, workdir / f"{which}-{group}", loglevel=-1, threads=32,
-                             extra=CHARON_TUNING).start()
-        resp_charon.load(swanctl_connection(
-            "rate", local_addr=topo.right.wan, remote_addr=topo.left.wan, local_id="right.test",
-            remote_id="left.test", local_ts=f"{topo.right.lan}/32", remote_ts=f"{topo.left.lan}/32",
-            psk=PSK, proposals=f"aes128-sha256-{SWAN_GROUP[group]}", esp_proposals="aes128gcm16",
-            extra="        unique = never\n"))
+        resp_charon = Charon(
+            topo.right, workdir / f"{which}-{group}", loglevel=-1, threads=32, extra=CHARON_TUNING
+        ).start()
+        resp_charon.load(
+            swanctl_connection(
+                "rate",
+                local_addr=topo.right.wan,
+                remote_addr=topo.left.wan,
+                local_id="right.test",
+                remote_id="left.test",
+                local_ts=f"{topo.right.lan}/32",
+                remote_ts=f"{topo.left.lan}/32",
+                psk=PSK,
+                proposals=f"aes128-sha256-{SWAN_GROUP[group]}",
+                esp_proposals="aes128gcm16",
+                extra="        unique = never\n",
+            )
+        )
         pid, stop = resp_charon.pid, resp_charon.stop
     else:
-        daemon = Ipsecd(topo.right, workdir / f"{which}-{group}", responder_rsc(topo, group),
-                        dataplane="memory", extra_args=["--log-level", log_level]).start()
+        daemon = Ipsecd(
+            topo.right,
+            workdir / f"{which}-{group}",
+            responder_rsc(topo, group),
+            dataplane="memory",
+            extra_args=["--log-level", log_level],
+        ).start()
         pid, stop = daemon.proc.pid if daemon.proc else None, daemon.stop
     load_initiator(init, topo, group)
     try:
@@ -139,8 +174,13 @@ def one(topo: Topology, workdir: Path, which: str, group: str, total: int, conc:
     ok = len(lat)
     lat.sort()
     return {
-        "responder": which, "group": group, "conc": conc, "ok": ok, "errors": len(errors),
-        "first_error": errors[0] if errors else "", "sa_per_s": ok / wall if wall else 0.0,
+        "responder": which,
+        "group": group,
+        "conc": conc,
+        "ok": ok,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else "",
+        "sa_per_s": ok / wall if wall else 0.0,
         "cpu_ms_per_sa": (cpu1 - cpu0) / 1e6 / ok if ok else float("nan"),
         "p50_ms": 1000 * statistics.median(lat) if lat else float("nan"),
     }
@@ -152,8 +192,12 @@ def main() -> int:
     ap.add_argument("--conc", type=int, default=8)
     ap.add_argument("--groups", default="ecp256,x25519")
     ap.add_argument("--only", choices=["strongswan", "ipsecd"])
-    ap.add_argument("--log-level", choices=["warning", "info"], default="warning",
-                    help="ipsecd's --log-level (default warning: like the charons' loglevel -1, no line per SA)")
+    ap.add_argument(
+        "--log-level",
+        choices=["warning", "info"],
+        default="warning",
+        help="ipsecd's --log-level (default warning: like the charons' loglevel -1, no line per SA)",
+    )
     args = ap.parse_args()
     results: list[dict[str, object]] = []
     whos = [args.only] if args.only else ["strongswan", "ipsecd"]
@@ -164,19 +208,25 @@ def main() -> int:
                     results.append(one(topo, Path(tmp), who, group, args.total, args.conc, args.log_level))
                 except (RuntimeError, TimeoutError) as exc:
                     print(f"{who} {group}: FAILED: {exc}", file=sys.stderr)
-    print(f"{'responder':11s} {'group':8s} {'conc':>4s} {'ok':>5s} {'err':>4s} {'SA/s':>7s} "
-          f"{'cpu ms/SA':>9s} {'p50 ms':>7s}")
+    print(
+        f"{'responder':11s} {'group':8s} {'conc':>4s} {'ok':>5s} {'err':>4s} {'SA/s':>7s} "
+        f"{'cpu ms/SA':>9s} {'p50 ms':>7s}"
+    )
     for r in results:
-        print(f"{r['responder']!s:11s} {r['group']!s:8s} {r['conc']:4d} {r['ok']:5d} {r['errors']:4d} "
-              f"{r['sa_per_s']:7.1f} {r['cpu_ms_per_sa']:9.2f} {r['p50_ms']:7.1f}")
+        print(
+            f"{r['responder']!s:11s} {r['group']!s:8s} {r['conc']:4d} {r['ok']:5d} {r['errors']:4d} "
+            f"{r['sa_per_s']:7.1f} {r['cpu_ms_per_sa']:9.2f} {r['p50_ms']:7.1f}"
+        )
     for group in args.groups.split(","):
         by = {r["responder"]: r for r in results if r["group"] == group}
         if "ipsecd" in by and "strongswan" in by:
             i, s = by["ipsecd"], by["strongswan"]
-            print(f"{group}: ipsecd {i['sa_per_s']:.0f} SA/s, {i['cpu_ms_per_sa']:.2f} ms CPU/SA; strongSwan "
-                  f"{s['sa_per_s']:.0f} SA/s, {s['cpu_ms_per_sa']:.2f} ms CPU/SA; rate ratio "
-                  f"{float(i['sa_per_s']) / max(float(s['sa_per_s']), 1e-9):.2f}, CPU ratio "  # type: ignore[arg-type]
-                  f"{float(i['cpu_ms_per_sa']) / float(s['cpu_ms_per_sa']):.2f}")  # type: ignore[arg-type]
+            print(
+                f"{group}: ipsecd {i['sa_per_s']:.0f} SA/s, {i['cpu_ms_per_sa']:.2f} ms CPU/SA; strongSwan "
+                f"{s['sa_per_s']:.0f} SA/s, {s['cpu_ms_per_sa']:.2f} ms CPU/SA; rate ratio "
+                f"{float(i['sa_per_s']) / max(float(s['sa_per_s']), 1e-9):.2f}, CPU ratio "  # type: ignore[arg-type]
+                f"{float(i['cpu_ms_per_sa']) / float(s['cpu_ms_per_sa']):.2f}"
+            )  # type: ignore[arg-type]
     return 0 if results else 1
 
 

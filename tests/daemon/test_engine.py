@@ -83,7 +83,9 @@ def test_demux_and_pump() -> None:
             return sa
 
         eng: Engine
-        transport = Transport(lambda d: eng.datagram(d), ike_port=0, natt_port=0, local_addresses=["127.0.0.1"])
+        transport = Transport(
+            lambda d: eng.datagram(d), ike_port=0, natt_port=0, local_addresses=["127.0.0.1"]
+        )
         transport.open(loop)
         eng = Engine(transport, Timers(loop), lambda sa, ev: events.append((sa, ev)), new_sa, lambda a: a)
         port = transport.ike_port
@@ -146,10 +148,22 @@ def _configs() -> tuple[Any, Any]:
     prop = (IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256",)),)
     cprop = (ChildProposal(("aes-128-gcm",), (), "none"),)
     sel = Selector(ip_network("10.1.0.0/16"), ip_network("10.2.0.0/16"))
-    i = IkeConfig(I_ADDR, R_ADDR, StaticCredentials(b"secret"), proposals=prop, dpd_interval=None,
-                  children=(ChildConfig("net", sel, proposals=cprop),))
-    r = IkeConfig(R_ADDR, I_ADDR, StaticCredentials(b"secret"), proposals=prop, dpd_interval=None,
-                  children=(ChildConfig("net", Selector(sel.dst, sel.src), proposals=cprop),))
+    i = IkeConfig(
+        I_ADDR,
+        R_ADDR,
+        StaticCredentials(b"secret"),
+        proposals=prop,
+        dpd_interval=None,
+        children=(ChildConfig("net", sel, proposals=cprop),),
+    )
+    r = IkeConfig(
+        R_ADDR,
+        I_ADDR,
+        StaticCredentials(b"secret"),
+        proposals=prop,
+        dpd_interval=None,
+        children=(ChildConfig("net", Selector(sel.dst, sel.src), proposals=cprop),),
+    )
     return i, r
 
 
@@ -180,21 +194,32 @@ def test_flood_engages_cookies_and_stays_bounded(caplog: Any) -> None:
             if isinstance(event, IkeSaEstablished):
                 established.append(sa)
 
-        eng = Engine(rec, Timers(loop), on_event, new_sa, lambda a: a,  # type: ignore[arg-type]
-                     cookie_threshold=5, max_half_open=8)
+        eng = Engine(
+            rec,
+            Timers(loop),
+            on_event,
+            new_sa,
+            lambda a: a,  # type: ignore[arg-type]
+            cookie_threshold=5,
+            max_half_open=8,
+        )
         legit = IkeSa.initiator(icfg, rng=os.urandom, spi_alloc=lambda p: next(spis), now=loop.time())
         ((template, _),) = legit.datagrams_to_send(loop.time())
 
         # a flood from 300 spoofed sources, each its own SPIi, three times each
         def spoofed(n: int) -> Datagram:
-            return Datagram(n.to_bytes(8, "big") + template[8:], R_ADDR, (f"198.18.{n >> 8}.{n & 255}", 500), False)
+            return Datagram(
+                n.to_bytes(8, "big") + template[8:], R_ADDR, (f"198.18.{n >> 8}.{n & 255}", 500), False
+            )
 
         for _ in range(3):
             for n in range(1, 301):
                 eng.datagram(spoofed(n))
         assert len(created) == 5 and len(eng.router.half_open) == 5  # the threshold, and no more
         replies = [Message.decode(d) for d, _l, r in rec.sent if r[0].startswith("198.18.")]
-        cookies = [m for m in replies if m.notify(NotifyType.COOKIE) is not None and m.header.spi_r == bytes(8)]
+        cookies = [
+            m for m in replies if m.notify(NotifyType.COOKIE) is not None and m.header.spi_r == bytes(8)
+        ]
         assert len(cookies) == eng.router.counters["cookies-sent"] == 3 * 295
         assert {m.header.spi_r != bytes(8) for m in replies if m not in cookies} == {True}  # the 5 admitted
         cookie_lines = [r for r in caplog.records if "answered with a COOKIE" in r.getMessage()]
@@ -229,7 +254,11 @@ def test_flood_engages_cookies_and_stays_bounded(caplog: Any) -> None:
 
             msg.payloads.insert(0, NotifyPayload(NotifyType.COOKIE, cookie.data))
             eng.datagram(Datagram(msg.encode(), R_ADDR, first.remote, False))
-        assert len(eng.router.half_open) == 8 and len(created) == 9 and eng.router.counters["half-open-refused"] == 97
+        assert (
+            len(eng.router.half_open) == 8
+            and len(created) == 9
+            and eng.router.counters["half-open-refused"] == 97
+        )
         for sa in list(eng.sas()):
             eng.remove(sa)
         assert eng.router.by_spi == {} and eng.router.half_open == {}  # nothing left behind by removal
@@ -261,11 +290,18 @@ def test_ike_rekey_collision_leftover_sa_is_routed_by_the_daemon() -> None:
             sa_b.rekey_ike()
             a.daemon.engine.pump(sa_a)
             b.daemon.engine.pump(sa_b)
-            await _until("the collision to be resolved on both sides",
-                         lambda: (sa_a.local_spi, sa_b.local_spi) != old and sa_a.pending is None
-                         and sa_b.pending is None, 3)
-            await _until("the redundant SA's DELETE to be answered",
-                         lambda: not sa_a.redundant or not sa_b.redundant, 3)
+            await _until(
+                "the collision to be resolved on both sides",
+                lambda: (
+                    (sa_a.local_spi, sa_b.local_spi) != old and sa_a.pending is None and sa_b.pending is None
+                ),
+                3,
+            )
+            await _until(
+                "the redundant SA's DELETE to be answered",
+                lambda: not sa_a.redundant or not sa_b.redundant,
+                3,
+            )
             creator = sa_a if not sa_a.redundant else sa_b
             assert not creator.redundant
             for gw in (a, b):

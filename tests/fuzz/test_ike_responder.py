@@ -144,21 +144,49 @@ def _inner_sets(draw: st.DrawFn) -> tuple[int, list[object]]:
     from ipsecd.wire.ikev2.payloads.simple import KePayload, NoncePayload
     from ipsecd.wire.ikev2.payloads.ts import TrafficSelector, TsPayload
 
-    ts = TrafficSelector(TsType.TS_IPV4_ADDR_RANGE, 0, 0, 65535, ip_address("10.1.0.0"), ip_address("10.1.255.255"))
+    ts = TrafficSelector(TsType.TS_IPV4_ADDR_RANGE, 0, 0, 65535, ip_address("10.1.0.0"),
+                         ip_address("10.1.255.255"))
     pool = [
-        SaPayload([Proposal(1, ProtocolId.ESP, b"\x00\x00\x30\x00", [Transform(TransformType.ENCR, EncrId.AES_GCM_16, 128),
-                                                                    Transform(TransformType.DH, 19),
-                                                                    Transform(TransformType.ESN, 0)])]),
-        SaPayload([Proposal(1, ProtocolId.IKE, b"\x01" * 8, [Transform(TransformType.ENCR, EncrId.AES_CBC, 128),
-                                                            Transform(TransformType.PRF, 5),
-                                                            Transform(TransformType.INTEG, 12),
-                                                            Transform(TransformType.DH, 19)])]),
-        NoncePayload(b"n" * 32), KePayload(DhGroup.ECP256, b"\x04" * 64), KePayload(DhGroup(31), b"x"),
-        TsPayload([ts]), TsPayload([ts], initiator=False),
+        SaPayload(
+            [
+                Proposal(
+                    1,
+                    ProtocolId.ESP,
+                    b"\x00\x00\x30\x00",
+                    [
+                        Transform(TransformType.ENCR, EncrId.AES_GCM_16, 128),
+                        Transform(TransformType.DH, 19),
+                        Transform(TransformType.ESN, 0),
+                    ],
+                )
+            ]
+        ),
+        SaPayload(
+            [
+                Proposal(
+                    1,
+                    ProtocolId.IKE,
+                    b"\x01" * 8,
+                    [
+                        Transform(TransformType.ENCR, EncrId.AES_CBC, 128),
+                        Transform(TransformType.PRF, 5),
+                        Transform(TransformType.INTEG, 12),
+                        Transform(TransformType.DH, 19),
+                    ],
+                )
+            ]
+        ),
+        NoncePayload(b"n" * 32),
+        KePayload(DhGroup.ECP256, b"\x04" * 64),
+        KePayload(DhGroup(31), b"x"),
+        TsPayload([ts]),
+        TsPayload([ts], initiator=False),
         NotifyPayload(NotifyType.REKEY_SA, protocol=ProtocolId.ESP, spi=b"\x00\x00\x20\x00"),
         NotifyPayload(NotifyType.REKEY_SA, protocol=ProtocolId.ESP, spi=b"\x01"),
-        DeletePayload(ProtocolId.ESP, [b"\x00\x00\x10\x00", b"\x00\x00\x99\x99"]), DeletePayload(ProtocolId.IKE),
-        NotifyPayload(NotifyType.USE_TRANSPORT_MODE), NotifyPayload(NotifyType(40001)),
+        DeletePayload(ProtocolId.ESP, [b"\x00\x00\x10\x00", b"\x00\x00\x99\x99"]),
+        DeletePayload(ProtocolId.IKE),
+        NotifyPayload(NotifyType.USE_TRANSPORT_MODE),
+        NotifyPayload(NotifyType(40001)),
     ]
     exchange = draw(st.sampled_from([35, 36, 37, 99]))
     return exchange, list(draw(st.lists(st.sampled_from(pool), max_size=7)))

@@ -42,7 +42,9 @@ def spi_allocator(base: int) -> Callable[[IpsecProto], int]:
 CPROP = (ChildProposal(("aes-128-gcm", "aes-128-cbc"), ("sha256",), "ecp256"),)
 
 
-def child(name: str = "net", local: str = "10.1.0.0/16", remote: str = "10.2.0.0/16", **kw: Any) -> ChildConfig:
+def child(
+    name: str = "net", local: str = "10.1.0.0/16", remote: str = "10.2.0.0/16", **kw: Any
+) -> ChildConfig:
     kw.setdefault("proposals", CPROP)
     return ChildConfig(name, Selector(ip_network(local), ip_network(remote)), **kw)
 
@@ -50,9 +52,17 @@ def child(name: str = "net", local: str = "10.1.0.0/16", remote: str = "10.2.0.0
 def configs(**kw: Any) -> tuple[IkeConfig, IkeConfig]:
     """Matching initiator/responder configurations (fast groups so tests stay quick)."""
     prop = (IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256",)),)
-    i = IkeConfig(I_ADDR, R_ADDR, StaticCredentials(PSK), proposals=prop, children=(child(),), dpd_interval=None)
-    r = IkeConfig(R_ADDR, I_ADDR, StaticCredentials(PSK), proposals=prop, children=(child(local="10.2.0.0/16", remote="10.1.0.0/16"),),
-                  dpd_interval=None)
+    i = IkeConfig(
+        I_ADDR, R_ADDR, StaticCredentials(PSK), proposals=prop, children=(child(),), dpd_interval=None
+    )
+    r = IkeConfig(
+        R_ADDR,
+        I_ADDR,
+        StaticCredentials(PSK),
+        proposals=prop,
+        children=(child(local="10.2.0.0/16", remote="10.1.0.0/16"),),
+        dpd_interval=None,
+    )
     return replace(i, **kw.get("i", {})), replace(r, **kw.get("r", {}))
 
 
@@ -70,7 +80,9 @@ class Pair:
 
     def __post_init__(self) -> None:
         self.i = IkeSa.initiator(self.icfg, rng=det_rng(b"i"), spi_alloc=spi_allocator(0x1000), now=self.now)
-        self.r = ikev2_router(lambda addr: self.rcfg, rng=det_rng(b"r"), spi_alloc=spi_allocator(0x2000), now=self.now)
+        self.r = ikev2_router(
+            lambda addr: self.rcfg, rng=det_rng(b"r"), spi_alloc=spi_allocator(0x2000), now=self.now
+        )
 
     @property
     def rsa(self) -> IkeSa:
@@ -97,7 +109,9 @@ class Pair:
                 self.wire.append(("i>r", data))
                 moved += 1
                 if not self.drop("i>r", data):
-                    self.r.receive_datagram(self.mangle("i>r", data), (remote, self._translate(local)), self.now)
+                    self.r.receive_datagram(
+                        self.mangle("i>r", data), (remote, self._translate(local)), self.now
+                    )
             for data, (local, remote) in out_r:
                 self.wire.append(("r>i", data))
                 moved += 1

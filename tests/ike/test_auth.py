@@ -82,10 +82,14 @@ def test_null_authentication_rfc7619(peer_pair: Callable[..., Pair]) -> None:
     q.icfg = replace(q.icfg, auth_method="null", credentials=StaticCredentials())
     q.__post_init__()
     q.pump()
-    assert q.events("r", AuthenticationFailed) and "NULL_AUTH" in q.events("r", AuthenticationFailed)[0].detail
+    assert (
+        q.events("r", AuthenticationFailed) and "NULL_AUTH" in q.events("r", AuthenticationFailed)[0].detail
+    )
 
 
-def test_auth_method_picks_the_authenticator_and_unknown_is_a_config_error(peer_pair: Callable[..., Pair]) -> None:
+def test_auth_method_picks_the_authenticator_and_unknown_is_a_config_error(
+    peer_pair: Callable[..., Pair],
+) -> None:
     assert isinstance(authenticator_for("pre-shared-key", StaticCredentials(b"x")), PskAuthenticator)
     with pytest.raises(ConfigError, match="auth-method=rsa-key-bogus"):
         authenticator_for("rsa-key-bogus", StaticCredentials())
@@ -144,7 +148,7 @@ def test_outside_verdict_while_the_sa_keeps_answering(peer_pair: Callable[..., P
     assert len(SlowVerifier.tokens) == 1
     init_request = p.wire[0][1]  # a retransmitted IKE_SA_INIT is still answered from the cache
     p.r.receive_datagram(init_request, (p.rcfg.local, p.icfg.local), p.now)
-    (again, _), = p.r.datagrams_to_send(p.now)
+    ((again, _),) = p.r.datagrams_to_send(p.now)
     assert again == p.wire[1][1]
     p.rsa.provide_verdict(object(), True)  # an unknown token changes nothing
     assert not p.r.datagrams_to_send(p.now)

@@ -76,7 +76,11 @@ def test_bad_integrity_dropped_silently_then_retransmission_works(peer_pair: Cal
     flipped: list[int] = []
 
     def flip(direction: str, data: bytes) -> bytes:
-        if direction == "i>r" and Message.decode(data).header.exchange == ExchangeType.IKE_AUTH and not flipped:
+        if (
+            direction == "i>r"
+            and Message.decode(data).header.exchange == ExchangeType.IKE_AUTH
+            and not flipped
+        ):
             flipped.append(1)
             return data[:-5] + bytes([data[-5] ^ 1]) + data[-4:]
         return data
@@ -92,7 +96,9 @@ def test_bad_integrity_dropped_silently_then_retransmission_works(peer_pair: Cal
 def test_unknown_spi_counted(peer_pair: Callable[..., Pair]) -> None:
     p = peer_pair()
     p.pump()
-    auth = next(b for d, b in p.wire if d == "i>r" and Message.decode(b).header.exchange == ExchangeType.IKE_AUTH)
+    auth = next(
+        b for d, b in p.wire if d == "i>r" and Message.decode(b).header.exchange == ExchangeType.IKE_AUTH
+    )
     bad = auth[:8] + b"\x55" * 8 + auth[16:]
     assert p.r.receive_datagram(bad, ADDR, p.now) is None
     assert p.r.counters["unknown-spi"] == 1
@@ -114,7 +120,9 @@ def test_replayed_message_ids(peer_pair: Callable[..., Pair]) -> None:
 def test_init_flood_engages_cookies_and_stays_bounded() -> None:
     m = _manager(cookie_threshold=20, max_half_open=50)
     for n in range(200):
-        m.receive_datagram(_init_request(b"flood%d" % n), ((R_ADDR[0], 500), (f"192.0.2.{n % 250}", 500)), 0.0)
+        m.receive_datagram(
+            _init_request(b"flood%d" % n), ((R_ADDR[0], 500), (f"192.0.2.{n % 250}", 500)), 0.0
+        )
         m.datagrams_to_send(0.0)
         m.events()
     assert len(m.by_spi) == 20 and len(m.half_open) == 20
@@ -142,7 +150,7 @@ def test_unknown_critical_payload_inside_sk_answered_encrypted(peer_pair: Callab
     header = Header(p.i.spi_i, p.i.spi_r, 0, ExchangeType.INFORMATIONAL, FLAG_INITIATOR, 2)
     forged = p.i.protection.seal(header, [RawPayload(222, b"?", critical=True)])
     p.r.receive_datagram(forged, ADDR, p.now)
-    (reply, _), = p.r.datagrams_to_send(p.now)
+    ((reply, _),) = p.r.datagrams_to_send(p.now)
     msg = Message.decode(reply)
     inner = Message(msg.header, p.i.protection.unseal(reply, msg))
     n = inner.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD)

@@ -90,14 +90,19 @@ def test_ike_rekey_vs_delete(peer_pair: Callable[..., Pair]) -> None:
 
 
 def test_exchange_outstanding_across_an_ike_rekey_moves_to_the_new_sa(peer_pair: Callable[..., Pair]) -> None:
-    """The responder's own DPD is in flight when the peer rekeys the IKE SA: it goes out again on the new SA."""
+    """The responder's own DPD is in flight when the peer rekeys the IKE SA: it goes out again on the
+    new SA."""
     p = peer_pair()
     _up(p)
     held: list[bytes] = []
 
     def hold_r_info(direction: str, data: bytes) -> bool:
         m = Message.decode(data)
-        if direction == "r>i" and m.header.exchange == ExchangeType.INFORMATIONAL and not m.header.is_response:
+        if (
+            direction == "r>i"
+            and m.header.exchange == ExchangeType.INFORMATIONAL
+            and not m.header.is_response
+        ):
             held.append(data)
             return True
         return False
@@ -122,7 +127,9 @@ def _informational(p: Pair, spis: tuple[bytes, bytes]) -> list[tuple[str, bool]]
     return out
 
 
-def test_ike_rekey_collision_redundant_sa_deleted_by_its_creator_2_8_2(peer_pair: Callable[..., Pair]) -> None:
+def test_ike_rekey_collision_redundant_sa_deleted_by_its_creator_2_8_2(
+    peer_pair: Callable[..., Pair],
+) -> None:
     """Both ends rekey the IKE SA at once: the SA created with the lowest nonce is redundant; the side
     that created it deletes it with an INFORMATIONAL DELETE on that SA, and the other side answers."""
     for first in ("i", "r"):  # either side's request goes out first
@@ -154,7 +161,9 @@ def test_ike_rekey_collision_redundant_sa_deleted_by_its_creator_2_8_2(peer_pair
         assert p.i.state == "established" and p.rsa.state == "established"
 
 
-def test_ike_rekey_collision_redundant_delete_retransmitted_until_answered(peer_pair: Callable[..., Pair]) -> None:
+def test_ike_rekey_collision_redundant_delete_retransmitted_until_answered(
+    peer_pair: Callable[..., Pair],
+) -> None:
     """The redundant SA's DELETE is lost once: its creator sends it again on the retransmission schedule."""
     p = peer_pair()
     _up(p)
@@ -163,8 +172,13 @@ def test_ike_rekey_collision_redundant_delete_retransmitted_until_answered(peer_
 
     def lose_first_redundant_delete(d: str, data: bytes) -> bool:
         h = Message.decode(data).header
-        if h.exchange == ExchangeType.INFORMATIONAL and not h.is_response and h.message_id == 0 \
-                and (h.spi_i, h.spi_r) != old and not lost:
+        if (
+            h.exchange == ExchangeType.INFORMATIONAL
+            and not h.is_response
+            and h.message_id == 0
+            and (h.spi_i, h.spi_r) != old
+            and not lost
+        ):
             lost.append(data)
             return True
         return False

@@ -41,9 +41,16 @@ def test_create_child_sa_with_pfs(peer_pair: Callable[..., Pair]) -> None:
     ic = p.events("i", ChildSaInstalled)
     rc = p.events("r", ChildSaInstalled)
     assert len(ic) == 2 and len(rc) == 2 and ic[1].child == "second" and rc[1].child == "second"
-    assert ic[1].outbound.encr_key == rc[1].inbound.encr_key and ic[1].inbound.encr_key == rc[1].outbound.encr_key
+    assert (
+        ic[1].outbound.encr_key == rc[1].inbound.encr_key
+        and ic[1].inbound.encr_key == rc[1].outbound.encr_key
+    )
     assert ic[1].outbound.encr_key != ic[0].outbound.encr_key
-    create = [Message.decode(b) for d, b in p.wire if Message.decode(b).header.exchange == ExchangeType.CREATE_CHILD_SA]
+    create = [
+        Message.decode(b)
+        for d, b in p.wire
+        if Message.decode(b).header.exchange == ExchangeType.CREATE_CHILD_SA
+    ]
     assert len(create) == 2 and create[0].header.message_id == 2
 
 
@@ -140,8 +147,7 @@ def test_mode_config_lease_and_narrowing(peer_pair: Callable[..., Pair]) -> None
     i, r = configs()
     lease = ModeConfigLease(ip_address("10.66.0.7"), 24, (ip_address("10.2.0.53"),), ("10.2.0.0/16",))
     i = replace(i, mode_config_request=True, children=(child(local="0.0.0.0/0", remote="10.2.0.0/16"),))
-    r = replace(r, lease=lambda remote_id: lease,
-                children=(child(local="10.2.0.0/16", remote="0.0.0.0/0"),))
+    r = replace(r, lease=lambda remote_id: lease, children=(child(local="10.2.0.0/16", remote="0.0.0.0/0"),))
     p = peer_pair(i, r)
     _established(p)
     v = p.events("i", VirtualIpAssigned)
@@ -152,14 +158,21 @@ def test_mode_config_lease_and_narrowing(peer_pair: Callable[..., Pair]) -> None
     assert sel is not None and str(sel.src) == "10.66.0.7/32" and str(sel.dst) == "10.2.0.0/16"
 
 
-def test_create_child_invalid_ke_retries_with_the_responders_pfs_group(peer_pair: Callable[..., Pair]) -> None:
+def test_create_child_invalid_ke_retries_with_the_responders_pfs_group(
+    peer_pair: Callable[..., Pair],
+) -> None:
     from ipsecd.ike.v2.config import ChildProposal
 
     i, r = configs()
     two = (ChildProposal(("aes-128-gcm",), (), "x25519"), ChildProposal(("aes-128-gcm",), (), "ecp256"))
     one = (ChildProposal(("aes-128-gcm",), (), "ecp256"),)
-    p = peer_pair(i, replace(r, children=(*r.children, child("pfs", local="10.20.0.0/16", remote="10.10.0.0/16",
-                                                               proposals=one))))
+    p = peer_pair(
+        i,
+        replace(
+            r,
+            children=(*r.children, child("pfs", local="10.20.0.0/16", remote="10.10.0.0/16", proposals=one)),
+        ),
+    )
     _established(p)
     p.i.create_child(child("pfs", local="10.10.0.0/16", remote="10.20.0.0/16", proposals=two))
     p.pump()
@@ -176,8 +189,13 @@ def test_create_child_no_proposal_explained_on_both_sides(peer_pair: Callable[..
 
     i, r = configs()
     theirs = (ChildProposal(("aes-256-cbc",), ("sha512",), "ecp256"),)
-    p = peer_pair(i, replace(r, children=(*r.children, child("x", local="10.20.0.0/16", remote="10.10.0.0/16",
-                                                               proposals=theirs))))
+    p = peer_pair(
+        i,
+        replace(
+            r,
+            children=(*r.children, child("x", local="10.20.0.0/16", remote="10.10.0.0/16", proposals=theirs)),
+        ),
+    )
     _established(p)
     p.i.create_child(child("x", local="10.10.0.0/16", remote="10.20.0.0/16"))
     p.pump()
@@ -186,7 +204,10 @@ def test_create_child_no_proposal_explained_on_both_sides(peer_pair: Callable[..
     assert "ENCR offered [aes-128-gcm,aes-128-cbc] accepted [aes-256-cbc]" in rf[0].detail
     assert "proposal enc-algorithms" in rf[0].detail
     assert if_[0].notify == "NO_PROPOSAL_CHOSEN" and "change the policy's proposal" in if_[0].detail
-    assert "we offered ENCR [aes-128-gcm,aes-128-cbc]; INTEG [sha256]; DH [ecp256]; ESN [no-esn]" in if_[0].detail
+    assert (
+        "we offered ENCR [aes-128-gcm,aes-128-cbc]; INTEG [sha256]; DH [ecp256]; ESN [no-esn]"
+        in if_[0].detail
+    )
     assert p.i.state == "established" and len(p.i.children) == 1
 
 
@@ -214,7 +235,9 @@ def test_ike_rekey_invalid_ke_retries_with_the_responders_group(peer_pair: Calla
     both = (IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256", "x25519")),)
     p = peer_pair(replace(i, proposals=both), r)
     _established(p)
-    p.rsa.config = replace(p.rsa.config, proposals=(IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("x25519",)),))
+    p.rsa.config = replace(
+        p.rsa.config, proposals=(IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("x25519",)),)
+    )
     p.i.rekey_ike()
     p.pump()
     assert p.events("i", IkeSaRekeyed) and p.events("r", IkeSaRekeyed)
@@ -229,7 +252,9 @@ def test_mode_config_ipv6(peer_pair: Callable[..., Pair]) -> None:
     p = peer_pair(i, r)
     _established(p)
     v = p.events("i", VirtualIpAssigned)
-    assert v and v[0].addresses == (ip_address("2001:db8:66::7"),) and v[0].dns == (ip_address("2001:db8::53"),)
+    assert (
+        v and v[0].addresses == (ip_address("2001:db8:66::7"),) and v[0].dns == (ip_address("2001:db8::53"),)
+    )
     sel = p.events("i", ChildSaInstalled)[0].outbound.selector
     assert sel is not None and str(sel.src) == "2001:db8:66::7/128" and str(sel.dst) == "2001:db8::/48"
 
@@ -240,7 +265,9 @@ def test_ike_sa_deleted_at_its_lifetime_when_rekeys_keep_failing(peer_pair: Call
     i, r = configs()
     p = peer_pair(replace(i, lifetime=100.0), replace(r, lifetime=1000.0))
     _established(p)
-    p.rsa.config = replace(p.rsa.config, proposals=(IkeProposal(("aes-256",), ("sha512",), ("sha512",), ("ecp384",)),))
+    p.rsa.config = replace(
+        p.rsa.config, proposals=(IkeProposal(("aes-256",), ("sha512",), ("sha512",), ("ecp384",)),)
+    )
     p.advance(95.0)
     refused = p.events("i", NegotiationFailed)
     assert refused and refused[0].notify == "NO_PROPOSAL_CHOSEN" and not refused[0].fatal

@@ -140,8 +140,9 @@ def test_packet_selector_first_does_not_shrink_the_sa(peer_pair: Callable[..., P
         sel = self.selectors
         if len(sel) == 1 and sel[0].end != sel[0].start:  # the initiator's request
             host = sel[0].start + 5
-            return replace(self, selectors=[TrafficSelector(sel[0].ts_type, 6, 40000, 40000, host, host), *sel]
-                           ).encode_body()
+            return replace(
+                self, selectors=[TrafficSelector(sel[0].ts_type, 6, 40000, 40000, host, host), *sel]
+            ).encode_body()
         return real(self)
 
     monkeypatch.setattr(TsPayload, "encode_body", with_packet_first)
@@ -149,15 +150,17 @@ def test_packet_selector_first_does_not_shrink_the_sa(peer_pair: Callable[..., P
     p.pump()
     for side in ("i", "r"):
         (installed,) = p.events(side, ChildSaInstalled)
-        assert {str(installed.outbound.selector.src), str(installed.outbound.selector.dst)} == \
-            {"10.1.0.0/16", "10.2.0.0/16"}, side
+        assert {str(installed.outbound.selector.src), str(installed.outbound.selector.dst)} == {
+            "10.1.0.0/16",
+            "10.2.0.0/16",
+        }, side
         assert installed.outbound.selector.protocol == 0
 
 
 @pytest.mark.parametrize(("packet_first", "installed"), [(False, "10.1.0.0/16"), (True, "10.9.0.0/16")])
-def test_disjoint_ranges_narrow_to_the_one_pair_installed(peer_pair: Callable[..., Pair],
-                                                          monkeypatch: pytest.MonkeyPatch,
-                                                          packet_first: bool, installed: str) -> None:
+def test_disjoint_ranges_narrow_to_the_one_pair_installed(
+    peer_pair: Callable[..., Pair], monkeypatch: pytest.MonkeyPatch, packet_first: bool, installed: str
+) -> None:
     """TSi of two disjoint subnets (strongSwan's ``leftsubnet=10.1.0.0/16,10.9.0.0/16``), both inside
     the responder's policy: an SA has one selector pair, so the responder answers with the pair it
     installs (the range holding the packet's selector when there is one) and both ends agree on it."""
@@ -167,7 +170,9 @@ def test_disjoint_ranges_narrow_to_the_one_pair_installed(peer_pair: Callable[..
     def two_subnets(self: TsPayload) -> bytes:
         sel = self.selectors
         if self.initiator and not sent:  # the initiator's request (the first TSi encoded)
-            other = TrafficSelector(sel[0].ts_type, 0, 0, 65535, sel[0].start + (8 << 16), sel[0].end + (8 << 16))
+            other = TrafficSelector(
+                sel[0].ts_type, 0, 0, 65535, sel[0].start + (8 << 16), sel[0].end + (8 << 16)
+            )
             packet = TrafficSelector(sel[0].ts_type, 6, 40000, 40000, other.start + 5, other.start + 5)
             sel = [packet, *sel, other] if packet_first else [*sel, other]
         if self.initiator:
@@ -186,7 +191,9 @@ def test_disjoint_ranges_narrow_to_the_one_pair_installed(peer_pair: Callable[..
     # an answer of 10.9.0.0/16 as widening and gives up; the responder's side is what is tested here)
     for side in ("r",) if packet_first else ("i", "r"):
         (sa,) = p.events(side, ChildSaInstalled)
-        assert {str(sa.outbound.selector.src), str(sa.outbound.selector.dst)} == {installed, "10.2.0.0/16"}, side
+        assert {str(sa.outbound.selector.src), str(sa.outbound.selector.dst)} == {installed, "10.2.0.0/16"}, (
+            side
+        )
     other = "10.1.0.0-10.1.255.255" if packet_first else "10.9.0.0-10.9.255.255"
     assert p.events("r", ChildSaInstalled)[0].left_out == (other,)  # the glue warns about it
 
@@ -211,8 +218,10 @@ def test_authentication_failed_remote_id_mismatch(peer_pair: Callable[..., Pair]
 
 def test_identities_match(peer_pair: Callable[..., Pair]) -> None:
     i, r = configs()
-    p = peer_pair(replace(i, my_id="user-fqdn:u@example", remote_id="fqdn:gw.example"),
-                  replace(r, my_id="fqdn:gw.example", remote_id="user-fqdn:u@example"))
+    p = peer_pair(
+        replace(i, my_id="user-fqdn:u@example", remote_id="fqdn:gw.example"),
+        replace(r, my_id="fqdn:gw.example", remote_id="user-fqdn:u@example"),
+    )
     p.pump()
     assert p.events("i", IkeSaEstablished)[0].remote_id == "fqdn:gw.example"
     assert p.events("r", IkeSaEstablished)[0].remote_id == "user-fqdn:u@example"
@@ -294,8 +303,10 @@ def test_ike_auth_child_proposal_with_dh_is_accepted(peer_pair: Callable[..., Pa
 def test_mixed_family_selectors_refused_not_crashing(peer_pair: Callable[..., Pair]) -> None:
     """IPv4 on one side and IPv6 on the other has no policy form: TS_UNACCEPTABLE, nothing raised."""
     i, r = configs()
-    p = peer_pair(replace(i, children=(child(local="10.1.0.0/16", remote="2001:db8::/32"),)),
-                  replace(r, children=(child(local="2001:db8::/32", remote="10.1.0.0/16"),)))
+    p = peer_pair(
+        replace(i, children=(child(local="10.1.0.0/16", remote="2001:db8::/32"),)),
+        replace(r, children=(child(local="2001:db8::/32", remote="10.1.0.0/16"),)),
+    )
     p.pump()
     assert p.events("i", IkeSaEstablished) and not p.events("i", ChildSaInstalled)
     assert p.events("r", NegotiationFailed)[0].notify == "TS_UNACCEPTABLE"
@@ -306,11 +317,15 @@ def test_responder_picks_identity_by_peer_id(peer_pair: Callable[..., Pair]) -> 
     alice = replace(r, credentials=StaticCredentials(b"alice's secret"), remote_id="user-fqdn:alice@example")
     by_id = {"user-fqdn:alice@example": alice}
     r = replace(r, credentials=StaticCredentials(b"unused"), identity_for=by_id.get)
-    p = peer_pair(replace(i, credentials=StaticCredentials(b"alice's secret"), my_id="user-fqdn:alice@example"), r)
+    p = peer_pair(
+        replace(i, credentials=StaticCredentials(b"alice's secret"), my_id="user-fqdn:alice@example"), r
+    )
     p.pump()
     assert p.events("r", IkeSaEstablished)[0].remote_id == "user-fqdn:alice@example"
     assert p.events("i", ChildSaInstalled)
-    p2 = peer_pair(replace(i, credentials=StaticCredentials(b"alice's secret"), my_id="user-fqdn:mallory@example"), r)
+    p2 = peer_pair(
+        replace(i, credentials=StaticCredentials(b"alice's secret"), my_id="user-fqdn:mallory@example"), r
+    )
     p2.pump()
     assert "no identity for peer user-fqdn:mallory@example" in p2.events("r", AuthenticationFailed)[0].detail
 

@@ -21,7 +21,9 @@ def _pair(peer_pair: Callable[..., Pair], lifetime: float, rekeyer: str) -> Pair
     """``rekeyer`` holds the short profile lifetime, so its rekey comes first; the other side's is long."""
     i, r = configs()
     short, long = {"lifetime": lifetime}, {"lifetime": 10 * lifetime}
-    p = peer_pair(replace(i, **(short if rekeyer == "i" else long)), replace(r, **(short if rekeyer == "r" else long)))
+    p = peer_pair(
+        replace(i, **(short if rekeyer == "i" else long)), replace(r, **(short if rekeyer == "r" else long))
+    )
     p.pump()
     assert p.i.state == "established" and p.rsa.state == "established"
     return p
@@ -34,7 +36,12 @@ def _drop_first_rekey_request(rekeyer: str) -> Callable[[str, bytes], bool]:
 
     def drop(d: str, data: bytes) -> bool:
         h = Message.decode(data).header
-        if not dropped and d == direction and h.exchange == ExchangeType.CREATE_CHILD_SA and not h.is_response:
+        if (
+            not dropped
+            and d == direction
+            and h.exchange == ExchangeType.CREATE_CHILD_SA
+            and not h.is_response
+        ):
             dropped.append(data)
             return True
         return False
@@ -50,8 +57,9 @@ def _same_sa(p: Pair) -> None:
 @pytest.mark.parametrize("lifetime", [9.0, 12.0, 15.0, 20.0])
 @pytest.mark.parametrize("rekeyer", ["i", "r"])
 @pytest.mark.parametrize("slow", [False, True])
-def test_rekey_near_lifetime_keeps_the_new_sa(peer_pair: Callable[..., Pair], lifetime: float, rekeyer: str,
-                                              slow: bool) -> None:
+def test_rekey_near_lifetime_keeps_the_new_sa(
+    peer_pair: Callable[..., Pair], lifetime: float, rekeyer: str, slow: bool
+) -> None:
     p = _pair(peer_pair, lifetime, rekeyer)
     if slow:  # the first rekey request is lost: the retransmission (4 s) lands after the old SA's lifetime
         p.drop = _drop_first_rekey_request(rekeyer)
@@ -73,7 +81,9 @@ def test_refused_rekeys_are_retried_within_the_lifetime(peer_pair: Callable[...,
     attempts before the "deleted at its lifetime if every rekey failed" rule applies."""
     p = _pair(peer_pair, 20.0, "i")
     accepting = p.rsa.config
-    p.rsa.config = replace(accepting, proposals=(IkeProposal(("aes-256",), ("sha512",), ("sha512",), ("modp2048",)),))
+    p.rsa.config = replace(
+        accepting, proposals=(IkeProposal(("aes-256",), ("sha512",), ("sha512",), ("modp2048",)),)
+    )
 
     def refusals() -> list[NegotiationFailed]:
         return [e for e in p.events("i", NegotiationFailed) if e.exchange == "CREATE_CHILD_SA"]
@@ -93,7 +103,9 @@ def test_refused_rekeys_are_retried_within_the_lifetime(peer_pair: Callable[...,
 
 def test_every_rekey_refused_deletes_the_sa_at_its_lifetime(peer_pair: Callable[..., Pair]) -> None:
     p = _pair(peer_pair, 20.0, "i")
-    p.rsa.config = replace(p.rsa.config, proposals=(IkeProposal(("aes-256",), ("sha512",), ("sha512",), ("modp2048",)),))
+    p.rsa.config = replace(
+        p.rsa.config, proposals=(IkeProposal(("aes-256",), ("sha512",), ("sha512",), ("modp2048",)),)
+    )
     p.advance(21.0)
     assert len([e for e in p.events("i", NegotiationFailed) if e.exchange == "CREATE_CHILD_SA"]) >= 2
     assert p.i.state == "closed" and p.events("r", IkeSaDeleted) and not p.events("i", IkeSaRekeyed)

@@ -50,7 +50,9 @@ class Rounds(Task):
         return NEED_MORE if self.round < ROUNDS else None
 
 
-def test_need_more_keeps_the_tasks_for_the_next_rounds(peer_pair: Callable[..., Pair], monkeypatch: Any) -> None:
+def test_need_more_keeps_the_tasks_for_the_next_rounds(
+    peer_pair: Callable[..., Pair], monkeypatch: Any
+) -> None:
     original = TaskManager._responder_tasks
 
     def responder_tasks(self: TaskManager, exchange: ExchangeType, msg: Message) -> list[Task]:

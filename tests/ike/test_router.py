@@ -25,7 +25,9 @@ def _isakmp(spi_i: bytes, spi_r: bytes, exchange: int, major: int = 1, flags: in
 
 def _init_request(label: bytes, spi_i: bytes | None = None) -> bytes:
     i, _ = configs()
-    data = IkeSa.initiator(i, rng=det_rng(label), spi_alloc=spi_allocator(1), now=0.0).datagrams_to_send(0.0)[0][0]
+    data = IkeSa.initiator(i, rng=det_rng(label), spi_alloc=spi_allocator(1), now=0.0).datagrams_to_send(0.0)[
+        0
+    ][0]
     return data if spi_i is None else spi_i + data[8:]
 
 
@@ -41,8 +43,10 @@ def test_ikev1_without_its_factory_is_dropped_counted_and_reported_not_parsed_as
     assert m.counters["unsupported-version"] == 3 and m.counters["unknown-spi"] == 0
     assert m.counters["malformed"] == 0
     reports = [ev for sa, ev in m.events() if sa is None]
-    assert reports and all(isinstance(r, MessageDropped) and r.reason == "unsupported-version" and r.remote == I_ADDR
-                           for r in reports)
+    assert reports and all(
+        isinstance(r, MessageDropped) and r.reason == "unsupported-version" and r.remote == I_ADDR
+        for r in reports
+    )
     assert m.datagrams_to_send(0.0) == [] and not m.sas()
     # a version nobody speaks is not parsed either
     assert m.receive_datagram(_isakmp(b"C" * 8, bytes(8), 34, major=3), ADDR, 0.0) is None
@@ -128,7 +132,7 @@ def test_one_address_returning_cookies_cannot_hold_every_half_open_slot() -> Non
     assert m.counters["half-open-refused-address"] == 20 - 3 - 0 and len(m.sas()) == 3
     legit = _init_request(b"legit")
     m.receive_datagram(legit, ADDR, 0.0)
-    (reply, _), = m.datagrams_to_send(0.0)
+    ((reply, _),) = m.datagrams_to_send(0.0)
     cookie = Message.decode(reply).notify(NotifyType.COOKIE)
     assert cookie is not None
     assert isinstance(m.receive_datagram(_with_cookie(legit, cookie.data), ADDR, 0.0), IkeSa)
@@ -140,7 +144,7 @@ def test_cookie_answer_matches_the_full_codec_and_checks_like_it() -> None:
     m = _router(cookie_threshold=0)
     first = _init_request(b"c")
     assert m.receive_datagram(first, ADDR, 0.0) is None
-    (reply, addr), = m.datagrams_to_send(0.0)
+    ((reply, addr),) = m.datagrams_to_send(0.0)
     msg = Message.decode(reply)
     cookie = msg.notify(NotifyType.COOKIE)
     assert addr == ADDR and msg.header.is_response and msg.header.spi_i == first[:8] and cookie is not None

@@ -22,7 +22,10 @@ def test_table_shape() -> None:
     # CLOSED is absorbing, nothing leads back to CONNECTING, only IKE_AUTH leads out of it
     assert not [k for k in TRANSITIONS if k[0] is IkeState.CLOSED]
     assert IkeState.CONNECTING not in TRANSITIONS.values()
-    assert {t for (s, t) in TRANSITIONS if s is IkeState.CONNECTING} == {Trigger.AUTHENTICATED, Trigger.CLOSED}
+    assert {t for (s, t) in TRANSITIONS if s is IkeState.CONNECTING} == {
+        Trigger.AUTHENTICATED,
+        Trigger.CLOSED,
+    }
     with pytest.raises(IkeStateError):
         transition(IkeState.CONNECTING, Trigger.GENERATION_SWITCHED)
     assert IkeState.ESTABLISHED == "established"  # StrEnum: logs and views read it as before
@@ -74,7 +77,8 @@ class PairMachine(RuleBasedStateMachine):
 
     def _live(self) -> bool:
         return self.p.i.state == IkeState.ESTABLISHED and any(
-            sa.state == IkeState.ESTABLISHED for sa in self.p.r.sas())
+            sa.state == IkeState.ESTABLISHED for sa in self.p.r.sas()
+        )
 
     @precondition(lambda self: self._live())
     @rule(side=st.sampled_from(["i", "r", "both"]))
@@ -96,7 +100,7 @@ class PairMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._live())
     @rule(side=st.sampled_from(["i", "r"]))
     def delete(self, side: str) -> None:
-        for sa in ([self.p.i] if side == "i" else self.p.r.sas()):
+        for sa in [self.p.i] if side == "i" else self.p.r.sas():
             sa.delete()
             self.p.r.touch(sa)
         self.p.pump()
@@ -119,5 +123,6 @@ class PairMachine(RuleBasedStateMachine):
 
 
 TestPair = PairMachine.TestCase
-TestPair.settings = settings(max_examples=25, stateful_step_count=12, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow])
+TestPair.settings = settings(
+    max_examples=25, stateful_step_count=12, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)

@@ -93,8 +93,10 @@ def test_requests_are_answered_out_of_order_and_retransmissions_from_the_cache(
     assert [x for x in _requests(p, start) if x[2]][-1] == ("r>i", 2, True)
     assert p.rsa.tm.mid_in == 5 and len(p.i.children) == 4
     # an answered request again: the cached response, not processed twice
-    again = next(data for d, data in p.wire[start:] if d == "i>r" and Message.decode(data).header.message_id == 3)
+    again = next(
+        data for d, data in p.wire[start:] if d == "i>r" and Message.decode(data).header.message_id == 3
+    )
     before = len(p.rsa.children)
     p.r.receive_datagram(again, (p.rcfg.local, p.icfg.local), p.now)
-    (resp, _), = p.r.datagrams_to_send(p.now)
+    ((resp, _),) = p.r.datagrams_to_send(p.now)
     assert Message.decode(resp).header.message_id == 3 and len(p.rsa.children) == before

@@ -105,6 +105,9 @@ class Engine:
             return
         if not self._warned.add((event.remote[0], event.reason), None):
             return
-        log.warning("IKE message from %s:%d %s: %s", *event.remote,
-                    "answered with a COOKIE" if event.reason == "cookies-sent" else f"dropped ({event.reason})",
-                    event.detail)
+        log.warning(
+            "IKE message from %s:%d %s: %s",
+            *event.remote,
+            "answered with a COOKIE" if event.reason == "cookies-sent" else f"dropped ({event.reason})",
+            event.detail,
+        )

@@ -170,7 +170,8 @@ class Router:
     """Routes datagrams to IKE SAs of either version and creates responders (module docstring)."""
 
     def __init__(self, *, rng: Rng, now: float, cookie_threshold: int = COOKIE_THRESHOLD,
-                 max_half_open: int = MAX_HALF_OPEN, per_address_half_open: int = PER_ADDRESS_HALF_OPEN) -> None:
+                 max_half_open: int = MAX_HALF_OPEN,
+                 per_address_half_open: int = PER_ADDRESS_HALF_OPEN) -> None:
         self.factories: dict[int, ResponderFactory] = {}
         self.cookies = CookieJar(rng, now)
         self.cookie_threshold = cookie_threshold
@@ -182,8 +183,15 @@ class Router:
         self._init_key: dict[IkeSaProtocol, tuple[str, bytes]] = {}
         self.half_open: dict[IkeSaProtocol, str] = {}  # responders before IKE_AUTH -> peer host
         self._per_host: dict[str, int] = {}  # half-open responders per peer host (none: no entry)
-        self.counters = {"unknown-spi": 0, "malformed": 0, "cookies-sent": 0, "half-open-refused": 0,
-                         "half-open-refused-address": 0, "unsupported-version": 0, "no-peer": 0}
+        self.counters = {
+            "unknown-spi": 0,
+            "malformed": 0,
+            "cookies-sent": 0,
+            "half-open-refused": 0,
+            "half-open-refused-address": 0,
+            "unsupported-version": 0,
+            "no-peer": 0,
+        }
         self._out: list[tuple[bytes, Addr]] = []
         self._notices: list[Event] = []
         self._ready: dict[IkeSaProtocol, None] = {}  # SAs with queued output, in order
@@ -258,7 +266,7 @@ class Router:
         spi_i, spi_r, major, exchange, flags = data[:8], data[8:16], data[17] >> 4, data[18], data[19]
         if major == 2:
             sa = self.by_spi.get(spi_r if flags & FLAG_INITIATOR else spi_i)
-            first = (flags & (FLAG_INITIATOR | FLAG_RESPONSE) == FLAG_INITIATOR and exchange == _IKE_SA_INIT)
+            first = flags & (FLAG_INITIATOR | FLAG_RESPONSE) == FLAG_INITIATOR and exchange == _IKE_SA_INIT
         elif major == 1 and 1 in self.factories:
             sa = self.by_spi.get(spi_r) or self.by_spi.get(spi_i)
             first = exchange in _V1_FIRST
@@ -294,11 +302,16 @@ class Router:
                 if reply is not None:
                     self.counters["cookies-sent"] += 1
                     self._out.append((reply, addr))
-                    self._notice("cookies-sent", addr, f"answered with a COOKIE: {crowded} IKE SAs are half-open")
+                    self._notice(
+                        "cookies-sent", addr, f"answered with a COOKIE: {crowded} IKE SAs are half-open"
+                    )
                     return None
             if self._per_host.get(host, 0) >= self.per_address_half_open:
-                self._drop("half-open-refused-address", addr,
-                           f"{self._per_host[host]} IKE SAs from this address are half-open (the limit)")
+                self._drop(
+                    "half-open-refused-address",
+                    addr,
+                    f"{self._per_host[host]} IKE SAs from this address are half-open (the limit)",
+                )
                 return None
         sa = factory(data, addr, now)
         if sa is None:  # the factory's refusal (no peer): it reports that itself
@@ -369,4 +382,3 @@ class Router:
     @property
     def half_open_by_address(self) -> dict[str, int]:
         return dict(self._per_host)
-

@@ -38,25 +38,50 @@ def _hdr(exchange: ExchangeType = ExchangeType.IKE_SA_INIT) -> Header:
 
 
 def _sample() -> Message:
-    sa = SaPayload([
-        Proposal(1, ProtocolId.IKE, b"", [Transform(TransformType.ENCR, EncrId.AES_CBC, 128),
-                                          Transform(TransformType.PRF, 2), Transform(TransformType.INTEG, 2),
-                                          Transform(TransformType.DH, DhGroup.MODP2048)]),
-        Proposal(2, ProtocolId.ESP, b"\x01\x02\x03\x04", [Transform(TransformType.ENCR, EncrId.AES_GCM_16, 256),
-                                                          Transform(TransformType.ESN, 0)]),
-    ])
-    ts = TrafficSelector(TsType.TS_IPV4_ADDR_RANGE, 0, 0, 65535, ip_address("10.0.0.0"), ip_address("10.0.0.255"))
+    sa = SaPayload(
+        [
+            Proposal(
+                1,
+                ProtocolId.IKE,
+                b"",
+                [
+                    Transform(TransformType.ENCR, EncrId.AES_CBC, 128),
+                    Transform(TransformType.PRF, 2),
+                    Transform(TransformType.INTEG, 2),
+                    Transform(TransformType.DH, DhGroup.MODP2048),
+                ],
+            ),
+            Proposal(
+                2,
+                ProtocolId.ESP,
+                b"\x01\x02\x03\x04",
+                [Transform(TransformType.ENCR, EncrId.AES_GCM_16, 256), Transform(TransformType.ESN, 0)],
+            ),
+        ]
+    )
+    ts = TrafficSelector(
+        TsType.TS_IPV4_ADDR_RANGE, 0, 0, 65535, ip_address("10.0.0.0"), ip_address("10.0.0.255")
+    )
     ts6 = TrafficSelector(TsType.TS_IPV6_ADDR_RANGE, 6, 80, 80, ip_address("::1"), ip_address("::2"))
-    return Message(_hdr(), [
-        sa, KePayload(DhGroup.MODP2048, b"k" * 256), NoncePayload(b"n" * 32),
-        NotifyPayload(NotifyType.NAT_DETECTION_SOURCE_IP, b"h" * 20),
-        IdPayload(IdType.ID_FQDN, b"gw.example"), IdPayload(IdType.ID_IPV4_ADDR, b"\x01\x02\x03\x04", initiator=False),
-        AuthPayload(AuthMethod.SHARED_KEY_MIC, b"a" * 20),
-        TsPayload([ts, ts6]), TsPayload([ts], initiator=False),
-        CpPayload(CfgType.CFG_REQUEST, [(CfgAttr.INTERNAL_IP4_ADDRESS, b""), (CfgAttr.INTERNAL_IP4_DNS, b"")]),
-        DeletePayload(ProtocolId.ESP, [b"\x00\x00\x10\x00", b"\x00\x00\x20\x00"]),
-        VendorPayload(b"ipsecd"),
-    ])
+    return Message(
+        _hdr(),
+        [
+            sa,
+            KePayload(DhGroup.MODP2048, b"k" * 256),
+            NoncePayload(b"n" * 32),
+            NotifyPayload(NotifyType.NAT_DETECTION_SOURCE_IP, b"h" * 20),
+            IdPayload(IdType.ID_FQDN, b"gw.example"),
+            IdPayload(IdType.ID_IPV4_ADDR, b"\x01\x02\x03\x04", initiator=False),
+            AuthPayload(AuthMethod.SHARED_KEY_MIC, b"a" * 20),
+            TsPayload([ts, ts6]),
+            TsPayload([ts], initiator=False),
+            CpPayload(
+                CfgType.CFG_REQUEST, [(CfgAttr.INTERNAL_IP4_ADDRESS, b""), (CfgAttr.INTERNAL_IP4_DNS, b"")]
+            ),
+            DeletePayload(ProtocolId.ESP, [b"\x00\x00\x10\x00", b"\x00\x00\x20\x00"]),
+            VendorPayload(b"ipsecd"),
+        ],
+    )
 
 
 def test_every_payload_round_trips() -> None:
@@ -91,23 +116,28 @@ def test_unknown_noncritical_payload_is_skipped_and_critical_rejected() -> None:
 
 
 def test_sk_must_be_last_and_records_offset() -> None:
-    msg = Message(_hdr(ExchangeType.IKE_AUTH), [NotifyPayload(NotifyType.INITIAL_CONTACT),
-                                                 SkPayload(PayloadType.IDI, b"\x00" * 40)])
+    msg = Message(
+        _hdr(ExchangeType.IKE_AUTH),
+        [NotifyPayload(NotifyType.INITIAL_CONTACT), SkPayload(PayloadType.IDI, b"\x00" * 40)],
+    )
     data = msg.encode()
     back = Message.decode(data)
     sk = back.get(SkPayload)
     assert sk is not None and sk.first_inner == PayloadType.IDI
-    assert data[sk.offset:sk.offset + 40] == b"\x00" * 40 and sk.offset + 40 == len(data)
+    assert data[sk.offset : sk.offset + 40] == b"\x00" * 40 and sk.offset + 40 == len(data)
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda d: d[:-1],  # truncated
-    lambda d: d + b"\x00",  # trailing byte: header length lies
-    lambda d: d[:17] + b"\x30" + d[18:],  # major version 3
-    lambda d: d[:30] + b"\xff\xff" + d[32:],  # first payload length overruns
-    lambda d: d[:30] + b"\x00\x02" + d[32:],  # first payload length below its header
-    lambda d: d[:20],  # shorter than the header
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d[:-1],  # truncated
+        lambda d: d + b"\x00",  # trailing byte: header length lies
+        lambda d: d[:17] + b"\x30" + d[18:],  # major version 3
+        lambda d: d[:30] + b"\xff\xff" + d[32:],  # first payload length overruns
+        lambda d: d[:30] + b"\x00\x02" + d[32:],  # first payload length below its header
+        lambda d: d[:20],  # shorter than the header
+    ],
+)
 def test_malformed_raise_wire_errors(mutate: object) -> None:
     data = _sample().encode()
     with pytest.raises(WireError):
@@ -132,7 +162,9 @@ def test_exchange_rules() -> None:
     sa = _sample()
     check_payloads(ExchangeType.IKE_SA_INIT, False, sa.payloads)
     with pytest.raises(MalformedMessageError, match="lacks KE"):
-        check_payloads(ExchangeType.IKE_SA_INIT, False, [p for p in sa.payloads if not isinstance(p, KePayload)])
+        check_payloads(
+            ExchangeType.IKE_SA_INIT, False, [p for p in sa.payloads if not isinstance(p, KePayload)]
+        )
     with pytest.raises(MalformedMessageError, match="2 NONCE"):
         check_payloads(ExchangeType.IKE_SA_INIT, True, [*sa.payloads, NoncePayload(b"n" * 16)])
     check_payloads(ExchangeType.IKE_SA_INIT, True, [NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)])
@@ -149,11 +181,15 @@ def test_decoded_transforms_and_selectors_are_shared_and_the_tables_bounded() ->
     a, b = Message.decode(data), Message.decode(data)
     sa_a, sa_b = a.get(SaPayload), b.get(SaPayload)
     assert sa_a is not None and sa_b is not None and sa_a.proposals is not sa_b.proposals
-    assert all(x is y for x, y in zip(sa_a.proposals[0].transforms, sa_b.proposals[0].transforms, strict=True))
+    assert all(
+        x is y for x, y in zip(sa_a.proposals[0].transforms, sa_b.proposals[0].transforms, strict=True)
+    )
     ts_a, ts_b = a.get(TsPayload), b.get(TsPayload)
     assert ts_a is not None and ts_b is not None and ts_a.selectors[0] is ts_b.selectors[0]
     # a peer sending ever new transform bytes never grows the table past its limit
     for n in range(INTERN_LIMIT + 10):
-        junk = Message(_hdr(), [SaPayload([Proposal(1, ProtocolId.IKE, b"", [Transform(TransformType.DH, n)])])])
+        junk = Message(
+            _hdr(), [SaPayload([Proposal(1, ProtocolId.IKE, b"", [Transform(TransformType.DH, n)])])]
+        )
         Message.decode(junk.encode())
     assert len(sa_mod._TRANSFORMS) <= INTERN_LIMIT and len(ts_mod._SELECTORS) <= INTERN_LIMIT

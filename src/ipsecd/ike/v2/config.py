@@ -149,7 +149,8 @@ def validate(config: IkeConfig) -> None:
     authenticator_for(config.auth_method, config.credentials)
     if not 1 <= config.window_size <= 0xFFFFFFFF:
         raise ConfigError(f"window size {config.window_size}: 1 or more")
-    if config.auth_method == "pre-shared-key" and not config.credentials.shared_key(config.my_id, config.remote_id):
+    psk = config.credentials.shared_key(config.my_id, config.remote_id)
+    if config.auth_method == "pre-shared-key" and not psk:
         raise ConfigError("identity has no secret: set secret= (pre-shared key)")
     try:
         for p in config.proposals:

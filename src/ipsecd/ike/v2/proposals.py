@@ -76,7 +76,9 @@ def _ike_transforms(config: tuple[IkeProposal, ...]) -> tuple[tuple[Transform, .
 
 def ike_proposals(config: Sequence[IkeProposal], spi: bytes = b"") -> list[Proposal]:
     """SA payload proposals of an IKE SA (``spi`` is empty in IKE_SA_INIT, 8 bytes when rekeying)."""
-    return [Proposal(n, ProtocolId.IKE, spi, list(t)) for n, t in enumerate(_ike_transforms(tuple(config)), 1)]
+    return [
+        Proposal(n, ProtocolId.IKE, spi, list(t)) for n, t in enumerate(_ike_transforms(tuple(config)), 1)
+    ]
 
 
 @lru_cache(maxsize=_CACHE)
@@ -87,15 +89,20 @@ def _child_transforms(config: tuple[ChildProposal, ...], pfs: bool) -> tuple[tup
         aead, plain, aead_first = _split_aead(p.encr)
         dhs = [_group(p.pfs)] if pfs and p.pfs != "none" else []
         integs = [Transform(TransformType.INTEG, registry.integ(n).ikev2_id) for n in p.integ if n != "null"]
-        pair = [(*map(_encr, plain), *integs, *dhs, no_esn) if plain else (),
-                (*map(_encr, aead), *dhs, no_esn) if aead else ()]
+        pair = [
+            (*map(_encr, plain), *integs, *dhs, no_esn) if plain else (),
+            (*map(_encr, aead), *dhs, no_esn) if aead else (),
+        ]
         out += [t for t in (pair[::-1] if aead_first else pair) if t]
     return tuple(out)
 
 
 def child_proposals(config: Sequence[ChildProposal], spi: bytes, pfs: bool) -> list[Proposal]:
     """ESP proposals; ``pfs`` adds the pfs-group as a DH transform (CREATE_CHILD_SA only)."""
-    return [Proposal(n, ProtocolId.ESP, spi, list(t)) for n, t in enumerate(_child_transforms(tuple(config), pfs), 1)]
+    return [
+        Proposal(n, ProtocolId.ESP, spi, list(t))
+        for n, t in enumerate(_child_transforms(tuple(config), pfs), 1)
+    ]
 
 
 @lru_cache(maxsize=_CACHE)
@@ -138,7 +145,11 @@ def ike_algs(p: Proposal) -> IkeAlgs:
 @lru_cache(maxsize=_CACHE)
 def _ike_algs(transforms: tuple[Transform, ...]) -> IkeAlgs:
     found = {t.type: _lookup(t) for t in transforms}
-    encr, prf, group = found.get(TransformType.ENCR), found.get(TransformType.PRF), found.get(TransformType.DH)
+    encr, prf, group = (
+        found.get(TransformType.ENCR),
+        found.get(TransformType.PRF),
+        found.get(TransformType.DH),
+    )
     integ = found.get(TransformType.INTEG)
     if not isinstance(encr, EncrAlg) or not isinstance(prf, PrfAlg) or not isinstance(group, Group):
         raise UnknownAlgorithmError("IKE proposal lacks ENCR, PRF or DH")
@@ -154,30 +165,51 @@ def child_algs(p: Proposal) -> ChildAlgs:
 @lru_cache(maxsize=_CACHE)
 def _child_algs(transforms: tuple[Transform, ...]) -> ChildAlgs:
     found = {t.type: _lookup(t) for t in transforms}
-    encr, integ, group = found.get(TransformType.ENCR), found.get(TransformType.INTEG), found.get(TransformType.DH)
+    encr, integ, group = (
+        found.get(TransformType.ENCR),
+        found.get(TransformType.INTEG),
+        found.get(TransformType.DH),
+    )
     esn = found.get(TransformType.ESN)
     if not isinstance(encr, EncrAlg):
         raise UnknownAlgorithmError("ESP proposal lacks ENCR")
-    return ChildAlgs(encr, integ if isinstance(integ, IntegAlg) and integ.name != "null" else None,
-                     group if isinstance(group, Group) else None,
-                     esn is not None and getattr(esn, "ikev2_id", 0) == EsnId.ESN)
+    return ChildAlgs(
+        encr,
+        integ if isinstance(integ, IntegAlg) and integ.name != "null" else None,
+        group if isinstance(group, Group) else None,
+        esn is not None and getattr(esn, "ikev2_id", 0) == EsnId.ESN,
+    )
 
 
 def proposal_contains(offered: Sequence[Proposal], chosen: Proposal) -> bool:
     """Whether a responder's choice is one of the proposals we sent (§2.7: else it is invalid)."""
     for p in offered:
         if p.number == chosen.number and p.protocol == chosen.protocol:
-            return all(t in p.transforms for t in chosen.transforms) and \
-                {t.type for t in chosen.transforms} == {t.type for t in p.transforms}
+            return all(t in p.transforms for t in chosen.transforms) and {
+                t.type for t in chosen.transforms
+            } == {t.type for t in p.transforms}
     return False
 
 
-_TYPE_NAMES = {TransformType.ENCR: "ENCR", TransformType.PRF: "PRF", TransformType.INTEG: "INTEG",
-               TransformType.DH: "DH", TransformType.ESN: "ESN"}
-_IKE_PROPERTY = {TransformType.ENCR: "profile enc-algorithm", TransformType.PRF: "profile prf-algorithm/hash-algorithm",
-                 TransformType.INTEG: "profile hash-algorithm", TransformType.DH: "profile dh-group"}
-_ESP_PROPERTY = {TransformType.ENCR: "proposal enc-algorithms", TransformType.INTEG: "proposal auth-algorithms",
-                 TransformType.DH: "proposal pfs-group", TransformType.ESN: "ESN (only 'no ESN' is supported)"}
+_TYPE_NAMES = {
+    TransformType.ENCR: "ENCR",
+    TransformType.PRF: "PRF",
+    TransformType.INTEG: "INTEG",
+    TransformType.DH: "DH",
+    TransformType.ESN: "ESN",
+}
+_IKE_PROPERTY = {
+    TransformType.ENCR: "profile enc-algorithm",
+    TransformType.PRF: "profile prf-algorithm/hash-algorithm",
+    TransformType.INTEG: "profile hash-algorithm",
+    TransformType.DH: "profile dh-group",
+}
+_ESP_PROPERTY = {
+    TransformType.ENCR: "proposal enc-algorithms",
+    TransformType.INTEG: "proposal auth-algorithms",
+    TransformType.DH: "proposal pfs-group",
+    TransformType.ESN: "ESN (only 'no ESN' is supported)",
+}
 
 
 def transform_name(t: Transform) -> str:
@@ -201,8 +233,10 @@ def _by_type(proposals: Sequence[Proposal]) -> dict[TransformType, list[str]]:
 
 def describe(proposals: Sequence[Proposal]) -> str:
     """``ENCR [..]; INTEG [..]; …``: what an offer holds, type by type (an initiator's log line)."""
-    return "; ".join(f"{_TYPE_NAMES.get(ttype, str(int(ttype)))} [{','.join(names)}]"
-                     for ttype, names in sorted(_by_type(proposals).items()))
+    return "; ".join(
+        f"{_TYPE_NAMES.get(ttype, str(int(ttype)))} [{','.join(names)}]"
+        for ttype, names in sorted(_by_type(proposals).items())
+    )
 
 
 def explain(offered: Sequence[Proposal], accepted: Sequence[Proposal], esp: bool) -> str:
@@ -212,8 +246,10 @@ def explain(offered: Sequence[Proposal], accepted: Sequence[Proposal], esp: bool
     props = _ESP_PROPERTY if esp else _IKE_PROPERTY
     for ttype in sorted(set(peer) | set(mine)):
         theirs, ours = peer.get(ttype, []), mine.get(ttype, [])
-        parts.append(f"{_TYPE_NAMES.get(ttype, str(int(ttype)))} offered [{','.join(theirs) or '-'}]"
-                     f" accepted [{','.join(ours) or '-'}]")
+        parts.append(
+            f"{_TYPE_NAMES.get(ttype, str(int(ttype)))} offered [{','.join(theirs) or '-'}]"
+            f" accepted [{','.join(ours) or '-'}]"
+        )
         if not set(theirs) & set(ours):
             fix.append(props.get(ttype, f"transform type {int(ttype)}"))
     advice = f"; change {' and '.join(fix)} to match" if fix else "; no single proposal matches in full"

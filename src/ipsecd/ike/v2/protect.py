@@ -86,16 +86,18 @@ class Protection:
                 icv_size = integ.icv_size if integ else 0
                 end = len(data) - icv_size
                 # the ICV is checked (in constant time) before anything is decrypted
-                if integ is not None and not hmac.compare_digest(icv_once(integ, self._a_in, data[:end]), data[end:]):
+                if integ is not None and not hmac.compare_digest(
+                    icv_once(integ, self._a_in, data[:end]), data[end:]
+                ):
                     raise IntegrityError(f"{integ.name}: ICV mismatch")
-                body = sk.body[:len(sk.body) - icv_size]
-                iv, ct = body[:c.iv_size], body[c.iv_size:]
+                body = sk.body[: len(sk.body) - icv_size]
+                iv, ct = body[: c.iv_size], body[c.iv_size :]
                 plain = c.decrypt(iv, ct)
         except CryptoError as e:
             raise InvalidMessageError(f"SK payload does not verify: {e}") from None
         if not plain or plain[-1] + 1 > len(plain):
             raise InvalidMessageError("SK padding length exceeds the plaintext")
-        inner = plain[:len(plain) - 1 - plain[-1]]
+        inner = plain[: len(plain) - 1 - plain[-1]]
         return decode_chain(sk.first_inner, inner)
 
 

@@ -33,7 +33,9 @@ class RedundantSa:
 
     __slots__ = ("deadline", "done", "gen", "packet", "protection", "retransmit", "tries")
 
-    def __init__(self, gen: Generation, rng: Callable[[int], bytes], retransmit: Retransmit, now: float) -> None:
+    def __init__(
+        self, gen: Generation, rng: Callable[[int], bytes], retransmit: Retransmit, now: float
+    ) -> None:
         self.gen = gen
         self.retransmit = retransmit
         self.protection = Protection.for_role(gen.algs, gen.keys, gen.initiator, rng)
@@ -54,8 +56,12 @@ class RedundantSa:
     def receive(self, msg: Message, data: bytes) -> bytes | None:
         """A message on the redundant SA; returns the answer to send, if any."""
         h = msg.header
-        if (h.spi_i, h.spi_r) != (self.gen.spi_i, self.gen.spi_r) or h.message_id != 0 \
-                or h.exchange != ExchangeType.INFORMATIONAL or h.from_initiator == self.gen.initiator:
+        if (
+            (h.spi_i, h.spi_r) != (self.gen.spi_i, self.gen.spi_r)
+            or h.message_id != 0
+            or h.exchange != ExchangeType.INFORMATIONAL
+            or h.from_initiator == self.gen.initiator
+        ):
             return None
         try:
             payloads = self.protection.unseal(data, msg)
@@ -65,7 +71,9 @@ class RedundantSa:
             if h.is_response:
                 self.done = True
             return None
-        if h.is_response or not any(isinstance(p, DeletePayload) and p.protocol == ProtocolId.IKE for p in payloads):
+        if h.is_response or not any(
+            isinstance(p, DeletePayload) and p.protocol == ProtocolId.IKE for p in payloads
+        ):
             return None
         if not self.packet:
             header = Header(self.gen.spi_i, self.gen.spi_r, 0, ExchangeType.INFORMATIONAL, FLAG_RESPONSE, 0)
@@ -80,5 +88,5 @@ class RedundantSa:
             self.done = True  # nothing came (or the creator gave up): the keys go
             return None
         self.tries += 1
-        self.deadline = now + self.retransmit.timeout * self.retransmit.base ** self.tries
+        self.deadline = now + self.retransmit.timeout * self.retransmit.base**self.tries
         return self.packet

@@ -181,7 +181,8 @@ class IkeSa:
     @property
     def counters(self) -> dict[str, int]:
         """Messages dropped (malformed, unexpected), failing integrity, and retransmissions answered."""
-        return {"dropped": self.n_dropped, "bad-integrity": self.n_bad_integrity, "retransmits": self.n_retransmits}
+        return {"dropped": self.n_dropped, "bad-integrity": self.n_bad_integrity,
+                "retransmits": self.n_retransmits}
 
     def advance(self, trigger: Trigger) -> None:
         """Move along the state table (state.py); a transition it lacks raises IkeStateError."""
@@ -216,7 +217,10 @@ class IkeSa:
                 self.close("malformed IKE_SA_INIT")
             return
         h = msg.header
-        if self.redundant and (extra := self.redundant.get(h.spi_r if h.from_initiator else h.spi_i)) is not None:
+        if (
+            self.redundant
+            and (extra := self.redundant.get(h.spi_r if h.from_initiator else h.spi_i)) is not None
+        ):
             self._on_redundant(extra, extra.receive(msg, data), addr)
             return
         if h.from_initiator == self.is_initiator:  # our own role's flag: a reflection, not the peer
@@ -284,7 +288,11 @@ class IkeSa:
         self.tm.on_timer(now)
         if self.state == IkeState.ESTABLISHED:
             self.tm.maintenance(now)
-        elif self.state == IkeState.CONNECTING and not self.is_initiator and now >= self.created + HALF_OPEN_TIMEOUT:
+        elif (
+            self.state == IkeState.CONNECTING
+            and not self.is_initiator
+            and now >= self.created + HALF_OPEN_TIMEOUT
+        ):
             self.close("half-open: no IKE_AUTH from the peer")
 
     def _maintenance_due(self) -> float | None:
@@ -353,12 +361,29 @@ class IkeSa:
 
     # -- shared helpers for the tasks ------------------------------------------------------------
 
-    def new_generation(self, algs: IkeAlgs, skeyseed: bytes, ni: bytes, nr: bytes, spi_i: bytes,
-                       spi_r: bytes, initiator: bool) -> Generation:
-        """The rekeyed IKE SA's keys (§2.18); set as ``pending`` it takes over in :meth:`switch_generation`."""
-        keys = keymat.ikev2_ike_sa_keys(algs.prf, skeyseed, ni, nr, spi_i, spi_r,
-                                        algs.integ.key_size if algs.integ else 0, algs.encr.keymat_size,
-                                        algs.prf.key_size)
+    def new_generation(
+        self,
+        algs: IkeAlgs,
+        skeyseed: bytes,
+        ni: bytes,
+        nr: bytes,
+        spi_i: bytes,
+        spi_r: bytes,
+        initiator: bool,
+    ) -> Generation:
+        """The rekeyed IKE SA's keys (§2.18); set as ``pending`` it takes over in
+        :meth:`switch_generation`."""
+        keys = keymat.ikev2_ike_sa_keys(
+            algs.prf,
+            skeyseed,
+            ni,
+            nr,
+            spi_i,
+            spi_r,
+            algs.integ.key_size if algs.integ else 0,
+            algs.encr.keymat_size,
+            algs.prf.key_size,
+        )
         return Generation(spi_i, spi_r, initiator, algs, keys, ni, nr)
 
     def switch_generation(self) -> None:
@@ -409,7 +434,9 @@ class IkeSa:
     def start_lifetime(self) -> None:
         """Schedule the IKE SA rekey (the original initiator first, so both rarely collide) and expiry."""
         if self.config.lifetime:
-            self.rekey_at = self.now + self.rekey_after(self.config.lifetime, 0.9 if self.is_initiator else 0.95)
+            self.rekey_at = self.now + self.rekey_after(
+                self.config.lifetime, 0.9 if self.is_initiator else 0.95
+            )
             self.expire_at = self.now + self.config.lifetime
 
     def send(self, data: bytes, addr: Addr) -> None:
@@ -461,8 +488,9 @@ class IkeSa:
         self.close(f"{exchange.name} failed: {notify}")
 
 
-def responder_factory(config_for: Callable[[Addr], IkeConfig | None], *, rng: Rng,
-                      spi_alloc: SpiAlloc) -> ResponderFactory:
+def responder_factory(
+    config_for: Callable[[Addr], IkeConfig | None], *, rng: Rng, spi_alloc: SpiAlloc
+) -> ResponderFactory:
     """The router's IKEv2 factory (``Router.register(2, …)``): ``config_for(addr)`` picks the peer's
     configuration, None refuses the request."""
 
@@ -475,9 +503,16 @@ def responder_factory(config_for: Callable[[Addr], IkeConfig | None], *, rng: Rn
     return make
 
 
-def ikev2_router(config_for: Callable[[Addr], IkeConfig | None], *, rng: Rng, spi_alloc: SpiAlloc, now: float,
-                 **limits: int) -> Router:
-    """A :class:`~ipsecd.ike.router.Router` with the IKEv2 responder factory registered (tests, benchmarks)."""
+def ikev2_router(
+    config_for: Callable[[Addr], IkeConfig | None],
+    *,
+    rng: Rng,
+    spi_alloc: SpiAlloc,
+    now: float,
+    **limits: int,
+) -> Router:
+    """A :class:`~ipsecd.ike.router.Router` with the IKEv2 responder factory registered (tests,
+    benchmarks)."""
     router = Router(rng=rng, now=now, **limits)
     router.register(2, responder_factory(config_for, rng=rng, spi_alloc=spi_alloc))
     return router

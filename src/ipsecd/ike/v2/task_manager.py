@@ -81,8 +81,18 @@ def _exclusive(ex: Exchange) -> bool:
 
 
 class TaskManager:
-    __slots__ = ("active", "answers", "continuing", "graced", "last_tx", "mid_in", "mid_out", "parked", "queue",
-                 "sa")
+    __slots__ = (
+        "active",
+        "answers",
+        "continuing",
+        "graced",
+        "last_tx",
+        "mid_in",
+        "mid_out",
+        "parked",
+        "queue",
+        "sa",
+    )
 
     def __init__(self, sa: IkeSa) -> None:
         self.sa = sa
@@ -119,8 +129,14 @@ class TaskManager:
         """A CHILD_SA for ``policy_id`` is queued or being negotiated (not a rekey): a repeated
         Acquire must not start a second one."""
         exchanges = [*self.active.values(), *self.queue]
-        return any(isinstance(t, ChildCreate) and t.rekey is None and t.config is not None
-                   and t.config.policy_id == policy_id for x in exchanges for t in x.tasks)
+        return any(
+            isinstance(t, ChildCreate)
+            and t.rekey is None
+            and t.config is not None
+            and t.config.policy_id == policy_id
+            for x in exchanges
+            for t in x.tasks
+        )
 
     def queue_child_delete(self, children: list[ChildSa], reason: str) -> None:
 
@@ -147,8 +163,11 @@ class TaskManager:
         if sa.pending is not None or sa.switch_pending:
             return True
         exchanges = [*self.queue, *self.active.values()]
-        return any(isinstance(t, IkeRekey) or (isinstance(t, IkeDelete) and t.rekeyed)
-                   for ex in exchanges for t in ex.tasks)
+        return any(
+            isinstance(t, IkeRekey) or (isinstance(t, IkeDelete) and t.rekeyed)
+            for ex in exchanges
+            for t in ex.tasks
+        )
 
     def active_ike_rekey(self) -> IkeRekey | None:
         """Our own IKE SA rekey awaiting its response (a collision partner, §2.8.2)."""
@@ -164,7 +183,9 @@ class TaskManager:
         self.queue[:0] = [Exchange(ex.type, ex.tasks) for _, ex in sorted(self.active.items())]
         self.active = {}
         # the old generation's lifetime ended with it: its expiry DELETE must not hit the new SA
-        self.queue = [ex for ex in self.queue if not any(isinstance(t, IkeDelete) and t.expired for t in ex.tasks)]
+        self.queue = [
+            ex for ex in self.queue if not any(isinstance(t, IkeDelete) and t.expired for t in ex.tasks)
+        ]
 
     def queue_ike_rekey(self) -> None:
 
@@ -184,10 +205,16 @@ class TaskManager:
         sa = self.sa
         while self.queue and sa.state != IkeState.CLOSED:
             ex = self.queue[0]
-            if ex.type not in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH) and sa.state != IkeState.ESTABLISHED:
+            if (
+                ex.type not in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
+                and sa.state != IkeState.ESTABLISHED
+            ):
                 return
-            if self.active and (_exclusive(ex) or self.mid_out >= min(self.active) + sa.peer_window
-                                or any(_exclusive(x) for x in self.active.values())):
+            if self.active and (
+                _exclusive(ex)
+                or self.mid_out >= min(self.active) + sa.peer_window
+                or any(_exclusive(x) for x in self.active.values())
+            ):
                 return
             self.queue.pop(0)
             ex.mid = self.mid_out
@@ -292,7 +319,9 @@ class TaskManager:
         if self.parked is not None and mid == self.parked.header.message_id:
             sa.n_retransmits += 1  # still waiting for the verdict: the answer comes with it
             return
-        if not self.mid_in <= mid < self.mid_in + sa.window or (mid != self.mid_in and sa.state != IkeState.ESTABLISHED):
+        if not self.mid_in <= mid < self.mid_in + sa.window or (
+            mid != self.mid_in and sa.state != IkeState.ESTABLISHED
+        ):
             sa.n_dropped += 1
             return
         if h.exchange == ExchangeType.IKE_SA_INIT:
@@ -310,8 +339,9 @@ class TaskManager:
             try:
                 payloads = sa.protection.unseal(data, msg)  # InvalidMessageError: dropped silently
             except UnsupportedCriticalPayloadError as e:
-                self._respond(h, [NotifyPayload(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, bytes([e.payload_type]))],
-                              addr)
+                self._respond(
+                    h, [NotifyPayload(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, bytes([e.payload_type]))], addr
+                )
                 return
             except WireError:
                 raise InvalidMessageError("undecodable SK content") from None
@@ -329,8 +359,15 @@ class TaskManager:
             return
         self._answer(h, inner, self._responder_tasks(h.exchange, inner), 0, addr)
 
-    def _answer(self, h: Header, inner: Message, tasks: list[Task], start: int, addr: Addr,
-                verdict: tuple[object] | None = None) -> None:
+    def _answer(
+        self,
+        h: Header,
+        inner: Message,
+        tasks: list[Task],
+        start: int,
+        addr: Addr,
+        verdict: tuple[object] | None = None,
+    ) -> None:
         """Run the responder tasks from ``start`` (after the outside ``verdict`` for the one before,
         when it waited for one) and send the response; an ``AwaitVerdict`` parks the request."""
         sa = self.sa
@@ -367,8 +404,12 @@ class TaskManager:
         fatal = h.exchange in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
         if fatal:
             self.sa.emit(NegotiationFailed(h.exchange.name, "INVALID_SYNTAX", str(e), fatal=True))
-        self._respond(h, [NotifyPayload(NotifyType.INVALID_SYNTAX)], addr,
-                      init_error=fatal and h.exchange == ExchangeType.IKE_SA_INIT)
+        self._respond(
+            h,
+            [NotifyPayload(NotifyType.INVALID_SYNTAX)],
+            addr,
+            init_error=fatal and h.exchange == ExchangeType.IKE_SA_INIT,
+        )
         self._after_answer(h, fatal)
 
     def _after_answer(self, h: Header, fatal: bool) -> None:
@@ -421,8 +462,12 @@ class TaskManager:
         if h.is_response or h.exchange != ExchangeType.IKE_SA_INIT or sa.is_initiator or h.message_id != 0:
             sa.n_dropped += 1
             return
-        self._respond(h, [NotifyPayload(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, bytes([payload_type & 0xFF]))],
-                      addr, init_error=True)
+        self._respond(
+            h,
+            [NotifyPayload(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, bytes([payload_type & 0xFF]))],
+            addr,
+            init_error=True,
+        )
         sa.close("unsupported critical payload")
 
     # -- time ------------------------------------------------------------------------------
@@ -442,7 +487,7 @@ class TaskManager:
             if ex.tries < rt.tries:
                 ex.tries += 1
                 sa.n_retransmits += 1
-                ex.deadline = now + rt.timeout * rt.base ** ex.tries
+                ex.deadline = now + rt.timeout * rt.base**ex.tries
                 sa.send(ex.packet, sa.addr)
             else:
                 self._give_up(ex)
@@ -482,7 +527,9 @@ class TaskManager:
                 sa.expire_at = now + sa.config.retransmit.total()
             else:
                 sa.expire_at = None
-                self.queue_ike_delete(expired=True)  # never rekeyed within the lifetime (the peer kept refusing)
+                self.queue_ike_delete(
+                    expired=True
+                )  # never rekeyed within the lifetime (the peer kept refusing)
                 return
         if sa.rekey_at is not None and now >= sa.rekey_at:
             sa.rekey_at = None

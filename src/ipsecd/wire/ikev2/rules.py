@@ -39,10 +39,13 @@ def check_payloads(exchange: ExchangeType, response: bool, payloads: Sequence[Pa
     for t in types:
         if t in _AT_MOST_ONCE:
             if t in seen:
-                raise MalformedMessageError(f"{exchange.name} carries {types.count(t)} {PayloadType(t).name} payloads")
+                raise MalformedMessageError(
+                    f"{exchange.name} carries {types.count(t)} {PayloadType(t).name} payloads"
+                )
             seen.add(t)
-    if response and any(isinstance(p, NotifyPayload) and (p.type.is_error or p.type == NotifyType.COOKIE)
-                        for p in payloads):
+    if response and any(
+        isinstance(p, NotifyPayload) and (p.type.is_error or p.type == NotifyType.COOKIE) for p in payloads
+    ):
         return
     alternatives = _REQUIRED.get((exchange, response))
     if alternatives is None:

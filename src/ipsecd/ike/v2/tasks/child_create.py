@@ -175,12 +175,17 @@ class ChildCreate(Task):
                 raise Retry
         err = next((n for n in msg.all(NotifyPayload) if n.type.is_error), None)
         if err is not None:
-            hint = {NotifyType.NO_PROPOSAL_CHOSEN: "change the policy's proposal (enc-algorithms, auth-algorithms,"
-                                                   " pfs-group) to one the peer accepts",
-                    NotifyType.TS_UNACCEPTABLE: "the peer has no policy for these addresses: compare src-address/"
-                                                "dst-address with the peer's policy"}.get(err.type, "")
-            self._child_failed(err.type.name, f"peer refused CHILD_SA {_named(cfg)} (we offered "
-                               f"{describe(self.offered)}){'; ' + hint if hint else ''}")
+            hint = {
+                NotifyType.NO_PROPOSAL_CHOSEN: "change the policy's proposal (enc-algorithms, "
+                "auth-algorithms, pfs-group) to one the peer accepts",
+                NotifyType.TS_UNACCEPTABLE: "the peer has no policy for these addresses: compare src-address/"
+                "dst-address with the peer's policy",
+            }.get(err.type, "")
+            self._child_failed(
+                err.type.name,
+                f"peer refused CHILD_SA {_named(cfg)} (we offered "
+                f"{describe(self.offered)}){'; ' + hint if hint else ''}",
+            )
             return
         sa_p = msg.get(SaPayload)
         tsi = next((p for p in msg.all(TsPayload) if p.initiator), None)
@@ -194,12 +199,15 @@ class ChildCreate(Task):
                 raise UnknownAlgorithmError("the responder chose an ESP proposal we did not offer")
             algs = child_algs(chosen)
             if not sa.config.mode_config_request and not (
-                    all(is_within(t, self.ts_i) for t in tsi.selectors)
-                    and all(is_within(t, self.ts_r) for t in tsr.selectors)):
+                all(is_within(t, self.ts_i) for t in tsi.selectors)
+                and all(is_within(t, self.ts_r) for t in tsr.selectors)
+            ):
                 raise UnknownAlgorithmError("the responder widened the traffic selectors")
             if not tsi.selectors or not tsr.selectors:
                 raise UnknownAlgorithmError("empty traffic selectors")
-            to_selector(covering(tsi.selectors), covering(tsr.selectors))  # has a policy form, or SelectorError
+            to_selector(
+                covering(tsi.selectors), covering(tsr.selectors)
+            )  # has a policy form, or SelectorError
             shared = b""
             if not self.in_ike_auth:
                 nonce = msg.get(NoncePayload)
@@ -221,8 +229,9 @@ class ChildCreate(Task):
 
     # -- responder ---------------------------------------------------------------------------
 
-    def _select_config(self, tsi: list[TrafficSelector], tsr: list[TrafficSelector]) \
-            -> tuple[ChildConfig, list[TrafficSelector], list[TrafficSelector]]:
+    def _select_config(
+        self, tsi: list[TrafficSelector], tsr: list[TrafficSelector]
+    ) -> tuple[ChildConfig, list[TrafficSelector], list[TrafficSelector]]:
         sa = self.sa
         if self.rekey is not None:
             candidates: tuple[ChildConfig, ...] = (self.rekey.config,)
@@ -237,16 +246,25 @@ class ChildCreate(Task):
             if n_i and n_r:
                 # narrowing drops a selector another contains, the packet's one first of all: put
                 # it back in front so that covering() picks the range that holds the packet
-                n_i, n_r = _packet_first(narrow(tsi[:1], ours_remote), n_i), _packet_first(narrow(tsr[:1], ours_local), n_r)
+                n_i, n_r = (
+                    _packet_first(narrow(tsi[:1], ours_remote), n_i),
+                    _packet_first(narrow(tsr[:1], ours_local), n_r),
+                )
                 try:
                     to_selector(covering(n_r), covering(n_i))
                 except SelectorError:
                     continue
                 return cfg, n_i, n_r
-        shown = ", ".join(f"{t.start}-{t.end}" for t in tsi) + " -> " + ", ".join(f"{t.start}-{t.end}" for t in tsr)
-        raise IkeProtocolError(NotifyType.TS_UNACCEPTABLE,
-                               f"from {sa.addr[1][0]}: no policy matches {shown}; add a policy with these"
-                               f" src-address/dst-address (or a template for generate-policy)")
+        shown = (
+            ", ".join(f"{t.start}-{t.end}" for t in tsi)
+            + " -> "
+            + ", ".join(f"{t.start}-{t.end}" for t in tsr)
+        )
+        raise IkeProtocolError(
+            NotifyType.TS_UNACCEPTABLE,
+            f"from {sa.addr[1][0]}: no policy matches {shown}; add a policy with these"
+            f" src-address/dst-address (or a template for generate-policy)",
+        )
 
     def process_r(self, msg: Message) -> None:
         try:
@@ -271,22 +289,30 @@ class ChildCreate(Task):
             old_spi = struct.unpack("!I", rekey_n.spi)[0] if len(rekey_n.spi) == 4 else -1
             self.rekey = next((c for c in sa.children.values() if c.outbound.spi == old_spi), None)
             if self.rekey is None:
-                raise IkeProtocolError(NotifyType.CHILD_SA_NOT_FOUND, f"rekey of unknown CHILD_SA {old_spi:#x}")
+                raise IkeProtocolError(
+                    NotifyType.CHILD_SA_NOT_FOUND, f"rekey of unknown CHILD_SA {old_spi:#x}"
+                )
             if self.rekey.deleting:  # §2.25.1: we are closing it
-                raise IkeProtocolError(NotifyType.TEMPORARY_FAILURE, f"CHILD_SA {old_spi:#x} is being deleted")
+                raise IkeProtocolError(
+                    NotifyType.TEMPORARY_FAILURE, f"CHILD_SA {old_spi:#x} is being deleted"
+                )
         cfg, self.ts_i, self.ts_r = self._select_config(tsi.selectors, tsr.selectors)
         create = not self.in_ike_auth
         ours = child_proposals(cfg.proposals, b"", pfs=create)
         offered = [p for p in sa_p.proposals if len(p.spi) == 4]
         chosen = select(ours, offered if create else _without_ke(offered))
         if chosen is None:
-            raise IkeProtocolError(NotifyType.NO_PROPOSAL_CHOSEN,
-                                   f"CHILD_SA {_named(cfg)} from {sa.addr[1][0]}: {explain(sa_p.proposals, ours, esp=True)}")
+            raise IkeProtocolError(
+                NotifyType.NO_PROPOSAL_CHOSEN,
+                f"CHILD_SA {_named(cfg)} from {sa.addr[1][0]}: {explain(sa_p.proposals, ours, esp=True)}",
+            )
         algs = child_algs(chosen)
         self.config = cfg
         self.peer_spi = struct.unpack("!I", chosen.spi)[0]
         self.my_spi = sa.spi_alloc(IpsecProto.ESP)
-        self.chosen = Proposal(chosen.number, chosen.protocol, struct.pack("!I", self.my_spi), chosen.transforms)
+        self.chosen = Proposal(
+            chosen.number, chosen.protocol, struct.pack("!I", self.my_spi), chosen.transforms
+        )
         self._algs = algs
         if create:
             nonce = msg.get(NoncePayload)
@@ -297,8 +323,11 @@ class ChildCreate(Task):
             if algs.group is not None:
                 ke_p = msg.get(KePayload)
                 if ke_p is None or ke_p.group != algs.group.id:
-                    raise IkeProtocolError(NotifyType.INVALID_KE_PAYLOAD, "PFS KE for another group",
-                                           struct.pack("!H", algs.group.id))
+                    raise IkeProtocolError(
+                        NotifyType.INVALID_KE_PAYLOAD,
+                        "PFS KE for another group",
+                        struct.pack("!H", algs.group.id),
+                    )
                 self.ke = new_ke(algs.group.id, sa.rng)
                 try:
                     self._ke_public, self._shared = self.ke.respond(ke_p.data)
@@ -335,11 +364,17 @@ class ChildCreate(Task):
         assert cfg is not None and sa.keys is not None and sa.algs is not None
         ek, ik = algs.encr.keymat_size, algs.integ.key_size if algs.integ else 0
         km = keymat.ikev2_child_keymat(sa.algs.prf, sa.keys.sk_d, ni, nr, 2 * (ek + ik), g_ir=shared or None)
-        i_e, i_a, r_e, r_a = km[:ek], km[ek:ek + ik], km[ek + ik:2 * ek + ik], km[2 * ek + ik:]
+        i_e, i_a, r_e, r_a = km[:ek], km[ek : ek + ik], km[ek + ik : 2 * ek + ik], km[2 * ek + ik :]
         out_e, out_a, in_e, in_a = (i_e, i_a, r_e, r_a) if initiator else (r_e, r_a, i_e, i_a)
         ts_i, ts_r = covering(self.ts_i), covering(self.ts_r)
-        left_out = tuple(dict.fromkeys(f"{t.start}-{t.end}" for tss, chosen in ((self.ts_i, ts_i), (self.ts_r, ts_r))
-                                       for t in tss if t is not chosen and not is_within(t, [chosen])))
+        left_out = tuple(
+            dict.fromkeys(
+                f"{t.start}-{t.end}"
+                for tss, chosen in ((self.ts_i, ts_i), (self.ts_r, ts_r))
+                for t in tss
+                if t is not chosen and not is_within(t, [chosen])
+            )
+        )
         local_ts, remote_ts = (ts_i, ts_r) if initiator else (ts_r, ts_i)
         out_sel, in_sel = sa_selectors(local_ts, remote_ts)
         (lhost, lport), (rhost, rport) = sa.addr
@@ -347,25 +382,55 @@ class ChildCreate(Task):
         life = _lifetime(cfg.lifetime)
         integ = algs.integ.name if algs.integ else "null"
 
-        def spec(spi: int, direction: Direction, src: str, dst: str, ekey: bytes, akey: bytes,
-                 selector: Selector) -> SaSpec:
-            return SaSpec(spi, direction, IpsecProto.ESP, cfg.mode, parse_address(src), parse_address(dst),
-                          algs.encr.name, ekey, integ, akey, cfg.policy_id, selector, encap, algs.esn,
-                          lifetime=life, reqid=cfg.reqid)
+        def spec(
+            spi: int, direction: Direction, src: str, dst: str, ekey: bytes, akey: bytes, selector: Selector
+        ) -> SaSpec:
+            return SaSpec(
+                spi,
+                direction,
+                IpsecProto.ESP,
+                cfg.mode,
+                parse_address(src),
+                parse_address(dst),
+                algs.encr.name,
+                ekey,
+                integ,
+                akey,
+                cfg.policy_id,
+                selector,
+                encap,
+                algs.esn,
+                lifetime=life,
+                reqid=cfg.reqid,
+            )
 
         inbound = spec(self.my_spi, Direction.IN, rhost, lhost, in_e, in_a, in_sel)
         outbound = spec(self.peer_spi, Direction.OUT, lhost, rhost, out_e, out_a, out_sel)
         now = sa.now
-        child = ChildSa(cfg, inbound, outbound, algs, now,
-                        rekey_at=now + sa.rekey_after(cfg.lifetime, 0.85 if initiator else 0.9), expire_at=now + cfg.lifetime,
-                        # the nonces decide a rekey collision (§2.8.1); IKE_AUTH's are the IKE SA's,
-                        # which it drops once authenticated
-                        initiator=initiator, nonces=(b"", b"") if self.in_ike_auth else (ni, nr),
-                        replaces=self.rekey.inbound.spi if self.rekey is not None else None)
+        child = ChildSa(
+            cfg,
+            inbound,
+            outbound,
+            algs,
+            now,
+            rekey_at=now + sa.rekey_after(cfg.lifetime, 0.85 if initiator else 0.9),
+            expire_at=now + cfg.lifetime,
+            # the nonces decide a rekey collision (§2.8.1); IKE_AUTH's are the IKE SA's,
+            # which it drops once authenticated
+            initiator=initiator,
+            nonces=(b"", b"") if self.in_ike_auth else (ni, nr),
+            replaces=self.rekey.inbound.spi if self.rekey is not None else None,
+        )
         sa.children[self.my_spi] = child
-        sa.emit(ChildSaInstalled(cfg.name, inbound, outbound,
-                                 rekey_of=self.rekey.inbound.spi if self.rekey is not None else None,
-                                 left_out=left_out))
+        sa.emit(
+            ChildSaInstalled(
+                cfg.name,
+                inbound,
+                outbound,
+                rekey_of=self.rekey.inbound.spi if self.rekey is not None else None,
+                left_out=left_out,
+            )
+        )
         self.installed(child)
 
     def installed(self, child: ChildSa) -> None:

@@ -34,12 +34,16 @@ class ChildDelete(Task):
 
     def _remove(self, child: ChildSa) -> None:
         if self.sa.children.pop(child.inbound.spi, None) is not None:
-            self.sa.emit(ChildSaDeleted(child.config.name, child.inbound.spi, child.outbound.spi, self.reason))
+            self.sa.emit(
+                ChildSaDeleted(child.config.name, child.inbound.spi, child.outbound.spi, self.reason)
+            )
 
     def build_i(self, out: list[Payload]) -> None:
         self.children = [c for c in self.children if c.inbound.spi in self.sa.children]
         if self.children:
-            out.append(DeletePayload(ProtocolId.ESP, [struct.pack("!I", c.inbound.spi) for c in self.children]))
+            out.append(
+                DeletePayload(ProtocolId.ESP, [struct.pack("!I", c.inbound.spi) for c in self.children])
+            )
 
     def process_i(self, msg: Message) -> None:
         for child in self.children:

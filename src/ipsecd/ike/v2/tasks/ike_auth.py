@@ -4,7 +4,8 @@ Each side signs its own IKE_SA_INIT message, the peer's nonce and prf(SK_p, its 
 what it does with those octets is the identity's ``auth-method``'s :class:`~ipsecd.ike.auth.Authenticator`
 (pre-shared key, NULL, EAP's MSK, signatures), whose secrets come from the injected
 :class:`~ipsecd.ike.auth.CredentialProvider`. A verifier that answers later (RADIUS) raises
-``AwaitVerdict``: the exchange waits for ``provide_verdict`` and goes on in :meth:`IkeAuth.verdict`. The responder checks the
+``AwaitVerdict``: the exchange waits for ``provide_verdict`` and goes on in :meth:`IkeAuth.verdict`.
+The responder checks the
 initiator's ID against the configured ``remote-id`` (``auto`` accepts any) before the AUTH value,
 and answers AUTHENTICATION_FAILED for either; the initiator checks IDr and AUTH the same way and
 gives the SA up on a mismatch. A responder with several identities for one peer picks the
@@ -50,14 +51,21 @@ class IkeAuth(Task):
         sa = self.sa
         assert sa.keys is not None and sa.algs is not None
         if initiator_side:
-            octets = auth.ikev2_signed_octets(sa.algs.prf, sa.init_request, sa.nonce_r, sa.keys.sk_pi,
-                                              id_payload.body())
+            octets = auth.ikev2_signed_octets(
+                sa.algs.prf, sa.init_request, sa.nonce_r, sa.keys.sk_pi, id_payload.body()
+            )
         else:
-            octets = auth.ikev2_signed_octets(sa.algs.prf, sa.init_response, sa.nonce_i, sa.keys.sk_pr,
-                                              id_payload.body())
+            octets = auth.ikev2_signed_octets(
+                sa.algs.prf, sa.init_response, sa.nonce_i, sa.keys.sk_pr, id_payload.body()
+            )
         remote = self.peer_shown or sa.config.remote_id
-        ctx = AuthContext(sa.config.my_id, remote, sa.addr[1], sa.algs.prf,
-                          sa.keys.sk_pi if initiator_side else sa.keys.sk_pr)
+        ctx = AuthContext(
+            sa.config.my_id,
+            remote,
+            sa.addr[1],
+            sa.algs.prf,
+            sa.keys.sk_pi if initiator_side else sa.keys.sk_pr,
+        )
         return octets, ctx
 
     def _auth_payload(self) -> AuthPayload:
@@ -110,11 +118,25 @@ class IkeAuth(Task):
         sa.advance(Trigger.AUTHENTICATED)
         sa.local_id = format_identity(self.my_id.id_type, self.my_id.data)
         sa.start_lifetime()
-        sa.emit(IkeSaEstablished(sa.local_spi, sa.remote_spi, sa.is_initiator, sa.addr[0], sa.addr[1],
-                                 sa.local_id, sa.remote_id, sa.algs.encr.name,
-                                 sa.algs.integ.name if sa.algs.integ else "null", sa.algs.prf.name,
-                                 sa.algs.group.name, sa.nat_local, sa.nat_remote, sa.config.lifetime,
-                                 self.initial_contact))
+        sa.emit(
+            IkeSaEstablished(
+                sa.local_spi,
+                sa.remote_spi,
+                sa.is_initiator,
+                sa.addr[0],
+                sa.addr[1],
+                sa.local_id,
+                sa.remote_id,
+                sa.algs.encr.name,
+                sa.algs.integ.name if sa.algs.integ else "null",
+                sa.algs.prf.name,
+                sa.algs.group.name,
+                sa.nat_local,
+                sa.nat_remote,
+                sa.config.lifetime,
+                self.initial_contact,
+            )
+        )
 
     # -- initiator ---------------------------------------------------------------------------
 
@@ -136,8 +158,9 @@ class IkeAuth(Task):
             sa.emit(AuthenticationFailed(sa.addr[1], detail))
             sa.fail(ExchangeType.IKE_AUTH, "AUTHENTICATION_FAILED", detail)
             return
-        fatal = next((n for n in msg.all(NotifyPayload) if n.type.is_error
-                      and n.type not in _CHILD_ERRORS), None)
+        fatal = next(
+            (n for n in msg.all(NotifyPayload) if n.type.is_error and n.type not in _CHILD_ERRORS), None
+        )
         if fatal is not None:
             sa.fail(ExchangeType.IKE_AUTH, fatal.type.name, "the peer refused IKE_AUTH")
             return
@@ -165,6 +188,14 @@ class IkeAuth(Task):
 
 
 # Error notifies about the first CHILD_SA: the IKE SA itself stands (RFC 7296 §1.2).
-_CHILD_ERRORS = frozenset({NotifyType.NO_PROPOSAL_CHOSEN, NotifyType.TS_UNACCEPTABLE, NotifyType.SINGLE_PAIR_REQUIRED,
-                           NotifyType.INTERNAL_ADDRESS_FAILURE, NotifyType.FAILED_CP_REQUIRED,
-                           NotifyType.INVALID_SELECTORS, NotifyType.NO_ADDITIONAL_SAS})
+_CHILD_ERRORS = frozenset(
+    {
+        NotifyType.NO_PROPOSAL_CHOSEN,
+        NotifyType.TS_UNACCEPTABLE,
+        NotifyType.SINGLE_PAIR_REQUIRED,
+        NotifyType.INTERNAL_ADDRESS_FAILURE,
+        NotifyType.FAILED_CP_REQUIRED,
+        NotifyType.INVALID_SELECTORS,
+        NotifyType.NO_ADDITIONAL_SAS,
+    }
+)

@@ -90,5 +90,7 @@ class IkeConfigTask(Task):
             if net.version == 4:
                 attrs.append((CfgAttr.INTERNAL_IP4_SUBNET, net.network_address.packed + net.netmask.packed))
             else:
-                attrs.append((CfgAttr.INTERNAL_IP6_SUBNET, net.network_address.packed + bytes([net.prefixlen])))
+                attrs.append(
+                    (CfgAttr.INTERNAL_IP6_SUBNET, net.network_address.packed + bytes([net.prefixlen]))
+                )
         out.append(CpPayload(CfgType.CFG_REPLY, attrs))

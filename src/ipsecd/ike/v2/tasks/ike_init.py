@@ -91,7 +91,9 @@ class IkeInit(Task):
                 raise UnknownAlgorithmError("the responder chose a proposal we did not offer")
             sa.algs = ike_algs(sa_p.proposals[0])
             if sa.algs.group.id != self.group or ke_p.group != self.group:
-                raise UnknownAlgorithmError(f"the responder's KE is for group {int(ke_p.group)}, not {self.group}")
+                raise UnknownAlgorithmError(
+                    f"the responder's KE is for group {int(ke_p.group)}, not {self.group}"
+                )
             assert sa.ke is not None
             sa.shared = sa.ke.compute_shared(ke_p.data)
         except CryptoError as e:
@@ -110,12 +112,19 @@ class IkeInit(Task):
         ours = ike_proposals(sa.config.proposals)
         chosen = select(ours, sa_p.proposals)
         if chosen is None:
-            raise IkeProtocolError(NotifyType.NO_PROPOSAL_CHOSEN,
-                                   f"from {sa.addr[1][0]}: {explain(sa_p.proposals, ours, esp=False)}", fatal=True)
+            raise IkeProtocolError(
+                NotifyType.NO_PROPOSAL_CHOSEN,
+                f"from {sa.addr[1][0]}: {explain(sa_p.proposals, ours, esp=False)}",
+                fatal=True,
+            )
         algs = ike_algs(chosen)
         if ke_p.group != algs.group.id:
-            raise IkeProtocolError(NotifyType.INVALID_KE_PAYLOAD, f"peer sent KE for group {int(ke_p.group)}",
-                                   struct.pack("!H", algs.group.id), fatal=True)
+            raise IkeProtocolError(
+                NotifyType.INVALID_KE_PAYLOAD,
+                f"peer sent KE for group {int(ke_p.group)}",
+                struct.pack("!H", algs.group.id),
+                fatal=True,
+            )
         ke = new_ke(algs.group.id, sa.rng)
         try:
             my_public, sa.shared = ke.respond(ke_p.data)
@@ -131,6 +140,9 @@ class IkeInit(Task):
     def build_r(self, out: list[Payload]) -> None:
         sa = self.sa
         assert self.chosen is not None and sa.algs is not None
-        out += [SaPayload([self.chosen]), KePayload(DhGroup(sa.algs.group.id), self._my_public),
-                NoncePayload(sa.nonce_r)]
+        out += [
+            SaPayload([self.chosen]),
+            KePayload(DhGroup(sa.algs.group.id), self._my_public),
+            NoncePayload(sa.nonce_r),
+        ]
         derive_ike_keys(sa)

@@ -83,14 +83,20 @@ class IkeRekey(Task):
             dhs = sorted(p.of_type(TransformType.DH), key=lambda t: t.id != group)
             p.transforms = [t for t in p.transforms if t.type != TransformType.DH] + dhs
         self.ke = new_ke(group, sa.rng)
-        out += [SaPayload(self.offered), NoncePayload(self.nonce), KePayload(DhGroup(group), self.ke.public_value())]
+        out += [
+            SaPayload(self.offered),
+            NoncePayload(self.nonce),
+            KePayload(DhGroup(group), self.ke.public_value()),
+        ]
 
     def process_i(self, msg: Message) -> None:
         sa = self.sa
         invalid_ke = msg.notify(NotifyType.INVALID_KE_PAYLOAD)
         if invalid_ke is not None and len(invalid_ke.data) == 2 and self.collision is None:
             wanted = struct.unpack("!H", invalid_ke.data)[0]
-            if wanted != self.group and any(t.id == wanted for p in self.offered for t in p.of_type(TransformType.DH)):
+            if wanted != self.group and any(
+                t.id == wanted for p in self.offered for t in p.of_type(TransformType.DH)
+            ):
                 self.group = wanted
                 raise Retry
         err = msg.error_notify()
@@ -98,8 +104,14 @@ class IkeRekey(Task):
             if self.collision is not None:  # §2.25.2: the peer's rekey, which we answered, goes ahead
                 sa.pending = self.collision
                 return
-            sa.emit(NegotiationFailed(ExchangeType.CREATE_CHILD_SA.name, err.type.name,
-                                      "the peer refused to rekey the IKE SA; retrying later", fatal=False))
+            sa.emit(
+                NegotiationFailed(
+                    ExchangeType.CREATE_CHILD_SA.name,
+                    err.type.name,
+                    "the peer refused to rekey the IKE SA; retrying later",
+                    fatal=False,
+                )
+            )
             self._retry_later()
             return
         sa_p, ke_p, nonce_p = msg.get(SaPayload), msg.get(KePayload), msg.get(NoncePayload)
@@ -115,7 +127,9 @@ class IkeRekey(Task):
                 raise UnknownAlgorithmError("KE for another group")
             shared = self.ke.compute_shared(ke_p.data)
         except CryptoError as e:
-            sa.emit(NegotiationFailed(ExchangeType.CREATE_CHILD_SA.name, "INVALID_SYNTAX", str(e), fatal=False))
+            sa.emit(
+                NegotiationFailed(ExchangeType.CREATE_CHILD_SA.name, "INVALID_SYNTAX", str(e), fatal=False)
+            )
             self._retry_later()
             return
         mine = self._derive(algs, shared, self.nonce, nonce_p.data, self.new_spi, chosen.spi, initiator=True)
@@ -142,11 +156,16 @@ class IkeRekey(Task):
         ours = ike_proposals(sa.config.proposals)
         chosen = select(ours, [p for p in sa_p.proposals if len(p.spi) == 8])
         if chosen is None:
-            raise IkeProtocolError(NotifyType.NO_PROPOSAL_CHOSEN, f"IKE rekey: {explain(sa_p.proposals, ours, esp=False)}")
+            raise IkeProtocolError(
+                NotifyType.NO_PROPOSAL_CHOSEN, f"IKE rekey: {explain(sa_p.proposals, ours, esp=False)}"
+            )
         algs = ike_algs(chosen)
         if ke_p.group != algs.group.id:
-            raise IkeProtocolError(NotifyType.INVALID_KE_PAYLOAD, "IKE rekey KE for another group",
-                                   struct.pack("!H", algs.group.id))
+            raise IkeProtocolError(
+                NotifyType.INVALID_KE_PAYLOAD,
+                "IKE rekey KE for another group",
+                struct.pack("!H", algs.group.id),
+            )
         self.ke = new_ke(algs.group.id, sa.rng)
         try:
             self.my_public, shared = self.ke.respond(ke_p.data)
@@ -164,4 +183,8 @@ class IkeRekey(Task):
 
     def build_r(self, out: list[Payload]) -> None:
         assert self.chosen is not None and self.ke is not None
-        out += [SaPayload([self.chosen]), NoncePayload(self.nonce), KePayload(DhGroup(self.ke.group), self.my_public)]
+        out += [
+            SaPayload([self.chosen]),
+            NoncePayload(self.nonce),
+            KePayload(DhGroup(self.ke.group), self.my_public),
+        ]

@@ -73,5 +73,10 @@ class DeletePayload(Payload):
         if expected is None or size != expected:
             raise MalformedMessageError(f"delete for protocol {protocol.name} with {size}-byte SPIs")
         if len(body) != 4 + count * size:
-            raise MalformedMessageError(f"delete payload for {count} {size}-byte SPIs has {len(body) - 4} bytes")
-        return cls(protocol, [body[i:i + size] for i in range(4, 4 + count * size, size)] if size else [b""] * count)
+            raise MalformedMessageError(
+                f"delete payload for {count} {size}-byte SPIs has {len(body) - 4} bytes"
+            )
+        return cls(
+            protocol,
+            [body[i : i + size] for i in range(4, 4 + count * size, size)] if size else [b""] * count,
+        )

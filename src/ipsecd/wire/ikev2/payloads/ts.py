@@ -76,7 +76,14 @@ class TrafficSelector:
             return cls(ts_type, protocol, start_port, end_port, zero, zero, known=False)
         if len(raw) - 8 != 2 * size:
             raise MalformedMessageError(f"{ts_type.name} selector with {len(raw) - 8} address bytes")
-        return cls(ts_type, protocol, start_port, end_port, ip_address(raw[8:8 + size]), ip_address(raw[8 + size:]))
+        return cls(
+            ts_type,
+            protocol,
+            start_port,
+            end_port,
+            ip_address(raw[8 : 8 + size]),
+            ip_address(raw[8 + size :]),
+        )
 
 
 _SELECTOR = struct.Struct("!BBHHH")  # TS type, IP protocol, selector length, start port, end port
