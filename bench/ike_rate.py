@@ -9,6 +9,7 @@ CPU is read from ``/proc/PID/task/*/schedstat`` (on-CPU nanoseconds over all thr
 
 Run as root from the repository:  .venv/bin/python bench/ike_rate.py [--total 400] [--conc 8]
                                   [--groups ecp256,x25519] [--only strongswan|ipsecd]
+                                  [--dataplane tun|memory]
                                   [--log-level warning|info]
 Both responders log the same: the charons run with loglevel -1 and ipsecd with --log-level warning,
 so neither writes a line per SA (``--log-level info`` shows what ipsecd's per-SA lines cost).
@@ -125,7 +126,8 @@ def drive(init: Charon, total: int, conc: int) -> tuple[list[float], list[str], 
 
 
 def one(
-    topo: Topology, workdir: Path, which: str, group: str, total: int, conc: int, log_level: str
+    topo: Topology, workdir: Path, which: str, group: str, total: int, conc: int, log_level: str,
+    dataplane: str = "tun",
 ) -> dict[str, object]:
     stop: Callable[[], object]
     init = Charon(
@@ -156,7 +158,7 @@ def one(
             topo.right,
             workdir / f"{which}-{group}",
             responder_rsc(topo, group),
-            dataplane="memory",
+            dataplane=dataplane,
             extra_args=["--log-level", log_level],
         ).start()
         pid, stop = daemon.proc.pid if daemon.proc else None, daemon.stop
@@ -193,6 +195,12 @@ def main() -> int:
     ap.add_argument("--groups", default="ecp256,x25519")
     ap.add_argument("--only", choices=["strongswan", "ipsecd"])
     ap.add_argument(
+        "--dataplane",
+        choices=["tun", "memory"],
+        default="tun",
+        help="ipsecd's data plane (default tun: it installs real SAs, as the anchor does)",
+    )
+    ap.add_argument(
         "--log-level",
         choices=["warning", "info"],
         default="warning",
@@ -205,7 +213,8 @@ def main() -> int:
         for group in args.groups.split(","):
             for who in whos:
                 try:
-                    results.append(one(topo, Path(tmp), who, group, args.total, args.conc, args.log_level))
+                    results.append(one(topo, Path(tmp), who, group, args.total, args.conc, args.log_level,
+                                       args.dataplane))
                 except (RuntimeError, TimeoutError) as exc:
                     print(f"{who} {group}: FAILED: {exc}", file=sys.stderr)
     print(

@@ -5,7 +5,8 @@ of a rekey collision — is :class:`ipsecd.ike.router.Router`, the one object th
 module only feeds it: each datagram from the transport goes to ``router.receive_datagram``; after each
 input the driver drains ``next_event()`` into the glue (events first: a CHILD_SA is in the data plane
 before the response that completes it leaves, so the peer's first ESP packet never finds it missing),
-sends ``datagrams_to_send(now)`` and re-arms one timer at ``router.get_timer()``.
+sends ``datagrams_to_send(now)`` and re-arms the keyed timer of each SA in ``router.timer_updates()``
+(one entry per SA on the daemon's timer heap; a deadline that moves later costs no heap push).
 
 The router's own reports (:class:`~ipsecd.ike.events.MessageDropped`: unknown SPIs, IKEv1 before it
 is enabled, cookies sent, half-open limits) are logged once per source and reason; the sources are
@@ -37,7 +38,6 @@ EventSink = Callable[[IkeSaProtocol, object], None]
 AddrOf = Callable[[Any], tuple[Addr, Addr]]
 WARNED_LIMIT = 10000  # (source, reason) pairs remembered for log-once, the least recent forgotten first
 WARNED_FOR = 600.0  # seconds a source's report is not repeated
-_TIMER_KEY = "ike-router"
 
 
 class Engine:
@@ -51,7 +51,7 @@ class Engine:
         self.on_event = on_event
         # the SA's address value -> (local, remote) socket endpoints; None: it already is that pair
         self.addr_of = addr_of
-        self.router = Router(rng=rng, now=timers.now(), **limits)
+        self.router = Router(rng=rng, now=timers.now(), keyed_timers=True, **limits)
         self.router.register(2, ikev2)
         self._warned: BoundedCache[tuple[str, str], None] = BoundedCache(WARNED_LIMIT, WARNED_FOR,
                                                                          clock=timers.now)
@@ -64,6 +64,7 @@ class Engine:
 
     def remove(self, sa: IkeSaProtocol) -> None:
         self.router.remove(sa)
+        self.timers.cancel(sa)
 
     def sas(self) -> list[IkeSaProtocol]:
         return self.router.sas()
@@ -74,8 +75,8 @@ class Engine:
         self.router.receive_datagram(dgram.data, (dgram.local, dgram.remote), self.timers.now())
         self.pump()
 
-    def _timer(self, _key: object) -> None:
-        self.router.handle_timer(self.timers.now())
+    def _timer(self, sa: IkeSaProtocol) -> None:
+        self.router.handle_timer(self.timers.now(), sa)
         self.pump()
 
     # -- output --------------------------------------------------------------------------------------
@@ -98,7 +99,9 @@ class Engine:
             for data, addr in out:
                 local, remote = addr if addr_of is None else addr_of(addr)
                 send(data, local, remote)
-        self.timers.arm(_TIMER_KEY, router.get_timer(), self._timer)
+        arm, timer = self.timers.arm, self._timer
+        for owner, when in router.timer_updates():
+            arm(owner, when, timer)
 
     def _report(self, event: object) -> None:
         if not isinstance(event, MessageDropped):

@@ -29,18 +29,18 @@ responder holds a key pair and nonces: about 2000 × 5 kB), ``per_address_half_o
 ``block_threshold``). ``/ip ipsec settings ddos-cookie-threshold`` overrides the first.
 
 Outputs, as for one SA: ``datagrams_to_send(now)``, ``next_event()`` (pairs of the SA, or None for
-the router's own reports, and the event), ``get_timer()`` and ``handle_timer(now)`` over every SA
-(one heap, an entry per SA; a deadline that moves later is only recorded).
+the router's own reports, and the event). Time: ``get_timer()``/``handle_timer(now)`` over every SA
+(a scan: for tests and benchmarks), and for a driver with thousands of SAs ``timer_updates()``, the
+SAs whose deadline may have moved since it last asked, to keep on its own keyed timers and hand back
+one at a time with ``handle_timer(now, sa)``. The router itself keeps nothing per SA for time, so an
+established SA costs it two table entries (its SPI and its first message).
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
-import itertools
 import socket
 import struct
-from collections.abc import Iterator
 
 from ipsecd.wire.enums import ExchangeType, NotifyType, PayloadType
 from ipsecd.wire.ikev2.header import FLAG_INITIATOR, FLAG_RESPONSE, HEADER, HEADER_SIZE
@@ -116,69 +116,19 @@ class CookieJar:
                 + _PAYLOAD_HEAD.pack(0, 0, 8 + len(cookie)) + _NOTIFY_HEAD.pack(0, 0, _COOKIE) + cookie)
 
 
-class _Deadlines:
-    """Each SA's next ``get_timer()`` on one heap. A deadline that moves later is only recorded: its
-    heap item re-queues itself when it comes up (most exchanges push an SA's next check out)."""
-
-    __slots__ = ("due", "heap", "seq")
-
-    def __init__(self) -> None:
-        self.due: dict[IkeSaProtocol, float] = {}
-        self.heap: list[tuple[float, int, IkeSaProtocol]] = []
-        self.seq = itertools.count()
-
-    def set(self, sa: IkeSaProtocol, when: float | None) -> None:
-        old = self.due.get(sa)
-        if when is None:
-            if old is not None:
-                del self.due[sa]
-            return
-        self.due[sa] = when
-        if old is not None and old <= when:
-            return
-        heap = self.heap
-        if len(heap) > 2 * len(self.due) + 64:  # mostly stale items: rebuild
-            heap[:] = [(at, next(self.seq), s) for s, at in self.due.items()]
-            heapq.heapify(heap)
-        else:
-            heapq.heappush(heap, (when, next(self.seq), sa))
-
-    def first(self) -> float | None:
-        heap, due = self.heap, self.due
-        while heap:
-            at, _, sa = heap[0]
-            wanted = due.get(sa)
-            if wanted == at:
-                return at
-            heapq.heappop(heap)
-            if wanted is not None and wanted > at:
-                heapq.heappush(heap, (wanted, next(self.seq), sa))
-        return None
-
-    def pop_due(self, now: float) -> Iterator[IkeSaProtocol]:
-        """The SAs due at ``now``, each once; what re-arms for ``now`` waits for the next call."""
-        fired: set[IkeSaProtocol] = set()
-        while (at := self.first()) is not None and at <= now:
-            _, _, sa = heapq.heappop(self.heap)
-            del self.due[sa]
-            if sa not in fired:
-                fired.add(sa)
-                yield sa
-
-
 class Router:
     """Routes datagrams to IKE SAs of either version and creates responders (module docstring)."""
 
     def __init__(self, *, rng: Rng, now: float, cookie_threshold: int = COOKIE_THRESHOLD,
                  max_half_open: int = MAX_HALF_OPEN,
-                 per_address_half_open: int = PER_ADDRESS_HALF_OPEN) -> None:
+                 per_address_half_open: int = PER_ADDRESS_HALF_OPEN, keyed_timers: bool = False) -> None:
         self.factories: dict[int, ResponderFactory] = {}
         self.cookies = CookieJar(rng, now)
         self.cookie_threshold = cookie_threshold
         self.max_half_open = max_half_open
         self.per_address_half_open = per_address_half_open
-        self.by_spi: dict[bytes, IkeSaProtocol] = {}  # every SPI an SA answers on -> the SA
-        self._spis: dict[IkeSaProtocol, list[bytes]] = {}  # live SAs and their SPIs
+        # every SPI an SA answers on -> the SA; an SA's SPIs come and go through its on_spi
+        self.by_spi: dict[bytes, IkeSaProtocol] = {}
         self.by_init: dict[tuple[str, bytes], IkeSaProtocol] = {}  # (peer host, SPIi) of a responder
         self._init_key: dict[IkeSaProtocol, tuple[str, bytes]] = {}
         self.half_open: dict[IkeSaProtocol, str] = {}  # responders before IKE_AUTH -> peer host
@@ -195,7 +145,9 @@ class Router:
         self._out: list[tuple[bytes, Addr]] = []
         self._notices: list[Event] = []
         self._ready: dict[IkeSaProtocol, None] = {}  # SAs with queued output, in order
-        self._deadlines = _Deadlines()
+        # SAs whose deadline may have moved, for a driver that keeps a timer per SA (keyed_timers);
+        # without one, None: the scanning get_timer needs no bookkeeping
+        self._retimed: dict[IkeSaProtocol, None] | None = {} if keyed_timers else None
 
     # -- SAs -------------------------------------------------------------------------------------
 
@@ -207,44 +159,44 @@ class Router:
         """Take an SA the daemon created (an initiator) into the routing tables."""
         sa.on_output = self._wake
         sa.on_spi = self._on_spi
-        self._spis[sa] = []
-        self._on_spi(sa, sa.local_spi, True)
+        self.by_spi[sa.local_spi] = sa
         self._ready[sa] = None
-        self._deadlines.set(sa, sa.get_timer())
+        self._retime(sa)
 
     def remove(self, sa: IkeSaProtocol) -> None:
-        """Forget ``sa`` (closed, or given up by the daemon); idempotent."""
-        for spi in self._spis.pop(sa, ()):
-            if self.by_spi.get(spi) is sa:
-                del self.by_spi[spi]
+        """Forget ``sa`` (closed, or given up by the daemon); idempotent. Its other SPIs (a
+        collision's leftover) went through ``on_spi`` when they ended."""
+        if self.by_spi.get(sa.local_spi) is sa:
+            del self.by_spi[sa.local_spi]
         key = self._init_key.pop(sa, None)
         if key is not None and self.by_init.get(key) is sa:
             del self.by_init[key]
         self._settled(sa)
-        self._deadlines.set(sa, None)
+        self._retime(sa)  # its timer goes (timer_updates says None)
 
     def sas(self) -> list[IkeSaProtocol]:
-        return list(self._spis)
+        return list(dict.fromkeys(self.by_spi.values()))
+
+    def _live(self, sa: IkeSaProtocol) -> bool:
+        return self.by_spi.get(sa.local_spi) is sa
 
     def touch(self, sa: IkeSaProtocol) -> None:
         """The daemon operated on ``sa`` directly (delete, rekey, create_child): its timer may move."""
-        if sa in self._spis:
-            self._deadlines.set(sa, sa.get_timer())
+        self._retime(sa)
 
     def _on_spi(self, sa: IkeSaProtocol, spi: bytes, present: bool) -> None:
-        spis = self._spis.get(sa)
-        if spis is None:
-            return
         if present:
             self.by_spi[spi] = sa
-            spis.append(spi)
-        elif spi in spis:
-            spis.remove(spi)
-            if self.by_spi.get(spi) is sa:
-                del self.by_spi[spi]
+        elif self.by_spi.get(spi) is sa:
+            del self.by_spi[spi]
+
+    def _retime(self, sa: IkeSaProtocol) -> None:
+        if self._retimed is not None:
+            self._retimed[sa] = None
 
     def _wake(self, sa: IkeSaProtocol) -> None:
         self._ready[sa] = None
+        self._retime(sa)
 
     def _settled(self, sa: IkeSaProtocol) -> None:
         """``sa`` is no longer half-open (established, or gone)."""
@@ -283,7 +235,7 @@ class Router:
             self._drop("unknown-spi", addr, f"unknown SPIs {spi_i.hex()}/{spi_r.hex()}")
             return None
         sa.receive_datagram(data, addr, now)
-        self._deadlines.set(sa, sa.get_timer())
+        self._retime(sa)
         return sa
 
     def _new_responder(self, major: int, data: bytes, addr: Addr, now: float) -> IkeSaProtocol | None:
@@ -335,12 +287,27 @@ class Router:
     # -- time ------------------------------------------------------------------------------------
 
     def get_timer(self) -> float | None:
-        return self._deadlines.first()
+        """The earliest deadline of any SA (a scan over them all)."""
+        timers = [t for sa in self.sas() if (t := sa.get_timer()) is not None]
+        return min(timers) if timers else None
 
-    def handle_timer(self, now: float) -> None:
-        for sa in list(self._deadlines.pop_due(now)):
-            sa.handle_timer(now)
-            self._deadlines.set(sa, sa.get_timer())
+    def handle_timer(self, now: float, sa: IkeSaProtocol | None = None) -> None:
+        """``sa``'s deadline came (a driver's keyed timer), or, without ``sa``, every due SA's."""
+        due = [sa] if sa is not None else [
+            s for s in self.sas() if (t := s.get_timer()) is not None and t <= now]
+        for s in due:
+            if self._live(s):
+                s.handle_timer(now)
+                self._retime(s)
+
+    def timer_updates(self) -> list[tuple[IkeSaProtocol, float | None]]:
+        """Each SA whose deadline may have moved since the last call, with its deadline now (None:
+        no timer, or the SA is gone)."""
+        retimed = self._retimed
+        if not retimed:
+            return []
+        self._retimed = {}
+        return [(sa, sa.get_timer() if self._live(sa) else None) for sa in retimed]
 
     # -- output ----------------------------------------------------------------------------------
 

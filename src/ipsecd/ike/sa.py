@@ -41,6 +41,9 @@ class IkeSaProtocol(Protocol):
     on_output: Callable[[Any], None] | None  # called with the SA itself
     on_spi: Callable[[Any, bytes, bool], None] | None  # (the SA, an SPI, present)
 
+    def __hash__(self) -> int:
+        """SAs are hashed by identity: the router and the daemon key tables by them."""
+
     @property
     def local_spi(self) -> bytes:
         """Our SPI (IKEv1: our cookie) of the current generation."""

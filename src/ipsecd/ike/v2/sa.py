@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
+from typing import Any
 
 from ipsecd.crypto import keymat
 from ipsecd.crypto.ke import KeyExchange
@@ -111,7 +112,6 @@ class IkeSa:
         "switch_pending",
         "tm",
         "virtual_ips",
-        "window",
     )
 
     def __init__(self, config: IkeConfig, *, initiator: bool, rng: Rng, spi_alloc: SpiAlloc, now: float,
@@ -150,10 +150,7 @@ class IkeSa:
         # §2.8.2 collision leftovers by our SPI, until deleted (see _NO_REDUNDANT)
         self.redundant: dict[bytes, RedundantSa] = _NO_REDUNDANT
         self.n_dropped = self.n_bad_integrity = self.n_retransmits = 0
-        # message-ID windows (RFC 7296 §2.3): the peer's requests we take at once (announced with
-        # SET_WINDOW_SIZE when above 1), and our requests the peer takes at once (its announcement)
-        self.window = config.window_size
-        self.peer_window = 1
+        self.peer_window = 1  # our requests the peer takes at once (its SET_WINDOW_SIZE, RFC 7296 §2.3)
         # output queues, None while empty (most of an SA's life): no list per idle SA
         self._out: list[tuple[bytes, Addr]] | None = None
         self._events: list[Event] | None = None
@@ -183,6 +180,11 @@ class IkeSa:
         """Messages dropped (malformed, unexpected), failing integrity, and retransmissions answered."""
         return {"dropped": self.n_dropped, "bad-integrity": self.n_bad_integrity,
                 "retransmits": self.n_retransmits}
+
+    @property
+    def window(self) -> int:
+        """The peer's requests we take at once (RFC 7296 §2.3; announced with SET_WINDOW_SIZE above 1)."""
+        return self.config.window_size
 
     def advance(self, trigger: Trigger) -> None:
         """Move along the state table (state.py); a transition it lacks raises IkeStateError."""
@@ -509,7 +511,7 @@ def ikev2_router(
     rng: Rng,
     spi_alloc: SpiAlloc,
     now: float,
-    **limits: int,
+    **limits: Any,
 ) -> Router:
     """A :class:`~ipsecd.ike.router.Router` with the IKEv2 responder factory registered (tests,
     benchmarks)."""

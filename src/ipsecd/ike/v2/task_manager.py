@@ -74,6 +74,11 @@ class Parked:
     addr: Addr
 
 
+# ``active`` while nothing is outstanding (most of an SA's life): one shared empty dict, never
+# written to, instead of one per SA. Replaced by a dict of its own when an exchange starts.
+_IDLE: dict[int, Exchange] = {}
+
+
 def _exclusive(ex: Exchange) -> bool:
     """An exchange that runs alone: the handshake, an IKE SA rekey or delete (they change the SA)."""
     return ex.type in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH) or any(
@@ -97,10 +102,11 @@ class TaskManager:
     def __init__(self, sa: IkeSa) -> None:
         self.sa = sa
         self.queue: list[Exchange] = []
-        self.active: dict[int, Exchange] = {}  # our outstanding requests by message ID
+        self.active: dict[int, Exchange] = _IDLE  # our outstanding requests by message ID
         self.mid_out = 0  # the message ID of our next request
         self.mid_in = 0  # the lowest message ID of the peer's not yet answered
-        self.answers: dict[int, bytes] = {}  # our responses to the last ``window`` requests (§2.1)
+        # our responses (message ID, packet) to the last ``window`` requests, for retransmissions (§2.1)
+        self.answers: tuple[tuple[int, bytes], ...] = ()
         self.last_tx = sa.now
         self.graced = False  # this generation's hard expiry was already put off once for a late rekey
         self.parked: Parked | None = None  # a request waiting for provide_verdict
@@ -178,10 +184,10 @@ class TaskManager:
         """A new IKE SA generation starts its message IDs at zero (§2.18); an exchange of ours still
         outstanding on the old SA is started again on the new one."""
         self.mid_out = self.mid_in = 0
-        self.answers = {}
+        self.answers = ()
         self.graced = False
         self.queue[:0] = [Exchange(ex.type, ex.tasks) for _, ex in sorted(self.active.items())]
-        self.active = {}
+        self.active = _IDLE
         # the old generation's lifetime ended with it: its expiry DELETE must not hit the new SA
         self.queue = [
             ex for ex in self.queue if not any(isinstance(t, IkeDelete) and t.expired for t in ex.tasks)
@@ -219,6 +225,8 @@ class TaskManager:
             self.queue.pop(0)
             ex.mid = self.mid_out
             self.mid_out += 1
+            if self.active is _IDLE:
+                self.active = {}
             self.active[ex.mid] = ex
             self._send_request(ex, now)
 
@@ -278,9 +286,11 @@ class TaskManager:
                 self._send_request(ex, sa.now)
                 return
             if sa.state == IkeState.CLOSED:
-                self.active.clear()
+                self.active = _IDLE
                 return
         self.active.pop(ex.mid, None)
+        if not self.active:
+            self.active = _IDLE
         if more:  # another round of this exchange (EAP): it goes before anything queued
             self.queue.insert(0, Exchange(ex.type, more))
         elif ex.type == ExchangeType.IKE_AUTH:
@@ -311,7 +321,7 @@ class TaskManager:
         sa = self.sa
         h = msg.header
         mid = h.message_id
-        cached = self.answers.get(mid)
+        cached = next((packet for m, packet in self.answers if m == mid), None)
         if cached is not None:
             sa.n_retransmits += 1
             sa.send(cached, addr)
@@ -443,13 +453,12 @@ class TaskManager:
         else:
             assert sa.protection is not None
             packet = sa.protection.seal(header, payloads)
-        answers = self.answers
-        answers[h.message_id] = packet
-        while self.mid_in in answers:
+        answers = (*self.answers, (h.message_id, packet))
+        answered = {m for m, _ in answers}
+        while self.mid_in in answered:
             self.mid_in += 1
-        if len(answers) > sa.window:  # keep the answers a retransmission can still ask for
-            for old in [m for m in answers if m < self.mid_in - sa.window]:
-                del answers[old]
+        keep = self.mid_in - sa.window  # the answers a retransmission can still ask for
+        self.answers = tuple(a for a in answers if a[0] >= keep)
         sa.send(packet, addr)
 
     def unsupported_critical(self, data: bytes, addr: Addr, payload_type: int) -> None:
@@ -497,7 +506,7 @@ class TaskManager:
         """No response after every retransmission: the exchange failed, the peer is dead (§2.4)."""
         sa = self.sa
         rt = sa.config.retransmit
-        self.active.clear()
+        self.active = _IDLE
         for task in ex.tasks:
             task.failed("no response")
         detail = f"no response to {ex.type.name} after {rt.tries} retransmissions"
