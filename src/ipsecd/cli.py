@@ -2,7 +2,8 @@
 
 Global options (``--db``, ``--control``) are parsed here; every command lives in the area that owns
 it and registers itself through a ``register(subparsers)`` function in that area's ``commands``
-module (``mgmt.cli`` for mgmt, whose ``commands`` is the structured command layer), which sets ``func`` (``(args) -> int``) as the parser default. Exit status: 0 success,
+module (``mgmt.cli`` for mgmt, whose ``commands`` is the structured command layer), which sets
+``func`` (``(args) -> int``) as the parser default. Exit status: 0 success,
 1 refused command (one line on stderr), 2 usage error.
 """
 

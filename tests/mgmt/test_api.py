@@ -14,14 +14,19 @@ from .conftest import run_ok
 def test_rows_are_typed_with_defaults(config: Config) -> None:
     config.import_script(
         "/ip ipsec profile add name=p dh-group=ecp256,modp2048 dpd-interval=disable-dpd lifetime=8h\n"
-        "/ip ipsec peer add name=gw address=192.0.2.0/24 exchange-mode=ike2 profile=p comment=hq disabled=yes\n"
+        "/ip ipsec peer add name=gw address=192.0.2.0/24 exchange-mode=ike2 profile=p comment=hq "
+        "disabled=yes\n"
         "/ip ipsec identity add peer=gw secret=0x0001ff my-id=address:192.0.2.1 remote-id=fqdn:peer.example\n"
-        "/ip ipsec policy add peer=gw tunnel=yes src-address=10.1.0.0/24 dst-address=10.2.0.0/24 dst-port=443 "
-        "protocol=tcp sa-dst-address=192.0.2.7\n/ip pool add name=pl ranges=10.9.0.1-10.9.0.9\n", "t.rsc")
+        "/ip ipsec policy add peer=gw tunnel=yes src-address=10.1.0.0/24 dst-address=10.2.0.0/24 "
+        "dst-port=443 protocol=tcp sa-dst-address=192.0.2.7\n/ip pool add name=pl ranges=10.9.0.1-10.9.0.9\n",
+        "t.rsc",
+    )
     snap = config.snapshot()
     prof = snap.rows("/ip ipsec profile")[1]
     assert prof["dh-group"] == ("ecp256", "modp2048") and prof["dpd-interval"] == "disable-dpd"
-    assert prof["lifetime"] == 8 * 3600 and prof["dpd-maximum-failures"] == 5 and prof["nat-traversal"] is True
+    assert (
+        prof["lifetime"] == 8 * 3600 and prof["dpd-maximum-failures"] == 5 and prof["nat-traversal"] is True
+    )
     default_prof = snap.rows("/ip ipsec profile")[0]
     assert default_prof.default and default_prof["dpd-interval"] == 120 and default_prof["lifetime"] == 86400
     peer = snap.rows("/ip ipsec peer")[0]
@@ -29,13 +34,17 @@ def test_rows_are_typed_with_defaults(config: Config) -> None:
     assert peer["address"] == ipaddress.ip_network("192.0.2.0/24") and peer["local-address"] is None
     assert peer["port"] == 500 and peer["exchange-mode"] == "ike2" and peer["passive"] is False
     ident = snap.rows("/ip ipsec identity")[0]
-    assert ident["secret"] == b"\x00\x01\xff" and ident["my-id"] == Identity("address", ipaddress.ip_address("192.0.2.1"))
+    assert ident["secret"] == b"\x00\x01\xff" and ident["my-id"] == Identity(
+        "address", ipaddress.ip_address("192.0.2.1")
+    )
     assert ident["remote-id"] == Identity("fqdn", "peer.example") and ident["peer"] == "gw"
     pol = snap.rows("/ip ipsec policy")[1]
     assert pol["src-port"] is None and pol["dst-port"] == 443 and pol["protocol"] == "tcp"
     assert pol["sa-src-address"] is None and pol["sa-dst-address"] == ipaddress.ip_address("192.0.2.7")
     assert pol["tunnel"] is True and pol["proposal"] == "default" and pol["level"] == "require"
-    assert snap.rows("/ip pool")[0]["ranges"] == ((ipaddress.ip_address("10.9.0.1"), ipaddress.ip_address("10.9.0.9")),)
+    assert snap.rows("/ip pool")[0]["ranges"] == (
+        (ipaddress.ip_address("10.9.0.1"), ipaddress.ip_address("10.9.0.9")),
+    )
 
 
 def test_snapshot_is_immutable_and_versions_increment(config: Config) -> None:
@@ -49,7 +58,9 @@ def test_snapshot_is_immutable_and_versions_increment(config: Config) -> None:
     run_ok(session, "/ip ipsec peer set a port=4500")
     assert [s.version for s in seen] == [s0.version + 1, s0.version + 2]
     assert s0.rows("/ip ipsec peer") == ()
-    assert seen[0].rows("/ip ipsec peer")[0]["port"] == 500 and seen[1].rows("/ip ipsec peer")[0]["port"] == 4500
+    assert (
+        seen[0].rows("/ip ipsec peer")[0]["port"] == 500 and seen[1].rows("/ip ipsec peer")[0]["port"] == 4500
+    )
     assert config.snapshot() is seen[-1]
 
 
@@ -62,7 +73,15 @@ class FakeRuntime:
             return [{"id": "gw", "state": "established", "remote-address": "192.0.2.2", "responder": True,
                      "natt-peer": "no", "ph2-total": 1, "uptime": "5s"}]
         if menu == "/ip ipsec installed-sa":
-            return [{"spi": "0x1234", "state": "mature", "enc-key": "abcd", "auth-key": "ef01", "current-bytes": 10}]
+            return [
+                {
+                    "spi": "0x1234",
+                    "state": "mature",
+                    "enc-key": "abcd",
+                    "auth-key": "ef01",
+                    "current-bytes": 10,
+                }
+            ]
         if menu == "/ip ipsec statistics":
             return [{"in-no-states": 3, "out-errors": 1}]
         if menu == "/ip ipsec policy":

@@ -28,9 +28,10 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple
 
 
 MANUAL_DEFAULTS = {
-    "/ip ipsec profile": {"name": "default", "dh-group": "modp1024,modp2048", "dpd-interval": "2m",
-                          "dpd-maximum-failures": "5", "enc-algorithm": "aes-128", "hash-algorithm": "sha1",
-                          "lifebytes": "0", "lifetime": "1d", "nat-traversal": "yes", "proposal-check": "obey"},
+    "/ip ipsec profile": {
+        "name": "default", "dh-group": "modp1024,modp2048", "dpd-interval": "2m", "dpd-maximum-failures": "5",
+        "enc-algorithm": "aes-128", "hash-algorithm": "sha1", "lifebytes": "0", "lifetime": "1d",
+        "nat-traversal": "yes", "proposal-check": "obey"},
     "/ip ipsec proposal": {"name": "default", "auth-algorithms": "sha1",
                            "enc-algorithms": "aes-256-cbc,aes-192-cbc,aes-128-cbc", "lifetime": "30m",
                            "pfs-group": "modp1024", "disabled": "no"},
@@ -38,30 +39,42 @@ MANUAL_DEFAULTS = {
     "/ip ipsec policy group": {"name": "default"},
 }
 ADDED_DEFAULTS = {
-    "/ip ipsec peer add name=x": {"exchange-mode": "main", "passive": "no", "port": "500", "profile": "default",
-                                  "send-initial-contact": "yes", "disabled": "no"},
-    "/ip ipsec identity add peer=x": {"auth-method": "pre-shared-key", "eap-methods": "eap-tls",
-                                      "generate-policy": "no", "match-by": "remote-id", "mode-config": "none",
-                                      "my-id": "auto", "remote-id": "auto", "policy-template-group": "default"},
-    "/ip ipsec policy add": {"action": "encrypt", "dst-port": "any", "src-port": "any", "group": "default",
-                             "ipsec-protocols": "esp", "level": "require", "proposal": "default", "protocol": "all",
-                             "template": "no", "tunnel": "no", "src-address": "0.0.0.0/32",
-                             "dst-address": "0.0.0.0/32", "sa-src-address": "::", "sa-dst-address": "::",
-                             "ph2-state": "no-phase2", "ph2-count": "0", "active": "no", "invalid": "no"},
+    "/ip ipsec peer add name=x": {
+        "exchange-mode": "main", "passive": "no", "port": "500", "profile": "default",
+        "send-initial-contact": "yes", "disabled": "no"},
+    "/ip ipsec identity add peer=x": {
+        "auth-method": "pre-shared-key", "eap-methods": "eap-tls", "generate-policy": "no",
+        "match-by": "remote-id", "mode-config": "none", "my-id": "auto", "remote-id": "auto",
+        "policy-template-group": "default"},
+    "/ip ipsec policy add": {
+        "action": "encrypt", "dst-port": "any", "src-port": "any", "group": "default",
+        "ipsec-protocols": "esp", "level": "require", "proposal": "default", "protocol": "all",
+        "template": "no", "tunnel": "no",
+        "src-address": "0.0.0.0/32", "dst-address": "0.0.0.0/32", "sa-src-address": "::",
+        "sa-dst-address": "::", "ph2-state": "no-phase2", "ph2-count": "0", "active": "no", "invalid": "no"},
 }
 
 
 def test_exec_json_profile_defaults_match_the_manual_via_the_real_cli(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ipsecd", *cli(tmp_path, "exec", "--json", "/ip ipsec profile print")],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ipsecd", *cli(tmp_path, "exec", "--json", "/ip ipsec profile print")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert len(rows) == 1 and rows[0][".id"].startswith("*")
-    assert {k: rows[0][k] for k in MANUAL_DEFAULTS["/ip ipsec profile"]} == MANUAL_DEFAULTS["/ip ipsec profile"]
+    assert {k: rows[0][k] for k in MANUAL_DEFAULTS["/ip ipsec profile"]} == MANUAL_DEFAULTS[
+        "/ip ipsec profile"
+    ]
 
 
 @pytest.mark.parametrize("path", list(MANUAL_DEFAULTS))
-def test_default_objects_match_the_manual(tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str) -> None:
+def test_default_objects_match_the_manual(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str
+) -> None:
     rc, out, _ = run(tmp_path, capsys, "exec", "--json", f"{path} print")
     assert rc == 0
     row = json.loads(out)[0]
@@ -90,7 +103,8 @@ def test_import_export_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "secret=hush" in before
     rc, out, err = run(tmp_path, capsys, "import", str(bad))
     assert rc == 1 and out == "" and err.count("\n") == 1
-    assert err.startswith(f"{bad}:3: /ip ipsec peer: invalid value for port: \"99999\" (allowed: integer 0..65535)")
+    assert err.startswith(
+        f'{bad}:3: /ip ipsec peer: invalid value for port: "99999" (allowed: integer 0..65535)')
     assert run(tmp_path, capsys, "export", "show-sensitive")[1] == before  # nothing of bad.rsc landed
     rc, out, err = run(tmp_path, capsys, "exec", "/ip ipsec peer remove a")
     assert rc == 1 and "refers to it" in err and err.count("\n") == 1
@@ -99,7 +113,9 @@ def test_import_export_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(cli(tmp_path, "export", "bogus")) == 2  # a usage error
 
 
-def test_exec_uses_the_control_socket_when_a_daemon_listens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_exec_uses_the_control_socket_when_a_daemon_listens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = str(tmp_path / "ctl")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path)
@@ -113,11 +129,15 @@ def test_exec_uses_the_control_socket_when_a_daemon_listens(tmp_path: Path, caps
             while not buf.endswith(b"\n"):
                 buf += conn.recv(4096)
             got.append(json.loads(buf))
-            conn.sendall(json.dumps({"rc": 1, "stdout": "live\n", "stderr": "from daemon\n"}).encode() + b"\n")
+            conn.sendall(
+                json.dumps({"rc": 1, "stdout": "live\n", "stderr": "from daemon\n"}).encode() + b"\n"
+            )
 
     t = threading.Thread(target=serve)
     t.start()
-    rc = main(["--db", str(tmp_path / "x.db"), "--control", path, "exec", "--json", "/ip ipsec active-peers print"])
+    rc = main(
+        ["--db", str(tmp_path / "x.db"), "--control", path, "exec", "--json", "/ip ipsec active-peers print"]
+    )
     t.join(5)
     srv.close()
     out = capsys.readouterr()
@@ -127,9 +147,14 @@ def test_exec_uses_the_control_socket_when_a_daemon_listens(tmp_path: Path, caps
 
 
 def test_console_reads_lines_from_a_pipe(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ipsecd", *cli(tmp_path, "console")],
-                          input="/ip ipsec\npeer\nadd name=c1 address=192.0.2.9\nprint terse\n..\nprofile print\n",
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ipsecd", *cli(tmp_path, "console")],
+        input="/ip ipsec\npeer\nadd name=c1 address=192.0.2.9\nprint terse\n..\nprofile print\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert 'name="c1" address=192.0.2.9/32' in proc.stdout and "modp1024,modp2048" in proc.stdout
 
@@ -145,7 +170,8 @@ def test_unusable_database_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_exec_reads_the_command_from_stdin_or_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 17 finding 10: a secret in ``exec``'s argument is visible in ``ps``; ``-``/``--file`` keep it out."""
+    """Issue 17 finding 10: a secret in ``exec``'s argument is visible in ``ps``; ``-``/``--file``
+    keep it out."""
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO("/ip ipsec peer add name=p\n/ip ipsec identity \\\n"
@@ -156,7 +182,8 @@ def test_exec_reads_the_command_from_stdin_or_a_file(tmp_path: Path, capsys: pyt
     assert run(tmp_path, capsys, "exec", "--file", str(cmd))[0] == 0
     rc, out, _ = run(tmp_path, capsys, "export", "show-sensitive")
     assert rc == 0 and 'secret="from file"' in out
-    monkeypatch.setattr("sys.stdin", io.StringIO("/ip ipsec peer add name=q port=99999\n/ip ipsec peer add name=r\n"))
+    bad = "/ip ipsec peer add name=q port=99999\n/ip ipsec peer add name=r\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(bad))
     rc, _, err = run(tmp_path, capsys, "exec", "-")
     assert rc == 1 and "port" in err  # the first refusal stops
     assert "name=r" not in run(tmp_path, capsys, "export")[1]

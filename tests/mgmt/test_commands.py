@@ -103,8 +103,12 @@ def test_print_where_operators(loaded: Config, session: Session, cond: str, name
 
 
 def test_where_compares_times_and_canonical_values(loaded: Config, session: Session) -> None:
-    assert run_ok(session, "/ip ipsec profile print as-value proplist=name where dpd-interval<1m").endswith(";name=p1\n")
-    assert run_ok(session, "/ip ipsec profile print as-value proplist=name where dpd-interval>1m").endswith(";name=default\n")
+    assert run_ok(session, "/ip ipsec profile print as-value proplist=name where dpd-interval<1m").endswith(
+        ";name=p1\n"
+    )
+    assert run_ok(session, "/ip ipsec profile print as-value proplist=name where dpd-interval>1m").endswith(
+        ";name=default\n"
+    )
     assert run_ok(session, "/ip ipsec profile print count-only where dpd-interval=30") == "1\n"
     assert run_ok(session, "/ip ipsec policy print count-only where src-address in 10.0.0.0/8") == "1\n"
     assert run_ok(session, "/ip ipsec policy print count-only where dst-address in 10.0.0.0/8") == "2\n"

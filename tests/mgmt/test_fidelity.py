@@ -120,8 +120,10 @@ def test_export_verbose_and_terse(session: Session) -> None:
     assert ("set [ find default=yes ] dh-group=modp1024,modp2048 dpd-interval=2m dpd-maximum-failures=5 "
             "enc-algorithm=aes-128 hash-algorithm=sha1 lifebytes=0 lifetime=1d nat-traversal=yes ppk=no "
             "prf-algorithm=auto proposal-check=obey") in lines
-    assert ("add address=192.0.2.1/32 disabled=no exchange-mode=main name=p passive=no port=500 profile=default "
-            "send-initial-contact=yes") in lines
+    assert (
+        "add address=192.0.2.1/32 disabled=no exchange-mode=main name=p passive=no port=500 profile=default "
+        "send-initial-contact=yes"
+    ) in lines
     terse = run_ok(session, "/export terse verbose").splitlines()
     assert all(line.startswith(("#", "/ip ipsec ", "/ip pool ", "/user ", "/ip service ")) for line in terse)
     assert not any(line.endswith("\\") for line in terse)  # one command per line, never folded
@@ -141,7 +143,8 @@ add address=198.51.100.7/32 name=hq profile=branch
 
 
 def test_routeros7_defaults_on_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A compact RouterOS 7 export leaves the router's own defaults out; --defaults routeros7 puts them back."""
+    """A compact RouterOS 7 export leaves the router's own defaults out; ``--defaults routeros7`` puts
+    them back."""
     config = open_config(None)
     config.import_script(ROUTEROS7_COMPACT, "r7.rsc", defaults="routeros7")
     profiles = {r["name"]: r for r in config.snapshot().rows("/ip ipsec profile")}
@@ -183,8 +186,16 @@ class _Live:
                     {"spi": "0x4D5E6F", **sa, "enc-algorithm": "aes-128-cbc", "enc-key-size": 128,
                      "seen-traffic": "no"}]
         if menu == "/ip ipsec policy":
-            return [{".id": "*D1", "dynamic": "yes", "src-address": "10.0.0.0/24", "dst-address": "10.1.0.0/24",
-                     "protocol": "47", "action": "encrypt"}]
+            return [
+                {
+                    ".id": "*D1",
+                    "dynamic": "yes",
+                    "src-address": "10.0.0.0/24",
+                    "dst-address": "10.1.0.0/24",
+                    "protocol": "47",
+                    "action": "encrypt",
+                }
+            ]
         return []
 
     def command(self, menu: str, name: str, args: dict[str, str]) -> str:

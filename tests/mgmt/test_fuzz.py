@@ -11,7 +11,9 @@ from ipsecd.mgmt.schema import MENUS, commands_of
 
 SESSION = Session(open_config(None))
 PATHS = sorted(MENUS)
-WORDS = st.sampled_from(["0", "1", "*1", "default", "[ find ]", "[ find default=yes ]", "where", "detail", "x", ""])
+WORDS = st.sampled_from(
+    ["0", "1", "*1", "default", "[ find ]", "[ find default=yes ]", "where", "detail", "x", ""]
+)
 VALUES = st.one_of(st.text(max_size=12), st.sampled_from(["yes", "no", "any", "0", "1d", "10.0.0.0/8", "::/0",
                                                           "default", "fqdn:x", "0x00", "none", ""]))
 

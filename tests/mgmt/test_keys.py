@@ -1,4 +1,5 @@
-"""``/ip ipsec key``: generate-key, export-pub-key, import (private and public PEM), never printed or exported."""
+"""``/ip ipsec key``: generate-key, export-pub-key, import (private and public PEM), never printed or
+exported."""
 
 from __future__ import annotations
 
@@ -27,9 +28,14 @@ def test_generate_export_import(session: Session, tmp_path: Path) -> None:
 def test_key_errors_are_one_line(session: Session, tmp_path: Path) -> None:
     junk = tmp_path / "junk.pem"
     junk.write_text("not a key")
-    for line in ("/ip ipsec key generate-key name=k key-size=512", "/ip ipsec key generate-key",
-                 f"/ip ipsec key import file-name={junk}", f"/ip ipsec key import file-name={tmp_path / 'none'}",
-                 "/ip ipsec key set 0 key-size=2048", "/ip ipsec key add name=empty"):
+    for line in (
+        "/ip ipsec key generate-key name=k key-size=512",
+        "/ip ipsec key generate-key",
+        f"/ip ipsec key import file-name={junk}",
+        f"/ip ipsec key import file-name={tmp_path / 'none'}",
+        "/ip ipsec key set 0 key-size=2048",
+        "/ip ipsec key add name=empty",
+    ):
         res = session.execute(line)
         assert res.rc == 1 and res.stderr.count("\n") == 1, (line, res)
     assert json.loads(run_ok(session, "/ip ipsec key print", as_json=True)) == []

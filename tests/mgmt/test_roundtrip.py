@@ -65,12 +65,14 @@ add action=discard dst-address=10.3.0.0/16 dst-port=80 protocol=tcp src-address=
 add action=none dst-address=10.4.0.0/16 protocol=47 src-address=10.1.0.0/24 ipsec-protocols=ah level=use
 add dst-address=10.8.0.0/24 group=clients proposal=fast src-address=10.1.0.0/24 template=yes
 /ip ipsec key psk
-add id=client-key-id-0001 key=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677\
+add id=client-key-id-0001 key=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\
+0011223344556677\
 8899aabbccddeeff00112233445566778899aabbccddeeff peer=branch
 /ip ipsec settings
 set accounting=no interim-update=5m xauth-use-radius=yes ddos-cookie-threshold=500
 /ip ipsec key qkd
-set enabled=yes kme-id=kme1 peer-sae-id=sae2 address=qkd.example certificate=qkd-cert cache-size=8 key-size=256
+set enabled=yes kme-id=kme1 peer-sae-id=sae2 address=qkd.example certificate=qkd-cert cache-size=8 \
+    key-size=256
 /ip ipsec user
 add address=10.5.9.7 comment="xauth user" disabled=yes name=alice password=wonder
 /user group
@@ -110,12 +112,16 @@ def test_manual_examples_round_trip() -> None:
     exported, again, first, second = round_trip(MANUAL)
     assert exported == again
     a, b = everything(Session(first)), everything(Session(second))
-    for path in EXPORT_ORDER:  # the same objects with the same values, order, comments, flags (ids may differ)
+    for (
+        path
+    ) in EXPORT_ORDER:  # the same objects with the same values, order, comments, flags (ids may differ)
         strip = lambda rows: [{k: v for k, v in r.items() if k != ".id"} for r in rows]  # noqa: E731
         assert strip(a[path]) == strip(b[path]), path  # type: ignore[arg-type]
     assert "policy\nset 0 dst-address=0.0.0.0/0 group=clients src-address=0.0.0.0/0" in exported
-    assert "set [ find default=yes ] dh-group=modp2048 dpd-interval=disable-dpd enc-algorithm=aes-256,aes-128" \
+    assert (
+        "set [ find default=yes ] dh-group=modp2048 dpd-interval=disable-dpd enc-algorithm=aes-256,aes-128"
         in exported
+    )
     assert 'comment="lan to branch"' in exported and "disabled=yes" in exported
 
 
@@ -139,10 +145,14 @@ def test_manual_examples_cover_every_writable_property() -> None:
 
 
 def test_identity_key_references_round_trip_where_the_keys_exist() -> None:
-    keys = "/ip ipsec key generate-key name=mine key-size=1024\n/ip ipsec key generate-key name=theirs key-size=1024\n"
+    keys = ("/ip ipsec key generate-key name=mine key-size=1024\n"
+            "/ip ipsec key generate-key name=theirs key-size=1024\n")
     first = open_config(None)
-    first.import_script(keys + "/ip ipsec peer add name=p\n"
-                        "/ip ipsec identity add auth-method=rsa-key key=mine remote-key=theirs peer=p\n", "k.rsc")
+    first.import_script(
+        keys + "/ip ipsec peer add name=p\n"
+        "/ip ipsec identity add auth-method=rsa-key key=mine remote-key=theirs peer=p\n",
+        "k.rsc",
+    )
     exported = Session(first).execute("/export").stdout
     assert "add auth-method=rsa-key key=mine peer=p remote-key=theirs" in exported
     assert "PRIVATE" not in exported and "/ip ipsec key\n" not in exported

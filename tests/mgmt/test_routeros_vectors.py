@@ -20,10 +20,23 @@ from .conftest import run_ok
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "routeros"
 CORPUS = sorted(VECTORS.glob("*.rsc"))
 FOREIGN = {
-    "v6-site-to-site-ikev1.rsc": ["/interface bridge", "/interface wireless security-profiles", "/ip address",
-                                  "/ip firewall nat", "/system identity"],
-    "v7-site-to-site-ikev2.rsc": ["/interface bridge", "/interface list", "/interface bridge port", "/ip address",
-                                  "/ip firewall filter", "/ip firewall nat", "/system clock", "/system identity"],
+    "v6-site-to-site-ikev1.rsc": [
+        "/interface bridge",
+        "/interface wireless security-profiles",
+        "/ip address",
+        "/ip firewall nat",
+        "/system identity",
+    ],
+    "v7-site-to-site-ikev2.rsc": [
+        "/interface bridge",
+        "/interface list",
+        "/interface bridge port",
+        "/ip address",
+        "/ip firewall filter",
+        "/ip firewall nat",
+        "/system clock",
+        "/system identity",
+    ],
     "v7-road-warrior-server-ikev2.rsc": ["/ip firewall filter"],
     "v7-road-warrior-client.rsc": ["/ip firewall address-list"],
 }
@@ -69,7 +82,9 @@ def test_corpus_means_what_it_meant_on_the_router() -> None:
     s2s = load("v7-site-to-site-ikev2.rsc")
     proposal = {r["name"]: r for r in s2s.snapshot().rows("/ip ipsec proposal")}["to-branch"]
     assert proposal["auth-algorithms"] == ()  # "" is no integrity algorithm (AEAD), not the default sha1
-    assert 'auth-algorithms="" enc-algorithms=aes-256-gcm' in run_ok(Session(s2s), "/ip ipsec proposal export")
+    assert 'auth-algorithms="" enc-algorithms=aes-256-gcm' in run_ok(
+        Session(s2s), "/ip ipsec proposal export"
+    )
     assert [r["protocol"] for r in s2s.snapshot().rows("/ip ipsec policy")] == ["all", "all", "gre"]
     users = load("v6-road-warrior-xauth-ikev1.rsc").snapshot().rows("/ip ipsec user")
     assert [(u["name"], u["password"]) for u in users] == [("user1", "123"), ("user2", "234")]
@@ -132,13 +147,19 @@ def _comparable(rows: list[tuple[str, str | None, list[tuple[str, str]]]]) -> li
     return out
 
 
-@pytest.mark.parametrize(("command", "ours"), [
-    ("/ip ipsec profile print", "/ip ipsec profile print"),  # detail-style without ``detail`` on RouterOS
-    ("/ip ipsec peer print", "/ip ipsec peer print detail"),
-    ("/ip ipsec proposal print", "/ip ipsec proposal print detail"),
-    ("/ip ipsec identity print", "/ip ipsec identity print detail show-sensitive"),  # RouterOS 6 showed secrets
-    ("/ip ipsec policy print", "/ip ipsec policy print detail"),
-])
+@pytest.mark.parametrize(
+    ("command", "ours"),
+    [
+        ("/ip ipsec profile print", "/ip ipsec profile print"),  # detail-style without ``detail`` on RouterOS
+        ("/ip ipsec peer print", "/ip ipsec peer print detail"),
+        ("/ip ipsec proposal print", "/ip ipsec proposal print detail"),
+        (
+            "/ip ipsec identity print",
+            "/ip ipsec identity print detail show-sensitive",
+        ),  # RouterOS 6 showed secrets
+        ("/ip ipsec policy print", "/ip ipsec policy print detail"),
+    ],
+)
 def test_print_matches_routeros6_capture(command: str, ours: str) -> None:
     config = open_config(None)
     config.import_script((VECTORS / "v6-gcp-site-to-site.rsc").read_text(), "v6-gcp-site-to-site.rsc")

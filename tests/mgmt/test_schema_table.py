@@ -32,9 +32,10 @@ from ipsecd.mgmt.values import (
 
 from .conftest import run_ok
 
-REF_TARGETS = {"/ip ipsec peer": "p1", "/ip pool": "pool1", "/ip ipsec key": "k1", "/ip ipsec profile": "default",
-               "/ip ipsec proposal": "default", "/ip ipsec policy group": "default",
-               "/ip ipsec mode-config": "request-only", "/user group": "read"}
+REF_TARGETS = {"/ip ipsec peer": "p1", "/ip pool": "pool1", "/ip ipsec key": "k1",
+               "/ip ipsec profile": "default", "/ip ipsec proposal": "default",
+               "/ip ipsec policy group": "default", "/ip ipsec mode-config": "request-only",
+               "/user group": "read"}
 
 
 def valid(prop: Prop) -> tuple[str, str]:
@@ -116,12 +117,20 @@ def cases() -> list[tuple[Menu, Prop]]:
 
 def _setup() -> tuple[Session, dict[str, str]]:
     s = Session(open_config(None))
-    for line in ("/ip pool add name=pool1 ranges=10.0.0.1-10.0.0.5", "/ip ipsec peer add name=p1",
-                 "/ip ipsec key generate-key name=k1 key-size=1024", "/ip ipsec mode-config add name=mc",
-                 "/ip ipsec identity add peer=p1", "/ip ipsec key psk add id=0123456789abcdef key=" + "00" * 64,
-                 "/ip ipsec policy group add name=g2", "/ip ipsec proposal add name=pr2",
-                 "/ip ipsec profile add name=pf2", "/ip ipsec user add name=u1", "/user add name=u2 group=read",
-                 "/user group add name=ug2"):
+    for line in (
+        "/ip pool add name=pool1 ranges=10.0.0.1-10.0.0.5",
+        "/ip ipsec peer add name=p1",
+        "/ip ipsec key generate-key name=k1 key-size=1024",
+        "/ip ipsec mode-config add name=mc",
+        "/ip ipsec identity add peer=p1",
+        "/ip ipsec key psk add id=0123456789abcdef key=" + "00" * 64,
+        "/ip ipsec policy group add name=g2",
+        "/ip ipsec proposal add name=pr2",
+        "/ip ipsec profile add name=pf2",
+        "/ip ipsec user add name=u1",
+        "/user add name=u2 group=read",
+        "/user group add name=ug2",
+    ):
         run_ok(s, line)
     sel = {path: "0" for path in MENUS}
     sel["/ip ipsec policy group"] = "default"
@@ -141,7 +150,9 @@ def _set_line(menu: Menu, sel: dict[str, str], name: str, value: str) -> str:
 
 
 @pytest.mark.parametrize(("menu", "prop"), cases(), ids=lambda x: getattr(x, "path", getattr(x, "name", "")))
-def test_valid_value_accepted_and_printed(base: tuple[Session, dict[str, str]], menu: Menu, prop: Prop) -> None:
+def test_valid_value_accepted_and_printed(
+    base: tuple[Session, dict[str, str]], menu: Menu, prop: Prop
+) -> None:
     s, sel = base
     if menu.key == prop.name:  # rename an added item: default objects keep their names
         sel = {**sel, menu.path: str(len(menu.factory))}  # the first added item
@@ -159,7 +170,9 @@ def test_valid_value_accepted_and_printed(base: tuple[Session, dict[str, str]], 
     res = s.execute(_set_line(menu, sel, prop.name, value))
     assert res.rc == 0, res.stderr
     inert = isinstance(prop.type, Bool) and value == "no"  # turning an unimplemented feature off is no news
-    expect_warning = (not prop.implemented and not inert) or any(w in prop.unimplemented for w in value.split(","))
+    expect_warning = (not prop.implemented and not inert) or any(
+        w in prop.unimplemented for w in value.split(",")
+    )
     assert ("has no effect yet" in res.stderr) == expect_warning, res.stderr
     out = json.loads(run_ok(s, f"{menu.path} print show-sensitive", as_json=True))
     row = out[int(sel[menu.path]) if sel[menu.path].isdigit() else 0]
@@ -171,7 +184,9 @@ def test_valid_value_accepted_and_printed(base: tuple[Session, dict[str, str]], 
 
 
 @pytest.mark.parametrize(("menu", "prop"), cases(), ids=lambda x: getattr(x, "path", getattr(x, "name", "")))
-def test_invalid_value_refused_with_one_line(base: tuple[Session, dict[str, str]], menu: Menu, prop: Prop) -> None:
+def test_invalid_value_refused_with_one_line(
+    base: tuple[Session, dict[str, str]], menu: Menu, prop: Prop
+) -> None:
     s, sel = base
     before = s.execute("/export show-sensitive").stdout
     bad = invalid(prop)
@@ -196,6 +211,8 @@ def test_unimplemented_property_warns_once_per_import(config: object) -> None:
     from ipsecd.mgmt import Config
 
     assert isinstance(config, Config)
-    warnings = config.import_script("/ip ipsec peer\nadd name=a ppk-secret=abc\nadd name=b ppk-secret=abd\n", "t.rsc")
+    warnings = config.import_script(
+        "/ip ipsec peer\nadd name=a ppk-secret=abc\nadd name=b ppk-secret=abd\n", "t.rsc"
+    )
     assert sum("ppk-secret" in w for w in warnings) == 1
     assert "has no effect yet" in warnings[0]

@@ -23,9 +23,11 @@ from ipsecd.mgmt import Session, open_config
 def test_print_and_ids_stable_across_restarts(tmp_path: Path) -> None:
     db = str(tmp_path / "sub" / "config.db")
     first = open_config(db)
-    first.import_script("/ip ipsec peer\nadd name=a\nadd name=b\nadd name=c\n/ip ipsec peer remove b\n"
-                        "/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 place-before=0\n",
-                        "s.rsc")
+    first.import_script(
+        "/ip ipsec peer\nadd name=a\nadd name=b\nadd name=c\n/ip ipsec peer remove b\n"
+        "/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 place-before=0\n",
+        "s.rsc",
+    )
     lines = ["/ip ipsec peer print show-ids", "/ip ipsec policy print detail", "/export show-sensitive"]
     before = [Session(first).execute(line).stdout for line in lines]
     first.store.close()
@@ -33,7 +35,10 @@ def test_print_and_ids_stable_across_restarts(tmp_path: Path) -> None:
     assert [Session(second).execute(line).stdout for line in lines] == before
     Session(second).execute("/ip ipsec peer add name=d")
     ids = [r.id for r in second.snapshot().rows("/ip ipsec peer")]
-    assert len(set(ids)) == 3 and ids[:2] == [r.id for r in open_config(db).snapshot().rows("/ip ipsec peer")][:2]
+    assert (
+        len(set(ids)) == 3
+        and ids[:2] == [r.id for r in open_config(db).snapshot().rows("/ip ipsec peer")][:2]
+    )
 
 
 def test_other_process_commits_are_seen(tmp_path: Path) -> None:
@@ -78,8 +83,12 @@ def test_sigkill_during_import_leaves_before_or_after(tmp_path: Path) -> None:
         db = str(tmp_path / f"k{attempt}.db")
         open_config(db).store.close()
         before = _state(db)
-        proc = subprocess.Popen([sys.executable, "-c", IMPORTER, db, str(script)], stdout=subprocess.PIPE, text=True,
-                                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")})
+        proc = subprocess.Popen(
+            [sys.executable, "-c", IMPORTER, db, str(script)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
+        )
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(delay)
@@ -103,7 +112,9 @@ def test_store_is_private(tmp_path: Path) -> None:
     try:
         store_dir = tmp_path / "state" / "ipsecd"
         config = open_config(str(store_dir / "config.db"))
-        config.import_script("/ip ipsec peer add name=p\n/ip ipsec identity add peer=p secret=hunter2\n", "s.rsc")
+        config.import_script(
+            "/ip ipsec peer add name=p\n/ip ipsec identity add peer=p secret=hunter2\n", "s.rsc"
+        )
         assert _mode(store_dir) == 0o700
         files = [p for p in store_dir.iterdir() if p.name.startswith("config.db")]
         assert {p.name for p in files} >= {"config.db", "config.db-wal", "config.db-shm"}

@@ -66,7 +66,9 @@ def test_time_only_parse_error(text: str) -> None:
 
 
 @given(st.ip_addresses(), st.integers(min_value=0, max_value=128))
-def test_prefix_canonical_and_idempotent(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, plen: int) -> None:
+def test_prefix_canonical_and_idempotent(
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address, plen: int
+) -> None:
     plen = min(plen, addr.max_prefixlen)
     t = Prefix()
     text = t.canon(f"{addr}/{plen}")
@@ -146,7 +148,9 @@ def test_tokenizer_raises_only_syntax_errors(text: str) -> None:
         pass
 
 
-@pytest.mark.parametrize("menu", [m for m in MENUS.values() if m.kind in ("list", "single")], ids=lambda m: m.path)
+@pytest.mark.parametrize(
+    "menu", [m for m in MENUS.values() if m.kind in ("list", "single")], ids=lambda m: m.path
+)
 def test_every_default_parses(menu: object) -> None:
     from ipsecd.mgmt.schema import Menu
 

@@ -13,7 +13,9 @@ from .conftest import run_ok
 
 # What export lines are made of: words, '=', spaces (runs of them inside quoted comments), quotes and
 # backslash escapes as quote() writes them.
-_PIECES = st.sampled_from(["add", " ", "   ", "=", "name", "x" * 30, '"', '\\"', "\\\\", "\\C3\\A9", "a", "-", "10.0.0.1/32"])
+_PIECES = st.sampled_from(
+    ["add", " ", "   ", "=", "name", "x" * 30, '"', '\\"', "\\\\", "\\C3\\A9", "a", "-", "10.0.0.1/32"]
+)
 
 
 @given(st.lists(_PIECES, min_size=1, max_size=60).map("".join).filter(lambda s: not s.startswith(" ")))

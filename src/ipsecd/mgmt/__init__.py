@@ -47,5 +47,14 @@ from .errors import ConfigError, ScriptError
 from .model import Config, Row, Snapshot, open_config
 from .session import CommandResult, RuntimeProvider, Session
 
-__all__ = ["CommandResult", "Config", "ConfigError", "Row", "RuntimeProvider", "ScriptError", "Session", "Snapshot",
-           "open_config"]
+__all__ = [
+    "CommandResult",
+    "Config",
+    "ConfigError",
+    "Row",
+    "RuntimeProvider",
+    "ScriptError",
+    "Session",
+    "Snapshot",
+    "open_config",
+]

@@ -1,4 +1,4 @@
-"""``ipsecd console``, ``ipsecd import FILE``, ``ipsecd export [show-sensitive]``, ``ipsecd exec CMD [--json]``.
+"""``ipsecd console``, ``import FILE``, ``export [show-sensitive]``, ``exec CMD [--json]``.
 
 DESIGN.md §4: each talks to a running daemon over the control socket when one listens, else works
 on the database. Exit status 0 success, 1 refused command (one line on stderr), 2 usage error.
@@ -32,8 +32,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_import)
 
     p = sub.add_parser("export", help="print the configuration as a script that import reproduces")
-    p.add_argument("options", nargs="*", metavar="{show-sensitive,verbose,terse}",
-                   help="show-sensitive: include secrets; verbose: defaults too; terse: menu path on every line")
+    p.add_argument(
+        "options",
+        nargs="*",
+        metavar="{show-sensitive,verbose,terse}",
+        help="show-sensitive: include secrets; verbose: defaults too; terse: menu path on every line",
+    )
     p.set_defaults(func=_export)
 
     p = sub.add_parser("exec", help="run one console command")

@@ -122,7 +122,9 @@ class Commands:
             raise ScriptSyntaxError(f"{c.menu}: no such command {c.verb}")
         menu = MENUS[c.menu]
         if c.verb not in (*commands_of(menu), "get"):
-            raise ScriptSyntaxError(f"{menu.path}: no such command {c.verb} (allowed: {', '.join(commands_of(menu))})")
+            raise ScriptSyntaxError(
+                f"{menu.path}: no such command {c.verb} (allowed: {', '.join(commands_of(menu))})"
+            )
         if c.verb in ("kill-connections", "flush"):
             if self.runtime is None:
                 raise ConfigError(f"{menu.path}: {c.verb} needs the running daemon")
@@ -208,7 +210,8 @@ class Commands:
         return rows
 
     def _extra(self, menu: Menu) -> dict[str, dict[str, object]]:
-        """Live policy fields by ``.id``: the daemon's, plus ``invalid`` for duplicates (the manual's cause)."""
+        """Live policy fields by ``.id``: the daemon's, plus ``invalid`` for duplicates (the manual's
+        cause)."""
         if menu.path != "/ip ipsec policy":
             return {}
         extra: dict[str, dict[str, object]] = {}
@@ -234,7 +237,9 @@ class Commands:
             if prop is None and leaf.prop not in PSEUDO:
                 raise UnknownProperty(f"{menu.path}: unknown property {leaf.prop} in condition")
             if prop is not None and prop.secret:
-                raise UnknownProperty(f"{menu.path}: {leaf.prop} is a hidden value; conditions cannot test it")
+                raise UnknownProperty(
+                    f"{menu.path}: {leaf.prop} is a hidden value; conditions cannot test it"
+                )
         return _canonical(menu, cond)
 
     def matcher(self, menu: Menu, cond: Cond) -> _Match:
@@ -425,7 +430,9 @@ class Commands:
         for i, r in enumerate(raw, first):
             values = {k: live_text(k, v) for k, v in r.items() if k != ".id" and
                       (sensitive or not (menu.prop(k) and menu.by_name[k].secret))}
-            row = PrintRow(i, str(r.get(".id", f"*{i + 1:X}")), flag + runtime_flags(menu, values), None, values)
+            row = PrintRow(
+                i, str(r.get(".id", f"*{i + 1:X}")), flag + runtime_flags(menu, values), None, values
+            )
             if test is None or test.test(_row_getter(row)):
                 rows.append(row)
         return rows

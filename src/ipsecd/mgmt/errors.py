@@ -1,4 +1,5 @@
-"""Errors of the management layer; each carries the one line the user sees (menu, property, value, allowed)."""
+"""Errors of the management layer; each carries the one line the user sees (menu, property, value,
+allowed)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,9 @@ def generate(txn: Txn, menu: Menu, args: dict[str, str]) -> str:
     name = _need(menu, args, "name")
     size = args.get("key-size", "2048")
     if size not in KEY_SIZES:
-        raise InvalidValue(f'{menu.path}: invalid value for key-size: "{size}" (allowed: {" | ".join(KEY_SIZES)})')
+        raise InvalidValue(
+            f'{menu.path}: invalid value for key-size: "{size}" (allowed: {" | ".join(KEY_SIZES)})'
+        )
     key = rsa.generate_private_key(public_exponent=65537, key_size=int(size))
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
@@ -67,7 +69,9 @@ def import_file(txn: Txn, menu: Menu, args: dict[str, str]) -> str:
         pub = None
     if not isinstance(pub, rsa.RSAPublicKey):
         raise ConfigError(f"{menu.path}: {path} holds no RSA key in PEM format (or the passphrase is wrong)")
-    pem = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = pub.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
     return _add(txn, menu, name, pem, pub.key_size, False)
 
 
@@ -75,12 +79,18 @@ def export_public(txn: Txn, menu: Menu, args: dict[str, str], select: Callable[[
     path = _need(menu, args, "file-name")
     items = select(_need(menu, args, "key"))
     pem = items[0].values.get("key-data", "").encode()
-    key = serialization.load_pem_private_key(pem, None) if b"PRIVATE" in pem else serialization.load_pem_public_key(pem)
+    key = (
+        serialization.load_pem_private_key(pem, None)
+        if b"PRIVATE" in pem
+        else serialization.load_pem_public_key(pem)
+    )
     pub = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
     assert isinstance(pub, rsa.RSAPublicKey)
     try:
         with open(path, "wb") as f:
-            f.write(pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+            f.write(
+                pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            )
     except OSError as exc:
         raise ConfigError(f"{menu.path}: cannot write {path}: {exc.strerror}") from None
     return ""

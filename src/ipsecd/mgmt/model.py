@@ -199,7 +199,10 @@ class Config:
                 raise
             if changed:
                 self.version += 1
-                self.next_num, self.state = txn.next_num, {k: v for k, v in txn.state.items() if v or k in self.state}
+                self.next_num, self.state = (
+                    txn.next_num,
+                    {k: v for k, v in txn.state.items() if v or k in self.state},
+                )
                 self._snapshot = Snapshot(self.state, self.version)
                 for sub in list(self._listeners):
                     try:
@@ -222,8 +225,10 @@ def _migrate_responder(store: Store, version: int, next_num: int, state: State) 
     meant ``no`` and must keep meaning it."""
     path = "/ip ipsec mode-config"
     new = dict(state)
-    new[path] = [it if "responder" in it.values else Item(it.num, {**it.values, "responder": "no"}, it.default)
-                 for it in state.get(path, [])]
+    new[path] = [
+        it if "responder" in it.values else Item(it.num, {**it.values, "responder": "no"}, it.default)
+        for it in state.get(path, [])
+    ]
     store.begin()
     try:
         store.save(state, new, version + 1, next_num)

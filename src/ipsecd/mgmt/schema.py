@@ -159,13 +159,15 @@ POLICY = Menu(
         _ro("dynamic", B, runtime=False),
         Prop("invalid", B, NO, read_only=True, runtime=True),
         Prop("ph2-count", Int(0, 2**32), "0", read_only=True, runtime=True),
-        Prop("ph2-state", Enum("expired", "no-phase2", "established"), "no-phase2", read_only=True, runtime=True),
+        Prop("ph2-state", Enum("expired", "no-phase2", "established"), "no-phase2", read_only=True,
+             runtime=True),
     ),
     key=None,
     factory=({"group": "default", "src-address": "::/0", "dst-address": "::/0", "protocol": "all",
               "proposal": "default", "template": YES},),
-    detail=("peer", "group", "src-address", "src-port", "dst-address", "dst-port", "protocol", "action", "level",
-            "ipsec-protocols", "tunnel", "sa-src-address", "sa-dst-address", "proposal", "template", "ph2-count"),
+    detail=("peer", "group", "src-address", "src-port", "dst-address", "dst-port", "protocol", "action",
+            "level", "ipsec-protocols", "tunnel", "sa-src-address", "sa-dst-address", "proposal", "template",
+            "ph2-count"),
     quiet=("group", "template", "ph2-state"),
     detail_template=("group", "src-address", "dst-address", "protocol", "proposal", "template"),
     columns=("peer", "tunnel", "src-address", "src-port", "dst-address", "dst-port", "protocol", "action",
@@ -237,7 +239,8 @@ IDENTITY = Menu(
         Prop("key", Ref("/ip ipsec key"), None, implemented=False),
         Prop("match-by", Enum("remote-id", "certificate"), "remote-id", unimplemented=("certificate",)),
         Prop("mode-config", Ref("/ip ipsec mode-config", ("none",)), "none"),
-        Prop("my-id", IdentityType(("auto", "address"), ("address", "fqdn", "user-fqdn", "key-id", "dn")), "auto"),
+        Prop("my-id", IdentityType(("auto", "address"), ("address", "fqdn", "user-fqdn", "key-id", "dn")),
+             "auto"),
         Prop("notrack-chain", Str(), None, implemented=False),
         Prop("password", Secret(), None, secret=True, implemented=False),
         Prop("peer", Ref("/ip ipsec peer"), None, required=True),
@@ -269,7 +272,8 @@ PROFILE = Menu(
         Prop("lifetime", Time(), "1d"),
         Prop("name", Str(1), required=True),
         Prop("nat-traversal", B, YES),
-        Prop("ppk", Enum("no", "psk", "psk-ike-initial", "qkd"), "no", unimplemented=("psk", "psk-ike-initial", "qkd")),
+        Prop("ppk", Enum("no", "psk", "psk-ike-initial", "qkd"), "no",
+             unimplemented=("psk", "psk-ike-initial", "qkd")),
         Prop("prf-algorithm", Enum(*PRF_ALGS), "auto"),
         Prop("proposal-check", Enum("claim", "exact", "obey", "strict"), "obey"),
         _ro("default", B, runtime=False),
@@ -305,7 +309,8 @@ MODE_CONFIG = Menu(
     factory=({"name": "request-only", "responder": NO},),
     auto_name="cfg",
     detail=("name", "responder", "address-pool", "address", "address-prefix-length", "split-include",
-            "split-dns", "static-dns", "system-dns", "use-responder-dns", "src-address-list", "connection-mark"),
+            "split-dns", "static-dns", "system-dns", "use-responder-dns", "src-address-list",
+            "connection-mark"),
     columns=("name", "responder", "address-pool", "split-include", "static-dns"),
     conflicts=(("system-dns", "static-dns"),),  # the manual: not both at the same time
     # the addresses a responder assigns; the client's source NAT list ("only available with responder=no")
@@ -330,7 +335,8 @@ KEY = Menu(
 KEY_PSK = Menu(
     "/ip ipsec key psk", "list", (
         Prop("id", Str(16), required=True, implemented=False),  # PPK (RFC 8784) keys: not used yet
-        Prop("key", Hex(128), None, secret=True, implemented=False),  # optional: exports without secrets omit it
+        # optional: exports without secrets omit it
+        Prop("key", Hex(128), None, secret=True, implemented=False),
         Prop("peer", Ref("/ip ipsec peer"), None, implemented=False),
     ),
     key="id",
@@ -363,7 +369,8 @@ SETTINGS = Menu(
 
 ACTIVE_PEERS = Menu(
     "/ip ipsec active-peers", "runtime", tuple(_ro(n) for n in (
-        "id", "local-address", "remote-address", "port", "state", "side", "responder", "natt-peer", "ph2-total",
+        "id", "local-address", "remote-address", "port", "state", "side", "responder", "natt-peer",
+        "ph2-total",
         "uptime", "last-seen", "dynamic-address", "rx-bytes", "rx-packets", "tx-bytes", "tx-packets", "spii",
         "spir", "ppk", "comment")),
     key=None,
@@ -379,7 +386,8 @@ INSTALLED_SA = Menu(
         "addtime", "expires-in", "hw-aead", "invalid-packets", "seen-traffic")),
     key=None,
     detail=("spi", "src-address", "dst-address", "state", "auth-algorithm", "enc-algorithm", "enc-key-size",
-            "auth-key", "enc-key", "addtime", "expires-in", "add-lifetime", "current-bytes", "current-packets",
+            "auth-key", "enc-key", "addtime", "expires-in", "add-lifetime", "current-bytes",
+            "current-packets",
             "replay", "invalid-packets"),
     columns=("spi", "state", "src-address", "dst-address", "auth-algorithm", "enc-algorithm", "enc-key-size"),
     commands=("flush",),
@@ -391,7 +399,8 @@ STATISTICS_COUNTERS = (
     "in-errors", "in-buffer-errors", "in-header-errors", "in-no-states", "in-state-protocol-errors",
     "in-state-mode-errors", "in-state-sequence-errors", "in-state-expired", "in-state-mismatches",
     "in-state-invalid", "in-template-mismatches", "in-no-policies", "in-policy-blocked", "in-policy-errors",
-    "out-errors", "out-bundle-errors", "out-bundle-check-errors", "out-no-states", "out-state-protocol-errors",
+    "out-errors", "out-bundle-errors", "out-bundle-check-errors", "out-no-states",
+    "out-state-protocol-errors",
     "out-state-mode-errors", "out-state-sequence-errors", "out-state-expired", "out-policy-blocked",
     "out-policy-dead", "out-policy-errors",
 )

@@ -77,7 +77,9 @@ def render(call: Call, out: Outcome, as_json: bool) -> str:
                 r.values = detail_values(menu, r.values)
         return render_detail(menu, rows, "show-ids" in flags, "terse" in flags)
     # "brief" is the table itself; "without-paging" changes nothing here (there is no pager).
-    columns = [p.strip() for p in proplist.split(",") if p.strip()] if isinstance(proplist, str) else menu.columns
+    columns = (
+        [p.strip() for p in proplist.split(",") if p.strip()] if isinstance(proplist, str) else menu.columns
+    )
     return render_table(menu, rows, list(columns), "show-ids" in flags)
 
 
@@ -98,7 +100,9 @@ class Session:
                     and cmd.path not in MENUS:
                 return self._script(line, as_json)
             if isinstance(cmd, OutOfScope):
-                return CommandResult(1, "", f"no such menu: {cmd.menu} (ipsecd models /ip ipsec and /ip pool)\n")
+                return CommandResult(
+                    1, "", f"no such menu: {cmd.menu} (ipsecd models /ip ipsec and /ip pool)\n"
+                )
             if cmd is None:
                 self.cwd = cwd
                 return CommandResult(0)

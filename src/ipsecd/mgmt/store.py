@@ -136,8 +136,10 @@ class Store:
                 prev = before.get(it.num)
                 if prev is not None and prev[0] == pos and prev[1] is it:
                     continue
-                cur.execute("INSERT OR REPLACE INTO items (menu, num, pos, is_default, data) VALUES (?,?,?,?,?)",
-                            (menu, it.num, pos, int(it.default), json.dumps(it.values, sort_keys=True)))
+                cur.execute(
+                    "INSERT OR REPLACE INTO items (menu, num, pos, is_default, data) VALUES (?,?,?,?,?)",
+                    (menu, it.num, pos, int(it.default), json.dumps(it.values, sort_keys=True)),
+                )
             gone = [(menu, n) for n in before if n not in seen]
             if gone:
                 cur.executemany("DELETE FROM items WHERE menu=? AND num=?", gone)
@@ -172,5 +174,7 @@ def _tighten(path: str, mode: int) -> None:
     except FileNotFoundError:
         return
     if stat.S_IMODE(st.st_mode) & 0o077:
-        log.warning("%s was readable by others (mode %04o); setting it to %04o", path, stat.S_IMODE(st.st_mode), mode)
+        log.warning(
+            "%s was readable by others (mode %04o); setting it to %04o", path, stat.S_IMODE(st.st_mode), mode
+        )
         os.chmod(path, mode)

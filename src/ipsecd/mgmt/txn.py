@@ -34,11 +34,14 @@ def value_text(menu: Menu, item: Item, prop: Prop) -> str | None:
 
 
 def canon(menu: Menu, prop: Prop, text: str) -> str:
-    """Validate ``text`` for ``prop``; the canonical text, or InvalidValue naming menu/property/value/allowed."""
+    """Validate ``text`` for ``prop``; the canonical text, or InvalidValue naming menu, property,
+    value and what is allowed."""
     try:
         return prop.type.canon(text)
     except ValueParseError as exc:
-        raise InvalidValue(f'{menu.path}: invalid value for {prop.name}: "{text}" (allowed: {exc.allowed})') from None
+        raise InvalidValue(
+            f'{menu.path}: invalid value for {prop.name}: "{text}" (allowed: {exc.allowed})'
+        ) from None
 
 
 class Txn:
@@ -87,7 +90,11 @@ class Txn:
                 raise ReferenceViolation(
                     f'{menu.path}: invalid value for {prop.name}: "{value}" '
                     f"(allowed: {prop.type.describe()}; no such item in {target.path})")
-        if not prop.implemented and value != prop.default and not (isinstance(prop.type, Bool) and value == "no"):
+        if (
+            not prop.implemented
+            and value != prop.default
+            and not (isinstance(prop.type, Bool) and value == "no")
+        ):
             self.warn_once(f"warning: {menu.path} {prop.name} is stored but has no effect yet")
         elif prop.unimplemented:
             for word in value.split(","):

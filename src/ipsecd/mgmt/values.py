@@ -59,7 +59,9 @@ class Str(ValueType):
         self.what = what
 
     def parse(self, text: str) -> str:
-        if not self.min_len <= len(text) <= self.max_len or (self.pattern and not self.pattern.fullmatch(text)):
+        if not self.min_len <= len(text) <= self.max_len or (
+            self.pattern and not self.pattern.fullmatch(text)
+        ):
             raise ValueParseError(self.describe())
         return text
 
@@ -67,7 +69,9 @@ class Str(ValueType):
         return self.what or f"string of {self.min_len}..{self.max_len} characters"
 
 
-DNS_NAME = Str(1, 253, r"(?:\*\.)?[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?", "DNS name")
+DNS_NAME = Str(
+    1, 253, r"(?:\*\.)?[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?", "DNS name"
+)
 
 
 class Secret(Str):
@@ -198,7 +202,9 @@ class Port(Int):
 
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_TIME_UNITS = re.compile(r"(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m(?!s))?(?:([0-9]+)s)?(?:([0-9]+)ms)?")
+_TIME_UNITS = re.compile(
+    r"(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m(?!s))?(?:([0-9]+)s)?(?:([0-9]+)ms)?"
+)
 _TIME_CLOCK = re.compile(r"(?:([0-9]+)w)?(?:([0-9]+)d ?)?([0-9]+):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?")
 
 
@@ -400,7 +406,8 @@ class Protocol(ValueType):
 
 
 class Identity(NamedTuple):
-    """A ``my-id``/``remote-id`` value: kind (auto, address, fqdn, user-fqdn, key-id, dn, ignore) and value."""
+    """A ``my-id``/``remote-id`` value: kind (auto, address, fqdn, user-fqdn, key-id, dn, ignore) and
+    value."""
 
     kind: str
     value: str | IPAddress | None = None

@@ -59,7 +59,9 @@ def live_text(name: str, value: object) -> str:
     return _text(value)
 
 
-def item_values(menu: Menu, item: Item, extra: Mapping[str, object] | None, sensitive: bool) -> dict[str, str]:
+def item_values(
+    menu: Menu, item: Item, extra: Mapping[str, object] | None, sensitive: bool
+) -> dict[str, str]:
     """Every property of an item as print shows it: name first, then schema order, defaults filled in."""
     out: dict[str, str] = {}
     props = sorted(menu.props, key=lambda p: p.name != menu.key)
@@ -93,7 +95,11 @@ def detail_values(menu: Menu, values: Mapping[str, str]) -> dict[str, str]:
     out = {}
     for name in names:
         prop = menu.prop(name)
-        if name in menu.quiet and prop is not None and values[name] == (prop.default or prop.unset_text or ""):
+        if (
+            name in menu.quiet
+            and prop is not None
+            and values[name] == (prop.default or prop.unset_text or "")
+        ):
             continue
         out[name] = values[name]
     return out
@@ -147,7 +153,13 @@ def render_table(menu: Menu, rows: Sequence[PrintRow], columns: Sequence[str], s
     num = [r.id if show_ids else str(r.index) for r in rows]
     nw = max([len(n) for n in num] + [1])
     widths = [max([len(c)] + [len(r.values.get(c, "")) for r in rows]) for c in columns]
-    head = "#".ljust(nw) + " " + " " * fw + " " + "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
+    head = (
+        "#".ljust(nw)
+        + " "
+        + " " * fw
+        + " "
+        + "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
+    )
     lines.append(head.rstrip())
     for n, r in zip(num, rows, strict=True):
         if r.comment:
@@ -319,7 +331,9 @@ def export_menu(menu: Menu, items: Sequence[Item], sensitive: bool, verbose: boo
                             else "[ find default=yes ]")
                 lines.append(f"set {selector} " + " ".join(pairs))
             continue
-        lines.append("add " + " ".join(_pairs(menu, _full(menu, item) if verbose else item.values, sensitive)))
+        lines.append(
+            "add " + " ".join(_pairs(menu, _full(menu, item) if verbose else item.values, sensitive))
+        )
     if menu.ordered:
         for pos, item in enumerate(items):
             if item.default and pos:

@@ -178,7 +178,9 @@ def _peel(toks: Sequence[Tok]) -> list[str | Tok]:
         if t.kind == "word":
             out.append(Tok("word", tail))
         else:
-            out.append(Tok("assign", text[:len(text) - closing] if closing else text, name=head, op=t.op, sub=t.sub))
+            out.append(
+                Tok("assign", text[: len(text) - closing] if closing else text, name=head, op=t.op, sub=t.sub)
+            )
         out.extend([")"] * closing)
         depth -= closing
     return out
