@@ -492,8 +492,8 @@ DIRECTORIES = ("/ip", "/ip ipsec")
 #: Menus whose objects are written by ``export`` (order = RouterOS export order: referenced first).
 EXPORT_ORDER = ("/ip pool", "/ip ipsec mode-config", "/ip ipsec policy group", "/ip ipsec profile",
                 "/ip ipsec peer", "/ip ipsec proposal", "/ip ipsec identity", "/ip ipsec key psk",
-                "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd", "/ip ipsec user", "/user group",
-                "/user", "/ip service")
+                "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd", "/ip ipsec user",
+                "/user group", "/user", "/ip service")
 
 #: Defaults of real routers where they differ from the manual (ipsecd's defaults), chosen with
 #: ``ipsecd import --defaults routeros7`` (``/import … defaults=routeros7``): a compact RouterOS 7
