@@ -3,19 +3,17 @@ bad.example.com), and generated certificates for addresses, mailboxes, DNs and o
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ipsecd.pki import constraints
 from ipsecd.pki.verify import CertificateRefused, Refusal, validate
 
-from .conftest import NOW, cert, crl
+from .conftest import NOW, build, cert, crl, name
 
 
 def test_strongswan_constrained_ca() -> None:
@@ -34,22 +32,8 @@ def test_strongswan_constrained_ca() -> None:
 _KEY = ec.generate_private_key(ec.SECP256R1())
 
 
-def _leaf(sans: list[x509.GeneralName], cn: str = "leaf", org: str = "ipsecd test") -> x509.Certificate:
-    name = x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    )
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(_KEY.public_key())
-        .serial_number(9)
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=1))
-    )
-    if sans:
-        b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return b.sign(_KEY, hashes.SHA256())
+def _leaf(sans: list[x509.GeneralName], org: str = "ipsecd test") -> x509.Certificate:
+    return build(name("leaf", org), sans=sans, signer=_KEY)
 
 
 def _ok(leaf: x509.Certificate, nc: x509.NameConstraints) -> bool:

@@ -3,21 +3,18 @@ match-by=certificate, on strongSwan `pki` certificates and (hypothesis) on gener
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipsecd.pki.identity import Identity, IdentityError, auto_id, bound_to, check_remote_id, match_certificate
 from ipsecd.wire.enums import IdType
 
-from .conftest import NOW, cert
+from .conftest import build, cert, name
 
 GW = cert("gw-rsa")  # SAN gw.example.com, 192.0.2.1; DN C=CH, O=ipsecd test, CN=gw.example.com
 
@@ -106,19 +103,7 @@ _fqdn = st.lists(_label, min_size=2, max_size=4).map(".".join)
 
 
 def _with_sans(sans: list[x509.GeneralName]) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "h")])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(_KEY.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=1))
-    )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(_KEY, hashes.SHA256())
+    return build(name("h"), sans=sans, signer=_KEY)
 
 
 @settings(max_examples=40, deadline=None)

@@ -137,19 +137,11 @@ def test_strongswan_pki_verifies_our_certificates(
     (tmp_path / "ca.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     (tmp_path / "gw.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
     (tmp_path / "other.pem").write_bytes((VECTORS / "ca.crt").read_bytes())
-    ok = subprocess.run(
-        ["pki", "--verify", "--in", "gw.pem", "--cacert", "ca.pem"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+    def pki_verify(cacert: str) -> subprocess.CompletedProcess[str]:
+        cmd = ["pki", "--verify", "--in", "gw.pem", "--cacert", cacert]
+        return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
+
+    ok = pki_verify("ca.pem")
     assert ok.returncode == 0 and "certificate trusted" in ok.stdout, ok.stdout + ok.stderr
-    wrong = subprocess.run(
-        ["pki", "--verify", "--in", "gw.pem", "--cacert", "other.pem"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert wrong.returncode != 0
+    assert pki_verify("other.pem").returncode != 0

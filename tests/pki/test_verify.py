@@ -10,7 +10,7 @@ from cryptography import x509
 
 from ipsecd.pki.verify import CertificateRefused, Refusal, ValidationPolicy, validate
 
-from .conftest import NOW, cert, crl
+from .conftest import NOW, build, cert, crl, name
 
 
 def _check(leaf: str, inter: list[str], anchors: list[str], **kw: object) -> list[str]:
@@ -114,48 +114,12 @@ def test_path_length() -> None:
 
 
 def test_unknown_critical_extension_is_refused() -> None:
-    import hashlib
-
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "x")])
-    odd = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=1))
-        .add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4"), hashlib.sha1().digest()), True
-        )
-        .sign(key, hashes.SHA256())
+    odd = build(
+        name("x"), critical=[x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4"), b"\x05\x00")]
     )
     with pytest.raises(CertificateRefused) as info:
         validate(odd, [], [odd], [], NOW)
     assert info.value.kind is Refusal.UNSUPPORTED and "1.2.3.4" in info.value.reason
-
-
-def _cert(subject: str, issuer: str, public: object, signer: object, ca: bool) -> x509.Certificate:
-    from cryptography.hazmat.primitives import hashes
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, cn)])
-
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name(subject))
-        .issuer_name(name(issuer))
-        .public_key(public)  # type: ignore[arg-type]
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(signer, hashes.SHA256())  # type: ignore[arg-type]
-    )
 
 
 def test_path_building_is_bounded_when_the_peer_sends_a_maze() -> None:
@@ -165,8 +129,14 @@ def test_path_building_is_bounded_when_the_peer_sends_a_maze() -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     # eight CA certificates of one name and one key: each "signs" every other
-    maze = [_cert("X", "X", key.public_key(), key, ca=True) for _ in range(8)]
-    leaf = _cert("leaf", "X", ec.generate_private_key(ec.SECP256R1()).public_key(), key, ca=False)
+    maze = [build(name("X"), signer=key, ca=True) for _ in range(8)]
+    leaf = build(
+        name("leaf"),
+        issuer=name("X"),
+        public=ec.generate_private_key(ec.SECP256R1()).public_key(),
+        signer=key,
+        ca=False,
+    )
     start = time.perf_counter()
     with pytest.raises(CertificateRefused) as info:
         validate(leaf, maze, [cert("ca")], [], NOW)
@@ -178,8 +148,8 @@ def test_rsa_keys_of_absurd_size_are_refused() -> None:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _cert("CA", "CA", ca_key.public_key(), ca_key, ca=True)
+    ca = build(name("CA"), signer=ca_key, ca=True)
     small = rsa.RSAPublicNumbers(65537, (1 << 511) | 1).public_key()
-    leaf = _cert("tiny", "CA", small, ca_key, ca=False)
+    leaf = build(name("tiny"), issuer=name("CA"), public=small, signer=ca_key, ca=False)
     with pytest.raises(CertificateRefused, match=r"outside 1024\.\.8192 bits"):
         validate(leaf, [], [ca], [], NOW)
