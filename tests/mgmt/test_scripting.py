@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ipsecd.cli import main
-from ipsecd.mgmt import Config, Session
+from ipsecd.mgmt import Config, Session, open_config
 
 from .conftest import run_ok
 
@@ -381,3 +381,13 @@ def test_unsupported_and_wrong_constructs_are_refused(tmp_path: Path, capsys: py
     assert err.startswith(f"{tmp_path / 'bad.rsc'}:{line + 1}: ") and message in err, err
     assert err.count("\n") == 1
     assert "name=before" not in export(tmp_path, capsys)  # atomic: the first line is gone too
+
+
+def test_console_globals_last_across_inputs_locals_do_not(config: Config) -> None:
+    assert put(config, ':global psk "from-the-console"\n:local tmp 1') == ""
+    run_ok(Session(config), "/ip ipsec peer add name=gw")
+    run_ok(Session(config), "/ip ipsec identity add peer=gw secret=$psk")
+    assert config.snapshot().rows("/ip ipsec identity")[0]["secret"] == "from-the-console"
+    res = Session(config).execute(":put $tmp")
+    assert res.rc == 1 and "undefined variable $tmp" in res.stderr
+    assert Session(open_config(None)).execute(":put $psk").rc == 1  # another configuration's console

@@ -95,9 +95,10 @@ class Interpreter:
     """Runs scripts on :class:`~.commands.Commands`; ``filename`` set: errors name file and line (an
     import, whose lines for menus outside the model are skipped); unset: console input (refused)."""
 
-    def __init__(self, commands: Commands, render: Render | None = None, filename: str | None = None) -> None:
+    def __init__(self, commands: Commands, render: Render | None = None, filename: str | None = None,
+                 globals_: dict[str, Value] | None = None) -> None:
         self.commands, self.render, self.filename = commands, render, filename
-        self.globals: dict[str, Value] = {}
+        self.globals: dict[str, Value] = {} if globals_ is None else globals_
         self.out: list[str] = []
         self.log: list[str] = []
         self.skipped: dict[str, dict[str, int]] = {}

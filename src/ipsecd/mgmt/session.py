@@ -8,6 +8,7 @@ Write commands run in their own transaction; read commands on the current state.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from .commands import PRINT_FLAGS, WRITE_VERBS, Call, Commands, Outcome, RuntimeProvider, call_of
@@ -16,6 +17,7 @@ from .interp import Interpreter, Scope
 from .model import Config, Txn
 from .schema import MENUS, Menu
 from .script import OutOfScope, is_literal, logical_lines, parse_line
+from .scripting import Value
 from .views import (
     FLAG_PROPS,
     PrintRow,
@@ -83,6 +85,11 @@ def render(call: Call, out: Outcome, as_json: bool) -> str:
     return render_table(menu, rows, list(columns), "show-ids" in flags)
 
 
+#: ``:global`` variables of console input, per configuration: they last as long as the process
+#: (the daemon, or one ``ipsecd console`` on the database), as RouterOS's last until a reboot.
+_GLOBALS: weakref.WeakKeyDictionary[Config, dict[str, Value]] = weakref.WeakKeyDictionary()
+
+
 class Session:
     """A console: current menu plus ``execute(line)``; thread-safe through the Config lock."""
 
@@ -123,7 +130,8 @@ class Session:
         transaction, so a failing command leaves nothing half done; variables end with the input."""
         scope = Scope(self.cwd)
         with self.config.transaction() as txn:
-            interp = Interpreter(Commands(txn, self.runtime), lambda c, o: render(c, o, as_json))
+            interp = Interpreter(Commands(txn, self.runtime), lambda c, o: render(c, o, as_json),
+                                 globals_=_GLOBALS.setdefault(self.config, {}))
             interp.run_text(text, scope)
         self.cwd = scope.cwd
         warnings = [*txn.warnings, *interp.warnings()]
