@@ -175,8 +175,35 @@ def test_ikev1_openssl_signature_without_digestinfo() -> None:
         sig.ikev1_verify(key.public_key(), bytes(20), SIGS["ikev1-rsa-sha1-hash"])
     with pytest.raises(SignatureError):
         sig.ikev1_verify(key.public_key(), hash_i, bytes(256))
-    with pytest.raises(SignatureError, match="RSA only"):
-        sig.ikev1_sign(_key("p256"), hash_i)
+    with pytest.raises(SignatureError, match="RSA or ECDSA"):
+        sig.ikev1_sign(_key("ed25519"), hash_i)
+    with pytest.raises(SignatureError, match="RSA or ECDSA"):
+        sig.ikev1_verify(_key("ed25519").public_key(), hash_i, b"")
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "hash_file", "size"),
+    [
+        ("ikev1-ecdsa-p256-sha1-hash", "p256", "hash-sha1.bin", 32),
+        ("ikev1-ecdsa-p384-sha256-hash", "p384", "hash-sha256.bin", 48),
+    ],
+)
+def test_ikev1_ecdsa_against_openssl(name: str, key: str, hash_file: str, size: int) -> None:
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    private = _key(key)
+    hash_value = (OSSL / hash_file).read_bytes()
+    r, s = decode_dss_signature(SIGS[name])
+    sig.ikev1_verify(private.public_key(), hash_value, r.to_bytes(size, "big") + s.to_bytes(size, "big"))
+    ours = sig.ikev1_sign(private, hash_value)
+    assert len(ours) == 2 * size
+    sig.ikev1_verify(private.public_key(), hash_value, ours)
+    with pytest.raises(SignatureError, match="does not verify"):
+        sig.ikev1_verify(private.public_key(), bytes(len(hash_value)), ours)
+    with pytest.raises(SignatureError, match="expected"):
+        sig.ikev1_verify(private.public_key(), hash_value, ours[:-1])
+    with pytest.raises(SignatureError, match="fits no hash"):
+        sig.ikev1_sign(private, b"x" * 21)
 
 
 # -- ours verified by OpenSSL ----------------------------------------------------------------------
@@ -313,3 +340,31 @@ def test_unsupported_key_types_are_refused() -> None:
         sig.key_kind(x25519.X25519PrivateKey.generate())  # type: ignore[arg-type]
     with pytest.raises(SignatureError, match="cannot sign"):
         sig.choose_auth(dsa.generate_private_key(1024), None)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_our_ikev1_signatures_verify_with_openssl(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    hash_i = (OSSL / "hash-sha1.bin").read_bytes()
+    ecdsa = sig.ikev1_sign(_key("p256"), hash_i)
+    (tmp_path / "ec.sig").write_bytes(
+        encode_dss_signature(int.from_bytes(ecdsa[:32], "big"), int.from_bytes(ecdsa[32:], "big"))
+    )
+    (tmp_path / "rsa.sig").write_bytes(sig.ikev1_sign(_key("rsa2048"), hash_i))
+    for key, sigfile in (("p256", "ec.sig"), ("rsa2048", "rsa.sig")):
+        cmd = [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-inkey",
+            str(OSSL / f"{key}.pem"),
+            "-in",
+            str(OSSL / "hash-sha1.bin"),
+            "-sigfile",
+            sigfile,
+        ]
+        if key == "rsa2048":
+            cmd += ["-pkeyopt", "rsa_padding_mode:pkcs1"]
+        done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert done.returncode == 0 and "Verified" in done.stdout, done.stdout + done.stderr

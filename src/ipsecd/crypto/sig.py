@@ -20,7 +20,8 @@ Which hashes may be used under method 14 is announced with the SIGNATURE_HASH_AL
 there) but method 1 still means SHA-1, as interoperability with older peers needs.
 
 IKEv1 (RFC 2409 §5.1): with RSA, HASH_I / HASH_R is PKCS#1 type-1 padded and signed *without* a
-DigestInfo around it, which ``cryptography`` offers as ``NoDigestInfo``.
+DigestInfo around it, which ``cryptography`` offers as ``NoDigestInfo``; with ECDSA (RFC 4754) the
+HASH itself is signed as the digest and the signature is r | s, as strongSwan does.
 
 Every primitive is ``cryptography``'s; only the AlgorithmIdentifier DER is coded here (``der.py``).
 """
@@ -39,6 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     NoDigestInfo,
+    Prehashed,
     decode_dss_signature,
     encode_dss_signature,
 )
@@ -396,23 +398,57 @@ def _describe(key: PublicKey) -> str:
     return key_kind(key)
 
 
-# -- IKEv1 (RFC 2409 §5.1) -----------------------------------------------------------------------
+# -- IKEv1 (RFC 2409 §5.1, RFC 4754) ---------------------------------------------------------------
+
+# HASH_I/HASH_R is the negotiated PRF's output; ECDSA signs it as a digest of that length
+_PREHASHED: dict[int, type[hashes.HashAlgorithm]] = {
+    16: hashes.MD5,
+    20: hashes.SHA1,
+    28: hashes.SHA224,
+    32: hashes.SHA256,
+    48: hashes.SHA384,
+    64: hashes.SHA512,
+}
 
 
 def ikev1_sign(key: PrivateKey, hash_value: bytes) -> bytes:
-    """SIG_I / SIG_R: HASH_I or HASH_R PKCS#1-padded without DigestInfo (RSA keys only)."""
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise SignatureError(f"IKEv1 signatures are RSA only here, not {key_kind(key)}")
-    return key.sign(hash_value, padding.PKCS1v15(), NoDigestInfo())
+    """SIG_I / SIG_R over HASH_I or HASH_R: RSA PKCS#1-padded without DigestInfo; ECDSA over the
+    hash as its digest, r | s each as long as the curve's field (as strongSwan signs them)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(hash_value, padding.PKCS1v15(), NoDigestInfo())
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(key.sign(hash_value, ec.ECDSA(Prehashed(_prehash(hash_value)))))
+        size = (key.curve.key_size + 7) // 8
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    raise SignatureError(f"IKEv1 signatures are RSA or ECDSA, not {key_kind(key)}")
 
 
 def ikev1_verify(key: PublicKey, hash_value: bytes, signature: bytes) -> None:
-    """SignatureError unless ``signature`` carries ``hash_value`` under the peer's RSA key."""
+    """SignatureError unless ``signature`` is the peer's SIG over ``hash_value``."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        size = (key.curve.key_size + 7) // 8
+        if len(signature) != 2 * size:
+            raise SignatureError(f"IKEv1 ECDSA signature of {len(signature)} bytes, expected {2 * size}")
+        der_sig = encode_dss_signature(
+            int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+        )
+        try:
+            key.verify(der_sig, hash_value, ec.ECDSA(Prehashed(_prehash(hash_value))))
+        except InvalidSignature:
+            raise SignatureError("IKEv1 ECDSA signature does not verify with the peer's key") from None
+        return
     if not isinstance(key, rsa.RSAPublicKey):
-        raise SignatureError(f"IKEv1 signatures are RSA only here, not {key_kind(key)}")
+        raise SignatureError(f"IKEv1 signatures are RSA or ECDSA, not {key_kind(key)}")
     try:
         recovered = key.recover_data_from_signature(signature, padding.PKCS1v15(), NoDigestInfo())
     except InvalidSignature:
         raise SignatureError("IKEv1 RSA signature does not verify with the peer's key") from None
     if not hmac.compare_digest(recovered, hash_value):
         raise SignatureError("IKEv1 RSA signature carries a different HASH")
+
+
+def _prehash(hash_value: bytes) -> hashes.HashAlgorithm:
+    alg = _PREHASHED.get(len(hash_value))
+    if alg is None:
+        raise SignatureError(f"IKEv1 HASH of {len(hash_value)} bytes fits no hash function")
+    return alg()

@@ -41,3 +41,11 @@ done
 openssl pkeyutl -sign -inkey rsa2048.pem -pkeyopt rsa_padding_mode:pkcs1 -in hash-sha1.bin -out v1.sig
 echo "ikev1-rsa-sha1-hash = $(xxd -p -c 10000 v1.sig)" >> $out
 rm v1.sig
+# IKEv1 ECDSA (RFC 4754, as strongSwan signs): the HASH signed as the digest itself (DER here; IKE
+# carries r | s)
+openssl dgst -sha256 -binary data.bin > hash-sha256.bin
+openssl pkeyutl -sign -inkey p256.pem -in hash-sha1.bin -out v1.sig
+echo "ikev1-ecdsa-p256-sha1-hash = $(xxd -p -c 10000 v1.sig)" >> $out
+openssl pkeyutl -sign -inkey p384.pem -in hash-sha256.bin -out v1.sig
+echo "ikev1-ecdsa-p384-sha256-hash = $(xxd -p -c 10000 v1.sig)" >> $out
+rm v1.sig
