@@ -6,9 +6,18 @@ imported by the package. They run in-process against the servers on loopback: no
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
 import pytest
 
-from tests.daemon.api.conftest import Running, running
+from tests.daemon.api.conftest import Running, free_port, running
 
 librouteros = pytest.importorskip("librouteros")
 routeros_api = pytest.importorskip("routeros_api")
@@ -73,3 +82,41 @@ def test_read_only_user_is_refused_a_change(running: Running) -> None:
             api.path("ip", "ipsec", "peer").add(name="no")
     finally:
         api.close()
+
+
+def test_a_running_ipsecd_serves_its_enabled_services(tmp_path: Path) -> None:
+    """``ipsecd run``: the services of its configuration listen, changes made over the API are the
+    daemon's own (``exec`` over the control socket sees them), metrics answer, SIGTERM stops it."""
+    ports = {name: free_port() for name in ("api", "www", "metrics", "ike", "natt")}
+    script = tmp_path / "site.rsc"
+    script.write_text(f"/user set admin password=pw\n/ip service set api disabled=no port={ports['api']}\n"
+                      f"/ip service set www disabled=no port={ports['www']}\n")
+    control = str(tmp_path / "control")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "ipsecd", "--control", control, "--db", str(tmp_path / "db"),
+                             "run", "--config", str(script), "--dataplane", "memory", "--ike-port", str(ports["ike"]),
+                             "--natt-port", str(ports["natt"]), "--api-listen", "127.0.0.1",
+                             "--metrics-listen", f"127.0.0.1:{ports['metrics']}"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", ports["metrics"]), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.1)
+        api = librouteros.connect(host="127.0.0.1", username="admin", password="pw", port=ports["api"])
+        api.path("ip", "ipsec", "peer").add(name="live", address="192.0.2.77", passive="yes")
+        api.close()
+        shown = subprocess.run([sys.executable, "-m", "ipsecd", "--control", control, "exec",
+                                "/ip ipsec peer print"], env=env, capture_output=True, text=True, timeout=30)
+        assert "live" in shown.stdout and "192.0.2.77/32" in shown.stdout, shown.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=10) as resp:
+            assert "ipsecd_xfrm_in_no_states_total 0" in resp.read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out

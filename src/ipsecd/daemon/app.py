@@ -14,11 +14,12 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ipsecd.ike.sa import Addr as SaAddr
 from ipsecd.ike.sa import IkeSaProtocol
@@ -59,14 +60,26 @@ class Glue(Protocol):
 Execute = Callable[[str, bool], Reply]
 
 
+class Service(Protocol):
+    """Something more the daemon serves (the REST/API listeners of :mod:`.api`), started once the
+    glue is attached (its runtime views exist) and closed before the glue."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 def _no_engine_yet(dgram: Datagram) -> None:
     """The transport's IKE handler until :class:`Engine` exists (nothing is read before)."""
 
 
 class Daemon:
     def __init__(self, glue: Glue, *, execute: Execute, control_path: str | None, ike_port: int = 500,
-                 natt_port: int = 4500, local_addresses: tuple[str, ...] = (), own_natt: bool = True) -> None:
+                 natt_port: int = 4500, local_addresses: tuple[str, ...] = (), own_natt: bool = True,
+                 services: Callable[[], Service] | None = None) -> None:
         self.glue = glue
+        self.services_factory = services
+        self.services: Service | None = None
         self.execute = execute
         self.control_path = control_path
         self.ike_port = ike_port
@@ -108,6 +121,9 @@ class Daemon:
                 self.transport.close()
                 raise
         self.glue.start()
+        if self.services_factory is not None:
+            self.services = self.services_factory()
+            await self.services.start()
         self.ready.set()
 
     def _esp(self, data: bytes, local: Addr, remote: Addr) -> None:
@@ -135,6 +151,8 @@ class Daemon:
         except Exception:
             log.exception("error while deleting SAs at shutdown")
         await asyncio.sleep(SHUTDOWN_GRACE)
+        if self.services is not None:
+            await self.services.close()
         self.glue.close()
         if self.control is not None:
             await self.control.close()
@@ -187,6 +205,18 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
 
 
+def _api_servers(glue: Any, args: argparse.Namespace) -> Service:
+    """The ``/ip service`` listeners over the glue's configuration and runtime views (issue 14)."""
+    from .api.backend import Backend
+    from .api.server import ApiOptions, ApiServers
+
+    options = ApiOptions(metrics=getattr(args, "metrics_listen", None),
+                         state_dir=None if args.config else os.path.dirname(os.path.abspath(args.db)))
+    if getattr(args, "api_listen", None):
+        options.listen = tuple(args.api_listen)
+    return ApiServers(glue.config, Backend(glue.config, glue.runtime), options)
+
+
 def run_daemon(args: argparse.Namespace) -> int:
     """Entry of ``ipsecd run``: build configuration, data plane and glue, serve until signalled."""
     configure_logging(args.log_level)
@@ -198,7 +228,8 @@ def run_daemon(args: argparse.Namespace) -> int:
         print(f"ipsecd: {exc}", file=sys.stderr)
         return 1
     daemon = Daemon(glue, execute=execute, control_path=args.control, ike_port=args.ike_port,
-                    natt_port=args.natt_port, local_addresses=locals_, own_natt=own_natt)
+                    natt_port=args.natt_port, local_addresses=locals_, own_natt=own_natt,
+                    services=lambda: _api_servers(glue, args))
     # Modules, configuration and plan live as long as the process: out of the cyclic collector's
     # sight (gc.freeze), its full collections walk only what the IKE SAs allocate (about half the GC
     # time per SA set up, measured).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 
 DATAPLANES = ("memory", "tun", "xfrm")
 
@@ -17,6 +18,21 @@ def _port(text: str) -> int:
     return value
 
 
+def _address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    """``127.0.0.1:9500`` or ``[::1]:9500``."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"ADDR:PORT expected: {text!r}")
+    return _address(host.strip("[]")), _port(port)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("run", help="the IKE daemon",
                          description="Run the IKE daemon on the configuration database, or on exactly "
@@ -28,6 +44,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--ike-port", type=_port, default=500, metavar="N", help="IKE port (default 500)")
     run.add_argument("--natt-port", type=_port, default=4500, metavar="N", help="NAT-T port (default 4500)")
     run.add_argument("--log-level", choices=("debug", "info", "warning"), default="info")
+    run.add_argument("--api-listen", metavar="ADDR", action="append", type=_address,
+                     help="where the enabled /ip service services (api, api-ssl, www, www-ssl) listen; "
+                          "repeatable (default: 127.0.0.1 and ::1)")
+    run.add_argument("--metrics-listen", metavar="ADDR:PORT", type=_endpoint,
+                     help="serve Prometheus metrics on http://ADDR:PORT/metrics (default: off)")
     run.set_defaults(func=_run)
 
     demo = sub.add_parser("demo", help="two gateways on loopback: IKEv2, ESP traffic, a rekey",

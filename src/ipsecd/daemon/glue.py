@@ -207,6 +207,8 @@ class Glue:
         socket's command runner, a mgmt ``Session`` with this daemon's runtime views."""
         from ipsecd.mgmt.session import Session
 
+        self.config = config  # the REST/API servers write to this same configuration (daemon/api)
+
         def changed(snapshot: Any) -> None:
             try:
                 self.apply(build_plan(snapshot))
