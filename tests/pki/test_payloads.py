@@ -38,3 +38,21 @@ def test_received_chain_skips_other_encodings_and_bounds_the_count() -> None:
     x = CertPayload(CertEncoding.X509_CERT_SIGNATURE, b"der")
     chain, skipped = received_chain([crl, *[x] * (MAX_PEER_CERTIFICATES + 2)])
     assert len(chain) == MAX_PEER_CERTIFICATES and skipped == 3
+
+
+def test_ikev1_cert_and_cr_payloads() -> None:
+    from ipsecd.pki.payloads import ikev1_cert_payloads, ikev1_certreq_payloads, ikev1_received_chain
+    from ipsecd.wire.ikev1 import payloads as v1
+
+    ours = CertificateStore(clock=lambda: NOW)
+    ours.import_file(VECTORS / "ca.crt", name="ca")
+    ours.import_file(VECTORS / "intermediate.crt", name="im", trusted=False)
+    ours.import_file(VECTORS / "gw-ecdsa.crt", name="gw")
+    ours.import_file(VECTORS / "ed-ca.crt", name="ed-ca")
+    [cr1, cr2] = ikev1_certreq_payloads(ours)  # one CR per trusted CA, by DN
+    assert cr1.authority == cert("ca").subject.public_bytes()
+    assert cr2.authority == cert("ed-ca").subject.public_bytes()
+    wire = [p.encode_body() for p in ikev1_cert_payloads(ours.chain("gw"))]
+    chain, skipped = ikev1_received_chain(v1.CertPayload.decode_body(b) for b in wire)
+    assert skipped == 0 and len(chain) == 2
+    assert len(ours.validate_peer(chain).certificates) == 3
