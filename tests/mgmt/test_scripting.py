@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ipsecd.cli import main
 from ipsecd.mgmt import Config, Session, open_config
@@ -391,3 +393,20 @@ def test_console_globals_last_across_inputs_locals_do_not(config: Config) -> Non
     res = Session(config).execute(":put $tmp")
     assert res.rc == 1 and "undefined variable $tmp" in res.stderr
     assert Session(open_config(None)).execute(":put $psk").rc == 1  # another configuration's console
+
+
+_SCRIPT_PIECES = st.sampled_from([
+    ":local x ", ":put ", ":set x ", ":for i from=1 to=3 do=", ":foreach i in=", ":if ", "do=", "else=", "{", "}",
+    "(", ")", "[", "]", '"', "$", "$x", "$i", "->", "0", "1", "-1", "10.0.0.1", "10.0.0.0/8", "::1", "yes", ";",
+    "\n", " ", "\\", ".", "+", "-", "*", "/", "<<", "=", "!=", "&&", "!", "in", ",", "/ip ipsec peer add name=",
+    "find", "get", "print as-value", "/ip ipsec peer", ":len ", ":pick ", ":toarray ", "#", "a", "x=", "255.255.255.255",
+    "9223372036854775807", ":delay ", ":error ", "@", "*1"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_SCRIPT_PIECES, max_size=25).map("".join))
+def test_any_script_text_is_run_or_refused_in_one_line(text: str) -> None:
+    res = Session(open_config(None)).execute(text)
+    assert res.rc in (0, 1)
+    if res.rc:
+        assert res.stderr.count("\n") == 1 and res.stderr.strip(), (text, res)

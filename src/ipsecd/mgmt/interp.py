@@ -117,8 +117,11 @@ class Interpreter:
 
     def run_text(self, text: str, scope: Scope) -> None:
         """Every command of a script, in ``scope`` (one scope for the whole text, as an import)."""
-        for src in sources(text):
-            self.run_block(src, 0, len(src.text), scope)
+        try:
+            for src in sources(text):
+                self.run_block(src, 0, len(src.text), scope)
+        except RecursionError:
+            raise ScriptSyntaxError("script nested too deeply") from None
 
     def run_block(self, src: Source, start: int, end: int, scope: Scope, capture: bool = False) -> Value:
         """The commands in ``src.text[start:end]``; the value of the last one."""
@@ -173,7 +176,8 @@ class Interpreter:
         inner = scope.child()
         inner.cwd = found.path
         _, cmd = parse_line(f"{found.path} {found.verb} {self.args_text(args, src, inner)}", "/")
-        assert isinstance(cmd, Command)
+        if not isinstance(cmd, Command):
+            raise ScriptSyntaxError(f"{found.path}: {found.verb} is not a command")
         if cmd.name == "import" and cmd.path not in MENUS:
             return self.import_file(cmd)
         call = call_of(cmd)
@@ -385,6 +389,7 @@ class Interpreter:
         body = self.block(c.named.get("do"), "do", c.src, c.scope)
         pairs = list(seq.pairs()) if isinstance(seq, RArray) else ([] if seq is None else [(0, seq)])
         for key, value in pairs:
+            self._tick()
             inner = c.scope.child()
             inner.vars.update(zip(names, (key, value) if len(names) == 2 else (value,), strict=True))
             body(inner)
@@ -401,6 +406,7 @@ class Interpreter:
             return None
         body = self.block(c.named.get("do"), "do", c.src, c.scope)
         for i in range(first, last + (1 if step > 0 else -1), step):
+            self._tick()
             inner = c.scope.child()
             inner.vars[c.pos[0].value.text] = i
             body(inner)
@@ -541,7 +547,10 @@ class Interpreter:
         for changes meanwhile."""
         c.check(0, 1)
         if c.pos:
-            parse_seconds(to_str(self._val(c, 0)))
+            try:
+                parse_seconds(to_str(self._val(c, 0)))
+            except ValueError:
+                raise ScriptSyntaxError(f":delay needs a time, not {to_str(self._val(c, 0))!r}") from None
         return None
 
 

@@ -540,11 +540,26 @@ def _compare(op: str, a: Value, b: Value) -> bool:
     return {"<": x < y, ">": x > y, "<=": x <= y, ">=": x >= y}[op]  # type: ignore[operator]
 
 
+NUM_MIN, NUM_MAX = -(2**63), 2**63 - 1  # RouterOS numbers are 64-bit signed
+
+
 def _arith(op: str, a: Value, b: Value) -> Value:
+    try:
+        value = _arith_unchecked(op, a, b)
+    except (ValueError, OverflowError):  # an address past the end of its family
+        raise ScriptSyntaxError(f"{to_str(a)} {op} {to_str(b)} is out of range") from None
+    if isinstance(value, int) and not NUM_MIN <= value <= NUM_MAX:
+        raise ScriptSyntaxError(f"{to_str(a)} {op} {to_str(b)} is out of range (64-bit numbers)")
+    return value
+
+
+def _arith_unchecked(op: str, a: Value, b: Value) -> Value:
     if _num(a) and _num(b):
         assert isinstance(a, int) and isinstance(b, int)
         if op in ("/", "%") and b == 0:
             raise ScriptSyntaxError("division by zero")
+        if op in ("<<", ">>") and not 0 <= b < 64:
+            raise ScriptSyntaxError(f"shift by {b} is out of range (0..63)")
         ops: dict[str, Callable[[int, int], int]] = {
             "+": int.__add__, "-": int.__sub__, "*": int.__mul__, "/": lambda x, y: int(x / y),
             "%": lambda x, y: x - y * int(x / y), "&": int.__and__, "|": int.__or__, "^": int.__xor__,
