@@ -83,8 +83,8 @@ def ipsecd_site_rsc(topo: Topology, p: Proposals = DEFAULTS, *, passive: bool = 
     nat-traversal=yes
 /ip ipsec peer add name=sswan address={peer_addr} profile=interop exchange-mode=ike2 \\
     passive={"yes" if passive else "no"}
-/ip ipsec identity add peer=sswan auth-method=pre-shared-key secret="{PSK}" my-id=fqdn:right.test \\
-    remote-id=fqdn:left.test
+/ip ipsec identity add peer=sswan auth-method=pre-shared-key secret="{PSK}" \\
+    my-id=fqdn:right.test remote-id=fqdn:left.test
 /ip ipsec proposal add name=interop enc-algorithms={p.enc_algorithms} \\
     auth-algorithms={p.auth_algorithms} pfs-group={p.pfs_group} lifetime={sa_lifetime}
 /ip ipsec policy add peer=sswan tunnel=yes src-address={src} dst-address={dst} proposal=interop
