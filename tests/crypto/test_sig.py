@@ -3,6 +3,7 @@ ours by OpenSSL, every IKEv2 method round trip, refusals, and IKEv1's DigestInfo
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipsecd.crypto import sig
@@ -41,6 +42,7 @@ SIGS = {name: bytes.fromhex(value) for name, value in _lines(OSSL / "signatures.
 DATA = (OSSL / "data.bin").read_bytes()
 
 
+@functools.cache
 def _key(name: str) -> sig.PrivateKey:
     key = serialization.load_pem_private_key((OSSL / f"{name}.pem").read_bytes(), None)
     assert isinstance(
@@ -368,3 +370,37 @@ def test_our_ikev1_signatures_verify_with_openssl(tmp_path: Path) -> None:
             cmd += ["-pkeyopt", "rsa_padding_mode:pkcs1"]
         done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
         assert done.returncode == 0 and "Verified" in done.stdout, done.stdout + done.stderr
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.sampled_from(list(AuthMethod)),
+    st.binary(max_size=300),
+    st.sampled_from(["rsa2048", "p256", "ed25519"]),
+)
+def test_verify_raises_only_signature_errors_on_arbitrary_auth_data(
+    method: AuthMethod, data: bytes, key: str
+) -> None:
+    try:
+        sig.ikev2_verify(_key(key).public_key(), method, data, DATA)
+    except SignatureError:
+        pass
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.integers(0, 600),
+    st.sampled_from([SignatureHash.SHA2_256, SignatureHash.SHA2_512]),
+    st.binary(max_size=8),
+)
+def test_pss_with_any_salt_raises_only_signature_errors(salt: int, h: SignatureHash, junk: bytes) -> None:
+    algid = Scheme("rsa", h, salt, h).algorithm_identifier()
+    try:
+        sig.ikev2_verify(
+            _key("rsa2048").public_key(),
+            AuthMethod.DIGITAL_SIGNATURE,
+            bytes((len(algid),)) + algid + junk,
+            DATA,
+        )
+    except SignatureError:
+        pass
