@@ -77,6 +77,10 @@ def test_numeric_ranges_and_cross_property_rules_refuse_nonsense(config: Config,
             "address-pool", '"p"', "responder=yes")
     refused(session, "/ip ipsec mode-config set srv responder=no", "address-pool", "responder=yes")
     run_ok(session, "/ip ipsec mode-config add name=c responder=no src-address-list=lan")
+    # mode-config hands out IPv4 only (7.22 tree: A.B.C.D, A.B.C.D/M)
+    refused(session, "/ip ipsec mode-config set srv static-dns=2001:db8::53", "static-dns", "IPv4 address")
+    refused(session, "/ip ipsec mode-config set srv split-include=2001:db8::/32", "split-include",
+            "IPv4 prefix")
 
 
 # -- missing commands and forms ------------------------------------------------------------------
@@ -212,5 +216,7 @@ def test_installed_sa_and_live_policies_print_as_routeros(config: Config) -> Non
     detail = run_ok(session, "/ip ipsec installed-sa print detail")
     assert "enc-algorithm=aes-gcm enc-key-size=288" in detail and "seen-traffic=" not in detail
     assert run_ok(session, "/ip ipsec installed-sa print count-only where seen-traffic") == "1\n"
+    res = session.execute('/ip ipsec installed-sa print where enc-key~"^00"')  # keys are hidden values
+    assert res.rc == 1 and "enc-key is a hidden value" in res.stderr
     assert "gre" in run_ok(session, "/ip ipsec policy print").split()
     assert run_ok(session, "/ip ipsec policy print count-only where protocol=gre") == "1\n"

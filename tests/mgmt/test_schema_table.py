@@ -55,7 +55,7 @@ def valid(prop: Prop) -> tuple[str, str]:
     if isinstance(t, Time):
         return ("00:00:30", "30s") if t.hi <= 3600 else ("1w2d03:04:05", "1w2d3h4m5s")
     if isinstance(t, Address):
-        return "2001:db8::0001", "2001:db8::1"
+        return ("10.1.0.9", "10.1.0.9") if t.v4_only else ("2001:db8::0001", "2001:db8::1")
     if isinstance(t, Prefix):
         return "10.1.2.3/24", "10.1.2.0/24"
     if isinstance(t, ListOf):
@@ -63,7 +63,8 @@ def valid(prop: Prop) -> tuple[str, str]:
         if isinstance(item, Prefix):
             return "10.1.0.0/24,192.168.7.9", "10.1.0.0/24,192.168.7.9/32"
         if isinstance(item, Address):
-            return "10.1.0.1,2001:db8::1", "10.1.0.1,2001:db8::1"
+            both = "10.1.0.2,10.1.0.3" if item.v4_only else "10.1.0.1,2001:db8::1"
+            return both, both
         if isinstance(item, AddressRange):
             return "10.0.0.2-10.0.0.9,10.0.1.0/30", "10.0.0.2-10.0.0.9,10.0.1.0-10.0.1.3"
         return "a.example,b.example", "a.example,b.example"

@@ -288,7 +288,7 @@ PROFILE = Menu(
 
 MODE_CONFIG = Menu(
     "/ip ipsec mode-config", "list", (
-        Prop("address", Address(), None),
+        Prop("address", Address(v4_only=True), None),  # 7.22 tree: A.B.C.D (so split-include, static-dns)
         Prop("address-pool", Ref("/ip pool", ("none",)), None),
         Prop("address-prefix-length", Int(1, 32), None),  # manual: integer [1..32] (IPv4 mode-config)
         *_common(disabled=False),
@@ -299,9 +299,9 @@ MODE_CONFIG = Menu(
         # built-in request-only entry alone. README: where real routers and the manual differ.
         Prop("responder", B, YES),
         Prop("split-dns", ListOf(DNS_NAME), None),
-        Prop("split-include", ListOf(Prefix()), None),
+        Prop("split-include", ListOf(Prefix(v4_only=True)), None),
         Prop("src-address-list", Str(), None, implemented=False),
-        Prop("static-dns", ListOf(Address()), None),
+        Prop("static-dns", ListOf(Address(v4_only=True)), None),
         Prop("system-dns", B, None, implemented=False),  # manual: "Default: " (unset); "no" is exported
         Prop("use-responder-dns", Enum("exclusively", "no", "yes"), None),
         _ro("default", B, runtime=False),

@@ -275,24 +275,39 @@ def _parse_address(text: str) -> IPAddress:
 
 
 class Address(ValueType):
+    """An IPv4 or IPv6 address; ``v4_only`` where RouterOS takes ``A.B.C.D`` only (mode-config)."""
+
+    def __init__(self, v4_only: bool = False) -> None:
+        self.v4_only = v4_only
+
     def parse(self, text: str) -> IPAddress:
-        return _parse_address(text)
+        value = _parse_address(text)
+        if self.v4_only and value.version != 4:
+            raise ValueParseError(self.describe())
+        return value
 
     def describe(self) -> str:
-        return "IPv4 or IPv6 address"
+        return "IPv4 address" if self.v4_only else "IPv4 or IPv6 address"
 
 
 class Prefix(ValueType):
-    """IPv4/IPv6 prefix; a bare address means the host prefix; host bits are cleared as RouterOS does."""
+    """IPv4/IPv6 prefix; a bare address means the host prefix; host bits are cleared as RouterOS does.
+    ``v4_only`` where RouterOS takes ``A.B.C.D/M`` only (mode-config ``split-include``)."""
+
+    def __init__(self, v4_only: bool = False) -> None:
+        self.v4_only = v4_only
 
     def parse(self, text: str) -> IPNetwork:
         try:
-            return ipaddress.ip_network(text, strict=False)
+            value = ipaddress.ip_network(text, strict=False)
         except ValueError:
             raise ValueParseError(self.describe()) from None
+        if self.v4_only and value.version != 4:
+            raise ValueParseError(self.describe())
+        return value
 
     def describe(self) -> str:
-        return "IPv4 or IPv6 prefix (address/length)"
+        return "IPv4 prefix (address/length)" if self.v4_only else "IPv4 or IPv6 prefix (address/length)"
 
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
