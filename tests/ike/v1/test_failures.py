@@ -235,3 +235,16 @@ def test_an_error_notify_after_phase1_keeps_it() -> None:
     pair.r.send_notify(NotifyType.NO_PROPOSAL_CHOSEN, ProtocolId.ISAKMP, b"")
     pair.pump()
     assert pair.i.state == "established"  # an encrypted, authenticated error for phase 2 only
+
+
+def test_forged_quick_mode_messages_leave_nothing_behind() -> None:
+    pair = V1Pair(*configs())
+    pair.pump()
+    assert pair.r is not None and pair.r.keys is not None
+    r = pair.r
+    before = (len(r.exchanges), len(r.keys.exchange_ivs))
+    for mid in range(1, 50):
+        hdr = Header(r.cky_i, r.cky_r, 8, ExchangeType.QUICK, 1, mid)
+        body = bytes(range(64))
+        r.receive_datagram(hdr.encode(28 + len(body)) + body, (("198.51.100.2", 500), ("192.0.2.1", 500)), pair.now)
+    assert (len(r.exchanges), len(r.keys.exchange_ivs)) == before

@@ -197,18 +197,21 @@ class Ikev1Sa:
             self._informational(hdr, data)
             return
         exch: Exchange | None = None
+        new = False
         if mid == 0 and hdr.exchange == self.phase1.exchange_type and not self.phase1.done:
             exch = self.phase1
         elif hdr.exchange == ExchangeType.QUICK and mid and self.state == "established":
             exch = self.exchanges.get(mid)
             if exch is None and hdr.encrypted:
-                exch = self.exchanges[mid] = QuickMode(self, mid)
+                exch, new = QuickMode(self, mid), True  # kept only once its HASH(1) checked
         if exch is None:
             return
         body = data[HEADER_SIZE:]
         try:
             payloads = self._open(hdr, body)
         except (InvalidMessageError, WireError):
+            if new and self.keys is not None:
+                self.keys.forget(mid)  # a forged Message ID leaves nothing behind
             if exch is not self.phase1 or self.keys is None:
                 raise
             self._refuse(exch, V1ProtocolError(NotifyType.PAYLOAD_MALFORMED, "cannot decode the encrypted phase-1"
@@ -219,6 +222,8 @@ class Ikev1Sa:
         except V1ProtocolError as e:
             self._refuse(exch, e)
             return
+        if new and not exch.done:
+            self.exchanges[mid] = exch
         if hdr.encrypted and self.keys is not None:
             self.keys.advance(mid, body)
         self.last_rx = self.now
