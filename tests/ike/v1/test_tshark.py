@@ -73,3 +73,12 @@ def test_aggressive_mode_with_nat_dissected(tmp_path: Path) -> None:
     _check(text, pair)
     assert "Exchange type: Aggressive (4)" in text and "client.example" in text
     assert "UDP-Encapsulated-Tunnel" in text
+
+
+def test_base_mode_dissected(tmp_path: Path) -> None:
+    opts = Ikev1Options(exchange_mode=ExchangeMode.BASE)
+    pair = V1Pair(*configs(), opts, opts)
+    pair.pump()
+    text = _dissect(tmp_path, pair)
+    _check(text, pair)
+    assert text.count("Exchange type: Base (1)") == 4

@@ -1,6 +1,6 @@
 """IKEv1-only settings of a peer and profile, next to the version-neutral ``IkeConfig``.
 
-The daemon maps RouterOS rows into these: ``exchange-mode`` (main, aggressive), the profile's
+The daemon maps RouterOS rows into these: ``exchange-mode`` (main, aggressive, base), the profile's
 ``lifebytes``, ``proposal-check`` (obey, claim, strict, exact: the manual's lifetime rules for the
 responder), ``dpd-maximum-failures``, and which NAT-T vendor IDs we announce (RFC 3947 and the
 drafts by default; a peer stuck on draft-02 is served by announcing only that). ``IkeConfig`` of
@@ -23,6 +23,7 @@ from ..errors import IkeError
 class ExchangeMode(enum.Enum):
     MAIN = "main"
     AGGRESSIVE = "aggressive"
+    BASE = "base"
 
 
 class ProposalCheck(enum.Enum):

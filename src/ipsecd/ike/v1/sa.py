@@ -1,7 +1,7 @@
 """One IKEv1 ISAKMP SA as a sans-I/O object (DESIGN.md §3), satisfying ``ike.sa.IkeSaProtocol``.
 
-It owns the datagrams of all exchanges on one cookie pair (RFC 2408 §3.1): phase 1 (main or
-aggressive mode, Message ID 0), quick modes and informational exchanges (a Message ID each). It
+It owns the datagrams of all exchanges on one cookie pair (RFC 2408 §3.1): phase 1 (main,
+aggressive or base mode, Message ID 0), quick modes and informational exchanges (a Message ID each). It
 
 * checks the cookies, decrypts with the IV of the exchange (``crypt``), and commits the IV only
   after the exchange accepted the message;
@@ -45,6 +45,7 @@ from ..sa import Addr, Rng
 from ..v2.config import ChildConfig, IkeConfig
 from . import info
 from .aggressive import AggressiveMode
+from .base import BaseMode
 from .config import ExchangeMode, Ikev1Options, V1ProtocolError
 from .crypt import Phase1Keys
 from .dpd import Dpd
@@ -55,7 +56,11 @@ from .quick import QuickMode
 
 SpiAlloc = Callable[[IpsecProto], int]
 ZERO = bytes(8)
-REPLY_CACHE = 60.0  # seconds a reply stays ready for a retransmitted request
+REPLY_CACHE = 60.0
+_AUTH_ERRORS = (NotifyType.INVALID_HASH_INFORMATION, NotifyType.AUTHENTICATION_FAILED,
+                NotifyType.INVALID_ID_INFORMATION)
+_PHASE1: dict[ExchangeMode, type[Phase1]] = {
+    ExchangeMode.MAIN: MainMode, ExchangeMode.AGGRESSIVE: AggressiveMode, ExchangeMode.BASE: BaseMode}  # seconds a reply stays ready for a retransmitted request
 
 
 @dataclass(slots=True)
@@ -80,7 +85,7 @@ class Ikev1Sa:
         self.cky_i, self.cky_r = cky_i, cky_r
         self.state = "connecting"  # connecting | established | closed
         self.keys: Phase1Keys | None = None
-        self.phase1: Phase1 = (AggressiveMode if options.exchange_mode is ExchangeMode.AGGRESSIVE else MainMode)(self)
+        self.phase1: Phase1 = _PHASE1[options.exchange_mode](self)
         self.exchanges: dict[int, Exchange] = {}  # quick modes by Message ID
         self.children: dict[int, tuple[str, IpsecProto, int]] = {}  # inbound SPI -> (name, proto, outbound SPI)
         self.natt: bytes | None = None  # the NAT-T vendor ID both speak
@@ -118,10 +123,9 @@ class Ikev1Sa:
             hdr = Header.decode(data)
         except WireError:
             return None
-        if hdr.message_id != 0 or hdr.cookie_r != ZERO or hdr.exchange not in (ExchangeType.MAIN,
-                                                                                ExchangeType.AGGRESSIVE):
+        mode = next((m for m, kind in _PHASE1.items() if kind.exchange_type == hdr.exchange), None)
+        if hdr.message_id != 0 or hdr.cookie_r != ZERO or mode is None:
             return None
-        mode = ExchangeMode.MAIN if hdr.exchange == ExchangeType.MAIN else ExchangeMode.AGGRESSIVE
         if options.exchange_mode is not mode:
             return None  # the peer's exchange-mode is another one (RouterOS matches peers by it)
         return cls(config, options, initiator=False, rng=rng, spi_alloc=spi_alloc, now=now, addr=addr,
@@ -377,7 +381,7 @@ class Ikev1Sa:
             spi = self.cky_i + self.cky_r if phase1 else b""
             self.send_notify(e.notify, ProtocolId.ISAKMP, spi)
         if phase1:
-            if self.keys is not None:  # keys exist: the PSK or the identity did not fit
+            if self.keys is not None or e.notify in _AUTH_ERRORS:  # the PSK or the identity did not fit
                 self.emit(AuthenticationFailed(self.addr[1], e.detail))
             self.fail(NegotiationFailed(what, e.notify.name, e.detail, True))
         else:
