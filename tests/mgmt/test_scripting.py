@@ -410,3 +410,10 @@ def test_any_script_text_is_run_or_refused_in_one_line(text: str) -> None:
     assert res.rc in (0, 1)
     if res.rc:
         assert res.stderr.count("\n") == 1 and res.stderr.strip(), (text, res)
+
+
+def test_hex_escapes_are_utf8_bytes_as_routeros_exports_them(config: Config) -> None:
+    config.import_script('/ip ipsec peer add name=a comment="caf\\C3\\A9 \\E2\\82\\AC \\FF\\41 \\a"\n', "u.rsc")
+    assert config.snapshot().rows("/ip ipsec peer")[0].comment == "café € ÿA \a"
+    run_ok(Session(config), '/ip ipsec peer set a comment="na\\C3\\AFve"')  # a literal console line
+    assert config.snapshot().rows("/ip ipsec peer")[0].comment == "naïve"

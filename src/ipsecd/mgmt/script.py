@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 
 from .errors import ScriptSyntaxError
 from .schema import BASE_COMMANDS, DIRECTORIES, MENUS, children, resolve_path
+from .scripting import read_quoted
 
-_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "$": "$", "?": "?", "_": " ", "a": "\a",
-            "b": "\b", "f": "\f", "v": "\v"}
 _OPS = re.compile(r"!=|=|~|<|>")
 
 
@@ -212,29 +211,12 @@ def is_literal(text: str) -> bool:
 
 
 def _read_quoted(s: str, i: int) -> tuple[str, int]:
-    """Parse the quoted string starting at ``s[i] == '"'``; (text, index after the closing quote)."""
-    out: list[str] = []
-    i += 1
-    while i < len(s):
-        ch = s[i]
-        if ch == '"':
-            return "".join(out), i + 1
-        if ch == "\\":
-            if i + 1 >= len(s):
-                break
-            nxt = s[i + 1]
-            if nxt in _ESCAPES:
-                out.append(_ESCAPES[nxt])
-                i += 2
-                continue
-            if re.fullmatch(r"[0-9A-Fa-f]{2}", s[i + 1:i + 3]):
-                out.append(chr(int(s[i + 1:i + 3], 16)))
-                i += 3
-                continue
-            raise ScriptSyntaxError(f"bad escape \\{nxt} in quoted string")
-        out.append(ch)
-        i += 1
-    raise ScriptSyntaxError("unterminated quoted string")
+    """Parse the quoted string starting at ``s[i] == '"'``; (text, index after the closing quote).
+    The interpreter's reader, so both agree on escapes; literal lines have no ``$`` to interpolate."""
+    node, end = read_quoted(s, i, len(s))
+    if not all(isinstance(p, str) for p in node.parts):
+        raise ScriptSyntaxError("unexpected $ in a quoted string")
+    return "".join(p for p in node.parts if isinstance(p, str)), end
 
 
 def _bracket_end(s: str, i: int) -> int:

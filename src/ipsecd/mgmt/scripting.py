@@ -258,6 +258,20 @@ def _string_end(text: str, i: int, end: int) -> int:
     raise ScriptSyntaxError("unterminated quoted string")
 
 
+def _hex_run(text: str, i: int, end: int) -> tuple[str, int]:
+    """A run of ``\\HH`` escapes from ``text[i]``: RouterOS writes each byte of a UTF-8 character so
+    (``caf\\C3\\A9``); decoded as UTF-8, byte by byte where it is not."""
+    raw = bytearray()
+    while i + 2 < end and text[i] == "\\" and text[i + 1] not in _ESCAPES \
+            and re.fullmatch(r"[0-9A-Fa-f]{2}", text[i + 1:i + 3]):
+        raw.append(int(text[i + 1:i + 3], 16))
+        i += 3
+    try:
+        return raw.decode("utf-8"), i
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), i
+
+
 def read_quoted(text: str, i: int, end: int) -> tuple[Quoted, int]:
     """The string starting at ``text[i] == '"'``; (node, index after the closing quote)."""
     parts: list[str | Node] = []
@@ -275,8 +289,8 @@ def read_quoted(text: str, i: int, end: int) -> tuple[Quoted, int]:
                 buf.append(_ESCAPES[nxt])
                 i += 2
             elif re.fullmatch(r"[0-9A-Fa-f]{2}", text[i + 1:i + 3]):
-                buf.append(chr(int(text[i + 1:i + 3], 16)))
-                i += 3
+                decoded, i = _hex_run(text, i, end)
+                buf.append(decoded)
             else:
                 raise ScriptSyntaxError(f"bad escape \\{nxt} in quoted string")
             continue
