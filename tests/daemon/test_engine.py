@@ -313,3 +313,31 @@ def test_ike_rekey_collision_leftover_sa_is_routed_by_the_daemon() -> None:
             await b.daemon.stop()
 
     asyncio.run(main())
+
+
+def test_ikev1_is_dropped_and_logged_once_per_source_not_as_unknown_spis(caplog: Any) -> None:
+    """Until IKEv1 has a factory, its messages are counted and reported as such, once per source
+    (the old Engine parsed them as IKEv2 and logged "unknown SPIs")."""
+    from ipsecd.daemon.demo import GATEWAYS, Gateway, free_ports
+
+    async def main() -> None:
+        ike, natt = free_ports()
+        b = Gateway("B", ike, natt)
+        await b.start()
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.3", 0))
+            for exchange in (2, 2, 4, 5):  # main mode (retransmitted), aggressive, informational
+                s.sendto(struct.pack("!8s8sBBBBII", b"V" * 8, bytes(8), 1, 0x10, exchange, 0, 0, 28),
+                         (GATEWAYS["B"][0], ike))
+            await asyncio.sleep(0.2)
+            s.close()
+            assert b.daemon.engine.router.counters["unsupported-version"] == 4
+            assert b.daemon.engine.sas() == []
+        finally:
+            await b.daemon.stop()
+
+    with caplog.at_level(logging.WARNING, logger="ipsecd"):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records if "127.0.0.3" in r.getMessage()]
+    assert len(lines) == 1 and "unsupported-version" in lines[0] and "unknown SPI" not in lines[0]

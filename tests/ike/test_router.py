@@ -3,9 +3,11 @@ half-open limit under COOKIE pressure, cheap stateless COOKIE answers."""
 
 from __future__ import annotations
 
+import hmac
 import struct
 from typing import Any
 
+from ipsecd.ike import router as router_module
 from ipsecd.ike.events import MessageDropped
 from ipsecd.ike.router import Router
 from ipsecd.ike.v2.sa import IkeSa, ikev2_router
@@ -139,8 +141,12 @@ def test_one_address_returning_cookies_cannot_hold_every_half_open_slot() -> Non
     assert m.half_open_by_address == {"203.0.113.66": 3, I_ADDR[0]: 1}
 
 
-def test_cookie_answer_matches_the_full_codec_and_checks_like_it() -> None:
-    """The cheap answer (no payload body decoded) is a well-formed COOKIE response."""
+def test_cookie_answer_matches_the_full_codec_and_checks_like_it(monkeypatch: Any) -> None:
+    """The cheap answer (no payload body decoded) is a well-formed COOKIE response; the returned
+    cookie is compared in constant time."""
+    compared: list[int] = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(router_module.hmac, "compare_digest", lambda a, b: compared.append(len(a)) or real(a, b))
     m = _router(cookie_threshold=0)
     first = _init_request(b"c")
     assert m.receive_datagram(first, ADDR, 0.0) is None
@@ -150,4 +156,4 @@ def test_cookie_answer_matches_the_full_codec_and_checks_like_it() -> None:
     assert addr == ADDR and msg.header.is_response and msg.header.spi_i == first[:8] and cookie is not None
     assert len(msg.payloads) == 1 and msg.header.message_id == 0 and len(cookie.data) == 17
     assert isinstance(m.receive_datagram(_with_cookie(first, cookie.data), ADDR, 1.0), IkeSa)
-    assert m.counters["cookies-sent"] == 1
+    assert m.counters["cookies-sent"] == 1 and compared == [17]

@@ -39,6 +39,7 @@ established SA costs it two table entries (its SPI and its first message).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import socket
 import struct
 
@@ -69,7 +70,8 @@ def _packed(host: str) -> bytes:
 
 class CookieJar:
     """Stateless COOKIE issue and check (RFC 7296 §2.6): COOKIE = version | SHA-256(Ni | IPi | SPIi |
-    secret)[:16]. The secret rotates every ``period``; the previous one stays valid one period more."""
+    secret)[:16], compared in constant time. The secret rotates every ``period``; the previous one
+    stays valid one period more."""
 
     __slots__ = ("_previous", "_rng", "_rotated", "_secret", "_version", "period")
 
@@ -108,7 +110,7 @@ class CookieJar:
             if ntype == _COOKIE and spi_size == 0:
                 got = data[a + 4:b]
                 secret = self._secret if got[0] == self._version else self._previous
-                if got == self._cookie(got[0], secret, nonce, ip, spi_i):
+                if hmac.compare_digest(got, self._cookie(got[0], secret, nonce, ip, spi_i)):
                     return None
         cookie = self._cookie(self._version, self._secret, nonce, ip, spi_i)
         length = HEADER_SIZE + 8 + len(cookie)
