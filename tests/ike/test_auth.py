@@ -167,3 +167,34 @@ def test_outside_verdict_refusal_fails_the_ike_auth(peer_pair: Callable[..., Pai
     p.pump()
     assert "account locked" in p.events("r", AuthenticationFailed)[0].detail
     assert p.events("i", AuthenticationFailed) and p.i.state == "closed"
+
+
+class CertRecorder(PskAuthenticator):
+    """Records the peer's certificates an authenticator is given (what pubkey.py verifies)."""
+
+    seen: ClassVar[list[tuple[bytes, ...]]] = []
+
+    def verify(self, method: AuthMethod, data: bytes, octets: bytes, ctx: AuthContext) -> str | None:
+        CertRecorder.seen.append(ctx.peer_certificates)
+        return super().verify(method, data, octets, ctx)
+
+
+register_authenticator("test-cert-recorder", CertRecorder)
+
+
+def test_the_peers_cert_payloads_reach_the_authenticator(peer_pair: Callable[..., Pair], monkeypatch: Any) -> None:
+    from ipsecd.ike.v2.tasks.ike_auth import IkeAuth
+
+    original = IkeAuth.build_i
+
+    def with_cert(self: IkeAuth, out: list[Any]) -> None:
+        original(self, out)
+        out.insert(1, RawPayload(int(PayloadType.CERT), b"\x04fake-der", False))
+
+    monkeypatch.setattr(IkeAuth, "build_i", with_cert)
+    CertRecorder.seen.clear()
+    p = peer_pair()
+    p.rcfg = replace(p.rcfg, auth_method="test-cert-recorder")
+    p.__post_init__()
+    p.pump()
+    assert CertRecorder.seen == [(b"\x04fake-der",)] and p.events("r", IkeSaEstablished)

@@ -88,7 +88,8 @@ NO_CREDENTIALS = StaticCredentials()
 @dataclass(frozen=True, slots=True)
 class AuthContext:
     """Who authenticates to whom, besides the octets: identities, the PRF, the peer's certificates
-    (CERT payloads, for signatures) and SK_p of the side concerned (EAP without an MSK, §2.16)."""
+    (its CERT payload bodies as received: encoding octet, then the data, RFC 7296 §3.6; for
+    signatures) and SK_p of the side concerned (EAP without an MSK and NULL, §2.16, RFC 7619)."""
 
     local_id: str
     remote_id: str

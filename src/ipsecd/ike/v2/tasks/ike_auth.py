@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ipsecd.crypto import auth
-from ipsecd.wire.enums import ExchangeType, NotifyType
+from ipsecd.wire.enums import ExchangeType, NotifyType, PayloadType
 from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
 from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 
 class IkeAuth(Task):
-    __slots__ = ("authenticator", "initial_contact", "my_id", "peer_shown")
+    __slots__ = ("authenticator", "initial_contact", "my_id", "peer_certs", "peer_shown")
 
     def __init__(self, sa: IkeSa) -> None:
         super().__init__(sa)
@@ -44,6 +44,7 @@ class IkeAuth(Task):
         self.my_id = IdPayload(id_type, data, initiator=sa.is_initiator)
         self.initial_contact = False
         self.peer_shown = ""
+        self.peer_certs: tuple[bytes, ...] = ()  # the peer's CERT payload bodies, for signatures
         self.authenticator: Authenticator = authenticator_for(sa.config.auth_method, sa.config.credentials)
 
     def _context(self, id_payload: IdPayload, initiator_side: bool) -> tuple[bytes, AuthContext]:
@@ -65,6 +66,7 @@ class IkeAuth(Task):
             sa.addr[1],
             sa.algs.prf,
             sa.keys.sk_pi if initiator_side else sa.keys.sk_pr,
+            self.peer_certs,
         )
         return octets, ctx
 
@@ -165,6 +167,7 @@ class IkeAuth(Task):
             sa.fail(ExchangeType.IKE_AUTH, fatal.type.name, "the peer refused IKE_AUTH")
             return
         ids = [p for p in msg.all(IdPayload) if not p.initiator]
+        self.peer_certs = _certificates(msg)
         reason = self._verify(ids[0] if ids else None, msg.get(AuthPayload))
         if reason is not None:
             sa.emit(AuthenticationFailed(sa.addr[1], reason))
@@ -176,6 +179,7 @@ class IkeAuth(Task):
 
     def process_r(self, msg: Message) -> None:
         ids = [p for p in msg.all(IdPayload) if p.initiator]
+        self.peer_certs = _certificates(msg)
         self.initial_contact = msg.notify(NotifyType.INITIAL_CONTACT) is not None
         reason = self._verify(ids[0] if ids else None, msg.get(AuthPayload))
         if reason is not None:
@@ -185,6 +189,11 @@ class IkeAuth(Task):
         out.insert(0, self.my_id)
         out.insert(1, self._auth_payload())
         self._established()
+
+
+def _certificates(msg: Message) -> tuple[bytes, ...]:
+    """The CERT payloads' bodies (encoding octet, then the data; RFC 7296 §3.6) in their order."""
+    return tuple(p.encode_body() for p in msg.payloads if p.ptype() == PayloadType.CERT)
 
 
 # Error notifies about the first CHILD_SA: the IKE SA itself stands (RFC 7296 §1.2).
