@@ -43,3 +43,8 @@ def test_non_ike_keys_are_refused() -> None:
     )
     with pytest.raises(formats.FormatError, match="cannot authenticate IKE"):
         formats.load(pem)
+
+
+def test_a_nul_in_the_passphrase_is_refused_not_a_crash() -> None:
+    with pytest.raises(formats.FormatError, match="NUL"):
+        formats.load((VECTORS / "gw-ecdsa.p12").read_bytes(), "a\x00b")

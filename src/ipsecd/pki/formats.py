@@ -41,6 +41,8 @@ class Loaded:
 
 def load(data: bytes, passphrase: str = "") -> Loaded:
     """Everything in a PEM, DER or PKCS#12 file; FormatError when there is nothing."""
+    if "\x00" in passphrase:  # cryptography 50 panics (not ValueError) on a NUL in a PKCS#12 password
+        raise FormatError("a passphrase cannot contain a NUL character")
     secret = passphrase.encode() or None
     out = Loaded()
     blocks = [(m.group(1), m.group(0)) for m in _PEM_BLOCK.finditer(data)]
