@@ -52,7 +52,7 @@ def test_runtime_views_and_commands(caplog: pytest.LogCaptureFixture) -> None:
             a.glue.on_dataplane_events()
             # the data plane repeats an unanswered Acquire (every 30 s): while the CHILD_SA is still
             # being negotiated, that must not start a second one
-            pid = next(p for p, spec in a.glue.policies.items() if spec.peer == "gw-B")
+            pid = next(p for p, spec in a.glue.spd.installed.items() if spec.peer == "gw-B")
             a.glue._acquire(pid)
             await _until("a new CHILD_SA", lambda: bool(a.children()) and bool(b.children()), 5)
             await asyncio.sleep(0.3)
@@ -79,13 +79,13 @@ def test_runtime_views_and_commands(caplog: pytest.LogCaptureFixture) -> None:
             await _until("A to re-initiate", lambda: bool(b.children()) and bool(a.children()), 10)
             # the glue's indexes follow its SAs (per-event look-ups do not scan every tunnel)
             (sa_a,) = a.glue.tracked
-            assert list(a.glue._of_peer) == ["gw-B"] and list(a.glue._of_peer["gw-B"]) == [sa_a]
-            assert set(a.glue._of_child) == {c.inbound.spi for c in a.children()}
+            assert list(a.glue.index.of_peer) == ["gw-B"] and list(a.glue.index.of_peer["gw-B"]) == [sa_a]
+            assert set(a.glue.index.of_child) == {c.inbound.spi for c in a.children()}
         finally:
             for gw in (a, b):
                 await gw.daemon.stop()
         for gw in (a, b):
-            assert gw.glue.tracked == {} and gw.glue._of_peer == {} and gw.glue._of_child == {}
+            assert gw.glue.tracked == {} and gw.glue.index.of_peer == {} and gw.glue.index.of_child == {}
 
     asyncio.run(main())
 
@@ -172,10 +172,10 @@ def test_nat_keepalives_while_behind_a_nat() -> None:
             (sa,) = a.glue.tracked
             # the demo's forced encapsulation (a faked NAT-D) already put A's SA behind a NAT, its
             # keepalive timer pending at the default 20 s: start again from none, at 0.1 s
-            assert sa in a.glue._behind_nat
-            a.glue._behind_nat.clear()
+            assert sa in a.glue.keepalives.behind_nat
+            a.glue.keepalives.behind_nat.clear()
             a.daemon.timers.cancel(("natt-keepalive",))
-            a.glue.natt_keepalive = 0.1
+            a.glue.keepalives.interval = 0.1
             before = b.daemon.transport.counters["keepalives"]
             established = IkeSaEstablished(sa.spi_i, sa.spi_r, True, *sa.addr, "a", "b", "aes-128-cbc", "sha256",
                                            "sha256", "ecp256", nat_local=True, nat_remote=False, lifetime=3600.0)

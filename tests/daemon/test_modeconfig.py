@@ -57,7 +57,7 @@ def test_request_only_client_uses_its_virtual_ip() -> None:
             (peer,) = json.loads(a.execute("/ip ipsec active-peers print", True).stdout)
             vip = peer["dynamic-address"]
             assert ipaddress.ip_address(vip) in POOL
-            (spec,) = a.glue.policies.values()  # the configured policy, narrowed to the virtual IP
+            (spec,) = a.glue.spd.installed.values()  # the configured policy, narrowed to the virtual IP
             assert str(spec.selector.src) == f"{vip}/32" and str(spec.selector.dst) == B_LAN
             (child,) = a.children()
             assert child.outbound.selector == spec.selector
@@ -74,11 +74,11 @@ def test_request_only_client_uses_its_virtual_ip() -> None:
             assert b.execute("/ip ipsec active-peers kill-connections", False).rc == 0
             await _until("A to lose the IKE SA", lambda: not a.glue.tracked, 5)
             assert not [r for r in json.loads(b.execute("/ip ipsec policy print", True).stdout) if r.get("dynamic") == "yes"]
-            (spec,) = a.glue.policies.values()
-            assert str(spec.selector.src) == "0.0.0.0/0" and a.glue.narrowed == {}
+            (spec,) = a.glue.spd.installed.values()
+            assert str(spec.selector.src) == "0.0.0.0/0" and a.glue.spd.narrowed == {}
             # A is not passive: it comes back by itself and gets a virtual IP again
             await _until("A to re-initiate", lambda: bool(a.children()) and bool(b.children()), 10)
-            (spec,) = a.glue.policies.values()
+            (spec,) = a.glue.spd.installed.values()
             assert spec.selector.src.prefixlen == 32 and spec.selector.src.network_address in POOL
         finally:
             for gw in (a, b):
@@ -104,7 +104,7 @@ def test_a_restarted_client_keeps_its_lease() -> None:
             await _until("the old IKE SA dropped", lambda: len(b.glue.tracked) == 1 and bool(again.children()), 10)
             (peer,) = json.loads(again.execute("/ip ipsec active-peers print", True).stdout)
             assert peer["dynamic-address"] == vip
-            assert {str(a) for a in b.glue.pools["rw-pool"].leases().values()} == {vip}
+            assert {str(a) for a in b.glue.leases.pools["rw-pool"].leases().values()} == {vip}
             assert await again.ping(GATEWAYS["B"][1], count=2, src=vip) == (2, 2)
         finally:
             for gw in (again, b):

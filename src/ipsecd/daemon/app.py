@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -26,6 +25,8 @@ from ipsecd.ike.sa import IkeSaProtocol
 
 from .control import ControlError, ControlServer, Reply
 from .engine import Engine
+from .glue import GlueError, build
+from .logs import configure_logging
 from .timers import Timers
 from .transport import Addr, Datagram, SocketHook, Transport, TransportError
 
@@ -180,31 +181,6 @@ class Daemon:
         return 0
 
 
-class _Formatter(logging.Formatter):
-    """The daemon's log line; its time text (whole seconds) is made once per second, not per record."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
-        self._second = -1
-        self._text = ""
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
-        if second != self._second:
-            self._second, self._text = second, time.strftime(datefmt or "%H:%M:%S", self.converter(second))
-        return self._text
-
-
-def configure_logging(level: str) -> None:
-    # What the format never shows is not collected for every record (a few records per IKE SA set
-    # up): thread/process names, and the caller's file and line (the logging HOWTO's _srcfile switch).
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
-    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
-
-
 def _api_servers(glue: Any, args: argparse.Namespace) -> Service:
     """The ``/ip service`` listeners over the glue's configuration and runtime views (issue 14)."""
     from .api.backend import Backend
@@ -220,8 +196,6 @@ def _api_servers(glue: Any, args: argparse.Namespace) -> Service:
 def run_daemon(args: argparse.Namespace) -> int:
     """Entry of ``ipsecd run``: build configuration, data plane and glue, serve until signalled."""
     configure_logging(args.log_level)
-    from .glue import GlueError, build
-
     try:
         glue, execute, own_natt, locals_ = build(args)
     except GlueError as exc:

@@ -18,8 +18,9 @@ import socket
 import sys
 from typing import Any
 
-from .app import Daemon, configure_logging
+from .app import Daemon
 from .glue import Glue, GlueError, make_dataplane
+from .logs import configure_logging
 from .plan import build_plan
 from .traffic import MemoryWire, echo, parse_echo
 

@@ -1,143 +1,100 @@
 """The glue: configuration plan → IKE SAs → data plane, and back into the runtime views.
 
-* Start and live changes (:meth:`Glue.apply`): static policies go into the data plane's SPD;
-  non-passive peers with one address are initiated (RouterOS brings phase 1 and 2 up by itself);
-  removed or changed peers are torn down with a DELETE (RFC 7296 §1.4.1) before the new version starts.
-* Responders (:meth:`Glue.new_responder`): an IKE_SA_INIT is matched to a peer by source address,
-  most specific prefix first (:mod:`.peersel`); no match is logged once per address, nothing is kept.
-* Events (:meth:`Glue.on_event`): CHILD_SAs are installed/removed in the data plane exactly as the
-  IKE SA reports them; failures are logged verbatim (the IKE core writes them for operators).
-* Mode-config initiator (``mode-config=request-only``, RFC 7296 §2.19): the virtual IP the responder
-  gives is added to the TUN device (a data plane with ``add_address``) and becomes the local side of
-  the peer's policies — the responder narrowed TSi to it (§2.9), so the outbound policy is narrowed
-  to exactly the negotiated selector and matches traffic sourced from the virtual IP, nothing else.
-  When the IKE SA goes, the address is removed and the configured policies are restored.
-* Dead peers and lost IKE SAs of non-passive peers are re-initiated after a short back-off.
-* Data-plane events: a soft expiry rekeys the CHILD_SA, an acquire brings the policy's peer up.
+The concerns live in their own modules; this one wires them and routes events:
+
+* :mod:`.peers` — the IKE SAs by peer and CHILD_SA, DNS-named peers resolved off the loop;
+* :mod:`.sas` — configured, narrowed and generated policies in the SPD;
+* :mod:`.leases` — mode-config leases we give and virtual IPs we are given (RFC 7296 §2.19);
+* :mod:`.natt` — NAT-keepalives and IKE from the data plane's NAT-T socket;
+* :mod:`.logs` — IKE events as operator lines, peer strings escaped, floods limited by reason.
+
+Here: start and live changes (:meth:`Glue.apply`: removed or changed peers are torn down with a
+DELETE, RFC 7296 §1.4.1, before the new version starts; non-passive peers with one address are
+initiated, as RouterOS brings phase 1 and 2 up by itself); responders (:meth:`Glue.new_responder`: an
+IKE_SA_INIT is matched to a peer by source address, most specific prefix first, :mod:`.peersel`);
+IKE events (:meth:`Glue.on_event`); data-plane events (a soft expiry rekeys the CHILD_SA, a hard
+expiry deletes it, an acquire brings the policy's peer up, ESP counters tell DPD the peer is alive);
+dead peers and lost IKE SAs of non-passive peers are re-initiated after a short back-off.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import os
-import socket
 import time
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 from ipsecd.dataplane.base import DataPlane
 from ipsecd.ike import events as ev
 from ipsecd.ike.errors import ConfigError as IkeConfigError
 from ipsecd.ike.router import COOKIE_THRESHOLD
 from ipsecd.ike.sa import Addr
-from ipsecd.ike.v2.config import ModeConfigLease, validate
+from ipsecd.ike.v2.config import validate
 from ipsecd.ike.v2.sa import IkeSa
-from ipsecd.policy.errors import PoolError
-from ipsecd.policy.events import Acquire, EndpointChanged, SadEvent, SoftExpire
-from ipsecd.policy.pools import AddressPool, parse_ranges
-from ipsecd.policy.types import Action, Direction, IpsecProto, Level, PolicySpec, Selector
+from ipsecd.policy.events import Acquire, EndpointChanged, HardExpire, SadEvent, SoftExpire
+from ipsecd.policy.types import Direction, Level
+from ipsecd.util.bounded import BoundedCache
+from ipsecd.util.text import escape
 
+from . import logs
 from .control import Reply
+from .leases import Leases, VirtualIps
+from .natt import DataplaneIke, Keepalives
+from .peers import IPAddress, Lookup, PeerIndex, Resolver, Tracked, getaddrinfo_lookup, route_source
 from .peersel import select_peer
 from .plan import PeerPlan, Plan, PlanError, build_plan
-from .runtime import DYNAMIC_PREFIX, ChildRecord, PeerRecord, Runtime
-
-if TYPE_CHECKING:
-    from .app import Daemon
+from .runtime import ChildRecord, Runtime
+from .sas import Policies
+from .services import Services
 
 log = logging.getLogger("ipsecd")
 
-REINITIATE_DELAY = 2.0
-#: Seconds between NAT-keepalives while we are behind a NAT (RFC 3948 §4 suggests 20; strongSwan's default).
-NATT_KEEPALIVE = 20.0
-TEMPLATE = "template:"  # plan's policy_id prefix of CHILD_SAs that generate-policy admits
+REINITIATE_DELAY = 2.0  # seconds before a lost non-passive peer is tried again
 SELECTION_CACHE = 4096  # (remote, local) addresses whose peer selection is remembered until the plan changes
-DYNAMIC_ORDER = 1_000_000  # dynamic policies come after every configured one  # seconds before a lost non-passive peer is tried again
+LIVENESS_SWEEP = 2.0  # seconds before a DPD check that the data plane's counters are read
 
 
 class GlueError(Exception):
     """The daemon cannot start with this configuration or data plane (one line)."""
 
 
-@dataclass(slots=True)
-class _Lease:
-    """A mode-config lease's holder. Its key in the pool is the remote identity, or
-    "<identity> from <address>" when another client with that identity holds the identity's lease."""
-
-    address: str  # the client's (outer) address
-    refs: int = 0  # IKE SAs holding it: a reconnecting client's new SA shares its old one's
-
-
-@dataclass(slots=True, kw_only=True)
-class Tracked(PeerRecord):
-    """What the glue keeps per IKE SA: its runtime record (one object per SA, not two) plus the SA,
-    its peer's plan and what to undo (tuples: almost every SA has neither leases nor virtual IPs)."""
-
-    sa: IkeSa
-    plan: PeerPlan
-    started: float  # daemon clock when its first message went or came
-    leases: tuple[tuple[str, str], ...] = ()  # (pool, lease key) to release
-    virtual_ips: tuple[str, ...] = ()  # mode-config initiator: addresses we installed
-
-    @property
-    def record(self) -> PeerRecord:
-        return self
-
-
-def route_source(remote: str) -> str:
-    """The local address the kernel would use toward ``remote`` (no packet is sent)."""
-    family = socket.AF_INET6 if ":" in remote else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect((remote, 9))
-            return str(s.getsockname()[0])
-        except OSError:
-            return "0.0.0.0" if family == socket.AF_INET else "::"
-
-
 class Glue:
     def __init__(self, plan: Plan, dataplane: DataPlane, *, force_encap: bool = True,
-                 rng: Callable[[int], bytes] = os.urandom) -> None:
+                 rng: Callable[[int], bytes] = os.urandom, lookup: Lookup = getaddrinfo_lookup) -> None:
+        self.configured = plan  # as configured; ``plan`` has the DNS-named peers' addresses filled in
         self.plan = plan
         self.dataplane = dataplane
         self.force_encap = force_encap
         self.rng = rng
-        self.tracked: dict[IkeSa, Tracked] = {}
-        # indexes of ``tracked``, so per-event work does not grow with the number of tunnels:
-        self._of_peer: dict[str, dict[IkeSa, Tracked]] = {}  # peer name -> its IKE SAs
-        self._of_child: dict[int, Tracked] = {}  # a CHILD_SA's inbound SPI -> its IKE SA's record
-        self._behind_nat: dict[IkeSa, Tracked] = {}  # IKE SAs whose NAT-D showed a NAT in front of us
-        self.natt_keepalive = NATT_KEEPALIVE
-        self.policies: dict[str, PolicySpec] = {}
-        self.daemon: Daemon | None = None
+        self.lookup = lookup
+        self.index = PeerIndex()
+        self.tracked = self.index.tracked
+        self.spd = Policies(dataplane)
+        self.leases = Leases()
+        self.virtual_ips = VirtualIps(dataplane, self.spd)
+        self.notes = logs.Notes()
+        self.limiter = logs.ReasonLimiter()
+        self._selected: BoundedCache[tuple[str, str], PeerPlan | None] = BoundedCache(SELECTION_CACHE)
+        self.services: Services | None = None
         self.runtime: Runtime | None = None
         self.stopping = False
-        self._noted: set[str] = set()
-        self._sources: dict[str, str] = {}
-        self._selected: dict[tuple[str, str], PeerPlan | None] = {}  # (remote, local) -> peer of this plan
-        self.pools: dict[str, AddressPool] = {}
-        self._leased: dict[tuple[str, str], _Lease] = {}  # (pool, lease key) -> who holds it
-        self.dynamic: dict[int, str] = {}  # inbound SPI -> its generated policy id
-        self.narrowed: dict[str, tuple[int, Selector]] = {}  # policy id -> (IKE SA id, virtual-IP selector)
 
     # -- wiring --------------------------------------------------------------------------------
 
-    def attach(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self.runtime = Runtime(self.dataplane, daemon.now, self.kill_connections, self.flush)
-
-    def note_once(self, key: str, msg: str, *args: object, level: int = logging.WARNING) -> None:
-        if key not in self._noted:
-            self._noted.add(key)
-            log.log(level, msg, *args)
+    def attach(self, services: Services) -> None:
+        self.services = services
+        self.runtime = Runtime(self.dataplane, services.now, self.kill_connections, self.flush)
+        self.keepalives = Keepalives(services)
+        self.dp_ike = DataplaneIke(services, self.dataplane, route_source)
+        self.resolver = Resolver(services, self._resolved, self.lookup)
 
     @property
-    def _d(self) -> Daemon:
-        assert self.daemon is not None, "glue used before attach()"
-        return self.daemon
+    def _d(self) -> Services:
+        assert self.services is not None, "glue used before attach()"
+        return self.services
 
     @property
     def _rt(self) -> Runtime:
@@ -147,60 +104,49 @@ class Glue:
     # -- configuration -------------------------------------------------------------------------
 
     def _limits(self, plan: Plan) -> None:
-        self._d.engine.router.cookie_threshold = COOKIE_THRESHOLD if plan.cookie_threshold is None else plan.cookie_threshold
+        threshold = plan.cookie_threshold
+        self._d.engine.router.cookie_threshold = COOKIE_THRESHOLD if threshold is None else threshold
 
     def start(self) -> None:
-        self._attach_dataplane_ike()
-        self._limits(self.plan)
-        for line in self.plan.skipped:
-            self.note_once(line, "%s", line)
-        self._install_policies(self.plan)
-        for peer in self.plan.peers:
-            self._maybe_initiate(peer)
+        self.dp_ike.attach(self.on_dataplane_events)
+        self.apply(self.configured, first=True)
 
-    def apply(self, plan: Plan) -> None:
+    def apply(self, plan: Plan, *, first: bool = False) -> None:
         """A committed configuration change: tear down what changed or went, start what is new."""
-        old = {p.endpoint.name: p for p in self.plan.peers}
+        self.configured = plan
+        plan = self._with_addresses(plan)
+        old = {} if first else {p.endpoint.name: p for p in self.plan.peers}
         new = {p.endpoint.name: p for p in plan.peers}
         for line in plan.skipped:
-            self.note_once(line, "%s", line)
+            self.notes.once(line, "%s", line)
         for name, peer in old.items():
             if new.get(name) != peer:
-                for t in list(self._of_peer.get(name, {}).values()):
+                for t in self.index.of(name):
                     log.info("peer %s: %s, deleting its IKE SA", name, "removed" if name not in new else "changed")
                     self._delete(t)
         self.plan = plan
         self._selected.clear()
         self._limits(plan)
-        self._install_policies(plan)
+        self.spd.install(plan)
+        self.resolver.follow({p.endpoint.hostname for p in plan.peers if p.endpoint.hostname})
         for name, peer in new.items():
             if old.get(name) != peer:
                 self._maybe_initiate(peer)
 
-    def _install_policies(self, plan: Plan) -> None:
-        wanted: dict[str, PolicySpec] = {}
-        order = 0
-        for peer in plan.peers:
-            host = peer.endpoint.host
-            for child in peer.children:
-                assert child.policy_id is not None
-                if child.policy_id.startswith(TEMPLATE):
-                    continue  # generate-policy: a dynamic policy per SA, not a static one
-                local = peer.endpoint.local_address
-                narrowed = self.narrowed.get(child.policy_id)
-                wanted[child.policy_id] = PolicySpec(
-                    policy_id=child.policy_id, order=order, selector=narrowed[1] if narrowed else child.selector,
-                    action=Action.ENCRYPT,
-                    level=child.level, proto=IpsecProto.ESP, tunnel=child.mode.value == "tunnel",
-                    sa_src=local, sa_dst=host, peer=peer.endpoint.name)
-                order += 1
-        for pid in [p for p in self.policies if p not in wanted or self.policies[p] != wanted[p]]:
-            self.dataplane.del_policy(pid)
-            del self.policies[pid]
-        for pid, spec in wanted.items():
-            if pid not in self.policies:
-                self.dataplane.add_policy(spec)
-                self.policies[pid] = spec
+    def _with_addresses(self, plan: Plan) -> Plan:
+        """The plan with each DNS-named peer's current address as its ``address``."""
+        if not any(p.endpoint.hostname for p in plan.peers):
+            return plan
+        known = self.resolver.addresses
+        peers = tuple(
+            replace(p, endpoint=replace(p.endpoint, address=ipaddress.ip_network(known[p.endpoint.hostname])))
+            if p.endpoint.hostname in known else p for p in plan.peers)
+        return replace(plan, peers=peers)
+
+    def _resolved(self, name: str, address: IPAddress | None) -> None:
+        """A DNS-named peer has a (new) address: its IKE SA to the old one goes, a new one starts."""
+        if not self.stopping:
+            self.apply(self.configured)
 
     def follow(self, config: Any) -> Callable[[str, bool], Reply]:
         """Apply every committed change of ``config`` (mgmt ``Config``) live; returns the control
@@ -223,192 +169,134 @@ class Glue:
 
         return execute
 
-    # -- initiating ----------------------------------------------------------------------------
+    # -- initiating and responding ------------------------------------------------------------------
 
     def _maybe_initiate(self, peer: PeerPlan) -> None:
-        if self.stopping or peer.endpoint.passive:
+        if self.stopping or peer.endpoint.passive or self.index.of_peer.get(peer.endpoint.name):
             return
-        host = peer.endpoint.host
+        name, host = peer.endpoint.name, peer.endpoint.host
         if host is None:
-            self.note_once(f"noinit:{peer.endpoint.name}",
-                           "peer %s: address is not a single host, waiting for the peer to initiate",
-                           peer.endpoint.name, level=logging.INFO)
-            return
-        if self._of_peer.get(peer.endpoint.name):
+            if peer.endpoint.hostname is None:  # a DNS name starts when it resolves
+                self.notes.once(f"noinit:{name}", "peer %s: address is not a single host, waiting for the "
+                                "peer to initiate", name, level=logging.INFO)
             return
         d = self._d
         remote = (host.compressed, peer.endpoint.port)
-        local_host = peer.endpoint.local_address.compressed if peer.endpoint.local_address else route_source(remote[0])
+        local = peer.endpoint.local_address
+        local_host = local.compressed if local else route_source(remote[0])
         config = peer.ike_config((local_host, d.transport.ike_port), remote, natt_port=d.transport.natt_port,
                                  force_encap=self.force_encap)
         try:
             validate(config)
         except IkeConfigError as exc:
-            self.note_once(f"invalid:{peer.endpoint.name}", "peer %s: not started: %s", peer.endpoint.name, exc)
+            self.notes.once(f"invalid:{name}", "peer %s: not started: %s", name, exc)
             return
         sa = IkeSa.initiator(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now())
         self._track(sa, peer, "initiator")
-        log.info("peer %s: initiating IKEv2 to %s:%d from %s", peer.endpoint.name, remote[0], remote[1], local_host)
+        log.info("peer %s: initiating IKEv2 to %s:%d from %s", name, remote[0], remote[1], local_host)
         d.engine.add(sa)
 
     def _track(self, sa: IkeSa, peer: PeerPlan, side: str) -> None:
         local, remote = sa.addr
-        key = id(sa)
         now = self._d.now()
-        t = self.tracked[sa] = self._rt.peers[key] = Tracked(key, peer.endpoint.name, local, remote, side,
-                                                             last_seen=now, sa=sa, plan=peer, started=now)
-        self._of_peer.setdefault(peer.endpoint.name, {})[sa] = t
+        t = self._rt.peers[id(sa)] = Tracked(id(sa), peer.endpoint.name, local, remote, side, last_seen=now, sa=sa,
+                                             plan=peer, started=now)
+        self.index.add(t)
+
+    def _select(self, remote: str, local: str) -> PeerPlan | None:
+        key = (remote, local)
+        if key in self._selected:
+            return self._selected.get(key)
+        peer_ep = select_peer(self.plan.endpoints(), remote, local)
+        peer = self.plan.by_name(peer_ep.name) if peer_ep is not None else None
+        self._selected[key] = peer
+        return peer
 
     def new_responder(self, data: bytes, addr: Addr, now: float) -> IkeSa | None:
         """The router's IKEv2 responder factory: the peer whose address matches ``addr``."""
         if self.stopping:
             return None
         local, remote = addr
-        key = (remote[0], local[0])
-        if key in self._selected:
-            peer = self._selected[key]
-        else:
-            peer_ep = select_peer(self.plan.endpoints(), *key)
-            peer = self.plan.by_name(peer_ep.name) if peer_ep is not None else None
-            if len(self._selected) >= SELECTION_CACHE:
-                self._selected.clear()
-            self._selected[key] = peer
-        if peer is None:
-            self.note_once(f"nopeer:{remote[0]}",
-                           "IKE_SA_INIT from %s:%d: no enabled ike2 peer's address matches it; add "
-                           "/ip ipsec peer address=%s/32 exchange-mode=ike2", remote[0], remote[1], remote[0])
+        peer = self._select(remote[0], local[0])
+        if peer is None:  # limited by reason: the source is not authenticated, spoofing has many
+            self.limiter.log("IKE_SA_INIT from no configured peer", remote[0], logging.WARNING,
+                             "IKE_SA_INIT from %s:%d: no enabled ike2 peer's address matches it; add "
+                             "/ip ipsec peer address=%s/32 exchange-mode=ike2", remote[0], remote[1], remote[0])
             return None
-        extra = {"lease": self._lease_fn(peer, remote[0])} if peer.lease_source is not None else {}
+        extra = {"lease": self.leases.lease_fn(peer, remote[0])} if peer.lease_source is not None else {}
         config = peer.ike_config(local, remote, natt_port=self._d.transport.natt_port,
                                  force_encap=self.force_encap, **extra)
         sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now, addr=addr)
         self._track(sa, peer, "responder")
         return sa
 
-    def _lease_fn(self, peer: PeerPlan, remote: str) -> Callable[[str], ModeConfigLease | None]:
-        """Mode-config responder: lease an address of the peer's pool to the remote identity at
-        ``remote``. A client reconnecting from the same address gets its lease again; another client
-        sending the same identity (one shared PSK and remote-id=auto, or clients behind different
-        NATs whose ID is the same private address) gets a lease of its own."""
-        src = peer.lease_source
-        assert src is not None
-        pool = self.pools.get(src.pool)
-        if pool is None or pool.ranges != parse_ranges(src.ranges)[1]:
-            pool = self.pools[src.pool] = AddressPool(src.pool, src.ranges)
-        dns = tuple(ipaddress.ip_address(d) for d in src.dns)
-
-        def lease(identity: str) -> ModeConfigLease | None:
-            holder = self._leased.get((src.pool, identity))
-            key = identity if holder is None or holder.address == remote else f"{identity} from {remote}"
-            try:
-                address = pool.allocate(key)
-            except PoolError as exc:
-                log.warning("peer %s: no address for %s: %s", peer.endpoint.name, identity, exc)
-                return None
-            return ModeConfigLease(address, src.prefix_length, dns, src.split_include)
-
-        return lease
-
-    # -- events --------------------------------------------------------------------------------
+    # -- IKE events ----------------------------------------------------------------------------------
 
     def on_event(self, sa: Any, event: object) -> None:
         t = self.tracked.get(sa)
         if t is None:
             return
         name, rec = t.plan.endpoint.name, t.record
-        d = self._d
-        rec.last_seen = now = d.now()
+        rec.last_seen = self._d.now()
         if isinstance(event, ev.IkeSaEstablished):
-            rec.state, rec.established_at = "established", now
-            rec.local, rec.remote = event.local, event.remote
-            rec.natt = event.nat_local or event.nat_remote or event.local[1] == d.transport.natt_port
-            rec.spi_i, rec.spi_r = (event.local_spi, event.remote_spi) if event.initiator else (
-                event.remote_spi, event.local_spi)
-            if event.initial_contact:
-                self._initial_contact(t, event.remote_id)
-            if event.nat_local:
-                self._keep_nat_open(t)
-            if log.isEnabledFor(logging.INFO):  # per SA: not even the arguments when not logged
-                log.info("peer %s: IKE SA established as %s, %s:%d <-> %s:%d, local id %s, remote id %s, "
-                         "%s/%s/%s/%s%s", name, rec.side, *event.local, *event.remote, event.local_id,
-                         event.remote_id, event.encr, event.integ or "-", event.prf, event.dh,
-                         ", NAT-T" if rec.natt else "")
+            self._established(t, event)
         elif isinstance(event, ev.IkeSaRekeyed):
             rec.spi_i, rec.spi_r = sa.spi_i, sa.spi_r
             log.info("peer %s: IKE SA rekeyed (%s -> %s)", name, event.old_spi.hex(), event.new_spi.hex())
         elif isinstance(event, ev.ChildSaInstalled):
-            event = self._dynamic_policy(t, event)
-            if t.sa.virtual_ips:
-                self._virtual_ip_policy(t, event)
-            self.dataplane.add_sa(event.inbound)
-            self.dataplane.add_sa(event.outbound)
-            soft = event.inbound.lifetime.soft_seconds
-            self._of_child[event.inbound.spi] = t
-            rec.children[event.inbound.spi] = ChildRecord(
-                event.inbound, event.outbound, t.plan.policy_of(event.child, event.outbound.policy_id),
-                now, time.time(), now + soft if soft else None)
-            if log.isEnabledFor(logging.INFO):
-                log.info("peer %s: CHILD_SA %s, SPIs in 0x%08x out 0x%08x, %s%s%s", name,
-                         "rekeyed" if event.rekey_of is not None else "established", event.inbound.spi,
-                         event.outbound.spi, event.outbound.encr,
-                         f"/{event.outbound.integ}" if event.outbound.integ != "null" else "",
-                         ", UDP-encapsulated" if event.outbound.encap else "")
-            if event.left_out:  # once per peer and ranges: a road-warrior peer would repeat it per client
-                sel = event.outbound.selector
-                self.note_once(f"leftout:{name}:{event.left_out}", "peer %s: CHILD_SA carries %s -> %s only, not "
-                               "%s: an SA has one selector pair, give each range a policy of its own", name,
-                               sel.src if sel else "?", sel.dst if sel else "?", ", ".join(event.left_out))
+            self._child_installed(t, event)
         elif isinstance(event, ev.ChildSaRekeyed):
             log.info("peer %s: CHILD_SA 0x%08x replaced by 0x%08x", name, event.old_inbound_spi, event.new_inbound_spi)
         elif isinstance(event, ev.ChildSaDeleted):
-            self._drop_dynamic(event.inbound_spi)
-            self._of_child.pop(event.inbound_spi, None)
+            self.spd.drop_dynamic(event.inbound_spi)
+            self.index.of_child.pop(event.inbound_spi, None)
             if self._rt.remove_child(rec, event.inbound_spi) is not None:
-                log.info("peer %s: CHILD_SA 0x%08x/0x%08x deleted: %s", name, event.inbound_spi, event.outbound_spi,
-                         event.reason)
+                log.info("peer %s: CHILD_SA 0x%08x/0x%08x deleted: %s", name, event.inbound_spi,
+                         event.outbound_spi, escape(event.reason))
         elif isinstance(event, ev.IkeSaDeleted):
             self._forget(t, event.reason)
-        elif isinstance(event, ev.AuthenticationFailed):
-            log.warning("peer %s: authentication failed with %s:%d: %s", name, *event.remote, event.detail)
-        elif isinstance(event, ev.NegotiationFailed):
-            log.warning("peer %s: %s failed (%s): %s", name, event.exchange, event.notify, event.detail)
-        elif isinstance(event, ev.PeerDead):
-            log.warning("peer %s: %s:%d is dead: %s", name, *event.remote, event.detail)
+        elif isinstance(event, ev.AuthenticationFailed | ev.NegotiationFailed | ev.PeerDead):
+            logs.failure(name, event)
+            if isinstance(event, ev.PeerDead):
+                self._unreachable(t)
         elif isinstance(event, ev.AddressLeased):
-            rec.dynamic_address = event.address.compressed
-            if t.plan.lease_source is not None:
-                pool_name = t.plan.lease_source.pool
-                leased = self.pools.get(pool_name)
-                key = (leased.owner(event.address) if leased is not None else None) or event.remote_id
-                t.leases += ((pool_name, key),)
-                self._leased.setdefault((pool_name, key), _Lease(t.sa.addr[1][0])).refs += 1
-            log.info("peer %s: leased %s to %s", name, rec.dynamic_address, event.remote_id)
+            self.leases.leased(t, event)
         elif isinstance(event, ev.VirtualIpAssigned):
-            self._install_virtual_ips(t)
-            log.info("peer %s: virtual IP %s assigned%s%s", name, rec.dynamic_address,
-                     # ipsecd does not manage the host's resolver (RouterOS would put these in /ip dns)
-                     f", DNS {', '.join(a.compressed for a in event.dns)} (not applied to the host's resolver)"
-                     if event.dns else "", f", subnets {', '.join(event.subnets)}" if event.subnets else "")
+            self.virtual_ips.install(t)
+            logs.virtual_ip(name, rec.dynamic_address, event)
 
-    def _keep_nat_open(self, t: Tracked) -> None:
-        """We are behind a NAT: its UDP mapping must outlive idle periods, or the peer can no longer
-        reach us (rekeys, DPD, its traffic). RFC 3948 §4: NAT-keepalives from the NAT-T port, one
-        timer for all such IKE SAs. It is armed by the first one only: arming it again would put
-        it off (``Timers.arm`` moves a pending timer to the later time), and a gateway where a
-        NATed SA comes up every few seconds would never send one."""
-        first = not self._behind_nat
-        self._behind_nat[t.sa] = t
-        if first:
-            timers = self._d.timers
-            timers.arm(("natt-keepalive",), timers.now() + self.natt_keepalive, self._send_keepalives)
+    def _established(self, t: Tracked, event: ev.IkeSaEstablished) -> None:
+        d, rec = self._d, t.record
+        rec.state, rec.established_at = "established", rec.last_seen
+        rec.local, rec.remote = event.local, event.remote
+        rec.natt = event.nat_local or event.nat_remote or event.local[1] == d.transport.natt_port
+        rec.spi_i, rec.spi_r = (event.local_spi, event.remote_spi) if event.initiator else (
+            event.remote_spi, event.local_spi)
+        if event.initial_contact:
+            self._initial_contact(t, event.remote_id)
+        if event.nat_local:
+            self.keepalives.add(t.sa)
+        logs.established(t.plan.endpoint.name, rec.side, rec.natt, event)
 
-    def _send_keepalives(self, key: Hashable) -> None:
-        for t in self._behind_nat.values():
-            local, remote = t.sa.addr
-            self._d.transport.send_keepalive(local, remote)
-        if self._behind_nat:
-            timers = self._d.timers
-            timers.arm(key, timers.now() + self.natt_keepalive, self._send_keepalives)
+    def _child_installed(self, t: Tracked, event: ev.ChildSaInstalled) -> None:
+        name, rec = t.plan.endpoint.name, t.record
+        event = self.spd.dynamic_for(name, event)
+        if t.sa.virtual_ips:
+            self.virtual_ips.narrow(t, event, self.plan)
+        self.dataplane.add_sa(event.inbound)
+        self.dataplane.add_sa(event.outbound)
+        soft = event.inbound.lifetime.soft_seconds
+        self.index.of_child[event.inbound.spi] = t
+        now = self._d.now()
+        rec.children[event.inbound.spi] = ChildRecord(
+            event.inbound, event.outbound, t.plan.policy_of(event.child, event.outbound.policy_id),
+            now, time.time(), now + soft if soft else None)
+        logs.child_installed(name, event)
+        if event.left_out:  # once per peer and ranges: a road-warrior peer would repeat it per client
+            sel = event.outbound.selector
+            self.notes.once(f"leftout:{name}:{event.left_out}", "peer %s: CHILD_SA carries %s -> %s only, not "
+                            "%s: an SA has one selector pair, give each range a policy of its own", name,
+                            sel.src if sel else "?", sel.dst if sel else "?", ", ".join(event.left_out))
 
     def _initial_contact(self, t: Tracked, remote_id: str) -> None:
         """RFC 7296 §2.4: the peer says this is its only IKE SA with us — it restarted, so the older
@@ -418,146 +306,48 @@ class Glue:
         restarted), and only those established before this one began: when both sides initiate at
         once, the IKE SAs cross, and the one we initiated is no leftover of a restart."""
         remote = t.sa.addr[1][0]
-        stale = [o for o in self._of_peer.get(t.peer, {}).values()
+        stale = [o for o in self.index.of(t.peer)
                  if o is not t and o.sa.remote_id == remote_id and o.sa.addr[1][0] == remote
                  and o.established_at is not None and o.established_at < t.started]
         for o in stale:
-            log.info("peer %s: INITIAL_CONTACT from %s: dropping the IKE SA it replaces (%s)", t.peer, remote_id,
-                     (o.spi_i or b"").hex() or "not established")
+            log.info("peer %s: INITIAL_CONTACT from %s: dropping the IKE SA it replaces (%s)", t.peer,
+                     escape(remote_id), (o.spi_i or b"").hex() or "not established")
             self._forget(o, "replaced after the peer's INITIAL_CONTACT")
 
-    def _dynamic_policy(self, t: Tracked, event: ev.ChildSaInstalled) -> ev.ChildSaInstalled:
-        """generate-policy: a policy for exactly the negotiated selectors, for the SA's life."""
-        out = event.outbound
-        if not (out.policy_id or "").startswith(TEMPLATE) or out.selector is None:
-            return event
-        pid = f"{DYNAMIC_PREFIX}{t.plan.endpoint.name}:{event.inbound.spi:08x}"
-        self.dataplane.add_policy(PolicySpec(pid, DYNAMIC_ORDER + len(self.dynamic), out.selector,
-                                             tunnel=out.mode.value == "tunnel", sa_src=out.src, sa_dst=out.dst,
-                                             dynamic=True, peer=t.plan.endpoint.name))
-        self.dynamic[event.inbound.spi] = pid
-        return replace(event, inbound=replace(event.inbound, policy_id=pid), outbound=replace(out, policy_id=pid))
-
-    def _install_virtual_ips(self, t: Tracked) -> None:
-        """Mode-config initiator: the addresses we were given go on the TUN device (once)."""
-        t.record.dynamic_address = ", ".join(a.compressed for a in t.sa.virtual_ips)
-        add = getattr(self.dataplane, "add_address", None)
-        for a in t.sa.virtual_ips:
-            if a.compressed not in t.virtual_ips:
-                t.virtual_ips += (a.compressed,)
-                if add is not None:
-                    add(a.compressed)
-
-    def _virtual_ip_policy(self, t: Tracked, event: ev.ChildSaInstalled) -> None:
-        """Our policy's local side becomes the virtual IP the responder narrowed TSi to. The address
-        is installed first so the data plane routes the policy's traffic from it."""
-        out = event.outbound
-        pid = out.policy_id
-        spec = self.policies.get(pid or "")
-        if pid is None or spec is None or out.selector is None or spec.selector == out.selector:
-            return
-        self._install_virtual_ips(t)
-        self.narrowed[pid] = (id(t.sa), out.selector)
-        self._install_policies(self.plan)
-        log.info("peer %s: policy %s narrowed to %s -> %s (virtual IP)", t.plan.endpoint.name, pid,
-                 out.selector.src, out.selector.dst)
-
-    def _drop_virtual_ips(self, t: Tracked) -> None:
-        """The IKE SA went: its virtual IP leaves the TUN device, the configured policies come back."""
-        mine = [pid for pid, (owner, _sel) in self.narrowed.items() if owner == id(t.sa)]
-        for pid in mine:
-            del self.narrowed[pid]
-        if mine:
-            self._install_policies(self.plan)
-        remove = getattr(self.dataplane, "del_address", None)
-        for a in t.virtual_ips:
-            if remove is not None:
-                remove(a)
-        t.virtual_ips = ()
-
-    def _drop_dynamic(self, inbound_spi: int) -> None:
-        pid = self.dynamic.pop(inbound_spi, None)
-        if pid is not None:
-            self.dataplane.del_policy(pid)
+    def _unreachable(self, t: Tracked) -> None:
+        """DPD gave up or an initiation timed out: a DNS-named peer may have moved."""
+        hostname = t.plan.endpoint.hostname
+        if hostname is not None:
+            self.resolver.resolve(hostname)
 
     def _forget(self, t: Tracked, reason: str) -> None:
         rec = t.record
         for spi in list(rec.children):
-            self._drop_dynamic(spi)
-            self._of_child.pop(spi, None)
+            self.spd.drop_dynamic(spi)
+            self.index.of_child.pop(spi, None)
             self._rt.remove_child(rec, spi)
-        self._drop_virtual_ips(t)
-        for pool_name, key in t.leases:  # the lease goes with its last IKE SA (a reconnect shares it)
-            holder = self._leased.get((pool_name, key))
-            if holder is not None:
-                holder.refs -= 1
-                if holder.refs > 0:
-                    continue
-                del self._leased[(pool_name, key)]
-            pool = self.pools.get(pool_name)
-            if pool is not None:
-                pool.release(key)
-        self.tracked.pop(t.sa, None)
-        self._behind_nat.pop(t.sa, None)
-        mine = self._of_peer.get(t.peer)
-        if mine is not None:
-            mine.pop(t.sa, None)
-            if not mine:
-                del self._of_peer[t.peer]
+        self.virtual_ips.drop(t, self.plan)
+        self.leases.release(t)  # the lease goes with its last IKE SA (a reconnect shares it)
+        self.index.remove(t)
+        self.keepalives.remove(t.sa)
         self._rt.peers.pop(id(t.sa), None)
         self._d.engine.remove(t.sa)
         if rec.state == "established" or rec.side == "initiator":
-            log.info("peer %s: IKE SA with %s:%d gone: %s", t.plan.endpoint.name, *rec.remote, reason)
+            log.info("peer %s: IKE SA with %s:%d gone: %s", t.plan.endpoint.name, *rec.remote, escape(reason))
+        if rec.state != "established" and rec.side == "initiator":
+            self._unreachable(t)
         current = self.plan.by_name(t.plan.endpoint.name)
         if current is not None and not current.endpoint.passive and not self.stopping:
             timers = self._d.timers
             timers.arm(("reinit", current.endpoint.name), timers.now() + REINITIATE_DELAY, self._reinitiate)
 
-    def _reinitiate(self, key: tuple[str, str]) -> None:
+    def _reinitiate(self, key: object) -> None:
+        assert isinstance(key, tuple)
         peer = self.plan.by_name(key[1])
         if peer is not None:
             self._maybe_initiate(peer)
 
     # -- data plane ----------------------------------------------------------------------------
-
-    def _attach_dataplane_ike(self) -> None:
-        """A data plane that owns the NAT-T socket (TUN workers) hands IKE over and sends ours."""
-        dp: Any = self.dataplane
-        if not hasattr(dp, "recv_ike"):
-            return
-        transport = self._d.transport
-        transport.natt_sender = lambda data, local, remote: dp.send_ike(data, remote)
-        transport.keepalive_sender = dp.send_keepalive
-        loop = asyncio.get_running_loop()
-        for fd in dp.ike_fds():
-            loop.add_reader(fd, self.on_dataplane_events)
-
-    def _dataplane_ike(self) -> bool:
-        """Hand the IKE messages the data plane received on UDP/4500 to the transport; whether any."""
-        dp: Any = self.dataplane
-        recv_ike = getattr(dp, "recv_ike", None)
-        messages = recv_ike() if recv_ike is not None else []
-        transport = self._d.transport
-        for message, sender in messages:
-            local = self._local_for(sender[0])
-            transport.ike_from_dataplane(message, (local, transport.natt_port), (sender[0], sender[1]))
-        return bool(messages)
-
-    def _local_for(self, remote: str) -> str:
-        cached = self._sources.get(remote)
-        if cached is None:
-            cached = self._sources[remote] = route_source(remote)
-        return cached
-
-    def close(self) -> None:
-        """After the DELETEs left: stop the data plane's workers and readers."""
-        dp: Any = self.dataplane
-        if hasattr(dp, "ike_fds"):
-            loop = asyncio.get_running_loop()
-            for fd in dp.ike_fds():
-                loop.remove_reader(fd)
-        if hasattr(dp, "close"):
-            dp.close()
 
     def on_dataplane_events(self) -> None:
         """Everything the data plane has for us: events, and IKE messages from UDP/4500. Both arrive
@@ -566,39 +356,83 @@ class Glue:
         next readiness (seen in CI: a CREATE_CHILD_SA response processed 2 s late)."""
         while True:
             events = self.dataplane.poll_events()
-            ike = self._dataplane_ike()
+            ike = self.dp_ike.drain()
             if not events and not ike:
-                return
+                break
             self._on_dataplane_events(events)
+        self._liveness()
+        self.limiter.flush()
 
     def _on_dataplane_events(self, events: list[SadEvent]) -> None:
         for event in events:
             if isinstance(event, SoftExpire) and event.direction is Direction.IN:
-                t = self._of_child.get(event.spi)
+                t = self.index.of_child.get(event.spi)
                 if t is not None:
                     t.sa.rekey_child(event.spi)
                     self._d.engine.pump(t.sa)
+            elif isinstance(event, HardExpire):
+                self._hard_expire(event)
             elif isinstance(event, Acquire) and event.level is not Level.USE:
                 self._acquire(event.policy_id)
             elif isinstance(event, EndpointChanged):
-                owner = self._of_child.get(event.spi)
-                name = owner.plan.endpoint.name if owner is not None else "?"
-                if event.out_spi is not None:
-                    log.info("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); ESP "
-                             "follows, IKE on its next authenticated message", name, *event.old, *event.new, event.spi)
-                else:
-                    log.warning("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); the "
-                                "data plane could not move the outbound SA, ESP to the peer still goes to %s:%d until "
-                                "the CHILD_SA is negotiated again", name, *event.old, *event.new, event.spi, *event.old)
+                self._endpoint_changed(event)
+
+    def _hard_expire(self, event: HardExpire) -> None:
+        """RFC 4301 §4.4.2.1: an SA past its hard lifetime is gone; the CHILD_SA goes with it and the
+        peer is told (RFC 7296 §1.4.1), so neither side keeps using half of it. Traffic brings up a
+        new one (acquire)."""
+        if event.direction is Direction.IN:
+            t, spi = self.index.of_child.get(event.spi), event.spi
+        else:
+            t, spi = next(((o, s) for o in self.tracked.values() for s, c in o.record.children.items()
+                           if c.outbound.spi == event.spi), (None, event.spi))
+        if t is None or spi not in t.record.children:
+            return
+        log.info("peer %s: CHILD_SA 0x%08x reached its hard lifetime, deleting it", t.plan.endpoint.name, spi)
+        self.spd.drop_dynamic(spi)
+        self.index.of_child.pop(spi, None)
+        self._rt.remove_child(t.record, spi)
+        t.sa.delete_child(spi, "hard lifetime expired")
+        self._d.engine.pump(t.sa)
+
+    def _liveness(self) -> None:
+        """RFC 7296 §2.4: liveness checks are for idle SAs. ESP from the peer proves it alive, so an
+        IKE SA whose DPD check is due soon reads its CHILD_SAs' inbound packet counters and, if they
+        moved, tells the SA (``traffic_seen``). Only SAs near their check are read: one query per SA
+        and DPD interval at most."""
+        now = self._d.now()
+        query = self.dataplane.query_sa
+        for t in self.tracked.values():
+            dpd = t.plan.dpd_interval
+            if not dpd or t.record.state != "established" or now - t.sa.last_rx < dpd - LIVENESS_SWEEP:
+                continue
+            seen = False
+            for child in t.record.children.values():
+                st = query(child.inbound.spi, Direction.IN)
+                if st is not None and st.current_packets != child.seen_packets:
+                    child.seen_packets, seen = st.current_packets, True
+            if seen:
+                t.sa.traffic_seen(now)
+
+    def _endpoint_changed(self, event: EndpointChanged) -> None:
+        owner = self.index.of_child.get(event.spi)
+        name = owner.plan.endpoint.name if owner is not None else "?"
+        if event.out_spi is not None:
+            log.info("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); ESP "
+                     "follows, IKE on its next authenticated message", name, *event.old, *event.new, event.spi)
+        else:
+            log.warning("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); the "
+                        "data plane could not move the outbound SA, ESP to the peer still goes to %s:%d until "
+                        "the CHILD_SA is negotiated again", name, *event.old, *event.new, event.spi, *event.old)
 
     def _acquire(self, policy_id: str) -> None:
         """Traffic hit a policy without SA: a CHILD_SA on the peer's IKE SA, or the IKE SA first."""
-        spec = self.policies.get(policy_id)
+        spec = self.spd.installed.get(policy_id)
         peer = self.plan.by_name(spec.peer) if spec and spec.peer else None
         if peer is None:
             return
         child = next((c for c in peer.children if c.policy_id == policy_id), None)
-        for t in self._of_peer.get(peer.endpoint.name, {}).values():
+        for t in self.index.of(peer.endpoint.name):
             if t.record.state == "established":
                 if child is not None and not t.sa.creating_child(policy_id) and \
                         not any(c.policy_id == policy_id for c in t.record.children.values()):
@@ -626,8 +460,8 @@ class Glue:
         self.dataplane.flush()
         for t in self.tracked.values():
             for spi in list(t.record.children):
-                self._drop_dynamic(spi)
-                self._of_child.pop(spi, None)
+                self.spd.drop_dynamic(spi)
+                self.index.of_child.pop(spi, None)
                 t.sa.delete_child(spi, "installed-sa flush")
             t.record.children.clear()
             self._d.engine.pump(t.sa)
@@ -637,6 +471,14 @@ class Glue:
         self.stopping = True
         for t in list(self.tracked.values()):
             self._delete(t)
+
+    def close(self) -> None:
+        """After the DELETEs left: stop the data plane's workers and readers, and the resolver."""
+        self.dp_ike.detach()
+        self.resolver.close()
+        dp: Any = self.dataplane
+        if hasattr(dp, "close"):
+            dp.close()
 
 
 # -- assembly (``ipsecd run``) ---------------------------------------------------------------------
@@ -666,7 +508,6 @@ def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str,
     """Configuration, data plane and glue for ``ipsecd run``: (glue, control execute, own NAT-T?, locals)."""
     from ipsecd.mgmt.errors import ConfigError
     from ipsecd.mgmt.model import open_config
-
 
     try:
         if args.config:

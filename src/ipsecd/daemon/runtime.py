@@ -44,6 +44,7 @@ class ChildRecord:
     installed_at: float  # daemon clock
     wall_installed_at: float  # time.time(), for ``addtime``
     rekey_at: float | None  # daemon clock of the soft expiry
+    seen_packets: int = 0  # inbound packets when last read (DPD waits while they move, RFC 7296 §2.4)
 
 
 @dataclass(slots=True)
