@@ -117,3 +117,19 @@ def test_a_peer_address_given_as_a_dns_name_is_planned_unresolved() -> None:
     assert site is not None
     assert site.endpoint.hostname == "branch1.sn.mynetname.net"
     assert site.endpoint.address is None and site.endpoint.host is None
+
+
+@pytest.mark.parametrize(("mode_config", "responder", "requests"), [
+    ("request-only", None, True), ("rw-client", "no", True), ("rw-server", "yes", False), ("none", None, False)])
+def test_a_client_with_its_own_responder_no_mode_config_requests_an_address(
+        mode_config: str, responder: str | None, requests: bool) -> None:
+    """Issue 15: MikroTik's road-warrior client recipe adds a mode-config with responder=no; only the
+    built-in request-only asked for an address."""
+    rows = _rows(**{"/ip ipsec mode-config": [{"name": "rw-client", "responder": "no"},
+                                              {"name": "rw-server", "responder": "yes", "address-pool": "p"}],
+                    "/ip pool": [{"name": "p", "ranges": "10.9.0.2-10.9.0.9"}]})
+    rows["/ip ipsec identity"][0]["mode-config"] = mode_config
+    site = build_plan(rows).by_name("site")
+    assert site is not None
+    config = site.ike_config(("192.0.2.1", 500), ("192.0.2.2", 500), natt_port=4500, force_encap=False)
+    assert config.mode_config_request is requests

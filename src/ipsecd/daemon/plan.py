@@ -187,6 +187,7 @@ class PeerPlan:
     generate_policy: str
     template_group: str
     lease_source: LeaseSource | None = None  # mode-config responder with an address pool
+    request_address: bool = False  # mode-config client: request-only, or a mode-config with responder=no
 
     def ike_config(self, local: tuple[str, int], remote: tuple[str, int], *, natt_port: int,
                    force_encap: bool, **extra: Any) -> IkeConfig:
@@ -195,7 +196,7 @@ class PeerPlan:
                          proposals=self.ike_proposals, children=self.children, lifetime=self.lifetime,
                          dpd_interval=self.dpd_interval, send_initial_contact=self.send_initial_contact,
                          nat_traversal=self.nat_traversal, force_encap=force_encap, natt_port=natt_port,
-                         mode_config_request=self.mode_config == "request-only", name=self.endpoint.name,
+                         mode_config_request=self.request_address, name=self.endpoint.name,
                          retransmit=_retransmit(self.retransmit_tries), **extra)
 
     def policy_of(self, child: str, default: str | None) -> str | None:
@@ -317,7 +318,8 @@ def build_plan(rows: Rows) -> Plan:
             send_initial_contact=text(val(peer, "send-initial-contact")) != "no",
             retransmit_tries=int(val(profile, "dpd-maximum-failures") or 5),
             mode_config=text(val(ident, "mode-config")) or "none",
-            generate_policy=generate, template_group=group, lease_source=lease_source))
+            generate_policy=generate, template_group=group, lease_source=lease_source,
+            request_address=_requests_address(rows, text(val(ident, "mode-config")) or "none")))
     settings = rows_of(rows, SETTINGS)
     threshold = val(settings[0], "ddos-cookie-threshold") if settings else ""
     return Plan(tuple(peers), tuple(skipped), int(threshold) if threshold.isdigit() else None)
@@ -357,6 +359,18 @@ def _template_children(rows: Rows, proposals: dict[str, Row], peer: str, group: 
                                level=Level(val(pol, "level") or "require"), policy_id=f"template:{pid}",
                                reqid=first + len(out) + 1))
     return out
+
+
+def _requests_address(rows: Rows, mode_config: str) -> bool:
+    """A mode-config client asks for an address (RFC 7296 §2.19, a CP request): the built-in
+    ``request-only``, and a client's own mode-config with ``responder=no`` — MikroTik's road-warrior
+    client recipe, which may also set the ``src-address-list``/``connection-mark`` it applies."""
+    if mode_config == "request-only":
+        return True
+    if mode_config in ("none", ""):
+        return False
+    mc = next((r for r in rows_of(rows, MODE_CONFIG) if val(r, "name") == mode_config), None)
+    return mc is not None and not flag(val(mc, "responder"))
 
 
 def _lease_source(rows: Rows, mode_config: str) -> LeaseSource | None:
