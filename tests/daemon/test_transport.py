@@ -160,3 +160,28 @@ def test_every_socket_goes_through_the_data_plane_hook() -> None:
         assert failing.bound == []
 
     asyncio.run(main())
+
+
+def test_remembered_senders_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17 finding 4: every sender's address is remembered (one tuple shared per peer), but at
+    most ``_ADDR_CACHE`` of them: spoofed sources cannot grow it (scaled down to 8 here)."""
+    from ipsecd.daemon import transport
+
+    monkeypatch.setattr(transport, "_ADDR_CACHE", 8)
+
+    async def main() -> None:
+        got: list[Datagram] = []
+        t = Transport(got.append, ike_port=0, natt_port=0, local_addresses=["127.0.0.1"])
+        t.open(asyncio.get_running_loop())
+        port = next(addr[1] for addr, natt in t.bound if not natt)
+        senders = [_udp() for _ in range(40)]
+        for s in senders:
+            s.sendto(b"IKE", ("127.0.0.1", port))
+        await _settle(lambda: len(got) == 40)
+        assert len(got) == 40
+        assert max(len(ep._remotes) for ep in t._endpoints) == 8
+        t.close()
+        for s in senders:
+            s.close()
+
+    asyncio.run(main())

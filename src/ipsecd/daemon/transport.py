@@ -26,6 +26,8 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from ipsecd.util.bounded import BoundedCache
+
 log = logging.getLogger("ipsecd.transport")
 
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
@@ -101,9 +103,10 @@ class _Endpoint:
         self.bound: Addr = sock.getsockname()[:2]
         self.port = self.bound[1]
         self.wildcard = ipaddress.ip_address(self.bound[0]).is_unspecified  # sends must pin their source
-        self._locals: dict[bytes, Addr] = {}  # packed destination address -> local endpoint
-        self._remotes: dict[object, Addr] = {}  # socket address -> remote endpoint
-        self._pktinfo: dict[str, list[tuple[int, int, bytes]]] = {}  # source host -> ancillary data
+        # bounded: remote endpoints are the sender's choice (issue 17, finding 4)
+        self._locals: BoundedCache[bytes, Addr] = BoundedCache(_ADDR_CACHE)  # packed destination -> local
+        self._remotes: BoundedCache[object, Addr] = BoundedCache(_ADDR_CACHE)  # socket address -> remote
+        self._pktinfo: BoundedCache[str, list[tuple[int, int, bytes]]] = BoundedCache(_ADDR_CACHE)  # source host
 
     def _local(self, anc: list[tuple[int, int, bytes]]) -> Addr:
         """Our endpoint a datagram was sent to, from its IP_PKTINFO/IPV6_PKTINFO."""
@@ -116,8 +119,6 @@ class _Endpoint:
                 continue
             local = self._locals.get(packed)
             if local is None:
-                if len(self._locals) >= _ADDR_CACHE:
-                    self._locals.clear()
                 local = self._locals[packed] = (socket.inet_ntop(family, packed), self.port)
             return local
         return self.bound
@@ -133,8 +134,6 @@ class _Endpoint:
                 break
             remote = remotes.get(sockaddr)
             if remote is None:
-                if len(remotes) >= _ADDR_CACHE:
-                    remotes.clear()
                 remote = remotes[sockaddr] = (sockaddr[0], sockaddr[1])
             out.append((data, self._local(anc) if anc else self.bound, remote))
         return out
@@ -145,8 +144,6 @@ class _Endpoint:
             return
         anc = self._pktinfo.get(local[0])
         if anc is None:
-            if len(self._pktinfo) >= _ADDR_CACHE:
-                self._pktinfo.clear()
             src = socket.inet_pton(self.family, local[0])
             anc = self._pktinfo[local[0]] = (
                 [(socket.IPPROTO_IP, _IP_PKTINFO, _IN_PKTINFO.pack(0, src, b"\0" * 4))] if self.family == socket.AF_INET
@@ -170,7 +167,8 @@ class Transport:
         self.natt_sender: NattSender | None = None  # set by a data plane that owns the NAT-T port
         self.keepalive_sender: KeepaliveSender | None = None  # likewise
         self._endpoints: list[_Endpoint] = []
-        self._picked: dict[tuple[str, bool, bool], _Endpoint | None] = {}  # (local host, natt, IPv6) -> socket
+        # (local host, natt, IPv6) -> socket
+        self._picked: BoundedCache[tuple[str, bool, bool], _Endpoint | None] = BoundedCache(_ADDR_CACHE)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.counters = {"rx": 0, "tx": 0, "keepalives": 0, "dropped": 0, "send-errors": 0}
 
@@ -291,11 +289,9 @@ class Transport:
 
     def _pick(self, local: Addr, remote: Addr, natt: bool) -> _Endpoint | None:
         key = (local[0], natt, ":" in remote[0])
-        ep = self._picked.get(key)
-        if ep is None:
-            if len(self._picked) >= _ADDR_CACHE:
-                self._picked.clear()
-            ep = self._picked[key] = self._choose(local, remote, natt)
+        if key in self._picked:
+            return self._picked.get(key)
+        ep = self._picked[key] = self._choose(local, remote, natt)
         return ep
 
     def _choose(self, local: Addr, remote: Addr, natt: bool) -> _Endpoint | None:
