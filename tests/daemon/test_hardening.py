@@ -204,3 +204,25 @@ def test_peer_dead_resolves_again() -> None:
         assert calls == ["gw.example"]
 
     asyncio.run(main())
+
+
+def test_active_peers_count_ike_messages() -> None:
+    """Issue 9: PeerRecord's IKE counters were never written (active-peers showed ESP only)."""
+    async def main() -> None:
+        a, b = await _pair()
+        try:
+            for gw in (a, b):
+                (peer,) = json.loads(gw.execute("/ip ipsec active-peers print", True).stdout)
+                # IKE_SA_INIT and IKE_AUTH each way, no ESP yet
+                assert int(peer["rx-packets"]) >= 2 and int(peer["tx-packets"]) >= 2, peer
+                assert int(peer["rx-bytes"]) > 300 and int(peer["tx-bytes"]) > 300, peer
+            (t,) = a.glue.tracked.values()
+            before = t.ike_tx_packets
+            t.sa.delete()  # one INFORMATIONAL out, its response in
+            a.daemon.engine.pump(t.sa)
+            await _until("the DELETE's response", lambda: t.ike_rx_packets > 2, 5)
+            assert t.ike_tx_packets == before + 1
+        finally:
+            await _stop(a, b)
+
+    asyncio.run(main())

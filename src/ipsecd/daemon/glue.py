@@ -90,6 +90,7 @@ class Glue:
         self.keepalives = Keepalives(services)
         self.dp_ike = DataplaneIke(services, self.dataplane, route_source)
         self.resolver = Resolver(services, self._resolved, self.lookup)
+        services.transport.observer = self.index.count
 
     @property
     def _d(self) -> Services:
@@ -228,6 +229,8 @@ class Glue:
                                  force_encap=self.force_encap, **extra)
         sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now, addr=addr)
         self._track(sa, peer, "responder")
+        t = self.tracked[sa]  # its first message came before it had an SPI of ours to be counted by
+        t.ike_rx_bytes, t.ike_rx_packets = len(data), 1
         return sa
 
     # -- IKE events ----------------------------------------------------------------------------------
@@ -242,6 +245,7 @@ class Glue:
             self._established(t, event)
         elif isinstance(event, ev.IkeSaRekeyed):
             rec.spi_i, rec.spi_r = sa.spi_i, sa.spi_r
+            self.index.spi(t)
             log.info("peer %s: IKE SA rekeyed (%s -> %s)", name, event.old_spi.hex(), event.new_spi.hex())
         elif isinstance(event, ev.ChildSaInstalled):
             self._child_installed(t, event)
@@ -272,6 +276,7 @@ class Glue:
         rec.natt = event.nat_local or event.nat_remote or event.local[1] == d.transport.natt_port
         rec.spi_i, rec.spi_r = (event.local_spi, event.remote_spi) if event.initiator else (
             event.remote_spi, event.local_spi)
+        self.index.spi(t)
         if event.initial_contact:
             self._initial_contact(t, event.remote_id)
         if event.nat_local:

@@ -43,6 +43,7 @@ class Tracked(PeerRecord):
     started: float  # daemon clock when its first message went or came
     leases: tuple[tuple[str, str], ...] = ()  # (pool, lease key) to release
     virtual_ips: tuple[str, ...] = ()  # mode-config initiator: addresses we installed
+    spis: tuple[bytes, ...] = ()  # our IKE SPIs (the current one last), as indexed
 
     @property
     def record(self) -> PeerRecord:
@@ -56,13 +57,43 @@ class PeerIndex:
         self.tracked: dict[IkeSa, Tracked] = {}
         self.of_peer: dict[str, dict[IkeSa, Tracked]] = {}  # peer name -> its IKE SAs
         self.of_child: dict[int, Tracked] = {}  # a CHILD_SA's inbound SPI -> its IKE SA's record
+        self.by_spi: dict[bytes, Tracked] = {}  # our IKE SPI -> its record
 
     def add(self, t: Tracked) -> None:
         self.tracked[t.sa] = t
         self.of_peer.setdefault(t.peer, {})[t.sa] = t
+        self.spi(t)
+
+    def spi(self, t: Tracked) -> None:
+        """Index the SA's current local SPI (after creation, establishment or an IKE SA rekey); the
+        one before stays (a message may still be on its way), older ones go."""
+        spi = t.sa.local_spi
+        if not spi or (t.spis and t.spis[-1] == spi):
+            return
+        for old in t.spis[:-1]:
+            self.by_spi.pop(old, None)
+        t.spis = (*t.spis[-1:], spi)
+        self.by_spi[spi] = t
+
+    def count(self, data: bytes, received: bool) -> None:
+        """``active-peers``' IKE counters: a message is its IKE SA's by our SPI in its header (RFC
+        7296 §3.1: SPIi at 0, SPIr at 8; ours is SPIr when we respond, SPIi when we initiated)."""
+        by_spi = self.by_spi
+        t = by_spi.get(data[8:16]) or by_spi.get(data[0:8])
+        if t is None:
+            return
+        if received:
+            t.ike_rx_bytes += len(data)
+            t.ike_rx_packets += 1
+        else:
+            t.ike_tx_bytes += len(data)
+            t.ike_tx_packets += 1
 
     def remove(self, t: Tracked) -> None:
         self.tracked.pop(t.sa, None)
+        for spi in t.spis:
+            if self.by_spi.get(spi) is t:
+                del self.by_spi[spi]
         mine = self.of_peer.get(t.peer)
         if mine is not None:
             mine.pop(t.sa, None)

@@ -58,6 +58,7 @@ IkeHandler = Callable[[Datagram], None]
 EspHandler = Callable[[bytes, Addr, Addr], None]
 NattSender = Callable[[bytes, Addr, Addr], None]  # an IKE message (no marker), local, remote
 KeepaliveSender = Callable[[Addr], None]  # a NAT-keepalive to this remote, from the NAT-T socket
+Observer = Callable[[bytes, bool], None]  # an IKE message (no marker), received?
 
 
 def _family(host: str) -> int:
@@ -166,6 +167,7 @@ class Transport:
         self.own_natt = own_natt
         self.natt_sender: NattSender | None = None  # set by a data plane that owns the NAT-T port
         self.keepalive_sender: KeepaliveSender | None = None  # likewise
+        self.observer: Observer | None = None  # sees every IKE message in (True) and out (False)
         self._endpoints: list[_Endpoint] = []
         # (local host, natt, IPv6) -> socket
         self._picked: BoundedCache[tuple[str, bool, bool], _Endpoint | None] = BoundedCache(_ADDR_CACHE)
@@ -240,6 +242,8 @@ class Transport:
 
     def _deliver(self, dgram: Datagram) -> None:
         self.counters["rx"] += 1
+        if self.observer is not None:
+            self.observer(dgram.data, True)
         try:
             self.on_ike(dgram)
         except Exception:  # a bug in one exchange must not stop the socket for everyone
@@ -250,6 +254,8 @@ class Transport:
     def send(self, data: bytes, local: Addr, remote: Addr) -> None:
         """Send one IKE message; on the NAT-T port (``local[1] == natt_port``) with the marker."""
         natt = local[1] == self.natt_port and self.natt_port != self.ike_port
+        if self.observer is not None:
+            self.observer(data, False)
         if natt and not self.own_natt:
             if self.natt_sender is None:
                 self.counters["send-errors"] += 1
