@@ -133,3 +133,22 @@ def test_a_client_with_its_own_responder_no_mode_config_requests_an_address(
     assert site is not None
     config = site.ike_config(("192.0.2.1", 500), ("192.0.2.2", 500), natt_port=4500, force_encap=False)
     assert config.mode_config_request is requests
+
+
+def test_the_plan_takes_the_configurations_typed_values() -> None:
+    """Issue 9: what the configuration accepts, the daemon runs (the plan re-parsed text and refused
+    protocol=icmpv6); a snapshot's rows give typed values, defaults filled in."""
+    from ipsecd.mgmt.model import open_config
+
+    config = open_config(None)
+    config.import_script(
+        "/ip ipsec peer add name=v6 address=2001:db8::2/128 exchange-mode=ike2\n"
+        "/ip ipsec identity add peer=v6 secret=0x00ff\n"
+        "/ip ipsec policy add peer=v6 src-address=2001:db8:1::/64 dst-address=2001:db8:2::/64 protocol=icmpv6 "
+        "tunnel=yes\n", "x")
+    (peer,) = build_plan(config.snapshot()).peers
+    (child,) = peer.children
+    assert child.selector.protocol == 58 and child.mode is Mode.TUNNEL
+    assert str(child.selector.src) == "2001:db8:1::/64" and child.lifetime == 1800.0
+    assert peer.psk == b"\x00\xff" and peer.dpd_interval == 120.0 and peer.endpoint.port == 500
+    assert peer.my_id == "auto" and peer.retransmit_tries == 5

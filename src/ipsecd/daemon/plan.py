@@ -1,8 +1,9 @@
 """RouterOS configuration rows → what the daemon runs: peers, their IKE and CHILD_SA configurations.
 
-Pure functions over the rows of a configuration snapshot (menu path → rows of property → value;
-values may be the parsed objects or their canonical text, both are accepted). The mapping follows
-the manual:
+Pure functions over the rows of a configuration snapshot (menu path → rows). Values are the typed
+values of the schema (:mod:`ipsecd.mgmt.schema`, defaults filled in): nothing is parsed here, so
+what the configuration accepts the daemon runs (a plain mapping of text, as tests write, is parsed
+by the same schema types). The mapping follows the manual:
 
 * ``/ip ipsec peer`` (address, local-address, port, exchange-mode, passive, profile,
   send-initial-contact) + its ``/ip ipsec identity`` (secret, my-id, remote-id, mode-config,
@@ -16,7 +17,8 @@ the manual:
   schedule has before the peer is declared dead — 5 by default, as strongSwan's;
 * ``/ip ipsec settings ddos-cookie-threshold``: half-open IKE SAs before COOKIEs are demanded
   (RFC 7296 §2.6);
-* secrets written ``0x…`` are hex (the manual's convention), anything else is the text's bytes.
+* secrets written ``0x…`` are hex (the manual's convention, the schema's Secret type), anything
+  else is the text's bytes.
 
 IKEv1 ``exchange-mode``s are reported (not started) rather than refused: the one gap issue 5 permits.
 """
@@ -24,117 +26,57 @@ IKEv1 ``exchange-mode``s are reported (not started) rather than refused: the one
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ipsecd.ike.auth import StaticCredentials
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal, Retransmit
-from ipsecd.mgmt.values import PROTOCOL_NUMBERS
+from ipsecd.mgmt.schema import MENUS
+from ipsecd.mgmt.values import PROTOCOL_NUMBERS, Identity
 from ipsecd.policy.types import Level, Mode, Selector
 
 from .peersel import PeerEndpoint
 
-Row = Any  # mgmt's snapshot Row (``.id``, ``.text(name)``) or a plain mapping of property -> value
+Row = Any  # mgmt's snapshot Row (``.id``, ``row[name]`` typed) or a plain mapping of property -> value
 Rows = Any  # mgmt's Snapshot (``.rows(path)``) or a mapping of menu path -> rows
 
 PEER, IDENTITY, PROFILE, PROPOSAL, POLICY = (f"/ip ipsec {m}" for m in ("peer", "identity", "profile", "proposal",
                                                                           "policy"))
 MODE_CONFIG, POOL, SETTINGS = "/ip ipsec mode-config", "/ip pool", "/ip ipsec settings"
 AEAD = ("gcm", "chacha20poly1305")
+TEMPLATE = "template:"  # policy_id prefix of the CHILD_SAs generate-policy admits
 
 
 class PlanError(ValueError):
     """A configuration that cannot run; the message is one line naming the object and property."""
 
 
-# -- value normalisation (parsed objects or canonical text) -------------------------------------------
+# -- typed values --------------------------------------------------------------------------------------
 
 
-def text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list | tuple):
-        return ",".join(text(v) for v in value)
-    return str(value)
-
-
-def words(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list | tuple):
-        return tuple(text(v) for v in value)
-    return tuple(w for w in str(value).split(",") if w)
-
-
-def flag(value: Any) -> bool:
-    return value is True or text(value) in ("yes", "true")
-
-
-def seconds(value: Any, default: float) -> float:
+def get(row: Row, path: str, name: str) -> Any:
+    """The schema's typed value of a property of a ``path`` row, its default filled in (None when
+    unset). A plain mapping is read as the store reads text: parsed by the property's type."""
+    if not isinstance(row, Mapping):
+        return row[name]
+    value = row.get(name)
+    prop = MENUS[path].prop(name)
+    if prop is None:
+        raise KeyError(name)
     if value is None or value == "":
-        return default
-    if isinstance(value, int | float):
-        return float(value)
-    from ipsecd.mgmt.values import parse_seconds
-
-    return float(parse_seconds(str(value)))
+        value = prop.default
+    if isinstance(value, str):
+        return prop.type.parse(value)
+    return tuple(value) if isinstance(value, list) else value
 
 
-def network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    if value is None or value == "":
-        return None
-    return ipaddress.ip_network(text(value), strict=False)
+def item_id(row: Row) -> str:
+    return str(row.get(".id") or "") if isinstance(row, Mapping) else str(row.id)
 
 
-def address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if value is None or text(value) in ("", "::"):
-        return None
-    return ipaddress.ip_address(text(value))
-
-
-def port(value: Any) -> int:
-    t = text(value)
-    return 0 if t in ("", "any") else int(t)
-
-
-def protocol(value: Any) -> int:
-    """The schema's protocol value (a RouterOS name or a number) as the IP protocol number; the
-    host's protocol database is not asked: it lacks names RouterOS has (``ipsec-esp``, ``icmpv6``)."""
-    t = text(value)
-    if t == "":
-        return 0
-    if t.isdigit():
-        return int(t)
-    number = PROTOCOL_NUMBERS.get(t)
-    if number is None:
-        raise PlanError(f"unknown protocol {t}")
-    return number
-
-
-def secret_bytes(value: Any) -> bytes:
-    t = text(value)
-    if t[:2].lower() == "0x" and len(t) > 2:
-        try:
-            return bytes.fromhex(t[2:])
-        except ValueError:
-            pass  # not hex after all: the text itself is the key
-    return t.encode()
-
-
-def val(row: Row, name: str) -> str:
-    """Canonical text of a property, defaults filled in ('' when unset); ``.id`` is the item id."""
-    if name == ".id":
-        return text(getattr(row, "id", None) or (row.get(".id") if isinstance(row, Mapping) else None))
-    if isinstance(row, Mapping):
-        return text(row.get(name))
-    try:
-        return text(row.text(name))
-    except KeyError:
-        return ""
+def enabled(row: Row, path: str) -> bool:
+    return not get(row, path, "disabled")
 
 
 def rows_of(src: Rows, path: str) -> Sequence[Row]:
@@ -143,8 +85,17 @@ def rows_of(src: Rows, path: str) -> Sequence[Row]:
     return tuple(src.rows(path))
 
 
-def enabled(row: Row) -> bool:
-    return not flag(val(row, "disabled"))
+def protocol_number(value: str | None) -> int:
+    """The schema's protocol (a RouterOS name or a number as text) as the IP protocol number; the
+    host's protocol database is not asked: it lacks names RouterOS has (``ipsec-esp``, ``icmpv6``)."""
+    if value is None:
+        return 0
+    return int(value) if value.isdigit() else PROTOCOL_NUMBERS[value]
+
+
+def identity_text(path: str, name: str, value: Identity) -> str:
+    """An identity as the IKE core takes it (``auto``, ``fqdn:gw.example``): the schema's text of it."""
+    return MENUS[path].by_name[name].type.format(value)
 
 
 # -- plans ---------------------------------------------------------------------------------------------
@@ -220,126 +171,118 @@ class Plan:
         return next((p for p in self.peers if p.endpoint.name == name), None)
 
 
-def _by_name(rows: Iterable[Row]) -> dict[str, Row]:
-    return {val(r, "name"): r for r in rows if val(r, "name")}
+def _by_name(rows: Iterable[Row], path: str) -> dict[str, Row]:
+    return {get(r, path, "name"): r for r in rows if get(r, path, "name")}
 
 
 def ike_proposal(profile: Row) -> IkeProposal:
-    hash_alg = text(val(profile, "hash-algorithm")) or "sha1"
-    prf = text(val(profile, "prf-algorithm")) or "auto"
-    return IkeProposal(encr=words(val(profile, "enc-algorithm")) or ("aes-128",), integ=(hash_alg,),
-                       prf=(hash_alg if prf == "auto" else prf,),
-                       dh=words(val(profile, "dh-group")) or ("modp1024", "modp2048"))
+    hash_alg = get(profile, PROFILE, "hash-algorithm")
+    prf = get(profile, PROFILE, "prf-algorithm")
+    return IkeProposal(encr=get(profile, PROFILE, "enc-algorithm"), integ=(hash_alg,),
+                       prf=(hash_alg if prf == "auto" else prf,), dh=get(profile, PROFILE, "dh-group"))
 
 
 def child_proposal(proposal: Row) -> ChildProposal:
-    encr = words(val(proposal, "enc-algorithms")) or ("aes-256-cbc", "aes-192-cbc", "aes-128-cbc")
-    integ = tuple(a for a in words(val(proposal, "auth-algorithms")) if a != "null")
+    encr = get(proposal, PROPOSAL, "enc-algorithms")
+    integ = tuple(a for a in get(proposal, PROPOSAL, "auth-algorithms") if a != "null")
     if not integ and not all(any(k in e for k in AEAD) for e in encr):
         integ = ("sha1",)
-    return ChildProposal(encr=encr, integ=integ, pfs=text(val(proposal, "pfs-group")) or "none")
+    return ChildProposal(encr=encr, integ=integ, pfs=get(proposal, PROPOSAL, "pfs-group"))
 
 
 def policy_selector(policy: Row) -> Selector:
-    src, dst = network(val(policy, "src-address")), network(val(policy, "dst-address"))
-    if src is None or dst is None:
-        raise PlanError(f"policy {val(policy, '.id')}: src-address and dst-address are required")
-    return Selector(src, dst, protocol(val(policy, "protocol")), port(val(policy, "src-port")),
-                    port(val(policy, "dst-port")))
+    return Selector(get(policy, POLICY, "src-address"), get(policy, POLICY, "dst-address"),
+                    protocol_number(get(policy, POLICY, "protocol")), get(policy, POLICY, "src-port") or 0,
+                    get(policy, POLICY, "dst-port") or 0)
+
+
+def _child(peer: str, pol: Row, proposal: Row, pid: str, reqid: int, *, template: bool) -> ChildConfig:
+    tunnel = template or get(pol, POLICY, "tunnel")
+    return ChildConfig(name=f"{peer}/{pid}", selector=policy_selector(pol), proposals=(child_proposal(proposal),),
+                       lifetime=float(get(proposal, PROPOSAL, "lifetime")),
+                       mode=Mode.TUNNEL if tunnel else Mode.TRANSPORT, level=Level(get(pol, POLICY, "level")),
+                       policy_id=f"{TEMPLATE}{pid}" if template else pid, reqid=reqid)
+
+
+def _children(rows: Rows, proposals: dict[str, Row], name: str) -> list[ChildConfig]:
+    """Each enabled encrypt policy of the peer (not a template) is a CHILD_SA to bring up."""
+    children: list[ChildConfig] = []
+    for i, pol in enumerate(rows_of(rows, POLICY)):
+        if get(pol, POLICY, "peer") != name or not enabled(pol, POLICY) or get(pol, POLICY, "template"):
+            continue
+        if get(pol, POLICY, "action") != "encrypt":
+            continue
+        prop_name = get(pol, POLICY, "proposal")
+        prop = proposals.get(prop_name)
+        if prop is None:
+            raise PlanError(f"policy {item_id(pol) or i}: proposal {prop_name} does not exist")
+        children.append(_child(name, pol, prop, item_id(pol) or f"policy{i}", len(children) + 1, template=False))
+    return children
 
 
 def build_plan(rows: Rows) -> Plan:
     """The daemon's plan for a snapshot; raises PlanError naming the first unusable object."""
-    profiles = _by_name(rows_of(rows, PROFILE))
-    proposals = _by_name(rows_of(rows, PROPOSAL))
+    profiles = _by_name(rows_of(rows, PROFILE), PROFILE)
+    proposals = _by_name(rows_of(rows, PROPOSAL), PROPOSAL)
     identities: dict[str, Row] = {}
     for ident in rows_of(rows, IDENTITY):
-        if enabled(ident):
-            identities.setdefault(text(val(ident, "peer")), ident)
+        if enabled(ident, IDENTITY):
+            identities.setdefault(get(ident, IDENTITY, "peer"), ident)
     peers: list[PeerPlan] = []
     skipped: list[str] = []
     for peer in rows_of(rows, PEER):
-        name = text(val(peer, "name")) or text(val(peer, ".id"))
-        if not enabled(peer):
+        if not enabled(peer, PEER):
             continue
-        mode = text(val(peer, "exchange-mode")) or "main"
+        name = get(peer, PEER, "name") or item_id(peer)
+        mode = get(peer, PEER, "exchange-mode")
+        ident = identities.get(name)
+        auth = get(ident, IDENTITY, "auth-method") if ident is not None else ""
         if mode != "ike2":
             skipped.append(f"peer {name}: exchange-mode={mode} (IKEv1) is not supported yet; not started")
-            continue
-        ident = identities.get(name)
-        if ident is None:
+        elif ident is None:
             skipped.append(f"peer {name}: no enabled /ip ipsec identity; not started")
-            continue
-        auth = text(val(ident, "auth-method")) or "pre-shared-key"
-        if auth != "pre-shared-key":
+        elif auth != "pre-shared-key":
             skipped.append(f"peer {name}: identity auth-method={auth} is not supported yet; not started")
-            continue
-        psk = secret_bytes(val(ident, "secret"))
-        if not psk:
-            raise PlanError(f"identity for peer {name}: secret is empty (auth-method=pre-shared-key)")
-        profile_name = text(val(peer, "profile")) or "default"
-        found = profiles.get(profile_name)
-        if found is None:
-            raise PlanError(f"peer {name}: profile {profile_name} does not exist")
-        profile = found
-        dpd = text(val(profile, "dpd-interval"))
-        children: list[ChildConfig] = []
-        for i, pol in enumerate(rows_of(rows, POLICY)):
-            if text(val(pol, "peer")) != name or not enabled(pol) or flag(val(pol, "template")):
-                continue
-            if (text(val(pol, "action")) or "encrypt") != "encrypt":
-                continue
-            prop_name = text(val(pol, "proposal")) or "default"
-            prop = proposals.get(prop_name)
-            if prop is None:
-                raise PlanError(f"policy {val(pol, '.id') or i}: proposal {prop_name} does not exist")
-            pid = text(val(pol, ".id")) or f"policy{i}"
-            children.append(ChildConfig(
-                name=f"{name}/{pid}", selector=policy_selector(pol), proposals=(child_proposal(prop),),
-                lifetime=seconds(val(prop, "lifetime"), 1800.0),
-                mode=Mode.TUNNEL if flag(val(pol, "tunnel")) else Mode.TRANSPORT,
-                level=Level(text(val(pol, "level")) or "require"), policy_id=pid, reqid=len(children) + 1))
-        generate = val(ident, "generate-policy") or "no"
-        group = val(ident, "policy-template-group") or "default"
-        if generate != "no":
-            children.extend(_template_children(rows, proposals, name, group, len(children)))
-        lease_source = _lease_source(rows, val(ident, "mode-config") or "none")
-        peers.append(PeerPlan(
-            endpoint=PeerEndpoint(name=name, address=_peer_network(val(peer, "address")),
-                                  hostname=_peer_hostname(val(peer, "address")),
-                                  local_address=address(val(peer, "local-address")),
-                                  port=port(val(peer, "port")) or 500, exchange_mode=mode,
-                                  passive=flag(val(peer, "passive"))),
-            ike_proposals=(ike_proposal(profile),), children=tuple(children), psk=psk,
-            my_id=text(val(ident, "my-id")) or "auto", remote_id=text(val(ident, "remote-id")) or "auto",
-            lifetime=seconds(val(profile, "lifetime"), 86400.0),
-            dpd_interval=None if dpd in ("disable-dpd", "0s", "0") else seconds(val(profile, "dpd-interval"), 120.0),
-            nat_traversal=text(val(profile, "nat-traversal")) != "no",
-            send_initial_contact=text(val(peer, "send-initial-contact")) != "no",
-            retransmit_tries=int(val(profile, "dpd-maximum-failures") or 5),
-            mode_config=text(val(ident, "mode-config")) or "none",
-            generate_policy=generate, template_group=group, lease_source=lease_source,
-            request_address=_requests_address(rows, text(val(ident, "mode-config")) or "none")))
+        else:
+            peers.append(_peer_plan(rows, peer, ident, name, profiles, proposals))
     settings = rows_of(rows, SETTINGS)
-    threshold = val(settings[0], "ddos-cookie-threshold") if settings else ""
-    return Plan(tuple(peers), tuple(skipped), int(threshold) if threshold.isdigit() else None)
+    threshold = get(settings[0], SETTINGS, "ddos-cookie-threshold") if settings else None
+    return Plan(tuple(peers), tuple(skipped), threshold)
 
 
-def _peer_hostname(value: str) -> str | None:
-    """A peer ``address`` that is a DNS name (the schema's HostOrPrefix); the daemon resolves it."""
-    return None if value == "" or _is_network(value) else value
-
-
-def _peer_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    return network(value) if _is_network(value) else None
-
-
-def _is_network(value: str) -> bool:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return False
-    return True
+def _peer_plan(rows: Rows, peer: Row, ident: Row, name: str, profiles: dict[str, Row],
+               proposals: dict[str, Row]) -> PeerPlan:
+    secret = get(ident, IDENTITY, "secret")
+    psk = secret.encode() if isinstance(secret, str) else secret
+    if not psk:
+        raise PlanError(f"identity for peer {name}: secret is empty (auth-method=pre-shared-key)")
+    profile_name = get(peer, PEER, "profile")
+    profile = profiles.get(profile_name)
+    if profile is None:
+        raise PlanError(f"peer {name}: profile {profile_name} does not exist")
+    dpd = get(profile, PROFILE, "dpd-interval")
+    children = _children(rows, proposals, name)
+    generate = get(ident, IDENTITY, "generate-policy")
+    group = get(ident, IDENTITY, "policy-template-group")
+    if generate != "no":
+        children.extend(_template_children(rows, proposals, name, group, len(children)))
+    mode_config = get(ident, IDENTITY, "mode-config") or "none"
+    address = get(peer, PEER, "address")
+    return PeerPlan(
+        endpoint=PeerEndpoint(name=name, address=None if isinstance(address, str) else address,
+                              hostname=address if isinstance(address, str) else None,
+                              local_address=get(peer, PEER, "local-address"), port=get(peer, PEER, "port") or 500,
+                              exchange_mode="ike2", passive=get(peer, PEER, "passive")),
+        ike_proposals=(ike_proposal(profile),), children=tuple(children), psk=psk,
+        my_id=identity_text(IDENTITY, "my-id", get(ident, IDENTITY, "my-id")),
+        remote_id=identity_text(IDENTITY, "remote-id", get(ident, IDENTITY, "remote-id")),
+        lifetime=float(get(profile, PROFILE, "lifetime")),
+        dpd_interval=None if dpd in ("disable-dpd", 0) else float(dpd),
+        nat_traversal=get(profile, PROFILE, "nat-traversal"),
+        send_initial_contact=get(peer, PEER, "send-initial-contact"),
+        retransmit_tries=get(profile, PROFILE, "dpd-maximum-failures"), mode_config=mode_config,
+        generate_policy=generate, template_group=group, lease_source=_lease_source(rows, mode_config),
+        request_address=_requests_address(rows, mode_config))
 
 
 def _template_children(rows: Rows, proposals: dict[str, Row], peer: str, group: str, first: int) -> list[ChildConfig]:
@@ -348,17 +291,17 @@ def _template_children(rows: Rows, proposals: dict[str, Row], peer: str, group: 
     dynamic policy for the SA's life."""
     out: list[ChildConfig] = []
     for i, pol in enumerate(rows_of(rows, POLICY)):
-        if not flag(val(pol, "template")) or (val(pol, "group") or "default") != group or not enabled(pol):
+        if not get(pol, POLICY, "template") or get(pol, POLICY, "group") != group or not enabled(pol, POLICY):
             continue
-        prop = proposals.get(val(pol, "proposal") or "default")
+        prop = proposals.get(get(pol, POLICY, "proposal"))
         if prop is None:
             continue
-        pid = val(pol, ".id") or f"template{i}"
-        out.append(ChildConfig(name=f"{peer}/{pid}", selector=policy_selector(pol), proposals=(child_proposal(prop),),
-                               lifetime=seconds(val(prop, "lifetime"), 1800.0), mode=Mode.TUNNEL,
-                               level=Level(val(pol, "level") or "require"), policy_id=f"template:{pid}",
-                               reqid=first + len(out) + 1))
+        out.append(_child(peer, pol, prop, item_id(pol) or f"template{i}", first + len(out) + 1, template=True))
     return out
+
+
+def _mode_config(rows: Rows, name: str) -> Row | None:
+    return next((r for r in rows_of(rows, MODE_CONFIG) if get(r, MODE_CONFIG, "name") == name), None)
 
 
 def _requests_address(rows: Rows, mode_config: str) -> bool:
@@ -367,21 +310,24 @@ def _requests_address(rows: Rows, mode_config: str) -> bool:
     client recipe, which may also set the ``src-address-list``/``connection-mark`` it applies."""
     if mode_config == "request-only":
         return True
-    if mode_config in ("none", ""):
+    if mode_config == "none":
         return False
-    mc = next((r for r in rows_of(rows, MODE_CONFIG) if val(r, "name") == mode_config), None)
-    return mc is not None and not flag(val(mc, "responder"))
+    mc = _mode_config(rows, mode_config)
+    return mc is not None and not get(mc, MODE_CONFIG, "responder")
 
 
 def _lease_source(rows: Rows, mode_config: str) -> LeaseSource | None:
-    if mode_config in ("none", "request-only", ""):
+    if mode_config in ("none", "request-only"):
         return None
-    mc = next((r for r in rows_of(rows, MODE_CONFIG) if val(r, "name") == mode_config), None)
-    if mc is None or not flag(val(mc, "responder")):
+    mc = _mode_config(rows, mode_config)
+    if mc is None or not get(mc, MODE_CONFIG, "responder"):
         return None
-    pool_name = val(mc, "address-pool")
-    pool = next((r for r in rows_of(rows, POOL) if val(r, "name") == pool_name), None)
-    if pool is None or not val(pool, "ranges"):
+    pool_name = get(mc, MODE_CONFIG, "address-pool") or ""
+    pool = next((r for r in rows_of(rows, POOL) if get(r, POOL, "name") == pool_name), None)
+    ranges = get(pool, POOL, "ranges") if pool is not None else None
+    if not ranges:
         raise PlanError(f"mode-config {mode_config}: address-pool {pool_name or '(unset)'} has no ranges in /ip pool")
-    return LeaseSource(mode_config, pool_name, val(pool, "ranges"), int(val(mc, "address-prefix-length") or 32),
-                       words(val(mc, "static-dns")), words(val(mc, "split-include")))
+    return LeaseSource(mode_config, pool_name, MENUS[POOL].by_name["ranges"].type.format(ranges),
+                       get(mc, MODE_CONFIG, "address-prefix-length") or 32,
+                       tuple(str(a) for a in get(mc, MODE_CONFIG, "static-dns") or ()),
+                       tuple(str(n) for n in get(mc, MODE_CONFIG, "split-include") or ()))

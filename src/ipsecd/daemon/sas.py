@@ -16,10 +16,9 @@ from typing import Any
 from ipsecd.ike import events as ev
 from ipsecd.policy.types import Action, IpsecProto, PolicySpec, Selector
 
-from .plan import Plan
+from .plan import TEMPLATE, Plan
 from .runtime import DYNAMIC_PREFIX
 
-TEMPLATE = "template:"  # plan's policy_id prefix of CHILD_SAs that generate-policy admits
 DYNAMIC_ORDER = 1_000_000  # dynamic policies come after every configured one
 
 
