@@ -82,8 +82,14 @@ def test_port_in_use_is_one_line_and_rc1(tmp_path: Path, capsys: Any) -> None:
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     blocker.bind(("127.0.0.1", 0))
     port = blocker.getsockname()[1]
-    daemon = Daemon(StubGlue(("127.0.0.1", 9)), execute=lambda c, j: Reply(0), control_path=str(tmp_path / "c"),
-                    ike_port=port, natt_port=0, local_addresses=("127.0.0.1",))
+    daemon = Daemon(
+        StubGlue(("127.0.0.1", 9)),
+        execute=lambda c, j: Reply(0),
+        control_path=str(tmp_path / "c"),
+        ike_port=port,
+        natt_port=0,
+        local_addresses=("127.0.0.1",),
+    )
     assert asyncio.run(daemon.main()) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"127.0.0.1:{port}" in err[0]

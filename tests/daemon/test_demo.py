@@ -13,7 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_demo_runs_in_seconds() -> None:
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "ipsecd", "demo"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "ipsecd", "demo"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     elapsed = time.monotonic() - t0
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout

@@ -69,7 +69,9 @@ def test_runtime_views_and_commands(caplog: pytest.LogCaptureFixture) -> None:
             a.glue.dataplane.poll_events = lambda: pending.pop() if pending else []  # type: ignore[method-assign]
             with caplog.at_level(logging.INFO, logger="ipsecd"):
                 a.glue.on_dataplane_events()
-            said = [r.getMessage() for r in caplog.records if "peer gw-B: NAT mapping moved" in r.getMessage()]
+            said = [
+                r.getMessage() for r in caplog.records if "peer gw-B: NAT mapping moved" in r.getMessage()
+            ]
             assert "192.0.2.99:40000" in said[0] and "ESP follows" in said[0]
             assert "192.0.2.98:40001" in said[1] and f"still goes to {old_ep[0]}:4500" in said[1]
             del a.glue.dataplane.poll_events
@@ -149,9 +151,12 @@ def test_ranges_a_child_sa_leaves_out_are_logged_once_per_peer(caplog: pytest.Lo
             child = a.children()[0]
             carried.append(f"carries {child.outbound.selector.src} -> {child.outbound.selector.dst} only")
             for n in (1, 2):  # two more CHILD_SAs (new SPIs) with the same left-out range
-                event = ChildSaInstalled("net", replace(child.inbound, spi=0xDEAD0000 + n),
-                                         replace(child.outbound, spi=0xBEEF0000 + n),
-                                         left_out=("10.9.0.0-10.9.255.255",))
+                event = ChildSaInstalled(
+                    "net",
+                    replace(child.inbound, spi=0xDEAD0000 + n),
+                    replace(child.outbound, spi=0xBEEF0000 + n),
+                    left_out=("10.9.0.0-10.9.255.255",),
+                )
                 with caplog.at_level(logging.WARNING, logger="ipsecd"):
                     a.glue.on_event(sa, event)
         finally:
@@ -160,12 +165,15 @@ def test_ranges_a_child_sa_leaves_out_are_logged_once_per_peer(caplog: pytest.Lo
 
     asyncio.run(main())
     (line,) = [r.getMessage() for r in caplog.records if "10.9.0.0-10.9.255.255" in r.getMessage()]
-    assert line.startswith("peer gw-B: CHILD_SA ") and f"{carried[0]}, not 10.9.0.0-10.9.255.255:" in line, line
+    assert line.startswith("peer gw-B: CHILD_SA ") and f"{carried[0]}, not 10.9.0.0-10.9.255.255:" in line, (
+        line
+    )
 
 
 def test_nat_keepalives_while_behind_a_nat() -> None:
     """An IKE SA whose NAT-D showed a NAT in front of us gets NAT-keepalives (RFC 3948 §4) from the
     NAT-T port at the keepalive interval, until it goes; the peer's transport counts them."""
+
     async def main() -> None:
         a, b = await _pair()
         try:
@@ -177,8 +185,21 @@ def test_nat_keepalives_while_behind_a_nat() -> None:
             a.daemon.timers.cancel(("natt-keepalive",))
             a.glue.keepalives.interval = 0.1
             before = b.daemon.transport.counters["keepalives"]
-            established = IkeSaEstablished(sa.spi_i, sa.spi_r, True, *sa.addr, "a", "b", "aes-128-cbc", "sha256",
-                                           "sha256", "ecp256", nat_local=True, nat_remote=False, lifetime=3600.0)
+            established = IkeSaEstablished(
+                sa.spi_i,
+                sa.spi_r,
+                True,
+                *sa.addr,
+                "a",
+                "b",
+                "aes-128-cbc",
+                "sha256",
+                "sha256",
+                "ecp256",
+                nat_local=True,
+                nat_remote=False,
+                lifetime=3600.0,
+            )
             counters = b.daemon.transport.counters
             # further NATed SAs coming up (here: the event again, every 50 ms) must not put the
             # keepalives off: they keep coming once per interval meanwhile, not once per event
@@ -205,6 +226,7 @@ def test_ike_read_off_the_pipe_by_the_event_poll_is_handled_at_once() -> None:
     """The TUN data plane delivers events and UDP/4500 IKE messages on the same pipes, and draining
     for one stores the other. An IKE message drained by the periodic event poll must be handed to the
     transport in that same call, not when the pipe is next readable (CI saw a 2 s delay)."""
+
     async def main() -> None:
         a, b = await _pair()
         try:

@@ -42,8 +42,21 @@ def test_a_peer_id_cannot_forge_log_lines(caplog: pytest.LogCaptureFixture) -> N
         a, b = await _pair()
         try:
             (sa,) = a.glue.tracked
-            event = IkeSaEstablished(sa.spi_i, sa.spi_r, True, *sa.addr, "fqdn:gw-a.demo", FORGED, "aes-128-cbc",
-                                     "sha256", "sha256", "ecp256", nat_local=False, nat_remote=False, lifetime=3600.0)
+            event = IkeSaEstablished(
+                sa.spi_i,
+                sa.spi_r,
+                True,
+                *sa.addr,
+                "fqdn:gw-a.demo",
+                FORGED,
+                "aes-128-cbc",
+                "sha256",
+                "sha256",
+                "ecp256",
+                nat_local=False,
+                nat_remote=False,
+                lifetime=3600.0,
+            )
             with caplog.at_level(logging.INFO, logger="ipsecd"):
                 a.glue.on_event(sa, event)
                 a.glue.on_event(sa, AuthenticationFailed(sa.addr[1], f"remote id {FORGED} is not {FORGED}"))
@@ -60,14 +73,19 @@ def test_a_peer_id_cannot_forge_log_lines(caplog: pytest.LogCaptureFixture) -> N
 
 def _glue_memory() -> int:
     """Bytes allocated (and still live) by the glue's modules, the IKE driver's excepted."""
-    snapshot = tracemalloc.take_snapshot().filter_traces([
-        tracemalloc.Filter(True, "*/ipsecd/daemon/*"), tracemalloc.Filter(True, "*/ipsecd/util/*"),
-        tracemalloc.Filter(False, "*/ipsecd/daemon/engine.py")])
+    snapshot = tracemalloc.take_snapshot().filter_traces(
+        [
+            tracemalloc.Filter(True, "*/ipsecd/daemon/*"),
+            tracemalloc.Filter(True, "*/ipsecd/util/*"),
+            tracemalloc.Filter(False, "*/ipsecd/daemon/engine.py"),
+        ]
+    )
     return sum(stat.size for stat in snapshot.statistics("filename"))
 
 
-def test_a_spoofed_flood_leaves_the_glue_bounded_and_the_log_quiet(caplog: pytest.LogCaptureFixture,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_spoofed_flood_leaves_the_glue_bounded_and_the_log_quiet(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 17 findings 4 and 8: IKE_SA_INIT and 4500-tagged IKE from 2 × 2,000 spoofed sources no
     peer matches (the ceilings scaled down to 500 so that the test runs in seconds). The second 2,000
     must not grow the glue's memory (every per-source structure is full and forgets), and the glue
@@ -82,7 +100,7 @@ def test_a_spoofed_flood_leaves_the_glue_bounded_and_the_log_quiet(caplog: pytes
         now = gw.daemon.now()
         for src in sources:
             gw.glue.new_responder(b"", (local, (src, 500)), now)
-        chunks = [[(b"\0" * 4, (src, 4500)) for src in sources[i:i + 1000]] for i in range(0, n, 1000)]
+        chunks = [[(b"\0" * 4, (src, 4500)) for src in sources[i : i + 1000]] for i in range(0, n, 1000)]
         gw.glue.dataplane.recv_ike = lambda: chunks.pop() if chunks else []  # type: ignore[attr-defined]
         gw.glue.on_dataplane_events()  # drains until the data plane has nothing more
         assert not chunks
@@ -110,8 +128,11 @@ def test_a_spoofed_flood_leaves_the_glue_bounded_and_the_log_quiet(caplog: pytes
         grown, tracked = asyncio.run(main())
     assert tracked == 0
     assert grown < 20_000, f"{grown} bytes for {n} more spoofed sources"
-    lines = [r.getMessage() for r in caplog.records if "no enabled ike2 peer" in r.getMessage()
-             or "IKE_SA_INIT from no configured peer" in r.getMessage()]
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if "no enabled ike2 peer" in r.getMessage() or "IKE_SA_INIT from no configured peer" in r.getMessage()
+    ]
     assert len(lines) <= 12, lines[:13]
 
 
@@ -135,6 +156,7 @@ def test_hard_expiry_deletes_the_child_sa_at_both_ends() -> None:
 
 def test_esp_traffic_tells_dpd_the_peer_is_alive() -> None:
     """RFC 7296 §2.4: the data plane's inbound counters move, so the IKE SA's liveness clock does."""
+
     async def main() -> None:
         a, b = await _pair()
         try:
@@ -173,8 +195,13 @@ def test_a_peer_named_by_dns_is_resolved_off_the_loop_and_initiated(caplog: pyte
             await _until("the old SA to go", lambda: not a.children(), 5)
             await asyncio.sleep(0.2)
             assert a.glue.tracked == {}  # nothing to initiate to
-            assert a.execute("/ip ipsec peer set [find name=gw-B] address=branch1.sn.mynetname.net", False).rc == 0
-            await _until("the tunnel to the resolved address", lambda: bool(a.children()) and bool(b.children()), 10)
+            assert (
+                a.execute("/ip ipsec peer set [find name=gw-B] address=branch1.sn.mynetname.net", False).rc
+                == 0
+            )
+            await _until(
+                "the tunnel to the resolved address", lambda: bool(a.children()) and bool(b.children()), 10
+            )
             (peer,) = json.loads(a.execute("/ip ipsec active-peers print", True).stdout)
             assert peer["remote-address"] == GATEWAYS["B"][0]
         finally:
@@ -208,6 +235,7 @@ def test_peer_dead_resolves_again() -> None:
 
 def test_active_peers_count_ike_messages() -> None:
     """Issue 9: PeerRecord's IKE counters were never written (active-peers showed ESP only)."""
+
     async def main() -> None:
         a, b = await _pair()
         try:

@@ -52,7 +52,8 @@ def test_notes_are_bounded() -> None:
 
 
 def test_the_formatter_keeps_each_message_on_one_line() -> None:
-    record = logging.LogRecord("ipsecd", logging.INFO, __file__, 1, "peer %s: hi", ("x\n12:00:00 INFO fake\x1b[2J",),
-                               None)
+    record = logging.LogRecord(
+        "ipsecd", logging.INFO, __file__, 1, "peer %s: hi", ("x\n12:00:00 INFO fake\x1b[2J",), None
+    )
     out = Formatter().format(record)
     assert "\n" not in out and "\x1b" not in out and "x\\n12:00:00 INFO fake\\x1b[2J" in out

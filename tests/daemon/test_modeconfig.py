@@ -23,8 +23,10 @@ def _responder(port: int) -> str:
 /ip ipsec mode-config add name=rw responder=yes address-pool=rw-pool split-include={B_LAN}
 {PROFILE}
 {PROPOSAL}
-/ip ipsec peer add name=rw address={GATEWAYS["A"][0]}/32 local-address={GATEWAYS["B"][0]} port={port} profile=rw exchange-mode=ike2 passive=yes
-/ip ipsec identity add peer=rw secret="{SECRET}" my-id=fqdn:gw.demo remote-id=fqdn:rw.demo mode-config=rw generate-policy=port-strict
+/ip ipsec peer add name=rw address={GATEWAYS["A"][0]}/32 local-address={GATEWAYS["B"][0]} port={port} \
+profile=rw exchange-mode=ike2 passive=yes
+/ip ipsec identity add peer=rw secret="{SECRET}" my-id=fqdn:gw.demo remote-id=fqdn:rw.demo mode-config=rw \
+generate-policy=port-strict
 /ip ipsec policy add template=yes group=default src-address={B_LAN} dst-address=10.99.0.0/24 proposal=rw
 """
 
@@ -33,8 +35,10 @@ def _client(port: int) -> str:
     return f"""\
 {PROFILE}
 {PROPOSAL}
-/ip ipsec peer add name=gw address={GATEWAYS["B"][0]}/32 local-address={GATEWAYS["A"][0]} port={port} profile=rw exchange-mode=ike2
-/ip ipsec identity add peer=gw secret="{SECRET}" my-id=fqdn:rw.demo remote-id=fqdn:gw.demo mode-config=request-only
+/ip ipsec peer add name=gw address={GATEWAYS["B"][0]}/32 local-address={GATEWAYS["A"][0]} port={port} \
+profile=rw exchange-mode=ike2
+/ip ipsec identity add peer=gw secret="{SECRET}" my-id=fqdn:rw.demo remote-id=fqdn:gw.demo \
+mode-config=request-only
 /ip ipsec policy add peer=gw tunnel=yes src-address=0.0.0.0/0 dst-address={B_LAN} proposal=rw
 """
 
@@ -64,16 +68,25 @@ def test_request_only_client_uses_its_virtual_ip() -> None:
             assert await a.ping(GATEWAYS["B"][1], count=3, src=vip) == (3, 3)
             assert await a.ping(GATEWAYS["B"][1], count=1, src=GATEWAYS["A"][1]) == (1, 0)  # not our selector
             # the gateway lists the policy generate-policy made, after the configured ones, flag D
-            (dyn,) = [r for r in json.loads(b.execute("/ip ipsec policy print", True).stdout) if r.get("dynamic") == "yes"]
+            (dyn,) = [
+                r
+                for r in json.loads(b.execute("/ip ipsec policy print", True).stdout)
+                if r.get("dynamic") == "yes"
+            ]
             assert (dyn["src-address"], dyn["dst-address"], dyn["peer"]) == (B_LAN, f"{vip}/32", "rw")
             assert dyn["sa-dst-address"] == GATEWAYS["A"][0] and dyn["ph2-state"] == "established"
             table = b.execute("/ip ipsec policy print", False).stdout
-            assert "D - dynamic" in table and any(line.split()[1:2] == ["DA"] and f"{vip}/32" in line
-                                                  for line in table.splitlines()), table
+            assert "D - dynamic" in table and any(
+                line.split()[1:2] == ["DA"] and f"{vip}/32" in line for line in table.splitlines()
+            ), table
             # the IKE SA goes: the lease is returned, the policy is the configured one again
             assert b.execute("/ip ipsec active-peers kill-connections", False).rc == 0
             await _until("A to lose the IKE SA", lambda: not a.glue.tracked, 5)
-            assert not [r for r in json.loads(b.execute("/ip ipsec policy print", True).stdout) if r.get("dynamic") == "yes"]
+            assert not [
+                r
+                for r in json.loads(b.execute("/ip ipsec policy print", True).stdout)
+                if r.get("dynamic") == "yes"
+            ]
             (spec,) = a.glue.spd.installed.values()
             assert str(spec.selector.src) == "0.0.0.0/0" and a.glue.spd.narrowed == {}
             # A is not passive: it comes back by itself and gets a virtual IP again
@@ -91,6 +104,7 @@ def test_a_restarted_client_keeps_its_lease() -> None:
     """The client vanishes without DELETEs and comes back from the same address: its INITIAL_CONTACT
     drops the old IKE SA at the gateway at once, which must not return the lease the new IKE SA
     holds (both SAs had the same identity, so the same lease): the client keeps its address."""
+
     async def main() -> None:
         ike, natt, b, a = await _connected()
         again = None
@@ -101,7 +115,9 @@ def test_a_restarted_client_keeps_its_lease() -> None:
             await a.daemon.stop()
             again = Gateway("A", ike, natt, _client(ike))
             await again.start()
-            await _until("the old IKE SA dropped", lambda: len(b.glue.tracked) == 1 and bool(again.children()), 10)
+            await _until(
+                "the old IKE SA dropped", lambda: len(b.glue.tracked) == 1 and bool(again.children()), 10
+            )
             (peer,) = json.loads(again.execute("/ip ipsec active-peers print", True).stdout)
             assert peer["dynamic-address"] == vip
             assert {str(a) for a in b.glue.leases.pools["rw-pool"].leases().values()} == {vip}

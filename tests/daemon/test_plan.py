@@ -10,26 +10,67 @@ import pytest
 from ipsecd.daemon.plan import PlanError, build_plan
 from ipsecd.policy.types import Mode
 
-DEFAULT_PROFILE = {"name": "default", "enc-algorithm": "aes-128", "hash-algorithm": "sha1",
-                   "dh-group": "modp1024,modp2048", "lifetime": "1d", "dpd-interval": "2m", "prf-algorithm": "auto",
-                   "nat-traversal": "yes"}
-DEFAULT_PROPOSAL = {"name": "default", "enc-algorithms": "aes-256-cbc,aes-192-cbc,aes-128-cbc",
-                    "auth-algorithms": "sha1", "pfs-group": "modp1024", "lifetime": "30m"}
+DEFAULT_PROFILE = {
+    "name": "default",
+    "enc-algorithm": "aes-128",
+    "hash-algorithm": "sha1",
+    "dh-group": "modp1024,modp2048",
+    "lifetime": "1d",
+    "dpd-interval": "2m",
+    "prf-algorithm": "auto",
+    "nat-traversal": "yes",
+}
+DEFAULT_PROPOSAL = {
+    "name": "default",
+    "enc-algorithms": "aes-256-cbc,aes-192-cbc,aes-128-cbc",
+    "auth-algorithms": "sha1",
+    "pfs-group": "modp1024",
+    "lifetime": "30m",
+}
 
 
 def _rows(**extra: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[dict[str, Any]]] = {
-        "/ip ipsec profile": [DEFAULT_PROFILE, {"name": "fast", "enc-algorithm": ["aes-256"],
-                                                "hash-algorithm": "sha256", "dh-group": ["x25519"],
-                                                "lifetime": 3600, "dpd-interval": "disable-dpd", "dpd-maximum-failures": 2,
-                                                "prf-algorithm": "sha512"}],
-        "/ip ipsec proposal": [DEFAULT_PROPOSAL, {"name": "gcm", "enc-algorithms": "aes-256-gcm",
-                                                  "auth-algorithms": "null", "pfs-group": "none", "lifetime": "5m"}],
+        "/ip ipsec profile": [
+            DEFAULT_PROFILE,
+            {
+                "name": "fast",
+                "enc-algorithm": ["aes-256"],
+                "hash-algorithm": "sha256",
+                "dh-group": ["x25519"],
+                "lifetime": 3600,
+                "dpd-interval": "disable-dpd",
+                "dpd-maximum-failures": 2,
+                "prf-algorithm": "sha512",
+            },
+        ],
+        "/ip ipsec proposal": [
+            DEFAULT_PROPOSAL,
+            {
+                "name": "gcm",
+                "enc-algorithms": "aes-256-gcm",
+                "auth-algorithms": "null",
+                "pfs-group": "none",
+                "lifetime": "5m",
+            },
+        ],
         "/ip ipsec peer": [
-            {".id": "*1", "name": "site", "address": "192.0.2.2/32", "exchange-mode": "ike2", "profile": "default"},
+            {
+                ".id": "*1",
+                "name": "site",
+                "address": "192.0.2.2/32",
+                "exchange-mode": "ike2",
+                "profile": "default",
+            },
             {".id": "*2", "name": "v1", "address": "192.0.2.3/32", "exchange-mode": "main"},
-            {".id": "*3", "name": "rw", "exchange-mode": "ike2", "passive": "yes", "profile": "fast",
-             "send-initial-contact": "no"},
+            {
+                ".id": "*3",
+                "name": "rw",
+                "exchange-mode": "ike2",
+                "passive": "yes",
+                "profile": "fast",
+                "send-initial-contact": "no",
+            },
             {".id": "*4", "name": "off", "address": "192.0.2.9", "exchange-mode": "ike2", "disabled": True},
         ],
         "/ip ipsec identity": [
@@ -38,13 +79,37 @@ def _rows(**extra: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
             {"peer": "v1", "secret": "x"},
         ],
         "/ip ipsec policy": [
-            {".id": "*0", "template": "yes", "src-address": "::/0", "dst-address": "::/0", "group": "default"},
-            {".id": "*5", "peer": "site", "tunnel": "yes", "src-address": "10.1.0.0/24", "dst-address": "10.2.0.0/24",
-             "proposal": "default"},
-            {".id": "*6", "peer": "site", "src-address": "10.1.0.1/32", "dst-address": "10.2.0.1/32",
-             "protocol": "udp", "dst-port": "1701", "proposal": "gcm"},
-            {".id": "*7", "peer": "site", "src-address": "10.1.0.0/24", "dst-address": "10.3.0.0/24",
-             "action": "none"},
+            {
+                ".id": "*0",
+                "template": "yes",
+                "src-address": "::/0",
+                "dst-address": "::/0",
+                "group": "default",
+            },
+            {
+                ".id": "*5",
+                "peer": "site",
+                "tunnel": "yes",
+                "src-address": "10.1.0.0/24",
+                "dst-address": "10.2.0.0/24",
+                "proposal": "default",
+            },
+            {
+                ".id": "*6",
+                "peer": "site",
+                "src-address": "10.1.0.1/32",
+                "dst-address": "10.2.0.1/32",
+                "protocol": "udp",
+                "dst-port": "1701",
+                "proposal": "gcm",
+            },
+            {
+                ".id": "*7",
+                "peer": "site",
+                "src-address": "10.1.0.0/24",
+                "dst-address": "10.3.0.0/24",
+                "action": "none",
+            },
         ],
     }
     rows.update(extra)
@@ -60,7 +125,12 @@ def test_plan_from_rows() -> None:
     assert site.psk == b"\x00\xff\x10" and site.my_id == "fqdn:a.example"
     assert site.endpoint.address == ipaddress.ip_network("192.0.2.2/32") and not site.endpoint.passive
     (prop,) = site.ike_proposals
-    assert (prop.encr, prop.integ, prop.prf, prop.dh) == (("aes-128",), ("sha1",), ("sha1",), ("modp1024", "modp2048"))
+    assert (prop.encr, prop.integ, prop.prf, prop.dh) == (
+        ("aes-128",),
+        ("sha1",),
+        ("sha1",),
+        ("modp1024", "modp2048"),
+    )
     assert site.lifetime == 86400 and site.dpd_interval == 120 and site.retransmit_tries == 5
     tunnel, transport = site.children
     assert tunnel.mode is Mode.TUNNEL and tunnel.policy_id == "*5" and tunnel.lifetime == 1800
@@ -70,7 +140,12 @@ def test_plan_from_rows() -> None:
     assert transport.selector.dst_port == 1701 and transport.proposals[0].integ == ()
     assert transport.proposals[0].pfs == "none" and transport.lifetime == 300
     cfg = site.ike_config(("192.0.2.1", 500), ("192.0.2.2", 500), natt_port=4500, force_encap=True)
-    assert cfg.credentials.shared_key(cfg.my_id, cfg.remote_id) == b"\x00\xff\x10" and cfg.force_encap and cfg.children == site.children and cfg.name == "site"
+    assert (
+        cfg.credentials.shared_key(cfg.my_id, cfg.remote_id) == b"\x00\xff\x10"
+        and cfg.force_encap
+        and cfg.children == site.children
+        and cfg.name == "site"
+    )
     rw = plan.by_name("rw")
     assert rw is not None and rw.endpoint.address is None and rw.endpoint.passive
     assert rw.ike_proposals[0].prf == ("sha512",) and rw.dpd_interval is None and rw.lifetime == 3600
@@ -98,36 +173,75 @@ def test_ddos_cookie_threshold_from_settings() -> None:
     assert build_plan(rows).cookie_threshold == 7
 
 
-@pytest.mark.parametrize(("name", "number"), [("icmpv6", 58), ("ipsec-esp", 50), ("ipsec-ah", 51),
-                                              ("udp-lite", 136), ("gre", 47), ("all", 0), ("47", 47)])
+@pytest.mark.parametrize(
+    ("name", "number"),
+    [
+        ("icmpv6", 58),
+        ("ipsec-esp", 50),
+        ("ipsec-ah", 51),
+        ("udp-lite", 136),
+        ("gre", 47),
+        ("all", 0),
+        ("47", 47),
+    ],
+)
 def test_every_protocol_the_schema_accepts_runs(name: str, number: int) -> None:
     """Issue 9: the plan asked the host's protocol database, which lacks RouterOS's names."""
     rows = _rows()
-    rows["/ip ipsec policy"] = [{".id": "*5", "peer": "site", "src-address": "10.1.0.0/24",
-                                 "dst-address": "10.2.0.0/24", "protocol": name, "proposal": "default"}]
+    rows["/ip ipsec policy"] = [
+        {
+            ".id": "*5",
+            "peer": "site",
+            "src-address": "10.1.0.0/24",
+            "dst-address": "10.2.0.0/24",
+            "protocol": name,
+            "proposal": "default",
+        }
+    ]
     site = build_plan(rows).by_name("site")
     assert site is not None and site.children[0].selector.protocol == number
 
 
 def test_a_peer_address_given_as_a_dns_name_is_planned_unresolved() -> None:
     rows = _rows()
-    rows["/ip ipsec peer"] = [{".id": "*1", "name": "site", "address": "branch1.sn.mynetname.net",
-                               "exchange-mode": "ike2", "profile": "default"}]
+    rows["/ip ipsec peer"] = [
+        {
+            ".id": "*1",
+            "name": "site",
+            "address": "branch1.sn.mynetname.net",
+            "exchange-mode": "ike2",
+            "profile": "default",
+        }
+    ]
     site = build_plan(rows).by_name("site")
     assert site is not None
     assert site.endpoint.hostname == "branch1.sn.mynetname.net"
     assert site.endpoint.address is None and site.endpoint.host is None
 
 
-@pytest.mark.parametrize(("mode_config", "responder", "requests"), [
-    ("request-only", None, True), ("rw-client", "no", True), ("rw-server", "yes", False), ("none", None, False)])
+@pytest.mark.parametrize(
+    ("mode_config", "responder", "requests"),
+    [
+        ("request-only", None, True),
+        ("rw-client", "no", True),
+        ("rw-server", "yes", False),
+        ("none", None, False),
+    ],
+)
 def test_a_client_with_its_own_responder_no_mode_config_requests_an_address(
-        mode_config: str, responder: str | None, requests: bool) -> None:
+    mode_config: str, responder: str | None, requests: bool
+) -> None:
     """Issue 15: MikroTik's road-warrior client recipe adds a mode-config with responder=no; only the
     built-in request-only asked for an address."""
-    rows = _rows(**{"/ip ipsec mode-config": [{"name": "rw-client", "responder": "no"},
-                                              {"name": "rw-server", "responder": "yes", "address-pool": "p"}],
-                    "/ip pool": [{"name": "p", "ranges": "10.9.0.2-10.9.0.9"}]})
+    rows = _rows(
+        **{
+            "/ip ipsec mode-config": [
+                {"name": "rw-client", "responder": "no"},
+                {"name": "rw-server", "responder": "yes", "address-pool": "p"},
+            ],
+            "/ip pool": [{"name": "p", "ranges": "10.9.0.2-10.9.0.9"}],
+        }
+    )
     rows["/ip ipsec identity"][0]["mode-config"] = mode_config
     site = build_plan(rows).by_name("site")
     assert site is not None
@@ -144,8 +258,11 @@ def test_the_plan_takes_the_configurations_typed_values() -> None:
     config.import_script(
         "/ip ipsec peer add name=v6 address=2001:db8::2/128 exchange-mode=ike2\n"
         "/ip ipsec identity add peer=v6 secret=0x00ff\n"
-        "/ip ipsec policy add peer=v6 src-address=2001:db8:1::/64 dst-address=2001:db8:2::/64 protocol=icmpv6 "
-        "tunnel=yes\n", "x")
+        "/ip ipsec policy add peer=v6 src-address=2001:db8:1::/64 dst-address=2001:db8:2::/64 "
+        "protocol=icmpv6 "
+        "tunnel=yes\n",
+        "x",
+    )
     (peer,) = build_plan(config.snapshot()).peers
     (child,) = peer.children
     assert child.selector.protocol == 58 and child.mode is Mode.TUNNEL

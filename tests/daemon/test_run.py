@@ -18,13 +18,22 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO / "src"), PYTHONUNBUFFERED="1")
 
 
 def _ipsecd(tmp: Path, name: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "ipsecd", "--db", str(tmp / f"{name}.db"), "--control", str(tmp / f"{name}.ctl"),
-            *args]
+    return [
+        sys.executable,
+        "-m",
+        "ipsecd",
+        "--db",
+        str(tmp / f"{name}.db"),
+        "--control",
+        str(tmp / f"{name}.ctl"),
+        *args,
+    ]
 
 
 def _exec(tmp: Path, name: str, command: str) -> list[dict[str, str]]:
-    r = subprocess.run(_ipsecd(tmp, name, "exec", command, "--json"), capture_output=True, text=True, env=ENV,
-                       timeout=30)
+    r = subprocess.run(
+        _ipsecd(tmp, name, "exec", command, "--json"), capture_output=True, text=True, env=ENV, timeout=30
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)  # type: ignore[no-any-return]
 
@@ -40,15 +49,34 @@ def test_two_daemons_exec_and_clean_shutdown(tmp_path: Path) -> None:
             log = open(tmp_path / f"{name}.log", "w")
             logs.append(log)
             procs[name] = subprocess.Popen(
-                _ipsecd(tmp_path, name, "run", "--config", str(rsc), "--dataplane", "memory", "--ike-port", str(ike),
-                        "--natt-port", str(natt)), stdout=log, stderr=subprocess.STDOUT, env=ENV)
+                _ipsecd(
+                    tmp_path,
+                    name,
+                    "run",
+                    "--config",
+                    str(rsc),
+                    "--dataplane",
+                    "memory",
+                    "--ike-port",
+                    str(ike),
+                    "--natt-port",
+                    str(natt),
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=ENV,
+            )
             for _ in range(200):
                 if (tmp_path / f"{name}.ctl").exists():
                     break
                 time.sleep(0.05)
         for _ in range(100):
             peers = _exec(tmp_path, "B", "/ip ipsec active-peers print")
-            if peers and peers[0]["state"] == "established" and _exec(tmp_path, "B", "/ip ipsec installed-sa print"):
+            if (
+                peers
+                and peers[0]["state"] == "established"
+                and _exec(tmp_path, "B", "/ip ipsec installed-sa print")
+            ):
                 break
             time.sleep(0.1)
         assert peers[0]["remote-address"] == "127.0.0.1" and peers[0]["side"] == "responder"
@@ -74,9 +102,28 @@ def test_two_daemons_exec_and_clean_shutdown(tmp_path: Path) -> None:
 
 def test_bad_configuration_is_one_line_rc1(tmp_path: Path) -> None:
     rsc = tmp_path / "bad.rsc"
-    rsc.write_text("/ip ipsec peer add name=x address=10.0.0.1 exchange-mode=ike2\n"
-                   "/ip ipsec identity add peer=x secret=\"\"\n")
-    r = subprocess.run(_ipsecd(tmp_path, "x", "run", "--config", str(rsc), "--dataplane", "memory", "--ike-port", "0",
-                               "--natt-port", "0"), capture_output=True, text=True, env=ENV, timeout=30)
+    rsc.write_text(
+        "/ip ipsec peer add name=x address=10.0.0.1 exchange-mode=ike2\n"
+        '/ip ipsec identity add peer=x secret=""\n'
+    )
+    r = subprocess.run(
+        _ipsecd(
+            tmp_path,
+            "x",
+            "run",
+            "--config",
+            str(rsc),
+            "--dataplane",
+            "memory",
+            "--ike-port",
+            "0",
+            "--natt-port",
+            "0",
+        ),
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and "secret" in r.stderr

@@ -7,12 +7,46 @@ from ipaddress import ip_address
 from ipsecd.daemon.runtime import ChildRecord, PeerRecord, Runtime, ros_duration
 from ipsecd.policy.types import Direction, IpsecProto, Lifetime, Mode, SaSpec, SaState
 
-ACTIVE_PEER_PROPS = {"local-address", "remote-address", "state", "side", "responder", "natt-peer", "ph2-total",
-                     "uptime", "port", "spii", "spir", "last-seen", "rx-bytes", "rx-packets", "tx-bytes", "tx-packets"}
-INSTALLED_SA_PROPS = {"AH", "ESP", "add-lifetime", "addtime", "auth-algorithm", "auth-key", "current-bytes",
-                      "dst-address", "enc-algorithm", "enc-key", "enc-key-size", "expires-in", "hw-aead", "replay",
-                      "spi", "src-address", "state",
-                      "current-packets", "invalid-packets", "seen-traffic"}
+ACTIVE_PEER_PROPS = {
+    "local-address",
+    "remote-address",
+    "state",
+    "side",
+    "responder",
+    "natt-peer",
+    "ph2-total",
+    "uptime",
+    "port",
+    "spii",
+    "spir",
+    "last-seen",
+    "rx-bytes",
+    "rx-packets",
+    "tx-bytes",
+    "tx-packets",
+}
+INSTALLED_SA_PROPS = {
+    "AH",
+    "ESP",
+    "add-lifetime",
+    "addtime",
+    "auth-algorithm",
+    "auth-key",
+    "current-bytes",
+    "dst-address",
+    "enc-algorithm",
+    "enc-key",
+    "enc-key-size",
+    "expires-in",
+    "hw-aead",
+    "replay",
+    "spi",
+    "src-address",
+    "state",
+    "current-packets",
+    "invalid-packets",
+    "seen-traffic",
+}
 
 
 class FakeDataPlane:
@@ -32,28 +66,57 @@ class FakeDataPlane:
 
 def _spec(spi: int, d: Direction) -> SaSpec:
     a, b = ip_address("192.0.2.1"), ip_address("192.0.2.2")
-    return SaSpec(spi, d, IpsecProto.ESP, Mode.TUNNEL, a if d is Direction.OUT else b, b if d is Direction.OUT else a,
-                  "aes-128-gcm", bytes(20), "null", b"", lifetime=Lifetime(1500, 1800))
+    return SaSpec(
+        spi,
+        d,
+        IpsecProto.ESP,
+        Mode.TUNNEL,
+        a if d is Direction.OUT else b,
+        b if d is Direction.OUT else a,
+        "aes-128-gcm",
+        bytes(20),
+        "null",
+        b"",
+        lifetime=Lifetime(1500, 1800),
+    )
 
 
 def test_rows() -> None:
     clock = [1000.0]
     killed: list[int] = []
     dp = FakeDataPlane()
+
     def kill() -> int:
         killed.append(1)
         return 1
 
     rt = Runtime(dp, lambda: clock[0], kill_connections=kill, flush=lambda: 2)  # type: ignore[arg-type]
-    rec = PeerRecord(1, "to-b", ("192.0.2.1", 4500), ("192.0.2.2", 4500), "responder", state="established",
-                     natt=True, established_at=900.0, last_seen=995.0, ike_rx_bytes=7, ike_rx_packets=1)
-    rec.children[0x1000] = ChildRecord(_spec(0x1000, Direction.IN), _spec(0x2000, Direction.OUT), "*5", 900.0,
-                                       0.0, 2400.0)
+    rec = PeerRecord(
+        1,
+        "to-b",
+        ("192.0.2.1", 4500),
+        ("192.0.2.2", 4500),
+        "responder",
+        state="established",
+        natt=True,
+        established_at=900.0,
+        last_seen=995.0,
+        ike_rx_bytes=7,
+        ike_rx_packets=1,
+    )
+    rec.children[0x1000] = ChildRecord(
+        _spec(0x1000, Direction.IN), _spec(0x2000, Direction.OUT), "*5", 900.0, 0.0, 2400.0
+    )
     rt.peers[1] = rec
     (peer,) = rt.rows("/ip ipsec active-peers")
     assert ACTIVE_PEER_PROPS <= set(peer)
     assert peer["uptime"] == "1m40s" and peer["last-seen"] == "5s" and peer["natt-peer"] == "yes"
-    assert (peer["rx-bytes"], peer["rx-packets"], peer["tx-bytes"], peer["tx-packets"]) == (1007, 101, 2000, 200)
+    assert (peer["rx-bytes"], peer["rx-packets"], peer["tx-bytes"], peer["tx-packets"]) == (
+        1007,
+        101,
+        2000,
+        200,
+    )
     sas = rt.rows("installed-sa")
     assert len(sas) == 2 and all(INSTALLED_SA_PROPS <= set(r) for r in sas)
     assert sas[0]["spi"] == "0x2000" and sas[0]["enc-key-size"] == 160 and sas[0]["add-lifetime"] == "25m/30m"

@@ -47,7 +47,10 @@ def test_demux_ike_keepalive_esp() -> None:
         t.send(b"R1", ike[0].local, ike[0].remote)
         t.send(b"R2", ike[1].local, ike[1].remote)
         got = {peer.recvfrom(100) for _ in range(2)}
-        assert got == {(b"R1", ("127.0.0.1", ports[False])), (NON_ESP_MARKER + b"R2", ("127.0.0.1", ports[True]))}
+        assert got == {
+            (b"R1", ("127.0.0.1", ports[False])),
+            (NON_ESP_MARKER + b"R2", ("127.0.0.1", ports[True])),
+        }
         # a NAT-keepalive: one 0xFF byte from the NAT-T port, no marker (RFC 3948 §2.3)
         t.send_keepalive(ike[1].local, ike[1].remote)
         assert peer.recvfrom(100) == (b"\xff", ("127.0.0.1", ports[True]))
@@ -143,18 +146,29 @@ def test_bind_conflict_is_one_clear_error() -> None:
 def test_every_socket_goes_through_the_data_plane_hook() -> None:
     """The kernel data plane must see each IKE socket once bound (bypass policies, UDP_ENCAP on the
     NAT-T one): the hook gets the bound socket and whether it is the NAT-T socket."""
+
     async def main() -> None:
         seen: list[tuple[int, bool]] = []
-        t = Transport(lambda d: None, ike_port=0, natt_port=0, local_addresses=["127.0.0.1"],
-                      prepare=lambda sock, natt: seen.append((sock.getsockname()[1], natt)))
+        t = Transport(
+            lambda d: None,
+            ike_port=0,
+            natt_port=0,
+            local_addresses=["127.0.0.1"],
+            prepare=lambda sock, natt: seen.append((sock.getsockname()[1], natt)),
+        )
         t.open(asyncio.get_running_loop())
         try:
             assert sorted(natt for _, natt in seen) == [False, True]
             assert all(port != 0 for port, _ in seen)  # after bind
         finally:
             t.close()
-        failing = Transport(lambda d: None, ike_port=0, natt_port=0, local_addresses=["127.0.0.1"],
-                            prepare=lambda sock, natt: (_ for _ in ()).throw(OSError(1, "Operation not permitted")))
+        failing = Transport(
+            lambda d: None,
+            ike_port=0,
+            natt_port=0,
+            local_addresses=["127.0.0.1"],
+            prepare=lambda sock, natt: (_ for _ in ()).throw(OSError(1, "Operation not permitted")),
+        )
         with pytest.raises(TransportError, match="Operation not permitted"):
             failing.open(asyncio.get_running_loop())
         assert failing.bound == []

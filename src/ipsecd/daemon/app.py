@@ -2,9 +2,10 @@
 
 One event loop owns the IKE sockets (:mod:`.transport`), the timers of every IKE SA (:mod:`.timers`),
 the control socket (:mod:`.control`) and the data plane's event queue. The IKE SAs are sans-I/O
-objects behind one :class:`ipsecd.ike.router.Router`, driven by :class:`.engine.Engine`; :class:`Glue` turns configuration snapshots into IKE
-configurations and IKE events into data-plane installs. Shutdown (SIGINT/SIGTERM) lets the glue send
-DELETEs (RFC 7296 §1.4.1) and gives them a moment on the wire before the sockets close.
+objects behind one :class:`ipsecd.ike.router.Router`, driven by :class:`.engine.Engine`; :class:`Glue`
+turns configuration snapshots into IKE configurations and IKE events into data-plane installs.
+Shutdown (SIGINT/SIGTERM) lets the glue send DELETEs (RFC 7296 §1.4.1) and gives them a moment on
+the wire before the sockets close.
 """
 
 from __future__ import annotations

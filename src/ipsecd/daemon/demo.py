@@ -36,10 +36,14 @@ def demo_rsc(me: str, ike_port: int) -> str:
     peer_wan, peer_lan = GATEWAYS[other]
     passive = " passive=yes" if me == "B" else ""
     return f"""\
-/ip ipsec profile add name=demo enc-algorithm=aes-128 hash-algorithm=sha256 dh-group=ecp256,modp2048 lifetime=1h
-/ip ipsec peer add name=gw-{other} address={peer_wan}/32 local-address={wan} port={ike_port} profile=demo exchange-mode=ike2{passive}
-/ip ipsec identity add peer=gw-{other} auth-method=pre-shared-key secret="{SECRET}" my-id=fqdn:gw-{me.lower()}.demo remote-id=fqdn:gw-{other.lower()}.demo
-/ip ipsec proposal add name=demo enc-algorithms=aes-128-gcm,aes-256-cbc auth-algorithms=sha256 pfs-group=ecp256 lifetime=30m
+/ip ipsec profile add name=demo enc-algorithm=aes-128 hash-algorithm=sha256 dh-group=ecp256,modp2048 \
+lifetime=1h
+/ip ipsec peer add name=gw-{other} address={peer_wan}/32 local-address={wan} port={ike_port} profile=demo \
+exchange-mode=ike2{passive}
+/ip ipsec identity add peer=gw-{other} auth-method=pre-shared-key secret="{SECRET}" \
+my-id=fqdn:gw-{me.lower()}.demo remote-id=fqdn:gw-{other.lower()}.demo
+/ip ipsec proposal add name=demo enc-algorithms=aes-128-gcm,aes-256-cbc auth-algorithms=sha256 \
+pfs-group=ecp256 lifetime=30m
 /ip ipsec policy add peer=gw-{other} tunnel=yes src-address={lan}/32 dst-address={peer_lan}/32 proposal=demo
 """
 
@@ -73,8 +77,14 @@ class Gateway:
         self.dataplane = make_dataplane("memory", "")
         self.glue = Glue(build_plan(self.config.snapshot()), self.dataplane, force_encap=True)
         self.execute = self.glue.follow(self.config)
-        self.daemon = Daemon(self.glue, execute=self.execute, control_path=None, ike_port=ike_port,
-                             natt_port=natt_port, local_addresses=(GATEWAYS[name][0],))
+        self.daemon = Daemon(
+            self.glue,
+            execute=self.execute,
+            control_path=None,
+            ike_port=ike_port,
+            natt_port=natt_port,
+            local_addresses=(GATEWAYS[name][0],),
+        )
         self.wire: MemoryWire | None = None
         self.replies: list[int] = []
 
@@ -131,8 +141,11 @@ async def _main(out: Any) -> int:
         await gws[name].start()
     a, b = gws["A"], gws["B"]
     try:
-        print(f"gateway A {GATEWAYS['A'][0]} (LAN {GATEWAYS['A'][1]})  <->  gateway B {GATEWAYS['B'][0]} "
-              f"(LAN {GATEWAYS['B'][1]}), IKE on UDP {ike_port}, NAT-T on UDP {natt_port}", file=out)
+        print(
+            f"gateway A {GATEWAYS['A'][0]} (LAN {GATEWAYS['A'][1]})  <->  gateway B {GATEWAYS['B'][0]} "
+            f"(LAN {GATEWAYS['B'][1]}), IKE on UDP {ike_port}, NAT-T on UDP {natt_port}",
+            file=out,
+        )
         await _until("the CHILD_SA on both gateways", lambda: bool(a.children()) and bool(b.children()))
         print("IKEv2 established: IKE_SA_INIT + IKE_AUTH, one CHILD_SA each way", file=out)
         sent, got = await a.ping(GATEWAYS["B"][1], count=5)
@@ -141,8 +154,10 @@ async def _main(out: Any) -> int:
         for t in a.glue.tracked.values():
             t.sa.rekey_child(old)
             a.daemon.engine.pump(t.sa)
-        await _until("the CHILD_SA rekey",
-                     lambda: bool(a.children()) and all(c.inbound.spi != old for c in a.children()))
+        await _until(
+            "the CHILD_SA rekey",
+            lambda: bool(a.children()) and all(c.inbound.spi != old for c in a.children()),
+        )
         new = a.children()[0].inbound.spi
         print(f"CHILD_SA rekeyed: inbound SPI 0x{old:08x} -> 0x{new:08x}", file=out)
         sent2, got2 = await a.ping(GATEWAYS["B"][1], count=5)

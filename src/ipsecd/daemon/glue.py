@@ -123,7 +123,8 @@ class Glue:
         for name, peer in old.items():
             if new.get(name) != peer:
                 for t in self.index.of(name):
-                    log.info("peer %s: %s, deleting its IKE SA", name, "removed" if name not in new else "changed")
+                    change = "removed" if name not in new else "changed"
+                    log.info("peer %s: %s, deleting its IKE SA", name, change)
                     self._delete(t)
         self.plan = plan
         self._selected.clear()
@@ -141,7 +142,10 @@ class Glue:
         known = self.resolver.addresses
         peers = tuple(
             replace(p, endpoint=replace(p.endpoint, address=ipaddress.ip_network(known[p.endpoint.hostname])))
-            if p.endpoint.hostname in known else p for p in plan.peers)
+            if p.endpoint.hostname in known
+            else p
+            for p in plan.peers
+        )
         return replace(plan, peers=peers)
 
     def _resolved(self, name: str, address: IPAddress | None) -> None:
@@ -178,15 +182,23 @@ class Glue:
         name, host = peer.endpoint.name, peer.endpoint.host
         if host is None:
             if peer.endpoint.hostname is None:  # a DNS name starts when it resolves
-                self.notes.once(f"noinit:{name}", "peer %s: address is not a single host, waiting for the "
-                                "peer to initiate", name, level=logging.INFO)
+                self.notes.once(
+                    f"noinit:{name}",
+                    "peer %s: address is not a single host, waiting for the peer to initiate",
+                    name,
+                    level=logging.INFO,
+                )
             return
         d = self._d
         remote = (host.compressed, peer.endpoint.port)
         local = peer.endpoint.local_address
         local_host = local.compressed if local else route_source(remote[0])
-        config = peer.ike_config((local_host, d.transport.ike_port), remote, natt_port=d.transport.natt_port,
-                                 force_encap=self.force_encap)
+        config = peer.ike_config(
+            (local_host, d.transport.ike_port),
+            remote,
+            natt_port=d.transport.natt_port,
+            force_encap=self.force_encap,
+        )
         try:
             validate(config)
         except IkeConfigError as exc:
@@ -200,8 +212,9 @@ class Glue:
     def _track(self, sa: IkeSa, peer: PeerPlan, side: str) -> None:
         local, remote = sa.addr
         now = self._d.now()
-        t = self._rt.peers[id(sa)] = Tracked(id(sa), peer.endpoint.name, local, remote, side, last_seen=now, sa=sa,
-                                             plan=peer, started=now)
+        t = self._rt.peers[id(sa)] = Tracked(
+            id(sa), peer.endpoint.name, local, remote, side, last_seen=now, sa=sa, plan=peer, started=now
+        )
         self.index.add(t)
 
     def _select(self, remote: str, local: str) -> PeerPlan | None:
@@ -220,13 +233,21 @@ class Glue:
         local, remote = addr
         peer = self._select(remote[0], local[0])
         if peer is None:  # limited by reason: the source is not authenticated, spoofing has many
-            self.limiter.log("IKE_SA_INIT from no configured peer", remote[0], logging.WARNING,
-                             "IKE_SA_INIT from %s:%d: no enabled ike2 peer's address matches it; add "
-                             "/ip ipsec peer address=%s/32 exchange-mode=ike2", remote[0], remote[1], remote[0])
+            self.limiter.log(
+                "IKE_SA_INIT from no configured peer",
+                remote[0],
+                logging.WARNING,
+                "IKE_SA_INIT from %s:%d: no enabled ike2 peer's address matches it; add "
+                "/ip ipsec peer address=%s/32 exchange-mode=ike2",
+                remote[0],
+                remote[1],
+                remote[0],
+            )
             return None
         extra = {"lease": self.leases.lease_fn(peer, remote[0])} if peer.lease_source is not None else {}
-        config = peer.ike_config(local, remote, natt_port=self._d.transport.natt_port,
-                                 force_encap=self.force_encap, **extra)
+        config = peer.ike_config(
+            local, remote, natt_port=self._d.transport.natt_port, force_encap=self.force_encap, **extra
+        )
         sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now, addr=addr)
         self._track(sa, peer, "responder")
         t = self.tracked[sa]  # its first message came before it had an SPI of ours to be counted by
@@ -250,13 +271,23 @@ class Glue:
         elif isinstance(event, ev.ChildSaInstalled):
             self._child_installed(t, event)
         elif isinstance(event, ev.ChildSaRekeyed):
-            log.info("peer %s: CHILD_SA 0x%08x replaced by 0x%08x", name, event.old_inbound_spi, event.new_inbound_spi)
+            log.info(
+                "peer %s: CHILD_SA 0x%08x replaced by 0x%08x",
+                name,
+                event.old_inbound_spi,
+                event.new_inbound_spi,
+            )
         elif isinstance(event, ev.ChildSaDeleted):
             self.spd.drop_dynamic(event.inbound_spi)
             self.index.of_child.pop(event.inbound_spi, None)
             if self._rt.remove_child(rec, event.inbound_spi) is not None:
-                log.info("peer %s: CHILD_SA 0x%08x/0x%08x deleted: %s", name, event.inbound_spi,
-                         event.outbound_spi, escape(event.reason))
+                log.info(
+                    "peer %s: CHILD_SA 0x%08x/0x%08x deleted: %s",
+                    name,
+                    event.inbound_spi,
+                    event.outbound_spi,
+                    escape(event.reason),
+                )
         elif isinstance(event, ev.IkeSaDeleted):
             self._forget(t, event.reason)
         elif isinstance(event, ev.AuthenticationFailed | ev.NegotiationFailed | ev.PeerDead):
@@ -274,8 +305,9 @@ class Glue:
         rec.state, rec.established_at = "established", rec.last_seen
         rec.local, rec.remote = event.local, event.remote
         rec.natt = event.nat_local or event.nat_remote or event.local[1] == d.transport.natt_port
-        rec.spi_i, rec.spi_r = (event.local_spi, event.remote_spi) if event.initiator else (
-            event.remote_spi, event.local_spi)
+        rec.spi_i, rec.spi_r = (
+            (event.local_spi, event.remote_spi) if event.initiator else (event.remote_spi, event.local_spi)
+        )
         self.index.spi(t)
         if event.initial_contact:
             self._initial_contact(t, event.remote_id)
@@ -294,14 +326,25 @@ class Glue:
         self.index.of_child[event.inbound.spi] = t
         now = self._d.now()
         rec.children[event.inbound.spi] = ChildRecord(
-            event.inbound, event.outbound, t.plan.policy_of(event.child, event.outbound.policy_id),
-            now, time.time(), now + soft if soft else None)
+            event.inbound,
+            event.outbound,
+            t.plan.policy_of(event.child, event.outbound.policy_id),
+            now,
+            time.time(),
+            now + soft if soft else None,
+        )
         logs.child_installed(name, event)
         if event.left_out:  # once per peer and ranges: a road-warrior peer would repeat it per client
             sel = event.outbound.selector
-            self.notes.once(f"leftout:{name}:{event.left_out}", "peer %s: CHILD_SA carries %s -> %s only, not "
-                            "%s: an SA has one selector pair, give each range a policy of its own", name,
-                            sel.src if sel else "?", sel.dst if sel else "?", ", ".join(event.left_out))
+            self.notes.once(
+                f"leftout:{name}:{event.left_out}",
+                "peer %s: CHILD_SA carries %s -> %s only, not "
+                "%s: an SA has one selector pair, give each range a policy of its own",
+                name,
+                sel.src if sel else "?",
+                sel.dst if sel else "?",
+                ", ".join(event.left_out),
+            )
 
     def _initial_contact(self, t: Tracked, remote_id: str) -> None:
         """RFC 7296 §2.4: the peer says this is its only IKE SA with us — it restarted, so the older
@@ -311,12 +354,22 @@ class Glue:
         restarted), and only those established before this one began: when both sides initiate at
         once, the IKE SAs cross, and the one we initiated is no leftover of a restart."""
         remote = t.sa.addr[1][0]
-        stale = [o for o in self.index.of(t.peer)
-                 if o is not t and o.sa.remote_id == remote_id and o.sa.addr[1][0] == remote
-                 and o.established_at is not None and o.established_at < t.started]
+        stale = [
+            o
+            for o in self.index.of(t.peer)
+            if o is not t
+            and o.sa.remote_id == remote_id
+            and o.sa.addr[1][0] == remote
+            and o.established_at is not None
+            and o.established_at < t.started
+        ]
         for o in stale:
-            log.info("peer %s: INITIAL_CONTACT from %s: dropping the IKE SA it replaces (%s)", t.peer,
-                     escape(remote_id), (o.spi_i or b"").hex() or "not established")
+            log.info(
+                "peer %s: INITIAL_CONTACT from %s: dropping the IKE SA it replaces (%s)",
+                t.peer,
+                escape(remote_id),
+                (o.spi_i or b"").hex() or "not established",
+            )
             self._forget(o, "replaced after the peer's INITIAL_CONTACT")
 
     def _unreachable(self, t: Tracked) -> None:
@@ -389,8 +442,15 @@ class Glue:
         if event.direction is Direction.IN:
             t, spi = self.index.of_child.get(event.spi), event.spi
         else:
-            t, spi = next(((o, s) for o in self.tracked.values() for s, c in o.record.children.items()
-                           if c.outbound.spi == event.spi), (None, event.spi))
+            t, spi = next(
+                (
+                    (o, s)
+                    for o in self.tracked.values()
+                    for s, c in o.record.children.items()
+                    if c.outbound.spi == event.spi
+                ),
+                (None, event.spi),
+            )
         if t is None or spi not in t.record.children:
             return
         log.info("peer %s: CHILD_SA 0x%08x reached its hard lifetime, deleting it", t.plan.endpoint.name, spi)
@@ -423,12 +483,25 @@ class Glue:
         owner = self.index.of_child.get(event.spi)
         name = owner.plan.endpoint.name if owner is not None else "?"
         if event.out_spi is not None:
-            log.info("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); ESP "
-                     "follows, IKE on its next authenticated message", name, *event.old, *event.new, event.spi)
+            log.info(
+                "peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); ESP "
+                "follows, IKE on its next authenticated message",
+                name,
+                *event.old,
+                *event.new,
+                event.spi,
+            )
         else:
-            log.warning("peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); the "
-                        "data plane could not move the outbound SA, ESP to the peer still goes to %s:%d until "
-                        "the CHILD_SA is negotiated again", name, *event.old, *event.new, event.spi, *event.old)
+            log.warning(
+                "peer %s: NAT mapping moved from %s:%d to %s:%d (authenticated ESP, SPI %#x); the "
+                "data plane could not move the outbound SA, ESP to the peer still goes to %s:%d until "
+                "the CHILD_SA is negotiated again",
+                name,
+                *event.old,
+                *event.new,
+                event.spi,
+                *event.old,
+            )
 
     def _acquire(self, policy_id: str) -> None:
         """Traffic hit a policy without SA: a CHILD_SA on the peer's IKE SA, or the IKE SA first."""
@@ -439,8 +512,11 @@ class Glue:
         child = next((c for c in peer.children if c.policy_id == policy_id), None)
         for t in self.index.of(peer.endpoint.name):
             if t.record.state == "established":
-                if child is not None and not t.sa.creating_child(policy_id) and \
-                        not any(c.policy_id == policy_id for c in t.record.children.values()):
+                if (
+                    child is not None
+                    and not t.sa.creating_child(policy_id)
+                    and not any(c.policy_id == policy_id for c in t.record.children.values())
+                ):
                     t.sa.create_child(child)
                     self._d.engine.pump(t.sa)
                 return
@@ -502,7 +578,9 @@ def make_dataplane(name: str, tun: str, *, ike_port: int = 500, natt_port: int =
             return TunDataPlane(tun, ike_port=ike_port, natt_port=natt_port)
         from ipsecd.dataplane.xfrm.backend import XfrmDataPlane
 
-        return XfrmDataPlane(bypass_ports=())  # the daemon's sockets carry their own bypass (prepare_ike_socket)
+        return XfrmDataPlane(
+            bypass_ports=()
+        )  # the daemon's sockets carry their own bypass (prepare_ike_socket)
     except ImportError as exc:
         raise GlueError(f"data plane {name} is not available in this build ({exc.name})") from None
     except Exception as exc:  # each backend has its own errors (TunError, ConfigError, OSError)

@@ -130,19 +130,31 @@ def child_installed(name: str, event: ev.ChildSaInstalled) -> None:
 def failure(name: str, event: ev.AuthenticationFailed | ev.NegotiationFailed | ev.PeerDead) -> None:
     """Failures the IKE core describes for operators; its details quote what the peer sent."""
     if isinstance(event, ev.AuthenticationFailed):
-        log.warning("peer %s: authentication failed with %s:%d: %s", name, *event.remote, escape(event.detail))
-    elif isinstance(event, ev.NegotiationFailed):
-        log.warning("peer %s: %s failed (%s): %s", name, event.exchange, escape(str(event.notify)),
+        log.warning("peer %s: authentication failed with %s:%d: %s", name, *event.remote,
                     escape(event.detail))
+    elif isinstance(event, ev.NegotiationFailed):
+        log.warning(
+            "peer %s: %s failed (%s): %s",
+            name,
+            event.exchange,
+            escape(str(event.notify)),
+            escape(event.detail),
+        )
     else:
         log.warning("peer %s: %s:%d is dead: %s", name, *event.remote, escape(event.detail))
 
 
 def virtual_ip(name: str, address: str | None, event: ev.VirtualIpAssigned) -> None:
     # ipsecd does not manage the host's resolver (RouterOS would put these in /ip dns)
-    log.info("peer %s: virtual IP %s assigned%s%s", name, address,
-             f", DNS {', '.join(a.compressed for a in event.dns)} (not applied to the host's resolver)"
-             if event.dns else "", f", subnets {escape(', '.join(event.subnets))}" if event.subnets else "")
+    log.info(
+        "peer %s: virtual IP %s assigned%s%s",
+        name,
+        address,
+        f", DNS {', '.join(a.compressed for a in event.dns)} (not applied to the host's resolver)"
+        if event.dns
+        else "",
+        f", subnets {escape(', '.join(event.subnets))}" if event.subnets else "",
+    )
 
 
 # -- the daemon's log format --------------------------------------------------------------------------

@@ -30,10 +30,12 @@ def site_rsc(me: str, peer: str) -> str:
     """The RouterOS site-to-site configuration of gateway ``me`` (the manual's defaults otherwise)."""
     return f"""\
 /ip ipsec profile add name=demo enc-algorithm=aes-128 hash-algorithm=sha256 dh-group=ecp256
-/ip ipsec peer add name=to-{peer} address={WAN[peer]}/32 profile=demo exchange-mode=ike2{" passive=yes" if me == "B" else ""}
+/ip ipsec peer add name=to-{peer} address={WAN[peer]}/32 profile=demo \
+exchange-mode=ike2{" passive=yes" if me == "B" else ""}
 /ip ipsec identity add peer=to-{peer} auth-method=pre-shared-key secret="{PSK}"
 /ip ipsec proposal add name=demo enc-algorithms=aes-128-gcm pfs-group=ecp256
-/ip ipsec policy add peer=to-{peer} tunnel=yes src-address={LAN[me]}/32 dst-address={LAN[peer]}/32 proposal=demo
+/ip ipsec policy add peer=to-{peer} tunnel=yes src-address={LAN[me]}/32 dst-address={LAN[peer]}/32 \
+proposal=demo
 """
 
 
@@ -53,8 +55,21 @@ def _topology_up() -> None:
         if Path(f"/run/netns/{_ns(side)}").exists():
             _sh("ip", "netns", "del", _ns(side), check=False)
         _sh("ip", "netns", "add", _ns(side))
-    _sh("ip", "link", "add", f"{PREFIX}A-eth", "netns", _ns("A"), "type", "veth", "peer", "name",
-        f"{PREFIX}B-eth", "netns", _ns("B"))
+    _sh(
+        "ip",
+        "link",
+        "add",
+        f"{PREFIX}A-eth",
+        "netns",
+        _ns("A"),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        f"{PREFIX}B-eth",
+        "netns",
+        _ns("B"),
+    )
     for side in "AB":
         ns = _ns(side)
         _sh("ip", "-n", ns, "link", "set", "lo", "up")
@@ -69,8 +84,16 @@ def _topology_down() -> None:
 
 
 def _ipsecd(workdir: Path, side: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "ipsecd", "--db", str(workdir / f"{side}.db"), "--control",
-            str(workdir / f"{side}.control"), *args]
+    return [
+        sys.executable,
+        "-m",
+        "ipsecd",
+        "--db",
+        str(workdir / f"{side}.db"),
+        "--control",
+        str(workdir / f"{side}.control"),
+        *args,
+    ]
 
 
 def run_netns_demo() -> int:
@@ -88,9 +111,23 @@ def run_netns_demo() -> int:
             rsc = workdir / f"site-{side}.rsc"
             rsc.write_text(site_rsc(side, peer))
             log = open(workdir / f"{side}.log", "wb")
-            cmd = ["ip", "netns", "exec", _ns(side),
-                   *_ipsecd(workdir, side, "run", "--config", str(rsc), "--dataplane", "tun", "--tun",
-                            f"{PREFIX}{side}0")]
+            cmd = [
+                "ip",
+                "netns",
+                "exec",
+                _ns(side),
+                *_ipsecd(
+                    workdir,
+                    side,
+                    "run",
+                    "--config",
+                    str(rsc),
+                    "--dataplane",
+                    "tun",
+                    "--tun",
+                    f"{PREFIX}{side}0",
+                ),
+            ]
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
             for _ in range(200):
                 if (workdir / f"{side}.control").exists() or procs[-1].poll() is not None:
@@ -101,19 +138,49 @@ def run_netns_demo() -> int:
         print(f"gateway A {WAN['A']} (LAN {LAN['A']})  <->  gateway B {WAN['B']} (LAN {LAN['B']})")
         ok = False
         for _ in range(20):  # the first pings may race the IKE_AUTH exchange
-            r = _sh("ip", "netns", "exec", _ns("A"), "ping", "-n", "-c", "1", "-W", "1", "-I", LAN["A"],
-                    LAN["B"], check=False)
+            r = _sh(
+                "ip",
+                "netns",
+                "exec",
+                _ns("A"),
+                "ping",
+                "-n",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                "-I",
+                LAN["A"],
+                LAN["B"],
+                check=False,
+            )
             if r.returncode == 0:
                 ok = True
                 break
             time.sleep(0.25)
-        r = _sh("ip", "netns", "exec", _ns("A"), "ping", "-n", "-c", "5", "-i", "0.2", "-I", LAN["A"], LAN["B"],
-                check=False)
+        r = _sh(
+            "ip",
+            "netns",
+            "exec",
+            _ns("A"),
+            "ping",
+            "-n",
+            "-c",
+            "5",
+            "-i",
+            "0.2",
+            "-I",
+            LAN["A"],
+            LAN["B"],
+            check=False,
+        )
         print(r.stdout.strip())
         for side in "AB":
             for menu in ("active-peers", "installed-sa", "statistics"):
                 out = _sh(*_ipsecd(workdir, side, "exec", f"/ip ipsec {menu} print"), check=False)
-                print(f"\n[gateway {side}] /ip ipsec {menu} print\n{out.stdout.rstrip()}{out.stderr.rstrip()}")
+                print(
+                    f"\n[gateway {side}] /ip ipsec {menu} print\n{out.stdout.rstrip()}{out.stderr.rstrip()}"
+                )
         return 0 if ok and r.returncode == 0 else 1
     except RuntimeError as exc:
         print(f"ipsecd demo --netns: {exc}", file=sys.stderr)

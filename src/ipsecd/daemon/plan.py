@@ -41,8 +41,9 @@ from .peersel import PeerEndpoint
 Row = Any  # mgmt's snapshot Row (``.id``, ``row[name]`` typed) or a plain mapping of property -> value
 Rows = Any  # mgmt's Snapshot (``.rows(path)``) or a mapping of menu path -> rows
 
-PEER, IDENTITY, PROFILE, PROPOSAL, POLICY = (f"/ip ipsec {m}" for m in ("peer", "identity", "profile", "proposal",
-                                                                          "policy"))
+PEER, IDENTITY, PROFILE, PROPOSAL, POLICY = (
+    f"/ip ipsec {m}" for m in ("peer", "identity", "profile", "proposal", "policy")
+)
 MODE_CONFIG, POOL, SETTINGS = "/ip ipsec mode-config", "/ip pool", "/ip ipsec settings"
 AEAD = ("gcm", "chacha20poly1305")
 TEMPLATE = "template:"  # policy_id prefix of the CHILD_SAs generate-policy admits
@@ -140,15 +141,34 @@ class PeerPlan:
     lease_source: LeaseSource | None = None  # mode-config responder with an address pool
     request_address: bool = False  # mode-config client: request-only, or a mode-config with responder=no
 
-    def ike_config(self, local: tuple[str, int], remote: tuple[str, int], *, natt_port: int,
-                   force_encap: bool, **extra: Any) -> IkeConfig:
-        return IkeConfig(local=local, remote=remote, credentials=StaticCredentials(self.psk), my_id=self.my_id,
-                         remote_id=self.remote_id,
-                         proposals=self.ike_proposals, children=self.children, lifetime=self.lifetime,
-                         dpd_interval=self.dpd_interval, send_initial_contact=self.send_initial_contact,
-                         nat_traversal=self.nat_traversal, force_encap=force_encap, natt_port=natt_port,
-                         mode_config_request=self.request_address, name=self.endpoint.name,
-                         retransmit=_retransmit(self.retransmit_tries), **extra)
+    def ike_config(
+        self,
+        local: tuple[str, int],
+        remote: tuple[str, int],
+        *,
+        natt_port: int,
+        force_encap: bool,
+        **extra: Any,
+    ) -> IkeConfig:
+        return IkeConfig(
+            local=local,
+            remote=remote,
+            credentials=StaticCredentials(self.psk),
+            my_id=self.my_id,
+            remote_id=self.remote_id,
+            proposals=self.ike_proposals,
+            children=self.children,
+            lifetime=self.lifetime,
+            dpd_interval=self.dpd_interval,
+            send_initial_contact=self.send_initial_contact,
+            nat_traversal=self.nat_traversal,
+            force_encap=force_encap,
+            natt_port=natt_port,
+            mode_config_request=self.request_address,
+            name=self.endpoint.name,
+            retransmit=_retransmit(self.retransmit_tries),
+            **extra,
+        )
 
     def policy_of(self, child: str, default: str | None) -> str | None:
         """The policy id of this peer's CHILD_SA configuration named ``child`` (``default`` if none)."""
@@ -162,7 +182,7 @@ class PeerPlan:
 class Plan:
     peers: tuple[PeerPlan, ...]
     skipped: tuple[str, ...]  # one operator line per peer that is not run, and why
-    cookie_threshold: int | None = None  # /ip ipsec settings ddos-cookie-threshold (None: the daemon's default)
+    cookie_threshold: int | None = None
 
     def endpoints(self) -> list[PeerEndpoint]:
         return [p.endpoint for p in self.peers]
@@ -178,8 +198,12 @@ def _by_name(rows: Iterable[Row], path: str) -> dict[str, Row]:
 def ike_proposal(profile: Row) -> IkeProposal:
     hash_alg = get(profile, PROFILE, "hash-algorithm")
     prf = get(profile, PROFILE, "prf-algorithm")
-    return IkeProposal(encr=get(profile, PROFILE, "enc-algorithm"), integ=(hash_alg,),
-                       prf=(hash_alg if prf == "auto" else prf,), dh=get(profile, PROFILE, "dh-group"))
+    return IkeProposal(
+        encr=get(profile, PROFILE, "enc-algorithm"),
+        integ=(hash_alg,),
+        prf=(hash_alg if prf == "auto" else prf,),
+        dh=get(profile, PROFILE, "dh-group"),
+    )
 
 
 def child_proposal(proposal: Row) -> ChildProposal:
@@ -191,17 +215,27 @@ def child_proposal(proposal: Row) -> ChildProposal:
 
 
 def policy_selector(policy: Row) -> Selector:
-    return Selector(get(policy, POLICY, "src-address"), get(policy, POLICY, "dst-address"),
-                    protocol_number(get(policy, POLICY, "protocol")), get(policy, POLICY, "src-port") or 0,
-                    get(policy, POLICY, "dst-port") or 0)
+    return Selector(
+        get(policy, POLICY, "src-address"),
+        get(policy, POLICY, "dst-address"),
+        protocol_number(get(policy, POLICY, "protocol")),
+        get(policy, POLICY, "src-port") or 0,
+        get(policy, POLICY, "dst-port") or 0,
+    )
 
 
 def _child(peer: str, pol: Row, proposal: Row, pid: str, reqid: int, *, template: bool) -> ChildConfig:
     tunnel = template or get(pol, POLICY, "tunnel")
-    return ChildConfig(name=f"{peer}/{pid}", selector=policy_selector(pol), proposals=(child_proposal(proposal),),
-                       lifetime=float(get(proposal, PROPOSAL, "lifetime")),
-                       mode=Mode.TUNNEL if tunnel else Mode.TRANSPORT, level=Level(get(pol, POLICY, "level")),
-                       policy_id=f"{TEMPLATE}{pid}" if template else pid, reqid=reqid)
+    return ChildConfig(
+        name=f"{peer}/{pid}",
+        selector=policy_selector(pol),
+        proposals=(child_proposal(proposal),),
+        lifetime=float(get(proposal, PROPOSAL, "lifetime")),
+        mode=Mode.TUNNEL if tunnel else Mode.TRANSPORT,
+        level=Level(get(pol, POLICY, "level")),
+        policy_id=f"{TEMPLATE}{pid}" if template else pid,
+        reqid=reqid,
+    )
 
 
 def _children(rows: Rows, proposals: dict[str, Row], name: str) -> list[ChildConfig]:
@@ -216,7 +250,9 @@ def _children(rows: Rows, proposals: dict[str, Row], name: str) -> list[ChildCon
         prop = proposals.get(prop_name)
         if prop is None:
             raise PlanError(f"policy {item_id(pol) or i}: proposal {prop_name} does not exist")
-        children.append(_child(name, pol, prop, item_id(pol) or f"policy{i}", len(children) + 1, template=False))
+        children.append(
+            _child(name, pol, prop, item_id(pol) or f"policy{i}", len(children) + 1, template=False)
+        )
     return children
 
 
@@ -250,8 +286,9 @@ def build_plan(rows: Rows) -> Plan:
     return Plan(tuple(peers), tuple(skipped), threshold)
 
 
-def _peer_plan(rows: Rows, peer: Row, ident: Row, name: str, profiles: dict[str, Row],
-               proposals: dict[str, Row]) -> PeerPlan:
+def _peer_plan(
+    rows: Rows, peer: Row, ident: Row, name: str, profiles: dict[str, Row], proposals: dict[str, Row]
+) -> PeerPlan:
     secret = get(ident, IDENTITY, "secret")
     psk = secret.encode() if isinstance(secret, str) else secret
     if not psk:
@@ -269,23 +306,36 @@ def _peer_plan(rows: Rows, peer: Row, ident: Row, name: str, profiles: dict[str,
     mode_config = get(ident, IDENTITY, "mode-config") or "none"
     address = get(peer, PEER, "address")
     return PeerPlan(
-        endpoint=PeerEndpoint(name=name, address=None if isinstance(address, str) else address,
-                              hostname=address if isinstance(address, str) else None,
-                              local_address=get(peer, PEER, "local-address"), port=get(peer, PEER, "port") or 500,
-                              exchange_mode="ike2", passive=get(peer, PEER, "passive")),
-        ike_proposals=(ike_proposal(profile),), children=tuple(children), psk=psk,
+        endpoint=PeerEndpoint(
+            name=name,
+            address=None if isinstance(address, str) else address,
+            hostname=address if isinstance(address, str) else None,
+            local_address=get(peer, PEER, "local-address"),
+            port=get(peer, PEER, "port") or 500,
+            exchange_mode="ike2",
+            passive=get(peer, PEER, "passive"),
+        ),
+        ike_proposals=(ike_proposal(profile),),
+        children=tuple(children),
+        psk=psk,
         my_id=identity_text(IDENTITY, "my-id", get(ident, IDENTITY, "my-id")),
         remote_id=identity_text(IDENTITY, "remote-id", get(ident, IDENTITY, "remote-id")),
         lifetime=float(get(profile, PROFILE, "lifetime")),
         dpd_interval=None if dpd in ("disable-dpd", 0) else float(dpd),
         nat_traversal=get(profile, PROFILE, "nat-traversal"),
         send_initial_contact=get(peer, PEER, "send-initial-contact"),
-        retransmit_tries=get(profile, PROFILE, "dpd-maximum-failures"), mode_config=mode_config,
-        generate_policy=generate, template_group=group, lease_source=_lease_source(rows, mode_config),
-        request_address=_requests_address(rows, mode_config))
+        retransmit_tries=get(profile, PROFILE, "dpd-maximum-failures"),
+        mode_config=mode_config,
+        generate_policy=generate,
+        template_group=group,
+        lease_source=_lease_source(rows, mode_config),
+        request_address=_requests_address(rows, mode_config),
+    )
 
 
-def _template_children(rows: Rows, proposals: dict[str, Row], peer: str, group: str, first: int) -> list[ChildConfig]:
+def _template_children(
+    rows: Rows, proposals: dict[str, Row], peer: str, group: str, first: int
+) -> list[ChildConfig]:
     """generate-policy: each template policy of the group is a CHILD_SA the peer may ask for; the
     IKE responder narrows the peer's selectors to it (RFC 7296 §2.9) and the daemon installs a
     dynamic policy for the SA's life."""
@@ -296,7 +346,9 @@ def _template_children(rows: Rows, proposals: dict[str, Row], peer: str, group: 
         prop = proposals.get(get(pol, POLICY, "proposal"))
         if prop is None:
             continue
-        out.append(_child(peer, pol, prop, item_id(pol) or f"template{i}", first + len(out) + 1, template=True))
+        out.append(
+            _child(peer, pol, prop, item_id(pol) or f"template{i}", first + len(out) + 1, template=True)
+        )
     return out
 
 
@@ -326,8 +378,14 @@ def _lease_source(rows: Rows, mode_config: str) -> LeaseSource | None:
     pool = next((r for r in rows_of(rows, POOL) if get(r, POOL, "name") == pool_name), None)
     ranges = get(pool, POOL, "ranges") if pool is not None else None
     if not ranges:
-        raise PlanError(f"mode-config {mode_config}: address-pool {pool_name or '(unset)'} has no ranges in /ip pool")
-    return LeaseSource(mode_config, pool_name, MENUS[POOL].by_name["ranges"].type.format(ranges),
-                       get(mc, MODE_CONFIG, "address-prefix-length") or 32,
-                       tuple(str(a) for a in get(mc, MODE_CONFIG, "static-dns") or ()),
-                       tuple(str(n) for n in get(mc, MODE_CONFIG, "split-include") or ()))
+        raise PlanError(
+            f"mode-config {mode_config}: address-pool {pool_name or '(unset)'} has no ranges in /ip pool"
+        )
+    return LeaseSource(
+        mode_config,
+        pool_name,
+        MENUS[POOL].by_name["ranges"].type.format(ranges),
+        get(mc, MODE_CONFIG, "address-prefix-length") or 32,
+        tuple(str(a) for a in get(mc, MODE_CONFIG, "static-dns") or ()),
+        tuple(str(n) for n in get(mc, MODE_CONFIG, "split-include") or ()),
+    )

@@ -120,7 +120,8 @@ class Runtime:
         now = self.clock()
         rows = []
         for rec in self.peers.values():
-            rx_b, rx_p, tx_b, tx_p = rec.ike_rx_bytes, rec.ike_rx_packets, rec.ike_tx_bytes, rec.ike_tx_packets
+            rx_b, rx_p = rec.ike_rx_bytes, rec.ike_rx_packets
+            tx_b, tx_p = rec.ike_tx_bytes, rec.ike_tx_packets
             for child in rec.children.values():
                 b, p = self._sa_counters(child.inbound)
                 rx_b, rx_p = rx_b + b, rx_p + p
@@ -158,28 +159,36 @@ class Runtime:
                 for spec in (child.outbound, child.inbound):
                     st = self.dataplane.query_sa(spec.spi, spec.direction)
                     life = spec.lifetime
-                    rows.append({
-                        "spi": f"0x{spec.spi:X}",
-                        "src-address": spec.src.compressed,
-                        "dst-address": spec.dst.compressed,
-                        "state": st.state if st else "dead",
-                        "AH": _yn(spec.proto is IpsecProto.AH),
-                        "ESP": _yn(spec.proto is IpsecProto.ESP),
-                        "auth-algorithm": spec.integ,
-                        "enc-algorithm": spec.encr,
-                        "enc-key-size": len(spec.encr_key) * 8,
-                        "auth-key": spec.integ_key.hex(),
-                        "enc-key": spec.encr_key.hex(),
-                        "current-bytes": st.current_bytes if st else 0,
-                        "current-packets": st.current_packets if st else 0,
-                        "invalid-packets": st.invalid_packets if st else 0,
-                        "seen-traffic": _yn(st is not None and st.last_used is not None),
-                        "replay": spec.replay_window,
-                        "add-lifetime": f"{ros_duration(life.soft_seconds)}/{ros_duration(life.hard_seconds)}",
-                        "addtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(child.wall_installed_at)),
-                        "expires-in": ros_duration(child.rekey_at - now) if child.rekey_at is not None else "",
-                        "hw-aead": "no",
-                    })
+                    rows.append(
+                        {
+                            "spi": f"0x{spec.spi:X}",
+                            "src-address": spec.src.compressed,
+                            "dst-address": spec.dst.compressed,
+                            "state": st.state if st else "dead",
+                            "AH": _yn(spec.proto is IpsecProto.AH),
+                            "ESP": _yn(spec.proto is IpsecProto.ESP),
+                            "auth-algorithm": spec.integ,
+                            "enc-algorithm": spec.encr,
+                            "enc-key-size": len(spec.encr_key) * 8,
+                            "auth-key": spec.integ_key.hex(),
+                            "enc-key": spec.encr_key.hex(),
+                            "current-bytes": st.current_bytes if st else 0,
+                            "current-packets": st.current_packets if st else 0,
+                            "invalid-packets": st.invalid_packets if st else 0,
+                            "seen-traffic": _yn(st is not None and st.last_used is not None),
+                            "replay": spec.replay_window,
+                            "add-lifetime": "/".join(
+                                ros_duration(x) for x in (life.soft_seconds, life.hard_seconds)
+                            ),
+                            "addtime": time.strftime(
+                                "%Y-%m-%d %H:%M:%S", time.localtime(child.wall_installed_at)
+                            ),
+                            "expires-in": ros_duration(child.rekey_at - now)
+                            if child.rekey_at is not None
+                            else "",
+                            "hw-aead": "no",
+                        }
+                    )
         return rows
 
     def policy_rows(self) -> list[Row]:
@@ -191,20 +200,39 @@ class Runtime:
         for rec in self.peers.values():
             for child in rec.children.values():
                 out = child.outbound
-                if out.policy_id is not None and out.policy_id.startswith(DYNAMIC_PREFIX) and out.selector is not None:
+                if (
+                    out.policy_id is not None
+                    and out.policy_id.startswith(DYNAMIC_PREFIX)
+                    and out.selector is not None
+                ):
                     sel = out.selector
-                    dynamic.append({
-                        ".id": out.policy_id, "dynamic": "yes", "peer": rec.peer, "tunnel": _yn(out.mode is Mode.TUNNEL),
-                        "src-address": str(sel.src), "src-port": str(sel.src_port or "any"),
-                        "dst-address": str(sel.dst), "dst-port": str(sel.dst_port or "any"),
-                        "protocol": str(sel.protocol or "all"), "action": "encrypt", "level": "require",
-                        "ipsec-protocols": out.proto.name.lower(), "sa-src-address": out.src.compressed,
-                        "sa-dst-address": out.dst.compressed, "active": "yes", "ph2-state": "established",
-                        "ph2-count": 1})
+                    dynamic.append(
+                        {
+                            ".id": out.policy_id,
+                            "dynamic": "yes",
+                            "peer": rec.peer,
+                            "tunnel": _yn(out.mode is Mode.TUNNEL),
+                            "src-address": str(sel.src),
+                            "src-port": str(sel.src_port or "any"),
+                            "dst-address": str(sel.dst),
+                            "dst-port": str(sel.dst_port or "any"),
+                            "protocol": str(sel.protocol or "all"),
+                            "action": "encrypt",
+                            "level": "require",
+                            "ipsec-protocols": out.proto.name.lower(),
+                            "sa-src-address": out.src.compressed,
+                            "sa-dst-address": out.dst.compressed,
+                            "active": "yes",
+                            "ph2-state": "established",
+                            "ph2-count": 1,
+                        }
+                    )
                 elif child.policy_id is not None:
                     counts[child.policy_id] = counts.get(child.policy_id, 0) + 1
-        return [{".id": pid, "active": "yes", "ph2-state": "established", "ph2-count": n}
-                for pid, n in counts.items()] + dynamic
+        return [
+            {".id": pid, "active": "yes", "ph2-state": "established", "ph2-count": n}
+            for pid, n in counts.items()
+        ] + dynamic
 
     def child_specs(self) -> list[tuple[PeerRecord, ChildRecord]]:
         return [(rec, child) for rec in self.peers.values() for child in rec.children.values()]

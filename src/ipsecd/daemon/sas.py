@@ -63,11 +63,22 @@ class Policies:
         if not (out.policy_id or "").startswith(TEMPLATE) or out.selector is None:
             return event
         pid = f"{DYNAMIC_PREFIX}{peer}:{event.inbound.spi:08x}"
-        self.dataplane.add_policy(PolicySpec(pid, DYNAMIC_ORDER + len(self.dynamic), out.selector,
-                                             tunnel=out.mode.value == "tunnel", sa_src=out.src, sa_dst=out.dst,
-                                             dynamic=True, peer=peer))
+        self.dataplane.add_policy(
+            PolicySpec(
+                pid,
+                DYNAMIC_ORDER + len(self.dynamic),
+                out.selector,
+                tunnel=out.mode.value == "tunnel",
+                sa_src=out.src,
+                sa_dst=out.dst,
+                dynamic=True,
+                peer=peer,
+            )
+        )
         self.dynamic[event.inbound.spi] = pid
-        return replace(event, inbound=replace(event.inbound, policy_id=pid), outbound=replace(out, policy_id=pid))
+        return replace(
+            event, inbound=replace(event.inbound, policy_id=pid), outbound=replace(out, policy_id=pid)
+        )
 
     def drop_dynamic(self, inbound_spi: int) -> None:
         pid = self.dynamic.pop(inbound_spi, None)

@@ -23,13 +23,19 @@ NATT_PORT = 4500
 _ICMP = struct.Struct("!BBHHH")
 
 
-def echo(src: str, dst: str, ident: int, seq: int, *, reply: bool = False, payload: bytes = b"ipsecd-demo") -> bytes:
+def echo(
+    src: str, dst: str, ident: int, seq: int, *, reply: bool = False, payload: bytes = b"ipsecd-demo"
+) -> bytes:
     """An IPv4 ICMP echo request (or reply) packet from ``src`` to ``dst``."""
     body = _ICMP.pack(ICMP_ECHO_REPLY if reply else ICMP_ECHO_REQUEST, 0, 0, ident, seq) + payload
     csum = wip.checksum(body)
     body = body[:2] + struct.pack("!H", csum) + body[4:]
-    return wip.ipv4_header(ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed, wip.PROTO_ICMP,
-                           len(body)) + body
+    return (
+        wip.ipv4_header(
+            ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed, wip.PROTO_ICMP, len(body)
+        )
+        + body
+    )
 
 
 def parse_echo(packet: bytes) -> tuple[str, str, int, int, int] | None:
@@ -41,7 +47,13 @@ def parse_echo(packet: bytes) -> tuple[str, str, int, int, int] | None:
     if p.version != 4 or p.proto != wip.PROTO_ICMP or len(packet) < p.l4_off + _ICMP.size:
         return None
     kind, _code, _csum, ident, seq = _ICMP.unpack_from(packet, p.l4_off)
-    return (ipaddress.IPv4Address(p.src).compressed, ipaddress.IPv4Address(p.dst).compressed, kind, ident, seq)
+    return (
+        ipaddress.IPv4Address(p.src).compressed,
+        ipaddress.IPv4Address(p.dst).compressed,
+        kind,
+        ident,
+        seq,
+    )
 
 
 class MemoryWire:
@@ -67,7 +79,9 @@ class MemoryWire:
             sport, dport = struct.unpack_from("!HH", outer, p.l4_off)
             src = ipaddress.ip_address(p.src).compressed
             dst = ipaddress.ip_address(p.dst).compressed
-            self.transport.send_esp(bytes(outer[p.l4_off + wip.UDP_HEADER_LEN:p.length]), (src, sport), (dst, dport))
+            self.transport.send_esp(
+                bytes(outer[p.l4_off + wip.UDP_HEADER_LEN : p.length]), (src, sport), (dst, dport)
+            )
             sent += 1
         return sent
 

@@ -97,7 +97,11 @@ class _Endpoint:
                 prepare(sock, natt)
         except OSError as exc:
             sock.close()
-            hint = " (ports below 1024 need root: use --ike-port/--natt-port)" if exc.errno == errno.EACCES else ""
+            hint = (
+                " (ports below 1024 need root: use --ike-port/--natt-port)"
+                if exc.errno == errno.EACCES
+                else ""
+            )
             raise TransportError(f"cannot bind UDP {host}:{port}: {exc.strerror}{hint}") from exc
         sock.setblocking(False)
         self.sock = sock
@@ -107,14 +111,20 @@ class _Endpoint:
         # bounded: remote endpoints are the sender's choice (issue 17, finding 4)
         self._locals: BoundedCache[bytes, Addr] = BoundedCache(_ADDR_CACHE)  # packed destination -> local
         self._remotes: BoundedCache[object, Addr] = BoundedCache(_ADDR_CACHE)  # socket address -> remote
-        self._pktinfo: BoundedCache[str, list[tuple[int, int, bytes]]] = BoundedCache(_ADDR_CACHE)  # source host
+        self._pktinfo: BoundedCache[str, list[tuple[int, int, bytes]]] = BoundedCache(
+            _ADDR_CACHE
+        )  # source host
 
     def _local(self, anc: list[tuple[int, int, bytes]]) -> Addr:
         """Our endpoint a datagram was sent to, from its IP_PKTINFO/IPV6_PKTINFO."""
         for level, ctype, cdata in anc:
             if level == socket.IPPROTO_IP and ctype == _IP_PKTINFO and len(cdata) >= _IN_PKTINFO.size:
                 packed, family = _IN_PKTINFO.unpack_from(cdata)[2], socket.AF_INET
-            elif level == socket.IPPROTO_IPV6 and ctype == socket.IPV6_PKTINFO and len(cdata) >= _IN6_PKTINFO.size:
+            elif (
+                level == socket.IPPROTO_IPV6
+                and ctype == socket.IPV6_PKTINFO
+                and len(cdata) >= _IN6_PKTINFO.size
+            ):
                 packed, family = _IN6_PKTINFO.unpack_from(cdata)[0], socket.AF_INET6
             else:
                 continue
@@ -147,17 +157,27 @@ class _Endpoint:
         if anc is None:
             src = socket.inet_pton(self.family, local[0])
             anc = self._pktinfo[local[0]] = (
-                [(socket.IPPROTO_IP, _IP_PKTINFO, _IN_PKTINFO.pack(0, src, b"\0" * 4))] if self.family == socket.AF_INET
-                else [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, _IN6_PKTINFO.pack(src, 0))])
+                [(socket.IPPROTO_IP, _IP_PKTINFO, _IN_PKTINFO.pack(0, src, b"\0" * 4))]
+                if self.family == socket.AF_INET
+                else [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, _IN6_PKTINFO.pack(src, 0))]
+            )
         self.sock.sendmsg([data], anc, 0, remote)
 
 
 class Transport:
     """The daemon's IKE sockets; ``on_ike`` gets every IKE message, ``on_esp`` ESP-in-UDP."""
 
-    def __init__(self, on_ike: IkeHandler, on_esp: EspHandler | None = None, *, ike_port: int = 500,
-                 natt_port: int = 4500, local_addresses: Iterable[str] = (), own_natt: bool = True,
-                 prepare: SocketHook | None = None) -> None:
+    def __init__(
+        self,
+        on_ike: IkeHandler,
+        on_esp: EspHandler | None = None,
+        *,
+        ike_port: int = 500,
+        natt_port: int = 4500,
+        local_addresses: Iterable[str] = (),
+        own_natt: bool = True,
+        prepare: SocketHook | None = None,
+    ) -> None:
         self.on_ike = on_ike
         self.prepare = prepare
         self.on_esp = on_esp
