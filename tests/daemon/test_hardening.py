@@ -204,6 +204,9 @@ def test_a_peer_named_by_dns_is_resolved_off_the_loop_and_initiated(caplog: pyte
             )
             (peer,) = json.loads(a.execute("/ip ipsec active-peers print", True).stdout)
             assert peer["remote-address"] == GATEWAYS["B"][0]
+            assert a.glue.runtime is not None
+            (row,) = a.glue.runtime.rows("/ip ipsec peer")  # the peer's current-address
+            assert row["name"] == "gw-B" and row["current-address"] == GATEWAYS["B"][0] and row[".id"]
         finally:
             await _stop(a, b)
 

@@ -86,7 +86,7 @@ class Glue:
 
     def attach(self, services: Services) -> None:
         self.services = services
-        self.runtime = Runtime(self.dataplane, services.now, self.kill_connections, self.flush)
+        self.runtime = Runtime(self.dataplane, services.now, self.kill_connections, self.flush, self.peer_rows)
         self.keepalives = Keepalives(services)
         self.dp_ike = DataplaneIke(services, self.dataplane, route_source)
         self.resolver = Resolver(services, self._resolved, self.lookup)
@@ -152,6 +152,20 @@ class Glue:
         """A DNS-named peer has a (new) address: its IKE SA to the old one goes, a new one starts."""
         if not self.stopping:
             self.apply(self.configured)
+
+    def peer_rows(self) -> list[dict[str, object]]:
+        """``/ip ipsec peer``'s ``current-address``: where the peer is now — the address its DNS name
+        resolved to, else the remote address of its established IKE SA, else its one configured host."""
+        rows: list[dict[str, object]] = []
+        for peer in self.plan.peers:
+            ep = peer.endpoint
+            host = ep.host.compressed if ep.host is not None else None
+            if ep.hostname is None:
+                sas = [t for t in self.index.of(ep.name) if t.state == "established"]
+                host = sas[0].remote[0] if sas else host
+            if host is not None:
+                rows.append({".id": peer.item_id, "name": ep.name, "current-address": host})
+        return rows
 
     def follow(self, config: Any) -> Callable[[str, bool], Reply]:
         """Apply every committed change of ``config`` (mgmt ``Config``) live; returns the control

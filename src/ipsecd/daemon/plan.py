@@ -140,6 +140,7 @@ class PeerPlan:
     template_group: str
     lease_source: LeaseSource | None = None  # mode-config responder with an address pool
     request_address: bool = False  # mode-config client: request-only, or a mode-config with responder=no
+    item_id: str = ""  # the /ip ipsec peer item (.id) this plan runs
 
     def ike_config(
         self,
@@ -330,6 +331,7 @@ def _peer_plan(
         template_group=group,
         lease_source=_lease_source(rows, mode_config),
         request_address=_requests_address(rows, mode_config),
+        item_id=item_id(peer),
     )
 
 

@@ -74,11 +74,13 @@ class Runtime:
     """Records plus the RuntimeProvider interface the mgmt ``Session`` calls."""
 
     def __init__(self, dataplane: DataPlane, clock: Callable[[], float],
-                 kill_connections: Callable[[], int], flush: Callable[[], int]) -> None:
+                 kill_connections: Callable[[], int], flush: Callable[[], int],
+                 peer_rows: Callable[[], list[Row]] = list) -> None:
         self.dataplane = dataplane
         self.clock = clock
         self.peers: dict[int, PeerRecord] = {}
         self._kill_connections = kill_connections
+        self._peer_rows = peer_rows  # /ip ipsec peer's runtime fields (current-address) by .id
         self._flush = flush
 
     # -- RuntimeProvider -------------------------------------------------------------------------
@@ -98,6 +100,8 @@ class Runtime:
             return [dict(self.dataplane.statistics())]
         if name == "policy":
             return self.policy_rows()
+        if name == "peer":
+            return self._peer_rows()
         return []
 
     def command(self, menu: Any, name: str, args: Any = None) -> str:
