@@ -86,7 +86,8 @@ class Glue:
 
     def attach(self, services: Services) -> None:
         self.services = services
-        self.runtime = Runtime(self.dataplane, services.now, self.kill_connections, self.flush, self.peer_rows)
+        self.runtime = Runtime(self.dataplane, services.now, self.kill_connections, self.flush,
+                               self.peer_rows)
         self.keepalives = Keepalives(services)
         self.dp_ike = DataplaneIke(services, self.dataplane, route_source)
         self.resolver = Resolver(services, self._resolved, self.lookup)
