@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from ipsecd.daemon import glue, logs, natt
+from ipsecd.daemon import engine, glue, logs, natt
 from ipsecd.daemon.demo import GATEWAYS, Gateway, _until, free_ports
 from ipsecd.ike.events import AuthenticationFailed, IkeSaEstablished
 from ipsecd.policy.events import HardExpire
@@ -91,7 +91,8 @@ def test_a_spoofed_flood_leaves_the_glue_bounded_and_the_log_quiet(
     must not grow the glue's memory (every per-source structure is full and forgets), and the glue
     writes a handful of lines and a summary, not one per source."""
     n = 2000
-    for module, name in ((glue, "SELECTION_CACHE"), (natt, "LOCAL_FOR"), (logs, "NOTES")):
+    ceilings = ((glue, "SELECTION_CACHE"), (natt, "LOCAL_FOR"), (logs, "NOTES"), (engine, "WARNED_LIMIT"))
+    for module, name in ceilings:
         monkeypatch.setattr(module, name, 500, raising=False)
 
     def flood(gw: Gateway, first: int) -> None:
