@@ -56,7 +56,7 @@ ops = st.lists(st.tuples(st.sampled_from(["set", "get", "peek", "in", "add", "po
                          st.integers(0, 12), st.integers(0, 100)), max_size=200)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(maxsize=st.integers(1, 8), ttl=st.one_of(st.none(), st.sampled_from([0.5, 1.0, 3.0])), ops=ops)
 def test_behaves_like_the_model(maxsize: int, ttl: float | None, ops: list[tuple[str, int, int]]) -> None:
     clock = Clock()
