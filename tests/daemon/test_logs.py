@@ -40,8 +40,10 @@ def test_one_source_is_said_once_and_the_window_reopens(caplog: pytest.LogCaptur
         assert not limiter.log("r", "192.0.2.2", logging.WARNING, "b")  # burst used up
         clock.t = 11
         assert limiter.log("r", "192.0.2.3", logging.WARNING, "c")  # a new window: summary first
+        assert not limiter.log("r", "192.0.2.4", logging.WARNING, "d")
+        limiter.flush(everything=True)  # shutdown: the open window is summarised too
     assert [r.getMessage() for r in caplog.records] == [
-        "a", "r: … 1 more from 1 source in the last 10 s", "c"]
+        "a", "r: … 1 more from 1 source in the last 10 s", "c", "r: … 1 more from 1 source in the last 10 s"]
 
 
 def test_notes_are_bounded() -> None:

@@ -572,6 +572,7 @@ class Glue:
         """After the DELETEs left: stop the data plane's workers and readers, and the resolver."""
         self.dp_ike.detach()
         self.resolver.close()
+        self.limiter.flush(everything=True)
         dp: Any = self.dataplane
         if hasattr(dp, "close"):
             dp.close()

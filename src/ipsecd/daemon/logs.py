@@ -77,11 +77,11 @@ class ReasonLimiter:
             w.overflow = True
         return False
 
-    def flush(self) -> None:
-        """Summarise the windows that closed (and forget them)."""
+    def flush(self, *, everything: bool = False) -> None:
+        """Summarise the windows that closed, or all of them (at shutdown), and forget them."""
         now = self.clock()
         for reason, w in list(self._windows.items()):
-            if now - w.start >= self.window:
+            if everything or now - w.start >= self.window:
                 self._summary(reason, w)
                 del self._windows[reason]
 
