@@ -96,6 +96,37 @@ def _ipsecd(workdir: Path, side: str, *args: str) -> list[str]:
     ]
 
 
+def _start_gateway(workdir: Path, side: str, peer: str) -> subprocess.Popen[bytes]:
+    """``ipsecd run`` for one gateway in its namespace, once its control socket is up."""
+    rsc = workdir / f"site-{side}.rsc"
+    rsc.write_text(site_rsc(side, peer))
+    log = open(workdir / f"{side}.log", "wb")
+    run = ("run", "--config", str(rsc), "--dataplane", "tun", "--tun", f"{PREFIX}{side}0")
+    cmd = ["ip", "netns", "exec", _ns(side), *_ipsecd(workdir, side, *run)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    for _ in range(200):
+        if (workdir / f"{side}.control").exists() or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        raise RuntimeError(f"gateway {side} exited:\n{(workdir / f'{side}.log').read_text()}")
+    return proc
+
+
+def _ping(*args: str) -> subprocess.CompletedProcess[str]:
+    """ping from A's LAN address to B's, through the tunnel."""
+    return _sh("ip", "netns", "exec", _ns("A"), "ping", "-n", *args, "-I", LAN["A"], LAN["B"], check=False)
+
+
+def _ping_until_up() -> bool:
+    """The first pings may race the IKE_AUTH exchange: up to 20 tries."""
+    for _ in range(20):
+        if _ping("-c", "1", "-W", "1").returncode == 0:
+            return True
+        time.sleep(0.25)
+    return False
+
+
 def run_netns_demo() -> int:
     if os.geteuid() != 0:
         print("ipsecd demo --netns needs root (network namespaces, TUN)", file=sys.stderr)
@@ -108,79 +139,16 @@ def run_netns_demo() -> int:
     try:
         _topology_up()
         for side, peer in (("B", "A"), ("A", "B")):  # responder first, so the initiator finds it up
-            rsc = workdir / f"site-{side}.rsc"
-            rsc.write_text(site_rsc(side, peer))
-            log = open(workdir / f"{side}.log", "wb")
-            cmd = [
-                "ip",
-                "netns",
-                "exec",
-                _ns(side),
-                *_ipsecd(
-                    workdir,
-                    side,
-                    "run",
-                    "--config",
-                    str(rsc),
-                    "--dataplane",
-                    "tun",
-                    "--tun",
-                    f"{PREFIX}{side}0",
-                ),
-            ]
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-            for _ in range(200):
-                if (workdir / f"{side}.control").exists() or procs[-1].poll() is not None:
-                    break
-                time.sleep(0.05)
-            if procs[-1].poll() is not None:
-                raise RuntimeError(f"gateway {side} exited:\n{(workdir / f'{side}.log').read_text()}")
+            procs.append(_start_gateway(workdir, side, peer))
         print(f"gateway A {WAN['A']} (LAN {LAN['A']})  <->  gateway B {WAN['B']} (LAN {LAN['B']})")
-        ok = False
-        for _ in range(20):  # the first pings may race the IKE_AUTH exchange
-            r = _sh(
-                "ip",
-                "netns",
-                "exec",
-                _ns("A"),
-                "ping",
-                "-n",
-                "-c",
-                "1",
-                "-W",
-                "1",
-                "-I",
-                LAN["A"],
-                LAN["B"],
-                check=False,
-            )
-            if r.returncode == 0:
-                ok = True
-                break
-            time.sleep(0.25)
-        r = _sh(
-            "ip",
-            "netns",
-            "exec",
-            _ns("A"),
-            "ping",
-            "-n",
-            "-c",
-            "5",
-            "-i",
-            "0.2",
-            "-I",
-            LAN["A"],
-            LAN["B"],
-            check=False,
-        )
+        ok = _ping_until_up()
+        r = _ping("-c", "5", "-i", "0.2")
         print(r.stdout.strip())
         for side in "AB":
             for menu in ("active-peers", "installed-sa", "statistics"):
                 out = _sh(*_ipsecd(workdir, side, "exec", f"/ip ipsec {menu} print"), check=False)
-                print(
-                    f"\n[gateway {side}] /ip ipsec {menu} print\n{out.stdout.rstrip()}{out.stderr.rstrip()}"
-                )
+                said = out.stdout.rstrip() + out.stderr.rstrip()
+                print(f"\n[gateway {side}] /ip ipsec {menu} print\n{said}")
         return 0 if ok and r.returncode == 0 else 1
     except RuntimeError as exc:
         print(f"ipsecd demo --netns: {exc}", file=sys.stderr)
