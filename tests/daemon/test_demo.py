@@ -28,5 +28,6 @@ def test_demo_runs_in_seconds() -> None:
             assert f"[gateway {gw}] /ip ipsec {menu} print" in out
     # the rekeyed CHILD_SA's 5 ESP packets plus the IKE messages (IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA)
     assert int(re.findall(r"rx-packets=(\d+)", out)[0]) >= 5 + 3 and "side=initiator" in out
-    assert out.count("established") >= 3 and "aes-128-gcm" in out
+    # installed-sa shows the algorithm family, its key size apart (as RouterOS)
+    assert out.count("established") >= 3 and "aes-gcm" in out
     assert elapsed < 15, f"demo took {elapsed:.1f} s"
