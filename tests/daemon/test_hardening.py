@@ -155,8 +155,9 @@ def test_hard_expiry_deletes_the_child_sa_at_both_ends() -> None:
     asyncio.run(main())
 
 
-def test_esp_traffic_tells_dpd_the_peer_is_alive() -> None:
+def test_esp_traffic_tells_dpd_the_peer_is_alive(monkeypatch: pytest.MonkeyPatch) -> None:
     """RFC 7296 §2.4: the data plane's inbound counters move, so the IKE SA's liveness clock does."""
+    monkeypatch.setattr(glue, "LIVENESS_EVERY", 0.0)  # a sweep at every poll, not once a second
 
     async def main() -> None:
         a, b = await _pair()

@@ -55,6 +55,7 @@ log = logging.getLogger("ipsecd")
 REINITIATE_DELAY = 2.0  # seconds before a lost non-passive peer is tried again
 SELECTION_CACHE = 4096  # (remote, local) addresses whose peer selection is remembered until the plan changes
 LIVENESS_SWEEP = 2.0  # seconds before a DPD check that the data plane's counters are read
+LIVENESS_EVERY = 1.0  # seconds between two looks at which SAs are near their DPD check
 
 
 class GlueError(Exception):
@@ -81,6 +82,7 @@ class Glue:
         self.services: Services | None = None
         self.runtime: Runtime | None = None
         self.stopping = False
+        self._swept = float("-inf")  # daemon clock of the last liveness sweep
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -481,6 +483,9 @@ class Glue:
         moved, tells the SA (``traffic_seen``). Only SAs near their check are read: one query per SA
         and DPD interval at most."""
         now = self._d.now()
+        if now - self._swept < LIVENESS_EVERY:  # the TUN backend wakes us per batch
+            return
+        self._swept = now
         query = self.dataplane.query_sa
         for t in self.tracked.values():
             dpd = t.plan.dpd_interval
