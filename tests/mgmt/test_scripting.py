@@ -396,11 +396,11 @@ def test_console_globals_last_across_inputs_locals_do_not(config: Config) -> Non
 
 
 _SCRIPT_PIECES = st.sampled_from([
-    ":local x ", ":put ", ":set x ", ":for i from=1 to=3 do=", ":foreach i in=", ":if ", "do=", "else=", "{", "}",
-    "(", ")", "[", "]", '"', "$", "$x", "$i", "->", "0", "1", "-1", "10.0.0.1", "10.0.0.0/8", "::1", "yes", ";",
-    "\n", " ", "\\", ".", "+", "-", "*", "/", "<<", "=", "!=", "&&", "!", "in", ",", "/ip ipsec peer add name=",
-    "find", "get", "print as-value", "/ip ipsec peer", ":len ", ":pick ", ":toarray ", "#", "a", "x=", "255.255.255.255",
-    "9223372036854775807", ":delay ", ":error ", "@", "*1"])
+    ":local x ", ":put ", ":set x ", ":for i from=1 to=3 do=", ":foreach i in=", ":if ", "do=", "else=",
+    "{", "}", "(", ")", "[", "]", '"', "$", "$x", "$i", "->", "0", "1", "-1", "10.0.0.1", "10.0.0.0/8", "::1",
+    "yes", ";", "\n", " ", "\\", ".", "+", "-", "*", "/", "<<", "=", "!=", "&&", "!", "in", ",",
+    "/ip ipsec peer add name=", "find", "get", "print as-value", "/ip ipsec peer", ":len ", ":pick ",
+    ":toarray ", "#", "a", "x=", "255.255.255.255", "9223372036854775807", ":delay ", ":error ", "@", "*1"])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -413,7 +413,22 @@ def test_any_script_text_is_run_or_refused_in_one_line(text: str) -> None:
 
 
 def test_hex_escapes_are_utf8_bytes_as_routeros_exports_them(config: Config) -> None:
-    config.import_script('/ip ipsec peer add name=a comment="caf\\C3\\A9 \\E2\\82\\AC \\FF\\41 \\a"\n', "u.rsc")
+    config.import_script('/ip ipsec peer add name=a comment="caf\\C3\\A9 \\E2\\82\\AC \\FF\\41 \\a"\n',
+                         "u.rsc")
     assert config.snapshot().rows("/ip ipsec peer")[0].comment == "café € ÿA \a"
     run_ok(Session(config), '/ip ipsec peer set a comment="na\\C3\\AFve"')  # a literal console line
     assert config.snapshot().rows("/ip ipsec peer")[0].comment == "naïve"
+
+
+def test_variables_in_where_and_find_conditions(config: Config) -> None:
+    config.import_script("/ip ipsec policy\n"
+                         ":foreach n in={10.1.0.0/24;10.2.0.0/24;172.16.0.0/24} do={\n"
+                         "  add dst-address=$n tunnel=yes\n}\n",
+                         "w.rsc")
+    out = put(config, """
+:local net 10.0.0.0/8
+:local skip "10.2.0.0/24"
+:put [:len [/ip ipsec policy find where dst-address in $net and !(dst-address=$skip)]]
+/ip ipsec policy print count-only where dst-address in $net or dst-address=("172.16." . 0 . ".0/24")
+""")
+    assert out == "1\n3\n"

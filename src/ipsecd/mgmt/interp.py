@@ -50,7 +50,7 @@ from .values import parse_seconds, quote
 Render = Callable[[Call, Outcome], str]
 """The console's text for a menu command's outcome (a script's ``print`` shows it)."""
 
-MAX_STEPS = 1_000_000
+MAX_STEPS = 200_000  # commands per run: a runaway loop must not hold the configuration long
 SELECTOR_ARGS = ("numbers", "number", "from", "place-before", "copy-from")
 UNSUPPORTED = ("execute", "parse", "resolve", "return", "environment", "terminal", "beep", "time",
                "timestamp", "jobname", "retry", "onerror", "serialize", "deserialize", "convert", "rndnum",
