@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import shutil
 import socket
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -115,6 +117,15 @@ def test_malformed_requests_are_refused_and_counted(running: Running, data: byte
     assert running.servers.counters.malformed == 1
 
 
+def test_malformed_input_is_logged_once_a_minute_per_source(running: Running,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "ipsecd.api")
+    for _ in range(5):
+        raw_http(running, b"garbage\r\n\r\n")
+    assert running.servers.counters.malformed == 5
+    assert len([r for r in caplog.records if "malformed" in r.getMessage()]) == 1
+
+
 def test_keep_alive_serves_several_requests(running: Running) -> None:
     auth = base64.b64encode(b"admin:adminpw")
     one = b"GET /rest/ip/ipsec/proposal?.proplist=name HTTP/1.1\r\nAuthorization: Basic " + auth + b"\r\n\r\n"
@@ -129,3 +140,21 @@ def test_metrics(running: Running) -> None:
         assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert "ipsecd_xfrm_in_no_states_total 0" in text
     assert "ipsecd_api_failed_logins_total 1" in text
+
+
+def test_tls_versions_per_service(running: Running) -> None:
+    running.console("/ip service set www-ssl tls-version=only-1.3")
+    deadline = time.monotonic() + 10
+    while True:  # the listener reopens on the configuration change
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            with socket.create_connection(("127.0.0.1", running.ports["www-ssl"]), timeout=5) as s, \
+                    ctx.wrap_socket(s):
+                pass
+        except (ssl.SSLError, ConnectionError):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert rest(running, "GET", "/ip/ipsec/proposal?.proplist=name", service="www-ssl")[0] == 200

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from ipsecd.mgmt.model import Config
-from ipsecd.mgmt.passwords import check_password
+from ipsecd.mgmt.passwords import check_password, hash_password
 from ipsecd.util.bounded import BoundedCache
 
 from .backend import User
@@ -63,6 +63,7 @@ class Authenticator:
         self._verified: BoundedCache[bytes, str] = BoundedCache(256)
         self._key = os.urandom(32)
         self.failed = 0  # logins refused, for the metrics
+        self._decoy_hash: str | None = None
 
     def login(self, name: str, password: str, source: str, service: str) -> User:
         """The user, or :class:`LoginRefused` (see the module docstring); may take ~50 ms."""
@@ -87,10 +88,16 @@ class Authenticator:
                         source, WINDOW)
         raise LoginRefused("invalid user name or password (6)")
 
+    def _decoy(self) -> str:
+        if self._decoy_hash is None:
+            self._decoy_hash = hash_password(os.urandom(16).hex())
+        return self._decoy_hash
+
     def _check(self, name: str, password: str, source: str, service: str) -> User | None:
         snap = self.config.snapshot()
         row = next((r for r in snap.rows("/user") if r.text("name") == name), None)
         if row is None or row.disabled:
+            check_password(self._decoy(), password)  # as slow as a real check: names do not show in timing
             return None
         allowed = row["address"]
         if allowed:

@@ -65,17 +65,29 @@ class Reply:
     ret: str | None = None  # add (the new id), get, count-only, text of menu commands
 
 
+_TRUTH = {"yes": "true", "no": "false"}
+_BOOLS: dict[str, frozenset[str]] = {}
+
+
+def _bools(menu: Menu) -> frozenset[str]:
+    """The menu's yes/no properties (asked once per row of a 10,000-row print: kept)."""
+    names = _BOOLS.get(menu.path)
+    if names is None:
+        names = _BOOLS[menu.path] = frozenset(
+            {p.name for p in menu.props if isinstance(p.type, Bool)} | {"disabled", "dynamic", "invalid"})
+    return names
+
+
 def _api_text(menu: Menu, name: str, text: str) -> str:
-    prop = menu.prop(name)
-    if (prop is not None and isinstance(prop.type, Bool)) or name in ("disabled", "dynamic", "invalid"):
-        return {"yes": "true", "no": "false"}.get(text, text)
-    return text
+    return _TRUTH.get(text, text) if name in _bools(menu) else text
 
 
 def api_row(menu: Menu, row: PrintRow) -> dict[str, str]:
     """A printed row as both protocols return it: ``.id`` first, booleans as true/false."""
     out = {".id": row.id} if menu.kind != "runtime-single" else {}
-    out.update((k, _api_text(menu, k, v)) for k, v in row.values.items())
+    bools = _bools(menu)
+    for k, v in row.values.items():
+        out[k] = _TRUTH.get(v, v) if k in bools else v
     if menu.has_disabled:
         out["disabled"] = "true" if "X" in row.flags else "false"
     if row.comment is not None:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ipsecd.mgmt.model import Config, Snapshot
+from ipsecd.util.bounded import BoundedCache
 
 from . import metrics
 from .auth import Authenticator
@@ -29,7 +30,7 @@ from .backend import Backend
 from .http import MAX_HEAD, HttpError, HttpRequest, HttpResponse, read_request
 from .rest import RestHandler, error
 from .ros_api import ApiConnection
-from .tls import server_context
+from .tls import load_or_make, server_context
 
 log = logging.getLogger("ipsecd.api")
 
@@ -54,11 +55,21 @@ class ApiOptions:
     state_dir: str | None = None  # where the generated TLS certificate is kept
 
 
-@dataclass(slots=True)
 class Counters:
-    accepted: int = 0
-    refused: int = 0  # address not allowed, or max-sessions reached
-    malformed: int = 0  # HTTP requests or API sentences that were not
+    """The services' own counters; malformed input is also logged, once a minute per source at most
+    (the sources remembered are bounded), so a flood of garbage costs neither memory nor the log."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.refused = 0  # address not allowed, or max-sessions reached
+        self.malformed = 0  # HTTP requests or API sentences that were not
+        self._logged: BoundedCache[str, bool] = BoundedCache(1024, 60.0)
+
+    def malformed_from(self, source: str, service: str, what: str) -> None:
+        self.malformed += 1
+        if self._logged.add(source, True):
+            log.warning("%s: malformed request from %s: %s (further ones from it not logged for 60 s)",
+                        service, source, what)
 
 
 @dataclass(slots=True)
@@ -88,7 +99,7 @@ class ApiServers:
         self._listeners: dict[str, _Listener] = {}
         self._metrics_server: asyncio.Server | None = None
         self._pending: asyncio.Task[None] | None = None
-        self._tls: ssl.SSLContext | None = None
+        self._pem: bytes | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -129,11 +140,9 @@ class ApiServers:
         return listener
 
     def _context(self, conf: ServiceConf) -> ssl.SSLContext:
-        if self._tls is None:
-            self._tls = server_context(self.options.state_dir)
-        if conf.tls_version == "only-1.3":
-            self._tls.minimum_version = ssl.TLSVersion.TLSv1_3
-        return self._tls
+        if self._pem is None:
+            self._pem = load_or_make(self.options.state_dir)
+        return server_context(self._pem, conf.tls_version)
 
     async def _close(self, listener: _Listener) -> None:
         for server in listener.servers:
@@ -172,7 +181,8 @@ class ApiServers:
         listener.sessions.add(task)
         try:
             if conf.name.startswith("api"):
-                await ApiConnection(self.backend, self.auth, reader, writer, source, conf.name).serve()
+                await ApiConnection(self.backend, self.auth, reader, writer, source, conf.name,
+                                    self.counters.malformed_from).serve()
             else:
                 rest = RestHandler(self.backend, self.auth, conf.name)
                 await self._serve_http(reader, writer, source, rest.handle)
@@ -196,7 +206,7 @@ class ApiServers:
                 try:
                     req = await read_request(reader)
                 except HttpError as exc:
-                    self.counters.malformed += 1
+                    self.counters.malformed_from(source, "REST", exc.detail)
                     writer.write(error(exc.status, exc.detail).encode(False))
                     return
                 if req is None:

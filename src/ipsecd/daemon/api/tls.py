@@ -47,8 +47,9 @@ def _write_private(path: str, data: bytes) -> None:
         fh.write(data)
 
 
-def server_context(state_dir: str | None) -> ssl.SSLContext:
-    """A server context with the kept (or a new) certificate; logs its fingerprint."""
+def load_or_make(state_dir: str | None) -> bytes:
+    """The kept certificate and key (PEM), or new ones (kept when there is a state directory);
+    logs the certificate's fingerprint."""
     pem: bytes | None = None
     path = os.path.join(state_dir, CERT_FILE) if state_dir else None
     if path and os.path.exists(path):
@@ -58,16 +59,21 @@ def server_context(state_dir: str | None) -> ssl.SSLContext:
         pem = generate_pem()
         if path:
             _write_private(path, pem)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if path:
-        ctx.load_cert_chain(path)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:  # ssl loads only from files; 0700 directory, gone at once
-            tmp_path = os.path.join(tmp, CERT_FILE)
-            _write_private(tmp_path, pem)
-            ctx.load_cert_chain(tmp_path)
     cert = x509.load_pem_x509_certificate(pem)
     log.info("api-ssl/www-ssl certificate %s, SHA-256 fingerprint %s", "kept in " + path if path else "generated",
              cert.fingerprint(hashes.SHA256()).hex(":"))
+    return pem
+
+
+def server_context(pem: bytes, tls_version: str) -> ssl.SSLContext:
+    """A server context for one service: ``tls-version=any`` is TLS 1.2 or later (nothing older is
+    safe), ``only-1.2`` exactly 1.2, ``only-1.3`` exactly 1.3."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3 if tls_version == "only-1.3" else ssl.TLSVersion.TLSv1_2
+    if tls_version == "only-1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with tempfile.TemporaryDirectory() as tmp:  # ssl loads only from files; 0700 directory, gone at once
+        tmp_path = os.path.join(tmp, CERT_FILE)
+        _write_private(tmp_path, pem)
+        ctx.load_cert_chain(tmp_path)
     return ctx

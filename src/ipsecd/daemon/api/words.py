@@ -78,18 +78,27 @@ def _decode_length(buf: bytearray | bytes, pos: int) -> tuple[int, int] | None:
 class SentenceReader:
     """Incremental decoder: ``feed(data)`` returns the sentences completed by ``data``."""
 
-    __slots__ = ("_buf", "_pos", "_words")
+    __slots__ = ("_buf", "_pos", "_size", "_words")
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._words: list[str] = []
         self._pos = 0
+        self._size = 0  # octets of the words of the sentence being read
 
     def feed(self, data: bytes) -> list[list[str]]:
         self._buf += data
+        done: list[list[str]] = []
+        try:
+            self._scan(done)
+        finally:  # consumed octets go once per feed, not once per sentence (that was quadratic)
+            del self._buf[:self._pos]
+            self._pos = 0
         if len(self._buf) > MAX_SENTENCE:
             raise ApiProtocolError(f"sentence longer than {MAX_SENTENCE} octets")
-        done: list[list[str]] = []
+        return done
+
+    def _scan(self, done: list[list[str]]) -> None:
         while True:
             got = _decode_length(self._buf, self._pos)
             if got is None:
@@ -104,13 +113,14 @@ class SentenceReader:
                 if self._words:  # an empty sentence is a keep-alive: nothing to answer
                     done.append(self._words)
                 self._words = []
-                del self._buf[:self._pos]
-                self._pos = 0
+                self._size = 0
                 continue
             try:
                 self._words.append(bytes(self._buf[start:self._pos]).decode("utf-8"))
             except UnicodeDecodeError:
                 raise ApiProtocolError("word is not UTF-8") from None
+            self._size += length
+            if self._size > MAX_SENTENCE:
+                raise ApiProtocolError(f"sentence longer than {MAX_SENTENCE} octets")
             if len(self._words) > MAX_WORDS:
                 raise ApiProtocolError(f"sentence of more than {MAX_WORDS} words")
-        return done
