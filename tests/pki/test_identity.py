@@ -28,9 +28,9 @@ def test_parse_and_print_the_routeros_forms() -> None:
     assert Identity.parse("key-id:abc") == Identity(IdType.ID_KEY_ID, b"abc")
     for text in ("fqdn:gw.example.com", "user-fqdn:a@b.c", "address:192.0.2.1", "address:2001:db8::1"):
         assert str(Identity.parse(text)) == text
-    assert str(Identity(IdType.ID_DER_ASN1_DN, GW.subject.public_bytes())) == (
-        "dn:C=CH, O=ipsecd test, CN=gw.example.com"
-    )
+    dn = Identity(IdType.ID_DER_ASN1_DN, GW.subject.public_bytes())
+    assert str(dn) == "dn:CN=gw.example.com,O=ipsecd test,C=CH"
+    assert bound_to(Identity.parse(str(dn)), GW)  # what str() writes, parse() reads back
     for bad in ("gw.example.com", "fqdn:", "address:not-an-ip", "dn:===", "key-id:0xzz", "ipv4:1.2.3.4"):
         with pytest.raises(IdentityError):
             Identity.parse(bad)

@@ -11,6 +11,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipsecd.pki.issue import Template
 from ipsecd.pki.store import CertificateStore, StoreError, spki_sha1
@@ -223,3 +225,16 @@ def test_validated_chains_are_remembered_until_something_changes() -> None:
     with pytest.raises(CertificateRefused) as info:
         s.validate_peer([gw])
     assert info.value.kind is Refusal.NO_CRL
+
+
+@settings(deadline=None, max_examples=100)
+@given(st.integers(0, 2000), st.binary(min_size=1, max_size=3))
+def test_a_damaged_peer_certificate_is_refused_not_a_crash(at: int, junk: bytes) -> None:
+    s = _store()
+    s.import_file(VECTORS / "ca.crt", name="ca")
+    good = cert("gw-rsa").public_bytes(serialization.Encoding.DER)
+    at %= len(good)
+    try:
+        s.validate_peer([good[:at] + junk + good[at + len(junk) :]])
+    except CertificateRefused:
+        pass

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -46,19 +47,35 @@ def load(data: bytes, passphrase: str = "") -> Loaded:
     secret = passphrase.encode() or None
     out = Loaded()
     blocks = [(m.group(1), m.group(0)) for m in _PEM_BLOCK.finditer(data)]
-    if blocks:
-        for label, block in blocks:
-            _load_pem_block(label, block, secret, out)
-    else:
-        _load_der(data, secret, out)
+    try:
+        if blocks:
+            for label, block in blocks:
+                _load_pem_block(label, block, secret, out)
+        else:
+            _load_der(data, secret, out)
+    except UnsupportedAlgorithm as exc:
+        raise FormatError(f"unsupported key or algorithm: {str(exc).splitlines()[0]}") from None
+    for cert in out.certificates:
+        try:
+            check_parsable(cert)
+        except (ValueError, UnsupportedAlgorithm):
+            raise FormatError("a certificate's public key or extensions are not readable") from None
     if not (out.certificates or out.keys or out.crls):
         raise FormatError("the file holds no certificate, private key or CRL")
     return out
 
 
+def check_parsable(cert: x509.Certificate) -> None:
+    """Touch what cryptography parses lazily (public key, extensions), so that a damaged or unknown
+    one shows now as ValueError/UnsupportedAlgorithm, not later in the middle of a validation."""
+    cert.public_key()
+    for _ in cert.extensions:
+        pass
+
+
 def _load_pem_block(label: bytes, block: bytes, secret: bytes | None, out: Loaded) -> None:
     try:
-        if label in (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"):
+        if label in (b"CERTIFICATE", b"X509 CERTIFICATE"):
             out.certificates.append(x509.load_pem_x509_certificate(block))
         elif label == b"X509 CRL":
             out.crls.append(x509.load_pem_x509_crl(block))

@@ -62,6 +62,7 @@ _NAMES = {
     **{short: x509.ObjectIdentifier(oid) for oid, short in _SHORT.items()},
 }
 _NAMES.update({k.lower(): v for k, v in list(_NAMES.items())})
+_RFC4514_NAMES = {x509.ObjectIdentifier(oid): short for oid, short in _SHORT.items()}
 _STRING_TAGS = {
     0x0C: "utf-8",
     0x13: "ascii",
@@ -287,7 +288,19 @@ def _parse_der_dn(data: bytes) -> NormalizedDn:
 
 
 def _dn_text(data: bytes) -> str:
-    """A DER Name in the first-RDN-first form strongSwan and RouterOS print."""
-    return ", ".join(
-        "+".join(f"{_SHORT.get(oid, oid)}={text}" for oid, text in rdn) for rdn in _der_dn_attributes(data)
-    )
+    """A DER Name as an RFC 4514 string (last RDN first), so that :meth:`Identity.parse` reads it
+    back to the same name; with attribute values x509.Name refuses, the first-RDN-first form
+    strongSwan prints."""
+    rdns = _der_dn_attributes(data)
+    try:
+        name = x509.Name(
+            [
+                x509.RelativeDistinguishedName(
+                    [x509.NameAttribute(x509.ObjectIdentifier(o), t) for o, t in rdn]
+                )
+                for rdn in rdns
+            ]
+        )
+    except ValueError:
+        return ", ".join("+".join(f"{_SHORT.get(o, o)}={t}" for o, t in rdn) for rdn in rdns)
+    return name.rfc4514_string(_RFC4514_NAMES)
