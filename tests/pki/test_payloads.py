@@ -56,3 +56,11 @@ def test_ikev1_cert_and_cr_payloads() -> None:
     chain, skipped = ikev1_received_chain(v1.CertPayload.decode_body(b) for b in wire)
     assert skipped == 0 and len(chain) == 2
     assert len(ours.validate_peer(chain).certificates) == 3
+
+
+def test_chain_from_the_bodies_ike_auth_hands_over() -> None:
+    from ipsecd.pki.payloads import chain_from_bodies
+
+    der = cert("gw-rsa").public_bytes(serialization.Encoding.DER)
+    bodies = [b"\x04" + der, b"\x07crl", b"\x04", b""]
+    assert chain_from_bodies(bodies) == ([der], 3)

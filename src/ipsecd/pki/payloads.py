@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ipsecd.wire.errors import WireError
 from ipsecd.wire.ikev1 import enums as v1enums
 from ipsecd.wire.ikev1 import payloads as v1
 from ipsecd.wire.ikev2.payloads.cert import CertEncoding, CertPayload, CertReqPayload
@@ -47,6 +48,21 @@ def received_chain(payloads: Iterable[CertPayload]) -> tuple[list[bytes], int]:
     """The peer's X.509 certificates (DER, as sent: end entity first) and how many CERT payloads
     were skipped (other encodings, or beyond :data:`MAX_PEER_CERTIFICATES`)."""
     return _x509_only((p.encoding is CertEncoding.X509_CERT_SIGNATURE, p.data) for p in payloads)
+
+
+def chain_from_bodies(bodies: Iterable[bytes]) -> tuple[list[bytes], int]:
+    """:func:`received_chain` from CERT payload bodies as the IKE_AUTH task hands them over
+    (``AuthContext.peer_certificates``: encoding octet, then the data); a body too short to be a
+    CERT payload counts as skipped."""
+    payloads: list[CertPayload] = []
+    skipped = 0
+    for body in bodies:
+        try:
+            payloads.append(CertPayload.decode_body(body))
+        except WireError:
+            skipped += 1
+    chain, more = received_chain(payloads)
+    return chain, skipped + more
 
 
 def _x509_only(items: Iterable[tuple[bool, bytes]]) -> tuple[list[bytes], int]:
