@@ -432,3 +432,19 @@ def test_variables_in_where_and_find_conditions(config: Config) -> None:
 /ip ipsec policy print count-only where dst-address in $net or dst-address=("172.16." . 0 . ".0/24")
 """)
     assert out == "1\n3\n"
+
+
+def test_time_values(config: Config) -> None:
+    out = put(config, """
+:local t 30m
+:put [:typeof $t]
+:put ($t * 2)
+:put (1d + 2h30m)
+:put (1h > 59m)
+:put [:tonum 1h]
+/ip ipsec proposal add name=p lifetime=($t * 2)
+:put [/ip ipsec proposal get p lifetime]
+:put [:typeof [/ip ipsec proposal get p lifetime]]
+""")
+    assert out.splitlines() == ["time", "01:00:00", "1d02:30:00", "true", "3600", "01:00:00", "time"]
+    assert config.snapshot().rows("/ip ipsec proposal")[1]["lifetime"] == 3600

@@ -24,6 +24,7 @@ from .scripting import (
     Arg,
     Binary,
     Brace,
+    Duration,
     ItemId,
     Lit,
     Quoted,
@@ -45,7 +46,7 @@ from .scripting import (
     unary,
 )
 from .txn import Txn
-from .values import parse_seconds, quote
+from .values import format_seconds, parse_seconds, quote
 
 Render = Callable[[Call, Outcome], str]
 """The console's text for a menu command's outcome (a script's ``print`` shows it)."""
@@ -467,7 +468,7 @@ class Interpreter:
         if isinstance(v, bool):
             return None
         if isinstance(v, int):
-            return v
+            return int(v)  # a time gives its seconds
         typed = literal(to_str(v).strip())
         return typed if isinstance(typed, int) and not isinstance(typed, bool) else None
 
@@ -620,4 +621,6 @@ def _arg_text(value: Value, selector: bool) -> str:
         return '""'
     if isinstance(value, ItemId):
         return str(value)
+    if isinstance(value, Duration):
+        return format_seconds(value) if value >= 0 else quote(to_str(value))
     return quote(to_str(value))

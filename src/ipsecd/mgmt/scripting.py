@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from .errors import ScriptSyntaxError
+from .values import parse_seconds
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -24,6 +25,12 @@ IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 class ItemId(str):
     """An item's ``*1F`` id (RouterOS type ``id``): what ``find`` returns and selectors accept."""
+
+    __slots__ = ()
+
+
+class Duration(int):
+    """A RouterOS ``time`` value, in whole seconds (``30m``, ``1d``, ``00:05:00``)."""
 
     __slots__ = ()
 
@@ -67,6 +74,7 @@ class RArray:
 
 
 Value = Union[None, bool, int, str, IPAddr, IPNet, RArray]  # noqa: UP007 (a runtime alias for mypy)
+"""``int`` covers ``num`` and :class:`Duration` (``time``); ``str`` covers :class:`ItemId`."""
 
 
 def type_name(v: Value) -> str:
@@ -75,6 +83,8 @@ def type_name(v: Value) -> str:
         return "nil"
     if isinstance(v, bool):
         return "bool"
+    if isinstance(v, Duration):
+        return "time"
     if isinstance(v, int):
         return "num"
     if isinstance(v, ItemId):
@@ -96,9 +106,21 @@ def to_str(v: Value) -> str:
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, Duration):
+        return _clock(v)
     if isinstance(v, RArray):
         return ";".join(to_str(x) if isinstance(k, int) else f"{k}={to_str(x)}" for k, x in v.pairs())
     return str(v)
+
+
+def _clock(seconds: int) -> str:
+    """A time as RouterOS 7 prints it: ``1w2d03:04:05``."""
+    sign, s = ("-", -seconds) if seconds < 0 else ("", seconds)
+    w, s = divmod(s, 604800)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return f"{sign}{f'{w}w' if w else ''}{f'{d}d' if d else ''}{h:02}:{m:02}:{s:02}"
 
 
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?")
@@ -128,6 +150,11 @@ def literal(text: str) -> Value:
         return int(text, 16) if "x" in text else int(text)
     if _ID.fullmatch(text):
         return ItemId(text)
+    if _TIME.fullmatch(text):
+        try:
+            return Duration(parse_seconds(text))
+        except ValueError:
+            return text
     if _IPV4.fullmatch(text) or (":" in text and _IPV6.fullmatch(text)):
         ip = _ip(text)
         if ip is not None:
@@ -515,7 +542,22 @@ def _fail(op: str, a: Value, b: Value | None = None) -> ScriptSyntaxError:
 
 
 def _num(v: Value) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool | Duration)
+
+
+def _time(op: str, a: Value, b: Value) -> Value:
+    """Time arithmetic: time ± time, time * or / a number (and number * time)."""
+    if isinstance(a, Duration) and isinstance(b, Duration) and op in ("+", "-"):
+        return Duration(a + b if op == "+" else a - b)
+    if isinstance(a, Duration) and _num(b) and op in ("*", "/"):
+        assert isinstance(b, int)
+        if op == "/" and b == 0:
+            raise ScriptSyntaxError("division by zero")
+        return Duration(a * b if op == "*" else int(a / b))
+    if _num(a) and isinstance(b, Duration) and op == "*":
+        assert isinstance(a, int)
+        return Duration(a * b)
+    raise _fail(op, a, b)
 
 
 def unary(op: str, v: Value) -> Value:
@@ -545,7 +587,7 @@ def _equal(a: Value, b: Value) -> bool:
 
 
 def _compare(op: str, a: Value, b: Value) -> bool:
-    same = type_name(a) == type_name(b) and type_name(a) in ("num", "str", "ip", "ip6", "id")
+    same = type_name(a) == type_name(b) and type_name(a) in ("num", "time", "str", "ip", "ip6", "id")
     if not same:
         raise _fail(op, a, b)
     key: Callable[[Value], int | str] = (lambda v: int(v)) if isinstance(a, IPAddr) else (  # type: ignore[arg-type]
@@ -568,6 +610,8 @@ def _arith(op: str, a: Value, b: Value) -> Value:
 
 
 def _arith_unchecked(op: str, a: Value, b: Value) -> Value:
+    if isinstance(a, Duration) or isinstance(b, Duration):
+        return _time(op, a, b)
     if _num(a) and _num(b):
         assert isinstance(a, int) and isinstance(b, int)
         if op in ("/", "%") and b == 0:
