@@ -78,10 +78,12 @@ def _no_engine_yet(dgram: Datagram) -> None:
 class Daemon:
     def __init__(self, glue: Glue, *, execute: Execute, control_path: str | None, ike_port: int = 500,
                  natt_port: int = 4500, local_addresses: tuple[str, ...] = (), own_natt: bool = True,
-                 services: Callable[[], Service] | None = None) -> None:
+                 services: Callable[[Daemon], Service] | None = None) -> None:
         self.glue = glue
         self.services_factory = services
         self.services: Service | None = None
+        #: more sinks for every IKE event, after the glue (the API's event stream)
+        self.event_listeners: list[Callable[[IkeSaProtocol, object], None]] = []
         self.execute = execute
         self.control_path = control_path
         self.ike_port = ike_port
@@ -111,7 +113,7 @@ class Daemon:
         self.transport = Transport(_no_engine_yet, self._esp, ike_port=self.ike_port, natt_port=self.natt_port,
                                    local_addresses=self.local_addresses, own_natt=self.own_natt,
                                    prepare=self._socket_hook())
-        self.engine = Engine(self.transport, self.timers, self.glue.on_event, self.glue.new_responder)
+        self.engine = Engine(self.transport, self.timers, self._on_event, self.glue.new_responder)
         self.transport.on_ike = self.engine.datagram  # straight to the engine: one call less per datagram
         self.glue.attach(self)
         self.transport.open(loop)
@@ -124,9 +126,14 @@ class Daemon:
                 raise
         self.glue.start()
         if self.services_factory is not None:
-            self.services = self.services_factory()
+            self.services = self.services_factory(self)
             await self.services.start()
         self.ready.set()
+
+    def _on_event(self, sa: IkeSaProtocol, event: object) -> None:
+        self.glue.on_event(sa, event)
+        for listener in self.event_listeners:
+            listener(sa, event)
 
     def _esp(self, data: bytes, local: Addr, remote: Addr) -> None:
         if self.on_esp is not None:
@@ -182,16 +189,20 @@ class Daemon:
         return 0
 
 
-def _api_servers(glue: Any, args: argparse.Namespace) -> Service:
-    """The ``/ip service`` listeners over the glue's configuration and runtime views (issue 14)."""
+def _api_servers(daemon: Daemon, glue: Any, args: argparse.Namespace) -> Service:
+    """The ``/ip service`` listeners over the glue's configuration and runtime views, and the event
+    stream fed with every IKE event (issue 14)."""
     from .api.backend import Backend
+    from .api.events import EventHub
     from .api.server import ApiOptions, ApiServers
 
+    events = EventHub()
+    daemon.event_listeners.append(events.publish)
     options = ApiOptions(metrics=getattr(args, "metrics_listen", None),
                          state_dir=None if args.config else os.path.dirname(os.path.abspath(args.db)))
     if getattr(args, "api_listen", None):
         options.listen = tuple(args.api_listen)
-    return ApiServers(glue.config, Backend(glue.config, glue.runtime), options)
+    return ApiServers(glue.config, Backend(glue.config, glue.runtime), options, events)
 
 
 def run_daemon(args: argparse.Namespace) -> int:
@@ -204,7 +215,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         return 1
     daemon = Daemon(glue, execute=execute, control_path=args.control, ike_port=args.ike_port,
                     natt_port=args.natt_port, local_addresses=locals_, own_natt=own_natt,
-                    services=lambda: _api_servers(glue, args))
+                    services=lambda d: _api_servers(d, glue, args))
     # Modules, configuration and plan live as long as the process: out of the cyclic collector's
     # sight (gc.freeze), its full collections walk only what the IKE SAs allocate (about half the GC
     # time per SA set up, measured).

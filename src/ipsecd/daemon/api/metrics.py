@@ -9,6 +9,7 @@ console never disagree:
   per peer (labels ``peer``, ``remote``);
 - ``ipsecd_child_sas{state=…}``: installed SAs by state; ``ipsecd_sa_{bytes,packets}_total`` per SA
   (labels ``spi``, ``src``, ``dst``);
+- ``ipsecd_events_total{event=…,reason=…}``: IKE events by kind, failures by their notify/reason;
 - ``ipsecd_api_*``: the management services' own counters (connections, refusals, failed logins).
 
 Written here rather than with ``prometheus-client``: the format is a few lines of text and the
@@ -47,7 +48,8 @@ def family(name: str, kind: str, help_text: str, samples: Iterable[Sample]) -> l
     return lines
 
 
-def render(runtime: RuntimeProvider | None, api: Mapping[str, int]) -> str:
+def render(runtime: RuntimeProvider | None, api: Mapping[str, int],
+           events: Mapping[tuple[str, str], int] | None = None) -> str:
     """The exposition text of one scrape."""
     stats = runtime.rows("/ip ipsec statistics") if runtime is not None else []
     counters = stats[0] if stats else {}
@@ -72,6 +74,8 @@ def render(runtime: RuntimeProvider | None, api: Mapping[str, int]) -> str:
         lines += family(f"ipsecd_sa_{unit}_total", "counter", f"current-{unit} per installed SA",
                         [({"spi": str(s.get("spi", "")), "src": str(s.get("src-address", "")),
                            "dst": str(s.get("dst-address", ""))}, s.get(f"current-{unit}", 0)) for s in sas])
+    lines += family("ipsecd_events_total", "counter", "IKE events by kind and reason (failures by notify)",
+                    [({"event": e, "reason": r}, n) for (e, r), n in sorted((events or {}).items())])
     for name, value in sorted(api.items()):
         lines += family(f"ipsecd_api_{name}_total", "counter", f"management services: {name}", [({}, value)])
     return "\n".join(lines) + "\n"

@@ -95,13 +95,19 @@ class RestHandler:
     def __init__(self, backend: Backend, auth: Authenticator, service: str) -> None:
         self.backend, self.auth, self.service = backend, auth, service
 
-    async def handle(self, req: HttpRequest, source: str) -> HttpResponse:
+    async def user(self, req: HttpRequest, source: str) -> User | None:
+        """Who sent the request (HTTP Basic), or None."""
         creds = req.basic_auth()
         if creds is None:
-            return error(401)
+            return None
         try:
-            user = await asyncio.to_thread(self.auth.login, creds[0], creds[1], source, self.service)
+            return await asyncio.to_thread(self.auth.login, creds[0], creds[1], source, self.service)
         except LoginRefused:
+            return None
+
+    async def handle(self, req: HttpRequest, source: str) -> HttpResponse:
+        user = await self.user(req, source)
+        if user is None:
             return error(401)
         try:
             return self.dispatch(user, req)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from ipsecd.util.bounded import BoundedCache
 from . import metrics
 from .auth import Authenticator
 from .backend import Backend
+from .events import EventHub
 from .http import MAX_HEAD, HttpError, HttpRequest, HttpResponse, read_request
 from .rest import RestHandler, error
 from .ros_api import ApiConnection
@@ -35,6 +37,7 @@ from .tls import load_or_make, server_context
 log = logging.getLogger("ipsecd.api")
 
 Route = Callable[[HttpRequest, str], Awaitable[HttpResponse]]
+KEEPALIVE = 15.0  # seconds between comments on a quiet event stream (proxies close idle ones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +95,9 @@ def services_of(snapshot: Snapshot) -> dict[str, ServiceConf]:
 
 
 class ApiServers:
-    def __init__(self, config: Config, backend: Backend, options: ApiOptions) -> None:
+    def __init__(self, config: Config, backend: Backend, options: ApiOptions, events: EventHub | None = None) -> None:
         self.config, self.backend, self.options = config, backend, options
+        self.events = events if events is not None else EventHub()
         self.auth = Authenticator(config)
         self.counters = Counters()
         self._listeners: dict[str, _Listener] = {}
@@ -147,8 +151,10 @@ class ApiServers:
     async def _close(self, listener: _Listener) -> None:
         for server in listener.servers:
             server.close()
-        for task in list(listener.sessions):
+        sessions = list(listener.sessions)
+        for task in sessions:
             task.cancel()
+        await asyncio.gather(*sessions, return_exceptions=True)
         for server in listener.servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
@@ -185,7 +191,8 @@ class ApiServers:
                                     self.counters.malformed_from).serve()
             else:
                 rest = RestHandler(self.backend, self.auth, conf.name)
-                await self._serve_http(reader, writer, source, rest.handle)
+                await self._serve_http(reader, writer, source, rest.handle,
+                                       lambda req: self._event_stream(req, source, writer, rest))
         except asyncio.CancelledError:  # the service closed under it: the session just ends
             pass
         finally:
@@ -200,7 +207,7 @@ class ApiServers:
             writer.close()
 
     async def _serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str,
-                          route: Route) -> None:
+                          route: Route, events: Callable[[HttpRequest], Awaitable[None]] | None = None) -> None:
         try:
             while True:
                 try:
@@ -210,6 +217,9 @@ class ApiServers:
                     writer.write(error(exc.status, exc.detail).encode(False))
                     return
                 if req is None:
+                    return
+                if events is not None and req.method == "GET" and req.path == "/events":
+                    await events(req)
                     return
                 try:
                     resp = await route(req, source)
@@ -223,11 +233,33 @@ class ApiServers:
         except ConnectionError:
             return
 
+    async def _event_stream(self, req: HttpRequest, source: str, writer: asyncio.StreamWriter,
+                            rest: RestHandler) -> None:
+        """``GET /events``: server-sent events (one ``data:`` JSON line each) until the client goes."""
+        user = await rest.user(req, source)
+        queue = self.events.subscribe() if user is not None and user.may("read") else None
+        if queue is None:
+            writer.write(error(401 if user is None else 403 if not user.may("read") else 503).encode(False))
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                     b"Connection: close\r\n\r\n")
+        try:
+            while True:
+                try:
+                    data = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                except TimeoutError:
+                    writer.write(b": keep-alive\n\n")
+                else:
+                    writer.write(f"event: {data['event']}\ndata: {json.dumps(data)}\n\n".encode())
+                await writer.drain()
+        finally:
+            self.events.unsubscribe(queue)
+
     async def _metrics_route(self, req: HttpRequest, source: str) -> HttpResponse:
         if req.method != "GET" or req.path != "/metrics":
             return error(404)
         c = self.counters
         api = {"connections": c.accepted, "refused_connections": c.refused, "malformed_requests": c.malformed,
                "failed_logins": self.auth.failed}
-        return HttpResponse(200, metrics.render(self.backend.runtime, api).encode(),
+        return HttpResponse(200, metrics.render(self.backend.runtime, api, self.events.counts).encode(),
                             "text/plain; version=0.0.4; charset=utf-8")

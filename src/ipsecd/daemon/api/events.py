@@ -1,0 +1,93 @@
+"""The event stream: what the IKE SAs report (established, rekeyed, deleted, failed), as JSON.
+
+The daemon hands every IKE event to :meth:`EventHub.publish` next to the glue. Each becomes one
+JSON object — ``{"event": "child-sa-installed", "time": "...", ...}`` with the event's own fields —
+and goes to every subscriber (REST's server-sent events at ``GET /events``). Only plain facts are
+copied: names, identities, addresses, algorithm names, SPIs, reasons and details (the same text the
+log gives); keys never, whatever an event carries, so a stream is safe to show a ``read`` user.
+
+A subscriber that does not keep up loses events rather than growing the daemon: each has a bounded
+queue and a count of what it dropped. The hub also counts events by kind and reason for the metrics
+(negotiation failures by reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import ipaddress
+import re
+from collections import Counter
+from typing import Any
+
+QUEUE = 1024  # events a subscriber may fall behind by
+MAX_SUBSCRIBERS = 64
+_SECRET = re.compile(r"key|secret|sk_|nonce|password", re.IGNORECASE)
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def _plain(name: str, value: object) -> Any:
+    """A field's value as JSON, or None when it is not a plain fact (see the module docstring)."""
+    if _SECRET.search(name):
+        return None
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytes):
+        return value.hex() if name.endswith("spi") else None
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(value)
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int) and isinstance(value[0], str):
+        return f"{value[0]}:{value[1]}"  # an endpoint (address, port)
+    if isinstance(value, tuple):
+        items = [_plain(name, v) for v in value]
+        return items if all(i is not None for i in items) else None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        spi = getattr(value, "spi", None)  # an SA spec: its SPI and nothing of its keys
+        return f"0x{spi:08x}" if isinstance(spi, int) else None
+    return None
+
+
+def event_json(event: object, peer: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"event": _kebab(type(event).__name__),
+                           "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")}
+    if peer:
+        out["peer"] = peer
+    if dataclasses.is_dataclass(event):
+        for f in dataclasses.fields(event):
+            value = _plain(f.name, getattr(event, f.name))
+            if value is not None:
+                out[f.name] = value
+    return out
+
+
+class EventHub:
+    def __init__(self) -> None:
+        self._queues: dict[asyncio.Queue[dict[str, Any]], int] = {}  # queue -> events dropped
+        self.counts: Counter[tuple[str, str]] = Counter()  # (event, reason) -> count
+
+    def publish(self, sa: object, event: object) -> None:
+        """The daemon's event sink: called for every event of every IKE SA."""
+        data = event_json(event, getattr(getattr(sa, "config", None), "name", None))
+        reason = data.get("notify") or data.get("reason") or ""
+        self.counts[(data["event"], str(reason))] += 1
+        for queue in self._queues:
+            try:
+                queue.put_nowait(data)
+            except asyncio.QueueFull:
+                self._queues[queue] += 1
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]] | None:
+        """A queue of the events from now on; None when too many are listening."""
+        if len(self._queues) >= MAX_SUBSCRIBERS:
+            return None
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE)
+        self._queues[queue] = 0
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> int:
+        """Stop delivering to ``queue``; how many events it lost for being slow."""
+        return self._queues.pop(queue, 0)
