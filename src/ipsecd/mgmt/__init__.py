@@ -5,9 +5,11 @@ API for the daemon (stable; other areas depend on it):
 ``open_config(db_path: str | None) -> Config``
     The configuration in a SQLite file (created with its default objects when missing), or in
     memory when ``db_path`` is None (``ipsecd run --config FILE.rsc``).
-``Config.import_script(text, filename) -> list[str]``
+``Config.import_script(text, filename, defaults=None) -> list[str]``
     Runs a script atomically and returns its warnings; raises a :class:`ConfigError` subclass
     (:class:`ScriptError` naming ``file:line``) and changes nothing on the first bad line.
+    ``defaults="routeros7"`` reads the script with RouterOS 7's profile defaults (``schema.DIALECTS``),
+    as a compact export of such a router must be read (``ipsecd import --defaults routeros7``).
 ``Config.snapshot() -> Snapshot``
     Immutable. ``snapshot.version`` increments on every committed change; ``snapshot.rows(menu)``
     (``"/ip ipsec peer"`` …) returns ``tuple[Row, ...]`` in print order.
