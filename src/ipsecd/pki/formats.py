@@ -55,30 +55,57 @@ def load(data: bytes, passphrase: str = "") -> Loaded:
             _load_der(data, secret, out)
     except UnsupportedAlgorithm as exc:
         raise FormatError(f"unsupported key or algorithm: {str(exc).splitlines()[0]}") from None
-    for cert in out.certificates:
-        try:
-            check_parsable(cert)
-        except (ValueError, UnsupportedAlgorithm):
-            raise FormatError("a certificate's public key or extensions are not readable") from None
     if not (out.certificates or out.keys or out.crls):
         raise FormatError("the file holds no certificate, private key or CRL")
     return out
 
 
-def check_parsable(cert: x509.Certificate) -> None:
-    """Touch what cryptography parses lazily (public key, extensions), so that a damaged or unknown
-    one shows now as ValueError/UnsupportedAlgorithm, not later in the middle of a validation."""
-    cert.public_key()
-    for _ in cert.extensions:
-        pass
+def parse_certificate(data: bytes, pem: bool = False) -> x509.Certificate:
+    """One certificate, with what cryptography parses lazily (names, dates, public key, extensions)
+    touched now, so a damaged part fails here and not in the middle of a validation. Every failure
+    is a ValueError: from damaged input cryptography also raises TypeError, InvalidVersion,
+    UnsupportedAlgorithm and DuplicateExtension, and the bytes come from a peer or a file."""
+    try:
+        cert = x509.load_pem_x509_certificate(data) if pem else x509.load_der_x509_certificate(data)
+        for _ in (
+            cert.subject,
+            cert.issuer,
+            cert.not_valid_before_utc,
+            cert.not_valid_after_utc,
+            cert.public_key(),
+        ):
+            pass
+        for _ in cert.extensions:
+            pass
+    except Exception as exc:
+        raise ValueError(f"certificate not readable: {_first_line(exc)}") from exc
+    return cert
+
+
+def parse_crl(data: bytes, pem: bool = False) -> x509.CertificateRevocationList:
+    """One CRL, its entries and dates parsed now (as :func:`parse_certificate`)."""
+    try:
+        crl = x509.load_pem_x509_crl(data) if pem else x509.load_der_x509_crl(data)
+        for _ in (crl.issuer, crl.last_update_utc, crl.next_update_utc, crl.extensions):
+            pass
+        for entry in crl:
+            for _ in (entry.serial_number, entry.revocation_date_utc):
+                pass
+    except Exception as exc:
+        raise ValueError(f"CRL not readable: {_first_line(exc)}") from exc
+    return crl
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _load_pem_block(label: bytes, block: bytes, secret: bytes | None, out: Loaded) -> None:
     try:
         if label in (b"CERTIFICATE", b"X509 CERTIFICATE"):
-            out.certificates.append(x509.load_pem_x509_certificate(block))
+            out.certificates.append(parse_certificate(block, pem=True))
         elif label == b"X509 CRL":
-            out.crls.append(x509.load_pem_x509_crl(block))
+            out.crls.append(parse_crl(block, pem=True))
         elif label in _KEY_LABELS:
             out.keys.append(_usable(serialization.load_pem_private_key(block, secret)))
     except TypeError:
@@ -95,16 +122,16 @@ def _key_message(what: str, exc: ValueError) -> str:
 
 
 def _load_der(data: bytes, secret: bytes | None, out: Loaded) -> None:
-    for loader in (x509.load_der_x509_certificate, x509.load_der_x509_crl):
-        try:
-            item = loader(data)
-        except ValueError:
-            continue
-        if isinstance(item, x509.Certificate):
-            out.certificates.append(item)
-        else:
-            out.crls.append(item)
+    try:
+        out.certificates.append(parse_certificate(data))
         return
+    except ValueError:
+        pass
+    try:
+        out.crls.append(parse_crl(data))
+        return
+    except ValueError:
+        pass
     try:
         out.keys.append(_usable(serialization.load_der_private_key(data, secret)))
         return
@@ -124,9 +151,12 @@ def _load_pkcs12(data: bytes, secret: bytes | None, out: Loaded) -> None:
         raise FormatError("the file is neither PEM, DER nor PKCS#12") from None
     if bundle.key is not None:
         out.keys.append(_usable(bundle.key))
-    if bundle.cert is not None:
-        out.certificates.append(bundle.cert.certificate)
-    out.certificates.extend(c.certificate for c in bundle.additional_certs)
+    der = serialization.Encoding.DER
+    for c in [*([bundle.cert] if bundle.cert is not None else []), *bundle.additional_certs]:
+        try:
+            out.certificates.append(parse_certificate(c.certificate.public_bytes(der)))
+        except ValueError as exc:
+            raise FormatError(f"PKCS#12: {exc}") from None
 
 
 def _usable(key: object) -> PrivateKey:

@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 
 from ipsecd.crypto.sig import PrivateKey
@@ -153,10 +152,8 @@ class CertificateStore:
 
     def _validate(self, chain: Sequence[bytes], remote_certificate: str, now: dt.datetime) -> ValidatedChain:
         try:
-            certs = [x509.load_der_x509_certificate(d) for d in chain]
-            for cert in certs:
-                formats.check_parsable(cert)
-        except (ValueError, UnsupportedAlgorithm):
+            certs = [formats.parse_certificate(d) for d in chain]
+        except ValueError:
             raise CertificateRefused(
                 Refusal.UNSUPPORTED, "peer sent a certificate that does not parse"
             ) from None
