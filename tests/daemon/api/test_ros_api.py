@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from ipsecd.daemon.api import ros_api
 from ipsecd.daemon.api.words import SentenceReader, encode_length, encode_sentence
 
 from .conftest import Running
@@ -154,3 +155,14 @@ def test_quit_and_a_huge_word_prefix(running: Running, api: Raw) -> None:
     raw = Raw(running.ports["api"])
     raw.sock.sendall(encode_length(1 << 30))
     assert raw.sentence()[0] == "!fatal"
+
+
+def test_clients_that_never_log_in_are_closed(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = Raw(running.ports["api"])
+    for _ in range(8):
+        assert raw.talk("/ip/ipsec/peer/print")[0][:1] == ["!trap"]
+    raw.send("/ip/ipsec/peer/print")
+    assert raw.sentence() == ["!fatal", "too many commands before login"]
+    monkeypatch.setattr(ros_api, "LOGIN_TIMEOUT", 0.2)
+    idle = Raw(running.ports["api"])
+    assert idle.sentence() == ["!fatal", "not logged in in time"]

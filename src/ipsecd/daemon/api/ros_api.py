@@ -28,6 +28,8 @@ from .query import QueryError, parse_query
 from .words import ApiProtocolError, SentenceReader, encode_sentence
 
 MAX_LOGIN_FAILURES = 3  # per connection, then it is closed
+LOGIN_TIMEOUT = 30.0  # seconds a connection may stay without logging in (it holds a max-sessions slot)
+MAX_BEFORE_LOGIN = 8  # sentences a client may send before it has logged in (RouterOS closes too)
 LISTEN_INTERVAL = 1.0  # seconds between looks at a listened menu
 MAX_LISTENS = 16  # per connection
 
@@ -77,6 +79,7 @@ class ApiConnection:
         self.source, self.service = source, service
         self.user: User | None = None
         self.login_failures = 0
+        self.before_login = 0
         self.listens: dict[str, asyncio.Task[None]] = {}
         self._out: list[bytes] = []
 
@@ -100,7 +103,11 @@ class ApiConnection:
         reader = SentenceReader()
         try:
             while True:
-                data = await self.reader.read(65536)
+                try:
+                    timeout = LOGIN_TIMEOUT if self.user is None else None
+                    data = await asyncio.wait_for(self.reader.read(65536), timeout)
+                except TimeoutError:
+                    raise _Closed("not logged in in time") from None
                 if not data:
                     return
                 for sentence in reader.feed(data):
@@ -128,6 +135,9 @@ class ApiConnection:
             elif command == "/quit":
                 raise _Closed("session terminated on request")
             elif self.user is None:
+                self.before_login += 1
+                if self.before_login > MAX_BEFORE_LOGIN:
+                    raise _Closed("too many commands before login")
                 self.trap("not logged in", tag, 5)
             elif command == "/cancel":
                 self.cancel(attrs.get("tag"), tag)
