@@ -35,23 +35,11 @@ def configs(group: str) -> tuple[IkeConfig, IkeConfig]:
     cprop = (ChildProposal(("aes-128-gcm",), ("sha256",), "none"),)
     sel_i = Selector(ip_network("10.1.0.0/16"), ip_network("10.2.0.0/16"))
     sel_r = Selector(ip_network("10.2.0.0/16"), ip_network("10.1.0.0/16"))
-    i = IkeConfig(
-        INI,
-        RESP,
-        StaticCredentials(b"secret"),
-        proposals=prop,
-        children=(ChildConfig("c", sel_i, cprop),),
-        dpd_interval=None,
-    )
-    r = IkeConfig(
-        RESP,
-        INI,
-        StaticCredentials(b"secret"),
-        proposals=prop,
-        children=(ChildConfig("c", sel_r, cprop),),
-        dpd_interval=None,
-    )
-    return i, r
+    def side(local: tuple[str, int], remote: tuple[str, int], sel: Selector) -> IkeConfig:
+        return IkeConfig(local, remote, StaticCredentials(b"secret"), proposals=prop,
+                         children=(ChildConfig("c", sel, cprop),), dpd_interval=None)
+
+    return side(INI, RESP, sel_i), side(RESP, INI, sel_r)
 
 
 def run(group: str, n: int) -> tuple[float, float]:

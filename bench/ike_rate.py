@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.interop.sswan import Charon, Ipsecd, Topology, Vici, swanctl_connection
+from tests.interop.sswan import Charon, Ipsecd, Netns, Topology, Vici, swanctl_connection
 
 PSK = "bench-rate-psk-0123456789"
 # strongSwan's load-test tuning: no DoS protection, no half-open limits, a thread per blocking
@@ -71,22 +71,25 @@ def responder_rsc(topo: Topology, group: str) -> str:
 """
 
 
-def load_initiator(init: Charon, topo: Topology, group: str) -> None:
-    init.load(
-        swanctl_connection(
-            "rate",
-            local_addr=topo.left.wan,
-            remote_addr=topo.right.wan,
-            local_id="left.test",
-            remote_id="right.test",
-            local_ts=f"{topo.left.lan}/32",
-            remote_ts=f"{topo.right.lan}/32",
-            psk=PSK,
-            proposals=f"aes128-sha256-{SWAN_GROUP[group]}",
-            esp_proposals="aes128gcm16",
-            extra="        unique = never\n",
-        )
+def rate_connection(me: Netns, other: Netns, my_id: str, other_id: str, group: str) -> str:
+    """The swanctl connection both charons use, seen from ``me``."""
+    return swanctl_connection(
+        "rate",
+        local_addr=me.wan,
+        remote_addr=other.wan,
+        local_id=my_id,
+        remote_id=other_id,
+        local_ts=f"{me.lan}/32",
+        remote_ts=f"{other.lan}/32",
+        psk=PSK,
+        proposals=f"aes128-sha256-{SWAN_GROUP[group]}",
+        esp_proposals="aes128gcm16",
+        extra="        unique = never\n",
     )
+
+
+def load_initiator(init: Charon, topo: Topology, group: str) -> None:
+    init.load(rate_connection(topo.left, topo.right, "left.test", "right.test", group))
 
 
 def drive(init: Charon, total: int, conc: int) -> tuple[list[float], list[str], float]:
@@ -137,21 +140,7 @@ def one(
         resp_charon = Charon(
             topo.right, workdir / f"{which}-{group}", loglevel=-1, threads=32, extra=CHARON_TUNING
         ).start()
-        resp_charon.load(
-            swanctl_connection(
-                "rate",
-                local_addr=topo.right.wan,
-                remote_addr=topo.left.wan,
-                local_id="right.test",
-                remote_id="left.test",
-                local_ts=f"{topo.right.lan}/32",
-                remote_ts=f"{topo.left.lan}/32",
-                psk=PSK,
-                proposals=f"aes128-sha256-{SWAN_GROUP[group]}",
-                esp_proposals="aes128gcm16",
-                extra="        unique = never\n",
-            )
-        )
+        resp_charon.load(rate_connection(topo.right, topo.left, "right.test", "left.test", group))
         pid, stop = resp_charon.pid, resp_charon.stop
     else:
         daemon = Ipsecd(
