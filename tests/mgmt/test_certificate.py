@@ -58,6 +58,9 @@ def test_add_sign_print(menu: CertificateMenu) -> None:
     )
     table = _call(menu, "print")
     assert "ipsecd CA" in table and "DNS:gw.example.com,IP:192.0.2.1" in table
+    assert table.startswith(
+        "Flags: K - private-key; A - authority; I - issued; R - revoked; E - expired; T - trusted"
+    )
     assert _call(menu, "sign", "ca") == ""
     assert _call(menu, "sign", "gw", ca="ca") == ""
     rows = menu.call(Call("/certificate", "print")).rows

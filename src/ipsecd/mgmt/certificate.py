@@ -64,6 +64,14 @@ CERTIFICATE = Menu(
     ),
     columns=("name", "common-name", "subject-alt-name", "key-size", "days-valid", "trusted"),
     commands=("import", "sign", "export-certificate"),
+    flags=(
+        ("K", "private-key"),
+        ("A", "authority"),
+        ("I", "issued"),
+        ("R", "revoked"),
+        ("E", "expired"),
+        ("T", "trusted"),
+    ),
     verbs=("add", "set", "remove", "print", "import", "sign", "export-certificate"),
 )
 CRL = Menu(
