@@ -178,10 +178,9 @@ def issue(
         sans = [parse_san(s) for s in template.subject_alt_name]
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     if issuer_cert is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()),  # type: ignore[arg-type]
-            critical=False,
-        )
+        issuer_public = issuer_cert.public_key()
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public)  # type: ignore[arg-type]
+        builder = builder.add_extension(aki, critical=False)
         _check_can_sign(issuer_cert)
     return builder.sign(issuer_key, _signing_hash(issuer_key))
 

@@ -266,7 +266,8 @@ def _check_critical(cert: x509.Certificate) -> None:
             name = _oid_name(ext.oid)
             raise CertificateRefused(
                 Refusal.UNSUPPORTED,
-                f"certificate {dn(cert.subject)} has the critical extension {name}, which ipsecd does not check",
+                f"certificate {dn(cert.subject)} has the critical extension {name}, "
+                "which ipsecd does not check",
             )
 
 
