@@ -170,3 +170,33 @@ def test_print_matches_routeros6_capture(command: str, ours: str) -> None:
     expected = _comparable(parse_print(_captured("v6-gcp-site-to-site.print.txt")[command]))
     got = _comparable(parse_print(run_ok(Session(config), ours)))
     assert got == expected
+
+
+class _GcmSas:
+    """The daemon's rows for the SA pair of ``v6-installed-sa-aes-gcm.print.txt`` (its names:
+    ``aes-256-gcm`` with 36 bytes of key material, integrity ``null``)."""
+
+    KEYS = ("2a217b491be5a5297a8a78759e940bc4677b59834630282a2a24baaf3198c6539cc435b0",
+            "405b00868a64c35521ccfa6feac97316d19220bb4b7b3346964ad0dd0415a54d3ccda8ca")
+
+    def rows(self, menu: str) -> list[dict[str, object]]:
+        if menu != "/ip ipsec installed-sa":
+            return []
+        ends = (("9.8.7.6", "2.3.4.5"), ("2.3.4.5", "9.8.7.6"))
+        return [{"spi": spi, "src-address": src, "dst-address": dst, "state": "mature", "AH": "no",
+                 "ESP": "yes", "auth-algorithm": "null", "enc-algorithm": "aes-256-gcm", "enc-key-size": len(key) * 4,
+                 "auth-key": "", "enc-key": key, "add-lifetime": "6h24m8s/8h10s", "replay": 128,
+                 "hw-aead": "no", "seen-traffic": "no"}
+                for spi, (src, dst), key in zip(("0x6FFE0E4", "0xF315FE3C"), ends, self.KEYS, strict=True)]
+
+    def command(self, menu: str, name: str, args: dict[str, str]) -> str:
+        return ""
+
+
+def test_installed_sa_matches_routeros6_capture() -> None:
+    session = Session(open_config(None), _GcmSas())
+    expected = parse_print(_captured("v6-installed-sa-aes-gcm.print.txt")["/ip ipsec installed-sa print"])
+    # RouterOS 6 printed keys; ipsecd (as RouterOS 7) shows them with show-sensitive only
+    got = parse_print(run_ok(session, "/ip ipsec installed-sa print detail show-sensitive"))
+    assert got == expected
+    assert "enc-key=" not in run_ok(session, "/ip ipsec installed-sa print detail")

@@ -390,6 +390,7 @@ INSTALLED_SA = Menu(
             "auth-key", "enc-key", "addtime", "expires-in", "add-lifetime", "current-bytes",
             "current-packets",
             "replay", "invalid-packets"),
+    quiet=("auth-algorithm", "auth-key"),  # an AEAD SA (aes-gcm) prints neither (see the capture)
     columns=("spi", "state", "src-address", "dst-address", "auth-algorithm", "enc-algorithm", "enc-key-size"),
     commands=("flush",),
     flags=(("S", "seen-traffic"), ("H", "hw-aead"), ("A", "AH"), ("E", "ESP")),

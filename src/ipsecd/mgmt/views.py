@@ -86,6 +86,10 @@ def item_values(
     return out
 
 
+#: What a ``quiet`` property shows when it has nothing to say (an AEAD SA's auth-algorithm is "null").
+QUIET_UNSET = ("", "null")
+
+
 def detail_values(menu: Menu, values: Mapping[str, str]) -> dict[str, str]:
     """The values ``print detail`` shows, in RouterOS's order (``Menu.detail``): ``quiet``
     properties only when they differ from their default, and a template policy's own fields only."""
@@ -95,11 +99,7 @@ def detail_values(menu: Menu, values: Mapping[str, str]) -> dict[str, str]:
     out = {}
     for name in names:
         prop = menu.prop(name)
-        if (
-            name in menu.quiet
-            and prop is not None
-            and values[name] == (prop.default or prop.unset_text or "")
-        ):
+        if name in menu.quiet and prop is not None and values[name] in (*QUIET_UNSET, prop.default):
             continue
         out[name] = values[name]
     return out
