@@ -184,7 +184,8 @@ class _GcmSas:
             return []
         ends = (("9.8.7.6", "2.3.4.5"), ("2.3.4.5", "9.8.7.6"))
         return [{"spi": spi, "src-address": src, "dst-address": dst, "state": "mature", "AH": "no",
-                 "ESP": "yes", "auth-algorithm": "null", "enc-algorithm": "aes-256-gcm", "enc-key-size": len(key) * 4,
+                 "ESP": "yes", "auth-algorithm": "null", "enc-algorithm": "aes-256-gcm",
+                 "enc-key-size": len(key) * 4,
                  "auth-key": "", "enc-key": key, "add-lifetime": "6h24m8s/8h10s", "replay": 128,
                  "hw-aead": "no", "seen-traffic": "no"}
                 for spi, (src, dst), key in zip(("0x6FFE0E4", "0xF315FE3C"), ends, self.KEYS, strict=True)]
