@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
 from ipsecd.daemon.api.auth import MAX_FAILURES, WINDOW, Authenticator, LoginRefused
+from ipsecd.daemon.api.backend import Backend
+from ipsecd.daemon.api.server import ApiOptions, ApiServers
 from ipsecd.mgmt import open_config
+
+from .conftest import free_port
 
 SETUP = """
 /user set admin password=pw
@@ -52,3 +57,17 @@ def test_failures_are_logged_escaped_and_limited_per_source(auth: tuple[Authenti
     now[0] += WINDOW + 1
     assert a.login("admin", "pw", "192.0.2.7", "api").name == "admin"
     assert a.failed == MAX_FAILURES + 6
+
+
+def test_an_enabled_service_with_a_passwordless_user_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    config = open_config(None)
+    config.import_script(f"/ip service set api disabled=no port={free_port()}\n", "t.rsc")
+    caplog.set_level(logging.WARNING, "ipsecd.api")
+    servers = ApiServers(config, Backend(config), ApiOptions(("127.0.0.1",)))
+
+    async def once() -> None:
+        await servers.apply(config.snapshot())
+        await servers.close()
+
+    asyncio.run(once())
+    assert any("/user admin: no password" in r.getMessage() for r in caplog.records)

@@ -122,6 +122,11 @@ class ApiServers:
     async def apply(self, snapshot: Snapshot) -> None:
         """Open, reopen and close listeners to match the enabled services."""
         want = services_of(snapshot)
+        if want:
+            open_users = [r.text("name") for r in snapshot.rows("/user") if not r.disabled and r["password"] is None]
+            if open_users:
+                log.warning("/user %s: no password, and /ip service %s enabled: anyone who reaches it logs in",
+                            ",".join(str(u) for u in open_users), ",".join(want))
         for name in list(self._listeners):
             if want.get(name) != self._listeners[name].conf:
                 await self._close(self._listeners.pop(name))
