@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipsecd.cli import main
-from ipsecd.mgmt import Config, Session, open_config
+from ipsecd.mgmt import Config, ScriptError, Session, open_config
 
 from .conftest import run_ok
 
@@ -448,3 +448,20 @@ def test_time_values(config: Config) -> None:
 """)
     assert out.splitlines() == ["time", "01:00:00", "1d02:30:00", "true", "3600", "01:00:00", "time"]
     assert config.snapshot().rows("/ip ipsec proposal")[1]["lifetime"] == 3600
+
+
+def test_scripting_commands_without_their_colon(config: Config) -> None:
+    out = put(config, """
+local names {"a";"b"}
+foreach n in=$names do={ /ip ipsec peer add name=$n }
+if ([:len [/ip ipsec peer find]] = 2) do={ put "two" }
+/ip ipsec peer
+set [find name=a] passive=yes
+put [get a passive]
+if(true) do={ put [:len [find]] }
+""")
+    assert out == "two\ntrue\n2\n"
+    res = Session(config).execute(":put 1; resolve example.com")  # not a menu: refused, not skipped
+    assert res.rc == 1 and "scripting command :resolve is not supported" in res.stderr
+    with pytest.raises(ScriptError, match=r"x.rsc:2: unsupported: scripting command :execute"):
+        config.import_script("/ip ipsec peer add name=c\nexecute \"/ip ipsec peer add name=d\"\n", "x.rsc")

@@ -13,13 +13,24 @@ refused with the construct named, never skipped.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .commands import Call, Commands, Outcome, RuntimeProvider, call_of
 from .errors import ConfigError, InvalidValue, ScriptError, ScriptSyntaxError
-from .schema import DIALECTS, MENUS
-from .script import Command, Located, OutOfScope, Source, locate, parse_line, sources, split_commands
+from .schema import DIALECTS, DIRECTORIES, MENUS, children, commands_of
+from .script import (
+    KNOWN_VERBS,
+    Command,
+    Located,
+    OutOfScope,
+    Source,
+    locate,
+    parse_line,
+    sources,
+    split_commands,
+)
 from .scripting import (
     Arg,
     Binary,
@@ -51,6 +62,7 @@ from .values import format_seconds, parse_seconds, quote
 Render = Callable[[Call, Outcome], str]
 """The console's text for a menu command's outcome (a script's ``print`` shows it)."""
 
+_ICE_NAME = re.compile(r"[a-z][a-z0-9-]*")
 MAX_STEPS = 200_000  # commands per run: a runaway loop must not hold the configuration long
 SELECTOR_ARGS = ("numbers", "number", "from", "place-before", "copy-from")
 UNSUPPORTED = ("execute", "parse", "resolve", "return", "environment", "terminal", "beep", "time",
@@ -136,6 +148,8 @@ class Interpreter:
         try:
             text = src.text[start:end]
             if text.startswith(":"):
+                return self.ice(src, start + 1, end, scope)
+            if self._bare_ice(text, scope.cwd):  # "foreach …", "put …": the colon is optional
                 return self.ice(src, start, end, scope)
             if text.startswith("{"):
                 close = close_of(src.text, start, end)
@@ -312,13 +326,27 @@ class Interpreter:
 
     # -- ":" commands ----------------------------------------------------------------------------
 
+    @staticmethod
+    def _bare_ice(text: str, cwd: str) -> bool:
+        """A scripting command written without its colon: its name is neither a submenu nor a
+        command of the current menu (``set`` in a menu is the menu's; at ``/`` it is ``:set``)."""
+        m = _ICE_NAME.match(text)
+        if m is None or (m.group() not in ICE_COMMANDS and m.group() not in UNSUPPORTED):
+            return False
+        menu = MENUS.get(cwd)
+        if menu is None and cwd != "/" and cwd not in DIRECTORIES:  # below a menu ipsecd does not model
+            return m.group() not in KNOWN_VERBS
+        return m.group() not in children(cwd) and (menu is None or m.group() not in commands_of(menu))
+
     def ice(self, src: Source, start: int, end: int, scope: Scope) -> Value:
-        text = src.text[start:end]
-        name = text[1:].split(None, 1)[0] if len(text) > 1 else ""
+        """The scripting command whose name starts at ``start`` (after the colon)."""
+        m = _ICE_NAME.match(src.text, start, end)
+        name = m.group() if m else ""
         if name not in ICE_COMMANDS:
             what = "is not supported by ipsecd" if name in UNSUPPORTED else "does not exist"
-            raise ScriptSyntaxError(f"unsupported: scripting command :{name} {what}")
-        args = lex_args(src.text, start + 1 + len(name), end)
+            shown = name or (src.text[start:end].split() or [""])[0]
+            raise ScriptSyntaxError(f"unsupported: scripting command :{shown} {what}")
+        args = lex_args(src.text, start + len(name), end)
         handler: Callable[[IceCall], Value] = getattr(self, "ice_" + name)
         return handler(IceCall(name, args, src, scope))
 
