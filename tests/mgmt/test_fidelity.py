@@ -45,16 +45,20 @@ def test_a_store_written_before_keeps_its_clients(tmp_path: Path) -> None:
     """A version-1 file stored client mode-configs without responder (then the default): they stay clients."""
     db = str(tmp_path / "config.db")
     first = open_config(db)
-    first.import_script("/ip ipsec mode-config add name=old\n", "old.rsc")
+    first.import_script("/ip ipsec mode-config add name=old\n/ip ipsec policy add protocol=tcp\n", "old.rsc")
     first.store.close()
     con = sqlite3.connect(db)
     con.execute("UPDATE items SET data='{\"name\": \"old\"}' WHERE data LIKE '%\"old\"%'")
     con.execute("UPDATE items SET data='{\"name\": \"request-only\"}' WHERE data LIKE '%request-only%'")
+    con.execute("UPDATE items SET data=replace(data, '\"tcp\"', '\"6\"') WHERE menu='/ip ipsec policy'")
     con.execute("UPDATE meta SET value='1' WHERE key='schema'")
     con.commit()
     con.close()
-    rows = {r["name"]: r["responder"] for r in open_config(db).snapshot().rows("/ip ipsec mode-config")}
+    old = open_config(db)
+    rows = {r["name"]: r["responder"] for r in old.snapshot().rows("/ip ipsec mode-config")}
     assert rows == {"request-only": False, "old": False}
+    assert [r["protocol"] for r in old.snapshot().rows("/ip ipsec policy")] == ["all", "tcp"]
+    assert "protocol=tcp" in run_ok(Session(old), "/ip ipsec policy export")
 
 
 def test_system_dns_no_is_kept_in_export(config: Config, session: Session) -> None:

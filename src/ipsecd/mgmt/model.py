@@ -21,6 +21,7 @@ from .interp import run_script
 from .schema import MENUS, Menu
 from .store import Item, State, Store
 from .txn import Txn, canon, menu_of, value_text
+from .values import protocol_text
 
 __all__ = ["Config", "Listener", "Row", "Snapshot", "Txn", "canon", "open_config", "value_text"]
 
@@ -155,7 +156,7 @@ class Config:
                 raise
             version = 0
         elif store.schema() < 2:
-            version, state = _migrate_responder(store, version, next_num, state)
+            version, state = _migrate_v1(store, version, next_num, state)
         self.version, self.next_num, self.state = version, next_num, state
         self._snapshot = Snapshot(state, version)
 
@@ -220,14 +221,20 @@ class Config:
         return list(txn.warnings)
 
 
-def _migrate_responder(store: Store, version: int, next_num: int, state: State) -> tuple[int, State]:
-    """A file written before ``responder`` defaulted to yes: its mode-configs without the property
-    meant ``no`` and must keep meaning it."""
+def _migrate_v1(store: Store, version: int, next_num: int, state: State) -> tuple[int, State]:
+    """A file written before layout 2: its mode-configs without ``responder`` meant ``no`` (then the
+    default) and must keep meaning it; policy protocols stored as numbers become the names RouterOS
+    prints (``47`` is ``gre``), as they are stored now."""
     path = "/ip ipsec mode-config"
     new = dict(state)
     new[path] = [
         it if "responder" in it.values else Item(it.num, {**it.values, "responder": "no"}, it.default)
         for it in state.get(path, [])
+    ]
+    new["/ip ipsec policy"] = [
+        Item(it.num, {**it.values, "protocol": protocol_text(it.values["protocol"])}, it.default)
+        if "protocol" in it.values else it
+        for it in state.get("/ip ipsec policy", [])
     ]
     store.begin()
     try:
