@@ -81,6 +81,7 @@ def test_numeric_ranges_and_cross_property_rules_refuse_nonsense(config: Config,
             "address-pool", '"p"', "responder=yes")
     refused(session, "/ip ipsec mode-config set srv responder=no", "address-pool", "responder=yes")
     run_ok(session, "/ip ipsec mode-config add name=c responder=no src-address-list=lan")
+    refused(session, "/ip ipsec mode-config set srv address=10.0.0.7", "address and address-pool")
     # mode-config hands out IPv4 only (7.22 tree: A.B.C.D, A.B.C.D/M)
     refused(session, "/ip ipsec mode-config set srv static-dns=2001:db8::53", "static-dns", "IPv4 address")
     refused(session, "/ip ipsec mode-config set srv split-include=2001:db8::/32", "split-include",

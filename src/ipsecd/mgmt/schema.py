@@ -313,7 +313,9 @@ MODE_CONFIG = Menu(
             "split-dns", "static-dns", "system-dns", "use-responder-dns", "src-address-list",
             "connection-mark"),
     columns=("name", "responder", "address-pool", "split-include", "static-dns"),
-    conflicts=(("system-dns", "static-dns"),),  # the manual: not both at the same time
+    # the manual: not system-dns and static-dns at the same time; RouterOS 7: address is a single
+    # address given "instead of" an address-pool
+    conflicts=(("system-dns", "static-dns"), ("address", "address-pool")),
     # the addresses a responder assigns; the client's source NAT list ("only available with responder=no")
     requires=(*((p, "responder", YES) for p in ("address", "address-pool", "address-prefix-length")),
               ("src-address-list", "responder", NO)),
