@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from ipsecd.ike.sa import Addr as SaAddr
 from ipsecd.ike.sa import IkeSaProtocol
 
+from .api.events import EventHub, stream_lines
 from .control import ControlError, ControlServer, Reply
 from .engine import Engine
 from .glue import GlueError, build
@@ -82,8 +83,10 @@ class Daemon:
         self.glue = glue
         self.services_factory = services
         self.services: Service | None = None
-        #: more sinks for every IKE event, after the glue (the API's event stream)
-        self.event_listeners: list[Callable[[IkeSaProtocol, object], None]] = []
+        #: every IKE event as JSON for whoever listens (REST's /events, ``ipsecd events``)
+        self.events = EventHub()
+        #: more sinks for every IKE event, after the glue
+        self.event_listeners: list[Callable[[IkeSaProtocol, object], None]] = [self.events.publish]
         self.execute = execute
         self.control_path = control_path
         self.ike_port = ike_port
@@ -118,7 +121,8 @@ class Daemon:
         self.glue.attach(self)
         self.transport.open(loop)
         if self.control_path:
-            self.control = ControlServer(self.control_path, self._control)
+            self.control = ControlServer(self.control_path, self._control,
+                                         lambda writer: stream_lines(self.events, writer))
             try:
                 await self.control.start()
             except ControlError:
@@ -190,19 +194,15 @@ class Daemon:
 
 
 def _api_servers(daemon: Daemon, glue: Any, args: argparse.Namespace) -> Service:
-    """The ``/ip service`` listeners over the glue's configuration and runtime views, and the event
-    stream fed with every IKE event (issue 14)."""
+    """The ``/ip service`` listeners over the glue's configuration and runtime views (issue 14)."""
     from .api.backend import Backend
-    from .api.events import EventHub
     from .api.server import ApiOptions, ApiServers
 
-    events = EventHub()
-    daemon.event_listeners.append(events.publish)
     options = ApiOptions(metrics=getattr(args, "metrics_listen", None),
                          state_dir=None if args.config else os.path.dirname(os.path.abspath(args.db)))
     if getattr(args, "api_listen", None):
         options.listen = tuple(args.api_listen)
-    return ApiServers(glue.config, Backend(glue.config, glue.runtime), options, events)
+    return ApiServers(glue.config, Backend(glue.config, glue.runtime), options, daemon.events)
 
 
 def run_daemon(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
+import sys
 
 DATAPLANES = ("memory", "tun", "xfrm")
 
@@ -59,6 +61,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="root: TUN data plane in two network namespaces, ping through the tunnel")
     demo.set_defaults(func=_demo)
 
+    events = sub.add_parser("events", help="follow the running daemon's IKE events, one JSON object a line",
+                            description="SAs established, rekeyed, deleted and failed, with the explanation "
+                                        "the log gives, from the daemon on the control socket; until "
+                                        "interrupted or the daemon stops.")
+    events.set_defaults(func=_events)
+
 
 def _run(args: argparse.Namespace) -> int:
     from .app import run_daemon
@@ -70,3 +78,25 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(args)
+
+
+def _events(args: argparse.Namespace) -> int:
+    """``ipsecd events``: the control socket's event stream (``{"events": true}``) to stdout."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            sock.connect(args.control)
+            sock.sendall(b'{"events": true}\n')
+        except OSError as exc:
+            print(f"ipsecd events: no daemon on {args.control}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        with sock.makefile("rb") as stream:
+            for line in stream:
+                if line.strip():  # empty lines are the daemon's keep-alives
+                    sys.stdout.write(line.decode("utf-8", "replace"))
+                    sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0

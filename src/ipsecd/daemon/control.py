@@ -2,7 +2,8 @@
 
 Protocol (shared with the client in ``mgmt``): a Unix stream socket; the client sends one JSON line
 ``{"command": str, "json": bool}`` and reads one JSON line ``{"rc": int, "stdout": str, "stderr": str}``,
-then the connection closes. rc follows DESIGN.md §4: 0 success, 1 refused command, 2 usage error.
+then the connection closes. ``{"events": true}`` instead makes the connection the daemon's event
+stream, one JSON object per line (``ipsecd events``). rc follows DESIGN.md §4: 0 success, 1 refused command, 2 usage error.
 
 The socket lives in a directory only the daemon's user can enter (0700) and is itself 0600: whoever
 can connect can change the configuration. A stale socket left by a dead daemon is replaced; a live
@@ -38,6 +39,11 @@ class Reply:
 
 
 Handler = Callable[[str, bool], Awaitable[Reply]]
+Stream = Callable[[asyncio.StreamWriter], Awaitable[None]]
+
+
+#: What ``_one`` answers for ``{"events": true}``: the connection becomes an event stream.
+_STREAM = Reply(0)
 
 
 class ControlError(Exception):
@@ -55,9 +61,10 @@ def _in_use(path: Path) -> bool:
 
 
 class ControlServer:
-    def __init__(self, path: str | os.PathLike[str], handler: Handler) -> None:
+    def __init__(self, path: str | os.PathLike[str], handler: Handler, stream: Stream | None = None) -> None:
         self.path = Path(path)
         self.handler = handler
+        self.stream = stream  # {"events": true}: JSON lines until the client goes (ipsecd events)
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -92,6 +99,9 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             reply = await self._one(reader)
+            if reply is _STREAM and self.stream is not None:
+                await self.stream(writer)
+                return
             writer.write(reply.encode())
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -112,6 +122,8 @@ class ControlServer:
             request = json.loads(line)
         except (UnicodeDecodeError, json.JSONDecodeError):
             return Reply(2, stderr="control request is not one JSON line")
+        if isinstance(request, dict) and request.get("events") is True and self.stream is not None:
+            return _STREAM
         if not isinstance(request, dict) or not isinstance(request.get("command"), str):
             return Reply(2, stderr='control request needs {"command": str, "json": bool}')
         as_json = request.get("json", False)

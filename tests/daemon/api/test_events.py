@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import socket
+import subprocess
+import sys
 from ipaddress import ip_address
+from pathlib import Path
 
-from ipsecd.daemon.api.events import QUEUE, EventHub, event_json
+from ipsecd.daemon.api.events import QUEUE, EventHub, event_json, stream_lines
+from ipsecd.daemon.control import ControlServer, Reply
 from ipsecd.ike.events import ChildSaInstalled, IkeSaEstablished, NegotiationFailed
 from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec
 
@@ -77,3 +82,44 @@ def test_event_stream_needs_a_user(running: Running) -> None:
     with socket.create_connection(("127.0.0.1", running.ports["www"]), timeout=10) as s:
         s.sendall(b"GET /events HTTP/1.1\r\n\r\n")
         assert s.recv(4096).startswith(b"HTTP/1.1 401")
+
+
+def test_ipsecd_events_follows_the_control_socket(tmp_path: Path) -> None:
+    """``ipsecd events`` against a control socket serving the daemon's stream."""
+    hub = EventHub()
+    path = str(tmp_path / "ctl" / "control")
+    server = ControlServer(path, _no_commands, lambda writer: stream_lines(hub, writer))
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(server.start())
+    proc = subprocess.Popen([sys.executable, "-m", "ipsecd", "--control", path, "events"], stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, text=True)
+    try:
+        async def publish_when_subscribed() -> None:
+            while not hub._queues:
+                await asyncio.sleep(0.05)
+            hub.publish(object(), FAILED)
+
+        loop.run_until_complete(asyncio.wait_for(publish_when_subscribed(), 30))
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert json.loads(line)["notify"] == "AUTHENTICATION_FAILED"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        loop.run_until_complete(server.close())
+        pending = asyncio.all_tasks(loop)  # the stream notices a gone client on its next keep-alive
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+
+
+async def _no_commands(command: str, as_json: bool) -> Reply:
+    return Reply(1, stderr="no commands here")
+
+
+def test_ipsecd_events_without_a_daemon(tmp_path: Path) -> None:
+    got = subprocess.run([sys.executable, "-m", "ipsecd", "--control", str(tmp_path / "none"), "events"],
+                         capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert got.returncode == 1 and "no daemon" in got.stderr

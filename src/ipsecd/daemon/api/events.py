@@ -2,7 +2,8 @@
 
 The daemon hands every IKE event to :meth:`EventHub.publish` next to the glue. Each becomes one
 JSON object — ``{"event": "child-sa-installed", "time": "...", ...}`` with the event's own fields —
-and goes to every subscriber (REST's server-sent events at ``GET /events``). Only plain facts are
+and goes to every subscriber: REST's server-sent events at ``GET /events``, and ``ipsecd events``,
+which reads JSON lines from the control socket (:func:`stream_lines`). Only plain facts are
 copied: names, identities, addresses, algorithm names, SPIs, reasons and details (the same text the
 log gives); keys never, whatever an event carries, so a stream is safe to show a ``read`` user.
 
@@ -17,11 +18,13 @@ import asyncio
 import dataclasses
 import datetime as dt
 import ipaddress
+import json
 import re
 from collections import Counter
 from typing import Any
 
 QUEUE = 1024  # events a subscriber may fall behind by
+KEEPALIVE = 15.0  # seconds between empty lines on a quiet stream: a client that went is noticed
 MAX_SUBSCRIBERS = 64
 _SECRET = re.compile(r"key|secret|sk_|nonce|password", re.IGNORECASE)
 
@@ -91,3 +94,22 @@ class EventHub:
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> int:
         """Stop delivering to ``queue``; how many events it lost for being slow."""
         return self._queues.pop(queue, 0)
+
+
+async def stream_lines(hub: EventHub, writer: asyncio.StreamWriter) -> None:
+    """One JSON object per line to ``writer`` until it goes (the control socket's event stream)."""
+    queue = hub.subscribe()
+    if queue is None:
+        writer.write(json.dumps({"error": "too many event listeners"}).encode() + b"\n")
+        return
+    try:
+        while True:
+            try:
+                data = await asyncio.wait_for(queue.get(), KEEPALIVE)
+            except TimeoutError:
+                writer.write(b"\n")
+            else:
+                writer.write(json.dumps(data).encode() + b"\n")
+            await writer.drain()
+    finally:
+        hub.unsubscribe(queue)

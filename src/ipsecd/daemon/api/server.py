@@ -28,7 +28,7 @@ from ipsecd.util.bounded import BoundedCache
 from . import metrics
 from .auth import Authenticator
 from .backend import Backend
-from .events import EventHub
+from .events import KEEPALIVE, EventHub
 from .http import MAX_HEAD, HttpError, HttpRequest, HttpResponse, read_request
 from .rest import RestHandler, error
 from .ros_api import ApiConnection
@@ -37,7 +37,6 @@ from .tls import load_or_make, server_context
 log = logging.getLogger("ipsecd.api")
 
 Route = Callable[[HttpRequest, str], Awaitable[HttpResponse]]
-KEEPALIVE = 15.0  # seconds between comments on a quiet event stream (proxies close idle ones)
 
 
 @dataclass(frozen=True, slots=True)
