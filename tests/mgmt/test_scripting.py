@@ -465,3 +465,8 @@ if(true) do={ put [:len [find]] }
     assert res.rc == 1 and "scripting command :resolve is not supported" in res.stderr
     with pytest.raises(ScriptError, match=r"x.rsc:2: unsupported: scripting command :execute"):
         config.import_script("/ip ipsec peer add name=c\nexecute \"/ip ipsec peer add name=d\"\n", "x.rsc")
+
+
+def test_error_messages_stay_on_one_line(config: Config) -> None:
+    res = Session(config).execute(':error "first\nsecond"')
+    assert (res.rc, res.stderr) == (1, "first\\nsecond\n")

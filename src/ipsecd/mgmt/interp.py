@@ -227,7 +227,7 @@ class Interpreter:
                 text = f.read()
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or exc
-            raise ConfigError(f"import: cannot read {path}: {reason}") from None
+            raise ConfigError(f"import: cannot read {_one_line(path)}: {reason}") from None
         if dialect is not None:
             self.commands.txn.use_dialect(dialect)
         outer, self.filename = self.filename, path
@@ -559,8 +559,10 @@ class Interpreter:
         return None
 
     def ice_error(self, c: IceCall) -> Value:
+        """``:error MESSAGE`` stops the script (an import changes nothing); the message is shown on
+        one line, control characters escaped."""
         c.check(1, 1)
-        raise ConfigError(to_str(self._val(c, 0)))
+        raise ConfigError(_one_line(to_str(self._val(c, 0))))
 
     def ice_log(self, c: IceCall) -> Value:
         """``:log LEVEL MESSAGE``: shown as a warning (ipsecd has no router log)."""
@@ -632,6 +634,11 @@ def _value_of(call: Call, out: Outcome) -> Value:
         return RArray(rows)
     text = out.text.strip()
     return literal(text) if "\n" not in text else text
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, for a one-line message."""
+    return quote(text, always=True)[1:-1] if any(ord(ch) < 0x20 for ch in text) else text
 
 
 def _arg_text(value: Value, selector: bool) -> str:
