@@ -227,7 +227,7 @@ class Interpreter:
                 text = f.read()
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or exc
-            raise ConfigError(f"import: cannot read {_one_line(path)}: {reason}") from None
+            raise ConfigError(f"import: cannot read {one_line(path)}: {reason}") from None
         if dialect is not None:
             self.commands.txn.use_dialect(dialect)
         outer, self.filename = self.filename, path
@@ -562,7 +562,7 @@ class Interpreter:
         """``:error MESSAGE`` stops the script (an import changes nothing); the message is shown on
         one line, control characters escaped."""
         c.check(1, 1)
-        raise ConfigError(_one_line(to_str(self._val(c, 0))))
+        raise ConfigError(one_line(to_str(self._val(c, 0))))
 
     def ice_log(self, c: IceCall) -> Value:
         """``:log LEVEL MESSAGE``: shown as a warning (ipsecd has no router log)."""
@@ -636,9 +636,13 @@ def _value_of(call: Call, out: Outcome) -> Value:
     return literal(text) if "\n" not in text else text
 
 
-def _one_line(text: str) -> str:
-    """``text`` with line breaks and other control characters escaped, for a one-line message."""
-    return quote(text, always=True)[1:-1] if any(ord(ch) < 0x20 for ch in text) else text
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped: a refusal is one line on
+    stderr even when it quotes a value that holds a newline."""
+    return "".join(ch if " " <= ch != "\x7f" else _CONTROL.get(ch, f"\\{ord(ch):02X}") for ch in text)
+
+
+_CONTROL = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _arg_text(value: Value, selector: bool) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .commands import PRINT_FLAGS, WRITE_VERBS, Call, Commands, Outcome, RuntimeProvider, call_of
 from .errors import ConfigError
-from .interp import Interpreter, Scope
+from .interp import Interpreter, Scope, one_line
 from .model import Config, Txn
 from .schema import MENUS, Menu
 from .script import OutOfScope, is_literal, logical_lines, parse_line
@@ -123,7 +123,7 @@ class Session:
                 out = Commands(txn, self.runtime).call(call)
             return CommandResult(0, render(call, out, as_json), "".join(w + "\n" for w in txn.warnings))
         except ConfigError as exc:
-            return CommandResult(1, "", f"{exc}\n")
+            return CommandResult(1, "", f"{one_line(str(exc))}\n")
 
     def _script(self, text: str, as_json: bool) -> CommandResult:
         """Input with scripting (variables, blocks, several commands) or ``/import``: one
