@@ -7,6 +7,7 @@ libraries, which are synchronous) talk to them over real sockets as a router's c
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ import pytest
 from ipsecd.daemon.api.backend import Backend
 from ipsecd.daemon.api.server import ApiOptions, ApiServers
 from ipsecd.mgmt import Config, Session, open_config
+from ipsecd.mgmt.passwords import hash_password
+from ipsecd.mgmt.values import quote
 
 
 def free_port() -> int:
@@ -38,21 +41,23 @@ class Running:
         return result.stdout
 
 
-SETUP = """
-/user set admin password=adminpw
-/user add name=reader group=read password=readpw
-/user group add name=api-write policy=api,rest-api,read,write
-/user add name=writer group=api-write password=writepw
-"""
+@functools.cache
+def setup_script() -> str:
+    """Users with passwords, hashed once per test session (scrypt is slow on purpose; the stored
+    form imports as it is)."""
+    admin, reader, writer = (quote(hash_password(p)) for p in ("adminpw", "readpw", "writepw"))
+    return (f"/user set admin password={admin}\n"
+            f"/user add name=reader group=read password={reader}\n"
+            "/user group add name=api-write policy=api,rest-api,read,write\n"
+            f"/user add name=writer group=api-write password={writer}\n")
 
 
 @pytest.fixture
 def running() -> Iterator[Running]:
     config = open_config(None)
-    config.import_script(SETUP, "setup.rsc")
     ports = {name: free_port() for name in ("api", "www", "www-ssl", "metrics")}
-    for name in ("api", "www", "www-ssl"):
-        config.import_script(f"/ip service set {name} disabled=no port={ports[name]}", "svc.rsc")
+    config.import_script(setup_script() + "".join(f"/ip service set {name} disabled=no port={ports[name]}\n"
+                                                  for name in ("api", "www", "www-ssl")), "setup.rsc")
     loop = asyncio.new_event_loop()
     servers = ApiServers(config, Backend(config), ApiOptions(("127.0.0.1",), ("127.0.0.1", ports["metrics"])))
     ready = threading.Event()

@@ -158,3 +158,15 @@ def test_tls_versions_per_service(running: Running) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert rest(running, "GET", "/ip/ipsec/proposal?.proplist=name", service="www-ssl")[0] == 200
+
+
+def test_sessions_are_bounded_per_service(running: Running) -> None:
+    idle = [socket.create_connection(("127.0.0.1", running.ports["metrics"]), timeout=10) for _ in range(16)]
+    try:
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", running.ports["metrics"]), timeout=10) as extra:
+            assert extra.recv(100) == b""  # closed at once
+        assert running.servers.counters.refused == 1
+    finally:
+        for s in idle:
+            s.close()

@@ -37,6 +37,7 @@ from .tls import load_or_make, server_context
 log = logging.getLogger("ipsecd.api")
 
 Route = Callable[[HttpRequest, str], Awaitable[HttpResponse]]
+METRICS_SESSIONS = 16  # scrapers at once (Prometheus keeps one connection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,7 @@ class ApiServers:
         self.auth = Authenticator(config)
         self.counters = Counters()
         self._listeners: dict[str, _Listener] = {}
-        self._metrics_server: asyncio.Server | None = None
+        self._metrics: _Listener | None = None
         self._pending: asyncio.Task[None] | None = None
         self._pem: bytes | None = None
 
@@ -110,8 +111,10 @@ class ApiServers:
         await self.apply(self.config.snapshot())
         if self.options.metrics is not None:
             host, port = self.options.metrics
-            self._metrics_server = await asyncio.start_server(
-                lambda r, w: self._http(r, w, self._metrics_route), host, port, limit=MAX_HEAD)
+            metrics = _Listener(ServiceConf("metrics", port, (), METRICS_SESSIONS, "any"), [])
+            metrics.servers.append(await asyncio.start_server(lambda r, w: self._accept(metrics, r, w), host, port,
+                                                              limit=MAX_HEAD))
+            self._metrics = metrics
             log.info("metrics on http://%s:%d/metrics", host, port)
 
     def _changed(self) -> None:
@@ -167,8 +170,9 @@ class ApiServers:
         for listener in self._listeners.values():
             await self._close(listener)
         self._listeners.clear()
-        if self._metrics_server is not None:
-            self._metrics_server.close()
+        if self._metrics is not None:
+            await self._close(self._metrics)
+            self._metrics = None
 
     def ports(self) -> dict[str, int]:
         """The port each open service listens on (tests ask for port 0 and read it here)."""
@@ -190,7 +194,9 @@ class ApiServers:
         assert task is not None
         listener.sessions.add(task)
         try:
-            if conf.name.startswith("api"):
+            if conf.name == "metrics":
+                await self._serve_http(reader, writer, source, self._metrics_route)
+            elif conf.name.startswith("api"):
                 await ApiConnection(self.backend, self.auth, reader, writer, source, conf.name,
                                     self.counters.malformed_from).serve()
             else:
@@ -201,13 +207,6 @@ class ApiServers:
             pass
         finally:
             listener.sessions.discard(task)
-            writer.close()
-
-    async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, route: Route) -> None:
-        peer = writer.get_extra_info("peername")
-        try:
-            await self._serve_http(reader, writer, str(peer[0]) if peer else "", route)
-        finally:
             writer.close()
 
     async def _serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str,
