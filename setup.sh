@@ -2,7 +2,7 @@
 # Set-up for a fresh Debian 12 machine with Python 3.11.
 #   ./setup.sh          the package and its runtime dependencies in .venv
 #   ./setup.sh test     also the test tools (pip) and, as root, the Debian packages the
-#                       interop tests use (strongSwan with kernel-libipsec, iperf3, tshark, nftables)
+#                       interop tests use (strongSwan with kernel-libipsec, FreeRADIUS, iperf3, tshark, nftables)
 set -euo pipefail
 cd "$(dirname "$0")"
 mode="${1:-run}"
@@ -11,7 +11,7 @@ PY="${PYTHON:-python3}"
 if [ "$mode" = test ] && [ "$(id -u)" = 0 ]; then
     need=""
     for pkg in strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins \
-               libstrongswan-standard-plugins iperf3 iputils-ping tcpdump tshark nftables iproute2 procps; do
+               libstrongswan-standard-plugins freeradius freeradius-utils iperf3 iputils-ping tcpdump tshark nftables iproute2 procps; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
     done
     if [ -n "$need" ]; then
