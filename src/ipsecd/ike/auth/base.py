@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ipsecd.crypto.keymat import PrfAlgorithm
-from ipsecd.wire.enums import AuthMethod
+from ipsecd.pki.store import CertificateStore
+from ipsecd.wire.enums import AuthMethod, IdType
 
 from ..errors import ConfigError
 
@@ -50,6 +51,23 @@ class CredentialProvider(Protocol):
     def xauth_secret(self, user: str) -> bytes | None:
         """An XAuth user's password (IKEv1)."""
 
+    def certificate_use(self, local_id: str) -> CertificateUse | None:
+        """The certificate store and the identity's certificate properties, for
+        ``auth-method=digital-signature`` (None: the identity uses no certificates)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateUse:
+    """What a digital-signature identity needs (RouterOS property names): the daemon's certificate
+    store (``/certificate``: our certificates and keys, trusted CAs, CRLs), ``certificate=`` (ours),
+    ``remote-certificate=`` and ``match-by=`` (how the peer's certificate is judged, with
+    ``remote-id``)."""
+
+    store: CertificateStore = field(repr=False)
+    certificate: str = ""
+    remote_certificate: str = ""
+    match_by: str = "remote-id"
+
 
 @dataclass(frozen=True, slots=True)
 class StaticCredentials:
@@ -62,6 +80,7 @@ class StaticCredentials:
     anchors: tuple[bytes, ...] = ()
     eap_users: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
     xauth_users: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    certs: CertificateUse | None = None
 
     def shared_key(self, local_id: str, remote_id: str) -> bytes | None:
         return self.psk or None
@@ -81,6 +100,9 @@ class StaticCredentials:
     def xauth_secret(self, user: str) -> bytes | None:
         return dict(self.xauth_users).get(user)
 
+    def certificate_use(self, local_id: str) -> CertificateUse | None:
+        return self.certs
+
 
 NO_CREDENTIALS = StaticCredentials()
 
@@ -89,7 +111,10 @@ NO_CREDENTIALS = StaticCredentials()
 class AuthContext:
     """Who authenticates to whom, besides the octets: identities, the PRF, the peer's certificates
     (its CERT payload bodies as received: encoding octet, then the data, RFC 7296 §3.6; for
-    signatures) and SK_p of the side concerned (EAP without an MSK and NULL, §2.16, RFC 7619)."""
+    signatures) and SK_p of the side concerned (EAP without an MSK and NULL, §2.16, RFC 7619).
+    For signatures also: the peer's ID payload (type, data) and the configured ``remote-id`` it is
+    judged by with its certificate, and the hashes of the peer's SIGNATURE_HASH_ALGORITHMS notify
+    (RFC 7427 §4; None when it sent none)."""
 
     local_id: str
     remote_id: str
@@ -97,6 +122,9 @@ class AuthContext:
     prf: PrfAlgorithm
     sk_p: bytes = field(default=b"", repr=False)
     peer_certificates: tuple[bytes, ...] = ()
+    peer_id: tuple[IdType, bytes] | None = None
+    expected_id: str = "auto"
+    peer_hashes: tuple[int, ...] | None = None
 
 
 class Authenticator(Protocol):

@@ -17,6 +17,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from ipsecd.crypto import registry
 from ipsecd.crypto.errors import UnknownAlgorithmError
+from ipsecd.pki.identity import Identity, IdentityError
 from ipsecd.policy.selectors import parse_address
 from ipsecd.policy.types import Level, Mode, Selector
 from ipsecd.wire.enums import IdType
@@ -126,9 +127,14 @@ def parse_identity(text: str, address: str) -> tuple[IdType, bytes]:
         except ValueError:
             raise ConfigError(f"identity {text!r}: {value!r} is not an IP address") from None
         return (IdType.ID_IPV4_ADDR if ip.version == 4 else IdType.ID_IPV6_ADDR), ip.packed
+    if kind == "dn" and value:  # a certificate's subject (RFC 7296 §3.5 ID_DER_ASN1_DN)
+        try:
+            return IdType.ID_DER_ASN1_DN, Identity.parse(text).data
+        except IdentityError as e:
+            raise ConfigError(str(e)) from None
     types = {"fqdn": IdType.ID_FQDN, "user-fqdn": IdType.ID_RFC822_ADDR, "key-id": IdType.ID_KEY_ID}
     if kind not in types or not value:
-        raise ConfigError(f"identity {text!r}: expected auto, address[:ip], fqdn:, user-fqdn: or key-id:")
+        raise ConfigError(f"identity {text!r}: expected auto, address[:ip], fqdn:, user-fqdn:, key-id: or dn:")
     return types[kind], value.encode()
 
 
@@ -138,6 +144,8 @@ def format_identity(id_type: IdType, data: bytes) -> str:
     every IKE_AUTH formats the same few identities twice."""
     if id_type in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR) and len(data) in (4, 16):
         return f"address:{ip_address(data)}"
+    if id_type == IdType.ID_DER_ASN1_DN:
+        return str(Identity(id_type, data))
     names = {IdType.ID_FQDN: "fqdn", IdType.ID_RFC822_ADDR: "user-fqdn", IdType.ID_KEY_ID: "key-id"}
     if id_type in names:
         return f"{names[id_type]}:{data.decode('utf-8', 'replace')}"

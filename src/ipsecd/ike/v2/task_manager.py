@@ -35,6 +35,7 @@ from .tasks.child_create import ChildCreate
 from .tasks.child_delete import ChildDelete
 from .tasks.child_rekey import ChildRekey
 from .tasks.ike_auth import IkeAuth
+from .tasks.ike_cert import IkeCert, IkeCertAuth
 from .tasks.ike_config import IkeConfigTask
 from .tasks.ike_cookie import IkeCookie
 from .tasks.ike_delete import IkeDelete
@@ -116,8 +117,10 @@ class TaskManager:
 
     def initiate_ike(self, now: float) -> None:
         sa = self.sa
-        self.queue.append(Exchange(ExchangeType.IKE_SA_INIT, [IkeCookie(sa), IkeInit(sa), IkeNatd(sa)]))
-        auth: list[Task] = [IkeAuth(sa), IkeConfigTask(sa), IkeWindow(sa)]
+        self.queue.append(
+            Exchange(ExchangeType.IKE_SA_INIT, [IkeCookie(sa), IkeInit(sa), IkeNatd(sa), IkeCert(sa)])
+        )
+        auth: list[Task] = [IkeAuth(sa), IkeCertAuth(sa), IkeConfigTask(sa), IkeWindow(sa)]
         if sa.config.children:
             auth.append(ChildCreate(sa, sa.config.children[0]))
         self.queue.append(Exchange(ExchangeType.IKE_AUTH, auth))
@@ -307,9 +310,9 @@ class TaskManager:
         if self.continuing is not None and self.continuing[0] == exchange:
             return self.continuing[1]
         if exchange == ExchangeType.IKE_SA_INIT:
-            return [IkeInit(sa), IkeNatd(sa)]
+            return [IkeInit(sa), IkeNatd(sa), IkeCert(sa)]
         if exchange == ExchangeType.IKE_AUTH:
-            return [IkeAuth(sa), IkeConfigTask(sa), IkeWindow(sa), ChildCreate(sa, None)]
+            return [IkeAuth(sa), IkeCertAuth(sa), IkeConfigTask(sa), IkeWindow(sa), ChildCreate(sa, None)]
         if exchange == ExchangeType.CREATE_CHILD_SA:
             sa_payload = msg.get(SaPayload)
             if sa_payload is not None and any(p.protocol == ProtocolId.IKE for p in sa_payload.proposals):

@@ -19,6 +19,7 @@ from ..enums import NotifyType, PayloadType
 from ..errors import BufferReadError, BufferWriteError, MalformedMessageError, UnsupportedCriticalPayloadError
 from .header import HEADER_SIZE, MAX_MESSAGE, Header
 from .payloads.base import CRITICAL, GENERIC_HEADER_SIZE, Payload, RawPayload
+from .payloads.cert import CertPayload, CertReqPayload
 from .payloads.cp import CpPayload
 from .payloads.notify import DeletePayload, NotifyPayload
 from .payloads.sa import SaPayload
@@ -55,9 +56,11 @@ _DECODERS: dict[int, Callable[[bytes], Payload]] = {
     PayloadType.TSI: TsPayload.decode_body,
     PayloadType.TSR: _tsr,
     PayloadType.CP: CpPayload.decode_body,
+    PayloadType.CERT: CertPayload.decode_body,
+    PayloadType.CERTREQ: CertReqPayload.decode_body,
 }
-# Known types we carry without interpreting (certificates and EAP are not negotiated yet).
-_OPAQUE = {PayloadType.CERT, PayloadType.CERTREQ, PayloadType.EAP, PayloadType.SKF}
+# Known types we carry without interpreting (EAP's own codec is its task's; SKF is reassembled whole).
+_OPAQUE = {PayloadType.EAP, PayloadType.SKF}
 _NONE, _SK = int(PayloadType.NONE), int(PayloadType.SK)  # plain ints: the loop compares per payload
 
 

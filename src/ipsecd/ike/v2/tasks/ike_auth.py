@@ -18,16 +18,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ipsecd.crypto import auth
-from ipsecd.wire.enums import ExchangeType, NotifyType, PayloadType
+from ipsecd.wire.enums import ExchangeType, IdType, NotifyType, PayloadType
 from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
 from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
 from ipsecd.wire.ikev2.payloads.simple import AuthPayload, IdPayload
 
-from ...auth import AuthContext, Authenticator, authenticator_for
+from ...auth import AuthContext, Authenticator, authenticator_for, pubkey
 from ...errors import IkeProtocolError
 from ...events import AuthenticationFailed, IkeSaEstablished
-from ..config import format_identity, parse_identity
+from ..config import IkeConfig, format_identity, parse_identity
 from ..state import Trigger
 from .base import Task
 
@@ -36,16 +36,33 @@ if TYPE_CHECKING:
 
 
 class IkeAuth(Task):
-    __slots__ = ("authenticator", "initial_contact", "my_id", "peer_certs", "peer_shown")
+    __slots__ = ("authenticator", "initial_contact", "my_id", "peer_certs", "peer_id", "peer_shown")
 
     def __init__(self, sa: IkeSa) -> None:
         super().__init__(sa)
-        id_type, data = parse_identity(sa.config.my_id, sa.addr[0][0])
-        self.my_id = IdPayload(id_type, data, initiator=sa.is_initiator)
         self.initial_contact = False
         self.peer_shown = ""
+        self.peer_id: tuple[IdType, bytes] | None = None
         self.peer_certs: tuple[bytes, ...] = ()  # the peer's CERT payload bodies, for signatures
-        self.authenticator: Authenticator = authenticator_for(sa.config.auth_method, sa.config.credentials)
+        self._use(sa.config)
+
+    def _use(self, config: IkeConfig) -> None:
+        """Our ID payload and authenticator for ``config`` (``my-id=auto`` with a certificate sends
+        the certificate's subjectAltName or DN, :func:`pubkey.own_identity`)."""
+        sa = self.sa
+        id_type, data = pubkey.own_identity(config.credentials, config.my_id) or parse_identity(
+            config.my_id, sa.addr[0][0]
+        )
+        self.my_id = IdPayload(id_type, data, initiator=sa.is_initiator)
+        self.authenticator: Authenticator = authenticator_for(config.auth_method, config.credentials)
+
+    def _peer_hashes(self) -> tuple[int, ...] | None:
+        """The peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4), from its IKE_SA_INIT message."""
+        sa = self.sa
+        if sa.config.auth_method != pubkey.AUTH_METHOD:
+            return None
+        init = Message.decode(sa.init_response if sa.is_initiator else sa.init_request)
+        return pubkey.peer_hashes(init.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS))
 
     def _context(self, id_payload: IdPayload, initiator_side: bool) -> tuple[bytes, AuthContext]:
         """The signed octets of the side that sent ``id_payload`` (§2.15) and the authenticator's context."""
@@ -67,6 +84,9 @@ class IkeAuth(Task):
             sa.algs.prf,
             sa.keys.sk_pi if initiator_side else sa.keys.sk_pr,
             self.peer_certs,
+            self.peer_id,
+            sa.config.remote_id,
+            self._peer_hashes() if initiator_side == sa.is_initiator else None,
         )
         return octets, ctx
 
@@ -77,7 +97,8 @@ class IkeAuth(Task):
 
     def _id_acceptable(self, peer: IdPayload) -> bool:
         expected = self.sa.config.remote_id
-        if expected in ("auto", "ignore"):
+        if expected in ("auto", "ignore") or self.sa.config.auth_method == pubkey.AUTH_METHOD:
+            # signatures: the authenticator checks remote-id against the ID and the certificate
             return True
         return parse_identity(expected, self.sa.addr[1][0]) == (peer.id_type, peer.data)
 
@@ -86,15 +107,14 @@ class IkeAuth(Task):
         if peer_id is None or peer_auth is None:
             return "no ID or AUTH payload"
         shown = self.peer_shown = format_identity(peer_id.id_type, peer_id.data)
+        self.peer_id = (peer_id.id_type, peer_id.data)
         select = self.sa.config.identity_for
         if select is not None and not self.sa.is_initiator:
             chosen = select(shown)
             if chosen is None:
                 return f"no identity for peer {shown}: add an identity with remote-id={shown}"
             self.sa.config = chosen
-            id_type, data = parse_identity(chosen.my_id, self.sa.addr[0][0])
-            self.my_id = IdPayload(id_type, data, initiator=False)
-            self.authenticator = authenticator_for(chosen.auth_method, chosen.credentials)
+            self._use(chosen)
         if not self._id_acceptable(peer_id):
             return f"peer identity {shown} does not match remote-id={self.sa.config.remote_id}"
         octets, ctx = self._context(peer_id, not self.sa.is_initiator)

@@ -1,0 +1,53 @@
+"""Certificates in IKE_SA_INIT and IKE_AUTH for ``auth-method=digital-signature`` (after strongSwan's
+``ike_cert_pre``/``ike_cert_post``): RFC 7296 §1.2, §3.6, §3.7; RFC 7427 §4.
+
+* IKE_SA_INIT, both ways: SIGNATURE_HASH_ALGORITHMS with the hashes we verify; the responder adds a
+  CERTREQ naming its trusted CAs (so a peer that sends its certificate only when asked, strongSwan's
+  default, does).
+* IKE_AUTH: each side sends CERT payloads for its certificate and intermediates; the initiator adds
+  its CERTREQ. The peer's CERT payloads are read by ``ike_auth`` (its authenticator validates them),
+  and the peer's hashes come from its IKE_SA_INIT message, which the SA keeps for AUTH anyway.
+
+Nothing is added for other auth methods: a pre-shared-key IKE_SA_INIT stays as it was.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ipsecd.wire.ikev2.payloads.base import Payload
+
+from ...auth import pubkey
+from .base import Status, Task
+
+
+class IkeCert(Task):
+    """IKE_SA_INIT's part (:class:`IkeCertAuth` is IKE_AUTH's)."""
+
+    __slots__ = ()
+    in_auth: ClassVar[bool] = False
+
+    def _add(self, out: list[Payload], *, certreq: bool) -> None:
+        config = self.sa.config
+        if config.auth_method != pubkey.AUTH_METHOD:
+            return
+        if self.in_auth:
+            out += pubkey.cert_payloads(config.credentials, config.my_id)
+        else:
+            out.append(pubkey.hash_notify())
+        if certreq:
+            out += pubkey.certreq_payload(config.credentials, config.my_id)
+
+    def build_i(self, out: list[Payload]) -> None:
+        self._add(out, certreq=self.in_auth)
+
+    def build_r(self, out: list[Payload]) -> Status:
+        self._add(out, certreq=not self.in_auth)
+        return None
+
+
+class IkeCertAuth(IkeCert):
+    """IKE_AUTH's part: our CERT payloads (and the initiator's CERTREQ)."""
+
+    __slots__ = ()
+    in_auth = True
