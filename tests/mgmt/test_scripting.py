@@ -470,5 +470,6 @@ if(true) do={ put [:len [find]] }
 def test_error_messages_stay_on_one_line(config: Config) -> None:
     res = Session(config).execute(':error "first\nsecond"')
     assert (res.rc, res.stderr) == (1, "first\\nsecond\n")
+    assert Session(config).execute(':error ""').stderr == "script stopped by :error\n"
     res = Session(config).execute(':local n "a\\nb"; /ip ipsec peer add name=$n local-address=$n')
     assert res.rc == 1 and res.stderr.count("\n") == 1 and '"a\\nb"' in res.stderr

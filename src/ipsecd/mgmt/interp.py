@@ -562,7 +562,7 @@ class Interpreter:
         """``:error MESSAGE`` stops the script (an import changes nothing); the message is shown on
         one line, control characters escaped."""
         c.check(1, 1)
-        raise ConfigError(one_line(to_str(self._val(c, 0))))
+        raise ConfigError(one_line(to_str(self._val(c, 0))) or "script stopped by :error")
 
     def ice_log(self, c: IceCall) -> Value:
         """``:log LEVEL MESSAGE``: shown as a warning (ipsecd has no router log)."""
