@@ -41,6 +41,7 @@ from ipsecd.util.text import escape
 
 from . import logs
 from .control import Reply
+from .host import Host
 from .leases import Leases, VirtualIps
 from .natt import DataplaneIke, Keepalives
 from .peers import IPAddress, Lookup, PeerIndex, Resolver, Tracked, getaddrinfo_lookup, route_source
@@ -48,7 +49,6 @@ from .peersel import select_peer
 from .plan import PeerPlan, Plan, PlanError, build_plan
 from .runtime import ChildRecord, Runtime
 from .sas import Policies
-from .services import Services
 
 log = logging.getLogger("ipsecd")
 
@@ -79,26 +79,26 @@ class Glue:
         self.notes = logs.Notes()
         self.limiter = logs.ReasonLimiter()
         self._selected: BoundedCache[tuple[str, str], PeerPlan | None] = BoundedCache(SELECTION_CACHE)
-        self.services: Services | None = None
+        self.host: Host | None = None
         self.runtime: Runtime | None = None
         self.stopping = False
         self._swept = float("-inf")  # daemon clock of the last liveness sweep
 
     # -- wiring --------------------------------------------------------------------------------
 
-    def attach(self, services: Services) -> None:
-        self.services = services
-        self.runtime = Runtime(self.dataplane, services.now, self.kill_connections, self.flush,
+    def attach(self, host: Host) -> None:
+        self.host = host
+        self.runtime = Runtime(self.dataplane, host.now, self.kill_connections, self.flush,
                                self.peer_rows)
-        self.keepalives = Keepalives(services)
-        self.dp_ike = DataplaneIke(services, self.dataplane, route_source)
-        self.resolver = Resolver(services, self._resolved, self.lookup)
-        services.transport.observer = self.index.count
+        self.keepalives = Keepalives(host)
+        self.dp_ike = DataplaneIke(host, self.dataplane, route_source)
+        self.resolver = Resolver(host, self._resolved, self.lookup)
+        host.transport.observer = self.index.count
 
     @property
-    def _d(self) -> Services:
-        assert self.services is not None, "glue used before attach()"
-        return self.services
+    def _d(self) -> Host:
+        assert self.host is not None, "glue used before attach()"
+        return self.host
 
     @property
     def _rt(self) -> Runtime:
@@ -162,12 +162,12 @@ class Glue:
         rows: list[dict[str, object]] = []
         for peer in self.plan.peers:
             ep = peer.endpoint
-            host = ep.host.compressed if ep.host is not None else None
+            where = ep.host.compressed if ep.host is not None else None
             if ep.hostname is None:
                 sas = [t for t in self.index.of(ep.name) if t.state == "established"]
-                host = sas[0].remote[0] if sas else host
-            if host is not None:
-                rows.append({".id": peer.item_id, "name": ep.name, "current-address": host})
+                where = sas[0].remote[0] if sas else where
+            if where is not None:
+                rows.append({".id": peer.item_id, "name": ep.name, "current-address": where})
         return rows
 
     def follow(self, config: Any) -> Callable[[str, bool], Reply]:

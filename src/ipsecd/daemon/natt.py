@@ -19,7 +19,7 @@ from typing import Any
 from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.util.bounded import BoundedCache
 
-from .services import Services
+from .host import Host
 
 #: Seconds between NAT-keepalives while we are behind a NAT (RFC 3948 §4 suggests 20; strongSwan's default).
 NATT_KEEPALIVE = 20.0
@@ -30,8 +30,8 @@ LOCAL_FOR_TTL = 300.0  # seconds: routes change, and a spoofed sender is forgott
 class Keepalives:
     """NAT-keepalives for the IKE SAs whose NAT-D showed a NAT in front of us."""
 
-    def __init__(self, services: Services) -> None:
-        self._s = services
+    def __init__(self, host: Host) -> None:
+        self._s = host
         self.behind_nat: dict[IkeSa, bool] = {}
         self.interval = NATT_KEEPALIVE
 
@@ -60,8 +60,8 @@ class Keepalives:
 class DataplaneIke:
     """IKE over the data plane's NAT-T socket: handed to the transport; ours sent through it."""
 
-    def __init__(self, services: Services, dataplane: Any, route: Callable[[str], str]) -> None:
-        self._s = services
+    def __init__(self, host: Host, dataplane: Any, route: Callable[[str], str]) -> None:
+        self._s = host
         self._dp = dataplane
         self._route = route
         self.local_for: BoundedCache[str, str] = BoundedCache(LOCAL_FOR, LOCAL_FOR_TTL)

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from ipsecd.ike.v2.sa import IkeSa
 
+from .host import Host
 from .plan import PeerPlan
 from .runtime import PeerRecord
-from .services import Services
 
 log = logging.getLogger("ipsecd")
 
@@ -125,9 +125,9 @@ def getaddrinfo_lookup(name: str) -> list[str]:
 class Resolver:
     """Resolves the peers named by DNS, off the loop; reports each change of address."""
 
-    def __init__(self, services: Services, on_change: Callable[[str, IPAddress | None], None],
+    def __init__(self, host: Host, on_change: Callable[[str, IPAddress | None], None],
                  lookup: Lookup = getaddrinfo_lookup) -> None:
-        self._s = services
+        self._s = host
         self._on_change = on_change
         self._lookup = lookup
         self.addresses: dict[str, IPAddress] = {}  # host name -> its current address

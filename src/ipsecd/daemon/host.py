@@ -1,4 +1,4 @@
-"""What the glue needs of the running daemon, injected (the glue never imports :mod:`.app`).
+"""What the glue needs of the daemon that hosts it, injected (the glue never imports :mod:`.app`).
 
 :class:`ipsecd.daemon.app.Daemon` provides these; tests may provide their own.
 """
@@ -11,7 +11,7 @@ from .timers import Timers
 from .transport import Transport
 
 
-class Services(Protocol):
+class Host(Protocol):
     """The daemon's clock, sockets, timers and IKE driver."""
 
     transport: Transport
