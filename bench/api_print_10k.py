@@ -9,24 +9,20 @@ Usage: .venv/bin/python bench/api_print_10k.py [N]
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import socket
 import sys
-import threading
 import time
 import urllib.request
+from pathlib import Path
 
 from ipsecd.daemon.api.backend import Backend, Request, User
 from ipsecd.daemon.api.server import ApiOptions, ApiServers
 from ipsecd.daemon.api.words import SentenceReader, encode_sentence
 from ipsecd.mgmt import open_config
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.daemon.api.conftest import free_port, serve_in_thread
 
 
 def api_print(port: int, rounds: int) -> float:
@@ -72,18 +68,7 @@ def main(n: int) -> None:
     start = time.perf_counter()
     backend.run(user, Request("/ip ipsec policy", "print"))
     anchor = time.perf_counter() - start
-    loop = asyncio.new_event_loop()
-    servers = ApiServers(config, backend, ApiOptions(("127.0.0.1",)))
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(servers.start())
-        ready.set()
-        loop.run_forever()
-
-    threading.Thread(target=serve, daemon=True).start()
-    ready.wait()
+    serve_in_thread(ApiServers(config, backend, ApiOptions(("127.0.0.1",))))
     api = api_print(api_port, 3)
     rest = rest_print(www_port, 3)
     print(f"command layer print of {n} policies: {anchor * 1000:.0f} ms (anchor)")

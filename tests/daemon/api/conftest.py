@@ -52,14 +52,10 @@ def setup_script() -> str:
             f"/user add name=writer group=api-write password={writer}\n")
 
 
-@pytest.fixture
-def running() -> Iterator[Running]:
-    config = open_config(None)
-    ports = {name: free_port() for name in ("api", "www", "www-ssl", "metrics")}
-    config.import_script(setup_script() + "".join(f"/ip service set {name} disabled=no port={ports[name]}\n"
-                                                  for name in ("api", "www", "www-ssl")), "setup.rsc")
+def serve_in_thread(servers: ApiServers) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    """Start ``servers`` in an event loop of their own thread; stop with ``loop.call_soon_threadsafe(loop.stop)``
+    (they are closed then) and join the thread."""
     loop = asyncio.new_event_loop()
-    servers = ApiServers(config, Backend(config), ApiOptions(("127.0.0.1",), ("127.0.0.1", ports["metrics"])))
     ready = threading.Event()
 
     def serve() -> None:
@@ -73,6 +69,17 @@ def running() -> Iterator[Running]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     assert ready.wait(30)
+    return loop, thread
+
+
+@pytest.fixture
+def running() -> Iterator[Running]:
+    config = open_config(None)
+    ports = {name: free_port() for name in ("api", "www", "www-ssl", "metrics")}
+    config.import_script(setup_script() + "".join(f"/ip service set {name} disabled=no port={ports[name]}\n"
+                                                  for name in ("api", "www", "www-ssl")), "setup.rsc")
+    servers = ApiServers(config, Backend(config), ApiOptions(("127.0.0.1",), ("127.0.0.1", ports["metrics"])))
+    loop, thread = serve_in_thread(servers)
     yield Running(config, servers, loop, ports)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)

@@ -21,6 +21,7 @@ import ipaddress
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 QUEUE = 1024  # events a subscriber may fall behind by
@@ -96,20 +97,34 @@ class EventHub:
         return self._queues.pop(queue, 0)
 
 
-async def stream_lines(hub: EventHub, writer: asyncio.StreamWriter) -> None:
-    """One JSON object per line to ``writer`` until it goes (the control socket's event stream)."""
-    queue = hub.subscribe()
-    if queue is None:
-        writer.write(json.dumps({"error": "too many event listeners"}).encode() + b"\n")
-        return
+Frame = Callable[[dict[str, Any] | None], bytes]  # an event's octets on the wire; None: a keep-alive
+
+
+async def pump(hub: EventHub, queue: asyncio.Queue[dict[str, Any]], writer: asyncio.StreamWriter,
+               frame: Frame) -> None:
+    """Write the events of ``queue`` (from :meth:`EventHub.subscribe`) until the client goes, a
+    keep-alive every :data:`KEEPALIVE` seconds of quiet; unsubscribes at the end."""
     try:
         while True:
             try:
                 data = await asyncio.wait_for(queue.get(), KEEPALIVE)
             except TimeoutError:
-                writer.write(b"\n")
+                writer.write(frame(None))
             else:
-                writer.write(json.dumps(data).encode() + b"\n")
+                writer.write(frame(data))
             await writer.drain()
     finally:
         hub.unsubscribe(queue)
+
+
+def _line(data: dict[str, Any] | None) -> bytes:
+    return json.dumps(data).encode() + b"\n" if data is not None else b"\n"
+
+
+async def stream_lines(hub: EventHub, writer: asyncio.StreamWriter) -> None:
+    """One JSON object per line to ``writer`` until it goes (the control socket's event stream)."""
+    queue = hub.subscribe()
+    if queue is None:
+        writer.write(_line({"error": "too many event listeners"}))
+        return
+    await pump(hub, queue, writer, _line)

@@ -21,6 +21,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ipsecd.mgmt.model import Config, Snapshot
 from ipsecd.util.bounded import BoundedCache
@@ -28,7 +29,7 @@ from ipsecd.util.bounded import BoundedCache
 from . import metrics
 from .auth import Authenticator
 from .backend import Backend
-from .events import KEEPALIVE, EventHub
+from .events import EventHub, pump
 from .http import MAX_HEAD, HttpError, HttpRequest, HttpResponse, read_request
 from .rest import RestHandler, error
 from .ros_api import ApiConnection
@@ -92,6 +93,13 @@ def services_of(snapshot: Snapshot) -> dict[str, ServiceConf]:
         out[name] = ServiceConf(name, int(row["port"]), tuple(row["address"] or ()), int(row["max-sessions"]),
                                 row.text("tls-version") or "any")
     return out
+
+
+def _sse(data: dict[str, Any] | None) -> bytes:
+    """One server-sent event (``event:`` the kind, ``data:`` the JSON), or a comment as keep-alive."""
+    if data is None:
+        return b": keep-alive\n\n"
+    return f"event: {data['event']}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 class ApiServers:
@@ -246,17 +254,7 @@ class ApiServers:
             return
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                      b"Connection: close\r\n\r\n")
-        try:
-            while True:
-                try:
-                    data = await asyncio.wait_for(queue.get(), KEEPALIVE)
-                except TimeoutError:
-                    writer.write(b": keep-alive\n\n")
-                else:
-                    writer.write(f"event: {data['event']}\ndata: {json.dumps(data)}\n\n".encode())
-                await writer.drain()
-        finally:
-            self.events.unsubscribe(queue)
+        await pump(self.events, queue, writer, _sse)
 
     async def _metrics_route(self, req: HttpRequest, source: str) -> HttpResponse:
         if req.method != "GET" or req.path != "/metrics":
