@@ -473,3 +473,9 @@ def test_error_messages_stay_on_one_line(config: Config) -> None:
     assert Session(config).execute(':error ""').stderr == "script stopped by :error\n"
     res = Session(config).execute(':local n "a\\nb"; /ip ipsec peer add name=$n local-address=$n')
     assert res.rc == 1 and res.stderr.count("\n") == 1 and '"a\\nb"' in res.stderr
+
+
+def test_add_gives_the_new_items_id(config: Config) -> None:
+    out = put(config, ':local id [/ip ipsec peer add name=z]\n/ip ipsec peer set $id comment="by id"\n'
+                      ":put [:typeof $id]\n:put [/ip ipsec peer get $id comment]")
+    assert out == "id\nby id\n"
