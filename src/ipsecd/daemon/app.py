@@ -29,6 +29,7 @@ from .control import ControlError, ControlServer, Reply
 from .engine import Engine
 from .glue import GlueError, build
 from .logs import configure_logging
+from .notify import notify
 from .timers import Timers
 from .transport import Addr, Datagram, SocketHook, Transport, TransportError
 
@@ -183,11 +184,13 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop)
         log.info("ipsecd running: IKE on UDP %d, NAT-T on UDP %d%s", self.transport.ike_port,
                  self.transport.natt_port, "" if self.own_natt else " (owned by the data plane)")
+        notify(f"READY=1\nSTATUS=IKE on UDP {self.transport.ike_port}, NAT-T on UDP {self.transport.natt_port}")
         try:
             await self.serve_until_stopped()
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            notify("STOPPING=1\nSTATUS=deleting SAs")
             await self.stop()
         log.info("ipsecd stopped")
         return 0
