@@ -269,3 +269,28 @@ def test_the_plan_takes_the_configurations_typed_values() -> None:
     assert str(child.selector.src) == "2001:db8:1::/64" and child.lifetime == 1800.0
     assert peer.psk == b"\x00\xff" and peer.dpd_interval == 120.0 and peer.endpoint.port == 500
     assert peer.my_id == "auto" and peer.retransmit_tries == 5
+
+
+def test_digital_signature_identity_uses_the_certificate_store() -> None:
+    """An identity with auth-method=digital-signature runs with the daemon's certificate store and
+    its certificate=, remote-certificate= and match-by= (ipsecd.ike.auth.pubkey); without
+    certificate= it is refused with one line."""
+    from ipsecd.ike.v2.config import validate
+    from ipsecd.pki.store import CertificateStore
+
+    ident = {"peer": "site", "auth-method": "digital-signature", "certificate": "gw",
+             "remote-certificate": "client", "match-by": "certificate"}
+    rows = _rows()
+    rows["/ip ipsec identity"] = [ident]
+    site = build_plan(rows).by_name("site")
+    assert site is not None and site.auth_method == "digital-signature"
+    assert (site.certificate, site.remote_certificate, site.match_by) == ("gw", "client", "certificate")
+    config = site.ike_config(("192.0.2.1", 500), ("192.0.2.2", 500), natt_port=4500, force_encap=False,
+                             store=CertificateStore())
+    use = config.credentials.certificate_use(config.my_id)
+    assert config.auth_method == "digital-signature" and use is not None and use.certificate == "gw"
+    with pytest.raises(Exception, match="identity certificate=gw: no certificate named 'gw': import or add"):
+        validate(config)
+    rows["/ip ipsec identity"] = [{"peer": "site", "auth-method": "digital-signature"}]
+    with pytest.raises(PlanError, match="identity for peer site: auth-method=digital-signature needs certificate="):
+        build_plan(rows)

@@ -5,6 +5,7 @@ with an intermediate, and every refusal explained in one line."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from ipsecd.ike.auth import AuthContext, CertificateUse, StaticCredentials, pubkey
 from ipsecd.ike.errors import ConfigError
 from ipsecd.ike.events import AuthenticationFailed, IkeSaEstablished
-from ipsecd.ike.v2.config import IkeConfig
+from ipsecd.ike.v2.config import IkeConfig, validate
 from ipsecd.pki.store import CertificateStore
 from ipsecd.wire.enums import AuthMethod, ExchangeType, NotifyType, PayloadType
 from ipsecd.wire.ikev2.message import Message
@@ -232,3 +233,20 @@ def test_psk_ike_sa_init_is_unchanged(peer_pair: Callable[..., Pair]) -> None:
     init = init_message(p, "i>r")
     assert init.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS) is None
     assert all(x.ptype() != PayloadType.CERTREQ for x in init_message(p, "r>i").payloads)
+
+
+@pytest.mark.parametrize(
+    ("use", "why"),
+    [
+        ({"certificate": "nope"}, "identity certificate=nope: no certificate named 'nope': import or add it first"),
+        ({"certificate": "ca"}, "identity certificate=ca: certificate 'ca' has no private key"),
+        ({"certificate": "me", "remote_certificate": "gone"}, "remote-certificate=gone: no certificate named"),
+        ({"certificate": "me", "match_by": "certificate"}, "match-by=certificate needs remote-certificate="),
+        ({}, "set certificate= on the identity"),
+    ],
+)
+def test_configuration_is_checked_before_any_exchange(use: dict[str, Any], why: str) -> None:
+    i, _ = configs()
+    cfg = replace(i, auth_method=DS, credentials=StaticCredentials(certs=CertificateUse(store("client"), **use)))
+    with pytest.raises(ConfigError, match=re.escape(why)):
+        validate(cfg)

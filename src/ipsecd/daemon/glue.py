@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ipsecd.dataplane.base import DataPlane
@@ -34,6 +35,7 @@ from ipsecd.ike.router import COOKIE_THRESHOLD
 from ipsecd.ike.sa import Addr
 from ipsecd.ike.v2.config import validate
 from ipsecd.ike.v2.sa import IkeSa
+from ipsecd.pki.store import CertificateStore
 from ipsecd.policy.events import Acquire, EndpointChanged, HardExpire, SadEvent, SoftExpire
 from ipsecd.policy.types import Direction, Level
 from ipsecd.util.bounded import BoundedCache
@@ -81,6 +83,7 @@ class Glue:
         self._selected: BoundedCache[tuple[str, str], PeerPlan | None] = BoundedCache(SELECTION_CACHE)
         self.host: Host | None = None
         self.runtime: Runtime | None = None
+        self.certificates: CertificateStore | None = None  # /certificate, for digital-signature identities
         self.stopping = False
         self._swept = float("-inf")  # daemon clock of the last liveness sweep
 
@@ -215,6 +218,7 @@ class Glue:
             remote,
             natt_port=d.transport.natt_port,
             force_encap=self.force_encap,
+            store=self.certificates,
         )
         try:
             validate(config)
@@ -263,7 +267,8 @@ class Glue:
             return None
         extra = {"lease": self.leases.lease_fn(peer, remote[0])} if peer.lease_source is not None else {}
         config = peer.ike_config(
-            local, remote, natt_port=self._d.transport.natt_port, force_encap=self.force_encap, **extra
+            local, remote, natt_port=self._d.transport.natt_port, force_encap=self.force_encap,
+            store=self.certificates, **extra
         )
         sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now, addr=addr)
         self._track(sa, peer, "responder")
@@ -608,6 +613,16 @@ def make_dataplane(name: str, tun: str, *, ike_port: int = 500, natt_port: int =
         raise GlueError(f"data plane {name}: {exc}") from None
 
 
+def certificate_store(db: str) -> CertificateStore:
+    """The ``/certificate`` store of a daemon: the directory ``certificates`` beside its database
+    (created 0700, private keys 0600: only the daemon's user reads them)."""
+    directory = Path(os.path.dirname(os.path.abspath(db))) / "certificates"
+    try:
+        return CertificateStore(directory)
+    except (OSError, ValueError) as exc:
+        raise GlueError(f"certificate store {directory}: {exc}") from None
+
+
 def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str, ...]]:
     """Configuration, data plane and glue for ``ipsecd run``: (glue, control execute, own NAT-T?, locals)."""
     from ipsecd.mgmt.errors import ConfigError
@@ -629,6 +644,7 @@ def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str,
         raise GlueError(f"{args.config or args.db}: {exc.strerror}") from None
     dataplane = make_dataplane(args.dataplane, args.tun, ike_port=args.ike_port, natt_port=args.natt_port)
     glue = Glue(plan, dataplane, force_encap=True)
+    glue.certificates = certificate_store(args.db)
     execute = glue.follow(config)
 
     own_natt = not hasattr(dataplane, "recv_ike")

@@ -30,10 +30,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipsecd.ike.auth import StaticCredentials
+from ipsecd.ike.auth import CertificateUse, StaticCredentials
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal, Retransmit
 from ipsecd.mgmt.schema import MENUS
 from ipsecd.mgmt.values import PROTOCOL_NUMBERS, Identity
+from ipsecd.pki.store import CertificateStore
 from ipsecd.policy.types import Level, Mode, Selector
 
 from .peersel import PeerEndpoint
@@ -141,6 +142,11 @@ class PeerPlan:
     lease_source: LeaseSource | None = None  # mode-config responder with an address pool
     request_address: bool = False  # mode-config client: request-only, or a mode-config with responder=no
     item_id: str = ""  # the /ip ipsec peer item (.id) this plan runs
+    auth_method: str = "pre-shared-key"
+    # digital-signature: the identity's certificate=, remote-certificate= and match-by= (store names)
+    certificate: str = ""
+    remote_certificate: str = ""
+    match_by: str = "remote-id"
 
     def ike_config(
         self,
@@ -149,12 +155,19 @@ class PeerPlan:
         *,
         natt_port: int,
         force_encap: bool,
+        store: CertificateStore | None = None,
         **extra: Any,
     ) -> IkeConfig:
+        """The IKE SA's configuration; ``store`` is the daemon's certificate store (``/certificate``),
+        which a digital-signature identity signs and judges its peer with."""
+        certs = None
+        if store is not None and self.auth_method == "digital-signature":
+            certs = CertificateUse(store, self.certificate, self.remote_certificate, self.match_by)
         return IkeConfig(
             local=local,
             remote=remote,
-            credentials=StaticCredentials(self.psk),
+            credentials=StaticCredentials(self.psk, certs=certs),
+            auth_method=self.auth_method,
             my_id=self.my_id,
             remote_id=self.remote_id,
             proposals=self.ike_proposals,
@@ -278,7 +291,7 @@ def build_plan(rows: Rows) -> Plan:
             skipped.append(f"peer {name}: exchange-mode={mode} (IKEv1) is not supported yet; not started")
         elif ident is None:
             skipped.append(f"peer {name}: no enabled /ip ipsec identity; not started")
-        elif auth != "pre-shared-key":
+        elif auth not in ("pre-shared-key", "digital-signature"):
             skipped.append(f"peer {name}: identity auth-method={auth} is not supported yet; not started")
         else:
             peers.append(_peer_plan(rows, peer, ident, name, profiles, proposals))
@@ -291,9 +304,12 @@ def _peer_plan(
     rows: Rows, peer: Row, ident: Row, name: str, profiles: dict[str, Row], proposals: dict[str, Row]
 ) -> PeerPlan:
     secret = get(ident, IDENTITY, "secret")
-    psk = secret.encode() if isinstance(secret, str) else secret
-    if not psk:
+    psk = (secret.encode() if isinstance(secret, str) else secret) or b""
+    auth = get(ident, IDENTITY, "auth-method")
+    if not psk and auth == "pre-shared-key":
         raise PlanError(f"identity for peer {name}: secret is empty (auth-method=pre-shared-key)")
+    if auth == "digital-signature" and not _store_name(get(ident, IDENTITY, "certificate")):
+        raise PlanError(f"identity for peer {name}: auth-method=digital-signature needs certificate=")
     profile_name = get(peer, PEER, "profile")
     profile = profiles.get(profile_name)
     if profile is None:
@@ -332,7 +348,16 @@ def _peer_plan(
         lease_source=_lease_source(rows, mode_config),
         request_address=_requests_address(rows, mode_config),
         item_id=item_id(peer),
+        auth_method=auth,
+        certificate=_store_name(get(ident, IDENTITY, "certificate")),
+        remote_certificate=_store_name(get(ident, IDENTITY, "remote-certificate")),
+        match_by=get(ident, IDENTITY, "match-by"),
     )
+
+
+def _store_name(value: str | None) -> str:
+    """A certificate property's store name; unset and ``none`` are none."""
+    return "" if value in (None, "", "none") else str(value)
 
 
 def _template_children(

@@ -161,4 +161,26 @@ def own_identity(credentials: CredentialProvider, my_id: str) -> tuple[IdType, b
     return None
 
 
+def check_credentials(credentials: CredentialProvider, my_id: str) -> None:
+    """ConfigError with the one line to act on when a digital-signature identity cannot work: no
+    store, a ``certificate=`` or ``remote-certificate=`` naming no certificate, or no private key."""
+    use = credentials.certificate_use(my_id)
+    if use is None:
+        raise ConfigError("auth-method=digital-signature needs the certificate store (/certificate)")
+    if not use.certificate:
+        raise ConfigError("auth-method=digital-signature: set certificate= on the identity")
+    try:
+        use.store.private_key(use.certificate)
+        use.store.certificate(use.certificate)
+    except StoreError as exc:
+        raise ConfigError(f"identity certificate={use.certificate}: {exc}") from None
+    if use.remote_certificate:
+        try:
+            use.store.certificate(use.remote_certificate)
+        except StoreError as exc:
+            raise ConfigError(f"identity remote-certificate={use.remote_certificate}: {exc}") from None
+    elif use.match_by == "certificate":
+        raise ConfigError("match-by=certificate needs remote-certificate= on the identity")
+
+
 register_authenticator(AUTH_METHOD, PubkeyAuthenticator)

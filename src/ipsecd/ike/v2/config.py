@@ -22,7 +22,7 @@ from ipsecd.policy.selectors import parse_address
 from ipsecd.policy.types import Level, Mode, Selector
 from ipsecd.wire.enums import IdType
 
-from ..auth import NO_CREDENTIALS, CredentialProvider, authenticator_for
+from ..auth import NO_CREDENTIALS, CredentialProvider, authenticator_for, pubkey
 from ..errors import ConfigError
 
 Endpoint = tuple[str, int]
@@ -160,6 +160,8 @@ def validate(config: IkeConfig) -> None:
     psk = config.credentials.shared_key(config.my_id, config.remote_id)
     if config.auth_method == "pre-shared-key" and not psk:
         raise ConfigError("identity has no secret: set secret= (pre-shared key)")
+    if config.auth_method == pubkey.AUTH_METHOD:
+        pubkey.check_credentials(config.credentials, config.my_id)
     try:
         for p in config.proposals:
             if not (p.encr and p.prf and p.dh):
