@@ -127,3 +127,32 @@ def test_bad_configuration_is_one_line_rc1(tmp_path: Path) -> None:
     )
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and "secret" in r.stderr
+
+
+def test_run_reads_a_routeros7_export_with_its_defaults(tmp_path: Path) -> None:
+    """A compact RouterOS 7 export leaves the router's default-profile values out; ``run --defaults
+    routeros7`` reads it as that router would (issue 15), while ``run`` alone keeps the manual's."""
+    rsc = tmp_path / "ros7.rsc"
+    rsc.write_text("/ip ipsec peer\nadd address=192.0.2.9/32 name=branch\n")
+    ike, natt = free_ports()
+    seen = {}
+    for dialect in ("routeros7", None):
+        name = dialect or "manual"
+        extra = ["--defaults", dialect] if dialect else []
+        proc = subprocess.Popen(
+            _ipsecd(tmp_path, name, "run", "--config", str(rsc), *extra, "--dataplane", "memory",
+                    "--ike-port", str(ike), "--natt-port", str(natt)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=ENV,
+        )
+        try:
+            for _ in range(200):
+                if (tmp_path / f"{name}.ctl").exists():
+                    break
+                time.sleep(0.05)
+            (profile,) = _exec(tmp_path, name, "/ip ipsec profile print detail")
+            seen[name] = (profile["dpd-interval"], profile["dh-group"], profile["enc-algorithm"])
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+    assert seen["routeros7"] == ("8s", "modp2048,modp1024", "aes-128,3des")
+    assert seen["manual"] != seen["routeros7"]

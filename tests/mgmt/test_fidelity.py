@@ -227,3 +227,29 @@ def test_installed_sa_and_live_policies_print_as_routeros(config: Config) -> Non
     assert res.rc == 1 and "enc-key is a hidden value" in res.stderr
     assert "gre" in run_ok(session, "/ip ipsec policy print").split()
     assert run_ok(session, "/ip ipsec policy print count-only where protocol=gre") == "1\n"
+
+
+class _Resolved:
+    """A daemon that resolved peer ``branch``'s DNS name."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def rows(self, menu: str) -> list[dict[str, object]]:
+        if menu != "/ip ipsec peer":
+            return []
+        (peer,) = self.config.snapshot().rows("/ip ipsec peer")
+        return [{".id": peer.id, "name": "branch", "current-address": "192.0.2.77"}]
+
+    def command(self, menu: str, name: str, args: dict[str, str]) -> str:
+        return ""
+
+
+def test_a_dns_named_peer_shows_the_address_the_daemon_resolved(config: Config) -> None:
+    """RouterOS 7 prints a DNS-named peer's resolved address as ``current-address`` (issue 15)."""
+    config.import_script("/ip ipsec peer add name=branch address=branch1.sn.mynetname.net exchange-mode=ike2\n")
+    session = Session(config, _Resolved(config))
+    detail = run_ok(session, "/ip ipsec peer print detail")
+    assert "address=branch1.sn.mynetname.net" in detail.split()
+    assert "current-address=192.0.2.77" in detail.split()
+    assert run_ok(session, "/ip ipsec peer get branch current-address") == "192.0.2.77\n"

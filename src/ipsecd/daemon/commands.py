@@ -7,6 +7,8 @@ import ipaddress
 import socket
 import sys
 
+from ipsecd.mgmt.schema import DIALECTS
+
 DATAPLANES = ("memory", "tun", "xfrm")
 
 
@@ -40,6 +42,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          description="Run the IKE daemon on the configuration database, or on exactly "
                                      "the script given with --config (kept in memory, not persisted).")
     run.add_argument("--config", metavar="FILE.rsc", help="start from exactly this script")
+    run.add_argument("--defaults", choices=sorted(DIALECTS),
+                     help="read --config with these routers' defaults where they differ from the "
+                          "manual's (routeros7: what a compact RouterOS 7 export leaves out)")
     run.add_argument("--dataplane", choices=DATAPLANES, default="tun",
                      help="where SAs and policies go (default: %(default)s)")
     run.add_argument("--tun", metavar="NAME", default="ipsecd0", help="TUN device of the tun data plane")

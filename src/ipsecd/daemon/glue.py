@@ -633,7 +633,7 @@ def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str,
             config = open_config(None)
             with open(args.config, encoding="utf-8") as fh:
                 script = fh.read()
-            for warning in config.import_script(script, args.config):
+            for warning in config.import_script(script, args.config, getattr(args, "defaults", None)):
                 log.warning("%s", warning)
         else:
             config = open_config(args.db)

@@ -210,8 +210,10 @@ class Commands:
         return rows
 
     def _extra(self, menu: Menu) -> dict[str, dict[str, object]]:
-        """Live policy fields by ``.id``: the daemon's, plus ``invalid`` for duplicates (the manual's
-        cause)."""
+        """Live fields by ``.id``: a peer's ``current-address`` (its DNS name resolved by the daemon);
+        a policy's state, plus ``invalid`` for duplicates (the manual's cause)."""
+        if menu.path == "/ip ipsec peer":
+            return {str(r.get(".id")): dict(r) for r in self._live(menu.path)}
         if menu.path != "/ip ipsec policy":
             return {}
         extra: dict[str, dict[str, object]] = {}
