@@ -16,6 +16,7 @@ from ipsecd.wire.ikev1.enums import ExchangeType, PayloadType
 from ipsecd.wire.ikev1.header import Header
 from ipsecd.wire.ikev1.message import Message, decode_chain
 from ipsecd.wire.ikev1.payloads import KePayload, Payload
+from ipsecd.wire.ikev1.sa import SaPayload
 
 from .conftest import V1Pair, child, configs
 
@@ -96,15 +97,14 @@ def test_draft_natt_only() -> None:
 
 def test_several_proposals_no_pfs_transport() -> None:
     """The responder accepts only the second proposal (no PFS): the first one's transform is skipped."""
-    props = (ChildProposal(("aes-256-cbc",), ("sha1",), "modp2048"), ChildProposal(("aes-128-cbc",), ("sha256",), "none"))
+    props = (ChildProposal(("aes-256-cbc",), ("sha1",), "none"), ChildProposal(("aes-128-cbc",), ("sha256",), "none"))
     icfg, rcfg = configs(i={"children": (child(proposals=props, mode=Mode.TRANSPORT),)},
                          r={"children": (child(local="10.2.0.0/16", remote="10.1.0.0/16", mode=Mode.TRANSPORT,
                                                proposals=props[1:]),)})
     pair = V1Pair(icfg, rcfg)
     ic, _ = _established(pair)
     assert ic.outbound.encr == "aes-128-cbc" and ic.outbound.mode == Mode.TRANSPORT
-    assert any(isinstance(p, KePayload) for p in _quick_payloads(pair, 0))  # for the first proposal
-    assert not any(isinstance(p, KePayload) for p in _quick_payloads(pair, 1))
+    assert not any(isinstance(p, KePayload) for n in (0, 1) for p in _quick_payloads(pair, n))
 
 
 def test_ah() -> None:
@@ -124,3 +124,14 @@ def _quick_payloads(pair: V1Pair, n: int) -> list[Payload]:
     if n:  # RFC 2409 App. B: chained from the previous message of the exchange
         iv = quick[n - 1][-keys.block:]
     return decode_chain(hdr.next_payload, keys.cipher.decrypt(iv, data[28:]), padded=True)
+
+
+def test_one_pfs_group_per_offer() -> None:
+    """A quick mode carries one KE: proposals of another PFS group than the first are not offered."""
+    props = (ChildProposal(("aes-256-cbc",), ("sha1",), "ecp256"), ChildProposal(("aes-128-cbc",), ("sha256",), "modp2048"),
+             ChildProposal(("aes-128-cbc",), ("sha1",), "ecp256"))
+    icfg, rcfg = configs(i={"children": (child(proposals=props),)})
+    pair = V1Pair(icfg, rcfg)
+    pair.pump()
+    sa = next(p for p in _quick_payloads(pair, 0) if isinstance(p, SaPayload))
+    assert [p.number for p in sa.proposals] == [1, 3]

@@ -224,8 +224,14 @@ def phase2_transform(n: int, algs: Phase2Algs, natt: bool, draft: bool) -> Trans
 
 
 def phase2_offer(child: ChildConfig, options: Ikev1Options, spi: bytes, natt: bool, draft: bool) -> SaPayload:
+    """Every proposal of the policy whose PFS group is the first one's: a quick mode carries one KE
+    (RFC 2409 §5.5), and a peer that picks a transform of another group cannot use it (strongSwan:
+    "unable to apply received KE value")."""
+    candidates = phase2_candidates(child, options)
+    pfs = next((c[0].pfs for c in candidates if c), None)
     proposals = []
-    for n, combos in enumerate(phase2_candidates(child, options), 1):
+    for n, combos in enumerate(candidates, 1):
+        combos = [c for c in combos if c.pfs == pfs]
         if not combos:
             continue
         proto = ProtocolId.AH if combos[0].proto == IpsecProto.AH else ProtocolId.ESP
