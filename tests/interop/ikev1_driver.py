@@ -29,8 +29,9 @@ MARKER = bytes(4)
 
 
 def _config(a: argparse.Namespace) -> tuple[IkeConfig, Ikev1Options]:
-    child = ChildConfig("net", Selector(ip_network(a.local_ts), ip_network(a.remote_ts)),
-                        proposals=(ChildProposal((a.esp,), (a.integ,), a.pfs),))
+    proposals = tuple(ChildProposal(tuple(e.split(",")), tuple(i.split(",")), pfs)
+                      for e, i, pfs in (p.split("/") for p in a.child_proposals.split(";")))
+    child = ChildConfig("net", Selector(ip_network(a.local_ts), ip_network(a.remote_ts)), proposals=proposals)
     cfg = IkeConfig((a.local, 500), (a.remote, 500), StaticCredentials(a.psk.encode()), a.my_id, a.remote_id,
                     proposals=(IkeProposal((a.encr,), (a.hash,), (a.hash,), (a.dh,)),), children=(child,),
                     dpd_interval=None)
@@ -61,9 +62,8 @@ def main() -> int:
     p.add_argument("--encr", default="aes-128")
     p.add_argument("--hash", default="sha256")
     p.add_argument("--dh", default="ecp256")
-    p.add_argument("--esp", default="aes-128-cbc")
-    p.add_argument("--integ", default="sha256")
-    p.add_argument("--pfs", default="ecp256")
+    p.add_argument("--child-proposals", default="aes-128-cbc/sha256/ecp256",
+                   help="enc[,enc]/auth[,auth]/pfs-group per /ip ipsec proposal, ';' between proposals")
     p.add_argument("--seconds", type=float, default=30.0)
     a = p.parse_args()
     cfg, opts = _config(a)

@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 PSK = "ikev1-interop-psk-0123456789"
 
 
-def charon_v1_conf(topo: Topology, *, aggressive: bool = False, local_id: str = "", remote_id: str = "") -> str:
+def charon_v1_conf(topo: Topology, *, aggressive: bool = False, local_id: str = "", remote_id: str = "",
+                   proposals: str = "aes128-sha256-ecp256", esp: str = "aes128-sha256-ecp256") -> str:
     right, left = topo.right, topo.left
     lid, rid = local_id or right.wan, remote_id or left.wan
     return f"""\
@@ -32,8 +33,8 @@ connections {{
         version = 1
         aggressive = {"yes" if aggressive else "no"}
         local_addrs = {right.wan}
-        remote_addrs = {left.wan}
-        proposals = aes128-sha256-ecp256
+        remote_addrs = {topo.left_seen_by_right}
+        proposals = {proposals}
         rekey_time = 0
         dpd_delay = 0
         local {{
@@ -49,7 +50,7 @@ connections {{
                 mode = tunnel
                 local_ts = {right.lan}/32
                 remote_ts = {left.lan}/32
-                esp_proposals = aes128-sha256-ecp256
+                esp_proposals = {esp}
                 rekey_time = 0
                 start_action = none
             }}
@@ -150,3 +151,20 @@ def test_aggressive_mode_fqdn_both_roles(topo_charon: tuple[Topology, Charon], t
     second.listening()
     charon.initiate("net", "v1")
     _check(topo, charon, second)
+
+
+def test_pfs_several_proposals_behind_nat(tmp_path: Path) -> None:
+    """ipsecd behind a masquerading NAT initiates; its first quick-mode proposal is not acceptable to
+    charon, the second (modp2048 PFS) is; phase 1 uses modp2048 too."""
+    with Topology("ik2", nat=True) as topo:
+        charon = Charon(topo.right, tmp_path, loglevel=2).start()
+        charon.load(charon_v1_conf(topo, proposals="aes256-sha1-modp2048", esp="aes128-sha256-modp2048"))
+        driver = Driver(topo, tmp_path, "initiator", "--encr", "aes-256", "--hash", "sha1", "--dh", "modp2048",
+                        "--child-proposals", "aes-256-cbc/sha1/modp2048;aes-128-cbc/sha256/modp2048")
+        _check(topo, charon, driver)
+        established = next(e for e in driver.events() if e["event"] == "IkeSaEstablished")
+        assert established["nat_local"] is True  # the real NAT: we are behind it
+        ike, = charon.list_sas()
+        assert ike["dh-group"] == "MODP_2048" and ike["encr-alg"] == "AES_CBC" and ike["encr-keysize"] == "256"
+        child, = charon.child_sas()
+        assert child["dh-group"] == "MODP_2048"
