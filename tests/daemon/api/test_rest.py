@@ -170,3 +170,14 @@ def test_sessions_are_bounded_per_service(running: Running) -> None:
     finally:
         for s in idle:
             s.close()
+
+
+def test_export_over_rest(running: Running) -> None:
+    rest(running, "PUT", "/ip/ipsec/peer", {"name": "gw"})
+    rest(running, "PUT", "/ip/ipsec/identity", {"peer": "gw", "secret": "topsecret"})
+    status, body = rest(running, "POST", "/export", {})
+    assert status == 200 and isinstance(body, dict) and "/ip ipsec identity" in body["ret"]
+    assert "topsecret" not in body["ret"]
+    status, body = rest(running, "POST", "/export", {"show-sensitive": True})
+    assert isinstance(body, dict) and "secret=topsecret" in body["ret"]
+    assert rest(running, "POST", "/export", {"show-sensitive": True}, user="reader:readpw")[0] == 403

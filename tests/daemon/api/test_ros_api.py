@@ -166,3 +166,15 @@ def test_clients_that_never_log_in_are_closed(running: Running, monkeypatch: pyt
     monkeypatch.setattr(ros_api, "LOGIN_TIMEOUT", 0.2)
     idle = Raw(running.ports["api"])
     assert idle.sentence() == ["!fatal", "not logged in in time"]
+
+
+def test_export_shows_secrets_only_when_asked_by_a_sensitive_user(running: Running, api: Raw) -> None:
+    api.talk("/ip/ipsec/peer/add", "=name=gw")
+    api.talk("/ip/ipsec/identity/add", "=peer=gw", "=secret=topsecret")
+    (done,) = api.talk("/export")
+    assert done[0] == "!done" and "/ip ipsec identity" in done[1] and "topsecret" not in done[1]
+    assert "secret=topsecret" in api.talk("/ip/ipsec/identity/export", "=show-sensitive=")[0][1]
+    raw = Raw(running.ports["api"])
+    raw.talk("/login", "=name=reader", "=password=readpw")
+    assert "topsecret" not in raw.talk("/export")[0][1]
+    assert raw.talk("/export", "=show-sensitive=")[0][2] == "=message=not enough permissions (9)"

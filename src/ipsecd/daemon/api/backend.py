@@ -117,6 +117,10 @@ class Backend:
             raise ApiError("not enough permissions (9)", 403, 4)
 
     def run(self, user: User, req: Request) -> Reply:
+        if req.menu == "/" and req.verb == "export":  # the whole configuration, as /export
+            self.check(user, req)
+            return self._reply(Commands(self._read_txn(), self.runtime).call(self._call("/", "export", req.attrs,
+                                                                                        user)))
         menu = self.menu(req.menu)
         verb = "print" if req.verb == "getall" else req.verb
         if verb not in commands_of(menu) and verb != "get":
@@ -125,7 +129,7 @@ class Backend:
         try:
             if verb == "print":
                 return self._print(user, menu, req)
-            call = self._call(menu, verb, req.attrs, user)
+            call = self._call(menu.path, verb, req.attrs, user)
             if verb in READ_VERBS:
                 out = Commands(self._read_txn(), self.runtime).call(call)
             else:
@@ -150,14 +154,18 @@ class Backend:
         return Txn(self.config.state, self.config.next_num)
 
     @staticmethod
-    def _call(menu: Menu, verb: str, attrs: Mapping[str, str], user: User) -> Call:
+    def _call(menu: str, verb: str, attrs: Mapping[str, str], user: User) -> Call:
         args = dict(attrs)
         items: tuple[str, ...] = ()
         for key in (".id", "numbers"):
             if key in args:
                 items = (*items, args.pop(key))
-        flags = frozenset({"show-sensitive"}) if verb == "export" and user.may("sensitive") else frozenset()
-        return Call(menu.path, verb, items, args, flags)
+        flags: set[str] = set()
+        if verb == "export":  # secrets only when asked, as on the console, and only for sensitive users
+            flags = {f for f in ("show-sensitive", "verbose", "terse") if args.pop(f, None) is not None}
+            if "show-sensitive" in flags and not user.may("sensitive"):
+                raise ApiError("not enough permissions (9)", 403, 4)
+        return Call(menu, verb, items, args, frozenset(flags))
 
     def _print(self, user: User, menu: Menu, req: Request) -> Reply:
         attrs = dict(req.attrs)

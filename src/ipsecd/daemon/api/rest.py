@@ -48,6 +48,8 @@ def resolve(path: str) -> tuple[str, str | None]:
     if not path.startswith("/rest/"):
         raise ApiError("no such path", 404, 0)
     words = [w for w in path[len("/rest/"):].split("/") if w]
+    if words == ["export"]:
+        return "/", "export"
     for n in range(len(words), 0, -1):
         menu = "/" + " ".join(words[:n])
         if menu in MENUS:

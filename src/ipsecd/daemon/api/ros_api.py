@@ -41,6 +41,8 @@ class _Closed(Exception):
 def split_command(word: str) -> tuple[str, str]:
     """``/ip/ipsec/peer/print`` → (``/ip ipsec peer``, ``print``)."""
     parts = [p for p in word.split("/") if p]
+    if parts == ["export"]:
+        return "/", "export"
     if not word.startswith("/") or len(parts) < 2:
         raise ApiError(f"no such command {word}", 400, 0)
     return "/" + " ".join(parts[:-1]), parts[-1]
