@@ -461,7 +461,8 @@ put [get a passive]
 if(true) do={ put [:len [find]] }
 """)
     assert out == "two\ntrue\n2\n"
-    res = Session(config).execute(":put 1; resolve example.com")  # not a menu: refused, not skipped
+    assert put(config, "put [:len [/ip ipsec peer find]]") == "2\n"  # one console line
+    res = Session(config).execute("resolve example.com")  # not a menu: refused, not skipped
     assert res.rc == 1 and "scripting command :resolve is not supported" in res.stderr
     with pytest.raises(ScriptError, match=r"x.rsc:2: unsupported: scripting command :execute"):
         config.import_script("/ip ipsec peer add name=c\nexecute \"/ip ipsec peer add name=d\"\n", "x.rsc")

@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable
 
 from .client import Target
 from .errors import ConfigError
+from .interp import is_scripting
 from .schema import DIRECTORIES, MENUS, children, commands_of, resolve_path
-from .script import LineJoiner, is_literal, parse_line
+from .script import LineJoiner, parse_line
 from .session import PRINT_FLAGS, CommandResult
 from .values import Ref
 
@@ -140,7 +141,7 @@ class Console:
     def run_line(self, line: str) -> CommandResult:
         """One logical line. Scripting (variables, blocks, several commands) goes to the daemon as
         it is, preceded by the current menu, so its relative commands run there."""
-        if not is_literal(line):
+        if is_scripting(line, self.cwd):
             return self.execute(line if self.cwd == "/" else f"{self.cwd}\n{line}", False)
         try:
             new_cwd, cmd = parse_line(line, self.cwd)
@@ -209,4 +210,5 @@ def run_console(target: Target) -> int:
         except EOFError:
             break
         _show(console.feed(text))
+    _show(console.finish())  # Ctrl-D after an incomplete command runs it as typed (as a pipe does)
     return 0

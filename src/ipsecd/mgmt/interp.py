@@ -26,6 +26,7 @@ from .script import (
     Located,
     OutOfScope,
     Source,
+    is_literal,
     locate,
     parse_line,
     sources,
@@ -104,6 +105,12 @@ def run_script(txn: Txn, text: str, filename: str, dialect: str | None = None,
     return "".join(interp.out)
 
 
+def is_scripting(text: str, cwd: str) -> bool:
+    """True when console input ``text`` needs the interpreter: scripting syntax, several commands,
+    or a scripting command written without its colon (``put [find]``)."""
+    return not is_literal(text) or Interpreter.bare_ice(text.strip(), cwd)
+
+
 class Interpreter:
     """Runs scripts on :class:`~.commands.Commands`; ``filename`` set: errors name file and line (an
     import, whose lines for menus outside the model are skipped); unset: console input (refused)."""
@@ -149,7 +156,7 @@ class Interpreter:
             text = src.text[start:end]
             if text.startswith(":"):
                 return self.ice(src, start + 1, end, scope)
-            if self._bare_ice(text, scope.cwd):  # "foreach …", "put …": the colon is optional
+            if self.bare_ice(text, scope.cwd):  # "foreach …", "put …": the colon is optional
                 return self.ice(src, start, end, scope)
             if text.startswith("{"):
                 close = close_of(src.text, start, end)
@@ -327,7 +334,7 @@ class Interpreter:
     # -- ":" commands ----------------------------------------------------------------------------
 
     @staticmethod
-    def _bare_ice(text: str, cwd: str) -> bool:
+    def bare_ice(text: str, cwd: str) -> bool:
         """A scripting command written without its colon: its name is neither a submenu nor a
         command of the current menu (``set`` in a menu is the menu's; at ``/`` it is ``:set``)."""
         m = _ICE_NAME.match(text)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from .commands import PRINT_FLAGS, WRITE_VERBS, Call, Commands, Outcome, RuntimeProvider, call_of
 from .errors import ConfigError
-from .interp import Interpreter, Scope, one_line
+from .interp import Interpreter, Scope, is_scripting, one_line
 from .model import Config, Txn
 from .schema import MENUS, Menu
-from .script import OutOfScope, is_literal, logical_lines, parse_line
+from .script import OutOfScope, logical_lines, parse_line
 from .scripting import Value
 from .views import (
     FLAG_PROPS,
@@ -99,7 +99,7 @@ class Session:
 
     def execute(self, line: str, as_json: bool = False) -> CommandResult:
         try:
-            if not is_literal(line):
+            if is_scripting(line, self.cwd):
                 return self._script(line, as_json)
             text = " ".join(s for _, s in logical_lines(line))
             cwd, cmd = parse_line(text, self.cwd)
