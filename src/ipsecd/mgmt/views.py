@@ -245,12 +245,15 @@ def json_row(menu: Menu, r: PrintRow) -> dict[str, str]:
 # -- export ----------------------------------------------------------------------------------------
 
 def _atoms(line: str) -> list[str]:
-    """The line cut where a fold may go: a backslash and the two characters after it stay together,
-    so no escape (``\\x``, ``\\HH``) is ever split."""
+    """The line cut where a fold may go: an escape (``\\x``, ``\\HH``) stays whole, so it is never split
+    and the fold's own backslash never pairs with an escape's (``\\"`` then ``\\"`` was cut after
+    ``\\"\\``, leaving an even run of backslashes that does not continue the line)."""
     out: list[str] = []
     i = 0
     while i < len(line):
-        n = 3 if line[i] == "\\" else 1
+        n = 1
+        if line[i] == "\\":
+            n = 3 if re.fullmatch(r"[0-9A-Fa-f]{2}", line[i + 1:i + 3]) else 2
         out.append(line[i:i + n])
         i += n
     return out
