@@ -181,3 +181,17 @@ def test_export_over_rest(running: Running) -> None:
     status, body = rest(running, "POST", "/export", {"show-sensitive": True})
     assert isinstance(body, dict) and "secret=topsecret" in body["ret"]
     assert rest(running, "POST", "/export", {"show-sensitive": True}, user="reader:readpw")[0] == 403
+
+
+def test_menu_commands_move_and_runtime(running: Running) -> None:
+    ids = []
+    for net in ("10.1.0.0/16", "10.2.0.0/16"):
+        status, pol = rest(running, "PUT", "/ip/ipsec/policy", {"dst-address": net, "src-address": "10.0.0.0/16"})
+        assert status == 200 and isinstance(pol, dict)
+        ids.append(pol[".id"])
+    assert rest(running, "POST", "/ip/ipsec/policy/move", {"numbers": ids[1], "destination": ids[0]}) == (200, [])
+    status, rows = rest(running, "POST", "/ip/ipsec/policy/print", {".proplist": ".id", ".query": ["template=false"]})
+    assert rows == [{".id": ids[1]}, {".id": ids[0]}]
+    status, body = rest(running, "POST", "/ip/ipsec/active-peers/kill-connections", {})
+    assert status == 400 and isinstance(body, dict) and "needs the running daemon" in body["detail"]
+    assert rest(running, "GET", "/ip/ipsec/active-peers") == (200, [])
