@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from ipsecd.daemon.api.auth import MAX_FAILURES, WINDOW, Authenticator, LoginRefused
-from ipsecd.daemon.api.backend import Backend
+from ipsecd.daemon.api.backend import Backend, User
 from ipsecd.daemon.api.server import ApiOptions, ApiServers
 from ipsecd.mgmt import open_config
 
@@ -21,6 +21,10 @@ SETUP = """
 """
 
 
+def login(a: Authenticator, name: str, password: str, source: str, service: str) -> User:
+    return asyncio.run(a.login(name, password, source, service))
+
+
 @pytest.fixture
 def auth() -> tuple[Authenticator, list[float]]:
     config = open_config(None)
@@ -31,15 +35,15 @@ def auth() -> tuple[Authenticator, list[float]]:
 
 def test_who_may_log_in_where(auth: tuple[Authenticator, list[float]]) -> None:
     a, _ = auth
-    assert a.login("admin", "pw", "127.0.0.1", "api").policies >= {"read", "write", "sensitive"}
-    assert a.login("net", "pw", "10.1.2.3", "www").name == "net"
-    assert a.login("api", "pw", "127.0.0.1", "api-ssl").policies == {"api", "read"}
+    assert login(a, "admin", "pw", "127.0.0.1", "api").policies >= {"read", "write", "sensitive"}
+    assert login(a, "net", "pw", "10.1.2.3", "www").name == "net"
+    assert login(a, "api", "pw", "127.0.0.1", "api-ssl").policies == {"api", "read"}
     for name, source, service in [("net", "192.0.2.1", "api"), ("off", "127.0.0.1", "api"),
                                   ("api", "127.0.0.1", "www"), ("nobody", "127.0.0.2", "api")]:
         with pytest.raises(LoginRefused):
-            a.login(name, "pw", source, service)
+            login(a, name, "pw", source, service)
     with pytest.raises(LoginRefused):
-        a.login("admin", "wrong", "127.0.0.3", "api")
+        login(a, "admin", "wrong", "127.0.0.3", "api")
 
 
 def test_failures_are_logged_escaped_and_limited_per_source(auth: tuple[Authenticator, list[float]],
@@ -48,14 +52,14 @@ def test_failures_are_logged_escaped_and_limited_per_source(auth: tuple[Authenti
     caplog.set_level(logging.WARNING, "ipsecd.api")
     for _ in range(MAX_FAILURES + 5):
         with pytest.raises(LoginRefused):
-            a.login("evil\nname", "x", "192.0.2.7", "api")
+            login(a, "evil\nname", "x", "192.0.2.7", "api")
     assert len(caplog.records) == MAX_FAILURES + 1  # one line each, then one saying it stops
     assert "evil\\nname" in caplog.records[0].getMessage() and "192.0.2.7" in caplog.records[0].getMessage()
     with pytest.raises(LoginRefused):  # the right password does not help while the source is refused
-        a.login("admin", "pw", "192.0.2.7", "api")
-    assert a.login("admin", "pw", "192.0.2.8", "api").name == "admin"  # other sources are not
+        login(a, "admin", "pw", "192.0.2.7", "api")
+    assert login(a, "admin", "pw", "192.0.2.8", "api").name == "admin"  # other sources are not
     now[0] += WINDOW + 1
-    assert a.login("admin", "pw", "192.0.2.7", "api").name == "admin"
+    assert login(a, "admin", "pw", "192.0.2.7", "api").name == "admin"
     assert a.failed == MAX_FAILURES + 6
 
 

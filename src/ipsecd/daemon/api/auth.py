@@ -18,6 +18,7 @@ in this process, never the password itself) for as long as the stored hash does 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -65,15 +66,25 @@ class Authenticator:
         self.failed = 0  # logins refused, for the metrics
         self._decoy_hash: str | None = None
 
-    def login(self, name: str, password: str, source: str, service: str) -> User:
-        """The user, or :class:`LoginRefused` (see the module docstring); may take ~50 ms."""
+    async def login(self, name: str, password: str, source: str, service: str) -> User:
+        """The user, or :class:`LoginRefused` (see the module docstring).
+
+        Runs on the event loop, which alone touches the per-source records and the cache; only the
+        scrypt check (~50 ms) goes to a worker thread."""
         fails = self._failures.peek(source)
         if fails is not None and fails.count >= MAX_FAILURES:
             self._refused(source, name, "too many failed logins")
-        user = self._check(name, password, source, service)
-        if user is None:
+        found = self._lookup(name, source, service)
+        if found is None:  # as slow as a real check: which names exist does not show in the timing
+            await asyncio.to_thread(self._decoy_check, password)
             self._refused(source, name, "invalid user name or password")
-        return user
+        policies, stored = found
+        key = hmac.new(self._key, f"{name}\0{password}".encode(), hashlib.sha256).digest()
+        if self._verified.get(key) != stored:
+            if not await asyncio.to_thread(check_password, stored or None, password):
+                self._refused(source, name, "invalid user name or password")
+            self._verified[key] = stored
+        return User(name, policies)
 
     def _refused(self, source: str, name: str, why: str) -> NoReturn:
         self.failed += 1
@@ -88,16 +99,17 @@ class Authenticator:
                         source, WINDOW)
         raise LoginRefused("invalid user name or password (6)")
 
-    def _decoy(self) -> str:
+    def _decoy_check(self, password: str) -> None:
         if self._decoy_hash is None:
             self._decoy_hash = hash_password(os.urandom(16).hex())
-        return self._decoy_hash
+        check_password(self._decoy_hash, password)
 
-    def _check(self, name: str, password: str, source: str, service: str) -> User | None:
+    def _lookup(self, name: str, source: str, service: str) -> tuple[frozenset[str], str] | None:
+        """(the group's policies, the stored hash or "") of an enabled user who may use ``service``
+        from ``source``; None otherwise."""
         snap = self.config.snapshot()
         row = next((r for r in snap.rows("/user") if r.text("name") == name), None)
         if row is None or row.disabled:
-            check_password(self._decoy(), password)  # as slow as a real check: names do not show in timing
             return None
         allowed = row["address"]
         if allowed:
@@ -108,9 +120,4 @@ class Authenticator:
         policies = frozenset(group["policy"] or ()) if group is not None else frozenset()
         if SERVICE_POLICY.get(service, service) not in policies:
             return None
-        stored = row.text("password")
-        key = hmac.new(self._key, f"{name}\0{password}".encode(), hashlib.sha256).digest()
-        if self._verified.get(key) != (stored or "") and not check_password(stored, password):
-            return None
-        self._verified[key] = stored or ""
-        return User(name, policies)
+        return policies, row.text("password") or ""

@@ -18,7 +18,6 @@ an error. Single menus (``settings``, ``statistics``) answer one object.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from http import HTTPStatus
 from typing import Any
@@ -103,7 +102,7 @@ class RestHandler:
         if creds is None:
             return None
         try:
-            return await asyncio.to_thread(self.auth.login, creds[0], creds[1], source, self.service)
+            return await self.auth.login(creds[0], creds[1], source, self.service)
         except LoginRefused:
             return None
 

@@ -153,8 +153,7 @@ class ApiConnection:
             self.trap("legacy challenge login is not supported: send =name= and =password=", tag, 4)
             return
         try:
-            self.user = await asyncio.to_thread(self.auth.login, attrs["name"], attrs.get("password", ""),
-                                                self.source, self.service)
+            self.user = await self.auth.login(attrs["name"], attrs.get("password", ""), self.source, self.service)
         except LoginRefused as exc:
             self.user = None
             self.login_failures += 1
