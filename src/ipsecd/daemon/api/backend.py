@@ -113,8 +113,6 @@ class Backend:
         need = "write" if writing else "read"
         if (writing and req.menu in GUARDED and not user.may("policy")) or not user.may(need):
             raise ApiError("not enough permissions (9)", 403, 4)
-        if req.menu in ("/user", "/user group") and not writing and not user.may("read"):
-            raise ApiError("not enough permissions (9)", 403, 4)
 
     def run(self, user: User, req: Request) -> Reply:
         if req.menu == "/" and req.verb == "export":  # the whole configuration, as /export
