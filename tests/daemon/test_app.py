@@ -11,6 +11,7 @@ from typing import Any
 
 from ipsecd.daemon.app import Daemon
 from ipsecd.daemon.control import Reply
+from ipsecd.daemon.logs import ReasonLimiter
 from ipsecd.daemon.transport import Addr
 from ipsecd.ike.sa import Addr as SaAddr
 from ipsecd.ike.sa import IkeSaProtocol
@@ -23,6 +24,7 @@ class StubGlue:
         self.sink = sink
         self.calls: list[str] = []
         self.daemon: Daemon | None = None
+        self.limiter = ReasonLimiter()
 
     def attach(self, daemon: Daemon) -> None:
         self.daemon = daemon

@@ -28,7 +28,7 @@ from .api.events import EventHub, stream_lines
 from .control import ControlError, ControlServer, Reply
 from .engine import Engine
 from .glue import GlueError, build
-from .logs import configure_logging
+from .logs import ReasonLimiter, configure_logging
 from .notify import notify
 from .timers import Timers
 from .transport import Addr, Datagram, SocketHook, Transport, TransportError
@@ -45,6 +45,8 @@ SHUTDOWN_GRACE = 0.3  # seconds for DELETEs to leave before the sockets close
 
 class Glue(Protocol):
     """The daemon's view of the configuration/IKE/data-plane glue."""
+
+    limiter: ReasonLimiter  # per-reason log limits, shared with the engine's reports
 
     def attach(self, daemon: Daemon) -> None: ...
 
@@ -117,7 +119,8 @@ class Daemon:
         self.transport = Transport(_no_engine_yet, self._esp, ike_port=self.ike_port, natt_port=self.natt_port,
                                    local_addresses=self.local_addresses, own_natt=self.own_natt,
                                    prepare=self._socket_hook())
-        self.engine = Engine(self.transport, self.timers, self._on_event, self.glue.new_responder)
+        self.engine = Engine(self.transport, self.timers, self._on_event, self.glue.new_responder,
+                             limiter=self.glue.limiter)
         self.transport.on_ike = self.engine.datagram  # straight to the engine: one call less per datagram
         self.glue.attach(self)
         self.transport.open(loop)

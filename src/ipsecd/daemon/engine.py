@@ -9,8 +9,9 @@ sends ``datagrams_to_send(now)`` and re-arms the keyed timer of each SA in ``rou
 (one entry per SA on the daemon's timer heap; a deadline that moves later costs no heap push).
 
 The router's own reports (:class:`~ipsecd.ike.events.MessageDropped`: unknown SPIs, IKEv1 before it
-is enabled, cookies sent, half-open limits) are logged once per source and reason; the sources are
-not authenticated, so what is remembered is bounded.
+is enabled, cookies sent, half-open limits) go through the daemon's per-reason limiter
+(:class:`~ipsecd.daemon.logs.ReasonLimiter`): a few lines per reason, then one summary with the count of
+messages and sources, since a flood from spoofed sources defeats any per-source memory.
 
 Addresses handed to the SAs are ``(local, remote)`` pairs of ``(host, port)``: with NAT-T (RFC 7296
 §2.23) the SA decides when to move to the NAT-T port and the driver sends from whatever local endpoint
@@ -27,8 +28,8 @@ from typing import Any
 from ipsecd.ike.events import MessageDropped
 from ipsecd.ike.router import Router
 from ipsecd.ike.sa import IkeSaProtocol, ResponderFactory
-from ipsecd.util.bounded import BoundedCache
 
+from .logs import ReasonLimiter
 from .timers import Timers
 from .transport import Addr, Datagram, Transport
 
@@ -36,8 +37,6 @@ log = logging.getLogger("ipsecd.engine")
 
 EventSink = Callable[[IkeSaProtocol, object], None]
 AddrOf = Callable[[Any], tuple[Addr, Addr]]
-WARNED_LIMIT = 10000  # (source, reason) pairs remembered for log-once, the least recent forgotten first
-WARNED_FOR = 600.0  # seconds a source's report is not repeated
 
 
 class Engine:
@@ -45,7 +44,7 @@ class Engine:
 
     def __init__(self, transport: Transport, timers: Timers, on_event: EventSink, ikev2: ResponderFactory,
                  addr_of: AddrOf | None = None, *, rng: Callable[[int], bytes] = os.urandom,
-                 **limits: int) -> None:
+                 limiter: ReasonLimiter | None = None, **limits: int) -> None:
         self.transport = transport
         self.timers = timers
         self.on_event = on_event
@@ -53,8 +52,9 @@ class Engine:
         self.addr_of = addr_of
         self.router = Router(rng=rng, now=timers.now(), keyed_timers=True, **limits)
         self.router.register(2, ikev2)
-        self._warned: BoundedCache[tuple[str, str], None] = BoundedCache(WARNED_LIMIT, WARNED_FOR,
-                                                                         clock=timers.now)
+        # dropped messages are logged per reason, not per source: spoofed sources defeat any per-source
+        # memory (issue 17 finding 8); the daemon shares its glue's limiter so one summary covers both
+        self.limiter = limiter or ReasonLimiter(log, clock=timers.now)
 
     # -- SAs the daemon made or drove itself ---------------------------------------------------------
 
@@ -106,9 +106,10 @@ class Engine:
     def _report(self, event: object) -> None:
         if not isinstance(event, MessageDropped):
             return
-        if not self._warned.add((event.remote[0], event.reason), None):
-            return
-        log.warning(
+        self.limiter.log(
+            f"IKE message {event.reason}",
+            event.remote[0],
+            logging.WARNING,
             "IKE message from %s:%d %s: %s",
             *event.remote,
             "answered with a COOKIE" if event.reason == "cookies-sent" else f"dropped ({event.reason})",
