@@ -43,3 +43,15 @@ def test_an_unresolved_dns_name_peer_matches_nobody() -> None:
     assert select_peer([named], "192.0.2.7") is None
     resolved = PeerEndpoint("dyn", ipaddress.ip_network("192.0.2.7/32"), hostname="branch1.sn.mynetname.net")
     assert select_peer([resolved], "192.0.2.7") is resolved
+
+
+def test_ikev1_messages_go_to_a_peer_of_their_exchange_mode() -> None:
+    peers = [
+        _p("v2", "10.1.2.3/32"),
+        _p("main", "10.1.0.0/16", exchange_mode="main"),
+        _p("aggr", "10.1.2.0/24", exchange_mode="aggressive"),
+    ]
+    assert select_peer(peers, "10.1.2.3").name == "v2"  # type: ignore[union-attr]
+    assert select_peer(peers, "10.1.2.3", mode="main").name == "main"  # type: ignore[union-attr]
+    assert select_peer(peers, "10.1.2.3", mode="aggressive").name == "aggr"  # type: ignore[union-attr]
+    assert select_peer(peers, "10.1.2.3", mode="base") is None

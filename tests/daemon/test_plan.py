@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from ipsecd.daemon.plan import PlanError, build_plan
+from ipsecd.daemon.plan import IDENTITY, PEER, POLICY, PROFILE, PlanError, build_plan
+from ipsecd.ike.v1.config import ExchangeMode, ProposalCheck
 from ipsecd.policy.types import Mode
 
 DEFAULT_PROFILE = {
@@ -118,8 +119,8 @@ def _rows(**extra: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 def test_plan_from_rows() -> None:
     plan = build_plan(_rows())
-    assert [p.endpoint.name for p in plan.peers] == ["site", "rw"]
-    assert plan.skipped == ("peer v1: exchange-mode=main (IKEv1) is not supported yet; not started",)
+    assert [p.endpoint.name for p in plan.peers] == ["site", "v1", "rw"]
+    assert plan.skipped == ()
     site = plan.by_name("site")
     assert site is not None
     assert site.psk == b"\x00\xff\x10" and site.my_id == "fqdn:a.example"
@@ -294,3 +295,30 @@ def test_digital_signature_identity_uses_the_certificate_store() -> None:
     rows["/ip ipsec identity"] = [{"peer": "site", "auth-method": "digital-signature"}]
     with pytest.raises(PlanError, match="identity for peer site: auth-method=digital-signature needs certificate="):
         build_plan(rows)
+
+
+def test_ikev1_peers_run_with_their_mode_and_profile_settings() -> None:
+    """exchange-mode main (the default: no property at all), aggressive and base are IKEv1 peers: the
+    plan carries the mode, the profile's lifebytes/proposal-check/dpd-maximum-failures and the AH
+    policies; ike2 peers have no IKEv1 options; IKEv1 takes pre-shared keys only."""
+    rows = _rows()
+    v1 = build_plan(rows).by_name("v1")
+    assert v1 is not None and v1.v1 is not None and v1.endpoint.exchange_mode == "main"
+    assert v1.v1.exchange_mode is ExchangeMode.MAIN and v1.v1.proposal_check is ProposalCheck.OBEY
+    site = build_plan(rows).by_name("site")
+    assert site is not None and site.v1 is None
+    rows[PEER] = [{"name": "d", "address": "192.0.2.9/32"},
+                  {"name": "b", "address": "192.0.2.8/32", "exchange-mode": "base"}]
+    rows[IDENTITY] = [{"peer": "d", "secret": "x"}, {"peer": "b", "auth-method": "digital-signature",
+                                                     "certificate": "c"}]
+    rows[PROFILE] = [{"name": "default", "lifebytes": "1000", "proposal-check": "claim",
+                      "dpd-maximum-failures": "3"}]
+    rows[POLICY] = [{".id": "*9", "peer": "d", "src-address": "10.0.0.0/24", "dst-address": "10.1.0.0/24",
+                     "ipsec-protocols": "ah", "tunnel": "yes"}]
+    plan = build_plan(rows)
+    (d,) = plan.peers
+    assert d.endpoint.exchange_mode == "main" and d.v1 is not None
+    assert (d.v1.lifebytes, d.v1.proposal_check, d.v1.dpd_max_failures) == (1000, ProposalCheck.CLAIM, 3)
+    assert d.v1.ah == {"d/*9"} and [c.name for c in d.children] == ["d/*9"]
+    assert plan.skipped == ("peer b: exchange-mode=base (IKEv1) with auth-method=digital-signature is not "
+                            "supported yet (IKEv1 takes pre-shared-key); not started",)

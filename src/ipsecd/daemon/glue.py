@@ -8,6 +8,10 @@ The concerns live in their own modules; this one wires them and routes events:
 * :mod:`.natt` — NAT-keepalives and IKE from the data plane's NAT-T socket;
 * :mod:`.logs` — IKE events as operator lines, peer strings escaped, floods limited by reason.
 
+IKEv1 peers (``exchange-mode`` main, the default, aggressive or base) run as :class:`Ikev1Sa` beside
+the IKEv2 ones: the same events, the same views; their responders come from the router's version-1
+factory (:meth:`Glue.new_v1_responder`: by address and exchange mode).
+
 Here: start and live changes (:meth:`Glue.apply`: removed or changed peers are torn down with a
 DELETE, RFC 7296 §1.4.1, before the new version starts; non-passive peers with one address are
 initiated, as RouterOS brings phase 1 and 2 up by itself); responders (:meth:`Glue.new_responder`: an
@@ -33,6 +37,7 @@ from ipsecd.ike import events as ev
 from ipsecd.ike.errors import ConfigError as IkeConfigError
 from ipsecd.ike.router import COOKIE_THRESHOLD
 from ipsecd.ike.sa import Addr
+from ipsecd.ike.v1.sa import Ikev1Sa
 from ipsecd.ike.v2.config import validate
 from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.pki.store import CertificateStore
@@ -58,6 +63,7 @@ REINITIATE_DELAY = 2.0  # seconds before a lost non-passive peer is tried again
 SELECTION_CACHE = 4096  # (remote, local) addresses whose peer selection is remembered until the plan changes
 LIVENESS_SWEEP = 2.0  # seconds before a DPD check that the data plane's counters are read
 LIVENESS_EVERY = 1.0  # seconds between two looks at which SAs are near their DPD check
+V1_MODES = {2: "main", 4: "aggressive", 1: "base"}  # IKEv1 exchange type of a first message -> exchange-mode
 
 
 class GlueError(Exception):
@@ -80,7 +86,7 @@ class Glue:
         self.virtual_ips = VirtualIps(dataplane, self.spd)
         self.notes = logs.Notes()
         self.limiter = logs.ReasonLimiter()
-        self._selected: BoundedCache[tuple[str, str], PeerPlan | None] = BoundedCache(SELECTION_CACHE)
+        self._selected: BoundedCache[tuple[str, str, str], PeerPlan | None] = BoundedCache(SELECTION_CACHE)
         self.host: Host | None = None
         self.runtime: Runtime | None = None
         self.certificates: CertificateStore | None = None  # /certificate, for digital-signature identities
@@ -115,6 +121,7 @@ class Glue:
         self._d.engine.router.cookie_threshold = COOKIE_THRESHOLD if threshold is None else threshold
 
     def start(self) -> None:
+        self._d.engine.router.register(1, self.new_v1_responder)
         self.dp_ike.attach(self.on_dataplane_events)
         self.apply(self.configured, first=True)
 
@@ -225,12 +232,18 @@ class Glue:
         except IkeConfigError as exc:
             self.notes.once(f"invalid:{name}", "peer %s: not started: %s", name, exc)
             return
-        sa = IkeSa.initiator(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now())
+        sa: IkeSa | Ikev1Sa
+        if peer.v1 is not None:
+            sa = Ikev1Sa.initiate(config, peer.v1, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now())
+            version = f"IKEv1 ({peer.v1.exchange_mode.value} mode)"
+        else:
+            sa = IkeSa.initiator(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now())
+            version = "IKEv2"
         self._track(sa, peer, "initiator")
-        log.info("peer %s: initiating IKEv2 to %s:%d from %s", name, remote[0], remote[1], local_host)
+        log.info("peer %s: initiating %s to %s:%d from %s", name, version, remote[0], remote[1], local_host)
         d.engine.add(sa)
 
-    def _track(self, sa: IkeSa, peer: PeerPlan, side: str) -> None:
+    def _track(self, sa: IkeSa | Ikev1Sa, peer: PeerPlan, side: str) -> None:
         local, remote = sa.addr
         now = self._d.now()
         t = self._rt.peers[id(sa)] = Tracked(
@@ -238,11 +251,11 @@ class Glue:
         )
         self.index.add(t)
 
-    def _select(self, remote: str, local: str) -> PeerPlan | None:
-        key = (remote, local)
+    def _select(self, remote: str, local: str, mode: str = "ike2") -> PeerPlan | None:
+        key = (remote, local, mode)
         if key in self._selected:
             return self._selected.get(key)
-        peer_ep = select_peer(self.plan.endpoints(), remote, local)
+        peer_ep = select_peer(self.plan.endpoints(), remote, local, mode)
         peer = self.plan.by_name(peer_ep.name) if peer_ep is not None else None
         self._selected[key] = peer
         return peer
@@ -273,6 +286,34 @@ class Glue:
         sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now, addr=addr)
         self._track(sa, peer, "responder")
         t = self.tracked[sa]  # its first message came before it had an SPI of ours to be counted by
+        t.ike_rx_bytes, t.ike_rx_packets = len(data), 1
+        return sa
+
+    def new_v1_responder(self, data: bytes, addr: Addr, now: float) -> Ikev1Sa | None:
+        """The router's IKEv1 responder factory: the peer whose address matches ``addr`` and whose
+        exchange-mode is the first message's (RouterOS selects IKEv1 peers by both)."""
+        mode = V1_MODES.get(data[18]) if len(data) > 18 else None
+        if self.stopping or mode is None:
+            return None
+        local, remote = addr
+        peer = self._select(remote[0], local[0], mode)
+        if peer is None or peer.v1 is None:
+            self.limiter.log(
+                "IKEv1 from no configured peer",
+                remote[0],
+                logging.WARNING,
+                "IKEv1 %s mode from %s:%d: no enabled peer with exchange-mode=%s has an address matching "
+                "it; add /ip ipsec peer address=%s/32 exchange-mode=%s",
+                mode, remote[0], remote[1], mode, remote[0], mode,
+            )
+            return None
+        config = peer.ike_config(local, remote, natt_port=self._d.transport.natt_port,
+                                 force_encap=self.force_encap, store=self.certificates)
+        sa = Ikev1Sa.respond(config, peer.v1, data, addr, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now)
+        if sa is None:
+            return None
+        self._track(sa, peer, "responder")
+        t = self.tracked[sa]
         t.ike_rx_bytes, t.ike_rx_packets = len(data), 1
         return sa
 
@@ -336,6 +377,10 @@ class Glue:
         if event.nat_local:
             self.keepalives.add(t.sa)
         logs.established(t.plan.endpoint.name, rec.side, rec.natt, event)
+        vendors = t.sa.peer_vendors if isinstance(t.sa, Ikev1Sa) else ()
+        if vendors:  # IKEv1: the peer's product and features, once per ISAKMP SA (peer-controlled: escaped)
+            log.info("peer %s: %s says it is %s", t.plan.endpoint.name, rec.remote[0],
+                     ", ".join(escape(v) for v in vendors))
 
     def _child_installed(self, t: Tracked, event: ev.ChildSaInstalled) -> None:
         name, rec = t.plan.endpoint.name, t.record

@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from ipsecd.ike.v1.sa import Ikev1Sa
 from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.util.bounded import BoundedCache
 
@@ -32,10 +33,10 @@ class Keepalives:
 
     def __init__(self, host: Host) -> None:
         self._s = host
-        self.behind_nat: dict[IkeSa, bool] = {}
+        self.behind_nat: dict[IkeSa | Ikev1Sa, bool] = {}
         self.interval = NATT_KEEPALIVE
 
-    def add(self, sa: IkeSa) -> None:
+    def add(self, sa: IkeSa | Ikev1Sa) -> None:
         """The timer is armed by the first SA only: arming it again would put it off
         (``Timers.arm`` moves a pending timer to the later time), and a gateway where a NATed SA
         comes up every few seconds would never send one."""
@@ -45,7 +46,7 @@ class Keepalives:
             timers = self._s.timers
             timers.arm(("natt-keepalive",), timers.now() + self.interval, self._send)
 
-    def remove(self, sa: IkeSa) -> None:
+    def remove(self, sa: IkeSa | Ikev1Sa) -> None:
         self.behind_nat.pop(sa, None)
 
     def _send(self, key: Hashable) -> None:

@@ -18,6 +18,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ipsecd.ike.v1.sa import Ikev1Sa
 from ipsecd.ike.v2.sa import IkeSa
 
 from .host import Host
@@ -38,7 +39,7 @@ class Tracked(PeerRecord):
     """What the glue keeps per IKE SA: its runtime record (one object per SA, not two) plus the SA,
     its peer's plan and what to undo (tuples: almost every SA has neither leases nor virtual IPs)."""
 
-    sa: IkeSa
+    sa: IkeSa | Ikev1Sa
     plan: PeerPlan
     started: float  # daemon clock when its first message went or came
     leases: tuple[tuple[str, str], ...] = ()  # (pool, lease key) to release
@@ -54,8 +55,8 @@ class PeerIndex:
     """Every tracked IKE SA, by SA, by peer name and by its CHILD_SAs' inbound SPIs."""
 
     def __init__(self) -> None:
-        self.tracked: dict[IkeSa, Tracked] = {}
-        self.of_peer: dict[str, dict[IkeSa, Tracked]] = {}  # peer name -> its IKE SAs
+        self.tracked: dict[IkeSa | Ikev1Sa, Tracked] = {}
+        self.of_peer: dict[str, dict[IkeSa | Ikev1Sa, Tracked]] = {}  # peer name -> its IKE SAs
         self.of_child: dict[int, Tracked] = {}  # a CHILD_SA's inbound SPI -> its IKE SA's record
         self.by_spi: dict[bytes, Tracked] = {}  # our IKE SPI -> its record
 

@@ -4,7 +4,9 @@ RouterOS: when several peers' ``address`` prefixes contain the source address of
 negotiation, the most specific prefix wins; an unset address means "any" (NOTES.md). A peer with a
 ``local-address`` only answers on that address; disabled peers are never chosen; IKEv1
 ``exchange-mode``s are not served by the IKEv2 daemon. Ties keep configuration order, as RouterOS
-lists peers. Identities are checked later (IKE_AUTH), not here.
+lists peers. IKEv2 (``ike2``) and IKEv1 peers are selected apart: an IKEv1 message goes to a peer of
+its exchange mode (main, aggressive or base), as RouterOS matches them. Identities are checked later
+(IKE_AUTH, IKEv1 phase 1), not here.
 """
 
 from __future__ import annotations
@@ -31,10 +33,6 @@ class PeerEndpoint:
     hostname: str | None = None  # ``address`` given as a DNS name; ``address`` is what it resolved to
 
     @property
-    def ikev2(self) -> bool:
-        return self.exchange_mode == "ike2"
-
-    @property
     def host(self) -> IPAddress | None:
         """The single address to initiate to, when ``address`` names exactly one host."""
         if self.address is None or self.address.num_addresses != 1:
@@ -42,8 +40,9 @@ class PeerEndpoint:
         return self.address.network_address
 
 
-def select_peer(peers: Iterable[PeerEndpoint], remote: str, local: str | None = None) -> PeerEndpoint | None:
-    """The IKEv2 peer for a message from ``remote`` received on ``local``, or None."""
+def select_peer(peers: Iterable[PeerEndpoint], remote: str, local: str | None = None,
+                mode: str = "ike2") -> PeerEndpoint | None:
+    """The peer of exchange mode ``mode`` for a message from ``remote`` received on ``local``, or None."""
     try:
         src = ipaddress.ip_address(remote)
         dst = ipaddress.ip_address(local) if local else None
@@ -52,7 +51,7 @@ def select_peer(peers: Iterable[PeerEndpoint], remote: str, local: str | None = 
     best: PeerEndpoint | None = None
     best_len = -1
     for peer in peers:
-        if peer.disabled or not peer.ikev2:
+        if peer.disabled or peer.exchange_mode != mode:
             continue
         if peer.local_address is not None and dst is not None and peer.local_address != dst:
             continue

@@ -20,7 +20,10 @@ by the same schema types). The mapping follows the manual:
 * secrets written ``0x…`` are hex (the manual's convention, the schema's Secret type), anything
   else is the text's bytes.
 
-IKEv1 ``exchange-mode``s are reported (not started) rather than refused: the one gap issue 5 permits.
+IKEv1 (``exchange-mode`` main — the default —, aggressive or base) runs on the same ``IkeConfig`` plus
+the peer's :class:`ipsecd.ike.v1.config.Ikev1Options` (``PeerPlan.v1``): the mode, the profile's
+``lifebytes``, ``proposal-check`` and ``dpd-maximum-failures``, and the policies negotiated with
+``ipsec-protocols=ah``. IKEv1 authenticates with pre-shared keys only so far (issue 10).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipsecd.ike.auth import CertificateUse, StaticCredentials
+from ipsecd.ike.v1.config import ExchangeMode, Ikev1Options, ProposalCheck
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal, Retransmit
 from ipsecd.mgmt.schema import MENUS
 from ipsecd.mgmt.values import PROTOCOL_NUMBERS, Identity
@@ -147,6 +151,7 @@ class PeerPlan:
     certificate: str = ""
     remote_certificate: str = ""
     match_by: str = "remote-id"
+    v1: Ikev1Options | None = None  # an IKEv1 peer (exchange-mode main, aggressive or base)
 
     def ike_config(
         self,
@@ -287,12 +292,13 @@ def build_plan(rows: Rows) -> Plan:
         mode = get(peer, PEER, "exchange-mode")
         ident = identities.get(name)
         auth = get(ident, IDENTITY, "auth-method") if ident is not None else ""
-        if mode != "ike2":
-            skipped.append(f"peer {name}: exchange-mode={mode} (IKEv1) is not supported yet; not started")
-        elif ident is None:
+        if ident is None:
             skipped.append(f"peer {name}: no enabled /ip ipsec identity; not started")
         elif auth not in ("pre-shared-key", "digital-signature"):
             skipped.append(f"peer {name}: identity auth-method={auth} is not supported yet; not started")
+        elif mode != "ike2" and auth != "pre-shared-key":
+            skipped.append(f"peer {name}: exchange-mode={mode} (IKEv1) with auth-method={auth} is not "
+                           "supported yet (IKEv1 takes pre-shared-key); not started")
         else:
             peers.append(_peer_plan(rows, peer, ident, name, profiles, proposals))
     settings = rows_of(rows, SETTINGS)
@@ -329,7 +335,7 @@ def _peer_plan(
             hostname=address if isinstance(address, str) else None,
             local_address=get(peer, PEER, "local-address"),
             port=get(peer, PEER, "port") or 500,
-            exchange_mode="ike2",
+            exchange_mode=get(peer, PEER, "exchange-mode"),
             passive=get(peer, PEER, "passive"),
         ),
         ike_proposals=(ike_proposal(profile),),
@@ -352,6 +358,26 @@ def _peer_plan(
         certificate=_store_name(get(ident, IDENTITY, "certificate")),
         remote_certificate=_store_name(get(ident, IDENTITY, "remote-certificate")),
         match_by=get(ident, IDENTITY, "match-by"),
+        v1=_v1_options(rows, peer, profile, name),
+    )
+
+
+def _v1_options(rows: Rows, peer: Row, profile: Row, name: str) -> Ikev1Options | None:
+    """The IKEv1-only settings of an IKEv1 peer (None for ``ike2``)."""
+    mode = get(peer, PEER, "exchange-mode")
+    if mode == "ike2":
+        return None
+    ah = frozenset(
+        f"{name}/{item_id(pol) or f'policy{i}'}"
+        for i, pol in enumerate(rows_of(rows, POLICY))
+        if get(pol, POLICY, "ipsec-protocols") == "ah"
+    )
+    return Ikev1Options(
+        exchange_mode=ExchangeMode(mode),
+        lifebytes=get(profile, PROFILE, "lifebytes") or 0,
+        proposal_check=ProposalCheck(get(profile, PROFILE, "proposal-check")),
+        dpd_max_failures=get(profile, PROFILE, "dpd-maximum-failures"),
+        ah=ah,
     )
 
 

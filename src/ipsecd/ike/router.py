@@ -57,7 +57,7 @@ COOKIE_PERIOD = 120.0  # seconds a cookie secret is current; the previous one is
 
 _ZERO_SPI = bytes(8)
 _IKE_SA_INIT = int(ExchangeType.IKE_SA_INIT)
-_V1_FIRST = frozenset({2, 4})  # IKEv1 Identity Protection (main) and Aggressive exchanges open an SA
+_V1_FIRST = frozenset({1, 2, 4})  # IKEv1 Base, Identity Protection (main) and Aggressive exchanges open an SA
 _NOTIFY, _NONCE = int(PayloadType.NOTIFY), int(PayloadType.NONCE)
 _COOKIE = int(NotifyType.COOKIE)
 _NOTIFY_HEAD = struct.Struct("!BBH")  # protocol, SPI size, notify type

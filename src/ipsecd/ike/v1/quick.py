@@ -302,8 +302,7 @@ class QuickMode(Exchange):
 
         inbound = spec(self.my_spi, Direction.IN, rhost, lhost, in_e, in_a, in_sel)
         outbound = spec(self.peer_spi, Direction.OUT, lhost, rhost, out_e, out_a, out_sel)
-        sa.child_installed(child.name, algs.proto, self.my_spi, self.peer_spi)
-        sa.emit(ChildSaInstalled(child.name, inbound, outbound))
+        sa.child_installed(self.message_id, algs.proto, ChildSaInstalled(child.name, inbound, outbound))
 
 
 def _host(address: str) -> IPNetwork:

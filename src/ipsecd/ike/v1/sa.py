@@ -35,6 +35,7 @@ from ..errors import InvalidMessageError
 from ..events import (
     AuthenticationFailed,
     ChildSaDeleted,
+    ChildSaInstalled,
     Event,
     IkeSaDeleted,
     IkeSaEstablished,
@@ -104,6 +105,8 @@ class Ikev1Sa:
         self._pending: dict[int, _Pending] = {}
         self._children_started = not initiator
         self._dpd_sent = 0.0
+        self._replacing: dict[int, int] = {}  # quick mode's Message ID -> inbound SPI it re-keys
+        self.virtual_ips: tuple[()] = ()  # mode-config comes with the XAuth issue
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -348,8 +351,40 @@ class Ikev1Sa:
         self._send(exch, exch.start())
         return mid
 
-    def child_installed(self, name: str, proto: IpsecProto, in_spi: int, out_spi: int) -> None:
-        self.children[in_spi] = (name, proto, out_spi)
+    def child_installed(self, mid: int, proto: IpsecProto, event: ChildSaInstalled) -> None:
+        """A quick mode's IPsec SAs go to the daemon; one that re-keys an older SA replaces it: the
+        new SAs are installed first (traffic moves to them), then the old one is DELETEd."""
+        in_spi, out_spi = event.inbound.spi, event.outbound.spi
+        self.children[in_spi] = (event.child, proto, out_spi)
+        self.emit(event)
+        old = self._replacing.pop(mid, None)
+        if old is not None:
+            self.delete_child(old, "re-keyed")
+
+    # -- what the daemon asks of every IKE SA (as ``IkeSa``) -----------------------------------------
+
+    def create_child(self, child: ChildConfig) -> None:
+        """An acquire for a policy without SA: a quick mode for it."""
+        self.start_child(child)
+
+    def creating_child(self, policy_id: str) -> bool:
+        """A quick mode of ours for this policy is under way."""
+        return any(isinstance(e, QuickMode) and e.initiator and e.child is not None
+                   and e.child.policy_id == policy_id for e in self.exchanges.values())
+
+    def rekey_child(self, in_spi: int) -> None:
+        """The IPsec SA reached its soft lifetime: IKEv1 re-keys by a new quick mode for the same
+        policy (RFC 2409 §5.5); the old SA is deleted once the new one is installed."""
+        found = self.children.get(in_spi)
+        if found is None or self.state != "established" or in_spi in self._replacing.values():
+            return
+        child = next((c for c in self.config.children if c.name == found[0]), None)
+        if child is not None:
+            self._replacing[self.start_child(child)] = in_spi
+
+    def traffic_seen(self, now: float) -> None:
+        """ESP from the peer proves it alive: DPD waits (RFC 3706 §5.3: only idle SAs are checked)."""
+        self.last_rx = max(self.last_rx, now)
 
     def connected(self, spi: bytes) -> None:
         for exch in list(self.exchanges.values()):
@@ -412,8 +447,8 @@ class Ikev1Sa:
             self.send_info([DeletePayload(ProtocolId.ISAKMP, [self.cky_i + self.cky_r])])
         self.close("deleted")
 
-    def delete_child(self, in_spi: int) -> None:
-        """DELETE one IPsec SA (expiry, kill); the ISAKMP SA stays."""
+    def delete_child(self, in_spi: int, reason: str = "deleted") -> None:
+        """DELETE one IPsec SA (expiry, kill, re-key); the ISAKMP SA stays."""
         found = self.children.pop(in_spi, None)
         if found is None:
             return
@@ -421,7 +456,7 @@ class Ikev1Sa:
         if self.keys is not None and not self.closed:
             self.send_info([DeletePayload(ProtocolId.ESP if proto == IpsecProto.ESP else ProtocolId.AH,
                                           [in_spi.to_bytes(4, "big")])])
-        self.emit(ChildSaDeleted(name, in_spi, out_spi, "deleted"))
+        self.emit(ChildSaDeleted(name, in_spi, out_spi, reason))
 
     # -- timers ----------------------------------------------------------------------------------
 

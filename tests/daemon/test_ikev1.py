@@ -1,0 +1,89 @@
+"""IKEv1 peers run by the daemon (issue 10): two in-process gateways from RouterOS scripts over
+loopback UDP with the memory data plane — no ``exchange-mode`` (main, RouterOS's default),
+``aggressive`` and ``base`` come up, carry echo traffic, show in the runtime views and go with
+``kill-connections``; a phase-2 re-key moves traffic to new SAs and deletes the old ones."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from ipsecd.daemon.demo import GATEWAYS, Gateway, _until, demo_rsc, free_ports
+from ipsecd.ike.v1.sa import Ikev1Sa
+from ipsecd.policy.types import Direction
+
+
+def _rsc(me: str, ike: int, mode: str | None) -> str:
+    """The demo's site-to-site script with an IKEv1 exchange-mode (None: the property left out)."""
+    text = demo_rsc(me, ike)
+    return text.replace(" exchange-mode=ike2", f" exchange-mode={mode}" if mode else "")
+
+
+async def _pair(mode: str | None) -> tuple[Gateway, Gateway]:
+    ike, natt = free_ports()
+    a, b = Gateway("A", ike, natt, _rsc("A", ike, mode)), Gateway("B", ike, natt, _rsc("B", ike, mode))
+    await b.start()
+    await a.start()
+    await _until("both IPsec SAs", lambda: bool(a.children()) and bool(b.children()))
+    return a, b
+
+
+def _rows(gw: Gateway, menu: str) -> list[dict[str, str]]:
+    reply = gw.execute(f"/ip ipsec {menu} print", True)
+    assert reply.rc == 0, reply.stderr
+    return json.loads(reply.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("mode", [None, "aggressive", "base"])
+def test_ikev1_modes_start_carry_traffic_and_show(mode: str | None, caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        a, b = await _pair(mode)
+        try:
+            assert all(isinstance(t.sa, Ikev1Sa) for gw in (a, b) for t in gw.glue.tracked.values())
+            assert await a.ping(GATEWAYS["B"][1], count=3) == (3, 3)
+            (peer,) = _rows(b, "active-peers")
+            assert peer["state"] == "established" and peer["side"] == "responder"
+            assert peer["remote-address"] == GATEWAYS["A"][0] and peer["ph2-total"] == "1"
+            (peer,) = _rows(a, "active-peers")
+            assert peer["side"] == "initiator" and peer["spii"] and peer["spir"] != "0" * 16
+            assert len(_rows(a, "installed-sa")) == 2 and len(_rows(b, "installed-sa")) == 2
+            # kill-connections: A's DELETEs reach B; A (not passive) comes back by itself
+            assert a.execute("/ip ipsec active-peers kill-connections", False).rc == 0
+            await _until("the SAs to go", lambda: not b.children() and not a.children(), 5)
+            await _until("A to re-initiate", lambda: bool(b.children()) and bool(a.children()), 10)
+            assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+        for gw in (a, b):
+            assert gw.glue.tracked == {} and gw.glue.index.of_child == {}
+
+    with caplog.at_level(logging.INFO, logger="ipsecd"):
+        asyncio.run(main())
+    said = [r.getMessage() for r in caplog.records]
+    assert any(f"initiating IKEv1 ({mode or 'main'} mode)" in line for line in said)
+    assert any("says it is" in line and "DPD" in line for line in said), said
+
+
+def test_ikev1_phase2_rekey_moves_traffic_then_deletes_the_old_sa() -> None:
+    async def main() -> None:
+        a, b = await _pair(None)
+        try:
+            old = {c.inbound.spi for c in a.children()}
+            (t,) = a.glue.tracked.values()
+            t.sa.rekey_child(next(iter(old)))
+            a.daemon.engine.pump(t.sa)
+            await _until("the re-key", lambda: bool(a.children()) and not old & {c.inbound.spi for c in
+                                                                                   a.children()}, 5)
+            await _until("B to delete the old SA", lambda: len(b.children()) == 1, 5)
+            assert len(a.children()) == 1
+            assert all(a.dataplane.query_sa(spi, Direction.IN) is None for spi in old)
+            assert await a.ping(GATEWAYS["B"][1], count=3) == (3, 3)
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    asyncio.run(main())
