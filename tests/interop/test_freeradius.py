@@ -104,17 +104,20 @@ async def _eap_over_radius(client: RadiusClient, peer: EapPeer, user: str) -> Re
     raise AssertionError("EAP did not finish in 10 rounds")
 
 
-def test_eap_mschapv2_relayed_the_msk_from_mppe_keys_equals_the_peers(server: fr.FreeRadius) -> None:
-    peer = EapPeer("alice", fr.USERS["alice"])
-
+def _relay(server: fr.FreeRadius, peer: EapPeer, user: str) -> Reply:
     async def main() -> Reply:
         client = RadiusClient([SERVER])
         try:
-            return await _eap_over_radius(client, peer, "alice")
+            return await _eap_over_radius(client, peer, user)
         finally:
             client.close()
 
-    reply = server.run(main)
+    return server.run(main)
+
+
+def test_eap_mschapv2_relayed_the_msk_from_mppe_keys_equals_the_peers(server: fr.FreeRadius) -> None:
+    peer = EapPeer("alice", fr.USERS["alice"])
+    reply = _relay(server, peer, "alice")
     assert reply.packet.code == Code.ACCESS_ACCEPT and peer.succeeded
     assert peer.msk is not None and len(peer.msk) == 32
     assert reply.msk() == peer.msk
@@ -123,15 +126,7 @@ def test_eap_mschapv2_relayed_the_msk_from_mppe_keys_equals_the_peers(server: fr
 
 def test_eap_mschapv2_with_a_wrong_password_is_rejected(server: fr.FreeRadius) -> None:
     peer = EapPeer("bob", "not-the-password")
-
-    async def main() -> Reply:
-        client = RadiusClient([SERVER])
-        try:
-            return await _eap_over_radius(client, peer, "bob")
-        finally:
-            client.close()
-
-    reply = server.run(main)
+    reply = _relay(server, peer, "bob")
     assert reply.packet.code == Code.ACCESS_REJECT
     assert peer.failed and peer.msk is None
 
