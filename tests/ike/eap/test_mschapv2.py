@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ipsecd.ike.eap import mschapv2
 from ipsecd.ike.eap.md4 import md4
@@ -87,3 +89,22 @@ def test_an_early_success_and_an_unknown_method_are_handled() -> None:
     assert nak is not None and eap.parse(nak) == EapPacket(EapCode.RESPONSE, 1, EapType.NAK, b"\x1a")
     assert peer.receive(b"\x03\x02\x00\x04") is None
     assert peer.failed and not peer.succeeded and peer.msk is None
+
+
+@given(st.lists(st.binary(max_size=120), max_size=6))
+def test_any_sequence_of_inputs_raises_only_our_error(messages: list[bytes]) -> None:
+    peer = EapPeer("alice", "s3cret", random=_counter())
+    server = mschapv2.MsChapV2Server({"alice": "s3cret"}.get, random=_counter())
+    server.start(1)
+    for data in messages:
+        for fn in (peer.receive, lambda d: server.process(eap.parse(d))):
+            try:
+                fn(data)
+            except EapError:
+                pass
+        # the same bytes as an EAP-MSCHAPv2 request body
+        try:
+            peer.receive(EapPacket(EapCode.REQUEST, 1, EapType.MSCHAPV2, data).encode())
+        except EapError:
+            pass
+    assert peer.msk is None or peer.succeeded
