@@ -99,6 +99,7 @@ class Glue:
         self.host = host
         self.runtime = Runtime(self.dataplane, host.now, self.kill_connections, self.flush,
                                self.peer_rows)
+        self.runtime.certificates = self.certificates  # /certificate of mgmt's sessions
         self.keepalives = Keepalives(host)
         self.dp_ike = DataplaneIke(host, self.dataplane, route_source)
         self.resolver = Resolver(host, self._resolved, self.lookup)

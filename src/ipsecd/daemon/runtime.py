@@ -16,6 +16,7 @@ from typing import Any
 
 from ipsecd.dataplane.base import DataPlane
 from ipsecd.mgmt.values import format_seconds
+from ipsecd.pki.store import CertificateStore
 from ipsecd.policy.types import IpsecProto, Mode, SaSpec
 
 Row = dict[str, object]
@@ -82,6 +83,7 @@ class Runtime:
         self._kill_connections = kill_connections
         self._peer_rows = peer_rows  # /ip ipsec peer's runtime fields (current-address) by .id
         self._flush = flush
+        self.certificates: CertificateStore | None = None  # the daemon's store: mgmt's /certificate
 
     # -- RuntimeProvider -------------------------------------------------------------------------
 

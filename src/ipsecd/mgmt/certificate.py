@@ -34,7 +34,7 @@ from pathlib import Path
 from ipsecd.pki import issue
 from ipsecd.pki.store import CertificateStore, StoreError
 
-from .commands import Arg, Call, Outcome
+from .commands import EXTERNAL_MENUS, Arg, Call, Commands, Outcome
 from .errors import ConfigError, InvalidValue, NoSuchItem, ScriptSyntaxError, UnknownProperty
 from .schema import Menu, Prop
 from .txn import Txn
@@ -312,3 +312,16 @@ def _parse(menu: Menu, prop: str, text: str) -> object:
         return p.type.parse(text)
     except ValueParseError as exc:
         raise InvalidValue(f"/certificate: {prop}={text}: expected {exc}") from None
+
+
+def answer(commands: Commands, c: Call) -> Outcome:
+    """A ``/certificate`` call of the command layer: the daemon's store (its runtime's
+    ``certificates``) answers; ``remove`` is refused while an identity of the transaction uses it."""
+    store = getattr(commands.runtime, "certificates", None)
+    if store is None:
+        raise ConfigError(f"{c.menu}: the certificate store is the running daemon's (ipsecd run)")
+    return CertificateMenu(store, identities_using(commands.txn)).call(c)
+
+
+MENUS = {m.path: m for m in (CERTIFICATE, CRL, SETTINGS)}
+EXTERNAL_MENUS.update(dict.fromkeys(MENUS, answer))

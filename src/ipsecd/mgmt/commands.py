@@ -104,6 +104,11 @@ class Outcome:
     text: str = ""
 
 
+#: Menus that are not configuration, answered by the module that registers them: ``/certificate``
+#: (mgmt.certificate, over the daemon's certificate store).
+EXTERNAL_MENUS: dict[str, Callable[[Commands, Call], Outcome]] = {}
+
+
 class Commands:
     """Runs :class:`Call` objects in one transaction (see the module docstring)."""
 
@@ -114,6 +119,8 @@ class Commands:
     # -- public entry points ---------------------------------------------------------------------
 
     def call(self, c: Call) -> Outcome:
+        if (external := EXTERNAL_MENUS.get(c.menu)) is not None:
+            return external(self, c)
         if c.menu not in MENUS:
             if c.verb == "import":
                 raise ScriptSyntaxError("import runs a script: the interpreter's (mgmt.interp.run_script)")
@@ -131,7 +138,26 @@ class Commands:
             return Outcome(text=self.runtime.command(menu.path, c.verb, {}))
         handler = getattr(self, "_" + c.verb.replace("-", "_"))
         result: Outcome = handler(menu, c)
+        if menu.path == "/ip ipsec identity" and c.verb in ("add", "set"):
+            self._certificates_exist()
         return result
+
+    def _certificates_exist(self) -> None:
+        """An identity's ``certificate=`` / ``remote-certificate=`` must name a certificate of the
+        daemon's store, refused like any missing reference (issue 12); without a running daemon the
+        daemon checks when it starts the peer."""
+        store = getattr(self.runtime, "certificates", None)
+        if store is None:
+            return
+        names = set(store.names())
+        for it in self.txn.items("/ip ipsec identity"):
+            for prop in ("certificate", "remote-certificate"):
+                for name in str(it.values.get(prop) or "").split(","):
+                    if name not in ("", "none") and name not in names:
+                        raise NoSuchItem(
+                            f"identity {it.id}: {prop}={name}: no such certificate; import it first "
+                            "(/certificate import) or add and sign it"
+                        )
 
     def find(self, menu: str, cond: Cond) -> list[str]:
         m = MENUS[menu]

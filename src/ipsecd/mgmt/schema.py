@@ -493,6 +493,10 @@ ALIASES = {"/ip ipsec key rsa": "/ip ipsec key"}
 #: Intermediate path nodes (no items of their own) for navigation and completion.
 DIRECTORIES = ("/ip", "/ip ipsec")
 
+#: ``/certificate`` and its sub-menus: not configuration (the daemon's certificate store answers
+#: them, :mod:`.certificate`), but paths a command line may name.
+CERTIFICATE_PATHS = ("/certificate", "/certificate crl", "/certificate settings")
+
 #: Menus whose objects are written by ``export`` (order = RouterOS export order: referenced first).
 EXPORT_ORDER = ("/ip pool", "/ip ipsec mode-config", "/ip ipsec policy group", "/ip ipsec profile",
                 "/ip ipsec peer", "/ip ipsec proposal", "/ip ipsec identity", "/ip ipsec key psk",
@@ -535,7 +539,7 @@ def resolve_path(words: list[str]) -> str | None:
     """``["ip", "ipsec", "peer"]`` → ``"/ip ipsec peer"`` if that is a menu or directory."""
     path = "/" + " ".join(words)
     path = ALIASES.get(path, path)
-    if path in MENUS or path in DIRECTORIES or path == "/":
+    if path in MENUS or path in DIRECTORIES or path in CERTIFICATE_PATHS or path == "/":
         return path
     return None
 
@@ -551,7 +555,7 @@ def _children(path: str) -> tuple[str, ...]:
     every line's menu words through here (an import of 30,000 lines asked 30,000 times)."""
     prefix = "/" if path == "/" else path + " "
     out: list[str] = []
-    for p in (*MENUS, *ALIASES, *DIRECTORIES):
+    for p in (*MENUS, *ALIASES, *DIRECTORIES, *CERTIFICATE_PATHS):
         if p.startswith(prefix) and p != path:
             word = p[len(prefix):].split(" ")[0]
             if word not in out:

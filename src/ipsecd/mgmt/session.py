@@ -11,6 +11,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 
+from . import certificate
 from .commands import PRINT_FLAGS, WRITE_VERBS, Call, Commands, Outcome, RuntimeProvider, call_of
 from .errors import ConfigError
 from .interp import Interpreter, Scope, is_scripting, one_line
@@ -53,7 +54,7 @@ def _text_rows(menu: Menu, rows: list[PrintRow]) -> list[PrintRow]:
 
 def render(call: Call, out: Outcome, as_json: bool) -> str:
     """The console's text (or JSON) for the outcome of a call."""
-    menu = MENUS.get(call.menu)
+    menu = MENUS.get(call.menu) or certificate.MENUS.get(call.menu)  # /certificate: not configuration
     if out.value is not None:
         return render_json([{"value": out.value}]) if as_json else out.value + "\n"
     if out.ids is not None and call.verb == "find":

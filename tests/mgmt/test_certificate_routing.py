@@ -1,0 +1,76 @@
+"""``/certificate`` through the console's command layer (Session → Commands → the daemon's store):
+add + sign, print, set trusted, crl and settings, export-certificate; and an identity whose
+certificate= / remote-certificate= names no certificate is refused with one line (issue 12)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ipsecd.mgmt import Session
+from ipsecd.mgmt.model import open_config
+from ipsecd.pki.store import CertificateStore
+
+
+class Runtime:
+    """The daemon's runtime as mgmt sees it: no live rows, the certificate store."""
+
+    def __init__(self, store: CertificateStore | None) -> None:
+        self.certificates = store
+
+    def rows(self, menu: str) -> list[dict[str, object]]:
+        return []
+
+    def command(self, menu: str, name: str, args: dict[str, str]) -> str:
+        return ""
+
+
+def ok(s: Session, line: str) -> str:
+    r = s.execute(line)
+    assert r.rc == 0, (line, r.stderr)
+    return r.stdout
+
+
+def test_certificate_menu_is_routed(tmp_path: Path) -> None:
+    store = CertificateStore(tmp_path / "certificates")
+    s = Session(open_config(None), Runtime(store))
+    ok(s, "/certificate add name=ca common-name=ca key-usage=key-cert-sign,crl-sign")
+    ok(s, "/certificate sign ca")
+    ok(s, "/certificate add name=gw common-name=gw.example.com subject-alt-name=DNS:gw.example.com "
+          "key-type=ec key-size=prime256v1")
+    ok(s, "/certificate sign gw ca=ca")
+    ok(s, "/certificate set ca trusted=yes")
+    table = ok(s, "/certificate print")
+    assert " KAT    ca " in table and " KI     gw    gw.example.com  DNS:gw.example.com" in table
+    assert "BEGIN" not in ok(s, "/certificate print detail")  # never a key
+    assert ok(s, "/certificate settings print") == "  crl-use: no\n"
+    assert store.names() == ["ca", "gw"] and CertificateStore(tmp_path / "certificates").names() == ["ca", "gw"]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        ok(s, "/certificate export-certificate gw type=pem")
+    finally:
+        os.chdir(cwd)
+    exported = tmp_path / "gw.crt"
+    assert exported.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    assert exported.stat().st_mode & 0o777 == 0o600 and not (tmp_path / "gw.key").exists()
+
+
+def test_an_identity_naming_no_certificate_is_refused(tmp_path: Path) -> None:
+    store = CertificateStore(tmp_path / "certificates")
+    s = Session(open_config(None), Runtime(store))
+    ok(s, "/ip ipsec peer add name=p address=192.0.2.1/32 exchange-mode=ike2")
+    r = s.execute("/ip ipsec identity add peer=p auth-method=digital-signature certificate=nope")
+    assert r.rc == 1 and r.stderr.count("\n") == 1
+    assert "certificate=nope: no such certificate; import it first (/certificate import)" in r.stderr
+    assert s.execute("/ip ipsec identity print count-only").stdout == "0\n"
+    ok(s, "/certificate add name=gw common-name=gw")
+    ok(s, "/certificate sign gw")
+    ok(s, "/ip ipsec identity add peer=p auth-method=digital-signature certificate=gw")
+    r = s.execute("/certificate remove gw")
+    assert r.rc == 1 and "identity" in r.stderr
+
+
+def test_without_the_daemon_the_menu_says_so() -> None:
+    r = Session(open_config(None), Runtime(None)).execute("/certificate print")
+    assert r.rc == 1 and "the certificate store is the running daemon's" in r.stderr
