@@ -231,25 +231,29 @@ def test_ike_read_off_the_pipe_by_the_event_poll_is_handled_at_once() -> None:
         a, b = await _pair()
         try:
             dp = a.glue.dataplane
-            queued: list[tuple[bytes, tuple[str, int]]] = []
-            delivered: list[bytes] = []
+            queued: list[tuple[bytes, tuple[str, int], str]] = []
+            delivered: list[tuple[bytes, tuple[str, int], tuple[str, int]]] = []
 
             def poll_events() -> list[object]:  # the drain finds an IKE message, no event
                 if not delivered and not queued:
-                    queued.append((b"ike-message", ("192.0.2.7", 4500)))
+                    queued.append((b"ike-message", ("192.0.2.7", 4500), "192.0.2.1"))
                 return []
 
-            def recv_ike() -> list[tuple[bytes, tuple[str, int]]]:
-                out = list(queued)
-                queued.clear()
-                return out
+            class Natt:  # the NAT-T capability of a TUN-like data plane (dataplane/base.py)
+                @staticmethod
+                def recv_ike() -> list[tuple[bytes, tuple[str, int], str]]:
+                    out = list(queued)
+                    queued.clear()
+                    return out
 
             dp.poll_events = poll_events  # type: ignore[method-assign]
-            dp.recv_ike = recv_ike  # type: ignore[attr-defined]
-            a.daemon.transport.ike_from_dataplane = lambda data, local, remote: delivered.append(data)  # type: ignore[method-assign]
+            dp.natt_socket = Natt  # type: ignore[misc,assignment]
+            a.daemon.transport.ike_from_dataplane = (  # type: ignore[method-assign]
+                lambda data, local, remote: delivered.append((data, local, remote)))
             a.glue.on_dataplane_events()
-            assert delivered == [b"ike-message"]
-            del dp.poll_events, dp.recv_ike
+            # with the address it arrived on, not one guessed by a route lookup (issue 9)
+            assert delivered == [(b"ike-message", ("192.0.2.1", a.daemon.transport.natt_port), ("192.0.2.7", 4500))]
+            del dp.poll_events, dp.natt_socket
         finally:
             for gw in (a, b):
                 await gw.daemon.stop()

@@ -93,9 +93,9 @@ def test_natt_owned_by_dataplane_goes_through_its_sender() -> None:
         assert sent == [(b"x", ("127.0.0.9", 4500))]
         t.send_keepalive(("127.0.0.1", 45000), ("127.0.0.9", 4500))
         assert t.counters["send-errors"] == 2  # no keepalive sender yet
-        t.keepalive_sender = lambda re: sent.append((b"keepalive", re))
+        t.keepalive_sender = lambda lo, re: sent.append((b"keepalive", lo + re))
         t.send_keepalive(("127.0.0.1", 45000), ("127.0.0.9", 4500))
-        assert sent[-1] == (b"keepalive", ("127.0.0.9", 4500))
+        assert sent[-1] == (b"keepalive", ("127.0.0.1", 45000, "127.0.0.9", 4500))  # from our address
         t.ike_from_dataplane(b"in", ("127.0.0.1", 45000), ("127.0.0.9", 4500))
         assert ike[-1] == Datagram(b"in", ("127.0.0.1", 45000), ("127.0.0.9", 4500), natt=True)
         t.close()

@@ -47,16 +47,17 @@ def test_ike_in_a_gro_batch_reaches_the_daemon_and_esp_segments_are_counted(pair
 
             # from B: one sendmsg with UDP_SEGMENT → ESP (unknown SPI), IKE, ESP (bad ICV on our SA)
             seg = 120
-            ike = b"\0\0\0\0" + b"I" * (seg - 4)
+            ike = b"\0\0\0\0" + b"I" * 24 + struct.pack("!I", seg - 4) + b"I" * (seg - 32)  # Length: all
             batch = struct.pack("!II", 0x999999, 1) + bytes(seg - 8) + ike + struct.pack("!II", spi, 1) + bytes(seg - 8)
             with InNetns(pair.b):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 s.bind((pair.addr_b, 4500))
             try:
                 s.sendmsg([batch], [(udp.SOL_UDP, udp.UDP_SEGMENT, struct.pack("=H", seg))], 0, (pair.addr_a, 4500))
-                got: list[tuple[bytes, tuple[str, int]]] = []
+                got: list[tuple[bytes, tuple[str, int], str | None]] = []
                 assert wait_for(lambda: bool(got.extend(dp.recv_ike()) or got), timeout=10)
-                assert got == [(b"I" * (seg - 4), (pair.addr_b, 4500))]
+                # with the address it was sent to (IP_PKTINFO): replies leave from it (issue 9)
+                assert got == [(ike[4:], (pair.addr_b, 4500), pair.addr_a)]
                 stats: dict[str, int] = {}
                 assert wait_for(lambda: bool(stats.update(dp.statistics()) or
                                              stats["in-no-states"] + stats["in-state-protocol-errors"] == 2))
@@ -66,9 +67,9 @@ def test_ike_in_a_gro_batch_reaches_the_daemon_and_esp_segments_are_counted(pair
 
                 # the daemon's IKE goes out of 4500 with the non-ESP marker
                 s.settimeout(5)
-                dp.send_ike(b"hello-ike", (pair.addr_b, 4500))
+                dp.send_ike(b"hello-ike", (pair.addr_a, 4500), (pair.addr_b, 4500))
                 assert s.recvfrom(2000) == (b"\0\0\0\0hello-ike", (pair.addr_a, 4500))
-                dp.send_keepalive((pair.addr_b, 4500))  # RFC 3948 §2.3: one 0xFF byte, same socket
+                dp.send_keepalive((pair.addr_a, 4500), (pair.addr_b, 4500))  # RFC 3948 §2.3: one 0xFF byte, same socket
                 assert s.recvfrom(2000) == (b"\xff", (pair.addr_a, 4500))
             finally:
                 s.close()

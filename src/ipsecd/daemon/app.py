@@ -103,6 +103,7 @@ class Daemon:
         self.control: ControlServer | None = None
         self._stop: asyncio.Event | None = None
         self.ready = asyncio.Event()
+        self.exit_code = 0
 
     def now(self) -> float:
         return self.timers.now()
@@ -150,6 +151,14 @@ class Daemon:
     async def _control(self, command: str, as_json: bool) -> Reply:
         return self.execute(command, as_json)
 
+    def fail(self, reason: str) -> None:
+        """Something the daemon cannot run without is gone for good (the data plane could not
+        replace a dead worker): one clear line, then stop and exit non-zero so that a supervisor
+        (systemd ``Restart=on-failure``) starts ipsecd again (issue 17, finding 2)."""
+        log.critical("%s; stopping (exit status 1) so that the service manager restarts ipsecd", reason)
+        self.exit_code = 1
+        self.request_stop()
+
     def request_stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
@@ -196,7 +205,7 @@ class Daemon:
             notify("STOPPING=1\nSTATUS=deleting SAs")
             await self.stop()
         log.info("ipsecd stopped")
-        return 0
+        return self.exit_code
 
 
 def _api_servers(daemon: Daemon, glue: Any, args: argparse.Namespace) -> Service:

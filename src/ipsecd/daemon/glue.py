@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ipsecd.dataplane.base import DataPlane
+from ipsecd.dataplane.errors import BackendFailed
 from ipsecd.ike import events as ev
 from ipsecd.ike.errors import ConfigError as IkeConfigError
 from ipsecd.ike.router import COOKIE_THRESHOLD
@@ -101,7 +102,7 @@ class Glue:
                                self.peer_rows)
         self.runtime.certificates = self.certificates  # /certificate of mgmt's sessions
         self.keepalives = Keepalives(host)
-        self.dp_ike = DataplaneIke(host, self.dataplane, route_source)
+        self.dp_ike = DataplaneIke(host, self.dataplane)
         self.resolver = Resolver(host, self._resolved, self.lookup)
         host.transport.observer = self.index.count
 
@@ -481,7 +482,11 @@ class Glue:
         an IKE message read off the pipe by the periodic event poll would otherwise wait for the pipe's
         next readiness (seen in CI: a CREATE_CHILD_SA response processed 2 s late)."""
         while True:
-            events = self.dataplane.poll_events()
+            try:
+                events = self.dataplane.poll_events()
+            except BackendFailed as exc:  # a dead worker could not be replaced (issue 17, finding 2)
+                self._d.fail(str(exc))
+                return
             ike = self.dp_ike.drain()
             if not events and not ike:
                 break
@@ -629,9 +634,7 @@ class Glue:
         self.dp_ike.detach()
         self.resolver.close()
         self.limiter.flush(everything=True)
-        dp: Any = self.dataplane
-        if hasattr(dp, "close"):
-            dp.close()
+        self.dataplane.close()
 
 
 # -- assembly (``ipsecd run``) ---------------------------------------------------------------------
@@ -693,7 +696,7 @@ def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str,
     glue.certificates = certificate_store(args.db)
     execute = glue.follow(config)
 
-    own_natt = not hasattr(dataplane, "recv_ike")
+    own_natt = dataplane.natt_socket is None
     local_addresses = {p.endpoint.local_address.compressed for p in plan.peers if p.endpoint.local_address}
     all_bound = local_addresses and all(p.endpoint.local_address for p in plan.peers)
     return glue, execute, own_natt, tuple(sorted(local_addresses)) if all_bound else ()

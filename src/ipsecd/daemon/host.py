@@ -19,3 +19,6 @@ class Host(Protocol):
     engine: Any  # the IKE driver (:mod:`.engine`, owned by the IKE core's re-foundation)
 
     def now(self) -> float: ...
+
+    def fail(self, reason: str) -> None:
+        """Stop and exit non-zero with ``reason`` (something the daemon needs is gone for good)."""

@@ -18,8 +18,8 @@ import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from ipsecd.dataplane.base import DataPlane
 from ipsecd.ike import events as ev
 from ipsecd.ike.v2.config import ModeConfigLease
 from ipsecd.policy.errors import PoolError
@@ -98,19 +98,19 @@ class Leases:
 class VirtualIps:
     """Mode-config initiator: the addresses we were given, on the TUN device and in our policies."""
 
-    def __init__(self, dataplane: Any, policies: Policies) -> None:
+    def __init__(self, dataplane: DataPlane, policies: Policies) -> None:
         self.dataplane = dataplane
         self.policies = policies
 
     def install(self, t: Tracked) -> None:
         """The addresses we were given go on the TUN device (once)."""
         t.record.dynamic_address = ", ".join(a.compressed for a in t.sa.virtual_ips)
-        add = getattr(self.dataplane, "add_address", None)
+        addresses = self.dataplane.virtual_addresses
         for a in t.sa.virtual_ips:
             if a.compressed not in t.virtual_ips:
                 t.virtual_ips += (a.compressed,)
-                if add is not None:
-                    add(a.compressed)
+                if addresses is not None:
+                    addresses.add_address(a.compressed)
 
     def narrow(self, t: Tracked, event: ev.ChildSaInstalled, plan: Plan) -> None:
         """Our policy's local side becomes the virtual IP the responder narrowed TSi to. The address
@@ -128,8 +128,8 @@ class VirtualIps:
     def drop(self, t: Tracked, plan: Plan) -> None:
         """The IKE SA went: its virtual IP leaves the TUN device, the configured policies come back."""
         self.policies.unnarrow(id(t.sa), plan)
-        remove = getattr(self.dataplane, "del_address", None)
+        addresses = self.dataplane.virtual_addresses
         for a in t.virtual_ips:
-            if remove is not None:
-                remove(a)
+            if addresses is not None:
+                addresses.del_address(a)
         t.virtual_ips = ()

@@ -57,7 +57,7 @@ class Datagram(NamedTuple):
 IkeHandler = Callable[[Datagram], None]
 EspHandler = Callable[[bytes, Addr, Addr], None]
 NattSender = Callable[[bytes, Addr, Addr], None]  # an IKE message (no marker), local, remote
-KeepaliveSender = Callable[[Addr], None]  # a NAT-keepalive to this remote, from the NAT-T socket
+KeepaliveSender = Callable[[Addr, Addr], None]  # a NAT-keepalive from local to remote, NAT-T socket
 Observer = Callable[[bytes, bool], None]  # an IKE message (no marker), received?
 
 
@@ -291,7 +291,7 @@ class Transport:
         if self.own_natt:
             self._send_raw(NATT_KEEPALIVE, local, remote, natt=True)
         elif self.keepalive_sender is not None:
-            self.keepalive_sender(remote)
+            self.keepalive_sender(local, remote)
             self.counters["tx"] += 1
         else:
             self.counters["send-errors"] += 1

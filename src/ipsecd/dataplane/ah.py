@@ -24,19 +24,18 @@ from ipsecd.dataplane.errors import (
     OutStateExpiredError,
     OutStateModeError,
     OutStateProtocolError,
-    SequenceOverflowError,
     StateExpiredError,
     StateModeError,
     StateProtocolError,
 )
 from ipsecd.dataplane.esp import packed_address
 from ipsecd.dataplane.replay import ReplayWindow
+from ipsecd.dataplane.seqlimit import Reserve, extend, space_end
 from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.wire import ah as wah
 from ipsecd.wire import ip as wip
 
 _M32 = 0xFFFFFFFF
-_M64 = (1 << 64) - 1
 
 
 class AhSa:
@@ -56,7 +55,9 @@ class AhSa:
         "last_used",
         "packets",
         "replay",
+        "reserve",
         "seq",
+        "seq_limit",
         "spec",
         "spi",
         "src",
@@ -89,6 +90,8 @@ class AhSa:
         self.tunnel = spec.mode is Mode.TUNNEL
         self.esn = spec.esn
         self.seq = 0
+        self.seq_limit = space_end(spec.esn)  # last one usable before reserve() (seqlimit)
+        self.reserve: Reserve | None = None
         self.replay = ReplayWindow(spec.replay_window, spec.esn) if spec.direction is Direction.IN else None
         self.bytes = 0
         self.packets = 0
@@ -123,8 +126,8 @@ class AhSa:
         except wip.IpHeaderError as e:
             raise OutStateModeError(f"not an IP packet: {e}") from e
         seq = self.seq + 1
-        if seq > _M32 and (not self.esn or seq > _M64):
-            raise SequenceOverflowError(f"SA {self.spi:#x}: sequence number space exhausted, rekey")
+        if seq > self.seq_limit:
+            extend(self, seq)
         if self.tunnel:
             v6 = self.v6
             nh = wip.PROTO_IPIP if p.version == 4 else wip.PROTO_IPV6

@@ -25,6 +25,12 @@ class ConfigError(Exception):
     """An SA specification the data plane cannot install (not a packet error: counted nowhere)."""
 
 
+class BackendFailed(Exception):
+    """The backend can no longer move packets and could not repair itself (a data-plane worker died
+    and could not be replaced). One line for the operator; the daemon exits non-zero on it so that
+    its supervisor restarts it (issue 17, finding 2)."""
+
+
 # --- inbound -----------------------------------------------------------------------------------------
 
 

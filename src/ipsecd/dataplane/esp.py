@@ -64,13 +64,13 @@ from ipsecd.dataplane.errors import (
     OutStateExpiredError,
     OutStateModeError,
     OutStateProtocolError,
-    SequenceOverflowError,
     StateExpiredError,
     StateMismatchError,
     StateModeError,
     StateProtocolError,
 )
 from ipsecd.dataplane.replay import ReplayWindow
+from ipsecd.dataplane.seqlimit import Reserve, extend, space_end
 from ipsecd.policy.types import Direction, IpsecProto, Mode, SaSpec
 from ipsecd.wire import esp as wesp
 from ipsecd.wire import ip as wip
@@ -108,7 +108,6 @@ def _align(block_size: int) -> int:
 #: mode's trailer of every payload length modulo 4 for next header 4 and 41, shared by every SA.
 _TR4 = tuple(wesp.trailer(n, _IPIP, 4) for n in range(4))
 _TR6 = tuple(wesp.trailer(n, _IPV6, 4) for n in range(4))
-_M64 = (1 << 64) - 1
 #: An SA's salt until its first packet builds the cipher (the stand-in then supplies the real one).
 _NO_SALT = bytes(4)
 
@@ -172,7 +171,9 @@ class EspSa:
         "last_used",
         "packets",
         "replay",
+        "reserve",
         "seq",
+        "seq_limit",
         "spec",
         "spi",
         "src",
@@ -224,6 +225,8 @@ class EspSa:
         self._fast_full = self._fast and not v6 and spec.encap is None  # seal()'s own fast path
         self._outer: wip.OuterHeader | None = None  # built by the first seal that needs it
         self.seq = 0  # last sequence number sent (outbound)
+        self.seq_limit = space_end(spec.esn)  # last one usable before reserve() (seqlimit)
+        self.reserve: Reserve | None = None
         # Anti-replay needs integrity (RFC 4303 §3.3.3, §3.4.3): without an ICV an attacker sets the
         # sequence number, so an encryption-only SA keeps no window (ESN inference still runs).
         window = spec.replay_window if lay.icv_size else 0
@@ -294,8 +297,8 @@ class EspSa:
         if self._dead:
             raise OutStateExpiredError(f"SA {self.spi:#x} has expired")
         seq = self.seq + 1
-        if seq > _M32 and (not self.esn or seq > _M64):
-            raise SequenceOverflowError(f"SA {self.spi:#x}: sequence number space exhausted, rekey")
+        if seq > self.seq_limit:
+            extend(self, seq)
         self.seq = seq
         seql = seq & _M32
         hdr = _HEADER_PACK(self.spi, seql)
@@ -356,8 +359,8 @@ class EspSa:
         else:
             raise _inner_error(inner)
         seq = self.seq + 1
-        if seq > _M32 and (not self.esn or seq > _M64):
-            raise SequenceOverflowError(f"SA {self.spi:#x}: sequence number space exhausted, rekey")
+        if seq > self.seq_limit:
+            extend(self, seq)
         self.seq = seq
         spi, seql = self.spi, seq & _M32
         ct = self._raw.encrypt(  # type: ignore[union-attr]  # _fast implies _raw
@@ -420,8 +423,8 @@ class EspSa:
             else:
                 raise _inner_error(inner)
             seq = self.seq + 1
-            if seq > _M32 and (not self.esn or seq > _M64):
-                raise SequenceOverflowError(f"SA {self.spi:#x}: sequence number space exhausted, rekey")
+            if seq > self.seq_limit:
+                extend(self, seq)
             self.seq = seq
             spi, seql = self.spi, seq & _M32
             ct = self._raw.encrypt(  # type: ignore[union-attr]  # _fast_full implies _raw

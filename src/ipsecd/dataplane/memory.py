@@ -16,6 +16,7 @@ exactly like the real backend, so the ownership rule is testable without root.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
@@ -98,6 +99,17 @@ class MemoryDataPlane:
         out.extend(self._moves)
         self._moves = []
         return out
+
+    # --- capabilities (base.py): none; the daemon binds UDP/4500 and carries ESP-in-UDP here ----------
+
+    natt_socket: None = None
+    virtual_addresses: None = None
+
+    def prepare_ike_socket(self, sock: socket.socket, natt: bool) -> None:
+        """Nothing to do: the daemon's sockets need no bypass of an in-process SPD."""
+
+    def close(self) -> None:
+        """Nothing to release: everything lives in this object."""
 
     def statistics(self) -> dict[str, int]:
         total = Statistics()

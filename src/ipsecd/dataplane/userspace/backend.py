@@ -2,38 +2,68 @@
 
 It creates the TUN device and the policy routing (:mod:`.tun`), starts the packet workers
 (:mod:`.worker`, one process each, outside asyncio) and relays the
-:class:`~ipsecd.dataplane.base.DataPlane` operations to them over pipes: SAs and policies go to every
-worker (each keeps the whole SPD/SAD; only an SA's owner builds its transform), queries go to the SA's
-owner, statistics are the sum over workers. SPIs are reserved here, the one authority.
+:class:`~ipsecd.dataplane.base.DataPlane` operations to them over their channels (:mod:`.channel`:
+ids, never order, match replies): SAs and policies go to every worker (each keeps the whole SPD/SAD;
+only an SA's owner builds its transform), queries go to the SA's owner, statistics are the sum over
+workers. SPIs are reserved here, the one authority.
 
 NAT rebinding: :meth:`TunDataPlane.poll_events` reports the SA pairs whose peer moved (``EndpointChanged``).
 
-IKE on UDP/4500 (the workers own that socket, see :mod:`.worker`): :meth:`TunDataPlane.recv_ike`
-returns the IKE messages that arrived there (marker stripped) with their sender, and
-:meth:`TunDataPlane.send_ike` sends one (marker added) from the same socket, and
-:meth:`TunDataPlane.send_keepalive` a NAT-keepalive. :meth:`ike_fds` are the
-descriptors to watch (e.g. ``loop.add_reader``) for both events and IKE messages.
+IKE on UDP/4500 (the workers own that socket, see :mod:`.worker`; this is the backend's
+:class:`~ipsecd.dataplane.base.NattSocket` capability): :meth:`TunDataPlane.recv_ike` returns the IKE
+messages that arrived there (marker stripped) with their sender and the local address they were sent
+to, :meth:`TunDataPlane.send_ike` sends one (marker added) from that address of the same socket, and
+:meth:`TunDataPlane.send_keepalive` a NAT-keepalive. :meth:`ike_fds` is one descriptor (an epoll set
+over the channels, stable across worker restarts) to watch for both events and IKE messages.
+
+**Supervision** (issue 17, finding 2): a worker whose channel closes (it died, ``kill -9`` included)
+is noticed at the next poll (the closed channel makes :meth:`ike_fds` readable at once), logged,
+replaced, and given every policy and SA again. Outbound SAs continue above the sequence-number mark
+the dead worker left on the shared page (:mod:`.seqmap`): no nonce repeats under a key. This was
+chosen over re-keying each SA because it needs no IKE (static SAs have none), keeps traffic
+flowing without a round trip, and is exact: a number is on the page before it is used. Inbound SAs
+start their replay window at the dead worker's edge (see :mod:`.seqmap` for the one-second gap).
+When the replacement fails, or workers die more than :data:`RESTART_BURST` times within
+:data:`RESTART_WINDOW` seconds, :class:`~ipsecd.dataplane.errors.BackendFailed` is raised: the daemon
+exits non-zero with that one line so its supervisor restarts it.
+
+**Shutdown** (issue 17, finding 5): workers ignore SIGTERM/SIGINT, so a signal to the process group
+leaves them to the daemon, which stops them after its DELETEs; an IKE message the workers cannot send
+(one was killed anyway) leaves from a NAT-T socket of the backend's own.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import select
+import socket
 import time
-from multiprocessing.connection import Connection, wait
+from ipaddress import ip_address
 from typing import Any
 
-from ipsecd.dataplane.errors import ConfigError
+from ipsecd.dataplane.base import IkeMessage
+from ipsecd.dataplane.errors import BackendFailed, ConfigError
 from ipsecd.dataplane.processor import owner_of
 from ipsecd.dataplane.stats import Statistics
-from ipsecd.dataplane.userspace import tun
-from ipsecd.dataplane.userspace.worker import WorkerConfig, worker_main
+from ipsecd.dataplane.userspace import channel, tun, udp
+from ipsecd.dataplane.userspace.channel import DaemonEnd, WorkerGone
+from ipsecd.dataplane.userspace.seqmap import SeqMap
+from ipsecd.dataplane.userspace.worker import HAS_IPV6, WorkerConfig, worker_main
 from ipsecd.policy.events import SadEvent
 from ipsecd.policy.sad import Sad
 from ipsecd.policy.types import Action, Direction, IpsecProto, PolicySpec, SaSpec, SaState
 
 #: Seconds a worker gets to start (spawned interpreter, imports, sockets) or answer a request.
 START_TIMEOUT = 20.0
+#: Seconds a running worker gets to answer a request (it never blocks: only a hung one misses this).
+CALL_TIMEOUT = 5.0
+#: More than this many worker deaths within RESTART_WINDOW seconds: give up (BackendFailed).
+RESTART_BURST = 5
+RESTART_WINDOW = 60.0
+
+log = logging.getLogger("ipsecd.dataplane")
 
 
 class TunDataPlane:
@@ -44,12 +74,20 @@ class TunDataPlane:
                  table: int = tun.DEFAULT_TABLE, raw: bool = True, routing: bool = True) -> None:
         self.name = tun_name
         self.nworkers = max(1, workers)
+        self._natt_port, self._mark = natt_port, mark
         self._sad = Sad()
+        self._seqmap = SeqMap()
         self._events: list[SadEvent] = []
-        self._ike: list[tuple[bytes, tuple[str, int]]] = []
         self._procs: list[Any] = []
-        self._ctrl: list[Connection] = []
-        self._up: list[Connection] = []
+        self._chans: list[DaemonEnd] = []
+        self._poll = select.epoll()  # over the channels: the one descriptor the daemon watches
+        # what every worker must hold, to give it to a replacement: policies in order, SAs with slots
+        self._policies: dict[str, PolicySpec] = {}
+        self._sas: dict[tuple[int, Direction], tuple[SaSpec, int]] = {}
+        self._deaths: list[float] = []
+        self._own: dict[bool, socket.socket] = {}  # IPv6? -> the backend's NAT-T socket (fallback sends)
+        self._closing = False
+        self.restarts = 0
         self._routing = tun.Routing(tun_name, table, mark, ike_port) if routing else None
         self._fd = tun.open_queue(tun_name, multi_queue=True)
         try:
@@ -57,22 +95,16 @@ class TunDataPlane:
             tun.configure(tun_name, mtu, addresses or [])
             if self._routing is not None:
                 self._routing.setup()
-            ctx = multiprocessing.get_context("spawn")
+            self._ctx = multiprocessing.get_context("spawn")
             tag = f"{tun_name}-{os.getpid()}-{id(self):x}"
-            for i in range(self.nworkers):
-                ctrl_here, ctrl_there = ctx.Pipe()
-                up_here, up_there = ctx.Pipe(duplex=False)
-                cfg = WorkerConfig(tun_name, i, self.nworkers, natt_port, mark, tag, mtu=mtu, raw=raw)
-                p = ctx.Process(target=worker_main, args=(cfg, ctrl_there, up_there), daemon=True,
-                                name=f"ipsecd-dp-{i}")
-                p.start()
-                ctrl_there.close()
-                up_there.close()
-                self._procs.append(p)
-                self._ctrl.append(ctrl_here)
-                self._up.append(up_here)
-            for c in self._ctrl:
-                self._reply(c)
+            self._cfgs = [WorkerConfig(tun_name, i, self.nworkers, natt_port, mark, tag, mtu=mtu, raw=raw)
+                          for i in range(self.nworkers)]
+            started = [self._spawn(i) for i in range(self.nworkers)]
+            for i, (proc, chan) in enumerate(started):
+                self._procs.append(proc)
+                self._chans.append(chan)
+                self._poll.register(chan.fileno(), select.EPOLLIN)
+                chan.reply(0, START_TIMEOUT, f"start of worker {i}")
         except BaseException:
             self.close()
             raise
@@ -87,26 +119,85 @@ class TunDataPlane:
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
 
-    # --- worker requests -----------------------------------------------------------------------------
+    # --- workers -------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _reply(c: Connection) -> Any:
-        if not c.poll(START_TIMEOUT):
-            raise ConfigError("data-plane worker did not answer")
-        status, value = c.recv()
-        if status != "ok":
-            raise ConfigError(str(value))
-        return value
+    def _spawn(self, i: int) -> tuple[Any, DaemonEnd]:
+        here, there = channel.pair()
+        try:
+            p = self._ctx.Process(target=worker_main, args=(self._cfgs[i], there), daemon=True,
+                                  name=f"ipsecd-dp-{i}")
+            p.start()
+        finally:
+            there.close()
+        socket.send_fds(here, [b"seqmap"], [self._seqmap.fd])
+        return p, DaemonEnd(here)
 
-    def _call(self, idx: int, *msg: object) -> Any:
-        c = self._ctrl[idx]
-        c.send(msg)
-        return self._reply(c)
+    def _call(self, idx: int, op: str, *args: object) -> Any:
+        """One request to worker ``idx``; a dead worker is replaced and asked again."""
+        try:
+            return self._chans[idx].call(CALL_TIMEOUT, op, *args)
+        except WorkerGone:
+            self._replace(idx)
+            return self._chans[idx].call(CALL_TIMEOUT, op, *args)
 
-    def _all(self, *msg: object) -> list[Any]:
-        for c in self._ctrl:
-            c.send(msg)
-        return [self._reply(c) for c in self._ctrl]
+    def _all(self, op: str, *args: object) -> list[Any]:
+        """One request to every worker, answered in parallel; dead ones are replaced and asked again."""
+        sent: list[tuple[int, int]] = []
+        for i, chan in enumerate(self._chans):
+            try:
+                sent.append((i, chan.request(CALL_TIMEOUT, op, *args)))
+            except WorkerGone:
+                sent.append((i, -1))
+        out = []
+        for i, rid in sent:
+            try:
+                if rid < 0:
+                    raise WorkerGone("data-plane worker is gone")
+                out.append(self._chans[i].reply(rid, CALL_TIMEOUT, op))
+            except WorkerGone:  # the replacement gets the state kept here, then this request
+                self._replace(i)
+                out.append(self._chans[i].call(CALL_TIMEOUT, op, *args))
+        return out
+
+    def check_workers(self) -> None:
+        """Replace every worker that died (see the module docstring); BackendFailed when that fails."""
+        for i, chan in enumerate(self._chans):
+            if chan.closed or not self._procs[i].is_alive():
+                self._replace(i)
+
+    def _replace(self, i: int) -> None:
+        if self._closing:
+            raise WorkerGone(f"data-plane worker {i} is gone (shutting down)")
+        old, chan = self._procs[i], self._chans[i]
+        old.join(1.0)
+        code = old.exitcode
+        why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        log.error("data-plane worker %d (pid %s) died (%s); starting a replacement", i, old.pid, why)
+        chan.drain()
+        self._events.extend(chan.events)
+        self._poll.unregister(chan.fileno())
+        chan.close()
+        now = time.monotonic()
+        self._deaths = [t for t in self._deaths if now - t < RESTART_WINDOW] + [now]
+        if len(self._deaths) > RESTART_BURST:
+            raise BackendFailed(f"data-plane workers died {len(self._deaths)} times in {RESTART_WINDOW:g} s; "
+                                "giving up")
+        started = time.monotonic()
+        try:
+            proc, new = self._spawn(i)
+            self._procs[i], self._chans[i] = proc, new
+            self._poll.register(new.fileno(), select.EPOLLIN)
+            new.reply(0, START_TIMEOUT, f"start of worker {i}")
+            for policy in self._policies.values():
+                new.call(CALL_TIMEOUT, "add_policy", policy)
+            for spec, slot in self._sas.values():
+                new.call(CALL_TIMEOUT, "add_sa", spec, slot, self._seqmap.get(slot))
+        except (ConfigError, OSError) as e:
+            raise BackendFailed(f"data-plane worker {i} died and could not be replaced: {e}") from None
+        self.restarts += 1
+        log.warning("data-plane worker %d replaced in %.1f s (pid %s): %d policies and %d SAs installed "
+                    "again, sequence numbers continue above the dead worker's", i, time.monotonic() - started,
+                    proc.pid, len(self._policies), len(self._sas))
 
     # --- DataPlane -----------------------------------------------------------------------------------
 
@@ -114,12 +205,24 @@ class TunDataPlane:
         return self._sad.get_spi(proto, time.monotonic())
 
     def add_sa(self, sa: SaSpec) -> None:
-        self._all("add_sa", sa)
+        key = (sa.spi, sa.direction)
+        old = self._sas.get(key)
+        slot = old[1] if old is not None else self._seqmap.allocate()
+        try:
+            self._all("add_sa", sa, slot, 0)
+        except ConfigError:
+            if old is None:
+                self._seqmap.release(slot)
+            raise
+        self._sas[key] = (sa, slot)
         if sa.direction is Direction.IN:
             self._sad.release_spi(sa.spi, sa.proto)
 
     def update_sa(self, sa: SaSpec) -> None:
         self._all("update_sa", sa)
+        key = (sa.spi, sa.direction)
+        if key in self._sas:
+            self._sas[key] = (sa, self._sas[key][1])
 
     def query_sa(self, spi: int, direction: Direction) -> SaState | None:
         state: SaState | None = self._call(owner_of(spi, self.nworkers), "query_sa", spi, direction)
@@ -127,9 +230,13 @@ class TunDataPlane:
 
     def del_sa(self, spi: int, direction: Direction) -> None:
         self._all("del_sa", spi, direction)
+        gone = self._sas.pop((spi, direction), None)
+        if gone is not None:
+            self._seqmap.release(gone[1])
 
     def add_policy(self, policy: PolicySpec) -> None:
         self._all("add_policy", policy)
+        self._policies[policy.policy_id] = policy
         if self._routing is not None and policy.action is Action.ENCRYPT and not policy.template \
                 and not policy.disabled:
             sel = policy.selector
@@ -138,13 +245,22 @@ class TunDataPlane:
 
     def del_policy(self, policy_id: str) -> None:
         self._all("del_policy", policy_id)
+        self._policies.pop(policy_id, None)
         if self._routing is not None:
             self._routing.del_route(policy_id)
 
     def flush(self) -> None:
         self._all("flush")
+        for _spec, slot in self._sas.values():
+            self._seqmap.release(slot)
+        self._sas.clear()
 
     # --- addresses (mode-config: the virtual IP the IKE responder gave us, RFC 7296 §2.19) ------------
+
+    @property
+    def virtual_addresses(self) -> TunDataPlane:
+        """The :class:`~ipsecd.dataplane.base.VirtualAddresses` capability: this backend itself."""
+        return self
 
     def add_address(self, address: str) -> None:
         """Put ``address`` (one host) on the TUN device: traffic to the tunnel is sourced from it."""
@@ -155,8 +271,14 @@ class TunDataPlane:
     def del_address(self, address: str) -> None:
         tun.ip("addr", "del", tun.host_prefix(address), "dev", self.name, check=False)
 
+    def prepare_ike_socket(self, sock: socket.socket, natt: bool) -> None:
+        """Nothing to do: the daemon's UDP/500 socket is kept off the TUN by the routing's fwmark
+        rule for the IKE port (:class:`~.tun.Routing`), UDP/4500 is the workers'."""
+
     def poll_events(self) -> list[SadEvent]:
         self._drain()
+        if not self._closing:
+            self.check_workers()
         out, self._events = self._events, []
         return out
 
@@ -168,57 +290,101 @@ class TunDataPlane:
                 setattr(total, slot, getattr(total, slot) + v)
         return total.as_dict()
 
-    # --- IKE over UDP/4500 ---------------------------------------------------------------------------
-
-    def ike_fds(self) -> list[int]:
-        return [c.fileno() for c in self._up]
-
-    def recv_ike(self) -> list[tuple[bytes, tuple[str, int]]]:
-        """IKE messages (non-ESP marker removed) that arrived on UDP/4500, with their senders."""
-        self._drain()
-        out, self._ike = self._ike, []
+    def counters(self) -> dict[str, int]:
+        """The workers' own counters (keepalives, messages dropped on a full channel) and the
+        daemon side's (stale replies discarded, IKE dropped from a full backlog), summed."""
+        out: dict[str, int] = {"restarts": self.restarts,
+                               "stale-replies": sum(c.stale for c in self._chans),
+                               "ike-backlog-drops": sum(c.ike_dropped for c in self._chans)}
+        for counters in self._all("counters"):
+            for name, v in counters.items():
+                out[name] = out.get(name, 0) + v
         return out
 
-    def send_ike(self, message: bytes, addr: tuple[str, int]) -> None:
-        """Send an IKE message to ``addr`` from the data plane's UDP/4500 socket (marker added)."""
-        self._call(0, "send_ike", message, addr)
+    # --- IKE over UDP/4500 ---------------------------------------------------------------------------
 
-    def send_keepalive(self, addr: tuple[str, int]) -> None:
-        """Send a NAT-keepalive (RFC 3948 §2.3) to ``addr`` from the same socket."""
-        self._call(0, "keepalive", addr)
+    @property
+    def natt_socket(self) -> TunDataPlane:
+        """The :class:`~ipsecd.dataplane.base.NattSocket` capability: this backend itself."""
+        return self
+
+    def ike_fds(self) -> list[int]:
+        return [self._poll.fileno()]
+
+    def recv_ike(self) -> list[IkeMessage]:
+        """IKE messages (non-ESP marker removed) that arrived on UDP/4500: (message, sender, our
+        address it was sent to)."""
+        self._drain()
+        out: list[IkeMessage] = []
+        for c in self._chans:
+            out.extend(c.ike)
+            c.ike.clear()
+        return out
+
+    def send_ike(self, message: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        """Send an IKE message to ``remote`` from ``local`` (our address the peer talks to) on the
+        data plane's UDP/4500 socket (marker added)."""
+        self._natt_send("send_ike", message, local[0], remote)
+
+    def send_keepalive(self, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        """Send a NAT-keepalive (RFC 3948 §2.3) to ``remote`` from the same socket."""
+        self._natt_send("keepalive", local[0], remote)
+
+    def _natt_send(self, op: str, *args: Any) -> None:
+        """Through worker 0; if it cannot (gone: killed, maybe at shutdown), through a socket of our
+        own — a DELETE must leave even then (issue 17, finding 5). The next poll replaces the worker."""
+        try:
+            self._chans[0].call(CALL_TIMEOUT, op, *args)
+            return
+        except ConfigError as e:
+            log.warning("data-plane worker 0 could not send on UDP/%d (%s): sending from the daemon",
+                        self._natt_port, e)
+        data = args[0] if op == "send_ike" else b""
+        local, remote = args[-2], args[-1]
+        payload = b"\0\0\0\0" + data if op == "send_ike" else b"\xff"
+        v6 = ":" in remote[0]
+        sock = self._own.get(v6)
+        if sock is None:
+            if v6 and not HAS_IPV6:
+                return
+            sock = self._own[v6] = udp.natt_socket(self._natt_port, self._mark, v6=v6)
+        try:
+            udp.send_from(sock, payload, local if local and not ip_address(local).is_unspecified else None,
+                          remote)
+        except OSError as e:
+            log.warning("IKE to %s:%d not sent: %s", remote[0], remote[1], e.strerror)
 
     def _drain(self) -> None:
-        for c in wait(self._up, 0):
-            assert isinstance(c, Connection)
-            while c.poll():
-                try:
-                    kind, *rest = c.recv()
-                except EOFError:
-                    break
-                if kind == "event":
-                    self._events.append(rest[0])
-                else:
-                    self._ike.append((rest[0], rest[1]))
+        for c in self._chans:
+            c.drain()
+            if c.events:
+                self._events.extend(c.events)
+                c.events.clear()
 
     # --- shutdown ------------------------------------------------------------------------------------
 
     def close(self) -> None:
         """Stop the workers (killing those that do not stop), remove routes and the device."""
-        for c in self._ctrl:
+        self._closing = True
+        for c in self._chans:
             try:
-                c.send(("stop",))
-            except OSError:
+                c.request(1.0, "stop")
+            except ConfigError:
                 pass
         for p in self._procs:
             p.join(2.0)
             if p.is_alive():
                 p.kill()
                 p.join(2.0)
-        for c in self._ctrl + self._up:
+        for c in self._chans:
             c.close()
-        self._procs, self._ctrl, self._up = [], [], []
+        for s in self._own.values():
+            s.close()
+        self._procs, self._chans, self._own = [], [], {}
+        self._poll.close()
         if self._routing is not None:
             self._routing.close()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        self._seqmap.close()

@@ -32,8 +32,11 @@ UDP_GRO = 104
 #: Linux caps a GSO send at 64 segments and 64 KB.
 GSO_MAX_SEGMENTS = 64
 GSO_MAX_BYTES = 65000
+IP_PKTINFO = 8  # Linux; Python 3.11's socket module does not export it
 _U16 = struct.Struct("=H")
 _INT = struct.Struct("=i")
+_IN_PKTINFO = struct.Struct("=I4s4s")  # ipi_ifindex, ipi_spec_dst, ipi_addr (the header's destination)
+_IN6_PKTINFO = struct.Struct("=16sI")  # ipi6_addr, ipi6_ifindex
 
 
 def _mark(s: socket.socket, mark: int) -> None:
@@ -41,11 +44,15 @@ def _mark(s: socket.socket, mark: int) -> None:
 
 
 def natt_socket(port: int, mark: int, v6: bool = False, reuseport: bool = True) -> socket.socket:
-    """The UDP NAT-T socket (non-blocking, GRO on, fwmark ``mark``)."""
+    """The UDP NAT-T socket (non-blocking, GRO on, fwmark ``mark``). It reports the address each
+    datagram was sent to (``IP_PKTINFO``/``IPV6_RECVPKTINFO``): IKE replies leave from it (issue 9)."""
     s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     try:
         if v6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        else:
+            s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         if reuseport:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         _mark(s, mark)
@@ -104,17 +111,36 @@ def recv_raw6(s: socket.socket, proto: int) -> bytes | None:
                 return wip.ipv6_header(src, value[:16], proto, len(data)) + data
 
 
-def recv_gro(s: socket.socket, bufsize: int = 65535) -> tuple[bytes, int, tuple[str, int]] | None:
-    """One ``recvmsg``: (data, GRO segment size or 0, sender) or None when nothing is queued."""
+def recv_gro(s: socket.socket, bufsize: int = 65535) -> tuple[bytes, int, tuple[str, int], bytes] | None:
+    """One ``recvmsg``: (data, GRO segment size or 0, sender, our address it was sent to — packed,
+    empty when the kernel did not say) or None when nothing is queued."""
     try:
-        data, anc, _flags, addr = s.recvmsg(bufsize, 64)
+        data, anc, _flags, addr = s.recvmsg(bufsize, 128)
     except BlockingIOError:
         return None
     seg = 0
+    local = b""
     for level, kind, value in anc:
         if level == SOL_UDP and kind == UDP_GRO:
             seg = _INT.unpack_from(value)[0] if len(value) >= 4 else _U16.unpack_from(value)[0]
-    return data, seg, addr
+        elif level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= _IN_PKTINFO.size:
+            local = _IN_PKTINFO.unpack_from(value)[2]
+        elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= _IN6_PKTINFO.size:
+            local = _IN6_PKTINFO.unpack_from(value)[0]
+    return data, seg, addr, local
+
+
+def send_from(s: socket.socket, data: bytes, local: str | None, remote: tuple[str, int]) -> None:
+    """Send ``data`` to ``remote`` from our address ``local`` (a wildcard-bound socket would let the
+    route choose, and a peer that wrote to another of our addresses would drop the reply)."""
+    if not local:
+        s.sendto(data, remote)
+    elif ":" in local:
+        s.sendmsg([data], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO,
+                            _IN6_PKTINFO.pack(socket.inet_pton(socket.AF_INET6, local), 0))], 0, remote)
+    else:
+        s.sendmsg([data], [(socket.IPPROTO_IP, IP_PKTINFO,
+                            _IN_PKTINFO.pack(0, socket.inet_pton(socket.AF_INET, local), bytes(4)))], 0, remote)
 
 
 class GsoSender:

@@ -14,8 +14,23 @@
   owner over a Unix datagram socket — traffic is steered by SA.
 - Raw ESP/AH sockets see every packet of their protocol, so only worker 0 opens them (and hands off).
 
-The daemon feeds SAs and policies over a :mod:`multiprocessing` pipe (``ctrl``: request → reply);
-events (acquires, expiries) and IKE datagrams go up on a second pipe (``up``) as they happen.
+The daemon feeds SAs and policies over the worker's :mod:`.channel` (requests with ids, matched
+replies); events (acquires, expiries) and IKE datagrams go up the same channel as they happen. The
+worker never blocks on it: what the daemon does not read in time waits in bounded queues, then is
+dropped and counted (issue 17, finding 3).
+
+Hostile input (issue 17, finding 1): every UDP/4500 datagram is classified before anything indexes
+it — empty, 1–7 bytes that are neither a keepalive nor an ESP header, a marker with less than an IKE
+header or whose IKE length field disagrees with the datagram: dropped, counted as
+``in-header-errors`` (the manual's "header error"), logged rate-limited (:mod:`.droplog`); a
+keepalive is dropped silently; ESP goes to the processor, which counts unknown SPIs as
+``in-no-states`` and short or forged packets in their own counters.
+
+Supervision (issue 17, findings 2 and 5): the worker ignores SIGTERM and SIGINT — a signal to the
+whole process group (systemd's ``KillMode=control-group``) must leave it running until the daemon has
+sent its DELETEs and stops it. Sequence numbers of outbound SAs are reserved in blocks in a page
+shared with the daemon before use (:mod:`.seqmap`), and inbound replay edges are copied there once
+a second, so a replacement worker never repeats a nonce.
 
 Batching: the TUN queue is drained in a loop of non-blocking reads and ESP-in-UDP payloads leave in
 GSO runs (:class:`~ipsecd.dataplane.userspace.udp.GsoSender`) flushed when the queue is empty;
@@ -24,22 +39,30 @@ received GRO batches are split and each segment opened on its own.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
+import signal
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from multiprocessing.connection import Connection
 from typing import Any
 
+from ipsecd.dataplane.ah import AhSa
 from ipsecd.dataplane.errors import ConfigError
+from ipsecd.dataplane.esp import EspSa
 from ipsecd.dataplane.processor import HANDOFF, PASS, PROTECT, Engine, Processor, owner_of
 from ipsecd.dataplane.userspace import offload, tun, udp
+from ipsecd.dataplane.userspace.channel import WorkerEnd
+from ipsecd.dataplane.userspace.droplog import DropLog
+from ipsecd.dataplane.userspace.seqmap import BLOCK, SeqMap
 from ipsecd.policy.errors import SadError, SpdError
 from ipsecd.policy.events import Acquire, SadEvent
+from ipsecd.policy.types import Direction
 from ipsecd.wire import natt
 
 #: Packets one readiness event may process before the loop looks at its other sockets again.
@@ -49,6 +72,9 @@ _HANDOFF_OUT, _HANDOFF_UDP, _HANDOFF_RAW, _HANDOFF_AH, _HANDOFF_MOVE = b"O", b"U
 _SRC = struct.Struct("!HB")  # a handed-off ESP-in-UDP datagram's sender: port, address length (then the address)
 _MOVE = struct.Struct("!IH")  # an endpoint move: outbound SPI, port (then the address)
 HAS_IPV6 = os.path.exists("/proc/net/if_inet6")
+#: The IKE header (RFC 7296 §3.1): 28 bytes, its Length field (offset 24) the whole message's.
+_IKE_HEADER = 28
+_U32 = struct.Struct("!I")
 Dest = tuple[Callable[[bytes, tuple[str, int]], None] | None, socket.socket | None, tuple[str, int]]
 
 
@@ -71,10 +97,14 @@ def handoff_address(tag: str, index: int) -> str:
 class Worker:
     """One packet worker: its TUN queue, sockets and :class:`Processor` (see the module docstring)."""
 
-    def __init__(self, cfg: WorkerConfig, ctrl: Connection, up: Connection) -> None:
+    def __init__(self, cfg: WorkerConfig, chan: WorkerEnd, seqmap: SeqMap) -> None:
         self.cfg = cfg
-        self.ctrl = ctrl
-        self.up = up
+        self.chan = chan
+        self.seqmap = seqmap
+        self.drops = DropLog()
+        self.keepalives = 0
+        self._out_slots: dict[int, int] = {}  # outbound SPI I own -> its seqmap slot
+        self._in_slots: dict[int, int] = {}  # inbound SPI I own -> its seqmap slot
         self.proc = Processor(full_packets=False, index=cfg.index, workers=cfg.workers)
         self.tun = tun.open_queue(cfg.tun, multi_queue=True)
         v6 = HAS_IPV6
@@ -108,9 +138,10 @@ class Worker:
 
     def run(self) -> None:
         ep = select.epoll()
+        chan = self.chan.fileno()
         handlers: dict[int, Callable[[], None]] = {
             self.tun: self._tun_in, self.udp.fileno(): partial(self._udp_in, self.udp),
-            self.hand.fileno(): self._handoff_in, self.ctrl.fileno(): self._ctrl_in}
+            self.hand.fileno(): self._handoff_in, chan: self._ctrl_in}
         if self.udp6 is not None:
             handlers[self.udp6.fileno()] = partial(self._udp_in, self.udp6)
         for esp, with_header in ((self.esp, True), (self.esp6, False)):
@@ -122,32 +153,52 @@ class Worker:
         for fd in handlers:
             ep.register(fd, select.EPOLLIN)
         next_expire = 0.0
+        writing = False  # the channel is registered for EPOLLOUT (messages wait)
         try:
             while self.running:
-                for fd, _ in ep.poll(1.0):
-                    handlers[fd]()
+                for fd, mask in ep.poll(1.0):
+                    if fd == chan and mask & select.EPOLLOUT:
+                        self.chan.flush()
+                    if mask & ~select.EPOLLOUT:
+                        handlers[fd]()
                 now = time.monotonic()
                 if now >= next_expire:
-                    self.proc.expire(now)
+                    self._tick(now)
                     next_expire = now + 1.0
                 self._push_events()
+                if self.chan.pending != writing:
+                    writing = not writing
+                    ep.modify(chan, select.EPOLLIN | (select.EPOLLOUT if writing else 0))
         finally:
             ep.close()
             self.close()
 
+    def _tick(self, now: float) -> None:
+        """Once a second: lifetimes, drop summaries, inbound replay edges to the shared page."""
+        self.proc.expire(now)
+        self.drops.tick(now)
+        find, seqmap = self.proc.sad.find, self.seqmap
+        for spi, slot in self._in_slots.items():
+            rec = find(spi, Direction.IN)
+            replay = getattr(rec.counters, "replay", None) if rec is not None else None
+            if replay is not None:
+                seqmap.set(slot, replay.top)
+
     def close(self) -> None:
-        for s in (self.udp, self.udp6, self.esp, self.ah, self.esp6, self.ah6, self.plain, self.plain6, self.hand):
+        for s in (self.udp, self.udp6, self.esp, self.ah, self.esp6, self.ah6, self.plain, self.plain6,
+                  self.hand):
             if s is not None:
                 s.close()
         os.close(self.tun)
+        self.seqmap.close()
 
     def _push_events(self) -> None:
         evs: list[SadEvent] = self.proc.poll_events()
         for ev in evs:
             if isinstance(ev, Acquire) or owner_of(ev.spi, self.cfg.workers) == self.cfg.index:
-                self.up.send(("event", ev))
+                self.chan.event(ev)
         for move in self.proc.poll_endpoint_changes():
-            self.up.send(("event", move))
+            self.chan.event(move)
             if move.out_spi is not None:  # every worker's processor sends the pair to the new endpoint
                 host, port = move.new
                 msg = _HANDOFF_MOVE + _MOVE.pack(move.out_spi, port) + host.encode()
@@ -261,30 +312,58 @@ class Worker:
         self._rx.clear()
 
     def _udp_in(self, sock: socket.socket) -> None:
-        inbound, rx, classify = self.proc.inbound_esp, self._rx, natt.classify
+        inbound, rx, piece_in = self.proc.inbound_esp, self._rx, self._udp_piece
         for _ in range(BURST):
             got = udp.recv_gro(sock)
             if got is None:
                 break
-            data, seg, addr = got
+            data, seg, addr, local = got
             now = time.monotonic()
             n = len(data)
-            step = seg if 0 < seg < n else n
-            for off in range(0, n, step):  # every segment of a GRO batch on its own
-                piece = data[off : off + step] if step != n else data
-                # a non-zero first byte and 8+ bytes can only be ESP (RFC 3948 §2.2); else classify
-                kind = natt.Kind.ESP if len(piece) >= 8 and piece[0] else classify(piece)
-                if kind is natt.Kind.ESP:
-                    verdict, idx, inner = inbound(piece, True, now, addr)
-                    if verdict == PROTECT:
-                        rx.append(inner)
-                    elif verdict == HANDOFF:  # with the sender: the owner checks for NAT rebinding
-                        host = addr[0].encode()
-                        self._handoff(idx, _HANDOFF_UDP + _SRC.pack(addr[1], len(host)) + host + piece)
-                elif kind is natt.Kind.IKE:
-                    self.up.send(("ike", piece[4:], addr[:2]))  # IPv6 senders come as 4-tuples
+            if 0 < seg < n:  # a GRO batch: every segment on its own
+                for off in range(0, n, seg):
+                    piece_in(data[off : off + seg], addr, local, now)
+            elif n >= 8 and data[0]:  # a non-zero first byte and 8+ bytes can only be ESP (RFC 3948 §2.2)
+                verdict, idx, inner = inbound(data, True, now, addr)
+                if verdict == PROTECT:
+                    rx.append(inner)
+                elif verdict == HANDOFF:
+                    self._handoff_udp(idx, addr, data)
+            else:
+                piece_in(data, addr, local, now)
         self._flush_tx()
         self._flush_rx()
+
+    def _udp_piece(self, piece: bytes, addr: tuple[str, int], local: bytes, now: float) -> None:
+        """One UDP/4500 datagram (or GRO segment), whatever its length and content."""
+        kind = natt.Kind.ESP if len(piece) >= 8 and piece[0] else natt.classify(piece)
+        if kind is natt.Kind.ESP:
+            verdict, idx, inner = self.proc.inbound_esp(piece, True, now, addr)
+            if verdict == PROTECT:
+                self._rx.append(inner)
+            elif verdict == HANDOFF:
+                self._handoff_udp(idx, addr, piece)
+        elif kind is natt.Kind.IKE:
+            n = len(piece) - 4
+            if n < _IKE_HEADER or _U32.unpack_from(piece, 4 + 24)[0] != n:
+                self._malformed("IKE messages on UDP/4500 shorter than their header or length", addr, now)
+            else:
+                host = socket.inet_ntop(socket.AF_INET6 if len(local) == 16 else socket.AF_INET, local) \
+                    if local else ("::" if ":" in addr[0] else "0.0.0.0")
+                self.chan.ike(piece[4:], (addr[0], addr[1]), host)  # IPv6 senders come as 4-tuples
+        elif kind is natt.Kind.KEEPALIVE:
+            self.keepalives += 1  # RFC 3948 §2.3: only keeps the NAT mapping, nothing to do
+        else:
+            self._malformed("UDP/4500 datagrams that are neither ESP, IKE nor keepalive", addr, now)
+
+    def _malformed(self, reason: str, addr: tuple[str, int], now: float) -> None:
+        self.proc.stats.in_header_errors += 1
+        self.drops.drop(reason, addr[0], now)
+
+    def _handoff_udp(self, idx: int, addr: tuple[str, int], esp: bytes) -> None:
+        """ESP of an SA another worker owns, with its sender: the owner checks for NAT rebinding."""
+        host = addr[0].encode()
+        self._handoff(idx, _HANDOFF_UDP + _SRC.pack(addr[1], len(host)) + host + esp)
 
     def _esp_in(self, sock: socket.socket, with_header: bool) -> None:
         """Raw ESP: an IPv4 raw socket hands over the whole packet (its header is skipped), an IPv6 one
@@ -367,28 +446,27 @@ class Worker:
     # --- control -------------------------------------------------------------------------------------
 
     def _ctrl_in(self) -> None:
-        while self.ctrl.poll():
-            try:
-                op, *args = self.ctrl.recv()
-            except EOFError:
-                self.running = False
-                return
+        requests = self.chan.requests()
+        if requests is None:  # the daemon's end closed: it is gone
+            self.running = False
+            return
+        for rid, op, args in requests:
             try:
                 result = self._op(op, args)
-            except (ConfigError, SadError, SpdError, ValueError) as e:
-                self.ctrl.send(("error", f"{type(e).__name__}: {e}"))
+            except (ConfigError, SadError, SpdError, ValueError, OSError) as e:
+                self.chan.reply(rid, "error", f"{type(e).__name__}: {e}")
             else:
-                self.ctrl.send(("ok", result))
+                self.chan.reply(rid, "ok", result)
 
-    def _op(self, op: str, args: list[Any]) -> object:
-        p, now = self.proc, time.monotonic()
+    def _op(self, op: str, args: tuple[Any, ...]) -> object:
+        p = self.proc
         if op == "add_sa":
-            p.add_sa(args[0], now, time.time())
-            self._dest.clear()
+            self._add_sa(*args)
         elif op == "update_sa":
             p.update_sa(args[0])
         elif op == "del_sa":
             p.del_sa(*args)
+            (self._in_slots if args[1] is Direction.IN else self._out_slots).pop(args[0], None)
             self._dest.clear()
         elif op == "query_sa":
             return p.query_sa(*args)
@@ -398,28 +476,71 @@ class Worker:
             p.del_policy(args[0])
         elif op == "flush":
             p.flush()
+            self._in_slots.clear()
+            self._out_slots.clear()
             self._dest.clear()
         elif op == "stats":
             return p.stats.as_dict()
+        elif op == "counters":
+            return {"keepalives": self.keepalives, "ike-queue-drops": self.chan.dropped_ike,
+                    "event-queue-drops": self.chan.dropped_events}
         elif op == "send_ike":
-            addr = args[1]
-            self._send(self.udp6 if ":" in addr[0] else self.udp, natt.add_marker(args[0]), addr)
+            message, local, remote = args
+            self._natt_send(natt.add_marker(message), local, remote)
         elif op == "keepalive":
-            addr = args[0]
-            self._send(self.udp6 if ":" in addr[0] else self.udp, natt.KEEPALIVE, addr)
+            self._natt_send(natt.KEEPALIVE, *args)
         elif op == "stop":
             self.running = False
         else:
             raise ValueError(f"unknown worker operation {op!r}")
         return None
 
+    def _natt_send(self, data: bytes, local: str | None, remote: tuple[str, int]) -> None:
+        sock = self.udp6 if ":" in remote[0] else self.udp
+        if sock is None:
+            raise OSError(f"no IPv6 NAT-T socket to send to {remote[0]}")
+        udp.send_from(sock, data, local, remote)
 
-def worker_main(cfg: WorkerConfig, ctrl: Connection, up: Connection) -> None:
-    """Process entry point: set up, report readiness (or the error) on ``ctrl``, run until stopped."""
+    def _add_sa(self, spec: Any, slot: int, start: int) -> None:
+        """Install an SA; the one this worker owns continues from ``start`` (0 for a new SA, the
+        shared page's mark when a dead worker's SA is re-installed, see :mod:`.seqmap`)."""
+        rec = self.proc.add_sa(spec, time.monotonic(), time.time())
+        self._dest.clear()
+        engine = rec.counters
+        if not isinstance(engine, EspSa | AhSa):
+            return  # another worker owns it
+        if spec.direction is Direction.OUT:
+            self._out_slots[spec.spi] = slot
+            engine.seq = engine.seq_limit = start  # the first packet reserves a block above it
+            engine.reserve = self._reserve
+        else:
+            self._in_slots[spec.spi] = slot
+            replay = engine.replay
+            if replay is not None and start:
+                replay.top = start  # everything at or below the dead worker's edge counts as seen
+                replay.bitmap = (1 << replay.size) - 1
+
+    def _reserve(self, spi: int, seq: int) -> int:
+        """seqlimit's callback: sequence numbers up to the returned limit are on the shared page."""
+        limit = seq + BLOCK - 1
+        self.seqmap.set(self._out_slots[spi], limit)
+        return limit
+
+
+def worker_main(cfg: WorkerConfig, sock: socket.socket) -> None:
+    """Process entry point: ignore the group's signals, receive the shared sequence page, set up,
+    report readiness (or the error) on the channel, run until stopped."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the daemon stops us after its DELETEs
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format=f"%(asctime)s %(levelname)s %(name)s[{cfg.index}]: %(message)s", datefmt="%H:%M:%S")
+    _msg, fds, _flags, _addr = socket.recv_fds(sock, 16, 1)  # blocking until the daemon sends it
+    chan = WorkerEnd(sock)
+    seqmap = SeqMap(fds[0])
     try:
-        w = Worker(cfg, ctrl, up)
+        w = Worker(cfg, chan, seqmap)
     except (OSError, tun.TunError) as e:
-        ctrl.send(("error", f"worker {cfg.index}: {e}"))
+        chan.reply(0, "error", f"worker {cfg.index}: {e}")
         return
-    ctrl.send(("ok", os.getpid()))
+    chan.reply(0, "ok", os.getpid())
     w.run()

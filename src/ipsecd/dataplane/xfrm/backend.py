@@ -509,6 +509,10 @@ class XfrmDataPlane:
                 moved = spi
         self._events.append(EndpointChanged(m.spi, moved, m.old, m.new))
 
+    # capabilities (base.py): the daemon owns UDP/4500 (the kernel takes ESP-in-UDP off it)
+    natt_socket: None = None
+    virtual_addresses: None = None
+
     def prepare_ike_socket(self, sock: socket.socket, natt: bool) -> None:
         """The daemon's hook for each IKE socket it binds (``daemon/transport.py`` ``SocketHook``):
         :func:`prepare_ike_socket`, which is why the daemon builds this backend with ``bypass_ports=()``."""

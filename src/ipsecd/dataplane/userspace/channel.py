@@ -1,0 +1,237 @@
+"""The channel between the daemon and one packet worker (issue 17, finding 3).
+
+One ``SOCK_SEQPACKET`` socket pair per worker carries everything, one pickled tuple per message
+(message boundaries are kept, nothing is ever half-written):
+
+- daemon → worker: ``(id, op, args)`` requests;
+- worker → daemon: ``("reply", id, status, value)``, ``("event", SadEvent)`` and
+  ``("ike", message, remote, local)`` — IKE that arrived on UDP/4500, with the address it arrived on.
+
+Two rules keep a flood from stalling anything:
+
+- **The worker never blocks on it.** Its end is non-blocking; what the socket does not take waits in
+  bounded queues (replies and events first, IKE after) and leaves when the socket is writable again.
+  When a queue is full the message is dropped and counted (IKE first: the peer retransmits, RFC 7296
+  §2.1). Before, the worker blocked writing IKE to a full pipe while the daemon waited up to 20 s
+  for its reply — the data plane stalled.
+- **Replies are matched by id, never by order.** A reply whose request timed out carries an old id:
+  the daemon discards it (counted) instead of taking it as the answer to a later request — before,
+  requests and replies stayed shifted by one after one timeout.
+
+The daemon's end keeps what it reads while waiting for a reply (events, IKE) for the next poll; the
+IKE backlog is bounded too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import select
+import socket
+import time
+from collections import deque
+from typing import Any
+
+from ipsecd.dataplane.errors import ConfigError
+from ipsecd.policy.events import SadEvent
+
+#: Largest message: an IKE message (≤ 65,535 bytes) with its addresses, pickled.
+MAX_MESSAGE = 70_000
+#: Socket buffers of each end: a few hundred IKE messages in flight.
+BUFFER = 4 << 20
+#: Worker side: replies and events waiting for the socket; IKE messages waiting (dropped beyond).
+URGENT_QUEUE = 4096
+IKE_QUEUE = 512
+#: Daemon side: IKE messages read while waiting for a reply, kept for the next poll.
+IKE_BACKLOG = 4096
+
+Addr = tuple[str, int]
+Request = tuple[int, str, tuple[Any, ...]]
+
+
+class WorkerGone(ConfigError):
+    """The worker's end of the channel closed: the process died or stopped."""
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    """(daemon end, worker end)."""
+    here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for s in (here, there):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, BUFFER)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER)
+    return here, there
+
+
+def _dumps(msg: tuple[Any, ...]) -> bytes:
+    return pickle.dumps(msg, pickle.HIGHEST_PROTOCOL)
+
+
+class WorkerEnd:
+    """The worker's side: never blocks (see the module docstring)."""
+
+    __slots__ = ("_ike", "_urgent", "dropped_events", "dropped_ike", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self._urgent: deque[bytes] = deque()
+        self._ike: deque[bytes] = deque()
+        self.dropped_ike = 0
+        self.dropped_events = 0
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    @property
+    def pending(self) -> bool:
+        """Messages wait for the socket to become writable."""
+        return bool(self._urgent or self._ike)
+
+    def requests(self) -> list[Request] | None:
+        """The requests waiting; None when the daemon's end closed (stop the worker)."""
+        out: list[Request] = []
+        while True:
+            try:
+                data = self.sock.recv(MAX_MESSAGE)
+            except BlockingIOError:
+                return out
+            except OSError:
+                return None
+            if not data:
+                return None
+            out.append(pickle.loads(data))
+
+    def reply(self, rid: int, status: str, value: object) -> None:
+        self._put(self._urgent, _dumps(("reply", rid, status, value)), URGENT_QUEUE)
+
+    def event(self, ev: SadEvent) -> None:
+        if not self._put(self._urgent, _dumps(("event", ev)), URGENT_QUEUE):
+            self.dropped_events += 1
+
+    def ike(self, message: bytes, remote: Addr, local: str) -> None:
+        if not self._put(self._ike, _dumps(("ike", message, remote, local)), IKE_QUEUE):
+            self.dropped_ike += 1
+
+    def _put(self, queue: deque[bytes], msg: bytes, limit: int) -> bool:
+        """Send now if nothing waits, else queue; False when the queue is full (dropped)."""
+        if not self.pending:
+            try:
+                self.sock.send(msg)
+                return True
+            except BlockingIOError:
+                pass
+            except OSError:
+                return True  # the daemon is gone: the loop sees the closed end and stops
+        if len(queue) >= limit:
+            return False
+        queue.append(msg)
+        return True
+
+    def flush(self) -> None:
+        """Send what waits, replies and events before IKE, until the socket is full again."""
+        for queue in (self._urgent, self._ike):
+            while queue:
+                try:
+                    self.sock.send(queue[0])
+                except BlockingIOError:
+                    return
+                except OSError:
+                    queue.clear()
+                    break
+                queue.popleft()
+
+
+class DaemonEnd:
+    """The daemon's side: requests with ids, replies matched by id (see the module docstring)."""
+
+    __slots__ = ("_ids", "closed", "events", "ike", "ike_dropped", "sock", "stale")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._ids = itertools.count(1)
+        self.events: list[SadEvent] = []
+        self.ike: deque[tuple[bytes, Addr, str]] = deque()
+        self.ike_dropped = 0
+        self.stale = 0  # replies to requests that had timed out, discarded
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def call(self, timeout: float, op: str, *args: object) -> Any:
+        """One request and its reply (see :meth:`request`, :meth:`reply`)."""
+        return self.reply(self.request(timeout, op, *args), timeout, op)
+
+    def request(self, timeout: float, op: str, *args: object) -> int:
+        """Send one request; its id. :class:`WorkerGone` when the worker's end is closed."""
+        if self.closed:
+            raise WorkerGone("data-plane worker is gone")
+        rid = next(self._ids)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.send(_dumps((rid, op, args)))
+        except TimeoutError:
+            raise ConfigError(f"data-plane worker did not take request {op!r}") from None
+        except OSError as e:
+            self.closed = True
+            raise WorkerGone(f"data-plane worker is gone ({e.strerror})") from None
+        return rid
+
+    def reply(self, rid: int, timeout: float, op: str) -> Any:
+        """The reply to request ``rid`` (0: the worker's readiness report); ConfigError on an error
+        reply or timeout, :class:`WorkerGone` when the worker's end closes first. Replies with other
+        ids (their requests timed out) are discarded; events and IKE read meanwhile are kept."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                raise ConfigError(f"data-plane worker did not answer {op!r} within {timeout:g} s")
+            msg = self._recv(blocking=True)
+            if msg is None:
+                if self.closed:
+                    raise WorkerGone("data-plane worker is gone")
+                continue
+            if msg[0] == "reply":
+                if msg[1] == rid:
+                    if msg[2] != "ok":
+                        raise ConfigError(str(msg[3]))
+                    return msg[3]
+                self.stale += 1
+            else:
+                self._keep(msg)
+
+    def drain(self) -> None:
+        """Read everything waiting (events, IKE; stale replies are discarded)."""
+        while not self.closed:
+            msg = self._recv(blocking=False)
+            if msg is None:
+                return
+            if msg[0] == "reply":
+                self.stale += 1
+            else:
+                self._keep(msg)
+
+    def _keep(self, msg: tuple[Any, ...]) -> None:
+        if msg[0] == "event":
+            self.events.append(msg[1])
+        elif len(self.ike) < IKE_BACKLOG:
+            self.ike.append((msg[1], msg[2], msg[3]))
+        else:
+            self.ike_dropped += 1
+
+    def _recv(self, *, blocking: bool) -> tuple[Any, ...] | None:
+        try:
+            data = self.sock.recv(MAX_MESSAGE, 0 if blocking else socket.MSG_DONTWAIT)
+        except (BlockingIOError, TimeoutError):
+            return None
+        except OSError:
+            data = b""
+        if not data:
+            self.closed = True
+            return None
+        msg: tuple[Any, ...] = pickle.loads(data)
+        return msg
+
+    def close(self) -> None:
+        self.closed = True
+        self.sock.close()

@@ -1,0 +1,184 @@
+"""The TUN backend under hostile input and worker deaths (issue 17, findings 1–3), root, namespaces.
+
+- Every shape a UDP/4500 datagram can have (empty, 1–3 bytes, the marker alone, marker plus junk,
+  keepalive, truncated ESP, unknown and reserved SPIs) is dropped and counted in its statistic, logged
+  once per reason, and the workers live (one empty datagram used to kill the worker).
+- A flood of marker-tagged IKE that nobody reads never stalls the control path (the worker used to
+  block writing to the daemon while the daemon waited 20 s for its reply).
+- A worker killed with SIGKILL is replaced within seconds; its SAs carry traffic again with sequence
+  numbers above every one the dead worker used, and a packet it had accepted is not accepted again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from ipaddress import ip_address, ip_network
+
+import pytest
+
+from ipsecd.dataplane.processor import PROTECT, Processor, owner_of
+from ipsecd.dataplane.userspace.backend import TunDataPlane
+from ipsecd.policy.types import Direction, IpsecProto, Mode, PolicySpec, SaSpec, Selector, UdpEncap
+from ipsecd.wire import ip as wip
+from tests.netns import InNetns, Pair, wait_for
+
+pytestmark = pytest.mark.root
+
+KEY_AB, KEY_BA = bytes(range(20)), bytes(range(20, 40))
+SPI_AB, SPI_BA = 0x1001, 0x2002  # owned by workers 1 and 0 of two
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    p = Pair("dphs")
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def _sa(spi: int, direction: Direction, src: str, dst: str, key: bytes) -> SaSpec:
+    return SaSpec(spi, direction, IpsecProto.ESP, Mode.TUNNEL, ip_address(src), ip_address(dst), "aes-128-gcm", key,
+                  "null", b"", policy_id="p", encap=UdpEncap())
+
+
+def _echo(src: str, dst: str, ident: int) -> bytes:
+    icmp = bytearray(bytes([8, 0, 0, 0]) + ident.to_bytes(2, "big") + b"\0\x01" + b"hostile")
+    icmp[2:4] = wip.checksum(icmp).to_bytes(2, "big")
+    return wip.ip_header(ip_address(src).packed, ip_address(dst).packed, wip.PROTO_ICMP, len(icmp)) + bytes(icmp)
+
+
+class Tunnel:
+    """A's backend (two workers) with one SA pair to B, whose side the test plays with a Processor."""
+
+    def __init__(self, pair: Pair) -> None:
+        self.pair = pair
+        self.peer = Processor(full_packets=False)
+        self.peer.add_policy(PolicySpec("p", 0, Selector(ip_network("10.232.2.0/24"), ip_network("10.232.1.0/24")),
+                                        tunnel=True))
+        self.peer.add_sa(_sa(SPI_AB, Direction.OUT, pair.addr_b, pair.addr_a, KEY_AB), 0.0)
+        self.peer.add_sa(_sa(SPI_BA, Direction.IN, pair.addr_a, pair.addr_b, KEY_BA), 0.0)
+        with InNetns(pair.b):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind((pair.addr_b, 4500))
+        with InNetns(pair.a):
+            self.dp = TunDataPlane("dphs0", workers=2)
+        self.dp.add_policy(PolicySpec("p", 0, Selector(ip_network("10.232.1.0/24"), ip_network("10.232.2.0/24")),
+                                      tunnel=True))
+        self.dp.add_sa(_sa(SPI_AB, Direction.IN, pair.addr_b, pair.addr_a, KEY_AB))
+        self.dp.add_sa(_sa(SPI_BA, Direction.OUT, pair.addr_a, pair.addr_b, KEY_BA))
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendto(data, (self.pair.addr_a, 4500))
+
+    def ping(self, ident: int) -> tuple[bytes, int]:
+        """An echo request through the tunnel; (the ESP packet sent, the reply's sequence number)."""
+        verdict, _, esp = self.peer.outbound(_echo(self.pair.lan_b, self.pair.lan_a, ident), time.monotonic())
+        assert verdict == PROTECT
+        self.send(esp)
+        self.sock.settimeout(5)
+        data = self.sock.recv(4000)
+        verdict, _, inner = self.peer.inbound_esp(data, True, time.monotonic())
+        assert verdict == PROTECT and inner[20] == 0 and inner[24:26] == ident.to_bytes(2, "big")
+        return esp, struct.unpack_from("!I", data, 4)[0]
+
+    def close(self) -> None:
+        self.dp.close()
+        self.sock.close()
+
+
+def _ike(n: int) -> bytes:
+    """A marker-tagged datagram whose IKE header's Length field is right (28-byte header, RFC 7296 §3.1)."""
+    return b"\0\0\0\0" + bytes(24) + struct.pack("!I", n) + bytes(n - 28)
+
+
+def test_every_datagram_shape_on_4500_is_dropped_counted_and_the_workers_live(
+        pair: Pair, capfd: pytest.CaptureFixture[str]) -> None:
+    t = Tunnel(pair)
+    try:
+        pids = t.dp.pids
+        header_errors = [b"", b"\x01", b"\x01\x02", b"\x01\x02\x03",  # neither keepalive nor ESP
+                         b"\0\0\0\0",  # the marker alone: no IKE header
+                         b"\0\0\0\0junk",  # marker plus junk shorter than an IKE header
+                         b"\0\0\0\0" + bytes(40),  # an IKE header whose Length says 0
+                         b"\0\0\0\x05" + bytes(8),  # a reserved SPI (RFC 4303 §2.1)
+                         b"\x05\0\0\0\0\0\0"]  # 7 bytes: shorter than an ESP header
+        no_states = [struct.pack("!II", 0x999999, 1),  # truncated ESP, unknown SPI
+                     struct.pack("!II", 0x999999, 1) + bytes(100)]  # whole ESP, unknown SPI
+        for data in header_errors + no_states + [b"\xff"]:
+            t.send(data)
+        t.send(struct.pack("!II", SPI_AB, 1) + bytes(10))  # truncated ESP of a real SA: no valid ICV
+        stats: dict[str, int] = {}
+        assert wait_for(lambda: bool(stats.update(t.dp.statistics()) or
+                                     stats["in-header-errors"] >= len(header_errors)))
+        assert stats["in-header-errors"] == len(header_errors)
+        assert stats["in-no-states"] == len(no_states)
+        state = t.dp.query_sa(SPI_AB, Direction.IN)
+        assert state is not None and state.invalid_packets == 1 and state.current_packets == 0
+        assert t.dp.counters()["keepalives"] == 1
+        assert t.dp.recv_ike() == []  # nothing of it reached the daemon as IKE
+        assert t.dp.pids == pids and t.dp.restarts == 0
+        t.ping(1)  # the tunnel still carries traffic
+        err = capfd.readouterr().err
+        # logged, once per reason (not per datagram, not per source)
+        assert err.count("dropped UDP/4500 datagrams that are neither ESP, IKE nor keepalive") == 1
+        assert err.count("dropped IKE messages on UDP/4500 shorter than") == 1
+    finally:
+        t.close()
+
+
+def test_an_unread_ike_flood_never_stalls_the_control_path(pair: Pair) -> None:
+    t = Tunnel(pair)
+    try:
+        ike = _ike(1000)
+        for _ in range(20_000):  # ~20 MB nobody reads: far beyond every buffer on the way
+            t.send(ike)
+        time.sleep(0.5)
+        start = time.monotonic()
+        stats = t.dp.statistics()
+        assert time.monotonic() - start < 1.0, "a worker blocked on the control path"
+        assert stats["in-header-errors"] == 0
+        counters = t.dp.counters()
+        assert counters["ike-queue-drops"] > 0  # dropped and counted, the worker went on
+        assert t.dp.query_sa(SPI_AB, Direction.IN) is not None
+        got = t.dp.recv_ike()
+        assert 0 < len(got) <= 20_000 - counters["ike-queue-drops"]
+        assert got[0] == (ike[4:], (pair.addr_b, 4500), pair.addr_a)
+        t.ping(2)
+    finally:
+        t.close()
+
+
+def test_a_killed_worker_is_replaced_and_never_repeats_a_sequence_number(
+        pair: Pair, capfd: pytest.CaptureFixture[str]) -> None:
+    t = Tunnel(pair)
+    try:
+        sent, seqs = [], []
+        for i in range(20):
+            esp, seq = t.ping(i)
+            sent.append(esp)
+            seqs.append(seq)
+        time.sleep(1.5)  # the inbound replay edge reaches the shared page once a second
+        victim = owner_of(SPI_BA, 2)  # the worker that seals A's replies
+        assert owner_of(SPI_AB, 2) != victim
+        for idx in (victim, owner_of(SPI_AB, 2)):  # both: outbound and inbound state are lost
+            os.kill(t.dp.pids[idx], signal.SIGKILL)
+        start = time.monotonic()
+        assert wait_for(lambda: (t.dp.poll_events(), t.dp.restarts)[1] == 2, timeout=10)
+        assert time.monotonic() - start < 5.0
+        for i in range(20, 40):
+            seqs.append(t.ping(i)[1])
+        assert seqs == sorted(seqs) and len(set(seqs)) == 40, "a sequence number (an AES-GCM nonce) repeated"
+        # a packet the dead worker had accepted is not accepted again (the replay edge survived)
+        before = t.dp.statistics()["in-state-sequence-errors"]
+        t.send(sent[-1])
+        assert wait_for(lambda: t.dp.statistics()["in-state-sequence-errors"] == before + 1)
+        err = capfd.readouterr().err
+        assert "killed by signal 9" in err and "replaced in" in err
+    finally:
+        t.close()

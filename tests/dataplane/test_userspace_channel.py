@@ -1,0 +1,88 @@
+"""The worker channel (issue 17, finding 3): the worker never blocks on it — a daemon that does not
+read makes it queue, then drop and count, IKE — and replies are matched by id, so a reply that comes
+after its request timed out is never taken as the answer to the next request."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import time
+
+import pytest
+
+from ipsecd.dataplane.errors import ConfigError
+from ipsecd.dataplane.userspace import channel
+from ipsecd.dataplane.userspace.channel import DaemonEnd, WorkerEnd, WorkerGone
+
+
+def _worker_requests(sock: socket.socket) -> list[tuple[int, str, tuple[object, ...]]]:
+    sock.settimeout(2)
+    return [pickle.loads(sock.recv(channel.MAX_MESSAGE))]
+
+
+def test_a_late_reply_is_never_the_answer_to_the_next_request() -> None:
+    here, there = channel.pair()
+    daemon = DaemonEnd(here)
+    try:
+        with pytest.raises(ConfigError, match="did not answer"):
+            daemon.call(0.2, "stats")  # the worker is busy: no reply in time
+        (rid1, op1, _), = _worker_requests(there)
+        rid2 = daemon.request(1.0, "query_sa", 0x1234)
+        (got2, op2, args2), = _worker_requests(there)
+        assert (op1, op2, got2, args2) == ("stats", "query_sa", rid2, (0x1234,))
+        # the late answer to the first request arrives first, then the second one's
+        there.send(pickle.dumps(("reply", rid1, "ok", {"in-errors": 0})))
+        there.send(pickle.dumps(("reply", rid2, "ok", "sa-state")))
+        assert daemon.reply(rid2, 1.0, "query_sa") == "sa-state"
+        assert daemon.stale == 1
+    finally:
+        daemon.close()
+        there.close()
+
+
+def test_events_and_ike_read_while_waiting_are_kept() -> None:
+    here, there = channel.pair()
+    daemon, worker = DaemonEnd(here), WorkerEnd(there)
+    try:
+        rid = daemon.request(1.0, "stats")
+        worker.ike(b"ike", ("192.0.2.9", 4500), "192.0.2.1")
+        worker.reply(rid, "ok", 7)
+        assert daemon.reply(rid, 1.0, "stats") == 7
+        assert list(daemon.ike) == [(b"ike", ("192.0.2.9", 4500), "192.0.2.1")]
+    finally:
+        daemon.close()
+        there.close()
+
+
+def test_the_worker_never_blocks_and_replies_pass_queued_ike() -> None:
+    here, there = channel.pair()
+    daemon, worker = DaemonEnd(here), WorkerEnd(there)
+    try:
+        start = time.monotonic()
+        for i in range(5000):  # ~10 MB of IKE at a daemon that reads nothing: more than the buffers
+            worker.ike(bytes(2000), ("192.0.2.9", 4500 + i % 7), "192.0.2.1")
+        assert time.monotonic() - start < 2.0
+        assert worker.dropped_ike > 0 and worker.pending
+        rid = daemon.request(1.0, "stats")
+        worker.reply(rid, "ok", "counters")  # queued before the IKE that waits
+        for _ in range(200):
+            worker.flush()
+            daemon.drain()
+            if not worker.pending:
+                break
+        assert not worker.pending
+        assert daemon.stale == 1  # drained as a reply nobody waits for any more: discarded, counted
+        assert len(daemon.ike) + worker.dropped_ike + daemon.ike_dropped == 5000
+    finally:
+        daemon.close()
+        there.close()
+
+
+def test_a_closed_worker_end_is_worker_gone() -> None:
+    here, there = channel.pair()
+    daemon = DaemonEnd(here)
+    there.close()
+    with pytest.raises(WorkerGone):
+        daemon.call(1.0, "stats")
+    assert daemon.closed
+    daemon.close()
