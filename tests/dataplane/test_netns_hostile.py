@@ -66,10 +66,10 @@ class Tunnel:
         with InNetns(pair.b):
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind((pair.addr_b, 4500))
-        with InNetns(pair.a):
+        with InNetns(pair.a):  # the backend's ip commands (device, routes) run in A
             self.dp = TunDataPlane("dphs0", workers=2)
-        self.dp.add_policy(PolicySpec("p", 0, Selector(ip_network("10.232.1.0/24"), ip_network("10.232.2.0/24")),
-                                      tunnel=True))
+            self.dp.add_policy(PolicySpec("p", 0, Selector(ip_network("10.232.1.0/24"),
+                                                           ip_network("10.232.2.0/24")), tunnel=True))
         self.dp.add_sa(_sa(SPI_AB, Direction.IN, pair.addr_b, pair.addr_a, KEY_AB))
         self.dp.add_sa(_sa(SPI_BA, Direction.OUT, pair.addr_a, pair.addr_b, KEY_BA))
 
@@ -88,7 +88,8 @@ class Tunnel:
         return esp, struct.unpack_from("!I", data, 4)[0]
 
     def close(self) -> None:
-        self.dp.close()
+        with InNetns(self.pair.a):
+            self.dp.close()
         self.sock.close()
 
 

@@ -86,3 +86,18 @@ def test_a_closed_worker_end_is_worker_gone() -> None:
         daemon.call(1.0, "stats")
     assert daemon.closed
     daemon.close()
+
+
+def test_draining_an_idle_channel_returns_at_once_even_after_a_call() -> None:
+    here, there = channel.pair()
+    daemon, worker = DaemonEnd(here), WorkerEnd(there)
+    try:
+        rid = daemon.request(1.0, "stats")
+        worker.reply(rid, "ok", 1)
+        assert daemon.reply(rid, 5.0, "stats") == 1
+        start = time.monotonic()
+        daemon.drain()  # the daemon's event loop calls this on every wake-up: it must never wait
+        assert time.monotonic() - start < 0.05
+    finally:
+        daemon.close()
+        there.close()

@@ -147,6 +147,7 @@ class DaemonEnd:
     __slots__ = ("_ids", "closed", "events", "ike", "ike_dropped", "sock", "stale")
 
     def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)  # waits are select()s with their own timeouts
         self.sock = sock
         self._ids = itertools.count(1)
         self.events: list[SadEvent] = []
@@ -167,10 +168,11 @@ class DaemonEnd:
         if self.closed:
             raise WorkerGone("data-plane worker is gone")
         rid = next(self._ids)
-        self.sock.settimeout(timeout)
         try:
+            if not select.select([], [self.sock], [], timeout)[1]:
+                raise BlockingIOError
             self.sock.send(_dumps((rid, op, args)))
-        except TimeoutError:
+        except BlockingIOError:
             raise ConfigError(f"data-plane worker did not take request {op!r}") from None
         except OSError as e:
             self.closed = True
@@ -186,7 +188,7 @@ class DaemonEnd:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self.sock], [], [], left)[0]:
                 raise ConfigError(f"data-plane worker did not answer {op!r} within {timeout:g} s")
-            msg = self._recv(blocking=True)
+            msg = self._recv()
             if msg is None:
                 if self.closed:
                     raise WorkerGone("data-plane worker is gone")
@@ -203,7 +205,7 @@ class DaemonEnd:
     def drain(self) -> None:
         """Read everything waiting (events, IKE; stale replies are discarded)."""
         while not self.closed:
-            msg = self._recv(blocking=False)
+            msg = self._recv()
             if msg is None:
                 return
             if msg[0] == "reply":
@@ -219,10 +221,11 @@ class DaemonEnd:
         else:
             self.ike_dropped += 1
 
-    def _recv(self, *, blocking: bool) -> tuple[Any, ...] | None:
+    def _recv(self) -> tuple[Any, ...] | None:
+        """One message, or None: nothing waiting, or the worker's end closed (``closed`` says which)."""
         try:
-            data = self.sock.recv(MAX_MESSAGE, 0 if blocking else socket.MSG_DONTWAIT)
-        except (BlockingIOError, TimeoutError):
+            data = self.sock.recv(MAX_MESSAGE)
+        except BlockingIOError:
             return None
         except OSError:
             data = b""
