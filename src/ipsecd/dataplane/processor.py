@@ -209,6 +209,11 @@ class Processor:
         events, self._events = self._events, []
         return events
 
+    @property
+    def moves_pending(self) -> bool:
+        """NAT rebindings wait for :meth:`poll_endpoint_changes`."""
+        return bool(self._moves)
+
     def poll_endpoint_changes(self) -> list[EndpointChanged]:
         """NAT rebindings detected since the last call (see :class:`EndpointChanged`)."""
         moves, self._moves = self._moves, []

@@ -303,6 +303,8 @@ class Worker:
         """Write the batch's decrypted packets to the TUN, consecutive TCP segments coalesced."""
         if not self._rx:
             return
+        if self.proc.moves_pending:  # a NAT rebinding: the other workers learn it before the replies exist
+            self._push_events()
         write, fd = os.write, self.tun
         for w in offload.coalesce(self._rx):
             try:
