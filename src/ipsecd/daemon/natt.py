@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Hashable
 
-from ipsecd.dataplane.base import DataPlane
+from ipsecd.dataplane.base import DataPlane, NattSocket
 from ipsecd.ike.v1.sa import Ikev1Sa
 from ipsecd.ike.v2.sa import IkeSa
 
@@ -60,7 +60,11 @@ class DataplaneIke:
 
     def __init__(self, host: Host, dataplane: DataPlane) -> None:
         self._s = host
-        self._natt = dataplane.natt_socket
+        self._dp = dataplane
+
+    @property
+    def _natt(self) -> NattSocket | None:
+        return self._dp.natt_socket
 
     @property
     def present(self) -> bool:
