@@ -57,7 +57,6 @@ def test_a_killed_worker_is_replaced_and_traffic_resumes_without_dpd(tmp_path: P
         try:
             workers = _workers(init)
             assert len(workers) == 1
-            peers_before = init.exec("/ip ipsec active-peers print").stdout
             os.kill(workers[0], signal.SIGKILL)
             start = time.monotonic()
             wait_until("pings through the tunnel again",
@@ -67,7 +66,8 @@ def test_a_killed_worker_is_replaced_and_traffic_resumes_without_dpd(tmp_path: P
             assert _workers(init) != workers and len(_workers(init)) == 1
             log = init.log_text()
             assert "killed by signal 9" in log and "replaced in" in log
-            assert init.exec("/ip ipsec active-peers print").stdout == peers_before  # same IKE SA: no DPD
+            # the same IKE SA carries on: no DPD, no new IKE SA
+            assert log.count("IKE SA established") == 1 and "gone" not in log
             assert "Traceback" not in log
         except BaseException:
             print(f"--- initiator ---\n{init.log_text()[-5000:]}\n--- responder ---\n{resp.log_text()[-3000:]}")
