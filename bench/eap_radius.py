@@ -26,9 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.interop import freeradius as fr
 
-from ipsecd.daemon.radius import RadiusClient, RadiusServer
+from ipsecd.daemon.radius import RadiusClient, RadiusServer, eap_attributes
 from ipsecd.ike.eap.peer import EapPeer
-from ipsecd.wire import radius
 from ipsecd.wire.eap import EapCode, EapPacket, EapType
 from ipsecd.wire.radius import Attr, Code
 
@@ -39,12 +38,9 @@ async def one(client: RadiusClient, n: int) -> float:
     peer = EapPeer("alice", fr.USERS["alice"])
     message = peer.receive(EapPacket(EapCode.REQUEST, 0, EapType.IDENTITY).encode())
     state: bytes | None = None
-    calling = f"192.0.2.{n % 250 + 1}[4500]".encode()
+    calling = f"192.0.2.{n % 250 + 1}[4500]"
     while message is not None:
-        attrs = [(Attr.USER_NAME, b"alice"), (Attr.CALLING_STATION_ID, calling), *radius.split_eap(message)]
-        if state is not None:
-            attrs.append((Attr.STATE, state))
-        reply = await client.access(attrs)
+        reply = await client.access(eap_attributes(b"alice", message, state, calling))
         message = peer.receive(reply.packet.eap_message() or b"")
         state = reply.packet.get(Attr.STATE)
         if reply.packet.code == Code.ACCESS_ACCEPT:

@@ -9,7 +9,13 @@ from typing import cast
 
 import pytest
 
-from ipsecd.daemon.radius import RadiusClient, RadiusServer, RadiusUnavailable, accounting_attributes
+from ipsecd.daemon.radius import (
+    RadiusClient,
+    RadiusServer,
+    RadiusUnavailable,
+    accounting_attributes,
+    eap_attributes,
+)
 from ipsecd.wire import radius
 from ipsecd.wire.radius import Attr, Code
 
@@ -136,3 +142,12 @@ def test_accounting_attributes_carry_gigawords_and_class() -> None:
     assert attrs[Attr.ACCT_INPUT_OCTETS] == radius.integer(7)
     assert attrs[Attr.ACCT_INPUT_GIGAWORDS] == radius.integer(5)
     assert attrs[Attr.CLASS] == b"c1" and attrs[Attr.ACCT_SESSION_TIME] == radius.integer(60)
+
+
+def test_eap_attributes_of_one_round() -> None:
+    attrs = eap_attributes(b"alice", bytes(300), b"st", "192.0.2.1[4500]", bytes((127, 0, 0, 1)))
+    packet = radius.Packet(Code.ACCESS_REQUEST, 0, bytes(16), attrs)
+    assert packet.eap_message() == bytes(300) and len(packet.get_all(Attr.EAP_MESSAGE)) == 2
+    assert packet.get(Attr.STATE) == b"st" and packet.get(Attr.USER_NAME) == b"alice"
+    assert packet.get_int(Attr.NAS_PORT_TYPE) == radius.NAS_PORT_TYPE_VIRTUAL
+    assert Attr.STATE not in dict(eap_attributes(b"a", b"\x02\x00\x00\x05\x01", None, "x"))

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ipsecd.daemon.radius import RadiusClient, RadiusServer, Reply, accounting_attributes
+from ipsecd.daemon.radius import RadiusClient, RadiusServer, Reply, accounting_attributes, eap_attributes
 from ipsecd.ike.eap.peer import EapPeer
 from ipsecd.wire import radius
 from ipsecd.wire.eap import EapCode, EapPacket, EapType
@@ -23,7 +23,8 @@ from tests.interop import freeradius as fr
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
 SERVER = RadiusServer("127.0.0.1", fr.SECRET.encode(), timeout=1.0)
-NAS = [(Attr.NAS_IP_ADDRESS, bytes((127, 0, 0, 1))),
+NAS_IP = bytes((127, 0, 0, 1))
+NAS = [(Attr.NAS_IP_ADDRESS, NAS_IP),
        (Attr.NAS_PORT_TYPE, radius.integer(radius.NAS_PORT_TYPE_VIRTUAL)),
        (Attr.CALLING_STATION_ID, b"192.0.2.10[4500]")]
 
@@ -55,9 +56,9 @@ def test_pap_with_message_authenticator_both_ways_and_the_accept_attributes(serv
     # verify_reply refused any reply without a valid Message-Authenticator, so both carried one
     assert good.packet.code == Code.ACCESS_ACCEPT and bad.packet.code == Code.ACCESS_REJECT
     assert good.packet.get(Attr.MESSAGE_AUTHENTICATOR) is not None
-    assert str(ipaddress.IPv4Address(good.packet.get(Attr.FRAMED_IP_ADDRESS) or b"")) == fr.ALICE_IP
-    assert good.packet.get_int(Attr.SESSION_TIMEOUT) == fr.ALICE_TIMEOUT
-    assert good.packet.get(Attr.CLASS) == fr.ALICE_CLASS.encode()
+    info = radius.accept_info(good.packet)
+    expected = (ipaddress.IPv4Address(fr.ALICE_IP), fr.ALICE_TIMEOUT, (fr.ALICE_CLASS.encode(),))
+    assert info == radius.AcceptInfo(*expected)
 
 
 def test_a_request_without_message_authenticator_is_ignored(server: fr.FreeRadius) -> None:
@@ -90,10 +91,7 @@ async def _eap_over_radius(client: RadiusClient, peer: EapPeer, user: str) -> Re
     assert identity is not None
     message, state = identity, None
     for _ in range(10):
-        attrs = [(Attr.USER_NAME, user.encode()), *NAS, *radius.split_eap(message)]
-        if state is not None:
-            attrs.append((Attr.STATE, state))
-        reply = await client.access(attrs)
+        reply = await client.access(eap_attributes(user.encode(), message, state, "192.0.2.10[4500]", NAS_IP))
         eap = reply.packet.eap_message()
         assert eap is not None
         answer = peer.receive(eap)
@@ -121,7 +119,7 @@ def test_eap_mschapv2_relayed_the_msk_from_mppe_keys_equals_the_peers(server: fr
     assert reply.packet.code == Code.ACCESS_ACCEPT and peer.succeeded
     assert peer.msk is not None and len(peer.msk) == 32
     assert reply.msk() == peer.msk
-    assert reply.packet.get(Attr.FRAMED_IP_ADDRESS) == ipaddress.IPv4Address(fr.ALICE_IP).packed
+    assert radius.accept_info(reply.packet).framed_ip == ipaddress.IPv4Address(fr.ALICE_IP)
 
 
 def test_eap_mschapv2_with_a_wrong_password_is_rejected(server: fr.FreeRadius) -> None:

@@ -134,3 +134,18 @@ def test_a_mangled_reply_raises_only_our_error(attrs: list[tuple[int, bytes]], f
         radius.verify_reply(bytes(reply), SECRET, request)
     except RadiusError:
         pass
+
+
+def test_accept_info_reads_the_virtual_ip_session_timeout_and_every_class() -> None:
+    packet = radius.Packet(Code.ACCESS_ACCEPT, 1, bytes(16), [
+        (Attr.FRAMED_IP_ADDRESS, bytes((10, 0, 0, 5))), (Attr.SESSION_TIMEOUT, radius.integer(600)),
+        (Attr.CLASS, b"a"), (Attr.CLASS, b"b")])
+    info = radius.accept_info(packet)
+    assert (str(info.framed_ip), info.session_timeout, info.classes) == ("10.0.0.5", 600, (b"a", b"b"))
+    def framed(value: bytes) -> radius.Packet:
+        return radius.Packet(Code.ACCESS_ACCEPT, 1, bytes(16), [(Attr.FRAMED_IP_ADDRESS, value)])
+
+    # 255.255.255.254: the NAS chooses (the pool)
+    assert radius.accept_info(framed(b"\xff" * 3 + b"\xfe")) == radius.AcceptInfo(None, None, ())
+    with pytest.raises(RadiusError):
+        radius.accept_info(framed(b"\x01"))

@@ -200,6 +200,27 @@ class RadiusClient:
         self._endpoints.clear()
 
 
+def eap_attributes(
+    user: bytes, eap: bytes, state: bytes | None, calling_station_id: str, nas_ip: bytes | None = None
+) -> list[tuple[int, bytes]]:
+    """One round of RFC 3579 EAP pass-through: User-Name (the EAP identity, not the IKE one —
+    Windows sends its address as IDi), the EAP message in 253-octet pieces, the State of the last
+    Access-Challenge echoed (RFC 2865 §5.24), Calling-Station-Id (the client's address and port),
+    NAS-IP-Address and NAS-Port-Type Virtual."""
+    attrs: list[tuple[int, bytes]] = [
+        (Attr.USER_NAME, user),
+        (Attr.CALLING_STATION_ID, calling_station_id.encode()),
+        (Attr.NAS_PORT_TYPE, radius.integer(radius.NAS_PORT_TYPE_VIRTUAL)),
+        (Attr.SERVICE_TYPE, radius.integer(radius.SERVICE_TYPE_FRAMED)),
+    ]
+    if nas_ip is not None:
+        attrs.append((Attr.NAS_IP_ADDRESS, nas_ip))
+    attrs += radius.split_eap(eap)
+    if state is not None:
+        attrs.append((Attr.STATE, state))
+    return attrs
+
+
 def accounting_attributes(
     status: radius.AcctStatus,
     session_id: str,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import ipaddress
 import struct
 from dataclasses import dataclass, field
 
@@ -358,6 +359,28 @@ def msk_from_accept(packet: Packet, secret: bytes, request_authenticator: bytes)
     return decrypt_mppe_key(recv[0], secret, request_authenticator) + decrypt_mppe_key(
         send[0], secret, request_authenticator
     )
+
+
+@dataclass(frozen=True)
+class AcceptInfo:
+    """What the gateway applies from an Access-Accept: Framed-IP-Address (the road warrior's
+    virtual IP instead of the pool's, RFC 2865 §5.8; 255.255.255.254/255 mean "the NAS chooses"
+    and give None), Session-Timeout (re-authentication after that many seconds, §5.27) and every
+    Class, kept to be echoed in accounting (§5.25)."""
+
+    framed_ip: ipaddress.IPv4Address | None
+    session_timeout: int | None
+    classes: tuple[bytes, ...]
+
+
+def accept_info(packet: Packet) -> AcceptInfo:
+    value = packet.get(Attr.FRAMED_IP_ADDRESS)
+    if value is not None and len(value) != 4:
+        raise RadiusError(f"Framed-IP-Address of {len(value)} octets")
+    framed = ipaddress.IPv4Address(value) if value is not None else None
+    if framed is not None and int(framed) >= 0xFFFFFFFE:
+        framed = None
+    return AcceptInfo(framed, packet.get_int(Attr.SESSION_TIMEOUT), tuple(packet.get_all(Attr.CLASS)))
 
 
 def integer(value: int) -> bytes:
