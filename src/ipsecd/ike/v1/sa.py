@@ -58,6 +58,7 @@ from .quick import QuickMode
 SpiAlloc = Callable[[IpsecProto], int]
 ZERO = bytes(8)
 REPLY_CACHE = 60.0
+REPLACED_GRACE = 1.0  # seconds a re-keyed IPsec SA stays after its successor is installed
 _AUTH_ERRORS = (NotifyType.INVALID_HASH_INFORMATION, NotifyType.AUTHENTICATION_FAILED,
                 NotifyType.INVALID_ID_INFORMATION)
 _PHASE1: dict[ExchangeMode, type[Phase1]] = {
@@ -106,6 +107,7 @@ class Ikev1Sa:
         self._children_started = not initiator
         self._dpd_sent = 0.0
         self._replacing: dict[int, int] = {}  # quick mode's Message ID -> inbound SPI it re-keys
+        self._retiring: dict[int, float] = {}  # re-keyed inbound SPI -> when it is DELETEd
         self.virtual_ips: tuple[()] = ()  # mode-config comes with the XAuth issue
 
     # -- construction ----------------------------------------------------------------------------
@@ -353,13 +355,16 @@ class Ikev1Sa:
 
     def child_installed(self, mid: int, proto: IpsecProto, event: ChildSaInstalled) -> None:
         """A quick mode's IPsec SAs go to the daemon; one that re-keys an older SA replaces it: the
-        new SAs are installed first (traffic moves to them), then the old one is DELETEd."""
+        new SAs are installed first (our traffic moves to them), the old one is DELETEd
+        ``REPLACED_GRACE`` later — after our third quick-mode message has reached the peer, so it
+        installs the new SAs before it drops the old ones, and its packets still in flight on the old
+        SA are received."""
         in_spi, out_spi = event.inbound.spi, event.outbound.spi
         self.children[in_spi] = (event.child, proto, out_spi)
         self.emit(event)
         old = self._replacing.pop(mid, None)
         if old is not None:
-            self.delete_child(old, "re-keyed")
+            self._retiring[old] = self.now + REPLACED_GRACE
 
     # -- what the daemon asks of every IKE SA (as ``IkeSa``) -----------------------------------------
 
@@ -376,7 +381,8 @@ class Ikev1Sa:
         """The IPsec SA reached its soft lifetime: IKEv1 re-keys by a new quick mode for the same
         policy (RFC 2409 §5.5); the old SA is deleted once the new one is installed."""
         found = self.children.get(in_spi)
-        if found is None or self.state != "established" or in_spi in self._replacing.values():
+        if (found is None or self.state != "established" or in_spi in self._replacing.values()
+                or in_spi in self._retiring):
             return
         child = next((c for c in self.config.children if c.name == found[0]), None)
         if child is not None:
@@ -475,6 +481,7 @@ class Ikev1Sa:
             due.append(self.expire_at)
         if (d := self._dpd_due()) is not None:
             due.append(d)
+        due.extend(self._retiring.values())
         return min(due) if due else None
 
     def handle_timer(self, now: float) -> None:
@@ -487,6 +494,9 @@ class Ikev1Sa:
         if self.expire_at is not None and now >= self.expire_at:
             self.delete()
             return
+        for spi in [spi for spi, at in self._retiring.items() if at <= now]:
+            del self._retiring[spi]
+            self.delete_child(spi, "re-keyed")
         self._retransmit(now)
         if not self.closed and (d := self._dpd_due()) is not None and now >= d:
             self._dpd(now)
