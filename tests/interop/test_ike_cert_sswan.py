@@ -69,7 +69,9 @@ def ipsecd_rsc(topo: Topology, *, passive: bool, remote_id: str) -> str:
 
 
 def start(topo: Topology, tmp_path: Path, gw: str, *, passive: bool, classic: bool = False,
-          remote_id: str = "user-fqdn:alice@example.com") -> tuple[Charon, Ipsecd]:
+          remote_id: str = "user-fqdn:alice@example.com", prefill: bool = True) -> tuple[Charon, Ipsecd]:
+    """charon with its certificate and ipsecd whose store was filled through the store's API (not
+    started when ``prefill`` is false: the test configures it itself)."""
     charon = Charon(topo.left, tmp_path, extra="    signature_authentication = no\n" if classic else "")
     for sub in ("x509ca", "x509", "ecdsa"):
         (charon.swanctl_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -79,6 +81,8 @@ def start(topo: Topology, tmp_path: Path, gw: str, *, passive: bool, classic: bo
     charon.start()
     charon.load(charon_conf(topo, GATEWAYS[gw]))
     ipsecd = Ipsecd(topo.right, tmp_path, ipsecd_rsc(topo, passive=passive, remote_id=remote_id))
+    if not prefill:
+        return charon, ipsecd
     store = CertificateStore(ipsecd.dir / "certificates")
     store.import_file(VECTORS / "ca.crt", name="ca", trusted=True)
     if gw == "gw-ecdsa":
@@ -110,6 +114,8 @@ def test_certificates_with_traffic(tmp_path: Path, gw: str, initiator: str, clas
                 charon.initiate("net")
             else:
                 wait_until("charon to see a CHILD_SA", lambda: bool(charon.child_sas()), 20)
+            wait_until("ipsecd to install the SA pair", lambda: ipsecd.exec(
+                "/ip ipsec installed-sa print count-only").stdout.strip() == "2")
             assert topo.left.ping(topo.right.lan, src=topo.left.lan, count=3) == (3, 3)
             sa = charon.list_sas()[0]
             assert sa["remote-id"] == GATEWAYS[gw] and sa["local-id"] == "alice@example.com"
@@ -132,6 +138,31 @@ def test_a_remote_id_mismatch_is_refused_and_explained(tmp_path: Path) -> None:
             line = next(x for x in ipsecd.log_text().splitlines() if "certificate refused" in x)
             assert "peer's ID is user-fqdn:alice@example.com, remote-id expects user-fqdn:bob@example.com" in line
             assert "change the identity's remote-id=" in line
+        except BaseException:
+            print(diagnostics(charon, ipsecd))
+            raise
+
+
+def test_a_routeros_shaped_configuration(tmp_path: Path) -> None:
+    """The whole set-up as a RouterOS user writes it: ``/certificate import`` of the CA, the
+    gateway certificate and its key, then ``/ip ipsec identity add auth-method=digital-signature
+    certificate=gw``; strongSwan initiates, traffic flows, ``/certificate print`` shows the store."""
+    with Topology("ipdc") as topo:
+        charon, _ = start(topo, tmp_path, "gw-rsa", passive=True, prefill=False)
+        certs = "".join(
+            f"/certificate import file-name={VECTORS / f} {extra}\n"
+            for f, extra in (("ca.crt", "name=ca trusted=yes"), ("gw-rsa.crt", "name=gw"), ("gw-rsa.key", ""))
+        )
+        ipsecd = Ipsecd(topo.right, tmp_path / "ros",
+                        certs + ipsecd_rsc(topo, passive=True, remote_id="user-fqdn:alice@example.com")).start()
+        try:
+            charon.initiate("net")
+            assert topo.left.ping(topo.right.lan, src=topo.left.lan, count=3) == (3, 3)
+            table = ipsecd.exec("/certificate print").stdout
+            assert "0 AT     ca    ipsecd test root CA" in table  # ipsecd exec against the daemon's store
+            assert "1 K      gw    gw.example.com       DNS:gw.example.com,IP:192.0.2.1" in table
+            stat = (ipsecd.dir / "certificates").stat()
+            assert stat.st_mode & 0o777 == 0o700
         except BaseException:
             print(diagnostics(charon, ipsecd))
             raise

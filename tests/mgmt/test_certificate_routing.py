@@ -74,3 +74,24 @@ def test_an_identity_naming_no_certificate_is_refused(tmp_path: Path) -> None:
 def test_without_the_daemon_the_menu_says_so() -> None:
     r = Session(open_config(None), Runtime(None)).execute("/certificate print")
     assert r.rc == 1 and "the certificate store is the running daemon's" in r.stderr
+
+
+def test_certificate_import_in_a_script_and_on_the_console(tmp_path: Path) -> None:
+    """``/certificate import`` is the store's import, not a script import, in a configuration
+    script (the daemon runs ``--config`` with its store) and on the console."""
+    vectors = Path(__file__).resolve().parents[1] / "vectors" / "strongswan-pki"
+    store = CertificateStore(tmp_path / "certificates")
+    config = open_config(None)
+    config.import_script(
+        f"/certificate import file-name={vectors / 'ca.crt'} name=ca trusted=yes\n"
+        f"/certificate import file-name={vectors / 'gw-rsa.crt'} name=gw\n"
+        f"/certificate import file-name={vectors / 'gw-rsa.key'}\n"
+        "/ip ipsec peer add name=p address=192.0.2.1/32 exchange-mode=ike2\n"
+        "/ip ipsec identity add peer=p auth-method=digital-signature certificate=gw\n",
+        "site.rsc",
+        runtime=Runtime(store),
+    )
+    assert store.names() == ["ca", "gw"] and store.private_key("gw") is not None
+    s = Session(config, Runtime(store))
+    ok(s, f"/certificate import file-name={vectors / 'client.crt'} name=alice")
+    assert "alice" in store.names()

@@ -672,17 +672,33 @@ def certificate_store(db: str) -> CertificateStore:
         raise GlueError(f"certificate store {directory}: {exc}") from None
 
 
+class StartupRuntime:
+    """What a ``--config`` script sees of the daemon before it runs: its certificate store (the
+    script may ``/certificate import`` what its identities name), no live state yet."""
+
+    def __init__(self, certificates: CertificateStore) -> None:
+        self.certificates = certificates
+
+    def rows(self, menu: str) -> list[dict[str, object]]:
+        return []
+
+    def command(self, menu: str, name: str, args: dict[str, str]) -> str:
+        raise GlueError(f"{menu} {name}: not before the daemon runs")
+
+
 def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str, ...]]:
     """Configuration, data plane and glue for ``ipsecd run``: (glue, control execute, own NAT-T?, locals)."""
     from ipsecd.mgmt.errors import ConfigError
     from ipsecd.mgmt.model import open_config
 
+    certificates = certificate_store(args.db)
     try:
         if args.config:
             config = open_config(None)
             with open(args.config, encoding="utf-8") as fh:
                 script = fh.read()
-            for warning in config.import_script(script, args.config, getattr(args, "defaults", None)):
+            for warning in config.import_script(script, args.config, getattr(args, "defaults", None),
+                                                StartupRuntime(certificates)):
                 log.warning("%s", warning)
         else:
             config = open_config(args.db)
@@ -693,7 +709,7 @@ def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str,
         raise GlueError(f"{args.config or args.db}: {exc.strerror}") from None
     dataplane = make_dataplane(args.dataplane, args.tun, ike_port=args.ike_port, natt_port=args.natt_port)
     glue = Glue(plan, dataplane, force_encap=True)
-    glue.certificates = certificate_store(args.db)
+    glue.certificates = certificates
     execute = glue.follow(config)
 
     own_natt = dataplane.natt_socket is None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .commands import Call, Commands, Outcome, RuntimeProvider, call_of
 from .errors import ConfigError, InvalidValue, ScriptError, ScriptSyntaxError
-from .schema import DIALECTS, DIRECTORIES, MENUS, children, commands_of
+from .schema import CERTIFICATE_PATHS, DIALECTS, DIRECTORIES, MENUS, children, commands_of
 from .script import (
     KNOWN_VERBS,
     Command,
@@ -200,7 +200,7 @@ class Interpreter:
         _, cmd = parse_line(f"{found.path} {found.verb} {self.args_text(args, src, inner)}", "/")
         if not isinstance(cmd, Command):
             raise ScriptSyntaxError(f"{found.path}: {found.verb} is not a command")
-        if cmd.name == "import" and cmd.path not in MENUS:
+        if cmd.name == "import" and cmd.path not in MENUS and cmd.path not in CERTIFICATE_PATHS:
             return self.import_file(cmd)
         call = call_of(cmd)
         if self.guarded:  # under on-error: a failed command must leave no half-made change behind

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from .commands import RuntimeProvider
 from .interp import run_script
 from .schema import MENUS, Menu
 from .store import Item, State, Store
@@ -211,13 +212,15 @@ class Config:
                     except Exception:  # the change is committed; a failing listener must not undo the reply
                         log.exception("configuration listener %r failed", sub.callback)
 
-    def import_script(self, text: str, filename: str = "<script>", defaults: str | None = None) -> list[str]:
+    def import_script(self, text: str, filename: str = "<script>", defaults: str | None = None,
+                      runtime: RuntimeProvider | None = None) -> list[str]:
         """Run a script atomically; the warnings, or a ConfigError subclass naming file and line.
 
         ``defaults="routeros7"`` reads it with RouterOS 7's defaults where they differ from the
-        manual's (``schema.DIALECTS``), as a compact export of such a router must be read."""
+        manual's (``schema.DIALECTS``), as a compact export of such a router must be read.
+        ``runtime``: the daemon's, for a script that also runs ``/certificate`` commands."""
         with self.transaction() as txn:
-            run_script(txn, text, filename, defaults)
+            run_script(txn, text, filename, defaults, runtime)
         return list(txn.warnings)
 
 

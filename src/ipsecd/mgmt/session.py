@@ -16,7 +16,7 @@ from .commands import PRINT_FLAGS, WRITE_VERBS, Call, Commands, Outcome, Runtime
 from .errors import ConfigError
 from .interp import Interpreter, Scope, is_scripting, one_line
 from .model import Config, Txn
-from .schema import MENUS, Menu
+from .schema import CERTIFICATE_PATHS, MENUS, Menu
 from .script import OutOfScope, logical_lines, parse_line
 from .scripting import Value
 from .views import (
@@ -105,7 +105,7 @@ class Session:
             text = " ".join(s for _, s in logical_lines(line))
             cwd, cmd = parse_line(text, self.cwd)
             if cmd is not None and not isinstance(cmd, OutOfScope) and cmd.name == "import" \
-                    and cmd.path not in MENUS:
+                    and cmd.path not in MENUS and cmd.path not in CERTIFICATE_PATHS:
                 return self._script(line, as_json)
             if isinstance(cmd, OutOfScope):
                 return CommandResult(
