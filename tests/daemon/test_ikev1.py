@@ -16,15 +16,17 @@ from ipsecd.ike.v1.sa import Ikev1Sa
 from ipsecd.policy.types import Direction
 
 
-def _rsc(me: str, ike: int, mode: str | None) -> str:
-    """The demo's site-to-site script with an IKEv1 exchange-mode (None: the property left out)."""
-    text = demo_rsc(me, ike)
+def _rsc(me: str, ike: int, mode: str | None, profile: str) -> str:
+    """The demo's site-to-site script with an IKEv1 exchange-mode (None: the property left out) and
+    ``profile`` replacing the profile's lifetime."""
+    text = demo_rsc(me, ike).replace(" lifetime=1h", f" {profile}")
     return text.replace(" exchange-mode=ike2", f" exchange-mode={mode}" if mode else "")
 
 
-async def _pair(mode: str | None) -> tuple[Gateway, Gateway]:
+async def _pair(mode: str | None, profile: str = "lifetime=1h") -> tuple[Gateway, Gateway]:
     ike, natt = free_ports()
-    a, b = Gateway("A", ike, natt, _rsc("A", ike, mode)), Gateway("B", ike, natt, _rsc("B", ike, mode))
+    a = Gateway("A", ike, natt, _rsc("A", ike, mode, profile))
+    b = Gateway("B", ike, natt, _rsc("B", ike, mode, profile))
     await b.start()
     await a.start()
     await _until("both IPsec SAs", lambda: bool(a.children()) and bool(b.children()))
@@ -87,3 +89,27 @@ def test_ikev1_phase2_rekey_moves_traffic_then_deletes_the_old_sa() -> None:
                 await gw.daemon.stop()
 
     asyncio.run(main())
+
+
+def test_ikev1_phase1_is_rekeyed_before_its_lifetime_when_dpd_is_on(caplog: pytest.LogCaptureFixture) -> None:
+    """Phase-1 lifetime 4 s with DPD: A negotiates a new ISAKMP SA (no INITIAL-CONTACT) at 85 % of
+    it, whose quick mode brings new IPsec SAs up before the old ISAKMP SA expires and DELETEs its own."""
+    async def main() -> None:
+        a, b = await _pair(None, "lifetime=4s dpd-interval=2s")
+        try:
+            first = set(a.glue.tracked)
+            await _until("a new phase 1 with its IPsec SA while the old one lives", lambda: first & set(
+                a.glue.tracked) and any(sa not in first and t.state == "established" and t.children
+                                        for sa, t in a.glue.tracked.items()), 6)
+            await _until("the old ISAKMP SA to go", lambda: not first & set(a.glue.tracked), 6)
+            assert len(b.glue.tracked) == 1 and len(a.children()) == 1 and len(b.children()) == 1
+            assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    with caplog.at_level(logging.INFO, logger="ipsecd"):
+        asyncio.run(main())
+    said = [r.getMessage() for r in caplog.records]
+    assert any("re-keying phase 1" in line for line in said)
+    assert not any("INITIAL_CONTACT" in line for line in said)

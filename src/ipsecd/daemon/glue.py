@@ -64,6 +64,7 @@ REINITIATE_DELAY = 2.0  # seconds before a lost non-passive peer is tried again
 SELECTION_CACHE = 4096  # (remote, local) addresses whose peer selection is remembered until the plan changes
 LIVENESS_SWEEP = 2.0  # seconds before a DPD check that the data plane's counters are read
 LIVENESS_EVERY = 1.0  # seconds between two looks at which SAs are near their DPD check
+V1_REKEY = 0.85  # share of an IKEv1 phase-1 lifetime after which we negotiate its successor (DPD on)
 V1_MODES = {2: "main", 4: "aggressive", 1: "base"}  # IKEv1 exchange type of a first message -> exchange-mode
 
 
@@ -205,8 +206,10 @@ class Glue:
 
     # -- initiating and responding ------------------------------------------------------------------
 
-    def _maybe_initiate(self, peer: PeerPlan) -> None:
-        if self.stopping or peer.endpoint.passive or self.index.of_peer.get(peer.endpoint.name):
+    def _maybe_initiate(self, peer: PeerPlan, *, rekey: bool = False) -> None:
+        """Start the peer's IKE SA (``rekey``: a new IKEv1 phase 1 beside the current one, which
+        sends no INITIAL-CONTACT — the peer must keep the IPsec SAs that carry traffic meanwhile)."""
+        if self.stopping or peer.endpoint.passive or (self.index.of_peer.get(peer.endpoint.name) and not rekey):
             return
         name, host = peer.endpoint.name, peer.endpoint.host
         if host is None:
@@ -229,6 +232,8 @@ class Glue:
             force_encap=self.force_encap,
             store=self.certificates,
         )
+        if rekey:
+            config = replace(config, send_initial_contact=False)
         try:
             validate(config)
         except IkeConfigError as exc:
@@ -237,7 +242,7 @@ class Glue:
         sa: IkeSa | Ikev1Sa
         if peer.v1 is not None:
             sa = Ikev1Sa.initiate(config, peer.v1, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now())
-            version = f"IKEv1 ({peer.v1.exchange_mode.value} mode)"
+            version = f"IKEv1 ({peer.v1.exchange_mode.value} mode{', re-keying phase 1' if rekey else ''})"
         else:
             sa = IkeSa.initiator(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now())
             version = "IKEv2"
@@ -379,10 +384,21 @@ class Glue:
         if event.nat_local:
             self.keepalives.add(t.sa)
         logs.established(t.plan.endpoint.name, rec.side, rec.natt, event)
+        if isinstance(t.sa, Ikev1Sa) and t.sa.initiator and t.plan.dpd_interval and event.lifetime:
+            self._d.timers.arm(("phase1", t.sa), d.now() + V1_REKEY * event.lifetime, self._rekey_phase1)
         vendors = t.sa.peer_vendors if isinstance(t.sa, Ikev1Sa) else ()
         if vendors:  # IKEv1: the peer's product and features, once per ISAKMP SA (peer-controlled: escaped)
             log.info("peer %s: %s says it is %s", t.plan.endpoint.name, rec.remote[0],
                      ", ".join(escape(v) for v in vendors))
+
+    def _rekey_phase1(self, key: object) -> None:
+        """IKEv1 re-keys phase 1 by negotiating a new ISAKMP SA before the old one's lifetime ends
+        (only with DPD enabled, as the manual says); the new one brings its own quick modes up, and
+        the old one, at its lifetime, DELETEs its IPsec SAs once traffic has moved to the new ones."""
+        assert isinstance(key, tuple)
+        t = self.tracked.get(key[1])
+        if t is not None and t.record.state == "established" and t.sa is key[1] and not self.stopping:
+            self._maybe_initiate(t.plan, rekey=True)
 
     def _child_installed(self, t: Tracked, event: ev.ChildSaInstalled) -> None:
         name, rec = t.plan.endpoint.name, t.record
@@ -457,6 +473,7 @@ class Glue:
         self.leases.release(t)  # the lease goes with its last IKE SA (a reconnect shares it)
         self.index.remove(t)
         self.keepalives.remove(t.sa)
+        self._d.timers.cancel(("phase1", t.sa))
         self._rt.peers.pop(id(t.sa), None)
         self._d.engine.remove(t.sa)
         if rec.state == "established" or rec.side == "initiator":
