@@ -3,7 +3,8 @@
 A script runs command by command. ``:`` commands (``:local``, ``:foreach``, ``:if`` …) run here;
 menu commands have their ``$var``, ``( … )`` and ``[ … ]`` arguments evaluated, are written back as
 literal text (values quoted), parsed as a console line and run by :class:`~.commands.Commands`, so
-they behave exactly as typed; ``[ … ]`` gives the structured outcome as a value (``find`` its ids,
+they behave exactly as typed (a command with nothing to evaluate, most lines of an import, is parsed
+as it stands: :func:`plain_args`); ``[ … ]`` gives the structured outcome as a value (``find`` its ids,
 ``get`` the value, ``print as-value`` the rows, ``add`` the new id). Variables are local to the
 block (``{ … }``, ``do={ … }``) that declares them; a whole import is one block; globals live for
 one run. What the language has and ipsecd does not run (functions, ``:execute``, ``:resolve`` …) is
@@ -31,6 +32,7 @@ from .script import (
     parse_line,
     sources,
     split_commands,
+    tokenize,
 )
 from .scripting import (
     Arg,
@@ -103,6 +105,24 @@ def run_script(txn: Txn, text: str, filename: str, dialect: str | None = None,
     interp.run_text(text, Scope("/"))
     txn.warnings.extend(interp.warnings())
     return "".join(interp.out)
+
+
+_WORD = r'[^ \t\r\n"$()\[\]{}]'
+_NAME = r'[^ \t\r\n"$()\[\]{}=!<>~/][^ \t\r\n"$()\[\]{}=!<>~]*+'
+_PLAIN_ARGS = re.compile(rf'[ \t\r]*+(?!#)(?:(?:{_WORD}++|{_NAME}="(?:[^"\\$]|\\.)*+")(?:[ \t\r]++|\Z))*+', re.S)
+
+
+def plain_args(text: str) -> bool:
+    """True when a menu command's arguments hold nothing to evaluate: bare words and ``name="…"``
+    values, no ``$``, brackets or positional quoted string. Evaluating them and writing them back
+    (:meth:`Interpreter.evaluated`) gives the text ``tokenize`` reads as it reads ``text`` (a quoted
+    value comes back quoted, or bare when it needs no quotes; a bare name=value is one token either
+    way), so such lines go to the command layer without the round trip, which was most of an
+    import's time. Left out: positional quoted strings (written back bare, ``"detail"`` becomes a
+    print flag) and a first word starting with ``#`` (``tokenize`` skips the rest as a comment, the
+    general path reads it and may refuse it). tests/mgmt/test_script_fastpath.py holds both paths to
+    the same commands."""
+    return _PLAIN_ARGS.fullmatch(text) is not None
 
 
 def is_scripting(text: str, cwd: str) -> bool:
@@ -194,12 +214,11 @@ class Interpreter:
             scope.cwd = new_cwd
             return None
         assert isinstance(found, Located)
-        args = lex_args(src.text, start + found.rest_at, end, conditions=found.verb == "find", where=True)
-        inner = scope.child()
-        inner.cwd = found.path
-        _, cmd = parse_line(f"{found.path} {found.verb} {self.args_text(args, src, inner)}", "/")
-        if not isinstance(cmd, Command):
-            raise ScriptSyntaxError(f"{found.path}: {found.verb} is not a command")
+        rest = src.text[start + found.rest_at:end]
+        if plain_args(rest):
+            cmd = Command(found.path, found.verb, tokenize(rest))
+        else:
+            cmd = self.evaluated(src, start, end, found, scope)
         if cmd.name == "import" and cmd.path not in MENUS and cmd.path not in CERTIFICATE_PATHS:
             return self.import_file(cmd)
         call = call_of(cmd)
@@ -217,6 +236,17 @@ class Interpreter:
         if self.render is not None:
             self.out.append(self.render(call, out))
         return None
+
+    def evaluated(self, src: Source, start: int, end: int, found: Located, scope: Scope) -> Command:
+        """The command with its arguments evaluated, written back as literal text and parsed as a
+        console line: the general path, which :func:`plain_args` lines skip."""
+        args = lex_args(src.text, start + found.rest_at, end, conditions=found.verb == "find", where=True)
+        inner = scope.child()
+        inner.cwd = found.path
+        _, cmd = parse_line(f"{found.path} {found.verb} {self.args_text(args, src, inner)}", "/")
+        if not isinstance(cmd, Command):
+            raise ScriptSyntaxError(f"{found.path}: {found.verb} is not a command")
+        return cmd
 
     def import_file(self, cmd: Command) -> Value:
         """``/import file-name=F``: the file runs as a script of its own (its errors name it)."""

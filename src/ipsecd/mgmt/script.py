@@ -21,6 +21,13 @@ from .schema import BASE_COMMANDS, DIRECTORIES, MENUS, children, resolve_path
 from .scripting import read_quoted
 
 _OPS = re.compile(r"!=|=|~|<|>")
+_BRACKETS = re.compile(r'["{}\[\]()]')
+_IN_QUOTES = re.compile(r'[\\"]')
+_COMMAND_MARKS = re.compile(r'["{}\[\]();\n]')
+_COMMENT_AHEAD = re.compile(r"[ \t]*#")
+_WORD_END = re.compile(r'[ \t\r"\[]')
+_SPECIAL = re.compile(r'[="\[\](){}$;]')
+_NON_SPACE = re.compile(r"\S+")
 
 
 @dataclass(slots=True)
@@ -93,6 +100,8 @@ class LineJoiner:
         if self._continued:
             line = line[:-1]
         self._scan(line)
+        if not self._buf and not (self._continued or self._depth > 0 or self._quoted):
+            return Source(line, n)  # a line on its own, as flush() would give it
         self._buf.append(line)
         self._len += len(line)
         if self._continued or self._depth > 0 or self._quoted:
@@ -109,23 +118,24 @@ class LineJoiner:
         return src
 
     def _scan(self, line: str) -> None:
-        i, n = 0, len(line)
+        """Track quotes and bracket depth over ``line``, jumping from one character that matters to
+        the next (every line of an import passes here)."""
         if not self._quoted and self._depth and line.lstrip().startswith("#"):
             return  # a comment line inside a block
-        while i < n:
-            ch = line[i]
+        i = 0
+        while (m := (_IN_QUOTES if self._quoted else _BRACKETS).search(line, i)) is not None:
+            ch, i = m.group(), m.end()
             if self._quoted:
                 if ch == "\\":
                     i += 1
-                elif ch == '"':
+                else:
                     self._quoted = False
             elif ch == '"':
                 self._quoted = True
             elif ch in "{[(":
                 self._depth += 1
-            elif ch in "}])":
+            else:
                 self._depth = max(0, self._depth - 1)
-            i += 1
 
 
 def sources(text: str) -> Iterator[Source]:
@@ -159,30 +169,41 @@ def split_commands(text: str, start: int = 0, end: int | None = None) -> list[tu
             nl = text.find("\n", i, end)
             i = end if nl < 0 else nl
             continue
-        begin, depth, quoted = i, 0, False
-        while i < end:
-            ch = text[i]
-            if quoted:
-                if ch == "\\":
-                    i += 1
-                elif ch == '"':
-                    quoted = False
-            elif ch == '"':
-                quoted = True
-            elif ch in "{[(":
-                depth += 1
-            elif ch in "}])":
-                depth -= 1
-            elif depth <= 0 and ch in ";\n":
-                break
-            elif ch == "\n" and text[i + 1:end].lstrip(" \t").startswith("#"):  # a comment inside a block
-                nl = text.find("\n", i + 1, end)
-                i = end if nl < 0 else nl
-                continue
-            i += 1
+        begin = i
+        i = _command_end(text, i, end)
         if text[begin:i].strip():
             out.append((begin, text[begin:i].rstrip()))
     return out
+
+
+def _command_end(text: str, i: int, end: int) -> int:
+    """Where the command starting at ``text[i]`` ends: the first ``;`` or newline outside quotes and
+    brackets (``end`` if none), jumping from one character that matters to the next."""
+    depth, quoted = 0, False
+    while i < end:
+        m = (_IN_QUOTES if quoted else _COMMAND_MARKS).search(text, i, end)
+        if m is None:
+            return end
+        i, ch = m.start(), m.group()
+        if quoted:
+            if ch == "\\":
+                i += 1
+            else:
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch in "{[(":
+            depth += 1
+        elif ch in "}])":
+            depth -= 1
+        elif depth <= 0:
+            return i  # ; or a newline
+        elif ch == "\n" and _COMMENT_AHEAD.match(text, i + 1, end):  # a comment inside a block
+            nl = text.find("\n", i + 1, end)
+            i = end if nl < 0 else nl
+            continue
+        i += 1
+    return i
 
 
 def is_literal(text: str) -> bool:
@@ -256,9 +277,8 @@ def tokenize(s: str) -> list[Tok]:
             toks.append(Tok("expr", s[i + 1:end - 1], sub=tokenize(s[i + 1:end - 1])))
             i = end
             continue
-        j = i
-        while j < n and s[j] not in ' \t\r"[':
-            j += 1
+        m = _WORD_END.search(s, i)
+        j = n if m is None else m.start()
         word = s[i:j]
         m = _OPS.search(word)
         if m and m.start() > 0 and not word.startswith("/"):
@@ -334,8 +354,8 @@ def locate(line: str, cwd: str) -> tuple[str, Located | OutOfScope | None]:
     words: list[str] = []
     starts: list[int] = []
     rest_at = len(stripped)
-    for m in re.finditer(r"\S+", stripped):
-        if any(c in m.group() for c in '="[](){}$;'):
+    for m in _NON_SPACE.finditer(stripped):
+        if _SPECIAL.search(m.group()):
             rest_at = m.start()
             break
         words.append(m.group())

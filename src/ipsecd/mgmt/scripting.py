@@ -247,6 +247,7 @@ _CLOSE = {"(": ")", "[": "]", "{": "}"}
 _VAR_NAME = re.compile(r"[A-Za-z0-9_]+")
 _ARG_OP = re.compile(r"!=|<=|>=|=|~|<|>")
 _VALUE_START = '"$([{'
+_PLAIN_QUOTED = re.compile(r'"([^"\\$]*)"')
 
 
 def close_of(text: str, i: int, end: int) -> int:
@@ -301,6 +302,9 @@ def _hex_run(text: str, i: int, end: int) -> tuple[str, int]:
 
 def read_quoted(text: str, i: int, end: int) -> tuple[Quoted, int]:
     """The string starting at ``text[i] == '"'``; (node, index after the closing quote)."""
+    plain = _PLAIN_QUOTED.match(text, i, end)
+    if plain is not None:  # no escape, no $: the text as written (most quoted values)
+        return Quoted((plain.group(1),)), plain.end()
     parts: list[str | Node] = []
     buf: list[str] = []
     i += 1
