@@ -125,6 +125,15 @@ def _retransmit(tries: int) -> Retransmit:
     return Retransmit(tries=tries)
 
 
+@functools.lru_cache(maxsize=1024)
+def _credentials(psk: bytes, auth_method: str, certificate: str, remote_certificate: str, match_by: str,
+                 store: CertificateStore | None) -> StaticCredentials:
+    certs = None
+    if store is not None and auth_method == "digital-signature":
+        certs = CertificateUse(store, certificate, remote_certificate, match_by)
+    return StaticCredentials(psk, certs=certs)
+
+
 @dataclass(frozen=True)
 class PeerPlan:
     """Everything needed to run one configured peer."""
@@ -165,13 +174,10 @@ class PeerPlan:
     ) -> IkeConfig:
         """The IKE SA's configuration; ``store`` is the daemon's certificate store (``/certificate``),
         which a digital-signature identity signs and judges its peer with."""
-        certs = None
-        if store is not None and self.auth_method == "digital-signature":
-            certs = CertificateUse(store, self.certificate, self.remote_certificate, self.match_by)
         return IkeConfig(
             local=local,
             remote=remote,
-            credentials=StaticCredentials(self.psk, certs=certs),
+            credentials=self._credentials(store),
             auth_method=self.auth_method,
             my_id=self.my_id,
             remote_id=self.remote_id,
@@ -188,6 +194,12 @@ class PeerPlan:
             retransmit=_retransmit(self.retransmit_tries),
             **extra,
         )
+
+    def _credentials(self, store: CertificateStore | None) -> StaticCredentials:
+        """One provider per plan and store, shared by all of the plan's IKE SAs (a road-warrior
+        server has thousands; the values never differ between them)."""
+        return _credentials(self.psk, self.auth_method, self.certificate, self.remote_certificate,
+                            self.match_by, store)
 
     def policy_of(self, child: str, default: str | None) -> str | None:
         """The policy id of this peer's CHILD_SA configuration named ``child`` (``default`` if none)."""

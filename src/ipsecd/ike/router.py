@@ -150,6 +150,8 @@ class Router:
         # SAs whose deadline may have moved, for a driver that keeps a timer per SA (keyed_timers);
         # without one, None: the scanning get_timer needs no bookkeeping
         self._retimed: dict[IkeSaProtocol, None] | None = {} if keyed_timers else None
+        # one bound method each, shared by every SA: ``self._wake`` makes a new 64-byte object per read
+        self._wake_hook, self._spi_hook = self._wake, self._on_spi
 
     # -- SAs -------------------------------------------------------------------------------------
 
@@ -159,8 +161,8 @@ class Router:
 
     def add(self, sa: IkeSaProtocol) -> None:
         """Take an SA the daemon created (an initiator) into the routing tables."""
-        sa.on_output = self._wake
-        sa.on_spi = self._on_spi
+        sa.on_output = self._wake_hook
+        sa.on_spi = self._spi_hook
         self.by_spi[sa.local_spi] = sa
         self._ready[sa] = None
         self._retime(sa)
