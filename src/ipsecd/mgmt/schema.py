@@ -209,7 +209,7 @@ PEER = Menu(
     "/ip ipsec peer", "list", (
         Prop("address", HostOrPrefix(), None),
         *_common(),
-        Prop("exchange-mode", Enum(*IKEV1_MODES, "ike2"), "main", unimplemented=IKEV1_MODES),
+        Prop("exchange-mode", Enum(*IKEV1_MODES, "ike2"), "main"),
         Prop("local-address", Address(), None),
         Prop("name", Str(1), required=True),  # generated (peer1, peer2 …) when add leaves it out
         Prop("passive", B, NO),
