@@ -58,10 +58,16 @@ def rest_print(port: int, rounds: int) -> float:
 def main(n: int) -> None:
     config = open_config(None)
     lines = ["/user set admin password=pw", "/ip ipsec peer add name=p", "/ip ipsec policy"]
-    lines += [f"add peer=p src-address=172.16.0.0/16 dst-address=10.{i // 65536}.{i // 256 % 256}.{i % 256}/32 "
-              "tunnel=yes" for i in range(n)]
+    lines += [
+        f"add peer=p src-address=172.16.0.0/16 dst-address=10.{i // 65536}.{i // 256 % 256}.{i % 256}/32 "
+        "tunnel=yes"
+        for i in range(n)
+    ]
     api_port, www_port = free_port(), free_port()
-    lines += [f"/ip service set api disabled=no port={api_port}", f"/ip service set www disabled=no port={www_port}"]
+    lines += [
+        f"/ip service set api disabled=no port={api_port}",
+        f"/ip service set www disabled=no port={www_port}",
+    ]
     config.import_script("\n".join(lines) + "\n", "bench.rsc")
     backend = Backend(config)
     user = User("admin", frozenset({"read", "write", "sensitive"}))
@@ -72,9 +78,14 @@ def main(n: int) -> None:
     api = api_print(api_port, 3)
     rest = rest_print(www_port, 3)
     print(f"command layer print of {n} policies: {anchor * 1000:.0f} ms (anchor)")
-    print(f"REST GET /rest/ip/ipsec/policy: {rest * 1000:.0f} ms = {1 / rest:.2f} requests/s "
-          f"({rest / anchor:.2f}x the anchor)")
-    print(f"API /ip/ipsec/policy/print: {api * 1000:.0f} ms = {1 / api:.2f} requests/s ({api / anchor:.2f}x the anchor)")
+    print(
+        f"REST GET /rest/ip/ipsec/policy: {rest * 1000:.0f} ms = {1 / rest:.2f} requests/s "
+        f"({rest / anchor:.2f}x the anchor)"
+    )
+    print(
+        f"API /ip/ipsec/policy/print: {api * 1000:.0f} ms = {1 / api:.2f} requests/s "
+        f"({api / anchor:.2f}x the anchor)"
+    )
 
 
 if __name__ == "__main__":

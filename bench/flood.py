@@ -53,8 +53,10 @@ def rsc(me_lan: str, peer_wan: str, peer_lan: str, *, passive: bool, road_warrio
         "proposal=s2s",
     ]
     if road_warriors:
-        lines += [f"/ip ipsec peer add name=rw address={SPOOF_NET} profile=s2s exchange-mode=ike2 passive=yes",
-                  f'/ip ipsec identity add peer=rw auth-method=pre-shared-key secret="{PSK}"']
+        lines += [
+            f"/ip ipsec peer add name=rw address={SPOOF_NET} profile=s2s exchange-mode=ike2 passive=yes",
+            f'/ip ipsec identity add peer=rw auth-method=pre-shared-key secret="{PSK}"',
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -88,7 +90,10 @@ def ike_sa_init() -> bytes:
     transforms = [(1, 12, struct.pack("!HH", 0x800E, 256)), (2, 5, b""), (3, 12, b""), (4, 31, b"")]
     body = b""
     for i, (ttype, tid, attr) in enumerate(transforms):
-        body += struct.pack("!BBHBBH", 0 if i == len(transforms) - 1 else 3, 0, 8 + len(attr), ttype, 0, tid) + attr
+        body += (
+            struct.pack("!BBHBBH", 0 if i == len(transforms) - 1 else 3, 0, 8 + len(attr), ttype, 0, tid)
+            + attr
+        )
     proposal = struct.pack("!BBHBBBB", 0, 0, 8 + len(body), 1, 1, 0, len(transforms)) + body
     sa = _payload(34, proposal)
     ke = _payload(40, struct.pack("!HH", 31, 0) + os.urandom(32))
@@ -169,13 +174,17 @@ def loss(left: Netns, dst: str, src: str, count: int) -> float:
     return 100.0 * (sent - got) / max(sent, 1)
 
 
-def run_flood(kind: str, topo: Topology, init: Ipsecd, resp: Ipsecd, seconds: float, procs: int) -> dict[str, float]:
+def run_flood(
+    kind: str, topo: Topology, init: Ipsecd, resp: Ipsecd, seconds: float, procs: int
+) -> dict[str, float]:
     left, right = topo.left, topo.right
     assert resp.proc is not None
     lines0 = resp.log_text().count("\n")
     sent = multiprocessing.Value("q", 0)
     ctx = multiprocessing.get_context("fork")
-    floods = [ctx.Process(target=flooder, args=(left.name, kind, right.wan, seconds, sent)) for _ in range(procs)]
+    floods = [
+        ctx.Process(target=flooder, args=(left.name, kind, right.wan, seconds, sent)) for _ in range(procs)
+    ]
     start = time.monotonic()
     for p in floods:
         p.start()
@@ -184,18 +193,31 @@ def run_flood(kind: str, topo: Topology, init: Ipsecd, resp: Ipsecd, seconds: fl
     init.exec("/ip ipsec active-peers kill-connections", check=False)
     killed = time.monotonic()
     try:
-        wait_until("the legitimate peer back", lambda: left.ping(right.lan, src=left.lan, count=1, wait=0.5)[1] == 1,
-                   max(seconds, 30), 0.05)
+        wait_until(
+            "the legitimate peer back",
+            lambda: left.ping(right.lan, src=left.lan, count=1, wait=0.5)[1] == 1,
+            max(seconds, 30),
+            0.05,
+        )
         back = time.monotonic() - killed
     except TimeoutError:
         back = float("inf")
     for p in floods:
         p.join()
     elapsed = time.monotonic() - start
-    result = {"pps": sent.value / elapsed, "loss %": pct, "peer back s": back, "rss MB": rss_kb(resp.proc.pid) / 1024,
-              "log lines": resp.log_text().count("\n") - lines0}
-    wait_until("the tunnel after the flood", lambda: left.ping(right.lan, src=left.lan, count=1, wait=1)[1] == 1,
-               60, 0.2)
+    result = {
+        "pps": sent.value / elapsed,
+        "loss %": pct,
+        "peer back s": back,
+        "rss MB": rss_kb(resp.proc.pid) / 1024,
+        "log lines": resp.log_text().count("\n") - lines0,
+    }
+    wait_until(
+        "the tunnel after the flood",
+        lambda: left.ping(right.lan, src=left.lan, count=1, wait=1)[1] == 1,
+        60,
+        0.2,
+    )
     return result
 
 
@@ -211,18 +233,27 @@ def main() -> None:
         for conf in ("all", "default"):
             right.run("sysctl", "-qw", f"net.ipv4.conf.{conf}.rp_filter=0")
         right.run("ip", "route", "add", SPOOF_NET, "via", left.wan)
-        resp = Ipsecd(right, work, rsc(right.lan, left.wan, left.lan, passive=True, road_warriors=True),
-                      extra_args=["--log-level", "info"]).start()
-        init = Ipsecd(left, work, rsc(left.lan, right.wan, right.lan, passive=False, road_warriors=False)).start()
+        resp = Ipsecd(
+            right,
+            work,
+            rsc(right.lan, left.wan, left.lan, passive=True, road_warriors=True),
+            extra_args=["--log-level", "info"],
+        ).start()
+        init = Ipsecd(
+            left, work, rsc(left.lan, right.wan, right.lan, passive=False, road_warriors=False)
+        ).start()
         wait_until("the tunnel", lambda: left.ping(right.lan, src=left.lan, count=1, wait=1)[1] == 1, 30, 0.2)
         assert resp.proc is not None
         base = {"loss %": loss(left, right.lan, left.lan, 40), "rss MB": rss_kb(resp.proc.pid) / 1024}
         print(f"baseline: loss {base['loss %']:.1f} %, responder RSS {base['rss MB']:.1f} MB", flush=True)
         for kind in (args.only,) if args.only else FLOODS:
             r = run_flood(kind, topo, init, resp, args.seconds, args.procs)
-            print(f"{kind:12s} {r['pps']:9,.0f} pps  tunnel loss {r['loss %']:5.1f} %  peer back in "
-                  f"{r['peer back s']:5.1f} s  responder RSS {r['rss MB']:6.1f} MB  log lines {r['log lines']:,.0f}",
-                  flush=True)
+            print(
+                f"{kind:12s} {r['pps']:9,.0f} pps  tunnel loss {r['loss %']:5.1f} %  peer back in "
+                f"{r['peer back s']:5.1f} s  responder RSS {r['rss MB']:6.1f} MB  "
+                f"log lines {r['log lines']:,.0f}",
+                flush=True,
+            )
         alive = resp.proc.alive()
         print(f"responder {'alive' if alive else 'DEAD'} after the floods; its last log lines:")
         print("\n".join(resp.log_text().splitlines()[-5:]))

@@ -66,7 +66,8 @@ def test_runtime_views_and_commands(caplog: pytest.LogCaptureFixture) -> None:
             moves = [EndpointChanged(child.inbound.spi, child.outbound.spi, old_ep, ("192.0.2.99", 40000)),
                      EndpointChanged(child.inbound.spi, None, old_ep, ("192.0.2.98", 40001))]
             pending = [moves]  # delivered once: the glue polls until the data plane has nothing more
-            a.glue.dataplane.poll_events = lambda: pending.pop() if pending else []  # type: ignore[method-assign]
+            # type: ignore[method-assign]
+            a.glue.dataplane.poll_events = lambda: pending.pop() if pending else []
             with caplog.at_level(logging.INFO, logger="ipsecd"):
                 a.glue.on_dataplane_events()
             said = [
@@ -252,7 +253,9 @@ def test_ike_read_off_the_pipe_by_the_event_poll_is_handled_at_once() -> None:
                 lambda data, local, remote: delivered.append((data, local, remote)))
             a.glue.on_dataplane_events()
             # with the address it arrived on, not one guessed by a route lookup (issue 9)
-            assert delivered == [(b"ike-message", ("192.0.2.1", a.daemon.transport.natt_port), ("192.0.2.7", 4500))]
+            assert delivered == [
+                (b"ike-message", ("192.0.2.1", a.daemon.transport.natt_port), ("192.0.2.7", 4500))
+            ]
             del dp.poll_events, dp.natt_socket
         finally:
             for gw in (a, b):

@@ -103,7 +103,9 @@ def test_a_spoofed_flood_leaves_the_glue_bounded_and_the_log_quiet(
         now = gw.daemon.now()
         for src in sources:
             gw.glue.new_responder(b"", (local, (src, 500)), now)
-        chunks = [[(b"\0" * 4, (src, 4500), local[0]) for src in sources[i : i + 1000]] for i in range(0, n, 1000)]
+        chunks = [
+            [(b"\0" * 4, (src, 4500), local[0]) for src in sources[i : i + 1000]] for i in range(0, n, 1000)
+        ]
 
         class Natt:  # a data plane owning UDP/4500 (dataplane/base.py NattSocket)
             @staticmethod
@@ -147,7 +149,8 @@ def test_hard_expiry_deletes_the_child_sa_at_both_ends() -> None:
         try:
             (child,) = a.children()
             pending = [[HardExpire(child.inbound.spi, Direction.IN, by_bytes=False)]]
-            a.glue.dataplane.poll_events = lambda: pending.pop() if pending else []  # type: ignore[method-assign]
+            # type: ignore[method-assign]
+            a.glue.dataplane.poll_events = lambda: pending.pop() if pending else []
             a.glue.on_dataplane_events()
             del a.glue.dataplane.poll_events
             assert a.children() == []

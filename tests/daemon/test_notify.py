@@ -53,11 +53,34 @@ def test_ready_then_a_clean_stop_when_the_whole_group_gets_sigterm(tmp_path: Pat
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
     with _listener(str(tmp_path / "notify")) as sock:
-        env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"), "PYTHONPATH": os.pathsep.join(sys.path)}
-        proc = subprocess.Popen([sys.executable, "-m", "ipsecd", "--control", str(tmp_path / "control"), "run",
-                                 "--config", str(script), "--dataplane", "memory", "--ike-port", str(ports[0]),
-                                 "--natt-port", str(ports[1])], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(tmp_path / "notify"),
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ipsecd",
+                "--control",
+                str(tmp_path / "control"),
+                "run",
+                "--config",
+                str(script),
+                "--dataplane",
+                "memory",
+                "--ike-port",
+                str(ports[0]),
+                "--natt-port",
+                str(ports[1]),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         try:
             assert sock.recv(4096).startswith(b"READY=1\nSTATUS=IKE on UDP ")
             os.killpg(proc.pid, signal.SIGTERM)  # as systemd's KillMode=control-group would
@@ -75,6 +98,8 @@ def test_the_unit_verifies(tmp_path: Path) -> None:
     ipsecd = shutil.which("ipsecd", path=str(Path(sys.executable).parent)) or sys.executable
     unit = tmp_path / "ipsecd.service"  # ExecStart where this checkout's ipsecd is installed
     unit.write_text(UNIT.read_text().replace("/usr/local/bin/ipsecd", ipsecd))
-    got = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=120)
+    got = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=120
+    )
     assert got.returncode == 0, got.stderr
     assert "ipsecd.service" not in got.stderr, got.stderr  # no complaint about our unit

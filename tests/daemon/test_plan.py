@@ -293,7 +293,9 @@ def test_digital_signature_identity_uses_the_certificate_store() -> None:
     with pytest.raises(Exception, match="identity certificate=gw: no certificate named 'gw': import or add"):
         validate(config)
     rows["/ip ipsec identity"] = [{"peer": "site", "auth-method": "digital-signature"}]
-    with pytest.raises(PlanError, match="identity for peer site: auth-method=digital-signature needs certificate="):
+    with pytest.raises(
+        PlanError, match="identity for peer site: auth-method=digital-signature needs certificate="
+    ):
         build_plan(rows)
 
 

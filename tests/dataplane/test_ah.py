@@ -22,13 +22,34 @@ from tests.dataplane.test_esp_errors import provoke
 INTEGS = [a for a in registry.INTEG_ALGS if a.icv_size]
 
 
-def ah_spec(direction: Direction, integ: str = "sha256", key: bytes | None = None, *, mode: Mode = Mode.TUNNEL,
-            family: int = 4, esn: bool = False, spi: int = 0x5000, window: int = 64) -> SaSpec:
+def ah_spec(
+    direction: Direction,
+    integ: str = "sha256",
+    key: bytes | None = None,
+    *,
+    mode: Mode = Mode.TUNNEL,
+    family: int = 4,
+    esn: bool = False,
+    spi: int = 0x5000,
+    window: int = 64,
+) -> SaSpec:
     src, dst = ADDRS[family]
     if key is None:
         key = bytes(range(registry.integ(integ).key_size))
-    return SaSpec(spi, direction, IpsecProto.AH, mode, ip_address(src), ip_address(dst), "null", b"", integ, key,
-                  esn=esn, replay_window=window)
+    return SaSpec(
+        spi,
+        direction,
+        IpsecProto.AH,
+        mode,
+        ip_address(src),
+        ip_address(dst),
+        "null",
+        b"",
+        integ,
+        key,
+        esn=esn,
+        replay_window=window,
+    )
 
 
 def ah_pair(**kw: object) -> tuple[AhSa, AhSa]:

@@ -52,8 +52,21 @@ def spec(direction: Direction, *, encr: str = "aes-128-gcm", ekey: bytes | None 
     src, dst = ADDRS[family]
     if ekey is None:
         ekey = bytes(range(20))
-    return SaSpec(spi, direction, IpsecProto.ESP, mode, ip_address(src), ip_address(dst), encr, ekey, integ, ikey,
-                  encap=encap, esn=esn, replay_window=window)
+    return SaSpec(
+        spi,
+        direction,
+        IpsecProto.ESP,
+        mode,
+        ip_address(src),
+        ip_address(dst),
+        encr,
+        ekey,
+        integ,
+        ikey,
+        encap=encap,
+        esn=esn,
+        replay_window=window,
+    )
 
 
 def pair(**kw: object) -> tuple[EspSa, EspSa]:
@@ -91,7 +104,9 @@ def inner_packet(family: int, mode: Mode, size: int = 37) -> bytes:
         if mode is Mode.TUNNEL or outer == inner
     ],
 )
-def test_round_trip(alg: tuple[str, int, str, int], mode: Mode, outer: int, inner: int, encap: UdpEncap | None) -> None:
+def test_round_trip(
+    alg: tuple[str, int, str, int], mode: Mode, outer: int, inner: int, encap: UdpEncap | None
+) -> None:
     out, inn = alg_pair(alg, mode=mode, family=outer, encap=encap)
     for size in (0, 1, 37, 1400):
         pkt = inner_packet(inner, mode, size)
@@ -165,7 +180,9 @@ def test_cbc_iv_is_fresh_per_packet() -> None:
     assert all(inn.open_payload(e) == pkt for e in esps)
 
 
-@pytest.mark.parametrize(("encr", "elen", "align"), [("aes-128-cbc", 16, 16), ("aes-128-gcm", 20, 4), ("null", 0, 4)])
+@pytest.mark.parametrize(
+    ("encr", "elen", "align"), [("aes-128-cbc", 16, 16), ("aes-128-gcm", 20, 4), ("null", 0, 4)]
+)
 def test_padding_is_monotonic_and_aligned(encr: str, elen: int, align: int) -> None:
     integ, ilen = ("sha256", 32) if encr in ("null", "aes-128-cbc") else ("null", 0)
     key = os.urandom(elen)
@@ -233,7 +250,8 @@ def test_bad_configurations_are_refused() -> None:
         EspSa(spec(Direction.OUT, encr="rot13", ekey=bytes(16)))
     s = spec(Direction.OUT)
     with pytest.raises(ConfigError):
-        EspSa(SaSpec(**{**{f: getattr(s, f) for f in s.__slots__}, "proto": IpsecProto.AH}))  # type: ignore[arg-type]
+        # type: ignore[arg-type]
+        EspSa(SaSpec(**{**{f: getattr(s, f) for f in s.__slots__}, "proto": IpsecProto.AH}))
 
 
 @pytest.mark.parametrize("inner_family", [4, 6])

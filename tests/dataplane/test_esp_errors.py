@@ -98,8 +98,12 @@ def test_bad_padding_with_valid_icv_is_a_protocol_error(stats: Statistics) -> No
     key = os.urandom(32)
     _, inn = pair(encr="null", ekey=b"", integ="sha256", ikey=key)
     good = b"\x45" + bytes(19) + b"\x01\x02\x02\x04"
-    assert provoke(stats, lambda: inn.open_esp(_craft(inn, good[:20] + b"\x01\x03\x02\x04"))) == "in-state-protocol-errors"
-    assert provoke(stats, lambda: inn.open_esp(_craft(inn, b"\x09\x04"))) == "in-state-protocol-errors"  # pad > data
+    assert (
+        provoke(stats, lambda: inn.open_esp(_craft(inn, good[:20] + b"\x01\x03\x02\x04")))
+        == "in-state-protocol-errors"
+    )
+    # pad > data
+    assert provoke(stats, lambda: inn.open_esp(_craft(inn, b"\x09\x04"))) == "in-state-protocol-errors"
     assert inn.replay.top == 0  # type: ignore[union-attr]
 
 
@@ -142,8 +146,14 @@ def test_expired_sa(stats: Statistics) -> None:
 def test_encapsulation_mismatch(stats: Statistics) -> None:
     out_raw, in_raw = pair()
     out_udp, in_udp = pair(encap=UdpEncap())
-    assert provoke(stats, lambda: in_raw.open(out_udp.seal(inner_packet(4, Mode.TUNNEL)))) == "in-state-mismatches"
-    assert provoke(stats, lambda: in_udp.open(out_raw.seal(inner_packet(4, Mode.TUNNEL)))) == "in-state-mismatches"
+    assert (
+        provoke(stats, lambda: in_raw.open(out_udp.seal(inner_packet(4, Mode.TUNNEL))))
+        == "in-state-mismatches"
+    )
+    assert (
+        provoke(stats, lambda: in_udp.open(out_raw.seal(inner_packet(4, Mode.TUNNEL))))
+        == "in-state-mismatches"
+    )
 
 
 def test_ike_or_keepalive_on_an_esp_in_udp_sa_is_a_header_error(stats: Statistics) -> None:
@@ -152,7 +162,9 @@ def test_ike_or_keepalive_on_an_esp_in_udp_sa_is_a_header_error(stats: Statistic
         udp = wip.udp_datagram(4500, 4500, payload, inn.src, inn.dst)
         pkt = wip.ipv4_header(inn.src, inn.dst, wip.PROTO_UDP, len(udp)) + udp
         assert provoke(stats, lambda p=pkt: inn.open(p)) == "in-header-errors"
-    bad_len = bytearray(wip.ipv4_header(inn.src, inn.dst, wip.PROTO_UDP, 20) + wip.UDP.pack(4500, 4500, 99, 0) + bytes(12))
+    bad_len = bytearray(
+        wip.ipv4_header(inn.src, inn.dst, wip.PROTO_UDP, 20) + wip.UDP.pack(4500, 4500, 99, 0) + bytes(12)
+    )
     assert provoke(stats, lambda: inn.open(bytes(bad_len))) == "in-header-errors"
 
 

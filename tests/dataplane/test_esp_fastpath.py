@@ -127,7 +127,9 @@ def test_fast_open_accepts_tfc_padding_dummies_and_marks_ce(entry: str) -> None:
     ],
 )
 @pytest.mark.parametrize("entry", ["payload", "full"])
-def test_fast_open_refuses_like_the_general_path(plaintext: bytes, error: type[Exception], entry: str) -> None:
+def test_fast_open_refuses_like_the_general_path(
+    plaintext: bytes, error: type[Exception], entry: str
+) -> None:
     key = os.urandom(20)
     out = EspSa(spec(Direction.OUT, ekey=key))
     fast, slow = _sas("aes-128-gcm", key, Direction.IN)

@@ -14,7 +14,9 @@ from ipsecd.policy.types import Direction, Mode
 from .test_esp import inner_packet, spec
 
 
-@pytest.mark.parametrize(("encr", "klen", "cls"), [("aes-128-gcm", 20, AESGCM), ("chacha20poly1305", 36, ChaCha20Poly1305)])
+@pytest.mark.parametrize(
+    ("encr", "klen", "cls"), [("aes-128-gcm", 20, AESGCM), ("chacha20poly1305", 36, ChaCha20Poly1305)]
+)
 @pytest.mark.parametrize("first", ["seal", "seal_payload"])
 def test_cipher_object_is_built_on_the_first_packet_and_then_called_directly(
         encr: str, klen: int, cls: type, first: str) -> None:
@@ -32,8 +34,12 @@ def test_cipher_object_is_built_on_the_first_packet_and_then_called_directly(
 
 
 def test_sas_of_the_same_algorithms_share_their_layout_and_addresses() -> None:
-    a = EspSa(spec(Direction.OUT, encr="aes-128-cbc", ekey=os.urandom(16), integ="sha256", ikey=os.urandom(32)))
-    b = EspSa(spec(Direction.IN, encr="aes-128-cbc", ekey=os.urandom(16), integ="sha256", ikey=os.urandom(32)))
+    a = EspSa(
+        spec(Direction.OUT, encr="aes-128-cbc", ekey=os.urandom(16), integ="sha256", ikey=os.urandom(32))
+    )
+    b = EspSa(
+        spec(Direction.IN, encr="aes-128-cbc", ekey=os.urandom(16), integ="sha256", ikey=os.urandom(32))
+    )
     c = EspSa(spec(Direction.IN, encr="aes-128-gcm", ekey=os.urandom(20)))
     assert a._lay is b._lay and a._lay is not c._lay
     assert a.src is b.src and a.dst is b.dst and a.src is not a.dst  # one bytes object per address

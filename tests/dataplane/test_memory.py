@@ -43,9 +43,22 @@ def test_query_update_delete_flush() -> None:
 
 
 def test_static_keying_document() -> None:
-    doc = {"policies": [{"id": "p1", "src": "10.1.0.0/24", "dst": "10.2.0.0/24", "tunnel": True}],
-           "sas": [{"spi": "0x1001", "direction": "out", "mode": "tunnel", "src": GW_A, "dst": GW_B,
-                    "enc-algorithm": "aes-128-gcm", "enc-key": KEY_AB.hex(), "policy": "p1", "udp-encap": True}]}
+    doc = {
+        "policies": [{"id": "p1", "src": "10.1.0.0/24", "dst": "10.2.0.0/24", "tunnel": True}],
+        "sas": [
+            {
+                "spi": "0x1001",
+                "direction": "out",
+                "mode": "tunnel",
+                "src": GW_A,
+                "dst": GW_B,
+                "enc-algorithm": "aes-128-gcm",
+                "enc-key": KEY_AB.hex(),
+                "policy": "p1",
+                "udp-encap": True,
+            }
+        ],
+    }
     policies, sas = load_static(doc)
     dp = MemoryDataPlane()
     for p in policies:

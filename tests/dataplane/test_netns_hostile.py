@@ -43,14 +43,28 @@ def pair() -> Iterator[Pair]:
 
 
 def _sa(spi: int, direction: Direction, src: str, dst: str, key: bytes) -> SaSpec:
-    return SaSpec(spi, direction, IpsecProto.ESP, Mode.TUNNEL, ip_address(src), ip_address(dst), "aes-128-gcm", key,
-                  "null", b"", policy_id="p", encap=UdpEncap())
+    return SaSpec(
+        spi,
+        direction,
+        IpsecProto.ESP,
+        Mode.TUNNEL,
+        ip_address(src),
+        ip_address(dst),
+        "aes-128-gcm",
+        key,
+        "null",
+        b"",
+        policy_id="p",
+        encap=UdpEncap(),
+    )
 
 
 def _echo(src: str, dst: str, ident: int) -> bytes:
     icmp = bytearray(bytes([8, 0, 0, 0]) + ident.to_bytes(2, "big") + b"\0\x01" + b"hostile")
     icmp[2:4] = wip.checksum(icmp).to_bytes(2, "big")
-    return wip.ip_header(ip_address(src).packed, ip_address(dst).packed, wip.PROTO_ICMP, len(icmp)) + bytes(icmp)
+    return wip.ip_header(ip_address(src).packed, ip_address(dst).packed, wip.PROTO_ICMP, len(icmp)) + bytes(
+        icmp
+    )
 
 
 class Tunnel:
@@ -59,8 +73,11 @@ class Tunnel:
     def __init__(self, pair: Pair, workers: int = 2) -> None:
         self.pair = pair
         self.peer = Processor(full_packets=False)
-        self.peer.add_policy(PolicySpec("p", 0, Selector(ip_network("10.232.2.0/24"), ip_network("10.232.1.0/24")),
-                                        tunnel=True))
+        self.peer.add_policy(
+            PolicySpec(
+                "p", 0, Selector(ip_network("10.232.2.0/24"), ip_network("10.232.1.0/24")), tunnel=True
+            )
+        )
         self.peer.add_sa(_sa(SPI_AB, Direction.OUT, pair.addr_b, pair.addr_a, KEY_AB), 0.0)
         self.peer.add_sa(_sa(SPI_BA, Direction.IN, pair.addr_a, pair.addr_b, KEY_BA), 0.0)
         with InNetns(pair.b):
@@ -80,7 +97,9 @@ class Tunnel:
         """An echo request through the tunnel (sent again, each with a new sequence number, up to
         ``tries`` times a second apart); (the ESP packet sent, the reply's sequence number)."""
         for left in range(tries - 1, -1, -1):
-            verdict, _, esp = self.peer.outbound(_echo(self.pair.lan_b, self.pair.lan_a, ident), time.monotonic())
+            verdict, _, esp = self.peer.outbound(
+                _echo(self.pair.lan_b, self.pair.lan_a, ident), time.monotonic()
+            )
             assert verdict == PROTECT
             self.send(esp)
             self.sock.settimeout(1 if left else 5)

@@ -59,11 +59,27 @@ def config(side: str, *, encap: bool, proto: str = "esp", mode: str = "tunnel",
         spi_ab, spi_ba = 0x1001 + 0x2002 * n, 0x2002 + 0x2002 * n
         out_spi, in_spi = (spi_ab, spi_ba) if a else (spi_ba, spi_ab)
         pid = f"p{fam}"
-        policies.append({"id": pid, "src": lnet, "dst": rnet, "tunnel": mode == "tunnel", "ipsec-protocols": proto,
-                         "sa-src-address": me, "sa-dst-address": peer})
+        policies.append(
+            {
+                "id": pid,
+                "src": lnet,
+                "dst": rnet,
+                "tunnel": mode == "tunnel",
+                "ipsec-protocols": proto,
+                "sa-src-address": me,
+                "sa-dst-address": peer,
+            }
+        )
         for spi, direction, src, dst in ((out_spi, "out", me, peer), (in_spi, "in", peer, me)):
-            sa: dict[str, Any] = {"spi": hex(spi), "direction": direction, "mode": mode, "src": src, "dst": dst,
-                                  "policy": pid, "proto": proto}
+            sa: dict[str, Any] = {
+                "spi": hex(spi),
+                "direction": direction,
+                "mode": mode,
+                "src": src,
+                "dst": dst,
+                "policy": pid,
+                "proto": proto,
+            }
             if proto == "esp":
                 sa.update({"enc-algorithm": "aes-128-gcm", "enc-key": KEYS[spi], "udp-encap": encap})
             else:
@@ -131,15 +147,22 @@ def carried(sa_out: dict[str, int], sa_in: dict[str, int], received: int) -> Non
 def test_ipv6_outer_tunnels_carry_ipv4_and_ipv6(pair: Pair, tmp_path: Path, encap: bool) -> None:
     gw = Gateways(pair, tmp_path, configs=(config("a", encap=encap), config("b", encap=encap)))
     cap = capture(pair, tmp_path / "veth.pcap")
-    assert "3 received" in pair.run(pair.a, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", pair.lan_a, pair.lan_b)
-    assert "3 received" in pair.run(pair.a, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", LAN6_A, LAN6_B)
-    received = (tcp_transfer(pair, pair.lan_b, pair.lan_a, 2_000_000),
-                tcp_transfer(pair, LAN6_B, LAN6_A, 2_000_000))
+    assert "3 received" in pair.run(
+        pair.a, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", pair.lan_a, pair.lan_b
+    )
+    assert "3 received" in pair.run(
+        pair.a, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", LAN6_A, LAN6_B
+    )
+    received = (
+        tcp_transfer(pair, pair.lan_b, pair.lan_a, 2_000_000),
+        tcp_transfer(pair, LAN6_B, LAN6_A, 2_000_000),
+    )
     packets = frames(cap, tmp_path / "veth.pcap")
     a, b = gw.stop()
     # (veth passes UDP GSO batches uncut: one captured datagram may hold many ESP packets)
     assert assert_only_ipsec(packets, version=6, proto="udp" if encap else "esp") > (20 if encap else 100)
-    for (out_spi, in_spi), got in zip(((0x1001, 0x2002), (0x3003, 0x4004)), received, strict=True):  # inner v4, inner v6
+    # inner v4, inner v6
+    for (out_spi, in_spi), got in zip(((0x1001, 0x2002), (0x3003, 0x4004)), received, strict=True):
         carried(a["sas"][f"{out_spi:#x}/out"], b["sas"][f"{out_spi:#x}/in"], got)
         assert b["sas"][f"{in_spi:#x}/out"]["packets"] == a["sas"][f"{in_spi:#x}/in"]["packets"] >= 3
     assert a["statistics"] == {} and b["statistics"] == {}
@@ -158,10 +181,12 @@ def test_ipv6_transport_mode_between_the_hosts_and_what_table_220_captures(pair:
             rules = pair.run(pair.a, "ip", fam, "rule")
             assert "not from all fwmark 0x1a2b lookup 220" in rules and "sport 500 lookup main" in rules
         tun = "ipd6a"
-        assert f"dev {tun}" in pair.run(pair.a, "ip", "-6", "route", "get", OUTER_B)  # traffic to the peer: tunnel
+        # traffic to the peer: tunnel
+        assert f"dev {tun}" in pair.run(pair.a, "ip", "-6", "route", "get", OUTER_B)
         assert f"dev {pair.veth_a}" in pair.run(pair.a, "ip", "-6", "route", "get", OUTER_B, "ipproto", "udp",
                                                 "sport", "500")  # the daemon's IKE
-        assert f"dev {pair.veth_a}" in pair.run(pair.a, "ip", "-6", "route", "get", OUTER_B, "mark", "0x1a2b")  # ESP
+        # ESP
+        assert f"dev {pair.veth_a}" in pair.run(pair.a, "ip", "-6", "route", "get", OUTER_B, "mark", "0x1a2b")
         cap = capture(pair, tmp_path / "veth.pcap")
         assert "3 received" in pair.run(pair.a, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", OUTER_B)
         received = tcp_transfer(pair, OUTER_B, OUTER_A, 2_000_000)

@@ -46,8 +46,12 @@ def _up(tmp: Path, topo: Topology) -> tuple[Ipsecd, Ipsecd]:
     left, right = topo.left, topo.right
     resp = Ipsecd(right, tmp, _rsc(right.wan, right.lan, left.wan, left.lan, passive=True)).start()
     init = Ipsecd(left, tmp, _rsc(left.wan, left.lan, right.wan, right.lan, passive=False)).start()
-    wait_until("the tunnel to carry a ping", lambda: left.ping(right.lan, src=left.lan, count=1, wait=1)[1] == 1,
-               20, 0.2)
+    wait_until(
+        "the tunnel to carry a ping",
+        lambda: left.ping(right.lan, src=left.lan, count=1, wait=1)[1] == 1,
+        20,
+        0.2,
+    )
     return init, resp
 
 
@@ -59,8 +63,12 @@ def test_a_killed_worker_is_replaced_and_traffic_resumes_without_dpd(tmp_path: P
             assert len(workers) == 1
             os.kill(workers[0], signal.SIGKILL)
             start = time.monotonic()
-            wait_until("pings through the tunnel again",
-                       lambda: topo.left.ping(topo.right.lan, src=topo.left.lan, count=1, wait=1)[1] == 1, 15, 0.1)
+            wait_until(
+                "pings through the tunnel again",
+                lambda: topo.left.ping(topo.right.lan, src=topo.left.lan, count=1, wait=1)[1] == 1,
+                15,
+                0.1,
+            )
             assert time.monotonic() - start < 10
             assert topo.left.ping(topo.right.lan, src=topo.left.lan, count=5) == (5, 5)
             assert _workers(init) != workers and len(_workers(init)) == 1
@@ -70,7 +78,9 @@ def test_a_killed_worker_is_replaced_and_traffic_resumes_without_dpd(tmp_path: P
             assert log.count("IKE SA established") == 1 and "gone" not in log
             assert "Traceback" not in log
         except BaseException:
-            print(f"--- initiator ---\n{init.log_text()[-5000:]}\n--- responder ---\n{resp.log_text()[-3000:]}")
+            print(
+                f"--- initiator ---\n{init.log_text()[-5000:]}\n--- responder ---\n{resp.log_text()[-3000:]}"
+            )
             raise
 
 
@@ -88,5 +98,7 @@ def test_sigterm_to_the_process_group_still_sends_the_deletes(tmp_path: Path) ->
             log = init.log_text()
             assert "Traceback" not in log and "BrokenPipeError" not in log
         except BaseException:
-            print(f"--- initiator ---\n{init.log_text()[-5000:]}\n--- responder ---\n{resp.log_text()[-3000:]}")
+            print(
+                f"--- initiator ---\n{init.log_text()[-5000:]}\n--- responder ---\n{resp.log_text()[-3000:]}"
+            )
             raise

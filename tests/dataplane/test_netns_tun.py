@@ -127,14 +127,23 @@ def esp_segments(payload: bytes) -> list[tuple[int, int]]:
     head = payload[:4]
     for size in range(24, 1500):
         if payload[size : size + 4] == head and struct.unpack_from("!I", payload, size + 4)[0] == seq + 1:
-            return [struct.unpack_from("!II", payload, o) for o in range(0, len(payload), size)]  # type: ignore[misc]
+            # type: ignore[misc]
+            return [struct.unpack_from("!II", payload, o) for o in range(0, len(payload), size)]
     raise AssertionError(f"UDP payload of {len(payload)} bytes is not a batch of ESP packets")
 
 
-def tcp_transfer(pair: Pair, server_ip: str, client_src: str, nbytes: int = 4_000_000, port: int = 5201) -> int:
+def tcp_transfer(
+    pair: Pair, server_ip: str, client_src: str, nbytes: int = 4_000_000, port: int = 5201
+) -> int:
     """:func:`tests.netns.tcp_transfer` from A to B."""
-    return netns_tcp_transfer(lambda argv: pair.popen(pair.b, *argv, stdout=subprocess.PIPE, text=True),
-                              lambda argv: pair.run(pair.a, *argv, timeout=30), server_ip, client_src, nbytes, port)
+    return netns_tcp_transfer(
+        lambda argv: pair.popen(pair.b, *argv, stdout=subprocess.PIPE, text=True),
+        lambda argv: pair.run(pair.a, *argv, timeout=30),
+        server_ip,
+        client_src,
+        nbytes,
+        port,
+    )
 
 
 def only_esp(packets: list[tuple[str, bytes]], udp: bool) -> list[tuple[int, int]]:
@@ -143,7 +152,8 @@ def only_esp(packets: list[tuple[str, bytes]], udp: bool) -> list[tuple[int, int
     for kind, payload in packets:
         assert kind == ("udp" if udp else "esp"), f"not ESP on the wire: {kind} {payload[:40].hex()}"
         assert payload[:4] != b"\0\0\0\0"  # not IKE either: static keying
-        pairs.extend(esp_segments(payload) if udp else [struct.unpack_from("!II", payload)])  # type: ignore[list-item]
+        # type: ignore[list-item]
+        pairs.extend(esp_segments(payload) if udp else [struct.unpack_from("!II", payload)])
     return pairs
 
 

@@ -44,21 +44,57 @@ def packet(src: str, dst: str, proto: int = wip.PROTO_UDP, sport: int = 1234, dp
     return wip.ip_header(s, d, proto, len(body)) + body
 
 
-def policy(pid: str, src: str, dst: str, *, action: Action = Action.ENCRYPT, level: Level = Level.REQUIRE,
-           order: int = 0, tunnel: bool = True, proto: int = 0, dport: int = 0,
-           ipsec: IpsecProto = IpsecProto.ESP) -> PolicySpec:
-    return PolicySpec(pid, order, Selector(ip_network(src), ip_network(dst), proto, 0, dport), action, level, ipsec,
-                      tunnel)
+def policy(
+    pid: str,
+    src: str,
+    dst: str,
+    *,
+    action: Action = Action.ENCRYPT,
+    level: Level = Level.REQUIRE,
+    order: int = 0,
+    tunnel: bool = True,
+    proto: int = 0,
+    dport: int = 0,
+    ipsec: IpsecProto = IpsecProto.ESP,
+) -> PolicySpec:
+    return PolicySpec(
+        pid, order, Selector(ip_network(src), ip_network(dst), proto, 0, dport), action, level, ipsec, tunnel
+    )
 
 
 def sa(spi: int, direction: Direction, src: str, dst: str, key: bytes, pid: str | None, *,
        mode: Mode = Mode.TUNNEL, encap: bool = False, proto: IpsecProto = IpsecProto.ESP,
        lifetime: Lifetime | None = None) -> SaSpec:
     if proto is IpsecProto.AH:
-        return SaSpec(spi, direction, proto, mode, ip_address(src), ip_address(dst), "null", b"", "sha256", key[:16] * 2,
-                      policy_id=pid, lifetime=lifetime or Lifetime())
-    return SaSpec(spi, direction, proto, mode, ip_address(src), ip_address(dst), "aes-128-gcm", key, "null", b"",
-                  policy_id=pid, encap=UdpEncap() if encap else None, lifetime=lifetime or Lifetime())
+        return SaSpec(
+            spi,
+            direction,
+            proto,
+            mode,
+            ip_address(src),
+            ip_address(dst),
+            "null",
+            b"",
+            "sha256",
+            key[:16] * 2,
+            policy_id=pid,
+            lifetime=lifetime or Lifetime(),
+        )
+    return SaSpec(
+        spi,
+        direction,
+        proto,
+        mode,
+        ip_address(src),
+        ip_address(dst),
+        "aes-128-gcm",
+        key,
+        "null",
+        b"",
+        policy_id=pid,
+        encap=UdpEncap() if encap else None,
+        lifetime=lifetime or Lifetime(),
+    )
 
 
 def gateways(*, encap: bool = False, proto: IpsecProto = IpsecProto.ESP, workers: int = 1,
@@ -279,7 +315,10 @@ def test_processor_verdicts_and_payload_mode() -> None:
     assert v == PROTECT and esp[:4] == (0x1001).to_bytes(4, "big")  # payload only: starts at the SPI
     assert p.last is not None and p.last.spi == 0x1001
     assert p.outbound(packet(GW_A, GW_B, sport=500), 0.0)[0] == PASS
-    assert p.inbound(packet(GW_B, GW_A, sport=4500, dport=4500, payload=natt.add_marker(b"x" * 30)), 0.0)[0] == IKE
+    assert (
+        p.inbound(packet(GW_B, GW_A, sport=4500, dport=4500, payload=natt.add_marker(b"x" * 30)), 0.0)[0]
+        == IKE
+    )
 
 
 # --- several workers: SAs owned by one worker each -----------------------------------------------------
@@ -298,7 +337,9 @@ def test_no_sequence_number_is_ever_emitted_twice_with_several_workers() -> None
     assert {owner_of(0x5000 + i, workers) for i in range(nsa)} == set(range(workers))
     sent = 2000
     for _ in range(sent):
-        dp.send(packet(H_A, f"10.2.{rng.randrange(nsa)}.{rng.randrange(1, 250)}", sport=rng.randrange(1, 65535)))
+        dp.send(
+            packet(H_A, f"10.2.{rng.randrange(nsa)}.{rng.randrange(1, 250)}", sport=rng.randrange(1, 65535))
+        )
     seen: dict[int, list[int]] = {}
     for pkt in dp.take_wire():
         spi, seq = struct.unpack_from("!II", pkt, 20)

@@ -23,7 +23,10 @@ def valid_l4(pkt: bytes) -> bool:
     p = wip.parse(pkt)
     if p.proto == wip.PROTO_UDP and pkt[p.l4_off + 6 : p.l4_off + 8] == b"\0\0":
         return True  # UDP over IPv4 without a checksum
-    return wip.checksum(pkt[p.l4_off : p.length], wip.pseudo_sum(p.src, p.dst, p.proto, p.length - p.l4_off)) == 0
+    return (
+        wip.checksum(pkt[p.l4_off : p.length], wip.pseudo_sum(p.src, p.dst, p.proto, p.length - p.l4_off))
+        == 0
+    )
 
 
 def nat(outer: bytes, public: str = PUBLIC) -> bytes:
@@ -42,15 +45,18 @@ def nat(outer: bytes, public: str = PUBLIC) -> bytes:
 def test_transport_natt_inner_checksum_is_fixed_for_the_addresses_seen(proto: int, whole: bool) -> None:
     client, server = Processor(), Processor(full_packets=whole)
     client.add_policy(policy("t", f"{PRIVATE}/32", f"{SERVER}/32", tunnel=False))
-    client.add_sa(sa(0x5005, Direction.OUT, PRIVATE, SERVER, KEY_AB, "t", mode=Mode.TRANSPORT, encap=True), 0.0)
+    client.add_sa(
+        sa(0x5005, Direction.OUT, PRIVATE, SERVER, KEY_AB, "t", mode=Mode.TRANSPORT, encap=True), 0.0
+    )
     # the server knows the client by the NAT's address (what IKE saw)
     server.add_policy(policy("t", f"{SERVER}/32", f"{PUBLIC}/32", tunnel=False))
     server.add_sa(sa(0x5005, Direction.IN, PUBLIC, SERVER, KEY_AB, "t", mode=Mode.TRANSPORT, encap=True), 0.0)
     orig = bytearray(packet(PRIVATE, SERVER, proto, 40001, 80, b"GET / HTTP/1.1\r\n\r\n"))
     pos = 26 if proto == wip.PROTO_UDP else 36  # the checksum the sender computed over its private address
     orig[pos : pos + 2] = b"\0\0"
-    orig[pos : pos + 2] = wip.checksum(orig[20:], wip.pseudo_sum(orig[12:16], orig[16:20], proto, len(orig) - 20)
-                                       ).to_bytes(2, "big")
+    orig[pos : pos + 2] = wip.checksum(
+        orig[20:], wip.pseudo_sum(orig[12:16], orig[16:20], proto, len(orig) - 20)
+    ).to_bytes(2, "big")
     assert valid_l4(bytes(orig)) and orig[pos : pos + 2] != b"\0\0"
     verdict, _, outer = client.outbound(bytes(orig), 1.0)
     assert verdict == PROTECT
@@ -107,7 +113,9 @@ def test_authenticated_packet_from_a_new_endpoint_moves_the_pair() -> None:
     assert server.stats.in_state_protocol_errors == 1 and server.stats.in_state_sequence_errors == 1
 
     assert server.inbound_esp(esps[2], True, 3.0, (NEW_PUBLIC, 40000))[0] == PROTECT  # the NAT moved
-    assert server.poll_endpoint_changes() == [EndpointChanged(0x1001, 0x2002, (PUBLIC, 4500), (NEW_PUBLIC, 40000))]
+    assert server.poll_endpoint_changes() == [
+        EndpointChanged(0x1001, 0x2002, (PUBLIC, 4500), (NEW_PUBLIC, 40000))
+    ]
     assert server.destination(out_spec.spec) == (NEW_PUBLIC, 40000) and server.endpoint_gen == 1
 
     # a delayed older packet still on its way from the old mapping is accepted but moves nothing back
@@ -121,7 +129,9 @@ def test_whole_packets_take_the_new_endpoint_and_the_client_still_opens_them() -
     client, server = natt_pair(server_whole=True)
     sealed = client.outbound(packet(H_A, H_B), 1.0)[2]
     assert server.inbound(nat(sealed, NEW_PUBLIC), 1.0)[0] == PROTECT
-    assert server.poll_endpoint_changes() == [EndpointChanged(0x1001, 0x2002, (PUBLIC, 4500), (NEW_PUBLIC, 40000))]
+    assert server.poll_endpoint_changes() == [
+        EndpointChanged(0x1001, 0x2002, (PUBLIC, 4500), (NEW_PUBLIC, 40000))
+    ]
     reply = packet(H_B, H_A, payload=b"reply")
     verdict, _, outer = server.outbound(reply, 2.0)
     assert verdict == PROTECT
@@ -162,4 +172,6 @@ def test_memory_backend_reports_the_move_and_every_worker_follows_it() -> None:
     assert server.poll_events() == []
     server.send(packet(H_B, H_A, payload=b"reply"))
     (outer,) = server.take_wire()
-    assert wip.parse(outer).dst == ip_address(NEW_PUBLIC).packed and outer[22:24] == (40000).to_bytes(2, "big")
+    assert wip.parse(outer).dst == ip_address(NEW_PUBLIC).packed and outer[22:24] == (40000).to_bytes(
+        2, "big"
+    )

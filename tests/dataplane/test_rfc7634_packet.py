@@ -22,8 +22,20 @@ PACKET = bytes.fromhex(EX["packet"])
 
 def _sa() -> EspSa:
     p = wip.parse(PACKET)
-    return EspSa(SaSpec(EX["spi"], Direction.IN, IpsecProto.ESP, Mode.TUNNEL, ip_address(p.src), ip_address(p.dst),
-                        "chacha20poly1305", bytes.fromhex(EX["key"] + EX["salt"]), "null", b""))
+    return EspSa(
+        SaSpec(
+            EX["spi"],
+            Direction.IN,
+            IpsecProto.ESP,
+            Mode.TUNNEL,
+            ip_address(p.src),
+            ip_address(p.dst),
+            "chacha20poly1305",
+            bytes.fromhex(EX["key"] + EX["salt"]),
+            "null",
+            b"",
+        )
+    )
 
 
 def _inner() -> bytes:

@@ -26,7 +26,10 @@ def _inner(family: int, mode: Mode, options: bool) -> bytes:
     src, dst = (INNER_ADDRS if mode is Mode.TUNNEL else ADDRS)[family]
     payload = UDP(sport=7, dport=9) / Raw(b"ah" * 20)
     if family == 4:
-        return bytes(IP(src=src, dst=dst, ttl=17, tos=0x10, options=[IPOption_Router_Alert()] if options else []) / payload)
+        return bytes(
+            IP(src=src, dst=dst, ttl=17, tos=0x10, options=[IPOption_Router_Alert()] if options else [])
+            / payload
+        )
     if options:
         return bytes(IPv6(src=src, dst=dst, hlim=9) / IPv6ExtHdrHopByHop(options=[RouterAlert()]) / payload)
     return bytes(IPv6(src=src, dst=dst, hlim=9) / payload)
@@ -37,7 +40,9 @@ def _l3(family: int) -> type:
 
 
 @pytest.mark.parametrize("integ", INTEGS)
-@pytest.mark.parametrize(("mode", "outer", "inner"), LAYOUTS, ids=[f"{m.value}-v{o}-in-v{i}" for m, o, i in LAYOUTS])
+@pytest.mark.parametrize(
+    ("mode", "outer", "inner"), LAYOUTS, ids=[f"{m.value}-v{o}-in-v{i}" for m, o, i in LAYOUTS]
+)
 @pytest.mark.parametrize("options", [False, True])
 def test_scapy_interop(integ: str, mode: Mode, outer: int, inner: int, options: bool) -> None:
     out, inn = ah_pair(integ=integ, mode=mode, family=outer)
@@ -57,7 +62,12 @@ def test_scapy_interop(integ: str, mode: Mode, outer: int, inner: int, options: 
 @pytest.mark.parametrize("family", [4, 6])
 def test_scapy_interop_esn(mode: Mode, family: int) -> None:
     out, inn = ah_pair(integ="sha256", mode=mode, family=family, esn=True)
-    kw: dict[str, object] = {"auth_algo": "SHA2-256-128", "auth_key": out.spec.integ_key, "esn_en": True, "esn": 3}
+    kw: dict[str, object] = {
+        "auth_algo": "SHA2-256-128",
+        "auth_key": out.spec.integ_key,
+        "esn_en": True,
+        "esn": 3,
+    }
     if mode is Mode.TUNNEL:
         kw["tunnel_header"] = _l3(family)(src=ADDRS[family][0], dst=ADDRS[family][1])
     sa = scapy_ipsec.SecurityAssociation(scapy_ipsec.AH, spi=0x5000, **kw)

@@ -35,11 +35,27 @@ def test_ike_in_a_gro_batch_reaches_the_daemon_and_esp_segments_are_counted(pair
         try:
             spi = dp.get_spi(IpsecProto.ESP)
             assert spi >= 256
-            dp.add_policy(PolicySpec("p", 0, Selector(ip_network("10.232.1.0/24"), ip_network("10.232.2.0/24")),
-                                     tunnel=True))
-            dp.add_sa(SaSpec(spi, Direction.IN, IpsecProto.ESP, Mode.TUNNEL, ip_address(pair.addr_b),
-                             ip_address(pair.addr_a), "aes-128-gcm", bytes(20), "null", b"", policy_id="p",
-                             encap=UdpEncap()))
+            dp.add_policy(
+                PolicySpec(
+                    "p", 0, Selector(ip_network("10.232.1.0/24"), ip_network("10.232.2.0/24")), tunnel=True
+                )
+            )
+            dp.add_sa(
+                SaSpec(
+                    spi,
+                    Direction.IN,
+                    IpsecProto.ESP,
+                    Mode.TUNNEL,
+                    ip_address(pair.addr_b),
+                    ip_address(pair.addr_a),
+                    "aes-128-gcm",
+                    bytes(20),
+                    "null",
+                    b"",
+                    policy_id="p",
+                    encap=UdpEncap(),
+                )
+            )
             state = dp.query_sa(spi, Direction.IN)
             assert state is not None and state.current_packets == 0
             routes = pair.run(pair.a, "ip", "route", "show", "table", "220")
@@ -48,12 +64,20 @@ def test_ike_in_a_gro_batch_reaches_the_daemon_and_esp_segments_are_counted(pair
             # from B: one sendmsg with UDP_SEGMENT → ESP (unknown SPI), IKE, ESP (bad ICV on our SA)
             seg = 120
             ike = b"\0\0\0\0" + b"I" * 24 + struct.pack("!I", seg - 4) + b"I" * (seg - 32)  # Length: all
-            batch = struct.pack("!II", 0x999999, 1) + bytes(seg - 8) + ike + struct.pack("!II", spi, 1) + bytes(seg - 8)
+            batch = (
+                struct.pack("!II", 0x999999, 1)
+                + bytes(seg - 8)
+                + ike
+                + struct.pack("!II", spi, 1)
+                + bytes(seg - 8)
+            )
             with InNetns(pair.b):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 s.bind((pair.addr_b, 4500))
             try:
-                s.sendmsg([batch], [(udp.SOL_UDP, udp.UDP_SEGMENT, struct.pack("=H", seg))], 0, (pair.addr_a, 4500))
+                s.sendmsg(
+                    [batch], [(udp.SOL_UDP, udp.UDP_SEGMENT, struct.pack("=H", seg))], 0, (pair.addr_a, 4500)
+                )
                 got: list[tuple[bytes, tuple[str, int], str | None]] = []
                 assert wait_for(lambda: bool(got.extend(dp.recv_ike()) or got), timeout=10)
                 # with the address it was sent to (IP_PKTINFO): replies leave from it (issue 9)
@@ -69,7 +93,8 @@ def test_ike_in_a_gro_batch_reaches_the_daemon_and_esp_segments_are_counted(pair
                 s.settimeout(5)
                 dp.send_ike(b"hello-ike", (pair.addr_a, 4500), (pair.addr_b, 4500))
                 assert s.recvfrom(2000) == (b"\0\0\0\0hello-ike", (pair.addr_a, 4500))
-                dp.send_keepalive((pair.addr_a, 4500), (pair.addr_b, 4500))  # RFC 3948 §2.3: one 0xFF byte, same socket
+                # RFC 3948 §2.3: one 0xFF byte, same socket
+                dp.send_keepalive((pair.addr_a, 4500), (pair.addr_b, 4500))
                 assert s.recvfrom(2000) == (b"\xff", (pair.addr_a, 4500))
             finally:
                 s.close()

@@ -35,14 +35,28 @@ def pair() -> Iterator[Pair]:
 
 
 def sa(spi: int, direction: Direction, src: str, dst: str, key: bytes) -> SaSpec:
-    return SaSpec(spi, direction, IpsecProto.ESP, Mode.TUNNEL, ip_address(src), ip_address(dst), "aes-128-gcm", key,
-                  "null", b"", policy_id="p", encap=UdpEncap())
+    return SaSpec(
+        spi,
+        direction,
+        IpsecProto.ESP,
+        Mode.TUNNEL,
+        ip_address(src),
+        ip_address(dst),
+        "aes-128-gcm",
+        key,
+        "null",
+        b"",
+        policy_id="p",
+        encap=UdpEncap(),
+    )
 
 
 def echo(src: str, dst: str, ident: int) -> bytes:
     icmp = bytearray(bytes([8, 0, 0, 0]) + ident.to_bytes(2, "big") + b"\0\x01" + b"rebind")
     icmp[2:4] = wip.checksum(icmp).to_bytes(2, "big")
-    return wip.ip_header(ip_address(src).packed, ip_address(dst).packed, wip.PROTO_ICMP, len(icmp)) + bytes(icmp)
+    return wip.ip_header(ip_address(src).packed, ip_address(dst).packed, wip.PROTO_ICMP, len(icmp)) + bytes(
+        icmp
+    )
 
 
 def _moves(dp: TunDataPlane) -> list[EndpointChanged]:
@@ -53,7 +67,9 @@ def _moves(dp: TunDataPlane) -> list[EndpointChanged]:
 def test_authenticated_packet_from_a_new_port_moves_the_pair_across_workers(pair: Pair) -> None:
     assert owner_of(SPI_AB, 2) != owner_of(SPI_BA, 2)
     peer = Processor(full_packets=False)  # B's side, driven by the test
-    peer.add_policy(PolicySpec("p", 0, Selector(ip_network("10.232.2.0/24"), ip_network("10.232.1.0/24")), tunnel=True))
+    peer.add_policy(
+        PolicySpec("p", 0, Selector(ip_network("10.232.2.0/24"), ip_network("10.232.1.0/24")), tunnel=True)
+    )
     peer.add_sa(sa(SPI_AB, Direction.OUT, pair.addr_b, pair.addr_a, KEY_AB), 0.0)
     peer.add_sa(sa(SPI_BA, Direction.IN, pair.addr_a, pair.addr_b, KEY_BA), 0.0)
     with InNetns(pair.b):

@@ -182,7 +182,9 @@ class CertRecorder(PskAuthenticator):
 register_authenticator("test-cert-recorder", CertRecorder)
 
 
-def test_the_peers_cert_payloads_reach_the_authenticator(peer_pair: Callable[..., Pair], monkeypatch: Any) -> None:
+def test_the_peers_cert_payloads_reach_the_authenticator(
+    peer_pair: Callable[..., Pair], monkeypatch: Any
+) -> None:
     from ipsecd.ike.v2.tasks.ike_auth import IkeAuth
 
     original = IkeAuth.build_i

@@ -28,7 +28,9 @@ from .conftest import R_ADDR, Pair, configs
 DS = "digital-signature"
 
 
-def store(mine: str = "", *, trust: tuple[str, ...] = ("ca",), extra: tuple[str, ...] = ()) -> CertificateStore:
+def store(
+    mine: str = "", *, trust: tuple[str, ...] = ("ca",), extra: tuple[str, ...] = ()
+) -> CertificateStore:
     """A store at the vectors' test time holding ``mine`` (with its key) as "me", the CAs in
     ``trust`` as trusted, ``extra`` as untrusted certificates, and the root's CRL."""
     s = CertificateStore(clock=lambda: NOW)
@@ -139,9 +141,16 @@ def test_ed25519_with_rfc8420(peer_pair: Callable[..., Pair]) -> None:
 
 def test_match_by_certificate(peer_pair: Callable[..., Pair]) -> None:
     r_store = store("gw-rsa", extra=("client",))
-    p = pair(peer_pair, store("client"), r_store, r_kw={"match_by": "certificate", "remote_certificate": "client"})
+    p = pair(
+        peer_pair, store("client"), r_store, r_kw={"match_by": "certificate", "remote_certificate": "client"}
+    )
     established(p)
-    p = pair(peer_pair, store("client-pss"), r_store, r_kw={"match_by": "certificate", "remote_certificate": "client"})
+    p = pair(
+        peer_pair,
+        store("client-pss"),
+        r_store,
+        r_kw={"match_by": "certificate", "remote_certificate": "client"},
+    )
     assert "is not remote-certificate" in refusal(p) or "certificate refused (id-mismatch)" in refusal(p)
 
 
@@ -168,8 +177,12 @@ def refusal(p: Pair) -> str:
 @pytest.mark.parametrize(
     ("client", "r_kw", "why"),
     [
-        ("expired", {}, "certificate refused (expired): certificate CN=expired.example.com,O=ipsecd test,C=CH "
-         "expired on 2021-01-01 20:16:31 UTC; the peer needs a renewed certificate"),
+        (
+            "expired",
+            {},
+            "certificate refused (expired): certificate CN=expired.example.com,O=ipsecd test,C=CH "
+            "expired on 2021-01-01 20:16:31 UTC; the peer needs a renewed certificate",
+        ),
         ("revoked", {}, "certificate refused (revoked)"),
         ("wrong-eku", {}, "certificate refused (key-usage)"),
         ("client", {"remote_id": "fqdn:bob.example.com"},
@@ -238,15 +251,23 @@ def test_psk_ike_sa_init_is_unchanged(peer_pair: Callable[..., Pair]) -> None:
 @pytest.mark.parametrize(
     ("use", "why"),
     [
-        ({"certificate": "nope"}, "identity certificate=nope: no certificate named 'nope': import or add it first"),
+        (
+            {"certificate": "nope"},
+            "identity certificate=nope: no certificate named 'nope': import or add it first",
+        ),
         ({"certificate": "ca"}, "identity certificate=ca: certificate 'ca' has no private key"),
-        ({"certificate": "me", "remote_certificate": "gone"}, "remote-certificate=gone: no certificate named"),
+        (
+            {"certificate": "me", "remote_certificate": "gone"},
+            "remote-certificate=gone: no certificate named",
+        ),
         ({"certificate": "me", "match_by": "certificate"}, "match-by=certificate needs remote-certificate="),
         ({}, "set certificate= on the identity"),
     ],
 )
 def test_configuration_is_checked_before_any_exchange(use: dict[str, Any], why: str) -> None:
     i, _ = configs()
-    cfg = replace(i, auth_method=DS, credentials=StaticCredentials(certs=CertificateUse(store("client"), **use)))
+    cfg = replace(
+        i, auth_method=DS, credentials=StaticCredentials(certs=CertificateUse(store("client"), **use))
+    )
     with pytest.raises(ConfigError, match=re.escape(why)):
         validate(cfg)

@@ -146,7 +146,9 @@ def test_cookie_answer_matches_the_full_codec_and_checks_like_it(monkeypatch: An
     cookie is compared in constant time."""
     compared: list[int] = []
     real = hmac.compare_digest
-    monkeypatch.setattr(router_module.hmac, "compare_digest", lambda a, b: compared.append(len(a)) or real(a, b))
+    monkeypatch.setattr(
+        router_module.hmac, "compare_digest", lambda a, b: compared.append(len(a)) or real(a, b)
+    )
     m = _router(cookie_threshold=0)
     first = _init_request(b"c")
     assert m.receive_datagram(first, ADDR, 0.0) is None

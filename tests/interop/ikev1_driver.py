@@ -79,11 +79,17 @@ def main() -> int:
         return next(spis)
 
     start = time.monotonic()
-    sa = Ikev1Sa.initiate(cfg, opts, rng=os.urandom, spi_alloc=spi_alloc, now=0.0) if a.role == "initiator" else None
+    sa = (
+        Ikev1Sa.initiate(cfg, opts, rng=os.urandom, spi_alloc=spi_alloc, now=0.0)
+        if a.role == "initiator"
+        else None
+    )
     while (now := time.monotonic() - start) < a.seconds:
         if sa is not None:
             for data, (local, remote) in sa.datagrams_to_send(now):
-                socks[4500 if local[1] == 4500 else 500].sendto(MARKER + data if local[1] == 4500 else data, remote)
+                socks[4500 if local[1] == 4500 else 500].sendto(
+                    MARKER + data if local[1] == 4500 else data, remote
+                )
             while (ev := sa.next_event()) is not None:
                 print(_show(ev), flush=True)
         timer = sa.get_timer() if sa is not None else None

@@ -26,7 +26,9 @@ __all__ = ["running"]  # the fixture, shared with tests/daemon/api
 
 
 def test_librouteros_lists_adds_changes_and_removes(running: Running) -> None:
-    api = librouteros.connect(host="127.0.0.1", username="admin", password="adminpw", port=running.ports["api"])
+    api = librouteros.connect(
+        host="127.0.0.1", username="admin", password="adminpw", port=running.ports["api"]
+    )
     try:
         peers = api.path("ip", "ipsec", "peer")
         peers.add(name="lr", address="192.0.2.10", **{"exchange-mode": "ike2"})
@@ -75,7 +77,9 @@ def test_routeros_api_with_plaintext_login(running: Running) -> None:
 
 
 def test_read_only_user_is_refused_a_change(running: Running) -> None:
-    api = librouteros.connect(host="127.0.0.1", username="reader", password="readpw", port=running.ports["api"])
+    api = librouteros.connect(
+        host="127.0.0.1", username="reader", password="readpw", port=running.ports["api"]
+    )
     try:
         assert [p["name"] for p in api.path("ip", "ipsec", "proposal")] == ["default"]
         with pytest.raises(librouteros.exceptions.TrapError, match="not enough permissions"):
@@ -93,11 +97,34 @@ def test_a_running_ipsecd_serves_its_enabled_services(tmp_path: Path) -> None:
                       f"/ip service set www disabled=no port={ports['www']}\n")
     control = str(tmp_path / "control")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "ipsecd", "--control", control, "--db", str(tmp_path / "db"),
-                             "run", "--config", str(script), "--dataplane", "memory", "--ike-port", str(ports["ike"]),
-                             "--natt-port", str(ports["natt"]), "--api-listen", "127.0.0.1",
-                             "--metrics-listen", f"127.0.0.1:{ports['metrics']}"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ipsecd",
+            "--control",
+            control,
+            "--db",
+            str(tmp_path / "db"),
+            "run",
+            "--config",
+            str(script),
+            "--dataplane",
+            "memory",
+            "--ike-port",
+            str(ports["ike"]),
+            "--natt-port",
+            str(ports["natt"]),
+            "--api-listen",
+            "127.0.0.1",
+            "--metrics-listen",
+            f"127.0.0.1:{ports['metrics']}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -105,7 +132,9 @@ def test_a_running_ipsecd_serves_its_enabled_services(tmp_path: Path) -> None:
                 socket.create_connection(("127.0.0.1", ports["metrics"]), timeout=1).close()
                 break
             except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+                assert proc.poll() is None and time.monotonic() < deadline, (
+                    proc.stdout.read() if proc.stdout else ""
+                )
                 time.sleep(0.1)
         api = librouteros.connect(host="127.0.0.1", username="admin", password="pw", port=ports["api"])
         api.path("ip", "ipsec", "peer").add(name="live", address="192.0.2.77", passive="yes")

@@ -121,7 +121,9 @@ def test_certificates_with_traffic(tmp_path: Path, gw: str, initiator: str, clas
             assert sa["remote-id"] == GATEWAYS[gw] and sa["local-id"] == "alice@example.com"
             # charon names the scheme it verified ours with: RFC 7427's (RSA_EMSA_PKCS1_SHA2_256,
             # ECDSA_WITH_SHA256_DER) or a classic method's ("RSA signature", "ECDSA-256 signature")
-            line = next(x for x in charon.log_text().splitlines() if f"authentication of '{GATEWAYS[gw]}'" in x)
+            line = next(
+                x for x in charon.log_text().splitlines() if f"authentication of '{GATEWAYS[gw]}'" in x
+            )
             assert line.endswith("successful") and ("signature successful" in line) == classic, line
         except BaseException:
             print(diagnostics(charon, ipsecd))
@@ -136,7 +138,10 @@ def test_a_remote_id_mismatch_is_refused_and_explained(tmp_path: Path) -> None:
                 charon.initiate("net", timeout_ms=8000)
             wait_until("ipsecd's refusal", lambda: "certificate refused (id-mismatch)" in ipsecd.log_text())
             line = next(x for x in ipsecd.log_text().splitlines() if "certificate refused" in x)
-            assert "peer's ID is user-fqdn:alice@example.com, remote-id expects user-fqdn:bob@example.com" in line
+            assert (
+                "peer's ID is user-fqdn:alice@example.com, remote-id expects user-fqdn:bob@example.com"
+                in line
+            )
             assert "change the identity's remote-id=" in line
         except BaseException:
             print(diagnostics(charon, ipsecd))
@@ -153,8 +158,11 @@ def test_a_routeros_shaped_configuration(tmp_path: Path) -> None:
             f"/certificate import file-name={VECTORS / f} {extra}\n"
             for f, extra in (("ca.crt", "name=ca trusted=yes"), ("gw-rsa.crt", "name=gw"), ("gw-rsa.key", ""))
         )
-        ipsecd = Ipsecd(topo.right, tmp_path / "ros",
-                        certs + ipsecd_rsc(topo, passive=True, remote_id="user-fqdn:alice@example.com")).start()
+        ipsecd = Ipsecd(
+            topo.right,
+            tmp_path / "ros",
+            certs + ipsecd_rsc(topo, passive=True, remote_id="user-fqdn:alice@example.com"),
+        ).start()
         try:
             charon.initiate("net")
             assert topo.left.ping(topo.right.lan, src=topo.left.lan, count=3) == (3, 3)

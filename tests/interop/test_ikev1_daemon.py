@@ -25,9 +25,11 @@ def _routeros(topo: Topology, *, extra_peer: str = "", identity: str = "", propo
     """ipsecd's script: RouterOS's default profile and proposal unless ``proposal`` replaces the
     default proposal's lifetime; the peer line has no exchange-mode unless ``extra_peer`` sets one."""
     left, right = topo.left, topo.right
-    lines = [f"/ip ipsec peer add name=sswan address={topo.left_seen_by_right}/32{extra_peer}",
-             f'/ip ipsec identity add peer=sswan secret="{PSK}"{identity}',
-             f"/ip ipsec policy add peer=sswan tunnel=yes src-address={right.lan}/32 dst-address={left.lan}/32"]
+    lines = [
+        f"/ip ipsec peer add name=sswan address={topo.left_seen_by_right}/32{extra_peer}",
+        f'/ip ipsec identity add peer=sswan secret="{PSK}"{identity}',
+        f"/ip ipsec policy add peer=sswan tunnel=yes src-address={right.lan}/32 dst-address={left.lan}/32",
+    ]
     if proposal:
         lines.insert(0, f"/ip ipsec proposal set [find name=default] {proposal}")
     return "\n".join(lines) + "\n"
@@ -57,7 +59,9 @@ class Pair:
         self.ipsecd = Ipsecd(topo.right, tmp, rsc).start()
 
     def ping(self, count: int = 3, interval: float = 0.2) -> tuple[int, int]:
-        return self.topo.left.ping(self.topo.right.lan, src=self.topo.left.lan, count=count, interval=interval)
+        return self.topo.left.ping(
+            self.topo.right.lan, src=self.topo.left.lan, count=count, interval=interval
+        )
 
     def rows(self, menu: str) -> list[dict[str, object]]:
         rows = json.loads(self.ipsecd.exec(f"/ip ipsec {menu} print", as_json=True).stdout)
@@ -164,5 +168,7 @@ def test_base_mode_ipsecd_pair(tmp_path: Path) -> None:
             out = resp.exec("/ip ipsec active-peers print").stdout
             assert left.wan in out and "established" in out
         except BaseException:
-            print(f"--- initiator ---\n{init.log_text()[-5000:]}\n--- responder ---\n{resp.log_text()[-5000:]}")
+            print(
+                f"--- initiator ---\n{init.log_text()[-5000:]}\n--- responder ---\n{resp.log_text()[-5000:]}"
+            )
             raise

@@ -103,8 +103,11 @@ def topo_charon(tmp_path: Path) -> Iterator[tuple[Topology, Charon]]:
 def _check(topo: Topology, charon: Charon, driver: Driver) -> None:
     try:
         wait_until("our quick mode", lambda: driver.installed() is not None, timeout=30)
-        wait_until("charon's CHILD_SA", lambda: any(c.get("state") == "INSTALLED" for c in charon.child_sas()),
-                   timeout=10)
+        wait_until(
+            "charon's CHILD_SA",
+            lambda: any(c.get("state") == "INSTALLED" for c in charon.child_sas()),
+            timeout=10,
+        )
     except TimeoutError:
         print(driver.proc.output()[-5000:], "\n--- charon ---\n", charon.log_text()[-8000:])
         raise
@@ -115,7 +118,9 @@ def _check(topo: Topology, charon: Charon, driver: Driver) -> None:
     assert ours is not None
     inbound, outbound = ours["inbound"], ours["outbound"]
     assert isinstance(inbound, dict) and isinstance(outbound, dict)
-    assert int(str(child["spi-in"]), 16) == outbound["spi"] and int(str(child["spi-out"]), 16) == inbound["spi"]
+    assert (
+        int(str(child["spi-in"]), 16) == outbound["spi"] and int(str(child["spi-out"]), 16) == inbound["spi"]
+    )
     assert child["encr-alg"] == "AES_CBC" and child["integ-alg"] == "HMAC_SHA2_256_128"
     established = next(e for e in driver.events() if e["event"] == "IkeSaEstablished")
     assert established["nat_remote"] is True  # libipsec's faked NAT: we used NAT-D and UDP 4500
@@ -159,12 +164,25 @@ def test_pfs_several_proposals_behind_nat(tmp_path: Path) -> None:
     with Topology("ik2", nat=True) as topo:
         charon = Charon(topo.right, tmp_path, loglevel=2).start()
         charon.load(charon_v1_conf(topo, proposals="aes256-sha1-modp2048", esp="aes128-sha256-modp2048"))
-        driver = Driver(topo, tmp_path, "initiator", "--encr", "aes-256", "--hash", "sha1", "--dh", "modp2048",
-                        "--child-proposals", "aes-256-cbc/sha1/modp2048;aes-128-cbc/sha256/modp2048")
+        driver = Driver(
+            topo,
+            tmp_path,
+            "initiator",
+            "--encr",
+            "aes-256",
+            "--hash",
+            "sha1",
+            "--dh",
+            "modp2048",
+            "--child-proposals",
+            "aes-256-cbc/sha1/modp2048;aes-128-cbc/sha256/modp2048",
+        )
         _check(topo, charon, driver)
         established = next(e for e in driver.events() if e["event"] == "IkeSaEstablished")
         assert established["nat_local"] is True  # the real NAT: we are behind it
-        ike, = charon.list_sas()
-        assert ike["dh-group"] == "MODP_2048" and ike["encr-alg"] == "AES_CBC" and ike["encr-keysize"] == "256"
-        child, = charon.child_sas()
+        (ike,) = charon.list_sas()
+        assert (
+            ike["dh-group"] == "MODP_2048" and ike["encr-alg"] == "AES_CBC" and ike["encr-keysize"] == "256"
+        )
+        (child,) = charon.child_sas()
         assert child["dh-group"] == "MODP_2048"

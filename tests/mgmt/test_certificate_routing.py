@@ -44,7 +44,10 @@ def test_certificate_menu_is_routed(tmp_path: Path) -> None:
     assert " KAT    ca " in table and " KI     gw    gw.example.com  DNS:gw.example.com" in table
     assert "BEGIN" not in ok(s, "/certificate print detail")  # never a key
     assert ok(s, "/certificate settings print") == "  crl-use: no\n"
-    assert store.names() == ["ca", "gw"] and CertificateStore(tmp_path / "certificates").names() == ["ca", "gw"]
+    assert store.names() == ["ca", "gw"] and CertificateStore(tmp_path / "certificates").names() == [
+        "ca",
+        "gw",
+    ]
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:

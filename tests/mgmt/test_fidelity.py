@@ -247,7 +247,9 @@ class _Resolved:
 
 def test_a_dns_named_peer_shows_the_address_the_daemon_resolved(config: Config) -> None:
     """RouterOS 7 prints a DNS-named peer's resolved address as ``current-address`` (issue 15)."""
-    config.import_script("/ip ipsec peer add name=branch address=branch1.sn.mynetname.net exchange-mode=ike2\n")
+    config.import_script(
+        "/ip ipsec peer add name=branch address=branch1.sn.mynetname.net exchange-mode=ike2\n"
+    )
     session = Session(config, _Resolved(config))
     detail = run_ok(session, "/ip ipsec peer print detail")
     assert "address=branch1.sn.mynetname.net" in detail.split()

@@ -12,13 +12,16 @@ from ipsecd.mgmt.values import PROTOCOL_NUMBERS, PROTOCOLS, HostOrPrefix, ValueP
 
 def test_an_import_with_a_dns_name_peer_succeeds_and_exports_it() -> None:
     config = open_config(None)
-    config.import_script("/ip ipsec peer add name=b1 address=Branch1.sn.mynetname.net exchange-mode=ike2\n", "x")
+    config.import_script(
+        "/ip ipsec peer add name=b1 address=Branch1.sn.mynetname.net exchange-mode=ike2\n", "x"
+    )
     row = config.snapshot().rows("/ip ipsec peer")[0]
     assert row["address"] == "branch1.sn.mynetname.net"
 
 
-@pytest.mark.parametrize("text", ["10.0.0.300", "-a.example", "a..b", "host", "a_b.example", "x" * 64 + ".net",
-                                  "10.0.0.0/33", ""])
+@pytest.mark.parametrize(
+    "text", ["10.0.0.300", "-a.example", "a..b", "host", "a_b.example", "x" * 64 + ".net", "10.0.0.0/33", ""]
+)
 def test_what_is_neither_prefix_nor_host_name_is_refused(text: str) -> None:
     with pytest.raises(ValueParseError):
         HostOrPrefix().parse(text)

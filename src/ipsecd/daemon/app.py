@@ -117,11 +117,18 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self.timers = Timers(loop)
-        self.transport = Transport(_no_engine_yet, self._esp, ike_port=self.ike_port, natt_port=self.natt_port,
-                                   local_addresses=self.local_addresses, own_natt=self.own_natt,
-                                   prepare=self._socket_hook())
-        self.engine = Engine(self.transport, self.timers, self._on_event, self.glue.new_responder,
-                             limiter=self.glue.limiter)
+        self.transport = Transport(
+            _no_engine_yet,
+            self._esp,
+            ike_port=self.ike_port,
+            natt_port=self.natt_port,
+            local_addresses=self.local_addresses,
+            own_natt=self.own_natt,
+            prepare=self._socket_hook(),
+        )
+        self.engine = Engine(
+            self.transport, self.timers, self._on_event, self.glue.new_responder, limiter=self.glue.limiter
+        )
         self.transport.on_ike = self.engine.datagram  # straight to the engine: one call less per datagram
         self.glue.attach(self)
         self.transport.open(loop)
@@ -194,9 +201,15 @@ class Daemon:
             return 1
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
-        log.info("ipsecd running: IKE on UDP %d, NAT-T on UDP %d%s", self.transport.ike_port,
-                 self.transport.natt_port, "" if self.own_natt else " (owned by the data plane)")
-        notify(f"READY=1\nSTATUS=IKE on UDP {self.transport.ike_port}, NAT-T on UDP {self.transport.natt_port}")
+        log.info(
+            "ipsecd running: IKE on UDP %d, NAT-T on UDP %d%s",
+            self.transport.ike_port,
+            self.transport.natt_port,
+            "" if self.own_natt else " (owned by the data plane)",
+        )
+        notify(
+            f"READY=1\nSTATUS=IKE on UDP {self.transport.ike_port}, NAT-T on UDP {self.transport.natt_port}"
+        )
         try:
             await self.serve_until_stopped()
         finally:

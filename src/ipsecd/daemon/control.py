@@ -3,7 +3,8 @@
 Protocol (shared with the client in ``mgmt``): a Unix stream socket; the client sends one JSON line
 ``{"command": str, "json": bool}`` and reads one JSON line ``{"rc": int, "stdout": str, "stderr": str}``,
 then the connection closes. ``{"events": true}`` instead makes the connection the daemon's event
-stream, one JSON object per line (``ipsecd events``). rc follows DESIGN.md §4: 0 success, 1 refused command, 2 usage error.
+stream, one JSON object per line (``ipsecd events``). rc follows DESIGN.md §4: 0 success, 1 refused command,
+2 usage error.
 
 The socket lives in a directory only the daemon's user can enter (0700) and is itself 0600: whoever
 can connect can change the configuration. A stale socket left by a dead daemon is replaced; a live

@@ -209,7 +209,11 @@ class Glue:
     def _maybe_initiate(self, peer: PeerPlan, *, rekey: bool = False) -> None:
         """Start the peer's IKE SA (``rekey``: a new IKEv1 phase 1 beside the current one, which
         sends no INITIAL-CONTACT — the peer must keep the IPsec SAs that carry traffic meanwhile)."""
-        if self.stopping or peer.endpoint.passive or (self.index.of_peer.get(peer.endpoint.name) and not rekey):
+        if (
+            self.stopping
+            or peer.endpoint.passive
+            or (self.index.of_peer.get(peer.endpoint.name) and not rekey)
+        ):
             return
         name, host = peer.endpoint.name, peer.endpoint.host
         if host is None:
@@ -241,7 +245,9 @@ class Glue:
             return
         sa: IkeSa | Ikev1Sa
         if peer.v1 is not None:
-            sa = Ikev1Sa.initiate(config, peer.v1, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now())
+            sa = Ikev1Sa.initiate(
+                config, peer.v1, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now()
+            )
             version = f"IKEv1 ({peer.v1.exchange_mode.value} mode{', re-keying phase 1' if rekey else ''})"
         else:
             sa = IkeSa.initiator(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now())
@@ -314,9 +320,16 @@ class Glue:
                 mode, remote[0], remote[1], mode, remote[0], mode,
             )
             return None
-        config = peer.ike_config(local, remote, natt_port=self._d.transport.natt_port,
-                                 force_encap=self.force_encap, store=self.certificates)
-        sa = Ikev1Sa.respond(config, peer.v1, data, addr, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now)
+        config = peer.ike_config(
+            local,
+            remote,
+            natt_port=self._d.transport.natt_port,
+            force_encap=self.force_encap,
+            store=self.certificates,
+        )
+        sa = Ikev1Sa.respond(
+            config, peer.v1, data, addr, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now
+        )
         if sa is None:
             return None
         self._track(sa, peer, "responder")

@@ -146,8 +146,15 @@ class AhSa:
             if self.tunnel:
                 df = p.version == 4 and bool(inner[6] & 0x40)
                 # identification: the sequence number's low 16 bits, a per-SA counter as for ESP
-                hdr: bytes | bytearray = wip.ip_header(self.src, self.dst, wip.PROTO_AH, len(ah) + len(payload), tos=p.tos,
-                                    df=df, ident=seq & 0xFFFF)
+                hdr: bytes | bytearray = wip.ip_header(
+                    self.src,
+                    self.dst,
+                    wip.PROTO_AH,
+                    len(ah) + len(payload),
+                    tos=p.tos,
+                    df=df,
+                    ident=seq & 0xFFFF,
+                )
             else:
                 hdr = wip.rewrite_header(inner[: p.ins_off], p.ins_nh_pos, wip.PROTO_AH,
                                          p.ins_off + len(ah) + len(payload))
@@ -195,7 +202,9 @@ class AhSa:
             self.invalid_packets += 1
             raise
 
-    def _open(self, outer: bytes, p: wip.IpPacket, nh: int, ahlen: int, seql: int, now: float | None) -> bytes:
+    def _open(
+        self, outer: bytes, p: wip.IpPacket, nh: int, ahlen: int, seql: int, now: float | None
+    ) -> bytes:
         off, end = p.l4_off, p.length
         icvs = self._icv_size
         if ahlen - wah.HEADER_LEN != wah.icv_field_len(icvs, p.version == 6):

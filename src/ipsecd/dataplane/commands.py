@@ -58,29 +58,54 @@ def load_static(doc: dict[str, Any]) -> tuple[list[PolicySpec], list[SaSpec]]:
     for n, p in enumerate(doc.get("policies", [])):
         try:
             sa_src, sa_dst = p.get("sa-src-address"), p.get("sa-dst-address")
-            policies.append(PolicySpec(
-                policy_id=str(p.get("id", f"static-{n}")), order=int(p.get("order", n)),
-                selector=Selector(ipaddress.ip_network(p["src"], strict=False),
-                                  ipaddress.ip_network(p["dst"], strict=False), int(p.get("protocol", 0)),
-                                  int(p.get("src-port", 0)), int(p.get("dst-port", 0))),
-                action=Action(p.get("action", "encrypt")), level=Level(p.get("level", "require")),
-                proto=IpsecProto[str(p.get("ipsec-protocols", "esp")).upper()], tunnel=bool(p.get("tunnel", False)),
-                sa_src=ipaddress.ip_address(sa_src) if sa_src else None,
-                sa_dst=ipaddress.ip_address(sa_dst) if sa_dst else None))
+            policies.append(
+                PolicySpec(
+                    policy_id=str(p.get("id", f"static-{n}")),
+                    order=int(p.get("order", n)),
+                    selector=Selector(
+                        ipaddress.ip_network(p["src"], strict=False),
+                        ipaddress.ip_network(p["dst"], strict=False),
+                        int(p.get("protocol", 0)),
+                        int(p.get("src-port", 0)),
+                        int(p.get("dst-port", 0)),
+                    ),
+                    action=Action(p.get("action", "encrypt")),
+                    level=Level(p.get("level", "require")),
+                    proto=IpsecProto[str(p.get("ipsec-protocols", "esp")).upper()],
+                    tunnel=bool(p.get("tunnel", False)),
+                    sa_src=ipaddress.ip_address(sa_src) if sa_src else None,
+                    sa_dst=ipaddress.ip_address(sa_dst) if sa_dst else None,
+                )
+            )
         except (KeyError, ValueError, TypeError) as e:
             raise StaticConfigError(f"policy #{n}: {type(e).__name__}: {e}") from None
     for n, s in enumerate(doc.get("sas", [])):
         try:
             encap = s.get("udp-encap", False)
-            sas.append(SaSpec(
-                spi=_int(s["spi"]), direction=Direction(s["direction"]), proto=IpsecProto[str(s.get("proto", "esp")).upper()],
-                mode=Mode(s.get("mode", "tunnel")), src=ipaddress.ip_address(s["src"]),
-                dst=ipaddress.ip_address(s["dst"]), encr=str(s.get("enc-algorithm", "null")),
-                encr_key=bytes.fromhex(s.get("enc-key", "")), integ=str(s.get("auth-algorithm", "null")),
-                integ_key=bytes.fromhex(s.get("auth-key", "")), policy_id=s.get("policy"),
-                encap=(UdpEncap(**{k: int(v) for k, v in encap.items()}) if isinstance(encap, dict)
-                       else UdpEncap() if encap else None),
-                esn=bool(s.get("esn", False)), replay_window=int(s.get("replay-window", 128))))
+            sas.append(
+                SaSpec(
+                    spi=_int(s["spi"]),
+                    direction=Direction(s["direction"]),
+                    proto=IpsecProto[str(s.get("proto", "esp")).upper()],
+                    mode=Mode(s.get("mode", "tunnel")),
+                    src=ipaddress.ip_address(s["src"]),
+                    dst=ipaddress.ip_address(s["dst"]),
+                    encr=str(s.get("enc-algorithm", "null")),
+                    encr_key=bytes.fromhex(s.get("enc-key", "")),
+                    integ=str(s.get("auth-algorithm", "null")),
+                    integ_key=bytes.fromhex(s.get("auth-key", "")),
+                    policy_id=s.get("policy"),
+                    encap=(
+                        UdpEncap(**{k: int(v) for k, v in encap.items()})
+                        if isinstance(encap, dict)
+                        else UdpEncap()
+                        if encap
+                        else None
+                    ),
+                    esn=bool(s.get("esn", False)),
+                    replay_window=int(s.get("replay-window", 128)),
+                )
+            )
         except (KeyError, ValueError, TypeError) as e:
             raise StaticConfigError(f"sa #{n}: {type(e).__name__}: {e}") from None
     return policies, sas
@@ -122,8 +147,15 @@ def _static(args: argparse.Namespace) -> int:
             for ev in dp.poll_events():
                 print(f"event {ev}", flush=True)
         stats = {k: v for k, v in dp.statistics().items() if v}
-        print(json.dumps({"statistics": stats,
-                          "sas": {f"{s.spi:#x}/{s.direction.value}": _sa_counts(dp, s) for s in sas}}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "statistics": stats,
+                    "sas": {f"{s.spi:#x}/{s.direction.value}": _sa_counts(dp, s) for s in sas},
+                }
+            ),
+            flush=True,
+        )
     return 0
 
 

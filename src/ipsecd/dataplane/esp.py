@@ -94,7 +94,13 @@ _IPV4_START = wip.IPV4_START.unpack_from
 #: the SPI, sequence number and IV after it: everything raw ESP's fast path reads, in one unpack.
 _IPV4_ESP_START = struct.Struct("!BBHxxHxBxxxxxx4sIIQ").unpack_from
 _strip_trailer = wesp.strip_trailer
-_UDP, _ESP, _IPIP, _IPV6, _NONE = wip.PROTO_UDP, wip.PROTO_ESP, wip.PROTO_IPIP, wip.PROTO_IPV6, wesp.NEXT_HEADER_NONE
+_UDP, _ESP, _IPIP, _IPV6, _NONE = (
+    wip.PROTO_UDP,
+    wip.PROTO_ESP,
+    wip.PROTO_IPIP,
+    wip.PROTO_IPV6,
+    wesp.NEXT_HEADER_NONE,
+)
 
 
 def _align(block_size: int) -> int:
@@ -266,7 +272,9 @@ class EspSa:
         raw = self._one_shot()
         return raw.encrypt(self._salt + nonce[4:], data, associated_data)
 
-    def decrypt(self, nonce: bytes, data: bytes | memoryview, associated_data: bytes | memoryview | None) -> bytes:
+    def decrypt(
+        self, nonce: bytes, data: bytes | memoryview, associated_data: bytes | memoryview | None
+    ) -> bytes:
         """First-packet stand-in for the AEAD object's ``decrypt`` (see :meth:`encrypt`)."""
         raw = self._one_shot()
         return raw.decrypt(self._salt + nonce[4:], data, associated_data)
@@ -287,7 +295,9 @@ class EspSa:
         """The outer IP header builder of a sending SA (built by its first full-packet seal)."""
         o = self._outer
         if o is None:
-            o = self._outer = wip.OuterHeader(self.src, self.dst, wip.PROTO_UDP if self.encap else wip.PROTO_ESP)
+            o = self._outer = wip.OuterHeader(
+                self.src, self.dst, wip.PROTO_UDP if self.encap else wip.PROTO_ESP
+            )
         return o
 
     # --- outbound ------------------------------------------------------------------------------------
@@ -439,8 +449,17 @@ class EspSa:
             o = self._outer or self._outer_header()
             try:  # the total length's 16-bit field refuses a packet above 65535 bytes
                 hdr = _OUTER4_ESP_PACK(
-                    0x4500 | tos, length, ident, flags, _TTL_ESP, (o.neg_base - tos - length - ident - flags) % 0xFFFF,
-                    o.src, o.dst, spi, seql, seq,
+                    0x4500 | tos,
+                    length,
+                    ident,
+                    flags,
+                    _TTL_ESP,
+                    (o.neg_base - tos - length - ident - flags) % 0xFFFF,
+                    o.src,
+                    o.dst,
+                    spi,
+                    seql,
+                    seq,
                 )
             except struct.error:
                 raise OutError(f"SA {self.spi:#x}: IPv4 packet of {length} bytes exceeds 65535") from None
@@ -513,7 +532,9 @@ class EspSa:
         replay = self.replay
         try:
             if stop - body < lay.icv_size + 2:
-                raise StateProtocolError(f"ESP packet of {stop - off} bytes too short for IV, trailer and ICV")
+                raise StateProtocolError(
+                    f"ESP packet of {stop - off} bytes too short for IV, trailer and ICV"
+                )
             if replay is not None and (self.esn or seql <= replay.top):
                 seq = replay.check(seql)
             else:
@@ -565,7 +586,9 @@ class EspSa:
         if c is None:
             return buf[body:ct_end]
         if (ct_end - body) % c.block_size:
-            raise StateProtocolError(f"ciphertext of {ct_end - body} bytes is not a multiple of {c.block_size}")
+            raise StateProtocolError(
+                f"ciphertext of {ct_end - body} bytes is not a multiple of {c.block_size}"
+            )
         return c.decrypt(buf[off + 8 : body], buf[body:ct_end])
 
     def open_payload(self, esp: bytes | memoryview, now: float | None = None, outer_tos: int = 0,
@@ -746,7 +769,9 @@ class EspSa:
         elif nh == _NONE:
             return b""
         elif nh == _IPIP or nh == _IPV6:
-            raise self._mode_error(f"next header {nh} but no IPv{4 if nh == _IPIP else 6} header in {end} bytes")
+            raise self._mode_error(
+                f"next header {nh} but no IPv{4 if nh == _IPIP else 6} header in {end} bytes"
+            )
         else:
             raise self._mode_error(f"tunnel-mode SA carries next header {nh}, not IPv4/IPv6")
         if total > end or total < 20:

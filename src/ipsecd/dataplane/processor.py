@@ -33,7 +33,8 @@ no clock (``now`` comes in with each call).
   outbound SA of the same policy is sent there from then on (:attr:`Processor.redirect`; whole
   packets get their outer header rebuilt, the TUN worker looks the address up), and an
   :class:`~ipsecd.policy.events.EndpointChanged` is reported (:meth:`Processor.poll_endpoint_changes`,
-  which the backends merge into ``poll_events``) so the daemon knows. A delayed older packet from the old address never moves it back.
+  which the backends merge into ``poll_events``) so the daemon knows. A delayed older packet from the old
+  address never moves it back.
 - **Ownership of SAs by workers** (DESIGN.md §5): with ``workers > 1`` every processor holds the whole
   SPD and SAD but builds the transform object (sequence counter, IV source, replay window) only for the
   SAs it owns (:func:`owner_of`); a packet for another worker's SA comes back as :data:`HANDOFF` with
@@ -125,9 +126,26 @@ class Processor:
     :meth:`inbound` takes whole packets and :meth:`inbound_esp` socket payloads.
     """
 
-    __slots__ = ("_acquired", "_cache", "_events", "_fast_gen", "_fast_in", "_fast_out", "_moves", "_peer",
-                 "acquire_retry", "endpoint_gen", "full_packets", "index", "last", "redirect", "sad", "spd", "stats",
-                 "workers")
+    __slots__ = (
+        "_acquired",
+        "_cache",
+        "_events",
+        "_fast_gen",
+        "_fast_in",
+        "_fast_out",
+        "_moves",
+        "_peer",
+        "acquire_retry",
+        "endpoint_gen",
+        "full_packets",
+        "index",
+        "last",
+        "redirect",
+        "sad",
+        "spd",
+        "stats",
+        "workers",
+    )
 
     def __init__(self, *, full_packets: bool = True, index: int = 0, workers: int = 1,
                  randbits: Callable[[int], int] | None = None, acquire_retry: float = ACQUIRE_RETRY) -> None:
@@ -339,7 +357,12 @@ class Processor:
             stats.in_header_errors += 1
             return DROP, 0, b""
         proto, off, stop = p.proto, p.l4_off, p.length
-        if proto == _UDP and not p.fragment and stop - off >= 8 and (pkt[off + 2] << 8 | pkt[off + 3]) == NATT_PORT:
+        if (
+            proto == _UDP
+            and not p.fragment
+            and stop - off >= 8
+            and (pkt[off + 2] << 8 | pkt[off + 3]) == NATT_PORT
+        ):
             kind = natt.classify(pkt[off + 8 : off + 16])
             if kind is natt.Kind.IKE:
                 return IKE, 0, pkt[off + 12 : stop]

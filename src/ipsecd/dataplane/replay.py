@@ -66,7 +66,9 @@ class ReplayWindow:
             if seq <= top:
                 diff = top - seq
                 if diff >= self.size:
-                    raise ReplayError(f"sequence number {seq} left of the window (top {top}, size {self.size})")
+                    raise ReplayError(
+                        f"sequence number {seq} left of the window (top {top}, size {self.size})"
+                    )
                 if (self.bitmap >> diff) & 1:
                     raise ReplayError(f"sequence number {seq} replayed")
         return seq

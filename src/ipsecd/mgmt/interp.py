@@ -109,7 +109,9 @@ def run_script(txn: Txn, text: str, filename: str, dialect: str | None = None,
 
 _WORD = r'[^ \t\r\n"$()\[\]{}]'
 _NAME = r'[^ \t\r\n"$()\[\]{}=!<>~/][^ \t\r\n"$()\[\]{}=!<>~]*+'
-_PLAIN_ARGS = re.compile(rf'[ \t\r]*+(?!#)(?:(?:{_WORD}++|{_NAME}="(?:[^"\\$]|\\.)*+")(?:[ \t\r]++|\Z))*+', re.S)
+_PLAIN_ARGS = re.compile(
+    rf'[ \t\r]*+(?!#)(?:(?:{_WORD}++|{_NAME}="(?:[^"\\$]|\\.)*+")(?:[ \t\r]++|\Z))*+', re.S
+)
 
 
 def plain_args(text: str) -> bool:

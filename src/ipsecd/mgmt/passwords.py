@@ -47,7 +47,9 @@ SERVICES = (("api", 8728), ("api-ssl", 8729), ("www", 80), ("www-ssl", 443), ("f
 SERVED = ("api", "api-ssl", "www", "www-ssl")
 
 _SCRYPT_LOG_N, _SCRYPT_R, _SCRYPT_P = 14, 8, 1
-_HASHED = re.compile(r"\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/=]{1,64})\$([A-Za-z0-9+/=]{1,128})")
+_HASHED = re.compile(
+    r"\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/=]{1,64})\$([A-Za-z0-9+/=]{1,128})"
+)
 
 
 def _b64(data: bytes) -> str:

@@ -230,9 +230,15 @@ PEER = Menu(
 )
 
 IDENTITY = Menu(
-    "/ip ipsec identity", "list", (
-        Prop("auth-method", Enum(*AUTH_METHODS), "pre-shared-key",
-             unimplemented=tuple(m for m in AUTH_METHODS if m not in ("pre-shared-key", "digital-signature"))),
+    "/ip ipsec identity",
+    "list",
+    (
+        Prop(
+            "auth-method",
+            Enum(*AUTH_METHODS),
+            "pre-shared-key",
+            unimplemented=tuple(m for m in AUTH_METHODS if m not in ("pre-shared-key", "digital-signature")),
+        ),
         Prop("certificate", Str(), None),
         *_common(),
         Prop("eap-methods", EnumList(*EAP_METHODS), "eap-tls", implemented=False),

@@ -53,7 +53,8 @@ def setup_script() -> str:
 
 
 def serve_in_thread(servers: ApiServers) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
-    """Start ``servers`` in an event loop of their own thread; stop with ``loop.call_soon_threadsafe(loop.stop)``
+    """Start ``servers`` in an event loop of their own thread; stop with
+    ``loop.call_soon_threadsafe(loop.stop)``
     (they are closed then) and join the thread."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()

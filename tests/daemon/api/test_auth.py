@@ -63,7 +63,9 @@ def test_failures_are_logged_escaped_and_limited_per_source(auth: tuple[Authenti
     assert a.failed == MAX_FAILURES + 6
 
 
-def test_an_enabled_service_with_a_passwordless_user_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+def test_an_enabled_service_with_a_passwordless_user_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     config = open_config(None)
     config.import_script(f"/ip service set api disabled=no port={free_port()}\n", "t.rsc")
     caplog.set_level(logging.WARNING, "ipsecd.api")

@@ -21,13 +21,36 @@ from .conftest import Running
 
 
 def spec(spi: int, direction: Direction) -> SaSpec:
-    return SaSpec(spi, direction, IpsecProto.ESP, Mode.TUNNEL, ip_address("192.0.2.1"), ip_address("192.0.2.2"),
-                  "aes-128-gcm", b"\x11" * 20, "null", b"\x22" * 20)
+    return SaSpec(
+        spi,
+        direction,
+        IpsecProto.ESP,
+        Mode.TUNNEL,
+        ip_address("192.0.2.1"),
+        ip_address("192.0.2.2"),
+        "aes-128-gcm",
+        b"\x11" * 20,
+        "null",
+        b"\x22" * 20,
+    )
 
 
-ESTABLISHED = IkeSaEstablished(b"\x01" * 8, b"\x02" * 8, True, ("192.0.2.1", 500), ("192.0.2.2", 4500),
-                               "fqdn:a", "fqdn:b", "aes-256-gcm", "null", "hmac-sha256", "ecp256", False, True,
-                               86400.0)
+ESTABLISHED = IkeSaEstablished(
+    b"\x01" * 8,
+    b"\x02" * 8,
+    True,
+    ("192.0.2.1", 500),
+    ("192.0.2.2", 4500),
+    "fqdn:a",
+    "fqdn:b",
+    "aes-256-gcm",
+    "null",
+    "hmac-sha256",
+    "ecp256",
+    False,
+    True,
+    86400.0,
+)
 INSTALLED = ChildSaInstalled("child", spec(0xC0FFEE01, Direction.IN), spec(0xC0FFEE02, Direction.OUT))
 FAILED = NegotiationFailed("IKE_AUTH", "AUTHENTICATION_FAILED", "the peer's AUTH does not verify", True)
 
@@ -91,8 +114,12 @@ def test_ipsecd_events_follows_the_control_socket(tmp_path: Path) -> None:
     server = ControlServer(path, _no_commands, lambda writer: stream_lines(hub, writer))
     loop = asyncio.new_event_loop()
     loop.run_until_complete(server.start())
-    proc = subprocess.Popen([sys.executable, "-m", "ipsecd", "--control", path, "events"], stdout=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ipsecd", "--control", path, "events"],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        text=True,
+    )
     try:
         async def publish_when_subscribed() -> None:
             while not hub._queues:

@@ -12,7 +12,9 @@ class FakeRuntime:
                      "tx-packets": 2},
                     {"id": "c", "state": "starting", "remote-address": "192.0.2.2"}]
         if menu.endswith("installed-sa"):
-            return [{"spi": "0x1", "state": "mature", "src-address": "a", "dst-address": "b", "current-bytes": 5}]
+            return [
+                {"spi": "0x1", "state": "mature", "src-address": "a", "dst-address": "b", "current-bytes": 5}
+            ]
         return []
 
     def command(self, menu: str, name: str, args: dict[str, str]) -> str:

@@ -21,10 +21,15 @@ from .conftest import Running
 def rest(running: Running, method: str, path: str, body: object = None, user: str = "admin:adminpw",
          service: str = "www") -> tuple[int, object]:
     scheme = "https" if service == "www-ssl" else "http"
-    req = urllib.request.Request(f"{scheme}://127.0.0.1:{running.ports[service]}/rest{path}", method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": "Basic " + base64.b64encode(user.encode()).decode(),
-                                          "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{scheme}://127.0.0.1:{running.ports[service]}/rest{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Authorization": "Basic " + base64.b64encode(user.encode()).decode(),
+            "Content-Type": "application/json",
+        },
+    )
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     try:
@@ -45,9 +50,13 @@ def test_every_verb(running: Running) -> None:
     assert rest(running, "GET", "/ip/ipsec/peer/gw")[1] == peer  # names where RouterOS accepts them
     status, changed = rest(running, "PATCH", f"/ip/ipsec/peer/{pid}", {"port": 4500})
     assert status == 200 and isinstance(changed, dict) and changed["port"] == "4500"
-    assert rest(running, "GET", "/ip/ipsec/peer?name=gw&.proplist=name,port")[1] == [{"name": "gw", "port": "4500"}]
+    assert rest(running, "GET", "/ip/ipsec/peer?name=gw&.proplist=name,port")[1] == [
+        {"name": "gw", "port": "4500"}
+    ]
     assert rest(running, "GET", "/ip/ipsec/peer?name=nope")[1] == []
-    status, rows = rest(running, "POST", "/ip/ipsec/peer/print", {".proplist": ["name"], ".query": ["port=4500"]})
+    status, rows = rest(
+        running, "POST", "/ip/ipsec/peer/print", {".proplist": ["name"], ".query": ["port=4500"]}
+    )
     assert (status, rows) == (200, [{"name": "gw"}])
     assert rest(running, "POST", "/ip/ipsec/peer/disable", {".id": pid}) == (200, [])
     assert "disabled=yes" in running.console("/ip ipsec peer export")
@@ -74,7 +83,11 @@ def test_authentication_and_permissions(running: Running) -> None:
                                                                                 "message": "Unauthorized"})
     assert rest(running, "GET", "/ip/ipsec/peer", user="reader:readpw") == (200, [])
     status, body = rest(running, "PUT", "/ip/ipsec/peer", {"name": "gw"}, user="reader:readpw")
-    assert status == 403 and body == {"error": 403, "message": "Forbidden", "detail": "not enough permissions (9)"}
+    assert status == 403 and body == {
+        "error": 403,
+        "message": "Forbidden",
+        "detail": "not enough permissions (9)",
+    }
     assert "gw" not in running.console("/ip ipsec peer print")
 
 
@@ -186,11 +199,18 @@ def test_export_over_rest(running: Running) -> None:
 def test_menu_commands_move_and_runtime(running: Running) -> None:
     ids = []
     for net in ("10.1.0.0/16", "10.2.0.0/16"):
-        status, pol = rest(running, "PUT", "/ip/ipsec/policy", {"dst-address": net, "src-address": "10.0.0.0/16"})
+        status, pol = rest(
+            running, "PUT", "/ip/ipsec/policy", {"dst-address": net, "src-address": "10.0.0.0/16"}
+        )
         assert status == 200 and isinstance(pol, dict)
         ids.append(pol[".id"])
-    assert rest(running, "POST", "/ip/ipsec/policy/move", {"numbers": ids[1], "destination": ids[0]}) == (200, [])
-    status, rows = rest(running, "POST", "/ip/ipsec/policy/print", {".proplist": ".id", ".query": ["template=false"]})
+    assert rest(running, "POST", "/ip/ipsec/policy/move", {"numbers": ids[1], "destination": ids[0]}) == (
+        200,
+        [],
+    )
+    status, rows = rest(
+        running, "POST", "/ip/ipsec/policy/print", {".proplist": ".id", ".query": ["template=false"]}
+    )
     assert rows == [{".id": ids[1]}, {".id": ids[0]}]
     status, body = rest(running, "POST", "/ip/ipsec/active-peers/kill-connections", {})
     assert status == 400 and isinstance(body, dict) and "needs the running daemon" in body["detail"]

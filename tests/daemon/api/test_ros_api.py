@@ -96,7 +96,9 @@ def test_errors_are_traps_with_the_console_message(running: Running, api: Raw) -
     assert got[0][0] == "!trap"
     assert got[0][2] == '=message=/ip ipsec peer: invalid value for port: "99999" (allowed: integer 0..65535)'
     assert got[1] == ["!done"]
-    assert api.talk("/ip/ipsec/peer/remove", "=.id=*999")[0][2].startswith("=message=/ip ipsec peer: no such item")
+    assert api.talk("/ip/ipsec/peer/remove", "=.id=*999")[0][2].startswith(
+        "=message=/ip ipsec peer: no such item"
+    )
     assert api.talk("/ip/ipsec/nothing/print")[0][0] == "!trap"
     assert api.talk("/ip/ipsec/peer/print", "?#|")[0][0] == "!trap"
     assert api.talk("/ip/ipsec/peer/print", "bogus")[0][0] == "!trap"

@@ -37,8 +37,22 @@ class FakeKernel:
 
     def add_foreign_sa(self, daddr: bytes, spi: int, reqid: int) -> None:
         info = bytearray(nl.USERSA_INFO.size)
-        nl.USERSA_INFO.pack_into(info, 0, bytes(56), nl.XFRM_ID.pack(daddr.ljust(16, b"\0"), struct.unpack(
-            "=I", spi.to_bytes(4, "big"))[0], 50), bytes(16), bytes(64), bytes(32), bytes(12), 0, reqid, 2, 1, 0, 0)
+        nl.USERSA_INFO.pack_into(
+            info,
+            0,
+            bytes(56),
+            nl.XFRM_ID.pack(daddr.ljust(16, b"\0"), struct.unpack("=I", spi.to_bytes(4, "big"))[0], 50),
+            bytes(16),
+            bytes(64),
+            bytes(32),
+            bytes(12),
+            0,
+            reqid,
+            2,
+            1,
+            0,
+            0,
+        )
         self.sas[(daddr.ljust(16, b"\0"), spi, 50)] = bytes(info)
 
     def _sa_key(self, info: bytes) -> tuple[bytes, int, int]:

@@ -56,14 +56,27 @@ def dp(kernel: FakeKernel) -> Iterator[xb.XfrmDataPlane]:
 
 
 def policy(pid: str = "p1", **kw: object) -> PolicySpec:
-    return PolicySpec(pid, kw.pop("order", 2), kw.pop("selector", SEL), tunnel=kw.pop("tunnel", True),  # type: ignore[arg-type]
+    # type: ignore[arg-type]
+    return PolicySpec(pid, kw.pop("order", 2), kw.pop("selector", SEL), tunnel=kw.pop("tunnel", True),
                       sa_src=LOCAL, sa_dst=REMOTE, **kw)  # type: ignore[arg-type]
 
 
 def spec(spi: int, direction: Direction, pid: str | None = "p1", **kw: object) -> SaSpec:
     src, dst = (LOCAL, REMOTE) if direction is Direction.OUT else (REMOTE, LOCAL)
-    return SaSpec(spi, direction, IpsecProto.ESP, Mode.TUNNEL, src, dst, "aes-128-gcm", bytes(20), "null", b"", pid,
-                  **kw)  # type: ignore[arg-type]
+    return SaSpec(
+        spi,
+        direction,
+        IpsecProto.ESP,
+        Mode.TUNNEL,
+        src,
+        dst,
+        "aes-128-gcm",
+        bytes(20),
+        "null",
+        b"",
+        pid,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def kernel_sa(kernel: FakeKernel, dst: object, spi: int) -> nl.SaInfo:
@@ -174,7 +187,10 @@ def test_expire_events(dp: xb.XfrmDataPlane, kernel: FakeKernel) -> None:
     dp.add_sa(sa_out)
     kernel.multicast.append(expire(sa_in, hard=False, nbytes=1000) + expire(sa_out, hard=False, nbytes=10))
     kernel.multicast.append(expire(spec(0x9999, Direction.IN), hard=True, nbytes=0))  # not ours
-    assert dp.poll_events() == [SoftExpire(0x4000, Direction.IN, True), SoftExpire(0x4001, Direction.OUT, False)]
+    assert dp.poll_events() == [
+        SoftExpire(0x4000, Direction.IN, True),
+        SoftExpire(0x4001, Direction.OUT, False),
+    ]
     st = dp.query_sa(0x4000, Direction.IN)
     assert st is not None and st.state == "dying"
     kernel.multicast.append(expire(sa_out, hard=True, nbytes=2500))
@@ -189,9 +205,19 @@ def test_acquire_maps_the_template_reqid_to_the_policy(dp: xb.XfrmDataPlane, ker
     flow = Selector(ip_network("10.1.0.5/32"), ip_network("10.2.0.9/32"), 1)
 
     def acquire(pol_body: bytes) -> bytes:
-        body = nl.USER_ACQUIRE.pack(nl.XFRM_ID.pack(REMOTE.packed.ljust(16, b"\0"), 0, 50),
-                                    LOCAL.packed.ljust(16, b"\0"), nl.selector(flow, socket.AF_INET),
-                                    pol_body[:nl.USERPOLICY_INFO.size], 0, 0, 0, 1) + pol_body[nl.USERPOLICY_INFO.size:]
+        body = (
+            nl.USER_ACQUIRE.pack(
+                nl.XFRM_ID.pack(REMOTE.packed.ljust(16, b"\0"), 0, 50),
+                LOCAL.packed.ljust(16, b"\0"),
+                nl.selector(flow, socket.AF_INET),
+                pol_body[: nl.USERPOLICY_INFO.size],
+                0,
+                0,
+                0,
+                1,
+            )
+            + pol_body[nl.USERPOLICY_INFO.size :]
+        )
         return nl.NLMSGHDR.pack(16 + len(body), nl.XFRM_MSG_ACQUIRE, 0, 0, 0) + body
 
     stranger = nl.new_policy(p, nl.XFRM_POLICY_OUT, SEL, reqid=12345)[16:]
@@ -223,8 +249,11 @@ def test_add_sa_without_esp_and_other_refusals(monkeypatch: pytest.MonkeyPatch) 
     kernel = FakeKernel(esp=False)
     monkeypatch.setattr(xb, "_open", kernel.socket)
     with xb.XfrmDataPlane(probe=False, bypass_ports=()) as dp:
-        with pytest.raises(xb.NoKernelIpsecError, match=r"^SA 0x00005000: the kernel has no ESP transform for "
-                                                         r"aes-128-gcm/null .*; use --dataplane tun$"):
+        with pytest.raises(
+            xb.NoKernelIpsecError,
+            match=r"^SA 0x00005000: the kernel has no ESP transform for "
+            r"aes-128-gcm/null .*; use --dataplane tun$",
+        ):
             dp.add_sa(spec(0x5000, Direction.OUT))
         assert dp.query_sa(0x5000, Direction.OUT) is None
         kernel.esp = True
@@ -257,9 +286,14 @@ def test_statistics_use_the_manuals_names() -> None:
 
 def mapping(sa: SaSpec, old: tuple[str, int], new: tuple[str, int]) -> bytes:
     """An XFRM_MSG_MAPPING as the kernel multicasts it for inbound SA ``sa``."""
-    body = nl.USER_MAPPING.pack(nl.sa_id(sa.dst, sa.spi, sa.proto), 0, ip_address(old[0]).packed.ljust(16, b"\0"),
-                                ip_address(new[0]).packed.ljust(16, b"\0"), old[1].to_bytes(2, "big"),
-                                new[1].to_bytes(2, "big"))
+    body = nl.USER_MAPPING.pack(
+        nl.sa_id(sa.dst, sa.spi, sa.proto),
+        0,
+        ip_address(old[0]).packed.ljust(16, b"\0"),
+        ip_address(new[0]).packed.ljust(16, b"\0"),
+        old[1].to_bytes(2, "big"),
+        new[1].to_bytes(2, "big"),
+    )
     assert len(body) == 64  # sizeof(struct xfrm_user_mapping)
     return nl.NLMSGHDR.pack(16 + len(body), nl.XFRM_MSG_MAPPING, 0, 0, 0) + body
 
@@ -297,15 +331,24 @@ def test_nat_mapping_moves_the_pair_to_the_new_port_once(dp: xb.XfrmDataPlane, k
     assert dp.poll_events() == [EndpointChanged(0x5000, None, *moved)]
     assert kernel.requests.count(nl.XFRM_MSG_UPDSA) == updates
     # not ours, or an outbound SA's id: ignored
-    kernel.multicast.append(mapping(spec(0x7777, Direction.IN, encap=encap), old, new) + mapping(sa_out, old, new))
+    kernel.multicast.append(
+        mapping(spec(0x7777, Direction.IN, encap=encap), old, new) + mapping(sa_out, old, new)
+    )
     assert dp.poll_events() == []
 
 
 def test_mapping_codec_reads_the_kernels_layout() -> None:
-    body = (ip_address("192.0.2.1").packed.ljust(16, b"\0") + (0x1234ABCD).to_bytes(4, "big")
-            + struct.pack("=HB", socket.AF_INET, 50) + b"\0" + struct.pack("=I", 7)
-            + ip_address("192.0.2.2").packed.ljust(16, b"\0") + ip_address("203.0.113.5").packed.ljust(16, b"\0")
-            + (4500).to_bytes(2, "big") + (61000).to_bytes(2, "big"))
+    body = (
+        ip_address("192.0.2.1").packed.ljust(16, b"\0")
+        + (0x1234ABCD).to_bytes(4, "big")
+        + struct.pack("=HB", socket.AF_INET, 50)
+        + b"\0"
+        + struct.pack("=I", 7)
+        + ip_address("192.0.2.2").packed.ljust(16, b"\0")
+        + ip_address("203.0.113.5").packed.ljust(16, b"\0")
+        + (4500).to_bytes(2, "big")
+        + (61000).to_bytes(2, "big")
+    )
     m = nl.mapping_info(body)
     assert (m.dst, m.spi, m.proto, m.reqid) == (ip_address("192.0.2.1"), 0x1234ABCD, 50, 7)
     assert (m.old, m.new) == (("192.0.2.2", 4500), ("203.0.113.5", 61000))

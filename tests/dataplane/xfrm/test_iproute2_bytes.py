@@ -34,7 +34,19 @@ pytestmark = [pytest.mark.root,
 
 SRC, DST = ip_address("192.0.2.1"), ip_address("192.0.2.2")
 SEL = Selector(ip_network("10.1.0.0/24"), ip_network("10.2.0.0/16"), 6, 1234, 443)
-SEL_ARGS = ["sel", "src", "10.1.0.0/24", "dst", "10.2.0.0/16", "proto", "tcp", "sport", "1234", "dport", "443"]
+SEL_ARGS = [
+    "sel",
+    "src",
+    "10.1.0.0/24",
+    "dst",
+    "10.2.0.0/16",
+    "proto",
+    "tcp",
+    "sport",
+    "1234",
+    "dport",
+    "443",
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +61,26 @@ def ns() -> Iterator[str]:
 
 def sent_by_iproute2(ns: str, kind: int, *args: str) -> bytes:
     """The ``kind`` netlink message ``ip xfrm ARGS`` sends (from strace's hex dump of sendmsg)."""
-    r = subprocess.run(["ip", "netns", "exec", ns, "strace", "-qq", "-e", "trace=sendmsg,sendto",
-                        "-e", "write=3,4,5,6,7,8", "ip", "xfrm", *args], capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "strace",
+            "-qq",
+            "-e",
+            "trace=sendmsg,sendto",
+            "-e",
+            "write=3,4,5,6,7,8",
+            "ip",
+            "xfrm",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     messages: list[bytearray] = []
     for line in r.stderr.splitlines():
         m = re.match(r"\s*\| ([0-9a-f]{5})  ((?:[0-9a-f]{2} {1,2}){1,16})", line)
@@ -85,7 +115,8 @@ def same(ours: bytes, theirs: bytes, fixed: int) -> None:
 
 
 def sa(encr: str, ekey: bytes, integ: str = "null", ikey: bytes = b"", **kw: object) -> SaSpec:
-    return SaSpec(0x1234, Direction.OUT, kw.pop("proto", IpsecProto.ESP), kw.pop("mode", Mode.TUNNEL),  # type: ignore[arg-type]
+    # type: ignore[arg-type]
+    return SaSpec(0x1234, Direction.OUT, kw.pop("proto", IpsecProto.ESP), kw.pop("mode", Mode.TUNNEL),
                   kw.pop("src", SRC), kw.pop("dst", DST), encr, ekey, integ, ikey,  # type: ignore[arg-type]
                   reqid=7, **kw)  # type: ignore[arg-type]
 
@@ -95,46 +126,213 @@ HEAD = ["state", "add", "src", "192.0.2.1", "dst", "192.0.2.2"]
 ESP = ["proto", "esp", "spi", "0x1234", "reqid", "7"]
 
 
-@pytest.mark.parametrize(("spec", "args"), [
-    pytest.param(sa("aes-128-gcm", K20, selector=SEL, replay_window=32, encap=UdpEncap(4500, 4501)),
-                 [*HEAD, *ESP, "mode", "tunnel", "replay-window", "32", "aead", "rfc4106(gcm(aes))",
-                  "0x" + K20.hex(), "128", *SEL_ARGS, "encap", "espinudp", "4500", "4501", "0.0.0.0"],
-                 id="aes-128-gcm+encap"),
-    pytest.param(sa("aes-256-cbc", K32, "sha256", K32, selector=SEL, replay_window=32),
-                 [*HEAD, *ESP, "mode", "tunnel", "replay-window", "32", "enc", "cbc(aes)", "0x" + K32.hex(),
-                  "auth-trunc", "hmac(sha256)", "0x" + K32.hex(), "128", *SEL_ARGS], id="aes-256-cbc+sha256"),
-    pytest.param(sa("chacha20poly1305", K36, selector=SEL, replay_window=0,
-                    lifetime=Lifetime(soft_bytes=100, hard_bytes=200, soft_seconds=54, hard_seconds=60)),
-                 [*HEAD, *ESP, "mode", "tunnel", "aead", "rfc7539esp(chacha20,poly1305)", "0x" + K36.hex(),
-                  "128", *SEL_ARGS, "limit", "time-soft", "54", "limit", "time-hard", "60", "limit", "byte-soft",
-                  "100", "limit", "byte-hard", "200"], id="chacha20poly1305+lifetimes"),
-    pytest.param(sa("aes-128-gcm", K20, esn=True, replay_window=128),
-                 [*HEAD, *ESP, "mode", "tunnel", "flag", "esn", "flag", "af-unspec", "replay-window", "128",
-                  "aead", "rfc4106(gcm(aes))", "0x" + K20.hex(), "128"], id="esn-128-any-family"),
-    pytest.param(sa("null", b"", "sha1", K20, proto=IpsecProto.AH, mode=Mode.TRANSPORT, replay_window=16,
-                    src=ip_address("2001:db8::1"), dst=ip_address("2001:db8::2"),
-                    selector=Selector(ip_network("2001:db8::1/128"), ip_network("2001:db8::2/128"))),
-                 ["state", "add", "src", "2001:db8::1", "dst", "2001:db8::2", "proto", "ah", "spi", "0x1234", "reqid",
-                  "7", "mode", "transport", "replay-window", "16", "auth-trunc", "hmac(sha1)", "0x" + K20.hex(), "96",
-                  "sel", "src", "2001:db8::1/128", "dst", "2001:db8::2/128"], id="ah-sha1-ipv6-transport"),
-])
+@pytest.mark.parametrize(
+    ("spec", "args"),
+    [
+        pytest.param(
+            sa("aes-128-gcm", K20, selector=SEL, replay_window=32, encap=UdpEncap(4500, 4501)),
+            [
+                *HEAD,
+                *ESP,
+                "mode",
+                "tunnel",
+                "replay-window",
+                "32",
+                "aead",
+                "rfc4106(gcm(aes))",
+                "0x" + K20.hex(),
+                "128",
+                *SEL_ARGS,
+                "encap",
+                "espinudp",
+                "4500",
+                "4501",
+                "0.0.0.0",
+            ],
+            id="aes-128-gcm+encap",
+        ),
+        pytest.param(
+            sa("aes-256-cbc", K32, "sha256", K32, selector=SEL, replay_window=32),
+            [
+                *HEAD,
+                *ESP,
+                "mode",
+                "tunnel",
+                "replay-window",
+                "32",
+                "enc",
+                "cbc(aes)",
+                "0x" + K32.hex(),
+                "auth-trunc",
+                "hmac(sha256)",
+                "0x" + K32.hex(),
+                "128",
+                *SEL_ARGS,
+            ],
+            id="aes-256-cbc+sha256",
+        ),
+        pytest.param(
+            sa(
+                "chacha20poly1305",
+                K36,
+                selector=SEL,
+                replay_window=0,
+                lifetime=Lifetime(soft_bytes=100, hard_bytes=200, soft_seconds=54, hard_seconds=60),
+            ),
+            [
+                *HEAD,
+                *ESP,
+                "mode",
+                "tunnel",
+                "aead",
+                "rfc7539esp(chacha20,poly1305)",
+                "0x" + K36.hex(),
+                "128",
+                *SEL_ARGS,
+                "limit",
+                "time-soft",
+                "54",
+                "limit",
+                "time-hard",
+                "60",
+                "limit",
+                "byte-soft",
+                "100",
+                "limit",
+                "byte-hard",
+                "200",
+            ],
+            id="chacha20poly1305+lifetimes",
+        ),
+        pytest.param(
+            sa("aes-128-gcm", K20, esn=True, replay_window=128),
+            [
+                *HEAD,
+                *ESP,
+                "mode",
+                "tunnel",
+                "flag",
+                "esn",
+                "flag",
+                "af-unspec",
+                "replay-window",
+                "128",
+                "aead",
+                "rfc4106(gcm(aes))",
+                "0x" + K20.hex(),
+                "128",
+            ],
+            id="esn-128-any-family",
+        ),
+        pytest.param(
+            sa(
+                "null",
+                b"",
+                "sha1",
+                K20,
+                proto=IpsecProto.AH,
+                mode=Mode.TRANSPORT,
+                replay_window=16,
+                src=ip_address("2001:db8::1"),
+                dst=ip_address("2001:db8::2"),
+                selector=Selector(ip_network("2001:db8::1/128"), ip_network("2001:db8::2/128")),
+            ),
+            [
+                "state",
+                "add",
+                "src",
+                "2001:db8::1",
+                "dst",
+                "2001:db8::2",
+                "proto",
+                "ah",
+                "spi",
+                "0x1234",
+                "reqid",
+                "7",
+                "mode",
+                "transport",
+                "replay-window",
+                "16",
+                "auth-trunc",
+                "hmac(sha1)",
+                "0x" + K20.hex(),
+                "96",
+                "sel",
+                "src",
+                "2001:db8::1/128",
+                "dst",
+                "2001:db8::2/128",
+            ],
+            id="ah-sha1-ipv6-transport",
+        ),
+    ],
+)
 def test_new_sa_matches_iproute2(ns: str, spec: SaSpec, args: list[str]) -> None:
     same(nl.new_sa(spec), sent_by_iproute2(ns, nl.XFRM_MSG_NEWSA, *args), nl.USERSA_INFO.size)
 
 
 def test_alloc_spi_matches_iproute2(ns: str) -> None:
-    theirs = sent_by_iproute2(ns, nl.XFRM_MSG_ALLOCSPI, "state", "allocspi", "src", "0.0.0.0", "dst", "0.0.0.0",
-                              "proto", "esp", "reqid", "5", "min", "0x100", "max", "0xffffffff")
+    theirs = sent_by_iproute2(
+        ns,
+        nl.XFRM_MSG_ALLOCSPI,
+        "state",
+        "allocspi",
+        "src",
+        "0.0.0.0",
+        "dst",
+        "0.0.0.0",
+        "proto",
+        "esp",
+        "reqid",
+        "5",
+        "min",
+        "0x100",
+        "max",
+        "0xffffffff",
+    )
     ours = nl.alloc_spi(IpsecProto.ESP, ip_address("0.0.0.0"), ip_address("0.0.0.0"), 5, 0x100, 0xFFFFFFFF)
     # iproute2 gives the any-address selector the SA's family; ours leaves it 0 (the kernel fills it in)
-    assert ours[16 + 56:] == theirs[16 + 56:] and nl.NLMSGHDR.unpack_from(ours)[:2] == nl.NLMSGHDR.unpack_from(theirs)[:2]
+    assert (
+        ours[16 + 56 :] == theirs[16 + 56 :]
+        and nl.NLMSGHDR.unpack_from(ours)[:2] == nl.NLMSGHDR.unpack_from(theirs)[:2]
+    )
 
 
 def test_new_policy_matches_iproute2(ns: str) -> None:
     pol = PolicySpec("p", 0, SEL, level=Level.USE, tunnel=True, sa_src=SRC, sa_dst=DST)
     d, sel = nl.policy_dirs(pol)[1]
-    theirs = sent_by_iproute2(ns, nl.XFRM_MSG_NEWPOLICY, "policy", "add", "src", "10.2.0.0/16", "dst", "10.1.0.0/24",
-                              "proto", "tcp", "sport", "443", "dport", "1234", "dir", "in", "priority", "1234", "tmpl",
-                              "src", "192.0.2.2", "dst", "192.0.2.1", "proto", "esp", "reqid", "9", "mode", "tunnel",
-                              "level", "use")
+    theirs = sent_by_iproute2(
+        ns,
+        nl.XFRM_MSG_NEWPOLICY,
+        "policy",
+        "add",
+        "src",
+        "10.2.0.0/16",
+        "dst",
+        "10.1.0.0/24",
+        "proto",
+        "tcp",
+        "sport",
+        "443",
+        "dport",
+        "1234",
+        "dir",
+        "in",
+        "priority",
+        "1234",
+        "tmpl",
+        "src",
+        "192.0.2.2",
+        "dst",
+        "192.0.2.1",
+        "proto",
+        "esp",
+        "reqid",
+        "9",
+        "mode",
+        "tunnel",
+        "level",
+        "use",
+    )
     same(nl.new_policy(pol, d, sel, reqid=9, priority=1234), theirs, nl.USERPOLICY_INFO.size)

@@ -89,18 +89,122 @@ def kernel_stats(pair: Pair, ns: str) -> dict[str, int]:
 
 def test_iproute2_policies_and_states_parse(pair: Pair) -> None:
     run = pair.run
-    run(pair.a, "ip", "xfrm", "policy", "add", "src", "10.1.0.0/24", "dst", "10.2.0.0/16", "proto", "tcp", "sport",
-        "1234", "dport", "443", "dir", "out", "priority", "77", "tmpl", "src", "192.0.2.1", "dst", "192.0.2.2", "proto",
-        "esp", "reqid", "9", "mode", "tunnel")
-    run(pair.a, "ip", "xfrm", "policy", "add", "src", "10.2.0.0/16", "dst", "10.1.0.0/24", "dir", "in", "tmpl", "src",
-        "192.0.2.2", "dst", "192.0.2.1", "proto", "ah", "reqid", "9", "mode", "tunnel", "level", "use")
-    run(pair.a, "ip", "xfrm", "policy", "add", "src", "2001:db8:1::/48", "dst", "2001:db8:2::/64", "dir", "in",
-        "action", "block")
-    run(pair.a, "ip", "xfrm", "policy", "add", "src", "10.5.0.0/16", "dst", "10.6.0.0/16", "proto", "udp", "dir", "fwd")
-    run(pair.a, "ip", "xfrm", "state", "allocspi", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp", "reqid",
-        "9", "mode", "tunnel", "min", "0x4000", "max", "0x4000")
-    got = {(i.selector, i.direction): i for i in (nl.policy_info(r.body) for r in dump(pair, nl.XFRM_MSG_GETPOLICY))}
-    tcp = got[(Selector(ip_network("10.1.0.0/24"), ip_network("10.2.0.0/16"), 6, 1234, 443), nl.XFRM_POLICY_OUT)]
+    run(
+        pair.a,
+        "ip",
+        "xfrm",
+        "policy",
+        "add",
+        "src",
+        "10.1.0.0/24",
+        "dst",
+        "10.2.0.0/16",
+        "proto",
+        "tcp",
+        "sport",
+        "1234",
+        "dport",
+        "443",
+        "dir",
+        "out",
+        "priority",
+        "77",
+        "tmpl",
+        "src",
+        "192.0.2.1",
+        "dst",
+        "192.0.2.2",
+        "proto",
+        "esp",
+        "reqid",
+        "9",
+        "mode",
+        "tunnel",
+    )
+    run(
+        pair.a,
+        "ip",
+        "xfrm",
+        "policy",
+        "add",
+        "src",
+        "10.2.0.0/16",
+        "dst",
+        "10.1.0.0/24",
+        "dir",
+        "in",
+        "tmpl",
+        "src",
+        "192.0.2.2",
+        "dst",
+        "192.0.2.1",
+        "proto",
+        "ah",
+        "reqid",
+        "9",
+        "mode",
+        "tunnel",
+        "level",
+        "use",
+    )
+    run(
+        pair.a,
+        "ip",
+        "xfrm",
+        "policy",
+        "add",
+        "src",
+        "2001:db8:1::/48",
+        "dst",
+        "2001:db8:2::/64",
+        "dir",
+        "in",
+        "action",
+        "block",
+    )
+    run(
+        pair.a,
+        "ip",
+        "xfrm",
+        "policy",
+        "add",
+        "src",
+        "10.5.0.0/16",
+        "dst",
+        "10.6.0.0/16",
+        "proto",
+        "udp",
+        "dir",
+        "fwd",
+    )
+    run(
+        pair.a,
+        "ip",
+        "xfrm",
+        "state",
+        "allocspi",
+        "src",
+        "192.0.2.1",
+        "dst",
+        "192.0.2.2",
+        "proto",
+        "esp",
+        "reqid",
+        "9",
+        "mode",
+        "tunnel",
+        "min",
+        "0x4000",
+        "max",
+        "0x4000",
+    )
+    got = {
+        (i.selector, i.direction): i
+        for i in (nl.policy_info(r.body) for r in dump(pair, nl.XFRM_MSG_GETPOLICY))
+    }
+    tcp = got[
+        (Selector(ip_network("10.1.0.0/24"), ip_network("10.2.0.0/16"), 6, 1234, 443), nl.XFRM_POLICY_OUT)
+    ]
     assert (tcp.action, tcp.priority) == (nl.XFRM_POLICY_ALLOW, 77)
     assert tcp.templates == (nl.Template(ip_address("192.0.2.1"), ip_address("192.0.2.2"), 50, 9,
                                          nl.XFRM_MODE_TUNNEL, False),)
@@ -118,26 +222,62 @@ def test_iproute2_policies_and_states_parse(pair: Pair) -> None:
 
 def test_backend_policies_as_iproute2_shows_them_and_close_leaves_only_foreign(pair: Pair) -> None:
     pair.run(pair.a, "ip", "xfrm", "policy", "add", "src", "10.9.0.0/24", "dst", "10.8.0.0/24", "dir", "out")
-    pair.run(pair.a, "ip", "xfrm", "state", "allocspi", "src", "10.231.0.1", "dst", "10.231.0.2", "proto", "esp",
-             "reqid", "7", "min", "0x5000", "max", "0x5000")
+    pair.run(
+        pair.a,
+        "ip",
+        "xfrm",
+        "state",
+        "allocspi",
+        "src",
+        "10.231.0.1",
+        "dst",
+        "10.231.0.2",
+        "proto",
+        "esp",
+        "reqid",
+        "7",
+        "min",
+        "0x5000",
+        "max",
+        "0x5000",
+    )
     before = xfrm(pair, "state")
     with InNetns(pair.a):
         dp = xb.XfrmDataPlane(probe=False)
     try:
-        dp.add_policy(PolicySpec("tun", 0, Selector(ip_network("10.1.0.0/24"), ip_network("10.2.0.0/24"), 6, 0, 80),
-                                 tunnel=True, sa_src=A, sa_dst=B))
-        dp.add_policy(PolicySpec("tr", 1, Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32")),
-                                 level=Level.USE))
-        dp.add_policy(PolicySpec("drop", 2, Selector(ip_network("10.3.0.0/16"), ip_network("10.4.0.0/16")),
-                                 Action.DISCARD))
-        dp.add_policy(PolicySpec("pass", 3, Selector(ip_network("10.5.0.0/16"), ip_network("10.6.0.0/16")),
-                                 Action.NONE))
+        dp.add_policy(
+            PolicySpec(
+                "tun",
+                0,
+                Selector(ip_network("10.1.0.0/24"), ip_network("10.2.0.0/24"), 6, 0, 80),
+                tunnel=True,
+                sa_src=A,
+                sa_dst=B,
+            )
+        )
+        dp.add_policy(
+            PolicySpec(
+                "tr", 1, Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32")), level=Level.USE
+            )
+        )
+        dp.add_policy(
+            PolicySpec(
+                "drop", 2, Selector(ip_network("10.3.0.0/16"), ip_network("10.4.0.0/16")), Action.DISCARD
+            )
+        )
+        dp.add_policy(
+            PolicySpec("pass", 3, Selector(ip_network("10.5.0.0/16"), ip_network("10.6.0.0/16")), Action.NONE)
+        )
         text = xfrm(pair, "policy")
         blocks = {b.split("\n")[0].strip() + " " + re.search(r"dir (\w+)", b)[1]: b  # type: ignore[index]
                   for b in re.split(r"\n(?=src )", text.strip())}
         base = xb.PRIORITY_BASE + xb.PRIORITY_FIRST
         out = blocks["src 10.1.0.0/24 dst 10.2.0.0/24 proto tcp dport 80 out"]
-        assert f"priority {base} " in out and "tmpl src 10.231.0.1 dst 10.231.0.2" in out and "mode tunnel" in out
+        assert (
+            f"priority {base} " in out
+            and "tmpl src 10.231.0.1 dst 10.231.0.2" in out
+            and "mode tunnel" in out
+        )
         reqid = int(re.search(r"reqid (\d+)", out)[1])  # type: ignore[index]
         assert xb.REQID_BASE <= reqid < xb.REQID_BASE + xb.REQID_SPAN
         for d in ("in", "fwd"):
@@ -147,7 +287,11 @@ def test_backend_policies_as_iproute2_shows_them_and_close_leaves_only_foreign(p
         assert "mode transport" in tr and "level use" in tr and f"priority {base + 1} " in tr
         assert "src 10.231.0.2/32 dst 10.231.0.1/32 fwd" not in blocks  # transport mode: no fwd
         assert "action block" in blocks["src 10.3.0.0/16 dst 10.4.0.0/16 out"]
-        assert "tmpl" not in blocks["src 10.5.0.0/16 dst 10.6.0.0/16 out"] + blocks["src 10.6.0.0/16 dst 10.5.0.0/16 in"]
+        assert (
+            "tmpl"
+            not in blocks["src 10.5.0.0/16 dst 10.6.0.0/16 out"]
+            + blocks["src 10.6.0.0/16 dst 10.5.0.0/16 in"]
+        )
         assert "action block" not in blocks["src 10.5.0.0/16 dst 10.6.0.0/16 out"]
         for port in ("500", "4500"):  # IKE bypass, both families
             assert f"src 0.0.0.0/0 dst 0.0.0.0/0 proto udp sport {port} out" in blocks
@@ -165,9 +309,28 @@ def test_backend_policies_as_iproute2_shows_them_and_close_leaves_only_foreign(p
     assert xfrm(pair, "policy").count("src ") == 1 and xfrm(pair, "state") == before
 
 
-def test_spi_reservations_live_in_the_kernel_and_flush_takes_only_ours(pair: Pair, dp: xb.XfrmDataPlane) -> None:
-    pair.run(pair.a, "ip", "xfrm", "state", "allocspi", "src", "10.231.0.2", "dst", "10.231.0.1", "proto", "esp",
-             "reqid", "7", "min", "0x6000", "max", "0x6000")
+def test_spi_reservations_live_in_the_kernel_and_flush_takes_only_ours(
+    pair: Pair, dp: xb.XfrmDataPlane
+) -> None:
+    pair.run(
+        pair.a,
+        "ip",
+        "xfrm",
+        "state",
+        "allocspi",
+        "src",
+        "10.231.0.2",
+        "dst",
+        "10.231.0.1",
+        "proto",
+        "esp",
+        "reqid",
+        "7",
+        "min",
+        "0x6000",
+        "max",
+        "0x6000",
+    )
     spis = {dp.get_spi(IpsecProto.ESP) for _ in range(5)} | {dp.get_spi(IpsecProto.AH)}
     assert len(spis) == 6 and min(spis) >= xb.SPI_MIN
     mine = {i.spi: i for i in (nl.sa_info(r.body) for r in dump(pair, nl.XFRM_MSG_GETSA)) if i.reqid != 7}
@@ -175,8 +338,28 @@ def test_spi_reservations_live_in_the_kernel_and_flush_takes_only_ours(pair: Pai
     spi = min(s for s, i in mine.items() if i.proto == 50)
     # Linux since "xfrm: Duplicate SPI Handling" (2025; 6.18 here) refuses the SPI for any other
     # destination too; older kernels hand it out again for another address
-    taken = subprocess.run(["ip", "-n", pair.a, "xfrm", "state", "allocspi", "src", "10.231.0.1", "dst", "10.231.0.2",
-                            "proto", "esp", "min", str(spi), "max", str(spi)], capture_output=True, text=True)
+    taken = subprocess.run(
+        [
+            "ip",
+            "-n",
+            pair.a,
+            "xfrm",
+            "state",
+            "allocspi",
+            "src",
+            "10.231.0.1",
+            "dst",
+            "10.231.0.2",
+            "proto",
+            "esp",
+            "min",
+            str(spi),
+            "max",
+            str(spi),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if release_at_least(6, 18):
         assert taken.returncode != 0 and "No SPI available" in taken.stderr
     assert dp.query_sa(spi, Direction.IN) is None  # reserved, not installed
@@ -187,12 +370,27 @@ def test_spi_reservations_live_in_the_kernel_and_flush_takes_only_ours(pair: Pai
 
 def test_acquire_for_real_traffic_and_counters(pair: Pair, dp: xb.XfrmDataPlane) -> None:
     flow = Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32"), 17, 40000, 9999)
-    dp.add_policy(PolicySpec("want", 0, Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32"), 17, 0,
-                                                 9999), level=Level.UNIQUE))
-    dp.add_policy(PolicySpec("drop", 1, Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32"), 17, 0,
-                                                 9998), Action.DISCARD))
-    dp.add_policy(PolicySpec("guard", 2, Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32"), 17,
-                                                  9997, 0)))
+    dp.add_policy(
+        PolicySpec(
+            "want",
+            0,
+            Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32"), 17, 0, 9999),
+            level=Level.UNIQUE,
+        )
+    )
+    dp.add_policy(
+        PolicySpec(
+            "drop",
+            1,
+            Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32"), 17, 0, 9998),
+            Action.DISCARD,
+        )
+    )
+    dp.add_policy(
+        PolicySpec(
+            "guard", 2, Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32"), 17, 9997, 0)
+        )
+    )
     assert dp.statistics() == dict.fromkeys(xb.KERNEL_COUNTERS, 0)
     send_udp(pair.a, "10.231.0.1", 40000, "10.231.0.2", 9999)
     events: list[object] = []
@@ -207,7 +405,11 @@ def test_acquire_for_real_traffic_and_counters(pair: Pair, dp: xb.XfrmDataPlane)
     send_udp(pair.b, "10.231.0.2", 40002, "10.231.0.1", 9997)  # plain text where "guard" wants ESP inbound
     assert wait_for(lambda: dp.statistics()["in-template-mismatches"] >= 1, timeout=3)
     stats = dp.statistics()
-    assert stats["out-no-states"] >= 1 and stats["out-policy-blocked"] == 1 and stats["in-template-mismatches"] == 1
+    assert (
+        stats["out-no-states"] >= 1
+        and stats["out-policy-blocked"] == 1
+        and stats["in-template-mismatches"] == 1
+    )
     kernel = kernel_stats(pair, pair.a)
     assert stats == {name: kernel[k] for name, k in xb.KERNEL_COUNTERS.items()}
 
@@ -216,7 +418,10 @@ def test_prepared_ike_sockets_bypass_the_spd_and_the_natt_one_hands_esp_to_the_k
     marker = bytes(4)
     with InNetns(pair.a):
         dp = xb.XfrmDataPlane(probe=False, bypass_ports=())  # the sockets alone must let IKE through
-        ike, plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        ike, plain = (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+        )
     with InNetns(pair.b):
         peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -226,7 +431,9 @@ def test_prepared_ike_sockets_bypass_the_spd_and_the_natt_one_hands_esp_to_the_k
         peer.bind(("10.231.0.2", 14500))
         for s in (ike, plain, peer):
             s.settimeout(2)
-        dp.add_policy(PolicySpec("hosts", 0, Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32"))))
+        dp.add_policy(
+            PolicySpec("hosts", 0, Selector(ip_network("10.231.0.1/32"), ip_network("10.231.0.2/32")))
+        )
         ike.sendto(marker + b"ike out", ("10.231.0.2", 14500))
         assert peer.recvfrom(100)[0] == marker + b"ike out"
         peer.sendto(marker + b"ike in", ("10.231.0.1", 14500))
@@ -237,8 +444,10 @@ def test_prepared_ike_sockets_bypass_the_spd_and_the_natt_one_hands_esp_to_the_k
         peer.sendto(b"\xff", ("10.231.0.1", 14500))
         peer.sendto(b"plain in", ("10.231.0.1", 14501))  # the policy wants ESP from B
         plain.sendto(b"plain out", ("10.231.0.2", 14500))  # held for an SA that never comes
-        assert wait_for(lambda: dp.statistics()["in-template-mismatches"] == 1 and dp.statistics()["out-no-states"] >= 1,
-                        timeout=3)
+        assert wait_for(
+            lambda: dp.statistics()["in-template-mismatches"] == 1 and dp.statistics()["out-no-states"] >= 1,
+            timeout=3,
+        )
         for s in (ike, plain, peer):
             s.settimeout(0.3)
             with pytest.raises(TimeoutError):

@@ -31,7 +31,8 @@ def sa(encr: str = "aes-128-gcm", ekey: bytes = bytes(20), integ: str = "null", 
        **kw: object) -> SaSpec:
     return SaSpec(kw.pop("spi", 0x1234), kw.pop("direction", Direction.OUT),  # type: ignore[arg-type]
                   kw.pop("proto", IpsecProto.ESP), kw.pop("mode", Mode.TUNNEL),  # type: ignore[arg-type]
-                  ip_address("192.0.2.1"), ip_address("192.0.2.2"), encr, ekey, integ, ikey, **kw)  # type: ignore[arg-type]
+                  # type: ignore[arg-type]
+                  ip_address("192.0.2.1"), ip_address("192.0.2.2"), encr, ekey, integ, ikey, **kw)
 
 
 def attrs(msg: bytes, fixed: int) -> dict[int, bytes]:
@@ -39,15 +40,34 @@ def attrs(msg: bytes, fixed: int) -> dict[int, bytes]:
 
 
 def test_struct_sizes_match_the_kernel_abi() -> None:
-    sizes = (nl.SELECTOR.size, nl.XFRM_ID.size, nl.USERSA_INFO.size, nl.USERPOLICY_INFO.size, nl.USER_TMPL.size,
-             nl.USERSA_ID.size, nl.USERPOLICY_ID.size, nl.ENCAP_TMPL.size, nl.USERSPI_INFO.size,
-             nl.USER_ACQUIRE.size, nl.USER_EXPIRE.size, nl.REPLAY_ESN.size)
+    sizes = (
+        nl.SELECTOR.size,
+        nl.XFRM_ID.size,
+        nl.USERSA_INFO.size,
+        nl.USERPOLICY_INFO.size,
+        nl.USER_TMPL.size,
+        nl.USERSA_ID.size,
+        nl.USERPOLICY_ID.size,
+        nl.ENCAP_TMPL.size,
+        nl.USERSPI_INFO.size,
+        nl.USER_ACQUIRE.size,
+        nl.USER_EXPIRE.size,
+        nl.REPLAY_ESN.size,
+    )
     assert sizes == (56, 24, 224, 168, 64, 24, 64, 24, 232, 280, 232, 24)
 
 
 def test_new_sa_header_info_lifetimes_and_outbound_encap() -> None:
-    msg = nl.new_sa(sa(selector=SEL, encap=UdpEncap(4500, 4501), reqid=7, replay_window=32,
-                       lifetime=Lifetime(soft_bytes=100, hard_bytes=200, soft_seconds=54.9, hard_seconds=60)), seq=9)
+    msg = nl.new_sa(
+        sa(
+            selector=SEL,
+            encap=UdpEncap(4500, 4501),
+            reqid=7,
+            replay_window=32,
+            lifetime=Lifetime(soft_bytes=100, hard_bytes=200, soft_seconds=54.9, hard_seconds=60),
+        ),
+        seq=9,
+    )
     n, kind, flags, seq, pid = nl.NLMSGHDR.unpack_from(msg)
     assert (n, kind, seq, pid) == (len(msg), nl.XFRM_MSG_NEWSA, 9, 0)
     assert flags == nl.NLM_F_REQUEST | nl.NLM_F_ACK | nl.NLM_F_CREATE | nl.NLM_F_EXCL
@@ -68,7 +88,12 @@ def test_new_sa_header_info_lifetimes_and_outbound_encap() -> None:
     a = attrs(msg, nl.USERSA_INFO.size)
     assert set(a) == {nl.XFRMA_ALG_AEAD, nl.XFRMA_ENCAP}  # window 32 fits the legacy bitmap
     etype, esport, edport, oa = nl.ENCAP_TMPL.unpack(a[nl.XFRMA_ENCAP])
-    assert (etype, esport, edport, oa) == (nl.UDP_ENCAP_ESPINUDP, socket.htons(4500), socket.htons(4501), bytes(16))
+    assert (etype, esport, edport, oa) == (
+        nl.UDP_ENCAP_ESPINUDP,
+        socket.htons(4500),
+        socket.htons(4501),
+        bytes(16),
+    )
 
 
 def test_inbound_encap_has_the_peers_port_as_source() -> None:
@@ -116,7 +141,8 @@ def test_ah_has_only_auth_and_esn_has_its_replay_state() -> None:
     esn = a[nl.XFRMA_REPLAY_ESN_VAL]
     assert nl.REPLAY_ESN.unpack_from(esn) == (2, 0, 0, 0, 0, 64) and esn[nl.REPLAY_ESN.size:] == bytes(8)
     info = nl.USERSA_INFO.unpack_from(msg, nl.NLMSGHDR.size)
-    assert info[10] == 0 and info[11] == nl.XFRM_STATE_ESN | nl.XFRM_STATE_AF_UNSPEC  # legacy window 0 with ESN_VAL
+    # legacy window 0 with ESN_VAL
+    assert info[10] == 0 and info[11] == nl.XFRM_STATE_ESN | nl.XFRM_STATE_AF_UNSPEC
 
 
 def test_esn_without_window_only_outbound() -> None:
@@ -129,7 +155,11 @@ def test_esn_without_window_only_outbound() -> None:
 def test_selectorless_sa_any_family_in_tunnel_mode_only() -> None:
     tunnel = nl.USERSA_INFO.unpack_from(nl.new_sa(sa()), nl.NLMSGHDR.size)
     transport = nl.USERSA_INFO.unpack_from(nl.new_sa(sa(mode=Mode.TRANSPORT)), nl.NLMSGHDR.size)
-    assert tunnel[11] == nl.XFRM_STATE_AF_UNSPEC and transport[11] == 0 and transport[9] == nl.XFRM_MODE_TRANSPORT
+    assert (
+        tunnel[11] == nl.XFRM_STATE_AF_UNSPEC
+        and transport[11] == 0
+        and transport[9] == nl.XFRM_MODE_TRANSPORT
+    )
     assert nl.SELECTOR.unpack(tunnel[0])[6] == 0
 
 
@@ -152,9 +182,20 @@ def test_alloc_spi_and_sa_id() -> None:
     assert (low, high) == (0x100, 0x200)
     parsed = nl.sa_info(info)
     assert (parsed.dst, parsed.src, parsed.spi, parsed.proto, parsed.reqid) == (
-        ip_address("2001:db8::1"), ip_address("2001:db8::2"), 0, 50, 99)
-    assert nl.sa_id(ip_address("192.0.2.9"), 0xABCD, IpsecProto.AH) == \
-        bytes([192, 0, 2, 9]) + bytes(12) + b"\x00\x00\xab\xcd" + struct.pack("=HB", socket.AF_INET, 51) + b"\0"
+        ip_address("2001:db8::1"),
+        ip_address("2001:db8::2"),
+        0,
+        50,
+        99,
+    )
+    assert (
+        nl.sa_id(ip_address("192.0.2.9"), 0xABCD, IpsecProto.AH)
+        == bytes([192, 0, 2, 9])
+        + bytes(12)
+        + b"\x00\x00\xab\xcd"
+        + struct.pack("=HB", socket.AF_INET, 51)
+        + b"\0"
+    )
 
 
 def test_sa_info_reads_back_what_new_sa_wrote_plus_kernel_counters() -> None:
@@ -164,7 +205,13 @@ def test_sa_info_reads_back_what_new_sa_wrote_plus_kernel_counters() -> None:
     struct.pack_into("=4Q", body, 56 + 24 + 16 + 64, 1500, 3, 1700000000, 1700000005)
     struct.pack_into("=3I", body, 56 + 24 + 16 + 64 + 32, 0, 2, 4)
     info = nl.sa_info(bytes(body))
-    assert (info.selector, info.dst, info.spi, info.proto, info.reqid) == (SEL, ip_address("192.0.2.2"), 0x1234, 50, 5)
+    assert (info.selector, info.dst, info.spi, info.proto, info.reqid) == (
+        SEL,
+        ip_address("192.0.2.2"),
+        0x1234,
+        50,
+        5,
+    )
     assert (info.replay_window, info.soft_bytes, info.hard_bytes) == (256, 10, 0)
     assert (info.bytes, info.packets, info.add_time, info.use_time) == (1500, 3, 1700000000, 1700000005)
     assert (info.replay_errors, info.integrity_failed) == (2, 4)
@@ -180,8 +227,17 @@ def test_expire_info() -> None:
 
 
 def pol(action: Action = Action.ENCRYPT, level: Level = Level.REQUIRE, tunnel: bool = True) -> PolicySpec:
-    return PolicySpec("p", 3, SEL, action, level, IpsecProto.ESP, tunnel=tunnel, sa_src=ip_address("192.0.2.1"),
-                      sa_dst=ip_address("192.0.2.2"))
+    return PolicySpec(
+        "p",
+        3,
+        SEL,
+        action,
+        level,
+        IpsecProto.ESP,
+        tunnel=tunnel,
+        sa_src=ip_address("192.0.2.1"),
+        sa_dst=ip_address("192.0.2.2"),
+    )
 
 
 def test_policy_directions_templates_and_round_trip() -> None:
@@ -191,9 +247,13 @@ def test_policy_directions_templates_and_round_trip() -> None:
     assert dirs[1][1] == Selector(SEL.dst, SEL.src, 6, 443, 1234)
     for direction, sel in dirs:
         msg = nl.new_policy(p, direction, sel, reqid=77, priority=1234)
-        info = nl.policy_info(msg[nl.NLMSGHDR.size:])
-        assert (info.selector, info.direction, info.action, info.priority) == (sel, direction, nl.XFRM_POLICY_ALLOW,
-                                                                                1234)
+        info = nl.policy_info(msg[nl.NLMSGHDR.size :])
+        assert (info.selector, info.direction, info.action, info.priority) == (
+            sel,
+            direction,
+            nl.XFRM_POLICY_ALLOW,
+            1234,
+        )
         [t] = info.templates
         out = direction == nl.XFRM_POLICY_OUT
         assert (t.src, t.dst) == ((ip_address("192.0.2.1"), ip_address("192.0.2.2")) if out else
@@ -214,11 +274,21 @@ def test_discard_blocks_and_none_allows_without_template() -> None:
 
 def test_acquire_info_from_struct_layout() -> None:
     flow = Selector(ip_network("10.1.0.7/32"), ip_network("10.2.3.4/32"), 17, 5000, 53)
-    policy = nl.new_policy(pol(), nl.XFRM_POLICY_OUT, SEL, reqid=42)[nl.NLMSGHDR.size:]
-    pinfo, tmpl = policy[:nl.USERPOLICY_INFO.size], policy[nl.USERPOLICY_INFO.size:]
-    body = nl.USER_ACQUIRE.pack(nl.XFRM_ID.pack(ip_address("192.0.2.2").packed + bytes(12), 0, 50),
-                                ip_address("192.0.2.1").packed + bytes(12), nl.selector(flow, socket.AF_INET), pinfo,
-                                0, 0, 0, 1) + tmpl
+    policy = nl.new_policy(pol(), nl.XFRM_POLICY_OUT, SEL, reqid=42)[nl.NLMSGHDR.size :]
+    pinfo, tmpl = policy[: nl.USERPOLICY_INFO.size], policy[nl.USERPOLICY_INFO.size :]
+    body = (
+        nl.USER_ACQUIRE.pack(
+            nl.XFRM_ID.pack(ip_address("192.0.2.2").packed + bytes(12), 0, 50),
+            ip_address("192.0.2.1").packed + bytes(12),
+            nl.selector(flow, socket.AF_INET),
+            pinfo,
+            0,
+            0,
+            0,
+            1,
+        )
+        + tmpl
+    )
     acq = nl.acquire_info(body)
     assert acq.flow == flow and acq.proto == 50 and acq.policy.selector == SEL
     assert [t.reqid for t in acq.policy.templates] == [42]
@@ -254,4 +324,10 @@ def test_parse_acks_errors_with_text_and_truncation() -> None:
 def test_groups_and_seq() -> None:
     assert nl.groups(nl.XFRMNLGRP_ACQUIRE, nl.XFRMNLGRP_EXPIRE) == 3
     msg = nl.with_seq(nl.dump(nl.XFRM_MSG_GETPOLICY), 77)
-    assert nl.NLMSGHDR.unpack_from(msg) == (16, nl.XFRM_MSG_GETPOLICY, nl.NLM_F_REQUEST | nl.NLM_F_DUMP, 77, 0)
+    assert nl.NLMSGHDR.unpack_from(msg) == (
+        16,
+        nl.XFRM_MSG_GETPOLICY,
+        nl.NLM_F_REQUEST | nl.NLM_F_DUMP,
+        77,
+        0,
+    )

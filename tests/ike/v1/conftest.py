@@ -23,15 +23,25 @@ PROP = (IkeProposal(("aes-128",), ("sha256",), ("sha256",), ("ecp256",)),)
 CPROP = (ChildProposal(("aes-128-cbc",), ("sha256",), "ecp256"),)
 
 
-def child(name: str = "net", local: str = "10.1.0.0/16", remote: str = "10.2.0.0/16", **kw: Any) -> ChildConfig:
+def child(
+    name: str = "net", local: str = "10.1.0.0/16", remote: str = "10.2.0.0/16", **kw: Any
+) -> ChildConfig:
     kw.setdefault("proposals", CPROP)
     return ChildConfig(name, Selector(ip_network(local), ip_network(remote)), **kw)
 
 
 def configs(i: dict[str, Any] | None = None, r: dict[str, Any] | None = None) -> tuple[IkeConfig, IkeConfig]:
-    ic = IkeConfig(I_ADDR, R_ADDR, StaticCredentials(PSK), proposals=PROP, children=(child(),), dpd_interval=None)
-    rc = IkeConfig(R_ADDR, I_ADDR, StaticCredentials(PSK), proposals=PROP, dpd_interval=None,
-                   children=(child(local="10.2.0.0/16", remote="10.1.0.0/16"),))
+    ic = IkeConfig(
+        I_ADDR, R_ADDR, StaticCredentials(PSK), proposals=PROP, children=(child(),), dpd_interval=None
+    )
+    rc = IkeConfig(
+        R_ADDR,
+        I_ADDR,
+        StaticCredentials(PSK),
+        proposals=PROP,
+        dpd_interval=None,
+        children=(child(local="10.2.0.0/16", remote="10.1.0.0/16"),),
+    )
     return replace(ic, **(i or {})), replace(rc, **(r or {}))
 
 

@@ -27,9 +27,15 @@ def test_base_mode_and_quick_mode() -> None:
     assert ic.outbound.encr_key == rc.inbound.encr_key and ic.inbound.integ_key == rc.outbound.integ_key
     msgs = [Message.decode(d) for _, d, _ in pair.wire[:4]]
     assert [m.header.exchange for m in msgs] == [ExchangeType.BASE] * 4
-    assert [[type(p).__name__ for p in m.payloads if not type(p).__name__.startswith(("Vendor", "NatD"))]
-            for m in msgs] == [["SaPayload", "IdPayload", "NoncePayload"], ["SaPayload", "IdPayload", "NoncePayload"],
-                               ["KePayload", "HashPayload", "NotifyPayload"], ["KePayload", "HashPayload"]]
+    assert [
+        [type(p).__name__ for p in m.payloads if not type(p).__name__.startswith(("Vendor", "NatD"))]
+        for m in msgs
+    ] == [
+        ["SaPayload", "IdPayload", "NoncePayload"],
+        ["SaPayload", "IdPayload", "NoncePayload"],
+        ["KePayload", "HashPayload", "NotifyPayload"],
+        ["KePayload", "HashPayload"],
+    ]
 
 
 def test_base_mode_hashes_are_racoons() -> None:
@@ -47,7 +53,12 @@ def test_base_mode_hashes_are_racoons() -> None:
         return p.encode_body()  # type: ignore[no-any-return]
 
     sai_b, idii_b, idir_b = one(m1, SaPayload), one(m1, IdPayload), one(m2, IdPayload)
-    ni_b, nr_b, g_xi, g_xr = one(m1, NoncePayload), one(m2, NoncePayload), one(m3, KePayload), one(m4, KePayload)
+    ni_b, nr_b, g_xi, g_xr = (
+        one(m1, NoncePayload),
+        one(m2, NoncePayload),
+        one(m3, KePayload),
+        one(m4, KePayload),
+    )
     skeyid = hmac.new(PSK, ni_b + nr_b, hashlib.sha256).digest()
     hash_i = hmac.new(skeyid, g_xi + cky_i + cky_r + sai_b + idii_b, hashlib.sha256).digest()
     hash_r = hmac.new(skeyid, g_xr + g_xi + cky_r + cky_i + sai_b + idir_b, hashlib.sha256).digest()

@@ -65,13 +65,19 @@ def test_aggressive_responder_picks_the_psk_by_id() -> None:
     opts = Ikev1Options(exchange_mode=ExchangeMode.AGGRESSIVE)
     icfg, rcfg = configs(i={"my_id": "key-id:bob", "credentials": StaticCredentials(b"bob's secret")})
     bob = replace(rcfg, credentials=StaticCredentials(b"bob's secret"))
-    rcfg = replace(rcfg, credentials=StaticCredentials(b"someone else's"), identity_for=lambda text: bob if text == "key-id:bob" else None)
+    rcfg = replace(
+        rcfg,
+        credentials=StaticCredentials(b"someone else's"),
+        identity_for=lambda text: bob if text == "key-id:bob" else None,
+    )
     pair = V1Pair(icfg, rcfg, opts, opts)
     _established(pair)
 
 
 def test_main_mode_accepts_a_non_ip_identity() -> None:
-    pair = V1Pair(*configs(i={"my_id": "user-fqdn:alice@example"}, r={"remote_id": "user-fqdn:alice@example"}))
+    pair = V1Pair(
+        *configs(i={"my_id": "user-fqdn:alice@example"}, r={"remote_id": "user-fqdn:alice@example"})
+    )
     _established(pair)
     assert pair.of("r", IkeSaEstablished)[0].remote_id == "user-fqdn:alice@example"
 
@@ -83,7 +89,10 @@ def test_nat_detected_and_float_to_4500() -> None:
     assert est_i.nat_local and not est_i.nat_remote and est_r.nat_remote and not est_r.nat_local
     ports = [local[1] for d, _, (local, _) in pair.wire if d == "i>r"]
     assert ports[:2] == [500] * 2 and set(ports[2:]) == {4500}  # (1), (3); then (5) and quick mode
-    assert ic.outbound.encap is not None and (ic.outbound.encap.sport, ic.outbound.encap.dport) == (4500, 4500)
+    assert ic.outbound.encap is not None and (ic.outbound.encap.sport, ic.outbound.encap.dport) == (
+        4500,
+        4500,
+    )
     assert rc.outbound.encap is not None and rc.outbound.encap.dport == 44500
 
 
@@ -97,10 +106,18 @@ def test_draft_natt_only() -> None:
 
 def test_several_proposals_no_pfs_transport() -> None:
     """The responder accepts only the second proposal (no PFS): the first one's transform is skipped."""
-    props = (ChildProposal(("aes-256-cbc",), ("sha1",), "none"), ChildProposal(("aes-128-cbc",), ("sha256",), "none"))
-    icfg, rcfg = configs(i={"children": (child(proposals=props, mode=Mode.TRANSPORT),)},
-                         r={"children": (child(local="10.2.0.0/16", remote="10.1.0.0/16", mode=Mode.TRANSPORT,
-                                               proposals=props[1:]),)})
+    props = (
+        ChildProposal(("aes-256-cbc",), ("sha1",), "none"),
+        ChildProposal(("aes-128-cbc",), ("sha256",), "none"),
+    )
+    icfg, rcfg = configs(
+        i={"children": (child(proposals=props, mode=Mode.TRANSPORT),)},
+        r={
+            "children": (
+                child(local="10.2.0.0/16", remote="10.1.0.0/16", mode=Mode.TRANSPORT, proposals=props[1:]),
+            )
+        },
+    )
     pair = V1Pair(icfg, rcfg)
     ic, _ = _established(pair)
     assert ic.outbound.encr == "aes-128-cbc" and ic.outbound.mode == Mode.TRANSPORT
@@ -110,7 +127,9 @@ def test_several_proposals_no_pfs_transport() -> None:
 def test_ah() -> None:
     opts = Ikev1Options(ah=frozenset({"net"}))
     ic, _ = _established(V1Pair(*configs(), iopt=opts, ropt=opts))
-    assert ic.outbound.proto == IpsecProto.AH and ic.outbound.encr == "null" and len(ic.outbound.integ_key) == 32
+    assert (
+        ic.outbound.proto == IpsecProto.AH and ic.outbound.encr == "null" and len(ic.outbound.integ_key) == 32
+    )
 
 
 def _quick_payloads(pair: V1Pair, n: int) -> list[Payload]:
@@ -128,8 +147,11 @@ def _quick_payloads(pair: V1Pair, n: int) -> list[Payload]:
 
 def test_one_pfs_group_per_offer() -> None:
     """A quick mode carries one KE: proposals of another PFS group than the first are not offered."""
-    props = (ChildProposal(("aes-256-cbc",), ("sha1",), "ecp256"), ChildProposal(("aes-128-cbc",), ("sha256",), "modp2048"),
-             ChildProposal(("aes-128-cbc",), ("sha1",), "ecp256"))
+    props = (
+        ChildProposal(("aes-256-cbc",), ("sha1",), "ecp256"),
+        ChildProposal(("aes-128-cbc",), ("sha256",), "modp2048"),
+        ChildProposal(("aes-128-cbc",), ("sha1",), "ecp256"),
+    )
     icfg, rcfg = configs(i={"children": (child(proposals=props),)})
     pair = V1Pair(icfg, rcfg)
     pair.pump()

@@ -52,8 +52,17 @@ def test_phase1_no_proposal_chosen_names_the_attribute() -> None:
 
 
 def test_quick_mode_no_proposal_chosen_keeps_phase1() -> None:
-    icfg, rcfg = configs(r={"children": (child(local="10.2.0.0/16", remote="10.1.0.0/16",
-                                               proposals=(ChildProposal(("aes-128-cbc",), ("sha256",), "modp2048"),)),)})
+    icfg, rcfg = configs(
+        r={
+            "children": (
+                child(
+                    local="10.2.0.0/16",
+                    remote="10.1.0.0/16",
+                    proposals=(ChildProposal(("aes-128-cbc",), ("sha256",), "modp2048"),),
+                ),
+            )
+        }
+    )
     pair = V1Pair(icfg, rcfg)
     pair.pump()
     fail, = pair.of("r", NegotiationFailed)
@@ -137,8 +146,10 @@ def test_delete_removes_ipsec_and_isakmp_sa() -> None:
     pair.pump()
     pair.i.delete()
     pair.pump()
-    gone, = pair.of("r", ChildSaDeleted)
-    assert gone.reason == "deleted by the peer" and pair.of("r", IkeSaDeleted)[0].reason == "deleted by the peer"
+    (gone,) = pair.of("r", ChildSaDeleted)
+    assert (
+        gone.reason == "deleted by the peer" and pair.of("r", IkeSaDeleted)[0].reason == "deleted by the peer"
+    )
     assert pair.of("i", ChildSaDeleted) and pair.i.closed
     infos = [d for _, d, _ in pair.wire if _kind(d)[0] == ExchangeType.INFORMATIONAL]
     assert len(infos) == 2 and all(Header.decode(d).encrypted for d in infos)
@@ -186,7 +197,9 @@ def test_commit_bit_is_honoured() -> None:
     pair = V1Pair(*configs(), mangle=set_commit)
     pair.pump()
     assert len(pair.of("i", ChildSaInstalled)) == 1 and len(pair.of("r", ChildSaInstalled)) == 1
-    infos = [d for direction, d, _ in pair.wire if direction == "r>i" and _kind(d)[0] == ExchangeType.INFORMATIONAL]
+    infos = [
+        d for direction, d, _ in pair.wire if direction == "r>i" and _kind(d)[0] == ExchangeType.INFORMATIONAL
+    ]
     assert len(infos) == 1  # CONNECTED, which released the initiator's install
 
 
@@ -246,5 +259,7 @@ def test_forged_quick_mode_messages_leave_nothing_behind() -> None:
     for mid in range(1, 50):
         hdr = Header(r.cky_i, r.cky_r, 8, ExchangeType.QUICK, 1, mid)
         body = bytes(range(64))
-        r.receive_datagram(hdr.encode(28 + len(body)) + body, (("198.51.100.2", 500), ("192.0.2.1", 500)), pair.now)
+        r.receive_datagram(
+            hdr.encode(28 + len(body)) + body, (("198.51.100.2", 500), ("192.0.2.1", 500)), pair.now
+        )
     assert (len(r.exchanges), len(r.keys.exchange_ivs)) == before

@@ -43,8 +43,11 @@ def _dissect(tmp_path: Path, pair: V1Pair) -> str:
 def _check(text: str, pair: V1Pair) -> None:
     assert text.count("Internet Security Association and Key Management Protocol") == len(pair.wire)
     encrypted = sum(Header.decode(d).encrypted for _, d, _ in pair.wire)
-    clear = sum(len(Message.decode(d).all(HashPayload)) for _, d, _ in pair.wire if not Header.decode(d).encrypted)
-    assert encrypted and text.count("Payload: Hash (8)") == encrypted + clear  # each decrypted: one HASH inside
+    clear = sum(
+        len(Message.decode(d).all(HashPayload)) for _, d, _ in pair.wire if not Header.decode(d).encrypted
+    )
+    # each decrypted: one HASH inside
+    assert encrypted and text.count("Payload: Hash (8)") == encrypted + clear
     for bad in ("Malformed", "[Expert Info (Error", "Unknown", "Decrypted Data Not Available"):
         assert bad not in text, text[max(0, text.find(bad) - 2000):text.find(bad) + 300]
 
@@ -60,7 +63,10 @@ def test_main_quick_informational_dissected(tmp_path: Path) -> None:
     for payload in ("Security Association", "Proposal", "Transform", "Key Exchange", "Nonce",
                     "Identification", "Hash", "Vendor ID", "NAT-D (RFC 3947)", "Notification", "Delete"):
         assert f"Payload: {payload} (" in text, payload
-    assert "Exchange type: Quick Mode (32)" in text and "Exchange type: Identity Protection (Main Mode) (2)" in text
+    assert (
+        "Exchange type: Quick Mode (32)" in text
+        and "Exchange type: Identity Protection (Main Mode) (2)" in text
+    )
     assert "R-U-THERE" in text and "Life Duration" in text
 
 

@@ -44,11 +44,18 @@ from ipsecd.wire.ikev1.sa import Proposal, SaPayload, Transform
 
 
 def _phase1_sa() -> SaPayload:
-    attrs = [Attribute(OakleyAttr.ENCRYPTION_ALGORITHM, 7), Attribute(OakleyAttr.KEY_LENGTH, 256),
-             Attribute(OakleyAttr.HASH_ALGORITHM, 2), Attribute(OakleyAttr.AUTHENTICATION_METHOD, 1),
-             Attribute(OakleyAttr.GROUP_DESCRIPTION, 14), Attribute(OakleyAttr.LIFE_TYPE, 1),
-             Attribute(OakleyAttr.LIFE_DURATION, (86400).to_bytes(4, "big"))]
-    return SaPayload([Proposal(1, ProtocolId.ISAKMP, b"", [Transform(1, 1, attrs), Transform(2, 1, attrs[2:])])])
+    attrs = [
+        Attribute(OakleyAttr.ENCRYPTION_ALGORITHM, 7),
+        Attribute(OakleyAttr.KEY_LENGTH, 256),
+        Attribute(OakleyAttr.HASH_ALGORITHM, 2),
+        Attribute(OakleyAttr.AUTHENTICATION_METHOD, 1),
+        Attribute(OakleyAttr.GROUP_DESCRIPTION, 14),
+        Attribute(OakleyAttr.LIFE_TYPE, 1),
+        Attribute(OakleyAttr.LIFE_DURATION, (86400).to_bytes(4, "big")),
+    ]
+    return SaPayload(
+        [Proposal(1, ProtocolId.ISAKMP, b"", [Transform(1, 1, attrs), Transform(2, 1, attrs[2:])])]
+    )
 
 
 def _phase2_sa() -> SaPayload:
@@ -73,9 +80,14 @@ def _all_payloads() -> list:
         NotifyPayload(NotifyType(12345)),
         DeletePayload(ProtocolId.ISAKMP, [b"i" * 8 + b"r" * 8]),
         DeletePayload(ProtocolId.ESP, [b"\x00\x00\x10\x00", b"\x00\x00\x20\x00"]),
-        VendorPayload(vendor.NATT_RFC3947), NatDPayload(b"d" * 20), NatDPayload(b"e" * 16, draft=True),
-        NatOaPayload(IdType.IPV4_ADDR, bytes([192, 0, 2, 1])), NatOaPayload(IdType.IPV4_ADDR, b"\1\2\3\4", True),
-        AttributePayload(CfgType.REQUEST, 7, [Attribute(1, b""), Attribute(16520, 2), Attribute(3, b"\0\0\0\0")]),
+        VendorPayload(vendor.NATT_RFC3947),
+        NatDPayload(b"d" * 20),
+        NatDPayload(b"e" * 16, draft=True),
+        NatOaPayload(IdType.IPV4_ADDR, bytes([192, 0, 2, 1])),
+        NatOaPayload(IdType.IPV4_ADDR, b"\1\2\3\4", True),
+        AttributePayload(
+            CfgType.REQUEST, 7, [Attribute(1, b""), Attribute(16520, 2), Attribute(3, b"\0\0\0\0")]
+        ),
         RawPayload(99, b"future"),
     ]
 
@@ -112,7 +124,7 @@ def test_attributes_tv_and_tlv() -> None:
 def test_rfc_layout_of_a_phase1_sa() -> None:
     """RFC 2408 §3.4–3.6 byte layout: DOI 1, SIT_IDENTITY_ONLY, proposal #1 ISAKMP, KEY_IKE."""
     sa = SaPayload([Proposal(1, ProtocolId.ISAKMP, b"", [Transform(1, 1, [Attribute(1, 5)])])])
-    assert sa.encode_body().hex() == ("00000001" "00000001" "00000014" "01010001" "0000000c" "01010000" "80010005")
+    assert sa.encode_body().hex() == ("000000010000000100000014010100010000000c0101000080010005")
 
 
 def test_encrypted_chain_with_padding() -> None:
@@ -175,7 +187,9 @@ def test_any_sa_body_raises_only_wire_error(data: bytes) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
 def test_mutated_message_raises_only_wire_error(noise: bytes) -> None:
-    data = bytearray(Message(Header(b"I" * 8, b"R" * 8, 0, ExchangeType.QUICK, 0, 1), _all_payloads()).encode())
+    data = bytearray(
+        Message(Header(b"I" * 8, b"R" * 8, 0, ExchangeType.QUICK, 0, 1), _all_payloads()).encode()
+    )
     for i, b in enumerate(noise):
         data[(i * 37 + b) % len(data)] ^= b
     try:

@@ -117,8 +117,9 @@ class Backend:
     def run(self, user: User, req: Request) -> Reply:
         if req.menu == "/" and req.verb == "export":  # the whole configuration, as /export
             self.check(user, req)
-            return self._reply(Commands(self._read_txn(), self.runtime).call(self._call("/", "export", req.attrs,
-                                                                                        user)))
+            return self._reply(
+                Commands(self._read_txn(), self.runtime).call(self._call("/", "export", req.attrs, user))
+            )
         menu = self.menu(req.menu)
         verb = "print" if req.verb == "getall" else req.verb
         if verb not in commands_of(menu) and verb != "get":

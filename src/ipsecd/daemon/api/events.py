@@ -44,7 +44,12 @@ def _plain(name: str, value: object) -> Any:
         return value.hex() if name.endswith("spi") else None
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
         return str(value)
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int) and isinstance(value[0], str):
+    if (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(value[1], int)
+        and isinstance(value[0], str)
+    ):
         return f"{value[0]}:{value[1]}"  # an endpoint (address, port)
     if isinstance(value, tuple):
         items = [_plain(name, v) for v in value]

@@ -44,7 +44,9 @@ class HttpRequest:
         if scheme.lower() != "basic":
             return None
         try:
-            user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+            user, sep, password = (
+                base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
             return None
         return (user, password) if sep else None

@@ -64,9 +64,18 @@ def render(runtime: RuntimeProvider | None, api: Mapping[str, int],
                     [({"state": s}, n) for s, n in sorted(by_state.items())])
     for direction in ("rx", "tx"):
         for unit in ("bytes", "packets"):
-            lines += family(f"ipsecd_peer_{direction}_{unit}_total", "counter", f"{direction}-{unit} per active peer",
-                            [({"peer": str(p.get("id", "")), "remote": str(p.get("remote-address", ""))},
-                              p.get(f"{direction}-{unit}", 0)) for p in peers])
+            lines += family(
+                f"ipsecd_peer_{direction}_{unit}_total",
+                "counter",
+                f"{direction}-{unit} per active peer",
+                [
+                    (
+                        {"peer": str(p.get("id", "")), "remote": str(p.get("remote-address", ""))},
+                        p.get(f"{direction}-{unit}", 0),
+                    )
+                    for p in peers
+                ],
+            )
     sa_states = Counter(str(s.get("state", "")) for s in sas)
     lines += family("ipsecd_child_sas", "gauge", "installed SAs by state",
                     [({"state": s}, n) for s, n in sorted(sa_states.items())])

@@ -153,7 +153,9 @@ class ApiConnection:
             self.trap("legacy challenge login is not supported: send =name= and =password=", tag, 4)
             return
         try:
-            self.user = await self.auth.login(attrs["name"], attrs.get("password", ""), self.source, self.service)
+            self.user = await self.auth.login(
+                attrs["name"], attrs.get("password", ""), self.source, self.service
+            )
         except LoginRefused as exc:
             self.user = None
             self.login_failures += 1
@@ -178,7 +180,9 @@ class ApiConnection:
             cond = parse_query(query)
         except QueryError as exc:
             raise ApiError(str(exc), 400, 1) from None
-        req = Request(menu, verb, attrs, tuple(p for p in proplist.split(",") if p) if proplist else None, cond)
+        req = Request(
+            menu, verb, attrs, tuple(p for p in proplist.split(",") if p) if proplist else None, cond
+        )
         if verb == "listen":
             self.listen(user, req, tag)
             return

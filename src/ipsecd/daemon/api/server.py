@@ -103,7 +103,9 @@ def _sse(data: dict[str, Any] | None) -> bytes:
 
 
 class ApiServers:
-    def __init__(self, config: Config, backend: Backend, options: ApiOptions, events: EventHub | None = None) -> None:
+    def __init__(
+        self, config: Config, backend: Backend, options: ApiOptions, events: EventHub | None = None
+    ) -> None:
         self.config, self.backend, self.options = config, backend, options
         self.events = events if events is not None else EventHub()
         self.auth = Authenticator(config)
@@ -120,8 +122,11 @@ class ApiServers:
         if self.options.metrics is not None:
             host, port = self.options.metrics
             metrics = _Listener(ServiceConf("metrics", port, (), METRICS_SESSIONS, "any"), [])
-            metrics.servers.append(await asyncio.start_server(lambda r, w: self._accept(metrics, r, w), host, port,
-                                                              limit=MAX_HEAD))
+            metrics.servers.append(
+                await asyncio.start_server(
+                    lambda r, w: self._accept(metrics, r, w), host, port, limit=MAX_HEAD
+                )
+            )
             self._metrics = metrics
             log.info("metrics on http://%s:%d/metrics", host, port)
 
@@ -133,10 +138,15 @@ class ApiServers:
         """Open, reopen and close listeners to match the enabled services."""
         want = services_of(snapshot)
         if want:
-            open_users = [r.text("name") for r in snapshot.rows("/user") if not r.disabled and r["password"] is None]
+            open_users = [
+                r.text("name") for r in snapshot.rows("/user") if not r.disabled and r["password"] is None
+            ]
             if open_users:
-                log.warning("/user %s: no password, and /ip service %s enabled: anyone who reaches it logs in",
-                            ",".join(str(u) for u in open_users), ",".join(want))
+                log.warning(
+                    "/user %s: no password, and /ip service %s enabled: anyone who reaches it logs in",
+                    ",".join(str(u) for u in open_users),
+                    ",".join(want),
+                )
         for name in list(self._listeners):
             if want.get(name) != self._listeners[name].conf:
                 await self._close(self._listeners.pop(name))
@@ -155,7 +165,9 @@ class ApiServers:
             server = await asyncio.start_server(lambda r, w: self._accept(listener, r, w), host, conf.port,
                                                 ssl=ctx, limit=MAX_HEAD)
             listener.servers.append(server)
-        log.info("/ip service %s listening on port %d (%s)", conf.name, conf.port, ", ".join(self.options.listen))
+        log.info(
+            "/ip service %s listening on port %d (%s)", conf.name, conf.port, ", ".join(self.options.listen)
+        )
         return listener
 
     def _context(self, conf: ServiceConf) -> ssl.SSLContext:
@@ -192,7 +204,9 @@ class ApiServers:
         peer = writer.get_extra_info("peername")
         source = str(peer[0]) if peer else ""
         conf = listener.conf
-        allowed = not conf.allowed or any(ipaddress.ip_address(source.split("%")[0]) in net for net in conf.allowed)
+        allowed = not conf.allowed or any(
+            ipaddress.ip_address(source.split("%")[0]) in net for net in conf.allowed
+        )
         if not allowed or len(listener.sessions) >= conf.max_sessions:
             self.counters.refused += 1
             writer.close()
@@ -217,8 +231,14 @@ class ApiServers:
             listener.sessions.discard(task)
             writer.close()
 
-    async def _serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str,
-                          route: Route, events: Callable[[HttpRequest], Awaitable[None]] | None = None) -> None:
+    async def _serve_http(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        source: str,
+        route: Route,
+        events: Callable[[HttpRequest], Awaitable[None]] | None = None,
+    ) -> None:
         try:
             while True:
                 try:

@@ -60,8 +60,11 @@ def load_or_make(state_dir: str | None) -> bytes:
         if path:
             _write_private(path, pem)
     cert = x509.load_pem_x509_certificate(pem)
-    log.info("api-ssl/www-ssl certificate %s, SHA-256 fingerprint %s", "kept in " + path if path else "generated",
-             cert.fingerprint(hashes.SHA256()).hex(":"))
+    log.info(
+        "api-ssl/www-ssl certificate %s, SHA-256 fingerprint %s",
+        "kept in " + path if path else "generated",
+        cert.fingerprint(hashes.SHA256()).hex(":"),
+    )
     return pem
 
 

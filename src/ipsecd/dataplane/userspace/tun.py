@@ -126,7 +126,12 @@ def local_address_in(net: ipaddress.IPv4Network | ipaddress.IPv6Network,
                 addr = ipaddress.ip_address(a["local"])
             except (KeyError, ValueError):
                 continue
-            if addr.version == net.version and addr in net and not addr.is_loopback and not addr.is_link_local:
+            if (
+                addr.version == net.version
+                and addr in net
+                and not addr.is_loopback
+                and not addr.is_link_local
+            ):
                 found.append(addr)
     if prefer is not None and prefer in found:
         return str(prefer)
@@ -136,7 +141,9 @@ def local_address_in(net: ipaddress.IPv4Network | ipaddress.IPv6Network,
 class Routing:
     """Policy routing into the TUN device (see the module docstring); :meth:`close` undoes it all."""
 
-    def __init__(self, dev: str, table: int = DEFAULT_TABLE, mark: int = DEFAULT_MARK, ike_port: int = 500) -> None:
+    def __init__(
+        self, dev: str, table: int = DEFAULT_TABLE, mark: int = DEFAULT_MARK, ike_port: int = 500
+    ) -> None:
         self.dev = dev
         self.table = str(table)
         self.mark = mark
@@ -146,9 +153,31 @@ class Routing:
 
     def setup(self) -> None:
         for fam in ("-4", "-6"):
-            bypass = (fam, "rule", "add", "pref", str(int(self.table) - 1), "ipproto", "udp", "sport",
-                      str(self.ike_port), "lookup", "main")
-            rule = (fam, "rule", "add", "pref", self.table, "not", "fwmark", hex(self.mark), "lookup", self.table)
+            bypass = (
+                fam,
+                "rule",
+                "add",
+                "pref",
+                str(int(self.table) - 1),
+                "ipproto",
+                "udp",
+                "sport",
+                str(self.ike_port),
+                "lookup",
+                "main",
+            )
+            rule = (
+                fam,
+                "rule",
+                "add",
+                "pref",
+                self.table,
+                "not",
+                "fwmark",
+                hex(self.mark),
+                "lookup",
+                self.table,
+            )
             for r in (bypass, rule):
                 # the same rule left behind by an ipsecd that died without closing (SIGKILL, crash):
                 # it is this configuration's own (same preference, selector and table), so it goes

@@ -139,8 +139,18 @@ def send_from(s: socket.socket, data: bytes, local: str | None, remote: tuple[st
         s.sendmsg([data], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO,
                             _IN6_PKTINFO.pack(socket.inet_pton(socket.AF_INET6, local), 0))], 0, remote)
     else:
-        s.sendmsg([data], [(socket.IPPROTO_IP, IP_PKTINFO,
-                            _IN_PKTINFO.pack(0, socket.inet_pton(socket.AF_INET, local), bytes(4)))], 0, remote)
+        s.sendmsg(
+            [data],
+            [
+                (
+                    socket.IPPROTO_IP,
+                    IP_PKTINFO,
+                    _IN_PKTINFO.pack(0, socket.inet_pton(socket.AF_INET, local), bytes(4)),
+                )
+            ],
+            0,
+            remote,
+        )
 
 
 class GsoSender:
@@ -165,7 +175,11 @@ class GsoSender:
         bufs = self._bufs
         if bufs:
             # the worker passes one cached address tuple per SA: identity first, equality as fallback
-            if (addr is not self._addr and addr != self._addr) or n > self._seg or self._bytes + n > GSO_MAX_BYTES:
+            if (
+                (addr is not self._addr and addr != self._addr)
+                or n > self._seg
+                or self._bytes + n > GSO_MAX_BYTES
+            ):
                 self.flush()
                 bufs = self._bufs
                 self._addr, self._seg = addr, n

@@ -69,7 +69,8 @@ from ipsecd.wire import natt
 BURST = 256
 _HANDOFF_OUT, _HANDOFF_UDP, _HANDOFF_RAW, _HANDOFF_AH, _HANDOFF_MOVE = b"O", b"U", b"R", b"A", b"E"
 #: IPv6 is available (a kernel booted with ``ipv6.disable=1`` has no AF_INET6 sockets).
-_SRC = struct.Struct("!HB")  # a handed-off ESP-in-UDP datagram's sender: port, address length (then the address)
+# a handed-off ESP-in-UDP datagram's sender: port, address length (then the address)
+_SRC = struct.Struct("!HB")
 _MOVE = struct.Struct("!IH")  # an endpoint move: outbound SPI, port (then the address)
 HAS_IPV6 = os.path.exists("/proc/net/if_inet6")
 #: The IKE header (RFC 7296 §3.1): 28 bytes, its Length field (offset 24) the whole message's.
@@ -534,8 +535,12 @@ def worker_main(cfg: WorkerConfig, sock: socket.socket) -> None:
     report readiness (or the error) on the channel, run until stopped."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the daemon stops us after its DELETEs
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format=f"%(asctime)s %(levelname)s %(name)s[{cfg.index}]: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format=f"%(asctime)s %(levelname)s %(name)s[{cfg.index}]: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     _msg, fds, _flags, _addr = socket.recv_fds(sock, 16, 1)  # blocking until the daemon sends it
     chan = WorkerEnd(sock)
     seqmap = SeqMap(fds[0])

@@ -284,8 +284,20 @@ class XfrmDataPlane:
         """One throw-away ESP SA on a fresh reservation: does this kernel have ESP at all?"""
         spi = self.get_spi(IpsecProto.ESP)
         reqid, _t = self._reserved.pop((IpsecProto.ESP, spi))
-        probe = SaSpec(spi, Direction.OUT, IpsecProto.ESP, Mode.TRANSPORT, _ANY4, _ANY4, "aes-128-cbc", bytes(16),
-                       "sha256", bytes(32), replay_window=0, reqid=reqid)
+        probe = SaSpec(
+            spi,
+            Direction.OUT,
+            IpsecProto.ESP,
+            Mode.TRANSPORT,
+            _ANY4,
+            _ANY4,
+            "aes-128-cbc",
+            bytes(16),
+            "sha256",
+            bytes(32),
+            replay_window=0,
+            reqid=reqid,
+        )
         try:
             self._request("XFRM_MSG_UPDSA", nl.new_sa(probe, update=True))
         except KernelError as e:
@@ -346,11 +358,14 @@ class XfrmDataPlane:
         except KernelError as e:
             if e.errno in _NO_IPSEC:
                 raise NoKernelIpsecError(
-                    f"SA {sa.spi:#010x}: the kernel has no {sa.proto.name} transform for {sa.encr}/{sa.integ} "
+                    f"SA {sa.spi:#010x}: the kernel has no {sa.proto.name} transform for "
+                    f"{sa.encr}/{sa.integ} "
                     f"({op}: {e.text or os.strerror(e.errno)}); use --dataplane tun") from None
             raise nl.XfrmError(f"SA {sa.spi:#010x}: {e}") from None
         old = self._sas.get((sa.spi, sa.direction))
-        self._sas[(sa.spi, sa.direction)] = _Installed(sa, reqid, old.added if old is not None else self.clock())
+        self._sas[(sa.spi, sa.direction)] = _Installed(
+            sa, reqid, old.added if old is not None else self.clock()
+        )
         self._by_id[(sa.dst, sa.spi, sa.proto.value)] = sa.direction
 
     def add_sa(self, sa: SaSpec) -> None:

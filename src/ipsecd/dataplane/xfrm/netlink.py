@@ -90,7 +90,8 @@ USERSPI_INFO = struct.Struct("=224sII")  # info, min, max
 #: id, saddr, sel (the packet's flow), policy, aalgos, ealgos, calgos, seq
 USER_ACQUIRE = struct.Struct("=24s16s56s168sIIII")
 USER_EXPIRE = struct.Struct("=224sB7x")  # state, hard
-USER_MAPPING = struct.Struct("=24sI16s16s2s2s")  # usersa_id, reqid, old/new saddr, old/new sport (network order)
+# usersa_id, reqid, old/new saddr, old/new sport (network order)
+USER_MAPPING = struct.Struct("=24sI16s16s2s2s")
 ENCAP_TMPL = struct.Struct("=HHH2x16s")
 ALGO = struct.Struct("=64sI")
 ALGO_EXT = struct.Struct("=64sII")  # xfrm_algo_auth (trunc len) / xfrm_algo_aead (icv len)
@@ -103,11 +104,25 @@ class XfrmError(Exception):
     """An SA/policy the kernel cannot express, or a netlink answer that is malformed or an error."""
 
 
-_CRYPT = {"des": "cbc(des)", "3des": "cbc(des3_ede)", "aes-cbc": "cbc(aes)", "aes-ctr": "rfc3686(ctr(aes))",
-          "aes-gcm": "rfc4106(gcm(aes))", "blowfish": "cbc(blowfish)", "camellia": "cbc(camellia)",
-          "twofish": "cbc(twofish)", "chacha20poly1305": "rfc7539esp(chacha20,poly1305)", "null": "ecb(cipher_null)"}
-_AUTH = {"md5": "hmac(md5)", "sha1": "hmac(sha1)", "sha256": "hmac(sha256)", "sha384": "hmac(sha384)",
-         "sha512": "hmac(sha512)"}
+_CRYPT = {
+    "des": "cbc(des)",
+    "3des": "cbc(des3_ede)",
+    "aes-cbc": "cbc(aes)",
+    "aes-ctr": "rfc3686(ctr(aes))",
+    "aes-gcm": "rfc4106(gcm(aes))",
+    "blowfish": "cbc(blowfish)",
+    "camellia": "cbc(camellia)",
+    "twofish": "cbc(twofish)",
+    "chacha20poly1305": "rfc7539esp(chacha20,poly1305)",
+    "null": "ecb(cipher_null)",
+}
+_AUTH = {
+    "md5": "hmac(md5)",
+    "sha1": "hmac(sha1)",
+    "sha256": "hmac(sha256)",
+    "sha384": "hmac(sha384)",
+    "sha512": "hmac(sha512)",
+}
 
 
 def groups(*nlgroups: int) -> int:
@@ -160,10 +175,20 @@ def selector(sel: Selector | None, family: int) -> bytes:
     """``xfrm_selector``; ``None`` is the all-zero selector of ``family`` (0: any family)."""
     if sel is None:
         return SELECTOR.pack(bytes(16), bytes(16), 0, 0, 0, 0, family, 0, 0, 0, 0, 0)
-    return SELECTOR.pack(_addr(sel.dst.network_address), _addr(sel.src.network_address),
-                         socket.htons(sel.dst_port), 0xFFFF if sel.dst_port else 0,
-                         socket.htons(sel.src_port), 0xFFFF if sel.src_port else 0, _family(sel.src.network_address),
-                         sel.dst.prefixlen, sel.src.prefixlen, sel.protocol, 0, 0)
+    return SELECTOR.pack(
+        _addr(sel.dst.network_address),
+        _addr(sel.src.network_address),
+        socket.htons(sel.dst_port),
+        0xFFFF if sel.dst_port else 0,
+        socket.htons(sel.src_port),
+        0xFFFF if sel.src_port else 0,
+        _family(sel.src.network_address),
+        sel.dst.prefixlen,
+        sel.src.prefixlen,
+        sel.protocol,
+        0,
+        0,
+    )
 
 
 def parse_selector(raw: bytes) -> Selector | None:
@@ -207,8 +232,13 @@ def algorithms(sa: SaSpec) -> list[bytes]:
     else:
         out = [_attr(XFRMA_ALG_CRYPT, ALGO.pack(name.encode(), len(sa.encr_key) * 8) + sa.encr_key)]
     if integ.icv_size:
-        out.append(_attr(XFRMA_ALG_AUTH_TRUNC, ALGO_EXT.pack(_AUTH[integ.name].encode(), len(sa.integ_key) * 8,
-                                                             integ.icv_size * 8) + sa.integ_key))
+        out.append(
+            _attr(
+                XFRMA_ALG_AUTH_TRUNC,
+                ALGO_EXT.pack(_AUTH[integ.name].encode(), len(sa.integ_key) * 8, integ.icv_size * 8)
+                + sa.integ_key,
+            )
+        )
     return out
 
 
@@ -241,16 +271,36 @@ def new_sa(sa: SaSpec, seq: int = 0, *, update: bool = False) -> bytes:
     flags = XFRM_STATE_ESN if sa.esn else 0
     if sa.selector is None and sa.mode is Mode.TUNNEL:
         flags |= XFRM_STATE_AF_UNSPEC
-    body = USERSA_INFO.pack(selector(sa.selector, 0), xid, _addr(sa.src), lft, bytes(LIFETIME_CUR.size),
-                            bytes(STATS.size), 0, sa.reqid, fam,
-                            XFRM_MODE_TUNNEL if sa.mode is Mode.TUNNEL else XFRM_MODE_TRANSPORT, window, flags)
+    body = USERSA_INFO.pack(
+        selector(sa.selector, 0),
+        xid,
+        _addr(sa.src),
+        lft,
+        bytes(LIFETIME_CUR.size),
+        bytes(STATS.size),
+        0,
+        sa.reqid,
+        fam,
+        XFRM_MODE_TUNNEL if sa.mode is Mode.TUNNEL else XFRM_MODE_TRANSPORT,
+        window,
+        flags,
+    )
     attrs = algorithms(sa) + attrs
     if sa.encap is not None:
-        sport, dport = (sa.encap.sport, sa.encap.dport) if sa.direction is Direction.OUT else \
-            (sa.encap.dport, sa.encap.sport)
-        attrs.append(_attr(XFRMA_ENCAP, ENCAP_TMPL.pack(UDP_ENCAP_ESPINUDP, socket.htons(sport), socket.htons(dport),
-                                                        bytes(16))))
-    kind, flags_nl = (XFRM_MSG_UPDSA, NLM_F_ACK) if update else (XFRM_MSG_NEWSA, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        sport, dport = (
+            (sa.encap.sport, sa.encap.dport)
+            if sa.direction is Direction.OUT
+            else (sa.encap.dport, sa.encap.sport)
+        )
+        attrs.append(
+            _attr(
+                XFRMA_ENCAP,
+                ENCAP_TMPL.pack(UDP_ENCAP_ESPINUDP, socket.htons(sport), socket.htons(dport), bytes(16)),
+            )
+        )
+    kind, flags_nl = (
+        (XFRM_MSG_UPDSA, NLM_F_ACK) if update else (XFRM_MSG_NEWSA, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+    )
     return message(kind, flags_nl, body + b"".join(attrs), seq)
 
 
@@ -275,9 +325,20 @@ def alloc_spi(proto: IpsecProto, dst: IPAddress, src: IPAddress, reqid: int, low
     works on kernels without ESP/AH; it expires by itself (``net.core.xfrm_acq_expires``), whatever
     the lifetime fields say (left 0, as iproute2 sends them)."""
     fam = _family(dst)
-    info = USERSA_INFO.pack(selector(None, 0), XFRM_ID.pack(_addr(dst), 0, proto.value), _addr(src),
-                            bytes(LIFETIME_CFG.size), bytes(LIFETIME_CUR.size), bytes(STATS.size), 0, reqid, fam,
-                            XFRM_MODE_TRANSPORT, 0, 0)
+    info = USERSA_INFO.pack(
+        selector(None, 0),
+        XFRM_ID.pack(_addr(dst), 0, proto.value),
+        _addr(src),
+        bytes(LIFETIME_CFG.size),
+        bytes(LIFETIME_CUR.size),
+        bytes(STATS.size),
+        0,
+        reqid,
+        fam,
+        XFRM_MODE_TRANSPORT,
+        0,
+        0,
+    )
     return message(XFRM_MSG_ALLOCSPI, NLM_F_ACK, USERSPI_INFO.pack(info, low, high), seq)
 
 
@@ -312,11 +373,18 @@ def new_policy(policy: PolicySpec, direction: int, sel: Selector, seq: int = 0, 
         out = direction == XFRM_POLICY_OUT
         src, dst = (policy.sa_src, policy.sa_dst) if out else (policy.sa_dst, policy.sa_src)
         tmpl_fam = _family(src) if src is not None else fam
-        tmpl = USER_TMPL.pack(XFRM_ID.pack(_addr(dst) if dst is not None else bytes(16), 0, policy.proto.value),
-                              tmpl_fam, _addr(src) if src is not None else bytes(16), reqid,
-                              XFRM_MODE_TUNNEL if policy.tunnel else XFRM_MODE_TRANSPORT, 0,
-                              1 if policy.level is Level.USE and not (out and policy.tunnel) else 0,
-                              0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+        tmpl = USER_TMPL.pack(
+            XFRM_ID.pack(_addr(dst) if dst is not None else bytes(16), 0, policy.proto.value),
+            tmpl_fam,
+            _addr(src) if src is not None else bytes(16),
+            reqid,
+            XFRM_MODE_TUNNEL if policy.tunnel else XFRM_MODE_TRANSPORT,
+            0,
+            1 if policy.level is Level.USE and not (out and policy.tunnel) else 0,
+            0xFFFFFFFF,
+            0xFFFFFFFF,
+            0xFFFFFFFF,
+        )
         body += _attr(XFRMA_TMPL, tmpl)
     return message(XFRM_MSG_NEWPOLICY, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body, seq)
 
@@ -325,8 +393,17 @@ def socket_policy(direction: int, family: int) -> bytes:
     """The ``xfrm_userpolicy_info`` of a per-socket allow policy (``IP_XFRM_POLICY`` /
     ``IPV6_XFRM_POLICY`` value): the socket's traffic in ``direction`` bypasses the SPD. The kernel
     wants the selector's family to be the socket's."""
-    return USERPOLICY_INFO.pack(selector(None, family), _lifetime(), bytes(LIFETIME_CUR.size), 0, 0, direction,
-                                XFRM_POLICY_ALLOW, 0, 0)
+    return USERPOLICY_INFO.pack(
+        selector(None, family),
+        _lifetime(),
+        bytes(LIFETIME_CUR.size),
+        0,
+        0,
+        direction,
+        XFRM_POLICY_ALLOW,
+        0,
+        0,
+    )
 
 
 def del_policy(direction: int, sel: Selector, seq: int = 0) -> bytes:
@@ -416,9 +493,26 @@ def sa_info(body: bytes) -> SaInfo:
     esn = attributes(body, USERSA_INFO.size).get(XFRMA_REPLAY_ESN_VAL)
     if esn is not None and len(esn) >= REPLAY_ESN.size:
         window = REPLAY_ESN.unpack_from(esn)[5]
-    return SaInfo(parse_selector(sel), _ip(daddr, family), socket.ntohl(spi), proto, _ip(saddr, family), reqid, mode,
-                  flags, window, _limit(soft_b), _limit(hard_b), nbytes, npackets, add_time, use_time, outside,
-                  replay, integrity)
+    return SaInfo(
+        parse_selector(sel),
+        _ip(daddr, family),
+        socket.ntohl(spi),
+        proto,
+        _ip(saddr, family),
+        reqid,
+        mode,
+        flags,
+        window,
+        _limit(soft_b),
+        _limit(hard_b),
+        nbytes,
+        npackets,
+        add_time,
+        use_time,
+        outside,
+        replay,
+        integrity,
+    )
 
 
 def expire_info(body: bytes) -> tuple[SaInfo, bool]:

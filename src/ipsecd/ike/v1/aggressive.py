@@ -82,7 +82,9 @@ class AggressiveMode(Phase1):
             if sa.config.identity_for is not None:
                 cfg = sa.config.identity_for(identity_text(idp))
                 if cfg is None:
-                    raise V1ProtocolError(NotifyType.INVALID_ID_INFORMATION, f"no identity for {identity_text(idp)!r}")
+                    raise V1ProtocolError(
+                        NotifyType.INVALID_ID_INFORMATION, f"no identity for {identity_text(idp)!r}"
+                    )
                 sa.config = cfg
             self.check_peer_id(idp)
             self.sai_b = offer.encode_body()

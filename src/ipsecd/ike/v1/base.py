@@ -76,8 +76,11 @@ class BaseMode(Phase1):
             self._skeyid()
             self.g_xi = (ke := self.our_ke()).data
             self.step = 3
-            return Outgoing([ke, HashPayload(self.base_hash_i()), *self.natd_payloads(), *self.initial_contact()],
-                            False, True)
+            return Outgoing(
+                [ke, HashPayload(self.base_hash_i()), *self.natd_payloads(), *self.initial_contact()],
+                False,
+                True,
+            )
         if self.step == 3:  # KE, HASH_R
             assert self.peer_id is not None
             self.g_xr = first(payloads, KePayload, "KE").data

@@ -51,13 +51,17 @@ def proxy_id(net: IPNetwork, protocol: int, port: int) -> IdPayload:
     """A quick-mode ID for one selector side."""
     v4 = net.version == 4
     if net.prefixlen == net.max_prefixlen:
-        return IdPayload(IdType.IPV4_ADDR if v4 else IdType.IPV6_ADDR, net.network_address.packed, protocol, port)
+        return IdPayload(
+            IdType.IPV4_ADDR if v4 else IdType.IPV6_ADDR, net.network_address.packed, protocol, port
+        )
     kind = IdType.IPV4_ADDR_SUBNET if v4 else IdType.IPV6_ADDR_SUBNET
     return IdPayload(kind, net.network_address.packed + net.netmask.packed, protocol, port)
 
 
 def _bad(p: IdPayload, why: str) -> V1ProtocolError:
-    return V1ProtocolError(NotifyType.INVALID_ID_INFORMATION, f"proxy ID {p.id_type.name}: {why}", fatal=False)
+    return V1ProtocolError(
+        NotifyType.INVALID_ID_INFORMATION, f"proxy ID {p.id_type.name}: {why}", fatal=False
+    )
 
 
 def proxy_network(p: IdPayload) -> IPNetwork:

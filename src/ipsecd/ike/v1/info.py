@@ -28,7 +28,10 @@ def protect(sa: Ikev1Sa, message_id: int, payloads: list[Payload]) -> list[Paylo
     """HASH(1) in front of ``payloads``."""
     keys = sa.keys
     assert keys is not None
-    return [HashPayload(keys.prf(keys.a, message_id.to_bytes(4, "big") + encode_chain(payloads)[1])), *payloads]
+    return [
+        HashPayload(keys.prf(keys.a, message_id.to_bytes(4, "big") + encode_chain(payloads)[1])),
+        *payloads,
+    ]
 
 
 def verify(sa: Ikev1Sa, message_id: int, payloads: list[Payload]) -> list[Payload]:
@@ -40,7 +43,9 @@ def verify(sa: Ikev1Sa, message_id: int, payloads: list[Payload]) -> list[Payloa
     rest = payloads[1:]
     want = keys.prf(keys.a, message_id.to_bytes(4, "big") + encode_chain(rest)[1])
     if not hmac.compare_digest(payloads[0].data, want):
-        raise V1ProtocolError(NotifyType.INVALID_HASH_INFORMATION, "informational HASH(1) mismatch", fatal=False)
+        raise V1ProtocolError(
+            NotifyType.INVALID_HASH_INFORMATION, "informational HASH(1) mismatch", fatal=False
+        )
     return rest
 
 
@@ -82,6 +87,8 @@ def _delete(sa: Ikev1Sa, d: DeletePayload) -> None:
             continue
         out_spi = int.from_bytes(spi, "big")
         for in_spi, (name, proto, peer_spi) in list(sa.children.items()):
-            if peer_spi == out_spi and int(proto.value) == {ProtocolId.ESP: 50, ProtocolId.AH: 51}.get(d.protocol):
+            if peer_spi == out_spi and int(proto.value) == {ProtocolId.ESP: 50, ProtocolId.AH: 51}.get(
+                d.protocol
+            ):
                 del sa.children[in_spi]
                 sa.emit(ChildSaDeleted(name, in_spi, peer_spi, "deleted by the peer"))

@@ -111,7 +111,9 @@ class Phase1(Exchange):
             return []
         (lhost, lport), (rhost, rport) = sa.addr
         draft = sa.natt != vendor.NATT_RFC3947
-        local = self._natd(lhost, lport) if not sa.config.force_encap else bytes(len(self._natd(lhost, lport)))
+        local = (
+            self._natd(lhost, lport) if not sa.config.force_encap else bytes(len(self._natd(lhost, lport)))
+        )
         return [NatDPayload(self._natd(rhost, rport), draft), NatDPayload(local, draft)]
 
     def check_natd(self, payloads: list[Payload]) -> None:
@@ -136,9 +138,13 @@ class Phase1(Exchange):
             algs = parse_phase1(props[0].transforms[0])
         except CryptoError as e:
             raise V1ProtocolError(NotifyType.NO_PROPOSAL_CHOSEN, f"reply transform: {e}") from None
-        if not any((c.encr, c.hash, c.group) == (algs.encr, algs.hash, algs.group)
-                   for c in phase1_candidates(self.sa.config, self.sa.options)):
-            raise V1ProtocolError(NotifyType.NO_PROPOSAL_CHOSEN, "the reply chose a transform we did not offer")
+        if not any(
+            (c.encr, c.hash, c.group) == (algs.encr, algs.hash, algs.group)
+            for c in phase1_candidates(self.sa.config, self.sa.options)
+        ):
+            raise V1ProtocolError(
+                NotifyType.NO_PROPOSAL_CHOSEN, "the reply chose a transform we did not offer"
+            )
         return replace(algs, lifetime=algs.lifetime or self.sa.config.lifetime)
 
     def our_ke(self) -> KePayload:
@@ -160,7 +166,9 @@ class Phase1(Exchange):
         sa = self.sa
         assert self.algs is not None
         self.skeyid = keymat.skeyid_psk(self.algs.hash.name, self.psk(sa.config), self.ni, self.nr)
-        sa.keys = Phase1Keys.derive(self.algs, self.skeyid, self.g_xy, sa.cky_i, sa.cky_r, self.g_xi, self.g_xr)
+        sa.keys = Phase1Keys.derive(
+            self.algs, self.skeyid, self.g_xy, sa.cky_i, sa.cky_r, self.g_xi, self.g_xr
+        )
 
     def psk(self, cfg: IkeConfig) -> bytes:
         """The key between our identity and the peer's (as configured until the peer showed its own),
@@ -173,8 +181,9 @@ class Phase1(Exchange):
             remote = identity_text(identity_payload(configured, sa.addr[1][0]))
         key = cfg.credentials.shared_key(local, remote)
         if not key:
-            raise V1ProtocolError(NotifyType.AUTHENTICATION_FAILED, f"no pre-shared key for {local} and {remote}:"
-                                  " set secret=")
+            raise V1ProtocolError(
+                NotifyType.AUTHENTICATION_FAILED, f"no pre-shared key for {local} and {remote}: set secret="
+            )
         return key
 
     def hash_i(self, id_b: bytes) -> bytes:
@@ -223,7 +232,9 @@ class Phase1(Exchange):
         return [NotifyPayload(NotifyType.INITIAL_CONTACT, sa.cky_i + sa.cky_r, b"", ProtocolId.ISAKMP)]
 
     def saw_initial_contact(self, payloads: list[Payload]) -> bool:
-        return any(isinstance(p, NotifyPayload) and p.notify_type == NotifyType.INITIAL_CONTACT for p in payloads)
+        return any(
+            isinstance(p, NotifyPayload) and p.notify_type == NotifyType.INITIAL_CONTACT for p in payloads
+        )
 
     def hash_payload(self, payloads: list[Payload]) -> bytes:
         return first(payloads, HashPayload, "HASH").data

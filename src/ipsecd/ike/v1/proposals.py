@@ -117,10 +117,17 @@ def parse_phase1(t: Transform) -> Phase1Algs:
         raise UnknownAlgorithmError("transform lacks encryption, hash or group description")
     auth = number(OakleyAttr.AUTHENTICATION_METHOD)
     if auth != AuthMethod.PRE_SHARED_KEY:
-        raise UnknownAlgorithmError(f"authentication method {AuthMethod(auth or 0).name}, we use pre-shared-key")
+        raise UnknownAlgorithmError(
+            f"authentication method {AuthMethod(auth or 0).name}, we use pre-shared-key"
+        )
     seconds, kbytes = _lifetimes(t, OakleyAttr.LIFE_TYPE, OakleyAttr.LIFE_DURATION)
-    return Phase1Algs(registry.by_oakley_encr(enc, number(OakleyAttr.KEY_LENGTH)), registry.by_oakley_hash(hsh),
-                      registry.group_by_id(grp), seconds, kbytes)
+    return Phase1Algs(
+        registry.by_oakley_encr(enc, number(OakleyAttr.KEY_LENGTH)),
+        registry.by_oakley_hash(hsh),
+        registry.group_by_id(grp),
+        seconds,
+        kbytes,
+    )
 
 
 def _check_lifetime(theirs: float, ours: float, check: ProposalCheck, what: str) -> float:
@@ -147,7 +154,9 @@ def select_phase1(offer: SaPayload, config: IkeConfig, options: Ikev1Options) ->
         for t in prop.transforms:
             try:
                 algs = parse_phase1(t)
-                if not any(algs.encr == o.encr and algs.hash == o.hash and algs.group == o.group for o in ours):
+                if not any(
+                    algs.encr == o.encr and algs.hash == o.hash and algs.group == o.group for o in ours
+                ):
                     raise UnknownAlgorithmError(_phase1_diff(algs, ours))
                 life = _check_lifetime(algs.lifetime, config.lifetime, options.proposal_check, "phase-1")
             except UnknownAlgorithmError as e:
@@ -193,7 +202,9 @@ def phase2_candidates(child: ChildConfig, options: Ikev1Options) -> list[list[Ph
         combos = []
         if child.name in options.ah:
             for i in cp.integ:
-                combos.append(Phase2Algs(IpsecProto.AH, None, registry.integ(i), pfs, child.mode, child.lifetime))
+                combos.append(
+                    Phase2Algs(IpsecProto.AH, None, registry.integ(i), pfs, child.mode, child.lifetime)
+                )
         else:
             for e in cp.encr:
                 encr = registry.encr(e)
@@ -281,9 +292,14 @@ def select_phase2(offer: SaPayload, child: ChildConfig, options: Ikev1Options) -
                 reasons.append(f"proposal {prop.number} transform {t.number}: {e}")
                 continue
             chosen = Proposal(prop.number, prop.protocol, prop.spi, [t])
-            return chosen, Phase2Algs(algs.proto, algs.encr, algs.integ, algs.pfs, algs.mode, life, algs.lifebytes)
-    raise V1ProtocolError(NotifyType.NO_PROPOSAL_CHOSEN, f"no quick-mode proposal chosen for {child.name}: "
-                          + "; ".join(reasons), fatal=False)
+            return chosen, Phase2Algs(
+                algs.proto, algs.encr, algs.integ, algs.pfs, algs.mode, life, algs.lifebytes
+            )
+    raise V1ProtocolError(
+        NotifyType.NO_PROPOSAL_CHOSEN,
+        f"no quick-mode proposal chosen for {child.name}: " + "; ".join(reasons),
+        fatal=False,
+    )
 
 
 def _phase2_diff(algs: Phase2Algs, ours: list[Phase2Algs]) -> str:
@@ -292,5 +308,6 @@ def _phase2_diff(algs: Phase2Algs, ours: list[Phase2Algs]) -> str:
     if not any(o.encr == algs.encr for o in ours):
         return f"enc-algorithm {algs.encr.name if algs.encr else 'none'} not in the proposal's enc-algorithms"
     if not any(o.integ == algs.integ for o in ours):
-        return f"auth-algorithm {algs.integ.name if algs.integ else 'none'} not in the proposal's auth-algorithms"
+        integ = algs.integ.name if algs.integ else "none"
+        return f"auth-algorithm {integ} not in the proposal's auth-algorithms"
     return f"pfs-group {algs.pfs.name if algs.pfs else 'none'} differs from the proposal's pfs-group"

@@ -88,8 +88,9 @@ class QuickMode(Exchange):
     def _verify(self, payloads: list[Payload], want_prefix: bytes) -> list[Payload]:
         """Check the HASH that must come first (§5.5) over the payloads after it; return those."""
         if not payloads or not isinstance(payloads[0], HashPayload):
-            raise V1ProtocolError(NotifyType.INVALID_HASH_INFORMATION, "quick mode message without leading HASH",
-                                  fatal=False)
+            raise V1ProtocolError(
+                NotifyType.INVALID_HASH_INFORMATION, "quick mode message without leading HASH", fatal=False
+            )
         rest = payloads[1:]
         want = self._prf(want_prefix + encode_chain(rest)[1]) if rest else self._prf(want_prefix)
         self.sa.check_hash(payloads[0].data, want)
@@ -111,7 +112,10 @@ class QuickMode(Exchange):
             self.ke = new_ke(pfs.id, sa.rng)
             rest.append(KePayload(self.ke.public_value()))
         sel = child.selector
-        self.ids = (proxy_id(sel.src, sel.protocol, sel.src_port), proxy_id(sel.dst, sel.protocol, sel.dst_port))
+        self.ids = (
+            proxy_id(sel.src, sel.protocol, sel.src_port),
+            proxy_id(sel.dst, sel.protocol, sel.dst_port),
+        )
         rest += list(self.ids)
         if child.mode == Mode.TRANSPORT and sa.natted:
             rest += self._nat_oa(draft)
@@ -122,7 +126,9 @@ class QuickMode(Exchange):
         out: list[Payload] = []
         for host in (self.sa.addr[0][0], self.sa.addr[1][0]):
             ip = parse_address(host)
-            out.append(NatOaPayload(IdType.IPV4_ADDR if ip.version == 4 else IdType.IPV6_ADDR, ip.packed, draft))
+            out.append(
+                NatOaPayload(IdType.IPV4_ADDR if ip.version == 4 else IdType.IPV6_ADDR, ip.packed, draft)
+            )
         return out
 
     def process(self, header: Header, payloads: list[Payload]) -> Outgoing | None:
@@ -154,18 +160,30 @@ class QuickMode(Exchange):
         try:
             algs = parse_phase2(prop.protocol, prop.transforms[0])
         except (CryptoError, ValueError) as e:
-            raise V1ProtocolError(NotifyType.NO_PROPOSAL_CHOSEN, f"reply transform: {e}", fatal=False) from None
+            raise V1ProtocolError(
+                NotifyType.NO_PROPOSAL_CHOSEN, f"reply transform: {e}", fatal=False
+            ) from None
         ours = [a for c in phase2_candidates(child, self.sa.options) for a in c]
-        if not any((o.proto, o.encr, o.integ, o.pfs) == (algs.proto, algs.encr, algs.integ, algs.pfs) for o in ours):
-            raise V1ProtocolError(NotifyType.NO_PROPOSAL_CHOSEN, "the reply chose what we did not offer", fatal=False)
+        if not any(
+            (o.proto, o.encr, o.integ, o.pfs) == (algs.proto, algs.encr, algs.integ, algs.pfs) for o in ours
+        ):
+            raise V1ProtocolError(
+                NotifyType.NO_PROPOSAL_CHOSEN, "the reply chose what we did not offer", fatal=False
+            )
         if len(prop.spi) != 4:
             raise V1ProtocolError(NotifyType.INVALID_SPI, f"SPI of {len(prop.spi)} bytes", fatal=False)
         self.peer_spi = int.from_bytes(prop.spi, "big")
         self.nr = first(rest, NoncePayload, "NONCE").data
         self.g_qm = self._pfs(rest, algs)
         ids = [p for p in rest if isinstance(p, IdPayload)]
-        if ids and self.ids is not None and [i.encode_body() for i in ids] != [i.encode_body() for i in self.ids]:
-            raise V1ProtocolError(NotifyType.INVALID_ID_INFORMATION, "the reply changed the proxy IDs", fatal=False)
+        if (
+            ids
+            and self.ids is not None
+            and [i.encode_body() for i in ids] != [i.encode_body() for i in self.ids]
+        ):
+            raise V1ProtocolError(
+                NotifyType.INVALID_ID_INFORMATION, "the reply changed the proxy IDs", fatal=False
+            )
         life = algs.lifetime or child.lifetime
         for n in rest:
             if isinstance(n, NotifyPayload) and n.notify_type == NotifyType.RESPONDER_LIFETIME:
@@ -230,13 +248,22 @@ class QuickMode(Exchange):
             reply_rest += ids
         theirs = parse_phase2(chosen.protocol, chosen.transforms[0]).lifetime
         if algs.lifetime and algs.lifetime != theirs:
-            attrs = encode_attributes([Attribute(IpsecAttr.SA_LIFE_TYPE, LifeType.SECONDS),
-                                       Attribute(IpsecAttr.SA_LIFE_DURATION, int(algs.lifetime))])
-            reply_rest.append(NotifyPayload(NotifyType.RESPONDER_LIFETIME, chosen.spi, attrs, chosen.protocol))
+            attrs = encode_attributes(
+                [
+                    Attribute(IpsecAttr.SA_LIFE_TYPE, LifeType.SECONDS),
+                    Attribute(IpsecAttr.SA_LIFE_DURATION, int(algs.lifetime)),
+                ]
+            )
+            reply_rest.append(
+                NotifyPayload(NotifyType.RESPONDER_LIFETIME, chosen.spi, attrs, chosen.protocol)
+            )
         self.commit = header.commit
         self.step = 2
-        return Outgoing([HashPayload(self._prf(self.mid + self.ni + encode_chain(reply_rest)[1])), *reply_rest],
-                        True, True)
+        return Outgoing(
+            [HashPayload(self._prf(self.mid + self.ni + encode_chain(reply_rest)[1])), *reply_rest],
+            True,
+            True,
+        )
 
     def _proxies(self) -> tuple[Selector, Selector] | None:
         """(the initiator's side, the responder's side) as selectors, from IDci/IDcr."""
@@ -257,11 +284,19 @@ class QuickMode(Exchange):
             wanted = prox[1]
         for child in sa.config.children:
             s = child.selector
-            if (_within(wanted.src, s.src) and _within(wanted.dst, s.dst) and s.protocol in (0, wanted.protocol)
-                    and s.src_port in (0, wanted.src_port) and s.dst_port in (0, wanted.dst_port)):
+            if (
+                _within(wanted.src, s.src)
+                and _within(wanted.dst, s.dst)
+                and s.protocol in (0, wanted.protocol)
+                and s.src_port in (0, wanted.src_port)
+                and s.dst_port in (0, wanted.dst_port)
+            ):
                 return child
-        raise V1ProtocolError(NotifyType.INVALID_ID_INFORMATION,
-                              f"no policy for {wanted.dst} -> {wanted.src} (proto {wanted.protocol})", fatal=False)
+        raise V1ProtocolError(
+            NotifyType.INVALID_ID_INFORMATION,
+            f"no policy for {wanted.dst} -> {wanted.src} (proto {wanted.protocol})",
+            fatal=False,
+        )
 
     # -- both ------------------------------------------------------------------------------------
 
@@ -276,8 +311,16 @@ class QuickMode(Exchange):
         keys = sa.keys
 
         def km(spi: int) -> tuple[bytes, bytes]:
-            raw = keymat.ikev1_quick_mode_keymat(keys.algs.hash.name, keys.d, int(proto_id), spi.to_bytes(4, "big"),
-                                                 ni, nr, ek + ik, self.g_qm or None)
+            raw = keymat.ikev1_quick_mode_keymat(
+                keys.algs.hash.name,
+                keys.d,
+                int(proto_id),
+                spi.to_bytes(4, "big"),
+                ni,
+                nr,
+                ek + ik,
+                self.g_qm or None,
+            )
             return raw[:ek], raw[ek:]
 
         in_e, in_a = km(self.my_spi)
@@ -295,10 +338,26 @@ class QuickMode(Exchange):
         encr = algs.encr.name if algs.encr is not None else "null"
         integ = algs.integ.name if algs.integ is not None else "null"
 
-        def spec(spi: int, direction: Direction, src: str, dst: str, ekey: bytes, akey: bytes,
-                 sel: Selector) -> SaSpec:
-            return SaSpec(spi, direction, algs.proto, algs.mode, parse_address(src), parse_address(dst), encr, ekey,
-                          integ, akey, child.policy_id, sel, encap, lifetime=life, reqid=child.reqid)
+        def spec(
+            spi: int, direction: Direction, src: str, dst: str, ekey: bytes, akey: bytes, sel: Selector
+        ) -> SaSpec:
+            return SaSpec(
+                spi,
+                direction,
+                algs.proto,
+                algs.mode,
+                parse_address(src),
+                parse_address(dst),
+                encr,
+                ekey,
+                integ,
+                akey,
+                child.policy_id,
+                sel,
+                encap,
+                lifetime=life,
+                reqid=child.reqid,
+            )
 
         inbound = spec(self.my_spi, Direction.IN, rhost, lhost, in_e, in_a, in_sel)
         outbound = spec(self.peer_spi, Direction.OUT, lhost, rhost, out_e, out_a, out_sel)

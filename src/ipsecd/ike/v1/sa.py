@@ -62,7 +62,8 @@ REPLACED_GRACE = 1.0  # seconds a re-keyed IPsec SA stays after its successor is
 _AUTH_ERRORS = (NotifyType.INVALID_HASH_INFORMATION, NotifyType.AUTHENTICATION_FAILED,
                 NotifyType.INVALID_ID_INFORMATION)
 _PHASE1: dict[ExchangeMode, type[Phase1]] = {
-    ExchangeMode.MAIN: MainMode, ExchangeMode.AGGRESSIVE: AggressiveMode, ExchangeMode.BASE: BaseMode}  # seconds a reply stays ready for a retransmitted request
+    # seconds a reply stays ready for a retransmitted request
+    ExchangeMode.MAIN: MainMode, ExchangeMode.AGGRESSIVE: AggressiveMode, ExchangeMode.BASE: BaseMode}
 
 
 @dataclass(slots=True)
@@ -75,8 +76,19 @@ class _Pending:
 class Ikev1Sa:
     version = 1
 
-    def __init__(self, config: IkeConfig, options: Ikev1Options, *, initiator: bool, rng: Rng, spi_alloc: SpiAlloc,
-                 now: float, addr: Addr, cky_i: bytes, cky_r: bytes = ZERO) -> None:
+    def __init__(
+        self,
+        config: IkeConfig,
+        options: Ikev1Options,
+        *,
+        initiator: bool,
+        rng: Rng,
+        spi_alloc: SpiAlloc,
+        now: float,
+        addr: Addr,
+        cky_i: bytes,
+        cky_r: bytes = ZERO,
+    ) -> None:
         self.config = config
         self.options = options
         self.initiator = initiator
@@ -89,7 +101,8 @@ class Ikev1Sa:
         self.keys: Phase1Keys | None = None
         self.phase1: Phase1 = _PHASE1[options.exchange_mode](self)
         self.exchanges: dict[int, Exchange] = {}  # quick modes by Message ID
-        self.children: dict[int, tuple[str, IpsecProto, int]] = {}  # inbound SPI -> (name, proto, outbound SPI)
+        # inbound SPI -> (name, proto, outbound SPI)
+        self.children: dict[int, tuple[str, IpsecProto, int]] = {}
         self.natt: bytes | None = None  # the NAT-T vendor ID both speak
         self.nat_local = self.nat_remote = False
         self.peer_dpd = False
@@ -198,7 +211,9 @@ class Ikev1Sa:
                 self.cky_r = hdr.cookie_r
                 return True
             return hdr.exchange == ExchangeType.INFORMATIONAL  # a refusal of our first message
-        return hdr.cookie_r == self.cky_r or (not self.initiator and hdr.cookie_r == ZERO and hdr.message_id == 0)
+        return hdr.cookie_r == self.cky_r or (
+            not self.initiator and hdr.cookie_r == ZERO and hdr.message_id == 0
+        )
 
     def _dispatch(self, hdr: Header, data: bytes, digest: bytes, addr: Addr) -> None:
         mid = hdr.message_id
@@ -223,8 +238,14 @@ class Ikev1Sa:
                 self.keys.forget(mid)  # a forged Message ID leaves nothing behind
             if exch is not self.phase1 or self.keys is None:
                 raise
-            self._refuse(exch, V1ProtocolError(NotifyType.PAYLOAD_MALFORMED, "cannot decode the encrypted phase-1"
-                                               " message: the pre-shared keys probably differ (secret=)"))
+            self._refuse(
+                exch,
+                V1ProtocolError(
+                    NotifyType.PAYLOAD_MALFORMED,
+                    "cannot decode the encrypted phase-1"
+                    " message: the pre-shared keys probably differ (secret=)",
+                ),
+            )
             return
         try:
             out = exch.process(hdr, payloads)
@@ -332,11 +353,25 @@ class Ikev1Sa:
             self.dpd = Dpd(self.config.dpd_interval, self.options.dpd_max_failures,
                            int.from_bytes(self.rng(4), "big") & 0x7FFFFFFF)
         self._pending.pop(0, None)
-        self.emit(IkeSaEstablished(
-            self.local_spi, self.cky_r if self.initiator else self.cky_i, self.initiator, self.addr[0], self.addr[1],
-            self.local_id, self.remote_id, algs.encr.profile_name or algs.encr.name, algs.hash.name, algs.hash.name,
-            algs.group.name, self.nat_local, self.nat_remote, algs.lifetime,
-            initial_contact=initial_contact or self.peer_initial_contact))
+        self.emit(
+            IkeSaEstablished(
+                self.local_spi,
+                self.cky_r if self.initiator else self.cky_i,
+                self.initiator,
+                self.addr[0],
+                self.addr[1],
+                self.local_id,
+                self.remote_id,
+                algs.encr.profile_name or algs.encr.name,
+                algs.hash.name,
+                algs.hash.name,
+                algs.group.name,
+                self.nat_local,
+                self.nat_remote,
+                algs.lifetime,
+                initial_contact=initial_contact or self.peer_initial_contact,
+            )
+        )
 
     def _start_children(self) -> None:
         if self._children_started or self.state != "established":
@@ -488,7 +523,11 @@ class Ikev1Sa:
         self.now = now
         if self.closed:
             return
-        if self.state == "connecting" and not self.initiator and now >= self.created + self.options.responder_timeout:
+        if (
+            self.state == "connecting"
+            and not self.initiator
+            and now >= self.created + self.options.responder_timeout
+        ):
             self.close("phase 1 not completed in time")
             return
         if self.expire_at is not None and now >= self.expire_at:
@@ -510,7 +549,9 @@ class Ikev1Sa:
             if p.tries >= rt.tries:
                 del self._pending[mid]
                 if mid == 0:
-                    self.fail(PeerDead(self.addr[1], f"no answer to phase 1 after {rt.tries} retransmissions"))
+                    self.fail(
+                        PeerDead(self.addr[1], f"no answer to phase 1 after {rt.tries} retransmissions")
+                    )
                     return
                 exch = self.exchanges.get(mid)
                 if exch is not None:
@@ -528,5 +569,7 @@ class Ikev1Sa:
             return
         self._dpd_sent = now
         seq = self.dpd.next_seq()
-        self.send_notify(NotifyType.R_U_THERE, ProtocolId.ISAKMP, self.cky_i + self.cky_r, seq.to_bytes(4, "big"))
+        self.send_notify(
+            NotifyType.R_U_THERE, ProtocolId.ISAKMP, self.cky_i + self.cky_r, seq.to_bytes(4, "big")
+        )
 

@@ -134,7 +134,9 @@ def parse_identity(text: str, address: str) -> tuple[IdType, bytes]:
             raise ConfigError(str(e)) from None
     types = {"fqdn": IdType.ID_FQDN, "user-fqdn": IdType.ID_RFC822_ADDR, "key-id": IdType.ID_KEY_ID}
     if kind not in types or not value:
-        raise ConfigError(f"identity {text!r}: expected auto, address[:ip], fqdn:, user-fqdn:, key-id: or dn:")
+        raise ConfigError(
+            f"identity {text!r}: expected auto, address[:ip], fqdn:, user-fqdn:, key-id: or dn:"
+        )
     return types[kind], value.encode()
 
 

@@ -41,7 +41,9 @@ class Attribute:
         if isinstance(self.value, int):
             return self.value
         if not 0 < len(self.value) <= 4:
-            raise MalformedMessageError(f"attribute {self.type}: {len(self.value)}-byte value is not a number")
+            raise MalformedMessageError(
+                f"attribute {self.type}: {len(self.value)}-byte value is not a number"
+            )
         return int.from_bytes(self.value, "big")
 
     def encode(self) -> bytes:

@@ -84,8 +84,10 @@ class Proposal:
             raise BufferReadError(f"proposal SPI of {spi_size} bytes overruns the payload")
         bodies = _unchain(body[start:], PayloadType.TRANSFORM, "transform")
         if len(bodies) != count:
-            raise MalformedMessageError(f"proposal {number} says {count} transforms but carries {len(bodies)}")
-        return cls(number, ProtocolId(proto), body[_PROP.size:start], [Transform.decode(b) for b in bodies])
+            raise MalformedMessageError(
+                f"proposal {number} says {count} transforms but carries {len(bodies)}"
+            )
+        return cls(number, ProtocolId(proto), body[_PROP.size : start], [Transform.decode(b) for b in bodies])
 
 
 @dataclass(slots=True)
