@@ -48,7 +48,7 @@ from ipsecd.dataplane.errors import BackendFailed, ConfigError
 from ipsecd.dataplane.processor import owner_of
 from ipsecd.dataplane.stats import Statistics
 from ipsecd.dataplane.userspace import channel, tun, udp
-from ipsecd.dataplane.userspace.channel import DaemonEnd, WorkerGone
+from ipsecd.dataplane.userspace.channel import DaemonEnd, WorkerGone, WorkerRefused
 from ipsecd.dataplane.userspace.seqmap import SeqMap
 from ipsecd.dataplane.userspace.worker import HAS_IPV6, WorkerConfig, worker_main
 from ipsecd.policy.events import SadEvent
@@ -85,7 +85,6 @@ class TunDataPlane:
         self._policies: dict[str, PolicySpec] = {}
         self._sas: dict[tuple[int, Direction], tuple[SaSpec, int]] = {}
         self._deaths: list[float] = []
-        self._own: dict[bool, socket.socket] = {}  # IPv6? -> the backend's NAT-T socket (fallback sends)
         self._closing = False
         self.restarts = 0
         self._routing = tun.Routing(tun_name, table, mark, ike_port) if routing else None
@@ -331,28 +330,35 @@ class TunDataPlane:
         self._natt_send("keepalive", local[0], remote)
 
     def _natt_send(self, op: str, *args: Any) -> None:
-        """Through worker 0; if it cannot (gone: killed, maybe at shutdown), through a socket of our
-        own — a DELETE must leave even then (issue 17, finding 5). The next poll replaces the worker."""
+        """Through worker 0; if it cannot (gone: killed, maybe at shutdown, or not answering),
+        through a socket of our own — a DELETE must leave even then (issue 17, finding 5). The next
+        poll replaces the worker. A worker that answers with an error (the host refused the send)
+        is alive: the message is lost like any datagram, and IKE retransmits."""
+        local, remote = args[-2], args[-1]
         try:
             self._chans[0].call(CALL_TIMEOUT, op, *args)
+            return
+        except WorkerRefused as e:
+            log.warning("IKE to %s:%d not sent: %s", remote[0], remote[1], e)
             return
         except ConfigError as e:
             log.warning("data-plane worker 0 could not send on UDP/%d (%s): sending from the daemon",
                         self._natt_port, e)
         data = args[0] if op == "send_ike" else b""
-        local, remote = args[-2], args[-1]
         payload = b"\0\0\0\0" + data if op == "send_ike" else b"\xff"
         v6 = ":" in remote[0]
-        sock = self._own.get(v6)
-        if sock is None:
-            if v6 and not HAS_IPV6:
-                return
-            sock = self._own[v6] = udp.natt_socket(self._natt_port, self._mark, v6=v6)
+        if v6 and not HAS_IPV6:
+            return
+        # bound to the NAT-T port with SO_REUSEPORT, so it is one of the port's receivers: kept open,
+        # it would take its hash share of the peers' datagrams and never read them. Open only to send.
+        sock = udp.natt_socket(self._natt_port, self._mark, v6=v6)
         try:
             udp.send_from(sock, payload, local if local and not ip_address(local).is_unspecified else None,
                           remote)
         except OSError as e:
             log.warning("IKE to %s:%d not sent: %s", remote[0], remote[1], e.strerror)
+        finally:
+            sock.close()
 
     def _drain(self) -> None:
         for c in self._chans:
@@ -378,9 +384,7 @@ class TunDataPlane:
                 p.join(2.0)
         for c in self._chans:
             c.close()
-        for s in self._own.values():
-            s.close()
-        self._procs, self._chans, self._own = [], [], {}
+        self._procs, self._chans = [], []
         self._poll.close()
         if self._routing is not None:
             self._routing.close()

@@ -53,6 +53,11 @@ class WorkerGone(ConfigError):
     """The worker's end of the channel closed: the process died or stopped."""
 
 
+class WorkerRefused(ConfigError):
+    """The worker answered, with an error: it is alive, the operation failed (a send the host's
+    firewall refused, a bad SA)."""
+
+
 def pair() -> tuple[socket.socket, socket.socket]:
     """(daemon end, worker end)."""
     here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -196,7 +201,7 @@ class DaemonEnd:
             if msg[0] == "reply":
                 if msg[1] == rid:
                     if msg[2] != "ok":
-                        raise ConfigError(str(msg[3]))
+                        raise WorkerRefused(str(msg[3]))
                     return msg[3]
                 self.stale += 1
             else:
