@@ -17,21 +17,16 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
-from ipaddress import ip_address, ip_network
 
 import pytest
 
-from ipsecd.dataplane.processor import PROTECT, Processor, owner_of
+from ipsecd.dataplane.processor import PROTECT, owner_of
 from ipsecd.dataplane.userspace.backend import TunDataPlane
-from ipsecd.policy.types import Direction, IpsecProto, Mode, PolicySpec, SaSpec, Selector, UdpEncap
-from ipsecd.wire import ip as wip
+from ipsecd.policy.types import Direction
+from tests.dataplane.udp_pair import SPI_AB, SPI_BA, b_side, echo, install_a_side
 from tests.netns import InNetns, Pair, wait_for
 
 pytestmark = pytest.mark.root
-
-KEY_AB, KEY_BA = bytes(range(20)), bytes(range(20, 40))
-SPI_AB, SPI_BA = 0x1001, 0x2002  # owned by workers 1 and 0 of two
-
 
 @pytest.fixture
 def pair() -> Iterator[Pair]:
@@ -42,53 +37,18 @@ def pair() -> Iterator[Pair]:
         p.close()
 
 
-def _sa(spi: int, direction: Direction, src: str, dst: str, key: bytes) -> SaSpec:
-    return SaSpec(
-        spi,
-        direction,
-        IpsecProto.ESP,
-        Mode.TUNNEL,
-        ip_address(src),
-        ip_address(dst),
-        "aes-128-gcm",
-        key,
-        "null",
-        b"",
-        policy_id="p",
-        encap=UdpEncap(),
-    )
-
-
-def _echo(src: str, dst: str, ident: int) -> bytes:
-    icmp = bytearray(bytes([8, 0, 0, 0]) + ident.to_bytes(2, "big") + b"\0\x01" + b"hostile")
-    icmp[2:4] = wip.checksum(icmp).to_bytes(2, "big")
-    return wip.ip_header(ip_address(src).packed, ip_address(dst).packed, wip.PROTO_ICMP, len(icmp)) + bytes(
-        icmp
-    )
-
-
 class Tunnel:
     """A's backend (two workers) with one SA pair to B, whose side the test plays with a Processor."""
 
     def __init__(self, pair: Pair, workers: int = 2) -> None:
         self.pair = pair
-        self.peer = Processor(full_packets=False)
-        self.peer.add_policy(
-            PolicySpec(
-                "p", 0, Selector(ip_network("10.232.2.0/24"), ip_network("10.232.1.0/24")), tunnel=True
-            )
-        )
-        self.peer.add_sa(_sa(SPI_AB, Direction.OUT, pair.addr_b, pair.addr_a, KEY_AB), 0.0)
-        self.peer.add_sa(_sa(SPI_BA, Direction.IN, pair.addr_a, pair.addr_b, KEY_BA), 0.0)
+        self.peer = b_side(pair)
         with InNetns(pair.b):
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind((pair.addr_b, 4500))
         with InNetns(pair.a):  # the backend's ip commands (device, routes) run in A
             self.dp = TunDataPlane("dphs0", workers=workers)
-            self.dp.add_policy(PolicySpec("p", 0, Selector(ip_network("10.232.1.0/24"),
-                                                           ip_network("10.232.2.0/24")), tunnel=True))
-        self.dp.add_sa(_sa(SPI_AB, Direction.IN, pair.addr_b, pair.addr_a, KEY_AB))
-        self.dp.add_sa(_sa(SPI_BA, Direction.OUT, pair.addr_a, pair.addr_b, KEY_BA))
+            install_a_side(self.dp, pair)
 
     def send(self, data: bytes) -> None:
         self.sock.sendto(data, (self.pair.addr_a, 4500))
@@ -98,7 +58,7 @@ class Tunnel:
         ``tries`` times a second apart); (the ESP packet sent, the reply's sequence number)."""
         for left in range(tries - 1, -1, -1):
             verdict, _, esp = self.peer.outbound(
-                _echo(self.pair.lan_b, self.pair.lan_a, ident), time.monotonic()
+                echo(self.pair.lan_b, self.pair.lan_a, ident, b"hostile"), time.monotonic()
             )
             assert verdict == PROTECT
             self.send(esp)

@@ -8,22 +8,16 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
-from ipaddress import ip_address, ip_network
 
 import pytest
 
 from ipsecd.dataplane.processor import PROTECT, Processor, owner_of
 from ipsecd.dataplane.userspace.backend import TunDataPlane
 from ipsecd.policy.events import EndpointChanged
-from ipsecd.policy.types import Direction, IpsecProto, Mode, PolicySpec, SaSpec, Selector, UdpEncap
-from ipsecd.wire import ip as wip
+from tests.dataplane.udp_pair import SPI_AB, SPI_BA, b_side, echo, install_a_side
 from tests.netns import InNetns, Pair, wait_for
 
 pytestmark = pytest.mark.root
-
-KEY_AB, KEY_BA = bytes(range(20)), bytes(range(20, 40))
-SPI_AB, SPI_BA = 0x1001, 0x2002  # owned by workers 1 and 0 of two
-
 
 @pytest.fixture
 def pair() -> Iterator[Pair]:
@@ -34,31 +28,6 @@ def pair() -> Iterator[Pair]:
         p.close()
 
 
-def sa(spi: int, direction: Direction, src: str, dst: str, key: bytes) -> SaSpec:
-    return SaSpec(
-        spi,
-        direction,
-        IpsecProto.ESP,
-        Mode.TUNNEL,
-        ip_address(src),
-        ip_address(dst),
-        "aes-128-gcm",
-        key,
-        "null",
-        b"",
-        policy_id="p",
-        encap=UdpEncap(),
-    )
-
-
-def echo(src: str, dst: str, ident: int) -> bytes:
-    icmp = bytearray(bytes([8, 0, 0, 0]) + ident.to_bytes(2, "big") + b"\0\x01" + b"rebind")
-    icmp[2:4] = wip.checksum(icmp).to_bytes(2, "big")
-    return wip.ip_header(ip_address(src).packed, ip_address(dst).packed, wip.PROTO_ICMP, len(icmp)) + bytes(
-        icmp
-    )
-
-
 def _moves(dp: TunDataPlane) -> list[EndpointChanged]:
     """The NAT rebindings among the backend's events."""
     return [e for e in dp.poll_events() if isinstance(e, EndpointChanged)]
@@ -66,12 +35,7 @@ def _moves(dp: TunDataPlane) -> list[EndpointChanged]:
 
 def test_authenticated_packet_from_a_new_port_moves_the_pair_across_workers(pair: Pair) -> None:
     assert owner_of(SPI_AB, 2) != owner_of(SPI_BA, 2)
-    peer = Processor(full_packets=False)  # B's side, driven by the test
-    peer.add_policy(
-        PolicySpec("p", 0, Selector(ip_network("10.232.2.0/24"), ip_network("10.232.1.0/24")), tunnel=True)
-    )
-    peer.add_sa(sa(SPI_AB, Direction.OUT, pair.addr_b, pair.addr_a, KEY_AB), 0.0)
-    peer.add_sa(sa(SPI_BA, Direction.IN, pair.addr_a, pair.addr_b, KEY_BA), 0.0)
+    peer = b_side(pair)  # B's side, driven by the test
     with InNetns(pair.b):
         socks = {}
         for port in (4500, 40000, 40001):
@@ -86,14 +50,11 @@ def test_authenticated_packet_from_a_new_port_moves_the_pair_across_workers(pair
 def run(pair: Pair, peer: Processor, socks: dict[int, socket.socket]) -> None:
     dp = TunDataPlane("dprb0", workers=2)
     try:
-        dp.add_policy(PolicySpec("p", 0, Selector(ip_network("10.232.1.0/24"), ip_network("10.232.2.0/24")),
-                                 tunnel=True))
-        dp.add_sa(sa(SPI_AB, Direction.IN, pair.addr_b, pair.addr_a, KEY_AB))
-        dp.add_sa(sa(SPI_BA, Direction.OUT, pair.addr_a, pair.addr_b, KEY_BA))
+        install_a_side(dp, pair)
 
         def ping_from(port: int, ident: int) -> int:
             """An echo request through the tunnel from B's ``port``; the port the reply came back to."""
-            verdict, _, esp = peer.outbound(echo(pair.lan_b, pair.lan_a, ident), time.monotonic())
+            verdict, _, esp = peer.outbound(echo(pair.lan_b, pair.lan_a, ident, b"rebind"), time.monotonic())
             assert verdict == PROTECT
             socks[port].sendto(esp, (pair.addr_a, 4500))
             for p, s in socks.items():
@@ -111,7 +72,7 @@ def run(pair: Pair, peer: Processor, socks: dict[int, socket.socket]) -> None:
         assert ping_from(4500, 1) == 4500
         assert _moves(dp) == []
         # a forged packet (bad ICV) from another port is dropped and moves nothing
-        esp = peer.outbound(echo(pair.lan_b, pair.lan_a, 2), time.monotonic())[2]
+        esp = peer.outbound(echo(pair.lan_b, pair.lan_a, 2, b"rebind"), time.monotonic())[2]
         socks[40001].sendto(esp[:-1] + bytes([esp[-1] ^ 1]), (pair.addr_a, 4500))
         assert wait_for(lambda: dp.statistics()["in-state-protocol-errors"] == 1)
         assert _moves(dp) == []
