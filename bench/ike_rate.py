@@ -9,11 +9,19 @@ CPU is read from ``/proc/PID/task/*/schedstat`` (on-CPU nanoseconds over all thr
 
 Run as root from the repository:  .venv/bin/python bench/ike_rate.py [--total 400] [--conc 8]
                                   [--groups ecp256,x25519] [--only strongswan|ipsecd]
-                                  [--dataplane tun|memory]
-                                  [--log-level warning|info]
-Both responders log the same: the charons run with loglevel -1 and ipsecd with --log-level warning,
-so neither writes a line per SA (``--log-level info`` shows what ipsecd's per-SA lines cost).
-The last line is the figure: ipsecd's rate and CPU/SA and the ratios to strongSwan's.
+                                  [--runs tun:info,tun:warning,memory:warning]
+                                  [--repeat 3] [--old-src /path/to/old/src]
+
+ipsecd runs as a user runs it: the ``tun`` data plane (real SAs in its packet workers, as the anchor
+installs real SAs into kernel-libipsec) at the default log level (``info``: a line per SA), then at
+``warning`` (no line per SA, like the charons' loglevel -1); the ``memory`` data plane is the second
+figure, showing the cost of IKE alone. Responder CPU is summed over every process of the responder's
+session: the daemon *and* its data-plane workers (or charon's threads).
+
+``--repeat N`` runs everything N times (interleaved) and reports medians; ``--old-src`` adds an
+``ipsecd@old`` responder running another source tree (e.g. a ``git worktree`` of the old commit) in
+the same run, so old and new are compared under the same load.
+The last lines are the figures: each ipsecd run's rate and CPU/SA and the ratios to strongSwan's.
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import tests.interop.sswan as sswan
 from tests.interop.sswan import Charon, Ipsecd, Netns, Topology, Vici, swanctl_connection
 
 PSK = "bench-rate-psk-0123456789"
@@ -47,15 +57,32 @@ SWAN_GROUP = {"ecp256": "ecp256", "x25519": "x25519", "modp2048": "modp2048"}
 ROS_GROUP = {"ecp256": "ecp256", "x25519": "x25519", "modp2048": "modp2048"}
 
 
-def proc_cpu_ns(pid: int | None) -> int:
-    total = 0
-    if pid is None:
-        return 0
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+def session_pids(sid: int) -> list[int]:
+    """Every live process of session ``sid`` (the responder was started in its own session: the
+    daemon, its spawned data-plane workers and multiprocessing's helpers)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (OSError, ValueError):
-            pass
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # after "pid (comm)": state ppid pgrp session ...
+            out.append(int(stat.parent.name))
+    return out
+
+
+def proc_cpu_ns(sid: int | None) -> int:
+    """On-CPU nanoseconds of every thread of every process in session ``sid``. A process that exits
+    between two readings loses its time: the workers live as long as the daemon, so none does."""
+    total = 0
+    if sid is None:
+        return 0
+    for pid in session_pids(sid):
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError):
+                pass
     return total
 
 
@@ -128,34 +155,54 @@ def drive(init: Charon, total: int, conc: int) -> tuple[list[float], list[str], 
     return lat, errors, time.perf_counter() - t0
 
 
+@dataclass(frozen=True)
+class Responder:
+    """One responder configuration: strongSwan, or ipsecd with a data plane, log level and source."""
+
+    which: str  # "strongswan" or "ipsecd"
+    dataplane: str = "tun"
+    log_level: str = "info"
+    src: Path | None = None  # ipsecd's source tree (None: this repository's)
+    tag: str = ""  # "@old" for --old-src
+
+    @property
+    def label(self) -> str:
+        if self.which == "strongswan":
+            return "strongswan"
+        return f"ipsecd{self.tag} {self.dataplane}/{self.log_level}"
+
+
 def one(
-    topo: Topology, workdir: Path, which: str, group: str, total: int, conc: int, log_level: str,
-    dataplane: str = "tun",
+    topo: Topology, workdir: Path, resp: Responder, group: str, total: int, conc: int
 ) -> dict[str, object]:
     stop: Callable[[], object]
-    init = Charon(
-        topo.left, workdir / f"{which}-{group}", loglevel=-1, threads=96, extra=CHARON_TUNING
-    ).start()
-    if which == "strongswan":
-        resp_charon = Charon(
-            topo.right, workdir / f"{which}-{group}", loglevel=-1, threads=32, extra=CHARON_TUNING
-        ).start()
+    wd = workdir / f"{resp.label.replace(' ', '-').replace('/', '-')}-{group}"
+    init = Charon(topo.left, wd, loglevel=-1, threads=96, extra=CHARON_TUNING).start()
+    if resp.which == "strongswan":
+        resp_charon = Charon(topo.right, wd, loglevel=-1, threads=32, extra=CHARON_TUNING).start()
         resp_charon.load(rate_connection(topo.right, topo.left, "right.test", "left.test", group))
         pid, stop = resp_charon.pid, resp_charon.stop
     else:
-        daemon = Ipsecd(
-            topo.right,
-            workdir / f"{which}-{group}",
-            responder_rsc(topo, group),
-            dataplane=dataplane,
-            extra_args=["--log-level", log_level],
-        ).start()
+        # the harness runs ``REPO/src``; an old tree is run by pointing it there for this start only
+        repo = sswan.REPO
+        if resp.src is not None:
+            sswan.REPO = resp.src.parent
+        try:
+            daemon = Ipsecd(
+                topo.right,
+                wd,
+                responder_rsc(topo, group),
+                dataplane=resp.dataplane,
+                extra_args=["--log-level", resp.log_level],
+            ).start()
+        finally:
+            sswan.REPO = repo
         pid, stop = daemon.proc.pid if daemon.proc else None, daemon.stop
     load_initiator(init, topo, group)
     try:
         warm, werr, _ = drive(init, 4, 1)  # first SA pays for lazy imports and key caches
         if not warm:
-            raise RuntimeError(f"{which}: warm-up failed: {werr[:1]}")
+            raise RuntimeError(f"{resp.label}: warm-up failed: {werr[:1]}")
         cpu0 = proc_cpu_ns(pid)
         lat, errors, wall = drive(init, total, conc)
         cpu1 = proc_cpu_ns(pid)
@@ -165,7 +212,7 @@ def one(
     ok = len(lat)
     lat.sort()
     return {
-        "responder": which,
+        "responder": resp.label,
         "group": group,
         "conc": conc,
         "ok": ok,
@@ -177,6 +224,15 @@ def one(
     }
 
 
+def median_of(rows: list[dict[str, object]]) -> dict[str, object]:
+    """One row: the medians of the numeric fields of ``rows`` (the same responder and group)."""
+    out = dict(rows[0])
+    for key in ("ok", "errors", "sa_per_s", "cpu_ms_per_sa", "p50_ms"):
+        out[key] = statistics.median(float(r[key]) for r in rows)  # type: ignore[arg-type]
+    out["runs"] = len(rows)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--total", type=int, default=400)
@@ -184,47 +240,59 @@ def main() -> int:
     ap.add_argument("--groups", default="ecp256,x25519")
     ap.add_argument("--only", choices=["strongswan", "ipsecd"])
     ap.add_argument(
-        "--dataplane",
-        choices=["tun", "memory"],
-        default="tun",
-        help="ipsecd's data plane (default tun: it installs real SAs, as the anchor does)",
+        "--runs",
+        default="tun:info,tun:warning,memory:warning",
+        help="ipsecd runs as DATAPLANE:LOGLEVEL (default: tun at the default level info, tun at "
+        "warning, then memory at warning as the second figure)",
     )
-    ap.add_argument(
-        "--log-level",
-        choices=["warning", "info"],
-        default="warning",
-        help="ipsecd's --log-level (default warning: like the charons' loglevel -1, no line per SA)",
-    )
+    ap.add_argument("--repeat", type=int, default=1, help="run everything N times, report medians")
+    ap.add_argument("--old-src", type=Path, help="also run ipsecd from this source tree (label @old)")
     args = ap.parse_args()
-    results: list[dict[str, object]] = []
-    whos = [args.only] if args.only else ["strongswan", "ipsecd"]
+    resps: list[Responder] = []
+    if args.only != "ipsecd":
+        resps.append(Responder("strongswan"))
+    if args.only != "strongswan":
+        for spec in args.runs.split(","):
+            dataplane, _, level = spec.partition(":")
+            if args.old_src is not None:
+                resps.append(Responder("ipsecd", dataplane, level or "info", args.old_src.resolve(), "@old"))
+            resps.append(Responder("ipsecd", dataplane, level or "info"))
+    groups = args.groups.split(",")
+    raw: dict[tuple[str, str], list[dict[str, object]]] = {}
     with tempfile.TemporaryDirectory(prefix="ipd-rate-") as tmp, Topology("ipdr") as topo:
-        for group in args.groups.split(","):
-            for who in whos:
-                try:
-                    results.append(one(topo, Path(tmp), who, group, args.total, args.conc, args.log_level,
-                                       args.dataplane))
-                except (RuntimeError, TimeoutError) as exc:
-                    print(f"{who} {group}: FAILED: {exc}", file=sys.stderr)
+        for _ in range(args.repeat):
+            for group in groups:
+                for resp in resps:
+                    try:
+                        r = one(topo, Path(tmp), resp, group, args.total, args.conc)
+                    except (RuntimeError, TimeoutError) as exc:
+                        print(f"{resp.label} {group}: FAILED: {exc}", file=sys.stderr)
+                        continue
+                    raw.setdefault((resp.label, group), []).append(r)
+    results = [median_of(rows) for rows in raw.values()]
     print(
-        f"{'responder':11s} {'group':8s} {'conc':>4s} {'ok':>5s} {'err':>4s} {'SA/s':>7s} "
-        f"{'cpu ms/SA':>9s} {'p50 ms':>7s}"
+        f"{'responder':24s} {'group':8s} {'conc':>4s} {'ok':>5s} {'err':>4s} {'SA/s':>7s} "
+        f"{'cpu ms/SA':>9s} {'p50 ms':>7s} {'runs':>4s}"
     )
     for r in results:
         print(
-            f"{r['responder']!s:11s} {r['group']!s:8s} {r['conc']:4d} {r['ok']:5d} {r['errors']:4d} "
-            f"{r['sa_per_s']:7.1f} {r['cpu_ms_per_sa']:9.2f} {r['p50_ms']:7.1f}"
+            f"{r['responder']!s:24s} {r['group']!s:8s} {r['conc']:4d} {r['ok']:5.0f} {r['errors']:4.0f} "
+            f"{r['sa_per_s']:7.1f} {r['cpu_ms_per_sa']:9.2f} {r['p50_ms']:7.1f} {r['runs']:4d}"
         )
-    for group in args.groups.split(","):
-        by = {r["responder"]: r for r in results if r["group"] == group}
-        if "ipsecd" in by and "strongswan" in by:
-            i, s = by["ipsecd"], by["strongswan"]
+    for group in groups:
+        by = {str(r["responder"]): r for r in results if r["group"] == group}
+        s = by.get("strongswan")
+        if s is None:
+            continue
+        for label, i in by.items():
+            if label == "strongswan":
+                continue
             print(
-                f"{group}: ipsecd {i['sa_per_s']:.0f} SA/s, {i['cpu_ms_per_sa']:.2f} ms CPU/SA; strongSwan "
+                f"{group} {label}: {i['sa_per_s']:.0f} SA/s, {i['cpu_ms_per_sa']:.2f} ms CPU/SA; strongSwan "
                 f"{s['sa_per_s']:.0f} SA/s, {s['cpu_ms_per_sa']:.2f} ms CPU/SA; rate ratio "
                 f"{float(i['sa_per_s']) / max(float(s['sa_per_s']), 1e-9):.2f}, CPU ratio "  # type: ignore[arg-type]
-                f"{float(i['cpu_ms_per_sa']) / float(s['cpu_ms_per_sa']):.2f}"
-            )  # type: ignore[arg-type]
+                f"{float(i['cpu_ms_per_sa']) / float(s['cpu_ms_per_sa']):.2f}"  # type: ignore[arg-type]
+            )
     return 0 if results else 1
 
 
