@@ -324,3 +324,29 @@ def test_ikev1_peers_run_with_their_mode_and_profile_settings() -> None:
     assert d.v1.ah == {"d/*9"} and [c.name for c in d.children] == ["d/*9"]
     assert plan.skipped == ("peer b: exchange-mode=base (IKEv1) with auth-method=digital-signature is not "
                             "supported yet (IKEv1 takes pre-shared-key); not started",)
+
+
+def test_a_policy_without_peer_belongs_to_the_peer_of_its_sa_addresses() -> None:
+    """Issue 15: a RouterOS 6 export names no ``peer=`` on its policies, only ``sa-src-address`` and
+    ``sa-dst-address`` (the captured GCP router had them active); the policy is the CHILD_SA of the
+    peer whose address holds its SA destination and whose local-address, if set, is its SA source."""
+    from ipsecd.mgmt.model import open_config
+
+    config = open_config(None)
+    config.import_script(
+        "/ip ipsec peer add name=a address=192.0.2.0/24 local-address=198.51.100.1 exchange-mode=ike2\n"
+        "/ip ipsec peer add name=b address=192.0.2.44/32 exchange-mode=ike2\n"
+        "/ip ipsec identity add peer=a secret=x\n/ip ipsec identity add peer=b secret=y\n"
+        "/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes "
+        "sa-src-address=198.51.100.9 sa-dst-address=192.0.2.44\n"
+        "/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.3.0.0/24 tunnel=yes "
+        "sa-src-address=198.51.100.1 sa-dst-address=192.0.2.44\n"
+        "/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.4.0.0/24 tunnel=yes "
+        "sa-src-address=198.51.100.1 sa-dst-address=203.0.113.1\n",
+        "v6.rsc",
+    )
+    plan = build_plan(config.snapshot())
+    a, b = plan.by_name("a"), plan.by_name("b")
+    assert a is not None and b is not None
+    assert [str(c.selector.dst) for c in a.children] == ["10.3.0.0/24"]  # local-address decides
+    assert [str(c.selector.dst) for c in b.children] == ["10.2.0.0/24"]  # no local-address: any source

@@ -9,7 +9,8 @@ by the same schema types). The mapping follows the manual:
   send-initial-contact) + its ``/ip ipsec identity`` (secret, my-id, remote-id, mode-config,
   generate-policy, policy-template-group) + the ``/ip ipsec profile`` (enc × hash × dh-group, prf,
   lifetime, dpd-interval, nat-traversal) → one :class:`ipsecd.ike.v2.config.IkeConfig` per IKE SA;
-* each ``/ip ipsec policy`` with ``peer=`` that peer, ``action=encrypt`` and not a template → one
+* each ``/ip ipsec policy`` with ``peer=`` that peer (or, without ``peer=``, SA addresses that are
+  the peer's, as RouterOS 6 exports have), ``action=encrypt`` and not a template → one
   ``ChildConfig`` (``src-address`` is our side) with the proposal's enc-algorithms × auth-algorithms,
   pfs-group and lifetime;
 * IKEv2 has no DPD failure counter (RFC 7296 §2.4: a liveness check is an INFORMATIONAL request
@@ -269,11 +270,31 @@ def _child(peer: str, pol: Row, proposal: Row, pid: str, reqid: int, *, template
     )
 
 
+def _policy_peer(pol: Row, peers: Sequence[Row]) -> str | None:
+    """The peer a policy belongs to: its ``peer=``; without one (a RouterOS 6 export, which names
+    only the SA's ends, and on which real routers still bring the tunnel up) the first peer whose
+    ``address`` holds the policy's ``sa-dst-address`` and whose ``local-address``, when set, is its
+    ``sa-src-address``."""
+    named: str | None = get(pol, POLICY, "peer")
+    dst = get(pol, POLICY, "sa-dst-address")
+    if named is not None or dst is None:
+        return named
+    src = get(pol, POLICY, "sa-src-address")
+    for peer in peers:
+        address, local = get(peer, PEER, "address"), get(peer, PEER, "local-address")
+        if isinstance(address, str) or address is None or address.version != dst.version:
+            continue
+        if dst in address and (local is None or src is None or local == src):
+            return str(get(peer, PEER, "name") or item_id(peer))
+    return None
+
+
 def _children(rows: Rows, proposals: dict[str, Row], name: str) -> list[ChildConfig]:
     """Each enabled encrypt policy of the peer (not a template) is a CHILD_SA to bring up."""
     children: list[ChildConfig] = []
+    peers = rows_of(rows, PEER)
     for i, pol in enumerate(rows_of(rows, POLICY)):
-        if get(pol, POLICY, "peer") != name or not enabled(pol, POLICY) or get(pol, POLICY, "template"):
+        if not enabled(pol, POLICY) or get(pol, POLICY, "template") or _policy_peer(pol, peers) != name:
             continue
         if get(pol, POLICY, "action") != "encrypt":
             continue
