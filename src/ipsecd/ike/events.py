@@ -125,6 +125,16 @@ class MessageDropped:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class VerdictRequested:
+    """A task waits for an outside verdict (an EAP round relayed to RADIUS, ``question`` a
+    :class:`ipsecd.ike.eap.server.RelayQuestion`): the daemon asks without blocking and calls
+    ``sa.provide_verdict(token, answer)``; the SA answers everything else meanwhile."""
+
+    token: object
+    question: object
+
+
 Event = (IkeSaEstablished | IkeSaRekeyed | IkeSaDeleted | ChildSaInstalled | ChildSaRekeyed | ChildSaDeleted
          | AuthenticationFailed | NegotiationFailed | PeerDead | AddressLeased | VirtualIpAssigned
-         | MessageDropped)
+         | MessageDropped | VerdictRequested)

@@ -41,8 +41,10 @@ class PskAuthenticator:
 
 
 class EapAuthenticator(PskAuthenticator):
-    """The AUTH that ends EAP (RFC 7296 §2.16): shared-key AUTH keyed by the method's MSK, or by
-    SK_pi/SK_pr of the side concerned when the method makes none. The EAP task sets ``msk``."""
+    """The AUTH that ends EAP (RFC 7296 §2.16): shared-key AUTH keyed by the method's MSK, which the
+    EAP task sets once EAP succeeded. Without an MSK nothing is signed or accepted: §2.16's SK_p
+    fallback is for methods that make no key, which ipsecd does not run, and would let a peer that
+    never ran EAP authenticate with a key it derived itself."""
 
     __slots__ = ("msk",)
 
@@ -51,8 +53,21 @@ class EapAuthenticator(PskAuthenticator):
         self.msk = b""
 
     def key(self, ctx: AuthContext) -> bytes | None:
-        return self.msk or ctx.sk_p or None
+        return self.msk or None
+
+    def sign(self, octets: bytes, ctx: AuthContext) -> tuple[AuthMethod, bytes]:
+        if not self.msk:
+            raise ConfigError("the AUTH of an EAP identity needs EAP to have succeeded first")
+        return super().sign(octets, ctx)
+
+    def verify(self, method: AuthMethod, data: bytes, octets: bytes, ctx: AuthContext) -> str | None:
+        if not self.msk:
+            return f"peer {ctx.remote_id} sent AUTH without EAP; the identity's auth-method needs EAP"
+        if method != AuthMethod.SHARED_KEY_MIC or not auth.ikev2_psk_verify(ctx.prf, self.msk, octets, data):
+            return f"peer {ctx.remote_id}: the AUTH after EAP does not match the EAP method's key (MSK)"
+        return None
 
 
 register_authenticator("pre-shared-key", PskAuthenticator)
 register_authenticator("eap", EapAuthenticator)
+register_authenticator("eap-radius", EapAuthenticator)  # the gateway's AUTH after EAP (and before: pubkey)

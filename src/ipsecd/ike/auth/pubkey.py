@@ -109,6 +109,15 @@ class PubkeyAuthenticator:
         return "no outside verdict was asked for"
 
 
+def signs(auth_method: str, credentials: CredentialProvider, my_id: str) -> bool:
+    """The identity authenticates itself with a certificate's signature: ``digital-signature``, and
+    an ``eap-radius`` gateway with ``certificate=`` (without one only EAP-only clients, RFC 5998, can
+    connect, as the manual says)."""
+    if auth_method == AUTH_METHOD:
+        return True
+    return auth_method == "eap-radius" and _signing_use(credentials, my_id) is not None
+
+
 def _signing_use(credentials: CredentialProvider, local_id: str) -> CertificateUse | None:
     use = credentials.certificate_use(local_id)
     return use if use is not None and use.certificate else None

@@ -111,6 +111,13 @@ class IkeConfig:
     name: str = ""
     auth_method: str = "pre-shared-key"
     window_size: int = 1  # requests of the peer processed at once (RFC 7296 §2.3; 1 as strongSwan's default)
+    # auth-method=eap (we are the EAP client): the identity's username= (its password is the provider's
+    # eap_secret) and eap-methods as EAP method types, in the configured order
+    eap_user: str = ""
+    eap_methods: tuple[int, ...] = (26,)
+    # auth-method=eap-radius: judge EAP-MSCHAPv2 here against the provider's EAP users instead of
+    # relaying to RADIUS (beyond RouterOS; off by default)
+    eap_local: bool = False
 
 
 @lru_cache(maxsize=4096)
@@ -164,6 +171,12 @@ def validate(config: IkeConfig) -> None:
         raise ConfigError("identity has no secret: set secret= (pre-shared key)")
     if config.auth_method == pubkey.AUTH_METHOD:
         pubkey.check_credentials(config.credentials, config.my_id)
+    if config.auth_method == "eap":
+        if not config.eap_user or config.credentials.eap_secret(config.eap_user) is None:
+            raise ConfigError("auth-method=eap needs username= and password= on the identity")
+        if 26 not in config.eap_methods:
+            raise ConfigError("auth-method=eap: ipsecd runs eap-methods=eap-mschapv2 only; add it to"
+                              " eap-methods")
     try:
         for p in config.proposals:
             if not (p.encr and p.prf and p.dh):

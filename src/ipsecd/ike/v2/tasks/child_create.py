@@ -36,7 +36,8 @@ from ..config import ChildConfig
 from ..proposals import ChildAlgs, child_algs, child_proposals, describe, explain, proposal_contains, select
 from ..state import IkeState
 from ..ts import covering, host_ts, is_within, local_remote, narrow, sa_selectors, to_selector, to_ts
-from .base import Retry, Task
+from .base import NEED_MORE, Retry, Status, Task
+from .ike_eap import defer
 from .ike_init import NONCE_SIZE
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class ChildCreate(Task):
         "_shared",
         "chosen",
         "config",
+        "deferred",
         "error",
         "group",
         "in_ike_auth",
@@ -110,6 +112,7 @@ class ChildCreate(Task):
         self.ts_i: list[TrafficSelector] = []
         self.ts_r: list[TrafficSelector] = []
         self.error: IkeProtocolError | None = None
+        self.deferred: Message | None = None  # IKE_AUTH's first request, while EAP goes on (ike_eap)
         self._algs: ChildAlgs | None = None
         self._ke_public = b""
         self._shared = b""
@@ -126,6 +129,8 @@ class ChildCreate(Task):
         # decided now, not when queued: the CHILD_SAs of further policies are queued with IKE_AUTH,
         # before the IKE SA is up, yet go out as CREATE_CHILD_SA (with their own nonce and KE)
         self.in_ike_auth = sa.state != IkeState.ESTABLISHED
+        if self.in_ike_auth and self.offered:
+            return  # a later EAP round of IKE_AUTH: SA and TS went in the first request
         if not self.my_spi:
             self.my_spi = sa.spi_alloc(IpsecProto.ESP)
         spi = struct.pack("!I", self.my_spi)
@@ -160,12 +165,13 @@ class ChildCreate(Task):
                                        ExchangeType.CREATE_CHILD_SA.name, notify, detail, fatal=False))
         self.failed(notify)
 
-    def process_i(self, msg: Message) -> None:
+    def process_i(self, msg: Message) -> Status:
         sa = self.sa
         cfg = self.config
         assert cfg is not None
         if sa.state != IkeState.ESTABLISHED:
-            return
+            # EAP goes on (ike_eap): the responder answers SA and TS in the last round
+            return NEED_MORE if sa.state == IkeState.CONNECTING else None
         invalid_ke = msg.notify(NotifyType.INVALID_KE_PAYLOAD)
         if invalid_ke is not None and not self.in_ike_auth and len(invalid_ke.data) == 2:
             wanted = struct.unpack("!H", invalid_ke.data)[0]
@@ -186,7 +192,7 @@ class ChildCreate(Task):
                 f"peer refused CHILD_SA {_named(cfg)} (we offered "
                 f"{describe(self.offered)}){'; ' + hint if hint else ''}",
             )
-            return
+            return None
         sa_p = msg.get(SaPayload)
         tsi = next((p for p in msg.all(TsPayload) if p.initiator), None)
         tsr = next((p for p in msg.all(TsPayload) if not p.initiator), None)
@@ -221,11 +227,12 @@ class ChildCreate(Task):
                     shared = self.ke.compute_shared(ke_p.data)
         except (CryptoError, SelectorError) as e:
             self._child_failed("INVALID_SYNTAX", f"CHILD_SA {_named(cfg)}: {e}")
-            return
+            return None
         self.peer_spi = struct.unpack("!I", chosen.spi)[0]
         self.ts_i, self.ts_r = tsi.selectors, tsr.selectors
         ni, nr = (sa.nonce_i, sa.nonce_r) if self.in_ike_auth else (self.nonce_i, self.nonce_r)
         self.install(algs, ni, nr, shared, initiator=True)
+        return None
 
     # -- responder ---------------------------------------------------------------------------
 
@@ -267,8 +274,11 @@ class ChildCreate(Task):
         )
 
     def process_r(self, msg: Message) -> None:
+        now, self.deferred = defer(self.sa, msg, self.deferred)
+        if now is None:
+            return
         try:
-            self._process_r(msg)
+            self._process_r(now)
         except IkeProtocolError as e:
             if not self.in_ike_auth:
                 raise
@@ -334,13 +344,15 @@ class ChildCreate(Task):
                 except CryptoError as e:
                     raise IkeProtocolError(NotifyType.INVALID_SYNTAX, f"bad PFS KE: {e}") from None
 
-    def build_r(self, out: list[Payload]) -> None:
+    def build_r(self, out: list[Payload]) -> Status:
         sa = self.sa
+        if sa.state == IkeState.CONNECTING:
+            return NEED_MORE  # EAP goes on: answered in IKE_AUTH's last round
         if self.error is not None:
             out.append(NotifyPayload(self.error.notify, self.error.data))
-            return
+            return None
         if self.chosen is None:
-            return
+            return None
         assert self.config is not None
         if self.config.mode == Mode.TRANSPORT:
             out.append(NotifyPayload(NotifyType.USE_TRANSPORT_MODE))
@@ -355,6 +367,7 @@ class ChildCreate(Task):
         ni, nr = (sa.nonce_i, sa.nonce_r) if self.in_ike_auth else (self.nonce_i, self.nonce_r)
         assert self._algs is not None
         self.install(self._algs, ni, nr, self._shared if not self.in_ike_auth else b"", initiator=False)
+        return None
 
     # -- both --------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ipsecd.crypto import auth
-from ipsecd.wire.enums import ExchangeType, IdType, NotifyType, PayloadType
+from ipsecd.wire.enums import ExchangeType, IdType, NotifyType
 from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
 from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
@@ -29,14 +29,17 @@ from ...errors import IkeProtocolError
 from ...events import AuthenticationFailed, IkeSaEstablished
 from ..config import IkeConfig, format_identity, parse_identity
 from ..state import Trigger
-from .base import Task
+from .base import Status, Task
+from .ike_cert import certificates
+from .ike_eap import EapInitiator, EapResponder, asks_for_eap
 
 if TYPE_CHECKING:
     from ..sa import IkeSa
 
 
 class IkeAuth(Task):
-    __slots__ = ("authenticator", "initial_contact", "my_id", "peer_certs", "peer_id", "peer_shown")
+    __slots__ = ("authenticator", "eap_client", "eap_gateway", "initial_contact", "my_id", "peer_certs",
+                 "peer_id", "peer_shown")
 
     def __init__(self, sa: IkeSa) -> None:
         super().__init__(sa)
@@ -44,6 +47,8 @@ class IkeAuth(Task):
         self.peer_shown = ""
         self.peer_id: tuple[IdType, bytes] | None = None
         self.peer_certs: tuple[bytes, ...] = ()  # the peer's CERT payload bodies, for signatures
+        self.eap_gateway: EapResponder | None = None  # EAP rounds (ike_eap.py), when the peer asks for them
+        self.eap_client: EapInitiator | None = None  # … or when we do (auth-method=eap)
         self._use(sa.config)
 
     def _use(self, config: IkeConfig) -> None:
@@ -59,7 +64,7 @@ class IkeAuth(Task):
     def _peer_hashes(self) -> tuple[int, ...] | None:
         """The peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4), from its IKE_SA_INIT message."""
         sa = self.sa
-        if sa.config.auth_method != pubkey.AUTH_METHOD:
+        if not pubkey.signs(sa.config.auth_method, sa.config.credentials, sa.config.my_id):
             return None
         init = Message.decode(sa.init_response if sa.is_initiator else sa.init_request)
         return pubkey.peer_hashes(init.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS))
@@ -102,10 +107,9 @@ class IkeAuth(Task):
             return True
         return parse_identity(expected, self.sa.addr[1][0]) == (peer.id_type, peer.data)
 
-    def _verify(self, peer_id: IdPayload | None, peer_auth: AuthPayload | None) -> str | None:
-        """Why the peer's identity or AUTH is not acceptable, or None (``AwaitVerdict``: later)."""
-        if peer_id is None or peer_auth is None:
-            return "no ID or AUTH payload"
+    def choose(self, peer_id: IdPayload) -> str | None:
+        """Take note of the peer's ID; a responder picks its identity by it; why the ID is not
+        acceptable (``remote-id``), or None."""
         shown = self.peer_shown = format_identity(peer_id.id_type, peer_id.data)
         self.peer_id = (peer_id.id_type, peer_id.data)
         select = self.sa.config.identity_for
@@ -117,18 +121,38 @@ class IkeAuth(Task):
             self._use(chosen)
         if not self._id_acceptable(peer_id):
             return f"peer identity {shown} does not match remote-id={self.sa.config.remote_id}"
+        return None
+
+    def check_peer(
+        self, peer_id: IdPayload, peer_auth: AuthPayload, authenticator: Authenticator
+    ) -> str | None:
+        """Why the peer's AUTH is not acceptable to ``authenticator``, or None (``AwaitVerdict``: later)."""
         octets, ctx = self._context(peer_id, not self.sa.is_initiator)
-        reason = self.authenticator.verify(peer_auth.method, peer_auth.data, octets, ctx)
+        reason = authenticator.verify(peer_auth.method, peer_auth.data, octets, ctx)
         if reason is None:
-            self.sa.remote_id = shown
+            self.sa.remote_id = self.peer_shown
         return reason
 
+    def _verify(self, peer_id: IdPayload | None, peer_auth: AuthPayload | None) -> str | None:
+        """Why the peer's identity or AUTH is not acceptable, or None (``AwaitVerdict``: later)."""
+        if peer_id is None or peer_auth is None:
+            return "no ID or AUTH payload"
+        return self.choose(peer_id) or self.check_peer(peer_id, peer_auth, self.authenticator)
+
     def verdict(self, result: object) -> None:
-        """The outside verdict on the peer's AUTH (the responder's ``AwaitVerdict``)."""
+        """The outside verdict on the peer's AUTH or EAP round (the responder's ``AwaitVerdict``)."""
+        if self.eap_gateway is not None:
+            self.eap_gateway.verdict(result)
+            return
         reason = self.authenticator.verdict(result)
         if reason is not None:
             self._refuse(reason)
         self.sa.remote_id = self.peer_shown
+
+    def _give_up(self, reason: str) -> None:
+        """The initiator refuses the responder: the SA is gone."""
+        self.sa.emit(AuthenticationFailed(self.sa.addr[1], reason))
+        self.sa.fail(ExchangeType.IKE_AUTH, "AUTHENTICATION_FAILED", reason)
 
     def _refuse(self, reason: str) -> None:
         self.sa.emit(AuthenticationFailed(self.sa.addr[1], reason))
@@ -164,6 +188,11 @@ class IkeAuth(Task):
 
     def build_i(self, out: list[Payload]) -> None:
         sa = self.sa
+        if sa.config.auth_method == "eap":
+            if self.eap_client is None:
+                self.eap_client = EapInitiator(self)
+            self.eap_client.build_i(out)
+            return
         out.append(self.my_id)
         if sa.config.remote_id not in ("auto", "ignore"):
             id_type, data = parse_identity(sa.config.remote_id, sa.addr[1][0])
@@ -172,48 +201,58 @@ class IkeAuth(Task):
         if sa.config.send_initial_contact:
             out.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
 
-    def process_i(self, msg: Message) -> None:
+    def process_i(self, msg: Message) -> Status:
         sa = self.sa
         err = msg.notify(NotifyType.AUTHENTICATION_FAILED)
         if err is not None:
-            detail = "the peer refused our authentication: check secret= and my-id/remote-id on both sides"
+            check = "username= and password=" if self.eap_client is not None else "secret="
+            detail = f"the peer refused our authentication: check {check} and my-id/remote-id on both sides"
             sa.emit(AuthenticationFailed(sa.addr[1], detail))
             sa.fail(ExchangeType.IKE_AUTH, "AUTHENTICATION_FAILED", detail)
-            return
+            return None
         fatal = next(
             (n for n in msg.all(NotifyPayload) if n.type.is_error and n.type not in _CHILD_ERRORS), None
         )
         if fatal is not None:
             sa.fail(ExchangeType.IKE_AUTH, fatal.type.name, "the peer refused IKE_AUTH")
-            return
+            return None
+        if self.eap_client is not None:
+            return self.eap_client.process_i(msg)
         ids = [p for p in msg.all(IdPayload) if not p.initiator]
-        self.peer_certs = _certificates(msg)
+        self.peer_certs = certificates(msg)
         reason = self._verify(ids[0] if ids else None, msg.get(AuthPayload))
         if reason is not None:
-            sa.emit(AuthenticationFailed(sa.addr[1], reason))
-            sa.fail(ExchangeType.IKE_AUTH, "AUTHENTICATION_FAILED", reason)
-            return
+            self._give_up(reason)
+            return None
         self._established()
+        return None
 
     # -- responder ---------------------------------------------------------------------------
 
     def process_r(self, msg: Message) -> None:
+        if self.eap_gateway is not None:
+            self.eap_gateway.process_r(msg)
+            return
         ids = [p for p in msg.all(IdPayload) if p.initiator]
-        self.peer_certs = _certificates(msg)
+        self.peer_certs = certificates(msg)
         self.initial_contact = msg.notify(NotifyType.INITIAL_CONTACT) is not None
+        if ids and asks_for_eap(msg):  # no AUTH: the initiator asks for EAP (§2.16)
+            reason = self.choose(ids[0])
+            if reason is not None:
+                self._refuse(reason)
+            self.eap_gateway = EapResponder(self, ids[0], msg)
+            return
         reason = self._verify(ids[0] if ids else None, msg.get(AuthPayload))
         if reason is not None:
             self._refuse(reason)
 
-    def build_r(self, out: list[Payload]) -> None:
+    def build_r(self, out: list[Payload]) -> Status:
+        if self.eap_gateway is not None:
+            return self.eap_gateway.build_r(out)
         out.insert(0, self.my_id)
         out.insert(1, self._auth_payload())
         self._established()
-
-
-def _certificates(msg: Message) -> tuple[bytes, ...]:
-    """The CERT payloads' bodies (encoding octet, then the data; RFC 7296 §3.6) in their order."""
-    return tuple(p.encode_body() for p in msg.payloads if p.ptype() == PayloadType.CERT)
+        return None
 
 
 # Error notifies about the first CHILD_SA: the IKE SA itself stands (RFC 7296 §1.2).

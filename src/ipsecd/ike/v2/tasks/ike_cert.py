@@ -8,13 +8,18 @@
   its CERTREQ. The peer's CERT payloads are read by ``ike_auth`` (its authenticator validates them),
   and the peer's hashes come from its IKE_SA_INIT message, which the SA keeps for AUTH anyway.
 
-Nothing is added for other auth methods: a pre-shared-key IKE_SA_INIT stays as it was.
+The same for an ``eap-radius`` gateway with ``certificate=`` (it signs its first IKE_AUTH response),
+and an ``eap`` client with a certificate store asks for the gateway's certificate (CERTREQ) and
+announces the hashes it verifies. Nothing is added for other auth methods: a pre-shared-key
+IKE_SA_INIT stays as it was.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from ipsecd.wire.enums import PayloadType
+from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
 
 from ...auth import pubkey
@@ -29,10 +34,15 @@ class IkeCert(Task):
 
     def _add(self, out: list[Payload], *, certreq: bool) -> None:
         config = self.sa.config
-        if config.auth_method != pubkey.AUTH_METHOD:
+        signing = pubkey.signs(config.auth_method, config.credentials, config.my_id)
+        # an EAP client judges the gateway's certificate by its store: it asks for it (CERTREQ)
+        use = config.credentials.certificate_use(config.my_id)
+        eap_client = config.auth_method == "eap" and use is not None
+        if not (signing or eap_client):
             return
         if self.in_auth:
-            out += pubkey.cert_payloads(config.credentials, config.my_id)
+            if signing:
+                out += pubkey.cert_payloads(config.credentials, config.my_id)
         else:
             out.append(pubkey.hash_notify())
         if certreq:
@@ -51,3 +61,8 @@ class IkeCertAuth(IkeCert):
 
     __slots__ = ()
     in_auth = True
+
+
+def certificates(msg: Message) -> tuple[bytes, ...]:
+    """The CERT payloads' bodies (encoding octet, then the data; RFC 7296 §3.6) in their order."""
+    return tuple(p.encode_body() for p in msg.payloads if p.ptype() == PayloadType.CERT)

@@ -20,7 +20,8 @@ from ipsecd.wire.ikev2.payloads.cp import CpPayload
 
 from ...events import AddressLeased, VirtualIpAssigned
 from ..state import IkeState
-from .base import Task
+from .base import NEED_MORE, Status, Task
+from .ike_eap import defer
 
 if TYPE_CHECKING:
     from ..config import ModeConfigLease
@@ -39,23 +40,28 @@ def _addr(value: bytes) -> IPv4Address | IPv6Address | None:
 
 
 class IkeConfigTask(Task):
-    __slots__ = ("lease",)
+    __slots__ = ("asked", "deferred", "lease")
 
     def __init__(self, sa: IkeSa) -> None:
         super().__init__(sa)
         self.lease: ModeConfigLease | None = None
+        self.asked = False  # initiator: the request went in IKE_AUTH's first round (EAP has more)
+        self.deferred: Message | None = None  # responder: IKE_AUTH's first request while EAP goes on
 
     def build_i(self, out: list[Payload]) -> None:
         cfg = self.sa.config
-        if cfg.mode_config_request:
+        if cfg.mode_config_request and not self.asked:
+            self.asked = True
             v6 = bool(cfg.children) and cfg.children[0].selector.dst.version == 6
             want = [(_ADDR_V6, b""), (_DNS_V6, b"")] if v6 else [(_ADDR_V4, b""), (_DNS_V4, b"")]
             out.append(CpPayload(CfgType.CFG_REQUEST, want))
 
-    def process_i(self, msg: Message) -> None:
+    def process_i(self, msg: Message) -> Status:
+        if self.sa.state == IkeState.CONNECTING:
+            return NEED_MORE  # EAP goes on: the reply comes in IKE_AUTH's last round
         cp = msg.get(CpPayload)
         if cp is None or cp.cfg_type != CfgType.CFG_REPLY or self.sa.state != IkeState.ESTABLISHED:
-            return
+            return None
         addresses = tuple(a for v in cp.values(_ADDR_V4) + cp.values(_ADDR_V6) if (a := _addr(v)) is not None)
         dns = tuple(a for v in cp.values(_DNS_V4) + cp.values(_DNS_V6) if (a := _addr(v)) is not None)
         subnets = tuple(str(ip_network(f"{IPv4Address(v[:4])}/{IPv4Address(v[4:8])}", strict=False))
@@ -63,10 +69,14 @@ class IkeConfigTask(Task):
         self.sa.virtual_ips = addresses
         if addresses:
             self.sa.emit(VirtualIpAssigned(addresses, dns, subnets))
+        return None
 
     def process_r(self, msg: Message) -> None:
         sa = self.sa
-        cp = msg.get(CpPayload)
+        now, self.deferred = defer(sa, msg, self.deferred)
+        if now is None:
+            return
+        cp = now.get(CpPayload)
         if cp is None or cp.cfg_type != CfgType.CFG_REQUEST or sa.config.lease is None:
             return
         self.lease = sa.config.lease(sa.remote_id)
@@ -74,10 +84,12 @@ class IkeConfigTask(Task):
             sa.lease = self.lease
             sa.emit(AddressLeased(self.lease.address, sa.remote_id))
 
-    def build_r(self, out: list[Payload]) -> None:
+    def build_r(self, out: list[Payload]) -> Status:
+        if self.sa.state == IkeState.CONNECTING:
+            return NEED_MORE  # EAP goes on: the reply goes in IKE_AUTH's last round
         lease = self.lease
         if lease is None:
-            return
+            return None
         attrs: list[tuple[CfgAttr, bytes]] = []
         if lease.address.version == 4:
             mask = ip_network(f"0.0.0.0/{lease.prefix_length}").netmask.packed
@@ -94,3 +106,4 @@ class IkeConfigTask(Task):
                     (CfgAttr.INTERNAL_IP6_SUBNET, net.network_address.packed + bytes([net.prefixlen]))
                 )
         out.append(CpPayload(CfgType.CFG_REPLY, attrs))
+        return None
