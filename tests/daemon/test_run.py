@@ -156,3 +156,31 @@ def test_run_reads_a_routeros7_export_with_its_defaults(tmp_path: Path) -> None:
             proc.wait(timeout=10)
     assert seen["routeros7"] == ("8s", "modp2048,modp1024", "aes-128,3des")
     assert seen["manual"] != seen["routeros7"]
+
+
+def test_run_config_shows_the_scripts_output(tmp_path: Path) -> None:
+    """Issue 15: ``run --config`` dropped what the script shows; its ``:put`` and ``print`` lines
+    are logged, one record each (control characters escaped by the daemon's formatter)."""
+    rsc = tmp_path / "put.rsc"
+    rsc.write_text('/ip ipsec peer add name=branch address=192.0.2.9/32\n'
+                   ':put ("peers: " . [:len [/ip ipsec peer find]])\n'
+                   ':put "bell\\07"\n/ip ipsec peer print terse\n')
+    ike, natt = free_ports()
+    log_path = tmp_path / "run.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            _ipsecd(tmp_path, "p", "run", "--config", str(rsc), "--dataplane", "memory",
+                    "--ike-port", str(ike), "--natt-port", str(natt)),
+            stdout=log, stderr=subprocess.STDOUT, env=ENV,
+        )
+        try:
+            for _ in range(200):
+                if (tmp_path / "p.ctl").exists():
+                    break
+                time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+    text = log_path.read_text()
+    assert f"{rsc}: peers: 1\n" in text and f"{rsc}: bell\\x07\n" in text, text
+    assert f'{rsc}:  0     name="branch" address=192.0.2.9/32' in text, text

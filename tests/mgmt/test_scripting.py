@@ -480,3 +480,84 @@ def test_add_gives_the_new_items_id(config: Config) -> None:
     out = put(config, ':local id [/ip ipsec peer add name=z]\n/ip ipsec peer set $id comment="by id"\n'
                       ":put [:typeof $id]\n:put [/ip ipsec peer get $id comment]")
     assert out == "id\nby id\n"
+
+
+def test_find_gives_nil_one_id_or_an_array_as_routeros(config: Config) -> None:
+    """Issue 15: ``[find]`` was always an array. RouterOS gives the id itself when one item
+    matches, an array (``:put`` shows ``*1;*2``) when several do, nil when none; each selects in
+    ``set``/``get``/``remove``, and ``:len``/``->0``/``:foreach`` treat one id as a list of one."""
+    config.import_script("/ip ipsec peer\nadd name=a\nadd name=b\n", "p.rsc")
+    a, b = (r.id for r in config.snapshot().rows("/ip ipsec peer"))
+    out = put(config, """/ip ipsec peer
+:put [find]
+:put [:typeof [find]]
+:local one [find name=a]
+:put [:typeof $one]
+:put $one
+:put [:len $one]
+:put ($one->0)
+:foreach i in=$one do={ :put [get $i name] }
+set $one comment=picked
+:put [get $one comment]
+:put [:typeof [find name=zz]]
+:put [:len [find name=zz]]
+set [find name=zz] comment=never
+:put [:len [find comment=never]]
+""")
+    assert out.splitlines() == [f"{a};{b}", "array", "id", a, "1", a, "a", "picked", "nil", "0", "0"]
+
+
+def test_print_in_brackets_without_as_value_prints(config: Config) -> None:
+    """Issue 15: ``[ print ]`` without ``as-value`` shows the listing (as on RouterOS) and its value
+    is nil; ``as-value`` and ``count-only`` still give rows and the count."""
+    config.import_script("/ip ipsec peer add name=a address=192.0.2.1\n", "p.rsc")
+    out = put(
+        config,
+        ':local v [/ip ipsec peer print]\n:put ("value=" . [:typeof $v])\n'
+        ":put [:typeof [/ip ipsec peer print as-value]]\n:put [/ip ipsec peer print count-only]",
+    )
+    lines = out.splitlines()
+    assert lines[0].startswith("Flags:") and any(" a " in x and "192.0.2.1/32" in x for x in lines)
+    assert lines[-3:] == ["value=nil", "array", "1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown", "seconds"),
+    [
+        ("1d2h3m", "1d02:03:00", 93780),
+        ("01:00:00", "01:00:00", 3600),
+        ("1d02:03:00", "1d02:03:00", 93780),  # what RouterOS prints reads back
+        ("1w2d03:04:05", "1w2d03:04:05", 788645),
+        ("01:30", "01:30:00", 5400),
+        ("500ms", "00:00:00.500", 0),
+        ("1s500ms", "00:00:01.500", 1),
+        ("00:00:01.5", "00:00:01.500", 1),
+        ("00:00:00.000001", "00:00:00.000001", 0),
+        ("90s", "00:01:30", 90),
+    ],
+)
+def test_time_values_take_every_form_routeros_reads(
+    config: Config, text: str, shown: str, seconds: int
+) -> None:
+    """Issue 15: times were whole seconds and only ``1d2h``/``hh:mm:ss``: RouterOS 7 keeps them to
+    the nanosecond and reads back the forms it prints (``1d02:03:00``); ``:totime`` takes seconds."""
+    out = put(
+        config,
+        f":local t {text}\n:put [:typeof $t]\n:put $t\n:put [:tonum $t]\n"
+        f':put ([:totime "{shown}"] = $t)\n:put ([:totime {seconds}] = {seconds}s)',
+    )
+    assert out.splitlines() == ["time", shown, str(seconds), "true", "true"]
+
+
+def test_time_arithmetic_keeps_fractions_and_gives_configuration_whole_seconds(config: Config) -> None:
+    out = put(config, """
+:put (1500ms * 3)
+:put (1s / 4)
+:put ((10s - 500ms) > 9s)
+:put [:totime "nonsense"]
+:delay 100ms
+/ip ipsec proposal add name=p lifetime=(1h30m + 1500ms)
+:put [/ip ipsec proposal get p lifetime]
+""")
+    assert out.splitlines() == ["00:00:04.500", "00:00:00.250", "true", "", "01:30:01"]
+    assert config.snapshot().rows("/ip ipsec proposal")[1]["lifetime"] == 5401

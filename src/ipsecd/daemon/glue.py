@@ -727,9 +727,12 @@ def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str,
             config = open_config(None)
             with open(args.config, encoding="utf-8") as fh:
                 script = fh.read()
+            shown: list[str] = []
             for warning in config.import_script(script, args.config, getattr(args, "defaults", None),
-                                                StartupRuntime(certificates)):
+                                                StartupRuntime(certificates), output=shown):
                 log.warning("%s", warning)
+            for line in "".join(shown).splitlines():  # :put and print output (the formatter escapes it)
+                log.info("%s: %s", args.config, line)
         else:
             config = open_config(args.db)
         plan = build_plan(config.snapshot())

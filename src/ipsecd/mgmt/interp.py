@@ -35,6 +35,7 @@ from .script import (
     tokenize,
 )
 from .scripting import (
+    NS,
     Arg,
     Binary,
     Brace,
@@ -53,6 +54,7 @@ from .scripting import (
     close_of,
     lex_args,
     literal,
+    parse_time,
     read_quoted,
     to_str,
     truth,
@@ -60,7 +62,7 @@ from .scripting import (
     unary,
 )
 from .txn import Txn
-from .values import format_seconds, parse_seconds, quote
+from .values import format_seconds, quote
 
 Render = Callable[[Call, Outcome], str]
 """The console's text for a menu command's outcome (a script's ``print`` shows it)."""
@@ -233,7 +235,7 @@ class Interpreter:
                 raise
         else:
             out = self.commands.call(call)
-        if capture:
+        if capture and not _shown(call):
             return _value_of(call, out)
         if self.render is not None:
             self.out.append(self.render(call, out))
@@ -519,6 +521,8 @@ class Interpreter:
     def ice_len(self, c: IceCall) -> Value:
         c.check(1, 1)
         v = self._val(c, 0)
+        if isinstance(v, ItemId):  # the one id a [find] found
+            return 1
         return len(v) if isinstance(v, RArray | str) else (0 if v is None else len(to_str(v)))
 
     def ice_typeof(self, c: IceCall) -> Value:
@@ -534,10 +538,27 @@ class Interpreter:
         v = self._val(c, 0)
         if isinstance(v, bool):
             return None
+        if isinstance(v, Duration):
+            return int(v) // NS if v >= 0 else -(-int(v) // NS)  # a time gives its whole seconds
         if isinstance(v, int):
-            return int(v)  # a time gives its seconds
+            return int(v)
         typed = literal(to_str(v).strip())
         return typed if isinstance(typed, int) and not isinstance(typed, bool) else None
+
+    def ice_totime(self, c: IceCall) -> Value:
+        """``:totime``: a number is seconds (``:totime 90`` is ``00:01:30``), text is read as a time
+        literal (``1d2h3m``, ``01:00:00``, ``00:00:00.5``); anything else is nil."""
+        c.check(1, 1)
+        v = self._val(c, 0)
+        if isinstance(v, Duration):
+            return v
+        if isinstance(v, int) and not isinstance(v, bool):
+            return Duration(v * NS)
+        if v is None or isinstance(v, bool | RArray):
+            return None
+        text = to_str(v).strip()
+        ns = int(text) * NS if text.isdigit() else parse_time(text)
+        return None if ns is None else Duration(ns)
 
     def ice_tobool(self, c: IceCall) -> Value:
         c.check(1, 1)
@@ -617,10 +638,10 @@ class Interpreter:
         for changes meanwhile."""
         c.check(0, 1)
         if c.pos:
-            try:
-                parse_seconds(to_str(self._val(c, 0)))
-            except ValueError:
-                raise ScriptSyntaxError(f":delay needs a time, not {to_str(self._val(c, 0))!r}") from None
+            v = self._val(c, 0)
+            timed = isinstance(v, int) and not isinstance(v, bool)  # a time, or a number of seconds
+            if not timed and not (isinstance(v, str) and parse_time(v) is not None):
+                raise ScriptSyntaxError(f":delay needs a time, not {to_str(v)!r}")
         return None
 
 
@@ -651,12 +672,24 @@ class IceCall:
                 raise ScriptSyntaxError(f":{self.name}: unknown argument {a.name}{a.op}")
 
 
+def _shown(call: Call) -> bool:
+    """``[ print ]`` without ``as-value`` (or ``count-only``): RouterOS shows the listing, as the
+    command alone would, and the substitution's value is nil."""
+    return call.verb == "print" and not {"as-value", "count-only"} & set(call.flags)
+
+
 def _value_of(call: Call, out: Outcome) -> Value:
     """A command's outcome as a ``[ … ]`` value: ids (``find``; the new item's for ``add``), the
-    value (``get``), the rows as keyed arrays (``print as-value``), the count, or the text."""
+    value (``get``), the rows as keyed arrays (``print as-value``), the count, or the text.
+
+    ``find`` gives what RouterOS's does: nil when nothing matches, the id itself when one item
+    does (``:typeof`` is ``id``; ``:len`` 1, ``->0`` the id), an array of ids otherwise (``:put``
+    shows ``*1;*2``); each of them selects its items in ``set``/``remove``/``get``."""
     if out.ids is not None:
         ids = [ItemId(i) for i in out.ids]
-        return (ids[0] if ids else None) if call.verb == "add" else RArray(list(ids))
+        if call.verb == "add" or len(ids) <= 1:
+            return ids[0] if ids else None
+        return RArray(list(ids))
     if out.value is not None:
         return literal(out.value)
     if out.values is not None:
@@ -696,9 +729,9 @@ def _arg_text(value: Value, selector: bool) -> str:
             return ",".join(items)
         return quote(",".join(items))
     if value is None:
-        return '""'
+        return '[find .id=""]' if selector else '""'  # nil (a [find] that found nothing) selects nothing
     if isinstance(value, ItemId):
         return str(value)
-    if isinstance(value, Duration):
-        return format_seconds(value) if value >= 0 else quote(to_str(value))
+    if isinstance(value, Duration):  # a configuration time is whole seconds
+        return format_seconds(value // NS) if value >= 0 else quote(to_str(value))
     return quote(to_str(value))

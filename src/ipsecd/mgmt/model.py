@@ -18,7 +18,8 @@ from functools import partial
 from typing import Any
 
 from .commands import RuntimeProvider
-from .interp import run_script
+from .interp import Render, run_script
+from .rendering import render as console_render
 from .schema import MENUS, Menu
 from .store import Item, State, Store
 from .txn import Txn, canon, menu_of, value_text
@@ -213,14 +214,20 @@ class Config:
                         log.exception("configuration listener %r failed", sub.callback)
 
     def import_script(self, text: str, filename: str = "<script>", defaults: str | None = None,
-                      runtime: RuntimeProvider | None = None) -> list[str]:
+                      runtime: RuntimeProvider | None = None, output: list[str] | None = None) -> list[str]:
         """Run a script atomically; the warnings, or a ConfigError subclass naming file and line.
 
         ``defaults="routeros7"`` reads it with RouterOS 7's defaults where they differ from the
         manual's (``schema.DIALECTS``), as a compact export of such a router must be read.
-        ``runtime``: the daemon's, for a script that also runs ``/certificate`` commands."""
+        ``runtime``: the daemon's, for a script that also runs ``/certificate`` commands.
+        ``output``: receives what the script shows (``:put``, ``print``), as the console shows it."""
+        render: Render | None = None
+        if output is not None:
+            render = partial(console_render, as_json=False)
         with self.transaction() as txn:
-            run_script(txn, text, filename, defaults, runtime)
+            shown = run_script(txn, text, filename, defaults, runtime, render)
+        if output is not None:
+            output.append(shown)
         return list(txn.warnings)
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Union
 
 from .errors import ScriptSyntaxError
-from .values import parse_seconds
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -30,7 +29,8 @@ class ItemId(str):
 
 
 class Duration(int):
-    """A RouterOS ``time`` value, in whole seconds (``30m``, ``1d``, ``00:05:00``)."""
+    """A RouterOS ``time`` value in nanoseconds, RouterOS 7's resolution (``30m``, ``1d02:00:00``,
+    ``500ms``, ``00:00:01.5``): :data:`NS` to the second; ``:tonum`` gives whole seconds."""
 
     __slots__ = ()
 
@@ -113,20 +113,31 @@ def to_str(v: Value) -> str:
     return str(v)
 
 
-def _clock(seconds: int) -> str:
-    """A time as RouterOS 7 prints it: ``1w2d03:04:05``."""
-    sign, s = ("-", -seconds) if seconds < 0 else ("", seconds)
+NS = 10**9
+"""Nanoseconds in a second (a :class:`Duration`'s unit)."""
+
+
+def _clock(ns: int) -> str:
+    """A time as RouterOS 7 prints it: ``1w2d03:04:05``, a fraction only when there is one
+    (``00:00:01.500``: milliseconds, or micro- or nanoseconds when they are needed)."""
+    sign, s = ("-", -ns) if ns < 0 else ("", ns)
+    s, frac = divmod(s, NS)
+    digits = 0 if not frac else 3 if frac % 10**6 == 0 else 6 if frac % 1000 == 0 else 9
+    fraction = f".{frac // 10 ** (9 - digits):0{digits}}" if digits else ""
     w, s = divmod(s, 604800)
     d, s = divmod(s, 86400)
     h, s = divmod(s, 3600)
     m, s = divmod(s, 60)
-    return f"{sign}{f'{w}w' if w else ''}{f'{d}d' if d else ''}{h:02}:{m:02}:{s:02}"
+    return f"{sign}{f'{w}w' if w else ''}{f'{d}d' if d else ''}{h:02}:{m:02}:{s:02}{fraction}"
 
 
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?")
 _IPV6 = re.compile(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}(?:/\d{1,3})?")
 _NUM = re.compile(r"-?(?:0x[0-9A-Fa-f]+|\d+)")
-_TIME = re.compile(r"(?:\d+(?:ms|[wdhms]))+|\d+:\d\d(?::\d\d)?")
+# the clock form first: in an expression the longest time must win (``1d02:00:00``, not ``1d``)
+_TIME = re.compile(r"(?:\d+w)?(?:\d+d)?\d+:\d\d(?::\d\d(?:\.\d{1,9})?)?|(?:\d+(?:ms|[wdhms]))+")
+_UNIT_TIME = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
+_CLOCK_TIME = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(\d+):(\d\d)(?::(\d\d)(?:\.(\d{1,9}))?)?")
 _ID = re.compile(r"\*[0-9A-Fa-f]+")
 
 
@@ -151,15 +162,31 @@ def literal(text: str) -> Value:
     if _ID.fullmatch(text):
         return ItemId(text)
     if _TIME.fullmatch(text):
-        try:
-            return Duration(parse_seconds(text))
-        except ValueError:
-            return text
+        ns = parse_time(text)
+        return text if ns is None else Duration(ns)
     if _IPV4.fullmatch(text) or (":" in text and _IPV6.fullmatch(text)):
         ip = _ip(text)
         if ip is not None:
             return ip
     return text
+
+
+def parse_time(text: str) -> int | None:
+    """A time as RouterOS reads one, in nanoseconds: units (``1w2d3h4m5s``, ``1d2h3m``, ``500ms``)
+    or a clock (``01:00:00``, ``1d02:00:00``, ``00:00:01.5``; ``01:30`` is hours and minutes), as
+    RouterOS also prints them; None when ``text`` is neither (minutes or seconds past 59)."""
+    m = _UNIT_TIME.fullmatch(text)
+    if text and m:
+        w, d, h, mi, s, ms = (int(x) if x else 0 for x in m.groups())
+        return (((w * 7 + d) * 24 + h) * 60 + mi) * 60 * NS + s * NS + ms * 10**6
+    m = _CLOCK_TIME.fullmatch(text)
+    if m is None:
+        return None
+    w, d, h, mi, s = (int(x) if x else 0 for x in m.groups()[:5])
+    if mi > 59 or s > 59:
+        return None
+    frac = int((m.group(6) or "").ljust(9, "0"))
+    return (((w * 7 + d) * 24 + h) * 60 + mi) * 60 * NS + s * NS + frac
 
 
 # -- syntax tree --------------------------------------------------------------------------------
@@ -557,11 +584,18 @@ def _time(op: str, a: Value, b: Value) -> Value:
         assert isinstance(b, int)
         if op == "/" and b == 0:
             raise ScriptSyntaxError("division by zero")
-        return Duration(a * b if op == "*" else int(a / b))
+        return Duration(a * b if op == "*" else _truncated(a, b))
     if _num(a) and isinstance(b, Duration) and op == "*":
         assert isinstance(a, int)
         return Duration(a * b)
     raise _fail(op, a, b)
+
+
+def _truncated(a: int, b: int) -> int:
+    """``a / b`` rounded toward zero, as RouterOS divides (exact for nanosecond times, which a
+    float would round)."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
 
 
 def unary(op: str, v: Value) -> Value:
@@ -623,8 +657,8 @@ def _arith_unchecked(op: str, a: Value, b: Value) -> Value:
         if op in ("<<", ">>") and not 0 <= b < 64:
             raise ScriptSyntaxError(f"shift by {b} is out of range (0..63)")
         ops: dict[str, Callable[[int, int], int]] = {
-            "+": int.__add__, "-": int.__sub__, "*": int.__mul__, "/": lambda x, y: int(x / y),
-            "%": lambda x, y: x - y * int(x / y), "&": int.__and__, "|": int.__or__, "^": int.__xor__,
+            "+": int.__add__, "-": int.__sub__, "*": int.__mul__, "/": _truncated,
+            "%": lambda x, y: x - y * _truncated(x, y), "&": int.__and__, "|": int.__or__, "^": int.__xor__,
             "<<": int.__lshift__, ">>": int.__rshift__}
         return ops[op](a, b)
     if isinstance(a, IPAddr) and _num(b) and op in ("+", "-"):
@@ -664,6 +698,8 @@ def binary(op: str, a: Value, b: Value) -> Value:
             return any(_equal(a, v) for _, v in b.pairs())
         raise _fail(op, a, b)
     if op == "->":
+        if isinstance(a, ItemId):  # one id found: the list of one ([find] gives it bare)
+            return a if b == 0 else None
         if not isinstance(a, RArray):
             raise _fail(op, a, b)
         return a.get(b)
