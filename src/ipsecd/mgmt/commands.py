@@ -104,6 +104,12 @@ class Outcome:
     text: str = ""
 
 
+#: The properties that name a ``/certificate`` of the daemon's store, by menu.
+CERTIFICATE_USERS = {
+    "/ip ipsec identity": ("certificate", "remote-certificate"),
+    "/ip service": ("certificate",),
+}
+
 #: Menus that are not configuration, answered by the module that registers them: ``/certificate``
 #: (mgmt.certificate, over the daemon's certificate store).
 EXTERNAL_MENUS: dict[str, Callable[[Commands, Call], Outcome]] = {}
@@ -138,24 +144,27 @@ class Commands:
             return Outcome(text=self.runtime.command(menu.path, c.verb, {}))
         handler = getattr(self, "_" + c.verb.replace("-", "_"))
         result: Outcome = handler(menu, c)
-        if menu.path == "/ip ipsec identity" and c.verb in ("add", "set"):
-            self._certificates_exist()
+        if menu.path in CERTIFICATE_USERS and c.verb in ("add", "set"):
+            self._certificates_exist(menu.path)
         return result
 
-    def _certificates_exist(self) -> None:
-        """An identity's ``certificate=`` / ``remote-certificate=`` must name a certificate of the
-        daemon's store, refused like any missing reference (issue 12); without a running daemon the
-        daemon checks when it starts the peer."""
+    def _certificates_exist(self, path: str) -> None:
+        """An identity's ``certificate=`` / ``remote-certificate=`` and a service's ``certificate=``
+        (``api-ssl``/``www-ssl``, as RouterOS) must name a certificate of the daemon's store, refused
+        like any missing reference (issues 12, 14); without a running daemon the daemon checks when
+        it starts the peer or the service."""
         store = getattr(self.runtime, "certificates", None)
         if store is None:
             return
         names = set(store.names())
-        for it in self.txn.items("/ip ipsec identity"):
-            for prop in ("certificate", "remote-certificate"):
+        for it in self.txn.items(path):
+            for prop in CERTIFICATE_USERS[path]:
                 for name in str(it.values.get(prop) or "").split(","):
                     if name not in ("", "none") and name not in names:
+                        service = path == "/ip service"
+                        who = f"{path} {it.values.get('name')}" if service else f"identity {it.id}"
                         raise NoSuchItem(
-                            f"identity {it.id}: {prop}={name}: no such certificate; import it first "
+                            f"{who}: {prop}={name}: no such certificate; import it first "
                             "(/certificate import) or add and sign it"
                         )
 

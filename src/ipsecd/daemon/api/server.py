@@ -7,8 +7,9 @@ loopback unless told. The metrics endpoint is likewise an ipsecd option (``--met
 
 Each accepted connection is checked against the service's ``address`` allow-list and its
 ``max-sessions`` before a byte is read; refused ones are closed and counted. ``api-ssl`` and
-``www-ssl`` use TLS with the certificate ipsecd generates on first start (logged with its SHA-256
-fingerprint; kept 0600 next to the database when there is one).
+``www-ssl`` use TLS with the service's ``certificate=`` from the certificate store, or, with
+``certificate=none``, the one ipsecd generates on first start (logged with its SHA-256 fingerprint;
+kept 0600 next to the database when there is one).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipsecd.mgmt.model import Config, Snapshot
+from ipsecd.pki.store import CertificateStore, StoreError
 from ipsecd.util.bounded import BoundedCache
 
 from . import metrics
@@ -33,7 +35,7 @@ from .events import EventHub, pump
 from .http import MAX_HEAD, HttpError, HttpRequest, HttpResponse, read_request
 from .rest import RestHandler, error
 from .ros_api import ApiConnection
-from .tls import load_or_make, server_context
+from .tls import load_or_make, pem_from_store, server_context
 
 log = logging.getLogger("ipsecd.api")
 
@@ -50,6 +52,7 @@ class ServiceConf:
     allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     max_sessions: int
     tls_version: str
+    certificate: str = "none"  # a /certificate name, or none: the generated one
 
 
 @dataclass(slots=True)
@@ -91,7 +94,7 @@ def services_of(snapshot: Snapshot) -> dict[str, ServiceConf]:
         if row.disabled or name not in ("api", "api-ssl", "www", "www-ssl"):
             continue
         out[name] = ServiceConf(name, int(row["port"]), tuple(row["address"] or ()), int(row["max-sessions"]),
-                                row.text("tls-version") or "any")
+                                row.text("tls-version") or "any", row.text("certificate") or "none")
     return out
 
 
@@ -104,9 +107,16 @@ def _sse(data: dict[str, Any] | None) -> bytes:
 
 class ApiServers:
     def __init__(
-        self, config: Config, backend: Backend, options: ApiOptions, events: EventHub | None = None
+        self,
+        config: Config,
+        backend: Backend,
+        options: ApiOptions,
+        events: EventHub | None = None,
+        certificates: CertificateStore | None = None,
     ) -> None:
+        """``certificates``: the daemon's ``/certificate`` store, where a service's ``certificate=`` is."""
         self.config, self.backend, self.options = config, backend, options
+        self.certificates = certificates
         self.events = events if events is not None else EventHub()
         self.auth = Authenticator(config)
         self.counters = Counters()
@@ -155,6 +165,8 @@ class ApiServers:
                 continue
             try:
                 self._listeners[name] = await self._open(conf)
+            except StoreError as exc:
+                log.error("/ip service %s: certificate=%s: %s; not listening", name, conf.certificate, exc)
             except (OSError, ssl.SSLError) as exc:
                 log.error("/ip service %s: cannot listen on port %d: %s", name, conf.port, exc)
 
@@ -171,6 +183,12 @@ class ApiServers:
         return listener
 
     def _context(self, conf: ServiceConf) -> ssl.SSLContext:
+        """The service's named certificate (StoreError when the store cannot serve it), else the
+        generated one."""
+        if conf.certificate != "none":
+            if self.certificates is None:
+                raise StoreError("ipsecd has no certificate store here")
+            return server_context(pem_from_store(self.certificates, conf.certificate), conf.tls_version)
         if self._pem is None:
             self._pem = load_or_make(self.options.state_dir)
         return server_context(self._pem, conf.tls_version)

@@ -1,10 +1,15 @@
-"""The TLS certificate of ``api-ssl`` and ``www-ssl`` when none is named.
+"""The TLS certificate of ``api-ssl`` and ``www-ssl``.
 
-RouterOS needs a certificate before ``www-ssl`` works; ipsecd makes one on first start instead: a
-self-signed P-256 certificate for ``ipsecd`` (valid ten years), logged with its SHA-256 fingerprint
-so a client can pin it (``curl --pinnedpubkey`` or a fingerprint check). With a state directory
-(next to the database) it is kept there in one 0600 PEM file and reused; without one (``--config``
-runs) it lives as long as the process. The standard :mod:`ssl` module serves it: TLS 1.2 at least.
+``/ip service set www-ssl certificate=NAME`` serves a certificate of the daemon's certificate store
+(``/certificate``), as RouterOS does: it must be signed and have its private key; the chain up to
+(without) its self-signed root goes with it (:func:`pem_from_store`).
+
+RouterOS needs a certificate before ``www-ssl`` works; when none is named ipsecd makes one on first
+start instead: a self-signed P-256 certificate for ``ipsecd`` (valid ten years), logged with its
+SHA-256 fingerprint so a client can pin it (``curl --pinnedpubkey`` or a fingerprint check). With a
+state directory (next to the database) it is kept there in one 0600 PEM file and reused; without one
+(``--config`` runs) it lives as long as the process. The standard :mod:`ssl` module serves it: TLS
+1.2 at least.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from ipsecd.pki.store import CertificateStore
 
 log = logging.getLogger("ipsecd.api")
 
@@ -66,6 +73,16 @@ def load_or_make(state_dir: str | None) -> bytes:
         cert.fingerprint(hashes.SHA256()).hex(":"),
     )
     return pem
+
+
+def pem_from_store(store: CertificateStore, name: str) -> bytes:
+    """Key and certificate chain (PEM, key first) of ``certificate=name``; StoreError (one line,
+    naming what is missing) when there is no such certificate, it is unsigned or has no key."""
+    key = store.private_key(name)
+    chain = store.chain(name)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem + b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
 
 
 def server_context(pem: bytes, tls_version: str) -> ssl.SSLContext:
