@@ -230,7 +230,8 @@ def _api_servers(daemon: Daemon, glue: Any, args: argparse.Namespace) -> Service
                          state_dir=None if args.config else os.path.dirname(os.path.abspath(args.db)))
     if getattr(args, "api_listen", None):
         options.listen = tuple(args.api_listen)
-    return ApiServers(glue.config, Backend(glue.config, glue.runtime), options, daemon.events)
+    backend = Backend(glue.config, glue.runtime)
+    return ApiServers(glue.config, backend, options, daemon.events, certificates=glue.certificates)
 
 
 def run_daemon(args: argparse.Namespace) -> int:
