@@ -8,6 +8,8 @@ import os
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
+from ipsecd.dataplane import esp
+from ipsecd.dataplane.errors import ConfigError
 from ipsecd.dataplane.esp import EspSa
 from ipsecd.policy.types import Direction, Mode
 
@@ -44,3 +46,23 @@ def test_sas_of_the_same_algorithms_share_their_layout_and_addresses() -> None:
     assert a._lay is b._lay and a._lay is not c._lay
     assert a.src is b.src and a.dst is b.dst and a.src is not a.dst  # one bytes object per address
 
+
+
+@pytest.mark.parametrize(("encr", "klen", "integ", "ilen"),
+                         [("aes-128-gcm", 20, "null", 0), ("aes-256-cbc", 32, "sha256", 32)])
+def test_installing_an_sa_of_a_known_pair_builds_no_cipher_object(
+        monkeypatch: pytest.MonkeyPatch, encr: str, klen: int, integ: str, ilen: int) -> None:
+    """Issue 16: the first SA of an algorithm pair proves the pair and its keys with real cipher
+    objects; the next ones check their key sizes only (an install cost ~0.1 ms of OpenSSL set-up
+    each), and a key of the wrong size is still refused with the cipher's own message."""
+    EspSa(spec(Direction.OUT, encr=encr, ekey=os.urandom(klen), integ=integ, ikey=os.urandom(ilen)))
+    built: list[str] = []
+    real = esp.esp_cipher
+    monkeypatch.setattr(esp, "esp_cipher", lambda name, key: built.append(name) or real(name, key))
+    sa = EspSa(spec(Direction.IN, encr=encr, ekey=os.urandom(klen), integ=integ, ikey=os.urandom(ilen)))
+    assert built == []
+    with pytest.raises(ConfigError, match=f"key must be {klen} bytes"):
+        EspSa(spec(Direction.IN, encr=encr, ekey=os.urandom(klen - 1), integ=integ, ikey=os.urandom(ilen)))
+    pkt = inner_packet(4, Mode.TUNNEL, 100)
+    out = EspSa(spec(Direction.OUT, encr=encr, ekey=sa.spec.encr_key, integ=integ, ikey=sa.spec.integ_key))
+    assert sa.open(out.seal(pkt)) == pkt and built  # the first packet builds them

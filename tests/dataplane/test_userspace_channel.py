@@ -11,8 +11,13 @@ import time
 import pytest
 
 from ipsecd.dataplane.errors import ConfigError
+from ipsecd.dataplane.processor import Processor
 from ipsecd.dataplane.userspace import channel
 from ipsecd.dataplane.userspace.channel import DaemonEnd, WorkerEnd, WorkerGone
+from ipsecd.dataplane.userspace.seqmap import SeqMap
+from ipsecd.dataplane.userspace.worker import Worker
+from ipsecd.policy.types import Direction
+from tests.dataplane.udp_pair import KEY_AB, SPI_AB, SPI_BA, gcm_sa
 
 
 def _worker_requests(sock: socket.socket) -> list[tuple[int, str, tuple[object, ...]]]:
@@ -99,5 +104,40 @@ def test_draining_an_idle_channel_returns_at_once_even_after_a_call() -> None:
         daemon.drain()  # the daemon's event loop calls this on every wake-up: it must never wait
         assert time.monotonic() - start < 0.05
     finally:
+        daemon.close()
+        there.close()
+
+
+def _ctrl_worker(sock: socket.socket) -> Worker:
+    """A worker with its channel and processor only (no TUN, no sockets): what ``_ctrl_in`` uses."""
+    w = Worker.__new__(Worker)
+    w.chan, w.proc, w.seqmap = WorkerEnd(sock), Processor(full_packets=False), SeqMap()
+    w._in_slots, w._out_slots, w._dest, w.running = {}, {}, {}, True
+    return w
+
+
+def test_posted_installs_get_no_reply_a_failed_one_is_reported_and_order_is_kept() -> None:
+    """Issue 16: installs are posted (no round trip each); the worker answers only a failure, as a
+    ``failed`` message — never a reply the daemon would count as stale — and a query sent after them
+    sees their effect, because the worker takes requests in order."""
+    here, there = channel.pair()
+    daemon = DaemonEnd(here)
+    w = _ctrl_worker(there)
+    try:
+        good = gcm_sa(SPI_AB, Direction.IN, "192.0.2.2", "192.0.2.1", KEY_AB)
+        bad = gcm_sa(SPI_BA, Direction.OUT, "192.0.2.1", "192.0.2.2", b"short")
+        daemon.post(1.0, "add_sa", good, w.seqmap.allocate(), 0)
+        daemon.post(1.0, "add_sa", bad, w.seqmap.allocate(), 0)
+        rid = daemon.request(1.0, "query_sa", SPI_AB, Direction.IN)
+        w._ctrl_in()  # one wake-up reads all three
+        w.chan.flush()
+        state = daemon.reply(rid, 1.0, "query_sa")
+        assert state is not None and state.current_packets == 0
+        daemon.drain()
+        assert [op for op, _error in daemon.failures] == ["add_sa"]
+        assert "key" in daemon.failures[0][1] and daemon.stale == 0
+        assert w.proc.sad.find(SPI_BA, Direction.OUT) is None
+    finally:
+        w.seqmap.close()
         daemon.close()
         there.close()

@@ -8,6 +8,7 @@ reuseport hash gave it. A strongSwan IKE_AUTH retransmission then never reached 
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
@@ -15,21 +16,31 @@ import pytest
 
 from ipsecd.dataplane.userspace import udp
 from ipsecd.dataplane.userspace.backend import TunDataPlane
-from ipsecd.dataplane.userspace.channel import WorkerGone, WorkerRefused
+from ipsecd.dataplane.userspace.channel import WorkerGone
 
 
 class _Chan:
-    def __init__(self, error: Exception) -> None:
+    """Worker 0's channel: a post raises ``error`` (None: the live worker takes it)."""
+
+    def __init__(self, error: Exception | None) -> None:
         self.error = error
+        self.posted: list[tuple[str, tuple[Any, ...]]] = []
+        self.events: list[object] = []
+        self.failures: list[tuple[str, str]] = []
 
-    def call(self, timeout: float, op: str, *args: Any) -> None:
-        raise self.error
+    def post(self, timeout: float, op: str, *args: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        self.posted.append((op, args))
+
+    def drain(self) -> None:
+        pass
 
 
-def _backend(error: Exception, port: int) -> TunDataPlane:
+def _backend(error: Exception | None, port: int) -> TunDataPlane:
     dp = TunDataPlane.__new__(TunDataPlane)  # only what _natt_send reads: no TUN, no workers
     dp._chans = [_Chan(error)]  # type: ignore[list-item]
-    dp._natt_port, dp._mark = port, 0
+    dp._natt_port, dp._mark, dp._events = port, 0, []
     return dp
 
 
@@ -40,16 +51,22 @@ def _free_port() -> int:
 
 
 def test_a_send_the_live_worker_could_not_make_is_not_repeated_from_a_socket_of_ours(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The send is posted to the live worker (no round trip per IKE message); the worker's report
+    that the host refused it is logged when it arrives, and nothing is sent again from here."""
     opened: list[int] = []
     monkeypatch.setattr(udp, "natt_socket", lambda port, *a, **k: opened.append(port))
-    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    peer.bind(("127.0.0.1", 0))
-    dp = _backend(WorkerRefused("Operation not permitted"), _free_port())
-    dp._natt_send("send_ike", b"ike", "127.0.0.1", peer.getsockname())
-    assert opened == []
-    peer.close()
+    dp = _backend(None, _free_port())
+    dp._natt_send("send_ike", b"ike", "127.0.0.1", ("127.0.0.1", 4500))
+    chan = dp._chans[0]
+    assert isinstance(chan, _Chan)
+    assert chan.posted == [("send_ike", (b"ike", "127.0.0.1", ("127.0.0.1", 4500)))]
+    chan.failures.append(("send_ike", "OSError: IKE to 127.0.0.1:4500 not sent: Operation not permitted"))
+    with caplog.at_level(logging.WARNING, "ipsecd.dataplane"):
+        dp._drain()
+    assert "IKE to 127.0.0.1:4500 not sent: Operation not permitted" in caplog.text
+    assert opened == [] and chan.failures == []
 
 
 def test_the_fallback_socket_is_closed_once_it_has_sent() -> None:

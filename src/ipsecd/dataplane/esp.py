@@ -129,11 +129,20 @@ class _Layout:
     """What every SA of one algorithm pair and address family shares: sizes, alignment, and the lazily
     filled trailer cache of the general path ((length mod alignment) << 8 | next header → trailer).
     Immutable apart from that cache, so one object serves thousands of SAs (issue 5: each SA keeps
-    only what is its own — keys, counters, window)."""
+    only what is its own — keys, counters, window).
 
-    __slots__ = ("align_mask", "counter_iv", "ct_off", "icv_size", "trailers", "v6")
+    It also keeps what checking a new SA of the pair needs (issue 16): the algorithm pair was proven
+    valid, with real cipher objects, when the layout was made, so a later SA only checks its key
+    sizes and builds no OpenSSL object until its first packet."""
+
+    __slots__ = ("align_mask", "counter_iv", "ct_off", "encr_keymat", "icv_size", "integ_key", "one_shot",
+                 "trailers", "v6")
 
     def __init__(self, cipher: AeadCipher | BlockCipher, integ: Integ, v6: bool) -> None:
+        self.encr_keymat = cipher.alg.keymat_size
+        self.integ_key = integ.alg.key_size
+        one_shot = cipher.one_shot() if isinstance(cipher, AeadCipher) else None
+        self.one_shot = one_shot is not None and len(one_shot[1]) == 4
         self.ct_off = 8 + cipher.iv_size
         self.icv_size = cipher.icv_size if cipher.aead else integ.icv_size
         self.align_mask = _align(cipher.block_size) - 1
@@ -143,6 +152,23 @@ class _Layout:
 
 
 _LAYOUTS: dict[tuple[str, str, bool], _Layout] = {}
+
+
+def _layout(spec: SaSpec, v6: bool) -> _Layout:
+    """The first SA of an algorithm pair and family (or one whose key sizes do not match the pair's):
+    its keys and the pair are checked by building the real cipher objects (then dropped: packets use
+    ones built on first use), and the layout is kept."""
+    try:
+        cipher = esp_cipher(spec.encr, spec.encr_key)
+        integ = esp_integ(spec.integ, spec.integ_key)
+    except CryptoError as e:
+        raise ConfigError(f"SA {spec.spi:#x}: {e}") from e
+    if cipher.aead and integ.icv_size:
+        raise ConfigError(f"{spec.encr} is an AEAD: integrity must be null, not {spec.integ}")
+    if cipher.alg.mode == "null" and not integ.icv_size:
+        raise ConfigError(f"SA {spec.spi:#x}: ESP with neither encryption nor integrity")
+    lay = _LAYOUTS[(spec.encr, spec.integ, v6)] = _Layout(cipher, integ, v6)
+    return lay
 
 #: An SA's general-path crypto, built on its first packet: (truncated-ICV AEAD wrapper, block cipher,
 #: integrity), each None when the SA has none.
@@ -191,26 +217,16 @@ class EspSa:
             raise ConfigError(f"SA {spec.spi:#x} is {spec.proto.name}, not ESP")
         if isinstance(spec.src, IPv4Address) != isinstance(spec.dst, IPv4Address):
             raise ConfigError(f"SA {spec.spi:#x}: source and destination of different families")
-        try:  # built to check the keys and algorithms now; the packets use objects built on first use
-            cipher = esp_cipher(spec.encr, spec.encr_key)
-            integ = esp_integ(spec.integ, spec.integ_key)
-        except CryptoError as e:
-            raise ConfigError(f"SA {spec.spi:#x}: {e}") from e
-        if cipher.aead and integ.icv_size:
-            raise ConfigError(f"{spec.encr} is an AEAD: integrity must be null, not {spec.integ}")
-        if cipher.alg.mode == "null" and not integ.icv_size:
-            raise ConfigError(f"SA {spec.spi:#x}: ESP with neither encryption nor integrity")
-        self.spec = spec
-        self.spi = spec.spi
         self.src = packed_address(spec.src)
         self.dst = packed_address(spec.dst)
         v6 = len(self.src) == 16
-        self.tunnel = tunnel = spec.mode is Mode.TUNNEL
-        key = (spec.encr, spec.integ, v6)
-        lay = _LAYOUTS.get(key)
-        if lay is None:
-            lay = _LAYOUTS[key] = _Layout(cipher, integ, v6)
+        lay = _LAYOUTS.get((spec.encr, spec.integ, v6))
+        if lay is None or len(spec.encr_key) != lay.encr_keymat or len(spec.integ_key) != lay.integ_key:
+            lay = _layout(spec, v6)  # a new pair, or keys of the wrong size: checked (and refused) in full
         self._lay = lay
+        self.spec = spec
+        self.spi = spec.spi
+        self.tunnel = tunnel = spec.mode is Mode.TUNNEL
         self.encap = spec.encap
         self.esn = spec.esn
         # The 16-byte-ICV AEADs (the common case) call the OpenSSL one-shot object directly, with its
@@ -219,9 +235,7 @@ class EspSa:
         # Until the first packet the SA itself stands in for that object (:meth:`encrypt`,
         # :meth:`decrypt` build it and swap it in), so the per-packet path has no extra branch.
         # Everything else (CBC/CTR + HMAC, truncated-ICV GCM, NULL) uses ``_slow``, built the same way.
-        one_shot = cipher.one_shot() if isinstance(cipher, AeadCipher) else None
-        self._raw: AESGCM | ChaCha20Poly1305 | EspSa | None = (
-            self if one_shot is not None and len(one_shot[1]) == 4 else None)
+        self._raw: AESGCM | ChaCha20Poly1305 | EspSa | None = self if lay.one_shot else None
         self._salt = _NO_SALT
         self._slow: _Slow | None = None
         # The per-packet fast path (seal_payload, open_payload; seal and open for raw ESP over IPv4):

@@ -7,6 +7,12 @@ ids, never order, match replies): SAs and policies go to every worker (each keep
 only an SA's owner builds its transform), queries go to the SA's owner, statistics are the sum over
 workers. SPIs are reserved here, the one authority.
 
+Installs, removals and IKE sends are *posted* (issue 16): the daemon does not wait for the worker to
+answer — a blocking round trip per SA and per IKE message cost two context switches and a worker
+wake-up each, most of an SA's data-plane cost. The channel keeps them in order, so the IKE message
+that follows an install leaves after it (worker 0), and a query after an install sees it. A posted
+request that fails is logged here when the worker reports it.
+
 NAT rebinding: :meth:`TunDataPlane.poll_events` reports the SA pairs whose peer moved (``EndpointChanged``).
 
 IKE on UDP/4500 (the workers own that socket, see :mod:`.worker`; this is the backend's
@@ -48,7 +54,7 @@ from ipsecd.dataplane.errors import BackendFailed, ConfigError
 from ipsecd.dataplane.processor import owner_of
 from ipsecd.dataplane.stats import Statistics
 from ipsecd.dataplane.userspace import channel, tun, udp
-from ipsecd.dataplane.userspace.channel import DaemonEnd, WorkerGone, WorkerRefused
+from ipsecd.dataplane.userspace.channel import DaemonEnd, WorkerGone
 from ipsecd.dataplane.userspace.seqmap import SeqMap
 from ipsecd.dataplane.userspace.worker import HAS_IPV6, WorkerConfig, worker_main
 from ipsecd.policy.events import SadEvent
@@ -139,6 +145,15 @@ class TunDataPlane:
             self._replace(idx)
             return self._chans[idx].call(CALL_TIMEOUT, op, *args)
 
+    def _post_all(self, op: str, *args: object) -> None:
+        """One posted request to every worker (no reply). The state kept here already includes its
+        effect: a worker found dead is replaced with that state, so it is not asked again."""
+        for i in range(len(self._chans)):
+            try:
+                self._chans[i].post(CALL_TIMEOUT, op, *args)
+            except WorkerGone:
+                self._replace(i)
+
     def _all(self, op: str, *args: object) -> list[Any]:
         """One request to every worker, answered in parallel; dead ones are replaced and asked again."""
         sent: list[tuple[int, int]] = []
@@ -207,35 +222,30 @@ class TunDataPlane:
         key = (sa.spi, sa.direction)
         old = self._sas.get(key)
         slot = old[1] if old is not None else self._seqmap.allocate()
-        try:
-            self._all("add_sa", sa, slot, 0)
-        except ConfigError:
-            if old is None:
-                self._seqmap.release(slot)
-            raise
         self._sas[key] = (sa, slot)
         if sa.direction is Direction.IN:
             self._sad.release_spi(sa.spi, sa.proto)
+        self._post_all("add_sa", sa, slot, 0)
 
     def update_sa(self, sa: SaSpec) -> None:
-        self._all("update_sa", sa)
         key = (sa.spi, sa.direction)
         if key in self._sas:
             self._sas[key] = (sa, self._sas[key][1])
+        self._post_all("update_sa", sa)
 
     def query_sa(self, spi: int, direction: Direction) -> SaState | None:
         state: SaState | None = self._call(owner_of(spi, self.nworkers), "query_sa", spi, direction)
         return state
 
     def del_sa(self, spi: int, direction: Direction) -> None:
-        self._all("del_sa", spi, direction)
         gone = self._sas.pop((spi, direction), None)
-        if gone is not None:
+        self._post_all("del_sa", spi, direction)
+        if gone is not None:  # the slot is free once every worker has the removal (channel order)
             self._seqmap.release(gone[1])
 
     def add_policy(self, policy: PolicySpec) -> None:
-        self._all("add_policy", policy)
         self._policies[policy.policy_id] = policy
+        self._post_all("add_policy", policy)
         if self._routing is not None and policy.action is Action.ENCRYPT and not policy.template \
                 and not policy.disabled:
             sel = policy.selector
@@ -243,8 +253,8 @@ class TunDataPlane:
             self._routing.add_route(policy.policy_id, str(sel.dst), src)
 
     def del_policy(self, policy_id: str) -> None:
-        self._all("del_policy", policy_id)
         self._policies.pop(policy_id, None)
+        self._post_all("del_policy", policy_id)
         if self._routing is not None:
             self._routing.del_route(policy_id)
 
@@ -332,14 +342,12 @@ class TunDataPlane:
     def _natt_send(self, op: str, *args: Any) -> None:
         """Through worker 0; if it cannot (gone: killed, maybe at shutdown, or not answering),
         through a socket of our own — a DELETE must leave even then (issue 17, finding 5). The next
-        poll replaces the worker. A worker that answers with an error (the host refused the send)
-        is alive: the message is lost like any datagram, and IKE retransmits."""
+        poll replaces the worker. The send is posted (no round trip per IKE message): a worker that
+        could not send (the host refused it) reports it and is alive — the message is lost like any
+        datagram, and IKE retransmits; the failure is logged when the report arrives."""
         local, remote = args[-2], args[-1]
         try:
-            self._chans[0].call(CALL_TIMEOUT, op, *args)
-            return
-        except WorkerRefused as e:
-            log.warning("IKE to %s:%d not sent: %s", remote[0], remote[1], e)
+            self._chans[0].post(CALL_TIMEOUT, op, *args)
             return
         except ConfigError as e:
             log.warning("data-plane worker 0 could not send on UDP/%d (%s): sending from the daemon",
@@ -361,11 +369,17 @@ class TunDataPlane:
             sock.close()
 
     def _drain(self) -> None:
-        for c in self._chans:
+        for i, c in enumerate(self._chans):
             c.drain()
             if c.events:
                 self._events.extend(c.events)
                 c.events.clear()
+            for op, error in c.failures:
+                if op in ("send_ike", "keepalive"):
+                    log.warning("data-plane worker %d: %s", i, error)
+                else:
+                    log.error("data-plane worker %d could not %s: %s", i, op.replace("_", " "), error)
+            c.failures.clear()
 
     # --- shutdown ------------------------------------------------------------------------------------
 

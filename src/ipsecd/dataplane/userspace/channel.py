@@ -3,9 +3,16 @@
 One ``SOCK_SEQPACKET`` socket pair per worker carries everything, one pickled tuple per message
 (message boundaries are kept, nothing is ever half-written):
 
-- daemon → worker: ``(id, op, args)`` requests;
-- worker → daemon: ``("reply", id, status, value)``, ``("event", SadEvent)`` and
-  ``("ike", message, remote, local)`` — IKE that arrived on UDP/4500, with the address it arrived on.
+- daemon → worker: ``(id, op, args)`` requests; id :data:`POSTED` for one that wants no reply;
+- worker → daemon: ``("reply", id, status, value)``, ``("event", SadEvent)``,
+  ``("ike", message, remote, local)`` — IKE that arrived on UDP/4500, with the address it arrived on —
+  and ``("failed", op, error)``: a posted request that failed.
+
+**Posted requests** (issue 16): installing and removing SAs and policies and sending IKE need no
+answer, so the daemon does not wait for one — a blocking round trip per SA (two context switches and
+a worker wake-up each) was most of an SA's data-plane cost. The worker takes the requests in order,
+so a later query sees their effect; one that fails is reported as ``failed`` and logged by the
+daemon. A worker woken once reads every request waiting: installs arriving together are one batch.
 
 Two rules keep a flood from stalling anything:
 
@@ -44,6 +51,9 @@ URGENT_QUEUE = 4096
 IKE_QUEUE = 512
 #: Daemon side: IKE messages read while waiting for a reply, kept for the next poll.
 IKE_BACKLOG = 4096
+
+#: The id of a posted request: no reply is sent unless it fails.
+POSTED = -1
 
 Addr = tuple[str, int]
 Request = tuple[int, str, tuple[Any, ...]]
@@ -109,6 +119,11 @@ class WorkerEnd:
     def reply(self, rid: int, status: str, value: object) -> None:
         self._put(self._urgent, _dumps(("reply", rid, status, value)), URGENT_QUEUE)
 
+    def failed(self, op: str, error: str) -> None:
+        """A posted request failed: the daemon logs it (there is no caller waiting)."""
+        if not self._put(self._urgent, _dumps(("failed", op, error)), URGENT_QUEUE):
+            self.dropped_events += 1
+
     def event(self, ev: SadEvent) -> None:
         if not self._put(self._urgent, _dumps(("event", ev)), URGENT_QUEUE):
             self.dropped_events += 1
@@ -149,13 +164,14 @@ class WorkerEnd:
 class DaemonEnd:
     """The daemon's side: requests with ids, replies matched by id (see the module docstring)."""
 
-    __slots__ = ("_ids", "closed", "events", "ike", "ike_dropped", "sock", "stale")
+    __slots__ = ("_ids", "closed", "events", "failures", "ike", "ike_dropped", "sock", "stale")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)  # waits are select()s with their own timeouts
         self.sock = sock
         self._ids = itertools.count(1)
         self.events: list[SadEvent] = []
+        self.failures: list[tuple[str, str]] = []  # posted requests that failed: (op, error)
         self.ike: deque[tuple[bytes, Addr, str]] = deque()
         self.ike_dropped = 0
         self.stale = 0  # replies to requests that had timed out, discarded
@@ -170,19 +186,30 @@ class DaemonEnd:
 
     def request(self, timeout: float, op: str, *args: object) -> int:
         """Send one request; its id. :class:`WorkerGone` when the worker's end is closed."""
+        rid = next(self._ids)
+        self._send(timeout, rid, op, args)
+        return rid
+
+    def post(self, timeout: float, op: str, *args: object) -> None:
+        """Send one request that wants no reply (see the module docstring); errors as :meth:`request`."""
+        self._send(timeout, POSTED, op, args)
+
+    def _send(self, timeout: float, rid: int, op: str, args: tuple[object, ...]) -> None:
         if self.closed:
             raise WorkerGone("data-plane worker is gone")
-        rid = next(self._ids)
+        msg = _dumps((rid, op, args))
         try:
-            if not select.select([], [self.sock], [], timeout)[1]:
-                raise BlockingIOError
-            self.sock.send(_dumps((rid, op, args)))
+            try:
+                self.sock.send(msg)  # the socket has room nearly always: no select() first
+            except BlockingIOError:
+                if not select.select([], [self.sock], [], timeout)[1]:
+                    raise
+                self.sock.send(msg)
         except BlockingIOError:
             raise ConfigError(f"data-plane worker did not take request {op!r}") from None
         except OSError as e:
             self.closed = True
             raise WorkerGone(f"data-plane worker is gone ({e.strerror})") from None
-        return rid
 
     def reply(self, rid: int, timeout: float, op: str) -> Any:
         """The reply to request ``rid`` (0: the worker's readiness report); ConfigError on an error
@@ -221,6 +248,8 @@ class DaemonEnd:
     def _keep(self, msg: tuple[Any, ...]) -> None:
         if msg[0] == "event":
             self.events.append(msg[1])
+        elif msg[0] == "failed":
+            self.failures.append((msg[1], msg[2]))
         elif len(self.ike) < IKE_BACKLOG:
             self.ike.append((msg[1], msg[2], msg[3]))
         else:

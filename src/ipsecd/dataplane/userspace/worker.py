@@ -57,7 +57,7 @@ from ipsecd.dataplane.errors import ConfigError
 from ipsecd.dataplane.esp import EspSa
 from ipsecd.dataplane.processor import HANDOFF, PASS, PROTECT, Engine, Processor, owner_of
 from ipsecd.dataplane.userspace import offload, tun, udp
-from ipsecd.dataplane.userspace.channel import WorkerEnd
+from ipsecd.dataplane.userspace.channel import POSTED, WorkerEnd
 from ipsecd.dataplane.userspace.droplog import DropLog
 from ipsecd.dataplane.userspace.seqmap import BLOCK, SeqMap
 from ipsecd.policy.errors import SadError, SpdError
@@ -457,9 +457,13 @@ class Worker:
             try:
                 result = self._op(op, args)
             except (ConfigError, SadError, SpdError, ValueError, OSError) as e:
-                self.chan.reply(rid, "error", f"{type(e).__name__}: {e}")
+                if rid == POSTED:
+                    self.chan.failed(op, f"{type(e).__name__}: {e}")
+                else:
+                    self.chan.reply(rid, "error", f"{type(e).__name__}: {e}")
             else:
-                self.chan.reply(rid, "ok", result)
+                if rid != POSTED:
+                    self.chan.reply(rid, "ok", result)
 
     def _op(self, op: str, args: tuple[Any, ...]) -> object:
         p = self.proc
@@ -499,10 +503,15 @@ class Worker:
         return None
 
     def _natt_send(self, data: bytes, local: str | None, remote: tuple[str, int]) -> None:
+        """Send on our UDP/4500 socket; the error names the peer (the request was posted: the
+        daemon logs it when the report arrives)."""
         sock = self.udp6 if ":" in remote[0] else self.udp
         if sock is None:
             raise OSError(f"no IPv6 NAT-T socket to send to {remote[0]}")
-        udp.send_from(sock, data, local, remote)
+        try:
+            udp.send_from(sock, data, local, remote)
+        except OSError as e:
+            raise OSError(f"IKE to {remote[0]}:{remote[1]} not sent: {e.strerror or e}") from None
 
     def _add_sa(self, spec: Any, slot: int, start: int) -> None:
         """Install an SA; the one this worker owns continues from ``start`` (0 for a new SA, the
