@@ -16,6 +16,10 @@ from ipsecd.ike.events import Event
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal, Retransmit
 from ipsecd.ike.v2.sa import IkeSa, ikev2_router
 from ipsecd.policy.types import IpsecProto, Selector
+from ipsecd.wire.enums import ExchangeType
+from ipsecd.wire.ikev2.message import Message, decode_chain
+from ipsecd.wire.ikev2.payloads.base import Payload
+from ipsecd.wire.ikev2.payloads.skf import SkfPayload
 
 I_ADDR = ("192.0.2.1", 500)
 R_ADDR = ("198.51.100.2", 500)
@@ -137,6 +141,33 @@ class Pair:
 
     def events(self, side: str, kind: type) -> list[Any]:
         return [e for e in (self.i_events if side == "i" else self.r_events) if isinstance(e, kind)]
+
+    def decrypted(self, direction: str, exchange: ExchangeType) -> list[Payload]:
+        """The inner payloads of the first ``exchange`` message sent in ``direction``."""
+        return self.messages(direction, exchange)[0]
+
+    def messages(self, direction: str, exchange: ExchangeType) -> list[list[Payload]]:
+        """The inner payloads of each ``exchange`` message sent in ``direction`` ("i>r" or "r>i"),
+        once per message ID, from its SK datagram or its SKF fragments (RFC 7383) put together."""
+        sa = self.i if direction == "r>i" else self.rsa
+        assert sa.protection is not None
+        whole: dict[int, list[Payload]] = {}
+        parts: dict[int, dict[int, tuple[int, bytes]]] = {}
+        for w, data in self.wire:
+            msg = Message.decode(data)
+            mid = msg.header.message_id
+            if w != direction or msg.header.exchange != exchange or mid in whole:
+                continue
+            last = msg.payloads[-1]
+            if not isinstance(last, SkfPayload):
+                whole[mid] = sa.protection.unseal(data, msg)
+                continue
+            got = parts.setdefault(mid, {})
+            got[last.number] = (last.first_inner, sa.protection.unseal_fragment(data, last))
+            if len(got) == last.total:
+                whole[mid] = decode_chain(got[1][0], b"".join(got[n][1] for n in sorted(got)))
+        assert whole, f"no {exchange.name} {direction}"
+        return [whole[m] for m in sorted(whole)]
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from ipsecd.ike.v2.config import IkeConfig
 from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.wire.eap import EapCode, EapType, parse
 from ipsecd.wire.enums import AuthMethod, ExchangeType, NotifyType, PayloadType
-from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
 from ipsecd.wire.ikev2.payloads.simple import AuthPayload
 
@@ -53,14 +52,7 @@ def eap_configs(
 
 def ike_auth(p: Pair, direction: str) -> list[list[Any]]:
     """Each IKE_AUTH message sent in ``direction``, decrypted."""
-    sa = p.i if direction == "r>i" else p.rsa
-    assert sa.protection is not None
-    out = []
-    for d, data in p.wire:
-        msg = Message.decode(data)
-        if d == direction and msg.header.exchange == ExchangeType.IKE_AUTH:
-            out.append(sa.protection.unseal(data, msg))
-    return out
+    return p.messages(direction, ExchangeType.IKE_AUTH)
 
 
 def established(p: Pair) -> None:

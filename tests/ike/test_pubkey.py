@@ -65,13 +65,7 @@ def pair(
 
 def ike_auth_payloads(p: Pair, direction: str) -> list[Any]:
     """The decrypted payloads of the IKE_AUTH message sent in ``direction`` ("i>r" or "r>i")."""
-    sa = p.i if direction == "r>i" else p.rsa
-    assert sa.protection is not None
-    for d, data in p.wire:
-        msg = Message.decode(data)
-        if d == direction and msg.header.exchange == ExchangeType.IKE_AUTH:
-            return sa.protection.unseal(data, msg)
-    raise AssertionError(f"no IKE_AUTH {direction}")
+    return p.decrypted(direction, ExchangeType.IKE_AUTH)
 
 
 def init_message(p: Pair, direction: str) -> Message:

@@ -27,18 +27,24 @@ GATEWAYS = {"gw-rsa": "gw.example.com", "gw-ecdsa": "gw2.example.com"}
 
 
 def charon_conf(topo: Topology, gw_id: str) -> str:
+    return f"connections {{\n{charon_connection(topo, gw_id)}}}\n"
+
+
+def charon_connection(
+    topo: Topology, gw_id: str, name: str = "net", cert: str = "client.crt", extra: str = ""
+) -> str:
+    """One swanctl connection (and its CHILD_SA) named ``name``, authenticating with ``cert``."""
     left, right = topo.left, topo.right
     return f"""\
-connections {{
-    net {{
+    {name} {{
         version = 2
         local_addrs = {left.wan}
         remote_addrs = {right.wan}
         rekey_time = 0
         mobike = no
-        local {{
+{extra}        local {{
             auth = pubkey
-            certs = client.crt
+            certs = {cert}
             id = alice@example.com
         }}
         remote {{
@@ -46,7 +52,7 @@ connections {{
             id = {gw_id}
         }}
         children {{
-            net {{
+            {name} {{
                 mode = tunnel
                 local_ts = {left.lan}/32
                 remote_ts = {right.lan}/32
@@ -55,7 +61,6 @@ connections {{
             }}
         }}
     }}
-}}
 """
 
 
@@ -165,6 +170,9 @@ def test_a_routeros_shaped_configuration(tmp_path: Path) -> None:
         ).start()
         try:
             charon.initiate("net")
+            # charon is up when our response arrives; our SA pair is installed just after we sent it
+            wait_until("ipsecd to install the SA pair", lambda: ipsecd.exec(
+                "/ip ipsec installed-sa print count-only").stdout.strip() == "2")
             assert topo.left.ping(topo.right.lan, src=topo.left.lan, count=3) == (3, 3)
             table = ipsecd.exec("/certificate print").stdout
             assert "0 AT     ca    ipsecd test root CA" in table  # ipsecd exec against the daemon's store

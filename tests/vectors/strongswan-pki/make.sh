@@ -84,6 +84,17 @@ issue nc-outside nc-ca "C=CH, O=ipsecd test, CN=vpn.example.org" --san vpn.examp
 gen ecdsa 256 nc-excluded
 issue nc-excluded nc-ca "C=CH, O=ipsecd test, CN=x.bad.example.com" --san x.bad.example.com $VALID
 
+# an RSA 4096 chain (root, intermediate, gateway, client): IKE_AUTH with it needs IKE fragmentation
+gen rsa 4096 ca4096
+pki --self --ca --in ca4096.key --dn "C=CH, O=ipsecd test, CN=ipsecd test RSA-4096 root CA" $VALID --outform pem > ca4096.crt
+gen rsa 4096 intermediate4096
+issue intermediate4096 ca4096 "C=CH, O=ipsecd test, CN=ipsecd test RSA-4096 intermediate CA" --ca --pathlen 0 $VALID
+gen rsa 4096 gw4096
+issue gw4096 intermediate4096 "C=CH, O=ipsecd test, CN=gw.example.com" --san gw.example.com --flag serverAuth $VALID
+gen rsa 4096 client4096
+issue client4096 intermediate4096 "C=CH, O=ipsecd test, CN=alice@example.com" --san alice@example.com \
+    --flag clientAuth $VALID
+
 # the root CA's CRL (revoking "revoked"), valid 2027-01-01 .. 2028-01-01
 pki --signcrl --cacert ca.crt --cakey ca.key --reason key-compromise --cert revoked.crt \
     $D --this-update 2027-01-01 --next-update 2028-01-01 --outform pem > ca.crl

@@ -118,6 +118,10 @@ class IkeConfig:
     # auth-method=eap-radius: judge EAP-MSCHAPv2 here against the provider's EAP users instead of
     # relaying to RADIUS (beyond RouterOS; off by default)
     eap_local: bool = False
+    # IKE fragmentation (RFC 7383): offered in IKE_SA_INIT; when both support it, encrypted messages
+    # go out as fragments of at most ``fragment_size`` bytes of IP datagram (strongSwan's default 1280)
+    fragmentation: bool = True
+    fragment_size: int = 1280
 
 
 @lru_cache(maxsize=4096)
@@ -166,6 +170,8 @@ def validate(config: IkeConfig) -> None:
     authenticator_for(config.auth_method, config.credentials)
     if not 1 <= config.window_size <= 0xFFFFFFFF:
         raise ConfigError(f"window size {config.window_size}: 1 or more")
+    if not 576 <= config.fragment_size <= 65535:
+        raise ConfigError(f"fragment size {config.fragment_size}: 576 to 65535 bytes")
     psk = config.credentials.shared_key(config.my_id, config.remote_id)
     if config.auth_method == "pre-shared-key" and not psk:
         raise ConfigError("identity has no secret: set secret= (pre-shared key)")

@@ -79,6 +79,7 @@ class IkeSa:
         "config",
         "created",
         "expire_at",
+        "fragmentation",
         "init_request",
         "init_response",
         "is_initiator",
@@ -138,6 +139,7 @@ class IkeSa:
         self.protection: Protection | None = None
         self.nat_local = False
         self.nat_remote = False
+        self.fragmentation = False  # both sides announced RFC 7383 support in IKE_SA_INIT
         self.remote_id = ""
         self.local_id = ""
         self.children: dict[int, ChildSa] = {}

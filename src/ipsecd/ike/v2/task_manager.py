@@ -11,6 +11,11 @@
   failed, and for an established SA the peer is dead (§2.4).
 * Responder tasks are picked by exchange type and content (§1.3: an SA payload of protocol IKE is an
   IKE SA rekey, a REKEY_SA notify a CHILD_SA rekey).
+* IKE fragmentation (RFC 7383), once negotiated: an encrypted message larger than the path allows is
+  sent, and retransmitted, as all its SKF fragments; fragments received are verified one by one and
+  reassembled (``fragments.py``) before the message is processed like any other. A retransmitted
+  request we already answered gets the cached response again only for its fragment 1 (§2.6.1), so
+  that a request of n fragments does not cost n responses.
 """
 
 from __future__ import annotations
@@ -21,14 +26,16 @@ from typing import TYPE_CHECKING
 from ipsecd.wire.enums import ExchangeType, NotifyType, ProtocolId
 from ipsecd.wire.errors import UnsupportedCriticalPayloadError, WireError
 from ipsecd.wire.ikev2.header import FLAG_INITIATOR, FLAG_RESPONSE, Header
-from ipsecd.wire.ikev2.message import Message
+from ipsecd.wire.ikev2.message import Message, decode_chain
 from ipsecd.wire.ikev2.payloads.base import Payload
 from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
 from ipsecd.wire.ikev2.payloads.sa import SaPayload
+from ipsecd.wire.ikev2.payloads.skf import SkfPayload
 from ipsecd.wire.ikev2.rules import check_payloads
 
 from ..errors import IkeProtocolError, InvalidMessageError
 from ..events import NegotiationFailed, PeerDead
+from .fragments import Reassembly, accepts, fragment_limit
 from .state import IkeState
 from .tasks.base import NEED_MORE, AwaitVerdict, Retry, Task
 from .tasks.child_create import ChildCreate
@@ -40,6 +47,7 @@ from .tasks.ike_config import IkeConfigTask
 from .tasks.ike_cookie import IkeCookie
 from .tasks.ike_delete import IkeDelete
 from .tasks.ike_dpd import IkeDpd
+from .tasks.ike_frag import IkeFrag
 from .tasks.ike_init import IkeInit
 from .tasks.ike_natd import IkeNatd
 from .tasks.ike_rekey import IkeRekey
@@ -57,7 +65,7 @@ class Exchange:
     type: ExchangeType
     tasks: list[Task]
     mid: int = 0
-    packet: bytes = b""
+    packets: tuple[bytes, ...] = ()  # the request as sent: one datagram, or its SKF fragments
     tries: int = 0
     deadline: float = 0.0
 
@@ -91,6 +99,8 @@ class TaskManager:
         "active",
         "answers",
         "continuing",
+        "defrag_req",
+        "defrag_resp",
         "graced",
         "last_tx",
         "mid_in",
@@ -106,8 +116,11 @@ class TaskManager:
         self.active: dict[int, Exchange] = _IDLE  # our outstanding requests by message ID
         self.mid_out = 0  # the message ID of our next request
         self.mid_in = 0  # the lowest message ID of the peer's not yet answered
-        # our responses (message ID, packet) to the last ``window`` requests, for retransmissions (§2.1)
-        self.answers: tuple[tuple[int, bytes], ...] = ()
+        # our responses (message ID, packets) to the last ``window`` requests, for retransmissions (§2.1)
+        self.answers: tuple[tuple[int, tuple[bytes, ...]], ...] = ()
+        # the peer's fragmented request and response being reassembled (RFC 7383), None mostly
+        self.defrag_req: Reassembly | None = None
+        self.defrag_resp: Reassembly | None = None
         self.last_tx = sa.now
         self.graced = False  # this generation's hard expiry was already put off once for a late rekey
         self.parked: Parked | None = None  # a request waiting for provide_verdict
@@ -118,7 +131,9 @@ class TaskManager:
     def initiate_ike(self, now: float) -> None:
         sa = self.sa
         self.queue.append(
-            Exchange(ExchangeType.IKE_SA_INIT, [IkeCookie(sa), IkeInit(sa), IkeNatd(sa), IkeCert(sa)])
+            Exchange(
+                ExchangeType.IKE_SA_INIT, [IkeCookie(sa), IkeInit(sa), IkeNatd(sa), IkeFrag(sa), IkeCert(sa)]
+            )
         )
         auth: list[Task] = [IkeAuth(sa), IkeCertAuth(sa), IkeConfigTask(sa), IkeWindow(sa)]
         if sa.config.children:
@@ -188,6 +203,7 @@ class TaskManager:
         outstanding on the old SA is started again on the new one."""
         self.mid_out = self.mid_in = 0
         self.answers = ()
+        self.defrag_req = self.defrag_resp = None
         self.graced = False
         self.queue[:0] = [Exchange(ex.type, ex.tasks) for _, ex in sorted(self.active.items())]
         self.active = _IDLE
@@ -241,15 +257,53 @@ class TaskManager:
         flags = FLAG_INITIATOR if sa.is_initiator else 0
         header = Header(sa.spi_i, sa.spi_r or bytes(8), 0, ex.type, flags, ex.mid)
         if ex.type == ExchangeType.IKE_SA_INIT:
-            ex.packet = Message(header, payloads).encode()
-            sa.init_request = ex.packet
+            sa.init_request = Message(header, payloads).encode()
+            ex.packets = (sa.init_request,)
         else:
-            assert sa.protection is not None
-            ex.packet = sa.protection.seal(header, payloads)
+            ex.packets = self._seal(header, payloads)
         ex.tries = 0
         ex.deadline = now + sa.config.retransmit.timeout
         self.last_tx = now
-        sa.send(ex.packet, sa.addr)
+        for packet in ex.packets:
+            sa.send(packet, sa.addr)
+
+    def _seal(self, header: Header, payloads: list[Payload]) -> tuple[bytes, ...]:
+        """An encrypted message as it goes out: one SK datagram, or SKF fragments when both sides
+        support them and it is larger than the path allows (RFC 7383 §2.5)."""
+        sa = self.sa
+        assert sa.protection is not None
+        if not sa.fragmentation:
+            return (sa.protection.seal(header, payloads),)
+        local, remote = sa.addr
+        limit = fragment_limit(sa.config.fragment_size, remote[0], local[1] == sa.config.natt_port)
+        return sa.protection.seal_fragments(header, payloads, limit)
+
+    def _open(self, msg: Message, data: bytes, response: bool) -> list[Payload] | None:
+        """The inner payloads of an encrypted message; None while ``msg`` is a fragment of a message
+        not yet complete (or one to ignore). Errors as ``Protection.unseal``: a fragment that does
+        not verify is never kept (RFC 7383 §2.6)."""
+        sa = self.sa
+        assert sa.protection is not None
+        frag = msg.payloads[-1] if msg.payloads else None
+        if not isinstance(frag, SkfPayload):
+            return sa.protection.unseal(data, msg)
+        current = self.defrag_resp if response else self.defrag_req
+        into = accepts(current, msg.header.message_id, frag.total, sa.now) if sa.fragmentation else None
+        if into is None:
+            sa.n_dropped += 1
+            return None
+        plain = sa.protection.unseal_fragment(data, frag)
+        done = None
+        if not into.add(frag.number, frag.first_inner, plain):
+            into = None  # over the memory bound: the whole message is given up
+            sa.n_dropped += 1
+        elif into.complete:
+            done, into = into, None
+        if response:
+            self.defrag_resp = into
+        else:
+            self.defrag_req = into
+        return None if done is None else decode_chain(done.first_inner, done.assemble())
 
     # -- responses -------------------------------------------------------------------------
 
@@ -263,8 +317,10 @@ class TaskManager:
             if ex.type == ExchangeType.IKE_SA_INIT:
                 payloads = msg.payloads
             else:
-                assert sa.protection is not None
-                payloads = sa.protection.unseal(data, msg)
+                opened = self._open(msg, data, True)
+                if opened is None:  # a fragment kept (or ignored): the message is not complete
+                    return
+                payloads = opened
             check_payloads(ex.type, True, payloads)
         except WireError:
             sa.n_dropped += 1
@@ -310,7 +366,7 @@ class TaskManager:
         if self.continuing is not None and self.continuing[0] == exchange:
             return self.continuing[1]
         if exchange == ExchangeType.IKE_SA_INIT:
-            return [IkeInit(sa), IkeNatd(sa), IkeCert(sa)]
+            return [IkeInit(sa), IkeNatd(sa), IkeFrag(sa), IkeCert(sa)]
         if exchange == ExchangeType.IKE_AUTH:
             return [IkeAuth(sa), IkeCertAuth(sa), IkeConfigTask(sa), IkeWindow(sa), ChildCreate(sa, None)]
         if exchange == ExchangeType.CREATE_CHILD_SA:
@@ -324,10 +380,14 @@ class TaskManager:
         sa = self.sa
         h = msg.header
         mid = h.message_id
-        cached = next((packet for m, packet in self.answers if m == mid), None)
+        cached = next((packets for m, packets in self.answers if m == mid), None)
         if cached is not None:
+            last = msg.payloads[-1] if msg.payloads else None
+            if isinstance(last, SkfPayload) and last.number != 1:
+                return  # the whole request was retransmitted: its fragment 1 brings the answer
             sa.n_retransmits += 1
-            sa.send(cached, addr)
+            for packet in cached:
+                sa.send(packet, addr)
             return
         if self.parked is not None and mid == self.parked.header.message_id:
             sa.n_retransmits += 1  # still waiting for the verdict: the answer comes with it
@@ -350,7 +410,7 @@ class TaskManager:
                 sa.n_dropped += 1
                 return
             try:
-                payloads = sa.protection.unseal(data, msg)  # InvalidMessageError: dropped silently
+                opened = self._open(msg, data, False)  # InvalidMessageError: dropped silently
             except UnsupportedCriticalPayloadError as e:
                 self._respond(
                     h, [NotifyPayload(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, bytes([e.payload_type]))], addr
@@ -358,6 +418,9 @@ class TaskManager:
                 return
             except WireError:
                 raise InvalidMessageError("undecodable SK content") from None
+            if opened is None:  # a fragment kept (or ignored): the request is not complete
+                return
+            payloads = opened
             if sa.state == IkeState.CONNECTING and h.exchange != ExchangeType.IKE_AUTH:
                 sa.n_dropped += 1
                 return
@@ -453,16 +516,17 @@ class TaskManager:
             packet = Message(header, payloads).encode()
             if not init_error:
                 sa.init_response = packet
+            packets: tuple[bytes, ...] = (packet,)
         else:
-            assert sa.protection is not None
-            packet = sa.protection.seal(header, payloads)
-        answers = (*self.answers, (h.message_id, packet))
+            packets = self._seal(header, payloads)
+        answers = (*self.answers, (h.message_id, packets))
         answered = {m for m, _ in answers}
         while self.mid_in in answered:
             self.mid_in += 1
         keep = self.mid_in - sa.window  # the answers a retransmission can still ask for
         self.answers = tuple(a for a in answers if a[0] >= keep)
-        sa.send(packet, addr)
+        for packet in packets:
+            sa.send(packet, addr)
 
     def unsupported_critical(self, data: bytes, addr: Addr, payload_type: int) -> None:
         """An unknown critical payload outside SK: only an IKE_SA_INIT request can be answered."""
@@ -500,7 +564,8 @@ class TaskManager:
                 ex.tries += 1
                 sa.n_retransmits += 1
                 ex.deadline = now + rt.timeout * rt.base**ex.tries
-                sa.send(ex.packet, sa.addr)
+                for packet in ex.packets:
+                    sa.send(packet, sa.addr)
             else:
                 self._give_up(ex)
                 return

@@ -25,6 +25,7 @@ from .payloads.notify import DeletePayload, NotifyPayload
 from .payloads.sa import SaPayload
 from .payloads.simple import AuthPayload, IdPayload, KePayload, NoncePayload, VendorPayload
 from .payloads.sk import SkPayload
+from .payloads.skf import SkfPayload
 from .payloads.ts import TsPayload
 
 P = TypeVar("P", bound=Payload)
@@ -59,14 +60,16 @@ _DECODERS: dict[int, Callable[[bytes], Payload]] = {
     PayloadType.CERT: CertPayload.decode_body,
     PayloadType.CERTREQ: CertReqPayload.decode_body,
 }
-# Known types we carry without interpreting (EAP's own codec is its task's; SKF is reassembled whole).
-_OPAQUE = {PayloadType.EAP, PayloadType.SKF}
-_NONE, _SK = int(PayloadType.NONE), int(PayloadType.SK)  # plain ints: the loop compares per payload
+# Known types we carry without interpreting (EAP's own codec is its task's).
+_OPAQUE = {PayloadType.EAP}
+# plain ints: the loop compares per payload
+_NONE, _SK, _SKF = int(PayloadType.NONE), int(PayloadType.SK), int(PayloadType.SKF)
 
 
 def decode_chain(first: int, data: bytes, pos: int = 0) -> list[Payload]:
     """Decode the payloads from offset ``pos`` to the end of ``data`` (a datagram, or the plaintext
-    inside SK) until Next Payload is 0; an SK payload's ``offset`` is where its body is in ``data``."""
+    inside SK) until Next Payload is 0; an SK or SKF payload (RFC 7383) must be the last, and its
+    ``offset`` is where its protected body is in ``data``."""
     payloads: list[Payload] = []
     ptype = first
     end = len(data)
@@ -80,10 +83,11 @@ def decode_chain(first: int, data: bytes, pos: int = 0) -> list[Payload]:
         if stop > end:
             raise BufferReadError(f"payload {ptype} of {length} bytes at offset {pos} overruns the message")
         body = data[pos + GENERIC_HEADER_SIZE:stop]
-        if ptype == _SK:
+        if ptype == _SK or ptype == _SKF:
             if stop != end:
-                raise MalformedMessageError("the SK payload is not the last payload")
-            payloads.append(SkPayload(nxt, body, pos + GENERIC_HEADER_SIZE))
+                raise MalformedMessageError(f"the {PayloadType(ptype).name} payload is not the last payload")
+            at = pos + GENERIC_HEADER_SIZE
+            payloads.append(SkPayload(nxt, body, at) if ptype == _SK else SkfPayload.decode_at(nxt, body, at))
             return payloads
         if (decoder := _DECODERS.get(ptype)) is not None:
             payloads.append(decoder(body))
@@ -115,7 +119,7 @@ def scan_chain(data: bytes) -> list[tuple[int, int, int]] | None:
         if length < GENERIC_HEADER_SIZE or stop > end:
             return None
         found.append((ptype, pos + GENERIC_HEADER_SIZE, stop))
-        if ptype == _SK:
+        if ptype == _SK or ptype == _SKF:
             break
         pos, ptype = stop, nxt
     return found
@@ -127,7 +131,10 @@ def encode_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
     parts: list[bytes] = []
     last = len(items) - 1
     for i, p in enumerate(items):
-        nxt = p.first_inner if isinstance(p, SkPayload) else items[i + 1].ptype() if i < last else _NONE
+        if isinstance(p, SkPayload | SkfPayload):
+            nxt = p.first_inner
+        else:
+            nxt = items[i + 1].ptype() if i < last else _NONE
         body = p.encode_body()
         length = GENERIC_HEADER_SIZE + len(body)
         if length > 0xFFFF:
