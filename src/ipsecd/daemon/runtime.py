@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipsecd.dataplane.base import DataPlane
+from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.mgmt.values import format_seconds
 from ipsecd.pki.store import CertificateStore
 from ipsecd.policy.types import IpsecProto, Mode, SaSpec
+
+from . import keylog
 
 Row = dict[str, object]
 
@@ -114,6 +117,15 @@ class Runtime:
         if menu_name == "installed-sa" and name == "flush":
             n = self._flush()
             return f"{n} SA(s) flushed"
+        if menu_name == "installed-sa" and name == "wireshark-keys":
+            children = self.child_specs()
+            return keylog.esp_sa(spec for _, child in children for spec in (child.outbound, child.inbound))
+        if menu_name == "active-peers" and name == "wireshark-keys":
+            return keylog.ikev2_decryption_table(
+                (rec.spi_i, rec.spi_r, sa.algs, sa.keys)
+                for rec in self.peers.values()
+                if isinstance(sa := getattr(rec, "sa", None), IkeSa) and sa.algs and sa.keys
+            )
         raise KeyError(f"no runtime command {menu_name} {name}")
 
     # -- rows ---------------------------------------------------------------------------------------

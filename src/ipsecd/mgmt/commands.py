@@ -53,6 +53,10 @@ Arg = str | Cond
 PSEUDO = (".id", "disabled", "comment")
 WRITE_VERBS = frozenset({"add", "set", "unset", "remove", "enable", "disable", "comment", "move",
                          "generate-key", "import", "generate"})
+#: Commands the running daemon answers: ``wireshark-keys`` (ipsecd's, not RouterOS's) gives
+#: Wireshark's ``esp_sa`` (installed-sa) or ``ikev2_decryption_table`` (active-peers) of the live SAs,
+#: only with ``show-sensitive`` (:mod:`ipsecd.daemon.keylog`).
+RUNTIME_VERBS = frozenset({"kill-connections", "flush", "wireshark-keys"})
 #: The name a verb gives its second positional argument (RouterOS: ``unset numbers value-name``).
 SECOND_ARG = {"unset": "value-name", "get": "value-name", "comment": "comment", "move": "destination"}
 
@@ -138,7 +142,9 @@ class Commands:
             raise ScriptSyntaxError(
                 f"{menu.path}: no such command {c.verb} (allowed: {', '.join(commands_of(menu))})"
             )
-        if c.verb in ("kill-connections", "flush"):
+        if c.verb in RUNTIME_VERBS:
+            if c.verb == "wireshark-keys" and "show-sensitive" not in c.flags:
+                raise ConfigError(f"{menu.path}: wireshark-keys gives the SAs' keys: add show-sensitive")
             if self.runtime is None:
                 raise ConfigError(f"{menu.path}: {c.verb} needs the running daemon")
             return Outcome(text=self.runtime.command(menu.path, c.verb, {}))
@@ -539,7 +545,7 @@ def call_of(cmd: Command) -> Call:
             if t.op != "=":
                 raise ScriptSyntaxError(f"{cmd.path}: unexpected operator in {t.name}{t.op}{t.text}")
             args[t.name] = arg_of(cmd.path, t)
-        elif cmd.name in ("print", "export") and t.kind == "word":
+        elif cmd.name in ("print", "export", "wireshark-keys") and t.kind == "word":
             flags.add(t.text)
         elif cmd.name in SECOND_ARG and (items or single) and SECOND_ARG[cmd.name] not in args:
             args[SECOND_ARG[cmd.name]] = t.text

@@ -384,7 +384,7 @@ ACTIVE_PEERS = Menu(
         "spir", "ppk", "comment")),
     key=None,
     columns=("id", "state", "uptime", "ph2-total", "remote-address", "local-address"),
-    commands=("kill-connections",),
+    commands=("kill-connections", "wireshark-keys"),
     flags=(("R", "responder"), ("N", "natt-peer")),
 )
 
@@ -400,7 +400,7 @@ INSTALLED_SA = Menu(
             "replay", "invalid-packets"),
     quiet=("auth-algorithm", "auth-key"),  # an AEAD SA (aes-gcm) prints neither (see the capture)
     columns=("spi", "state", "src-address", "dst-address", "auth-algorithm", "enc-algorithm", "enc-key-size"),
-    commands=("flush",),
+    commands=("flush", "wireshark-keys"),
     flags=(("S", "seen-traffic"), ("H", "hw-aead"), ("A", "AH"), ("E", "ESP")),
 )
 

@@ -24,7 +24,7 @@ from ipsecd.mgmt.views import PrintRow
 
 from .query import matches
 
-READ_VERBS = frozenset({"print", "getall", "get", "find", "export"})
+READ_VERBS = frozenset({"print", "getall", "get", "find", "export", "wireshark-keys"})
 #: Menus whose changes need the ``policy`` policy (who may log in is itself guarded).
 GUARDED = frozenset({"/user", "/user group", "/ip service"})
 
@@ -160,7 +160,7 @@ class Backend:
             if key in args:
                 items = (*items, args.pop(key))
         flags: set[str] = set()
-        if verb == "export":  # secrets only when asked, as on the console, and only for sensitive users
+        if verb in ("export", "wireshark-keys"):  # secrets only when asked, and only for sensitive users
             flags = {f for f in ("show-sensitive", "verbose", "terse") if args.pop(f, None) is not None}
             if "show-sensitive" in flags and not user.may("sensitive"):
                 raise ApiError("not enough permissions (9)", 403, 4)
