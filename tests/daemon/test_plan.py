@@ -350,3 +350,51 @@ def test_a_policy_without_peer_belongs_to_the_peer_of_its_sa_addresses() -> None
     assert a is not None and b is not None
     assert [str(c.selector.dst) for c in a.children] == ["10.3.0.0/24"]  # local-address decides
     assert [str(c.selector.dst) for c in b.children] == ["10.2.0.0/24"]  # no local-address: any source
+
+
+def test_eap_radius_gateway_uses_the_radius_servers_for_ipsec() -> None:
+    """auth-method=eap-radius runs with the enabled /radius entries whose service has ipsec, in
+    order, timeout in milliseconds; without one it is refused with the command to add one."""
+    rows = _rows(**{"/radius": [
+        {"address": "10.0.0.7", "secret": "s1", "service": "ppp"},
+        {"address": "10.0.0.8", "secret": "s2", "service": "ipsec,ppp", "timeout": "1s500ms",
+         "authentication-port": "1645", "src-address": "10.0.0.1"},
+        {"address": "10.0.0.9", "secret": "s3", "service": "ipsec", "disabled": "yes"},
+        {"address": "10.0.0.10", "secret": "s4", "service": "ipsec"},
+    ]})
+    rows["/ip ipsec identity"][1] = {"peer": "rw", "auth-method": "eap-radius", "certificate": "gw"}
+    plan = build_plan(rows)
+    assert [(s.address, s.secret, s.timeout, s.authentication_port, s.src_address) for s in plan.radius] == [
+        ("10.0.0.8", b"s2", 1.5, 1645, "10.0.0.1"), ("10.0.0.10", b"s4", 0.3, 1812, None)]
+    rw = plan.by_name("rw")
+    assert rw is not None and rw.auth_method == "eap-radius"
+    del rows["/radius"]
+    with pytest.raises(PlanError, match="eap-radius needs a RADIUS server: /radius add service=ipsec"):
+        build_plan(rows)
+
+
+def test_eap_client_identity() -> None:
+    """auth-method=eap: username=, password=, eap-methods (eap-mschapv2 runs) and a single-host peer."""
+    from ipsecd.ike.v2.config import validate
+
+    rows = _rows()
+    rows["/ip ipsec identity"][0] = {"peer": "site", "auth-method": "eap", "username": "alice",
+                                     "password": "pw", "eap-methods": "eap-tls,eap-mschapv2"}
+    site = build_plan(rows).by_name("site")
+    assert site is not None
+    assert (site.eap_user, site.eap_password, site.eap_methods) == ("alice", b"pw", (13, 26))
+    config = site.ike_config(("192.0.2.1", 500), ("192.0.2.2", 500), natt_port=4500, force_encap=False)
+    assert config.eap_user == "alice" and config.credentials.eap_secret("alice") == b"pw"
+    validate(config)
+    for ident, why in [
+        ({"username": "alice"}, "needs username= and password="),
+        ({"username": "alice", "password": "pw"}, "eap-methods=eap-tls: ipsecd runs eap-mschapv2"),
+    ]:
+        rows["/ip ipsec identity"][0] = {"peer": "site", "auth-method": "eap", **ident}
+        with pytest.raises(PlanError, match=why):
+            build_plan(rows)
+    rows["/ip ipsec identity"][0] = {"peer": "site", "auth-method": "eap", "username": "a", "password": "b",
+                                     "eap-methods": "eap-mschapv2"}
+    rows["/ip ipsec peer"][0] = {**rows["/ip ipsec peer"][0], "address": "192.0.2.0/24"}
+    with pytest.raises(PlanError, match=r"needs the peer's address to be one host \(/32 or /128\)"):
+        build_plan(rows)

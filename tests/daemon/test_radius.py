@@ -58,12 +58,16 @@ def _accept(request: bytes) -> list[bytes]:
     hidden = packet.get(Attr.USER_PASSWORD) or bytes(16)
     if radius.unhide_password(hidden, SECRET, packet.authenticator) != b"pw":
         return [radius.build_reply(SECRET, request, Code.ACCESS_REJECT, [])]
+    return [radius.build_reply(SECRET, request, Code.ACCESS_ACCEPT, _accept_attributes(request))]
+
+
+def _accept_attributes(request: bytes) -> list[tuple[int, bytes]]:
+    """Framed-IP-Address and the MS-MPPE keys (an MSK of R*32 ‖ S*32) for ``request``."""
     ra = request[4:20]
     keys = [(radius.MsAttr.MS_MPPE_RECV_KEY, radius.encrypt_mppe_key(b"R" * 32, SECRET, ra, b"\x81\x01")),
             (radius.MsAttr.MS_MPPE_SEND_KEY, radius.encrypt_mppe_key(b"S" * 32, SECRET, ra, b"\x81\x02"))]
     vsa = radius.encode_vsa(radius.MICROSOFT, keys)
-    attrs = [(Attr.FRAMED_IP_ADDRESS, bytes((10, 9, 0, 7))), (Attr.VENDOR_SPECIFIC, vsa)]
-    return [radius.build_reply(SECRET, request, Code.ACCESS_ACCEPT, attrs)]
+    return [(Attr.FRAMED_IP_ADDRESS, bytes((10, 9, 0, 7))), (Attr.VENDOR_SPECIFIC, vsa)]
 
 
 def test_pap_accept_reject_and_the_msk() -> None:
@@ -151,3 +155,51 @@ def test_eap_attributes_of_one_round() -> None:
     assert packet.get(Attr.STATE) == b"st" and packet.get(Attr.USER_NAME) == b"alice"
     assert packet.get_int(Attr.NAS_PORT_TYPE) == radius.NAS_PORT_TYPE_VIRTUAL
     assert Attr.STATE not in dict(eap_attributes(b"a", b"\x02\x00\x00\x05\x01", None, "x"))
+
+
+def test_relay_turns_replies_into_the_gateways_answers() -> None:
+    """daemon.radius.relay: Access-Challenge (EAP request and State), Access-Accept (MSK from the
+    MS-MPPE keys, Framed-IP-Address), Access-Reject (Reply-Message), a server signing with another
+    secret (its replies dropped: unavailable, with the reason) and one without MS-MPPE keys."""
+    from ipsecd.daemon.radius import relay
+    from ipsecd.ike.eap.server import ACCEPT, CHALLENGE, REJECT, UNAVAILABLE, RelayAnswer, RelayQuestion
+
+    eap_request = bytes((1, 7, 0, 6, 26, 1))
+    success = bytes((3, 8, 0, 4))
+
+    def answer(request: bytes) -> list[bytes]:
+        packet = radius.verify_request(request, SECRET)
+        assert packet.get(Attr.NAS_IP_ADDRESS) == bytes((192, 0, 2, 1))
+        user = packet.get(Attr.USER_NAME)
+        if user == b"challenge":
+            attrs = [(Attr.EAP_MESSAGE, eap_request), (Attr.STATE, b"st")]
+            return [radius.build_reply(SECRET, request, Code.ACCESS_CHALLENGE, attrs)]
+        if user == b"reject":
+            attrs = [(Attr.REPLY_MESSAGE, b"account locked"), (Attr.EAP_MESSAGE, bytes((4, 8, 0, 4)))]
+            return [radius.build_reply(SECRET, request, Code.ACCESS_REJECT, attrs)]
+        if user == b"forged":
+            return [radius.build_reply(b"other", request, Code.ACCESS_ACCEPT, [])]
+        if user == b"nokeys":
+            return [radius.build_reply(SECRET, request, Code.ACCESS_ACCEPT, [(Attr.EAP_MESSAGE, success)])]
+        attrs = [*_accept_attributes(request), (Attr.EAP_MESSAGE, success)]
+        return [radius.build_reply(SECRET, request, Code.ACCESS_ACCEPT, attrs)]
+
+    async def main() -> dict[str, RelayAnswer]:
+        _, server = await _stub(answer)
+        client = RadiusClient([server], tries=1)
+        out = {}
+        for user in ("challenge", "reject", "forged", "nokeys", "alice"):
+            q = RelayQuestion(user.encode(), bytes((2, 7, 0, 5, 1)), None, "192.0.2.9")
+            out[user] = await relay(client, q, bytes((192, 0, 2, 1)))
+        client.close()
+        return out
+
+    got = asyncio.run(main())
+    challenge, reject, forged, nokeys, alice = (got[u] for u in ("challenge", "reject", "forged", "nokeys",
+                                                                 "alice"))
+    assert (challenge.kind, challenge.eap, challenge.state) == (CHALLENGE, eap_request, b"st")
+    assert (reject.kind, reject.reason) == (REJECT, "account locked")
+    assert forged.kind == UNAVAILABLE and "no verified answer" in forged.reason
+    assert nokeys.kind == ACCEPT and nokeys.msk == b""
+    assert alice.kind == ACCEPT and alice.msk == b"R" * 32 + b"S" * 32
+    assert str(alice.framed_ip) == "10.9.0.7" and alice.eap == success

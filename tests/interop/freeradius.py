@@ -89,14 +89,18 @@ def _users() -> str:
 class FreeRadius:
     """One FreeRADIUS 3.2 in its own namespace; ``close()`` stops it by PID and removes everything."""
 
-    def __init__(self, prefix: str = "eapr") -> None:
-        self.ns = f"{prefix}{os.getpid() % 100000}"
+    def __init__(self, prefix: str = "eapr", ns: str | None = None) -> None:
+        """``ns``: run in that existing namespace (beside an ipsecd gateway), which is left to its
+        owner; by default a namespace of its own is made and removed."""
+        self.own_ns = ns is None
+        self.ns = ns or f"{prefix}{os.getpid() % 100000}"
         self.dir = Path(tempfile.mkdtemp(prefix="ipsecd-freeradius-"))
         self.conf = self.dir / "conf"
         self.log = self.dir / "radiusd.log"
         self.proc: subprocess.Popen[bytes] | None = None
         try:
-            subprocess.run(["ip", "netns", "add", self.ns], check=True, capture_output=True)
+            if self.own_ns:
+                subprocess.run(["ip", "netns", "add", self.ns], check=True, capture_output=True)
             subprocess.run(["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"], check=True)
             self._configure()
             self._start()
@@ -166,6 +170,7 @@ class FreeRadius:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        if self.own_ns:
+            subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 

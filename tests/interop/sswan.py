@@ -506,8 +506,10 @@ class Charon:
     """One charon (kernel-libipsec) in a namespace, with its own /run and VICI socket."""
 
     def __init__(self, ns: Netns, workdir: Path, *, loglevel: int = 1, install_vip: bool = False,
-                 retransmit_tries: int = 3, threads: int = 16, extra: str = "") -> None:
+                 retransmit_tries: int = 3, threads: int = 16, extra: str = "", plugins: str = "") -> None:
+        """``plugins``: loaded besides :data:`PLUGINS` (``eap-mschapv2`` …)."""
         self.ns = ns
+        self.plugins = f"{PLUGINS} {plugins}".strip()
         self.dir = workdir / f"charon-{ns.name}"
         self.rundir = self.dir / "run"
         self.swanctl_dir = self.dir / "swanctl"
@@ -528,7 +530,7 @@ class Charon:
         for stale in ("charon.pid", "charon.vici"):
             (self.rundir / stale).unlink(missing_ok=True)
         self.conf.write_text(STRONGSWAN_CONF.format(
-            plugins=PLUGINS, iface=self.ns.iface, install_vip="yes" if self.install_vip else "no",
+            plugins=self.plugins, iface=self.ns.iface, install_vip="yes" if self.install_vip else "no",
             retransmit_tries=self.retransmit_tries, threads=self.threads, workdir=self.dir,
             loglevel=self.loglevel, extra=self.extra))
         # netns exec -> unshare (private mounts) -> bind our dir over /run -> exec charon: every step

@@ -18,7 +18,7 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def test_menus_and_commands() -> None:
-    assert complete("", "/") == ["..", "certificate", "export", "import", "ip", "user"]
+    assert complete("", "/") == ["..", "certificate", "export", "import", "ip", "radius", "user"]
     assert complete("/ip/ipsec/p", "/") == ["/ip/ipsec/peer", "/ip/ipsec/policy", "/ip/ipsec/profile",
                                             "/ip/ipsec/proposal"]
     assert complete("pe", "/ip ipsec") == ["peer"]

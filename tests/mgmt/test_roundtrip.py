@@ -75,6 +75,10 @@ set enabled=yes kme-id=kme1 peer-sae-id=sae2 address=qkd.example certificate=qkd
     key-size=256
 /ip ipsec user
 add address=10.5.9.7 comment="xauth user" disabled=yes name=alice password=wonder
+/radius
+add accounting-backup=yes accounting-port=1646 address=10.5.9.1 authentication-port=1645 called-id=gw \
+    comment="user manager" disabled=yes domain=example.net realm=corp secret=radsecret \
+    service=ipsec,ppp src-address=10.5.9.2 timeout=1s500ms
 /user group
 add name=ops policy=read,write,api,rest-api skin=ops comment="automation"
 /user

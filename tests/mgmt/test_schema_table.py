@@ -20,6 +20,7 @@ from ipsecd.mgmt.values import (
     IdentityType,
     Int,
     ListOf,
+    Millis,
     Port,
     Prefix,
     Protocol,
@@ -52,6 +53,8 @@ def valid(prop: Prop) -> tuple[str, str]:
         return choice, choice
     if isinstance(t, EnumList):
         return f"{t.choices[1]},{t.choices[0]},{t.choices[1]}", f"{t.choices[1]},{t.choices[0]}"
+    if isinstance(t, Millis):
+        return "1s500ms", "1s500ms"
     if isinstance(t, Time):
         return ("00:00:30", "30s") if t.hi <= 3600 else ("1w2d03:04:05", "1w2d3h4m5s")
     if isinstance(t, Address):
@@ -89,6 +92,8 @@ def invalid(prop: Prop) -> str:
     t = prop.type
     if isinstance(t, Int | Port):
         return "70000" if isinstance(t, Port) else str(t.hi + 1)
+    if isinstance(t, Millis):
+        return "5x"
     if isinstance(t, Time):
         return "5x" if t.hi > 3600 else "2h"
     if isinstance(t, ListOf) and isinstance(t.item, Str):
@@ -131,6 +136,7 @@ def _setup() -> tuple[Session, dict[str, str]]:
         "/ip ipsec user add name=u1",
         "/user add name=u2 group=read",
         "/user group add name=ug2",
+        "/radius add address=10.0.0.1 secret=s service=ipsec",
     ):
         run_ok(s, line)
     sel = {path: "0" for path in MENUS}

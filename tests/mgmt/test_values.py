@@ -14,6 +14,7 @@ from ipsecd.mgmt.script import tokenize
 from ipsecd.mgmt.values import (
     Identity,
     IdentityType,
+    Millis,
     Port,
     Prefix,
     Secret,
@@ -63,6 +64,29 @@ def test_time_only_parse_error(text: str) -> None:
     except ValueParseError:
         return
     assert isinstance(v, int) and v >= 0
+
+
+@pytest.mark.parametrize(("text", "millis", "printed"), [
+    ("300ms", 300, "300ms"), ("1s500ms", 1500, "1s500ms"), ("3s", 3000, "3s"), ("250", 250, "250ms"),
+    ("1m", 60000, "1m"),
+])
+def test_millis_syntax_and_print(text: str, millis: int, printed: str) -> None:
+    """``/radius timeout``: RouterOS's time with milliseconds; a bare number is milliseconds."""
+    timeout = MENUS["/radius"].by_name["timeout"].type
+    assert isinstance(timeout, Millis)
+    assert timeout.parse(text) == millis and timeout.format(millis) == printed
+
+
+@pytest.mark.parametrize("text", ["", "0", "0ms", "2m", "1.5s", "ms", "5x", "-1"])
+def test_millis_refused_with_its_range(text: str) -> None:
+    with pytest.raises(ValueParseError) as exc:
+        Millis(1, 60000).parse(text)
+    assert "1ms..1m" in exc.value.allowed
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_millis_format_round_trip(n: int) -> None:
+    assert Millis().parse(Millis().format(n)) == n
 
 
 @given(st.ip_addresses(), st.integers(min_value=0, max_value=128))

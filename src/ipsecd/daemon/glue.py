@@ -23,6 +23,7 @@ dead peers and lost IKE SAs of non-passive peers are re-initiated after a short 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -35,6 +36,7 @@ from typing import Any
 from ipsecd.dataplane.base import DataPlane
 from ipsecd.dataplane.errors import BackendFailed
 from ipsecd.ike import events as ev
+from ipsecd.ike.eap.server import UNAVAILABLE, RelayAnswer, RelayQuestion
 from ipsecd.ike.errors import ConfigError as IkeConfigError
 from ipsecd.ike.router import COOKIE_THRESHOLD
 from ipsecd.ike.sa import Addr
@@ -47,7 +49,7 @@ from ipsecd.policy.types import Direction, Level
 from ipsecd.util.bounded import BoundedCache
 from ipsecd.util.text import escape
 
-from . import logs
+from . import logs, radius
 from .control import Reply
 from .host import Host
 from .leases import Leases, VirtualIps
@@ -94,6 +96,8 @@ class Glue:
         self.certificates: CertificateStore | None = None  # /certificate, for digital-signature identities
         self.stopping = False
         self._swept = float("-inf")  # daemon clock of the last liveness sweep
+        self.radius: radius.RadiusClient | None = None  # /radius service=ipsec, for eap-radius identities
+        self._asking: set[asyncio.Task[None]] = set()  # RADIUS rounds under way (a reference keeps each)
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -145,11 +149,43 @@ class Glue:
         self.plan = plan
         self._selected.clear()
         self._limits(plan)
+        self._radius(plan)
         self.spd.install(plan)
         self.resolver.follow({p.endpoint.hostname for p in plan.peers if p.endpoint.hostname})
         for name, peer in new.items():
             if old.get(name) != peer:
                 self._maybe_initiate(peer)
+
+    def _radius(self, plan: Plan) -> None:
+        """A RADIUS client for the plan's ``/radius`` servers (a new one when they changed)."""
+        if self.radius is not None and self.radius.servers == plan.radius:
+            return
+        if self.radius is not None:
+            self.radius.close()
+        self.radius = radius.RadiusClient(plan.radius) if plan.radius else None
+
+    def _ask(self, t: Tracked, sa: Any, event: ev.VerdictRequested) -> None:
+        """An eap-radius round: the RADIUS server is asked off the event loop's critical path; the
+        answer goes back to the waiting IKE SA (every other SA is served meanwhile)."""
+        question = event.question
+        client = self.radius
+        if client is None or not isinstance(question, RelayQuestion):
+            reason = "no /radius entry with service=ipsec: add one for auth-method=eap-radius"
+            sa.provide_verdict(event.token, RelayAnswer(UNAVAILABLE, reason=reason))
+            self._d.engine.pump(sa)
+            return
+        local = ipaddress.ip_address(sa.addr[0][0])
+        nas_ip = local.packed if local.version == 4 else None
+
+        async def ask() -> None:
+            answer = await radius.relay(client, question, nas_ip)
+            if not sa.closed:
+                sa.provide_verdict(event.token, answer)
+                self._d.engine.pump(sa)
+
+        task = asyncio.get_running_loop().create_task(ask())
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
 
     def _with_addresses(self, plan: Plan) -> Plan:
         """The plan with each DNS-named peer's current address as its ``address``."""
@@ -382,6 +418,8 @@ class Glue:
         elif isinstance(event, ev.VirtualIpAssigned):
             self.virtual_ips.install(t)
             logs.virtual_ip(name, rec.dynamic_address, event)
+        elif isinstance(event, ev.VerdictRequested):
+            self._ask(t, sa, event)
 
     def _established(self, t: Tracked, event: ev.IkeSaEstablished) -> None:
         d, rec = self._d, t.record
@@ -663,6 +701,10 @@ class Glue:
         """After the DELETEs left: stop the data plane's workers and readers, and the resolver."""
         self.dp_ike.detach()
         self.resolver.close()
+        for task in self._asking:
+            task.cancel()
+        if self.radius is not None:
+            self.radius.close()
         self.limiter.flush(everything=True)
         self.dataplane.close()
 

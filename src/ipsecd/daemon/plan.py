@@ -43,6 +43,7 @@ from ipsecd.pki.store import CertificateStore
 from ipsecd.policy.types import Level, Mode, Selector
 
 from .peersel import PeerEndpoint
+from .radius import RadiusServer
 
 Row = Any  # mgmt's snapshot Row (``.id``, ``row[name]`` typed) or a plain mapping of property -> value
 Rows = Any  # mgmt's Snapshot (``.rows(path)``) or a mapping of menu path -> rows
@@ -51,6 +52,8 @@ PEER, IDENTITY, PROFILE, PROPOSAL, POLICY = (
     f"/ip ipsec {m}" for m in ("peer", "identity", "profile", "proposal", "policy")
 )
 MODE_CONFIG, POOL, SETTINGS = "/ip ipsec mode-config", "/ip pool", "/ip ipsec settings"
+RADIUS = "/radius"
+EAP_TYPES = {"eap-mschapv2": 26, "eap-peap": 25, "eap-tls": 13, "eap-ttls": 21}  # RFC 3748 method types
 AEAD = ("gcm", "chacha20poly1305")
 TEMPLATE = "template:"  # policy_id prefix of the CHILD_SAs generate-policy admits
 
@@ -128,11 +131,12 @@ def _retransmit(tries: int) -> Retransmit:
 
 @functools.lru_cache(maxsize=1024)
 def _credentials(psk: bytes, auth_method: str, certificate: str, remote_certificate: str, match_by: str,
-                 store: CertificateStore | None) -> StaticCredentials:
+                 store: CertificateStore | None, eap_users: tuple[tuple[str, bytes], ...] = ()
+                 ) -> StaticCredentials:
     certs = None
-    if store is not None and auth_method == "digital-signature":
+    if store is not None and auth_method in ("digital-signature", "eap-radius", "eap"):
         certs = CertificateUse(store, certificate, remote_certificate, match_by)
-    return StaticCredentials(psk, certs=certs)
+    return StaticCredentials(psk, certs=certs, eap_users=eap_users)
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,10 @@ class PeerPlan:
     remote_certificate: str = ""
     match_by: str = "remote-id"
     v1: Ikev1Options | None = None  # an IKEv1 peer (exchange-mode main, aggressive or base)
+    # auth-method=eap: the identity's username=, password= and eap-methods (as EAP method types)
+    eap_user: str = ""
+    eap_password: bytes = field(default=b"", repr=False)
+    eap_methods: tuple[int, ...] = ()
 
     def ike_config(
         self,
@@ -193,14 +201,17 @@ class PeerPlan:
             mode_config_request=self.request_address,
             name=self.endpoint.name,
             retransmit=_retransmit(self.retransmit_tries),
+            eap_user=self.eap_user,
+            eap_methods=self.eap_methods,
             **extra,
         )
 
     def _credentials(self, store: CertificateStore | None) -> StaticCredentials:
         """One provider per plan and store, shared by all of the plan's IKE SAs (a road-warrior
         server has thousands; the values never differ between them)."""
+        users = ((self.eap_user, self.eap_password),) if self.eap_user else ()
         return _credentials(self.psk, self.auth_method, self.certificate, self.remote_certificate,
-                            self.match_by, store)
+                            self.match_by, store, users)
 
     def policy_of(self, child: str, default: str | None) -> str | None:
         """The policy id of this peer's CHILD_SA configuration named ``child`` (``default`` if none)."""
@@ -215,6 +226,7 @@ class Plan:
     peers: tuple[PeerPlan, ...]
     skipped: tuple[str, ...]  # one operator line per peer that is not run, and why
     cookie_threshold: int | None = None
+    radius: tuple[RadiusServer, ...] = ()  # /radius entries with service=ipsec, enabled, in order
 
     def endpoints(self) -> list[PeerEndpoint]:
         return [p.endpoint for p in self.peers]
@@ -327,7 +339,7 @@ def build_plan(rows: Rows) -> Plan:
         auth = get(ident, IDENTITY, "auth-method") if ident is not None else ""
         if ident is None:
             skipped.append(f"peer {name}: no enabled /ip ipsec identity; not started")
-        elif auth not in ("pre-shared-key", "digital-signature"):
+        elif auth not in ("pre-shared-key", "digital-signature", "eap", "eap-radius"):
             skipped.append(f"peer {name}: identity auth-method={auth} is not supported yet; not started")
         elif mode != "ike2" and auth != "pre-shared-key":
             skipped.append(f"peer {name}: exchange-mode={mode} (IKEv1) with auth-method={auth} is not "
@@ -336,7 +348,31 @@ def build_plan(rows: Rows) -> Plan:
             peers.append(_peer_plan(rows, peer, ident, name, profiles, proposals))
     settings = rows_of(rows, SETTINGS)
     threshold = get(settings[0], SETTINGS, "ddos-cookie-threshold") if settings else None
-    return Plan(tuple(peers), tuple(skipped), threshold)
+    radius = radius_servers(rows)
+    for p in peers:
+        if p.auth_method == "eap-radius" and not radius:
+            raise PlanError(f"identity for peer {p.endpoint.name}: auth-method=eap-radius needs a RADIUS"
+                            " server: /radius add service=ipsec address=… secret=…")
+    return Plan(tuple(peers), tuple(skipped), threshold, radius)
+
+
+def radius_servers(rows: Rows) -> tuple[RadiusServer, ...]:
+    """The enabled ``/radius`` entries whose ``service`` has ipsec, in order (tried in that order)."""
+    servers = []
+    for row in rows_of(rows, RADIUS):
+        if not enabled(row, RADIUS) or "ipsec" not in (get(row, RADIUS, "service") or ()):
+            continue
+        secret = get(row, RADIUS, "secret") or ""
+        src = get(row, RADIUS, "src-address")
+        servers.append(RadiusServer(
+            address=str(get(row, RADIUS, "address")),
+            secret=secret.encode() if isinstance(secret, str) else secret,
+            authentication_port=get(row, RADIUS, "authentication-port"),
+            accounting_port=get(row, RADIUS, "accounting-port"),
+            timeout=get(row, RADIUS, "timeout") / 1000,
+            src_address=None if src is None or src.is_unspecified else str(src),
+        ))
+    return tuple(servers)
 
 
 def _peer_plan(
@@ -349,6 +385,7 @@ def _peer_plan(
         raise PlanError(f"identity for peer {name}: secret is empty (auth-method=pre-shared-key)")
     if auth == "digital-signature" and not _store_name(get(ident, IDENTITY, "certificate")):
         raise PlanError(f"identity for peer {name}: auth-method=digital-signature needs certificate=")
+    eap_user, eap_password, eap_methods = _eap_client(peer, ident, name) if auth == "eap" else ("", b"", ())
     profile_name = get(peer, PEER, "profile")
     profile = profiles.get(profile_name)
     if profile is None:
@@ -392,7 +429,29 @@ def _peer_plan(
         remote_certificate=_store_name(get(ident, IDENTITY, "remote-certificate")),
         match_by=get(ident, IDENTITY, "match-by"),
         v1=_v1_options(rows, peer, profile, name),
+        eap_user=eap_user,
+        eap_password=eap_password,
+        eap_methods=eap_methods,
     )
+
+
+def _eap_client(peer: Row, ident: Row, name: str) -> tuple[str, bytes, tuple[int, ...]]:
+    """``auth-method=eap``: username=, password= and eap-methods (ipsecd runs eap-mschapv2), for a
+    peer with a single address, as the manual says."""
+    address = get(peer, PEER, "address")
+    if not isinstance(address, str) and address is not None and address.prefixlen != address.max_prefixlen:
+        raise PlanError(f"identity for peer {name}: auth-method=eap needs the peer's address to be one host"
+                        f" (/32 or /128), not {address}")
+    user = get(ident, IDENTITY, "username") or ""
+    secret = get(ident, IDENTITY, "password") or ""
+    if not user or not secret:
+        raise PlanError(f"identity for peer {name}: auth-method=eap needs username= and password=")
+    names = get(ident, IDENTITY, "eap-methods")
+    methods = tuple(EAP_TYPES[m] for m in names)
+    if EAP_TYPES["eap-mschapv2"] not in methods:
+        raise PlanError(f"identity for peer {name}: eap-methods={','.join(names)}: ipsecd runs"
+                        " eap-mschapv2 as a client; set eap-methods=eap-mschapv2")
+    return user, secret.encode() if isinstance(secret, str) else secret, methods
 
 
 def _v1_options(rows: Rows, peer: Row, profile: Row, name: str) -> Ikev1Options | None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from ipsecd.ike.eap.server import ACCEPT, CHALLENGE, REJECT, UNAVAILABLE, RelayAnswer, RelayQuestion
 from ipsecd.util.text import escape
 from ipsecd.wire import radius
 from ipsecd.wire.radius import Attr, Code, RadiusError
@@ -219,6 +220,32 @@ def eap_attributes(
     if state is not None:
         attrs.append((Attr.STATE, state))
     return attrs
+
+
+async def relay(client: RadiusClient, question: RelayQuestion, nas_ip: bytes | None) -> RelayAnswer:
+    """One EAP round of an ``eap-radius`` gateway through ``client``: the IKE SA's question as an
+    Access-Request, the verified reply as the answer it waits for (an Access-Accept's MSK decrypted
+    from its MS-MPPE keys, RFC 2548; a server that sent none gets an answer without MSK, refused)."""
+    attrs = eap_attributes(question.user, question.eap, question.state, question.calling_station_id, nas_ip)
+    try:
+        reply = await client.access(attrs)
+    except RadiusUnavailable as exc:
+        return RelayAnswer(UNAVAILABLE, reason=str(exc))
+    packet = reply.packet
+    eap = packet.eap_message()
+    if packet.code == Code.ACCESS_CHALLENGE:
+        return RelayAnswer(CHALLENGE, eap, packet.get(Attr.STATE))
+    if packet.code == Code.ACCESS_ACCEPT:
+        try:
+            msk = reply.msk()
+            info = radius.accept_info(packet)
+        except RadiusError as exc:
+            log.warning("radius: Access-Accept from %s unusable: %s", reply.server.address, exc)
+            return RelayAnswer(ACCEPT, eap)
+        return RelayAnswer(ACCEPT, eap, msk=msk, framed_ip=info.framed_ip,
+                           session_timeout=info.session_timeout, classes=info.classes)
+    message = packet.get(Attr.REPLY_MESSAGE)
+    return RelayAnswer(REJECT, eap, reason=message.decode("utf-8", "replace") if message else "")
 
 
 def accounting_attributes(

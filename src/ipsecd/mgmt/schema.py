@@ -32,6 +32,7 @@ from .values import (
     IdentityType,
     Int,
     ListOf,
+    Millis,
     Port,
     Prefix,
     Protocol,
@@ -114,6 +115,7 @@ HASH_ALGS = tuple(a.name for a in registry.HASH_ALGS if a.routeros)
 PRF_ALGS = ("auto", *(a.name for a in registry.PRF_ALGS if a.routeros))
 AUTH_METHODS = ("digital-signature", "eap", "eap-radius", "pre-shared-key", "pre-shared-key-xauth", "rsa-key",
                 "rsa-signature-hybrid")
+RUNNING_AUTH_METHODS = ("pre-shared-key", "digital-signature", "eap", "eap-radius")
 EAP_METHODS = ("eap-mschapv2", "eap-peap", "eap-tls", "eap-ttls")
 IKEV1_MODES = ("aggressive", "base", "main")
 
@@ -237,11 +239,12 @@ IDENTITY = Menu(
             "auth-method",
             Enum(*AUTH_METHODS),
             "pre-shared-key",
-            unimplemented=tuple(m for m in AUTH_METHODS if m not in ("pre-shared-key", "digital-signature")),
+            unimplemented=tuple(m for m in AUTH_METHODS if m not in RUNNING_AUTH_METHODS),
         ),
         Prop("certificate", Str(), None),
         *_common(),
-        Prop("eap-methods", EnumList(*EAP_METHODS), "eap-tls", implemented=False),
+        Prop("eap-methods", EnumList(*EAP_METHODS), "eap-tls",
+             unimplemented=tuple(m for m in EAP_METHODS if m != "eap-mschapv2")),
         Prop("generate-policy", Enum("no", "port-override", "port-strict"), "no"),
         Prop("key", Ref("/ip ipsec key"), None, implemented=False),
         Prop("match-by", Enum("remote-id", "certificate"), "remote-id"),
@@ -249,7 +252,7 @@ IDENTITY = Menu(
         Prop("my-id", IdentityType(("auto", "address"), ("address", "fqdn", "user-fqdn", "key-id", "dn")),
              "auto"),
         Prop("notrack-chain", Str(), None, implemented=False),
-        Prop("password", Secret(), None, secret=True, implemented=False),
+        Prop("password", Secret(), None, secret=True),
         Prop("peer", Ref("/ip ipsec peer"), None, required=True),
         Prop("policy-template-group", Ref("/ip ipsec policy group", ("none",)), "default"),
         Prop("remote-certificate", Str(suggest=("none",)), None),
@@ -257,7 +260,7 @@ IDENTITY = Menu(
                                        ("address", "fqdn", "user-fqdn", "key-id", "dn")), "auto"),
         Prop("remote-key", Ref("/ip ipsec key"), None, implemented=False),
         Prop("secret", Secret(), None, secret=True),
-        Prop("username", Str(), None, implemented=False),
+        Prop("username", Str(), None),
         _ro("dynamic", B, runtime=False),
     ),
     key=None,
@@ -443,6 +446,30 @@ USER = Menu(
     columns=("name", "address"),
 )
 
+#: RouterOS's RADIUS client (``/radius``): the servers an ``eap-radius`` identity relays EAP to
+#: (RFC 3579), those with ``service`` ipsec, in order; ``timeout`` is per try (milliseconds).
+RADIUS_SERVICES = ("dhcp", "dot1x", "hotspot", "ipsec", "login", "ppp", "wireless")
+RADIUS = Menu(
+    "/radius", "list", (
+        Prop("accounting-backup", B, NO, implemented=False),
+        Prop("accounting-port", Int(1, 65535), "1813"),
+        Prop("address", Address(), "0.0.0.0"),
+        Prop("authentication-port", Int(1, 65535), "1812"),
+        Prop("called-id", Str(), None, implemented=False),
+        *_common(),
+        Prop("domain", Str(), None, implemented=False),
+        Prop("realm", Str(), None, implemented=False),
+        Prop("secret", Secret(), None, secret=True),
+        Prop("service", EnumList(*RADIUS_SERVICES), None,
+             unimplemented=tuple(s for s in RADIUS_SERVICES if s != "ipsec")),
+        Prop("src-address", Address(), "0.0.0.0"),
+        Prop("timeout", Millis(1, 60000), "300ms"),
+    ),
+    key=None,
+    columns=("service", "address", "secret"),
+    quiet=("accounting-backup", "accounting-port", "authentication-port", "src-address", "timeout"),
+)
+
 # -- who drives ipsecd: services, users, groups (issue 14; vocabulary and hashing in .passwords) ----
 
 SERVICE = Menu(
@@ -491,7 +518,7 @@ ROUTER_USER = Menu(
 
 MENUS: dict[str, Menu] = {m.path: m for m in (
     POLICY, POLICY_GROUP, PROPOSAL, PEER, IDENTITY, PROFILE, MODE_CONFIG, KEY, KEY_PSK, KEY_QKD, SETTINGS,
-    ACTIVE_PEERS, INSTALLED_SA, STATISTICS, POOL, USER, SERVICE, USER_GROUP, ROUTER_USER)}
+    ACTIVE_PEERS, INSTALLED_SA, STATISTICS, POOL, USER, RADIUS, SERVICE, USER_GROUP, ROUTER_USER)}
 
 #: ``/ip ipsec key rsa`` (RouterOS 7) is the manual's ``/ip ipsec key``.
 ALIASES = {"/ip ipsec key rsa": "/ip ipsec key"}
@@ -506,7 +533,7 @@ CERTIFICATE_PATHS = ("/certificate", "/certificate crl", "/certificate settings"
 #: Menus whose objects are written by ``export`` (order = RouterOS export order: referenced first).
 EXPORT_ORDER = ("/ip pool", "/ip ipsec mode-config", "/ip ipsec policy group", "/ip ipsec profile",
                 "/ip ipsec peer", "/ip ipsec proposal", "/ip ipsec identity", "/ip ipsec key psk",
-                "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd", "/ip ipsec user",
+                "/ip ipsec policy", "/ip ipsec settings", "/ip ipsec key qkd", "/ip ipsec user", "/radius",
                 "/user group", "/user", "/ip service")
 
 #: Defaults of real routers where they differ from the manual (ipsecd's defaults), chosen with

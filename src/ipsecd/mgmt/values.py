@@ -267,6 +267,36 @@ class Time(ValueType):
         return " | ".join([span, *self.choices])
 
 
+class Millis(ValueType):
+    """A time interval in milliseconds (``/radius timeout=300ms``): RouterOS's time text with ``ms``,
+    ``1s500ms``, ``2s``; a bare number is milliseconds. Printed as RouterOS prints it (``300ms``)."""
+
+    def __init__(self, lo: int = 0, hi: int = 2**32) -> None:
+        self.lo, self.hi = lo, hi
+
+    def parse(self, text: str) -> int:
+        m = _TIME_UNITS.fullmatch(text)
+        if _DIGITS.fullmatch(text):
+            millis = int(text)
+        elif text and m is not None:
+            w, d, h, mi, s, ms = (int(x) if x else 0 for x in m.groups())
+            millis = (w * 604800 + d * 86400 + h * 3600 + mi * 60 + s) * 1000 + ms
+        else:
+            raise ValueParseError(self.describe())
+        if not self.lo <= millis <= self.hi:
+            raise ValueParseError(self.describe())
+        return millis
+
+    def format(self, value: object) -> str:
+        assert isinstance(value, int)
+        seconds, ms = divmod(value, 1000)
+        whole = format_seconds(seconds) if seconds else ""
+        return whole + (f"{ms}ms" if ms or not whole else "")
+
+    def describe(self) -> str:
+        return f"time {self.format(self.lo)}..{self.format(self.hi)} (e.g. 300ms, 1s500ms, 3s)"
+
+
 def _parse_address(text: str) -> IPAddress:
     try:
         return ipaddress.ip_address(text)
