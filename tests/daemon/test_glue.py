@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 
+from ipsecd.daemon.api.metrics import render
 from ipsecd.daemon.demo import GATEWAYS, Gateway, _until, free_ports
 from ipsecd.ike.events import ChildSaInstalled, IkeSaEstablished
 from ipsecd.policy.events import EndpointChanged
@@ -43,6 +44,17 @@ def test_runtime_views_and_commands(caplog: pytest.LogCaptureFixture) -> None:
             assert b.daemon.engine.router.half_open == {}  # established: no IKE_SA_INIT state kept
             (pol,) = [p for p in _rows(a, "policy") if p.get("peer") == "gw-B"]
             assert pol["ph2-count"] == "1" and pol["ph2-state"] == "established"
+            # issue 14: setup time observed per side; Wireshark's tables of the live SAs
+            for gw, side in ((a, "initiator"), (b, "responder")):
+                hist = gw.glue.runtime.setup_seconds[side]
+                assert hist.count == 1 and 0 < hist.total < 5 and hist.counts[-1] == 1
+                metrics = render(gw.glue.runtime, {})
+                assert f'ipsecd_ike_sa_setup_seconds_count{{side="{side}"}} 1' in metrics
+                assert f'ipsecd_ike_sa_setup_seconds_bucket{{side="{side}",le="+Inf"}} 1' in metrics
+            esp = a.execute("/ip ipsec installed-sa wireshark-keys show-sensitive", False).stdout
+            ike = a.execute("/ip ipsec active-peers wireshark-keys show-sensitive", False).stdout
+            assert len(esp.splitlines()) == 2 and len(ike.splitlines()) == 1
+            assert ike.startswith(a.glue.runtime.active_peer_rows()[0]["spii"] + ",")
             # installed-sa flush empties the data plane and tells B; traffic brings a new CHILD_SA up
             old = {c.inbound.spi for c in a.children()}
             assert a.execute("/ip ipsec installed-sa flush", False).rc == 0

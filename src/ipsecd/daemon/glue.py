@@ -424,6 +424,7 @@ class Glue:
     def _established(self, t: Tracked, event: ev.IkeSaEstablished) -> None:
         d, rec = self._d, t.record
         rec.state, rec.established_at = "established", rec.last_seen
+        self._rt.established(rec, t.started)
         rec.local, rec.remote = event.local, event.remote
         rec.natt = event.nat_local or event.nat_remote or event.local[1] == d.transport.natt_port
         rec.spi_i, rec.spi_r = (

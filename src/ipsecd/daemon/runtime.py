@@ -30,6 +30,31 @@ def ros_duration(seconds: float) -> str:
     return format_seconds(max(0, int(seconds)))
 
 
+#: Upper bounds (seconds) of the IKE SA setup-time histogram's buckets: a LAN handshake takes
+#: milliseconds, one over a lossy path waits for retransmissions (1 s, 1.8 s, … in strongSwan's schedule).
+SETUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Observations counted into cumulative buckets, as a Prometheus histogram exposes them."""
+
+    bounds: tuple[float, ...] = SETUP_BUCKETS
+    counts: list[int] = field(init=False)  # per bound, cumulative
+    total: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * len(self.bounds)
+
+    def observe(self, value: float) -> None:
+        self.total += value
+        self.count += 1
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                self.counts[i] += 1
+
+
 #: Policy ids of the policies generate-policy makes (the daemon's glue names them so).
 DYNAMIC_PREFIX = "dynamic:"
 
@@ -87,6 +112,8 @@ class Runtime:
         self._peer_rows = peer_rows  # /ip ipsec peer's runtime fields (current-address) by .id
         self._flush = flush
         self.certificates: CertificateStore | None = None  # the daemon's store: mgmt's /certificate
+        # IKE SA setup time, first message to established, by side (initiator, responder): metrics
+        self.setup_seconds: dict[str, Histogram] = {}
 
     # -- RuntimeProvider -------------------------------------------------------------------------
 
@@ -127,6 +154,12 @@ class Runtime:
                 if isinstance(sa := getattr(rec, "sa", None), IkeSa) and sa.algs and sa.keys
             )
         raise KeyError(f"no runtime command {menu_name} {name}")
+
+    def established(self, rec: PeerRecord, started: float) -> None:
+        """An IKE SA is up: its setup time (from ``started``, when its first message went or came)."""
+        if rec.established_at is not None:
+            seconds = max(0.0, rec.established_at - started)
+            self.setup_seconds.setdefault(rec.side, Histogram()).observe(seconds)
 
     # -- rows ---------------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from ipsecd.daemon.api.metrics import render
+from ipsecd.daemon.runtime import Histogram
 
 
 class FakeRuntime:
@@ -38,3 +39,20 @@ def test_exposition_from_the_runtime_views() -> None:
 
 def test_no_runtime_gives_zero_counters() -> None:
     assert "ipsecd_xfrm_out_policy_dead_total 0" in render(None, {})
+
+
+def test_setup_time_histogram() -> None:
+    """Issue 14: IKE SA setup times as a Prometheus histogram (cumulative buckets, sum, count)."""
+    runtime = FakeRuntime()
+    hist = Histogram()
+    for seconds in (0.003, 0.2, 7.0):
+        hist.observe(seconds)
+    runtime.setup_seconds = {"initiator": hist}  # type: ignore[attr-defined]
+    lines = render(runtime, {}).splitlines()
+    name = "ipsecd_ike_sa_setup_seconds"
+    assert f"# TYPE {name} histogram" in lines
+    for le, n in (("0.005", 1), ("0.1", 1), ("0.25", 2), ("5.0", 2), ("10.0", 3), ("+Inf", 3)):
+        assert f'{name}_bucket{{side="initiator",le="{le}"}} {n}' in lines
+    assert f'{name}_sum{{side="initiator"}} 7.203000' in lines
+    assert f'{name}_count{{side="initiator"}} 3' in lines
+    assert not any(line.startswith(f"{name}_") for line in render(FakeRuntime(), {}).splitlines())

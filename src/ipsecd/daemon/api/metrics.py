@@ -10,6 +10,8 @@ console never disagree:
 - ``ipsecd_child_sas{state=…}``: installed SAs by state; ``ipsecd_sa_{bytes,packets}_total`` per SA
   (labels ``spi``, ``src``, ``dst``);
 - ``ipsecd_events_total{event=…,reason=…}``: IKE events by kind, failures by their notify/reason;
+- ``ipsecd_ike_sa_setup_seconds{side=…}``: a histogram of IKE SA setup times (first message to
+  established: IKE_SA_INIT and IKE_AUTH with its CHILD_SA, or IKEv1 phase 1), by our side;
 - ``ipsecd_api_*``: the management services' own counters (connections, refusals, failed logins).
 
 Written here rather than with ``prometheus-client``: the format is a few lines of text and the
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from ipsecd.daemon.runtime import Histogram
 from ipsecd.mgmt.commands import RuntimeProvider
 from ipsecd.mgmt.schema import STATISTICS_COUNTERS
 
@@ -45,6 +48,19 @@ def family(name: str, kind: str, help_text: str, samples: Iterable[Sample]) -> l
     for labels, value in samples:
         text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
         lines.append(f"{name}{{{text}}} {_number(value)}" if text else f"{name} {_number(value)}")
+    return lines
+
+
+def _setup_histogram(by_side: Mapping[str, Histogram]) -> list[str]:
+    name = "ipsecd_ike_sa_setup_seconds"
+    lines = [f"# HELP {name} IKE SA setup time, first message to established, by our side",
+             f"# TYPE {name} histogram"]
+    for side, h in sorted(by_side.items()):
+        for bound, n in zip(h.bounds, h.counts, strict=True):
+            lines.append(f'{name}_bucket{{side="{_label(side)}",le="{bound}"}} {n}')
+        lines.append(f'{name}_bucket{{side="{_label(side)}",le="+Inf"}} {h.count}')
+        lines.append(f'{name}_sum{{side="{_label(side)}"}} {h.total:.6f}')
+        lines.append(f'{name}_count{{side="{_label(side)}"}} {h.count}')
     return lines
 
 
@@ -85,6 +101,7 @@ def render(runtime: RuntimeProvider | None, api: Mapping[str, int],
                            "dst": str(s.get("dst-address", ""))}, s.get(f"current-{unit}", 0)) for s in sas])
     lines += family("ipsecd_events_total", "counter", "IKE events by kind and reason (failures by notify)",
                     [({"event": e, "reason": r}, n) for (e, r), n in sorted((events or {}).items())])
+    lines += _setup_histogram(getattr(runtime, "setup_seconds", None) or {})
     for name, value in sorted(api.items()):
         lines += family(f"ipsecd_api_{name}_total", "counter", f"management services: {name}", [({}, value)])
     return "\n".join(lines) + "\n"
