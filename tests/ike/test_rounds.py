@@ -66,7 +66,7 @@ def test_need_more_keeps_the_tasks_for_the_next_rounds(
     p.pump()
     start = len(p.wire)
     task = Rounds(p.i)
-    p.i.tm.queue.append(Exchange(ExchangeType.INFORMATIONAL, [task]))
+    p.i.tm.enqueue(Exchange(ExchangeType.INFORMATIONAL, [task]))
     p.i.tm.kick(p.now)
     p.pump()
     mids = [(d, Message.decode(b).header.message_id) for d, b in p.wire[start:]]

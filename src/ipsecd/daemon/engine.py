@@ -55,6 +55,9 @@ class Engine:
         # dropped messages are logged per reason, not per source: spoofed sources defeat any per-source
         # memory (issue 17 finding 8); the daemon shares its glue's limiter so one summary covers both
         self.limiter = limiter or ReasonLimiter(log, clock=timers.now)
+        # the one bound method every SA's timer entry holds: ``self._timer`` read anew per arm would
+        # be a new 64-byte object kept per SA
+        self._timer_hook = self._timer
 
     # -- SAs the daemon made or drove itself ---------------------------------------------------------
 
@@ -99,7 +102,7 @@ class Engine:
             for data, addr in out:
                 local, remote = addr if addr_of is None else addr_of(addr)
                 send(data, local, remote)
-        arm, timer = self.timers.arm, self._timer
+        arm, timer = self.timers.arm, self._timer_hook
         for owner, when in router.timer_updates():
             arm(owner, when, timer)
 

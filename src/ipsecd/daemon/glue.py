@@ -109,6 +109,7 @@ class Glue:
         self.keepalives = Keepalives(host)
         self.dp_ike = DataplaneIke(host, self.dataplane)
         self.resolver = Resolver(host, self._resolved, self.lookup)
+        self.index.sa_of_spi = host.engine.router.by_spi
         host.transport.observer = self.index.count
 
     @property
@@ -385,7 +386,6 @@ class Glue:
             self._established(t, event)
         elif isinstance(event, ev.IkeSaRekeyed):
             rec.spi_i, rec.spi_r = sa.spi_i, sa.spi_r
-            self.index.spi(t)
             log.info("peer %s: IKE SA rekeyed (%s -> %s)", name, event.old_spi.hex(), event.new_spi.hex())
         elif isinstance(event, ev.ChildSaInstalled):
             self._child_installed(t, event)
@@ -430,7 +430,6 @@ class Glue:
         rec.spi_i, rec.spi_r = (
             (event.local_spi, event.remote_spi) if event.initiator else (event.remote_spi, event.local_spi)
         )
-        self.index.spi(t)
         if event.initial_contact:
             self._initial_contact(t, event.remote_id)
         if event.nat_local:

@@ -15,8 +15,9 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ipsecd.ike.v1.sa import Ikev1Sa
 from ipsecd.ike.v2.sa import IkeSa
@@ -44,7 +45,6 @@ class Tracked(PeerRecord):
     started: float  # daemon clock when its first message went or came
     leases: tuple[tuple[str, str], ...] = ()  # (pool, lease key) to release
     virtual_ips: tuple[str, ...] = ()  # mode-config initiator: addresses we installed
-    spis: tuple[bytes, ...] = ()  # our IKE SPIs (the current one last), as indexed
 
     @property
     def record(self) -> PeerRecord:
@@ -58,29 +58,20 @@ class PeerIndex:
         self.tracked: dict[IkeSa | Ikev1Sa, Tracked] = {}
         self.of_peer: dict[str, dict[IkeSa | Ikev1Sa, Tracked]] = {}  # peer name -> its IKE SAs
         self.of_child: dict[int, Tracked] = {}  # a CHILD_SA's inbound SPI -> its IKE SA's record
-        self.by_spi: dict[bytes, Tracked] = {}  # our IKE SPI -> its record
+        # our IKE SPIs -> their SAs: the router's own table (the glue hands it over when it attaches),
+        # so the IKE counters cost no index of their own per tunnel
+        self.sa_of_spi: Mapping[bytes, Any] = {}  # IkeSaProtocol: an IkeSa or an Ikev1Sa
 
     def add(self, t: Tracked) -> None:
         self.tracked[t.sa] = t
         self.of_peer.setdefault(t.peer, {})[t.sa] = t
-        self.spi(t)
-
-    def spi(self, t: Tracked) -> None:
-        """Index the SA's current local SPI (after creation, establishment or an IKE SA rekey); the
-        one before stays (a message may still be on its way), older ones go."""
-        spi = t.sa.local_spi
-        if not spi or (t.spis and t.spis[-1] == spi):
-            return
-        for old in t.spis[:-1]:
-            self.by_spi.pop(old, None)
-        t.spis = (*t.spis[-1:], spi)
-        self.by_spi[spi] = t
 
     def count(self, data: bytes, received: bool) -> None:
         """``active-peers``' IKE counters: a message is its IKE SA's by our SPI in its header (RFC
         7296 §3.1: SPIi at 0, SPIr at 8; ours is SPIr when we respond, SPIi when we initiated)."""
-        by_spi = self.by_spi
-        t = by_spi.get(data[8:16]) or by_spi.get(data[0:8])
+        sa_of = self.sa_of_spi
+        sa = sa_of.get(data[8:16]) or sa_of.get(data[0:8])
+        t = self.tracked.get(sa) if sa is not None else None
         if t is None:
             return
         if received:
@@ -92,9 +83,6 @@ class PeerIndex:
 
     def remove(self, t: Tracked) -> None:
         self.tracked.pop(t.sa, None)
-        for spi in t.spis:
-            if self.by_spi.get(spi) is t:
-                del self.by_spi[spi]
         mine = self.of_peer.get(t.peer)
         if mine is not None:
             mine.pop(t.sa, None)

@@ -11,8 +11,12 @@ tests, the fuzzers and the benchmarks, so what is tested is what runs.
   (RFC 2408 §3.1), so both cookies are tried. An SA tells the router each SPI it answers on as it
   comes and goes (``on_spi``): the rekeyed generation (§2.18) and the leftover SA of a simultaneous
   IKE SA rekey (§2.8.2), which must still answer the DELETE that finishes the collision. A first
-  message is also recognised by (peer address, SPIi) for the SA's life, so a retransmitted or
-  replayed IKE_SA_INIT reaches the SA that took it (which answers from its cache or drops it).
+  message is also recognised by (peer address, SPIi) while its SA is half-open, so a retransmitted
+  IKE_SA_INIT reaches the SA that took it (which answers from its cache). Once IKE_AUTH is done the
+  initiator has had our answer and retransmits no more; what still comes is a replay, which is one
+  more spoofable IKE_SA_INIT (held by the half-open limits and timeout). strongSwan keeps its
+  IKE_SA_INIT hash for the SA's life; here that would cost every established tunnel a table entry
+  for a message only an attacker sends.
 * **Stateless cookies** (§2.6): from ``cookie_threshold`` half-open SAs on, an IKEv2 IKE_SA_INIT
   without a valid COOKIE is answered with one and creates nothing. The answer is cheap: it walks the
   payload chain without decoding a body (no SA, no KE parsing), hashes once and packs the reply from
@@ -33,7 +37,7 @@ the router's own reports, and the event). Time: ``get_timer()``/``handle_timer(n
 (a scan: for tests and benchmarks), and for a driver with thousands of SAs ``timer_updates()``, the
 SAs whose deadline may have moved since it last asked, to keep on its own keyed timers and hand back
 one at a time with ``handle_timer(now, sa)``. The router itself keeps nothing per SA for time, so an
-established SA costs it two table entries (its SPI and its first message).
+established SA costs it one table entry (its SPI).
 """
 
 from __future__ import annotations
@@ -131,9 +135,9 @@ class Router:
         self.per_address_half_open = per_address_half_open
         # every SPI an SA answers on -> the SA; an SA's SPIs come and go through its on_spi
         self.by_spi: dict[bytes, IkeSaProtocol] = {}
-        self.by_init: dict[tuple[str, bytes], IkeSaProtocol] = {}  # (peer host, SPIi) of a responder
-        self._init_key: dict[IkeSaProtocol, tuple[str, bytes]] = {}
-        self.half_open: dict[IkeSaProtocol, str] = {}  # responders before IKE_AUTH -> peer host
+        # responders before IKE_AUTH by (peer host, SPIi) of their IKE_SA_INIT, and the other way
+        self.by_init: dict[tuple[str, bytes], IkeSaProtocol] = {}
+        self.half_open: dict[IkeSaProtocol, tuple[str, bytes]] = {}
         self._per_host: dict[str, int] = {}  # half-open responders per peer host (none: no entry)
         self.counters = {
             "unknown-spi": 0,
@@ -172,9 +176,6 @@ class Router:
         collision's leftover) went through ``on_spi`` when they ended."""
         if self.by_spi.get(sa.local_spi) is sa:
             del self.by_spi[sa.local_spi]
-        key = self._init_key.pop(sa, None)
-        if key is not None and self.by_init.get(key) is sa:
-            del self.by_init[key]
         self._settled(sa)
         self._retime(sa)  # its timer goes (timer_updates says None)
 
@@ -204,8 +205,11 @@ class Router:
 
     def _settled(self, sa: IkeSaProtocol) -> None:
         """``sa`` is no longer half-open (established, or gone)."""
-        host = self.half_open.pop(sa, None)
-        if host is not None:
+        key = self.half_open.pop(sa, None)
+        if key is not None:
+            if self.by_init.get(key) is sa:
+                del self.by_init[key]
+            host = key[0]
             n = self._per_host[host] - 1
             if n:
                 self._per_host[host] = n
@@ -276,8 +280,7 @@ class Router:
         self.add(sa)
         key = (host, data[:8])
         self.by_init[key] = sa
-        self._init_key[sa] = key
-        self.half_open[sa] = host
+        self.half_open[sa] = key
         self._per_host[host] = self._per_host.get(host, 0) + 1
         return sa
 

@@ -86,6 +86,21 @@ class Parked:
 # ``active`` while nothing is outstanding (most of an SA's life): one shared empty dict, never
 # written to, instead of one per SA. Replaced by a dict of its own when an exchange starts.
 _IDLE: dict[int, Exchange] = {}
+# ``queue`` while nothing waits, likewise: written only through ``enqueue``, which gives the SA a
+# list of its own; ``kick`` hands the shared one back when the queue drains
+_NO_QUEUE: list[Exchange] = []
+
+
+def _answer_to(answers: tuple[int | bytes | tuple[bytes, ...], ...], mid: int) -> tuple[bytes, ...] | None:
+    """The datagrams of our cached response to request ``mid`` (``TaskManager.answers``), if any."""
+    for i in range(0, len(answers), 2):
+        if answers[i] == mid:
+            response = answers[i + 1]
+            if isinstance(response, bytes):
+                return (response,)
+            assert isinstance(response, tuple)
+            return response
+    return None
 
 
 def _exclusive(ex: Exchange) -> bool:
@@ -112,12 +127,14 @@ class TaskManager:
 
     def __init__(self, sa: IkeSa) -> None:
         self.sa = sa
-        self.queue: list[Exchange] = []
+        self.queue: list[Exchange] = _NO_QUEUE  # exchanges of ours not started yet
         self.active: dict[int, Exchange] = _IDLE  # our outstanding requests by message ID
         self.mid_out = 0  # the message ID of our next request
         self.mid_in = 0  # the lowest message ID of the peer's not yet answered
-        # our responses (message ID, packets) to the last ``window`` requests, for retransmissions (§2.1)
-        self.answers: tuple[tuple[int, tuple[bytes, ...]], ...] = ()
+        # our responses to the last ``window`` requests, for retransmissions (§2.1), flat: message ID,
+        # response, message ID, response … (one object per SA, not one more per answer); a response
+        # is its datagram, or the tuple of its SKF fragments
+        self.answers: tuple[int | bytes | tuple[bytes, ...], ...] = ()
         # the peer's fragmented request and response being reassembled (RFC 7383), None mostly
         self.defrag_req: Reassembly | None = None
         self.defrag_resp: Reassembly | None = None
@@ -130,7 +147,7 @@ class TaskManager:
 
     def initiate_ike(self, now: float) -> None:
         sa = self.sa
-        self.queue.append(
+        self.enqueue(
             Exchange(
                 ExchangeType.IKE_SA_INIT, [IkeCookie(sa), IkeInit(sa), IkeNatd(sa), IkeFrag(sa), IkeCert(sa)]
             )
@@ -138,7 +155,7 @@ class TaskManager:
         auth: list[Task] = [IkeAuth(sa), IkeCertAuth(sa), IkeConfigTask(sa), IkeWindow(sa)]
         if sa.config.children:
             auth.append(ChildCreate(sa, sa.config.children[0]))
-        self.queue.append(Exchange(ExchangeType.IKE_AUTH, auth))
+        self.enqueue(Exchange(ExchangeType.IKE_AUTH, auth))
         for child in sa.config.children[1:]:
             self.queue_child_create(child)
         self.kick(now)
@@ -146,7 +163,7 @@ class TaskManager:
     def queue_child_create(self, child: ChildConfig, rekey: ChildSa | None = None) -> None:
 
         task = ChildRekey(self.sa, rekey) if rekey is not None else ChildCreate(self.sa, child)
-        self.queue.append(Exchange(ExchangeType.CREATE_CHILD_SA, [task]))
+        self.enqueue(Exchange(ExchangeType.CREATE_CHILD_SA, [task]))
         self.kick(self.sa.now)
 
     def creating(self, policy_id: str) -> bool:
@@ -164,7 +181,7 @@ class TaskManager:
 
     def queue_child_delete(self, children: list[ChildSa], reason: str) -> None:
 
-        self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [ChildDelete(self.sa, children, reason)]))
+        self.enqueue(Exchange(ExchangeType.INFORMATIONAL, [ChildDelete(self.sa, children, reason)]))
         self.kick(self.sa.now)
 
     def queue_ike_delete(self, rekeyed: bool = False, expired: bool = False) -> None:
@@ -175,10 +192,10 @@ class TaskManager:
             self.sa.close("deleted before it was established")
             return
         if rekeyed:
-            self.queue.insert(0, Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa, rekeyed=True)]))
+            self.enqueue(Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa, rekeyed=True)]), first=True)
         else:
-            self.queue.clear()
-            self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa, expired=expired)]))
+            self.queue = _NO_QUEUE
+            self.enqueue(Exchange(ExchangeType.INFORMATIONAL, [IkeDelete(self.sa, expired=expired)]))
         self.kick(self.sa.now)
 
     def rekey_underway(self) -> bool:
@@ -205,22 +222,34 @@ class TaskManager:
         self.answers = ()
         self.defrag_req = self.defrag_resp = None
         self.graced = False
-        self.queue[:0] = [Exchange(ex.type, ex.tasks) for _, ex in sorted(self.active.items())]
+        restart = [Exchange(ex.type, ex.tasks) for _, ex in sorted(self.active.items())]
         self.active = _IDLE
         # the old generation's lifetime ended with it: its expiry DELETE must not hit the new SA
-        self.queue = [
-            ex for ex in self.queue if not any(isinstance(t, IkeDelete) and t.expired for t in ex.tasks)
+        queue = [
+            ex
+            for ex in (*restart, *self.queue)
+            if not any(isinstance(t, IkeDelete) and t.expired for t in ex.tasks)
         ]
+        self.queue = queue or _NO_QUEUE
 
     def queue_ike_rekey(self) -> None:
 
-        self.queue.append(Exchange(ExchangeType.CREATE_CHILD_SA, [IkeRekey(self.sa)]))
+        self.enqueue(Exchange(ExchangeType.CREATE_CHILD_SA, [IkeRekey(self.sa)]))
         self.kick(self.sa.now)
 
     def queue_dpd(self) -> None:
 
-        self.queue.append(Exchange(ExchangeType.INFORMATIONAL, [IkeDpd(self.sa)]))
+        self.enqueue(Exchange(ExchangeType.INFORMATIONAL, [IkeDpd(self.sa)]))
         self.kick(self.sa.now)
+
+    def enqueue(self, ex: Exchange, first: bool = False) -> None:
+        """Queue ``ex`` to start when the window allows (``first``: before anything queued)."""
+        if self.queue is _NO_QUEUE:
+            self.queue = []
+        if first:
+            self.queue.insert(0, ex)
+        else:
+            self.queue.append(ex)
 
     def busy(self) -> bool:
         return bool(self.active) or bool(self.queue)
@@ -242,6 +271,8 @@ class TaskManager:
             ):
                 return
             self.queue.pop(0)
+            if not self.queue:
+                self.queue = _NO_QUEUE
             ex.mid = self.mid_out
             self.mid_out += 1
             if self.active is _IDLE:
@@ -351,7 +382,7 @@ class TaskManager:
         if not self.active:
             self.active = _IDLE
         if more:  # another round of this exchange (EAP): it goes before anything queued
-            self.queue.insert(0, Exchange(ex.type, more))
+            self.enqueue(Exchange(ex.type, more), first=True)
         elif ex.type == ExchangeType.IKE_AUTH:
             sa.finish_handshake()
         if sa.switch_pending:
@@ -380,7 +411,7 @@ class TaskManager:
         sa = self.sa
         h = msg.header
         mid = h.message_id
-        cached = next((packets for m, packets in self.answers if m == mid), None)
+        cached = _answer_to(self.answers, mid)
         if cached is not None:
             last = msg.payloads[-1] if msg.payloads else None
             if isinstance(last, SkfPayload) and last.number != 1:
@@ -519,12 +550,17 @@ class TaskManager:
             packets: tuple[bytes, ...] = (packet,)
         else:
             packets = self._seal(header, payloads)
-        answers = (*self.answers, (h.message_id, packets))
-        answered = {m for m, _ in answers}
+        answers = (*self.answers, h.message_id, packets[0] if len(packets) == 1 else packets)
+        answered = set(answers[::2])
         while self.mid_in in answered:
             self.mid_in += 1
         keep = self.mid_in - sa.window  # the answers a retransmission can still ask for
-        self.answers = tuple(a for a in answers if a[0] >= keep)
+        kept: list[int | bytes | tuple[bytes, ...]] = []
+        for i in range(0, len(answers), 2):
+            m = answers[i]
+            if isinstance(m, int) and m >= keep:
+                kept += answers[i : i + 2]
+        self.answers = tuple(kept)
         for packet in packets:
             sa.send(packet, addr)
 
