@@ -265,3 +265,22 @@ def test_configuration_is_checked_before_any_exchange(use: dict[str, Any], why: 
     )
     with pytest.raises(ConfigError, match=re.escape(why)):
         validate(cfg)
+
+
+def test_a_responder_picking_its_identity_later_announces_its_hashes(peer_pair: Callable[..., Pair]) -> None:
+    """The configuration chosen by address uses a pre-shared key; the one the peer's ID picks uses
+    certificates. The responder still answers SIGNATURE_HASH_ALGORITHMS in IKE_SA_INIT, so an
+    Ed25519 client, which can only sign with RFC 7427/8420, authenticates."""
+    i, r = configs()
+    trust = ("ca", "ed-ca")
+    cert_r = signing(r, store("gw-rsa", trust=trust))
+    r = replace(r, identity_for={"fqdn:carol.example.com": cert_r}.get)  # a pre-shared key until then
+    p = peer_pair(signing(i, store("ed-client", trust=trust)), r)
+    p.pump()
+    established(p)
+    assert init_message(p, "r>i").notify(NotifyType.SIGNATURE_HASH_ALGORITHMS) is not None
+    assert p.rsa.remote_id == "fqdn:carol.example.com"
+    # a responder with one pre-shared-key configuration still sends nothing of the kind
+    psk_only = peer_pair(signing(i, store("client")), configs()[1])
+    psk_only.pump()
+    assert init_message(psk_only, "r>i").notify(NotifyType.SIGNATURE_HASH_ALGORITHMS) is None

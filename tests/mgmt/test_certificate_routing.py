@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 from ipsecd.mgmt import Session
+from ipsecd.mgmt.client import Target
 from ipsecd.mgmt.model import open_config
-from ipsecd.pki.store import CertificateStore
+from ipsecd.pki.store import CertificateStore, store_directory
 
 
 class Runtime:
@@ -98,3 +99,31 @@ def test_certificate_import_in_a_script_and_on_the_console(tmp_path: Path) -> No
     s = Session(config, Runtime(store))
     ok(s, f"/certificate import file-name={vectors / 'client.crt'} name=alice")
     assert "alice" in store.names()
+
+
+def test_without_a_daemon_the_store_beside_the_database_answers(tmp_path: Path) -> None:
+    """``ipsecd exec``/``console`` with no daemon listening run on the database, and ``/certificate``
+    on the store the daemon loads from beside it; commands that need the daemon still say so."""
+    db = str(tmp_path / "etc" / "config.db")
+    target = Target(db, str(tmp_path / "no-daemon.sock"))
+    for line in (
+        "/certificate add name=ca common-name=ca key-usage=key-cert-sign,crl-sign",
+        "/certificate sign ca",
+        "/certificate add name=gw common-name=gw.example.com key-type=ec key-size=prime256v1",
+        "/certificate sign gw ca=ca",
+        "/ip ipsec peer add name=p address=192.0.2.1/32 exchange-mode=ike2",
+        "/ip ipsec identity add peer=p auth-method=digital-signature certificate=gw",
+    ):
+        r = target.execute(line)
+        assert r.rc == 0, (line, r.stderr)
+    assert not target.remote
+    assert " KI     gw    gw.example.com" in target.execute("/certificate print").stdout
+    store = CertificateStore(store_directory(db))
+    assert store.names() == ["ca", "gw"] and store.private_key("gw") is not None
+    r = target.execute("/ip ipsec identity add peer=p auth-method=digital-signature certificate=nope")
+    assert r.rc == 1 and "certificate=nope: no such certificate" in r.stderr
+    r = target.execute("/ip ipsec active-peers kill-connections")
+    assert r.rc == 1 and "needs the running daemon" in r.stderr
+    # a fresh process (a new Target) sees the same store
+    again = Target(db, str(tmp_path / "no-daemon.sock"))
+    assert "gw.example.com" in again.execute("/certificate print").stdout

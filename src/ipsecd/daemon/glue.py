@@ -30,7 +30,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from ipsecd.dataplane.base import DataPlane
@@ -43,7 +42,7 @@ from ipsecd.ike.sa import Addr
 from ipsecd.ike.v1.sa import Ikev1Sa
 from ipsecd.ike.v2.config import validate
 from ipsecd.ike.v2.sa import IkeSa
-from ipsecd.pki.store import CertificateStore
+from ipsecd.pki.store import CertificateStore, store_directory
 from ipsecd.policy.events import Acquire, EndpointChanged, HardExpire, SadEvent, SoftExpire
 from ipsecd.policy.types import Direction, Level
 from ipsecd.util.bounded import BoundedCache
@@ -735,31 +734,18 @@ def make_dataplane(name: str, tun: str, *, ike_port: int = 500, natt_port: int =
 
 
 def certificate_store(db: str) -> CertificateStore:
-    """The ``/certificate`` store of a daemon: the directory ``certificates`` beside its database
-    (created 0700, private keys 0600: only the daemon's user reads them)."""
-    directory = Path(os.path.dirname(os.path.abspath(db))) / "certificates"
+    """The ``/certificate`` store of a daemon, beside its database (created 0700, private keys 0600:
+    only the daemon's user reads them)."""
+    directory = store_directory(db)
     try:
         return CertificateStore(directory)
     except (OSError, ValueError) as exc:
         raise GlueError(f"certificate store {directory}: {exc}") from None
 
 
-class StartupRuntime:
-    """What a ``--config`` script sees of the daemon before it runs: its certificate store (the
-    script may ``/certificate import`` what its identities name), no live state yet."""
-
-    def __init__(self, certificates: CertificateStore) -> None:
-        self.certificates = certificates
-
-    def rows(self, menu: str) -> list[dict[str, object]]:
-        return []
-
-    def command(self, menu: str, name: str, args: dict[str, str]) -> str:
-        raise GlueError(f"{menu} {name}: not before the daemon runs")
-
-
 def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str, ...]]:
     """Configuration, data plane and glue for ``ipsecd run``: (glue, control execute, own NAT-T?, locals)."""
+    from ipsecd.mgmt.certificate import StoreRuntime
     from ipsecd.mgmt.errors import ConfigError
     from ipsecd.mgmt.model import open_config
 
@@ -771,7 +757,7 @@ def build(args: Any) -> tuple[Glue, Callable[[str, bool], Any], bool, tuple[str,
                 script = fh.read()
             shown: list[str] = []
             for warning in config.import_script(script, args.config, getattr(args, "defaults", None),
-                                                StartupRuntime(certificates), output=shown):
+                                                StoreRuntime(lambda: certificates), output=shown):
                 log.warning("%s", warning)
             for line in "".join(shown).splitlines():  # :put and print output (the formatter escapes it)
                 log.info("%s: %s", args.config, line)

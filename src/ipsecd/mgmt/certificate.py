@@ -120,6 +120,30 @@ _ARGS = {
 UsedBy = Callable[[str], list[str]]
 
 
+class StoreRuntime:
+    """The runtime of commands that run without the daemon's live state: a ``--config`` script before
+    the daemon starts, and ``ipsecd exec``/``console``/``import`` while no daemon listens. The
+    certificate store is there (opened at first use: most commands never touch it), so
+    ``/certificate`` works on the files the daemon will load; live menus have no rows, and
+    ``kill-connections``/``flush`` are refused."""
+
+    def __init__(self, open_store: Callable[[], CertificateStore]) -> None:
+        self._open = open_store
+        self._store: CertificateStore | None = None
+
+    @property
+    def certificates(self) -> CertificateStore:
+        if self._store is None:
+            self._store = self._open()
+        return self._store
+
+    def rows(self, menu: str) -> list[dict[str, object]]:
+        return []
+
+    def command(self, menu: str, name: str, args: dict[str, str]) -> str:
+        raise ConfigError(f"{menu} {name}: needs the running daemon (ipsecd run)")
+
+
 def identities_using(txn: Txn) -> UsedBy:
     """:data:`UsedBy` over a transaction's ``/ip ipsec identity`` items."""
 

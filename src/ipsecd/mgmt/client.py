@@ -3,7 +3,8 @@
 Control protocol (server: ``ipsecd.daemon.control``): Unix stream socket; the client sends one JSON
 line ``{"command": "<line>", "json": <bool>}`` and reads one JSON line ``{"rc", "stdout", "stderr"}``.
 When nothing accepts a connection on the socket, the command runs on the SQLite database instead
-(its parent directories are created), so ``exec``/``console``/``import`` work without a daemon.
+(its parent directories are created), so ``exec``/``console``/``import`` work without a daemon;
+``/certificate`` then works on the store beside the database, which the daemon loads when it starts.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from __future__ import annotations
 import json
 import socket
 
+from ipsecd.pki.store import CertificateStore, store_directory
+
+from .certificate import StoreRuntime
+from .errors import ConfigError
 from .model import Config, open_config
 from .session import CommandResult, Session
 
@@ -72,4 +77,12 @@ class Target:
                 self.remote = False
         if self._config is None:
             self._config = open_config(self.db)
-        return Session(self._config).execute(line, as_json)
+        return Session(self._config, StoreRuntime(self._store)).execute(line, as_json)
+
+    def _store(self) -> CertificateStore:
+        """The daemon's certificate store, beside the database: ``/certificate`` works without it."""
+        directory = store_directory(self.db)
+        try:
+            return CertificateStore(directory)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"certificate store {directory}: {exc}") from None

@@ -69,6 +69,12 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def store_directory(db: str) -> Path:
+    """Where a daemon's ``/certificate`` store lives: the directory ``certificates`` beside its
+    database (``--db``); the daemon and ``ipsecd exec`` without a daemon both open it there."""
+    return Path(os.path.dirname(os.path.abspath(db))) / "certificates"
+
+
 class CertificateStore:
     """Named certificates with keys and trust, plus CRLs; see the module docstring."""
 

@@ -3,7 +3,9 @@
 
 * IKE_SA_INIT, both ways: SIGNATURE_HASH_ALGORITHMS with the hashes we verify; the responder adds a
   CERTREQ naming its trusted CAs (so a peer that sends its certificate only when asked, strongSwan's
-  default, does).
+  default, does). A responder whose identity is picked only in IKE_AUTH (``identity_for``: the
+  configuration chosen by address may use a pre-shared key while the one the peer's ID picks uses
+  certificates) answers a peer's hash notify with its own, so the peer may sign with RFC 7427.
 * IKE_AUTH: each side sends CERT payloads for its certificate and intermediates; the initiator adds
   its CERTREQ. The peer's CERT payloads are read by ``ike_auth`` (its authenticator validates them),
   and the peer's hashes come from its IKE_SA_INIT message, which the SA keeps for AUTH anyway.
@@ -16,21 +18,28 @@ IKE_SA_INIT stays as it was.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from ipsecd.wire.enums import PayloadType
+from ipsecd.wire.enums import NotifyType, PayloadType
 from ipsecd.wire.ikev2.message import Message
 from ipsecd.wire.ikev2.payloads.base import Payload
 
 from ...auth import pubkey
 from .base import Status, Task
 
+if TYPE_CHECKING:
+    from ..sa import IkeSa
+
 
 class IkeCert(Task):
     """IKE_SA_INIT's part (:class:`IkeCertAuth` is IKE_AUTH's)."""
 
-    __slots__ = ()
+    __slots__ = ("peer_announced",)
     in_auth: ClassVar[bool] = False
+
+    def __init__(self, sa: IkeSa) -> None:
+        super().__init__(sa)
+        self.peer_announced = False  # the initiator's IKE_SA_INIT carried SIGNATURE_HASH_ALGORITHMS
 
     def _add(self, out: list[Payload], *, certreq: bool) -> None:
         config = self.sa.config
@@ -39,6 +48,8 @@ class IkeCert(Task):
         use = config.credentials.certificate_use(config.my_id)
         eap_client = config.auth_method == "eap" and use is not None
         if not (signing or eap_client):
+            if self.peer_announced and not self.in_auth and config.identity_for is not None:
+                out.append(pubkey.hash_notify())
             return
         if self.in_auth:
             if signing:
@@ -50,6 +61,9 @@ class IkeCert(Task):
 
     def build_i(self, out: list[Payload]) -> None:
         self._add(out, certreq=self.in_auth)
+
+    def process_r(self, msg: Message) -> None:
+        self.peer_announced = msg.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS) is not None
 
     def build_r(self, out: list[Payload]) -> Status:
         self._add(out, certreq=not self.in_auth)
