@@ -10,12 +10,19 @@ then crosses the tunnel between the two LANs of every policy ping can use.
 The mirror is made through ipsecd's own command layer (import, ``set`` per row, ``export``), so
 what runs on the far side is again an export a router could take.
 
+The road-warrior files run the same way against the other end MikroTik's recipes describe: the
+server file hands a client (its laptop identity, ``mode-config=request-only``) an address from its
+pool; the client file (peer address a DNS name, resolved through the namespace's ``/etc/hosts``; a
+``responder=no`` mode-config; templates with ``generate-policy``) gets one from a gateway. Pings go
+from the virtual address. The IKEv1 XAuth file waits for XAuth (issue 11).
+
 One pair of namespaces serves the whole module (every address of every file on it); each test
 starts and stops its two daemons.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +39,7 @@ pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "routeros"
 LEFT, RIGHT = "ipdcL", "ipdcR"  # the corpus side, the mirror side
+HOSTS = Path("/etc/netns") / LEFT / "hosts"  # ip netns exec binds it over the corpus side's /etc/hosts
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,34 @@ SITES = (
         (("10.10.89.1", "10.166.0.1"), ("10.10.80.1", "10.166.0.1")),
     ),
 )
+
+
+#: The road-warrior files: WAN addresses (the corpus side's, the other's) and the corpus side's
+#: peer name for the other (the client file's DNS-name peer address, resolved by the namespace's
+#: /etc/hosts as ``ip netns exec`` arranges it).
+RW_WANS = ("203.0.113.77", "198.51.100.77")
+RW_SERVER_LAN, RW_CLIENT_TARGET = "10.5.8.1", "10.9.9.1"
+RW_HOSTS = f"{RW_WANS[1]} vpn.example.net\n"
+
+#: The client the server file's identities expect (its laptop), written as MikroTik's client recipe.
+RW_CLIENT = f"""\
+/ip ipsec profile add name=c dh-group=ecp256 enc-algorithm=aes-256
+/ip ipsec proposal add name=c auth-algorithms=sha256 pfs-group=none
+/ip ipsec peer add name=gw address={RW_WANS[0]}/32 exchange-mode=ike2 profile=c
+/ip ipsec identity add peer=gw my-id=user-fqdn:laptop@example.net secret=Rw.s3cret mode-config=request-only
+/ip ipsec policy add peer=gw tunnel=yes src-address=0.0.0.0/0 dst-address=10.5.8.0/24 proposal=c
+"""
+
+#: The gateway the client file connects to: its pool, a responder mode-config, a template for 10/8.
+RW_SERVER = """\
+/ip pool add name=p ranges=172.22.0.10-172.22.0.20
+/ip ipsec mode-config add name=m address-pool=p split-include=10.0.0.0/8
+/ip ipsec policy group add name=g
+/ip ipsec peer add name=rw exchange-mode=ike2 passive=yes
+/ip ipsec identity add peer=rw secret=Cl1ent.secret generate-policy=port-strict mode-config=m \\
+    policy-template-group=g
+/ip ipsec policy add group=g template=yes src-address=10.0.0.0/8 dst-address=172.22.0.0/24
+"""
 
 
 def mirror(text: str, name: str) -> str:
@@ -129,6 +165,11 @@ def spaces() -> Iterator[tuple[Netns, Netns]]:
                 ns.run("ip", "route", "replace", f"{wans[1 - side]}/32", "dev", ns.iface, "src", wans[side])
                 for pair in site.pings:
                     ns.run("ip", "addr", "replace", f"{pair[side]}/32", "dev", "lo")
+            ns.run("ip", "addr", "replace", f"{RW_WANS[side]}/32", "dev", ns.iface)
+            ns.run("ip", "route", "replace", f"{RW_WANS[1 - side]}/32", "dev", ns.iface, "src", RW_WANS[side])
+            ns.run("ip", "addr", "replace", f"{(RW_SERVER_LAN, RW_CLIENT_TARGET)[side]}/32", "dev", "lo")
+        HOSTS.parent.mkdir(parents=True, exist_ok=True)
+        HOSTS.write_text(RW_HOSTS)
         for site in SITES:
             if left.ping(site.right_wan, src=site.left_wan, count=1, wait=3)[1] != 1:
                 raise RuntimeError(f"{site.left_wan} cannot reach {site.right_wan}")
@@ -139,6 +180,9 @@ def spaces() -> Iterator[tuple[Netns, Netns]]:
                 p.stop(grace=3)
             if netns_exists(ns.name):
                 sh(["ip", "netns", "del", ns.name], check=False)
+        HOSTS.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            HOSTS.parent.rmdir()
 
 
 @pytest.mark.parametrize("site", SITES, ids=lambda s: s.file.removesuffix(".rsc"))
@@ -166,6 +210,54 @@ def test_corpus_export_runs_as_a_tunnel(spaces: tuple[Netns, Netns], site: Site,
         raise
     finally:
         for daemon in (initiator, responder):
+            daemon.stop()
+        for ns in spaces:
+            ns.procs.clear()
+
+
+def _vip(daemon: Ipsecd) -> str:
+    """The client's virtual address (active-peers dynamic-address), once it has one."""
+    wait_until(
+        "a virtual address",
+        lambda: "dynamic-address=" in daemon.exec("/ip ipsec active-peers print detail").stdout,
+        20,
+    )
+    text = daemon.exec("/ip ipsec active-peers print detail").stdout
+    return next(w.split("=", 1)[1].strip('"') for w in text.split() if w.startswith("dynamic-address="))
+
+
+@pytest.mark.parametrize(
+    "corpus_is_server", [True, False], ids=["v7-road-warrior-server", "v7-road-warrior-client"]
+)
+def test_road_warrior_exports_run(
+    spaces: tuple[Netns, Netns], corpus_is_server: bool, tmp_path: Path
+) -> None:
+    """The server file hands a client an address from its pool and carries its traffic to the split
+    network; the client file (a DNS-name peer address, a responder=no mode-config, templates with
+    generate-policy) gets one from a gateway and reaches the network its template names."""
+    left, right = spaces
+    name = "v7-road-warrior-server-ikev2.rsc" if corpus_is_server else "v7-road-warrior-client.rsc"
+    corpus = Ipsecd(left, tmp_path, (VECTORS / name).read_text())
+    other = Ipsecd(right, tmp_path, RW_CLIENT if corpus_is_server else RW_SERVER)
+    server, client = (corpus, other) if corpus_is_server else (other, corpus)
+    client_ns, target = (right, RW_SERVER_LAN) if corpus_is_server else (left, RW_CLIENT_TARGET)
+    server.start()
+    client.start()
+    try:
+        vip = _vip(client)
+        assert vip.startswith("192.168.77." if corpus_is_server else "172.22.0.")
+        wait_until(
+            f"the tunnel to carry a ping {vip} -> {target}",
+            lambda: client_ns.ping(target, src=vip, count=1, wait=1)[1] == 1,
+            20,
+            0.2,
+        )
+        assert client_ns.ping(target, src=vip, count=3) == (3, 3)
+    except BaseException:
+        print(f"--- client ---\n{client.log_text()[-5000:]}\n--- server ---\n{server.log_text()[-5000:]}")
+        raise
+    finally:
+        for daemon in (client, server):
             daemon.stop()
         for ns in spaces:
             ns.procs.clear()
