@@ -13,6 +13,7 @@ test); each test runs its own ipsecd.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,7 +45,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     with Topology("ipeap") as topo:
         radius = fr.FreeRadius(ns=topo.right.name)
         try:
-            charon = Charon(topo.left, workdir, plugins="eap-identity eap-mschapv2")
+            charon = Charon(topo.left, workdir, plugins="eap-identity eap-mschapv2", install_vip=True)
             for sub in ("x509ca", "x509", "rsa"):
                 (charon.swanctl_dir / sub).mkdir(parents=True, exist_ok=True)
             shutil.copy(VECTORS / "ca.crt", charon.swanctl_dir / "x509ca" / "ca.crt")
@@ -64,7 +65,7 @@ def children(topo: Topology, local: str, remote: str) -> str:
         children {{
             net {{
                 mode = tunnel
-                local_ts = {local}/32
+                local_ts = {local if local == "dynamic" else local + "/32"}
                 remote_ts = {remote}/32
                 rekey_time = 0
                 esp_proposals = {DEFAULTS.esp}
@@ -72,9 +73,12 @@ def children(topo: Topology, local: str, remote: str) -> str:
         }}"""
 
 
-def client_conf(topo: Topology, password: str) -> str:
-    """charon as the road warrior: EAP-MSCHAPv2 as alice, the gateway by its certificate."""
+def client_conf(topo: Topology, password: str, *, vip: bool = False) -> str:
+    """charon as the road warrior: EAP-MSCHAPv2 as alice, the gateway by its certificate (``vip``:
+    it asks for a virtual IP and its traffic comes from it)."""
     left, right = topo.left, topo.right
+    local = "dynamic" if vip else left.lan
+    vips = "        vips = 0.0.0.0\n" if vip else ""
     return f"""\
 connections {{
     rw {{
@@ -84,7 +88,7 @@ connections {{
         proposals = {DEFAULTS.ike}
         rekey_time = 0
         mobike = no
-        local {{
+{vips}        local {{
             auth = eap-mschapv2
             eap_id = alice
         }}
@@ -92,7 +96,7 @@ connections {{
             auth = pubkey
             id = {GW_ID}
         }}
-{children(topo, left.lan, right.lan)}
+{children(topo, local, right.lan)}
     }}
 }}
 secrets {{
@@ -145,13 +149,29 @@ def ipsecd_rsc(topo: Topology, identity: str, *, passive: bool, extra: str = "")
     return f"{head}/ip ipsec identity add peer=sswan {identity}\n/ip ipsec proposal{tail}{extra}"
 
 
-def gateway(s: Setup, tmp_path: Path) -> Ipsecd:
-    rsc = ipsecd_rsc(
-        s.topo,
-        "auth-method=eap-radius certificate=gw",
-        passive=True,
-        extra=f"/radius add service=ipsec address=127.0.0.1 secret={fr.SECRET} timeout=1s\n",
-    )
+RADIUS = f"/radius add service=ipsec address=127.0.0.1 secret={fr.SECRET} timeout=1s\n"
+
+
+def road_warrior_rsc(topo: Topology) -> str:
+    """An eap-radius road-warrior gateway: mode-config from a pool (the RADIUS server's
+    Framed-IP-Address wins), generated policies, accounting with an Interim-Update every 2 s."""
+    return f"""\
+/ip pool add name=rw ranges=10.77.0.100-10.77.0.110
+/ip ipsec mode-config add name=rw address-pool=rw split-include={topo.right.lan}/32 responder=yes
+/ip ipsec profile add name=interop enc-algorithm=aes-128 hash-algorithm=sha1 dh-group=modp2048
+/ip ipsec proposal add name=interop enc-algorithms=aes-128-cbc auth-algorithms=sha1 pfs-group=modp1024
+/ip ipsec policy group add name=rw
+/ip ipsec policy add group=rw template=yes src-address={topo.right.lan}/32 dst-address=10.77.0.0/24 \\
+    proposal=interop
+/ip ipsec peer add name=rw exchange-mode=ike2 passive=yes profile=interop
+/ip ipsec identity add peer=rw auth-method=eap-radius certificate=gw mode-config=rw \\
+    generate-policy=port-strict policy-template-group=rw
+/ip ipsec settings set accounting=yes interim-update=2s
+{RADIUS}"""
+
+
+def gateway(s: Setup, tmp_path: Path, rsc: str | None = None) -> Ipsecd:
+    rsc = rsc or ipsecd_rsc(s.topo, "auth-method=eap-radius certificate=gw", passive=True, extra=RADIUS)
     ipsecd = Ipsecd(s.topo.right, tmp_path, rsc)
     store = CertificateStore(ipsecd.dir / "certificates")
     store.import_file(VECTORS / "ca.crt", name="ca", trusted=True)
@@ -186,6 +206,46 @@ def test_strongswan_road_warrior_through_ipsecd_to_freeradius(setup: Setup, tmp_
         assert f"authentication of '{GW_ID}' with RSA" in log
     except BaseException:
         print(diagnostics(s, ipsecd))
+        raise
+    finally:
+        s.charon.terminate_all()
+        ipsecd.stop()
+
+
+def test_road_warrior_gets_the_radius_address_and_is_accounted(setup: Setup, tmp_path: Path) -> None:
+    """Framed-IP-Address becomes the client's virtual IP; FreeRADIUS' detail file holds Start,
+    Interim-Update and Stop for alice with the Access-Accept's Class and the tunnel's traffic."""
+    s = setup
+    s.charon.load(client_conf(s.topo, fr.USERS["alice"], vip=True))
+    ipsecd = gateway(s, tmp_path, road_warrior_rsc(s.topo))
+    before = s.radius.detail()
+    try:
+        s.charon.initiate("net")
+        vips = s.charon.list_sas()[0].get("local-vips")
+        assert vips == [fr.ALICE_IP]
+        wait_until("ipsecd to install the SA pair", lambda: sa_pair(ipsecd), 20)
+        assert s.topo.left.ping(s.topo.right.lan, src=fr.ALICE_IP, count=5) == (5, 5)
+        wait_until("an Interim-Update", lambda: "Interim-Update" in s.radius.detail()[len(before) :], 10)
+        s.charon.terminate_all()
+        wait_until(
+            "the Stop record", lambda: "Acct-Status-Type = Stop" in s.radius.detail()[len(before) :], 10
+        )
+        records = s.radius.detail()[len(before) :].split("\n\n")
+        stop = next(r for r in records if "Acct-Status-Type = Stop" in r)
+        for want in (
+            'User-Name = "alice"',
+            f"Framed-IP-Address = {fr.ALICE_IP}",
+            "Acct-Terminate-Cause = User-Request",
+        ):
+            assert want in stop, stop
+        assert fr.ALICE_CLASS.encode().hex() in stop or fr.ALICE_CLASS in stop, stop
+        octets = int(re.search(r"Acct-Input-Octets = (\d+)", stop).group(1))  # type: ignore[union-attr]
+        packets = int(re.search(r"Acct-Input-Packets = (\d+)", stop).group(1))  # type: ignore[union-attr]
+        assert packets >= 5 and octets >= 5 * 84, stop  # five echo requests (84-octet IP packets) at least
+        assert any("Acct-Status-Type = Start" in r for r in records)
+    except BaseException:
+        print(diagnostics(s, ipsecd))
+        print(s.radius.detail()[-4000:])
         raise
     finally:
         s.charon.terminate_all()

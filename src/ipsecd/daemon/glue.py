@@ -35,12 +35,12 @@ from typing import Any
 from ipsecd.dataplane.base import DataPlane
 from ipsecd.dataplane.errors import BackendFailed
 from ipsecd.ike import events as ev
-from ipsecd.ike.eap.server import UNAVAILABLE, RelayAnswer, RelayQuestion
+from ipsecd.ike.eap.server import ACCEPT, UNAVAILABLE, RelayAnswer, RelayQuestion
 from ipsecd.ike.errors import ConfigError as IkeConfigError
 from ipsecd.ike.router import COOKIE_THRESHOLD
 from ipsecd.ike.sa import Addr
 from ipsecd.ike.v1.sa import Ikev1Sa
-from ipsecd.ike.v2.config import validate
+from ipsecd.ike.v2.config import ModeConfigLease, validate
 from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.pki.store import CertificateStore, store_directory
 from ipsecd.policy.events import Acquire, EndpointChanged, HardExpire, SadEvent, SoftExpire
@@ -48,7 +48,7 @@ from ipsecd.policy.types import Direction, Level
 from ipsecd.util.bounded import BoundedCache
 from ipsecd.util.text import escape
 
-from . import logs, radius
+from . import accounting, logs, radius
 from .control import Reply
 from .host import Host
 from .leases import Leases, VirtualIps
@@ -96,6 +96,8 @@ class Glue:
         self.stopping = False
         self._swept = float("-inf")  # daemon clock of the last liveness sweep
         self.radius: radius.RadiusClient | None = None  # /radius service=ipsec, for eap-radius identities
+        # eap-radius IKE SAs the server accepted: (the EAP identity, its Access-Accept's answer)
+        self._accepted: dict[Any, tuple[str, RelayAnswer]] = {}
         self._asking: set[asyncio.Task[None]] = set()  # RADIUS rounds under way (a reference keeps each)
 
     # -- wiring --------------------------------------------------------------------------------
@@ -106,6 +108,7 @@ class Glue:
                                self.peer_rows)
         self.runtime.certificates = self.certificates  # /certificate of mgmt's sessions
         self.keepalives = Keepalives(host)
+        self.accounting = accounting.Accounting(host.timers, self._counters)
         self.dp_ike = DataplaneIke(host, self.dataplane)
         self.resolver = Resolver(host, self._resolved, self.lookup)
         self.index.sa_of_spi = host.engine.router.by_spi
@@ -163,6 +166,33 @@ class Glue:
         if self.radius is not None:
             self.radius.close()
         self.radius = radius.RadiusClient(plan.radius) if plan.radius else None
+        acct = self.accounting
+        acct.client, acct.enabled, acct.interim = self.radius, plan.accounting, plan.interim_update
+
+    def _counters(self, sa: Any) -> accounting.Counters:
+        """Octets and packets of an IKE SA's live CHILD_SAs (input: from the peer)."""
+        t = self.tracked.get(sa)
+        total: accounting.Counters = (0, 0, 0, 0)
+        for child in t.record.children.values() if t is not None else ():
+            total = accounting.add(total, self._child_counters(child))
+        return total
+
+    def _child_counters(self, child: ChildRecord) -> accounting.Counters:
+        query = self.dataplane.query_sa
+        i = query(child.inbound.spi, child.inbound.direction)
+        o = query(child.outbound.spi, child.outbound.direction)
+        return (i.current_bytes if i else 0, o.current_bytes if o else 0,
+                i.current_packets if i else 0, o.current_packets if o else 0)
+
+    def _session_timeout(self, key: object) -> None:
+        """RADIUS Session-Timeout: the client must authenticate again; its IKE SA is deleted."""
+        assert isinstance(key, tuple)
+        t = self.tracked.get(key[1])
+        if t is not None:
+            log.info("peer %s: RADIUS Session-Timeout for %s: deleting its IKE SA", t.plan.endpoint.name,
+                     escape(self._accepted.get(t.sa, ("?",))[0]))
+            self.accounting.ending(t.sa, accounting.SESSION_TIMEOUT)
+            self._delete(t)
 
     def _ask(self, t: Tracked, sa: Any, event: ev.VerdictRequested) -> None:
         """An eap-radius round: the RADIUS server is asked off the event loop's critical path; the
@@ -179,6 +209,8 @@ class Glue:
 
         async def ask() -> None:
             answer = await radius.relay(client, question, nas_ip)
+            if answer.kind == ACCEPT and answer.msk:
+                self._accepted[sa] = (question.user.decode("utf-8", "replace"), answer)
             if not sa.closed:
                 sa.provide_verdict(event.token, answer)
                 self._d.engine.pump(sa)
@@ -186,6 +218,24 @@ class Glue:
         task = asyncio.get_running_loop().create_task(ask())
         self._asking.add(task)
         task.add_done_callback(self._asking.discard)
+
+    def _framed_lease(
+        self, made: list[IkeSa], pool: Callable[[str], ModeConfigLease | None] | None, peer: PeerPlan
+    ) -> Callable[[str], ModeConfigLease | None]:
+        """An eap-radius client's mode-config address: the Access-Accept's Framed-IP-Address (RFC
+        2865 §5.8) instead of the pool's, with the mode-config's DNS and split-include."""
+        src = peer.lease_source
+        dns = tuple(ipaddress.ip_address(d) for d in src.dns) if src is not None else ()
+        split = src.split_include if src is not None else ()
+
+        def lease(identity: str) -> ModeConfigLease | None:
+            accepted = self._accepted.get(made[0]) if made else None
+            framed = accepted[1].framed_ip if accepted is not None else None
+            if framed is not None:
+                return ModeConfigLease(framed, 32, dns, split)
+            return pool(identity) if pool is not None else None
+
+        return lease
 
     def _with_addresses(self, plan: Plan) -> Plan:
         """The plan with each DNS-named peer's current address as its ``address``."""
@@ -327,12 +377,18 @@ class Glue:
                 remote[0],
             )
             return None
-        extra = {"lease": self.leases.lease_fn(peer, remote[0])} if peer.lease_source is not None else {}
+        pool = self.leases.lease_fn(peer, remote[0]) if peer.lease_source is not None else None
+        made: list[IkeSa] = []  # the SA, once made: a Framed-IP-Address is looked up by it
+        if peer.auth_method == "eap-radius":
+            extra: dict[str, Any] = {"lease": self._framed_lease(made, pool, peer)}
+        else:
+            extra = {"lease": pool} if pool is not None else {}
         config = peer.ike_config(
             local, remote, natt_port=self._d.transport.natt_port, force_encap=self.force_encap,
             store=self.certificates, **extra
         )
         sa = IkeSa.responder(config, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now, addr=addr)
+        made.append(sa)
         self._track(sa, peer, "responder")
         t = self.tracked[sa]  # its first message came before it had an SPI of ours to be counted by
         t.ike_rx_bytes, t.ike_rx_packets = len(data), 1
@@ -396,6 +452,9 @@ class Glue:
                 event.new_inbound_spi,
             )
         elif isinstance(event, ev.ChildSaDeleted):
+            child = rec.children.get(event.inbound_spi)
+            if child is not None and sa in self.accounting.sessions:
+                self.accounting.child_gone(sa, self._child_counters(child))
             self.spd.drop_dynamic(event.inbound_spi)
             self.index.of_child.pop(event.inbound_spi, None)
             if self._rt.remove_child(rec, event.inbound_spi) is not None:
@@ -434,6 +493,14 @@ class Glue:
         if event.nat_local:
             self.keepalives.add(t.sa)
         logs.established(t.plan.endpoint.name, rec.side, rec.natt, event)
+        accepted = self._accepted.get(t.sa)
+        if accepted is not None:
+            user, answer = accepted
+            log.info("peer %s: %s is EAP user %s (RADIUS accepted)", t.plan.endpoint.name,
+                     escape(event.remote_id), escape(user))
+            self.accounting.start(t.sa, f"{rec.spi_i.hex()}{rec.spi_r.hex()}", user, answer)
+            if answer.session_timeout:
+                d.timers.arm(("session", t.sa), d.now() + answer.session_timeout, self._session_timeout)
         if isinstance(t.sa, Ikev1Sa) and t.sa.initiator and t.plan.dpd_interval and event.lifetime:
             self._d.timers.arm(("phase1", t.sa), d.now() + V1_REKEY * event.lifetime, self._rekey_phase1)
         vendors = t.sa.peer_vendors if isinstance(t.sa, Ikev1Sa) else ()
@@ -515,6 +582,9 @@ class Glue:
 
     def _forget(self, t: Tracked, reason: str) -> None:
         rec = t.record
+        self.accounting.stop(t.sa, reason)  # its live CHILD_SAs' counters are read first
+        self._accepted.pop(t.sa, None)
+        self._d.timers.cancel(("session", t.sa))
         for spi in list(rec.children):
             self.spd.drop_dynamic(spi)
             self.index.of_child.pop(spi, None)
@@ -674,6 +744,7 @@ class Glue:
     def kill_connections(self) -> int:
         tracked = list(self.tracked.values())
         for t in tracked:
+            self.accounting.ending(t.sa, accounting.ADMIN_RESET)
             self._delete(t)
         return len(tracked)
 
@@ -702,6 +773,7 @@ class Glue:
         self.resolver.close()
         for task in self._asking:
             task.cancel()
+        self.accounting.close()
         if self.radius is not None:
             self.radius.close()
         self.limiter.flush(everything=True)

@@ -227,6 +227,8 @@ class Plan:
     skipped: tuple[str, ...]  # one operator line per peer that is not run, and why
     cookie_threshold: int | None = None
     radius: tuple[RadiusServer, ...] = ()  # /radius entries with service=ipsec, enabled, in order
+    accounting: bool = True  # /ip ipsec settings accounting (RouterOS's default: yes)
+    interim_update: float = 0.0  # seconds between Interim-Updates; 0: none
 
     def endpoints(self) -> list[PeerEndpoint]:
         return [p.endpoint for p in self.peers]
@@ -353,7 +355,9 @@ def build_plan(rows: Rows) -> Plan:
         if p.auth_method == "eap-radius" and not radius:
             raise PlanError(f"identity for peer {p.endpoint.name}: auth-method=eap-radius needs a RADIUS"
                             " server: /radius add service=ipsec address=… secret=…")
-    return Plan(tuple(peers), tuple(skipped), threshold, radius)
+    accounting = get(settings[0], SETTINGS, "accounting") if settings else True
+    interim = get(settings[0], SETTINGS, "interim-update") if settings else 0
+    return Plan(tuple(peers), tuple(skipped), threshold, radius, bool(accounting), float(interim or 0))
 
 
 def radius_servers(rows: Rows) -> tuple[RadiusServer, ...]:

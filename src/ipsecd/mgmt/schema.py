@@ -371,9 +371,9 @@ KEY_QKD = Menu(
 
 SETTINGS = Menu(
     "/ip ipsec settings", "single", (
-        Prop("accounting", B, YES, implemented=False),
+        Prop("accounting", B, YES),
         Prop("ddos-cookie-threshold", Int(0, 2**32), None),
-        Prop("interim-update", Time(), "0s", implemented=False),
+        Prop("interim-update", Time(), "0s"),
         Prop("xauth-use-radius", B, NO, implemented=False),
     ),
     key=None,
