@@ -12,6 +12,8 @@ import sys
 from ipaddress import ip_address
 from pathlib import Path
 
+import pytest
+
 from ipsecd.daemon.api.events import QUEUE, EventHub, event_json, stream_lines
 from ipsecd.daemon.control import ControlServer, Reply
 from ipsecd.ike.events import ChildSaInstalled, IkeSaEstablished, NegotiationFailed
@@ -75,6 +77,23 @@ def test_slow_subscribers_lose_events_not_memory() -> None:
         hub.publish(object(), FAILED)
     assert queue.qsize() == QUEUE and hub.unsubscribe(queue) == 10
     assert hub.counts[("negotiation-failed", "AUTHENTICATION_FAILED")] == QUEUE + 10
+
+
+def test_no_subscriber_costs_a_count_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every IKE event of every tunnel comes here; with nobody listening no JSON is made."""
+    import ipsecd.daemon.api.events as events
+
+    made: list[object] = []
+    monkeypatch.setattr(events, "event_json", lambda event, peer=None: made.append(event) or {})
+    hub = EventHub()
+    hub.publish(object(), FAILED)
+    hub.publish(object(), ESTABLISHED)
+    assert made == [] and hub.counts[("negotiation-failed", "AUTHENTICATION_FAILED")] == 1
+    assert hub.counts[("ike-sa-established", "")] == 1
+    queue = hub.subscribe()
+    assert queue is not None
+    hub.publish(object(), FAILED)
+    assert made == [FAILED] and queue.qsize() == 1
 
 
 def test_server_sent_events_on_rest(running: Running) -> None:
