@@ -15,7 +15,7 @@ from ipsecd.crypto import auth as crypto_auth
 from ipsecd.ike.auth import AuthContext, StaticCredentials, authenticator_for, register_authenticator
 from ipsecd.ike.auth.psk import PskAuthenticator
 from ipsecd.ike.errors import ConfigError
-from ipsecd.ike.events import AuthenticationFailed, IkeSaEstablished
+from ipsecd.ike.events import AuthenticationFailed, ChildSaInstalled, IkeSaEstablished, NegotiationFailed
 from ipsecd.ike.v2.config import validate
 from ipsecd.ike.v2.tasks.base import AwaitVerdict
 from ipsecd.wire.enums import AuthMethod, ExchangeType, IdType, PayloadType
@@ -167,6 +167,58 @@ def test_outside_verdict_refusal_fails_the_ike_auth(peer_pair: Callable[..., Pai
     p.pump()
     assert "account locked" in p.events("r", AuthenticationFailed)[0].detail
     assert p.events("i", AuthenticationFailed) and p.i.state == "closed"
+
+
+def _slow_initiator(peer_pair: Callable[..., Pair]) -> Pair:
+    """A pair whose initiator checks the responder's AUTH with the verifier that answers later."""
+    SlowVerifier.tokens.clear()
+    p = peer_pair()
+    p.icfg = replace(p.icfg, auth_method="test-slow-verifier")
+    p.__post_init__()
+    p.pump()
+    return p
+
+
+def test_initiator_waits_for_an_outside_verdict_on_the_responders_auth(
+    peer_pair: Callable[..., Pair],
+) -> None:
+    p = _slow_initiator(peer_pair)
+    assert len(SlowVerifier.tokens) == 1 and SlowVerifier.pending is None  # the PSK was right
+    assert p.events("r", IkeSaEstablished) and not p.events("i", IkeSaEstablished)
+    response = p.wire[-1]
+    assert response[0] == "r>i" and Message.decode(response[1]).header.exchange == ExchangeType.IKE_AUTH
+    sent = len(p.wire)
+    p.advance(10.0)  # the response is in: IKE_AUTH is not retransmitted while the verdict is out
+    assert p.wire[sent:] == [] and p.i.n_retransmits == 0
+    dropped = p.i.n_dropped
+    p.i.receive_datagram(response[1], (p.icfg.local, p.rcfg.local), p.now)  # a copy: not processed twice
+    assert p.i.n_dropped == dropped + 1 and len(SlowVerifier.tokens) == 1
+    p.i.provide_verdict(object(), True)  # an unknown token changes nothing
+    assert not p.events("i", IkeSaEstablished)
+    p.i.provide_verdict(SlowVerifier.tokens[0], True)
+    p.pump()
+    (established,) = p.events("i", IkeSaEstablished)
+    assert established.remote_id == p.rsa.local_id and p.i.state == "established"
+    assert p.events("i", ChildSaInstalled)  # the tasks after IkeAuth ran: the first CHILD_SA is up
+    p.i.provide_verdict(SlowVerifier.tokens[0], True)  # once only
+    assert len(p.events("i", IkeSaEstablished)) == 1
+
+
+def test_initiator_verdict_refusal_gives_the_sa_up(peer_pair: Callable[..., Pair]) -> None:
+    p = _slow_initiator(peer_pair)
+    p.i.provide_verdict(SlowVerifier.tokens[0], "certificate revoked")
+    p.pump()
+    assert "certificate revoked" in p.events("i", AuthenticationFailed)[0].detail
+    assert p.i.state == "closed" and not p.events("i", IkeSaEstablished)
+
+
+def test_initiator_without_a_verdict_fails_in_time(peer_pair: Callable[..., Pair]) -> None:
+    p = _slow_initiator(peer_pair)
+    assert p.i.get_timer() == pytest.approx(p.now + p.icfg.retransmit.total())
+    p.advance(p.icfg.retransmit.total() + 1)
+    (failed,) = p.events("i", NegotiationFailed)
+    assert failed.notify == "TIMEOUT" and "no verdict on the IKE_AUTH response" in failed.detail
+    assert p.i.state == "closed"
 
 
 class CertRecorder(PskAuthenticator):

@@ -67,7 +67,19 @@ class Exchange:
     mid: int = 0
     packets: tuple[bytes, ...] = ()  # the request as sent: one datagram, or its SKF fragments
     tries: int = 0
-    deadline: float = 0.0
+    deadline: float = 0.0  # the next retransmission, or while ``waiting`` the verdict's deadline
+    waiting: Waiting | None = None  # its response is in, a task waits for an outside verdict
+
+
+@dataclass(slots=True)
+class Waiting:
+    """Our request's response whose processing waits for an outside verdict (a ``process_i`` raised
+    ``AwaitVerdict``): the task that asked, by index, and what the rest of the exchange needs."""
+
+    token: object
+    msg: Message
+    index: int  # the task after the one that waits
+    more: list[Task]  # tasks before it that said NEED_MORE
 
 
 @dataclass(slots=True)
@@ -341,8 +353,8 @@ class TaskManager:
     def on_response(self, msg: Message, data: bytes, addr: Addr) -> None:
         sa = self.sa
         ex = self.active.get(msg.header.message_id)
-        if ex is None or msg.header.exchange != ex.type:
-            sa.n_dropped += 1
+        if ex is None or msg.header.exchange != ex.type or ex.waiting is not None:
+            sa.n_dropped += 1  # unasked for, or a copy of the response whose verdict we wait for
             return
         try:
             if ex.type == ExchangeType.IKE_SA_INIT:
@@ -361,12 +373,32 @@ class TaskManager:
         else:
             sa.addr = addr  # authenticated: the peer's current address (§2.23)
         sa.last_rx = sa.now
-        inner = Message(msg.header, payloads)
-        more: list[Task] = []
-        for task in ex.tasks:
+        self._process_response(ex, Message(msg.header, payloads), 0, [])
+
+    def _process_response(
+        self, ex: Exchange, inner: Message, start: int, more: list[Task], verdict: tuple[object] | None = None
+    ) -> None:
+        """Run the initiator tasks from ``start`` on the response (after the outside ``verdict`` for
+        the one before, when it waited for one) and finish the exchange; an ``AwaitVerdict`` keeps
+        the exchange in its window slot, without retransmissions, until ``provide_verdict``."""
+        sa = self.sa
+        if verdict is not None:
+            try:
+                ex.tasks[start - 1].verdict(verdict[0])
+            except IkeProtocolError as e:  # the verdict refuses the response
+                sa.fail(ex.type, e.notify.name, e.detail)
+            if sa.state == IkeState.CLOSED:
+                self.active = _IDLE
+                return
+        for k in range(start, len(ex.tasks)):
+            task = ex.tasks[k]
             try:
                 if task.process_i(inner) is NEED_MORE:
                     more.append(task)
+            except AwaitVerdict as wait:
+                ex.waiting = Waiting(wait.token, inner, k + 1, more)
+                ex.deadline = sa.now + sa.config.retransmit.total()  # as long as a lost response takes
+                return
             except Retry:
                 if ex.type != ExchangeType.IKE_SA_INIT:  # that exchange is done: the retry is a new one
                     del self.active[ex.mid]
@@ -531,12 +563,21 @@ class TaskManager:
             self.kick(sa.now)
 
     def provide_verdict(self, token: object, result: object) -> None:
-        """The outside verdict for a parked request: its exchange goes on; unknown tokens are ignored."""
-        parked = self.parked
-        if parked is None or parked.token != token or self.sa.state == IkeState.CLOSED:
+        """The outside verdict for a parked request (responder) or a response waiting in its
+        exchange (initiator): that exchange goes on; unknown tokens are ignored."""
+        if self.sa.state == IkeState.CLOSED:
             return
-        self.parked = None
-        self._answer(parked.header, parked.msg, parked.tasks, parked.index, parked.addr, (result,))
+        parked = self.parked
+        if parked is not None and parked.token == token:
+            self.parked = None
+            self._answer(parked.header, parked.msg, parked.tasks, parked.index, parked.addr, (result,))
+            return
+        for ex in self.active.values():
+            waiting = ex.waiting
+            if waiting is not None and waiting.token == token:
+                ex.waiting = None
+                self._process_response(ex, waiting.msg, waiting.index, waiting.more, (result,))
+                return
 
     def _respond(self, h: Header, payloads: list[Payload], addr: Addr, init_error: bool = False) -> None:
         sa = self.sa
@@ -596,6 +637,9 @@ class TaskManager:
         sa = self.sa
         rt = sa.config.retransmit
         for ex in [x for x in self.active.values() if now >= x.deadline]:
+            if ex.waiting is not None:
+                self._no_verdict(ex)
+                return
             if ex.tries < rt.tries:
                 ex.tries += 1
                 sa.n_retransmits += 1
@@ -619,6 +663,23 @@ class TaskManager:
         else:
             sa.emit(NegotiationFailed(ex.type.name, "TIMEOUT", detail, fatal=True))
         sa.close(detail)
+
+    def _no_verdict(self, ex: Exchange) -> None:
+        """The outside verdict on a response did not come in time: the exchange failed; the IKE SA
+        goes (with a DELETE when established: the peer took the exchange as done)."""
+        sa = self.sa
+        detail = f"no verdict on the {ex.type.name} response within {sa.config.retransmit.total():.0f} s"
+        for task in ex.tasks:
+            task.failed(detail)
+        sa.emit(NegotiationFailed(ex.type.name, "TIMEOUT", detail, fatal=True))
+        if sa.state == IkeState.ESTABLISHED:
+            self.active.pop(ex.mid, None)
+            if not self.active:
+                self.active = _IDLE
+            self.queue_ike_delete()
+        else:
+            self.active = _IDLE
+            sa.close(detail)
 
     def maintenance(self, now: float) -> None:
         """Lifetimes (rekey, hard expiry), IKE SA rekey and DPD, whatever is due at ``now``."""

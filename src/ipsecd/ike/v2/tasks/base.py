@@ -8,9 +8,13 @@ for the response. A task that needs the exchange restarted (COOKIE, INVALID_KE_P
 Tasks that span several rounds (after libcharon's ``NEED_MORE``): ``build_r`` (responder) or
 ``process_i`` (initiator) returns :data:`NEED_MORE` when the task needs another exchange of the same
 type (EAP runs over several IKE_AUTH round trips); the task manager keeps it for the next request, or
-sends the next request with it. A ``process_r`` that needs a verdict from outside (a RADIUS server)
-raises :class:`AwaitVerdict`: the exchange waits, unanswered, while the SA answers everything else,
-until the daemon's ``provide_verdict(token, result)`` reaches the task's :meth:`Task.verdict`.
+sends the next request with it. A ``process_r`` or ``process_i`` that needs a verdict from outside (a
+RADIUS server, a certificate status check) raises :class:`AwaitVerdict`: the exchange waits — the
+request unanswered (responder), or the response unprocessed and no longer retransmitted (initiator)
+— while the SA answers everything else, until the daemon's ``provide_verdict(token, result)``
+reaches the task's :meth:`Task.verdict`; the rest of the exchange's tasks then run. An initiator
+that gets no verdict within the time a lost response would take (``Retransmit.total()``) fails the
+exchange.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ class Retry(Exception):
 
 
 class AwaitVerdict(Exception):
-    """``process_r`` cannot finish before an outside verdict on ``token`` arrives."""
+    """``process_r`` or ``process_i`` cannot finish before an outside verdict on ``token`` arrives."""
 
     def __init__(self, token: object) -> None:
         super().__init__(token)
@@ -67,7 +71,7 @@ class Task:
 
     def verdict(self, result: object) -> None:
         """The outside verdict this task waited for with :class:`AwaitVerdict` (raise
-        IkeProtocolError to refuse the request)."""
+        IkeProtocolError to refuse the request, or as initiator the response: the exchange fails)."""
 
     def failed(self, reason: str) -> None:
         """The exchange ended without a response (retransmissions exhausted, SA gone)."""

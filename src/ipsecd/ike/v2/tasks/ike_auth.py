@@ -140,11 +140,19 @@ class IkeAuth(Task):
         return self.choose(peer_id) or self.check_peer(peer_id, peer_auth, self.authenticator)
 
     def verdict(self, result: object) -> None:
-        """The outside verdict on the peer's AUTH or EAP round (the responder's ``AwaitVerdict``)."""
+        """The outside verdict on the peer's AUTH (either role's ``AwaitVerdict``) or EAP round. The
+        initiator gives up on a refusal or is established, as ``process_i`` would have been."""
         if self.eap_gateway is not None:
             self.eap_gateway.verdict(result)
             return
         reason = self.authenticator.verdict(result)
+        if self.sa.is_initiator:
+            if reason is not None:
+                self._give_up(reason)
+                return
+            self.sa.remote_id = self.peer_shown
+            self._established()
+            return
         if reason is not None:
             self._refuse(reason)
         self.sa.remote_id = self.peer_shown
