@@ -371,6 +371,15 @@ def test_eap_radius_gateway_uses_the_radius_servers_for_ipsec() -> None:
     del rows["/radius"]
     with pytest.raises(PlanError, match="eap-radius needs a RADIUS server: /radius add service=ipsec"):
         build_plan(rows)
+    # beyond RouterOS: /ip ipsec settings eap-local-users=yes judges EAP against /ip ipsec user
+    rows["/ip ipsec settings"] = [{"eap-local-users": "yes"}]
+    rows["/ip ipsec user"] = [{"name": "alice", "password": "pw"}, {"name": "off", "password": "x",
+                                                                    "disabled": "yes"}]
+    rw = build_plan(rows).by_name("rw")
+    assert rw is not None and rw.eap_local_users == (("alice", b"pw"),)
+    config = rw.ike_config(("192.0.2.1", 500), ("192.0.2.2", 500), natt_port=4500, force_encap=False)
+    assert config.eap_local and config.credentials.eap_secret("alice") == b"pw"
+    assert config.credentials.eap_secret("off") is None
 
 
 def test_eap_client_identity() -> None:

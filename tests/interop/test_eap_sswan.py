@@ -13,17 +13,22 @@ test); each test runs its own ipsecd.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ipsecd.pki.store import CertificateStore
+from ipsecd.wire import radius
 from tests.interop import freeradius as fr
 from tests.interop.scenarios import DEFAULTS, ipsecd_site_rsc
 from tests.interop.sswan import Charon, Ipsecd, Topology, wait_until
+from tests.netns import setns
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -248,6 +253,106 @@ def test_road_warrior_gets_the_radius_address_and_is_accounted(setup: Setup, tmp
         print(s.radius.detail()[-4000:])
         raise
     finally:
+        s.charon.terminate_all()
+        ipsecd.stop()
+
+
+def test_local_eap_users_without_radius(setup: Setup, tmp_path: Path) -> None:
+    """Beyond RouterOS: /ip ipsec settings eap-local-users=yes, the user in /ip ipsec user, no RADIUS."""
+    s = setup
+    s.charon.load(client_conf(s.topo, "local-Pass-9"))
+    local = (
+        "/ip ipsec settings set eap-local-users=yes\n/ip ipsec user add name=alice password=local-Pass-9\n"
+    )
+    ipsecd = gateway(
+        s, tmp_path, ipsecd_rsc(s.topo, "auth-method=eap-radius certificate=gw", passive=True, extra=local)
+    )
+    before = s.radius.log.read_text()
+    try:
+        s.charon.initiate("net")
+        wait_until("ipsecd to install the SA pair", lambda: sa_pair(ipsecd), 20)
+        assert s.topo.left.ping(s.topo.right.lan, src=s.topo.left.lan, count=3) == (3, 3)
+        assert "EAP method EAP_MSCHAPV2 succeeded, MSK established" in s.charon.log_text()
+        assert s.radius.log.read_text() == before  # FreeRADIUS was not asked
+    except BaseException:
+        print(diagnostics(s, ipsecd))
+        raise
+    finally:
+        s.charon.terminate_all()
+        ipsecd.stop()
+
+
+class StubRadius:
+    """A RADIUS server in the gateway's namespace that never answers (``silent``) or answers every
+    request with an Access-Accept signed with another secret (a forged or damaged reply)."""
+
+    def __init__(self, ns: str, *, silent: bool) -> None:
+        self.silent = silent
+        self.received = 0
+        ready = threading.Event()
+        self.stopping = threading.Event()
+        self.port = 0
+
+        def serve() -> None:
+            fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
+            try:
+                setns(fd)
+            finally:
+                os.close(fd)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                sock.settimeout(0.1)
+                self.port = sock.getsockname()[1]
+                ready.set()
+                while not self.stopping.is_set():
+                    try:
+                        data, addr = sock.recvfrom(4096)
+                    except TimeoutError:
+                        continue
+                    self.received += 1
+                    if not self.silent:
+                        sock.sendto(
+                            radius.build_reply(b"not-the-secret", data, radius.Code.ACCESS_ACCEPT, []), addr
+                        )
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+        ready.wait(5)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("silent", [True, False], ids=["silent", "forged"])
+def test_a_radius_server_without_a_verified_answer_refuses_the_client(
+    setup: Setup, tmp_path: Path, silent: bool
+) -> None:
+    s = setup
+    stub = StubRadius(s.topo.right.name, silent=silent)
+    s.charon.load(client_conf(s.topo, fr.USERS["alice"]))
+    extra = f"/radius add service=ipsec address=127.0.0.1 authentication-port={stub.port} secret=x\n"
+    ipsecd = gateway(
+        s, tmp_path, ipsecd_rsc(s.topo, "auth-method=eap-radius certificate=gw", passive=True, extra=extra)
+    )
+    try:
+        with pytest.raises(RuntimeError):
+            s.charon.initiate("net", timeout_ms=8000)
+        # meanwhile the daemon's loop kept serving (its control socket answers)
+        assert ipsecd.exec("/ip ipsec peer print count-only").stdout.strip() == "1"
+        wait_until("ipsecd's refusal", lambda: "authentication failed" in ipsecd.log_text())
+        log = ipsecd.log_text()
+        line = next(x for x in log.splitlines() if "authentication failed" in x)
+        want = f"no RADIUS server answered the Access-Request: 127.0.0.1:{stub.port} no verified answer in 3"
+        assert want in line, line
+        if not silent:
+            assert "Response Authenticator does not verify" in log
+        assert stub.received >= 3 and not sa_pair(ipsecd)
+    except BaseException:
+        print(diagnostics(s, ipsecd))
+        raise
+    finally:
+        stub.close()
         s.charon.terminate_all()
         ipsecd.stop()
 

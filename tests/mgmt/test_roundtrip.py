@@ -69,7 +69,7 @@ add id=client-key-id-0001 key=00112233445566778899aabbccddeeff001122334455667788
 0011223344556677\
 8899aabbccddeeff00112233445566778899aabbccddeeff peer=branch
 /ip ipsec settings
-set accounting=no interim-update=5m xauth-use-radius=yes ddos-cookie-threshold=500
+set accounting=no interim-update=5m xauth-use-radius=yes ddos-cookie-threshold=500 eap-local-users=yes
 /ip ipsec key qkd
 set enabled=yes kme-id=kme1 peer-sae-id=sae2 address=qkd.example certificate=qkd-cert cache-size=8 \
     key-size=256

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ipsecd.ike.auth import CertificateUse, StaticCredentials
@@ -52,7 +52,7 @@ PEER, IDENTITY, PROFILE, PROPOSAL, POLICY = (
     f"/ip ipsec {m}" for m in ("peer", "identity", "profile", "proposal", "policy")
 )
 MODE_CONFIG, POOL, SETTINGS = "/ip ipsec mode-config", "/ip pool", "/ip ipsec settings"
-RADIUS = "/radius"
+RADIUS, USERS = "/radius", "/ip ipsec user"
 EAP_TYPES = {"eap-mschapv2": 26, "eap-peap": 25, "eap-tls": 13, "eap-ttls": 21}  # RFC 3748 method types
 AEAD = ("gcm", "chacha20poly1305")
 TEMPLATE = "template:"  # policy_id prefix of the CHILD_SAs generate-policy admits
@@ -170,6 +170,8 @@ class PeerPlan:
     eap_user: str = ""
     eap_password: bytes = field(default=b"", repr=False)
     eap_methods: tuple[int, ...] = ()
+    # eap-radius with /ip ipsec settings eap-local-users=yes: EAP-MSCHAPv2 judged here, against these
+    eap_local_users: tuple[tuple[str, bytes], ...] | None = field(default=None, repr=False)
 
     def ike_config(
         self,
@@ -203,13 +205,14 @@ class PeerPlan:
             retransmit=_retransmit(self.retransmit_tries),
             eap_user=self.eap_user,
             eap_methods=self.eap_methods,
+            eap_local=self.eap_local_users is not None,
             **extra,
         )
 
     def _credentials(self, store: CertificateStore | None) -> StaticCredentials:
         """One provider per plan and store, shared by all of the plan's IKE SAs (a road-warrior
         server has thousands; the values never differ between them)."""
-        users = ((self.eap_user, self.eap_password),) if self.eap_user else ()
+        users = ((self.eap_user, self.eap_password),) if self.eap_user else self.eap_local_users or ()
         return _credentials(self.psk, self.auth_method, self.certificate, self.remote_certificate,
                             self.match_by, store, users)
 
@@ -351,13 +354,27 @@ def build_plan(rows: Rows) -> Plan:
     settings = rows_of(rows, SETTINGS)
     threshold = get(settings[0], SETTINGS, "ddos-cookie-threshold") if settings else None
     radius = radius_servers(rows)
+    if settings and get(settings[0], SETTINGS, "eap-local-users"):
+        users = local_users(rows)
+        peers = [replace(p, eap_local_users=users) if p.auth_method == "eap-radius" else p for p in peers]
     for p in peers:
-        if p.auth_method == "eap-radius" and not radius:
+        if p.auth_method == "eap-radius" and not radius and p.eap_local_users is None:
             raise PlanError(f"identity for peer {p.endpoint.name}: auth-method=eap-radius needs a RADIUS"
                             " server: /radius add service=ipsec address=… secret=…")
     accounting = get(settings[0], SETTINGS, "accounting") if settings else True
     interim = get(settings[0], SETTINGS, "interim-update") if settings else 0
     return Plan(tuple(peers), tuple(skipped), threshold, radius, bool(accounting), float(interim or 0))
+
+
+def local_users(rows: Rows) -> tuple[tuple[str, bytes], ...]:
+    """The enabled ``/ip ipsec user`` entries as (name, password) for ``eap-local-users=yes``."""
+    users = []
+    for row in rows_of(rows, USERS):
+        password = get(row, USERS, "password")
+        if enabled(row, USERS) and password:
+            secret = password.encode() if isinstance(password, str) else password
+            users.append((get(row, USERS, "name"), secret))
+    return tuple(users)
 
 
 def radius_servers(rows: Rows) -> tuple[RadiusServer, ...]:

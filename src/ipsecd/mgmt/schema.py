@@ -375,8 +375,12 @@ SETTINGS = Menu(
         Prop("ddos-cookie-threshold", Int(0, 2**32), None),
         Prop("interim-update", Time(), "0s"),
         Prop("xauth-use-radius", B, NO, implemented=False),
+        # beyond RouterOS: eap-radius identities judge EAP-MSCHAPv2 against /ip ipsec user themselves
+        # instead of asking a RADIUS server (off by default, so a RouterOS export never carries it)
+        Prop("eap-local-users", B, NO),
     ),
     key=None,
+    quiet=("eap-local-users",),
 )
 
 ACTIVE_PEERS = Menu(
@@ -441,7 +445,7 @@ USER = Menu(
         Prop("address", Address(), None, implemented=False),
         *_common(),
         Prop("name", Str(1), required=True),
-        Prop("password", Secret(), None, secret=True, implemented=False),
+        Prop("password", Secret(), None, secret=True),
     ),
     columns=("name", "address"),
 )
