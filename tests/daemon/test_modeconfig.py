@@ -10,6 +10,7 @@ import ipaddress
 import json
 
 from ipsecd.daemon.demo import GATEWAYS, SECRET, Gateway, _until, free_ports
+from ipsecd.policy.types import Level
 
 PROFILE = "/ip ipsec profile add name=rw enc-algorithm=aes-128 hash-algorithm=sha256 dh-group=ecp256"
 PROPOSAL = "/ip ipsec proposal add name=rw enc-algorithms=aes-128-gcm auth-algorithms=sha256 pfs-group=none"
@@ -75,6 +76,9 @@ def test_request_only_client_uses_its_virtual_ip() -> None:
             ]
             assert (dyn["src-address"], dyn["dst-address"], dyn["peer"]) == (B_LAN, f"{vip}/32", "rw")
             assert dyn["sa-dst-address"] == GATEWAYS["A"][0] and dyn["ph2-state"] == "established"
+            assert dyn["level"] == "unique"  # as RouterOS generates them (and as installed)
+            installed = b.glue.dataplane.workers[0].spd.get(dyn[".id"])
+            assert installed is not None and installed.level is Level.UNIQUE
             table = b.execute("/ip ipsec policy print", False).stdout
             assert "D - dynamic" in table and any(
                 line.split()[1:2] == ["DA"] and f"{vip}/32" in line for line in table.splitlines()

@@ -185,34 +185,45 @@ def spaces() -> Iterator[tuple[Netns, Netns]]:
             HOSTS.parent.rmdir()
 
 
+@contextlib.contextmanager
+def _daemons(spaces: tuple[Netns, Netns], first: Ipsecd, second: Ipsecd) -> Iterator[None]:
+    """``first`` started, then ``second``; both logs printed if the body fails; both stopped after."""
+    first.start()
+    second.start()
+    try:
+        yield
+    except BaseException:
+        for daemon in (first, second):
+            print(f"--- {daemon.ns.name} ---\n{daemon.log_text()[-5000:]}")
+        raise
+    finally:
+        for daemon in (second, first):
+            daemon.stop()
+        for ns in spaces:
+            ns.procs.clear()
+
+
+def _pings_through(ns: Netns, src: str, dst: str) -> None:
+    """Traffic from ``src`` reaches ``dst`` through the tunnel (once it is up), 3 of 3."""
+    wait_until(
+        f"the tunnel to carry a ping {src} -> {dst}",
+        lambda: ns.ping(dst, src=src, count=1, wait=1)[1] == 1,
+        20,
+        0.2,
+    )
+    assert ns.ping(dst, src=src, count=3) == (3, 3)
+
+
 @pytest.mark.parametrize("site", SITES, ids=lambda s: s.file.removesuffix(".rsc"))
 def test_corpus_export_runs_as_a_tunnel(spaces: tuple[Netns, Netns], site: Site, tmp_path: Path) -> None:
     left, right = spaces
     text = (VECTORS / site.file).read_text()
-    responder = Ipsecd(right, tmp_path, mirror(text, site.file)).start()
-    initiator = Ipsecd(left, tmp_path, text).start()
-    try:
+    initiator = Ipsecd(left, tmp_path, text)
+    with _daemons(spaces, Ipsecd(right, tmp_path, mirror(text, site.file)), initiator):
         for src, dst in site.pings:
-            wait_until(
-                f"the tunnel to carry a ping {src} -> {dst}",
-                lambda s=src, d=dst: left.ping(d, src=s, count=1, wait=1)[1] == 1,
-                20,
-                0.2,
-            )
-            assert left.ping(dst, src=src, count=3) == (3, 3)
+            _pings_through(left, src, dst)
         peers = initiator.exec("/ip ipsec active-peers print").stdout
         assert site.right_wan in peers and "established" in peers
-    except BaseException:
-        print(
-            f"--- corpus side ---\n{initiator.log_text()[-5000:]}\n"
-            f"--- mirror side ---\n{responder.log_text()[-5000:]}"
-        )
-        raise
-    finally:
-        for daemon in (initiator, responder):
-            daemon.stop()
-        for ns in spaces:
-            ns.procs.clear()
 
 
 def _vip(daemon: Ipsecd) -> str:
@@ -241,23 +252,7 @@ def test_road_warrior_exports_run(
     other = Ipsecd(right, tmp_path, RW_CLIENT if corpus_is_server else RW_SERVER)
     server, client = (corpus, other) if corpus_is_server else (other, corpus)
     client_ns, target = (right, RW_SERVER_LAN) if corpus_is_server else (left, RW_CLIENT_TARGET)
-    server.start()
-    client.start()
-    try:
+    with _daemons(spaces, server, client):
         vip = _vip(client)
         assert vip.startswith("192.168.77." if corpus_is_server else "172.22.0.")
-        wait_until(
-            f"the tunnel to carry a ping {vip} -> {target}",
-            lambda: client_ns.ping(target, src=vip, count=1, wait=1)[1] == 1,
-            20,
-            0.2,
-        )
-        assert client_ns.ping(target, src=vip, count=3) == (3, 3)
-    except BaseException:
-        print(f"--- client ---\n{client.log_text()[-5000:]}\n--- server ---\n{server.log_text()[-5000:]}")
-        raise
-    finally:
-        for daemon in (client, server):
-            daemon.stop()
-        for ns in spaces:
-            ns.procs.clear()
+        _pings_through(client_ns, vip, target)

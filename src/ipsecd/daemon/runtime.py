@@ -18,7 +18,7 @@ from ipsecd.dataplane.base import DataPlane
 from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.mgmt.values import format_seconds
 from ipsecd.pki.store import CertificateStore
-from ipsecd.policy.types import IpsecProto, Mode, SaSpec
+from ipsecd.policy.types import IpsecProto, Level, Mode, SaSpec
 
 from . import keylog
 
@@ -57,6 +57,8 @@ class Histogram:
 
 #: Policy ids of the policies generate-policy makes (the daemon's glue names them so).
 DYNAMIC_PREFIX = "dynamic:"
+#: Their level: RouterOS generates them ``level=unique`` (one SA each; tests/vectors/routeros/v7-hub-spoke).
+DYNAMIC_LEVEL = Level.UNIQUE
 
 
 def _yn(flag: bool) -> str:
@@ -247,6 +249,7 @@ class Runtime:
         policies generate-policy made for live CHILD_SAs (``dynamic=yes``: whole rows, which
         ``print`` lists after the configured ones with the D flag, as RouterOS does)."""
         counts: dict[str, int] = {}
+        ends: dict[str, tuple[str, str]] = {}  # a configured policy's SA ends, as RouterOS 7 prints them
         dynamic: list[Row] = []
         for rec in self.peers.values():
             for child in rec.children.values():
@@ -269,7 +272,7 @@ class Runtime:
                             "dst-port": str(sel.dst_port or "any"),
                             "protocol": str(sel.protocol or "all"),
                             "action": "encrypt",
-                            "level": "require",
+                            "level": DYNAMIC_LEVEL.value,
                             "ipsec-protocols": out.proto.name.lower(),
                             "sa-src-address": out.src.compressed,
                             "sa-dst-address": out.dst.compressed,
@@ -280,8 +283,10 @@ class Runtime:
                     )
                 elif child.policy_id is not None:
                     counts[child.policy_id] = counts.get(child.policy_id, 0) + 1
+                    ends[child.policy_id] = (out.src.compressed, out.dst.compressed)
         return [
-            {".id": pid, "active": "yes", "ph2-state": "established", "ph2-count": n}
+            {".id": pid, "active": "yes", "ph2-state": "established", "ph2-count": n,
+             "sa-src-address": ends[pid][0], "sa-dst-address": ends[pid][1]}
             for pid, n in counts.items()
         ] + dynamic
 

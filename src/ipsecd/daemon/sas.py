@@ -17,7 +17,7 @@ from ipsecd.ike import events as ev
 from ipsecd.policy.types import Action, IpsecProto, PolicySpec, Selector
 
 from .plan import TEMPLATE, Plan
-from .runtime import DYNAMIC_PREFIX
+from .runtime import DYNAMIC_LEVEL, DYNAMIC_PREFIX
 
 DYNAMIC_ORDER = 1_000_000  # dynamic policies come after every configured one
 
@@ -68,6 +68,7 @@ class Policies:
                 pid,
                 DYNAMIC_ORDER + len(self.dynamic),
                 out.selector,
+                level=DYNAMIC_LEVEL,
                 tunnel=out.mode.value == "tunnel",
                 sa_src=out.src,
                 sa_dst=out.dst,

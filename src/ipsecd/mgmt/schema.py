@@ -80,6 +80,10 @@ class Menu:
     detail: tuple[str, ...] = ()
     quiet: tuple[str, ...] = ()
     detail_template: tuple[str, ...] = ()  # what a template policy prints instead (its own fields)
+    # the order of an item bound to no peer, where it differs (a RouterOS 6 policy that names only
+    # sa-src-address/sa-dst-address prints tunnel after ipsec-protocols; RouterOS 7's peer-bound
+    # policies print it after peer)
+    detail_unbound: tuple[str, ...] = ()
     by_name: dict[str, Prop] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -168,9 +172,12 @@ POLICY = Menu(
     key=None,
     factory=({"group": "default", "src-address": "::/0", "dst-address": "::/0", "protocol": "all",
               "proposal": "default", "template": YES},),
-    detail=("peer", "group", "src-address", "src-port", "dst-address", "dst-port", "protocol", "action",
-            "level", "ipsec-protocols", "tunnel", "sa-src-address", "sa-dst-address", "proposal", "template",
-            "ph2-count"),
+    detail=("peer", "tunnel", "group", "src-address", "src-port", "dst-address", "dst-port", "protocol",
+            "action", "level", "ipsec-protocols", "sa-src-address", "sa-dst-address", "proposal", "template",
+            "ph2-count", "ph2-state"),
+    detail_unbound=("group", "src-address", "src-port", "dst-address", "dst-port", "protocol", "action",
+                    "level", "ipsec-protocols", "tunnel", "sa-src-address", "sa-dst-address", "proposal",
+                    "template", "ph2-count", "ph2-state"),
     quiet=("group", "template", "ph2-state"),
     detail_template=("group", "src-address", "dst-address", "protocol", "proposal", "template"),
     columns=("peer", "tunnel", "src-address", "src-port", "dst-address", "dst-port", "protocol", "action",

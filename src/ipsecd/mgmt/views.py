@@ -79,6 +79,8 @@ def item_values(
             text = item.values.get("passive", "no")
         else:
             text = item.values.get(prop.name, prop.default)
+            if text is None and extra and extra.get(prop.name) is not None:  # the daemon knows it:
+                text = _text(extra[prop.name])  # a peer-bound policy's SA ends (RouterOS 7 shows them)
         if text is None:
             text = prop.unset_text or None
         if text is not None:
@@ -95,7 +97,8 @@ def detail_values(menu: Menu, values: Mapping[str, str]) -> dict[str, str]:
     properties only when they differ from their default, and a template policy's own fields only."""
     if menu.detail_template and values.get("template") == "yes":
         return {k: values[k] for k in menu.detail_template if k in values}
-    names = [n for n in menu.detail if n in values] + [n for n in values if n not in menu.detail]
+    order = menu.detail_unbound if menu.detail_unbound and "peer" not in values else menu.detail
+    names = [n for n in order if n in values] + [n for n in values if n not in order]
     out = {}
     for name in names:
         prop = menu.prop(name)
