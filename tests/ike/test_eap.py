@@ -9,11 +9,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ipsecd.crypto import auth, registry
 from ipsecd.ike.auth import AuthContext, CertificateUse, StaticCredentials
 from ipsecd.ike.auth.psk import EapAuthenticator
 from ipsecd.ike.eap.mschapv2 import MsChapV2Server
 from ipsecd.ike.eap.server import ACCEPT, CHALLENGE, REJECT, UNAVAILABLE, RelayAnswer, RelayQuestion
+from ipsecd.ike.errors import IkeProtocolError
 from ipsecd.ike.events import (
     AuthenticationFailed,
     ChildSaInstalled,
@@ -23,8 +27,12 @@ from ipsecd.ike.events import (
 )
 from ipsecd.ike.v2.config import IkeConfig
 from ipsecd.ike.v2.sa import IkeSa
+from ipsecd.ike.v2.tasks.base import AwaitVerdict
+from ipsecd.ike.v2.tasks.ike_auth import IkeAuth
 from ipsecd.wire.eap import EapCode, EapType, parse
 from ipsecd.wire.enums import AuthMethod, ExchangeType, NotifyType, PayloadType
+from ipsecd.wire.ikev2.message import Message
+from ipsecd.wire.ikev2.payloads.base import RawPayload
 from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
 from ipsecd.wire.ikev2.payloads.simple import AuthPayload
 
@@ -187,7 +195,9 @@ class FakeRadius:
         self.questions.append(q)
         packet = parse(q.eap)
         if packet.type == EapType.IDENTITY:
-            return RelayAnswer(CHALLENGE, self.server.start(packet.identifier + 1).encode(), state=b"st1")
+            return RelayAnswer(
+                CHALLENGE, self.server.start((packet.identifier + 1) & 0xFF).encode(), state=b"st1"
+            )
         assert q.state == b"st1"
         reply = self.server.process(packet)
         if reply.code == EapCode.SUCCESS:
@@ -289,3 +299,24 @@ def test_another_sa_is_served_while_one_waits(peer_pair: Callable[..., Pair]) ->
         events.append(e)
     assert any(isinstance(e, IkeSaEstablished) for e in events)
     assert not any(isinstance(e, NegotiationFailed) for e in events)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=80), st.booleans())
+def test_any_eap_payload_is_refused_or_relayed_never_a_crash(data: bytes, local: bool) -> None:
+    """Fuzz: whatever the client puts in its EAP payload, the gateway's EAP round raises only its
+    refusal (AUTHENTICATION_FAILED) or asks the RADIUS server (AwaitVerdict)."""
+    i, r = eap_configs(local=local)
+    p = Pair(i, r, drop=lambda d, b: d == "i>r" and len(p.wire) > 3)  # the client's second IKE_AUTH
+    p.pump()
+    continuing = p.rsa.tm.continuing
+    assert continuing is not None
+    gateway = continuing[1][0]
+    assert isinstance(gateway, IkeAuth) and gateway.eap_gateway is not None
+    header = Message.decode(p.wire[2][1]).header
+    try:
+        gateway.eap_gateway.process_r(Message(header, [RawPayload(PayloadType.EAP, data)]))
+    except AwaitVerdict:
+        assert not local
+    except IkeProtocolError as exc:
+        assert exc.notify == NotifyType.AUTHENTICATION_FAILED and exc.fatal
