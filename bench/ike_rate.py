@@ -21,7 +21,9 @@ session: the daemon *and* its data-plane workers (or charon's threads).
 ``--repeat N`` runs everything N times (interleaved) and reports medians; ``--old-src`` adds an
 ``ipsecd@old`` responder running another source tree (e.g. a ``git worktree`` of the old commit) in
 the same run, so old and new are compared under the same load.
-The last lines are the figures: each ipsecd run's rate and CPU/SA and the ratios to strongSwan's.
+The table splits the CPU into the session leader (the daemon, or charon) and the rest (the data-plane
+workers; charon's threads are already in its own figure). The last lines are the figures: each
+ipsecd run's rate and CPU/SA and the ratios to strongSwan's.
 """
 
 from __future__ import annotations
@@ -71,19 +73,21 @@ def session_pids(sid: int) -> list[int]:
     return out
 
 
-def proc_cpu_ns(sid: int | None) -> int:
-    """On-CPU nanoseconds of every thread of every process in session ``sid``. A process that exits
+def proc_cpu_ns(sid: int | None) -> dict[int, int]:
+    """On-CPU nanoseconds of every thread, per process of session ``sid``. A process that exits
     between two readings loses its time: the workers live as long as the daemon, so none does."""
-    total = 0
+    out: dict[int, int] = {}
     if sid is None:
-        return 0
+        return out
     for pid in session_pids(sid):
+        total = 0
         for task in Path(f"/proc/{pid}/task").glob("*"):
             try:
                 total += int((task / "schedstat").read_text().split()[0])
             except (OSError, ValueError):
                 pass
-    return total
+        out[pid] = total
+    return out
 
 
 def responder_rsc(topo: Topology, group: str) -> str:
@@ -211,6 +215,9 @@ def one(
         init.stop()
     ok = len(lat)
     lat.sort()
+    spent = {p: cpu1[p] - cpu0.get(p, 0) for p in cpu1}
+    main_ns = spent.pop(pid, 0) if pid is not None else 0  # the session leader: daemon or charon
+    others_ns = sum(spent.values())
     return {
         "responder": resp.label,
         "group": group,
@@ -219,7 +226,9 @@ def one(
         "errors": len(errors),
         "first_error": errors[0] if errors else "",
         "sa_per_s": ok / wall if wall else 0.0,
-        "cpu_ms_per_sa": (cpu1 - cpu0) / 1e6 / ok if ok else float("nan"),
+        "cpu_ms_per_sa": (main_ns + others_ns) / 1e6 / ok if ok else float("nan"),
+        "main_ms_per_sa": main_ns / 1e6 / ok if ok else float("nan"),
+        "others_ms_per_sa": others_ns / 1e6 / ok if ok else float("nan"),
         "p50_ms": 1000 * statistics.median(lat) if lat else float("nan"),
     }
 
@@ -227,7 +236,7 @@ def one(
 def median_of(rows: list[dict[str, object]]) -> dict[str, object]:
     """One row: the medians of the numeric fields of ``rows`` (the same responder and group)."""
     out = dict(rows[0])
-    for key in ("ok", "errors", "sa_per_s", "cpu_ms_per_sa", "p50_ms"):
+    for key in ("ok", "errors", "sa_per_s", "cpu_ms_per_sa", "main_ms_per_sa", "others_ms_per_sa", "p50_ms"):
         out[key] = statistics.median(float(r[key]) for r in rows)  # type: ignore[arg-type]
     out["runs"] = len(rows)
     return out
@@ -272,12 +281,13 @@ def main() -> int:
     results = [median_of(rows) for rows in raw.values()]
     print(
         f"{'responder':24s} {'group':8s} {'conc':>4s} {'ok':>5s} {'err':>4s} {'SA/s':>7s} "
-        f"{'cpu ms/SA':>9s} {'p50 ms':>7s} {'runs':>4s}"
+        f"{'cpu ms/SA':>9s} {'(main':>6s} {'+rest)':>6s} {'p50 ms':>7s} {'runs':>4s}"
     )
     for r in results:
         print(
             f"{r['responder']!s:24s} {r['group']!s:8s} {r['conc']:4d} {r['ok']:5.0f} {r['errors']:4.0f} "
-            f"{r['sa_per_s']:7.1f} {r['cpu_ms_per_sa']:9.2f} {r['p50_ms']:7.1f} {r['runs']:4d}"
+            f"{r['sa_per_s']:7.1f} {r['cpu_ms_per_sa']:9.2f} {r['main_ms_per_sa']:6.2f} "
+            f"{r['others_ms_per_sa']:6.2f} {r['p50_ms']:7.1f} {r['runs']:4d}"
         )
     for group in groups:
         by = {str(r["responder"]): r for r in results if r["group"] == group}
