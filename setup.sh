@@ -11,7 +11,7 @@ PY="${PYTHON:-python3}"
 if [ "$mode" = test ] && [ "$(id -u)" = 0 ]; then
     need=""
     for pkg in strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins \
-               libstrongswan-standard-plugins freeradius freeradius-utils iperf3 iputils-ping tcpdump tshark nftables iproute2 procps; do
+               libcharon-extauth-plugins libstrongswan-standard-plugins freeradius freeradius-utils iperf3 iputils-ping tcpdump tshark nftables iproute2 procps; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
     done
     if [ -n "$need" ]; then

@@ -323,7 +323,8 @@ def test_ikev1_peers_run_with_their_mode_and_profile_settings() -> None:
     assert (d.v1.lifebytes, d.v1.proposal_check, d.v1.dpd_max_failures) == (1000, ProposalCheck.CLAIM, 3)
     assert d.v1.ah == {"d/*9"} and [c.name for c in d.children] == ["d/*9"]
     assert plan.skipped == ("peer b: exchange-mode=base (IKEv1) with auth-method=digital-signature is not "
-                            "supported yet (IKEv1 takes pre-shared-key); not started",)
+                            "supported yet (IKEv1 takes pre-shared-key or pre-shared-key-xauth); "
+                            "not started",)
 
 
 def test_a_policy_without_peer_belongs_to_the_peer_of_its_sa_addresses() -> None:
@@ -407,3 +408,43 @@ def test_eap_client_identity() -> None:
     rows["/ip ipsec peer"][0] = {**rows["/ip ipsec peer"][0], "address": "192.0.2.0/24"}
     with pytest.raises(PlanError, match=r"needs the peer's address to be one host \(/32 or /128\)"):
         build_plan(rows)
+
+
+def test_xauth_gateway_and_client_from_routeros_rows() -> None:
+    """Issue 11: pre-shared-key-xauth on an IKEv1 peer: passive=yes is the gateway with the users of
+    /ip ipsec user (enabled ones; a user's address), passive=no the client with the identity's
+    username/password; no INITIAL-CONTACT; refused on ike2, without username= on a client, and with
+    xauth-use-radius=yes (not implemented), each in one line."""
+    from ipsecd.mgmt.model import open_config
+
+    config = open_config(None)
+    config.import_script(
+        "/ip ipsec peer add name=gw passive=yes\n"
+        "/ip ipsec identity add peer=gw auth-method=pre-shared-key-xauth secret=s3cret\n"
+        "/ip ipsec peer add name=cl address=192.0.2.7/32\n"
+        "/ip ipsec identity add peer=cl auth-method=pre-shared-key-xauth secret=s3cret username=bob"
+        " password=0x6869\n"
+        "/ip ipsec peer add name=v2 address=192.0.2.8/32 exchange-mode=ike2\n"
+        "/ip ipsec identity add peer=v2 auth-method=pre-shared-key-xauth secret=s3cret\n"
+        "/ip ipsec user add name=alice password=wonder address=10.9.9.9\n"
+        "/ip ipsec user add name=eve password=x disabled=yes\n",
+        "x",
+    )
+    plan = build_plan(config.snapshot())
+    gw, cl = plan.by_name("gw"), plan.by_name("cl")
+    assert gw is not None and gw.v1 is not None and gw.v1.xauth is not None and gw.v1.xauth.server
+    (alice,) = gw.v1.xauth.users
+    assert (alice.name, alice.password, str(alice.address)) == ("alice", b"wonder", "10.9.9.9")
+    assert int(gw.v1.phase1_auth) == 65001 and not gw.send_initial_contact
+    assert cl is not None and cl.v1 is not None and cl.v1.xauth is not None and not cl.v1.xauth.server
+    assert (cl.v1.xauth.username, cl.v1.xauth.password) == ("bob", b"hi")
+    assert "wonder" not in repr(gw.v1) and "hi'" not in repr(cl.v1)
+    assert plan.by_name("v2") is None and any("is IKEv1 only" in s for s in plan.skipped)
+    config.import_script("/ip ipsec identity set [find peer=cl] username=\"\"\n", "x")
+    with pytest.raises(PlanError, match="peer cl: auth-method=pre-shared-key-xauth with passive=no"):
+        build_plan(config.snapshot())
+    config.import_script(
+        "/ip ipsec identity remove [find peer=cl]\n/ip ipsec settings set xauth-use-radius=yes\n", "x"
+    )
+    with pytest.raises(PlanError, match="xauth-use-radius=yes: XAuth users from RADIUS"):
+        build_plan(config.snapshot())

@@ -55,7 +55,7 @@ REPO = Path(__file__).resolve().parents[2]
 PLUGINS = (
     "random nonce openssl aes sha1 sha2 hmac kdf gcm chapoly curve25519 gmp pem pkcs1 pkcs8 x509 "
     "pubkey revocation constraints attr resolve kernel-libipsec kernel-netlink socket-default "
-    "updown vici"
+    "updown vici xauth-generic unity"
 )
 
 STRONGSWAN_CONF = """\

@@ -359,6 +359,10 @@ class Glue:
         self._selected[key] = peer
         return peer
 
+    def _lease(self, peer: PeerPlan, remote: str) -> dict[str, Any]:
+        """A responder's lease call (its mode-config gives addresses), as ``ike_config`` extras."""
+        return {"lease": self.leases.lease_fn(peer, remote)} if peer.lease_source is not None else {}
+
     def new_responder(self, data: bytes, addr: Addr, now: float) -> IkeSa | None:
         """The router's IKEv2 responder factory: the peer whose address matches ``addr``."""
         if self.stopping:
@@ -412,12 +416,14 @@ class Glue:
                 mode, remote[0], remote[1], mode, remote[0], mode,
             )
             return None
+        extra = self._lease(peer, remote[0])
         config = peer.ike_config(
             local,
             remote,
             natt_port=self._d.transport.natt_port,
             force_encap=self.force_encap,
             store=self.certificates,
+            **extra,
         )
         sa = Ikev1Sa.respond(
             config, peer.v1, data, addr, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=now

@@ -1,7 +1,8 @@
 """Mode-config (RFC 7296 §2.19) both ways: address leases we give, virtual IPs we are given.
 
 * Responder (an identity whose ``mode-config`` has ``responder=yes`` and an ``address-pool``): a
-  client's identity gets an address of the pool; a client reconnecting from the same address gets its
+  client's identity (an IKEv1 XAuth gateway: the user name) gets an address of the pool, or the
+  ``/ip ipsec user``'s own ``address``; a client reconnecting from the same address gets its
   lease again; another client sending the same identity (one shared PSK and ``remote-id=auto``, or
   clients behind different NATs whose ID is the same private address) gets a lease of its own. A lease
   goes with the last IKE SA holding it (a reconnecting client's new SA shares its old one's).
@@ -57,8 +58,13 @@ class Leases:
         if pool is None or pool.ranges != parse_ranges(src.ranges)[1]:
             pool = self.pools[src.pool] = AddressPool(src.pool, src.ranges)
         dns = tuple(ipaddress.ip_address(d) for d in src.dns)
+        xauth = peer.v1.xauth if peer.v1 is not None else None
+        # RouterOS 6's /ip ipsec user address=: that XAuth user always gets this address
+        fixed = {u.name: u.address for u in xauth.users if u.address is not None} if xauth is not None else {}
 
         def lease(identity: str) -> ModeConfigLease | None:
+            if identity in fixed:
+                return ModeConfigLease(fixed[identity], 32, dns, src.split_include)
             holder = self._leased.get((src.pool, identity))
             key = identity if holder is None or holder.address == remote else f"{identity} from {remote}"
             try:

@@ -24,7 +24,11 @@ by the same schema types). The mapping follows the manual:
 IKEv1 (``exchange-mode`` main — the default —, aggressive or base) runs on the same ``IkeConfig`` plus
 the peer's :class:`ipsecd.ike.v1.config.Ikev1Options` (``PeerPlan.v1``): the mode, the profile's
 ``lifebytes``, ``proposal-check`` and ``dpd-maximum-failures``, and the policies negotiated with
-``ipsec-protocols=ah``. IKEv1 authenticates with pre-shared keys only so far (issue 10).
+``ipsec-protocols=ah``. IKEv1 authenticates with pre-shared keys, and with
+``pre-shared-key-xauth`` (issue 11): a ``passive=yes`` peer is the XAuth gateway checking the users of
+RouterOS 6's ``/ip ipsec user`` (``name``, ``password``, ``address`` — the address that user always
+gets instead of one of the pool's), a ``passive=no`` one the client answering with the identity's
+``username``/``password``. With XAuth or mode-config, IKEv1 sends no INITIAL-CONTACT (the manual).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ipsecd.ike.auth import CertificateUse, StaticCredentials
-from ipsecd.ike.v1.config import ExchangeMode, Ikev1Options, ProposalCheck
+from ipsecd.ike.v1.config import ExchangeMode, Ikev1Options, ProposalCheck, Xauth, XauthUser
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal, Retransmit
 from ipsecd.mgmt.schema import MENUS
 from ipsecd.mgmt.values import PROTOCOL_NUMBERS, Identity
@@ -54,6 +58,8 @@ PEER, IDENTITY, PROFILE, PROPOSAL, POLICY = (
 MODE_CONFIG, POOL, SETTINGS = "/ip ipsec mode-config", "/ip pool", "/ip ipsec settings"
 RADIUS, USERS = "/radius", "/ip ipsec user"
 EAP_TYPES = {"eap-mschapv2": 26, "eap-peap": 25, "eap-tls": 13, "eap-ttls": 21}  # RFC 3748 method types
+USER = "/ip ipsec user"
+XAUTH = "pre-shared-key-xauth"
 AEAD = ("gcm", "chacha20poly1305")
 TEMPLATE = "template:"  # policy_id prefix of the CHILD_SAs generate-policy admits
 
@@ -189,7 +195,8 @@ class PeerPlan:
             local=local,
             remote=remote,
             credentials=self._credentials(store),
-            auth_method=self.auth_method,
+            # XAuth follows a PSK phase 1 (the IKEv1 core's Ikev1Options.xauth runs it)
+            auth_method="pre-shared-key" if self.auth_method == XAUTH else self.auth_method,
             my_id=self.my_id,
             remote_id=self.remote_id,
             proposals=self.ike_proposals,
@@ -344,11 +351,14 @@ def build_plan(rows: Rows) -> Plan:
         auth = get(ident, IDENTITY, "auth-method") if ident is not None else ""
         if ident is None:
             skipped.append(f"peer {name}: no enabled /ip ipsec identity; not started")
-        elif auth not in ("pre-shared-key", "digital-signature", "eap", "eap-radius"):
+        elif auth not in ("pre-shared-key", "digital-signature", "eap", "eap-radius", XAUTH):
             skipped.append(f"peer {name}: identity auth-method={auth} is not supported yet; not started")
-        elif mode != "ike2" and auth != "pre-shared-key":
+        elif mode == "ike2" and auth == XAUTH:
+            skipped.append(f"peer {name}: auth-method={XAUTH} is IKEv1 only (the manual); set exchange-mode="
+                           "main or aggressive; not started")
+        elif mode != "ike2" and auth not in ("pre-shared-key", XAUTH):
             skipped.append(f"peer {name}: exchange-mode={mode} (IKEv1) with auth-method={auth} is not "
-                           "supported yet (IKEv1 takes pre-shared-key); not started")
+                           f"supported yet (IKEv1 takes pre-shared-key or {XAUTH}); not started")
         else:
             peers.append(_peer_plan(rows, peer, ident, name, profiles, proposals))
     settings = rows_of(rows, SETTINGS)
@@ -402,8 +412,8 @@ def _peer_plan(
     secret = get(ident, IDENTITY, "secret")
     psk = (secret.encode() if isinstance(secret, str) else secret) or b""
     auth = get(ident, IDENTITY, "auth-method")
-    if not psk and auth == "pre-shared-key":
-        raise PlanError(f"identity for peer {name}: secret is empty (auth-method=pre-shared-key)")
+    if not psk and auth in ("pre-shared-key", XAUTH):
+        raise PlanError(f"identity for peer {name}: secret is empty (auth-method={auth})")
     if auth == "digital-signature" and not _store_name(get(ident, IDENTITY, "certificate")):
         raise PlanError(f"identity for peer {name}: auth-method=digital-signature needs certificate=")
     eap_user, eap_password, eap_methods = _eap_client(peer, ident, name) if auth == "eap" else ("", b"", ())
@@ -437,7 +447,9 @@ def _peer_plan(
         lifetime=float(get(profile, PROFILE, "lifetime")),
         dpd_interval=None if dpd in ("disable-dpd", 0) else float(dpd),
         nat_traversal=get(profile, PROFILE, "nat-traversal"),
-        send_initial_contact=get(peer, PEER, "send-initial-contact"),
+        # the manual: "Initial contact is not sent if modecfg or xauth is enabled for ikev1"
+        send_initial_contact=get(peer, PEER, "send-initial-contact")
+        and (get(peer, PEER, "exchange-mode") == "ike2" or (auth != XAUTH and mode_config == "none")),
         retransmit_tries=get(profile, PROFILE, "dpd-maximum-failures"),
         mode_config=mode_config,
         generate_policy=generate,
@@ -449,7 +461,7 @@ def _peer_plan(
         certificate=_store_name(get(ident, IDENTITY, "certificate")),
         remote_certificate=_store_name(get(ident, IDENTITY, "remote-certificate")),
         match_by=get(ident, IDENTITY, "match-by"),
-        v1=_v1_options(rows, peer, profile, name),
+        v1=_v1_options(rows, peer, profile, name, _xauth(rows, peer, ident, name)),
         eap_user=eap_user,
         eap_password=eap_password,
         eap_methods=eap_methods,
@@ -472,10 +484,39 @@ def _eap_client(peer: Row, ident: Row, name: str) -> tuple[str, bytes, tuple[int
     if EAP_TYPES["eap-mschapv2"] not in methods:
         raise PlanError(f"identity for peer {name}: eap-methods={','.join(names)}: ipsecd runs"
                         " eap-mschapv2 as a client; set eap-methods=eap-mschapv2")
-    return user, secret.encode() if isinstance(secret, str) else secret, methods
+    return user, _secret(secret), methods
 
 
-def _v1_options(rows: Rows, peer: Row, profile: Row, name: str) -> Ikev1Options | None:
+def _xauth(rows: Rows, peer: Row, ident: Row, name: str) -> Xauth | None:
+    """XAuth of a ``pre-shared-key-xauth`` identity: the gateway's users, or the client's login."""
+    if get(ident, IDENTITY, "auth-method") != XAUTH:
+        return None
+    if get(peer, PEER, "passive"):
+        settings = rows_of(rows, SETTINGS)
+        if settings and get(settings[0], SETTINGS, "xauth-use-radius"):
+            raise PlanError(f"peer {name}: /ip ipsec settings xauth-use-radius=yes: XAuth users from RADIUS"
+                            " are not implemented yet; set xauth-use-radius=no, add /ip ipsec user entries")
+        users = []
+        for row in rows_of(rows, USER):
+            if not enabled(row, USER):
+                continue
+            address = get(row, USER, "address")
+            users.append(XauthUser(get(row, USER, "name"), _secret(get(row, USER, "password")),
+                                   address if address is not None and address.version == 4 else None))
+        return Xauth(True, tuple(users))
+    username, password = get(ident, IDENTITY, "username") or "", get(ident, IDENTITY, "password")
+    if not username:
+        raise PlanError(f"identity for peer {name}: auth-method={XAUTH} with passive=no (the XAuth client)"
+                        " needs username= and password=")
+    return Xauth(False, username=username, password=_secret(password))
+
+
+def _secret(value: str | bytes | None) -> bytes:
+    """A Secret property's bytes (``0x…`` was hex)."""
+    return (value.encode() if isinstance(value, str) else value) or b""
+
+
+def _v1_options(rows: Rows, peer: Row, profile: Row, name: str, xauth: Xauth | None) -> Ikev1Options | None:
     """The IKEv1-only settings of an IKEv1 peer (None for ``ike2``)."""
     mode = get(peer, PEER, "exchange-mode")
     if mode == "ike2":
@@ -491,6 +532,7 @@ def _v1_options(rows: Rows, peer: Row, profile: Row, name: str) -> Ikev1Options 
         proposal_check=ProposalCheck(get(profile, PROFILE, "proposal-check")),
         dpd_max_failures=get(profile, PROFILE, "dpd-maximum-failures"),
         ah=ah,
+        xauth=xauth,
     )
 
 

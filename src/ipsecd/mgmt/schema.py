@@ -119,7 +119,7 @@ HASH_ALGS = tuple(a.name for a in registry.HASH_ALGS if a.routeros)
 PRF_ALGS = ("auto", *(a.name for a in registry.PRF_ALGS if a.routeros))
 AUTH_METHODS = ("digital-signature", "eap", "eap-radius", "pre-shared-key", "pre-shared-key-xauth", "rsa-key",
                 "rsa-signature-hybrid")
-RUNNING_AUTH_METHODS = ("pre-shared-key", "digital-signature", "eap", "eap-radius")
+RUNNING_AUTH_METHODS = ("pre-shared-key", "digital-signature", "eap", "eap-radius", "pre-shared-key-xauth")
 EAP_METHODS = ("eap-mschapv2", "eap-peap", "eap-tls", "eap-ttls")
 IKEV1_MODES = ("aggressive", "base", "main")
 
@@ -449,7 +449,7 @@ POOL = Menu(
 #: RouterOS 6's XAuth users (gone from the 7.22 tree): accepted so RouterOS 6 exports import (NOTES.md).
 USER = Menu(
     "/ip ipsec user", "list", (
-        Prop("address", Address(), None, implemented=False),
+        Prop("address", Address(), None),  # the address this user always gets (else the pool's)
         *_common(),
         Prop("name", Str(1), required=True),
         Prop("password", Secret(), None, secret=True),

@@ -41,7 +41,7 @@ class AggressiveMode(Phase1):
         for n, t in enumerate(prop.transforms, 1):
             t.number = n
         self.sai_b = offer.encode_body()
-        self.algs = parse_phase1(prop.transforms[0])
+        self.algs = parse_phase1(prop.transforms[0], sa.options.phase1_auth)
         self.g_xi = (ke := self.our_ke()).data
         self.ni = (ni := self.nonce()).data
         self.peer_id = None

@@ -12,10 +12,11 @@ mapping serves both. ``ah`` names the policies whose ``ipsec-protocols`` is ``ah
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 
 from ipsecd.wire.ikev1 import vendor
-from ipsecd.wire.ikev1.enums import NotifyType
+from ipsecd.wire.ikev1.enums import AuthMethod, NotifyType
 
 from ..errors import IkeError
 
@@ -34,6 +35,29 @@ class ProposalCheck(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class XauthUser:
+    """``/ip ipsec user``: who may log in, and the address the user always gets (else the pool's)."""
+
+    name: str
+    password: bytes = field(repr=False)
+    address: IPv4Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Xauth:
+    """``auth-method=pre-shared-key-xauth`` (draft-beaulieu-ike-xauth): the gateway (``passive=yes``,
+    the phase-1 responder) asks for a user name and password after phase 1 and checks them against
+    ``users``; the client (``passive=no``) answers with the identity's ``username``/``password``."""
+
+    server: bool
+    # not compared: adding or changing a user leaves the peer's configuration as it was, so its
+    # connected clients stay (new logins see the new users)
+    users: tuple[XauthUser, ...] = field(default=(), compare=False)
+    username: str = ""
+    password: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Ikev1Options:
     exchange_mode: ExchangeMode = ExchangeMode.MAIN
     lifebytes: int = 0  # phase-1 kilobytes (sent, administrative only)
@@ -42,6 +66,13 @@ class Ikev1Options:
     natt_vids: tuple[bytes, ...] = (vendor.NATT_RFC3947, *vendor.NATT_DRAFTS)
     ah: frozenset[str] = frozenset()  # ChildConfig names negotiated with AH instead of ESP
     responder_timeout: float = 30.0  # a half-open responder SA is forgotten after this
+    xauth: Xauth | None = None
+
+    @property
+    def phase1_auth(self) -> AuthMethod:
+        """The phase-1 transforms' authentication method: XAuthInitPreShared (65001) when the
+        initiator is XAuth-authenticated after the PSK (what Cisco, Apple and strongSwan send)."""
+        return AuthMethod.XAUTH_INIT_PSK if self.xauth is not None else AuthMethod.PRE_SHARED_KEY
 
 
 class V1ProtocolError(IkeError):

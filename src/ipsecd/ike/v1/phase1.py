@@ -88,6 +88,8 @@ class Phase1(Exchange):
         if sa.config.nat_traversal:
             vids += list(sa.options.natt_vids) if sa.initiator or sa.natt is None else [sa.natt]
         vids.append(vendor.DPD)
+        if sa.rw is not None:  # road warriors: XAuth and Cisco Unity (split-include) are spoken
+            vids += [vendor.XAUTH, vendor.CISCO_UNITY]
         return [VendorPayload(v) for v in vids]
 
     def learn_vendor_ids(self, payloads: list[Payload]) -> None:
@@ -135,7 +137,7 @@ class Phase1(Exchange):
         if len(props) != 1 or len(props[0].transforms) != 1:
             raise V1ProtocolError(NotifyType.BAD_PROPOSAL_SYNTAX, "the reply must carry one transform")
         try:
-            algs = parse_phase1(props[0].transforms[0])
+            algs = parse_phase1(props[0].transforms[0], self.sa.options.phase1_auth)
         except CryptoError as e:
             raise V1ProtocolError(NotifyType.NO_PROPOSAL_CHOSEN, f"reply transform: {e}") from None
         if not any(

@@ -96,15 +96,16 @@ def phase1_offer(config: IkeConfig, options: Ikev1Options) -> SaPayload:
         if algs.encr.ikev2_key_attr:
             attrs.append(Attribute(OakleyAttr.KEY_LENGTH, algs.encr.key_bits))
         attrs += [Attribute(OakleyAttr.HASH_ALGORITHM, algs.hash.oakley_id),
-                  Attribute(OakleyAttr.AUTHENTICATION_METHOD, AuthMethod.PRE_SHARED_KEY),
+                  Attribute(OakleyAttr.AUTHENTICATION_METHOD, options.phase1_auth),
                   Attribute(OakleyAttr.GROUP_DESCRIPTION, algs.group.id)]
         attrs += _life_attrs(OakleyAttr.LIFE_TYPE, OakleyAttr.LIFE_DURATION, algs.lifetime, algs.lifebytes)
         transforms.append(Transform(n, KEY_IKE, attrs))
     return SaPayload([Proposal(1, ProtocolId.ISAKMP, b"", transforms)])
 
 
-def parse_phase1(t: Transform) -> Phase1Algs:
-    """The algorithms of one phase-1 transform; UnknownAlgorithmError names what is not known."""
+def parse_phase1(t: Transform, auth_method: AuthMethod = AuthMethod.PRE_SHARED_KEY) -> Phase1Algs:
+    """The algorithms of one phase-1 transform, whose authentication method must be ours
+    (``Ikev1Options.phase1_auth``); UnknownAlgorithmError names what is not known."""
     values = {a.type: a for a in t.attributes}
 
     def number(kind: OakleyAttr) -> int | None:
@@ -116,9 +117,10 @@ def parse_phase1(t: Transform) -> Phase1Algs:
     if enc is None or hsh is None or grp is None:
         raise UnknownAlgorithmError("transform lacks encryption, hash or group description")
     auth = number(OakleyAttr.AUTHENTICATION_METHOD)
-    if auth != AuthMethod.PRE_SHARED_KEY:
+    if auth != auth_method:
         raise UnknownAlgorithmError(
-            f"authentication method {AuthMethod(auth or 0).name}, we use pre-shared-key"
+            f"authentication method {AuthMethod(auth or 0).name}, we use {auth_method.name}"
+            " (the identity's auth-method)"
         )
     seconds, kbytes = _lifetimes(t, OakleyAttr.LIFE_TYPE, OakleyAttr.LIFE_DURATION)
     return Phase1Algs(
@@ -153,7 +155,7 @@ def select_phase1(offer: SaPayload, config: IkeConfig, options: Ikev1Options) ->
             continue
         for t in prop.transforms:
             try:
-                algs = parse_phase1(t)
+                algs = parse_phase1(t, options.phase1_auth)
                 if not any(
                     algs.encr == o.encr and algs.hash == o.hash and algs.group == o.group for o in ours
                 ):

@@ -229,6 +229,7 @@ class QuickMode(Exchange):
             self.ids = (ids[0], ids[1])
         child = self._child()
         self.child = child
+        sa.admit_proxies(self._proxies())
         chosen, algs = select_phase2(offer, child, sa.options)
         if len(chosen.spi) != 4:
             raise V1ProtocolError(NotifyType.INVALID_SPI, f"SPI of {len(chosen.spi)} bytes", fatal=False)

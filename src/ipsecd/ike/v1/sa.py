@@ -21,10 +21,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from ipaddress import IPv4Address, IPv6Address, ip_network
 
 from ipsecd.crypto.errors import CryptoError
-from ipsecd.policy.types import IpsecProto
+from ipsecd.policy.types import IpsecProto, Selector
 from ipsecd.wire.errors import WireError
 from ipsecd.wire.ikev1.enums import ExchangeType, NotifyType, ProtocolId
 from ipsecd.wire.ikev1.header import FLAG_ENCRYPTION, HEADER_SIZE, Header
@@ -54,6 +55,8 @@ from .exchange import Exchange, Outgoing
 from .main import MainMode
 from .phase1 import Phase1
 from .quick import QuickMode
+from .roadwarrior import RoadWarrior
+from .transaction import Transaction
 
 SpiAlloc = Callable[[IpsecProto], int]
 ZERO = bytes(8)
@@ -121,7 +124,9 @@ class Ikev1Sa:
         self._dpd_sent = 0.0
         self._replacing: dict[int, int] = {}  # quick mode's Message ID -> inbound SPI it re-keys
         self._retiring: dict[int, float] = {}  # re-keyed inbound SPI -> when it is DELETEd
-        self.virtual_ips: tuple[()] = ()  # mode-config comes with the XAuth issue
+        self.virtual_ips: tuple[IPv4Address | IPv6Address, ...] = ()  # mode-config gave us these
+        # XAuth and mode-config between phase 1 and the quick modes (road warriors), if configured
+        self.rw = RoadWarrior(self) if RoadWarrior.needed(self) else None
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -226,8 +231,12 @@ class Ikev1Sa:
             exch = self.phase1
         elif hdr.exchange == ExchangeType.QUICK and mid and self.state == "established":
             exch = self.exchanges.get(mid)
-            if exch is None and hdr.encrypted:
+            if exch is None and hdr.encrypted and (self.rw is None or self.rw.ready):
                 exch, new = QuickMode(self, mid), True  # kept only once its HASH(1) checked
+        elif hdr.exchange == ExchangeType.TRANSACTION and mid and self.state == "established" and self.rw:
+            exch = self.exchanges.get(mid)
+            if exch is None and hdr.encrypted:
+                exch, new = self.rw.incoming(mid), True
         if exch is None:
             return
         body = data[HEADER_SIZE:]
@@ -310,6 +319,10 @@ class Ikev1Sa:
             self._pending[exch.message_id] = _Pending(data, self.now + self.config.retransmit.timeout)
         return data
 
+    def start_exchange(self, exch: Exchange) -> None:
+        """Send the first message of an exchange of ours (registered under its Message ID)."""
+        self._send(exch, exch.start())
+
     def new_message_id(self) -> int:
         while True:
             mid = int.from_bytes(self.rng(4), "big")
@@ -353,8 +366,7 @@ class Ikev1Sa:
             self.dpd = Dpd(self.config.dpd_interval, self.options.dpd_max_failures,
                            int.from_bytes(self.rng(4), "big") & 0x7FFFFFFF)
         self._pending.pop(0, None)
-        self.emit(
-            IkeSaEstablished(
+        event = IkeSaEstablished(
                 self.local_spi,
                 self.cky_r if self.initiator else self.cky_i,
                 self.initiator,
@@ -371,10 +383,14 @@ class Ikev1Sa:
                 algs.lifetime,
                 initial_contact=initial_contact or self.peer_initial_contact,
             )
-        )
+        if self.rw is None or not self.rw.hold(event):
+            self.emit(event)
 
     def _start_children(self) -> None:
-        if self._children_started or self.state != "established":
+        if self.rw is not None and not self.closed:
+            self.rw.kick()
+        waiting = self.rw is not None and not self.rw.ready  # XAuth or mode-config still to come
+        if self._children_started or self.state != "established" or waiting:
             return
         self._children_started = True
         for child in self.config.children:
@@ -383,10 +399,24 @@ class Ikev1Sa:
     def start_child(self, child: ChildConfig) -> int:
         """Start a quick mode for ``child`` (also the daemon's answer to an acquire); its Message ID."""
         mid = self.new_message_id()
+        if self.virtual_ips:  # mode-config gave us an address: it is our side of every policy
+            child = replace(child, selector=replace(child.selector, src=ip_network(self.virtual_ips[0])))
         exch = QuickMode(self, mid, child)
         self.exchanges[mid] = exch
         self._send(exch, exch.start())
         return mid
+
+    def admit_proxies(self, proxies: tuple[Selector, Selector] | None) -> None:
+        """A client we leased an address to negotiates quick modes for that address only (the
+        policy generate-policy makes is for exactly it)."""
+        lease = self.rw.lease if self.rw is not None else None
+        if lease is None:
+            return
+        theirs = proxies[0].src if proxies is not None else ip_network(self.addr[1][0])
+        if theirs != ip_network(lease.address):
+            raise V1ProtocolError(NotifyType.INVALID_ID_INFORMATION,
+                                  f"quick mode for {theirs}, but the client was given {lease.address}",
+                                  fatal=False)
 
     def child_installed(self, mid: int, proto: IpsecProto, event: ChildSaInstalled) -> None:
         """A quick mode's IPsec SAs go to the daemon; one that re-keys an older SA replaces it: the
@@ -452,7 +482,7 @@ class Ikev1Sa:
 
     def _refuse(self, exch: Exchange, e: V1ProtocolError) -> None:
         phase1 = exch is self.phase1
-        what = "phase 1" if phase1 else "quick mode"
+        what = "phase 1" if phase1 else getattr(exch, "label", "quick mode")
         if e.notify != NotifyType.INVALID_HASH_INFORMATION or phase1:
             spi = self.cky_i + self.cky_r if phase1 else b""
             self.send_notify(e.notify, ProtocolId.ISAKMP, spi)
@@ -517,6 +547,8 @@ class Ikev1Sa:
         if (d := self._dpd_due()) is not None:
             due.append(d)
         due.extend(self._retiring.values())
+        if self.rw is not None and (t := self.rw.timer()) is not None:
+            due.append(t)
         return min(due) if due else None
 
     def handle_timer(self, now: float) -> None:
@@ -537,6 +569,8 @@ class Ikev1Sa:
             del self._retiring[spi]
             self.delete_child(spi, "re-keyed")
         self._retransmit(now)
+        if self.rw is not None and not self.closed:
+            self.rw.on_timer(now)
         if not self.closed and (d := self._dpd_due()) is not None and now >= d:
             self._dpd(now)
         self._replies = {k: v for k, v in self._replies.items() if v[1] > now}
@@ -554,6 +588,9 @@ class Ikev1Sa:
                     )
                     return
                 exch = self.exchanges.get(mid)
+                if isinstance(exch, Transaction):  # XAuth or mode-config went unanswered
+                    self.fail(NegotiationFailed(exch.label, "TIMEOUT", "no answer from the peer", True))
+                    return
                 if exch is not None:
                     self._drop(exch)
                 self.emit(NegotiationFailed("quick mode", "TIMEOUT", "no answer to quick mode", False))
