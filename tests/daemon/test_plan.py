@@ -323,8 +323,8 @@ def test_ikev1_peers_run_with_their_mode_and_profile_settings() -> None:
     assert (d.v1.lifebytes, d.v1.proposal_check, d.v1.dpd_max_failures) == (1000, ProposalCheck.CLAIM, 3)
     assert d.v1.ah == {"d/*9"} and [c.name for c in d.children] == ["d/*9"]
     assert plan.skipped == ("peer b: exchange-mode=base (IKEv1) with auth-method=digital-signature is not "
-                            "supported yet (IKEv1 takes pre-shared-key or pre-shared-key-xauth); "
-                            "not started",)
+                            "supported yet (IKEv1 takes pre-shared-key, pre-shared-key-xauth or "
+                            "rsa-signature-hybrid); not started",)
 
 
 def test_a_policy_without_peer_belongs_to_the_peer_of_its_sa_addresses() -> None:

@@ -15,6 +15,7 @@ strongSwan gateway (xauth-generic, a pool).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -265,6 +266,51 @@ def test_ipsecd_as_xauth_client_of_a_strongswan_gateway(tmp_path: Path) -> None:
             (peer,) = _rows(ipsecd, "active-peers")
             assert peer["dynamic-address"] == vip and peer["side"] == "initiator"
             assert "builder" not in ipsecd.log_text()
+        except BaseException:
+            print(_diagnostics(charon, ipsecd))
+            raise
+
+
+def test_hybrid_gateway_signs_and_the_client_has_xauth_only(tmp_path: Path) -> None:
+    """``auth-method=rsa-signature-hybrid`` (HybridInitRSA, 64221): ipsecd's gateway signs with its
+    certificate from the store, strongSwan's client (``auth = xauth`` locally, ``auth = pubkey`` for
+    the gateway, as strongSwan's hybrid does) checks it against its CA and logs in with XAuth only."""
+    from ipsecd.pki.store import CertificateStore
+
+    vectors = REPO / "tests" / "vectors" / "strongswan-pki"
+    with Topology("iv1h") as topo:
+        rsc = _gateway_rsc(topo).replace(
+            "auth-method=pre-shared-key-xauth",
+            "auth-method=rsa-signature-hybrid certificate=gw my-id=fqdn:gw.example.com",
+        )
+        ipsecd = Ipsecd(topo.right, tmp_path, rsc)
+        store = CertificateStore(ipsecd.dir / "certificates")
+        store.import_file(vectors / "ca.crt", name="ca", trusted=True)
+        store.import_file(vectors / "gw-rsa.crt", name="gw")
+        store.import_file(vectors / "gw-rsa.key")
+        ipsecd.start()
+        charon = Charon(topo.left, tmp_path, install_vip=True, loglevel=2)
+        (charon.swanctl_dir / "x509ca").mkdir(parents=True, exist_ok=True)
+        shutil.copy(vectors / "ca.crt", charon.swanctl_dir / "x509ca" / "ca.crt")
+        charon.start()
+        conf = _client_conf(topo, "user1", "123")
+        conf = conf.replace("        local-1 {\n            auth = psk\n        }\n", "").replace(
+            "        remote {\n            auth = psk\n        }",
+            "        remote {\n            auth = pubkey\n            id = gw.example.com\n        }",
+        )
+        assert "auth = psk" not in conf
+        charon.load(conf)
+        try:
+            charon.initiate("net")
+            (ike,) = charon.list_sas()
+            assert ike["state"] == "ESTABLISHED" and ike["remote-id"] == "gw.example.com"
+            vips = ike.get("local-vips")
+            assert isinstance(vips, list) and len(vips) == 1
+            _pings(ipsecd, topo.left, topo.right.lan, vips[0])
+            assert (
+                "authentication of 'gw.example.com' with RSA" in charon.log_text()
+                or "HYBRID" in charon.log_text()
+            )
         except BaseException:
             print(_diagnostics(charon, ipsecd))
             raise

@@ -113,9 +113,10 @@ class Notes:
 def established(name: str, side: str, natt: bool, event: ev.IkeSaEstablished) -> None:
     if log.isEnabledFor(logging.INFO):  # per SA: not even the arguments when not logged
         log.info("peer %s: IKE SA established as %s, %s:%d <-> %s:%d, local id %s, remote id %s, "
-                 "%s/%s/%s/%s%s", name, side, *event.local, *event.remote, escape(event.local_id),
+                 "%s/%s/%s/%s%s%s", name, side, *event.local, *event.remote, escape(event.local_id),
                  escape(event.remote_id), event.encr, event.integ or "-", event.prf, event.dh,
-                 ", NAT-T" if natt else "")
+                 ", NAT-T" if natt else "",
+                 f", XAuth user {escape(event.xauth_user)}" if event.xauth_user else "")
 
 
 def child_installed(name: str, event: ev.ChildSaInstalled) -> None:

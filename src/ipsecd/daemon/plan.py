@@ -59,7 +59,7 @@ MODE_CONFIG, POOL, SETTINGS = "/ip ipsec mode-config", "/ip pool", "/ip ipsec se
 RADIUS, USERS = "/radius", "/ip ipsec user"
 EAP_TYPES = {"eap-mschapv2": 26, "eap-peap": 25, "eap-tls": 13, "eap-ttls": 21}  # RFC 3748 method types
 USER = "/ip ipsec user"
-XAUTH = "pre-shared-key-xauth"
+XAUTH, HYBRID = "pre-shared-key-xauth", "rsa-signature-hybrid"  # IKEv1 only (the manual)
 AEAD = ("gcm", "chacha20poly1305")
 TEMPLATE = "template:"  # policy_id prefix of the CHILD_SAs generate-policy admits
 
@@ -140,7 +140,7 @@ def _credentials(psk: bytes, auth_method: str, certificate: str, remote_certific
                  store: CertificateStore | None, eap_users: tuple[tuple[str, bytes], ...] = ()
                  ) -> StaticCredentials:
     certs = None
-    if store is not None and auth_method in ("digital-signature", "eap-radius", "eap"):
+    if store is not None and auth_method in ("digital-signature", "eap-radius", "eap", HYBRID):
         certs = CertificateUse(store, certificate, remote_certificate, match_by)
     return StaticCredentials(psk, certs=certs, eap_users=eap_users)
 
@@ -195,8 +195,10 @@ class PeerPlan:
             local=local,
             remote=remote,
             credentials=self._credentials(store),
-            # XAuth follows a PSK phase 1 (the IKEv1 core's Ikev1Options.xauth runs it)
-            auth_method="pre-shared-key" if self.auth_method == XAUTH else self.auth_method,
+            # XAuth follows a PSK or (hybrid) a signed phase 1, which the IKEv1 core runs by
+            # Ikev1Options.xauth; the credentials are those of the same IKEv2 methods
+            auth_method={XAUTH: "pre-shared-key", HYBRID: "digital-signature"}.get(self.auth_method,
+                                                                                  self.auth_method),
             my_id=self.my_id,
             remote_id=self.remote_id,
             proposals=self.ike_proposals,
@@ -351,14 +353,14 @@ def build_plan(rows: Rows) -> Plan:
         auth = get(ident, IDENTITY, "auth-method") if ident is not None else ""
         if ident is None:
             skipped.append(f"peer {name}: no enabled /ip ipsec identity; not started")
-        elif auth not in ("pre-shared-key", "digital-signature", "eap", "eap-radius", XAUTH):
+        elif auth not in ("pre-shared-key", "digital-signature", "eap", "eap-radius", XAUTH, HYBRID):
             skipped.append(f"peer {name}: identity auth-method={auth} is not supported yet; not started")
-        elif mode == "ike2" and auth == XAUTH:
-            skipped.append(f"peer {name}: auth-method={XAUTH} is IKEv1 only (the manual); set exchange-mode="
+        elif mode == "ike2" and auth in (XAUTH, HYBRID):
+            skipped.append(f"peer {name}: auth-method={auth} is IKEv1 only (the manual); set exchange-mode="
                            "main or aggressive; not started")
-        elif mode != "ike2" and auth not in ("pre-shared-key", XAUTH):
+        elif mode != "ike2" and auth not in ("pre-shared-key", XAUTH, HYBRID):
             skipped.append(f"peer {name}: exchange-mode={mode} (IKEv1) with auth-method={auth} is not "
-                           f"supported yet (IKEv1 takes pre-shared-key or {XAUTH}); not started")
+                           f"supported yet (IKEv1 takes pre-shared-key, {XAUTH} or {HYBRID}); not started")
         else:
             peers.append(_peer_plan(rows, peer, ident, name, profiles, proposals))
     settings = rows_of(rows, SETTINGS)
@@ -414,8 +416,8 @@ def _peer_plan(
     auth = get(ident, IDENTITY, "auth-method")
     if not psk and auth in ("pre-shared-key", XAUTH):
         raise PlanError(f"identity for peer {name}: secret is empty (auth-method={auth})")
-    if auth == "digital-signature" and not _store_name(get(ident, IDENTITY, "certificate")):
-        raise PlanError(f"identity for peer {name}: auth-method=digital-signature needs certificate=")
+    if auth in ("digital-signature", HYBRID) and not _store_name(get(ident, IDENTITY, "certificate")):
+        raise PlanError(f"identity for peer {name}: auth-method={auth} needs certificate=")
     eap_user, eap_password, eap_methods = _eap_client(peer, ident, name) if auth == "eap" else ("", b"", ())
     profile_name = get(peer, PEER, "profile")
     profile = profiles.get(profile_name)
@@ -449,7 +451,8 @@ def _peer_plan(
         nat_traversal=get(profile, PROFILE, "nat-traversal"),
         # the manual: "Initial contact is not sent if modecfg or xauth is enabled for ikev1"
         send_initial_contact=get(peer, PEER, "send-initial-contact")
-        and (get(peer, PEER, "exchange-mode") == "ike2" or (auth != XAUTH and mode_config == "none")),
+        and (get(peer, PEER, "exchange-mode") == "ike2"
+             or (auth not in (XAUTH, HYBRID) and mode_config == "none")),
         retransmit_tries=get(profile, PROFILE, "dpd-maximum-failures"),
         mode_config=mode_config,
         generate_policy=generate,
@@ -489,8 +492,12 @@ def _eap_client(peer: Row, ident: Row, name: str) -> tuple[str, bytes, tuple[int
 
 def _xauth(rows: Rows, peer: Row, ident: Row, name: str) -> Xauth | None:
     """XAuth of a ``pre-shared-key-xauth`` identity: the gateway's users, or the client's login."""
-    if get(ident, IDENTITY, "auth-method") != XAUTH:
+    auth = get(ident, IDENTITY, "auth-method")
+    if auth not in (XAUTH, HYBRID):
         return None
+    if auth == HYBRID and not get(peer, PEER, "passive"):
+        raise PlanError(f"identity for peer {name}: auth-method={HYBRID} with passive=no (the client) is not"
+                        " implemented yet; ipsecd is a hybrid gateway (passive=yes)")
     if get(peer, PEER, "passive"):
         settings = rows_of(rows, SETTINGS)
         if settings and get(settings[0], SETTINGS, "xauth-use-radius"):
@@ -503,7 +510,7 @@ def _xauth(rows: Rows, peer: Row, ident: Row, name: str) -> Xauth | None:
             address = get(row, USER, "address")
             users.append(XauthUser(get(row, USER, "name"), _secret(get(row, USER, "password")),
                                    address if address is not None and address.version == 4 else None))
-        return Xauth(True, tuple(users))
+        return Xauth(True, tuple(users), hybrid=auth == HYBRID)
     username, password = get(ident, IDENTITY, "username") or "", get(ident, IDENTITY, "password")
     if not username:
         raise PlanError(f"identity for peer {name}: auth-method={XAUTH} with passive=no (the XAuth client)"

@@ -33,6 +33,7 @@ class IkeSaEstablished:
     nat_remote: bool  # the peer is behind a NAT
     lifetime: float
     initial_contact: bool = False  # the peer said it has no other SA with us: drop older ones (§2.4)
+    xauth_user: str = ""  # IKEv1: the user XAuth accepted (the peer's text; escape it to log it)
 
 
 @dataclass(frozen=True, slots=True)

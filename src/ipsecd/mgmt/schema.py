@@ -119,7 +119,8 @@ HASH_ALGS = tuple(a.name for a in registry.HASH_ALGS if a.routeros)
 PRF_ALGS = ("auto", *(a.name for a in registry.PRF_ALGS if a.routeros))
 AUTH_METHODS = ("digital-signature", "eap", "eap-radius", "pre-shared-key", "pre-shared-key-xauth", "rsa-key",
                 "rsa-signature-hybrid")
-RUNNING_AUTH_METHODS = ("pre-shared-key", "digital-signature", "eap", "eap-radius", "pre-shared-key-xauth")
+RUNNING_AUTH_METHODS = ("pre-shared-key", "digital-signature", "eap", "eap-radius", "pre-shared-key-xauth",
+                        "rsa-signature-hybrid")
 EAP_METHODS = ("eap-mschapv2", "eap-peap", "eap-tls", "eap-ttls")
 IKEV1_MODES = ("aggressive", "base", "main")
 

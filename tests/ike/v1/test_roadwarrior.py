@@ -4,6 +4,7 @@ leased address only."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv4Address, ip_network
 
 import pytest
@@ -18,7 +19,7 @@ from ipsecd.ike.events import (
     VirtualIpAssigned,
 )
 from ipsecd.ike.v1 import roadwarrior
-from ipsecd.ike.v1.config import Ikev1Options, Xauth, XauthUser
+from ipsecd.ike.v1.config import ExchangeMode, Ikev1Options, Xauth, XauthUser
 from ipsecd.ike.v2.config import ModeConfigLease
 from ipsecd.wire.ikev1.enums import CfgType, ExchangeType
 from ipsecd.wire.ikev1.header import Header
@@ -72,6 +73,7 @@ def test_xauth_then_mode_config_pull_then_quick_mode() -> None:
     assert ic.outbound.selector is not None and ic.outbound.selector.src == ip_network("10.243.0.10/32")
     assert rc.outbound.selector is not None and rc.outbound.selector.dst == ip_network("10.243.0.10/32")
     assert len(pair.of("i", IkeSaEstablished)) == len(pair.of("r", IkeSaEstablished)) == 1
+    assert pair.of("r", IkeSaEstablished)[0].xauth_user == "alice"
     # the phase-1 transforms say XAUTHInitPreShared
     assert pair.i.phase1.algs is not None and pair.r is not None and pair.r.rw is not None
     assert pair.r.rw.user == "alice"
@@ -138,3 +140,21 @@ def test_codec_netmask_and_split_include(prefix: int) -> None:
     payload = AttributePayload(CfgType.REPLY, 7, [attr, mask])
     back = AttributePayload.decode_body(payload.encode_body())
     assert back.identifier == 7 and back.attributes[0].type == CfgAttr.UNITY_SPLIT_INCLUDE
+
+
+def test_aggressive_mode_with_the_group_name_as_key_id() -> None:
+    """Apple's and Cisco's clients with a group name: aggressive mode, ID_KEY_ID, then XAuth."""
+    base, _ = _pair()
+    opts = {"exchange_mode": ExchangeMode.AGGRESSIVE}
+    pair = V1Pair(
+        replace(base.icfg, my_id="key-id:vpngroup", remote_id="auto"),
+        replace(base.rcfg, remote_id="key-id:vpngroup"),
+        replace(base.iopt, **opts),
+        replace(base.ropt, **opts),
+    )
+    pair.pump()
+    kinds = [Header.decode(d).exchange for _, d, _ in pair.wire]
+    assert kinds == [ExchangeType.AGGRESSIVE] * 3 + [ExchangeType.TRANSACTION] * 6 + [ExchangeType.QUICK] * 3
+    (est,) = pair.of("r", IkeSaEstablished)
+    assert est.remote_id == "key-id:vpngroup" and est.xauth_user == "alice"
+    assert pair.of("i", VirtualIpAssigned) and pair.of("r", ChildSaInstalled)

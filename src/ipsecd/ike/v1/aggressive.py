@@ -100,7 +100,7 @@ class AggressiveMode(Phase1):
             ours = self.our_id()
             self.step = 2
             reply = SaPayload([Proposal(1, ProtocolId.ISAKMP, b"", [transform])])
-            return Outgoing([reply, ke, nr, ours, HashPayload(self.hash_r(ours.body())), *self.vendor_ids(),
+            return Outgoing([reply, ke, nr, ours, *self.responder_proof(ours), *self.vendor_ids(),
                              *self.natd_payloads()], False, True)
         if self.step == 2:
             self.verify(self.hash_payload(payloads), self.hash_i(self.id_b))

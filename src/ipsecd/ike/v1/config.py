@@ -55,6 +55,7 @@ class Xauth:
     users: tuple[XauthUser, ...] = field(default=(), compare=False)
     username: str = ""
     password: bytes = field(default=b"", repr=False)
+    hybrid: bool = False  # rsa-signature-hybrid: the gateway signs with its certificate, no PSK
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,11 @@ class Ikev1Options:
     @property
     def phase1_auth(self) -> AuthMethod:
         """The phase-1 transforms' authentication method: XAuthInitPreShared (65001) when the
-        initiator is XAuth-authenticated after the PSK (what Cisco, Apple and strongSwan send)."""
-        return AuthMethod.XAUTH_INIT_PSK if self.xauth is not None else AuthMethod.PRE_SHARED_KEY
+        initiator is XAuth-authenticated after the PSK (what Cisco, Apple and strongSwan send),
+        HybridInitRSA (64221) when only the gateway signs and the client has XAuth alone."""
+        if self.xauth is None:
+            return AuthMethod.PRE_SHARED_KEY
+        return AuthMethod.HYBRID_INIT_RSA if self.xauth.hybrid else AuthMethod.XAUTH_INIT_PSK
 
 
 class V1ProtocolError(IkeError):

@@ -100,5 +100,5 @@ class MainMode(Phase1):
             self.done = True
             self.step = 6
             self.sa.phase1_complete(self, initial_contact=self.saw_initial_contact(payloads))
-            return Outgoing([ours, HashPayload(self.hash_r(ours.body()))], True, False)
+            return Outgoing([ours, *self.responder_proof(ours)], True, False)
         return None

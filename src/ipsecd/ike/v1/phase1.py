@@ -41,6 +41,7 @@ from ipsecd.wire.ikev1.payloads import (
 from ipsecd.wire.ikev1.sa import SaPayload
 
 from ..v2.config import IkeConfig
+from . import sigauth
 from .config import V1ProtocolError
 from .crypt import Phase1Keys
 from .exchange import Exchange
@@ -167,7 +168,10 @@ class Phase1(Exchange):
     def derive(self) -> None:
         sa = self.sa
         assert self.algs is not None
-        self.skeyid = keymat.skeyid_psk(self.algs.hash.name, self.psk(sa.config), self.ni, self.nr)
+        if sa.options.phase1_auth in sigauth.SIGNED:
+            self.skeyid = sigauth.skeyid(self)
+        else:
+            self.skeyid = keymat.skeyid_psk(self.algs.hash.name, self.psk(sa.config), self.ni, self.nr)
         sa.keys = Phase1Keys.derive(
             self.algs, self.skeyid, self.g_xy, sa.cky_i, sa.cky_r, self.g_xi, self.g_xr
         )
@@ -192,6 +196,12 @@ class Phase1(Exchange):
         sa = self.sa
         assert sa.keys is not None
         return sa.keys.prf(self.skeyid, self.g_xi + self.g_xr + sa.cky_i + sa.cky_r + self.sai_b + id_b)
+
+    def responder_proof(self, ours: IdPayload) -> list[Payload]:
+        """What follows the responder's ID: HASH_R, or with hybrid authentication CERT and SIG_R."""
+        if self.sa.options.phase1_auth in sigauth.SIGNED:
+            return sigauth.responder_proof(self, ours)
+        return [HashPayload(self.hash_r(ours.body()))]
 
     def hash_r(self, id_b: bytes) -> bytes:
         sa = self.sa

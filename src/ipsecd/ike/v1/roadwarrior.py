@@ -24,6 +24,7 @@ All of it must be over within ``CONFIG_TIMEOUT`` of phase 1, or the ISAKMP SA is
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,13 @@ from ipsecd.wire.ikev1.enums import CfgType
 from ipsecd.wire.ikev1.modecfg import CfgAttr
 from ipsecd.wire.ikev1.payloads import AttributePayload
 
-from ..events import AddressLeased, AuthenticationFailed, Event, NegotiationFailed, VirtualIpAssigned
+from ..events import (
+    AddressLeased,
+    AuthenticationFailed,
+    IkeSaEstablished,
+    NegotiationFailed,
+    VirtualIpAssigned,
+)
 from ..v2.config import ModeConfigLease
 from . import xauth
 from .transaction import Transaction
@@ -69,7 +76,7 @@ class RoadWarrior:
         self.want_config = not self.gateway and sa.config.mode_config_request
         self.configured = not (self.serve_config or self.want_config)
         self.lease: ModeConfigLease | None = None
-        self.held: Event | None = None  # IkeSaEstablished, reported once XAuth accepted the user
+        self.held: IkeSaEstablished | None = None  # reported once XAuth accepted the user
         self.started = False
         self.requested = False  # client: our REQUEST is out
         self.deadline: float | None = None
@@ -86,13 +93,20 @@ class RoadWarrior:
 
     # -- phase 1 is done ---------------------------------------------------------------------------
 
-    def hold(self, event: Event) -> bool:
+    def hold(self, event: IkeSaEstablished) -> bool:
         """Phase 1 completed with ``event``: keep it back until XAuth has accepted the user."""
         self.deadline = self.sa.now + CONFIG_TIMEOUT
         if self.xauth_ok:
             return False
         self.held = event
         return True
+
+    def _accepted(self, user: str) -> None:
+        """XAuth accepted ``user``: the ISAKMP SA is established now, for that user."""
+        self.xauth_ok = True
+        if self.held is not None:
+            self.sa.emit(replace(self.held, xauth_user=user))
+            self.held = None
 
     def kick(self) -> None:
         """After the message that completed phase 1 went out (its IV is the base of ours): start
@@ -192,10 +206,7 @@ class RoadWarrior:
             if self.xauth_failed:
                 sa.delete()
             elif self.user and not self.xauth_ok:
-                self.xauth_ok = True
-                if self.held is not None:
-                    sa.emit(self.held)
-                    self.held = None
+                self._accepted(self.user)
                 self._configure()
             return None
         if kind == CfgType.ACK and exch.request is not None:  # our pushed SET is taken
@@ -254,10 +265,7 @@ class RoadWarrior:
             if kind == CfgType.SET:
                 ok = xauth.status_of(attr)
                 if ok and not self.xauth_ok:
-                    self.xauth_ok = True
-                    if self.held is not None:
-                        sa.emit(self.held)
-                        self.held = None
+                    self._accepted(self.xauth.username)
                 elif not ok:
                     self.xauth_failed = True
                     sa.emit(
