@@ -557,7 +557,8 @@ class Glue:
     def _initial_contact(self, t: Tracked, remote_id: str) -> None:
         """RFC 7296 §2.4: the peer says this is its only IKE SA with us — it restarted, so the older
         IKE SAs of that identity are gone at its end. Ours go now, without a DELETE (it would not know
-        their SPIs), instead of waiting for DPD or their lifetime. Only those from the same address
+        their SPIs), instead of waiting for DPD or their lifetime. Only those of the same XAuth user
+        (IKEv1 road warriors share one group identity), and only those from the same address
         (another client sending the same identity, road warriors sharing a PSK, is not the one that
         restarted), and only those established before this one began: when both sides initiate at
         once, the IKE SAs cross, and the one we initiated is no leftover of a restart."""
@@ -567,6 +568,7 @@ class Glue:
             for o in self.index.of(t.peer)
             if o is not t
             and o.sa.remote_id == remote_id
+            and _xauth_user(o.sa) == _xauth_user(t.sa)
             and o.sa.addr[1][0] == remote
             and o.established_at is not None
             and o.established_at < t.started
@@ -784,6 +786,11 @@ class Glue:
             self.radius.close()
         self.limiter.flush(everything=True)
         self.dataplane.close()
+
+
+def _xauth_user(sa: IkeSa | Ikev1Sa) -> str:
+    """The user XAuth accepted on an IKEv1 SA ("" without XAuth, and for IKEv2)."""
+    return sa.rw.user if isinstance(sa, Ikev1Sa) and sa.rw is not None else ""
 
 
 # -- assembly (``ipsecd run``) ---------------------------------------------------------------------
