@@ -120,11 +120,15 @@ def main() -> None:
     plain = min(run(n, False)[0] for _ in range(3))
     best, addresses = min((run(n, True) for _ in range(3)), key=lambda r: r[0])
     assert len(addresses) == n, f"{len(addresses)} distinct addresses for {n} clients"
-    print(f"plain PSK main mode + quick mode: {n / plain:.0f} connections/s"
-          f" ({plain / n * 1000:.2f} ms gateway CPU each)")
+    print(
+        f"plain PSK main mode + quick mode: {n / plain:.0f} connections/s"
+        f" ({plain / n * 1000:.2f} ms gateway CPU each)"
+    )
     print(f"{n} XAuth clients, {len(addresses)} distinct addresses")
-    print(f"XAuth + mode-config + quick mode: {n / best:.0f} connections/s"
-          f" ({best / n * 1000:.2f} ms gateway CPU each), {plain / best:.2f}x the plain PSK rate")
+    print(
+        f"XAuth + mode-config + quick mode: {n / best:.0f} connections/s"
+        f" ({best / n * 1000:.2f} ms gateway CPU each), {plain / best:.2f}x the plain PSK rate"
+    )
 
 
 if __name__ == "__main__":
