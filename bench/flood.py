@@ -13,12 +13,20 @@ spoofed sources (raw socket, ``IP_HDRINCL``), one after the other:
 - ``natt-ike``: marker-tagged IKE (a well-formed header, unknown SPIs) to UDP/4500;
 - ``bad-esp``: ESP with unknown SPIs and junk to UDP/4500.
 
-During each: the established tunnel's ping loss (20 pings/s), the time a legitimate peer needs to
-come back (its IKE SA is killed two seconds in; the time includes ipsecd's 2 s re-initiate delay),
-the responder's RSS (daemon plus workers) at the end, and the responder's log lines. Run it on the
-old commit from a separate ``git worktree`` (copy this file there) to compare.
+During each: the established tunnel's ping loss (20 pings/s); then, ``--joins`` times while the flood
+goes on, the legitimate initiator's IKE SA is killed and the time it needs to get in again is
+measured from its log (median and worst reported), from the line that
+says it initiates (ipsecd waits 2 s before re-initiating, not counted) to the one that says its
+CHILD_SA is installed, retransmissions included; then whether traffic flows; the responder's RSS
+(daemon plus workers) at the end, and the responder's log lines. The legitimate peer uses UDP
+encapsulation (ipsecd's default), so its IKE_AUTH and ESP share UDP/4500 with the ``natt-ike`` and
+``bad-esp`` floods.
 
-    sudo .venv/bin/python bench/flood.py [--seconds 10] [--procs 1] [--only natt-ike]
+``--old REV`` runs everything twice in the same invocation — first with the responder from commit
+REV (a temporary ``git worktree``), then from this tree; the initiator is this tree's both times —
+and prints each figure with the ratio new/old.
+
+    sudo .venv/bin/python bench/flood.py [--seconds 10] [--procs 1] [--only natt-ike] [--old REV]
 """
 
 from __future__ import annotations
@@ -26,8 +34,11 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import re
+import shutil
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -125,8 +136,9 @@ def packets(kind: str, dst: str, n: int = 2048) -> list[bytes]:
     return out
 
 
-def flooder(ns: str, kind: str, dst: str, seconds: float, sent: Any) -> None:
-    """One sender process inside ``ns``: raw IPv4 socket, as fast as it goes for ``seconds``."""
+def flooder(ns: str, kind: str, dst: str, seconds: float, sent: Any, stop: Any) -> None:
+    """One sender process inside ``ns``: raw IPv4 socket, as fast as it goes for ``seconds`` or
+    until ``stop`` is set."""
     from tests.netns import setns
 
     fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
@@ -136,7 +148,7 @@ def flooder(ns: str, kind: str, dst: str, seconds: float, sent: Any) -> None:
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     s.setblocking(False)
     end, n = time.monotonic() + seconds, 0
-    while time.monotonic() < end:
+    while time.monotonic() < end and not stop.is_set():
         for p in pkts[: 256]:
             try:
                 s.sendto(p, (dst, 0))
@@ -174,41 +186,61 @@ def loss(left: Netns, dst: str, src: str, count: int) -> float:
     return 100.0 * (sent - got) / max(sent, 1)
 
 
+def _lines(proc: Ipsecd, pattern: str) -> int:
+    return len(re.findall(pattern, proc.log_text()))
+
+
+def peer_in(init: Ipsecd, timeout: float) -> float:
+    """Seconds from the initiator's next "initiating" log line to its next "CHILD_SA" line (polled
+    every 10 ms), inf when it does not get in within ``timeout``."""
+    starts, children = _lines(init, r"peer other: initiating"), _lines(init, r"peer other: CHILD_SA")
+    deadline = time.monotonic() + timeout
+    began = None
+    while time.monotonic() < deadline:
+        if began is None and _lines(init, r"peer other: initiating") > starts:
+            began = time.monotonic()
+        if began is not None and _lines(init, r"peer other: CHILD_SA") > children:
+            return time.monotonic() - began
+        time.sleep(0.01)
+    return float("inf")
+
+
 def run_flood(
-    kind: str, topo: Topology, init: Ipsecd, resp: Ipsecd, seconds: float, procs: int
+    kind: str, topo: Topology, init: Ipsecd, resp: Ipsecd, seconds: float, procs: int, joins: int
 ) -> dict[str, float]:
+    """One flood: ``seconds`` of it with the tunnel's loss measured over the middle third, then the
+    legitimate peer killed and let in again ``joins`` times while it goes on (median and worst)."""
     left, right = topo.left, topo.right
     assert resp.proc is not None
     lines0 = resp.log_text().count("\n")
     sent = multiprocessing.Value("q", 0)
     ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()
     floods = [
-        ctx.Process(target=flooder, args=(left.name, kind, right.wan, seconds, sent)) for _ in range(procs)
+        ctx.Process(target=flooder, args=(left.name, kind, right.wan, seconds + 60 * joins, sent, stop))
+        for _ in range(procs)
     ]
     start = time.monotonic()
     for p in floods:
         p.start()
     time.sleep(min(2.0, seconds / 4))
     pct = loss(left, right.lan, left.lan, int(seconds * 20 / 3))
-    init.exec("/ip ipsec active-peers kill-connections", check=False)
-    killed = time.monotonic()
-    try:
-        wait_until(
-            "the legitimate peer back",
-            lambda: left.ping(right.lan, src=left.lan, count=1, wait=0.5)[1] == 1,
-            max(seconds, 30),
-            0.05,
-        )
-        back = time.monotonic() - killed
-    except TimeoutError:
-        back = float("inf")
+    times, flows = [], 0
+    for _ in range(joins):
+        init.exec("/ip ipsec active-peers kill-connections", check=False)
+        times.append(peer_in(init, 30))
+        flows += left.ping(right.lan, src=left.lan, count=3, interval=0.2, wait=1)[1] > 0
+    stop.set()
     for p in floods:
         p.join()
     elapsed = time.monotonic() - start
+    times.sort()
     result = {
         "pps": sent.value / elapsed,
         "loss %": pct,
-        "peer back s": back,
+        "peer in s": times[len(times) // 2],
+        "peer in max s": times[-1],
+        "traffic after": float(flows == joins),
         "rss MB": rss_kb(resp.proc.pid) / 1024,
         "log lines": resp.log_text().count("\n") - lines0,
     }
@@ -221,13 +253,11 @@ def run_flood(
     return result
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--procs", type=int, default=1, help="sender processes per flood")
-    ap.add_argument("--only", choices=FLOODS)
-    args = ap.parse_args()
+def run_all(args: argparse.Namespace, src: Path | None, label: str) -> dict[str, dict[str, float]]:
+    """Every flood against a responder running the tree ``src`` (None: this one)."""
+    print(f"--- responder: {label}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="ipsecd-flood-"))
+    out: dict[str, dict[str, float]] = {}
     with Topology("ipdf") as topo:
         left, right = topo.left, topo.right
         for conf in ("all", "default"):
@@ -238,25 +268,62 @@ def main() -> None:
             work,
             rsc(right.lan, left.wan, left.lan, passive=True, road_warriors=True),
             extra_args=["--log-level", "info"],
+            src=src,
         ).start()
         init = Ipsecd(
-            left, work, rsc(left.lan, right.wan, right.lan, passive=False, road_warriors=False)
+            left,
+            work,
+            rsc(left.lan, right.wan, right.lan, passive=False, road_warriors=False),
+            extra_args=["--log-level", "info"],
         ).start()
         wait_until("the tunnel", lambda: left.ping(right.lan, src=left.lan, count=1, wait=1)[1] == 1, 30, 0.2)
         assert resp.proc is not None
         base = {"loss %": loss(left, right.lan, left.lan, 40), "rss MB": rss_kb(resp.proc.pid) / 1024}
         print(f"baseline: loss {base['loss %']:.1f} %, responder RSS {base['rss MB']:.1f} MB", flush=True)
         for kind in (args.only,) if args.only else FLOODS:
-            r = run_flood(kind, topo, init, resp, args.seconds, args.procs)
+            r = out[kind] = run_flood(kind, topo, init, resp, args.seconds, args.procs, args.joins)
             print(
-                f"{kind:12s} {r['pps']:9,.0f} pps  tunnel loss {r['loss %']:5.1f} %  peer back in "
-                f"{r['peer back s']:5.1f} s  responder RSS {r['rss MB']:6.1f} MB  "
-                f"log lines {r['log lines']:,.0f}",
+                f"{kind:12s} {r['pps']:9,.0f} pps  tunnel loss {r['loss %']:5.1f} %  peer in "
+                f"{r['peer in s']:5.2f} s (median of {args.joins}, worst {r['peer in max s']:5.2f} s; "
+                f"traffic {'flows' if r['traffic after'] else 'DOES NOT flow'} after each)  "
+                f"responder RSS {r['rss MB']:6.1f} MB  log lines {r['log lines']:,.0f}",
                 flush=True,
             )
         alive = resp.proc.alive()
         print(f"responder {'alive' if alive else 'DEAD'} after the floods; its last log lines:")
         print("\n".join(resp.log_text().splitlines()[-5:]))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--procs", type=int, default=1, help="sender processes per flood")
+    ap.add_argument("--only", choices=FLOODS)
+    ap.add_argument("--joins", type=int, default=5, help="times the legitimate peer is let in again")
+    ap.add_argument("--old", metavar="REV", help="also run the responder from this commit, first")
+    args = ap.parse_args()
+    if not args.old:
+        run_all(args, None, "this tree")
+        return
+    repo = Path(__file__).resolve().parents[1]
+    tree = Path(tempfile.mkdtemp(prefix="ipsecd-flood-old-"))  # the old commit's src/ only
+    archive = subprocess.run(["git", "-C", str(repo), "archive", args.old, "src"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    try:
+        old = run_all(args, tree / "src", f"{args.old} (old)")
+        new = run_all(args, None, "this tree (new)")
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    print("--- new against old, same run (ratio new/old)")
+    for kind, o in old.items():
+        n = new[kind]
+        cells = [
+            f"{k} {o[k]:,.2f} -> {n[k]:,.2f}" + (f" ({n[k] / o[k]:.2f})" if o[k] else "")
+            for k in ("pps", "loss %", "peer in s", "peer in max s", "rss MB", "log lines")
+        ]
+        print(f"{kind:12s} " + "; ".join(cells))
 
 
 if __name__ == "__main__":

@@ -40,14 +40,14 @@ def pair() -> Iterator[Pair]:
 class Tunnel:
     """A's backend (two workers) with one SA pair to B, whose side the test plays with a Processor."""
 
-    def __init__(self, pair: Pair, workers: int = 2) -> None:
+    def __init__(self, pair: Pair, workers: int = 2, **backend: int) -> None:
         self.pair = pair
         self.peer = b_side(pair)
         with InNetns(pair.b):
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind((pair.addr_b, 4500))
         with InNetns(pair.a):  # the backend's ip commands (device, routes) run in A
-            self.dp = TunDataPlane("dphs0", workers=workers)
+            self.dp = TunDataPlane("dphs0", workers=workers, **backend)
             install_a_side(self.dp, pair)
 
     def send(self, data: bytes) -> None:
@@ -79,9 +79,13 @@ class Tunnel:
         self.sock.close()
 
 
-def _ike(n: int) -> bytes:
-    """A marker-tagged datagram whose IKE header's Length field is right (28-byte header, RFC 7296 §3.1)."""
-    return b"\0\0\0\0" + bytes(24) + struct.pack("!I", n) + bytes(n - 28)
+OUR_SPI = b"ours\x00\x01\x02\x03"
+
+
+def _ike(n: int, spi_i: bytes = OUR_SPI, spi_r: bytes = b"peer-spi") -> bytes:
+    """A marker-tagged IKE_AUTH request whose IKE header's Length field is right (28-byte header,
+    RFC 7296 §3.1)."""
+    return b"\0\0\0\0" + spi_i + spi_r + struct.pack("!BBBBII", 0x2E, 0x20, 35, 0x08, 1, n) + bytes(n - 28)
 
 
 def test_every_datagram_shape_on_4500_is_dropped_counted_and_the_workers_live(
@@ -120,8 +124,9 @@ def test_every_datagram_shape_on_4500_is_dropped_counted_and_the_workers_live(
 
 
 def test_an_unread_ike_flood_never_stalls_the_control_path(pair: Pair) -> None:
-    t = Tunnel(pair)
+    t = Tunnel(pair, ike_per_source=1_000_000)  # one source, SPIs of ours: all of it goes up
     try:
+        t.dp.ike_spi(OUR_SPI, True)
         ike = _ike(1000)
         for _ in range(20_000):  # ~20 MB nobody reads: far beyond every buffer on the way
             t.send(ike)
@@ -169,5 +174,93 @@ def test_a_killed_worker_is_replaced_and_never_repeats_a_sequence_number(
         assert wait_for(lambda: t.dp.statistics()["in-state-sequence-errors"] == before + 1)
         err = caplog.text  # the backend logs in this process
         assert "killed by signal 9" in err and "replaced in" in err
+    finally:
+        t.close()
+
+
+def test_ike_for_spis_not_ours_is_dropped_in_the_worker(pair: Pair) -> None:
+    """A flood of marker-tagged IKE naming SPIs the daemon does not have costs the workers a header
+    look-up: a trickle reaches the daemon, the rest is dropped and counted. IKE of our SAs still
+    goes up, and the tunnel carries traffic. On the old code every message went up to the daemon."""
+    t = Tunnel(pair)
+    try:
+        t.dp.ike_spi(OUR_SPI, True)
+        flood = 5000
+        start = time.monotonic()
+        for k in range(flood):
+            t.send(_ike(200, spi_i=k.to_bytes(8, "big"), spi_r=b"whatever"))
+            if k % 500 == 499:
+                time.sleep(0.01)  # no loss in the kernel's socket buffers: every datagram is counted
+        t.send(_ike(200))
+        t.send(_ike(300, spi_i=b"peer-spi", spi_r=OUR_SPI))  # the peer initiated, we answered
+        got: list[bytes] = []
+        assert wait_for(lambda: bool(got.extend(m for m, _, _ in t.dp.recv_ike()) or
+                                     {_ike(200)[4:], _ike(300, b"peer-spi", OUR_SPI)[4:]} <= set(got)))
+        counters = t.dp.counters()
+        # ours, and the unknown trickle (20 a second, one worker: one sender's datagrams go to one)
+        assert len(got) <= 2 + 20 * (int(time.monotonic() - start) + 2)
+        assert counters["ike-unknown-spi-drops"] + len(got) - 2 == flood
+        t.dp.ike_spi(OUR_SPI, False)
+        time.sleep(1.1)  # a new second: the trickle's budget is back, then spent on the SPI gone
+        for _ in range(100):
+            t.send(_ike(200))
+        before = counters["ike-unknown-spi-drops"]
+        assert wait_for(lambda: t.dp.counters()["ike-unknown-spi-drops"] >= before + 60)
+        t.ping(3)
+    finally:
+        t.close()
+
+
+def test_ike_from_one_source_is_rate_limited(pair: Pair) -> None:
+    """One address sending IKE for an SA of ours (or new IKE_SA_INITs) gets 200 messages a second
+    through to the daemon; the rest is dropped and counted, and the tunnel's ESP still flows."""
+    t = Tunnel(pair, workers=1)
+    try:
+        t.dp.ike_spi(OUR_SPI, True)
+        start = time.monotonic()
+        for _ in range(3000):
+            t.send(_ike(200))
+        got: list[object] = []
+        assert wait_for(lambda: bool(got.extend(t.dp.recv_ike()) or
+                                     t.dp.counters()["ike-rate-drops"] + len(got) >= 3000))
+        seconds = time.monotonic() - start
+        assert 200 <= len(got) <= 200 * (int(seconds) + 2)
+        t.ping(4)
+    finally:
+        t.close()
+
+
+def test_counters_of_a_dead_worker_are_kept(pair: Pair) -> None:
+    """Statistics and SA counters never go backwards when a worker dies: each worker keeps them on
+    the shared page, and the daemon folds a dead worker's row into its totals and starts the
+    replacement's SAs from theirs. On the old code they restarted from zero."""
+    t = Tunnel(pair)
+    try:
+        for i in range(10):
+            t.ping(i)
+        for _ in range(3):
+            t.send(struct.pack("!II", 0x999999, 1) + bytes(100))  # unknown SPI: in-no-states
+        assert wait_for(lambda: t.dp.statistics()["in-no-states"] == 3)
+        stats = t.dp.statistics()
+        sa_in, sa_out = t.dp.query_sa(SPI_AB, Direction.IN), t.dp.query_sa(SPI_BA, Direction.OUT)
+        assert sa_in is not None and sa_out is not None and sa_in.current_packets == 10
+        for pid in t.dp.pids:
+            os.kill(pid, signal.SIGKILL)
+        with InNetns(pair.a):
+            start = time.monotonic()
+            assert wait_for(lambda: t.dp.poll_events() == [] and len(t.dp._starting) == 2)
+            assert time.monotonic() - start < 0.5  # the replacements are started, not waited for
+            while_starting = t.dp.statistics()
+            assert all(while_starting[k] >= v for k, v in stats.items()), (stats, while_starting)
+            mid = t.dp.query_sa(SPI_AB, Direction.IN)
+            assert mid is not None and mid.current_packets == 10 and mid.current_bytes == sa_in.current_bytes
+            assert wait_for(lambda: (t.dp.poll_events(), t.dp.restarts)[1] == 2, timeout=10)
+        after = t.dp.statistics()
+        assert all(after[k] >= v for k, v in stats.items()) and after["in-no-states"] == 3
+        t.ping(50, tries=5)
+        now_in, now_out = t.dp.query_sa(SPI_AB, Direction.IN), t.dp.query_sa(SPI_BA, Direction.OUT)
+        assert now_in is not None and now_out is not None
+        assert now_in.current_packets >= 11 and now_in.current_bytes > sa_in.current_bytes
+        assert now_out.current_packets >= 11 and now_out.current_bytes > sa_out.current_bytes
     finally:
         t.close()

@@ -40,6 +40,7 @@ class _Chan:
 def _backend(error: Exception | None, port: int) -> TunDataPlane:
     dp = TunDataPlane.__new__(TunDataPlane)  # only what _natt_send reads: no TUN, no workers
     dp._chans = [_Chan(error)]  # type: ignore[list-item]
+    dp._starting = {}
     dp._natt_port, dp._mark, dp._events = port, 0, []
     return dp
 

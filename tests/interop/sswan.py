@@ -634,8 +634,11 @@ class Ipsecd:
     """``ipsecd run`` inside a namespace with its own database, control socket and log."""
 
     def __init__(self, ns: Netns, workdir: Path, rsc: str, *, dataplane: str = "tun",
-                 tun: str | None = None, extra_args: Sequence[str] = ()) -> None:
+                 tun: str | None = None, extra_args: Sequence[str] = (), src: Path | None = None) -> None:
+        """``src``: the ``src`` directory of the tree to run (another commit's, for a benchmark that
+        compares two); this tree's by default."""
         self.ns = ns
+        self.src = src or REPO / "src"
         self.dir = workdir / f"ipsecd-{ns.name}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.rsc_path = self.dir / "config.rsc"
@@ -656,7 +659,7 @@ class Ipsecd:
         if self.dataplane == "tun":
             args += ["--tun", self.tun]
         args += self.extra_args
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO / "src"))
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(self.src))
         self.proc = self.ns.spawn(args, self.log_path, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -672,7 +675,7 @@ class Ipsecd:
     ) -> subprocess.CompletedProcess[str]:
         """``ipsecd exec`` against this daemon (from the host: a Unix socket needs no namespace)."""
         args = [*self.base_args(), "exec", command] + (["--json"] if as_json else [])
-        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        env = dict(os.environ, PYTHONPATH=str(self.src))
         r = subprocess.run(args, text=True, env=env, timeout=30, capture_output=True)
         if check and r.returncode != 0:
             raise RuntimeError(f"ipsecd exec {command!r} rc={r.returncode}: {r.stderr}")

@@ -112,6 +112,7 @@ class Glue:
         self.dp_ike = DataplaneIke(host, self.dataplane)
         self.resolver = Resolver(host, self._resolved, self.lookup)
         self.index.sa_of_spi = host.engine.router.by_spi
+        host.engine.router.spi_listener = self.dp_ike.spi_changed
         host.transport.observer = self.index.count
 
     @property

@@ -87,6 +87,13 @@ class DataplaneIke:
             for fd in self._natt.ike_fds():
                 loop.remove_reader(fd)
 
+    def spi_changed(self, spi: bytes, present: bool) -> None:
+        """One of our IKE SPIs came or went (the router's ``spi_listener``): the data plane's NAT-T
+        socket lets IKE naming it through (issue 17)."""
+        natt = self._natt
+        if natt is not None:
+            natt.ike_spi(spi, present)
+
     def drain(self) -> bool:
         """Hand the IKE messages the data plane received on UDP/4500 to the transport, each with the
         local address it arrived on; whether there were any."""

@@ -43,6 +43,10 @@ class NattSocket(Protocol):
     def send_keepalive(self, local: Addr, remote: Addr) -> None:
         """A NAT-keepalive (RFC 3948 §2.3) from the NAT-T socket."""
 
+    def ike_spi(self, spi: bytes, present: bool) -> None:
+        """One of the daemon's IKE SPIs came (``present``) or went: IKE on UDP/4500 naming none of
+        them is dropped before it reaches the daemon, beyond a trickle (issue 17)."""
+
 
 class VirtualAddresses(Protocol):
     """Addresses a mode-config initiator was given, put on the backend's device."""

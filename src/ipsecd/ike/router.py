@@ -46,6 +46,7 @@ import hashlib
 import hmac
 import socket
 import struct
+from collections.abc import Callable
 
 from ipsecd.wire.enums import ExchangeType, NotifyType, PayloadType
 from ipsecd.wire.ikev2.header import FLAG_INITIATOR, FLAG_RESPONSE, HEADER, HEADER_SIZE
@@ -135,6 +136,9 @@ class Router:
         self.per_address_half_open = per_address_half_open
         # every SPI an SA answers on -> the SA; an SA's SPIs come and go through its on_spi
         self.by_spi: dict[bytes, IkeSaProtocol] = {}
+        # told as SPIs enter and leave by_spi: a data plane that owns UDP/4500 drops IKE naming none
+        # of them before it costs the daemon anything (issue 17)
+        self.spi_listener: Callable[[bytes, bool], None] | None = None
         # responders before IKE_AUTH by (peer host, SPIi) of their IKE_SA_INIT, and the other way
         self.by_init: dict[tuple[str, bytes], IkeSaProtocol] = {}
         self.half_open: dict[IkeSaProtocol, tuple[str, bytes]] = {}
@@ -168,6 +172,8 @@ class Router:
         sa.on_output = self._wake_hook
         sa.on_spi = self._spi_hook
         self.by_spi[sa.local_spi] = sa
+        if self.spi_listener is not None:
+            self.spi_listener(sa.local_spi, True)
         self._ready[sa] = None
         self._retime(sa)
 
@@ -176,6 +182,8 @@ class Router:
         collision's leftover) went through ``on_spi`` when they ended."""
         if self.by_spi.get(sa.local_spi) is sa:
             del self.by_spi[sa.local_spi]
+            if self.spi_listener is not None:
+                self.spi_listener(sa.local_spi, False)
         self._settled(sa)
         self._retime(sa)  # its timer goes (timer_updates says None)
 
@@ -194,6 +202,10 @@ class Router:
             self.by_spi[spi] = sa
         elif self.by_spi.get(spi) is sa:
             del self.by_spi[spi]
+        else:
+            return
+        if self.spi_listener is not None:
+            self.spi_listener(spi, present)
 
     def _retime(self, sa: IkeSaProtocol) -> None:
         if self._retimed is not None:

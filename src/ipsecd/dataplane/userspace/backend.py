@@ -23,11 +23,19 @@ to, :meth:`TunDataPlane.send_ike` sends one (marker added) from that address of 
 over the channels, stable across worker restarts) to watch for both events and IKE messages.
 
 **Supervision** (issue 17, finding 2): a worker whose channel closes (it died, ``kill -9`` included)
-is noticed at the next poll (the closed channel makes :meth:`ike_fds` readable at once), logged,
-replaced, and given every policy and SA again. Outbound SAs continue above the sequence-number mark
-the dead worker left on the shared page (:mod:`.seqmap`): no nonce repeats under a key. This was
-chosen over re-keying each SA because it needs no IKE (static SAs have none), keeps traffic
-flowing without a round trip, and is exact: a number is on the page before it is used. Inbound SAs
+is noticed at the next poll (the closed channel makes :meth:`ike_fds` readable at once), logged and
+replaced — without waiting: the replacement is spawned and the daemon goes on (starting an
+interpreter takes 0.2–0.8 s, during which the daemon used to answer nothing); its readiness report
+wakes the daemon, which then gives it every policy, SA and IKE SPI as they are at that moment
+(posted, no round trip each). Meanwhile requests skip it, queries of its SAs answer from the
+shared page, and IKE to send leaves from the backend's own socket. Counters survive too: each worker
+keeps its statistics row and its SAs' counters on the shared page (:mod:`.seqmap`); a dead worker's
+row is added to the totals kept for dead workers, and the replacement's SAs start from their slots,
+so ``/ip ipsec statistics`` and the installed SAs' counters never go backwards. Outbound SAs
+continue above the sequence-number mark the dead worker left on the page: no nonce repeats under a
+key. This was chosen over re-keying each SA because it needs no IKE (static SAs have none), keeps
+traffic flowing without a round trip, and is exact: a number is on the page before it is used.
+Inbound SAs
 start their replay window at the dead worker's edge (see :mod:`.seqmap` for the one-second gap).
 When the replacement fails, or workers die more than :data:`RESTART_BURST` times within
 :data:`RESTART_WINDOW` seconds, :class:`~ipsecd.dataplane.errors.BackendFailed` is raised: the daemon
@@ -52,9 +60,10 @@ from typing import Any
 from ipsecd.dataplane.base import IkeMessage
 from ipsecd.dataplane.errors import BackendFailed, ConfigError
 from ipsecd.dataplane.processor import owner_of
-from ipsecd.dataplane.stats import Statistics
+from ipsecd.dataplane.stats import COUNTER_NAMES, Statistics
 from ipsecd.dataplane.userspace import channel, tun, udp
 from ipsecd.dataplane.userspace.channel import DaemonEnd, WorkerGone
+from ipsecd.dataplane.userspace.ikegate import PER_SOURCE
 from ipsecd.dataplane.userspace.seqmap import SeqMap
 from ipsecd.dataplane.userspace.worker import HAS_IPV6, WorkerConfig, worker_main
 from ipsecd.policy.events import SadEvent
@@ -68,6 +77,8 @@ CALL_TIMEOUT = 5.0
 #: More than this many worker deaths within RESTART_WINDOW seconds: give up (BackendFailed).
 RESTART_BURST = 5
 RESTART_WINDOW = 60.0
+#: IKE SPIs per message when a worker is given the whole set (a channel message is at most 70 kB).
+SPI_CHUNK = 8000
 
 log = logging.getLogger("ipsecd.dataplane")
 
@@ -77,7 +88,8 @@ class TunDataPlane:
 
     def __init__(self, tun_name: str = "ipsecd0", *, mtu: int = 1400, addresses: list[str] | None = None,
                  workers: int = 1, natt_port: int = 4500, ike_port: int = 500, mark: int = tun.DEFAULT_MARK,
-                 table: int = tun.DEFAULT_TABLE, raw: bool = True, routing: bool = True) -> None:
+                 table: int = tun.DEFAULT_TABLE, raw: bool = True, routing: bool = True,
+                 ike_per_source: int = PER_SOURCE) -> None:
         self.name = tun_name
         self.nworkers = max(1, workers)
         self._natt_port, self._mark = natt_port, mark
@@ -90,7 +102,12 @@ class TunDataPlane:
         # what every worker must hold, to give it to a replacement: policies in order, SAs with slots
         self._policies: dict[str, PolicySpec] = {}
         self._sas: dict[tuple[int, Direction], tuple[SaSpec, int]] = {}
+        self._added: dict[tuple[int, Direction], float] = {}  # when each was installed (monotonic)
         self._deaths: list[float] = []
+        self._ike_spis: set[bytes] = set()  # the daemon's IKE SPIs, as every worker's gate must hold them
+        self._resync: set[int] = set()  # workers that missed an SPI notice: they get the whole set again
+        self._starting: dict[int, float] = {}  # replacements not ready yet -> when they were spawned
+        self._dead = Statistics()  # the counters of workers that died (each one's last row on the page)
         self._closing = False
         self.restarts = 0
         self._routing = tun.Routing(tun_name, table, mark, ike_port) if routing else None
@@ -102,8 +119,8 @@ class TunDataPlane:
                 self._routing.setup()
             self._ctx = multiprocessing.get_context("spawn")
             tag = f"{tun_name}-{os.getpid()}-{id(self):x}"
-            self._cfgs = [WorkerConfig(tun_name, i, self.nworkers, natt_port, mark, tag, mtu=mtu, raw=raw)
-                          for i in range(self.nworkers)]
+            self._cfgs = [WorkerConfig(tun_name, i, self.nworkers, natt_port, mark, tag, mtu=mtu, raw=raw,
+                                       ike_per_source=ike_per_source) for i in range(self.nworkers)]
             started = [self._spawn(i) for i in range(self.nworkers)]
             for i, (proc, chan) in enumerate(started):
                 self._procs.append(proc)
@@ -138,52 +155,67 @@ class TunDataPlane:
         return p, DaemonEnd(here)
 
     def _call(self, idx: int, op: str, *args: object) -> Any:
-        """One request to worker ``idx``; a dead worker is replaced and asked again."""
+        """One request to worker ``idx``; :class:`WorkerGone` when it is dead (its replacement is
+        started) or still starting."""
+        if idx in self._starting:
+            raise WorkerGone(f"data-plane worker {idx} is being replaced")
         try:
             return self._chans[idx].call(CALL_TIMEOUT, op, *args)
         except WorkerGone:
-            self._replace(idx)
-            return self._chans[idx].call(CALL_TIMEOUT, op, *args)
+            self._begin_replace(idx)
+            raise
 
     def _post_all(self, op: str, *args: object) -> None:
         """One posted request to every worker (no reply). The state kept here already includes its
         effect: a worker found dead is replaced with that state, so it is not asked again."""
         for i in range(len(self._chans)):
+            if i in self._starting:  # it gets the state as it is when it is ready
+                continue
             try:
                 self._chans[i].post(CALL_TIMEOUT, op, *args)
             except WorkerGone:
-                self._replace(i)
+                self._begin_replace(i)
 
     def _all(self, op: str, *args: object) -> list[Any]:
-        """One request to every worker, answered in parallel; dead ones are replaced and asked again."""
+        """One request to every running worker, answered in parallel. A dead one is skipped and its
+        replacement started; a starting one is skipped: it is given the backend's state (policies,
+        SAs, IKE SPIs) as it stands when it is ready."""
         sent: list[tuple[int, int]] = []
         for i, chan in enumerate(self._chans):
+            if i in self._starting:
+                continue
             try:
                 sent.append((i, chan.request(CALL_TIMEOUT, op, *args)))
             except WorkerGone:
-                sent.append((i, -1))
+                self._begin_replace(i)
         out = []
         for i, rid in sent:
             try:
-                if rid < 0:
-                    raise WorkerGone("data-plane worker is gone")
                 out.append(self._chans[i].reply(rid, CALL_TIMEOUT, op))
-            except WorkerGone:  # the replacement gets the state kept here, then this request
-                self._replace(i)
-                out.append(self._chans[i].call(CALL_TIMEOUT, op, *args))
+            except WorkerGone:
+                self._begin_replace(i)
         return out
 
     def check_workers(self) -> None:
-        """Replace every worker that died (see the module docstring); BackendFailed when that fails."""
+        """Start a replacement for every worker that died, finish those whose replacement is ready
+        (see the module docstring); BackendFailed when that fails. Never waits for a worker."""
         for i, chan in enumerate(self._chans):
-            if chan.closed or not self._procs[i].is_alive():
-                self._replace(i)
+            if i in self._starting:
+                self._progress(i)
+            elif chan.closed or not self._procs[i].is_alive():
+                self._begin_replace(i)
 
-    def _replace(self, i: int) -> None:
+    def _begin_replace(self, i: int) -> None:
+        """Worker ``i`` died: log it, keep its counters, spawn its replacement — and return. The
+        replacement reports readiness on its channel, which wakes the daemon (:meth:`ike_fds`);
+        :meth:`check_workers` then gives it the state (:meth:`_finish_replace`). Spawning a Python
+        interpreter takes 0.2–0.8 s, during which the daemon answered nothing when this waited."""
         if self._closing:
             raise WorkerGone(f"data-plane worker {i} is gone (shutting down)")
+        if i in self._starting:
+            return
         old, chan = self._procs[i], self._chans[i]
-        old.join(1.0)
+        old.join(0.1)  # its channel closed: it is gone or going, reaped at once
         code = old.exitcode
         why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         log.error("data-plane worker %d (pid %s) died (%s); starting a replacement", i, old.pid, why)
@@ -196,22 +228,58 @@ class TunDataPlane:
         if len(self._deaths) > RESTART_BURST:
             raise BackendFailed(f"data-plane workers died {len(self._deaths)} times in {RESTART_WINDOW:g} s; "
                                 "giving up")
-        started = time.monotonic()
+        for name, value in zip(self._dead.__slots__, self._seqmap.stats(i), strict=True):
+            setattr(self._dead, name, getattr(self._dead, name) + value)
+        self._seqmap.set_stats(i, [0] * len(self._dead.__slots__))
         try:
             proc, new = self._spawn(i)
-            self._procs[i], self._chans[i] = proc, new
-            self._poll.register(new.fileno(), select.EPOLLIN)
-            new.reply(0, START_TIMEOUT, f"start of worker {i}")
-            for policy in self._policies.values():
-                new.call(CALL_TIMEOUT, "add_policy", policy)
-            for spec, slot in self._sas.values():
-                new.call(CALL_TIMEOUT, "add_sa", spec, slot, self._seqmap.get(slot))
-        except (ConfigError, OSError) as e:
+        except OSError as e:
             raise BackendFailed(f"data-plane worker {i} died and could not be replaced: {e}") from None
+        self._procs[i], self._chans[i] = proc, new
+        self._poll.register(new.fileno(), select.EPOLLIN)
+        self._starting[i] = now
+
+    def _progress(self, i: int) -> None:
+        """A starting worker: ready (give it the state), dead again, failed or late (BackendFailed)."""
+        chan = self._chans[i]
+        chan.drain()
+        self._events.extend(chan.events)
+        chan.events.clear()
+        if chan.started is not None:
+            status, value = chan.started
+            if status != "ok":
+                raise BackendFailed(f"data-plane worker {i} died and could not be replaced: {value}")
+            self._finish_replace(i)
+        elif chan.closed:
+            del self._starting[i]
+            self._begin_replace(i)
+        elif time.monotonic() - self._starting[i] > START_TIMEOUT:
+            raise BackendFailed(f"data-plane worker {i} died and its replacement did not start within "
+                                f"{START_TIMEOUT:g} s")
+
+    def _finish_replace(self, i: int) -> None:
+        """The replacement is up: every policy, SA (sequence numbers above the dead worker's, counters
+        from where it left them) and IKE SPI, as they are now."""
+        new, seqmap = self._chans[i], self._seqmap
+        try:  # posted: the channel keeps the order, a later request sees all of it
+            for policy in self._policies.values():
+                new.post(CALL_TIMEOUT, "add_policy", policy)
+            for spec, slot in self._sas.values():
+                new.post(CALL_TIMEOUT, "add_sa", spec, slot, seqmap.get(slot), True)
+            for blob, first in self._spi_chunks():
+                new.post(CALL_TIMEOUT, "ike_spis", blob, first)
+        except WorkerGone:
+            del self._starting[i]
+            self._begin_replace(i)
+            return
+        except ConfigError as e:
+            raise BackendFailed(f"data-plane worker {i} died and could not be replaced: {e}") from None
+        self._resync.discard(i)
+        started = self._starting.pop(i)
         self.restarts += 1
-        log.warning("data-plane worker %d replaced in %.1f s (pid %s): %d policies and %d SAs installed "
+        log.warning("data-plane worker %d replaced in %.2f s (pid %s): %d policies and %d SAs installed "
                     "again, sequence numbers continue above the dead worker's", i, time.monotonic() - started,
-                    proc.pid, len(self._policies), len(self._sas))
+                    self._procs[i].pid, len(self._policies), len(self._sas))
 
     # --- DataPlane -----------------------------------------------------------------------------------
 
@@ -223,6 +291,7 @@ class TunDataPlane:
         old = self._sas.get(key)
         slot = old[1] if old is not None else self._seqmap.allocate()
         self._sas[key] = (sa, slot)
+        self._added.setdefault(key, time.monotonic())
         if sa.direction is Direction.IN:
             self._sad.release_spi(sa.spi, sa.proto)
         self._post_all("add_sa", sa, slot, 0)
@@ -234,11 +303,23 @@ class TunDataPlane:
         self._post_all("update_sa", sa)
 
     def query_sa(self, spi: int, direction: Direction) -> SaState | None:
-        state: SaState | None = self._call(owner_of(spi, self.nworkers), "query_sa", spi, direction)
+        """The owner's answer; while the owner is being replaced, the SA's counters as the dead
+        worker last wrote them (what any earlier answer reported, at least)."""
+        try:
+            state: SaState | None = self._call(owner_of(spi, self.nworkers), "query_sa", spi, direction)
+        except WorkerGone:
+            kept = self._sas.get((spi, direction))
+            if kept is None:
+                return None
+            spec, slot = kept
+            nbytes, packets, invalid = self._seqmap.counters(slot)
+            return SaState(spi, direction, nbytes, packets, invalid, self._added.get((spi, direction), 0.0),
+                           None, "mature", spec.replay_window)
         return state
 
     def del_sa(self, spi: int, direction: Direction) -> None:
         gone = self._sas.pop((spi, direction), None)
+        self._added.pop((spi, direction), None)
         self._post_all("del_sa", spi, direction)
         if gone is not None:  # the slot is free once every worker has the removal (channel order)
             self._seqmap.release(gone[1])
@@ -263,6 +344,7 @@ class TunDataPlane:
         for _spec, slot in self._sas.values():
             self._seqmap.release(slot)
         self._sas.clear()
+        self._added.clear()
 
     # --- addresses (mode-config: the virtual IP the IKE responder gave us, RFC 7296 §2.19) ------------
 
@@ -288,12 +370,18 @@ class TunDataPlane:
         self._drain()
         if not self._closing:
             self.check_workers()
+            if self._resync:
+                self._sync_spis()
         out, self._events = self._events, []
         return out
 
     def statistics(self) -> dict[str, int]:
+        """The sum over the running workers, plus what dead workers had counted; a worker being
+        replaced counts with its last row (issue 17: the statistics never go backwards)."""
         total = Statistics()
-        for counters in self._all("stats"):
+        rows = [self._dead.as_dict(), *self._all("stats")]
+        rows += [dict(zip(COUNTER_NAMES, self._seqmap.stats(i), strict=True)) for i in self._starting]
+        for counters in rows:
             for name, v in counters.items():
                 slot = name.replace("-", "_")
                 setattr(total, slot, getattr(total, slot) + v)
@@ -347,6 +435,8 @@ class TunDataPlane:
         datagram, and IKE retransmits; the failure is logged when the report arrives."""
         local, remote = args[-2], args[-1]
         try:
+            if 0 in self._starting:  # the next poll finishes it; this message leaves from here
+                raise WorkerGone("data-plane worker 0 is being replaced")
             self._chans[0].post(CALL_TIMEOUT, op, *args)
             return
         except ConfigError as e:
@@ -367,6 +457,39 @@ class TunDataPlane:
             log.warning("IKE to %s:%d not sent: %s", remote[0], remote[1], e.strerror)
         finally:
             sock.close()
+
+    def ike_spi(self, spi: bytes, present: bool) -> None:
+        """Tell every worker's :mod:`.ikegate` that one of our IKE SPIs came or went: a notice, never
+        waited for; a worker whose channel did not take it gets the whole set at the next poll."""
+        if present:
+            self._ike_spis.add(spi)
+        else:
+            self._ike_spis.discard(spi)
+        for i, chan in enumerate(self._chans):
+            if i in self._starting:
+                continue
+            try:
+                chan.post(0.0, "ike_spi", spi, present)
+            except ConfigError:  # its channel is full (or it died: the next poll replaces it)
+                self._resync.add(i)
+
+    def _spi_chunks(self) -> list[tuple[bytes, bool]]:
+        """The whole SPI set as channel-sized pieces (8 bytes each, concatenated); the first says
+        the set starts anew."""
+        spis = b"".join(self._ike_spis)
+        step = 8 * SPI_CHUNK
+        return [(spis[k : k + step], k == 0) for k in range(0, max(len(spis), 1), step)]
+
+    def _sync_spis(self) -> None:
+        for i in list(self._resync):
+            if i in self._starting:
+                continue
+            try:
+                for blob, first in self._spi_chunks():
+                    self._chans[i].post(0.0, "ike_spis", blob, first)
+            except ConfigError:
+                continue
+            self._resync.discard(i)
 
     def _drain(self) -> None:
         for i, c in enumerate(self._chans):

@@ -206,7 +206,7 @@ class WorkerEnd:
 class DaemonEnd:
     """The daemon's side: requests with ids, replies matched by id (see the module docstring)."""
 
-    __slots__ = ("_ids", "closed", "events", "failures", "ike", "ike_dropped", "sock", "stale")
+    __slots__ = ("_ids", "closed", "events", "failures", "ike", "ike_dropped", "sock", "stale", "started")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)  # waits are select()s with their own timeouts
@@ -217,6 +217,8 @@ class DaemonEnd:
         self.ike: deque[tuple[bytes, Addr, str]] = deque()
         self.ike_dropped = 0
         self.stale = 0  # replies to requests that had timed out, discarded
+        # the readiness report (reply 0) when :meth:`drain` read it: (status, pid or error)
+        self.started: tuple[str, object] | None = None
         self.closed = False
 
     def fileno(self) -> int:
@@ -283,7 +285,10 @@ class DaemonEnd:
             if msg is None:
                 return
             if msg[0] == "reply":
-                self.stale += 1
+                if msg[1] == 0:
+                    self.started = (msg[2], msg[3])
+                else:
+                    self.stale += 1
             else:
                 self._keep(msg)
 

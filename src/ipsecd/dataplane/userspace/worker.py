@@ -24,7 +24,10 @@ it — empty, 1–7 bytes that are neither a keepalive nor an ESP header, a mark
 header or whose IKE length field disagrees with the datagram: dropped, counted as
 ``in-header-errors`` (the manual's "header error"), logged rate-limited (:mod:`.droplog`); a
 keepalive is dropped silently; ESP goes to the processor, which counts unknown SPIs as
-``in-no-states`` and short or forged packets in their own counters.
+``in-no-states`` and short or forged packets in their own counters — none of it reaches the daemon.
+A well-formed IKE message goes up only if :mod:`.ikegate` lets it (SPIs of ours, new exchanges and
+a trickle of unknown ones, each source rate-limited): a flood of IKE for SPIs nobody knows is
+dropped here at the cost of a header look-up (issue 17, "fairness under a flood").
 
 Supervision (issue 17, findings 2 and 5): the worker ignores SIGTERM and SIGINT — a signal to the
 whole process group (systemd's ``KillMode=control-group``) must leave it running until the daemon has
@@ -59,6 +62,13 @@ from ipsecd.dataplane.processor import HANDOFF, PASS, PROTECT, Engine, Processor
 from ipsecd.dataplane.userspace import offload, tun, udp
 from ipsecd.dataplane.userspace.channel import POSTED, WorkerEnd
 from ipsecd.dataplane.userspace.droplog import DropLog
+from ipsecd.dataplane.userspace.ikegate import (
+    NEW_PER_SECOND,
+    PER_SOURCE,
+    UNKNOWN_PER_SECOND,
+    IkeGate,
+    Verdict,
+)
 from ipsecd.dataplane.userspace.seqmap import BLOCK, SeqMap
 from ipsecd.policy.errors import SadError, SpdError
 from ipsecd.policy.events import Acquire, SadEvent
@@ -89,6 +99,10 @@ class WorkerConfig:
     tag: str  # unique per backend instance: names the handoff sockets
     mtu: int = 1400  # TUN MTU: reads never return more (no TSO offload is enabled)
     raw: bool = True  # worker 0 opens raw ESP/AH sockets
+    # what IKE from UDP/4500 goes up to the daemon, per second (see .ikegate)
+    ike_per_source: int = PER_SOURCE
+    ike_new: int = NEW_PER_SECOND
+    ike_unknown: int = UNKNOWN_PER_SECOND
 
 
 def handoff_address(tag: str, index: int) -> str:
@@ -104,6 +118,7 @@ class Worker:
         self.seqmap = seqmap
         self.drops = DropLog()
         self.keepalives = 0
+        self.gate = IkeGate(cfg.ike_per_source, cfg.ike_new, cfg.ike_unknown)
         self._out_slots: dict[int, int] = {}  # outbound SPI I own -> its seqmap slot
         self._in_slots: dict[int, int] = {}  # inbound SPI I own -> its seqmap slot
         self.proc = Processor(full_packets=False, index=cfg.index, workers=cfg.workers)
@@ -175,15 +190,34 @@ class Worker:
             self.close()
 
     def _tick(self, now: float) -> None:
-        """Once a second: lifetimes, drop summaries, inbound replay edges to the shared page."""
+        """Once a second: lifetimes, drop summaries, inbound replay edges and every counter to the
+        shared page (what survives this process, see :mod:`.seqmap`)."""
         self.proc.expire(now)
         self.drops.tick(now)
+        self.gate.tick()
         find, seqmap = self.proc.sad.find, self.seqmap
         for spi, slot in self._in_slots.items():
             rec = find(spi, Direction.IN)
-            replay = getattr(rec.counters, "replay", None) if rec is not None else None
-            if replay is not None:
-                seqmap.set(slot, replay.top)
+            engine = rec.counters if rec is not None else None
+            if isinstance(engine, EspSa | AhSa):
+                if engine.replay is not None:
+                    seqmap.set(slot, engine.replay.top)
+                seqmap.set_counters(slot, engine.bytes, engine.packets, engine.invalid_packets)
+        for spi in self._out_slots:
+            self._save_counters(spi, Direction.OUT)
+        self._save_stats()
+
+    def _save_counters(self, spi: int, direction: Direction) -> None:
+        """The counters of an SA this worker owns, to its slot on the shared page."""
+        slot = (self._in_slots if direction is Direction.IN else self._out_slots).get(spi)
+        rec = self.proc.sad.find(spi, direction) if slot is not None else None
+        engine = rec.counters if rec is not None else None
+        if slot is not None and isinstance(engine, EspSa | AhSa):
+            self.seqmap.set_counters(slot, engine.bytes, engine.packets, engine.invalid_packets)
+
+    def _save_stats(self) -> None:
+        stats = self.proc.stats
+        self.seqmap.set_stats(self.cfg.index, [getattr(stats, name) for name in stats.__slots__])
 
     def close(self) -> None:
         for s in (self.udp, self.udp6, self.esp, self.ah, self.esp6, self.ah6, self.plain, self.plain6,
@@ -351,9 +385,16 @@ class Worker:
             if n < _IKE_HEADER or _U32.unpack_from(piece, 4 + 24)[0] != n:
                 self._malformed("IKE messages on UDP/4500 shorter than their header or length", addr, now)
             else:
-                host = socket.inet_ntop(socket.AF_INET6 if len(local) == 16 else socket.AF_INET, local) \
-                    if local else ("::" if ":" in addr[0] else "0.0.0.0")
-                self.chan.ike(piece[4:], (addr[0], addr[1]), host)  # IPv6 senders come as 4-tuples
+                msg = piece[4:]
+                verdict = self.gate.verdict(msg, addr[0])
+                if verdict is Verdict.PASS:
+                    host = socket.inet_ntop(socket.AF_INET6 if len(local) == 16 else socket.AF_INET, local) \
+                        if local else ("::" if ":" in addr[0] else "0.0.0.0")
+                    self.chan.ike(msg, (addr[0], addr[1]), host)  # IPv6 senders come as 4-tuples
+                elif verdict is Verdict.UNKNOWN:
+                    self.drops.drop("IKE messages on UDP/4500 for SPIs that are not ours", addr[0], now)
+                else:
+                    self.drops.drop("IKE messages on UDP/4500 beyond the rate limit", addr[0], now)
         elif kind is natt.Kind.KEEPALIVE:
             self.keepalives += 1  # RFC 3948 §2.3: only keeps the NAT mapping, nothing to do
         else:
@@ -475,7 +516,8 @@ class Worker:
             p.del_sa(*args)
             (self._in_slots if args[1] is Direction.IN else self._out_slots).pop(args[0], None)
             self._dest.clear()
-        elif op == "query_sa":
+        elif op == "query_sa":  # what the daemon reports is on the page first: it never goes back
+            self._save_counters(*args)
             return p.query_sa(*args)
         elif op == "add_policy":
             p.add_policy(args[0])
@@ -487,10 +529,19 @@ class Worker:
             self._out_slots.clear()
             self._dest.clear()
         elif op == "stats":
+            self._save_stats()
             return p.stats.as_dict()
         elif op == "counters":
             return {"keepalives": self.keepalives, "ike-queue-drops": self.chan.dropped_ike,
-                    "event-queue-drops": self.chan.dropped_events}
+                    "event-queue-drops": self.chan.dropped_events,
+                    "ike-unknown-spi-drops": self.gate.unknown_drops, "ike-rate-drops": self.gate.rate_drops}
+        elif op == "ike_spi":
+            self.gate.update(*args)
+        elif op == "ike_spis":  # the whole set, in pieces: (8-byte SPIs concatenated, whether it starts anew)
+            blob, first = args
+            if first:
+                self.gate.spis = set()
+            self.gate.spis.update(blob[k : k + 8] for k in range(0, len(blob), 8))
         elif op == "send_ike":
             message, local, remote = args
             self._natt_send(natt.add_marker(message), local, remote)
@@ -513,14 +564,17 @@ class Worker:
         except OSError as e:
             raise OSError(f"IKE to {remote[0]}:{remote[1]} not sent: {e.strerror or e}") from None
 
-    def _add_sa(self, spec: Any, slot: int, start: int) -> None:
+    def _add_sa(self, spec: Any, slot: int, start: int, restore: bool = False) -> None:
         """Install an SA; the one this worker owns continues from ``start`` (0 for a new SA, the
-        shared page's mark when a dead worker's SA is re-installed, see :mod:`.seqmap`)."""
+        shared page's mark when a dead worker's SA is re-installed, see :mod:`.seqmap`), and with
+        ``restore`` from the dead worker's counters on that page."""
         rec = self.proc.add_sa(spec, time.monotonic(), time.time())
         self._dest.clear()
         engine = rec.counters
         if not isinstance(engine, EspSa | AhSa):
             return  # another worker owns it
+        if restore:
+            engine.bytes, engine.packets, engine.invalid_packets = self.seqmap.counters(slot)
         if spec.direction is Direction.OUT:
             self._out_slots[spec.spi] = slot
             engine.seq = engine.seq_limit = start  # the first packet reserves a block above it
