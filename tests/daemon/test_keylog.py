@@ -103,7 +103,7 @@ def test_tshark_decrypts_a_capture_with_the_exported_keys(tmp_path: Path) -> Non
             "    proposal=k\n"
         )
 
-    with Topology("ipdk") as topo:
+    with Topology("ipd4k") as topo:
         left, right = topo.left, topo.right
         pcap = tmp_path / "capture.pcap"
         dump = left.spawn(

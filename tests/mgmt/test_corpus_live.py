@@ -38,7 +38,7 @@ from .conftest import run_ok
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "routeros"
-LEFT, RIGHT = "ipdcL", "ipdcR"  # the corpus side, the mirror side
+LEFT, RIGHT = "ipd5cL", "ipd5cR"  # the corpus side, the mirror side
 HOSTS = Path("/etc/netns") / LEFT / "hosts"  # ip netns exec binds it over the corpus side's /etc/hosts
 
 
