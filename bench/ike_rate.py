@@ -176,6 +176,24 @@ class Responder:
         return f"ipsecd{self.tag} {self.dataplane}/{self.log_level}"
 
 
+def measure(
+    init: Charon, pid: int | None, stop: Callable[[], object], total: int, conc: int, label: str
+) -> tuple[list[float], list[str], float, dict[int, int]]:
+    """A warm-up, then ``drive``: (latencies, errors, wall seconds, CPU nanoseconds by responder
+    process); the responder (``stop``) and the initiator are stopped after."""
+    try:
+        warm, werr, _ = drive(init, 4, 1)  # first SA pays for lazy imports and key caches
+        if not warm:
+            raise RuntimeError(f"{label}: warm-up failed: {werr[:1]}")
+        cpu0 = proc_cpu_ns(pid)
+        lat, errors, wall = drive(init, total, conc)
+        cpu1 = proc_cpu_ns(pid)
+    finally:
+        stop()
+        init.stop()
+    return lat, errors, wall, {p: cpu1[p] - cpu0.get(p, 0) for p in cpu1}
+
+
 def one(
     topo: Topology, workdir: Path, resp: Responder, group: str, total: int, conc: int
 ) -> dict[str, object]:
@@ -203,19 +221,9 @@ def one(
             sswan.REPO = repo
         pid, stop = daemon.proc.pid if daemon.proc else None, daemon.stop
     load_initiator(init, topo, group)
-    try:
-        warm, werr, _ = drive(init, 4, 1)  # first SA pays for lazy imports and key caches
-        if not warm:
-            raise RuntimeError(f"{resp.label}: warm-up failed: {werr[:1]}")
-        cpu0 = proc_cpu_ns(pid)
-        lat, errors, wall = drive(init, total, conc)
-        cpu1 = proc_cpu_ns(pid)
-    finally:
-        stop()
-        init.stop()
+    lat, errors, wall, spent = measure(init, pid, stop, total, conc, resp.label)
     ok = len(lat)
     lat.sort()
-    spent = {p: cpu1[p] - cpu0.get(p, 0) for p in cpu1}
     main_ns = spent.pop(pid, 0) if pid is not None else 0  # the session leader: daemon or charon
     others_ns = sum(spent.values())
     return {

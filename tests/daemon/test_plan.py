@@ -448,3 +448,25 @@ def test_xauth_gateway_and_client_from_routeros_rows() -> None:
     )
     with pytest.raises(PlanError, match="xauth-use-radius=yes: XAuth users from RADIUS"):
         build_plan(config.snapshot())
+
+
+def test_further_digital_signature_identities_of_a_peer_are_offered_by_certificate() -> None:
+    """Several identities of one IKEv2 peer: the first runs as before, the further digital-signature
+    ones come along in the IKE SA's configuration (IkeConfig.identities), in order, for the responder
+    to pick by the peer's certificate; a further pre-shared-key identity is not among them."""
+    from ipsecd.pki.store import CertificateStore
+
+    rows = _rows()
+    signing = {"peer": "site", "auth-method": "digital-signature", "certificate": "gw"}
+    rows["/ip ipsec identity"] = [
+        {**signing, "remote-id": "fqdn:a.example"},
+        {"peer": "site", "auth-method": "pre-shared-key", "secret": "x"},
+        {**signing, "remote-id": "fqdn:b.example"},
+    ]
+    site = build_plan(rows).by_name("site")
+    assert site is not None and site.remote_id == "fqdn:a.example"
+    assert [p.remote_id for p in site.identities] == ["fqdn:b.example"]
+    config = site.ike_config(("192.0.2.1", 500), ("192.0.2.2", 500), natt_port=4500, force_encap=False,
+                             store=CertificateStore())
+    assert [c.remote_id for c in config.identities] == ["fqdn:b.example"]
+    assert config.identities[0].auth_method == "digital-signature" and not config.identities[0].identities

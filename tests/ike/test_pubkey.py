@@ -284,3 +284,54 @@ def test_a_responder_picking_its_identity_later_announces_its_hashes(peer_pair: 
     psk_only = peer_pair(signing(i, store("client")), configs()[1])
     psk_only.pump()
     assert init_message(psk_only, "r>i").notify(NotifyType.SIGNATURE_HASH_ALGORITHMS) is None
+
+
+def test_a_key_that_cannot_sign_for_the_peer_ends_the_exchange_cleanly(
+    peer_pair: Callable[..., Pair], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Ed25519 key signs only with RFC 7427/8420: against a peer that announced no hashes the
+    initiator closes with that reason, the responder answers AUTHENTICATION_FAILED; no exception
+    leaves the SA."""
+    monkeypatch.setattr(pubkey, "peer_hashes", lambda notify: None)
+    trust = ("ca", "ed-ca")
+    p = pair(peer_pair, store("ed-client", trust=trust), store("gw-rsa", trust=trust))
+    assert "no signature method both sides support for a ed25519 key" in refusal(p)
+    assert p.i.closed and not any(d == "i>r" and Message.decode(b).header.exchange == 35 for d, b in p.wire)
+    p = pair(peer_pair, store("client-pss", trust=trust), store("ed-client", trust=trust))
+    assert "no signature method both sides support for a ed25519 key" in refusal(p)
+    r_auth = ike_auth_payloads(p, "r>i")
+    assert [n.type for n in r_auth if hasattr(n, "type")] == [NotifyType.AUTHENTICATION_FAILED]
+
+
+def test_a_responder_picks_its_identity_by_the_peers_certificate(peer_pair: Callable[..., Pair]) -> None:
+    """Three digital-signature identities of one peer: bob's by remote-id, alice's by
+    match-by=certificate, a catch-all for the intermediate's clients. Each client gets its own,
+    and one no identity takes is refused with the first identity's reason."""
+    r_store = store("gw-rsa", extra=("client",))
+    i, r = configs()
+    bob = signing(r, r_store, remote_id="fqdn:bob.example.com")
+    alice = signing(r, r_store, match_by="certificate", remote_certificate="client")
+    r = replace(bob, identities=(alice,))
+    for client, expected in (("client-pss", bob), ("client", alice)):
+        p = peer_pair(signing(i, store(client)), r)
+        p.pump()
+        established(p)
+        assert p.rsa.config.credentials is expected.credentials
+    p = peer_pair(signing(i, store("client-nosan")), r)
+    p.pump()
+    assert "remote-id expects fqdn:bob.example.com" in refusal(p)
+
+
+def test_a_pre_shared_key_first_identity_still_asks_for_certificates(peer_pair: Callable[..., Pair]) -> None:
+    """The peer's first identity uses a pre-shared key, a further one certificates: the responder's
+    IKE_SA_INIT asks for certificates (CERTREQ, hashes) as the further one would, and a client with
+    a certificate gets that identity."""
+    i, r = configs()
+    cert_r = signing(r, store("gw-rsa"), remote_id="user-fqdn:alice@example.com")
+    p = peer_pair(signing(i, store("client")), replace(r, identities=(cert_r,)))
+    p.pump()
+    established(p)
+    answer = init_message(p, "r>i")
+    assert answer.get(CertReqPayload) is not None
+    assert answer.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS) is not None
+    assert p.rsa.config.credentials is cert_r.credentials

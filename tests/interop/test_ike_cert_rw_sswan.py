@@ -22,8 +22,8 @@ import pytest
 
 from ipsecd.pki.store import CertificateStore
 from tests.interop.scenarios import ipsecd_roadwarrior_rsc
-from tests.interop.sswan import Charon, Ipsecd, Topology
-from tests.interop.test_ike_cert_sswan import charon_connection, diagnostics, ipsecd_rsc
+from tests.interop.sswan import Charon, Ipsecd, Topology, wait_until
+from tests.interop.test_ike_cert_sswan import charon_connection, explained, ipsecd_rsc
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
@@ -106,7 +106,7 @@ def test_road_warrior_with_certificates_ipsecd_issued(setup: tuple[Topology, Cha
         "policy-template-group=rw\n" + tail
     )
     ipsecd = Ipsecd(topo.right, tmp / "rw", rsc).start()
-    try:
+    with explained(charon, ipsecd):
         out = tmp / "out"
         out.mkdir()
         ipsecd.exec(f"/certificate export-certificate ca file-name={out}/ipsecd-ca")
@@ -126,11 +126,18 @@ def test_road_warrior_with_certificates_ipsecd_issued(setup: tuple[Topology, Cha
         # charon checked the gateway's certificate against the CA ipsecd made
         assert 'using trusted ca certificate "CN=ipsecd RW CA"' in charon.log_text()
         charon.terminate_all()
-    except BaseException:
-        print(diagnostics(charon, ipsecd))
-        raise
-    finally:
-        ipsecd.stop()
+
+
+def gateway(topo: Topology, workdir: Path, rsc: str, *, crl: bool = False) -> Ipsecd:
+    """ipsecd started with ``rsc`` and the gw-rsa certificate, the root CA (and its CRL) in its store."""
+    ipsecd = Ipsecd(topo.right, workdir, rsc)
+    store = CertificateStore(ipsecd.dir / "certificates")
+    store.import_file(VECTORS / "ca.crt", name="ca", trusted=True)
+    if crl:
+        store.import_file(VECTORS / "ca.crl")
+    store.import_file(VECTORS / "gw-rsa.crt", name="gw")
+    store.import_file(VECTORS / "gw-rsa.key")
+    return ipsecd.start()
 
 
 def test_a_revoked_client_is_refused_and_explained(setup: tuple[Topology, Charon, Path]) -> None:
@@ -140,16 +147,9 @@ def test_a_revoked_client_is_refused_and_explained(setup: tuple[Topology, Charon
             "id = alice@example.com", "id = revoked.example.com"
         )
     )
-    ipsecd = Ipsecd(
-        topo.right, tmp / "revoked", ipsecd_rsc(topo, passive=True, remote_id="fqdn:revoked.example.com")
-    )
-    store = CertificateStore(ipsecd.dir / "certificates")
-    store.import_file(VECTORS / "ca.crt", name="ca", trusted=True)
-    store.import_file(VECTORS / "ca.crl")
-    store.import_file(VECTORS / "gw-rsa.crt", name="gw")
-    store.import_file(VECTORS / "gw-rsa.key")
-    ipsecd.start()
-    try:
+    rsc = ipsecd_rsc(topo, passive=True, remote_id="fqdn:revoked.example.com")
+    ipsecd = gateway(topo, tmp / "revoked", rsc, crl=True)
+    with explained(charon, ipsecd):
         with pytest.raises(RuntimeError):
             charon.initiate("revoked", timeout_ms=8000)
         assert "received AUTHENTICATION_FAILED notify error" in charon.log_text()
@@ -157,8 +157,26 @@ def test_a_revoked_client_is_refused_and_explained(setup: tuple[Topology, Charon
         assert "certificate refused (revoked)" in line and "CN=revoked.example.com" in line
         assert "by the CRL of CN=ipsecd test root CA" in line
         assert ipsecd.exec("/ip ipsec installed-sa print count-only").stdout.strip() == "0"
-    except BaseException:
-        print(diagnostics(charon, ipsecd))
-        raise
-    finally:
-        ipsecd.stop()
+
+
+def test_the_identity_is_picked_by_the_clients_certificate(setup: tuple[Topology, Charon, Path]) -> None:
+    """Two digital-signature identities for the same peer: the first expects bob, the second alice.
+    charon, alice, gets the second one (the first alone would refuse her), and traffic flows."""
+    topo, charon, tmp = setup
+    shutil.copy(VECTORS / "client.crt", charon.swanctl_dir / "x509" / "client.crt")
+    shutil.copy(VECTORS / "client.key", charon.swanctl_dir / "ecdsa" / "client.key")
+    charon.load(f"connections {{\n{charon_connection(topo, 'gw.example.com', 'multi')}}}\n")
+    rsc = ipsecd_rsc(topo, passive=True, remote_id="user-fqdn:bob@example.com") + (
+        "/ip ipsec identity add peer=sswan auth-method=digital-signature certificate=gw "
+        "remote-id=user-fqdn:alice@example.com\n"
+    )
+    ipsecd = gateway(topo, tmp / "multi", rsc)
+    with explained(charon, ipsecd):
+        charon.initiate("multi")
+        wait_until(
+            "ipsecd to install the SA pair",
+            lambda: ipsecd.exec("/ip ipsec installed-sa print count-only").stdout.strip() == "2",
+        )
+        assert topo.left.ping(topo.right.lan, src=topo.left.lan, count=3) == (3, 3)
+        assert "certificate refused" not in ipsecd.log_text()
+        charon.terminate_all()

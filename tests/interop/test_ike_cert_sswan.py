@@ -11,7 +11,9 @@ refused with the one explaining log line.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,18 @@ def start(topo: Topology, tmp_path: Path, gw: str, *, passive: bool, classic: bo
 
 def diagnostics(charon: Charon, ipsecd: Ipsecd) -> str:
     return f"--- ipsecd ---\n{ipsecd.log_text()[-5000:]}\n--- charon ---\n{charon.log_text()[-5000:]}"
+
+
+@contextlib.contextmanager
+def explained(charon: Charon, ipsecd: Ipsecd) -> Iterator[None]:
+    """Both logs printed when the block fails; ipsecd stopped after it either way."""
+    try:
+        yield
+    except BaseException:
+        print(diagnostics(charon, ipsecd))
+        raise
+    finally:
+        ipsecd.stop()
 
 
 @pytest.mark.parametrize(

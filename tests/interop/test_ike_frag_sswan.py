@@ -24,7 +24,7 @@ import pytest
 
 from ipsecd.pki.store import CertificateStore
 from tests.interop.sswan import Charon, Ipsecd, Proc, Topology, wait_until
-from tests.interop.test_ike_cert_sswan import charon_connection, diagnostics, ipsecd_rsc
+from tests.interop.test_ike_cert_sswan import charon_connection, diagnostics, explained, ipsecd_rsc
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
@@ -53,6 +53,18 @@ def drop_ip_fragments(topo: Topology) -> None:
         )
 
 
+def ipsecd_with_4096_chain(topo: Topology, workdir: Path, *, passive: bool) -> Ipsecd:
+    """ipsecd (not started) with the RSA 4096 gateway certificate, its intermediate and the root."""
+    rsc = ipsecd_rsc(topo, passive=passive, remote_id="user-fqdn:alice@example.com")
+    ipsecd = Ipsecd(topo.right, workdir, rsc)
+    store = CertificateStore(ipsecd.dir / "certificates")
+    store.import_file(VECTORS / "ca4096.crt", name="ca", trusted=True)
+    store.import_file(VECTORS / "intermediate4096.crt", name="intermediate", trusted=False)
+    store.import_file(VECTORS / "gw4096.crt", name="gw")
+    store.import_file(VECTORS / "gw4096.key")
+    return ipsecd
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Topology, Charon, Ipsecd, Path]]:
     tmp = tmp_path_factory.mktemp("frag")
@@ -67,15 +79,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Topology, 
         shutil.copy(VECTORS / "client4096.key", charon.swanctl_dir / "rsa" / "client4096.key")
         charon.start()
         charon.load(charon_conf(topo))
-        ipsecd = Ipsecd(
-            topo.right, tmp, ipsecd_rsc(topo, passive=True, remote_id="user-fqdn:alice@example.com")
-        )
-        store = CertificateStore(ipsecd.dir / "certificates")
-        store.import_file(VECTORS / "ca4096.crt", name="ca", trusted=True)
-        store.import_file(VECTORS / "intermediate4096.crt", name="intermediate", trusted=False)
-        store.import_file(VECTORS / "gw4096.crt", name="gw")
-        store.import_file(VECTORS / "gw4096.key")
-        ipsecd.start()
+        ipsecd = ipsecd_with_4096_chain(topo, tmp, passive=True).start()
         yield topo, charon, ipsecd, tmp
 
 
@@ -175,3 +179,22 @@ def test_without_fragmentation_ike_auth_does_not_get_through(
     except BaseException:
         print(diagnostics(charon, ipsecd))
         raise
+
+
+def test_ipsecd_initiating_sends_its_ike_auth_in_fragments(
+    setup: tuple[Topology, Charon, Ipsecd, Path],
+) -> None:
+    """ipsecd as initiator (passive=no): its IKE_AUTH request crosses the same path only as SKF
+    fragments, which charon reassembles; charon's fragmented response comes back the same way."""
+    topo, charon, passive, tmp = setup
+    passive.stop()
+    ipsecd = ipsecd_with_4096_chain(topo, tmp / "initiator", passive=False).start()
+    with explained(charon, ipsecd):
+        wait_until("charon to see a CHILD_SA", lambda: bool(charon.child_sas()), 30)
+        wait_until(
+            "ipsecd to install the SA pair",
+            lambda: ipsecd.exec("/ip ipsec installed-sa print count-only").stdout.strip() == "2",
+        )
+        assert topo.left.ping(topo.right.lan, src=topo.left.lan, count=3) == (3, 3)
+        log = charon.log_text()
+        assert "received fragment #1 of" in log and "reassembled fragmented IKE message" in log

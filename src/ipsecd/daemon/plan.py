@@ -178,6 +178,9 @@ class PeerPlan:
     eap_methods: tuple[int, ...] = ()
     # eap-radius with /ip ipsec settings eap-local-users=yes: EAP-MSCHAPv2 judged here, against these
     eap_local_users: tuple[tuple[str, bytes], ...] | None = field(default=None, repr=False)
+    # the peer's further digital-signature identities (IKEv2): a responder picks the first of this
+    # one and these whose remote-id or remote-certificate takes the peer's certificate
+    identities: tuple[PeerPlan, ...] = ()
 
     def ike_config(
         self,
@@ -215,6 +218,11 @@ class PeerPlan:
             eap_user=self.eap_user,
             eap_methods=self.eap_methods,
             eap_local=self.eap_local_users is not None,
+            identities=tuple(
+                alt.ike_config(local, remote, natt_port=natt_port, force_encap=force_encap, store=store,
+                               **extra)
+                for alt in self.identities
+            ),
             **extra,
         )
 
@@ -338,10 +346,10 @@ def build_plan(rows: Rows) -> Plan:
     """The daemon's plan for a snapshot; raises PlanError naming the first unusable object."""
     profiles = _by_name(rows_of(rows, PROFILE), PROFILE)
     proposals = _by_name(rows_of(rows, PROPOSAL), PROPOSAL)
-    identities: dict[str, Row] = {}
+    identities: dict[str, list[Row]] = {}
     for ident in rows_of(rows, IDENTITY):
         if enabled(ident, IDENTITY):
-            identities.setdefault(get(ident, IDENTITY, "peer"), ident)
+            identities.setdefault(get(ident, IDENTITY, "peer"), []).append(ident)
     peers: list[PeerPlan] = []
     skipped: list[str] = []
     for peer in rows_of(rows, PEER):
@@ -349,7 +357,7 @@ def build_plan(rows: Rows) -> Plan:
             continue
         name = get(peer, PEER, "name") or item_id(peer)
         mode = get(peer, PEER, "exchange-mode")
-        ident = identities.get(name)
+        ident, *others = identities.get(name) or [None]
         auth = get(ident, IDENTITY, "auth-method") if ident is not None else ""
         if ident is None:
             skipped.append(f"peer {name}: no enabled /ip ipsec identity; not started")
@@ -362,7 +370,13 @@ def build_plan(rows: Rows) -> Plan:
             skipped.append(f"peer {name}: exchange-mode={mode} (IKEv1) with auth-method={auth} is not "
                            f"supported yet (IKEv1 takes pre-shared-key, {XAUTH} or {HYBRID}); not started")
         else:
-            peers.append(_peer_plan(rows, peer, ident, name, profiles, proposals))
+            plan = _peer_plan(rows, peer, ident, name, profiles, proposals)
+            # an IKEv2 responder picks among the peer's digital-signature identities by certificate
+            signing = [o for o in others if get(o, IDENTITY, "auth-method") == "digital-signature"]
+            if mode == "ike2" and signing:
+                alts = tuple(_peer_plan(rows, peer, o, name, profiles, proposals) for o in signing)
+                plan = replace(plan, identities=alts)
+            peers.append(plan)
     settings = rows_of(rows, SETTINGS)
     threshold = get(settings[0], SETTINGS, "ddos-cookie-threshold") if settings else None
     radius = radius_servers(rows)

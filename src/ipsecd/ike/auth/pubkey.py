@@ -20,11 +20,13 @@ IKE_SA_INIT both ways), :func:`cert_payloads` (our end entity and intermediates)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ipsecd.crypto import sig
 from ipsecd.crypto.errors import MalformedInputError
 from ipsecd.pki import payloads as pki_payloads
 from ipsecd.pki.identity import Identity, auto_id
-from ipsecd.pki.peer import PeerRules, accept_peer
+from ipsecd.pki.peer import PeerRules, accept_peer, pick_identity
 from ipsecd.pki.store import StoreError
 from ipsecd.pki.verify import CertificateRefused, Refusal
 from ipsecd.wire.enums import AuthMethod, IdType, NotifyType
@@ -193,3 +195,31 @@ def check_credentials(credentials: CredentialProvider, my_id: str) -> None:
 
 
 register_authenticator(AUTH_METHOD, PubkeyAuthenticator)
+
+
+def pick_by_certificate(
+    candidates: Sequence[tuple[CredentialProvider, str, str]],
+    peer_id: tuple[IdType, bytes],
+    bodies: Sequence[bytes],
+) -> int | None:
+    """Which of a peer's identities (credentials, my-id, remote-id; in configuration order) takes a
+    peer by its certificate and ID: the index of the first digital-signature one whose rules
+    (``remote-id`` or ``match-by=certificate`` with ``remote-certificate``) accept the peer's
+    validated chain (:func:`ipsecd.pki.peer.pick_identity`). None when none does: the identity in
+    use then refuses the peer with its own reason."""
+    rules: list[tuple[str, PeerRules]] = []
+    store = None
+    for i, (credentials, my_id, remote_id) in enumerate(candidates):
+        use = credentials.certificate_use(my_id)
+        if use is None or not use.certificate:
+            continue
+        store = use.store
+        rules.append((str(i), PeerRules(remote_id, use.match_by, use.remote_certificate)))
+    if store is None:
+        return None
+    chain, _skipped = pki_payloads.chain_from_bodies(bodies)
+    try:
+        name, _ = pick_identity(store, chain, Identity(*peer_id), rules)
+    except (CertificateRefused, StoreError):
+        return None
+    return int(name)

@@ -108,6 +108,9 @@ class IkeConfig:
     # responder with several identities for one peer (road warriors): the peer's ID, as
     # format_identity writes it, picks the configuration (secret, my-id, policies); None refuses it
     identity_for: Callable[[str], IkeConfig | None] | None = field(default=None, repr=False)
+    # responder: the peer's other digital-signature identities, in configuration order; the first of
+    # this one and these whose rules accept the peer's certificate and ID is used (pick_by_certificate)
+    identities: tuple[IkeConfig, ...] = field(default=(), repr=False)
     name: str = ""
     auth_method: str = "pre-shared-key"
     window_size: int = 1  # requests of the peer processed at once (RFC 7296 §2.3; 1 as strongSwan's default)

@@ -295,8 +295,12 @@ class TaskManager:
     def _send_request(self, ex: Exchange, now: float) -> None:
         sa = self.sa
         payloads: list[Payload] = []
-        for task in ex.tasks:
-            task.build_i(payloads)
+        try:
+            for task in ex.tasks:
+                task.build_i(payloads)
+        except IkeProtocolError as e:  # we cannot make this request (no usable signature method)
+            sa.fail(ex.type, e.notify.name, e.detail)
+            return
         flags = FLAG_INITIATOR if sa.is_initiator else 0
         header = Header(sa.spi_i, sa.spi_r or bytes(8), 0, ex.type, flags, ex.mid)
         if ex.type == ExchangeType.IKE_SA_INIT:

@@ -25,7 +25,7 @@ from ipsecd.wire.ikev2.payloads.notify import NotifyPayload
 from ipsecd.wire.ikev2.payloads.simple import AuthPayload, IdPayload
 
 from ...auth import AuthContext, Authenticator, authenticator_for, pubkey
-from ...errors import IkeProtocolError
+from ...errors import ConfigError, IkeProtocolError
 from ...events import AuthenticationFailed, IkeSaEstablished
 from ..config import IkeConfig, format_identity, parse_identity
 from ..state import Trigger
@@ -96,8 +96,14 @@ class IkeAuth(Task):
         return octets, ctx
 
     def _auth_payload(self) -> AuthPayload:
+        """Our AUTH. When our key can sign in no way the peer verifies (an Ed25519 key, and a peer
+        that announced no RFC 7427 hashes) the exchange ends with that reason: IkeProtocolError,
+        which the responder answers with AUTHENTICATION_FAILED and which closes an initiator."""
         octets, ctx = self._context(self.my_id, self.sa.is_initiator)
-        method, data = self.authenticator.sign(octets, ctx)
+        try:
+            method, data = self.authenticator.sign(octets, ctx)
+        except ConfigError as exc:
+            self._refuse(str(exc))
         return AuthPayload(method, data)
 
     def _id_acceptable(self, peer: IdPayload) -> bool:
@@ -112,6 +118,15 @@ class IkeAuth(Task):
         acceptable (``remote-id``), or None."""
         shown = self.peer_shown = format_identity(peer_id.id_type, peer_id.data)
         self.peer_id = (peer_id.id_type, peer_id.data)
+        config = self.sa.config
+        if config.identities and self.peer_certs and not self.sa.is_initiator:
+            options = (config, *config.identities)
+            picked = pubkey.pick_by_certificate(
+                [(c.credentials, c.my_id, c.remote_id) for c in options], self.peer_id, self.peer_certs
+            )
+            if picked:  # another identity than the first takes this peer's certificate
+                self.sa.config = options[picked]
+                self._use(options[picked])
         select = self.sa.config.identity_for
         if select is not None and not self.sa.is_initiator:
             chosen = select(shown)

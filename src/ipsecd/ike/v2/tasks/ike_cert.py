@@ -5,7 +5,9 @@
   CERTREQ naming its trusted CAs (so a peer that sends its certificate only when asked, strongSwan's
   default, does). A responder whose identity is picked only in IKE_AUTH (``identity_for``: the
   configuration chosen by address may use a pre-shared key while the one the peer's ID picks uses
-  certificates) answers a peer's hash notify with its own, so the peer may sign with RFC 7427.
+  certificates) answers a peer's hash notify with its own, so the peer may sign with RFC 7427; one
+  whose first identity does not sign but a further one (``identities``) does, announces and asks
+  as that one would.
 * IKE_AUTH: each side sends CERT payloads for its certificate and intermediates; the initiator adds
   its CERTREQ. The peer's CERT payloads are read by ``ike_auth`` (its authenticator validates them),
   and the peer's hashes come from its IKE_SA_INIT message, which the SA keeps for AUTH anyway.
@@ -44,6 +46,11 @@ class IkeCert(Task):
     def _add(self, out: list[Payload], *, certreq: bool) -> None:
         config = self.sa.config
         signing = pubkey.signs(config.auth_method, config.credentials, config.my_id)
+        if not signing and not self.in_auth and config.identities:
+            # a responder's first identity does not sign, a further one may: announce that one's
+            # hashes and ask for the certificates it trusts, or the peer may send none to pick by
+            config = config.identities[0]
+            signing = True
         # an EAP client judges the gateway's certificate by its store: it asks for it (CERTREQ)
         use = config.credentials.certificate_use(config.my_id)
         eap_client = config.auth_method == "eap" and use is not None
