@@ -414,7 +414,7 @@ def test_xauth_gateway_and_client_from_routeros_rows() -> None:
     """Issue 11: pre-shared-key-xauth on an IKEv1 peer: passive=yes is the gateway with the users of
     /ip ipsec user (enabled ones; a user's address), passive=no the client with the identity's
     username/password; no INITIAL-CONTACT; refused on ike2, without username= on a client, and with
-    xauth-use-radius=yes (not implemented), each in one line."""
+    xauth-use-radius=yes without a /radius server, each in one line."""
     from ipsecd.mgmt.model import open_config
 
     config = open_config(None)
@@ -446,8 +446,11 @@ def test_xauth_gateway_and_client_from_routeros_rows() -> None:
     config.import_script(
         "/ip ipsec identity remove [find peer=cl]\n/ip ipsec settings set xauth-use-radius=yes\n", "x"
     )
-    with pytest.raises(PlanError, match="xauth-use-radius=yes: XAuth users from RADIUS"):
+    with pytest.raises(PlanError, match="xauth-use-radius=yes needs a RADIUS server: /radius add"):
         build_plan(config.snapshot())
+    config.import_script("/radius add service=ipsec address=10.0.0.7 secret=s\n", "x")
+    gw = build_plan(config.snapshot()).by_name("gw")
+    assert gw is not None and gw.v1 is not None and gw.v1.xauth is not None and gw.v1.xauth.radius
 
 
 def test_further_digital_signature_identities_of_a_peer_are_offered_by_certificate() -> None:

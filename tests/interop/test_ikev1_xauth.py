@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.interop import freeradius as fr
 from tests.interop.sswan import REPO, Charon, Ipsecd, Netns, Topology, wait_until
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
@@ -313,3 +314,52 @@ def test_hybrid_gateway_signs_and_the_client_has_xauth_only(tmp_path: Path) -> N
         except BaseException:
             print(_diagnostics(charon, ipsecd))
             raise
+
+
+def test_xauth_users_from_freeradius(tmp_path: Path) -> None:
+    """``/ip ipsec settings xauth-use-radius=yes``: the gateway checks the XAuth user with an
+    Access-Request (User-Password) to FreeRADIUS; the Access-Accept's Framed-IP-Address is the
+    client's address, an Accounting Start names the user; FreeRADIUS' reject refuses another."""
+    why = fr.available()
+    if why:
+        pytest.skip(why)
+    with Topology("iv1f") as topo:
+        radius = fr.FreeRadius(ns=topo.right.name)
+        try:
+            rsc = _gateway_rsc(topo).replace("dst-address=10.5.9.0/24", "dst-address=10.77.0.0/24")
+            rsc += (
+                "/ip ipsec settings set xauth-use-radius=yes accounting=yes\n"
+                f"/radius add service=ipsec address=127.0.0.1 secret={fr.SECRET} timeout=1s\n"
+            )
+            ipsecd = Ipsecd(topo.right, tmp_path, rsc).start()
+            charon = Charon(topo.left, tmp_path, install_vip=True, loglevel=2).start()
+            before = radius.detail()
+            try:
+                charon.load(_client_conf(topo, "alice", fr.USERS["alice"]))
+                charon.initiate("net")
+                (ike,) = charon.list_sas()
+                assert ike.get("local-vips") == [fr.ALICE_IP]  # FreeRADIUS' Framed-IP-Address
+                _pings(ipsecd, topo.left, topo.right.lan, fr.ALICE_IP)
+                assert "is XAuth user alice (RADIUS accepted)" in ipsecd.log_text()
+                wait_until(
+                    "the Start record",
+                    lambda: "Acct-Status-Type = Start" in radius.detail()[len(before) :],
+                    10,
+                    0.2,
+                )
+                assert 'User-Name = "alice"' in radius.detail()[len(before) :]
+                charon.terminate_all()
+                charon.load(_client_conf(topo, "bob", "not-bobs-password"))
+                with pytest.raises(RuntimeError):
+                    charon.initiate("net", timeout_ms=8000)
+                wait_until(
+                    "the refusal", lambda: "XAuth user 'bob': RADIUS reject" in ipsecd.log_text(), 10, 0.2
+                )
+                assert "not-bobs-password" not in ipsecd.log_text()
+                assert fr.USERS["alice"] not in ipsecd.log_text()
+            except BaseException:
+                print(_diagnostics(charon, ipsecd))
+                print(radius.log.read_text()[-3000:])
+                raise
+        finally:
+            radius.close()

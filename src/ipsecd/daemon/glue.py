@@ -40,6 +40,7 @@ from ipsecd.ike.errors import ConfigError as IkeConfigError
 from ipsecd.ike.router import COOKIE_THRESHOLD
 from ipsecd.ike.sa import Addr
 from ipsecd.ike.v1.sa import Ikev1Sa
+from ipsecd.ike.v1.xauth import XauthQuestion
 from ipsecd.ike.v2.config import ModeConfigLease, validate
 from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.pki.store import CertificateStore, store_directory
@@ -200,6 +201,9 @@ class Glue:
         answer goes back to the waiting IKE SA (every other SA is served meanwhile)."""
         question = event.question
         client = self.radius
+        if client is not None and isinstance(question, XauthQuestion):
+            self._ask_xauth(client, sa, event.token, question)
+            return
         if client is None or not isinstance(question, RelayQuestion):
             reason = "no /radius entry with service=ipsec: add one for auth-method=eap-radius"
             sa.provide_verdict(event.token, RelayAnswer(UNAVAILABLE, reason=reason))
@@ -220,8 +224,28 @@ class Glue:
         self._asking.add(task)
         task.add_done_callback(self._asking.discard)
 
+    def _ask_xauth(self, client: radius.RadiusClient, sa: Any, token: object, question: XauthQuestion
+                   ) -> None:
+        """An XAuth user with ``xauth-use-radius=yes``: one Access-Request with the user's name and
+        password (User-Password, RFC 2865 §5.2), the verdict back to the waiting ISAKMP SA."""
+        local = ipaddress.ip_address(sa.addr[0][0])
+        nas_ip = local.packed if local.version == 4 else None
+
+        async def ask() -> None:
+            answer = await radius.pap(client, question.user, question.password, question.calling_station_id,
+                                      nas_ip)
+            if answer.kind == ACCEPT:
+                self._accepted[sa] = (question.user.decode("utf-8", "replace"), answer)
+            if not sa.closed:
+                sa.provide_verdict(token, answer)
+                self._d.engine.pump(sa)
+
+        task = asyncio.get_running_loop().create_task(ask())
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
+
     def _framed_lease(
-        self, made: list[IkeSa], pool: Callable[[str], ModeConfigLease | None] | None, peer: PeerPlan
+        self, made: list[Any], pool: Callable[[str], ModeConfigLease | None] | None, peer: PeerPlan
     ) -> Callable[[str], ModeConfigLease | None]:
         """An eap-radius client's mode-config address: the Access-Accept's Framed-IP-Address (RFC
         2865 §5.8) instead of the pool's, with the mode-config's DNS and split-include."""
@@ -360,9 +384,15 @@ class Glue:
         self._selected[key] = peer
         return peer
 
-    def _lease(self, peer: PeerPlan, remote: str) -> dict[str, Any]:
-        """A responder's lease call (its mode-config gives addresses), as ``ike_config`` extras."""
-        return {"lease": self.leases.lease_fn(peer, remote)} if peer.lease_source is not None else {}
+    def _lease(self, peer: PeerPlan, remote: str, made: list[Any]) -> dict[str, Any]:
+        """An IKEv1 responder's lease call (its mode-config gives addresses), as ``ike_config``
+        extras; with XAuth users from RADIUS, an Access-Accept's Framed-IP-Address comes first."""
+        if peer.lease_source is None:
+            return {}
+        pool = self.leases.lease_fn(peer, remote)
+        if peer.v1 is not None and peer.v1.xauth is not None and peer.v1.xauth.radius:
+            return {"lease": self._framed_lease(made, pool, peer)}
+        return {"lease": pool}
 
     def new_responder(self, data: bytes, addr: Addr, now: float) -> IkeSa | None:
         """The router's IKEv2 responder factory: the peer whose address matches ``addr``."""
@@ -417,7 +447,8 @@ class Glue:
                 mode, remote[0], remote[1], mode, remote[0], mode,
             )
             return None
-        extra = self._lease(peer, remote[0])
+        made: list[Any] = []
+        extra = self._lease(peer, remote[0], made)
         config = peer.ike_config(
             local,
             remote,
@@ -431,6 +462,7 @@ class Glue:
         )
         if sa is None:
             return None
+        made.append(sa)
         self._track(sa, peer, "responder")
         t = self.tracked[sa]
         t.ike_rx_bytes, t.ike_rx_packets = len(data), 1
@@ -503,8 +535,8 @@ class Glue:
         accepted = self._accepted.get(t.sa)
         if accepted is not None:
             user, answer = accepted
-            log.info("peer %s: %s is EAP user %s (RADIUS accepted)", t.plan.endpoint.name,
-                     escape(event.remote_id), escape(user))
+            log.info("peer %s: %s is %s user %s (RADIUS accepted)", t.plan.endpoint.name,
+                     escape(event.remote_id), "XAuth" if isinstance(t.sa, Ikev1Sa) else "EAP", escape(user))
             self.accounting.start(t.sa, f"{rec.spi_i.hex()}{rec.spi_r.hex()}", user, answer)
             if answer.session_timeout:
                 d.timers.arm(("session", t.sa), d.now() + answer.session_timeout, self._session_timeout)

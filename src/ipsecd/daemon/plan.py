@@ -58,7 +58,6 @@ PEER, IDENTITY, PROFILE, PROPOSAL, POLICY = (
 MODE_CONFIG, POOL, SETTINGS = "/ip ipsec mode-config", "/ip pool", "/ip ipsec settings"
 RADIUS, USERS = "/radius", "/ip ipsec user"
 EAP_TYPES = {"eap-mschapv2": 26, "eap-peap": 25, "eap-tls": 13, "eap-ttls": 21}  # RFC 3748 method types
-USER = "/ip ipsec user"
 XAUTH, HYBRID = "pre-shared-key-xauth", "rsa-signature-hybrid"  # IKEv1 only (the manual)
 AEAD = ("gcm", "chacha20poly1305")
 TEMPLATE = "template:"  # policy_id prefix of the CHILD_SAs generate-policy admits
@@ -514,17 +513,18 @@ def _xauth(rows: Rows, peer: Row, ident: Row, name: str) -> Xauth | None:
                         " implemented yet; ipsecd is a hybrid gateway (passive=yes)")
     if get(peer, PEER, "passive"):
         settings = rows_of(rows, SETTINGS)
-        if settings and get(settings[0], SETTINGS, "xauth-use-radius"):
-            raise PlanError(f"peer {name}: /ip ipsec settings xauth-use-radius=yes: XAuth users from RADIUS"
-                            " are not implemented yet; set xauth-use-radius=no, add /ip ipsec user entries")
+        use_radius = bool(settings and get(settings[0], SETTINGS, "xauth-use-radius"))
+        if use_radius and not radius_servers(rows):
+            raise PlanError(f"peer {name}: /ip ipsec settings xauth-use-radius=yes needs a RADIUS server:"
+                            " /radius add service=ipsec address=… secret=…")
         users = []
-        for row in rows_of(rows, USER):
-            if not enabled(row, USER):
+        for row in rows_of(rows, USERS):
+            if not enabled(row, USERS):
                 continue
-            address = get(row, USER, "address")
-            users.append(XauthUser(get(row, USER, "name"), _secret(get(row, USER, "password")),
+            address = get(row, USERS, "address")
+            users.append(XauthUser(get(row, USERS, "name"), _secret(get(row, USERS, "password")),
                                    address if address is not None and address.version == 4 else None))
-        return Xauth(True, tuple(users), hybrid=auth == HYBRID)
+        return Xauth(True, tuple(users), hybrid=auth == HYBRID, radius=use_radius)
     username, password = get(ident, IDENTITY, "username") or "", get(ident, IDENTITY, "password")
     if not username:
         raise PlanError(f"identity for peer {name}: auth-method={XAUTH} with passive=no (the XAuth client)"

@@ -201,13 +201,9 @@ class RadiusClient:
         self._endpoints.clear()
 
 
-def eap_attributes(
-    user: bytes, eap: bytes, state: bytes | None, calling_station_id: str, nas_ip: bytes | None = None
-) -> list[tuple[int, bytes]]:
-    """One round of RFC 3579 EAP pass-through: User-Name (the EAP identity, not the IKE one —
-    Windows sends its address as IDi), the EAP message in 253-octet pieces, the State of the last
-    Access-Challenge echoed (RFC 2865 §5.24), Calling-Station-Id (the client's address and port),
-    NAS-IP-Address and NAS-Port-Type Virtual."""
+def user_attributes(user: bytes, calling_station_id: str, nas_ip: bytes | None) -> list[tuple[int, bytes]]:
+    """Who asks for whom: User-Name, Calling-Station-Id (the client's address and port),
+    NAS-Port-Type Virtual, Service-Type Framed, and NAS-IP-Address when we have an IPv4 one."""
     attrs: list[tuple[int, bytes]] = [
         (Attr.USER_NAME, user),
         (Attr.CALLING_STATION_ID, calling_station_id.encode()),
@@ -216,6 +212,17 @@ def eap_attributes(
     ]
     if nas_ip is not None:
         attrs.append((Attr.NAS_IP_ADDRESS, nas_ip))
+    return attrs
+
+
+def eap_attributes(
+    user: bytes, eap: bytes, state: bytes | None, calling_station_id: str, nas_ip: bytes | None = None
+) -> list[tuple[int, bytes]]:
+    """One round of RFC 3579 EAP pass-through: User-Name (the EAP identity, not the IKE one —
+    Windows sends its address as IDi), the EAP message in 253-octet pieces, the State of the last
+    Access-Challenge echoed (RFC 2865 §5.24), Calling-Station-Id (the client's address and port),
+    NAS-IP-Address and NAS-Port-Type Virtual."""
+    attrs = user_attributes(user, calling_station_id, nas_ip)
     attrs += radius.split_eap(eap)
     if state is not None:
         attrs.append((Attr.STATE, state))
@@ -246,6 +253,29 @@ async def relay(client: RadiusClient, question: RelayQuestion, nas_ip: bytes | N
                            session_timeout=info.session_timeout, classes=info.classes)
     message = packet.get(Attr.REPLY_MESSAGE)
     return RelayAnswer(REJECT, eap, reason=message.decode("utf-8", "replace") if message else "")
+
+
+async def pap(client: RadiusClient, user: bytes, password: bytes, calling_station_id: str,
+              nas_ip: bytes | None) -> RelayAnswer:
+    """An XAuth user checked by RADIUS (``xauth-use-radius=yes``): an Access-Request with User-Name
+    and User-Password (RFC 2865 §5.2, hidden per server), Calling-Station-Id, NAS-Port-Type Virtual,
+    Service-Type Framed; the answer as an ``eap-radius`` round's, without EAP (Framed-IP-Address,
+    Session-Timeout and Class of an Access-Accept are applied and accounted alike)."""
+    try:
+        reply = await client.access(user_attributes(user, calling_station_id, nas_ip), password=password)
+    except RadiusUnavailable as exc:
+        return RelayAnswer(UNAVAILABLE, reason=str(exc))
+    packet = reply.packet
+    if packet.code == Code.ACCESS_ACCEPT:
+        try:
+            info = radius.accept_info(packet)
+        except RadiusError as exc:
+            log.warning("radius: Access-Accept from %s unusable: %s", reply.server.address, exc)
+            return RelayAnswer(ACCEPT)
+        return RelayAnswer(ACCEPT, framed_ip=info.framed_ip, session_timeout=info.session_timeout,
+                           classes=info.classes)
+    message = packet.get(Attr.REPLY_MESSAGE)
+    return RelayAnswer(REJECT, reason=message.decode("utf-8", "replace") if message else "Access-Reject")
 
 
 def accounting_attributes(

@@ -382,7 +382,7 @@ SETTINGS = Menu(
         Prop("accounting", B, YES),
         Prop("ddos-cookie-threshold", Int(0, 2**32), None),
         Prop("interim-update", Time(), "0s"),
-        Prop("xauth-use-radius", B, NO, implemented=False),
+        Prop("xauth-use-radius", B, NO),
         # beyond RouterOS: eap-radius identities judge EAP-MSCHAPv2 against /ip ipsec user themselves
         # instead of asking a RADIUS server (off by default, so a RouterOS export never carries it)
         Prop("eap-local-users", B, NO),

@@ -9,6 +9,7 @@ from ipaddress import IPv4Address, ip_network
 
 import pytest
 
+from ipsecd.ike.eap.server import ACCEPT, REJECT, UNAVAILABLE, RelayAnswer
 from ipsecd.ike.events import (
     AddressLeased,
     AuthenticationFailed,
@@ -16,10 +17,12 @@ from ipsecd.ike.events import (
     IkeSaDeleted,
     IkeSaEstablished,
     NegotiationFailed,
+    VerdictRequested,
     VirtualIpAssigned,
 )
 from ipsecd.ike.v1 import roadwarrior
 from ipsecd.ike.v1.config import ExchangeMode, Ikev1Options, Xauth, XauthUser
+from ipsecd.ike.v1.xauth import XauthQuestion
 from ipsecd.ike.v2.config import ModeConfigLease
 from ipsecd.wire.ikev1.enums import CfgType, ExchangeType
 from ipsecd.wire.ikev1.header import Header
@@ -158,3 +161,26 @@ def test_aggressive_mode_with_the_group_name_as_key_id() -> None:
     (est,) = pair.of("r", IkeSaEstablished)
     assert est.remote_id == "key-id:vpngroup" and est.xauth_user == "alice"
     assert pair.of("i", VirtualIpAssigned) and pair.of("r", ChildSaInstalled)
+
+
+@pytest.mark.parametrize("kind", [ACCEPT, REJECT, UNAVAILABLE])
+def test_xauth_users_from_radius(kind: str) -> None:
+    """``xauth-use-radius=yes``: the gateway asks the daemon (VerdictRequested with the user's name
+    and password for an Access-Request) and goes on with the answer."""
+    base, _ = _pair()
+    pair = V1Pair(base.icfg, base.rcfg, base.iopt, replace(base.ropt, xauth=Xauth(True, radius=True)))
+    pair.pump()
+    assert pair.r is not None and not pair.of("r", IkeSaEstablished)
+    (asked,) = pair.of("r", VerdictRequested)
+    assert isinstance(asked.question, XauthQuestion)
+    assert (asked.question.user, asked.question.password) == (b"alice", b"wonderland")
+    assert "wonderland" not in repr(asked.question)
+    pair.r.provide_verdict(object(), RelayAnswer(ACCEPT))  # not our question: ignored
+    pair.r.provide_verdict(asked.token, RelayAnswer(kind, reason="no such user"))
+    pair.pump()
+    if kind == ACCEPT:
+        assert pair.of("r", IkeSaEstablished)[0].xauth_user == "alice" and pair.of("r", ChildSaInstalled)
+    else:
+        (fail,) = pair.of("r", AuthenticationFailed)
+        assert f"XAuth user 'alice': RADIUS {kind}: no such user" in fail.detail
+        assert pair.r.closed and not pair.of("r", IkeSaEstablished)

@@ -56,6 +56,7 @@ class Xauth:
     username: str = ""
     password: bytes = field(default=b"", repr=False)
     hybrid: bool = False  # rsa-signature-hybrid: the gateway signs with its certificate, no PSK
+    radius: bool = False  # xauth-use-radius=yes: the daemon asks RADIUS (VerdictRequested), not ``users``
 
 
 @dataclass(frozen=True, slots=True)

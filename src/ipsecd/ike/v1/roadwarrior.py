@@ -40,6 +40,7 @@ from ..events import (
     AuthenticationFailed,
     IkeSaEstablished,
     NegotiationFailed,
+    VerdictRequested,
     VirtualIpAssigned,
 )
 from ..v2.config import ModeConfigLease
@@ -81,6 +82,8 @@ class RoadWarrior:
         self.requested = False  # client: our REQUEST is out
         self.deadline: float | None = None
         self.push_at: float | None = None
+        self.asking: object | None = None  # the token of our RADIUS question (xauth-use-radius)
+        self.asked_user = ""
 
     @classmethod
     def needed(cls, sa: Ikev1Sa) -> bool:
@@ -189,18 +192,20 @@ class RoadWarrior:
             and self.xauth is not None
             and exch.request is not None
             and not self.xauth_ok
+            and self.asking is None
         ):
-            user, name = xauth.check(self.xauth, attr)
-            if user is None:
-                self.xauth_failed = True
-                sa.emit(
-                    AuthenticationFailed(
-                        sa.addr[1], f"XAuth user {name!r}: wrong user name or password (/ip ipsec user)"
-                    )
-                )
-            else:
-                self.user = user.name
-            self._send(xauth.status(self._identifier(), user is not None))
+            if self.xauth.radius:
+                got = xauth.credentials(attr)
+                name, password = got or (b"", b"")
+                self.asking = object()
+                self.asked_user = name.decode("utf-8", "replace")
+                question = xauth.XauthQuestion(name, password, f"{sa.addr[1][0]}[{sa.addr[1][1]}]")
+                sa.emit(VerdictRequested(self.asking, question))
+                return None
+            user, text = xauth.check(self.xauth, attr)
+            self._judged(
+                text, user.name if user is not None else None, "wrong user name or password (/ip ipsec user)"
+            )
             return None
         if kind == CfgType.ACK and exch.request is not None and xauth.is_xauth(exch.request):
             if self.xauth_failed:
@@ -220,6 +225,26 @@ class RoadWarrior:
             self.configured = True
             return self._lease_attributes(CfgType.REPLY, attr.identifier, lease)
         return None
+
+    def _judged(self, name: str, accepted: str | None, why: str) -> None:
+        """The verdict on the user ``name``: SET(OK) — the ISAKMP SA is reported once the client
+        ACKs it — or SET(FAIL), an AuthenticationFailed naming the user, and a DELETE after the ACK."""
+        if accepted is None:
+            self.xauth_failed = True
+            self.sa.emit(AuthenticationFailed(self.sa.addr[1], f"XAuth user {name!r}: {why}"))
+        else:
+            self.user = accepted
+        self._send(xauth.status(self._identifier(), accepted is not None))
+
+    def verdict(self, token: object, answer: object) -> None:
+        """RADIUS answered our question (a ``RelayAnswer``: accept, reject or unavailable)."""
+        if self.asking is None or token is not self.asking or self.sa.closed:
+            return
+        self.asking = None
+        kind = getattr(answer, "kind", "")
+        why = getattr(answer, "reason", "") or kind
+        name = self.asked_user
+        self._judged(name, name if kind == "accept" else None, f"RADIUS {kind}: {why}")
 
     def _lease(self) -> ModeConfigLease | None:
         """The address of this client (once per ISAKMP SA); with none (a full pool) the client is not

@@ -184,7 +184,10 @@ class Ikev1Sa:
             self.on_output(self)
 
     def provide_verdict(self, token: object, result: object) -> None:
-        """No IKEv1 exchange asks outside questions yet (XAuth with RADIUS will)."""
+        """RADIUS's answer on an XAuth user (``xauth-use-radius``); unknown tokens are ignored."""
+        if self.rw is not None and not self.closed:
+            self.rw.verdict(token, result)
+            self._start_children()
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         self.now = now

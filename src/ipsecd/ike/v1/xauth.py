@@ -17,6 +17,7 @@ they were accepted, and our ACK echoes it.
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass, field
 
 from ipsecd.wire.errors import WireError
 from ipsecd.wire.ikev1.attributes import Attribute
@@ -27,6 +28,27 @@ from ipsecd.wire.ikev1.payloads import AttributePayload
 from .config import Xauth, XauthUser
 
 MAX_NAME = 256  # longer user names are refused (and not logged whole)
+
+
+@dataclass(frozen=True, slots=True)
+class XauthQuestion:
+    """``xauth-use-radius=yes``: the daemon asks RADIUS (an Access-Request with User-Name and
+    User-Password, RFC 2865 PAP) and answers with ``ipsecd.ike.eap.server.RelayAnswer``."""
+
+    user: bytes
+    password: bytes = field(repr=False)
+    calling_station_id: str = ""
+
+
+def credentials(attr: AttributePayload) -> tuple[bytes, bytes] | None:
+    """The user name and password of a REPLY (None when garbled or over-long)."""
+    values = {a.type: a for a in attr.attributes}
+    try:
+        name = text(values[CfgAttr.XAUTH_USER_NAME]) if CfgAttr.XAUTH_USER_NAME in values else b""
+        password = text(values[CfgAttr.XAUTH_USER_PASSWORD]) if CfgAttr.XAUTH_USER_PASSWORD in values else b""
+    except WireError:
+        return None
+    return (name, password) if len(name) <= MAX_NAME else None
 
 
 def request(identifier: int) -> AttributePayload:
@@ -55,18 +77,16 @@ def is_xauth(attr: AttributePayload) -> bool:
 
 def check(config: Xauth, attr: AttributePayload) -> tuple[XauthUser | None, str]:
     """The gateway's verdict on a REPLY: (the user, or None, and the user name as sent)."""
-    values = {a.type: a for a in attr.attributes}
-    try:
-        name_b = text(values[CfgAttr.XAUTH_USER_NAME]) if CfgAttr.XAUTH_USER_NAME in values else b""
-        password = text(values[CfgAttr.XAUTH_USER_PASSWORD]) if CfgAttr.XAUTH_USER_PASSWORD in values else b""
-    except WireError:
+    got = credentials(attr)
+    if got is None:
         return None, ""
-    name = name_b[:MAX_NAME].decode("utf-8", "replace")
+    name_b, password = got
+    name = name_b.decode("utf-8", "replace")
     found: XauthUser | None = None
     for user in config.users:  # every user is compared: the time does not tell which name exists
         same_name = hmac.compare_digest(user.name.encode(), name_b)
         same_password = hmac.compare_digest(user.password, password)
-        if same_name and same_password and len(name_b) <= MAX_NAME and password:
+        if same_name and same_password and password:
             found = user
     return found, name
 
