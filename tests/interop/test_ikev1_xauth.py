@@ -161,6 +161,25 @@ def test_wrong_password_is_refused_and_logged(gateway) -> None:  # type: ignore[
         raise
 
 
+def test_strongswan_push_mode_client_is_pushed_its_address(gateway) -> None:  # type: ignore[no-untyped-def]
+    """strongSwan with ``pull = no`` waits for the gateway's SET: ipsecd pushes it when no REQUEST
+    came within a second of XAuth."""
+    topo, charon, ipsecd = gateway
+    charon.load(_client_conf(topo, "user2", "234", pull=False))
+    try:
+        charon.initiate("net")
+        (ike,) = charon.list_sas()
+        vips = ike.get("local-vips")
+        assert isinstance(vips, list) and len(vips) == 1 and vips[0] in ("10.5.9.1", "10.5.9.2"), vips
+        _pings(ipsecd, topo.left, topo.right.lan, vips[0])
+        assert "CPS(ADDR" in charon.log_text()  # the address came in a SET (pushed), not a REPLY
+        charon.terminate_all()
+        wait_until("the gateway to forget the client", lambda: not _rows(ipsecd, "active-peers"), 10, 0.2)
+    except BaseException:
+        print(_diagnostics(charon, ipsecd))
+        raise
+
+
 def test_a_full_pool_is_refused_naming_the_pool(gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The pool has two addresses: user1 and user2 (two clients) get them, a third user is refused."""
     topo, charon, ipsecd = gateway
