@@ -184,3 +184,15 @@ def test_xauth_users_from_radius(kind: str) -> None:
         (fail,) = pair.of("r", AuthenticationFailed)
         assert f"XAuth user 'alice': RADIUS {kind}: no such user" in fail.detail
         assert pair.r.closed and not pair.of("r", IkeSaEstablished)
+
+
+def test_mode_config_without_xauth() -> None:
+    """A PSK peer with a responder mode-config and a request-only client: mode-config right after
+    phase 1, no XAuth exchanged; the lease is keyed by the client's ID."""
+    base, asked = _pair()
+    pair = V1Pair(base.icfg, base.rcfg, Ikev1Options(), Ikev1Options())
+    pair.pump()
+    kinds = [Header.decode(d).exchange for _, d, _ in pair.wire]
+    assert kinds == [ExchangeType.MAIN] * 6 + [ExchangeType.TRANSACTION] * 2 + [ExchangeType.QUICK] * 3
+    assert asked == ["address:192.0.2.1"] and pair.of("i", VirtualIpAssigned)
+    assert pair.of("r", IkeSaEstablished)[0].xauth_user == ""
