@@ -84,6 +84,10 @@ class Menu:
     # sa-src-address/sa-dst-address prints tunnel after ipsec-protocols; RouterOS 7's peer-bound
     # policies print it after peer)
     detail_unbound: tuple[str, ...] = ()
+    # RouterOS 7's flag columns, where a capture shows them: one column per group, a group's letters
+    # alternatives in priority order (a policy's "XDIA": disabled, dynamic, invalid, active share one).
+    # Without it every flag is a column of its own.
+    flag_groups: tuple[str, ...] = ()
     by_name: dict[str, Prop] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -186,6 +190,7 @@ POLICY = Menu(
     ordered=True,
     commands=("move",),
     flags=(("T", "template"), ("B", "backup"), ("A", "active"), ("I", "invalid")),
+    flag_groups=("T", "B", "XDIA", "*"),
 )
 
 POLICY_GROUP = Menu(
@@ -417,6 +422,7 @@ INSTALLED_SA = Menu(
     columns=("spi", "state", "src-address", "dst-address", "auth-algorithm", "enc-algorithm", "enc-key-size"),
     commands=("flush", "wireshark-keys"),
     flags=(("S", "seen-traffic"), ("H", "hw-aead"), ("A", "AH"), ("E", "ESP")),
+    flag_groups=("S", "H", "AE"),
 )
 
 #: Linux XFRM MIB counters under their RouterOS names (NOTES.md), in print order.

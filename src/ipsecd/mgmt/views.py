@@ -124,7 +124,14 @@ def runtime_flags(menu: Menu, values: Mapping[str, str]) -> str:
     return "".join(letter for letter, prop in menu.flags if values.get(prop) == "yes")
 
 
+def _flag_names(menu: Menu) -> dict[str, str]:
+    return {"X": "disabled", "D": "dynamic", "*": "default", **dict(menu.flags)}
+
+
 def legend(menu: Menu) -> str:
+    if menu.flag_groups:  # RouterOS 7: columns apart with ";", a column's alternatives with ","
+        names = _flag_names(menu)
+        return "Flags: " + "; ".join(", ".join(f"{f} - {names[f]}" for f in g) for g in menu.flag_groups)
     parts = []
     if menu.has_disabled:
         parts.append("X - disabled")
@@ -136,7 +143,18 @@ def legend(menu: Menu) -> str:
     return "Flags: " + "; ".join(parts) if parts else ""
 
 
+def flag_columns(menu: Menu, flags: str) -> str:
+    """A row's flags as RouterOS 7 prints them in ``print detail``: one column per flag group, the
+    first of its letters the row has (a generated, active policy shows ``D``; the default template
+    ``T  *``), blank where it has none; without groups, the letters left-aligned."""
+    if not menu.flag_groups:
+        return flags.ljust(_flag_width(menu))
+    return "".join(next((f for f in group if f in flags), " ") for group in menu.flag_groups)
+
+
 def _flag_width(menu: Menu) -> int:
+    if menu.flag_groups:
+        return len(menu.flag_groups)
     return int(menu.has_disabled) + int("dynamic" in menu.by_name) + int(bool(menu.factory)) + len(menu.flags)
 
 
@@ -177,16 +195,16 @@ def render_detail(menu: Menu, rows: Sequence[PrintRow], show_ids: bool, terse: b
     lg = legend(menu)
     if lg and not terse:
         lines.append(lg)
-    fw = _flag_width(menu)
     for r in rows:
         n = r.id if show_ids else str(r.index)
         pairs = [f"{k}={_detail_text(menu.prop(k), v)}" for k, v in r.values.items()]
+        flags = flag_columns(menu, r.flags)
         if terse:
             if r.comment:
                 pairs.insert(0, f"comment={quote(r.comment)}")
-            lines.append(f"{n.rjust(2)} {r.flags.ljust(fw)} " + " ".join(pairs))
+            lines.append(f"{n.rjust(2)} {flags} " + " ".join(pairs))
             continue
-        prefix = f"{n.rjust(2)} {r.flags.ljust(fw)} "
+        prefix = f"{n.rjust(2)} {flags} "
         indent = " " * len(prefix)
         if r.comment:
             lines.append(prefix + f";;; {r.comment}")
