@@ -105,7 +105,7 @@ def test_runtime_menus_from_provider(config: Config) -> None:
     table = run_ok(s, "/ip ipsec active-peers print")
     assert "established" in table and "R" in table.splitlines()[-1][:6]
     assert "abcd" not in run_ok(s, "/ip ipsec installed-sa print detail")
-    assert "enc-key=abcd" in run_ok(s, "/ip ipsec installed-sa print detail show-sensitive")
+    assert 'enc-key="abcd"' in run_ok(s, "/ip ipsec installed-sa print detail show-sensitive")
     stats = json.loads(run_ok(s, "/ip ipsec statistics print", True))[0]
     assert stats["in-no-states"] == "3" and stats["out-errors"] == "1" and stats["in-errors"] == "0"
     assert len(stats) == 25

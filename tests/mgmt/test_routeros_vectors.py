@@ -360,6 +360,12 @@ def test_print_detail_matches_routeros7_capture() -> None:
         assert ours.splitlines()[0] == legend
 
         assert starts(lines) <= starts(ours.splitlines()), command
+    # the daemon's strings RouterOS quotes: an SA's keys, a peer's id and SPIs
+    assert 'enc-key="642751166df786565ca2e16a10ce4d7d647864354f4eca50490d58bde647ad9b"' in run_ok(
+        session, "/ip ipsec installed-sa print detail show-sensitive"
+    )
+    peers = run_ok(session, "/ip ipsec active-peers print detail")
+    assert 'id="spoke1"' in peers and 'spii="341c6d6330c59831"' in peers and "state=established" in peers
     # active-peers: RouterOS prints the local port and the SPIs twice; ipsecd has one port (the peer's)
     (flags, _, pairs) = parse_print(captured["/ip ipsec active-peers print detail"])[0]
     seen: set[str] = set()

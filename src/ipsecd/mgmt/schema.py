@@ -88,6 +88,9 @@ class Menu:
     # alternatives in priority order (a policy's "XDIA": disabled, dynamic, invalid, active share one).
     # Without it every flag is a column of its own.
     flag_groups: tuple[str, ...] = ()
+    # the daemon's (runtime) values RouterOS prints in quotes in ``print detail``, as it quotes
+    # configured strings: an active peer's id and SPIs, an installed SA's keys (captured)
+    quoted: tuple[str, ...] = ()
     by_name: dict[str, Prop] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -406,6 +409,7 @@ ACTIVE_PEERS = Menu(
     columns=("id", "state", "uptime", "ph2-total", "remote-address", "local-address"),
     commands=("kill-connections", "wireshark-keys"),
     flags=(("R", "responder"), ("N", "natt-peer")),
+    quoted=("id", "spii", "spir"),
 )
 
 INSTALLED_SA = Menu(
@@ -423,6 +427,7 @@ INSTALLED_SA = Menu(
     commands=("flush", "wireshark-keys"),
     flags=(("S", "seen-traffic"), ("H", "hw-aead"), ("A", "AH"), ("E", "ESP")),
     flag_groups=("S", "H", "AE"),
+    quoted=("auth-key", "enc-key"),
 )
 
 #: Linux XFRM MIB counters under their RouterOS names (NOTES.md), in print order.

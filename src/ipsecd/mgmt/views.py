@@ -158,8 +158,10 @@ def _flag_width(menu: Menu) -> int:
     return int(menu.has_disabled) + int("dynamic" in menu.by_name) + int(bool(menu.factory)) + len(menu.flags)
 
 
-def _detail_text(prop: Prop | None, text: str) -> str:
-    if prop is not None and not prop.runtime and isinstance(prop.type, Str | Secret):
+def _detail_text(menu: Menu, prop: Prop | None, text: str) -> str:
+    if prop is None:
+        return quote(text)
+    if prop.name in menu.quoted or (not prop.runtime and isinstance(prop.type, Str | Secret)):
         return quote(text, always=True)
     return quote(text)
 
@@ -197,7 +199,7 @@ def render_detail(menu: Menu, rows: Sequence[PrintRow], show_ids: bool, terse: b
         lines.append(lg)
     for r in rows:
         n = r.id if show_ids else str(r.index)
-        pairs = [f"{k}={_detail_text(menu.prop(k), v)}" for k, v in r.values.items()]
+        pairs = [f"{k}={_detail_text(menu, menu.prop(k), v)}" for k, v in r.values.items()]
         flags = flag_columns(menu, r.flags)
         if terse:
             if r.comment:
