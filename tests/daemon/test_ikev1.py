@@ -8,25 +8,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 
 from ipsecd.daemon.demo import GATEWAYS, Gateway, _until, demo_rsc, free_ports
+from ipsecd.daemon.peers import Tracked
 from ipsecd.ike.v1.sa import Ikev1Sa
 from ipsecd.policy.types import Direction
 
 
-def _rsc(me: str, ike: int, mode: str | None, profile: str) -> str:
-    """The demo's site-to-site script with an IKEv1 exchange-mode (None: the property left out) and
-    ``profile`` replacing the profile's lifetime."""
-    text = demo_rsc(me, ike).replace(" lifetime=1h", f" {profile}")
+def _rsc(me: str, ike: int, mode: str | None, profile: str, proposal: str = "lifetime=30m") -> str:
+    """The demo's site-to-site script with an IKEv1 exchange-mode (None: the property left out),
+    ``profile`` replacing the profile's lifetime and ``proposal`` the proposal's."""
+    text = demo_rsc(me, ike).replace(" lifetime=1h", f" {profile}").replace(" lifetime=30m", f" {proposal}")
     return text.replace(" exchange-mode=ike2", f" exchange-mode={mode}" if mode else "")
 
 
-async def _pair(mode: str | None, profile: str = "lifetime=1h") -> tuple[Gateway, Gateway]:
+async def _pair(
+    mode: str | None, profile: str = "lifetime=1h", proposal: str = "lifetime=30m"
+) -> tuple[Gateway, Gateway]:
     ike, natt = free_ports()
-    a = Gateway("A", ike, natt, _rsc("A", ike, mode, profile))
-    b = Gateway("B", ike, natt, _rsc("B", ike, mode, profile))
+    a = Gateway("A", ike, natt, _rsc("A", ike, mode, profile, proposal))
+    b = Gateway("B", ike, natt, _rsc("B", ike, mode, profile, proposal))
     await b.start()
     await a.start()
     await _until("both IPsec SAs", lambda: bool(a.children()) and bool(b.children()))
@@ -78,8 +83,11 @@ def test_ikev1_phase2_rekey_moves_traffic_then_deletes_the_old_sa() -> None:
             (t,) = a.glue.tracked.values()
             t.sa.rekey_child(next(iter(old)))
             a.daemon.engine.pump(t.sa)
-            await _until("the re-key", lambda: bool(a.children()) and not old & {c.inbound.spi for c in
-                                                                                   a.children()}, 5)
+            await _until(
+                "the re-key",
+                lambda: bool(a.children()) and not old & {c.inbound.spi for c in a.children()},
+                5,
+            )
             await _until("B to delete the old SA", lambda: len(b.children()) == 1, 5)
             assert len(a.children()) == 1
             assert all(a.dataplane.query_sa(spi, Direction.IN) is None for spi in old)
@@ -94,13 +102,22 @@ def test_ikev1_phase2_rekey_moves_traffic_then_deletes_the_old_sa() -> None:
 def test_ikev1_phase1_is_rekeyed_before_its_lifetime_when_dpd_is_on(caplog: pytest.LogCaptureFixture) -> None:
     """Phase-1 lifetime 4 s with DPD: A negotiates a new ISAKMP SA (no INITIAL-CONTACT) at 85 % of
     it, whose quick mode brings new IPsec SAs up before the old ISAKMP SA expires and DELETEs its own."""
+
     async def main() -> None:
         a, b = await _pair(None, "lifetime=4s dpd-interval=2s")
         try:
             first = set(a.glue.tracked)
-            await _until("a new phase 1 with its IPsec SA while the old one lives", lambda: first & set(
-                a.glue.tracked) and any(sa not in first and t.state == "established" and t.children
-                                        for sa, t in a.glue.tracked.items()), 6)
+            await _until(
+                "a new phase 1 with its IPsec SA while the old one lives",
+                lambda: (
+                    first & set(a.glue.tracked)
+                    and any(
+                        sa not in first and t.state == "established" and t.children
+                        for sa, t in a.glue.tracked.items()
+                    )
+                ),
+                6,
+            )
             await _until("the old ISAKMP SA to go", lambda: not first & set(a.glue.tracked), 6)
             assert len(b.glue.tracked) == 1 and len(a.children()) == 1 and len(b.children()) == 1
             assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
@@ -113,3 +130,93 @@ def test_ikev1_phase1_is_rekeyed_before_its_lifetime_when_dpd_is_on(caplog: pyte
     said = [r.getMessage() for r in caplog.records]
     assert any("re-keying phase 1" in line for line in said)
     assert not any("INITIAL_CONTACT" in line for line in said)
+
+
+def _spis(gw: Gateway) -> set[int]:
+    return {c.inbound.spi for c in gw.children()}
+
+
+def _said(
+    caplog: pytest.LogCaptureFixture, main: Callable[[Gateway, Gateway], Awaitable[None]], *pair: str
+) -> list[str]:
+    """Run ``main`` on a fresh pair (``_pair(None, *pair)``), stop both; the ipsecd log lines."""
+
+    async def run() -> None:
+        a, b = await _pair(None, *pair)
+        try:
+            await main(a, b)
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    with caplog.at_level(logging.INFO, logger="ipsecd"):
+        asyncio.run(run())
+    return [r.getMessage() for r in caplog.records]
+
+
+def test_ikev1_ipsec_sas_outlive_phase1_and_a_new_phase1_rekeys_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Phase 1 lives 2 s without DPD (not re-keyed, as the manual says), the IPsec SAs 12 s: phase 1
+    ends at both gateways, the IPsec SAs stay and carry traffic (``installed-sa`` lists them, no
+    ``active-peers`` row); at their soft lifetime A negotiates a new phase 1 on demand, which adopts
+    them, re-keys them by quick mode and deletes the old ones over the new ISAKMP SA."""
+
+    async def main(a: Gateway, b: Gateway) -> None:
+        first_a, first_b = _spis(a), _spis(b)
+        await _until("phase 1 to end at both", lambda: not a.glue.tracked and not b.glue.tracked, 5)
+        assert _spis(a) == first_a and _spis(b) == first_b
+        assert not _rows(a, "active-peers") and len(_rows(b, "installed-sa")) == 2
+        assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
+
+        def rekeyed() -> bool:
+            for gw in (a, b):  # what ``serve_until_stopped`` does every second: expiries
+                gw.glue.on_dataplane_events()
+            return (
+                len(a.children()) == 1
+                and len(b.children()) == 1
+                and not (_spis(a) & first_a)
+                and not (_spis(b) & first_b)
+            )
+
+        await _until("the re-key through a new phase 1", rekeyed, 14)
+        assert not a.glue.runtime.detached.keys() & first_a  # type: ignore[union-attr]
+        assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
+
+    said = _said(caplog, main, "lifetime=2s dpd-interval=disable-dpd", "lifetime=12s")
+    assert any("outlive the ISAKMP SA: kept to their lifetime" in line for line in said), said
+    assert any("phase 1 has ended: negotiating a new one" in line for line in said), said
+    assert not any("reached its hard lifetime" in line for line in said)
+
+
+def test_ikev1_phase1_rekey_collision_keeps_one_isakmp_sa(caplog: pytest.LogCaptureFixture) -> None:
+    """Both gateways start a new phase 1 at once (DPD on): each side keeps the ISAKMP SA with the lower
+    cookie pair — the same one — and DELETEs the other; the IPsec SA moves to it and keeps carrying
+    traffic."""
+
+    async def main(a: Gateway, b: Gateway) -> None:
+        (ta,), (tb,) = a.glue.tracked.values(), b.glue.tracked.values()
+        old = {ta.sa.cky_i + ta.sa.cky_r}  # type: ignore[union-attr]
+        # B is passive in the demo; a responder with DPD re-keys too when it may initiate
+        tb.plan = replace(tb.plan, endpoint=replace(tb.plan.endpoint, passive=False))
+        for gw, t in ((a, ta), (b, tb)):
+            gw.glue._rekey_phase1(("phase1", t.sa))
+
+        def live(gw: Gateway) -> dict[bytes, Tracked]:
+            return {
+                t.sa.cky_i + t.sa.cky_r: t  # type: ignore[union-attr]
+                for t in gw.glue.tracked.values()
+                if t.state == "established" and not t.sa.closed and t.sa.cky_i + t.sa.cky_r not in old  # type: ignore
+            }
+
+        await _until(
+            "one new ISAKMP SA each, the same",
+            lambda: len(live(a)) == 1 and live(a).keys() == live(b).keys(),
+            8,
+        )
+        (ka,), (kb,) = live(a).values(), live(b).values()
+        await _until("the IPsec SA on the kept one", lambda: bool(ka.children) and bool(kb.children))
+        assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
+
+    said = _said(caplog, main, "lifetime=1h dpd-interval=5s")
+    assert any("phase-1 re-key collision" in line for line in said), said

@@ -10,7 +10,8 @@ The concerns live in their own modules; this one wires them and routes events:
 
 IKEv1 peers (``exchange-mode`` main, the default, aggressive or base) run as :class:`Ikev1Sa` beside
 the IKEv2 ones: the same events, the same views; their responders come from the router's version-1
-factory (:meth:`Glue.new_v1_responder`: by address and exchange mode).
+factory (:meth:`Glue.new_v1_responder`: by address and exchange mode). Phase-1 re-keys, collisions
+and IPsec SAs that outlive their ISAKMP SA are :mod:`.ikev1`'s.
 
 Here: start and live changes (:meth:`Glue.apply`: removed or changed peers are torn down with a
 DELETE, RFC 7296 §1.4.1, before the new version starts; non-passive peers with one address are
@@ -52,6 +53,7 @@ from ipsecd.util.text import escape
 from . import accounting, logs, radius
 from .control import Reply
 from .host import Host
+from .ikev1 import INITIATOR_REKEY, RESPONDER_REKEY, Ikev1Succession
 from .leases import Leases, VirtualIps
 from .natt import DataplaneIke, Keepalives
 from .peers import IPAddress, Lookup, PeerIndex, Resolver, Tracked, getaddrinfo_lookup, route_source
@@ -66,7 +68,6 @@ REINITIATE_DELAY = 2.0  # seconds before a lost non-passive peer is tried again
 SELECTION_CACHE = 4096  # (remote, local) addresses whose peer selection is remembered until the plan changes
 LIVENESS_SWEEP = 2.0  # seconds before a DPD check that the data plane's counters are read
 LIVENESS_EVERY = 1.0  # seconds between two looks at which SAs are near their DPD check
-V1_REKEY = 0.85  # share of an IKEv1 phase-1 lifetime after which we negotiate its successor (DPD on)
 V1_MODES = {2: "main", 4: "aggressive", 1: "base"}  # IKEv1 exchange type of a first message -> exchange-mode
 
 
@@ -114,6 +115,8 @@ class Glue:
         self.resolver = Resolver(host, self._resolved, self.lookup)
         self.index.sa_of_spi = host.engine.router.by_spi
         host.engine.router.spi_listener = self.dp_ike.spi_changed
+        self.v1 = Ikev1Succession(self.index, self.runtime, self.spd,
+                                  lambda peer: self._maybe_initiate(peer, rekey=True), host.now)
         host.transport.observer = self.index.count
 
     @property
@@ -147,6 +150,7 @@ class Glue:
             self.notes.once(line, "%s", line)
         for name, peer in old.items():
             if new.get(name) != peer:
+                self.v1.drop_peer(name, f"peer {'removed' if name not in new else 'changed'}")
                 for t in self.index.of(name):
                     change = "removed" if name not in new else "changed"
                     log.info("peer %s: %s, deleting its IKE SA", name, change)
@@ -356,8 +360,9 @@ class Glue:
             return
         sa: IkeSa | Ikev1Sa
         if peer.v1 is not None:
-            sa = Ikev1Sa.initiate(
-                config, peer.v1, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now()
+            sa = Ikev1Sa.initiate(  # quick modes: started or adopted once phase 1 is up (.ikev1)
+                config, peer.v1, rng=self.rng, spi_alloc=self.dataplane.get_spi, now=d.now(),
+                auto_children=False,
             )
             version = f"IKEv1 ({peer.v1.exchange_mode.value} mode{', re-keying phase 1' if rekey else ''})"
         else:
@@ -540,8 +545,11 @@ class Glue:
             self.accounting.start(t.sa, f"{rec.spi_i.hex()}{rec.spi_r.hex()}", user, answer)
             if answer.session_timeout:
                 d.timers.arm(("session", t.sa), d.now() + answer.session_timeout, self._session_timeout)
-        if isinstance(t.sa, Ikev1Sa) and t.sa.initiator and t.plan.dpd_interval and event.lifetime:
-            self._d.timers.arm(("phase1", t.sa), d.now() + V1_REKEY * event.lifetime, self._rekey_phase1)
+        if isinstance(t.sa, Ikev1Sa):
+            self.v1.established(t, initial_contact=event.initial_contact)
+            if t.plan.dpd_interval and event.lifetime:  # the manual: no phase-1 re-key without DPD
+                share = INITIATOR_REKEY if t.sa.initiator else RESPONDER_REKEY
+                self._d.timers.arm(("phase1", t.sa), d.now() + share * event.lifetime, self._rekey_phase1)
         vendors = t.sa.peer_vendors if isinstance(t.sa, Ikev1Sa) else ()
         if vendors:  # IKEv1: the peer's product and features, once per ISAKMP SA (peer-controlled: escaped)
             log.info("peer %s: %s says it is %s", t.plan.endpoint.name, rec.remote[0],
@@ -549,11 +557,12 @@ class Glue:
 
     def _rekey_phase1(self, key: object) -> None:
         """IKEv1 re-keys phase 1 by negotiating a new ISAKMP SA before the old one's lifetime ends
-        (only with DPD enabled, as the manual says); the new one brings its own quick modes up, and
-        the old one, at its lifetime, DELETEs its IPsec SAs once traffic has moved to the new ones."""
+        (only with DPD enabled, as the manual says), unless the peer already started one; the new one
+        adopts the IPsec SAs, and the old one DELETEs itself alone at its lifetime (:mod:`.ikev1`)."""
         assert isinstance(key, tuple)
         t = self.tracked.get(key[1])
-        if t is not None and t.record.state == "established" and t.sa is key[1] and not self.stopping:
+        if (t is not None and t.record.state == "established" and t.sa is key[1] and not self.stopping
+                and not self.v1.superseded(t)):
             self._maybe_initiate(t.plan, rekey=True)
 
     def _child_installed(self, t: Tracked, event: ev.ChildSaInstalled) -> None:
@@ -606,6 +615,7 @@ class Glue:
             and o.established_at is not None
             and o.established_at < t.started
         ]
+        self.v1.drop_peer(t.peer, "replaced after the peer's INITIAL_CONTACT", remote, remote_id)
         for o in stale:
             log.info(
                 "peer %s: INITIAL_CONTACT from %s: dropping the IKE SA it replaces (%s)",
@@ -626,6 +636,8 @@ class Glue:
         self.accounting.stop(t.sa, reason)  # its live CHILD_SAs' counters are read first
         self._accepted.pop(t.sa, None)
         self._d.timers.cancel(("session", t.sa))
+        # IKEv1 IPsec SAs outlive a closed ISAKMP SA (not one dropped here after INITIAL_CONTACT)
+        outlived = self.v1.hand_on(t) if t.sa.closed else 0
         for spi in list(rec.children):
             self.spd.drop_dynamic(spi)
             self.index.of_child.pop(spi, None)
@@ -642,7 +654,8 @@ class Glue:
         if rec.state != "established" and rec.side == "initiator":
             self._unreachable(t)
         current = self.plan.by_name(t.plan.endpoint.name)
-        if current is not None and not current.endpoint.passive and not self.stopping:
+        # a phase 1 whose IPsec SAs live on is negotiated again on demand (their re-key, an acquire)
+        if current is not None and not current.endpoint.passive and not self.stopping and not outlived:
             timers = self._d.timers
             timers.arm(("reinit", current.endpoint.name), timers.now() + REINITIATE_DELAY, self._reinitiate)
 
@@ -679,6 +692,9 @@ class Glue:
                 if t is not None:
                     t.sa.rekey_child(event.spi)
                     self._d.engine.pump(t.sa)
+                elif (d := self._rt.detached.get(event.spi)) is not None:
+                    self.v1.soft_expire(event.spi, self.plan.by_name(d.peer))
+                    self._d.engine.pump()
             elif isinstance(event, HardExpire):
                 self._hard_expire(event)
             elif isinstance(event, Acquire) and event.level is not Level.USE:
@@ -702,6 +718,10 @@ class Glue:
                 ),
                 (None, event.spi),
             )
+        if t is None and event.direction is Direction.OUT:
+            spi = self.v1.detached_of(event.spi) or spi
+        if t is None and self.v1.drop(spi, "hard lifetime expired"):
+            return
         if t is None or spi not in t.record.children:
             return
         log.info("peer %s: CHILD_SA 0x%08x reached its hard lifetime, deleting it", t.plan.endpoint.name, spi)
@@ -792,8 +812,11 @@ class Glue:
     def flush(self) -> int:
         """``installed-sa flush``: every SA leaves the data plane now, and the peers are told with a
         DELETE per CHILD_SA so they stop using them; traffic then brings new ones up (acquire)."""
-        n = sum(2 * len(t.record.children) for t in self.tracked.values())
+        n = sum(2 * len(t.record.children) for t in self.tracked.values()) + 2 * len(self._rt.detached)
         self.dataplane.flush()
+        for spi in list(self._rt.detached):
+            self.spd.drop_dynamic(spi)
+        self._rt.detached.clear()
         for t in self.tracked.values():
             for spi in list(t.record.children):
                 self.spd.drop_dynamic(spi)

@@ -79,6 +79,21 @@ class ChildRecord:
 
 
 @dataclass(slots=True)
+class DetachedChild:
+    """An IKEv1 IPsec SA whose ISAKMP SA ended before it (phase-1 lifetime, the peer's DELETE of the
+    ISAKMP SA): it carries traffic to its own lifetime, or until a new ISAKMP SA with the same peer
+    (address and identity) adopts it. ``installed-sa`` lists it; ``active-peers`` has no row for it,
+    as RouterOS shows phase 1 there."""
+
+    peer: str  # configured peer name
+    remote: str  # the peer's host
+    remote_id: str
+    name: str  # the policy's ChildConfig name
+    proto: IpsecProto
+    record: ChildRecord
+
+
+@dataclass(slots=True)
 class PeerRecord:
     """One IKE SA as ``/ip ipsec active-peers`` shows it."""
 
@@ -110,6 +125,7 @@ class Runtime:
         self.dataplane = dataplane
         self.clock = clock
         self.peers: dict[int, PeerRecord] = {}
+        self.detached: dict[int, DetachedChild] = {}  # by inbound SPI
         self._kill_connections = kill_connections
         self._peer_rows = peer_rows  # /ip ipsec peer's runtime fields (current-address) by .id
         self._flush = flush
@@ -207,41 +223,40 @@ class Runtime:
     def installed_sa_rows(self) -> list[Row]:
         now = self.clock()
         rows = []
-        for rec in self.peers.values():
-            for child in rec.children.values():
-                for spec in (child.outbound, child.inbound):
-                    st = self.dataplane.query_sa(spec.spi, spec.direction)
-                    life = spec.lifetime
-                    rows.append(
-                        {
-                            "spi": f"0x{spec.spi:X}",
-                            "src-address": spec.src.compressed,
-                            "dst-address": spec.dst.compressed,
-                            "state": st.state if st else "dead",
-                            "AH": _yn(spec.proto is IpsecProto.AH),
-                            "ESP": _yn(spec.proto is IpsecProto.ESP),
-                            "auth-algorithm": spec.integ,
-                            "enc-algorithm": spec.encr,
-                            "enc-key-size": len(spec.encr_key) * 8,
-                            "auth-key": spec.integ_key.hex(),
-                            "enc-key": spec.encr_key.hex(),
-                            "current-bytes": st.current_bytes if st else 0,
-                            "current-packets": st.current_packets if st else 0,
-                            "invalid-packets": st.invalid_packets if st else 0,
-                            "seen-traffic": _yn(st is not None and st.last_used is not None),
-                            "replay": spec.replay_window,
-                            "add-lifetime": "/".join(
-                                ros_duration(x) for x in (life.soft_seconds, life.hard_seconds)
-                            ),
-                            "addtime": time.strftime(
-                                "%Y-%m-%d %H:%M:%S", time.localtime(child.wall_installed_at)
-                            ),
-                            "expires-in": ros_duration(child.rekey_at - now)
-                            if child.rekey_at is not None
-                            else "",
-                            "hw-aead": "no",
-                        }
-                    )
+        for _peer, child in self.child_specs():
+            for spec in (child.outbound, child.inbound):
+                st = self.dataplane.query_sa(spec.spi, spec.direction)
+                life = spec.lifetime
+                rows.append(
+                    {
+                        "spi": f"0x{spec.spi:X}",
+                        "src-address": spec.src.compressed,
+                        "dst-address": spec.dst.compressed,
+                        "state": st.state if st else "dead",
+                        "AH": _yn(spec.proto is IpsecProto.AH),
+                        "ESP": _yn(spec.proto is IpsecProto.ESP),
+                        "auth-algorithm": spec.integ,
+                        "enc-algorithm": spec.encr,
+                        "enc-key-size": len(spec.encr_key) * 8,
+                        "auth-key": spec.integ_key.hex(),
+                        "enc-key": spec.encr_key.hex(),
+                        "current-bytes": st.current_bytes if st else 0,
+                        "current-packets": st.current_packets if st else 0,
+                        "invalid-packets": st.invalid_packets if st else 0,
+                        "seen-traffic": _yn(st is not None and st.last_used is not None),
+                        "replay": spec.replay_window,
+                        "add-lifetime": "/".join(
+                            ros_duration(x) for x in (life.soft_seconds, life.hard_seconds)
+                        ),
+                        "addtime": time.strftime(
+                            "%Y-%m-%d %H:%M:%S", time.localtime(child.wall_installed_at)
+                        ),
+                        "expires-in": ros_duration(child.rekey_at - now)
+                        if child.rekey_at is not None
+                        else "",
+                        "hw-aead": "no",
+                    }
+                )
         return rows
 
     def policy_rows(self) -> list[Row]:
@@ -251,47 +266,56 @@ class Runtime:
         counts: dict[str, int] = {}
         ends: dict[str, tuple[str, str]] = {}  # a configured policy's SA ends, as RouterOS 7 prints them
         dynamic: list[Row] = []
-        for rec in self.peers.values():
-            for child in rec.children.values():
-                out = child.outbound
-                if (
-                    out.policy_id is not None
-                    and out.policy_id.startswith(DYNAMIC_PREFIX)
-                    and out.selector is not None
-                ):
-                    sel = out.selector
-                    dynamic.append(
-                        {
-                            ".id": out.policy_id,
-                            "dynamic": "yes",
-                            "peer": rec.peer,
-                            "tunnel": _yn(out.mode is Mode.TUNNEL),
-                            "src-address": str(sel.src),
-                            "src-port": str(sel.src_port or "any"),
-                            "dst-address": str(sel.dst),
-                            "dst-port": str(sel.dst_port or "any"),
-                            "protocol": str(sel.protocol or "all"),
-                            "action": "encrypt",
-                            "level": DYNAMIC_LEVEL.value,
-                            "ipsec-protocols": out.proto.name.lower(),
-                            "sa-src-address": out.src.compressed,
-                            "sa-dst-address": out.dst.compressed,
-                            "active": "yes",
-                            "ph2-state": "established",
-                            "ph2-count": 1,
-                        }
-                    )
-                elif child.policy_id is not None:
-                    counts[child.policy_id] = counts.get(child.policy_id, 0) + 1
-                    ends[child.policy_id] = (out.src.compressed, out.dst.compressed)
+        for peer, child in self.child_specs():
+            out = child.outbound
+            if (
+                out.policy_id is not None
+                and out.policy_id.startswith(DYNAMIC_PREFIX)
+                and out.selector is not None
+            ):
+                sel = out.selector
+                dynamic.append(
+                    {
+                        ".id": out.policy_id,
+                        "dynamic": "yes",
+                        "peer": peer,
+                        "tunnel": _yn(out.mode is Mode.TUNNEL),
+                        "src-address": str(sel.src),
+                        "src-port": str(sel.src_port or "any"),
+                        "dst-address": str(sel.dst),
+                        "dst-port": str(sel.dst_port or "any"),
+                        "protocol": str(sel.protocol or "all"),
+                        "action": "encrypt",
+                        "level": DYNAMIC_LEVEL.value,
+                        "ipsec-protocols": out.proto.name.lower(),
+                        "sa-src-address": out.src.compressed,
+                        "sa-dst-address": out.dst.compressed,
+                        "active": "yes",
+                        "ph2-state": "established",
+                        "ph2-count": 1,
+                    }
+                )
+            elif child.policy_id is not None:
+                counts[child.policy_id] = counts.get(child.policy_id, 0) + 1
+                ends[child.policy_id] = (out.src.compressed, out.dst.compressed)
         return [
             {".id": pid, "active": "yes", "ph2-state": "established", "ph2-count": n,
              "sa-src-address": ends[pid][0], "sa-dst-address": ends[pid][1]}
             for pid, n in counts.items()
         ] + dynamic
 
-    def child_specs(self) -> list[tuple[PeerRecord, ChildRecord]]:
-        return [(rec, child) for rec in self.peers.values() for child in rec.children.values()]
+    def child_specs(self) -> list[tuple[str, ChildRecord]]:
+        """Every installed IPsec SA pair with its peer's name: those of IKE SAs, then the detached ones."""
+        out = [(rec.peer, child) for rec in self.peers.values() for child in rec.children.values()]
+        out += [(d.peer, d.record) for d in self.detached.values()]
+        return out
+
+    def remove_detached(self, inbound_spi: int) -> DetachedChild | None:
+        d = self.detached.pop(inbound_spi, None)
+        if d is not None:
+            for spec in (d.record.inbound, d.record.outbound):
+                self.dataplane.del_sa(spec.spi, spec.direction)
+        return d
 
     def remove_child(self, rec: PeerRecord, inbound_spi: int) -> ChildRecord | None:
         child = rec.children.pop(inbound_spi, None)

@@ -220,10 +220,42 @@ def test_commit_without_connected_installs_nothing() -> None:
 
 
 def test_phase1_lifetime_deletes_isakmp_sa_only() -> None:
+    """At its lifetime the ISAKMP SA DELETEs itself alone; the IPsec SAs outlive it at both ends (the
+    peer's close on our DELETE keeps them too), for a later ISAKMP SA to adopt."""
     pair = V1Pair(*configs(i={"lifetime": 100.0}, r={"lifetime": 100.0}))
     pair.pump()
+    assert pair.r is not None
+    spis = {side: {e.inbound.spi for e in pair.of(side, ChildSaInstalled)} for side in "ir"}
     pair.advance(101)
-    assert pair.i.closed and pair.of("i", IkeSaDeleted)
+    assert pair.i.closed and pair.r.closed
+    assert [e.reason for e in pair.of("i", IkeSaDeleted)] == ["phase 1 lifetime expired"]
+    assert len(pair.of("r", IkeSaDeleted)) == 1  # at its own lifetime (the same), or by our DELETE
+    assert not pair.of("i", ChildSaDeleted) and not pair.of("r", ChildSaDeleted)
+    assert set(pair.i.children) == spis["i"] and set(pair.r.children) == spis["r"]
+    isakmp = [d for d, data, _ in pair.wire if _kind(data)[0] == ExchangeType.INFORMATIONAL]
+    assert sorted(isakmp) in (["i>r"], ["i>r", "r>i"])  # the ISAKMP SA's DELETE, none for IPsec SAs
+
+    # a new phase 1 adopts them: the peer's DELETE for an adopted SA arrives over the new one
+    old_i, old_r = pair.i, pair.r
+    again = V1Pair(*configs(i={"children": ()}))  # no quick mode of its own
+    again.pump()
+    assert again.r is not None and again.i.state == again.r.state == "established"
+    for old, new in ((old_i, again.i), (old_r, again.r)):
+        for spi, (name, proto, out) in old.children.items():
+            new.adopt(spi, name, proto, out)
+    (spi,) = spis["i"]
+    again.i.delete_child(spi, "re-keyed")
+    again.pump()
+    (gone,) = again.of("r", ChildSaDeleted)
+    assert gone.outbound_spi == spi and gone.reason == "deleted by the peer" and not again.r.children
+
+
+def test_a_dead_peer_takes_the_ipsec_sas_along() -> None:
+    pair = V1Pair(*configs(i={"dpd_interval": 10.0}, r={"dpd_interval": 10.0}))
+    pair.pump()
+    pair.drop = lambda d, b: True
+    pair.advance(400)
+    assert pair.of("i", PeerDead) and pair.i.closed and not pair.i.children
 
 
 @settings(max_examples=150, deadline=None)

@@ -80,7 +80,7 @@ def _notify(sa: Ikev1Sa, n: NotifyPayload, authenticated: bool) -> None:
 def _delete(sa: Ikev1Sa, d: DeletePayload) -> None:
     if d.protocol == ProtocolId.ISAKMP:
         if any(hmac.compare_digest(spi, sa.cky_i + sa.cky_r) for spi in d.spis):
-            sa.close("deleted by the peer")
+            sa.close("deleted by the peer", outlive=True)  # IPsec SAs outlive it (``sa`` docstring)
         return
     for spi in d.spis:
         if len(spi) != 4:

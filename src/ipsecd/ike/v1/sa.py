@@ -9,7 +9,12 @@ aggressive or base mode, Message ID 0), quick modes and informational exchanges 
   the first time, and retransmits its own messages that await a reply (4 s × 1.8^n, as IKEv2);
 * forgets a responder that never finished phase 1 after ``responder_timeout``;
 * turns ``V1ProtocolError`` into a notification to the peer and a ``NegotiationFailed`` event;
-* runs DPD (RFC 3706) and the phase-1 lifetime; IPsec SAs outlive it (no ChildSaDeleted on close).
+* runs DPD (RFC 3706) and the phase-1 lifetime. IPsec SAs outlive the ISAKMP SA that made them (RFC
+  2409 §5.5 keys them from SKEYID_d once; RouterOS and racoon keep them to their own lifetime): at
+  the phase-1 lifetime, and when the peer DELETEs the ISAKMP SA (strongSwan does after it
+  re-authenticated), the SA closes with ``children`` still holding them, for the daemon to hand to
+  the successor ISAKMP SA (``adopt``) or keep until a new phase 1 re-keys them. A dead peer, a
+  failed negotiation or our own ``delete`` take them along.
 
 The router demultiplexes IKEv1 by cookies: an initiator SA answers on CKY-I (``local_spi``), a
 responder on CKY-R; a retransmitted first message (CKY-R zero) must reach the responder SA by
@@ -91,6 +96,7 @@ class Ikev1Sa:
         addr: Addr,
         cky_i: bytes,
         cky_r: bytes = ZERO,
+        auto_children: bool = True,
     ) -> None:
         self.config = config
         self.options = options
@@ -120,7 +126,9 @@ class Ikev1Sa:
         self._events: list[Event] = []
         self._replies: dict[bytes, tuple[bytes | None, float]] = {}
         self._pending: dict[int, _Pending] = {}
-        self._children_started = not initiator
+        # an initiator starts a quick mode per policy once phase 1 is up, unless its owner does (the
+        # daemon: a re-keyed phase 1 adopts the IPsec SAs that still live and re-keys only those due)
+        self._children_started = not initiator or not auto_children
         self._dpd_sent = 0.0
         self._replacing: dict[int, int] = {}  # quick mode's Message ID -> inbound SPI it re-keys
         self._retiring: dict[int, float] = {}  # re-keyed inbound SPI -> when it is DELETEd
@@ -132,9 +140,9 @@ class Ikev1Sa:
 
     @classmethod
     def initiate(cls, config: IkeConfig, options: Ikev1Options, *, rng: Rng, spi_alloc: SpiAlloc,
-                 now: float) -> Ikev1Sa:
+                 now: float, auto_children: bool = True) -> Ikev1Sa:
         sa = cls(config, options, initiator=True, rng=rng, spi_alloc=spi_alloc, now=now,
-                 addr=(config.local, config.remote), cky_i=rng(8))
+                 addr=(config.local, config.remote), cky_i=rng(8), auto_children=auto_children)
         sa._send(sa.phase1, sa.phase1.start())
         return sa
 
@@ -501,12 +509,39 @@ class Ikev1Sa:
         self.emit(event)
         self.close(str(getattr(event, "detail", "failed")))
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str, *, outlive: bool = False) -> None:
+        """The ISAKMP SA ends. ``outlive``: its IPsec SAs stay in ``children`` for the daemon to hand
+        on (phase-1 lifetime, the peer's DELETE of the ISAKMP SA); otherwise they go with it."""
         if self.closed:
             return
+        for spi in list(self._retiring):  # replaced by a re-key: they go now, not with the others
+            self.delete_child(spi, "re-keyed")
+        self._retiring.clear()
         self.state = "closed"
         self._pending.clear()
+        self._replacing.clear()
+        if not outlive:
+            self.children.clear()
         self.emit(IkeSaDeleted(self.local_spi, reason))
+
+    def retire(self, reason: str) -> None:
+        """End the ISAKMP SA alone: DELETE it (RFC 2408 §3.15; the peer's own copy goes) and leave its
+        IPsec SAs to live on — at the phase-1 lifetime, or for a duplicate of a re-key collision."""
+        if self.closed:
+            return
+        if self.keys is not None and self.state == "established":
+            self.send_info([DeletePayload(ProtocolId.ISAKMP, [self.cky_i + self.cky_r])])
+        self.close(reason, outlive=True)
+
+    def adopt(self, in_spi: int, name: str, proto: IpsecProto, out_spi: int) -> None:
+        """Take over an IPsec SA negotiated by an earlier ISAKMP SA with the same peer (re-keyed or
+        expired phase 1): its DELETEs and re-keys now go through this one."""
+        self.children[in_spi] = (name, proto, out_spi)
+
+    def release(self, in_spi: int) -> tuple[str, IpsecProto, int] | None:
+        """Give up an IPsec SA another ISAKMP SA adopts (no DELETE: it lives on)."""
+        self._retiring.pop(in_spi, None)
+        return self.children.pop(in_spi, None)
 
     def delete(self) -> None:
         """Kill the connection: DELETE our IPsec SAs and the ISAKMP SA (RFC 2408 §3.15)."""
@@ -566,7 +601,7 @@ class Ikev1Sa:
             self.close("phase 1 not completed in time")
             return
         if self.expire_at is not None and now >= self.expire_at:
-            self.delete()
+            self.retire("phase 1 lifetime expired")  # its IPsec SAs live on (module docstring)
             return
         for spi in [spi for spi, at in self._retiring.items() if at <= now]:
             del self._retiring[spi]
