@@ -101,7 +101,8 @@ def test_ikev1_phase2_rekey_moves_traffic_then_deletes_the_old_sa() -> None:
 
 def test_ikev1_phase1_is_rekeyed_before_its_lifetime_when_dpd_is_on(caplog: pytest.LogCaptureFixture) -> None:
     """Phase-1 lifetime 4 s with DPD: A negotiates a new ISAKMP SA (no INITIAL-CONTACT) at 85 % of
-    it, whose quick mode brings new IPsec SAs up before the old ISAKMP SA expires and DELETEs its own."""
+    it, which adopts the IPsec SA and re-keys it by quick mode; the old IPsec SA is DELETEd over the
+    new ISAKMP SA, the old ISAKMP SA DELETEs itself alone at its lifetime."""
 
     async def main() -> None:
         a, b = await _pair(None, "lifetime=4s dpd-interval=2s")
@@ -119,7 +120,9 @@ def test_ikev1_phase1_is_rekeyed_before_its_lifetime_when_dpd_is_on(caplog: pyte
                 6,
             )
             await _until("the old ISAKMP SA to go", lambda: not first & set(a.glue.tracked), 6)
-            assert len(b.glue.tracked) == 1 and len(a.children()) == 1 and len(b.children()) == 1
+            # the re-keyed IPsec SA goes REPLACED_GRACE after its successor came (over the new ISAKMP SA)
+            await _until("one IPsec SA each", lambda: len(a.children()) == 1 and len(b.children()) == 1, 3)
+            assert len(b.glue.tracked) == 1
             assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
         finally:
             for gw in (a, b):
@@ -220,3 +223,31 @@ def test_ikev1_phase1_rekey_collision_keeps_one_isakmp_sa(caplog: pytest.LogCapt
 
     said = _said(caplog, main, "lifetime=1h dpd-interval=5s")
     assert any("phase-1 re-key collision" in line for line in said), said
+
+
+def test_aggressive_mode_chooses_the_peer_by_the_initiators_id() -> None:
+    """B has two aggressive peers for A's address: the first (a decoy with another remote-id and
+    secret) would win by address alone; the initiator's ID in the first message picks gw-A."""
+
+    async def main() -> None:
+        ike, natt = free_ports()
+        rsc_b = _rsc("B", ike, "aggressive", "lifetime=1h")
+        peer_line = next(line for line in rsc_b.splitlines() if line.startswith("/ip ipsec peer add"))
+        decoy = (
+            peer_line.replace("name=gw-A", "name=decoy")
+            + '\n/ip ipsec identity add peer=decoy secret="not-the-demo-secret" remote-id=fqdn:other.demo\n'
+        )
+        a = Gateway("A", ike, natt, _rsc("A", ike, "aggressive", "lifetime=1h"))
+        b = Gateway("B", ike, natt, rsc_b.replace(peer_line, decoy + peer_line))
+        await b.start()
+        await a.start()
+        try:
+            await _until("both IPsec SAs", lambda: bool(a.children()) and bool(b.children()))
+            (t,) = b.glue.tracked.values()
+            assert t.peer == "gw-A"
+            assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    asyncio.run(main())

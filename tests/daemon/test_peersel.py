@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ipsecd.daemon.peersel import PeerEndpoint, select_peer
+from ipsecd.daemon.peersel import PeerEndpoint, candidates, select_peer
 
 
 def _p(name: str, addr: str | None, **kw: object) -> PeerEndpoint:
@@ -55,3 +55,14 @@ def test_ikev1_messages_go_to_a_peer_of_their_exchange_mode() -> None:
     assert select_peer(peers, "10.1.2.3", mode="main").name == "main"  # type: ignore[union-attr]
     assert select_peer(peers, "10.1.2.3", mode="aggressive").name == "aggr"  # type: ignore[union-attr]
     assert select_peer(peers, "10.1.2.3", mode="base") is None
+
+
+def test_candidates_are_every_match_most_specific_first() -> None:
+    peers = [
+        _p("rw", None, exchange_mode="aggressive"),
+        _p("a", "10.1.2.3/32", exchange_mode="aggressive"),
+        _p("b", "10.1.2.3/32", exchange_mode="aggressive"),
+        _p("main", "10.1.2.3/32", exchange_mode="main"),
+    ]
+    assert [p.name for p in candidates(peers, "10.1.2.3", mode="aggressive")] == ["a", "b", "rw"]
+    assert [p.name for p in candidates(peers, "192.0.2.9", mode="aggressive")] == ["rw"]

@@ -40,6 +40,7 @@ from ipsecd.ike.eap.server import ACCEPT, UNAVAILABLE, RelayAnswer, RelayQuestio
 from ipsecd.ike.errors import ConfigError as IkeConfigError
 from ipsecd.ike.router import COOKIE_THRESHOLD
 from ipsecd.ike.sa import Addr
+from ipsecd.ike.v1.aggressive import identifies, initiator_id
 from ipsecd.ike.v1.sa import Ikev1Sa
 from ipsecd.ike.v1.xauth import XauthQuestion
 from ipsecd.ike.v2.config import ModeConfigLease, validate
@@ -57,7 +58,7 @@ from .ikev1 import INITIATOR_REKEY, RESPONDER_REKEY, Ikev1Succession
 from .leases import Leases, VirtualIps
 from .natt import DataplaneIke, Keepalives
 from .peers import IPAddress, Lookup, PeerIndex, Resolver, Tracked, getaddrinfo_lookup, route_source
-from .peersel import select_peer
+from .peersel import candidates, select_peer
 from .plan import PeerPlan, Plan, PlanError, build_plan
 from .runtime import ChildRecord, Runtime
 from .sas import Policies
@@ -442,6 +443,8 @@ class Glue:
             return None
         local, remote = addr
         peer = self._select(remote[0], local[0], mode)
+        if mode == "aggressive" and peer is not None:
+            peer = self._by_aggressive_id(data, remote[0], local[0])
         if peer is None or peer.v1 is None:
             self.limiter.log(
                 "IKEv1 from no configured peer",
@@ -472,6 +475,19 @@ class Glue:
         t = self.tracked[sa]
         t.ike_rx_bytes, t.ike_rx_packets = len(data), 1
         return sa
+
+    def _by_aggressive_id(self, data: bytes, remote: str, local: str) -> PeerPlan | None:
+        """Aggressive mode shows the initiator's ID in its first message: of the aggressive peers whose
+        address holds the sender, the first whose ``remote-id`` is that ID, else the first that takes
+        any ID (``remote-id`` auto), as RouterOS tells road warriors behind one address apart."""
+        shown = initiator_id(data)
+        if shown is None:
+            return None
+        found = [p for ep in candidates(self.plan.endpoints(), remote, local, "aggressive")
+                 if (p := self.plan.by_name(ep.name)) is not None]
+        exact = [p for p in found if p.remote_id not in ("auto", "ignore")]
+        return next((p for p in exact if identifies(p.remote_id, shown, remote)), None) or next(
+            (p for p in found if p.remote_id in ("auto", "ignore")), None)
 
     # -- IKE events ----------------------------------------------------------------------------------
 

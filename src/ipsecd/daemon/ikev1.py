@@ -9,6 +9,7 @@ to the new ISAKMP SA when it re-authenticates (``adopt_children_and_vips``). Thi
   older ISAKMP SAs with the same peer — same configured peer, same remote host and identity — and
   of the detached ones: the peer's DELETEs and our re-keys for them go through the new one. A
   phase 1 that carries INITIAL-CONTACT adopts nothing (the peer restarted; the glue drops the old).
+  The side that initiated a phase-1 re-key also re-keys the adopted IPsec SAs (``established``).
 * **Outliving.** An ISAKMP SA that reaches its lifetime (phase 1 not re-keyed: DPD disabled, as
   the manual says) DELETEs itself only; one the peer DELETEs closes too. Their IPsec SAs go to the
   newest ISAKMP SA with the peer, or stay *detached* (``Runtime.detached``, still in
@@ -104,7 +105,7 @@ class Ikev1Succession:
         assert isinstance(dst.sa, Ikev1Sa)
         spi = d.record.inbound.spi
         del self.rt.detached[spi]
-        dst.sa.adopt(spi, d.name, d.proto, d.record.outbound.spi)
+        dst.sa.adopt(spi, d.name, d.proto, d.record.outbound.spi, d.answered)
         dst.record.children[spi] = d.record
         self.index.of_child[spi] = dst
 
@@ -123,10 +124,13 @@ class Ikev1Succession:
             if heirs:
                 self._move(t, heirs[0], spi)
                 continue
-            name, proto, _out = sa.children.pop(spi)
+            found = sa.release(spi)
+            assert found is not None
+            name, proto, _out, answered = found
             rec = t.record.children.pop(spi)
             self.index.of_child.pop(spi, None)
-            self.rt.detached[spi] = DetachedChild(t.peer, sa.addr[1][0], sa.remote_id, name, proto, rec)
+            self.rt.detached[spi] = DetachedChild(t.peer, sa.addr[1][0], sa.remote_id, name, proto, rec,
+                                                  answered)
         if moved:
             where = f"handed to ISAKMP SA {_cookies(heirs[0]).hex()}" if heirs else "kept to their lifetime"
             log.info("peer %s: %d IPsec SA(s) outlive the ISAKMP SA: %s", t.peer, moved, where)
@@ -135,24 +139,40 @@ class Ikev1Succession:
     # -- a new ISAKMP SA ----------------------------------------------------------------------------
 
     def established(self, t: Tracked, *, initial_contact: bool) -> None:
-        """Adopt the peer's older IPsec SAs, settle a collision, start or re-key what is due."""
+        """Adopt the peer's older IPsec SAs, settle a collision, start or re-key what is due.
+
+        The initiator of a phase-1 re-key (the old ISAKMP SA still up) also re-keys the IPsec SAs it
+        adopted, by quick mode over the new one: a peer that does not adopt them itself (strongSwan
+        with ``unique=no``) drops them with the old ISAKMP SA when that is DELETEd, so they are
+        replaced first; one that does (RouterOS, strongSwan ``unique=replace``) gets the DELETE of
+        each old SA over the new ISAKMP SA. A phase 1 negotiated for a detached SA re-keys those due."""
         sa = t.sa
         assert isinstance(sa, Ikev1Sa)
+        renew: set[int] = set()
         if not initial_contact:
             for o in self.index.of(t.peer):
                 if o is not t and isinstance(o.sa, Ikev1Sa) and self._same_peer(o, t):
+                    if not o.sa.closed:
+                        renew.update(o.record.children)
                     for spi in list(o.record.children):
                         self._move(o, t, spi)
             for d in list(self.rt.detached.values()):
                 if (d.peer, d.remote, d.remote_id) == (t.peer, sa.addr[1][0], sa.remote_id):
                     self._attach(d, t)
+            if t.record.children:
+                log.info(
+                    "peer %s: ISAKMP SA %s adopts %d IPsec SA(s) of the ended or re-keyed phase 1",
+                    t.peer,
+                    _cookies(t).hex(),
+                    len(t.record.children),
+                )
         keeper = self._collision(t)
         if keeper is not t or not sa.initiator:
             return  # the responder leaves the re-keys to the side that negotiated phase 1 for them
         now = self.now()
         for spi, rec in list(t.record.children.items()):
-            if rec.rekey_at is not None and rec.rekey_at <= now:
-                sa.rekey_child(spi)  # a detached SA past its soft lifetime: why we negotiated phase 1
+            if spi in renew or (rec.rekey_at is not None and rec.rekey_at <= now):
+                sa.rekey_child(spi)
         have = {name for name, _proto, _out in sa.children.values()}
         for child in sa.config.children:
             if child.name not in have and not sa.creating_child(child.policy_id or ""):
@@ -189,8 +209,8 @@ class Ikev1Succession:
         (it adopts the SA), else a new phase 1 is negotiated whose establishment re-keys it — if we
         may initiate; otherwise the peer's re-key, or the hard lifetime, comes."""
         d = self.rt.detached.get(spi)
-        if d is None:
-            return
+        if d is None or d.answered:
+            return  # the peer started its quick mode: the peer re-keys it (``Ikev1Sa.rekey_child``)
         heirs = self._established(d.peer, d.remote, d.remote_id)
         if heirs:
             self._attach(d, heirs[0])

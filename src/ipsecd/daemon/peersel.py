@@ -6,7 +6,9 @@ negotiation, the most specific prefix wins; an unset address means "any" (NOTES.
 ``exchange-mode``s are not served by the IKEv2 daemon. Ties keep configuration order, as RouterOS
 lists peers. IKEv2 (``ike2``) and IKEv1 peers are selected apart: an IKEv1 message goes to a peer of
 its exchange mode (main, aggressive or base), as RouterOS matches them. Identities are checked later
-(IKE_AUTH, IKEv1 phase 1), not here.
+(IKE_AUTH, IKEv1 phase 1), not here — except IKEv1 aggressive mode, whose first message shows the
+initiator's ID in clear: the glue picks among the :func:`candidates` the peer whose ``remote-id`` it is
+(several peers behind one address, road warriors on ``0.0.0.0/0`` told apart by ID).
 """
 
 from __future__ import annotations
@@ -40,17 +42,27 @@ class PeerEndpoint:
         return self.address.network_address
 
 
-def select_peer(peers: Iterable[PeerEndpoint], remote: str, local: str | None = None,
-                mode: str = "ike2") -> PeerEndpoint | None:
+def select_peer(
+    peers: Iterable[PeerEndpoint], remote: str, local: str | None = None, mode: str = "ike2"
+) -> PeerEndpoint | None:
     """The peer of exchange mode ``mode`` for a message from ``remote`` received on ``local``, or None."""
+    found = candidates(peers, remote, local, mode)
+    return found[0] if found else None
+
+
+def candidates(
+    peers: Iterable[PeerEndpoint], remote: str, local: str | None = None, mode: str = "ike2"
+) -> list[PeerEndpoint]:
+    """Every peer of exchange mode ``mode`` whose address holds ``remote`` (received on ``local``),
+    the most specific prefix first, ties in configuration order. IKEv1 aggressive mode chooses among
+    them by the initiator's ID, which its first message carries in clear."""
     try:
         src = ipaddress.ip_address(remote)
         dst = ipaddress.ip_address(local) if local else None
     except ValueError:
-        return None
-    best: PeerEndpoint | None = None
-    best_len = -1
-    for peer in peers:
+        return []
+    found: list[tuple[int, int, PeerEndpoint]] = []
+    for n, peer in enumerate(peers):
         if peer.disabled or peer.exchange_mode != mode:
             continue
         if peer.local_address is not None and dst is not None and peer.local_address != dst:
@@ -63,6 +75,5 @@ def select_peer(peers: Iterable[PeerEndpoint], remote: str, local: str | None = 
             plen = peer.address.prefixlen
         else:
             continue
-        if plen > best_len:
-            best, best_len = peer, plen
-    return best
+        found.append((-plen, n, peer))
+    return [peer for _, _, peer in sorted(found, key=lambda f: f[:2])]

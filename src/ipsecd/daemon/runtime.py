@@ -91,6 +91,7 @@ class DetachedChild:
     name: str  # the policy's ChildConfig name
     proto: IpsecProto
     record: ChildRecord
+    answered: bool = False  # the peer started its quick mode (and re-keys it)
 
 
 @dataclass(slots=True)

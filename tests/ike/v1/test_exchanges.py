@@ -8,6 +8,7 @@ from ipaddress import ip_network
 from ipsecd.crypto import keymat
 from ipsecd.ike.auth import StaticCredentials
 from ipsecd.ike.events import ChildSaInstalled, IkeSaEstablished
+from ipsecd.ike.v1.aggressive import identifies, initiator_id
 from ipsecd.ike.v1.config import ExchangeMode, Ikev1Options
 from ipsecd.ike.v2.config import ChildProposal
 from ipsecd.policy.types import IpsecProto, Mode
@@ -157,3 +158,17 @@ def test_one_pfs_group_per_offer() -> None:
     pair.pump()
     sa = next(p for p in _quick_payloads(pair, 0) if isinstance(p, SaPayload))
     assert [p.number for p in sa.proposals] == [1, 3]
+
+
+def test_the_aggressive_initiator_id_is_read_from_its_first_message() -> None:
+    icfg, rcfg = configs(i={"my_id": "fqdn:rw1.example"})
+    pair = V1Pair(icfg, rcfg, iopt=Ikev1Options(exchange_mode=ExchangeMode.AGGRESSIVE))
+    first = pair.i.datagrams_to_send(0.0)[0][0]
+    assert initiator_id(first) == "fqdn:rw1.example"
+    assert initiator_id(first[:40]) is None and initiator_id(b"junk") is None
+    main = V1Pair(*configs()).i.datagrams_to_send(0.0)[0][0]
+    assert initiator_id(main) is None  # main mode hides it
+    assert identifies("fqdn:rw1.example", "fqdn:rw1.example", "192.0.2.1")
+    assert identifies("auto", "fqdn:rw1.example", "192.0.2.1")
+    assert not identifies("fqdn:rw2.example", "fqdn:rw1.example", "192.0.2.1")
+    assert not identifies("address:not-an-ip", "fqdn:rw1.example", "192.0.2.1")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,10 +20,16 @@ from ipsecd.ike.events import (
     NegotiationFailed,
     PeerDead,
 )
+from ipsecd.ike.v1 import quick
 from ipsecd.ike.v1.config import Ikev1Options, ProposalCheck
 from ipsecd.ike.v2.config import ChildProposal, IkeProposal
-from ipsecd.wire.ikev1.enums import ExchangeType, NotifyType, ProtocolId
+from ipsecd.policy.events import SoftExpire
+from ipsecd.policy.sad import Sad
+from ipsecd.policy.types import Direction
+from ipsecd.wire.ikev1.attributes import Attribute, encode_attributes
+from ipsecd.wire.ikev1.enums import ExchangeType, IpsecAttr, LifeType, NotifyType, ProtocolId
 from ipsecd.wire.ikev1.header import FLAG_COMMIT, Header
+from ipsecd.wire.ikev1.sa import SaPayload
 
 from .conftest import V1Pair, child, configs
 
@@ -295,3 +304,56 @@ def test_forged_quick_mode_messages_leave_nothing_behind() -> None:
             hdr.encode(28 + len(body)) + body, (("198.51.100.2", 500), ("192.0.2.1", 500)), pair.now
         )
     assert (len(r.exchanges), len(r.keys.exchange_ivs)) == before
+
+
+def test_only_the_quick_mode_initiator_rekeys() -> None:
+    """Both ends reach the soft lifetime together; the side that answered the quick mode leaves the
+    re-key to the side that started it (two re-keys would make two SA pairs for one policy)."""
+    pair = V1Pair(*configs())
+    pair.pump()
+    assert pair.r is not None
+    (rc,) = pair.of("r", ChildSaInstalled)
+    (ic,) = pair.of("i", ChildSaInstalled)
+    sent = len(pair.wire)
+    pair.r.rekey_child(rc.inbound.spi)
+    pair.pump()
+    assert len(pair.wire) == sent and len(pair.of("i", ChildSaInstalled)) == 1
+    pair.i.rekey_child(ic.inbound.spi)
+    pair.pump()
+    assert len(pair.of("i", ChildSaInstalled)) == 2 and len(pair.of("r", ChildSaInstalled)) == 2
+
+
+def test_offered_lifebytes_are_installed_for_the_data_plane(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer that offers kilobytes (strongSwan's life_bytes; RouterOS proposals have none) gets them:
+    both ends install hard = KB × 1024 and soft = 90 %, which the SAD enforces on the byte counters;
+    a RESPONDER-LIFETIME with fewer kilobytes lowers the initiator's."""
+    real = quick.phase2_offer
+
+    def offering(kbytes: int) -> Callable[..., SaPayload]:
+        def offer(*args: Any, **kw: Any) -> SaPayload:
+            sa_payload = real(*args, **kw)
+            for prop in sa_payload.proposals:
+                for t in prop.transforms:
+                    t.attributes += [Attribute(IpsecAttr.SA_LIFE_TYPE, LifeType.KILOBYTES),
+                                     Attribute(IpsecAttr.SA_LIFE_DURATION, kbytes)]
+            return sa_payload
+        return offer
+
+    monkeypatch.setattr(quick, "phase2_offer", offering(1000))
+    pair = V1Pair(*configs())
+    pair.pump()
+    for side in "ir":
+        (ev,) = pair.of(side, ChildSaInstalled)
+        for spec in (ev.inbound, ev.outbound):
+            assert (spec.lifetime.soft_bytes, spec.lifetime.hard_bytes) == (921600, 1024000)
+            assert spec.lifetime.hard_seconds == 1800
+    (ev,) = pair.of("r", ChildSaInstalled)
+    sad = Sad()
+    rec = sad.add(ev.inbound, now=0.0)
+    rec.counters.bytes = 921600  # type: ignore[misc]
+    assert sad.expire(now=1.0) == [SoftExpire(ev.inbound.spi, Direction.IN, by_bytes=True)]
+    assert quick._responder_lifetime(encode_attributes([
+        Attribute(IpsecAttr.SA_LIFE_TYPE, LifeType.SECONDS), Attribute(IpsecAttr.SA_LIFE_DURATION, 600),
+        Attribute(IpsecAttr.SA_LIFE_TYPE, LifeType.KILOBYTES), Attribute(IpsecAttr.SA_LIFE_DURATION, 500),
+    ]), 1800.0, 1000) == (600.0, 500)
+    assert quick._responder_lifetime(b"\xff", 1800.0, 1000) == (1800.0, 1000)

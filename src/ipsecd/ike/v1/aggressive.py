@@ -15,16 +15,43 @@ Vendor IDs ride in the first two messages; an initiator behind a NAT floats to 4
 
 from __future__ import annotations
 
+from ipsecd.wire.errors import WireError
 from ipsecd.wire.ikev1.enums import ExchangeType, NotifyType, ProtocolId
-from ipsecd.wire.ikev1.header import Header
+from ipsecd.wire.ikev1.header import HEADER_SIZE, Header
+from ipsecd.wire.ikev1.message import decode_chain
 from ipsecd.wire.ikev1.payloads import HashPayload, IdPayload, KePayload, NoncePayload, Payload
 from ipsecd.wire.ikev1.sa import Proposal, SaPayload
 
+from ..errors import ConfigError
 from .config import V1ProtocolError
 from .exchange import Outgoing
-from .ids import identity_text
+from .ids import identity_payload, identity_text
 from .phase1 import Phase1, first
 from .proposals import parse_phase1, phase1_offer, select_phase1
+
+
+def initiator_id(data: bytes) -> str | None:
+    """The initiator's phase-1 ID of a first aggressive-mode message, as RouterOS writes identities
+    (``fqdn:rw1.example``), for choosing the peer by it; None when the message has no readable ID."""
+    try:
+        hdr = Header.decode(data)
+        if hdr.exchange != ExchangeType.AGGRESSIVE or hdr.encrypted:
+            return None
+        payloads = decode_chain(hdr.next_payload, data[HEADER_SIZE:])
+        found = next((p for p in payloads if isinstance(p, IdPayload)), None)
+    except WireError:
+        return None
+    return identity_text(found) if found is not None else None
+
+
+def identifies(remote_id: str, shown: str, address: str) -> bool:
+    """Whether a configured ``remote-id`` names the ID ``shown`` by a peer at ``address``."""
+    if remote_id in ("auto", "ignore"):
+        return True
+    try:
+        return identity_text(identity_payload(remote_id, address)) == shown
+    except (ConfigError, KeyError):
+        return False
 
 
 class AggressiveMode(Phase1):

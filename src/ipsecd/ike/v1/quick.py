@@ -184,11 +184,11 @@ class QuickMode(Exchange):
             raise V1ProtocolError(
                 NotifyType.INVALID_ID_INFORMATION, "the reply changed the proxy IDs", fatal=False
             )
-        life = algs.lifetime or child.lifetime
+        life, kbytes = algs.lifetime or child.lifetime, algs.lifebytes
         for n in rest:
             if isinstance(n, NotifyPayload) and n.notify_type == NotifyType.RESPONDER_LIFETIME:
-                life = _responder_lifetime(n.data, life)
-        self.algs = Phase2Algs(algs.proto, algs.encr, algs.integ, algs.pfs, algs.mode, life, algs.lifebytes)
+                life, kbytes = _responder_lifetime(n.data, life, kbytes)
+        self.algs = Phase2Algs(algs.proto, algs.encr, algs.integ, algs.pfs, algs.mode, life, kbytes)
         self.commit = header.commit
         self.step = 3
         if not self.commit:
@@ -362,7 +362,8 @@ class QuickMode(Exchange):
 
         inbound = spec(self.my_spi, Direction.IN, rhost, lhost, in_e, in_a, in_sel)
         outbound = spec(self.peer_spi, Direction.OUT, lhost, rhost, out_e, out_a, out_sel)
-        sa.child_installed(self.message_id, algs.proto, ChildSaInstalled(child.name, inbound, outbound))
+        sa.child_installed(self.message_id, algs.proto, ChildSaInstalled(child.name, inbound, outbound),
+                           answered=not initiator)
 
 
 def _host(address: str) -> IPNetwork:
@@ -373,16 +374,19 @@ def _within(inner: IPNetwork, outer: IPNetwork) -> bool:
     return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
 
-def _responder_lifetime(data: bytes, current: float) -> float:
-    """RFC 2407 §4.6.3.1: the responder's shorter lifetime (seconds pairs only)."""
+def _responder_lifetime(data: bytes, seconds: float, kbytes: int) -> tuple[float, int]:
+    """RFC 2407 §4.6.3.1: the responder's shorter lifetimes (seconds and kilobytes pairs); the
+    kilobytes are enforced by the data plane's byte counters (soft at 90 %, as the seconds)."""
     try:
-        attrs = decode_attributes(data)
         kind = None
-        for a in attrs:
+        for a in decode_attributes(data):
             if a.type == IpsecAttr.SA_LIFE_TYPE:
                 kind = a.number
-            elif a.type == IpsecAttr.SA_LIFE_DURATION and kind == LifeType.SECONDS and 0 < a.number < current:
-                current = float(a.number)
-    except WireError:  # a garbled notify keeps our lifetime
-        return current
-    return current
+            elif a.type == IpsecAttr.SA_LIFE_DURATION and a.number > 0:
+                if kind == LifeType.SECONDS and a.number < seconds:
+                    seconds = float(a.number)
+                elif kind == LifeType.KILOBYTES and (not kbytes or a.number < kbytes):
+                    kbytes = a.number
+    except WireError:  # a garbled notify keeps our lifetimes
+        pass
+    return seconds, kbytes

@@ -132,6 +132,8 @@ class Ikev1Sa:
         self._dpd_sent = 0.0
         self._replacing: dict[int, int] = {}  # quick mode's Message ID -> inbound SPI it re-keys
         self._retiring: dict[int, float] = {}  # re-keyed inbound SPI -> when it is DELETEd
+        # inbound SPIs of IPsec SAs whose quick mode the peer started: it re-keys them (``rekey_child``)
+        self.answered: set[int] = set()
         self.virtual_ips: tuple[IPv4Address | IPv6Address, ...] = ()  # mode-config gave us these
         # XAuth and mode-config between phase 1 and the quick modes (road warriors), if configured
         self.rw = RoadWarrior(self) if RoadWarrior.needed(self) else None
@@ -429,7 +431,8 @@ class Ikev1Sa:
                                   f"quick mode for {theirs}, but the client was given {lease.address}",
                                   fatal=False)
 
-    def child_installed(self, mid: int, proto: IpsecProto, event: ChildSaInstalled) -> None:
+    def child_installed(self, mid: int, proto: IpsecProto, event: ChildSaInstalled, *,
+                        answered: bool = False) -> None:
         """A quick mode's IPsec SAs go to the daemon; one that re-keys an older SA replaces it: the
         new SAs are installed first (our traffic moves to them), the old one is DELETEd
         ``REPLACED_GRACE`` later — after our third quick-mode message has reached the peer, so it
@@ -437,6 +440,8 @@ class Ikev1Sa:
         SA are received."""
         in_spi, out_spi = event.inbound.spi, event.outbound.spi
         self.children[in_spi] = (event.child, proto, out_spi)
+        if answered:
+            self.answered.add(in_spi)
         self.emit(event)
         old = self._replacing.pop(mid, None)
         if old is not None:
@@ -455,10 +460,13 @@ class Ikev1Sa:
 
     def rekey_child(self, in_spi: int) -> None:
         """The IPsec SA reached its soft lifetime: IKEv1 re-keys by a new quick mode for the same
-        policy (RFC 2409 §5.5); the old SA is deleted once the new one is installed."""
+        policy (RFC 2409 §5.5); the old SA is deleted once the new one is installed. Only the side
+        that started the SA's quick mode re-keys it, as racoon does: both ends reach the soft lifetime
+        together (the responder obeys the initiator's lifetime or told it a shorter one with
+        RESPONDER-LIFETIME), and two re-keys would leave two SA pairs for one policy."""
         found = self.children.get(in_spi)
         if (found is None or self.state != "established" or in_spi in self._replacing.values()
-                or in_spi in self._retiring):
+                or in_spi in self._retiring or in_spi in self.answered):
             return
         child = next((c for c in self.config.children if c.name == found[0]), None)
         if child is not None:
@@ -533,15 +541,22 @@ class Ikev1Sa:
             self.send_info([DeletePayload(ProtocolId.ISAKMP, [self.cky_i + self.cky_r])])
         self.close(reason, outlive=True)
 
-    def adopt(self, in_spi: int, name: str, proto: IpsecProto, out_spi: int) -> None:
+    def adopt(self, in_spi: int, name: str, proto: IpsecProto, out_spi: int, answered: bool = False) -> None:
         """Take over an IPsec SA negotiated by an earlier ISAKMP SA with the same peer (re-keyed or
         expired phase 1): its DELETEs and re-keys now go through this one."""
         self.children[in_spi] = (name, proto, out_spi)
+        if answered:
+            self.answered.add(in_spi)
 
-    def release(self, in_spi: int) -> tuple[str, IpsecProto, int] | None:
-        """Give up an IPsec SA another ISAKMP SA adopts (no DELETE: it lives on)."""
+    def release(self, in_spi: int) -> tuple[str, IpsecProto, int, bool] | None:
+        """Give up an IPsec SA another ISAKMP SA adopts (no DELETE: it lives on); what ``adopt`` takes."""
         self._retiring.pop(in_spi, None)
-        return self.children.pop(in_spi, None)
+        found = self.children.pop(in_spi, None)
+        if found is None:
+            return None
+        answered = in_spi in self.answered
+        self.answered.discard(in_spi)
+        return (*found, answered)
 
     def delete(self) -> None:
         """Kill the connection: DELETE our IPsec SAs and the ISAKMP SA (RFC 2408 §3.15)."""
