@@ -90,11 +90,13 @@ def proc_cpu_ns(sid: int | None) -> dict[int, int]:
     return out
 
 
-def responder_rsc(topo: Topology, group: str) -> str:
+def responder_rsc(topo: Topology, group: str, version: int = 2) -> str:
+    """ipsecd's configuration: IKEv2, or IKEv1 main mode (``version`` 1)."""
     left, right = topo.left, topo.right
+    mode = "ike2" if version == 2 else "main"
     return f"""\
 /ip ipsec profile add name=rate enc-algorithm=aes-128 hash-algorithm=sha256 dh-group={ROS_GROUP[group]}
-/ip ipsec peer add name=init address={left.wan}/32 profile=rate exchange-mode=ike2 passive=yes
+/ip ipsec peer add name=init address={left.wan}/32 profile=rate exchange-mode={mode} passive=yes
 /ip ipsec identity add peer=init auth-method=pre-shared-key secret="{PSK}" my-id=fqdn:right.test \
     remote-id=fqdn:left.test
 /ip ipsec proposal add name=rate enc-algorithms=aes-128-gcm pfs-group=none
@@ -102,9 +104,9 @@ def responder_rsc(topo: Topology, group: str) -> str:
 """
 
 
-def rate_connection(me: Netns, other: Netns, my_id: str, other_id: str, group: str) -> str:
-    """The swanctl connection both charons use, seen from ``me``."""
-    return swanctl_connection(
+def rate_connection(me: Netns, other: Netns, my_id: str, other_id: str, group: str, version: int = 2) -> str:
+    """The swanctl connection both charons use, seen from ``me`` (IKEv1: main mode)."""
+    conf = swanctl_connection(
         "rate",
         local_addr=me.wan,
         remote_addr=other.wan,
@@ -117,10 +119,11 @@ def rate_connection(me: Netns, other: Netns, my_id: str, other_id: str, group: s
         esp_proposals="aes128gcm16",
         extra="        unique = never\n",
     )
+    return conf.replace("version = 2", f"version = {version}")
 
 
-def load_initiator(init: Charon, topo: Topology, group: str) -> None:
-    init.load(rate_connection(topo.left, topo.right, "left.test", "right.test", group))
+def load_initiator(init: Charon, topo: Topology, group: str, version: int = 2) -> None:
+    init.load(rate_connection(topo.left, topo.right, "left.test", "right.test", group, version))
 
 
 def drive(init: Charon, total: int, conc: int) -> tuple[list[float], list[str], float]:
@@ -195,14 +198,14 @@ def measure(
 
 
 def one(
-    topo: Topology, workdir: Path, resp: Responder, group: str, total: int, conc: int
+    topo: Topology, workdir: Path, resp: Responder, group: str, total: int, conc: int, version: int = 2
 ) -> dict[str, object]:
     stop: Callable[[], object]
     wd = workdir / f"{resp.label.replace(' ', '-').replace('/', '-')}-{group}"
     init = Charon(topo.left, wd, loglevel=-1, threads=96, extra=CHARON_TUNING).start()
     if resp.which == "strongswan":
         resp_charon = Charon(topo.right, wd, loglevel=-1, threads=32, extra=CHARON_TUNING).start()
-        resp_charon.load(rate_connection(topo.right, topo.left, "right.test", "left.test", group))
+        resp_charon.load(rate_connection(topo.right, topo.left, "right.test", "left.test", group, version))
         pid, stop = resp_charon.pid, resp_charon.stop
     else:
         # the harness runs ``REPO/src``; an old tree is run by pointing it there for this start only
@@ -213,14 +216,14 @@ def one(
             daemon = Ipsecd(
                 topo.right,
                 wd,
-                responder_rsc(topo, group),
+                responder_rsc(topo, group, version),
                 dataplane=resp.dataplane,
                 extra_args=["--log-level", resp.log_level],
             ).start()
         finally:
             sswan.REPO = repo
         pid, stop = daemon.proc.pid if daemon.proc else None, daemon.stop
-    load_initiator(init, topo, group)
+    load_initiator(init, topo, group, version)
     lat, errors, wall, spent = measure(init, pid, stop, total, conc, resp.label)
     ok = len(lat)
     lat.sort()
@@ -250,11 +253,14 @@ def median_of(rows: list[dict[str, object]]) -> dict[str, object]:
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(version: int = 2, doc: str | None = None, groups: str = "ecp256,x25519") -> int:
+    """Run the benchmark for IKE ``version`` (``bench/ikev1_rate.py`` passes 1)."""
+    ap = argparse.ArgumentParser(
+        description=doc or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--total", type=int, default=400)
     ap.add_argument("--conc", type=int, default=8)
-    ap.add_argument("--groups", default="ecp256,x25519")
+    ap.add_argument("--groups", default=groups)
     ap.add_argument("--only", choices=["strongswan", "ipsecd"])
     ap.add_argument(
         "--runs",
@@ -281,7 +287,7 @@ def main() -> int:
             for group in groups:
                 for resp in resps:
                     try:
-                        r = one(topo, Path(tmp), resp, group, args.total, args.conc)
+                        r = one(topo, Path(tmp), resp, group, args.total, args.conc, version)
                     except (RuntimeError, TimeoutError) as exc:
                         print(f"{resp.label} {group}: FAILED: {exc}", file=sys.stderr)
                         continue

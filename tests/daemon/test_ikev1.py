@@ -251,3 +251,41 @@ def test_aggressive_mode_chooses_the_peer_by_the_initiators_id() -> None:
                 await gw.daemon.stop()
 
     asyncio.run(main())
+
+
+def test_ikev1_responder_generates_the_policy_from_a_template() -> None:
+    """generate-policy=port-strict on an IKEv1 responder without a policy for the initiator: the quick
+    mode's proxy IDs are admitted by the template, a dynamic policy for exactly them is installed for
+    the SA's life (RouterOS's L2TP/road-warrior set-up), traffic flows, and it goes with the SA."""
+
+    async def main() -> None:
+        ike, natt = free_ports()
+        rsc_b = _rsc("B", ike, None, "lifetime=1h")
+        policy = next(line for line in rsc_b.splitlines() if line.startswith("/ip ipsec policy add"))
+        template = (
+            "/ip ipsec policy add template=yes group=default src-address=10.10.2.0/24 "
+            "dst-address=10.10.1.0/24 proposal=demo"
+        )
+        rsc_b = rsc_b.replace(policy, template).replace(
+            "remote-id=", "generate-policy=port-strict remote-id="
+        )
+        a = Gateway("A", ike, natt, _rsc("A", ike, None, "lifetime=1h"))
+        b = Gateway("B", ike, natt, rsc_b)
+        await b.start()
+        await a.start()
+        try:
+            await _until("both IPsec SAs", lambda: bool(a.children()) and bool(b.children()))
+            (dyn,) = [r for r in _rows(b, "policy") if r.get("dynamic") == "yes"]
+            assert (dyn["src-address"], dyn["dst-address"]) == ("10.10.2.1/32", "10.10.1.1/32")
+            assert await a.ping(GATEWAYS["B"][1], count=2) == (2, 2)
+            assert a.execute("/ip ipsec active-peers kill-connections", False).rc == 0
+            await _until(
+                "the SA and its policy to go",
+                lambda: not [r for r in _rows(b, "policy") if r.get("dynamic") == "yes"],
+                5,
+            )
+        finally:
+            for gw in (a, b):
+                await gw.daemon.stop()
+
+    asyncio.run(main())
