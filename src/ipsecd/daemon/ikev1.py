@@ -170,13 +170,11 @@ class Ikev1Succession:
         if keeper is not t or not sa.initiator:
             return  # the responder leaves the re-keys to the side that negotiated phase 1 for them
         now = self.now()
-        for spi, rec in list(t.record.children.items()):
-            if spi in renew or (rec.rekey_at is not None and rec.rekey_at <= now):
-                sa.rekey_child(spi)
-        have = {name for name, _proto, _out in sa.children.values()}
-        for child in sa.config.children:
-            if child.name not in have and not sa.creating_child(child.policy_id or ""):
-                sa.start_child(child)
+        if sa.rw is None or sa.rw.ready:  # an XAuth client's quick modes wait for its mode-config
+            for spi, rec in list(t.record.children.items()):
+                if spi in renew or (rec.rekey_at is not None and rec.rekey_at <= now):
+                    sa.rekey_child(spi)
+        sa.start_children()
 
     def _collision(self, t: Tracked) -> Tracked:
         """Both sides started a new phase 1 at once (their negotiations overlapped): keep the lower

@@ -406,8 +406,17 @@ class Ikev1Sa:
         if self._children_started or self.state != "established" or waiting:
             return
         self._children_started = True
+        have = {name for name, _proto, _out in self.children.values()}  # adopted from a former phase 1
         for child in self.config.children:
-            self.start_child(child)
+            if child.name not in have:
+                self.start_child(child)
+
+    def start_children(self) -> None:
+        """The owner's go for an SA made with ``auto_children=False`` (the daemon, once it handed the
+        IPsec SAs of an earlier phase 1 to this one): a quick mode for each policy without an IPsec
+        SA, as soon as XAuth and mode-config are done."""
+        self._children_started = False
+        self._start_children()
 
     def start_child(self, child: ChildConfig) -> int:
         """Start a quick mode for ``child`` (also the daemon's answer to an acquire); its Message ID."""
