@@ -249,7 +249,7 @@ def test_counters_of_a_dead_worker_are_kept(pair: Pair) -> None:
         with InNetns(pair.a):
             start = time.monotonic()
             assert wait_for(lambda: t.dp.poll_events() == [] and len(t.dp._starting) == 2)
-            assert time.monotonic() - start < 0.5  # the replacements are started, not waited for
+            assert time.monotonic() - start < 1.0  # the replacements are started, not waited for
             while_starting = t.dp.statistics()
             assert all(while_starting[k] >= v for k, v in stats.items()), (stats, while_starting)
             mid = t.dp.query_sa(SPI_AB, Direction.IN)
