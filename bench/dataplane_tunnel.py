@@ -7,7 +7,8 @@ sides so every ESP packet fits the 1500-byte path (no outer fragmentation; ipsec
 packet on its own and only batches the *sends* with UDP GSO). iperf3 between the LAN addresses:
 
 - TCP: one stream, ``--secs`` seconds (default 10);
-- UDP: 1300-byte datagrams, the highest offered rate whose loss stays below 1 % (bisection on short
+- UDP: 1300-byte datagrams, the highest offered rate (through each tunnel, and over the bare veth
+  without a tunnel as the second anchor) whose loss stays below 1 % (bisection on short
   runs), with ``-w 2M`` for both (``UDP_FLAGS``): with the default 212 KB socket buffer the loss is
   the *receiving iperf3*'s buffer overflowing (``RcvbufErrors``) whenever it is descheduled on these
   2 shared cores, which measures the scheduler rather than the tunnel. ``--udp-flags ''`` restores
@@ -48,16 +49,18 @@ def iperf_tcp(topo: Topology, secs: int) -> float:
     return float(json.loads(out)["end"]["sum_received"]["bits_per_second"]) / 1e6
 
 
-def iperf_udp(topo: Topology, mbit: float, secs: int = 3) -> float:
-    """Loss (%) at an offered rate of ``mbit`` Mbit/s with 1300-byte datagrams."""
-    srv = topo.right.spawn(["iperf3", "-s", "-1", "-B", topo.right.lan], Path(tempfile.mktemp()))
+def iperf_udp(topo: Topology, mbit: float, secs: int = 3, plain: bool = False) -> float:
+    """Loss (%) at an offered rate of ``mbit`` Mbit/s with 1300-byte datagrams, through the tunnel
+    (LAN addresses) or, ``plain``, over the bare veth (WAN addresses: no policy covers them)."""
+    dst, src = (topo.right.wan, topo.left.wan) if plain else (topo.right.lan, topo.left.lan)
+    srv = topo.right.spawn(["iperf3", "-s", "-1", "-B", dst], Path(tempfile.mktemp()))
     time.sleep(0.4)
     out = topo.left.run(
         "iperf3",
         "-c",
-        topo.right.lan,
+        dst,
         "-B",
-        topo.left.lan,
+        src,
         "-u",
         "-l",
         "1300",
@@ -74,14 +77,14 @@ def iperf_udp(topo: Topology, mbit: float, secs: int = 3) -> float:
     return float(s.get("lost_percent", 100.0))
 
 
-def udp_ceiling(topo: Topology, start: float) -> float:
+def udp_ceiling(topo: Topology, start: float, plain: bool = False) -> float:
     """Highest offered rate (Mbit/s) with < 1 % loss: double until loss, then bisect."""
     lo, hi = 0.0, start
-    while iperf_udp(topo, hi) < 1.0 and hi < 20000:
+    while iperf_udp(topo, hi, plain=plain) < 1.0 and hi < 20000:
         lo, hi = hi, hi * 2
     for _ in range(4):
         mid = (lo + hi) / 2
-        if iperf_udp(topo, mid) < 1.0:
+        if iperf_udp(topo, mid, plain=plain) < 1.0:
             lo = mid
         else:
             hi = mid
@@ -169,14 +172,18 @@ def main() -> int:
         for name, topo in tops.items():
             udp[name] = udp_ceiling(topo, 100.0)
             print(f"  {name:8} UDP 1300 B <1% loss: {udp[name]:.0f} Mbit/s", flush=True)
+        udp["veth"] = udp_ceiling(tops["ipsecd"], 400.0, plain=True)  # the issue's second UDP anchor
+        print(f"  {'veth':8} UDP 1300 B <1% loss, no tunnel: {udp['veth']:.0f} Mbit/s", flush=True)
     me_tcp = median(tcp["ipsecd"])
     if not args.skip_strongswan:
         ss_tcp = median(tcp["libipsec"])
         print(f"ipsecd/libipsec (aes-128-gcm, TUN MTU 1400): TCP median {me_tcp:.0f}/{ss_tcp:.0f} = "
               f"{me_tcp / ss_tcp:.2f}x, UDP {udp['ipsecd']:.0f}/{udp['libipsec']:.0f} = "
-              f"{udp['ipsecd'] / udp['libipsec']:.2f}x")
+              f"{udp['ipsecd'] / udp['libipsec']:.2f}x, "
+              f"{100 * udp['ipsecd'] / udp['veth']:.0f} % of plain veth UDP")
     else:
-        print(f"ipsecd: TCP median {me_tcp:.0f} Mbit/s, UDP {udp['ipsecd']:.0f} Mbit/s")
+        print(f"ipsecd: TCP median {me_tcp:.0f} Mbit/s, UDP {udp['ipsecd']:.0f} Mbit/s "
+              f"({100 * udp['ipsecd'] / udp['veth']:.0f} % of plain veth UDP)")
     return 0
 
 
