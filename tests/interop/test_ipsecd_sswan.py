@@ -41,6 +41,13 @@ class Pair:
     def ping(self, count: int = 3) -> tuple[int, int]:
         return self.topo.left.ping(self.topo.right.lan, src=self.topo.left.lan, count=count)
 
+    def tunnel_up(self, timeout: float, step: float = 0.2) -> None:
+        """Waits for charon's CHILD_SA, then for ipsecd's SA pair: as the responder, charon has its
+        CHILD_SA before ipsecd, the initiator, has read the IKE_AUTH response and installed its SAs, so
+        a ping sent at once can reach ipsecd before its inbound SA."""
+        wait_until("charon's CHILD_SA", lambda: bool(self.charon.child_sas()), timeout, step)
+        wait_until("ipsecd's SA pair", lambda: len(self.rows("installed-sa")) >= 2, 10, step)
+
     def rows(self, menu: str) -> list[dict[str, object]]:
         out = self.ipsecd.exec(f"/ip ipsec {menu} print", as_json=True).stdout
         rows = json.loads(out)
@@ -92,7 +99,7 @@ def test_ipsecd_initiates(tmp_path: Path) -> None:
     with Topology("ipdi") as topo:
         pair = _start(topo, tmp_path, DEFAULTS, passive=False)
         try:
-            wait_until("charon to see an established CHILD_SA", lambda: bool(pair.charon.child_sas()), 20)
+            pair.tunnel_up(20)
             assert pair.ping(3) == (3, 3)
             assert pair.rows("active-peers")[0]["side"] == "initiator"
         except BaseException:
@@ -162,7 +169,7 @@ def test_dead_peer_detected_and_reinitiated(tmp_path: Path) -> None:
     with Topology("ipdd") as topo:
         pair = _start(topo, tmp_path, DEFAULTS, passive=False, rsc_kw={"dpd": "2s", "dpd_failures": 1})
         try:
-            wait_until("ipsecd to bring the tunnel up", lambda: bool(pair.charon.child_sas()), 20)
+            pair.tunnel_up(20)
             assert pair.ping(2) == (2, 2)
             pair.charon.kill()
             t0 = time.monotonic()
@@ -172,7 +179,7 @@ def test_dead_peer_detected_and_reinitiated(tmp_path: Path) -> None:
             assert "is dead" in pair.ipsecd.log_text() or "gone" in pair.ipsecd.log_text()
             pair.charon = Charon(topo.left, tmp_path / "again").start()
             pair.charon.load(charon_site_conf(topo))
-            wait_until("ipsecd to re-initiate", lambda: bool(pair.charon.child_sas()), 40, 0.5)
+            pair.tunnel_up(40, 0.5)
             assert pair.ping(3) == (3, 3)
         except BaseException:
             print(pair.diagnostics())
@@ -390,7 +397,7 @@ def test_initial_contact_after_a_restart_replaces_the_old_sas(tmp_path: Path, re
     with Topology("ipdz") as topo:
         pair = _start(topo, tmp_path, DEFAULTS, passive=False)
         try:
-            wait_until("the tunnel", lambda: bool(pair.charon.child_sas()), 20)
+            pair.tunnel_up(20)
             assert pair.ping(2) == (2, 2)
             if restarted == "ipsecd":
                 old = pair.charon.list_sas()[0]["initiator-spi"]
@@ -467,7 +474,7 @@ def test_invalid_ke_payload_retry(tmp_path: Path, initiator: str) -> None:
             if initiator == "strongswan":
                 pair.charon.initiate("net")
             else:
-                wait_until("the tunnel", lambda: bool(pair.charon.child_sas()), 20)
+                pair.tunnel_up(20)
             assert pair.charon.list_sas()[0]["dh-group"] == "MODP_2048"
             assert pair.ping(3) == (3, 3)
             way = "parsed IKE_SA_INIT response 0 [ N(INVAL_KE) ]" if initiator == "strongswan" else \
