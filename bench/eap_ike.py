@@ -23,14 +23,14 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ike_handshake import INI, RESP, configs
+from ike_handshake import INI, RESP, configs, responder
 
 from ipsecd.ike.auth import StaticCredentials
 from ipsecd.ike.eap.mschapv2 import MsChapV2Server
 from ipsecd.ike.eap.server import ACCEPT, CHALLENGE, RelayAnswer, RelayQuestion
 from ipsecd.ike.events import IkeSaEstablished, VerdictRequested
 from ipsecd.ike.v2.config import IkeConfig
-from ipsecd.ike.v2.sa import IkeSa, ikev2_router
+from ipsecd.ike.v2.sa import IkeSa
 from ipsecd.wire.eap import EapCode, EapType, parse
 
 USERS = (("alice", b"s3cret pass"),)
@@ -64,14 +64,7 @@ def eap_configs(relay: bool) -> tuple[IkeConfig, IkeConfig]:
 
 def run(icfg: IkeConfig, rcfg: IkeConfig, n: int, relay: bool) -> tuple[float, float]:
     spis = iter(range(0x1000, 0x1000 + 4 * n))
-    mgr = ikev2_router(
-        lambda a: rcfg,
-        rng=os.urandom,
-        spi_alloc=lambda p: next(spis),
-        now=0.0,
-        cookie_threshold=10 * n,
-        max_half_open=10 * n,
-    )
+    mgr = responder(rcfg, n, spis)
     gateway_cpu = 0.0
     established = 0
     start = time.perf_counter()

@@ -18,10 +18,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
 from ipaddress import ip_network
 
 from ipsecd.ike.auth import StaticCredentials
 from ipsecd.ike.events import IkeSaEstablished
+from ipsecd.ike.router import Router
 from ipsecd.ike.v2.config import ChildConfig, ChildProposal, IkeConfig, IkeProposal
 from ipsecd.ike.v2.sa import IkeSa, ikev2_router
 from ipsecd.policy.types import Selector
@@ -42,10 +44,9 @@ def configs(group: str) -> tuple[IkeConfig, IkeConfig]:
     return side(INI, RESP, sel_i), side(RESP, INI, sel_r)
 
 
-def run(group: str, n: int) -> tuple[float, float]:
-    icfg, rcfg = configs(group)
-    spis = iter(range(0x1000, 0x1000 + 4 * n))
-    mgr = ikev2_router(
+def responder(rcfg: IkeConfig, n: int, spis: Iterator[int]) -> Router:
+    """The IKE router answering ``n`` initiators with ``rcfg`` (no COOKIEs, no half-open limit)."""
+    return ikev2_router(
         lambda a: rcfg,
         rng=os.urandom,
         spi_alloc=lambda p: next(spis),
@@ -53,6 +54,12 @@ def run(group: str, n: int) -> tuple[float, float]:
         cookie_threshold=10 * n,
         max_half_open=10 * n,
     )
+
+
+def run(group: str, n: int) -> tuple[float, float]:
+    icfg, rcfg = configs(group)
+    spis = iter(range(0x1000, 0x1000 + 4 * n))
+    mgr = responder(rcfg, n, spis)
     responder_cpu = 0.0
     established = 0
     start = time.perf_counter()

@@ -19,6 +19,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,28 +66,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             radius.close()
 
 
-def children(topo: Topology, local: str, remote: str) -> str:
-    return f"""\
-        children {{
-            net {{
-                mode = tunnel
-                local_ts = {local if local == "dynamic" else local + "/32"}
-                remote_ts = {remote}/32
-                rekey_time = 0
-                esp_proposals = {DEFAULTS.esp}
-            }}
-        }}"""
-
-
-def client_conf(topo: Topology, password: str, *, vip: bool = False) -> str:
-    """charon as the road warrior: EAP-MSCHAPv2 as alice, the gateway by its certificate (``vip``:
-    it asks for a virtual IP and its traffic comes from it)."""
+def charon_conf(topo: Topology, local: str, remote: str, password: str, *, vip: bool = False) -> str:
+    """One charon connection to ipsecd with the ``local`` and ``remote`` authentication rounds, the
+    EAP secret of alice and (``vip``) a virtual IP its traffic comes from."""
     left, right = topo.left, topo.right
-    local = "dynamic" if vip else left.lan
     vips = "        vips = 0.0.0.0\n" if vip else ""
     return f"""\
 connections {{
-    rw {{
+    net {{
         version = 2
         local_addrs = {left.wan}
         remote_addrs = {right.wan}
@@ -94,14 +81,20 @@ connections {{
         rekey_time = 0
         mobike = no
 {vips}        local {{
-            auth = eap-mschapv2
-            eap_id = alice
+{local}
         }}
         remote {{
-            auth = pubkey
-            id = {GW_ID}
+{remote}
         }}
-{children(topo, local, right.lan)}
+        children {{
+            net {{
+                mode = tunnel
+                local_ts = {"dynamic" if vip else left.lan + "/32"}
+                remote_ts = {right.lan}/32
+                rekey_time = 0
+                esp_proposals = {DEFAULTS.esp}
+            }}
+        }}
     }}
 }}
 secrets {{
@@ -113,37 +106,17 @@ secrets {{
 """
 
 
+def client_conf(topo: Topology, password: str, *, vip: bool = False) -> str:
+    """charon as the road warrior: EAP-MSCHAPv2 as alice, the gateway by its certificate."""
+    eap = "            auth = eap-mschapv2\n            eap_id = alice"
+    return charon_conf(topo, eap, f"            auth = pubkey\n            id = {GW_ID}", password, vip=vip)
+
+
 def gateway_conf(topo: Topology) -> str:
     """charon as the gateway: its certificate, the client by EAP-MSCHAPv2 with a local secret."""
-    left, right = topo.left, topo.right
-    return f"""\
-connections {{
-    gw {{
-        version = 2
-        local_addrs = {left.wan}
-        remote_addrs = {right.wan}
-        proposals = {DEFAULTS.ike}
-        rekey_time = 0
-        mobike = no
-        local {{
-            auth = pubkey
-            certs = gw-rsa.crt
-            id = {GW_ID}
-        }}
-        remote {{
-            auth = eap-mschapv2
-            eap_id = %any
-        }}
-{children(topo, left.lan, right.lan)}
-    }}
-}}
-secrets {{
-    eap-alice {{
-        id = alice
-        secret = "{fr.USERS["alice"]}"
-    }}
-}}
-"""
+    cert = f"            auth = pubkey\n            certs = gw-rsa.crt\n            id = {GW_ID}"
+    eap = "            auth = eap-mschapv2\n            eap_id = %any"
+    return charon_conf(topo, cert, eap, fr.USERS["alice"])
 
 
 def ipsecd_rsc(topo: Topology, identity: str, *, passive: bool, extra: str = "") -> str:
@@ -192,6 +165,22 @@ def diagnostics(s: Setup, ipsecd: Ipsecd) -> str:
     )
 
 
+@contextmanager
+def watching(s: Setup, ipsecd: Ipsecd, stub: StubRadius | None = None) -> Iterator[None]:
+    """Run a test's body: on failure print what each daemon logged; always stop ipsecd, charon's SAs
+    (and the stub RADIUS server)."""
+    try:
+        yield
+    except BaseException:
+        print(diagnostics(s, ipsecd))
+        raise
+    finally:
+        if stub is not None:
+            stub.close()
+        s.charon.terminate_all()
+        ipsecd.stop()
+
+
 def sa_pair(ipsecd: Ipsecd) -> bool:
     return ipsecd.exec("/ip ipsec installed-sa print count-only").stdout.strip() == "2"
 
@@ -200,7 +189,7 @@ def test_strongswan_road_warrior_through_ipsecd_to_freeradius(setup: Setup, tmp_
     s = setup
     s.charon.load(client_conf(s.topo, fr.USERS["alice"]))
     ipsecd = gateway(s, tmp_path)
-    try:
+    with watching(s, ipsecd):
         s.charon.initiate("net")
         wait_until("ipsecd to install the SA pair", lambda: sa_pair(ipsecd), 20)
         assert s.topo.left.ping(s.topo.right.lan, src=s.topo.left.lan, count=3) == (3, 3)
@@ -209,12 +198,6 @@ def test_strongswan_road_warrior_through_ipsecd_to_freeradius(setup: Setup, tmp_
         log = s.charon.log_text()
         assert "EAP method EAP_MSCHAPV2 succeeded, MSK established" in log
         assert f"authentication of '{GW_ID}' with RSA" in log
-    except BaseException:
-        print(diagnostics(s, ipsecd))
-        raise
-    finally:
-        s.charon.terminate_all()
-        ipsecd.stop()
 
 
 def test_road_warrior_gets_the_radius_address_and_is_accounted(setup: Setup, tmp_path: Path) -> None:
@@ -224,7 +207,7 @@ def test_road_warrior_gets_the_radius_address_and_is_accounted(setup: Setup, tmp
     s.charon.load(client_conf(s.topo, fr.USERS["alice"], vip=True))
     ipsecd = gateway(s, tmp_path, road_warrior_rsc(s.topo))
     before = s.radius.detail()
-    try:
+    with watching(s, ipsecd):
         s.charon.initiate("net")
         vips = s.charon.list_sas()[0].get("local-vips")
         assert vips == [fr.ALICE_IP]
@@ -248,13 +231,6 @@ def test_road_warrior_gets_the_radius_address_and_is_accounted(setup: Setup, tmp
         packets = int(re.search(r"Acct-Input-Packets = (\d+)", stop).group(1))  # type: ignore[union-attr]
         assert packets >= 5 and octets >= 5 * 84, stop  # five echo requests (84-octet IP packets) at least
         assert any("Acct-Status-Type = Start" in r for r in records)
-    except BaseException:
-        print(diagnostics(s, ipsecd))
-        print(s.radius.detail()[-4000:])
-        raise
-    finally:
-        s.charon.terminate_all()
-        ipsecd.stop()
 
 
 def test_local_eap_users_without_radius(setup: Setup, tmp_path: Path) -> None:
@@ -268,18 +244,12 @@ def test_local_eap_users_without_radius(setup: Setup, tmp_path: Path) -> None:
         s, tmp_path, ipsecd_rsc(s.topo, "auth-method=eap-radius certificate=gw", passive=True, extra=local)
     )
     before = s.radius.log.read_text()
-    try:
+    with watching(s, ipsecd):
         s.charon.initiate("net")
         wait_until("ipsecd to install the SA pair", lambda: sa_pair(ipsecd), 20)
         assert s.topo.left.ping(s.topo.right.lan, src=s.topo.left.lan, count=3) == (3, 3)
         assert "EAP method EAP_MSCHAPV2 succeeded, MSK established" in s.charon.log_text()
         assert s.radius.log.read_text() == before  # FreeRADIUS was not asked
-    except BaseException:
-        print(diagnostics(s, ipsecd))
-        raise
-    finally:
-        s.charon.terminate_all()
-        ipsecd.stop()
 
 
 class StubRadius:
@@ -335,7 +305,7 @@ def test_a_radius_server_without_a_verified_answer_refuses_the_client(
     ipsecd = gateway(
         s, tmp_path, ipsecd_rsc(s.topo, "auth-method=eap-radius certificate=gw", passive=True, extra=extra)
     )
-    try:
+    with watching(s, ipsecd, stub):
         with pytest.raises(RuntimeError):
             s.charon.initiate("net", timeout_ms=8000)
         # meanwhile the daemon's loop kept serving (its control socket answers)
@@ -348,32 +318,19 @@ def test_a_radius_server_without_a_verified_answer_refuses_the_client(
         if not silent:
             assert "Response Authenticator does not verify" in log
         assert stub.received >= 3 and not sa_pair(ipsecd)
-    except BaseException:
-        print(diagnostics(s, ipsecd))
-        raise
-    finally:
-        stub.close()
-        s.charon.terminate_all()
-        ipsecd.stop()
 
 
 def test_a_wrong_password_is_refused_and_explained(setup: Setup, tmp_path: Path) -> None:
     s = setup
     s.charon.load(client_conf(s.topo, "not-the-password"))
     ipsecd = gateway(s, tmp_path)
-    try:
+    with watching(s, ipsecd):
         with pytest.raises(RuntimeError):
             s.charon.initiate("net", timeout_ms=10000)
         wait_until("ipsecd's refusal", lambda: "authentication failed" in ipsecd.log_text())
         line = next(x for x in ipsecd.log_text().splitlines() if "authentication failed" in x)
         assert "EAP user alice: the RADIUS server rejected the client (Access-Reject" in line, line
         assert not sa_pair(ipsecd)
-    except BaseException:
-        print(diagnostics(s, ipsecd))
-        raise
-    finally:
-        s.charon.terminate_all()
-        ipsecd.stop()
 
 
 def test_ipsecd_eap_client_to_a_strongswan_gateway(setup: Setup, tmp_path: Path) -> None:
@@ -388,15 +345,9 @@ def test_ipsecd_eap_client_to_a_strongswan_gateway(setup: Setup, tmp_path: Path)
     ipsecd = Ipsecd(s.topo.right, tmp_path, rsc)
     CertificateStore(ipsecd.dir / "certificates").import_file(VECTORS / "ca.crt", name="ca", trusted=True)
     ipsecd.start()
-    try:
+    with watching(s, ipsecd):
         wait_until("ipsecd to install the SA pair", lambda: sa_pair(ipsecd), 20)
         assert s.topo.left.ping(s.topo.right.lan, src=s.topo.left.lan, count=3) == (3, 3)
         log = s.charon.log_text()
         assert "EAP method EAP_MSCHAPV2 succeeded, MSK established" in log
         assert "authentication of '10." in log and "with EAP successful" in log
-    except BaseException:
-        print(diagnostics(s, ipsecd))
-        raise
-    finally:
-        s.charon.terminate_all()
-        ipsecd.stop()
