@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""IKEv1 main mode + quick mode setups per second with ipsecd as responder, vs a strongSwan responder.
+"""IKEv1 IPsec-SA setups per second with ipsecd as responder, vs a strongSwan responder.
 
 Issue 10's benchmark: the same harness as ``bench/ike_rate.py`` (a charon initiator in ``<p>L``
 driven over VICI by client threads, each looping a blocking ``initiate``; the responder in ``<p>R``
@@ -14,6 +14,12 @@ Run as root from the repository:  .venv/bin/python bench/ikev1_rate.py [--total 
                                   [--runs tun:info,tun:warning,memory:warning] [--repeat 3]
 
 The last lines are the figures: each ipsecd run's rate and CPU/SA and the ratios to strongSwan's.
+
+Caveat, measured: charon always initiates a CHILD_SA within an existing IKE_SA for IKEv1 (its
+``reuse_ikesa = no`` applies to IKEv2 only), so after the first initiate per client thread the
+setups are quick modes on a few ISAKMP SAs: the figures are IPsec-SA setups per second, dominated by
+quick mode, not main modes. Counting main modes needs a fresh connection (or a teardown) per
+initiate, which this harness does not do yet.
 """
 
 from __future__ import annotations
