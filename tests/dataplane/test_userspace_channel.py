@@ -16,6 +16,7 @@ from ipsecd.dataplane.errors import ConfigError
 from ipsecd.dataplane.processor import Processor
 from ipsecd.dataplane.userspace import channel
 from ipsecd.dataplane.userspace.channel import DaemonEnd, WorkerEnd, WorkerGone
+from ipsecd.dataplane.userspace.droplog import DropLog
 from ipsecd.dataplane.userspace.seqmap import SeqMap
 from ipsecd.dataplane.userspace.worker import Worker
 from ipsecd.policy.types import Direction, Lifetime, PolicySpec, SaState, Selector
@@ -110,11 +111,12 @@ def test_draining_an_idle_channel_returns_at_once_even_after_a_call() -> None:
         there.close()
 
 
-def _ctrl_worker(sock: socket.socket) -> Worker:
+def ctrl_worker(sock: socket.socket) -> Worker:
     """A worker with its channel and processor only (no TUN, no sockets): what ``_ctrl_in`` uses."""
     w = Worker.__new__(Worker)
     w.chan, w.proc, w.seqmap = WorkerEnd(sock), Processor(full_packets=False), SeqMap()
-    w._in_slots, w._out_slots, w._dest, w.running = {}, {}, {}, True
+    w._in_slots, w._out_slots, w._dest, w._deadlines, w.running = {}, {}, {}, [], True
+    w.drops = DropLog()
     return w
 
 
@@ -124,7 +126,7 @@ def test_posted_installs_get_no_reply_a_failed_one_is_reported_and_order_is_kept
     sees their effect, because the worker takes requests in order."""
     here, there = channel.pair()
     daemon = DaemonEnd(here)
-    w = _ctrl_worker(there)
+    w = ctrl_worker(there)
     try:
         good = gcm_sa(SPI_AB, Direction.IN, "192.0.2.2", "192.0.2.1", KEY_AB)
         bad = gcm_sa(SPI_BA, Direction.OUT, "192.0.2.1", "192.0.2.2", b"short")

@@ -249,6 +249,14 @@ class Processor:
             return to
         return str(spec.dst), spec.encap.dport if spec.encap is not None else 0
 
+    def check_sa(self, spi: int, direction: Direction, now: float) -> SaRecord | None:
+        """Apply one SA's lifetimes now (the TUN worker's deadline heap calls this for the SA that is
+        due instead of :meth:`expire` scanning every SA); its record, None when it is gone."""
+        rec = self.sad.find(spi, direction)
+        if rec is not None:
+            self._bytes_check(rec, now)
+        return rec
+
     def expire(self, now: float) -> None:
         """Apply time lifetimes: soft/hard expiry events; a dead SA's transform refuses packets."""
         for ev in self.sad.expire(now):

@@ -42,6 +42,7 @@ received GRO batches are split and each segment opened on its own.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import select
@@ -72,7 +73,8 @@ from ipsecd.dataplane.userspace.ikegate import (
 from ipsecd.dataplane.userspace.seqmap import BLOCK, SeqMap
 from ipsecd.policy.errors import SadError, SpdError
 from ipsecd.policy.events import Acquire, SadEvent
-from ipsecd.policy.types import Direction
+from ipsecd.policy.sad import SaLife
+from ipsecd.policy.types import Direction, SaSpec
 from ipsecd.wire import natt
 
 #: Packets one readiness event may process before the loop looks at its other sockets again.
@@ -146,6 +148,9 @@ class Worker:
         self.hand.setblocking(False)
         # id(engine) -> (GSO add of the UDP socket, or None for whole packets; the raw socket; address)
         self._dest: dict[int, Dest] = {}
+        # (clock value, SPI, direction) of each SA's next time lifetime: the once-a-second tick
+        # looks at the SAs that are due, not at every SA (issue 16: no work per second × SAs)
+        self._deadlines: list[tuple[float, int, str]] = []
         self._egen = 0  # the processor's endpoint generation the _dest cache was built for
         self._rx: list[bytes] = []  # decrypted packets of the current batch, for the TUN
         self.running = True
@@ -190,9 +195,9 @@ class Worker:
             self.close()
 
     def _tick(self, now: float) -> None:
-        """Once a second: lifetimes, drop summaries, inbound replay edges and every counter to the
-        shared page (what survives this process, see :mod:`.seqmap`)."""
-        self.proc.expire(now)
+        """Once a second: lifetimes of the SAs that are due, drop summaries, inbound replay edges and
+        every counter to the shared page (what survives this process, see :mod:`.seqmap`)."""
+        self._expire_due(now)
         self.drops.tick(now)
         self.gate.tick()
         find, seqmap = self.proc.sad.find, self.seqmap
@@ -206,6 +211,15 @@ class Worker:
         for spi in self._out_slots:
             self._save_counters(spi, Direction.OUT)
         self._save_stats()
+
+    def _expire_due(self, now: float) -> None:
+        """Lifetimes: only the SAs whose deadline has come are checked (not every SA each second)."""
+        deadlines, check = self._deadlines, self.proc.check_sa
+        while deadlines and deadlines[0][0] <= now:
+            _due, spi, direction = heapq.heappop(deadlines)
+            rec = check(spi, Direction(direction), now)
+            if rec is not None and rec.state is SaLife.DYING:  # soft reached: the hard one is next
+                self._deadline(rec.spec, rec.add_time, mature=False)
 
     def _save_counters(self, spi: int, direction: Direction) -> None:
         """The counters of an SA this worker owns, to its slot on the shared page."""
@@ -295,7 +309,7 @@ class Worker:
         header-included raw socket (raw ESP, AH: whole packets), of the SA's address family."""
         spec = engine.spec
         v6 = spec.dst.version == 6
-        if len(self._dest) > 4096:
+        if len(self._dest) > 65536:
             self._dest.clear()
         dest: Dest
         if spec.encap is not None:
@@ -512,10 +526,13 @@ class Worker:
             self._add_sa(*args)
         elif op == "update_sa":
             p.update_sa(args[0])
+            rec = p.sad.find(args[0].spi, args[0].direction)
+            if rec is not None:
+                self._deadline(rec.spec, rec.add_time, mature=rec.state is SaLife.MATURE)
         elif op == "del_sa":
+            self._forget(*args)
             p.del_sa(*args)
             (self._in_slots if args[1] is Direction.IN else self._out_slots).pop(args[0], None)
-            self._dest.clear()
         elif op == "query_sa":  # what the daemon reports is on the page first: it never goes back
             self._save_counters(*args)
             return p.query_sa(*args)
@@ -528,6 +545,7 @@ class Worker:
             self._in_slots.clear()
             self._out_slots.clear()
             self._dest.clear()
+            self._deadlines.clear()
         elif op == "stats":
             self._save_stats()
             return p.stats.as_dict()
@@ -568,8 +586,10 @@ class Worker:
         """Install an SA; the one this worker owns continues from ``start`` (0 for a new SA, the
         shared page's mark when a dead worker's SA is re-installed, see :mod:`.seqmap`), and with
         ``restore`` from the dead worker's counters on that page."""
+        self._forget(spec.spi, spec.direction)  # replaced: its engine goes
         rec = self.proc.add_sa(spec, time.monotonic(), time.time())
-        self._dest.clear()
+        self._dest.pop(id(rec.counters), None)  # a freed engine's id may be reused
+        self._deadline(spec, rec.add_time, mature=True)
         engine = rec.counters
         if not isinstance(engine, EspSa | AhSa):
             return  # another worker owns it
@@ -585,6 +605,21 @@ class Worker:
             if replay is not None and start:
                 replay.top = start  # everything at or below the dead worker's edge counts as seen
                 replay.bitmap = (1 << replay.size) - 1
+
+    def _forget(self, spi: int, direction: Direction) -> None:
+        """The SA's engine is going: its cached destination goes with it (only its own entry: an
+        install or removal costs the same at 10,000 SAs as at one)."""
+        rec = self.proc.sad.find(spi, direction)
+        if rec is not None:
+            self._dest.pop(id(rec.counters), None)
+
+    def _deadline(self, spec: SaSpec, added: float, *, mature: bool) -> None:
+        """Queue the SA's next time lifetime: the soft one while it is mature, else the hard one (none
+        set: nothing queued). An entry whose SA changed or went is checked when due, to no effect."""
+        life = spec.lifetime
+        seconds = life.soft_seconds if mature and life.soft_seconds else life.hard_seconds
+        if seconds:
+            heapq.heappush(self._deadlines, (added + seconds, spec.spi, spec.direction.value))
 
     def _reserve(self, spi: int, seq: int) -> int:
         """seqlimit's callback: sequence numbers up to the returned limit are on the shared page."""
