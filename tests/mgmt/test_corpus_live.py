@@ -14,7 +14,8 @@ The road-warrior files run the same way against the other end MikroTik's recipes
 server file hands a client (its laptop identity, ``mode-config=request-only``) an address from its
 pool; the client file (peer address a DNS name, resolved through the namespace's ``/etc/hosts``; a
 ``responder=no`` mode-config; templates with ``generate-policy``) gets one from a gateway. Pings go
-from the virtual address. The IKEv1 XAuth file waits for XAuth (issue 11).
+from the virtual address. The IKEv1 XAuth file runs live in ``tests/interop/test_ikev1_xauth.py``,
+unchanged, as the gateway of strongSwan XAuth clients.
 
 One pair of namespaces serves the whole module (every address of every file on it); each test
 starts and stops its two daemons.
