@@ -302,7 +302,7 @@ def test_digital_signature_identity_uses_the_certificate_store() -> None:
 def test_ikev1_peers_run_with_their_mode_and_profile_settings() -> None:
     """exchange-mode main (the default: no property at all), aggressive and base are IKEv1 peers: the
     plan carries the mode, the profile's lifebytes/proposal-check/dpd-maximum-failures and the AH
-    policies; ike2 peers have no IKEv1 options; IKEv1 takes pre-shared keys only."""
+    policies; ike2 peers have no IKEv1 options; base mode takes no signatures."""
     rows = _rows()
     v1 = build_plan(rows).by_name("v1")
     assert v1 is not None and v1.v1 is not None and v1.endpoint.exchange_mode == "main"
@@ -322,9 +322,8 @@ def test_ikev1_peers_run_with_their_mode_and_profile_settings() -> None:
     assert d.endpoint.exchange_mode == "main" and d.v1 is not None
     assert (d.v1.lifebytes, d.v1.proposal_check, d.v1.dpd_max_failures) == (1000, ProposalCheck.CLAIM, 3)
     assert d.v1.ah == {"d/*9"} and [c.name for c in d.children] == ["d/*9"]
-    assert plan.skipped == ("peer b: exchange-mode=base (IKEv1) with auth-method=digital-signature is not "
-                            "supported yet (IKEv1 takes pre-shared-key, pre-shared-key-xauth or "
-                            "rsa-signature-hybrid); not started",)
+    assert plan.skipped == ("peer b: exchange-mode=base with auth-method=digital-signature is not "
+                            "supported; set exchange-mode=main or aggressive; not started",)
 
 
 def test_a_policy_without_peer_belongs_to_the_peer_of_its_sa_addresses() -> None:

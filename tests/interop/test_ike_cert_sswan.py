@@ -90,13 +90,19 @@ def start(topo: Topology, tmp_path: Path, gw: str, *, passive: bool, classic: bo
     ipsecd = Ipsecd(topo.right, tmp_path, ipsecd_rsc(topo, passive=passive, remote_id=remote_id))
     if not prefill:
         return charon, ipsecd
+    fill_store(ipsecd, gw)
+    return charon, ipsecd.start()
+
+
+def fill_store(ipsecd: Ipsecd, gw: str) -> None:
+    """ipsecd's certificate store before it starts: the root CA (trusted), the intermediate for
+    ``gw-ecdsa``, and the gateway's certificate (named ``gw``) with its key."""
     store = CertificateStore(ipsecd.dir / "certificates")
     store.import_file(VECTORS / "ca.crt", name="ca", trusted=True)
     if gw == "gw-ecdsa":
         store.import_file(VECTORS / "intermediate.crt", name="intermediate", trusted=False)
     store.import_file(VECTORS / f"{gw}.crt", name="gw")
     store.import_file(VECTORS / f"{gw}.key")
-    return charon, ipsecd.start()
 
 
 def diagnostics(charon: Charon, ipsecd: Ipsecd) -> str:

@@ -365,9 +365,13 @@ def build_plan(rows: Rows) -> Plan:
         elif mode == "ike2" and auth in (XAUTH, HYBRID):
             skipped.append(f"peer {name}: auth-method={auth} is IKEv1 only (the manual); set exchange-mode="
                            "main or aggressive; not started")
-        elif mode != "ike2" and auth not in ("pre-shared-key", XAUTH, HYBRID):
+        elif mode != "ike2" and auth not in ("pre-shared-key", XAUTH, HYBRID, "digital-signature"):
             skipped.append(f"peer {name}: exchange-mode={mode} (IKEv1) with auth-method={auth} is not "
-                           f"supported yet (IKEv1 takes pre-shared-key, {XAUTH} or {HYBRID}); not started")
+                           f"supported yet (IKEv1 takes pre-shared-key, digital-signature, {XAUTH} or"
+                           f" {HYBRID}); not started")
+        elif mode == "base" and auth == "digital-signature":
+            skipped.append(f"peer {name}: exchange-mode=base with auth-method=digital-signature is not "
+                           "supported; set exchange-mode=main or aggressive; not started")
         else:
             plan = _peer_plan(rows, peer, ident, name, profiles, proposals)
             # an IKEv2 responder picks among the peer's digital-signature identities by certificate
@@ -477,7 +481,8 @@ def _peer_plan(
         certificate=_store_name(get(ident, IDENTITY, "certificate")),
         remote_certificate=_store_name(get(ident, IDENTITY, "remote-certificate")),
         match_by=get(ident, IDENTITY, "match-by"),
-        v1=_v1_options(rows, peer, profile, name, _xauth(rows, peer, ident, name)),
+        v1=_v1_options(rows, peer, profile, name, _xauth(rows, peer, ident, name),
+                       signatures=auth == "digital-signature"),
         eap_user=eap_user,
         eap_password=eap_password,
         eap_methods=eap_methods,
@@ -537,7 +542,8 @@ def _secret(value: str | bytes | None) -> bytes:
     return (value.encode() if isinstance(value, str) else value) or b""
 
 
-def _v1_options(rows: Rows, peer: Row, profile: Row, name: str, xauth: Xauth | None) -> Ikev1Options | None:
+def _v1_options(rows: Rows, peer: Row, profile: Row, name: str, xauth: Xauth | None, *,
+                signatures: bool = False) -> Ikev1Options | None:
     """The IKEv1-only settings of an IKEv1 peer (None for ``ike2``)."""
     mode = get(peer, PEER, "exchange-mode")
     if mode == "ike2":
@@ -554,6 +560,7 @@ def _v1_options(rows: Rows, peer: Row, profile: Row, name: str, xauth: Xauth | N
         dpd_max_failures=get(profile, PROFILE, "dpd-maximum-failures"),
         ah=ah,
         xauth=xauth,
+        signatures=signatures,
     )
 
 

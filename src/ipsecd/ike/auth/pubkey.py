@@ -42,7 +42,7 @@ SIGNATURE_METHODS = frozenset(
      AuthMethod.DIGITAL_SIGNATURE}
 )
 # what the operator changes for each kind of refusal (RouterOS properties and commands)
-_ADVICE = {
+ADVICE = {
     Refusal.UNKNOWN_CA: "import the peer's CA with /certificate import and set trusted=yes",
     Refusal.EXPIRED: "the peer needs a renewed certificate (or check this host's clock)",
     Refusal.NOT_YET_VALID: "check this host's clock, or wait until the certificate is valid",
@@ -98,7 +98,7 @@ class PubkeyAuthenticator:
         try:
             validated = accept_peer(use.store, chain, Identity(*ctx.peer_id), rules)
         except CertificateRefused as exc:
-            return f"{who}: certificate refused ({exc.kind.value}): {exc.reason}; {_ADVICE[exc.kind]}"
+            return f"{who}: certificate refused ({exc.kind.value}): {exc.reason}; {ADVICE[exc.kind]}"
         except StoreError as exc:
             return f"{who}: {exc}"
         try:

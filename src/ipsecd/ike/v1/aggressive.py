@@ -1,10 +1,13 @@
-"""Aggressive mode with pre-shared keys, RFC 2409 §5 and §5.4.
+"""Aggressive mode with pre-shared keys or signatures, RFC 2409 §5, §5.1 and §5.4.
 
         Initiator                          Responder
        -----------                        -----------
         HDR, SA, KE, Ni, IDii       -->
                                     <--    HDR, SA, KE, Nr, IDir, HASH_R [, NAT-D x2]
         HDR*, HASH_I [, NAT-D x2]   -->
+
+With ``digital-signature`` HASH_R and HASH_I become [CERT,] SIG_R and [CERT,] SIG_I (RFC 2409 §5.1,
+``sigauth``); the responder checks the initiator's ID against its certificate at the third message.
 
 The identities travel in clear, so the responder picks the configuration (and the PSK) by the
 initiator's ID: several clients behind one NAT address are told apart this way. All offered
@@ -19,10 +22,11 @@ from ipsecd.wire.errors import WireError
 from ipsecd.wire.ikev1.enums import ExchangeType, NotifyType, ProtocolId
 from ipsecd.wire.ikev1.header import HEADER_SIZE, Header
 from ipsecd.wire.ikev1.message import decode_chain
-from ipsecd.wire.ikev1.payloads import HashPayload, IdPayload, KePayload, NoncePayload, Payload
+from ipsecd.wire.ikev1.payloads import IdPayload, KePayload, NoncePayload, Payload
 from ipsecd.wire.ikev1.sa import Proposal, SaPayload
 
 from ..errors import ConfigError
+from . import sigauth
 from .config import V1ProtocolError
 from .exchange import Outgoing
 from .ids import identity_payload, identity_text
@@ -68,14 +72,14 @@ class AggressiveMode(Phase1):
         for n, t in enumerate(prop.transforms, 1):
             t.number = n
         self.sai_b = offer.encode_body()
-        self.algs = parse_phase1(prop.transforms[0], sa.options.phase1_auth)
+        self.algs = parse_phase1(prop.transforms[0], sigauth.phase1_auth(sa.config, sa.options))
         self.g_xi = (ke := self.our_ke()).data
         self.ni = (ni := self.nonce()).data
         self.peer_id = None
         idp = self.our_id()
         self.id_b = idp.body()
         self.step = 1
-        return Outgoing([offer, ke, ni, idp, *self.vendor_ids()], False, True)
+        return Outgoing([offer, ke, ni, idp, *sigauth.certreqs(self), *self.vendor_ids()], False, True)
 
     def process(self, header: Header, payloads: list[Payload]) -> Outgoing | None:
         if self.sa.initiator:
@@ -91,15 +95,14 @@ class AggressiveMode(Phase1):
         idp = first(payloads, IdPayload, "ID")
         self.g_xy = self.shared(self.g_xr)
         self.derive()
-        self.verify(self.hash_payload(payloads), self.hash_r(idp.body()))
-        self.check_peer_id(idp)
+        self.authenticate_peer(payloads, idp, self.hash_r(idp.body()))
         self.check_natd(payloads)
         natd = self.natd_payloads()
         sa.float_if_natted()
         self.done = True
         self.step = 3
         sa.phase1_complete(self, initial_contact=False)
-        return Outgoing([HashPayload(self.hash_i(self.id_b)), *natd, *self.initial_contact()], True, False)
+        return Outgoing([*self.initiator_proof(self.id_b), *natd, *self.initial_contact()], True, False)
 
     def _responder(self, payloads: list[Payload]) -> Outgoing | None:
         sa = self.sa
@@ -113,7 +116,9 @@ class AggressiveMode(Phase1):
                         NotifyType.INVALID_ID_INFORMATION, f"no identity for {identity_text(idp)!r}"
                     )
                 sa.config = cfg
-            self.check_peer_id(idp)
+            if not sa.options.signatures:  # a signing peer's ID is checked with its certificate (3)
+                self.check_peer_id(idp)
+            self.peer_id = idp
             self.sai_b = offer.encode_body()
             self.id_b = idp.body()
             transform, self.algs = select_phase1(offer, sa.config, sa.options)
@@ -127,10 +132,15 @@ class AggressiveMode(Phase1):
             ours = self.our_id()
             self.step = 2
             reply = SaPayload([Proposal(1, ProtocolId.ISAKMP, b"", [transform])])
-            return Outgoing([reply, ke, nr, ours, *self.responder_proof(ours), *self.vendor_ids(),
+            proof = [*sigauth.certreqs(self), *self.responder_proof(ours)]
+            return Outgoing([reply, ke, nr, ours, *proof, *self.vendor_ids(),
                              *self.natd_payloads()], False, True)
         if self.step == 2:
-            self.verify(self.hash_payload(payloads), self.hash_i(self.id_b))
+            assert self.peer_id is not None
+            if sa.options.signatures:
+                self.authenticate_peer(payloads, self.peer_id, self.hash_i(self.id_b))
+            else:
+                self.verify(self.hash_payload(payloads), self.hash_i(self.id_b))
             self.check_natd(payloads)
             self.done = True
             self.step = 3

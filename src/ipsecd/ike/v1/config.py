@@ -69,6 +69,7 @@ class Ikev1Options:
     ah: frozenset[str] = frozenset()  # ChildConfig names negotiated with AH instead of ESP
     responder_timeout: float = 30.0  # a half-open responder SA is forgotten after this
     xauth: Xauth | None = None
+    signatures: bool = False  # auth-method=digital-signature: both sides sign (ike/v1/sigauth.py)
 
     @property
     def phase1_auth(self) -> AuthMethod:

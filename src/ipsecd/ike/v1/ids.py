@@ -39,6 +39,21 @@ def identity_payload(text: str, address: str) -> IdPayload:
     return IdPayload(_BACK[kind], data)
 
 
+def v2_identity(p: IdPayload) -> tuple[V2IdType, bytes]:
+    """The phase-1 ID as the version-neutral (IKEv2) type and data, for ``pki`` identity checks."""
+    kind = _SHARED.get(p.id_type)
+    if kind is None:
+        raise V1ProtocolError(
+            NotifyType.INVALID_ID_INFORMATION, f"ID type {p.id_type.name} with a certificate"
+        )
+    return kind, p.data
+
+
+def id_from_v2(kind: V2IdType, data: bytes) -> IdPayload:
+    """An IKEv2-typed identity (a certificate's ``my-id=auto``) as the phase-1 ID."""
+    return IdPayload(_BACK[kind], data)
+
+
 def identity_text(p: IdPayload) -> str:
     """The peer's phase-1 ID as RouterOS writes identities (``fqdn:gw.example``, ``address:…``)."""
     kind = _SHARED.get(p.id_type)

@@ -1,26 +1,28 @@
-"""Main mode (identity protection) with pre-shared keys, RFC 2409 §5 and §5.4.
+"""Main mode (identity protection) with pre-shared keys or signatures, RFC 2409 §5, §5.1 and §5.4.
 
         Initiator                          Responder
        -----------                        -----------
         HDR, SA                     -->                          (1)
                                     <--    HDR, SA               (2)
-        HDR, KE, Ni [, NAT-D x2]    -->                          (3)
-                                    <--    HDR, KE, Nr [, NAT-D x2]  (4)
+        HDR, KE, Ni [, CR] [, NAT-D x2]  -->                     (3)
+                                    <--    HDR, KE, Nr [, CR] [, NAT-D x2]  (4)
         HDR*, IDii, HASH_I [, N]    -->                          (5)
                                     <--    HDR*, IDir, HASH_R    (6)
 
 Vendor IDs ride in (1) and (2); NAT-D in (3) and (4) when both announced NAT-T (RFC 3947 §3);
 an initiator that finds a NAT floats to port 4500 for (5). The responder's PSK was chosen by the
-peer's address (IDii arrives encrypted under keys that PSK derives).
+peer's address (IDii arrives encrypted under keys that PSK derives). With ``digital-signature``
+HASH_I/HASH_R become [CERT,] SIG_I/SIG_R (RFC 2409 §5.1, ``sigauth``).
 """
 
 from __future__ import annotations
 
 from ipsecd.wire.ikev1.enums import ExchangeType, NotifyType, ProtocolId
 from ipsecd.wire.ikev1.header import Header
-from ipsecd.wire.ikev1.payloads import HashPayload, IdPayload, KePayload, NoncePayload, Payload
+from ipsecd.wire.ikev1.payloads import IdPayload, KePayload, NoncePayload, Payload
 from ipsecd.wire.ikev1.sa import Proposal, SaPayload
 
+from . import sigauth
 from .config import V1ProtocolError
 from .exchange import Outgoing
 from .phase1 import Phase1, first
@@ -51,7 +53,7 @@ class MainMode(Phase1):
             self.g_xi = (ke := self.our_ke()).data
             self.ni = (ni := self.nonce()).data
             self.step = 3
-            return Outgoing([ke, ni, *self.natd_payloads()], False, True)
+            return Outgoing([ke, ni, *sigauth.certreqs(self), *self.natd_payloads()], False, True)
         if self.step == 3:  # (4)
             self.g_xr = first(payloads, KePayload, "KE").data
             self.nr = first(payloads, NoncePayload, "NONCE").data
@@ -61,11 +63,10 @@ class MainMode(Phase1):
             self.sa.float_if_natted()
             idp = self.our_id()
             self.step = 5
-            return Outgoing([idp, HashPayload(self.hash_i(idp.body())), *self.initial_contact()], True, True)
+            return Outgoing([idp, *self.initiator_proof(idp.body()), *self.initial_contact()], True, True)
         if self.step == 5:  # (6)
             idp = first(payloads, IdPayload, "ID")
-            self.verify(self.hash_payload(payloads), self.hash_r(idp.body()))
-            self.check_peer_id(idp)
+            self.authenticate_peer(payloads, idp, self.hash_r(idp.body()))
             self.done = True
             self.step = 6
             self.sa.phase1_complete(self, initial_contact=False)
@@ -91,11 +92,10 @@ class MainMode(Phase1):
             self.derive()
             self.check_natd(payloads)
             self.step = 4
-            return Outgoing([ke, nr, *self.natd_payloads()], False, False)
+            return Outgoing([ke, nr, *sigauth.certreqs(self), *self.natd_payloads()], False, False)
         if self.step == 4:  # (5)
             idp = first(payloads, IdPayload, "ID")
-            self.verify(self.hash_payload(payloads), self.hash_i(idp.body()))
-            self.check_peer_id(idp)
+            self.authenticate_peer(payloads, idp, self.hash_i(idp.body()))
             ours = self.our_id()
             self.done = True
             self.step = 6

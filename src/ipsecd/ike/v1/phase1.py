@@ -2,7 +2,8 @@
 
 * SKEYID = prf(pre-shared key, Ni_b | Nr_b); SKEYID_d/a/e, the cipher key and the first IV come
   from ``crypto/keymat`` (checked against strongSwan).
-* HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b) and
+* HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b) (with an ECDSA method the
+  curve's HMAC, RFC 4754) and
   HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I | SAi_b | IDir_b); SAi_b is the body of the
   initiator's SA payload as sent, whatever the responder chose from it.
 * NAT-D = HASH(CKY-I | CKY-R | IP | Port), the peer's address first and ours second (RFC 3947
@@ -40,12 +41,13 @@ from ipsecd.wire.ikev1.payloads import (
 )
 from ipsecd.wire.ikev1.sa import SaPayload
 
+from ..auth import pubkey
 from ..v2.config import IkeConfig
 from . import sigauth
 from .config import V1ProtocolError
 from .crypt import Phase1Keys
 from .exchange import Exchange
-from .ids import identity_payload, identity_text
+from .ids import id_from_v2, identity_payload, identity_text
 from .proposals import Phase1Algs, parse_phase1, phase1_candidates
 
 if TYPE_CHECKING:
@@ -138,7 +140,7 @@ class Phase1(Exchange):
         if len(props) != 1 or len(props[0].transforms) != 1:
             raise V1ProtocolError(NotifyType.BAD_PROPOSAL_SYNTAX, "the reply must carry one transform")
         try:
-            algs = parse_phase1(props[0].transforms[0], self.sa.options.phase1_auth)
+            algs = parse_phase1(props[0].transforms[0], sigauth.phase1_auth(self.sa.config, self.sa.options))
         except CryptoError as e:
             raise V1ProtocolError(NotifyType.NO_PROPOSAL_CHOSEN, f"reply transform: {e}") from None
         if not any(
@@ -168,7 +170,7 @@ class Phase1(Exchange):
     def derive(self) -> None:
         sa = self.sa
         assert self.algs is not None
-        if sa.options.phase1_auth in sigauth.SIGNED:
+        if sa.options.signatures or sa.options.phase1_auth in sigauth.SIGNED:
             self.skeyid = sigauth.skeyid(self)
         else:
             self.skeyid = keymat.skeyid_psk(self.algs.hash.name, self.psk(sa.config), self.ni, self.nr)
@@ -194,24 +196,49 @@ class Phase1(Exchange):
 
     def hash_i(self, id_b: bytes) -> bytes:
         sa = self.sa
+        return self._auth_prf(self.g_xi + self.g_xr + sa.cky_i + sa.cky_r + self.sai_b + id_b)
+
+    def _auth_prf(self, data: bytes) -> bytes:
+        """prf(SKEYID, data) of HASH_I/HASH_R: the negotiated PRF, or the curve's HMAC with ECDSA."""
+        sa = self.sa
         assert sa.keys is not None
-        return sa.keys.prf(self.skeyid, self.g_xi + self.g_xr + sa.cky_i + sa.cky_r + self.sai_b + id_b)
+        curve_hash = sigauth.ecdsa_prf(sa.config, sa.options)
+        if curve_hash is not None:
+            return hmac.new(self.skeyid, data, curve_hash).digest()
+        return sa.keys.prf(self.skeyid, data)
 
     def responder_proof(self, ours: IdPayload) -> list[Payload]:
-        """What follows the responder's ID: HASH_R, or with hybrid authentication CERT and SIG_R."""
-        if self.sa.options.phase1_auth in sigauth.SIGNED:
+        """What follows the responder's ID: HASH_R, or with signatures (digital-signature, hybrid)
+        CERT and SIG_R."""
+        if self.sa.options.signatures or self.sa.options.phase1_auth in sigauth.SIGNED:
             return sigauth.responder_proof(self, ours)
         return [HashPayload(self.hash_r(ours.body()))]
 
+    def initiator_proof(self, id_b: bytes) -> list[Payload]:
+        """HASH_I over our ID's body, or with digital-signature CERT and SIG_I."""
+        if self.sa.options.signatures:
+            return sigauth.proof(self, self.hash_i(id_b))
+        return [HashPayload(self.hash_i(id_b))]
+
+    def authenticate_peer(self, payloads: list[Payload], idp: IdPayload, expected: bytes) -> None:
+        """The peer's HASH (PSK) or, with digital-signature, its certificate and SIG over ``expected``
+        (HASH_I or HASH_R of its ID); then its ID against the configuration."""
+        if self.sa.options.signatures:
+            sigauth.verify_peer(self, payloads, idp, expected)
+            return
+        self.verify(self.hash_payload(payloads), expected)
+        self.check_peer_id(idp)
+
     def hash_r(self, id_b: bytes) -> bytes:
         sa = self.sa
-        assert sa.keys is not None
-        return sa.keys.prf(self.skeyid, self.g_xr + self.g_xi + sa.cky_r + sa.cky_i + self.sai_b + id_b)
+        return self._auth_prf(self.g_xr + self.g_xi + sa.cky_r + sa.cky_i + self.sai_b + id_b)
 
     # -- identities ------------------------------------------------------------------------------
 
     def our_id(self) -> IdPayload:
-        p = identity_payload(self.sa.config.my_id, self.sa.addr[0][0])
+        cfg = self.sa.config
+        own = pubkey.own_identity(cfg.credentials, cfg.my_id) if self.sa.options.signatures else None
+        p = id_from_v2(*own) if own is not None else identity_payload(cfg.my_id, self.sa.addr[0][0])
         self.sa.local_id = identity_text(p)
         return p
 

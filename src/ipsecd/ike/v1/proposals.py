@@ -31,6 +31,7 @@ from ipsecd.wire.ikev1.enums import (
 from ipsecd.wire.ikev1.sa import Proposal, SaPayload, Transform
 
 from ..v2.config import ChildConfig, IkeConfig
+from . import sigauth
 from .config import Ikev1Options, ProposalCheck, V1ProtocolError
 
 
@@ -96,7 +97,7 @@ def phase1_offer(config: IkeConfig, options: Ikev1Options) -> SaPayload:
         if algs.encr.ikev2_key_attr:
             attrs.append(Attribute(OakleyAttr.KEY_LENGTH, algs.encr.key_bits))
         attrs += [Attribute(OakleyAttr.HASH_ALGORITHM, algs.hash.oakley_id),
-                  Attribute(OakleyAttr.AUTHENTICATION_METHOD, options.phase1_auth),
+                  Attribute(OakleyAttr.AUTHENTICATION_METHOD, sigauth.phase1_auth(config, options)),
                   Attribute(OakleyAttr.GROUP_DESCRIPTION, algs.group.id)]
         attrs += _life_attrs(OakleyAttr.LIFE_TYPE, OakleyAttr.LIFE_DURATION, algs.lifetime, algs.lifebytes)
         transforms.append(Transform(n, KEY_IKE, attrs))
@@ -155,7 +156,7 @@ def select_phase1(offer: SaPayload, config: IkeConfig, options: Ikev1Options) ->
             continue
         for t in prop.transforms:
             try:
-                algs = parse_phase1(t, options.phase1_auth)
+                algs = parse_phase1(t, sigauth.phase1_auth(config, options))
                 if not any(
                     algs.encr == o.encr and algs.hash == o.hash and algs.group == o.group for o in ours
                 ):
