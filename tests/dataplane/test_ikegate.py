@@ -1,5 +1,6 @@
 """The worker's IKE gate (issue 17): IKE on UDP/4500 for SPIs that are not ours is dropped in the
-worker beyond a trickle, new exchanges and every source are rate-limited, ours always pass."""
+worker beyond a trickle, new exchanges are rate-limited per source and over all sources, ours pass
+within a budget per SA."""
 
 from __future__ import annotations
 
@@ -40,9 +41,26 @@ def test_one_source_is_bounded_and_cannot_spend_the_others_budget() -> None:
     gate.update(OURS, True)
     flood = [gate.verdict(ike(b"i" * 8, bytes(8), 34), "203.0.113.7") for _ in range(10_000)]
     assert flood.count(Verdict.PASS) == 50 and gate.rate_drops == 9950
-    assert gate.verdict(ike(OURS, b"peer-spi"), "203.0.113.7") is Verdict.RATE  # even its own SA's
     # another source's new exchange still gets in: the flooder spent only its own 50
     assert gate.verdict(ike(b"j" * 8, bytes(8), 34), "192.0.2.2") is Verdict.PASS
+    # and the flooder's own established SA is held to that SA's budget, not the spent source's
+    assert gate.verdict(ike(OURS, b"peer-spi"), "203.0.113.7") is Verdict.PASS
+
+
+def test_our_sas_are_bounded_each_not_by_the_address_they_share() -> None:
+    """Many SAs behind one address (a NAT, a load generator) each get their own budget: counted per
+    source, 500 peers behind one NAT shared 200 messages a second and a one-host IKE load test ran
+    at 100 SAs a second. A flood with one valid SPI still gets that SA's budget and no more."""
+    gate = IkeGate(per_source=200, per_sa=20)
+    ours = [b"%08d" % k for k in range(500)]
+    for spi in ours:
+        gate.update(spi, True)
+    got = [gate.verdict(ike(b"peer-spi", spi), "198.51.100.1") for spi in ours for _ in range(3)]
+    assert got.count(Verdict.PASS) == 1500
+    flood = [gate.verdict(ike(ours[0], b"peer-spi"), f"198.18.{k >> 8}.{k & 255}") for k in range(1000)]
+    assert flood.count(Verdict.PASS) == 17 and gate.rate_drops == 983  # 20 less the 3 above
+    gate.tick()
+    assert gate.verdict(ike(ours[0], b"peer-spi"), "198.51.100.1") is Verdict.PASS
 
 
 def test_new_exchanges_share_one_budget_and_the_source_table_is_bounded() -> None:

@@ -124,7 +124,7 @@ def test_every_datagram_shape_on_4500_is_dropped_counted_and_the_workers_live(
 
 
 def test_an_unread_ike_flood_never_stalls_the_control_path(pair: Pair) -> None:
-    t = Tunnel(pair, ike_per_source=1_000_000)  # one source, SPIs of ours: all of it goes up
+    t = Tunnel(pair, ike_per_sa=1_000_000)  # one SA of ours: all of it goes up
     try:
         t.dp.ike_spi(OUR_SPI, True)
         ike = _ike(1000)
@@ -211,9 +211,10 @@ def test_ike_for_spis_not_ours_is_dropped_in_the_worker(pair: Pair) -> None:
         t.close()
 
 
-def test_ike_from_one_source_is_rate_limited(pair: Pair) -> None:
-    """One address sending IKE for an SA of ours (or new IKE_SA_INITs) gets 200 messages a second
-    through to the daemon; the rest is dropped and counted, and the tunnel's ESP still flows."""
+def test_ike_for_one_sa_is_rate_limited(pair: Pair) -> None:
+    """IKE for one SA of ours gets 200 messages a second through to the daemon (new IKE_SA_INITs and
+    unknown SPIs are held per source the same way: tests/dataplane/test_ikegate.py); the rest is
+    dropped and counted, and the tunnel's ESP still flows."""
     t = Tunnel(pair, workers=1)
     try:
         t.dp.ike_spi(OUR_SPI, True)

@@ -38,7 +38,8 @@ def _playbook_command() -> Path | None:
 PLAYBOOK = _playbook_command()
 pytestmark = pytest.mark.skipif(
     PLAYBOOK is None,
-    reason="Ansible is not installed: ./setup.sh test without IPSECD_ANSIBLE=0 (or set IPSECD_ANSIBLE_PLAYBOOK)",
+    reason="Ansible is not installed: run ./setup.sh test without IPSECD_ANSIBLE=0 "
+    "(or set IPSECD_ANSIBLE_PLAYBOOK)",
 )
 
 PLAY = """\

@@ -63,7 +63,7 @@ from ipsecd.dataplane.processor import owner_of
 from ipsecd.dataplane.stats import COUNTER_NAMES, Statistics
 from ipsecd.dataplane.userspace import channel, tun, udp
 from ipsecd.dataplane.userspace.channel import DaemonEnd, WorkerGone
-from ipsecd.dataplane.userspace.ikegate import PER_SOURCE
+from ipsecd.dataplane.userspace.ikegate import PER_SA, PER_SOURCE
 from ipsecd.dataplane.userspace.seqmap import SeqMap
 from ipsecd.dataplane.userspace.worker import HAS_IPV6, WorkerConfig, worker_main
 from ipsecd.policy.events import SadEvent
@@ -89,7 +89,7 @@ class TunDataPlane:
     def __init__(self, tun_name: str = "ipsecd0", *, mtu: int = 1400, addresses: list[str] | None = None,
                  workers: int = 1, natt_port: int = 4500, ike_port: int = 500, mark: int = tun.DEFAULT_MARK,
                  table: int = tun.DEFAULT_TABLE, raw: bool = True, routing: bool = True,
-                 ike_per_source: int = PER_SOURCE) -> None:
+                 ike_per_source: int = PER_SOURCE, ike_per_sa: int = PER_SA) -> None:
         self.name = tun_name
         self.nworkers = max(1, workers)
         self._natt_port, self._mark = natt_port, mark
@@ -120,7 +120,8 @@ class TunDataPlane:
             self._ctx = multiprocessing.get_context("spawn")
             tag = f"{tun_name}-{os.getpid()}-{id(self):x}"
             self._cfgs = [WorkerConfig(tun_name, i, self.nworkers, natt_port, mark, tag, mtu=mtu, raw=raw,
-                                       ike_per_source=ike_per_source) for i in range(self.nworkers)]
+                                       ike_per_source=ike_per_source, ike_per_sa=ike_per_sa)
+                           for i in range(self.nworkers)]
             started = [self._spawn(i) for i in range(self.nworkers)]
             for i, (proc, chan) in enumerate(started):
                 self._procs.append(proc)

@@ -7,7 +7,7 @@ at the same offsets, RFC 2408 §3.1):
 
 - **Known**: one of the two SPIs is one of ours. The daemon pushes its IKE SPIs to every worker as
   they come and go (:meth:`~.backend.TunDataPlane.ike_spi`), so an established or half-open SA's
-  messages always go up — within the per-source limit.
+  messages always go up — within the per-SA limit, :data:`PER_SA` a second.
 - **New**: the responder SPI is zero (an IKE_SA_INIT request, IKEv1's first message): up to
   :data:`NEW_PER_SECOND` a second over all sources (the daemon's half-open limits and cookies take it
   from there, as on UDP/500), and the per-source limit.
@@ -16,18 +16,25 @@ at the same offsets, RFC 2408 §3.1):
   first answer leaves, but a message could in principle overtake that push; the router counts and
   logs them as ``unknown-spi``), the rest is dropped here and counted.
 
-Every source gets at most :data:`PER_SOURCE` messages a second whatever their class (one address
-flooding with a valid SPI, or a NAT in front of many peers, cannot take the daemon's CPU). The
-per-source table holds at most :data:`MAX_SOURCES` addresses and is emptied every second; sources
-beyond it share one entry, so spoofing costs memory that is bounded and short-lived.
+New and unknown messages also count against their source: at most :data:`PER_SOURCE` a second from
+one address, so one flooder cannot spend the budgets all sources share. Known messages count against
+their SA instead, not their source: many peers behind one NAT (or a load generator on one host) each
+have an SA of their own and would otherwise share one address's budget — a first version counted
+them per source and held a single-address IKE_SA load test at 100 SAs a second. One address flooding
+with a valid SPI still gets only that SA's :data:`PER_SA`. The per-source table holds at most
+:data:`MAX_SOURCES` addresses and the per-SA table only SPIs of ours; both are emptied every second,
+and sources beyond the limit share one entry, so spoofing costs memory that is bounded and
+short-lived.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
 
-#: Messages a second one source address may send up to the daemon.
+#: New-exchange and unknown-SPI messages a second one source address may send up to the daemon.
 PER_SOURCE = 200
+#: Messages a second for one IKE SA of ours (either SPI) that go up to the daemon.
+PER_SA = 200
 #: New-exchange requests (responder SPI zero) a second, over all sources.
 NEW_PER_SECOND = 1000
 #: Messages with SPIs that are not ours a second, over all sources, still handed to the daemon.
@@ -50,10 +57,12 @@ class IkeGate:
 
     __slots__ = (
         "_new",
+        "_sas",
         "_sources",
         "_unknown",
         "max_sources",
         "new_per_second",
+        "per_sa",
         "per_source",
         "rate_drops",
         "spis",
@@ -67,13 +76,16 @@ class IkeGate:
         new_per_second: int = NEW_PER_SECOND,
         unknown_per_second: int = UNKNOWN_PER_SECOND,
         max_sources: int = MAX_SOURCES,
+        per_sa: int = PER_SA,
     ) -> None:
         self.spis: set[bytes] = set()  # the daemon's IKE SPIs (ours), 8 bytes each
         self.per_source = per_source
         self.new_per_second = new_per_second
         self.unknown_per_second = unknown_per_second
         self.max_sources = max_sources
+        self.per_sa = per_sa
         self._sources: dict[str, int] = {}
+        self._sas: dict[bytes, int] = {}  # SPI of ours -> messages this second
         self._new = 0
         self._unknown = 0
         self.unknown_drops = 0
@@ -82,11 +94,23 @@ class IkeGate:
     def tick(self) -> None:
         """A new one-second window: every count starts again."""
         self._sources.clear()
+        self._sas.clear()
         self._new = self._unknown = 0
 
     def verdict(self, msg: bytes, source: str) -> Verdict:
-        """``msg`` is an IKE message (marker removed) of at least a header's 28 bytes. The source's
-        budget is looked at first, so one flooding source cannot spend the budgets of the others."""
+        """``msg`` is an IKE message (marker removed) of at least a header's 28 bytes. A known SA's
+        message is held to that SA's budget; any other to its source's budget first (so one flooding
+        source cannot spend the budgets of the others), then to the one all sources share."""
+        spis = self.spis
+        spi = msg[8:16]
+        if spi in spis or (spi := msg[:8]) in spis:
+            sas = self._sas
+            count = sas.get(spi, 0)
+            if count >= self.per_sa:
+                self.rate_drops += 1
+                return Verdict.RATE
+            sas[spi] = count + 1
+            return Verdict.PASS
         sources = self._sources
         n = sources.get(source)
         if n is None:
@@ -98,10 +122,7 @@ class IkeGate:
         if n >= self.per_source:
             self.rate_drops += 1
             return Verdict.RATE
-        spis = self.spis
-        if msg[8:16] in spis or msg[:8] in spis:
-            pass
-        elif msg[8:16] == _ZERO:
+        if msg[8:16] == _ZERO:
             if self._new >= self.new_per_second:
                 self.rate_drops += 1
                 return Verdict.RATE

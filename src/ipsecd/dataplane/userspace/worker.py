@@ -65,6 +65,7 @@ from ipsecd.dataplane.userspace.channel import POSTED, WorkerEnd
 from ipsecd.dataplane.userspace.droplog import DropLog
 from ipsecd.dataplane.userspace.ikegate import (
     NEW_PER_SECOND,
+    PER_SA,
     PER_SOURCE,
     UNKNOWN_PER_SECOND,
     IkeGate,
@@ -105,6 +106,7 @@ class WorkerConfig:
     ike_per_source: int = PER_SOURCE
     ike_new: int = NEW_PER_SECOND
     ike_unknown: int = UNKNOWN_PER_SECOND
+    ike_per_sa: int = PER_SA
 
 
 def handoff_address(tag: str, index: int) -> str:
@@ -120,7 +122,7 @@ class Worker:
         self.seqmap = seqmap
         self.drops = DropLog()
         self.keepalives = 0
-        self.gate = IkeGate(cfg.ike_per_source, cfg.ike_new, cfg.ike_unknown)
+        self.gate = IkeGate(cfg.ike_per_source, cfg.ike_new, cfg.ike_unknown, per_sa=cfg.ike_per_sa)
         self._out_slots: dict[int, int] = {}  # outbound SPI I own -> its seqmap slot
         self._in_slots: dict[int, int] = {}  # inbound SPI I own -> its seqmap slot
         self.proc = Processor(full_packets=False, index=cfg.index, workers=cfg.workers)
