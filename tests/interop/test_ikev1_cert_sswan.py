@@ -4,8 +4,9 @@ namespaces, with traffic through the tunnel (issues 10 and 12).
 IKEv1 signs with the key's own method (RSA_SIG 3, ECDSA_256 9), which both ends must share: an
 ECDSA pair (charon ``alice@example.com``, ipsecd ``gw-ecdsa`` below the intermediate CA, which
 ipsecd sends in a CERT payload) with charon initiating, and an RSA pair (charon ``client-pss``,
-``bob.example.com``; ipsecd ``gw-rsa``) with ipsecd initiating. The certificates are
-tests/vectors/strongswan-pki's; each side's ID is its certificate's subjectAltName.
+``bob.example.com``; ipsecd ``gw-rsa``) with ipsecd initiating, and aggressive mode (ECDSA, ipsecd
+initiating). The certificates are tests/vectors/strongswan-pki's; each side's ID is its
+certificate's subjectAltName.
 """
 
 from __future__ import annotations
@@ -32,9 +33,16 @@ CLIENTS = {"client": ("alice@example.com", "ecdsa"), "client-pss": ("bob.example
 
 
 @pytest.mark.parametrize(
-    ("gw", "client", "initiator"), [("gw-ecdsa", "client", "strongswan"), ("gw-rsa", "client-pss", "ipsecd")]
+    ("gw", "client", "initiator", "mode"),
+    [
+        ("gw-ecdsa", "client", "strongswan", "main"),
+        ("gw-rsa", "client-pss", "ipsecd", "main"),
+        ("gw-ecdsa", "client", "ipsecd", "aggressive"),
+    ],
 )
-def test_ikev1_certificates_with_traffic(tmp_path: Path, gw: str, client: str, initiator: str) -> None:
+def test_ikev1_certificates_with_traffic(
+    tmp_path: Path, gw: str, client: str, initiator: str, mode: str
+) -> None:
     client_id, key_dir = CLIENTS[client]
     with Topology("iv1c") as topo:
         charon = Charon(topo.left, tmp_path, loglevel=2)
@@ -46,14 +54,15 @@ def test_ikev1_certificates_with_traffic(tmp_path: Path, gw: str, client: str, i
         charon.start()
         extra = f"        proposals = {DEFAULTS.ike}\n"  # IKEv1's defaults are not the profile's
         conn = charon_connection(topo, GATEWAYS[gw], cert=f"{client}.crt", extra=extra)
-        conn = conn.replace("version = 2", "version = 1").replace("        mobike = no\n", "")
+        aggressive = f"version = 1\n        aggressive = {'yes' if mode == 'aggressive' else 'no'}"
+        conn = conn.replace("version = 2", aggressive).replace("        mobike = no\n", "")
         conn = conn.replace(
             "mode = tunnel\n", f"mode = tunnel\n                esp_proposals = {DEFAULTS.esp}\n"
         )
         charon.load(f"connections {{\n{conn.replace('alice@example.com', client_id)}}}\n")
         remote_id = f"{'user-fqdn' if '@' in client_id else 'fqdn'}:{client_id}"
         rsc = ipsecd_rsc(topo, passive=initiator == "strongswan", remote_id=remote_id)
-        ipsecd = Ipsecd(topo.right, tmp_path, rsc.replace("exchange-mode=ike2", "exchange-mode=main"))
+        ipsecd = Ipsecd(topo.right, tmp_path, rsc.replace("exchange-mode=ike2", f"exchange-mode={mode}"))
         fill_store(ipsecd, gw)
         ipsecd.start()
         try:

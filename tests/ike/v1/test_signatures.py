@@ -1,11 +1,16 @@
 """IKEv1 ``auth-method=digital-signature`` between two in-process peers (ike/v1/sigauth.py): RSA and
 ECDSA signatures over HASH_I/HASH_R (RFC 2409 §5.1, RFC 4754), CERT chains with an intermediate,
-IDs from the certificate (``my-id=auto``), main and aggressive mode, and refusals in one line."""
+IDs from the certificate (``my-id=auto``), main and aggressive mode, refusals in one line, and
+Wireshark's reading of the payloads."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ipsecd.ike.auth import CertificateUse, StaticCredentials
 from ipsecd.ike.events import AuthenticationFailed, ChildSaInstalled, IkeSaEstablished, NegotiationFailed
@@ -18,6 +23,7 @@ from ipsecd.wire.ikev1.sa import SaPayload
 
 from ...ike.test_pubkey import store
 from .conftest import V1Pair, configs
+from .test_tshark import _dissect
 
 MAIN = Ikev1Options(signatures=True)
 AGGRESSIVE = Ikev1Options(exchange_mode=ExchangeMode.AGGRESSIVE, signatures=True)
@@ -110,3 +116,19 @@ def test_rsa_and_ecdsa_keys_do_not_agree_on_a_method() -> None:
     pair = run("client", "gw-rsa")
     (fail,) = pair.of("r", NegotiationFailed)
     assert fail.notify == "NO_PROPOSAL_CHOSEN"
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (setup.sh)")
+def test_wireshark_dissects_cert_certreq_and_sig(tmp_path: Path) -> None:
+    """Wireshark's ISAKMP dissector, decrypting messages 5 and 6 with the phase-1 key, finds the
+    CERTREQs, both CERT chains and both SIGs, and no HASH in phase 1."""
+    pair = run("client-pss", "gw-rsa")
+    established(pair)
+    text = _dissect(tmp_path, pair)
+    for bad in ("Malformed", "[Expert Info (Error", "Decrypted Data Not Available"):
+        assert bad not in text, text[max(0, text.find(bad) - 2000) : text.find(bad) + 300]
+    assert "Authentication Method: RSA signatures (3)" in text
+    assert text.count("Payload: Certificate Request (7)") == 2
+    assert text.count("Payload: Certificate (6)") == 2 and text.count("Payload: Signature (9)") == 2
+    assert text.count("Payload: Hash (8)") == 3  # quick mode's three, none in main mode
+    assert "gw.example.com" in text and "bob.example.com" in text
