@@ -42,7 +42,8 @@ def test_certificate_menu_is_routed(tmp_path: Path) -> None:
     ok(s, "/certificate sign gw ca=ca")
     ok(s, "/certificate set ca trusted=yes")
     table = ok(s, "/certificate print")
-    assert " KAT    ca " in table and " KI     gw    gw.example.com  DNS:gw.example.com" in table
+    # a column per flag in use (RouterOS 7): K, A, I, T
+    assert "0 KA T ca " in table and "1 K I  gw    gw.example.com  DNS:gw.example.com" in table
     assert "BEGIN" not in ok(s, "/certificate print detail")  # never a key
     assert ok(s, "/certificate settings print") == "  crl-use: no\n"
     assert store.names() == ["ca", "gw"] and CertificateStore(tmp_path / "certificates").names() == [
@@ -117,7 +118,7 @@ def test_without_a_daemon_the_store_beside_the_database_answers(tmp_path: Path) 
         r = target.execute(line)
         assert r.rc == 0, (line, r.stderr)
     assert not target.remote
-    assert " KI     gw    gw.example.com" in target.execute("/certificate print").stdout
+    assert "1 K I  gw    gw.example.com" in target.execute("/certificate print").stdout
     store = CertificateStore(store_directory(db))
     assert store.names() == ["ca", "gw"] and store.private_key("gw") is not None
     r = target.execute("/ip ipsec identity add peer=p auth-method=digital-signature certificate=nope")

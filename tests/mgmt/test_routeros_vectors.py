@@ -257,8 +257,8 @@ class _HubSpoke:
     """The daemon's rows behind ``v7-hub-spoke.print.txt`` (RouterOS 7.20.4): Spoke1's configured
     policy active and two it generated from the hub's split-include; the hub's SA pair and peer."""
 
-    def __init__(self, policy_id: str) -> None:
-        self.policy_id = policy_id
+    def __init__(self, policy_id: str, uptime: str = "5h9m14s") -> None:
+        self.policy_id, self.uptime = policy_id, uptime
 
     def rows(self, menu: str) -> list[dict[str, object]]:
         ends = {"sa-src-address": "150.0.0.150", "sa-dst-address": "50.0.0.50"}
@@ -309,6 +309,7 @@ class _HubSpoke:
                 {
                     "id": "spoke1",
                     "local-address": "50.0.0.50",
+                    "local-port": 4500,
                     "remote-address": "150.0.0.150",
                     "port": 4500,
                     "state": "established",
@@ -316,7 +317,7 @@ class _HubSpoke:
                     "responder": "yes",
                     "natt-peer": "no",
                     "dynamic-address": "172.16.0.2",
-                    "uptime": "5h9m14s",
+                    "uptime": self.uptime,
                     "last-seen": "3s",
                     "ph2-total": 3,
                     "spii": "341c6d6330c59831",
@@ -330,48 +331,60 @@ class _HubSpoke:
 
 
 def test_print_detail_matches_routeros7_capture() -> None:
-    """Issue 15: RouterOS 7's ``print detail`` (a 7.20.4 capture): a peer-bound policy prints
-    ``tunnel`` after ``peer`` and the SA's ends from the live SA; one flag column per flag group (a
-    generated, active policy shows D; the default template ``T  *``) under RouterOS 7's legend;
-    installed SAs print the algorithm family with the key size apart."""
+    """Issue 15: RouterOS 7's ``print detail`` (a 7.20.4 capture), line for line where the capture
+    has no key split inside quotes: a peer-bound policy prints ``tunnel`` after ``peer`` and the SA's
+    ends from the live SA; the generated policies print after the default template and before the
+    configured policy; one flag column per flag group (a generated, active policy shows D; the
+    default template ``T  *``) under RouterOS 7's legend, wrapped after ``backup;``; items wrapped
+    at 80 columns; installed SAs print the algorithm family with the key size apart; an active peer
+    prints its local port as a first ``port=`` and its SPIs twice."""
     config = open_config(None)
     config.import_script((VECTORS / "v7-hub-spoke-spoke.rsc").read_text(), "v7-hub-spoke-spoke.rsc")
     configured = config.snapshot().rows("/ip ipsec policy")[1].id
     session = Session(config, _HubSpoke(configured))
     captured = _captured("v7-hub-spoke.print.txt")
 
-    # Known difference, not compared: RouterOS lists the generated policies before the configured
-    # one; ipsecd lists them after it.
-    def props(rows: list[tuple[str, str | None, list[tuple[str, str]]]]) -> list[object]:
-        """Each row's flags, comment and properties in order; the rows themselves in any order."""
-        return sorted(rows, key=repr)
+    for command in ("/ip ipsec policy print detail", "/ip ipsec active-peers print detail"):
+        assert run_ok(session, command).rstrip("\n") == captured[command].rstrip("\n"), command
+    command = "/ip ipsec installed-sa print detail"
+    ours = run_ok(session, command + " show-sensitive")
+    expected = _joined(captured[command])
+    assert parse_print(ours) == parse_print(expected)
+    assert ours.splitlines()[0] == expected.splitlines()[0]
+    # where no key is split, the lines are RouterOS's
+    assert ours.splitlines()[1:3] == expected.splitlines()[1:3]
+    # the daemon's strings RouterOS quotes: an SA's keys
+    assert 'enc-key="642751166df786565ca2e16a10ce4d7d647864354f4eca50490d58bde647ad9b"' in ours
 
-    def starts(text: list[str]) -> set[str]:
-        """The flag columns and the first property's name of each item's first line."""
-        return {line.split("=")[0][2:] for line in text if re.match(r" \d ", line)}
 
-    for command in ("/ip ipsec policy print detail", "/ip ipsec installed-sa print detail"):
-        ours = run_ok(session, command + (" show-sensitive" if "installed-sa" in command else ""))
-        expected = _joined(captured[command])
-        assert props(parse_print(ours)) == props(parse_print(expected)), command
-        legend, *lines = expected.splitlines()
-        if not lines[0].startswith(" 0"):  # RouterOS wraps the policy legend after "backup;"
-            legend += " " + lines.pop(0)
-        assert ours.splitlines()[0] == legend
+def test_table_print_matches_routeros7_capture() -> None:
+    """Issue 15: RouterOS 7's table ``print`` (the same post, ``active-peers print``): the legend
+    names only the flags the rows have, in capitals; a column per flag group in use; numbers
+    right-aligned; the capture's columns."""
+    # the capture's table was taken earlier in the tunnel's life than its detail print
+    session = Session(open_config(None), _HubSpoke("*1", uptime="3h8m2s"))
+    expected = _captured("v7-hub-spoke.print.txt")["/ip ipsec active-peers print"]
+    got = run_ok(session, "/ip ipsec active-peers print")
+    assert [line.rstrip() for line in got.splitlines()] == expected.splitlines()
 
-        assert starts(lines) <= starts(ours.splitlines()), command
-    # the daemon's strings RouterOS quotes: an SA's keys, a peer's id and SPIs
-    assert 'enc-key="642751166df786565ca2e16a10ce4d7d647864354f4eca50490d58bde647ad9b"' in run_ok(
-        session, "/ip ipsec installed-sa print detail show-sensitive"
-    )
-    peers = run_ok(session, "/ip ipsec active-peers print detail")
-    assert 'id="spoke1"' in peers and 'spii="341c6d6330c59831"' in peers and "state=established" in peers
-    # active-peers: RouterOS prints the local port and the SPIs twice; ipsecd has one port (the peer's)
-    (flags, _, pairs) = parse_print(captured["/ip ipsec active-peers print detail"])[0]
-    seen: set[str] = set()
-    expected = [
-        (k, v)
-        for i, (k, v) in enumerate(pairs)
-        if not (k == "port" and i < 3) and not (k in seen or seen.add(k))
+
+def test_generated_policies_print_before_the_configured_ones_and_keep_their_numbers() -> None:
+    """The generated policies take print numbers between the leading templates and the configured
+    policies (as RouterOS lists them); ``set`` by number still reaches the configured item that
+    number printed, refuses a generated one, and the configuration's own order is unchanged."""
+    config = open_config(None)
+    config.import_script((VECTORS / "v7-hub-spoke-spoke.rsc").read_text(), "v7-hub-spoke-spoke.rsc")
+    before = [r.id for r in config.snapshot().rows("/ip ipsec policy")]
+    session = Session(config, _HubSpoke(before[1]))
+    run_ok(session, "/ip ipsec policy set 3 comment=mine")
+    assert config.snapshot().rows("/ip ipsec policy")[1]["comment"] == "mine"
+    res = session.execute("/ip ipsec policy set 1 comment=theirs")
+    assert res.rc == 1 and "item 1 is a dynamic policy" in res.stderr
+    assert [r.id for r in config.snapshot().rows("/ip ipsec policy")] == before
+    run_ok(session, "/ip ipsec policy add src-address=10.9.0.0/24 dst-address=10.8.0.0/24 peer=to-hub")
+    run_ok(session, "/ip ipsec policy move 4 destination=3")  # the new one before the configured one
+    assert [str(r["src-address"]) for r in config.snapshot().rows("/ip ipsec policy")] == [
+        "::/0",
+        "10.9.0.0/24",
+        "192.168.150.0/24",
     ]
-    assert parse_print(run_ok(session, "/ip ipsec active-peers print detail")) == [(flags, None, expected)]

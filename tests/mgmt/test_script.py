@@ -155,7 +155,7 @@ def test_print_formats(session: Session) -> None:
                     "disabled=yes")
     run_ok(session, "/ip ipsec identity add peer=gw secret=topsecret")
     table = run_ok(session, "/ip ipsec peer print")
-    assert table.splitlines()[0].startswith("Flags: X - disabled")
+    assert table.splitlines()[0].startswith("Flags: X - DISABLED")
     assert ";;; main site" in table
     assert any(line.startswith("0 X") and "gw" in line for line in table.splitlines())
     detail = run_ok(session, "/ip ipsec peer print detail")

@@ -517,7 +517,7 @@ def test_print_in_brackets_without_as_value_prints(config: Config) -> None:
         ":put [:typeof [/ip ipsec peer print as-value]]\n:put [/ip ipsec peer print count-only]",
     )
     lines = out.splitlines()
-    assert lines[0].startswith("Flags:") and any(" a " in x and "192.0.2.1/32" in x for x in lines)
+    assert lines[0].startswith("Columns:") and any(" a " in x and "192.0.2.1/32" in x for x in lines)
     assert lines[-3:] == ["value=nil", "array", "1"]
 
 

@@ -200,6 +200,7 @@ class Runtime:
             row: Row = {
                 "id": rec.peer,
                 "local-address": rec.local[0],
+                "local-port": rec.local[1],
                 "remote-address": rec.remote[0],
                 "port": rec.remote[1],
                 "spii": rec.spi_i.hex(),

@@ -91,6 +91,10 @@ class Menu:
     # the daemon's (runtime) values RouterOS prints in quotes in ``print detail``, as it quotes
     # configured strings: an active peer's id and SPIs, an installed SA's keys (captured)
     quoted: tuple[str, ...] = ()
+    # ``print detail`` quirks of RouterOS 7's active-peers (captured): a property printed under
+    # another name (the local port as a first ``port=``), and properties printed twice (the SPIs)
+    detail_labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    detail_echo: tuple[str, ...] = ()
     by_name: dict[str, Prop] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -401,15 +405,19 @@ SETTINGS = Menu(
 
 ACTIVE_PEERS = Menu(
     "/ip ipsec active-peers", "runtime", tuple(_ro(n) for n in (
-        "id", "local-address", "remote-address", "port", "state", "side", "responder", "natt-peer",
-        "ph2-total",
+        "id", "local-address", "local-port", "remote-address", "port", "state", "side", "responder",
+        "natt-peer", "ph2-total",
         "uptime", "last-seen", "dynamic-address", "rx-bytes", "rx-packets", "tx-bytes", "tx-packets", "spii",
         "spir", "ppk", "comment")),
     key=None,
-    columns=("id", "state", "uptime", "ph2-total", "remote-address", "local-address"),
+    columns=("id", "state", "uptime", "ph2-total", "remote-address", "dynamic-address"),  # captured (7.20.4)
     commands=("kill-connections", "wireshark-keys"),
     flags=(("R", "responder"), ("N", "natt-peer")),
     quoted=("id", "spii", "spir"),
+    detail=("id", "local-address", "local-port", "remote-address", "port", "state", "side", "dynamic-address",
+            "uptime", "last-seen", "ph2-total", "spii", "spir"),
+    detail_labels={"local-port": "port"},
+    detail_echo=("spii", "spir"),
 )
 
 INSTALLED_SA = Menu(

@@ -21,7 +21,7 @@ from .schema import EXPORT_ORDER, MENUS, Menu, Prop
 from .store import Item, State
 from .values import Secret, Str, protocol_text, quote
 
-WRAP = 100
+WRAP = 80  # RouterOS 7 wraps detail items to its terminal's 80 columns (v7-hub-spoke.print.txt)
 EXPORT_WIDTH = 80
 HIDDEN = ("comment", "disabled", "key-data")
 FLAG_PROPS = ("default", "dynamic", "responder")
@@ -128,10 +128,17 @@ def _flag_names(menu: Menu) -> dict[str, str]:
     return {"X": "disabled", "D": "dynamic", "*": "default", **dict(menu.flags)}
 
 
+#: The width RouterOS 7 wraps a flag legend to (its terminal's 80 columns, as in the capture).
+LEGEND_WIDTH = 80
+
+
 def legend(menu: Menu) -> str:
-    if menu.flag_groups:  # RouterOS 7: columns apart with ";", a column's alternatives with ","
+    """The ``Flags:`` legend. RouterOS 7 (flag groups) separates groups with ``;`` and a group's
+    alternatives with ``,`` and, when that runs past 80 columns, wraps it between groups (the policy
+    legend breaks after ``backup;``, v7-hub-spoke.print.txt)."""
+    if menu.flag_groups:
         names = _flag_names(menu)
-        return "Flags: " + "; ".join(", ".join(f"{f} - {names[f]}" for f in g) for g in menu.flag_groups)
+        return _wrap_legend([", ".join(f"{f} - {names[f]}" for f in g) for g in menu.flag_groups])
     parts = []
     if menu.has_disabled:
         parts.append("X - disabled")
@@ -141,6 +148,18 @@ def legend(menu: Menu) -> str:
         parts.append("* - default")
     parts += [f"{letter} - {prop}" for letter, prop in menu.flags]
     return "Flags: " + "; ".join(parts) if parts else ""
+
+
+def _wrap_legend(groups: Sequence[str]) -> str:
+    """``Flags:`` and the groups, ``;`` between them, wrapped between groups past 80 columns."""
+    lines = ["Flags:"]
+    for i, group in enumerate(groups):
+        text = group + (";" if i < len(groups) - 1 else "")
+        if len(lines[-1]) + 1 + len(text) > LEGEND_WIDTH and lines[-1] != "Flags:":
+            lines.append(text)
+        else:
+            lines[-1] += " " + text
+    return "\n".join(lines)
 
 
 def flag_columns(menu: Menu, flags: str) -> str:
@@ -166,29 +185,60 @@ def _detail_text(menu: Menu, prop: Prop | None, text: str) -> str:
     return quote(text)
 
 
+def _detail_pairs(menu: Menu, values: Mapping[str, str]) -> list[str]:
+    """``name=value`` of a detail item: a property printed under another name where RouterOS does
+    (an active peer's local port is its first ``port=``), and ``detail_echo`` properties printed a
+    second time after the last of them, as RouterOS 7 prints an active peer's SPIs (captured)."""
+    pairs = [
+        f"{menu.detail_labels.get(k, k)}={_detail_text(menu, menu.prop(k), v)}" for k, v in values.items()
+    ]
+    echo = [k for k in menu.detail_echo if k in values]
+    if echo:
+        at = list(values).index(echo[-1]) + 1
+        pairs[at:at] = [f"{k}={_detail_text(menu, menu.prop(k), values[k])}" for k in echo]
+    return pairs
+
+
+def _table_flag_groups(menu: Menu, rows: Sequence[PrintRow]) -> list[str]:
+    """The flag columns of a RouterOS 7 table: only the flags some row has (``Flags: R - RESPONDER``
+    on a hub whose peers are all responders, no natt-peer), a menu's flag groups sharing a column."""
+    used = set("".join(r.flags for r in rows))
+    groups = menu.flag_groups or ("X", "D", "*", *(letter for letter, _ in menu.flags))
+    return [g for g in ("".join(f for f in group if f in used) for group in groups) if g]
+
+
+def _numeric(values: Iterable[str]) -> bool:
+    present = [v for v in values if v]
+    return bool(present) and all(v.isascii() and v.isdigit() for v in present)
+
+
 def render_table(menu: Menu, rows: Sequence[PrintRow], columns: Sequence[str], show_ids: bool) -> str:
+    """RouterOS 7's table (v7-hub-spoke.print.txt, ``active-peers print``): the legend names the
+    flags the rows have, in capitals; a column per flag group in use; numbers right-aligned."""
     lines = []
-    lg = legend(menu)
-    if lg:
-        lines.append(lg)
+    groups = _table_flag_groups(menu, rows)
+    if groups:
+        names = _flag_names(menu)
+        lines.append(_wrap_legend([", ".join(f"{f} - {names[f].upper()}" for f in g) for g in groups]))
     lines.append("Columns: " + ", ".join(c.upper() for c in columns))
-    fw = _flag_width(menu)
     num = [r.id if show_ids else str(r.index) for r in rows]
     nw = max([len(n) for n in num] + [1])
     widths = [max([len(c)] + [len(r.values.get(c, "")) for r in rows]) for c in columns]
-    head = (
-        "#".ljust(nw)
-        + " "
-        + " " * fw
-        + " "
-        + "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
+    right = [_numeric(r.values.get(c, "") for r in rows) for c in columns]
+    flag_head = " " * len(groups) + " " if groups else ""
+    head = "#".ljust(nw) + " " + flag_head + "  ".join(
+        c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)
     )
     lines.append(head.rstrip())
     for n, r in zip(num, rows, strict=True):
         if r.comment:
             lines.append(f";;; {r.comment}")
-        cells = "  ".join(r.values.get(c, "").ljust(w) for c, w in zip(columns, widths, strict=True))
-        lines.append(f"{n.rjust(nw)} {r.flags.ljust(fw)} {cells}".rstrip())
+        cells = "  ".join(
+            r.values.get(c, "").rjust(w) if rj else r.values.get(c, "").ljust(w)
+            for c, w, rj in zip(columns, widths, right, strict=True)
+        )
+        flags = "".join(next((f for f in g if f in r.flags), " ") for g in groups) + " " if groups else ""
+        lines.append(f"{n.rjust(nw)} {flags}{cells}".rstrip())
     return "\n".join(lines) + "\n"
 
 
@@ -199,7 +249,7 @@ def render_detail(menu: Menu, rows: Sequence[PrintRow], show_ids: bool, terse: b
         lines.append(lg)
     for r in rows:
         n = r.id if show_ids else str(r.index)
-        pairs = [f"{k}={_detail_text(menu, menu.prop(k), v)}" for k, v in r.values.items()]
+        pairs = _detail_pairs(menu, r.values)
         flags = flag_columns(menu, r.flags)
         if terse:
             if r.comment:
