@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ipsecd.mgmt import Config, Session
-from ipsecd.mgmt.certificate import CERTIFICATE, CRL, CertificateMenu, identities_using
+from ipsecd.mgmt.certificate import CERTIFICATE, CRL, CertificateMenu, users_of
 from ipsecd.mgmt.commands import Call
 from ipsecd.mgmt.errors import ConfigError, InvalidValue, NoSuchItem, ScriptSyntaxError, UnknownProperty
 from ipsecd.mgmt.txn import Txn
@@ -78,7 +78,7 @@ def test_add_sign_print(menu: CertificateMenu) -> None:
 
 
 def test_import_export_set_remove(tmp_path: Path) -> None:
-    users = {"gw": ["*1 (peer=roadwarrior)"]}
+    users = {"gw": ["identity *1 (peer=roadwarrior)"]}
     m = CertificateMenu(CertificateStore(None, clock=lambda: NOW), lambda n: users.get(n, []), tmp_path)
     out = _call(m, "import", file_name=str(VECTORS / "ca.crt"), name="ca")
     assert out.startswith("certificates-imported: 1\nprivate-keys-imported: 0\n")
@@ -125,14 +125,18 @@ def test_refusals(menu: CertificateMenu) -> None:
         _call(menu, "set", "x")
 
 
-def test_identities_using_reads_the_identity_menu(config: Config) -> None:
+def test_users_of_reads_the_identity_and_service_menus(config: Config) -> None:
     s = Session(config)
     run_ok(s, "/ip ipsec peer add name=rw address=192.0.2.9")
     run_ok(s, "/ip ipsec identity add peer=rw auth-method=digital-signature remote-certificate=gw")
     txn = Txn(config.state, config.next_num)
     [identity] = txn.items("/ip ipsec identity")
-    assert identities_using(txn)("gw") == [f"{identity.id} (peer=rw)"]
-    assert identities_using(txn)("ca") == []
+    assert users_of(txn)("gw") == [f"identity {identity.id} (peer=rw)"]
+    assert users_of(txn)("ca") == []
+    # issue 14: a TLS service serving it counts too
+    run_ok(s, "/ip service set www-ssl certificate=ca")
+    txn = Txn(config.state, config.next_num)
+    assert users_of(txn)("ca") == ["/ip service www-ssl"]
 
 
 def test_settings_crl_use(menu: CertificateMenu) -> None:

@@ -37,8 +37,11 @@ def test_certificate_menu_is_routed(tmp_path: Path) -> None:
     s = Session(open_config(None), Runtime(store))
     ok(s, "/certificate add name=ca common-name=ca key-usage=key-cert-sign,crl-sign")
     ok(s, "/certificate sign ca")
-    ok(s, "/certificate add name=gw common-name=gw.example.com subject-alt-name=DNS:gw.example.com "
-          "key-type=ec key-size=prime256v1")
+    ok(
+        s,
+        "/certificate add name=gw common-name=gw.example.com subject-alt-name=DNS:gw.example.com "
+        "key-type=ec key-size=prime256v1",
+    )
     ok(s, "/certificate sign gw ca=ca")
     ok(s, "/certificate set ca trusted=yes")
     table = ok(s, "/certificate print")
@@ -74,6 +77,23 @@ def test_an_identity_naming_no_certificate_is_refused(tmp_path: Path) -> None:
     ok(s, "/ip ipsec identity add peer=p auth-method=digital-signature certificate=gw")
     r = s.execute("/certificate remove gw")
     assert r.rc == 1 and "identity" in r.stderr
+
+
+def test_a_certificate_an_api_service_serves_is_not_removed(tmp_path: Path) -> None:
+    """Issue 14: ``/certificate remove`` refuses what an ``/ip service`` serves, in one line naming
+    the service; once the service serves another, the remove goes through."""
+    store = CertificateStore(tmp_path / "certificates")
+    s = Session(open_config(None), Runtime(store))
+    ok(s, "/certificate add name=web common-name=web")
+    ok(s, "/certificate sign web")
+    ok(s, "/ip service set www-ssl certificate=web")
+    r = s.execute("/certificate remove web")
+    assert r.rc == 1 and r.stderr.count("\n") == 1
+    assert "certificate 'web' is used by /ip service www-ssl: change that first" in r.stderr
+    assert store.names() == ["web"]
+    ok(s, "/ip service set www-ssl certificate=none")
+    ok(s, "/certificate remove web")
+    assert store.names() == []
 
 
 def test_without_the_daemon_the_menu_says_so() -> None:

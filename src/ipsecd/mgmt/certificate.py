@@ -20,7 +20,7 @@ Verbs, as the manual and issue 12 describe them:
 * ``export-certificate <name> [type=pem|pkcs12] [export-passphrase=…] [file-name=…]``, files written
   0600 in the current directory (the key only with a passphrase);
 * ``set <name> trusted=yes|no``; ``remove <name>`` — refused while an identity's ``certificate`` or
-  ``remote-certificate`` names it;
+  ``remote-certificate`` or an ``/ip service``'s ``certificate`` names it;
 * ``/certificate crl print``; ``/certificate settings set crl-use=yes|no`` (every issuer of a peer's
   chain must then have a current CRL in the store) and ``print``.
 """
@@ -116,7 +116,8 @@ _ARGS = {
     "print": {"proplist"},
 }
 
-#: The identities (as ``*id (peer=…)``) whose certificate or remote-certificate is ``name``.
+#: What refers to certificate ``name``: identities (``identity *id (peer=…)``) by certificate or
+#: remote-certificate, API services (``/ip service www-ssl``) by certificate.
 UsedBy = Callable[[str], list[str]]
 
 
@@ -144,16 +145,23 @@ class StoreRuntime:
         raise ConfigError(f"{menu} {name}: needs the running daemon (ipsecd run)")
 
 
-def identities_using(txn: Txn) -> UsedBy:
-    """:data:`UsedBy` over a transaction's ``/ip ipsec identity`` items."""
+def users_of(txn: Txn) -> UsedBy:
+    """:data:`UsedBy` over a transaction's ``/ip ipsec identity`` and ``/ip service`` items (a
+    service serving a removed certificate could not reopen its TLS listener: issue 14)."""
 
     def used_by(name: str) -> list[str]:
-        return [
-            f"{it.id} (peer={it.values.get('peer', '')})"
+        identities = [
+            f"identity {it.id} (peer={it.values.get('peer', '')})"
             for it in txn.items("/ip ipsec identity")
             if name in it.values.get("certificate", "").split(",")
             or it.values.get("remote-certificate") == name
         ]
+        services = [
+            f"/ip service {it.values.get('name', '')}"
+            for it in txn.items("/ip service")
+            if it.values.get("certificate") == name
+        ]
+        return identities + services
 
     return used_by
 
@@ -285,7 +293,11 @@ class CertificateMenu:
 
     def _remove(self, c: Call, args: dict[str, str]) -> Outcome:
         for name in self._names(c.items):
-            self.store.remove(name, self.used_by(name))
+            users = self.used_by(name)
+            if users:
+                raise ConfigError(f"/certificate remove: certificate {name!r} is used by {users[0]}: "
+                                  "change that first")
+            self.store.remove(name)
         return Outcome()
 
     # -- items ---------------------------------------------------------------------------------------
@@ -340,11 +352,12 @@ def _parse(menu: Menu, prop: str, text: str) -> object:
 
 def answer(commands: Commands, c: Call) -> Outcome:
     """A ``/certificate`` call of the command layer: the daemon's store (its runtime's
-    ``certificates``) answers; ``remove`` is refused while an identity of the transaction uses it."""
+    ``certificates``) answers; ``remove`` is refused while an identity or service of the transaction
+    uses it."""
     store = getattr(commands.runtime, "certificates", None)
     if store is None:
         raise ConfigError(f"{c.menu}: the certificate store is the running daemon's (ipsecd run)")
-    return CertificateMenu(store, identities_using(commands.txn)).call(c)
+    return CertificateMenu(store, users_of(commands.txn)).call(c)
 
 
 MENUS = {m.path: m for m in (CERTIFICATE, CRL, SETTINGS)}
