@@ -95,6 +95,10 @@ class Menu:
     # another name (the local port as a first ``port=``), and properties printed twice (the SPIs)
     detail_labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     detail_echo: tuple[str, ...] = ()
+    # (property, value) the API's print leaves out, as RouterOS's API does: a policy's group=default
+    # and template=no (community.routeros's model of that menu: both "can be disabled", so an
+    # api_modify entry naming group: default matches only a policy that omits it)
+    api_omit: tuple[tuple[str, str], ...] = ()
     by_name: dict[str, Prop] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -198,6 +202,7 @@ POLICY = Menu(
     commands=("move",),
     flags=(("T", "template"), ("B", "backup"), ("A", "active"), ("I", "invalid")),
     flag_groups=("T", "B", "XDIA", "*"),
+    api_omit=(("group", "default"), ("template", "no")),
 )
 
 POLICY_GROUP = Menu(

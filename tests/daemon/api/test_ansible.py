@@ -1,5 +1,7 @@
 """Ansible's ``community.routeros.api_modify`` against ipsecd's API service (issue 14): a playbook
-converges a peer, its identity and a policy, and a second run reports no change.
+converges a peer, its identity and the policies (the default template's comment set: it must match
+by ``group: default``, which ipsecd's API leaves out as RouterOS's does), and a second run reports
+no change.
 
 Ansible (GPL-3.0, the ``ansible`` package that bundles ``community.routeros``) is test-only and kept
 out of the project's virtualenv: ``./setup.sh test`` installs it into ``.venv-ansible`` (about 80 s
@@ -66,7 +68,16 @@ PLAY = """\
             secret: Ansible-psk-0123
     - community.routeros.api_modify:
         path: ip ipsec policy
+        handle_absent_entries: remove
+        handle_entries_content: remove_as_much_as_possible
         data:
+          - group: default
+            src-address: ::/0
+            dst-address: ::/0
+            protocol: all
+            proposal: default
+            template: true
+            comment: managed by ansible
           - peer: branch
             tunnel: true
             src-address: 10.1.0.0/16
@@ -103,6 +114,9 @@ def _play(tmp_path: Path, port: int) -> dict[str, int]:
 def test_api_modify_converges_and_then_changes_nothing(running: Running, tmp_path: Path) -> None:
     first = _play(tmp_path, running.ports["api"])
     assert first["changed"] == 3 and first["failed"] == 0
+    # the default template policy matched (not added again, not removed) and its comment set
+    assert running.console("/ip ipsec policy print count-only where template") == "1\n"
+    assert 'set 0 comment="managed by ansible"' in running.console("/export")
     export = running.console("/export show-sensitive")
     assert "add address=192.0.2.77/32 exchange-mode=ike2 name=branch" in export
     assert "add peer=branch secret=Ansible-psk-0123" in export

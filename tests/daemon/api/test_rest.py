@@ -215,3 +215,19 @@ def test_menu_commands_move_and_runtime(running: Running) -> None:
     status, body = rest(running, "POST", "/ip/ipsec/active-peers/kill-connections", {})
     assert status == 400 and isinstance(body, dict) and "needs the running daemon" in body["detail"]
     assert rest(running, "GET", "/ip/ipsec/active-peers") == (200, [])
+
+
+def test_policy_print_leaves_out_group_default_and_template_false(running: Running) -> None:
+    """Issue 14: a policy's ``group=default`` and ``template=false`` are not in the API's rows (as
+    community.routeros models RouterOS's: both absent-able), so ``api_modify`` can match the default
+    template by ``group: default``; ``template=true`` is there, and queries still see both values."""
+    status, rows = rest(running, "GET", "/ip/ipsec/policy")
+    assert status == 200 and isinstance(rows, list)
+    (template,) = [r for r in rows if r.get("template") == "true"]
+    assert "group" not in template and template["src-address"] == "::/0"
+    status, pol = rest(
+        running, "PUT", "/ip/ipsec/policy", {"dst-address": "10.9.0.0/16", "src-address": "10.8.0.0/16"}
+    )
+    assert status == 200 and isinstance(pol, dict) and "template" not in pol and "group" not in pol
+    query = {".proplist": ".id", ".query": ["group=default", "template=false"]}
+    assert rest(running, "POST", "/ip/ipsec/policy/print", query) == (200, [{".id": pol[".id"]}])

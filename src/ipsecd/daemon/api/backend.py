@@ -95,6 +95,13 @@ def api_row(menu: Menu, row: PrintRow) -> dict[str, str]:
     return out
 
 
+def shown(menu: Menu, row: dict[str, str]) -> dict[str, str]:
+    """An API row without the menu's ``api_omit`` values (a policy's group=default, template=false),
+    which RouterOS's API leaves out; queries run before, so ``?template=false`` still matches."""
+    omit = {(k, _api_text(menu, k, v)) for k, v in menu.api_omit}
+    return {k: v for k, v in row.items() if (k, v) not in omit} if omit else row
+
+
 class Backend:
     """Runs requests for logged-in users against a :class:`~ipsecd.mgmt.model.Config`."""
 
@@ -178,7 +185,7 @@ class Backend:
             rows = [{k: _api_text(menu, k, v) for k, v in out.values.items()}]
         else:
             rows = [api_row(menu, r) for r in out.rows or ()]
-        rows = [r for r in rows if matches(req.query, r)]
+        rows = [shown(menu, r) for r in rows if matches(req.query, r)]
         if count_only:
             return Reply(ret=str(len(rows)))
         if req.proplist is not None:
