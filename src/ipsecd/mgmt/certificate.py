@@ -16,7 +16,8 @@ Verbs, as the manual and issue 12 describe them:
   [days-valid=…] [country= state= locality= organization= unit=]`` then ``sign <name> [ca=…]``,
   which answers with the warnings a Windows client's needs raise for a server certificate;
 * ``import file-name=… [passphrase=…] [name=…] [trusted=…]`` (PEM, DER, PKCS#12: certificates,
-  chains, keys, CRLs), answering with RouterOS's counters;
+  chains, keys, CRLs), answering with RouterOS's counters; ``name=`` of an existing certificate with
+  one new certificate renews it in place (what names it, an API service too, serves the new one);
 * ``export-certificate <name> [type=pem|pkcs12] [export-passphrase=…] [file-name=…]``, files written
   0600 in the current directory (the key only with a passphrase);
 * ``set <name> trusted=yes|no``; ``remove <name>`` — refused while an identity's ``certificate`` or

@@ -43,6 +43,13 @@ class StoreError(ValueError):
     """A refused store command; the message is the one line the operator sees."""
 
 
+def _spki(public_key: object) -> bytes:
+    """A public key's DER SubjectPublicKeyInfo (to tell whether a certificate is for a key)."""
+    return public_key.public_bytes(  # type: ignore[attr-defined,no-any-return]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 @dataclass(slots=True)
 class Entry:
     """One ``/certificate`` item: a template awaiting ``sign``, or a certificate."""
@@ -221,7 +228,18 @@ class CertificateStore:
         fresh = [c for c in dict.fromkeys(loaded.certificates) if c not in existing]
         owners = [self._owner(key, fresh) for key in loaded.keys]  # refuse before changing anything
         added = []
+        # ``import name=web`` of one new certificate while ``web`` exists renews ``web`` in place (its
+        # key kept if the new certificate is for it), so what names it (an identity, an /ip service)
+        # serves the new one without being changed (issue 14)
+        renewed = self._entries.get(name) if not default_names and len(fresh) == 1 else None
         for i, cert in enumerate(fresh):
+            if renewed is not None:
+                key = renewed.key
+                if key is not None and _spki(key.public_key()) != _spki(cert.public_key()):
+                    key = None
+                self._entries[name] = Entry(name, cert, key, renewed.trusted if trusted is None else trusted)
+                added.append(name)
+                continue
             entry_name = self._free_name(f"{name}_{i}" if default_names or i else name)
             self._entries[entry_name] = Entry(
                 entry_name, cert, trusted=_is_ca(cert) if trusted is None else trusted

@@ -135,3 +135,29 @@ def test_unknown_certificate_refused_and_keyless_one_not_served(
     assert "www-ssl" not in served.servers.ports()
     (line,) = [r.getMessage() for r in caplog.records if "not listening" in r.getMessage()]
     assert line.startswith(f"/ip service www-ssl: certificate={bare}: ") and "private key" in line
+
+
+def test_a_renewed_certificate_is_served_without_a_service_change(served: Served) -> None:
+    """Issue 14: ``/certificate import name=gw`` of a new certificate (with its key) renews ``gw`` in
+    the store; the running www-ssl serves it from the next handshake, with no /ip service change."""
+    port = served.ports["www-ssl"]
+    served.run(f"/ip service set www-ssl disabled=no port={port} certificate=gw")
+    _wait_port(served, "www-ssl", True)
+    assert ("commonName", "gw.example.com") in _handshake(port, served.ca_pem)
+    served.run(
+        "/certificate add name=next common-name=gw2.example.com subject-alt-name=DNS:gw.example.com "
+        "key-type=ec key-size=prime256v1"
+    )
+    served.run("/certificate sign next ca=ca")
+    store = served.servers.certificates
+    assert store is not None
+    p12 = store.export("next", "pkcs12", "renewal-pass")["next.p12"]
+    served.run("/certificate remove next")
+    assert store.import_bytes(p12, "renewal-pass", "gw").certificates == ["gw"]
+    assert ("commonName", "gw2.example.com") in _handshake(port, served.ca_pem)
+    # a client that sends no server name (it connects by address) gets the renewed one too
+    ctx = ssl.create_default_context(cadata=served.ca_pem)
+    ctx.check_hostname = False
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
+        cert = tls.getpeercert()
+    assert cert is not None and (("commonName", "gw2.example.com"),) in cert["subject"]

@@ -188,10 +188,35 @@ class ApiServers:
         if conf.certificate != "none":
             if self.certificates is None:
                 raise StoreError("ipsecd has no certificate store here")
-            return server_context(pem_from_store(self.certificates, conf.certificate), conf.tls_version)
+            return self._store_context(self.certificates, conf)
         if self._pem is None:
             self._pem = load_or_make(self.options.state_dir)
         return server_context(self._pem, conf.tls_version)
+
+    @staticmethod
+    def _store_context(store: CertificateStore, conf: ServiceConf) -> ssl.SSLContext:
+        """A context serving the store's ``conf.certificate``, which checks at each handshake
+        whether that certificate was renewed (``/certificate import name=…`` of a new one, issue 14)
+        and then serves the new one, without an ``/ip service`` change or a restart."""
+        loaded = store.certificate(conf.certificate)
+        ctx = server_context(pem_from_store(store, conf.certificate), conf.tls_version)
+        current: list[Any] = [loaded, ctx, ""]  # the certificate served, its context, the last error
+
+        def renewed(sock: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext) -> None:
+            try:
+                cert = store.certificate(conf.certificate)
+                if cert != current[0]:
+                    pem = pem_from_store(store, conf.certificate)
+                    current[:] = [cert, server_context(pem, conf.tls_version), ""]
+            except StoreError as exc:  # unusable: keep serving the last good one, say so once
+                if str(exc) != current[2]:
+                    current[2] = str(exc)
+                    log.warning("/ip service %s: certificate=%s: %s", conf.name, conf.certificate, exc)
+            if current[1] is not ctx:
+                sock.context = current[1]
+
+        ctx.sni_callback = renewed
+        return ctx
 
     async def _close(self, listener: _Listener) -> None:
         for server in listener.servers:
