@@ -129,11 +129,38 @@ def snapshot(pid: int, out: str, n: int) -> dict[str, int]:
     return dict(json.loads(path.read_text()))
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (the TUN data plane's workers are the daemon's children)."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children[ppid].append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, ()))
+    return out
+
+
+def tree_mem(pid: int) -> dict[str, int]:
+    """KiB of RSS, PSS and USS (private clean + dirty) summed over ``pid`` and its descendants, from
+    ``/proc/PID/smaps_rollup``; PSS charges pages the spawned workers share with each other once."""
+    total = {"rss": 0, "pss": 0, "uss": 0, "procs": 0}
+    for p in tree(pid):
+        fields = {}
+        for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()[1:]:
+            key, _, rest = line.partition(":")
+            fields[key] = int(rest.split()[0])
+        total["rss"] += fields["Rss"]
+        total["pss"] += fields["Pss"]
+        total["uss"] += fields["Private_Clean"] + fields["Private_Dirty"]
+        total["procs"] += 1
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
@@ -156,6 +183,9 @@ class Initiators:
         self.socks = {}
         for port in (ike_port, natt_port):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            # the TUN data plane's workers bind 0.0.0.0:natt_port with SO_REUSEPORT; this more
+            # specific bind takes what is sent to the initiator's address, theirs the responder's
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             s.bind((INITIATOR, port))
             s.settimeout(0.005)
             self.socks[port] = s
@@ -229,20 +259,40 @@ class Initiators:
                 self.flush(sa)
 
 
-def run_once(tunnels: int, window: int, traced: bool) -> tuple[float, int, int, float, dict[str, int] | None]:
-    """One responder, ``tunnels`` tunnels: (seconds, idle RSS KiB, loaded RSS KiB, share of a core
-    the loaded responder uses while nothing happens, per-line growth in bytes when ``traced``)."""
+def run_once(
+    tunnels: int, window: int, traced: bool, dataplane: str = "memory"
+) -> tuple[float, dict[str, int], dict[str, int], float, dict[str, int] | None]:
+    """One responder, ``tunnels`` tunnels: (seconds, idle and loaded memory of the responder and its
+    workers in KiB (:func:`tree_mem`), share of a core the loaded responder uses while nothing happens,
+    per-line growth in bytes when ``traced``)."""
     ike_port, natt_port = free_port(RESPONDER), free_port(RESPONDER)
     with tempfile.TemporaryDirectory(prefix="ipd-mem-") as tmp:
         conf = Path(tmp) / "r.rsc"
         conf.write_text(rsc(ike_port, 2 * window))
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-        ipsecd_args = ["--db", f"{tmp}/db", "--control", f"{tmp}/ctl", "run", "--config", str(conf),
-                       "--dataplane", "memory", "--ike-port", str(ike_port), "--natt-port", str(natt_port),
-                       "--log-level", "warning"]
+        ipsecd_args = [
+            "--db",
+            f"{tmp}/db",
+            "--control",
+            f"{tmp}/ctl",
+            "run",
+            "--config",
+            str(conf),
+            "--dataplane",
+            dataplane,
+            "--ike-port",
+            str(ike_port),
+            "--natt-port",
+            str(natt_port),
+            "--log-level",
+            "warning",
+        ]
         trace_out = f"{tmp}/trace"
-        cmd = ([sys.executable, __file__, "--serve-traced", trace_out, "--", *ipsecd_args] if traced
-               else [sys.executable, "-m", "ipsecd", *ipsecd_args])
+        cmd = (
+            [sys.executable, __file__, "--serve-traced", trace_out, "--", *ipsecd_args]
+            if traced
+            else [sys.executable, "-m", "ipsecd", *ipsecd_args]
+        )
         proc = subprocess.Popen(cmd, env=env)
         growth = None
         try:
@@ -256,7 +306,7 @@ def run_once(tunnels: int, window: int, traced: bool) -> tuple[float, int, int, 
                 init.poll()
                 init.retransmit()
             time.sleep(0.5)
-            idle = rss_kib(proc.pid)
+            idle = tree_mem(proc.pid)
             before = snapshot(proc.pid, trace_out, 0) if traced else {}
             t0 = time.monotonic()
             started = 1
@@ -270,7 +320,7 @@ def run_once(tunnels: int, window: int, traced: bool) -> tuple[float, int, int, 
                     raise RuntimeError(f"only {init.done - 1} tunnels after 600 s")
             elapsed = time.monotonic() - t0
             time.sleep(1.0)
-            loaded = rss_kib(proc.pid)
+            loaded = tree_mem(proc.pid)
             cpu0 = cpu_seconds(proc.pid)
             time.sleep(IDLE_SECONDS)  # timers and data-plane polls of the loaded daemon, no traffic
             idle_cpu = (cpu_seconds(proc.pid) - cpu0) / IDLE_SECONDS
@@ -308,6 +358,16 @@ def print_breakdown(growth: dict[str, int], n: int, rss_per: float, rss_tunnels:
             print(f"  {size / n:8.0f}  {where}")
 
 
+def in_private_netns() -> None:
+    """Re-run this script in a network namespace of its own (``unshare --net``, loopback up): the TUN
+    data plane creates a device and routes for every tunnel, which must not touch the host's."""
+    if os.environ.get("IPSECD_BENCH_NETNS") == "1":
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        return
+    env = dict(os.environ, IPSECD_BENCH_NETNS="1")
+    os.execvpe("unshare", ["unshare", "--net", "--", sys.executable, __file__, *sys.argv[1:]], env)
+
+
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--serve-traced":
         return traced_serve(sys.argv[2], sys.argv[4:])
@@ -315,20 +375,52 @@ def main() -> int:
     ap.add_argument("--tunnels", type=int, default=10000)
     ap.add_argument("--window", type=int, default=64, help="negotiations in flight at once")
     ap.add_argument(
+        "--dataplane",
+        choices=("memory", "tun", "both"),
+        default="both",
+        help="responder's data plane; tun needs root and runs in a private network namespace",
+    )
+    ap.add_argument(
         "--breakdown-tunnels", type=int, default=2000, help="tunnels of the tracemalloc run (0: none)"
     )
     ap.add_argument("--lines", type=int, default=0, help="print the top N allocation lines too")
     args = ap.parse_args()
     n = args.tunnels
-    elapsed, idle, loaded, idle_cpu, _ = run_once(n, args.window, traced=False)
-    per = (loaded - idle) * 1024 / n
-    if args.breakdown_tunnels:
+    planes = ("memory", "tun") if args.dataplane == "both" else (args.dataplane,)
+    if "tun" in planes:
+        if os.geteuid() != 0:
+            print("the tun data plane needs root (a TUN device, routes); run as root or --dataplane memory")
+            return 2
+        in_private_netns()
+    per_plane: dict[str, float] = {}
+    for plane in planes:
+        elapsed, idle, loaded, idle_cpu, _ = run_once(n, args.window, traced=False, dataplane=plane)
+        per = (loaded["pss"] - idle["pss"]) * 1024 / n
+        per_plane[plane] = per
+        print(
+            f"[{plane}] {n} tunnels established in {elapsed:.1f} s; {loaded['procs']} process(es) "
+            f"(daemon + data-plane workers); loaded responder with no traffic uses {100 * idle_cpu:.1f}% "
+            "of a core"
+        )
+        for key in ("rss", "pss", "uss"):
+            print(
+                f"[{plane}]   {key.upper()} idle {idle[key]} KiB, loaded {loaded[key]} KiB, per tunnel "
+                f"{(loaded[key] - idle[key]) / n:.2f} KiB"
+            )
+        print(
+            f"[{plane}] memory per IKE SA + CHILD_SA (PSS growth, all processes): {per / 1024:.2f} KiB "
+            f"(target <= 8 KiB, ratio {per / 8192:.2f})"
+        )
+    if len(per_plane) == 2:
+        print(
+            f"tun vs memory data plane per tunnel: {per_plane['tun'] / 1024:.2f} vs "
+            f"{per_plane['memory'] / 1024:.2f} KiB (ratio {per_plane['tun'] / per_plane['memory']:.2f}; "
+            f"the workers' share {(per_plane['tun'] - per_plane['memory']) / 1024:.2f} KiB)"
+        )
+    if args.breakdown_tunnels and "memory" in planes:
         _t, _i, _l, _c, growth = run_once(args.breakdown_tunnels, args.window, traced=True)
         assert growth is not None
-        print_breakdown(growth, args.breakdown_tunnels, per, n, args.lines)
-    print(f"{n} tunnels established in {elapsed:.1f} s; responder RSS idle {idle} KiB, loaded {loaded} KiB; "
-          f"loaded responder with no traffic uses {100 * idle_cpu:.1f}% of a core")
-    print(f"memory per IKE SA + CHILD_SA: {per / 1024:.2f} KiB (target <= 8 KiB, ratio {per / 8192:.2f})")
+        print_breakdown(growth, args.breakdown_tunnels, per_plane["memory"], n, args.lines)
     return 0
 
 

@@ -163,3 +163,21 @@ def test_specs_cross_the_channel_unchanged() -> None:
     assert back == msg
     assert [type(x) for x in back[2]] == [type(x) for x in msg[2]]
     assert type(back[2][1].src) is IPv6Address and type(back[2][2].selector.dst) is IPv4Network
+
+
+def test_a_tunnels_specs_share_their_values_after_the_channel() -> None:
+    """Each worker unpickles every SA (issue 16, memory per tunnel at 10,000 tunnels): a tunnel's two
+    SAs and its policy, and SAs of other tunnels, come back holding the same address, prefix,
+    lifetime and algorithm-name objects rather than a copy each — while still equal to what was sent."""
+    sel = Selector(ip_network("10.1.0.0/24"), ip_network("10.2.0.0/24"))
+    life = {"lifetime": Lifetime(1800.0, 2000.0), "policy_id": "p1"}
+    out = replace(gcm_sa(SPI_AB, Direction.OUT, "192.0.2.1", "192.0.2.2", KEY_AB), selector=sel, **life)
+    back_sel = Selector(sel.dst, sel.src)
+    inb = replace(gcm_sa(SPI_BA, Direction.IN, "192.0.2.2", "192.0.2.1", KEY_AB), selector=back_sel, **life)
+    a = pickle.loads(channel._dumps((1, "add_sa", (out,))))[2][0]
+    b = pickle.loads(channel._dumps((2, "add_sa", (inb,))))[2][0]
+    again = pickle.loads(channel._dumps((3, "add_sa", (out,))))[2][0]
+    assert (a, b) == (out, inb)
+    assert a.selector.src is b.selector.dst and a.src is b.dst and a.lifetime is b.lifetime
+    assert a.encr is b.encr and a.policy_id is b.policy_id
+    assert again.selector is a.selector and again.encap is a.encap

@@ -38,6 +38,7 @@ import itertools
 import pickle
 import select
 import socket
+import sys
 import time
 from collections import deque
 from typing import Any
@@ -45,6 +46,7 @@ from typing import Any
 from ipsecd.dataplane.errors import ConfigError
 from ipsecd.policy import types
 from ipsecd.policy.events import SadEvent
+from ipsecd.util.bounded import BoundedCache
 
 #: Largest message: an IKE message (≤ 65,535 bytes) with its addresses, pickled.
 MAX_MESSAGE = 70_000
@@ -81,8 +83,33 @@ def pair() -> tuple[socket.socket, socket.socket]:
     return here, there
 
 
+#: Value objects the specs share (issue 16, memory per tunnel): every worker unpickles its own copy of
+#: each SA, and without this each copy brought its own addresses, prefixes, lifetimes, encapsulations
+#: and algorithm-name strings — ~1 KiB per tunnel per worker, though a tunnel's two SAs and its policy
+#: carry the same selector prefixes and thousands of SAs the same outer addresses and lifetimes. The
+#: cache hands back the object already built for an equal value; bounded, it costs the same at any
+#: number of SAs (a value it has forgotten is built again, merely not shared).
+_SHARED: BoundedCache[tuple[Any, ...], Any] = BoundedCache(4096)
+_VALUE_TYPES = (types.Selector, types.Lifetime, types.UdpEncap)
+
+
+def _shared(key: tuple[Any, ...], build: Any, *args: Any) -> Any:
+    obj = _SHARED.get(key)
+    if obj is None:
+        obj = _SHARED[key] = build(*args)
+    return obj
+
+
 def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
-    """A frozen slotted dataclass from its field values, in slot order (see :data:`_REDUCE`)."""
+    """A frozen slotted dataclass from its field values, in slot order (see :data:`_REDUCE`); a value
+    type (selector, lifetime, encapsulation) equal to one built before is that one (:data:`_SHARED`),
+    and strings (algorithm names, policy ids) are interned."""
+    if cls in _VALUE_TYPES:
+        return _shared((cls, values), _build, cls, values)
+    return _build(cls, tuple([sys.intern(v) if type(v) is str else v for v in values]))
+
+
+def _build(cls: type, values: tuple[Any, ...]) -> Any:
     obj: Any = object.__new__(cls)
     setattr_ = object.__setattr__
     names: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
@@ -96,12 +123,17 @@ def _fields_of(cls: type) -> Any:
     return lambda obj: (_rebuild, (cls, tuple([getattr(obj, n) for n in names])))
 
 
-def _address(a: ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[type, tuple[int]]:
-    return type(a), (int(a),)
+def _address(a: ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[Any, tuple[Any, ...]]:
+    return _shared_ip, (type(a), int(a))
 
 
-def _network(n: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[type, tuple[tuple[int, int]]]:
-    return type(n), ((int(n.network_address), n.prefixlen),)
+def _network(n: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[Any, tuple[Any, ...]]:
+    return _shared_ip, (type(n), (int(n.network_address), n.prefixlen))
+
+
+def _shared_ip(cls: type, value: Any) -> Any:
+    """An address or prefix, the one already built for the same value if the cache holds it."""
+    return _shared((cls, value), cls, value)
 
 
 #: How the SA and policy specs cross the channel (issue 16): pickle's default for a frozen slotted
