@@ -80,8 +80,9 @@ def test_request_only_client_uses_its_virtual_ip() -> None:
             installed = b.glue.dataplane.workers[0].spd.get(dyn[".id"])
             assert installed is not None and installed.level is Level.UNIQUE
             table = b.execute("/ip ipsec policy print", False).stdout
-            assert "D - dynamic" in table and any(
-                line.split()[1:2] == ["DA"] and f"{vip}/32" in line for line in table.splitlines()
+            # RouterOS 7's table: one column per flag group, so an active dynamic policy shows "D"
+            assert "D - DYNAMIC" in table and any(
+                line.split()[1:2] == ["D"] and f"{vip}/32" in line for line in table.splitlines()
             ), table
             # the IKE SA goes: the lease is returned, the policy is the configured one again
             assert b.execute("/ip ipsec active-peers kill-connections", False).rc == 0

@@ -195,8 +195,11 @@ def test_a_routeros_shaped_configuration(tmp_path: Path) -> None:
                 "/ip ipsec installed-sa print count-only").stdout.strip() == "2")
             assert topo.left.ping(topo.right.lan, src=topo.left.lan, count=3) == (3, 3)
             table = ipsecd.exec("/certificate print").stdout
-            assert "0 AT     ca    ipsecd test root CA" in table  # ipsecd exec against the daemon's store
-            assert "1 K      gw    gw.example.com       DNS:gw.example.com,IP:192.0.2.1" in table
+            # ipsecd exec against the daemon's store: row 0 is the CA, flags A and T (one column per group)
+            rows = {line.split()[0]: line.split() for line in table.splitlines() if line[:1].isdigit()}
+            assert "".join(rows["0"][1 : rows["0"].index("ca")]) == "AT", table
+            assert "ipsecd test root CA" in table
+            assert rows["1"][1:5] == ["K", "gw", "gw.example.com", "DNS:gw.example.com,IP:192.0.2.1"], table
             stat = (ipsecd.dir / "certificates").stat()
             assert stat.st_mode & 0o777 == 0o700
         except BaseException:
