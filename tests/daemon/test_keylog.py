@@ -113,12 +113,7 @@ def test_tshark_decrypts_a_capture_with_the_exported_keys(tmp_path: Path) -> Non
         resp = Ipsecd(right, tmp_path, rsc(left.wan, right.lan, left.lan, "yes")).start()
         init = Ipsecd(left, tmp_path, rsc(right.wan, left.lan, right.lan, "no")).start()
         try:
-            wait_until(
-                "the tunnel to carry a ping",
-                lambda: left.ping(right.lan, src=left.lan, count=1, wait=1)[1] == 1,
-                20,
-                0.2,
-            )
+            left.wait_ping(right.lan, left.lan)
             assert left.ping(right.lan, src=left.lan, count=3) == (3, 3)
             esp = init.exec("/ip ipsec installed-sa wireshark-keys show-sensitive").stdout
             ike = init.exec("/ip ipsec active-peers wireshark-keys show-sensitive").stdout

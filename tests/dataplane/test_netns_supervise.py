@@ -55,12 +55,7 @@ def _up(tmp: Path, topo: Topology) -> tuple[Ipsecd, Ipsecd]:
     left, right = topo.left, topo.right
     resp = Ipsecd(right, tmp, _rsc(right.wan, right.lan, left.wan, left.lan, passive=True)).start()
     init = Ipsecd(left, tmp, _rsc(left.wan, left.lan, right.wan, right.lan, passive=False)).start()
-    wait_until(
-        "the tunnel to carry a ping",
-        lambda: left.ping(right.lan, src=left.lan, count=1, wait=1)[1] == 1,
-        20,
-        0.2,
-    )
+    left.wait_ping(right.lan, left.lan)
     return init, resp
 
 
@@ -124,12 +119,7 @@ def test_a_killed_worker_is_replaced_and_traffic_resumes_without_dpd(tmp_path: P
             print(f"replacement started in {took:.2f} s, longest time without an IKE answer {silence:.3f} s")
             # the old daemon was silent for the whole start of the replacement (its 'took')
             assert silence < max(0.15, took / 2), f"no IKE answered for {silence:.2f} s (start: {took} s)"
-            wait_until(
-                "pings through the tunnel again",
-                lambda: topo.left.ping(topo.right.lan, src=topo.left.lan, count=1, wait=1)[1] == 1,
-                15,
-                0.1,
-            )
+            topo.left.wait_ping(topo.right.lan, topo.left.lan, 15, 0.1, desc="pings through the tunnel again")
             assert time.monotonic() - start < 10
             assert topo.left.ping(topo.right.lan, src=topo.left.lan, count=5) == (5, 5)
             assert _workers(init) != workers and len(_workers(init)) == 1

@@ -195,6 +195,12 @@ class Netns:
         m = re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout)
         return (int(m.group(1)), int(m.group(2))) if m else (count, 0)
 
+    def wait_ping(self, dst: str, src: str, timeout: float = 20.0, interval: float = 0.2,
+                  desc: str = "the tunnel to carry a ping") -> None:
+        """Waits until one echo from ``src`` to ``dst`` comes back (a tunnel up once its first packet
+        has found its way); TimeoutError naming ``desc`` otherwise."""
+        wait_until(desc, lambda: self.ping(dst, src=src, count=1, wait=1)[1] == 1, timeout, interval)
+
 
 def netns_exists(name: str) -> bool:
     r = sh(["ip", "netns", "list"], check=False)

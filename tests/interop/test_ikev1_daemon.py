@@ -175,12 +175,7 @@ def test_base_mode_ipsecd_pair(tmp_path: Path) -> None:
         resp = Ipsecd(right, tmp_path, _base_rsc(right.lan, left.wan, left.lan, passive=True)).start()
         init = Ipsecd(left, tmp_path, _base_rsc(left.lan, right.wan, right.lan, passive=False)).start()
         try:
-            wait_until(
-                "the tunnel to carry a ping",
-                lambda: left.ping(right.lan, src=left.lan, count=1, wait=1)[1] == 1,
-                20,
-                0.2,
-            )
+            left.wait_ping(right.lan, left.lan)
             assert left.ping(right.lan, src=left.lan, count=5) == (5, 5)
             assert "initiating IKEv1 (base mode)" in init.log_text()
             out = resp.exec("/ip ipsec active-peers print").stdout

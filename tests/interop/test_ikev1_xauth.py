@@ -96,7 +96,7 @@ def _pings(ipsecd: Ipsecd, ns: Netns, dst: str, vip: str) -> None:
     """Once ipsecd has its SA pair (and the first packet has found its way), three pings from the
     virtual IP through the tunnel all come back."""
     wait_until("ipsecd's SA pair", lambda: len(_rows(ipsecd, "installed-sa")) == 2, 10, 0.1)
-    wait_until("the tunnel to carry a ping", lambda: ns.ping(dst, src=vip, count=1, wait=1)[1] == 1, 10, 0.2)
+    ns.wait_ping(dst, vip, 10)
     assert ns.ping(dst, src=vip, count=3) == (3, 3)
 
 

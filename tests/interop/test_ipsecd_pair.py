@@ -34,8 +34,7 @@ def test_site_to_site(tmp_path: Path) -> None:
         resp = Ipsecd(right, tmp_path, _rsc(right.wan, right.lan, left.wan, left.lan, passive=True)).start()
         init = Ipsecd(left, tmp_path, _rsc(left.wan, left.lan, right.wan, right.lan, passive=False)).start()
         try:
-            wait_until("the tunnel to carry a ping",
-                       lambda: left.ping(right.lan, src=left.lan, count=1, wait=1)[1] == 1, 20, 0.2)
+            left.wait_ping(right.lan, left.lan)
             assert left.ping(right.lan, src=left.lan, count=5) == (5, 5)
             out = init.exec("/ip ipsec active-peers print").stdout
             assert right.wan in out and "established" in out
@@ -102,12 +101,7 @@ def test_road_warrior_client_of_ipsecd_pool(tmp_path: Path) -> None:
             )
             assert vip.startswith("10.77.0.")
             assert f"{vip}/32" in left.run("ip", "-4", "addr", "show").stdout  # on the TUN device
-            wait_until(
-                "the tunnel to carry a ping",
-                lambda: left.ping(right.lan, src=vip, count=1, wait=1)[1] == 1,
-                20,
-                0.2,
-            )
+            left.wait_ping(right.lan, vip)
             assert left.ping(right.lan, src=vip, count=5) == (5, 5)
         except BaseException:
             print(f"--- client ---\n{init.log_text()[-5000:]}\n--- gateway ---\n{resp.log_text()[-5000:]}")

@@ -346,9 +346,7 @@ def test_two_policies_two_child_sas_in_one_ike_sa(tmp_path: Path) -> None:
                 10,
                 0.1,
             )
-            wait_until(
-                "traffic to bring net2 back", lambda: right.ping(l2, src=r2, count=1, wait=1)[1] == 1, 15, 0.2
-            )
+            right.wait_ping(l2, r2, 15, 0.2, desc="traffic to bring net2 back")
             assert {str(c["name"]) for c in charon.child_sas()} == {"net", "net2"} and len(
                 charon.list_sas()
             ) == 1

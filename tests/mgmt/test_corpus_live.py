@@ -206,12 +206,7 @@ def _daemons(spaces: tuple[Netns, Netns], first: Ipsecd, second: Ipsecd) -> Iter
 
 def _pings_through(ns: Netns, src: str, dst: str) -> None:
     """Traffic from ``src`` reaches ``dst`` through the tunnel (once it is up), 3 of 3."""
-    wait_until(
-        f"the tunnel to carry a ping {src} -> {dst}",
-        lambda: ns.ping(dst, src=src, count=1, wait=1)[1] == 1,
-        20,
-        0.2,
-    )
+    ns.wait_ping(dst, src, 20, 0.2, desc=f"the tunnel to carry a ping {src} -> {dst}")
     assert ns.ping(dst, src=src, count=3) == (3, 3)
 
 
